@@ -1,0 +1,418 @@
+//! The recording API: transactions and steps as RAII guards, plus the
+//! id-based calls the C ABI and the Java agent use.
+//!
+//! Without the `enable` feature every function here is an empty inline
+//! function and every guard is zero-sized.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+#[cfg(feature = "enable")]
+use crate::local::raw::{RawName, RawTxnName};
+#[cfg(feature = "enable")]
+use crate::local::recorder::{self, StepToken, Target};
+use crate::local::{Handover, RecordError};
+use crate::model::{AttrValue, ErrorInfo, SpanKind, StepKind};
+use crate::names::NameId;
+use crate::propagation::{self, RemoteParent};
+
+/// Makes guards `!Send`: a step must end on the thread that began it.
+type NotSend = PhantomData<*const ()>;
+
+/// Describes a transaction before it begins. Created by [`transaction`].
+#[must_use = "call .begin() to start the transaction"]
+#[derive(Debug)]
+pub struct TransactionBuilder {
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    remote: Option<RemoteParent>,
+}
+
+/// Starts describing a transaction (the root span of this thread's work).
+///
+/// ```
+/// let _osprey = osprey::init(osprey::Config::default().exporter(osprey::export::NullExporter)).unwrap();
+/// let txn = osprey::transaction("GET /orders").server().begin();
+/// {
+///     let _step = osprey::step("load_orders");
+/// }
+/// txn.end();
+/// ```
+pub fn transaction(name: impl Into<Cow<'static, str>>) -> TransactionBuilder {
+    TransactionBuilder {
+        name: name.into(),
+        kind: SpanKind::Internal,
+        remote: None,
+    }
+}
+
+impl TransactionBuilder {
+    /// Marks the transaction as handling a request (SERVER span).
+    pub fn server(mut self) -> Self {
+        self.kind = SpanKind::Server;
+        self
+    }
+
+    /// Continues the trace named by an inbound `traceparent` header; an
+    /// invalid header starts a new trace.
+    pub fn traceparent(mut self, header: &str) -> Self {
+        self.remote = propagation::parse_traceparent(header);
+        self
+    }
+
+    /// Continues a trace from an already parsed parent.
+    pub fn remote_parent(mut self, parent: Option<RemoteParent>) -> Self {
+        self.remote = parent;
+        self
+    }
+
+    /// Begins it. When this thread already has an open transaction the
+    /// guard records a step of that transaction instead.
+    pub fn begin(self) -> TransactionGuard {
+        #[cfg(feature = "enable")]
+        {
+            let name = match self.name {
+                Cow::Borrowed(s) => RawTxnName::Raw(RawName::Static(s)),
+                Cow::Owned(s) => RawTxnName::Owned(s),
+            };
+            let state = match recorder::begin(name.clone(), self.kind, self.remote) {
+                Ok(()) => TxnState::Root,
+                Err(RecordError::AlreadyActive) => {
+                    let raw = match name {
+                        RawTxnName::Raw(r) => r,
+                        RawTxnName::Owned(s) => RawName::Id(crate::names::intern(&s)),
+                    };
+                    TxnState::Nested(recorder::enter(raw, StepKind::Custom))
+                }
+                Err(_) => TxnState::Inert,
+            };
+            TransactionGuard {
+                state,
+                _not_send: PhantomData,
+            }
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = self;
+            TransactionGuard {
+                _not_send: PhantomData,
+            }
+        }
+    }
+}
+
+#[cfg(feature = "enable")]
+#[derive(Debug, Clone, Copy)]
+enum TxnState {
+    Root,
+    Nested(StepToken),
+    Inert,
+    Ended,
+}
+
+/// An open transaction; ends (and is handed to the collector) on drop or
+/// [`TransactionGuard::end`].
+#[must_use = "the transaction ends when this guard is dropped"]
+#[derive(Debug)]
+pub struct TransactionGuard {
+    #[cfg(feature = "enable")]
+    state: TxnState,
+    _not_send: NotSend,
+}
+
+impl TransactionGuard {
+    /// Adds an attribute to the transaction.
+    pub fn attr(&self, key: &'static str, value: impl Into<AttrValue>) -> &Self {
+        #[cfg(feature = "enable")]
+        {
+            let target = match self.state {
+                TxnState::Root => Target::Transaction,
+                TxnState::Nested(t) => Target::Step(t),
+                _ => return self,
+            };
+            let _ = recorder::set_attr(target, RawName::Static(key), value.into());
+        }
+        #[cfg(not(feature = "enable"))]
+        let _ = (key, value);
+        self
+    }
+
+    /// Marks the transaction failed.
+    pub fn error(&self, error: ErrorInfo) -> &Self {
+        #[cfg(feature = "enable")]
+        {
+            let target = match self.state {
+                TxnState::Root => Target::Transaction,
+                TxnState::Nested(t) => Target::Step(t),
+                _ => return self,
+            };
+            let _ = recorder::set_error(target, error);
+        }
+        #[cfg(not(feature = "enable"))]
+        let _ = error;
+        self
+    }
+
+    /// Ends the transaction now. `None` when nothing was recorded (Osprey
+    /// not running, or the guard stood for a nested step).
+    pub fn end(mut self) -> Option<Handover> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Option<Handover> {
+        #[cfg(feature = "enable")]
+        {
+            let state = std::mem::replace(&mut self.state, TxnState::Ended);
+            match state {
+                TxnState::Root => recorder::end().ok(),
+                TxnState::Nested(t) => {
+                    recorder::exit_step(t);
+                    None
+                }
+                TxnState::Inert | TxnState::Ended => None,
+            }
+        }
+        #[cfg(not(feature = "enable"))]
+        None
+    }
+}
+
+impl Drop for TransactionGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// An open step; exits on drop.
+#[must_use = "the step exits when this guard is dropped"]
+#[derive(Debug)]
+pub struct StepGuard {
+    #[cfg(feature = "enable")]
+    token: StepToken,
+    _not_send: NotSend,
+}
+
+/// Enters a method step of this thread's transaction (a no-op without one).
+///
+/// ```
+/// fn load_orders() {
+///     let _step = osprey::step("load_orders");
+///     // ...
+/// }
+/// ```
+#[inline]
+pub fn step(name: &'static str) -> StepGuard {
+    step_of_kind(StepKind::Method, name)
+}
+
+/// Enters a step of the given kind.
+#[inline]
+pub fn step_of_kind(kind: StepKind, name: &'static str) -> StepGuard {
+    #[cfg(feature = "enable")]
+    {
+        StepGuard {
+            token: recorder::enter(RawName::Static(name), kind),
+            _not_send: PhantomData,
+        }
+    }
+    #[cfg(not(feature = "enable"))]
+    {
+        let _ = (kind, name);
+        StepGuard {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl StepGuard {
+    /// Adds an attribute to this step.
+    pub fn attr(&self, key: &'static str, value: impl Into<AttrValue>) -> &Self {
+        #[cfg(feature = "enable")]
+        if self.token != StepToken::NONE {
+            let _ =
+                recorder::set_attr(Target::Step(self.token), RawName::Static(key), value.into());
+        }
+        #[cfg(not(feature = "enable"))]
+        let _ = (key, value);
+        self
+    }
+
+    /// Records an error on this step.
+    pub fn error(&self, error: ErrorInfo) -> &Self {
+        #[cfg(feature = "enable")]
+        if self.token != StepToken::NONE {
+            let _ = recorder::set_error(Target::Step(self.token), error);
+        }
+        #[cfg(not(feature = "enable"))]
+        let _ = error;
+        self
+    }
+}
+
+impl Drop for StepGuard {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(feature = "enable")]
+        if self.token != StepToken::NONE {
+            recorder::exit_step(self.token);
+        }
+    }
+}
+
+/// The `traceparent` an outgoing request from the current step should carry;
+/// `None` outside a transaction.
+pub fn traceparent() -> Option<String> {
+    #[cfg(feature = "enable")]
+    {
+        recorder::current_context()
+            .map(|(trace, span, sampled)| propagation::format_traceparent(trace, span, sampled))
+    }
+    #[cfg(not(feature = "enable"))]
+    None
+}
+
+/// Low-level, id-based recording for the C ABI and the Java agent: names
+/// interned once up front, steps exited without a guard.
+pub mod raw {
+    use super::*;
+
+    /// An entered step, for [`exit_step`]. `0` when nothing was recorded.
+    pub type StepHandle = u64;
+
+    /// Begins a transaction on this thread.
+    pub fn begin(
+        name: String,
+        kind: SpanKind,
+        remote: Option<RemoteParent>,
+    ) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::begin(RawTxnName::Owned(name), kind, remote)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = (name, kind, remote);
+            Err(RecordError::NotRunning)
+        }
+    }
+
+    /// Ends this thread's transaction.
+    pub fn end() -> Result<Handover, RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::end()
+        }
+        #[cfg(not(feature = "enable"))]
+        Err(RecordError::NoTransaction)
+    }
+
+    /// Renames this thread's open transaction.
+    pub fn rename(name: String) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::rename(name)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = name;
+            Err(RecordError::NoTransaction)
+        }
+    }
+
+    /// True when this thread has an open transaction.
+    #[inline]
+    pub fn in_transaction() -> bool {
+        #[cfg(feature = "enable")]
+        {
+            recorder::is_active()
+        }
+        #[cfg(not(feature = "enable"))]
+        false
+    }
+
+    /// Enters a step named by a pre-interned id.
+    #[inline]
+    pub fn enter(name: NameId, kind: StepKind) -> StepHandle {
+        #[cfg(feature = "enable")]
+        {
+            let t = recorder::enter(RawName::Id(name), kind);
+            if t == StepToken::NONE {
+                0
+            } else {
+                (u64::from(t.seq) << 32) | u64::from(t.index)
+            }
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = (name, kind);
+            0
+        }
+    }
+
+    /// Exits the innermost open step.
+    #[inline]
+    pub fn exit() {
+        #[cfg(feature = "enable")]
+        recorder::exit();
+    }
+
+    /// Exits the step `handle` names, closing inner steps left open.
+    #[inline]
+    pub fn exit_step(handle: StepHandle) {
+        #[cfg(feature = "enable")]
+        recorder::exit_step(token(handle));
+        #[cfg(not(feature = "enable"))]
+        let _ = handle;
+    }
+
+    #[cfg(feature = "enable")]
+    fn token(handle: StepHandle) -> StepToken {
+        if handle == 0 {
+            return StepToken::NONE;
+        }
+        StepToken {
+            seq: (handle >> 32) as u32,
+            index: handle as u32,
+        }
+    }
+
+    /// Adds an attribute to a step (`Some(handle)`), to the innermost open
+    /// step (`Some(0)`), or to the transaction (`None`).
+    pub fn attr(
+        step: Option<StepHandle>,
+        key: NameId,
+        value: AttrValue,
+    ) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::set_attr(target(step), RawName::Id(key), value)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = (step, key, value);
+            Err(RecordError::NoTransaction)
+        }
+    }
+
+    /// Records an error on a step or the transaction (as for [`attr`]).
+    pub fn error(step: Option<StepHandle>, error: ErrorInfo) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::set_error(target(step), error)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = (step, error);
+            Err(RecordError::NoTransaction)
+        }
+    }
+
+    #[cfg(feature = "enable")]
+    fn target(step: Option<StepHandle>) -> Target {
+        match step {
+            None => Target::Transaction,
+            Some(0) => Target::Current,
+            Some(h) => Target::Step(token(h)),
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! [`Config`]: everything `osprey::init` needs, built in code, from
+//! `key=value` pairs (the C ABI and the Java agent) or from the environment.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::export::Exporter;
+use crate::model::{AttrValue, Resource};
+
+/// A configuration error; names the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The key is not one Osprey knows.
+    UnknownKey(String),
+    /// The key is known but its value does not parse.
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A `key=value` item had no `=`.
+    Malformed(String),
+    /// An exporter could not be built (bad endpoint, unreadable directory).
+    Exporter(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownKey(k) => write!(f, "unknown configuration key `{k}`"),
+            Self::InvalidValue {
+                key,
+                value,
+                expected,
+            } => write!(
+                f,
+                "invalid value `{value}` for `{key}`: expected {expected}"
+            ),
+            Self::Malformed(item) => write!(
+                f,
+                "malformed configuration item `{item}`: expected key=value"
+            ),
+            Self::Exporter(e) => write!(f, "cannot create exporter: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Which built-in exporters to start, with their settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExporterSpec {
+    /// OTLP/HTTP protobuf.
+    #[cfg(feature = "otlp")]
+    Otlp(crate::export::otlp::OtlpConfig),
+    /// Zipkin v2 JSON.
+    #[cfg(feature = "zipkin")]
+    Zipkin(crate::export::zipkin::ZipkinConfig),
+    /// The embedded local store.
+    #[cfg(feature = "store")]
+    Store(crate::export::store::StoreConfig),
+    /// One line per transaction on stderr.
+    #[cfg(feature = "console")]
+    Console(crate::export::console::ConsoleConfig),
+}
+
+/// Osprey's configuration. Start from [`Config::default`] (local store,
+/// everything sampled) or [`Config::from_env`].
+#[must_use]
+pub struct Config {
+    pub(crate) resource: Resource,
+    pub(crate) queue_capacity: usize,
+    pub(crate) max_queue_bytes: usize,
+    pub(crate) max_steps: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) batch_delay: Duration,
+    pub(crate) sample_ratio: f64,
+    pub(crate) slow_threshold: Duration,
+    pub(crate) exporter_queue_batches: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) specs: Vec<ExporterSpec>,
+    pub(crate) custom: Vec<Box<dyn Exporter>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("resource", &self.resource)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_steps", &self.max_steps)
+            .field("batch_size", &self.batch_size)
+            .field("batch_delay", &self.batch_delay)
+            .field("sample_ratio", &self.sample_ratio)
+            .field("slow_threshold", &self.slow_threshold)
+            .field("specs", &self.specs)
+            .field("custom_exporters", &self.custom.len())
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            resource: Resource {
+                service_name: "unknown_service".into(),
+                attributes: Vec::new(),
+            },
+            queue_capacity: 2048,
+            max_queue_bytes: 16 << 20,
+            max_steps: 2048,
+            batch_size: 512,
+            batch_delay: Duration::from_secs(1),
+            sample_ratio: 1.0,
+            slow_threshold: Duration::from_secs(1),
+            exporter_queue_batches: 4,
+            shutdown_timeout: Duration::from_secs(5),
+            specs: Vec::new(),
+            custom: Vec::new(),
+        }
+    }
+}
+
+/// Every key [`Config::set`] accepts, for error messages and documentation.
+pub const KEYS: &[&str] = &[
+    "service.name",
+    "resource.attributes",
+    "queue.capacity",
+    "queue.max_bytes",
+    "steps.max",
+    "batch.size",
+    "batch.delay_ms",
+    "sample.ratio",
+    "sample.slow_ms",
+    "exporter",
+    "exporter.queue_batches",
+    "shutdown.timeout_ms",
+    "otlp.endpoint",
+    "otlp.headers",
+    "otlp.timeout_ms",
+    "otlp.compression",
+    "zipkin.endpoint",
+    "store.dir",
+    "store.segment_bytes",
+    "store.max_bytes",
+    "console.tree",
+];
+
+impl Config {
+    /// Sets `service.name`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.resource.service_name = name.into();
+        self
+    }
+
+    /// Adds a resource attribute (`host.name`, `service.version`, ...).
+    pub fn resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<AttrValue>,
+    ) -> Self {
+        self.resource.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Transactions queued for the collector before new ones are dropped
+    /// (default 2048).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Memory the queued transactions may use before new ones are dropped
+    /// (default 16 MiB).
+    pub fn max_queue_bytes(mut self, n: usize) -> Self {
+        self.max_queue_bytes = n.max(4096);
+        self
+    }
+
+    /// Steps kept per transaction (default 2048); more are counted, not kept.
+    pub fn max_steps(mut self, n: usize) -> Self {
+        self.max_steps = n.clamp(1, u32::MAX as usize);
+        self
+    }
+
+    /// Transactions per export call (default 512).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Longest wait before a partial batch is exported (default 1 s).
+    pub fn batch_delay(mut self, d: Duration) -> Self {
+        self.batch_delay = d;
+        self
+    }
+
+    /// Fraction of ordinary transactions whose call tree is kept (default 1.0).
+    /// Errors and slow transactions are always kept.
+    pub fn sample_ratio(mut self, ratio: f64) -> Self {
+        self.sample_ratio = ratio.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Transactions at least this slow are always kept (default 1 s).
+    pub fn slow_threshold(mut self, d: Duration) -> Self {
+        self.slow_threshold = d;
+        self
+    }
+
+    /// Batches waiting per exporter before the oldest policy drops new ones
+    /// (default 4).
+    pub fn exporter_queue_batches(mut self, n: usize) -> Self {
+        self.exporter_queue_batches = n.max(1);
+        self
+    }
+
+    /// Longest time the guard's drop and `shutdown` wait (default 5 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Adds a built-in exporter.
+    pub fn exporter_spec(mut self, spec: ExporterSpec) -> Self {
+        self.specs.push(spec);
+        self
+    }
+
+    /// Adds an exporter of your own.
+    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
+        self.custom.push(Box::new(exporter));
+        self
+    }
+
+    /// True when no exporter was configured; `init` then uses the local store.
+    pub fn has_exporters(&self) -> bool {
+        !self.specs.is_empty() || !self.custom.is_empty()
+    }
+
+    /// Builds a configuration from `key=value` items separated by `;`, `,`
+    /// or newlines (the C ABI's and Java agent's format). Unknown keys are
+    /// an error naming the key.
+    pub fn from_pairs_str(text: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        for item in text
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Malformed(item.to_owned()))?;
+            config.set(key.trim(), value.trim())?;
+        }
+        Ok(config)
+    }
+
+    /// Reads `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+    /// `OTEL_EXPORTER_OTLP_*` (which select the OTLP exporter) and
+    /// `OSPREY_<KEY>` variables (`OSPREY_SAMPLE_RATIO` for `sample.ratio`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::default().with_env(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `get`
+    /// (testable without touching the process environment).
+    pub fn with_env(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(v) = get("OTEL_RESOURCE_ATTRIBUTES") {
+            self.set("resource.attributes", &v)?;
+        }
+        if let Some(v) = get("OTEL_SERVICE_NAME") {
+            self.set("service.name", &v)?;
+        }
+        for key in KEYS {
+            let var = format!("OSPREY_{}", key.to_ascii_uppercase().replace('.', "_"));
+            if let Some(v) = get(&var) {
+                self.set(key, &v)?;
+            }
+        }
+        #[cfg(feature = "otlp")]
+        {
+            let otlp = crate::export::otlp::OtlpConfig::default().with_env(&get)?;
+            if otlp.from_env {
+                self.upsert_otlp(|c| *c = otlp);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Sets one key; see [`KEYS`].
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let invalid = |expected| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            expected,
+        };
+        let num = |expected| value.parse::<u64>().map_err(|_| invalid(expected));
+        match key {
+            "service.name" => self.resource.service_name = value.to_owned(),
+            "resource.attributes" => {
+                for pair in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (k, v) = pair.split_once('=').ok_or_else(|| invalid("k=v,k=v"))?;
+                    if k.trim() == "service.name" {
+                        self.resource.service_name = v.trim().to_owned();
+                    } else {
+                        self.resource
+                            .attributes
+                            .push((k.trim().to_owned(), AttrValue::Str(v.trim().to_owned())));
+                    }
+                }
+            }
+            "queue.capacity" => {
+                *self = std::mem::take(self).queue_capacity(num("a count")? as usize)
+            }
+            "queue.max_bytes" => {
+                *self = std::mem::take(self).max_queue_bytes(num("a size in bytes")? as usize)
+            }
+            "steps.max" => *self = std::mem::take(self).max_steps(num("a count")? as usize),
+            "batch.size" => *self = std::mem::take(self).batch_size(num("a count")? as usize),
+            "batch.delay_ms" => self.batch_delay = Duration::from_millis(num("milliseconds")?),
+            "sample.ratio" => {
+                let r: f64 = value.parse().map_err(|_| invalid("a number from 0 to 1"))?;
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(invalid("a number from 0 to 1"));
+                }
+                self.sample_ratio = r;
+            }
+            "sample.slow_ms" => self.slow_threshold = Duration::from_millis(num("milliseconds")?),
+            "exporter.queue_batches" => {
+                self.exporter_queue_batches = (num("a count")? as usize).max(1)
+            }
+            "shutdown.timeout_ms" => {
+                self.shutdown_timeout = Duration::from_millis(num("milliseconds")?)
+            }
+            "exporter" => {
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    self.enable_exporter(name)
+                        .map_err(|()| invalid("otlp, zipkin, store, console or none"))?;
+                }
+            }
+            _ => self.set_exporter_key(key, value)?,
+        }
+        Ok(())
+    }
+
+    fn enable_exporter(&mut self, name: &str) -> Result<(), ()> {
+        match name {
+            #[cfg(feature = "otlp")]
+            "otlp" => self.upsert_otlp(|_| {}),
+            #[cfg(feature = "zipkin")]
+            "zipkin" => self.upsert_zipkin(|_| {}),
+            #[cfg(feature = "store")]
+            "store" => self.upsert_store(|_| {}),
+            #[cfg(feature = "console")]
+            "console" => self.upsert_console(|_| {}),
+            "none" => self.specs.clear(),
+            _ => return Err(()),
+        }
+        Ok(())
+    }
+
+    fn set_exporter_key(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let (prefix, _) = key.split_once('.').unwrap_or((key, ""));
+        let mut result = Err(ConfigError::UnknownKey(key.to_owned()));
+        match prefix {
+            #[cfg(feature = "otlp")]
+            "otlp" => self.upsert_otlp(|c| result = c.set(key, value)),
+            #[cfg(feature = "zipkin")]
+            "zipkin" => self.upsert_zipkin(|c| result = c.set(key, value)),
+            #[cfg(feature = "store")]
+            "store" => self.upsert_store(|c| result = c.set(key, value)),
+            #[cfg(feature = "console")]
+            "console" => self.upsert_console(|c| result = c.set(key, value)),
+            _ => {}
+        }
+        result
+    }
+}
+
+macro_rules! upsert {
+    ($fn_name:ident, $feature:literal, $variant:ident, $ty:ty) => {
+        impl Config {
+            #[cfg(feature = $feature)]
+            fn $fn_name(&mut self, edit: impl FnOnce(&mut $ty)) {
+                for spec in &mut self.specs {
+                    #[allow(irrefutable_let_patterns)]
+                    if let ExporterSpec::$variant(c) = spec {
+                        edit(c);
+                        return;
+                    }
+                }
+                let mut c = <$ty>::default();
+                edit(&mut c);
+                self.specs.push(ExporterSpec::$variant(c));
+            }
+        }
+    };
+}
+upsert!(upsert_otlp, "otlp", Otlp, crate::export::otlp::OtlpConfig);
+upsert!(
+    upsert_zipkin,
+    "zipkin",
+    Zipkin,
+    crate::export::zipkin::ZipkinConfig
+);
+upsert!(
+    upsert_store,
+    "store",
+    Store,
+    crate::export::store::StoreConfig
+);
+upsert!(
+    upsert_console,
+    "console",
+    Console,
+    crate::export::console::ConsoleConfig
+);
+
+/// The data directory used when nothing else is configured:
+/// `$OSPREY_DATA_DIR`, else `./osprey-data`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("OSPREY_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("osprey-data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_set_known_keys() {
+        let c =
+            Config::from_pairs_str("service.name=shop; sample.ratio=0.25\nsteps.max=10").unwrap();
+        assert_eq!(c.resource.service_name, "shop");
+        assert_eq!(c.sample_ratio, 0.25);
+        assert_eq!(c.max_steps, 10);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_pairs_str("service.name=a;sampel.ratio=1").unwrap_err();
+        assert_eq!(err, ConfigError::UnknownKey("sampel.ratio".into()));
+        assert!(err.to_string().contains("sampel.ratio"));
+        let err = Config::from_pairs_str("otlp.endpoit=x").unwrap_err();
+        assert_eq!(err, ConfigError::UnknownKey("otlp.endpoit".into()));
+    }
+
+    #[test]
+    fn bad_values_and_items_are_errors() {
+        assert!(matches!(
+            Config::from_pairs_str("sample.ratio=2"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            Config::from_pairs_str("steps.max"),
+            Err(ConfigError::Malformed(_))
+        ));
+        assert!(matches!(
+            Config::from_pairs_str("exporter=carrier-pigeon"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn env_reads_otel_and_osprey_variables() {
+        let env = |k: &str| match k {
+            "OTEL_SERVICE_NAME" => Some("checkout".to_owned()),
+            "OTEL_RESOURCE_ATTRIBUTES" => {
+                Some("service.name=ignored,deployment.environment=prod".to_owned())
+            }
+            "OSPREY_BATCH_SIZE" => Some("64".to_owned()),
+            _ => None,
+        };
+        let c = Config::default().with_env(env).unwrap();
+        assert_eq!(c.resource.service_name, "checkout");
+        assert_eq!(c.batch_size, 64);
+        assert_eq!(
+            c.resource.attributes,
+            vec![(
+                "deployment.environment".into(),
+                AttrValue::Str("prod".into())
+            )]
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Turns a raw, tick-stamped transaction into a [`TransactionRecord`]:
+//! interns names, converts ticks to nanoseconds and UNIX time, computes
+//! depths, attaches attributes and errors, assigns step span ids.
+
+use std::collections::HashMap;
+
+use super::sampler::Rng;
+use crate::clock::Calibration;
+use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName};
+use crate::model::{Attribute, SpanId, StepRecord, TransactionRecord};
+use crate::names::{self, NameId};
+
+/// Converter state owned by the collector thread.
+pub(crate) struct Converter {
+    calibration: Calibration,
+    static_names: HashMap<(usize, usize), NameId>,
+}
+
+impl Converter {
+    pub fn new() -> Self {
+        Self {
+            calibration: Calibration::new(),
+            static_names: HashMap::new(),
+        }
+    }
+
+    /// Interns a raw name, caching `'static` strings by address.
+    fn name(&mut self, raw: RawName) -> NameId {
+        match raw {
+            RawName::Id(id) => id,
+            RawName::Static(s) => *self
+                .static_names
+                .entry((s.as_ptr() as usize, s.len()))
+                .or_insert_with(|| names::intern(s)),
+        }
+    }
+
+    /// Builds the record; the raw buffers are left for recycling.
+    pub fn convert(&mut self, raw: &mut RawTransaction, rng: &mut Rng) -> TransactionRecord {
+        self.calibration.refresh();
+        let cal = &mut self.calibration;
+        let start_unix_ns = cal.unix_ns(raw.start);
+        let elapsed_ns = cal.duration_ns(raw.start, raw.end);
+        let mut steps: Vec<StepRecord> = Vec::with_capacity(raw.steps.len());
+        for (i, s) in raw.steps.iter().enumerate() {
+            let (parent, depth) = match s.parent {
+                NO_STEP => (None, 1),
+                p => (Some(p), steps[p as usize].depth.saturating_add(1)),
+            };
+            let span_id = raw
+                .assigned_span_ids
+                .iter()
+                .find(|(idx, _)| *idx as usize == i)
+                .map(|(_, id)| *id)
+                .unwrap_or_else(|| SpanId(rng.next_nonzero().to_le_bytes()));
+            steps.push(StepRecord {
+                span_id,
+                parent,
+                depth,
+                kind: s.kind,
+                name: NameId(0), // set below, after the calibration borrow
+                start_offset_ns: cal.duration_ns(raw.start, s.start),
+                elapsed_ns: cal.duration_ns(s.start, s.end),
+                error: None,
+                attributes: Vec::new(),
+                repaired: s.repaired,
+            });
+        }
+        for (record, raw_step) in steps.iter_mut().zip(&raw.steps) {
+            record.name = self.name(raw_step.name);
+        }
+        let mut attributes = Vec::new();
+        for attr in raw.attrs.drain(..) {
+            let a = Attribute {
+                key: self.name(attr.key),
+                value: attr.value,
+            };
+            match steps.get_mut(attr.step as usize) {
+                Some(step) => step.attributes.push(a),
+                None => attributes.push(a),
+            }
+        }
+        let mut error = None;
+        for (step, e) in raw.errors.drain(..) {
+            match steps.get_mut(step as usize) {
+                Some(s) => s.error = Some(e),
+                None => error = Some(e),
+            }
+        }
+        let name = match std::mem::replace(&mut raw.name, RawTxnName::Owned(String::new())) {
+            RawTxnName::Raw(r) => self.name(r),
+            RawTxnName::Owned(s) => names::intern(&s),
+        };
+        TransactionRecord {
+            trace_id: raw.trace_id,
+            span_id: raw.span_id,
+            parent_span_id: raw.parent_span_id,
+            kind: raw.kind,
+            name,
+            start_unix_ns,
+            elapsed_ns,
+            error,
+            attributes,
+            steps,
+            dropped_steps: raw.dropped_steps,
+            repaired: raw.repaired,
+            sampled: true,
+            thread_id: raw.thread_id,
+        }
+    }
+}

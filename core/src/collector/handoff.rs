@@ -1,0 +1,81 @@
+//! The one point where recording threads meet the collector: a bounded
+//! channel of finished transactions, a pool of recycled buffers and the
+//! drop counters. Recording threads find the current [`Handoff`] through a
+//! generation number they compare without locking.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::RwLock;
+
+use crate::local::raw::RawTransaction;
+
+/// Counters shared by recording threads, the collector and export workers.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Dropped before the collector saw them: queue full or memory budget.
+    pub dropped_queue: AtomicU64,
+    /// Received by the collector.
+    pub received: AtomicU64,
+}
+
+/// What a recording thread needs to hand a transaction over.
+pub(crate) struct Handoff {
+    pub tx: Sender<Box<RawTransaction>>,
+    pub pool: Receiver<Box<RawTransaction>>,
+    pub max_steps: u32,
+    pub max_queue_bytes: usize,
+    pub queued_bytes: AtomicUsize,
+    pub counters: Arc<Counters>,
+}
+
+impl Handoff {
+    /// Queues `txn` unless the queue or the memory budget is full; never
+    /// blocks. Gives the transaction back when it was dropped (and counted).
+    pub fn try_send(&self, txn: Box<RawTransaction>) -> Result<(), Box<RawTransaction>> {
+        let bytes = txn.footprint();
+        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        if queued + bytes > self.max_queue_bytes {
+            self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
+            return Err(txn);
+        }
+        self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        match self.tx.try_send(txn) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(txn) | TrySendError::Disconnected(txn)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
+                Err(txn)
+            }
+        }
+    }
+
+    /// Called by the collector for each transaction it takes off the queue.
+    pub fn received(&self, txn: &RawTransaction) {
+        self.queued_bytes
+            .fetch_sub(txn.footprint(), Ordering::Relaxed);
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+static CURRENT: RwLock<Option<Arc<Handoff>>> = RwLock::new(None);
+
+/// Changes whenever the handoff is installed or removed.
+#[inline]
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// The installed handoff, if Osprey is running.
+pub(crate) fn current() -> Option<Arc<Handoff>> {
+    CURRENT.read().clone()
+}
+
+/// Installs (or with `None`, removes) the handoff; threads notice at their
+/// next transaction begin or end.
+pub(crate) fn install(handoff: Option<Arc<Handoff>>) {
+    *CURRENT.write() = handoff;
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}

@@ -1,0 +1,390 @@
+//! The background collector: receives finished transactions, converts and
+//! samples them, keeps per-second aggregates, batches, and feeds one worker
+//! thread per exporter.
+
+mod aggregate;
+mod config;
+mod convert;
+pub(crate) mod handoff;
+mod sampler;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, bounded, select};
+use parking_lot::Mutex;
+
+pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir};
+
+use crate::diag;
+use crate::export::Exporter;
+use crate::local::raw::RawTransaction;
+use crate::model::{ExportBatch, Resource, TransactionRecord};
+use aggregate::Aggregator;
+use convert::Converter;
+use handoff::{Counters, Handoff};
+use sampler::{Rng, Sampler};
+use worker::Worker;
+
+/// Buffers kept for reuse by recording threads.
+const POOL_SIZE: usize = 256;
+
+/// Delivery statistics, for tests and for the agent's own health line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Transactions dropped before reaching the collector (queue full or
+    /// memory budget reached).
+    pub dropped_queue: u64,
+    /// Transactions the collector received.
+    pub received: u64,
+    /// Per exporter.
+    pub exporters: Vec<ExporterStats>,
+}
+
+impl Stats {
+    /// Transactions that ended while Osprey ran: received plus dropped.
+    pub fn produced(&self) -> u64 {
+        self.received + self.dropped_queue
+    }
+}
+
+/// Delivery statistics of one exporter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExporterStats {
+    /// The exporter's name.
+    pub name: &'static str,
+    /// Transactions in batches the exporter accepted.
+    pub delivered: u64,
+    /// Transactions in batches that failed or found the queue full.
+    pub dropped: u64,
+    /// Failed export calls.
+    pub failed_batches: u64,
+    /// The last failure's text.
+    pub last_error: Option<String>,
+}
+
+enum Control {
+    Flush(Instant, Sender<()>),
+    Shutdown(Instant, Sender<()>),
+}
+
+/// A running collector (at most one per process).
+pub(crate) struct Running {
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    workers: Arc<Mutex<Vec<Worker>>>,
+}
+
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+
+/// Why `init` failed.
+#[derive(Debug)]
+pub enum InitError {
+    /// Osprey is already running in this process.
+    AlreadyRunning,
+    /// The configuration or an exporter was rejected.
+    Config(ConfigError),
+    /// A thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AlreadyRunning => f.write_str("osprey is already running"),
+            Self::Config(e) => e.fmt(f),
+            Self::Spawn(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+impl From<ConfigError> for InitError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+/// Starts the collector and its exporters and installs the handoff.
+pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
+    let mut running = RUNNING.lock();
+    if running.is_some() {
+        return Err(InitError::AlreadyRunning);
+    }
+    crate::clock::anchor();
+    let exporters = build_exporters(&mut config)?;
+    let mut workers = Vec::with_capacity(exporters.len());
+    for e in exporters {
+        workers.push(Worker::spawn(e, config.exporter_queue_batches).map_err(InitError::Spawn)?);
+    }
+    let workers = Arc::new(Mutex::new(workers));
+    let (tx, rx) = bounded(config.queue_capacity);
+    let (pool_tx, pool_rx) = bounded(POOL_SIZE);
+    let counters = Arc::new(Counters::default());
+    let handoff = Arc::new(Handoff {
+        tx,
+        pool: pool_rx,
+        max_steps: config.max_steps as u32,
+        max_queue_bytes: config.max_queue_bytes,
+        queued_bytes: AtomicUsize::new(0),
+        counters: counters.clone(),
+    });
+    let (control_tx, control_rx) = bounded(4);
+    let collector = Collector {
+        rx,
+        control: control_rx,
+        pool: pool_tx,
+        handoff: handoff.clone(),
+        workers: workers.clone(),
+        converter: Converter::new(),
+        aggregator: Aggregator::default(),
+        sampler: Sampler {
+            ratio: config.sample_ratio,
+            slow: config.slow_threshold,
+        },
+        rng: Rng::from_os(),
+        resource: Arc::new(config.resource.clone()),
+        batch: Vec::new(),
+        batch_size: config.batch_size,
+        batch_delay: config.batch_delay,
+        max_steps: config.max_steps,
+    };
+    let thread = std::thread::Builder::new()
+        .name("osprey-collector".into())
+        .spawn(move || collector.run())
+        .map_err(InitError::Spawn)?;
+    handoff::install(Some(handoff));
+    *running = Some(Running {
+        control: control_tx,
+        thread: Some(thread),
+        counters,
+        workers,
+    });
+    Ok(())
+}
+
+fn build_exporters(config: &mut Config) -> Result<Vec<Box<dyn Exporter>>, ConfigError> {
+    let mut out: Vec<Box<dyn Exporter>> = std::mem::take(&mut config.custom);
+    #[allow(unused_mut)]
+    let mut specs = std::mem::take(&mut config.specs);
+    #[cfg(feature = "store")]
+    if specs.is_empty() && out.is_empty() {
+        specs.push(ExporterSpec::Store(Default::default()));
+    }
+    for spec in specs {
+        let exporter: Box<dyn Exporter> = match spec {
+            #[cfg(feature = "otlp")]
+            ExporterSpec::Otlp(c) => Box::new(
+                crate::export::otlp::OtlpExporter::new(c)
+                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
+            ),
+            #[cfg(feature = "zipkin")]
+            ExporterSpec::Zipkin(c) => Box::new(
+                crate::export::zipkin::ZipkinExporter::new(c)
+                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
+            ),
+            #[cfg(feature = "store")]
+            ExporterSpec::Store(c) => Box::new(
+                crate::export::store::StoreExporter::new(c)
+                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
+            ),
+            #[cfg(feature = "console")]
+            ExporterSpec::Console(c) => Box::new(crate::export::console::ConsoleExporter::new(c)),
+        };
+        out.push(exporter);
+    }
+    Ok(out)
+}
+
+/// Exports everything recorded so far and waits up to `timeout` for the
+/// exporters to finish. False when Osprey is not running or time ran out.
+pub(crate) fn flush(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let control = match RUNNING.lock().as_ref() {
+        Some(r) => r.control.clone(),
+        None => return false,
+    };
+    let (ack_tx, ack_rx) = bounded(1);
+    control
+        .send_deadline(Control::Flush(deadline, ack_tx), deadline)
+        .is_ok()
+        && ack_rx.recv_deadline(deadline).is_ok()
+}
+
+/// Stops recording, exports what is queued and stops the exporters, waiting
+/// at most `timeout`. False when not running or time ran out (threads still
+/// busy then finish on their own).
+pub(crate) fn shutdown(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let Some(mut running) = RUNNING.lock().take() else {
+        return false;
+    };
+    handoff::install(None);
+    let (ack_tx, ack_rx) = bounded(1);
+    let done = running
+        .control
+        .send_deadline(Control::Shutdown(deadline, ack_tx), deadline)
+        .is_ok()
+        && ack_rx.recv_deadline(deadline).is_ok();
+    if done && let Some(t) = running.thread.take() {
+        let _ = t.join();
+    }
+    LAST_STATS.lock().replace(collect_stats(&running));
+    done
+}
+
+static LAST_STATS: Mutex<Option<Stats>> = Mutex::new(None);
+
+/// Current statistics; after shutdown, those at shutdown.
+pub(crate) fn stats() -> Stats {
+    match RUNNING.lock().as_ref() {
+        Some(r) => collect_stats(r),
+        None => LAST_STATS.lock().clone().unwrap_or_default(),
+    }
+}
+
+/// True while the collector runs.
+pub(crate) fn is_running() -> bool {
+    RUNNING.lock().is_some()
+}
+
+fn collect_stats(r: &Running) -> Stats {
+    Stats {
+        dropped_queue: r.counters.dropped_queue.load(Ordering::Relaxed),
+        received: r.counters.received.load(Ordering::Relaxed),
+        exporters: r
+            .workers
+            .lock()
+            .iter()
+            .map(|w| ExporterStats {
+                name: w.name,
+                delivered: w.counters.delivered.load(Ordering::Relaxed),
+                dropped: w.counters.dropped.load(Ordering::Relaxed),
+                failed_batches: w.counters.failed_batches.load(Ordering::Relaxed),
+                last_error: w.counters.last_error.lock().clone(),
+            })
+            .collect(),
+    }
+}
+
+struct Collector {
+    rx: Receiver<Box<RawTransaction>>,
+    control: Receiver<Control>,
+    pool: Sender<Box<RawTransaction>>,
+    handoff: Arc<Handoff>,
+    workers: Arc<Mutex<Vec<Worker>>>,
+    converter: Converter,
+    aggregator: Aggregator,
+    sampler: Sampler,
+    rng: Rng,
+    resource: Arc<Resource>,
+    batch: Vec<TransactionRecord>,
+    batch_size: usize,
+    batch_delay: Duration,
+    max_steps: usize,
+}
+
+impl Collector {
+    fn run(mut self) {
+        let mut next_tick = Instant::now() + self.batch_delay;
+        loop {
+            select! {
+                recv(self.rx) -> msg => match msg {
+                    Ok(txn) => self.accept(txn),
+                    Err(_) => return,
+                },
+                recv(self.control) -> msg => match msg {
+                    Ok(Control::Flush(deadline, ack)) => {
+                        self.drain_and_dispatch(u64::MAX);
+                        self.flush_workers(deadline);
+                        let _ = ack.send(());
+                    }
+                    Ok(Control::Shutdown(deadline, ack)) => {
+                        self.drain_and_dispatch(u64::MAX);
+                        let workers = std::mem::take(&mut *self.workers.lock());
+                        let mut all_done = true;
+                        for w in workers {
+                            all_done &= w.shutdown(deadline);
+                        }
+                        if !all_done {
+                            diag::warn("shutdown", "shutdown timed out; some exports may be lost");
+                        }
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                default(next_tick.saturating_duration_since(Instant::now())) => {}
+            }
+            if Instant::now() >= next_tick {
+                self.dispatch(unix_second().saturating_sub(1));
+                next_tick = Instant::now() + self.batch_delay;
+            }
+        }
+    }
+
+    fn accept(&mut self, mut raw: Box<RawTransaction>) {
+        self.handoff.received(&raw);
+        let upstream_sampled = raw.force_sample;
+        let mut record = self.converter.convert(&mut raw, &mut self.rng);
+        raw.recycle(self.max_steps);
+        let _ = self.pool.try_send(raw);
+        self.aggregator.add(&record);
+        if !self.sampler.keep(&record, upstream_sampled, &mut self.rng) {
+            record.sampled = false;
+            record.steps = Vec::new();
+        }
+        self.batch.push(record);
+        if self.batch.len() >= self.batch_size {
+            self.dispatch(unix_second().saturating_sub(1));
+        }
+    }
+
+    /// Takes everything already queued, then dispatches it with every
+    /// aggregate older than `before_second`.
+    fn drain_and_dispatch(&mut self, before_second: u64) {
+        while let Ok(txn) = self.rx.try_recv() {
+            self.accept(txn);
+        }
+        self.dispatch(before_second);
+    }
+
+    fn dispatch(&mut self, before_second: u64) {
+        let aggregates = self.aggregator.take_before(before_second);
+        if self.batch.is_empty() && aggregates.is_empty() {
+            return;
+        }
+        let batch = Arc::new(ExportBatch {
+            resource: self.resource.clone(),
+            transactions: std::mem::take(&mut self.batch),
+            aggregates,
+        });
+        for w in self.workers.lock().iter() {
+            w.offer(&batch);
+        }
+    }
+
+    fn flush_workers(&self, deadline: Instant) {
+        let acks: Vec<_> = self
+            .workers
+            .lock()
+            .iter()
+            .filter_map(|w| w.flush(deadline))
+            .collect();
+        for ack in acks {
+            let _ = ack.recv_deadline(deadline);
+        }
+    }
+}
+
+fn unix_second() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,35 @@
+//! Osprey's own diagnostics: one line on stderr, prefixed `osprey:`, rate
+//! limited so a failing collector cannot flood the application's log.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+const REPEAT_AFTER: Duration = Duration::from_secs(60);
+
+fn last_logged() -> &'static Mutex<HashMap<String, Instant>> {
+    static LAST: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    LAST.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Logs `message` unless a message with the same `topic` was logged in the
+/// last minute. Never called from the recording hot path.
+pub fn warn(topic: &str, message: &str) {
+    if std::env::var_os("OSPREY_QUIET").is_some() {
+        return;
+    }
+    let now = Instant::now();
+    {
+        let mut last = last_logged().lock();
+        if last
+            .get(topic)
+            .is_some_and(|t| now.duration_since(*t) < REPEAT_AFTER)
+        {
+            return;
+        }
+        last.insert(topic.to_owned(), now);
+    }
+    eprintln!("osprey: {message}");
+}

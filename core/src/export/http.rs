@@ -1,0 +1,1 @@
+//! The blocking HTTP client shared by the network exporters (ureq + rustls).

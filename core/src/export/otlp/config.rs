@@ -1,0 +1,209 @@
+//! OTLP exporter settings and the standard `OTEL_EXPORTER_OTLP_*` variables.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::collector::ConfigError;
+
+/// Payload compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// gzip (`Content-Encoding: gzip`), the default.
+    #[default]
+    Gzip,
+}
+
+/// Settings of the OTLP/HTTP exporter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpConfig {
+    /// Full URL for traces (default `http://localhost:4318/v1/traces`).
+    pub traces_endpoint: String,
+    /// Full URL for metrics (default `http://localhost:4318/v1/metrics`).
+    pub metrics_endpoint: String,
+    /// Extra request headers (API keys); never logged.
+    pub headers: Vec<(String, String)>,
+    /// Timeout of one request (default 10 s).
+    pub timeout: Duration,
+    /// Payload compression (default gzip).
+    pub compression: Compression,
+    /// PEM file of extra trusted CA certificates (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+    pub ca_file: Option<PathBuf>,
+    /// Longest time spent retrying one batch (default 30 s).
+    pub max_retry_time: Duration,
+    /// Set when an `OTEL_EXPORTER_OTLP_*` variable was read.
+    pub(crate) from_env: bool,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            traces_endpoint: "http://localhost:4318/v1/traces".into(),
+            metrics_endpoint: "http://localhost:4318/v1/metrics".into(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            compression: Compression::Gzip,
+            ca_file: None,
+            max_retry_time: Duration::from_secs(30),
+            from_env: false,
+        }
+    }
+}
+
+impl OtlpConfig {
+    /// Sets the base endpoint: `/v1/traces` and `/v1/metrics` are appended.
+    pub fn endpoint(mut self, base: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        self.traces_endpoint = format!("{base}/v1/traces");
+        self.metrics_endpoint = format!("{base}/v1/metrics");
+        self
+    }
+
+    /// Sets one `otlp.*` key of the Osprey configuration.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let invalid = |expected| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            expected,
+        };
+        match key {
+            "otlp.endpoint" => *self = std::mem::take(self).endpoint(value),
+            "otlp.headers" => {
+                self.headers = parse_headers(value).ok_or_else(|| invalid("k=v,k=v"))?
+            }
+            "otlp.timeout_ms" => {
+                self.timeout =
+                    Duration::from_millis(value.parse().map_err(|_| invalid("milliseconds"))?)
+            }
+            "otlp.compression" => {
+                self.compression = match value {
+                    "gzip" => Compression::Gzip,
+                    "none" | "" => Compression::None,
+                    _ => return Err(invalid("gzip or none")),
+                }
+            }
+            _ => return Err(ConfigError::UnknownKey(key.to_owned())),
+        }
+        Ok(())
+    }
+
+    /// Applies the standard `OTEL_EXPORTER_OTLP_*` variables read through `get`.
+    pub fn with_env(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut read = |name: &str| {
+            let v = get(name).filter(|v| !v.trim().is_empty());
+            self.from_env |= v.is_some();
+            v
+        };
+        let endpoint = read("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let traces = read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let metrics = read("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+        let headers = read("OTEL_EXPORTER_OTLP_HEADERS");
+        let timeout = read("OTEL_EXPORTER_OTLP_TIMEOUT");
+        let compression = read("OTEL_EXPORTER_OTLP_COMPRESSION");
+        let certificate = read("OTEL_EXPORTER_OTLP_CERTIFICATE");
+        if let Some(base) = endpoint {
+            self = self.endpoint(&base);
+        }
+        if let Some(url) = traces {
+            self.traces_endpoint = url;
+        }
+        if let Some(url) = metrics {
+            self.metrics_endpoint = url;
+        }
+        let env_err = |var: &str, value: &str, expected| ConfigError::InvalidValue {
+            key: var.to_owned(),
+            value: value.to_owned(),
+            expected,
+        };
+        if let Some(h) = headers {
+            self.headers = parse_headers(&h)
+                .ok_or_else(|| env_err("OTEL_EXPORTER_OTLP_HEADERS", "(hidden)", "k=v,k=v"))?;
+        }
+        if let Some(t) = timeout {
+            let ms: u64 = t
+                .trim()
+                .parse()
+                .map_err(|_| env_err("OTEL_EXPORTER_OTLP_TIMEOUT", &t, "milliseconds"))?;
+            self.timeout = Duration::from_millis(ms);
+        }
+        if let Some(c) = compression {
+            self.set("otlp.compression", c.trim())
+                .map_err(|_| env_err("OTEL_EXPORTER_OTLP_COMPRESSION", &c, "gzip or none"))?;
+        }
+        if let Some(path) = certificate {
+            self.ca_file = Some(PathBuf::from(path));
+        }
+        Ok(self)
+    }
+}
+
+/// Parses `k=v,k=v` with percent-decoded values, as the OTLP spec asks.
+fn parse_headers(text: &str) -> Option<Vec<(String, String)>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k.trim().to_owned(), percent_decode(v.trim())?))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_sets_endpoint_headers_timeout_and_compression() {
+        let env = |k: &str| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318/".to_owned()),
+            "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=a%20b, x=1".to_owned()),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".to_owned()),
+            "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("none".to_owned()),
+            _ => None,
+        };
+        let c = OtlpConfig::default().with_env(env).unwrap();
+        assert!(c.from_env);
+        assert_eq!(c.traces_endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(c.metrics_endpoint, "http://collector:4318/v1/metrics");
+        assert_eq!(
+            c.headers,
+            vec![("api-key".into(), "a b".into()), ("x".into(), "1".into())]
+        );
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert_eq!(c.compression, Compression::None);
+    }
+
+    #[test]
+    fn no_env_leaves_defaults() {
+        let c = OtlpConfig::default().with_env(|_| None).unwrap();
+        assert!(!c.from_env);
+        assert_eq!(c, OtlpConfig::default());
+    }
+
+    #[test]
+    fn bad_header_syntax_is_an_error_that_hides_the_value() {
+        let env =
+            |k: &str| (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "secret-no-equals".to_owned());
+        let err = OtlpConfig::default().with_env(env).unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+    }
+}

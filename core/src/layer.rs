@@ -1,0 +1,1 @@
+//! A `tracing-subscriber` Layer recording `tracing` spans into Osprey.

@@ -1,0 +1,152 @@
+//! In-flight data of one thread's open transaction: tick-stamped, names not
+//! yet interned. Handed to the collector whole when the transaction ends.
+
+use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
+use crate::names::NameId;
+
+/// Marks "no step": the transaction itself is the parent or current frame.
+pub(crate) const NO_STEP: u32 = u32::MAX;
+
+/// A name as recorded on the hot path: a static string (interned later by
+/// the collector) or an id interned beforehand. 16 bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum RawName {
+    /// A `'static` string, e.g. a `tracing` callsite name.
+    Static(&'static str),
+    /// A pre-interned name (C ABI, Java agent).
+    Id(NameId),
+}
+
+/// The transaction's own name, which is often dynamic (a URL).
+#[derive(Clone, Debug)]
+pub(crate) enum RawTxnName {
+    Raw(RawName),
+    Owned(String),
+}
+
+/// One step as recorded: 40 bytes, no heap.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawStep {
+    pub start: u64,
+    /// 0 while open.
+    pub end: u64,
+    pub name: RawName,
+    /// Index of the parent step, or [`NO_STEP`].
+    pub parent: u32,
+    pub kind: StepKind,
+    /// Closed by the recorder rather than by its own exit.
+    pub repaired: bool,
+}
+
+/// An attribute or error, addressed to a step index or [`NO_STEP`] (the
+/// transaction).
+#[derive(Clone, Debug)]
+pub(crate) struct RawAttr {
+    pub step: u32,
+    pub key: RawName,
+    pub value: AttrValue,
+}
+
+/// A transaction in flight. Boxed and recycled through the collector so
+/// steady-state recording does not allocate.
+#[derive(Debug)]
+pub(crate) struct RawTransaction {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub kind: SpanKind,
+    pub name: RawTxnName,
+    pub start: u64,
+    pub end: u64,
+    pub thread_id: u64,
+    pub steps: Vec<RawStep>,
+    pub attrs: Vec<RawAttr>,
+    pub errors: Vec<(u32, ErrorInfo)>,
+    /// Span ids handed out for propagation before export (step, id).
+    pub assigned_span_ids: Vec<(u32, SpanId)>,
+    /// Most steps recorded; further enters are counted in `dropped_steps`.
+    pub max_steps: u32,
+    /// Innermost open step, or [`NO_STEP`].
+    pub current: u32,
+    /// Enters past the step cap not yet matched by an exit.
+    pub overflow_depth: u32,
+    pub dropped_steps: u32,
+    pub repaired: bool,
+    /// The inbound sampled flag, or a forced decision.
+    pub force_sample: bool,
+}
+
+impl RawTransaction {
+    pub fn new() -> Self {
+        Self {
+            trace_id: TraceId::default(),
+            span_id: SpanId::default(),
+            parent_span_id: None,
+            kind: SpanKind::Internal,
+            name: RawTxnName::Owned(String::new()),
+            start: 0,
+            end: 0,
+            thread_id: 0,
+            steps: Vec::new(),
+            attrs: Vec::new(),
+            errors: Vec::new(),
+            assigned_span_ids: Vec::new(),
+            max_steps: 2048,
+            current: NO_STEP,
+            overflow_depth: 0,
+            dropped_steps: 0,
+            repaired: false,
+            force_sample: false,
+        }
+    }
+
+    /// Empties the buffers for reuse, keeping their capacity up to a bound.
+    pub fn recycle(&mut self, keep_steps: usize) {
+        self.steps.clear();
+        self.attrs.clear();
+        self.errors.clear();
+        self.assigned_span_ids.clear();
+        if self.steps.capacity() > keep_steps {
+            self.steps.shrink_to(keep_steps);
+        }
+        self.attrs.shrink_to(64);
+        self.current = NO_STEP;
+        self.overflow_depth = 0;
+        self.dropped_steps = 0;
+        self.repaired = false;
+        self.force_sample = false;
+        self.parent_span_id = None;
+        self.end = 0;
+    }
+
+    /// Rough heap footprint, for the queue's memory budget.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.steps.capacity() * std::mem::size_of::<RawStep>()
+            + self.attrs.capacity() * std::mem::size_of::<RawAttr>()
+            + self
+                .attrs
+                .iter()
+                .map(|a| match &a.value {
+                    AttrValue::Str(s) => s.capacity(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+            + self
+                .errors
+                .iter()
+                .map(|(_, e)| e.kind.len() + e.message.len() + e.stack.len() + 32)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_step_stays_small() {
+        assert_eq!(std::mem::size_of::<RawName>(), 16);
+        assert!(std::mem::size_of::<RawStep>() <= 40);
+    }
+}

@@ -1,0 +1,464 @@
+//! The per-thread recorder. Everything here runs on the application's
+//! threads: no locks, no atomic read-modify-write and no allocation on step
+//! enter/exit, only a clock read and a push into a reused buffer.
+
+use std::cell::UnsafeCell;
+use std::sync::Arc;
+
+use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTransaction, RawTxnName};
+use crate::clock;
+use crate::collector::handoff::{self, Handoff};
+use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
+use crate::propagation::RemoteParent;
+
+/// Why a transaction could not begin or end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// `init` was not called, or `shutdown` already ran.
+    NotRunning,
+    /// This thread already has an open transaction.
+    AlreadyActive,
+    /// This thread has no open transaction.
+    NoTransaction,
+}
+
+/// What happened to a transaction handed to the collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// Queued for the collector.
+    Queued,
+    /// Dropped (queue full, memory budget reached or collector gone), counted.
+    Dropped,
+}
+
+/// Identifies a step for its guard: the transaction sequence number on this
+/// thread and the step index within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StepToken {
+    pub seq: u32,
+    pub index: u32,
+}
+
+impl StepToken {
+    pub const NONE: Self = Self {
+        seq: 0,
+        index: NO_STEP,
+    };
+}
+
+struct LocalRecorder {
+    active: Option<Box<RawTransaction>>,
+    spare: Option<Box<RawTransaction>>,
+    link: Option<(u64, Arc<Handoff>)>,
+    seq: u32,
+    rng: u64,
+    thread_id: u64,
+}
+
+thread_local! {
+    static LOCAL: UnsafeCell<LocalRecorder> = const {
+        UnsafeCell::new(LocalRecorder {
+            active: None,
+            spare: None,
+            link: None,
+            seq: 0,
+            rng: 0,
+            thread_id: 0,
+        })
+    };
+}
+
+/// Runs `f` on this thread's recorder. `f` never calls back into this module,
+/// so the mutable borrow is unique. During thread teardown nothing is recorded.
+#[inline(always)]
+fn with_local<R>(default: R, f: impl FnOnce(&mut LocalRecorder) -> R) -> R {
+    LOCAL
+        .try_with(|cell| {
+            // SAFETY: the cell is thread-local and `f` does not re-enter.
+            f(unsafe { &mut *cell.get() })
+        })
+        .unwrap_or(default)
+}
+
+/// Enters a step of the current transaction; a no-op when none is open.
+#[inline]
+pub(crate) fn enter(name: RawName, kind: StepKind) -> StepToken {
+    with_local(StepToken::NONE, |l| match l.active.as_deref_mut() {
+        Some(txn) => StepToken {
+            seq: l.seq,
+            index: txn.enter(name, kind, clock::now()),
+        },
+        None => StepToken::NONE,
+    })
+}
+
+/// Exits the innermost open step.
+#[inline]
+pub(crate) fn exit() {
+    with_local((), |l| {
+        if let Some(txn) = l.active.as_deref_mut() {
+            txn.exit(clock::now());
+        }
+    })
+}
+
+/// Exits the step `token` names, repairing inner steps left open.
+#[inline]
+pub(crate) fn exit_step(token: StepToken) {
+    with_local((), |l| {
+        if let Some(txn) = l.active.as_deref_mut()
+            && token.seq == l.seq
+        {
+            txn.exit_index(token.index, clock::now());
+        }
+    })
+}
+
+/// True when this thread has an open transaction.
+#[inline]
+pub(crate) fn is_active() -> bool {
+    with_local(false, |l| l.active.is_some())
+}
+
+/// Begins a transaction on this thread.
+pub(crate) fn begin(
+    name: RawTxnName,
+    kind: SpanKind,
+    remote: Option<RemoteParent>,
+) -> Result<(), RecordError> {
+    with_local(Err(RecordError::NotRunning), |l| {
+        l.begin(name, kind, remote)
+    })
+}
+
+/// Ends this thread's transaction and hands it to the collector.
+pub(crate) fn end() -> Result<Handover, RecordError> {
+    with_local(Err(RecordError::NoTransaction), LocalRecorder::end)
+}
+
+/// Adds an attribute to the step `token` (or the innermost open step when
+/// `token` is [`StepToken::NONE`] with `to_transaction` false), or to the
+/// transaction.
+pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
+    with_local(Err(RecordError::NoTransaction), |l| {
+        let seq = l.seq;
+        let txn = l.active.as_deref_mut().ok_or(RecordError::NoTransaction)?;
+        let step = target.resolve(txn, seq);
+        txn.attrs.push(RawAttr { step, key, value });
+        Ok(())
+    })
+}
+
+/// Records an error on a step or the transaction.
+pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordError> {
+    with_local(Err(RecordError::NoTransaction), |l| {
+        let seq = l.seq;
+        let txn = l.active.as_deref_mut().ok_or(RecordError::NoTransaction)?;
+        let step = target.resolve(txn, seq);
+        txn.errors.push((step, error));
+        Ok(())
+    })
+}
+
+/// Renames the open transaction (a servlet learns its route late).
+pub(crate) fn rename(name: String) -> Result<(), RecordError> {
+    with_local(Err(RecordError::NoTransaction), |l| {
+        let txn = l.active.as_deref_mut().ok_or(RecordError::NoTransaction)?;
+        txn.name = RawTxnName::Owned(name);
+        Ok(())
+    })
+}
+
+/// The trace id and the span id an outgoing call should name as its parent:
+/// the innermost open step's (assigned now) or the transaction's.
+pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
+    with_local(None, |l| {
+        let LocalRecorder { active, rng, .. } = l;
+        let txn = active.as_deref_mut()?;
+        let span = if txn.current == NO_STEP {
+            txn.span_id
+        } else {
+            let current = txn.current;
+            match txn.assigned_span_ids.iter().find(|(s, _)| *s == current) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = SpanId(next_nonzero(rng).to_le_bytes());
+                    txn.assigned_span_ids.push((current, id));
+                    id
+                }
+            }
+        };
+        Some((txn.trace_id, span, true))
+    })
+}
+
+/// Where an attribute or error goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// The transaction itself.
+    Transaction,
+    /// The innermost open step, or the transaction when none is open.
+    Current,
+    /// A particular step.
+    Step(StepToken),
+}
+
+impl Target {
+    fn resolve(self, txn: &RawTransaction, seq: u32) -> u32 {
+        match self {
+            Self::Transaction => NO_STEP,
+            Self::Current => txn.current,
+            Self::Step(t) if t.seq == seq && (t.index as usize) < txn.steps.len() => t.index,
+            Self::Step(_) => txn.current,
+        }
+    }
+}
+
+impl LocalRecorder {
+    fn begin(
+        &mut self,
+        name: RawTxnName,
+        kind: SpanKind,
+        remote: Option<RemoteParent>,
+    ) -> Result<(), RecordError> {
+        if self.active.is_some() {
+            return Err(RecordError::AlreadyActive);
+        }
+        let handoff = self.handoff().ok_or(RecordError::NotRunning)?;
+        let max_steps = handoff.max_steps;
+        let mut txn = self
+            .spare
+            .take()
+            .or_else(|| handoff.pool.try_recv().ok())
+            .unwrap_or_else(|| Box::new(RawTransaction::new()));
+        if self.thread_id == 0 {
+            // SAFETY: gettid has no preconditions.
+            self.thread_id = unsafe { libc::gettid() } as u64;
+        }
+        match remote {
+            Some(parent) => {
+                txn.trace_id = parent.trace_id;
+                txn.parent_span_id = Some(parent.span_id);
+                txn.force_sample = parent.sampled;
+            }
+            None => {
+                let hi = next_nonzero(&mut self.rng);
+                let lo = next_nonzero(&mut self.rng);
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&hi.to_be_bytes());
+                id[8..].copy_from_slice(&lo.to_be_bytes());
+                txn.trace_id = TraceId(id);
+                txn.parent_span_id = None;
+                txn.force_sample = false;
+            }
+        }
+        txn.span_id = SpanId(next_nonzero(&mut self.rng).to_le_bytes());
+        txn.kind = kind;
+        txn.name = name;
+        txn.thread_id = self.thread_id;
+        txn.max_steps = max_steps;
+        self.seq = self.seq.wrapping_add(1).max(1);
+        txn.start = clock::now();
+        self.active = Some(txn);
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<Handover, RecordError> {
+        let mut txn = self.active.take().ok_or(RecordError::NoTransaction)?;
+        let now = clock::now();
+        txn.end = now;
+        txn.close_open_steps(now);
+        let Some(handoff) = self.handoff() else {
+            txn.recycle(usize::MAX);
+            self.spare = Some(txn);
+            return Ok(Handover::Dropped);
+        };
+        match handoff.try_send(txn) {
+            Ok(()) => Ok(Handover::Queued),
+            Err(mut txn) => {
+                txn.recycle(handoff.max_steps as usize);
+                self.spare = Some(txn);
+                Ok(Handover::Dropped)
+            }
+        }
+    }
+
+    /// The collector's handoff, refreshed when `init`/`shutdown` changed it.
+    fn handoff(&mut self) -> Option<Arc<Handoff>> {
+        let generation = handoff::generation();
+        match &self.link {
+            Some((g, h)) if *g == generation => Some(h.clone()),
+            _ => {
+                let h = handoff::current();
+                self.link = h.clone().map(|h| (generation, h));
+                h
+            }
+        }
+    }
+}
+
+impl RawTransaction {
+    #[inline(always)]
+    fn enter(&mut self, name: RawName, kind: StepKind, now: u64) -> u32 {
+        let index = self.steps.len();
+        if index >= self.max_steps as usize || self.overflow_depth > 0 {
+            self.overflow_depth += 1;
+            self.dropped_steps = self.dropped_steps.saturating_add(1);
+            return NO_STEP;
+        }
+        self.steps.push(RawStep {
+            start: now,
+            end: 0,
+            name,
+            parent: self.current,
+            kind,
+            repaired: false,
+        });
+        self.current = index as u32;
+        index as u32
+    }
+
+    #[inline(always)]
+    fn exit(&mut self, now: u64) {
+        if self.overflow_depth > 0 {
+            self.overflow_depth -= 1;
+            return;
+        }
+        match self.steps.get_mut(self.current as usize) {
+            Some(step) => {
+                step.end = now;
+                self.current = step.parent;
+            }
+            None => self.repaired = true, // exit without enter
+        }
+    }
+
+    #[inline]
+    fn exit_index(&mut self, index: u32, now: u64) {
+        if index == NO_STEP {
+            // The step was past the cap (or entered before the transaction).
+            self.overflow_depth = self.overflow_depth.saturating_sub(1);
+            return;
+        }
+        if index == self.current && self.overflow_depth == 0 {
+            self.exit(now);
+            return;
+        }
+        self.exit_out_of_order(index, now);
+    }
+
+    #[cold]
+    fn exit_out_of_order(&mut self, index: u32, now: u64) {
+        // Is `index` on the open chain? Then close everything inside it.
+        let mut cursor = self.current;
+        while cursor != NO_STEP && cursor != index {
+            cursor = self.steps[cursor as usize].parent;
+        }
+        self.repaired = true;
+        if cursor != index {
+            return; // already closed: a second exit, ignored
+        }
+        self.overflow_depth = 0;
+        while self.current != index {
+            let step = &mut self.steps[self.current as usize];
+            step.end = now;
+            step.repaired = true;
+            self.current = step.parent;
+        }
+        self.exit(now);
+    }
+
+    fn close_open_steps(&mut self, now: u64) {
+        if self.current != NO_STEP || self.overflow_depth > 0 {
+            self.repaired = true;
+        }
+        while self.current != NO_STEP {
+            let step = &mut self.steps[self.current as usize];
+            step.end = now;
+            step.repaired = true;
+            self.current = step.parent;
+        }
+        self.overflow_depth = 0;
+    }
+}
+
+/// wyrand, seeded from the OS once per thread.
+fn next_nonzero(state: &mut u64) -> u64 {
+    if *state == 0 {
+        let mut seed = [0u8; 8];
+        if getrandom::fill(&mut seed).is_err() {
+            seed = (clock::monotonic_ns() ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
+        }
+        *state = u64::from_le_bytes(seed) | 1;
+    }
+    loop {
+        *state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(*state) * u128::from(*state ^ 0xe703_7ed1_a0b4_28db);
+        let v = (t >> 64) as u64 ^ t as u64;
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(max_steps: u32) -> RawTransaction {
+        let mut t = RawTransaction::new();
+        t.max_steps = max_steps;
+        t
+    }
+
+    const A: RawName = RawName::Static("a");
+
+    #[test]
+    fn nested_steps_link_to_parents() {
+        let mut t = txn(10);
+        let a = t.enter(A, StepKind::Method, 1);
+        let b = t.enter(A, StepKind::Sql, 2);
+        t.exit_index(b, 3);
+        t.exit_index(a, 4);
+        let c = t.enter(A, StepKind::Method, 5);
+        t.exit(6);
+        assert_eq!(t.steps[b as usize].parent, a);
+        assert_eq!(t.steps[a as usize].parent, NO_STEP);
+        assert_eq!(t.steps[c as usize].parent, NO_STEP);
+        assert_eq!((t.steps[a as usize].start, t.steps[a as usize].end), (1, 4));
+        assert!(!t.repaired);
+    }
+
+    #[test]
+    fn cap_counts_overflow_and_keeps_balance() {
+        let mut t = txn(2);
+        let a = t.enter(A, StepKind::Method, 1);
+        let b = t.enter(A, StepKind::Method, 2);
+        let c = t.enter(A, StepKind::Method, 3); // over the cap
+        assert_eq!(c, NO_STEP);
+        t.exit_index(c, 4);
+        t.exit_index(b, 5);
+        t.exit_index(a, 6);
+        assert_eq!(t.dropped_steps, 1);
+        assert_eq!(t.steps[a as usize].end, 6);
+        assert_eq!(t.current, NO_STEP);
+    }
+
+    #[test]
+    fn unbalanced_exits_are_repaired_not_panics() {
+        let mut t = txn(10);
+        t.exit(1); // exit without enter
+        assert!(t.repaired);
+        let a = t.enter(A, StepKind::Method, 2);
+        let _b = t.enter(A, StepKind::Method, 3);
+        t.exit_index(a, 4); // outer exits while inner still open
+        assert!(t.steps[1].repaired);
+        assert_eq!(t.steps[1].end, 4);
+        t.exit_index(a, 5); // second exit ignored
+        assert_eq!(t.steps[0].end, 4);
+        let _c = t.enter(A, StepKind::Method, 6);
+        t.close_open_steps(7);
+        assert_eq!(t.steps[2].end, 7);
+        assert!(t.steps[2].repaired);
+    }
+}

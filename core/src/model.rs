@@ -1,0 +1,373 @@
+//! The records exporters see: finished transactions, their steps, and
+//! per-second aggregates.
+//!
+//! Everything here is produced by the collector thread from the raw,
+//! tick-stamped data the recording threads hand over. Names (endpoints, step
+//! names, attribute keys) are interned [`NameId`]s; resolve them with
+//! [`ExportBatch::name`] or [`crate::names::resolve`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{self, NameId};
+
+/// A 128-bit W3C trace id. All zeroes is invalid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct TraceId(pub [u8; 16]);
+
+/// A 64-bit W3C span id. All zeroes is invalid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct SpanId(pub [u8; 8]);
+
+macro_rules! hex_id {
+    ($ty:ident, $len:literal) => {
+        impl $ty {
+            /// True unless every byte is zero.
+            pub fn is_valid(&self) -> bool {
+                self.0.iter().any(|b| *b != 0)
+            }
+
+            /// Lower-case hex, as in `traceparent` and Zipkin JSON.
+            pub fn to_hex(&self) -> String {
+                let mut s = String::with_capacity($len * 2);
+                for b in self.0 {
+                    s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+                    s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+                }
+                s
+            }
+
+            /// Parses exactly `2 * len` hex digits (either case).
+            pub fn from_hex(s: &str) -> Option<Self> {
+                let bytes = s.as_bytes();
+                if bytes.len() != $len * 2 {
+                    return None;
+                }
+                let mut out = [0u8; $len];
+                for (i, pair) in bytes.chunks_exact(2).enumerate() {
+                    let hi = (pair[0] as char).to_digit(16)?;
+                    let lo = (pair[1] as char).to_digit(16)?;
+                    out[i] = (hi * 16 + lo) as u8;
+                }
+                Some(Self(out))
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+    };
+}
+hex_id!(TraceId, 16);
+hex_id!(SpanId, 8);
+
+/// OpenTelemetry span kind of a transaction or step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SpanKind {
+    /// Handles a request from outside (a servlet, an HTTP handler).
+    Server,
+    /// Work started inside the process (a batch job, a `tracing` root span).
+    #[default]
+    Internal,
+    /// A call out to another service or database.
+    Client,
+}
+
+/// What a step measures; decides the exporter's semantic conventions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum StepKind {
+    /// A method or function call (`code.*` attributes).
+    #[default]
+    Method = 0,
+    /// A database statement (`db.*` attributes); exported as a CLIENT span.
+    Sql = 1,
+    /// An outgoing HTTP call (`http.*`, `url.*`); exported as a CLIENT span.
+    HttpCall = 2,
+    /// Anything else the application marks.
+    Custom = 3,
+}
+
+impl StepKind {
+    /// Decodes the numeric kind used by the C ABI; unknown values become `Custom`.
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Method,
+            1 => Self::Sql,
+            2 => Self::HttpCall,
+            _ => Self::Custom,
+        }
+    }
+
+    /// The span kind an exporter should use for this step.
+    pub fn span_kind(self) -> SpanKind {
+        match self {
+            Self::Sql | Self::HttpCall => SpanKind::Client,
+            Self::Method | Self::Custom => SpanKind::Internal,
+        }
+    }
+}
+
+/// An attribute value, as in OpenTelemetry's `AnyValue` (scalars only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AttrValue {
+    /// UTF-8 text.
+    Str(String),
+    /// Signed integer.
+    Int(i64),
+    /// Floating point.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+}
+
+impl fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Str(s) => f.write_str(s),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Float(x) => write!(f, "{x}"),
+            Self::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        Self::Str(v.to_owned())
+    }
+}
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        Self::Str(v)
+    }
+}
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<f64> for AttrValue {
+    fn from(v: f64) -> Self {
+        Self::Float(v)
+    }
+}
+impl From<bool> for AttrValue {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+
+/// One key/value pair on a transaction or step; the key is interned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    /// Interned key, e.g. `http.request.method`.
+    pub key: NameId,
+    /// The value.
+    pub value: AttrValue,
+}
+
+/// An error or exception attached to a transaction or step.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// Exception type (`java.sql.SQLException`), empty when unknown.
+    pub kind: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Trimmed stack trace, empty when not captured.
+    pub stack: String,
+}
+
+/// One finished step of a transaction's call tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Span id given to this step on export.
+    pub span_id: SpanId,
+    /// Index of the parent step in [`TransactionRecord::steps`]; `None`
+    /// when the transaction itself is the parent.
+    pub parent: Option<u32>,
+    /// Nesting depth, 1 for direct children of the transaction.
+    pub depth: u16,
+    /// What the step measures.
+    pub kind: StepKind,
+    /// Interned step name (method signature, SQL text, URL).
+    pub name: NameId,
+    /// Start, in nanoseconds after the transaction's start.
+    pub start_offset_ns: u64,
+    /// Duration in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Error recorded on this step, if any.
+    pub error: Option<ErrorInfo>,
+    /// Attributes recorded on this step.
+    pub attributes: Vec<Attribute>,
+    /// True when the step was never exited and was closed by the recorder
+    /// (at the transaction's end or by an exit of an outer step).
+    pub repaired: bool,
+}
+
+/// One finished transaction (the root span) with its call tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransactionRecord {
+    /// Trace id, inherited from an inbound `traceparent` or fresh.
+    pub trace_id: TraceId,
+    /// The transaction's own span id.
+    pub span_id: SpanId,
+    /// The remote caller's span id when the trace was continued.
+    pub parent_span_id: Option<SpanId>,
+    /// SERVER for requests handled, INTERNAL otherwise.
+    pub kind: SpanKind,
+    /// Interned endpoint or operation name.
+    pub name: NameId,
+    /// Start as UNIX time in nanoseconds.
+    pub start_unix_ns: u64,
+    /// Duration in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Error of the transaction, if any.
+    pub error: Option<ErrorInfo>,
+    /// Transaction attributes (HTTP method, status, client IP, ...).
+    pub attributes: Vec<Attribute>,
+    /// The call tree in start order; parents precede their children.
+    /// Empty when the tree was sampled out.
+    pub steps: Vec<StepRecord>,
+    /// Steps not recorded because the per-transaction cap was reached.
+    pub dropped_steps: u32,
+    /// True when unbalanced enter/exit calls were repaired.
+    pub repaired: bool,
+    /// False when sampling dropped the call tree; the transaction itself
+    /// is still delivered so every transaction is counted.
+    pub sampled: bool,
+    /// Operating-system thread id that ran the transaction.
+    pub thread_id: u64,
+}
+
+impl TransactionRecord {
+    /// True when the transaction or any of its steps recorded an error.
+    pub fn is_error(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// End as UNIX time in nanoseconds.
+    pub fn end_unix_ns(&self) -> u64 {
+        self.start_unix_ns.saturating_add(self.elapsed_ns)
+    }
+}
+
+/// Upper bounds (inclusive, milliseconds) of the elapsed-time histogram
+/// buckets; a last, unbounded bucket follows.
+pub const HISTOGRAM_BOUNDS_MS: [u64; 14] = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000,
+];
+
+/// Counts of every transaction that ended in one wall-clock second,
+/// sampled or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondAggregate {
+    /// The second, as UNIX seconds (transactions are placed by end time).
+    pub unix_second: u64,
+    /// Transactions ended.
+    pub count: u64,
+    /// Of which ended with an error.
+    pub errors: u64,
+    /// Sum of elapsed nanoseconds.
+    pub elapsed_sum_ns: u64,
+    /// Largest elapsed nanoseconds.
+    pub elapsed_max_ns: u64,
+    /// Bucket counts for [`HISTOGRAM_BOUNDS_MS`] plus one overflow bucket.
+    pub histogram: Vec<u64>,
+}
+
+impl SecondAggregate {
+    /// An empty aggregate for `unix_second`.
+    pub fn new(unix_second: u64) -> Self {
+        Self {
+            unix_second,
+            histogram: vec![0; HISTOGRAM_BOUNDS_MS.len() + 1],
+            ..Self::default()
+        }
+    }
+
+    /// Adds one transaction.
+    pub fn add(&mut self, elapsed_ns: u64, error: bool) {
+        self.count += 1;
+        self.errors += u64::from(error);
+        self.elapsed_sum_ns = self.elapsed_sum_ns.saturating_add(elapsed_ns);
+        self.elapsed_max_ns = self.elapsed_max_ns.max(elapsed_ns);
+        let ms = elapsed_ns / 1_000_000;
+        let bucket = HISTOGRAM_BOUNDS_MS
+            .iter()
+            .position(|bound| ms < *bound || (ms == *bound && elapsed_ns % 1_000_000 == 0))
+            .unwrap_or(HISTOGRAM_BOUNDS_MS.len());
+        self.histogram[bucket] += 1;
+    }
+}
+
+/// The process's identity on export (OpenTelemetry resource).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    /// `service.name`.
+    pub service_name: String,
+    /// Other resource attributes (`host.name`, `service.version`, ...).
+    pub attributes: Vec<(String, AttrValue)>,
+}
+
+/// What an [`crate::export::Exporter`] receives in one call.
+#[derive(Clone, Debug, Default)]
+pub struct ExportBatch {
+    /// The process's resource.
+    pub resource: Arc<Resource>,
+    /// Finished transactions, in end order (at most the batch size).
+    pub transactions: Vec<TransactionRecord>,
+    /// Per-second aggregates completed since the previous batch.
+    pub aggregates: Vec<SecondAggregate>,
+}
+
+impl ExportBatch {
+    /// Resolves an interned name; unknown ids give `"?"`.
+    pub fn name(&self, id: NameId) -> Arc<str> {
+        names::resolve(id)
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty() && self.aggregates.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_ids_round_trip_and_reject_bad_input() {
+        let id = TraceId([0xab; 16]);
+        assert_eq!(TraceId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(TraceId::from_hex("zz"), None);
+        assert_eq!(SpanId::from_hex("00f067aa0ba902b7").unwrap().0[1], 0xf0);
+        assert!(!SpanId::default().is_valid());
+    }
+
+    #[test]
+    fn histogram_places_elapsed_in_bounded_buckets() {
+        let mut agg = SecondAggregate::new(7);
+        agg.add(500_000, false); // 0.5 ms -> bucket 0 (<= 1 ms)
+        agg.add(1_000_000, true); // exactly 1 ms -> bucket 0
+        agg.add(1_500_000, false); // 1.5 ms -> bucket 1 (<= 2 ms)
+        agg.add(60_000_000_000, false); // 60 s -> overflow bucket
+        assert_eq!(agg.count, 4);
+        assert_eq!(agg.errors, 1);
+        assert_eq!(agg.histogram[0], 2);
+        assert_eq!(agg.histogram[1], 1);
+        assert_eq!(*agg.histogram.last().unwrap(), 1);
+        assert_eq!(agg.elapsed_max_ns, 60_000_000_000);
+    }
+}
