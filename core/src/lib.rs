@@ -49,6 +49,9 @@
 //! recording call compiles to nothing. `otlp`, `zipkin`, `store`, `console`
 //! and `layer` select the exporters and the `tracing` layer.
 
+// Without `enable` the recorder internals are compiled but never called.
+#![cfg_attr(not(feature = "enable"), allow(dead_code))]
+
 mod api;
 pub mod clock;
 pub mod collector;

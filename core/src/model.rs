@@ -302,10 +302,9 @@ impl SecondAggregate {
         self.errors += u64::from(error);
         self.elapsed_sum_ns = self.elapsed_sum_ns.saturating_add(elapsed_ns);
         self.elapsed_max_ns = self.elapsed_max_ns.max(elapsed_ns);
-        let ms = elapsed_ns / 1_000_000;
         let bucket = HISTOGRAM_BOUNDS_MS
             .iter()
-            .position(|bound| ms < *bound || (ms == *bound && elapsed_ns % 1_000_000 == 0))
+            .position(|bound_ms| elapsed_ns <= bound_ms * 1_000_000)
             .unwrap_or(HISTOGRAM_BOUNDS_MS.len());
         self.histogram[bucket] += 1;
     }

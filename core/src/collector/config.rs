@@ -364,6 +364,15 @@ impl Config {
         Ok(())
     }
 
+    #[cfg_attr(
+        not(all(
+            feature = "otlp",
+            feature = "zipkin",
+            feature = "store",
+            feature = "console"
+        )),
+        allow(unused_mut, unused_variables, unreachable_code)
+    )]
     fn set_exporter_key(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let (prefix, _) = key.split_once('.').unwrap_or((key, ""));
         let mut result = Err(ConfigError::UnknownKey(key.to_owned()));

@@ -168,9 +168,17 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
     Ok(())
 }
 
+#[cfg_attr(
+    not(all(
+        feature = "otlp",
+        feature = "zipkin",
+        feature = "store",
+        feature = "console"
+    )),
+    allow(unused_mut, unused_variables, unreachable_code)
+)]
 fn build_exporters(config: &mut Config) -> Result<Vec<Box<dyn Exporter>>, ConfigError> {
     let mut out: Vec<Box<dyn Exporter>> = std::mem::take(&mut config.custom);
-    #[allow(unused_mut)]
     let mut specs = std::mem::take(&mut config.specs);
     #[cfg(feature = "store")]
     if specs.is_empty() && out.is_empty() {

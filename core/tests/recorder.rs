@@ -1,0 +1,292 @@
+//! The recorder end to end through the collector, into a capturing exporter:
+//! tree shape, timings, attributes, caps, sampling, concurrency and
+//! back-pressure. Osprey is process-global, so tests take a lock and run
+//! init/shutdown each.
+
+#[path = "support/capture.rs"]
+mod capture;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use capture::{Capture, render};
+use osprey::model::{AttrValue, SpanKind, StepKind};
+use osprey::{Config, ErrorInfo, Handover};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn with_osprey<R>(config: Config, capture: &Capture, body: impl FnOnce() -> R) -> R {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = osprey::init(config.exporter(capture.clone())).expect("init");
+    let out = body();
+    assert!(guard.shutdown(Duration::from_secs(10)), "shutdown in time");
+    out
+}
+
+fn quick() -> Config {
+    Config::default().batch_delay(Duration::from_millis(20))
+}
+
+#[test]
+fn records_a_nested_tree_with_timings_and_attributes() {
+    let capture = Capture::default();
+    with_osprey(quick().service_name("shop"), &capture, || {
+        let txn = osprey::transaction("GET /orders").server().begin();
+        txn.attr("http.request.method", "GET");
+        {
+            let a = osprey::step("load_orders");
+            a.attr("orders", 3i64);
+            std::thread::sleep(Duration::from_millis(5));
+            {
+                let q = osprey::step_of_kind(StepKind::Sql, "SELECT * FROM orders WHERE id = ?");
+                q.attr("db.system", "h2");
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
+        {
+            let r = osprey::step("render");
+            r.error(ErrorInfo {
+                kind: "IllegalState".into(),
+                message: "template missing".into(),
+                stack: String::new(),
+            });
+        }
+        assert_eq!(txn.end(), Some(Handover::Queued));
+    });
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 1);
+    let t = &txns[0];
+    assert_eq!(
+        render(t),
+        "GET /orders\n  load_orders orders=3\n    SELECT * FROM orders WHERE id = ? db.system=h2\n  render !template missing\n"
+    );
+    assert_eq!(t.kind, SpanKind::Server);
+    assert!(t.sampled && !t.repaired && t.dropped_steps == 0);
+    assert_eq!(t.steps[1].parent, Some(0));
+    assert_eq!(t.steps[0].parent, None);
+    assert_eq!(t.steps[1].kind, StepKind::Sql);
+    // Timings: children inside parents, sleeps visible, transaction covers all.
+    let (a, q) = (&t.steps[0], &t.steps[1]);
+    assert!(
+        a.elapsed_ns >= 8_000_000,
+        "load_orders took {} ns",
+        a.elapsed_ns
+    );
+    assert!(q.elapsed_ns >= 3_000_000);
+    assert!(q.start_offset_ns >= a.start_offset_ns + 5_000_000);
+    assert!(q.start_offset_ns + q.elapsed_ns <= a.start_offset_ns + a.elapsed_ns);
+    assert!(t.elapsed_ns >= a.elapsed_ns);
+    assert!(t.elapsed_ns < 5_000_000_000);
+    // Anchored to wall-clock time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(now.abs_diff(t.end_unix_ns()) < 10_000_000_000);
+    // Unique, valid ids.
+    let ids: HashSet<_> = t
+        .steps
+        .iter()
+        .map(|s| s.span_id)
+        .chain([t.span_id])
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert!(t.trace_id.is_valid());
+    assert_eq!(
+        t.attributes[0].value,
+        AttrValue::Str("GET".into()),
+        "transaction attribute kept"
+    );
+    // Every transaction is counted in a per-second aggregate.
+    let seen = capture.seen.lock();
+    assert_eq!(seen.aggregates.iter().map(|a| a.count).sum::<u64>(), 1);
+}
+
+#[test]
+fn continues_an_inbound_trace_and_propagates_the_current_step() {
+    let capture = Capture::default();
+    let outgoing = with_osprey(quick(), &capture, || {
+        let txn = osprey::transaction("GET /child")
+            .server()
+            .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .begin();
+        let _call = osprey::step_of_kind(StepKind::HttpCall, "GET http://inventory/items");
+        let header = osprey::traceparent().expect("inside a transaction");
+        drop(_call);
+        txn.end();
+        header
+    });
+    let t = &capture.transactions()[0];
+    assert_eq!(t.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(t.parent_span_id.unwrap().to_hex(), "00f067aa0ba902b7");
+    // The outgoing header names the HTTP step as parent.
+    assert_eq!(
+        outgoing,
+        format!(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
+            t.steps[0].span_id
+        )
+    );
+    assert_eq!(osprey::traceparent(), None);
+}
+
+#[test]
+fn caps_steps_and_repairs_unbalanced_exits() {
+    let capture = Capture::default();
+    with_osprey(quick().max_steps(3), &capture, || {
+        let txn = osprey::transaction("batch").begin();
+        for _ in 0..5 {
+            let _s = osprey::step("work");
+        }
+        txn.end();
+        // An exit without enter and a step left open are repaired.
+        osprey::raw::begin("unbalanced".into(), SpanKind::Internal, None).unwrap();
+        osprey::raw::exit();
+        let id = osprey::names::intern("left open");
+        osprey::raw::enter(id, StepKind::Method);
+        osprey::raw::end().unwrap();
+    });
+    let txns = capture.transactions();
+    assert_eq!(txns[0].steps.len(), 3);
+    assert_eq!(txns[0].dropped_steps, 2);
+    assert!(!txns[0].repaired);
+    assert!(txns[1].repaired);
+    assert_eq!(render(&txns[1]), "unbalanced\n  left open (repaired)\n");
+}
+
+#[test]
+fn sampling_keeps_errors_and_slow_ones_and_counts_everything() {
+    let capture = Capture::default();
+    let config = quick()
+        .sample_ratio(0.0)
+        .slow_threshold(Duration::from_millis(30));
+    with_osprey(config, &capture, || {
+        for i in 0..10 {
+            let txn = osprey::transaction(format!("fast {i}")).begin();
+            let _s = osprey::step("inner");
+            drop(_s);
+            txn.end();
+        }
+        let failed = osprey::transaction("failing").begin();
+        failed.error(ErrorInfo {
+            message: "boom".into(),
+            ..ErrorInfo::default()
+        });
+        {
+            let _s = osprey::step("inner");
+        }
+        failed.end();
+        let slow = osprey::transaction("slow").begin();
+        {
+            let _s = osprey::step("inner");
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        slow.end();
+    });
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 12, "every transaction is delivered");
+    let kept: Vec<_> = txns
+        .iter()
+        .filter(|t| t.sampled)
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect();
+    assert_eq!(kept, ["failing", "slow"]);
+    assert!(
+        txns.iter()
+            .filter(|t| !t.sampled)
+            .all(|t| t.steps.is_empty())
+    );
+    let seen = capture.seen.lock();
+    assert_eq!(seen.aggregates.iter().map(|a| a.count).sum::<u64>(), 12);
+    assert_eq!(seen.aggregates.iter().map(|a| a.errors).sum::<u64>(), 1);
+}
+
+#[test]
+fn many_threads_deliver_each_transaction_exactly_once_or_count_it_dropped() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 3000;
+    let capture = Capture::default();
+    let stats = with_osprey(quick().queue_capacity(256), &capture, || {
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        let txn = osprey::transaction("job").begin();
+                        txn.attr("thread", t as i64).attr("i", i as i64);
+                        for _ in 0..5 {
+                            let _a = osprey::step("a");
+                            let _b = osprey::step("b");
+                        }
+                        txn.end();
+                    }
+                });
+            }
+        });
+        assert!(osprey::flush(Duration::from_secs(10)));
+        osprey::stats()
+    });
+    let txns = capture.transactions();
+    let unique: HashSet<_> = txns.iter().map(|t| t.span_id).collect();
+    assert_eq!(unique.len(), txns.len(), "no duplicates");
+    assert!(txns.iter().all(|t| t.steps.len() == 10));
+    assert_eq!(stats.produced(), (THREADS * PER_THREAD) as u64);
+    let delivered = stats.exporters[0].delivered;
+    assert_eq!(delivered, txns.len() as u64);
+    assert_eq!(
+        stats.dropped_queue + stats.exporters[0].dropped,
+        stats.produced() - delivered,
+        "drops account for every missing transaction: {stats:?}"
+    );
+}
+
+#[test]
+fn a_stuck_exporter_never_blocks_recording_and_drops_are_counted() {
+    let capture = Capture::slow(Duration::from_millis(300));
+    let config = quick()
+        .queue_capacity(16)
+        .batch_size(8)
+        .exporter_queue_batches(1)
+        .shutdown_timeout(Duration::from_secs(10));
+    let (dropped, stats) = with_osprey(config, &capture, || {
+        let mut dropped = 0;
+        for _ in 0..20_000 {
+            let txn = osprey::transaction("t").begin();
+            let _s = osprey::step("s");
+            drop(_s);
+            if txn.end() == Some(Handover::Dropped) {
+                dropped += 1;
+            }
+        }
+        assert!(osprey::flush(Duration::from_secs(10)));
+        (dropped, osprey::stats())
+    });
+    assert!(dropped > 0, "a 16-slot queue cannot take 20000 at once");
+    assert_eq!(stats.dropped_queue, dropped);
+    assert_eq!(stats.produced(), 20_000);
+    let e = &stats.exporters[0];
+    assert_eq!(e.delivered, capture.transactions().len() as u64);
+    assert_eq!(
+        e.delivered + e.dropped + stats.dropped_queue,
+        20_000,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn calls_before_init_and_after_shutdown_do_nothing_and_do_not_panic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(!osprey::is_running());
+    let txn = osprey::transaction("nobody listens").begin();
+    let s = osprey::step("step");
+    s.attr("k", 1i64);
+    drop(s);
+    assert_eq!(txn.end(), None);
+    assert_eq!(
+        osprey::raw::begin("x".into(), SpanKind::Internal, None),
+        Err(osprey::RecordError::NotRunning)
+    );
+    assert_eq!(osprey::raw::end(), Err(osprey::RecordError::NoTransaction));
+    assert!(!osprey::flush(Duration::from_millis(10)));
+    assert!(!osprey::shutdown(Duration::from_millis(10)));
+}
