@@ -256,6 +256,33 @@ impl TransactionRecord {
         self.error.is_some()
     }
 
+    /// Estimated heap and inline size, for memory budgets.
+    pub fn approx_bytes(&self) -> usize {
+        fn attrs(a: &[Attribute]) -> usize {
+            a.iter()
+                .map(|a| {
+                    std::mem::size_of::<Attribute>()
+                        + match &a.value {
+                            AttrValue::Str(s) => s.len(),
+                            _ => 0,
+                        }
+                })
+                .sum()
+        }
+        fn error(e: &Option<ErrorInfo>) -> usize {
+            e.as_ref()
+                .map_or(0, |e| e.kind.len() + e.message.len() + e.stack.len())
+        }
+        std::mem::size_of::<Self>()
+            + attrs(&self.attributes)
+            + error(&self.error)
+            + self
+                .steps
+                .iter()
+                .map(|s| std::mem::size_of::<StepRecord>() + attrs(&s.attributes) + error(&s.error))
+                .sum::<usize>()
+    }
+
     /// End as UNIX time in nanoseconds.
     pub fn end_unix_ns(&self) -> u64 {
         self.start_unix_ns.saturating_add(self.elapsed_ns)

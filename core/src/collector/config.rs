@@ -77,6 +77,7 @@ pub struct Config {
     pub(crate) max_queue_bytes: usize,
     pub(crate) max_steps: usize,
     pub(crate) batch_size: usize,
+    pub(crate) max_batch_bytes: usize,
     pub(crate) batch_delay: Duration,
     pub(crate) sample_ratio: f64,
     pub(crate) slow_threshold: Duration,
@@ -94,6 +95,7 @@ impl fmt::Debug for Config {
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("max_steps", &self.max_steps)
             .field("batch_size", &self.batch_size)
+            .field("max_batch_bytes", &self.max_batch_bytes)
             .field("batch_delay", &self.batch_delay)
             .field("sample_ratio", &self.sample_ratio)
             .field("slow_threshold", &self.slow_threshold)
@@ -111,9 +113,10 @@ impl Default for Config {
                 attributes: Vec::new(),
             },
             queue_capacity: 2048,
-            max_queue_bytes: 16 << 20,
+            max_queue_bytes: 8 << 20,
             max_steps: 2048,
             batch_size: 512,
+            max_batch_bytes: 4 << 20,
             batch_delay: Duration::from_secs(1),
             sample_ratio: 1.0,
             slow_threshold: Duration::from_secs(1),
@@ -133,6 +136,7 @@ pub const KEYS: &[&str] = &[
     "queue.max_bytes",
     "steps.max",
     "batch.size",
+    "batch.max_bytes",
     "batch.delay_ms",
     "sample.ratio",
     "sample.slow_ms",
@@ -175,7 +179,8 @@ impl Config {
     }
 
     /// Memory the queued transactions may use before new ones are dropped
-    /// (default 16 MiB).
+    /// (default 8 MiB). With the batch and export-queue bounds this keeps
+    /// Osprey's buffers under 32 MiB by default.
     pub fn max_queue_bytes(mut self, n: usize) -> Self {
         self.max_queue_bytes = n.max(4096);
         self
@@ -190,6 +195,13 @@ impl Config {
     /// Transactions per export call (default 512).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// A batch is exported once its records reach this estimated size
+    /// (default 4 MiB), even below the batch size.
+    pub fn max_batch_bytes(mut self, n: usize) -> Self {
+        self.max_batch_bytes = n.max(4096);
         self
     }
 
@@ -322,6 +334,9 @@ impl Config {
             }
             "steps.max" => *self = std::mem::take(self).max_steps(num("a count")? as usize),
             "batch.size" => *self = std::mem::take(self).batch_size(num("a count")? as usize),
+            "batch.max_bytes" => {
+                *self = std::mem::take(self).max_batch_bytes(num("a size in bytes")? as usize)
+            }
             "batch.delay_ms" => self.batch_delay = Duration::from_millis(num("milliseconds")?),
             "sample.ratio" => {
                 let r: f64 = value.parse().map_err(|_| invalid("a number from 0 to 1"))?;

@@ -29,8 +29,9 @@ use handoff::{Counters, Handoff};
 use sampler::{Rng, Sampler};
 use worker::Worker;
 
-/// Buffers kept for reuse by recording threads.
-const POOL_SIZE: usize = 256;
+/// Buffers kept for reuse by recording threads (each up to `max_steps`
+/// raw steps, 80 KiB at the default cap).
+const POOL_SIZE: usize = 32;
 
 /// Delivery statistics, for tests and for the agent's own health line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,7 +77,7 @@ pub(crate) struct Running {
     control: Sender<Control>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
-    workers: Arc<Mutex<Vec<Worker>>>,
+    exporters: Vec<(&'static str, Arc<worker::WorkerCounters>)>,
 }
 
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
@@ -122,6 +123,10 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
     for e in exporters {
         workers.push(Worker::spawn(e, config.exporter_queue_batches).map_err(InitError::Spawn)?);
     }
+    let exporter_counters = workers
+        .iter()
+        .map(|w| (w.name, w.counters.clone()))
+        .collect();
     let workers = Arc::new(Mutex::new(workers));
     let (tx, rx) = bounded(config.queue_capacity);
     let (pool_tx, pool_rx) = bounded(POOL_SIZE);
@@ -151,6 +156,8 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         resource: Arc::new(config.resource.clone()),
         batch: Vec::new(),
         batch_size: config.batch_size,
+        batch_bytes: 0,
+        max_batch_bytes: config.max_batch_bytes,
         batch_delay: config.batch_delay,
         max_steps: config.max_steps,
     };
@@ -163,7 +170,7 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         control: control_tx,
         thread: Some(thread),
         counters,
-        workers,
+        exporters: exporter_counters,
     });
     Ok(())
 }
@@ -266,15 +273,14 @@ fn collect_stats(r: &Running) -> Stats {
         dropped_queue: r.counters.dropped_queue.load(Ordering::Relaxed),
         received: r.counters.received.load(Ordering::Relaxed),
         exporters: r
-            .workers
-            .lock()
+            .exporters
             .iter()
-            .map(|w| ExporterStats {
-                name: w.name,
-                delivered: w.counters.delivered.load(Ordering::Relaxed),
-                dropped: w.counters.dropped.load(Ordering::Relaxed),
-                failed_batches: w.counters.failed_batches.load(Ordering::Relaxed),
-                last_error: w.counters.last_error.lock().clone(),
+            .map(|(name, c)| ExporterStats {
+                name,
+                delivered: c.delivered.load(Ordering::Relaxed),
+                dropped: c.dropped.load(Ordering::Relaxed),
+                failed_batches: c.failed_batches.load(Ordering::Relaxed),
+                last_error: c.last_error.lock().clone(),
             })
             .collect(),
     }
@@ -293,6 +299,8 @@ struct Collector {
     resource: Arc<Resource>,
     batch: Vec<TransactionRecord>,
     batch_size: usize,
+    batch_bytes: usize,
+    max_batch_bytes: usize,
     batch_delay: Duration,
     max_steps: usize,
 }
@@ -347,8 +355,9 @@ impl Collector {
             record.sampled = false;
             record.steps = Vec::new();
         }
+        self.batch_bytes += record.approx_bytes();
         self.batch.push(record);
-        if self.batch.len() >= self.batch_size {
+        if self.batch.len() >= self.batch_size || self.batch_bytes >= self.max_batch_bytes {
             self.dispatch(unix_second().saturating_sub(1));
         }
     }
@@ -364,12 +373,13 @@ impl Collector {
 
     fn dispatch(&mut self, before_second: u64) {
         let aggregates = self.aggregator.take_before(before_second);
+        self.batch_bytes = 0;
         if self.batch.is_empty() && aggregates.is_empty() {
             return;
         }
         let batch = Arc::new(ExportBatch {
             resource: self.resource.clone(),
-            transactions: std::mem::take(&mut self.batch),
+            transactions: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
             aggregates,
         });
         for w in self.workers.lock().iter() {
