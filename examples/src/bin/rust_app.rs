@@ -1,1 +1,121 @@
-fn main() {}
+//! A small Rust service instrumented two ways — Osprey's native span guards
+//! and `tracing` spans through `OspreyLayer` — recording nested call trees.
+//!
+//! Run: `cargo run -p osprey-examples --bin rust_app`. With no exporter
+//! configured the trees go to the local store (`./osprey-data`, or
+//! `$OSPREY_DATA_DIR`) and are printed on the console; set
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` to send them to an OTLP collector instead.
+
+use std::time::Duration;
+
+use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
+use tracing_subscriber::prelude::*;
+
+fn main() {
+    let config = Config::from_env()
+        .unwrap_or_else(|e| {
+            eprintln!("bad configuration: {e}");
+            std::process::exit(2)
+        })
+        .service_name(std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "rust-shop".into()))
+        .batch_delay(Duration::from_millis(100));
+    let config = if config.has_exporters() {
+        config
+    } else {
+        // The default: the local store, plus the console so you see the trees.
+        config
+            .exporter_spec(ExporterSpec::Store(Default::default()))
+            .exporter_spec(ExporterSpec::Console(
+                osprey::export::console::ConsoleConfig { tree: true },
+            ))
+    };
+    let osprey = osprey::init(config).expect("osprey starts");
+    let subscriber = tracing_subscriber::registry().with(osprey::layer::OspreyLayer::default());
+    tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+
+    let workers: Vec<_> = (0..2)
+        .map(|worker| {
+            std::thread::spawn(move || {
+                for order in 0..3 {
+                    handle_request(worker * 100 + order);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker thread");
+    }
+    nightly_report();
+
+    let stats = osprey::stats();
+    assert!(
+        osprey.shutdown(Duration::from_secs(10)),
+        "exporters finished in time"
+    );
+    eprintln!(
+        "recorded {} transactions ({} dropped)",
+        stats.produced(),
+        stats.dropped_queue
+    );
+}
+
+/// A request handled with the native API: a SERVER transaction with method,
+/// SQL and HTTP-call steps.
+fn handle_request(order_id: u32) {
+    let txn = osprey::transaction(format!("GET /orders/{order_id}"))
+        .server()
+        .begin();
+    txn.attr("http.request.method", "GET")
+        .attr("http.route", "/orders/{id}");
+    let user = load_user(order_id);
+    {
+        let query = osprey::step_of_kind(StepKind::Sql, "SELECT * FROM orders WHERE id = ?");
+        query.attr("db.system", "postgresql").attr("db.rows", 1i64);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    {
+        let call = osprey::step_of_kind(StepKind::HttpCall, "GET http://inventory/stock");
+        call.attr("traceparent", osprey::traceparent().unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(1));
+        if order_id % 3 == 2 {
+            call.error(ErrorInfo {
+                kind: "TimeoutError".into(),
+                message: format!("inventory did not answer for {user}"),
+                stack: String::new(),
+            });
+            txn.attr("http.response.status_code", 504i64);
+            txn.error(ErrorInfo {
+                kind: "GatewayTimeout".into(),
+                message: "upstream timeout".into(),
+                stack: String::new(),
+            });
+            return;
+        }
+    }
+    render(order_id);
+    txn.attr("http.response.status_code", 200i64);
+}
+
+fn load_user(order_id: u32) -> String {
+    let _step = osprey::step("load_user");
+    std::thread::sleep(Duration::from_millis(1));
+    format!("user-{}", order_id % 7)
+}
+
+/// Library code instrumented with `tracing`: recorded as steps of the
+/// current transaction through the layer.
+#[tracing::instrument]
+fn render(order_id: u32) {
+    let _span = tracing::info_span!("template", name = "order.html").entered();
+    std::thread::sleep(Duration::from_millis(1));
+}
+
+/// A background job recorded entirely through `tracing`: the outermost span
+/// becomes an INTERNAL transaction.
+fn nightly_report() {
+    let _job = tracing::info_span!("nightly_report", kind = "batch").entered();
+    for region in ["emea", "apac"] {
+        let _region = tracing::info_span!("aggregate_region", region).entered();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
