@@ -3,6 +3,7 @@
 //! depths, attaches attributes and errors, assigns step span ids.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::sampler::Rng;
 use crate::clock::Calibration;
@@ -10,17 +11,39 @@ use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName};
 use crate::model::{Attribute, SpanId, StepRecord, TransactionRecord};
 use crate::names::{self, NameId};
 
+/// Hashes `'static` string addresses: one multiply per word, no SipHash
+/// (the keys are pointers, not attacker-chosen data).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Converter state owned by the collector thread.
 pub(crate) struct Converter {
     calibration: Calibration,
-    static_names: HashMap<(usize, usize), NameId>,
+    static_names: HashMap<(usize, usize), NameId, BuildHasherDefault<AddressHasher>>,
 }
 
 impl Converter {
     pub fn new() -> Self {
         Self {
             calibration: Calibration::new(),
-            static_names: HashMap::new(),
+            static_names: HashMap::default(),
         }
     }
 

@@ -66,6 +66,11 @@ pub(crate) struct RawTransaction {
     pub assigned_span_ids: Vec<(u32, SpanId)>,
     /// Most steps recorded; further enters are counted in `dropped_steps`.
     pub max_steps: u32,
+    /// `min(steps.capacity(), max_steps)`: below it an enter needs no
+    /// further check.
+    pub fast_limit: u32,
+    /// This thread's transaction sequence number, checked by step guards.
+    pub seq: u32,
     /// Innermost open step, or [`NO_STEP`].
     pub current: u32,
     /// Enters past the step cap not yet matched by an exit.
@@ -92,6 +97,8 @@ impl RawTransaction {
             errors: Vec::new(),
             assigned_span_ids: Vec::new(),
             max_steps: 2048,
+            fast_limit: 0,
+            seq: 0,
             current: NO_STEP,
             overflow_depth: 0,
             dropped_steps: 0,

@@ -2,7 +2,7 @@
 //! threads: no locks, no atomic read-modify-write and no allocation on step
 //! enter/exit, only a clock read and a push into a reused buffer.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
 use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTransaction, RawTxnName};
@@ -46,6 +46,7 @@ impl StepToken {
     };
 }
 
+/// Per-thread state used at transaction begin and end (not on the step path).
 struct LocalRecorder {
     active: Option<Box<RawTransaction>>,
     spare: Option<Box<RawTransaction>>,
@@ -55,7 +56,18 @@ struct LocalRecorder {
     thread_id: u64,
 }
 
+impl Drop for LocalRecorder {
+    fn drop(&mut self) {
+        // The open transaction dies with the thread: forget its address first.
+        let _ = ACTIVE.try_with(|a| a.set(std::ptr::null_mut()));
+    }
+}
+
 thread_local! {
+    /// The open transaction, owned by `LOCAL.active`. A plain pointer in a
+    /// destructor-free thread-local, so the step path is one TLS load.
+    static ACTIVE: Cell<*mut RawTransaction> = const { Cell::new(std::ptr::null_mut()) };
+
     static LOCAL: UnsafeCell<LocalRecorder> = const {
         UnsafeCell::new(LocalRecorder {
             active: None,
@@ -68,9 +80,21 @@ thread_local! {
     };
 }
 
+/// Runs `f` on this thread's open transaction, if any.
+#[inline(always)]
+fn with_active<R>(default: R, f: impl FnOnce(&mut RawTransaction) -> R) -> R {
+    let ptr = ACTIVE.with(Cell::get);
+    if ptr.is_null() {
+        return default;
+    }
+    // SAFETY: `ACTIVE` points into `LOCAL.active`'s box while it is set;
+    // it is cleared before that box moves or is freed, only this thread
+    // reads it, and `f` does not re-enter this module.
+    f(unsafe { &mut *ptr })
+}
+
 /// Runs `f` on this thread's recorder. `f` never calls back into this module,
 /// so the mutable borrow is unique. During thread teardown nothing is recorded.
-#[inline(always)]
 fn with_local<R>(default: R, f: impl FnOnce(&mut LocalRecorder) -> R) -> R {
     LOCAL
         .try_with(|cell| {
@@ -83,33 +107,24 @@ fn with_local<R>(default: R, f: impl FnOnce(&mut LocalRecorder) -> R) -> R {
 /// Enters a step of the current transaction; a no-op when none is open.
 #[inline]
 pub(crate) fn enter(name: RawName, kind: StepKind) -> StepToken {
-    with_local(StepToken::NONE, |l| match l.active.as_deref_mut() {
-        Some(txn) => StepToken {
-            seq: l.seq,
-            index: txn.enter(name, kind, clock::now()),
-        },
-        None => StepToken::NONE,
+    with_active(StepToken::NONE, |txn| StepToken {
+        seq: txn.seq,
+        index: txn.enter(name, kind),
     })
 }
 
 /// Exits the innermost open step.
 #[inline]
 pub(crate) fn exit() {
-    with_local((), |l| {
-        if let Some(txn) = l.active.as_deref_mut() {
-            txn.exit(clock::now());
-        }
-    })
+    with_active((), |txn| txn.exit(clock::now()))
 }
 
 /// Exits the step `token` names, repairing inner steps left open.
 #[inline]
 pub(crate) fn exit_step(token: StepToken) {
-    with_local((), |l| {
-        if let Some(txn) = l.active.as_deref_mut()
-            && token.seq == l.seq
-        {
-            txn.exit_index(token.index, clock::now());
+    with_active((), |txn| {
+        if token.seq == txn.seq {
+            txn.exit_index(token.index);
         }
     })
 }
@@ -117,7 +132,7 @@ pub(crate) fn exit_step(token: StepToken) {
 /// True when this thread has an open transaction.
 #[inline]
 pub(crate) fn is_active() -> bool {
-    with_local(false, |l| l.active.is_some())
+    !ACTIVE.with(Cell::get).is_null()
 }
 
 /// Begins a transaction on this thread.
@@ -140,10 +155,8 @@ pub(crate) fn end() -> Result<Handover, RecordError> {
 /// `token` is [`StepToken::NONE`] with `to_transaction` false), or to the
 /// transaction.
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
-    with_local(Err(RecordError::NoTransaction), |l| {
-        let seq = l.seq;
-        let txn = l.active.as_deref_mut().ok_or(RecordError::NoTransaction)?;
-        let step = target.resolve(txn, seq);
+    with_active(Err(RecordError::NoTransaction), |txn| {
+        let step = target.resolve(txn);
         txn.attrs.push(RawAttr { step, key, value });
         Ok(())
     })
@@ -151,10 +164,8 @@ pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result
 
 /// Records an error on a step or the transaction.
 pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordError> {
-    with_local(Err(RecordError::NoTransaction), |l| {
-        let seq = l.seq;
-        let txn = l.active.as_deref_mut().ok_or(RecordError::NoTransaction)?;
-        let step = target.resolve(txn, seq);
+    with_active(Err(RecordError::NoTransaction), |txn| {
+        let step = target.resolve(txn);
         txn.errors.push((step, error));
         Ok(())
     })
@@ -162,8 +173,7 @@ pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordEr
 
 /// Renames the open transaction (a servlet learns its route late).
 pub(crate) fn rename(name: String) -> Result<(), RecordError> {
-    with_local(Err(RecordError::NoTransaction), |l| {
-        let txn = l.active.as_deref_mut().ok_or(RecordError::NoTransaction)?;
+    with_active(Err(RecordError::NoTransaction), |txn| {
         txn.name = RawTxnName::Owned(name);
         Ok(())
     })
@@ -204,11 +214,11 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    fn resolve(self, txn: &RawTransaction, seq: u32) -> u32 {
+    fn resolve(self, txn: &RawTransaction) -> u32 {
         match self {
             Self::Transaction => NO_STEP,
             Self::Current => txn.current,
-            Self::Step(t) if t.seq == seq && (t.index as usize) < txn.steps.len() => t.index,
+            Self::Step(t) if t.seq == txn.seq && (t.index as usize) < txn.steps.len() => t.index,
             Self::Step(_) => txn.current,
         }
     }
@@ -257,15 +267,19 @@ impl LocalRecorder {
         txn.name = name;
         txn.thread_id = self.thread_id;
         txn.max_steps = max_steps;
+        txn.fast_limit = max_steps.min(txn.steps.capacity() as u32);
         self.seq = self.seq.wrapping_add(1).max(1);
+        txn.seq = self.seq;
         txn.start = clock::now();
-        self.active = Some(txn);
+        let active = self.active.insert(txn);
+        ACTIVE.with(|a| a.set(&mut **active));
         Ok(())
     }
 
     fn end(&mut self) -> Result<Handover, RecordError> {
-        let mut txn = self.active.take().ok_or(RecordError::NoTransaction)?;
         let now = clock::now();
+        ACTIVE.with(|a| a.set(std::ptr::null_mut()));
+        let mut txn = self.active.take().ok_or(RecordError::NoTransaction)?;
         txn.end = now;
         txn.close_open_steps(now);
         let Some(handoff) = self.handoff() else {
@@ -299,23 +313,42 @@ impl LocalRecorder {
 
 impl RawTransaction {
     #[inline(always)]
-    fn enter(&mut self, name: RawName, kind: StepKind, now: u64) -> u32 {
+    fn enter(&mut self, name: RawName, kind: StepKind) -> u32 {
+        let index = self.steps.len();
+        if index >= self.fast_limit as usize {
+            return self.enter_slow(name, kind);
+        }
+        let step = RawStep {
+            start: clock::now(),
+            end: 0,
+            name,
+            parent: self.current,
+            kind,
+            repaired: false,
+        };
+        // SAFETY: index < fast_limit <= capacity, and the slot is initialised
+        // before the length covers it.
+        unsafe {
+            self.steps.as_mut_ptr().add(index).write(step);
+            self.steps.set_len(index + 1);
+        }
+        self.current = index as u32;
+        index as u32
+    }
+
+    /// Grows the buffer, or counts the step as dropped past the cap.
+    #[cold]
+    fn enter_slow(&mut self, name: RawName, kind: StepKind) -> u32 {
         let index = self.steps.len();
         if index >= self.max_steps as usize || self.overflow_depth > 0 {
             self.overflow_depth += 1;
             self.dropped_steps = self.dropped_steps.saturating_add(1);
             return NO_STEP;
         }
-        self.steps.push(RawStep {
-            start: now,
-            end: 0,
-            name,
-            parent: self.current,
-            kind,
-            repaired: false,
-        });
-        self.current = index as u32;
-        index as u32
+        self.steps
+            .reserve((index.max(32)).min(self.max_steps as usize - index));
+        self.fast_limit = self.max_steps.min(self.steps.capacity() as u32);
+        self.enter(name, kind)
     }
 
     #[inline(always)]
@@ -333,15 +366,25 @@ impl RawTransaction {
         }
     }
 
-    #[inline]
-    fn exit_index(&mut self, index: u32, now: u64) {
+    #[inline(always)]
+    fn exit_index(&mut self, index: u32) {
+        if index == self.current && self.overflow_depth == 0 {
+            // `get_mut` also rejects NO_STEP (an exit with nothing open).
+            if let Some(step) = self.steps.get_mut(index as usize) {
+                step.end = clock::now();
+                self.current = step.parent;
+                return;
+            }
+        }
+        self.exit_index_slow(index);
+    }
+
+    #[cold]
+    fn exit_index_slow(&mut self, index: u32) {
+        let now = clock::now();
         if index == NO_STEP {
             // The step was past the cap (or entered before the transaction).
             self.overflow_depth = self.overflow_depth.saturating_sub(1);
-            return;
-        }
-        if index == self.current && self.overflow_depth == 0 {
-            self.exit(now);
             return;
         }
         self.exit_out_of_order(index, now);
@@ -414,51 +457,66 @@ mod tests {
     const A: RawName = RawName::Static("a");
 
     #[test]
-    fn nested_steps_link_to_parents() {
+    fn nested_steps_link_to_parents_and_nest_in_time() {
         let mut t = txn(10);
-        let a = t.enter(A, StepKind::Method, 1);
-        let b = t.enter(A, StepKind::Sql, 2);
-        t.exit_index(b, 3);
-        t.exit_index(a, 4);
-        let c = t.enter(A, StepKind::Method, 5);
-        t.exit(6);
+        let a = t.enter(A, StepKind::Method);
+        let b = t.enter(A, StepKind::Sql);
+        t.exit_index(b);
+        t.exit_index(a);
+        let c = t.enter(A, StepKind::Method);
+        t.exit(clock::now());
         assert_eq!(t.steps[b as usize].parent, a);
         assert_eq!(t.steps[a as usize].parent, NO_STEP);
         assert_eq!(t.steps[c as usize].parent, NO_STEP);
-        assert_eq!((t.steps[a as usize].start, t.steps[a as usize].end), (1, 4));
+        let (sa, sb) = (t.steps[a as usize], t.steps[b as usize]);
+        assert!(sa.start <= sb.start && sb.start <= sb.end && sb.end <= sa.end);
+        assert!(t.steps.iter().all(|s| s.end != 0 && !s.repaired));
         assert!(!t.repaired);
     }
 
     #[test]
-    fn cap_counts_overflow_and_keeps_balance() {
-        let mut t = txn(2);
-        let a = t.enter(A, StepKind::Method, 1);
-        let b = t.enter(A, StepKind::Method, 2);
-        let c = t.enter(A, StepKind::Method, 3); // over the cap
-        assert_eq!(c, NO_STEP);
-        t.exit_index(c, 4);
-        t.exit_index(b, 5);
-        t.exit_index(a, 6);
-        assert_eq!(t.dropped_steps, 1);
-        assert_eq!(t.steps[a as usize].end, 6);
+    fn buffer_grows_until_the_cap_then_counts_overflow_and_keeps_balance() {
+        let mut t = txn(100);
+        let outer = t.enter(A, StepKind::Method);
+        for _ in 0..150 {
+            let s = t.enter(A, StepKind::Method);
+            t.exit_index(s);
+        }
+        t.exit_index(outer);
+        assert_eq!(t.steps.len(), 100);
+        assert_eq!(t.dropped_steps, 51);
         assert_eq!(t.current, NO_STEP);
+        assert!(t.steps.iter().all(|s| s.end != 0 && !s.repaired));
+        // Nested overflow: exits of dropped steps do not close real ones.
+        let mut t = txn(2);
+        let a = t.enter(A, StepKind::Method);
+        let b = t.enter(A, StepKind::Method);
+        let c = t.enter(A, StepKind::Method);
+        assert_eq!(c, NO_STEP);
+        t.exit_index(c);
+        assert_eq!(t.current, b);
+        t.exit_index(b);
+        t.exit_index(a);
+        assert_eq!(t.current, NO_STEP);
+        assert!(!t.repaired);
     }
 
     #[test]
     fn unbalanced_exits_are_repaired_not_panics() {
         let mut t = txn(10);
-        t.exit(1); // exit without enter
+        t.exit(clock::now()); // exit without enter
         assert!(t.repaired);
-        let a = t.enter(A, StepKind::Method, 2);
-        let _b = t.enter(A, StepKind::Method, 3);
-        t.exit_index(a, 4); // outer exits while inner still open
+        let a = t.enter(A, StepKind::Method);
+        let _b = t.enter(A, StepKind::Method);
+        t.exit_index(a); // outer exits while inner still open
         assert!(t.steps[1].repaired);
-        assert_eq!(t.steps[1].end, 4);
-        t.exit_index(a, 5); // second exit ignored
-        assert_eq!(t.steps[0].end, 4);
-        let _c = t.enter(A, StepKind::Method, 6);
-        t.close_open_steps(7);
-        assert_eq!(t.steps[2].end, 7);
+        assert_eq!(t.steps[1].end, t.steps[0].end);
+        let end_a = t.steps[0].end;
+        t.exit_index(a); // second exit ignored
+        assert_eq!(t.steps[0].end, end_a);
+        let _c = t.enter(A, StepKind::Method);
+        t.close_open_steps(clock::now());
+        assert!(t.steps[2].end >= t.steps[2].start);
         assert!(t.steps[2].repaired);
     }
 }
