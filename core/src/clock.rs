@@ -143,11 +143,13 @@ pub fn anchor() -> Anchor {
 }
 
 /// Converts ticks to nanoseconds and UNIX time. Owned by the collector
-/// thread; refreshes its rate at most once a second.
+/// thread; refreshes its rate at most once a second. Conversions are a
+/// 64×64→128-bit multiply by a 32.32 fixed-point rate.
 #[derive(Debug)]
 pub struct Calibration {
     anchor: Anchor,
-    ns_per_tick: f64,
+    /// Nanoseconds per tick × 2³²; 0 until first derived.
+    rate_q32: u64,
     refreshed_mono_ns: u64,
 }
 
@@ -162,7 +164,7 @@ impl Calibration {
     pub fn new() -> Self {
         Self {
             anchor: anchor(),
-            ns_per_tick: if uses_tsc() { 0.0 } else { 1.0 },
+            rate_q32: if uses_tsc() { 0 } else { 1 << 32 },
             refreshed_mono_ns: 0,
         }
     }
@@ -174,7 +176,7 @@ impl Calibration {
             return;
         }
         let mono = monotonic_ns();
-        if self.ns_per_tick > 0.0 && mono.saturating_sub(self.refreshed_mono_ns) < 1_000_000_000 {
+        if self.rate_q32 != 0 && mono.saturating_sub(self.refreshed_mono_ns) < 1_000_000_000 {
             return;
         }
         let since = Duration::from_nanos(mono.saturating_sub(self.anchor.mono_ns));
@@ -184,30 +186,48 @@ impl Calibration {
         let ticks = now();
         let mono = monotonic_ns();
         let dt = ticks.wrapping_sub(self.anchor.ticks);
+        let dns = mono.saturating_sub(self.anchor.mono_ns);
         if dt > 0 {
-            self.ns_per_tick = mono.saturating_sub(self.anchor.mono_ns) as f64 / dt as f64;
+            self.rate_q32 =
+                ((u128::from(dns) << 32) / u128::from(dt)).clamp(1, u128::from(u64::MAX)) as u64;
         }
         self.refreshed_mono_ns = mono;
     }
 
     /// Nanoseconds per tick (1.0 on the monotonic fallback).
     pub fn ns_per_tick(&mut self) -> f64 {
-        if self.ns_per_tick == 0.0 {
+        self.rate() as f64 / (1u64 << 32) as f64
+    }
+
+    #[inline]
+    fn rate(&mut self) -> u64 {
+        if self.rate_q32 == 0 {
             self.refresh();
         }
-        self.ns_per_tick
+        self.rate_q32
+    }
+
+    #[inline]
+    fn ticks_to_ns(rate_q32: u64, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(rate_q32)) >> 32) as u64
     }
 
     /// Duration of `end - start` ticks in nanoseconds (0 if reversed).
+    #[inline]
     pub fn duration_ns(&mut self, start: u64, end: u64) -> u64 {
-        (end.saturating_sub(start) as f64 * self.ns_per_tick()) as u64
+        Self::ticks_to_ns(self.rate(), end.saturating_sub(start))
     }
 
     /// UNIX nanoseconds of a tick reading.
     pub fn unix_ns(&mut self, ticks: u64) -> u64 {
-        let rate = self.ns_per_tick();
-        let delta = ticks as i128 - self.anchor.ticks as i128;
-        (self.anchor.unix_ns as i128 + (delta as f64 * rate) as i128).max(0) as u64
+        let rate = self.rate();
+        if ticks >= self.anchor.ticks {
+            self.anchor.unix_ns + Self::ticks_to_ns(rate, ticks - self.anchor.ticks)
+        } else {
+            self.anchor
+                .unix_ns
+                .saturating_sub(Self::ticks_to_ns(rate, self.anchor.ticks - ticks))
+        }
     }
 }
 

@@ -37,6 +37,8 @@ impl Hasher for AddressHasher {
 pub(crate) struct Converter {
     calibration: Calibration,
     static_names: HashMap<(usize, usize), NameId, BuildHasherDefault<AddressHasher>>,
+    /// The last static name looked up: steps often repeat one name.
+    last_static: Option<(usize, usize, NameId)>,
 }
 
 impl Converter {
@@ -44,6 +46,7 @@ impl Converter {
         Self {
             calibration: Calibration::new(),
             static_names: HashMap::default(),
+            last_static: None,
         }
     }
 
@@ -51,10 +54,20 @@ impl Converter {
     fn name(&mut self, raw: RawName) -> NameId {
         match raw {
             RawName::Id(id) => id,
-            RawName::Static(s) => *self
-                .static_names
-                .entry((s.as_ptr() as usize, s.len()))
-                .or_insert_with(|| names::intern(s)),
+            RawName::Static(s) => {
+                let key = (s.as_ptr() as usize, s.len());
+                if let Some((p, l, id)) = self.last_static
+                    && (p, l) == key
+                {
+                    return id;
+                }
+                let id = *self
+                    .static_names
+                    .entry(key)
+                    .or_insert_with(|| names::intern(s));
+                self.last_static = Some((key.0, key.1, id));
+                id
+            }
         }
     }
 
