@@ -6,7 +6,7 @@
 #   scripts/zipkin-server.sh fetch          # download the jar into target/zipkin/zipkin.jar
 #   scripts/zipkin-server.sh start [PORT]   # fetch if needed, start on 127.0.0.1:PORT
 #                                           # (default 9411), wait for /health, print the pid
-#   scripts/zipkin-server.sh stop           # stop the server started by `start`
+#   scripts/zipkin-server.sh stop           # stop the server started by `start` (waits <= 20 s)
 #
 # The jar comes from Maven Central through Maven
 # (io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec, default 3.5.1) and needs
@@ -70,7 +70,15 @@ start() {
 
 stop() {
     if [[ -f "$PIDFILE" ]]; then
-        kill "$(cat "$PIDFILE")" 2>/dev/null || true
+        local pid
+        pid="$(cat "$PIDFILE")"
+        kill "$pid" 2>/dev/null || true
+        # Give the JVM up to 20 s to stop, then force it.
+        for _ in $(seq 1 40); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.5
+        done
+        kill -9 "$pid" 2>/dev/null || true
         rm -f "$PIDFILE"
     fi
 }
