@@ -78,7 +78,7 @@ stop() {
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.5
         done
-        kill -9 "$pid" 2>/dev/null || true
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" || true; fi
         rm -f "$PIDFILE"
     fi
 }

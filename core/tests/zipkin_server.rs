@@ -80,7 +80,10 @@ fn start_server(jar: &PathBuf) -> Server {
         }
         sleep(Duration::from_millis(250));
     }
-    panic!("zipkin did not become healthy in 180 s; see {}", log.display());
+    panic!(
+        "zipkin did not become healthy in 180 s; see {}",
+        log.display()
+    );
 }
 
 fn spin(d: Duration) {
@@ -103,7 +106,10 @@ fn poll_trace(port: u16, trace_id: &str, want: usize) -> Vec<Value> {
         }
         sleep(Duration::from_millis(200));
     }
-    panic!("trace {trace_id} has {} of {want} spans: {last:?}", last.len());
+    panic!(
+        "trace {trace_id} has {} of {want} spans: {last:?}",
+        last.len()
+    );
 }
 
 #[test]
@@ -181,7 +187,10 @@ fn nested_transaction_reaches_zipkin() {
     assert_eq!(root["tags"]["error"], "order service failed");
 
     assert_eq!(load["parentId"], txn_span);
-    assert!(load.get("kind").is_none(), "method step is internal: {load}");
+    assert!(
+        load.get("kind").is_none(),
+        "method step is internal: {load}"
+    );
     assert_eq!(sql["id"], sql_span);
     assert_eq!(sql["parentId"], load["id"]);
     assert_eq!(sql["kind"], "CLIENT");
@@ -193,7 +202,10 @@ fn nested_transaction_reaches_zipkin() {
 
     let micros = |s: &Value| s["duration"].as_u64().expect("duration");
     assert!(micros(sql) >= 2_000, "{sql}");
-    assert!(micros(load) >= 5_000 && micros(load) >= micros(sql), "{load}");
+    assert!(
+        micros(load) >= 5_000 && micros(load) >= micros(sql),
+        "{load}"
+    );
     assert!(micros(root) >= micros(load), "{root}");
     let ts = |s: &Value| s["timestamp"].as_u64().expect("timestamp");
     assert!(ts(root) <= ts(load) && ts(load) <= ts(sql));

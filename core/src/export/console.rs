@@ -286,7 +286,15 @@ mod tests {
             }),
             attributes: Vec::new(),
             steps: vec![
-                step(2, None, 1, StepKind::Method, "load_cart", 10_000, 11_900_000),
+                step(
+                    2,
+                    None,
+                    1,
+                    StepKind::Method,
+                    "load_cart",
+                    10_000,
+                    11_900_000,
+                ),
                 sql,
             ],
             dropped_steps: 0,
