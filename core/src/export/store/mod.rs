@@ -7,7 +7,7 @@
 //! one starts once the active one passes `segment_bytes`, and the oldest are
 //! deleted while the directory holds more than `max_bytes`. Each segment
 //! defines the names it uses, so it can be read (or deleted) alone. See
-//! [`format`] for the bytes and [`StoreReader`] to read them back.
+//! [`format`](mod@format) for the bytes and [`StoreReader`] to read them back.
 
 pub mod format;
 mod reader;

@@ -228,8 +228,8 @@ impl Iterator for Records {
                 return None;
             };
             let offset = cursor.offset;
-            let (kind, body) = match cursor.next_frame() {
-                Frame::Payload(kind, body) => (kind, body),
+            let payload = match cursor.next_frame() {
+                Frame::Payload(payload) => payload,
                 Frame::End => {
                     self.cursor = None;
                     continue;
@@ -246,7 +246,7 @@ impl Iterator for Records {
                     continue;
                 }
             };
-            match cursor.decode(kind, &body) {
+            match cursor.decode(payload[0], &payload[1..]) {
                 Ok(Some(record)) => {
                     self.last = Some(RecordPosition {
                         segment: cursor.path.clone(),
@@ -276,7 +276,8 @@ struct Cursor {
 }
 
 enum Frame {
-    Payload(u8, Vec<u8>),
+    /// Kind byte, then body.
+    Payload(Vec<u8>),
     End,
     Skip(Problem),
     Stop(Problem),
@@ -339,9 +340,7 @@ impl Cursor {
         if crc32fast::hash(&payload) != crc {
             return Frame::Skip(Problem::BadChecksum);
         }
-        let kind = payload[0];
-        payload.remove(0);
-        Frame::Payload(kind, payload)
+        Frame::Payload(payload)
     }
 
     /// Decodes a payload; name definitions update the segment's table and
