@@ -141,8 +141,9 @@ pub enum Problem {
     BadHeader,
     /// Written by a newer format version; the segment was skipped.
     UnsupportedVersion(u32),
-    /// The file ends inside a record (a crash mid-write); the rest of the
-    /// segment is ignored, earlier records are intact.
+    /// The file ends inside a record (a crash mid-write, or the writer is
+    /// still appending to this segment); the rest of the segment is
+    /// ignored, earlier records are intact.
     TornTail,
     /// A record's checksum does not match; that record was skipped.
     BadChecksum,
