@@ -1,11 +1,29 @@
 //! The embedded local store: bincode records in rolling segment files under
 //! a data directory, and a reader that survives a torn last record.
+//!
+//! The store keeps every transaction, sampled or not (the XLog), with its
+//! call tree when it was sampled, plus the per-second aggregates. Segment
+//! files are named `seg-<unix ms>-<sequence>.osp` and sort by creation; a new
+//! one starts once the active one passes `segment_bytes`, and the oldest are
+//! deleted while the directory holds more than `max_bytes`. Each segment
+//! defines the names it uses, so it can be read (or deleted) alone. See
+//! [`format`](mod@format) for the bytes and [`StoreReader`] to read them back.
+
+pub mod format;
+mod reader;
+mod writer;
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use reader::{
+    Problem, ReadIssue, RecordPosition, Records, StoreReader, StoredRecord, StoredTransaction,
+};
 
 use crate::collector::ConfigError;
 use crate::export::{ExportError, Exporter};
 use crate::model::ExportBatch;
+use writer::SegmentWriter;
 
 /// Settings of the local store.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,13 +68,21 @@ impl StoreConfig {
 
 /// Appends batches to segment files.
 pub struct StoreExporter {
-    config: StoreConfig,
+    writer: SegmentWriter,
 }
 
 impl StoreExporter {
-    /// Opens (creating) the data directory.
+    /// Opens (creating) the data directory and applies retention to the
+    /// segments already there. New records go to a new segment.
     pub fn new(config: StoreConfig) -> Result<Self, ExportError> {
-        Ok(Self { config })
+        Ok(Self {
+            writer: SegmentWriter::open(config)?,
+        })
+    }
+
+    /// Bytes currently held in segment files.
+    pub fn total_bytes(&self) -> u64 {
+        self.writer.total_bytes()
     }
 }
 
@@ -65,8 +91,15 @@ impl Exporter for StoreExporter {
         "store"
     }
 
-    fn export(&mut self, _batch: &ExportBatch) -> Result<(), ExportError> {
-        let _ = &self.config;
-        Err(ExportError::Encode("not implemented yet".into()))
+    fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
+        self.writer.write_batch(batch)
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        Ok(self.writer.sync()?)
+    }
+
+    fn shutdown(&mut self, _timeout: Duration) -> Result<(), ExportError> {
+        self.flush()
     }
 }
