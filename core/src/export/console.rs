@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use crate::collector::ConfigError;
 use crate::export::{ExportError, Exporter};
 use crate::model::{Attribute, ErrorInfo, ExportBatch, SpanKind, StepKind, TransactionRecord};
+use crate::names::NameId;
 
 /// Settings of the console exporter.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -85,8 +86,9 @@ impl<W: Write + Send + 'static> Exporter for ConsoleExporter<W> {
 
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
         self.text.clear();
+        let names = |id| batch.name(id).to_string();
         for txn in &batch.transactions {
-            write_transaction(&mut self.text, batch, txn, self.config.tree);
+            write_transaction(&mut self.text, &names, txn, self.config.tree);
         }
         if self.text.is_empty() {
             return Ok(());
@@ -101,8 +103,17 @@ impl<W: Write + Send + 'static> Exporter for ConsoleExporter<W> {
     }
 }
 
+/// Formats one transaction as its console line and, with `tree`, one line
+/// per step; `names` resolves interned names (the live table, or a stored
+/// transaction's own).
+pub fn format_transaction(txn: &TransactionRecord, names: &dyn Fn(NameId) -> String, tree: bool) -> String {
+    let mut out = String::new();
+    write_transaction(&mut out, names, txn, tree);
+    out
+}
+
 /// Appends the line (and, with `tree`, the step lines) of one transaction.
-fn write_transaction(out: &mut String, batch: &ExportBatch, txn: &TransactionRecord, tree: bool) {
+fn write_transaction(out: &mut String, names: &dyn Fn(NameId) -> String, txn: &TransactionRecord, tree: bool) {
     let kind = match txn.kind {
         SpanKind::Server => "SERVER",
         SpanKind::Internal => "INTERNAL",
@@ -113,7 +124,7 @@ fn write_transaction(out: &mut String, batch: &ExportBatch, txn: &TransactionRec
         "{} {:>10} ms {kind:<8} {} trace={}",
         format_utc_millis(txn.end_unix_ns()),
         millis(txn.elapsed_ns),
-        one_line(&batch.name(txn.name)),
+        one_line(&names(txn.name)),
         txn.trace_id,
     );
     write_error(out, txn.error.as_ref());
@@ -135,9 +146,9 @@ fn write_transaction(out: &mut String, batch: &ExportBatch, txn: &TransactionRec
             "",
             millis(step.start_offset_ns),
             millis(step.elapsed_ns),
-            one_line(&batch.name(step.name)),
+            one_line(&names(step.name)),
         );
-        write_attributes(out, batch, &step.attributes);
+        write_attributes(out, names, &step.attributes);
         write_error(out, step.error.as_ref());
         out.push('\n');
     }
@@ -146,12 +157,12 @@ fn write_transaction(out: &mut String, batch: &ExportBatch, txn: &TransactionRec
     }
 }
 
-fn write_attributes(out: &mut String, batch: &ExportBatch, attributes: &[Attribute]) {
+fn write_attributes(out: &mut String, names: &dyn Fn(NameId) -> String, attributes: &[Attribute]) {
     for a in attributes {
         let _ = write!(
             out,
             " {}={}",
-            batch.name(a.key),
+            names(a.key),
             one_line(&a.value.to_string())
         );
     }

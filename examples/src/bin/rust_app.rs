@@ -3,11 +3,15 @@
 //!
 //! Run: `cargo run -p osprey-examples --bin rust_app`. With no exporter
 //! configured the trees go to the local store (`./osprey-data`, or
-//! `$OSPREY_DATA_DIR`) and are printed on the console; set
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` to send them to an OTLP collector instead.
+//! `$OSPREY_DATA_DIR`); at the end the program reads this run's
+//! transactions back from the store and prints each line and call tree.
+//! Set `OTEL_EXPORTER_OTLP_ENDPOINT` to send them to an OTLP collector instead.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use osprey::export::console::format_transaction;
+use osprey::export::store::{StoreConfig, StoreReader};
 use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
 use tracing_subscriber::prelude::*;
 
