@@ -60,6 +60,30 @@ impl OtlpConfig {
         self
     }
 
+    /// Sets the timeout of one request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the longest time spent retrying one batch.
+    pub fn max_retry_time(mut self, limit: Duration) -> Self {
+        self.max_retry_time = limit;
+        self
+    }
+
+    /// Sets the payload compression.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Adds a request header (an API key, say); header values are never logged.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Sets one `otlp.*` key of the Osprey configuration.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let invalid = |expected| ConfigError::InvalidValue {
