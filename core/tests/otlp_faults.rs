@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
-use osprey::export::otlp::OtlpConfig;
+use osprey::export::otlp::{Compression, OtlpConfig};
 use osprey::{Config, ExporterSpec, ExporterStats, OspreyGuard};
 use otlp_receiver::{Receiver, Reply};
 use prost::Message;
@@ -202,5 +202,39 @@ fn oversized_and_garbage_success_bodies_are_read_boundedly() {
     assert_eq!(receiver.requests_to(TRACES).len(), 2);
     let otlp = accounted_stats();
     assert_eq!((otlp.delivered, otlp.dropped), (2, 0));
+    assert!(guard.shutdown(Duration::from_secs(5)));
+}
+
+#[test]
+fn throttling_and_gateway_errors_are_retried_with_backoff() {
+    let _serial = serial();
+    let receiver = Receiver::start();
+    receiver.script(
+        TRACES,
+        [Reply::status(429), Reply::status(502), Reply::status(504)],
+    );
+    let otlp = quick(&receiver.endpoint())
+        .max_retry_time(Duration::from_secs(10))
+        .compression(Compression::None);
+    let guard = start(otlp);
+    record(1);
+    assert!(osprey::flush(Duration::from_secs(15)));
+    let requests = receiver.requests_to(TRACES);
+    assert_eq!(requests.len(), 4);
+    // Backoff of at least half of 100, 200 and 400 ms between attempts.
+    assert!(requests[3].at - requests[0].at >= Duration::from_millis(350));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("content-encoding").is_none())
+    );
+    assert_eq!(
+        requests[3].traces().resource_spans[0].scope_spans[0]
+            .spans
+            .len(),
+        1
+    );
+    let otlp = accounted_stats();
+    assert_eq!((otlp.delivered, otlp.dropped), (1, 0));
     assert!(guard.shutdown(Duration::from_secs(5)));
 }
