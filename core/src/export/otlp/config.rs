@@ -15,8 +15,9 @@ pub enum Compression {
     Gzip,
 }
 
-/// Settings of the OTLP/HTTP exporter.
-#[derive(Clone, Debug, PartialEq)]
+/// Settings of the OTLP/HTTP exporter. Its `Debug` output shows header
+/// names only: values may be credentials.
+#[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
     /// Full URL for traces (default `http://localhost:4318/v1/traces`).
     pub traces_endpoint: String,
@@ -48,6 +49,21 @@ impl Default for OtlpConfig {
             max_retry_time: Duration::from_secs(30),
             from_env: false,
         }
+    }
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("OtlpConfig")
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("header_names", &header_names)
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("ca_file", &self.ca_file)
+            .field("max_retry_time", &self.max_retry_time)
+            .finish_non_exhaustive()
     }
 }
 
@@ -214,6 +230,13 @@ mod tests {
         );
         assert_eq!(c.timeout, Duration::from_millis(2500));
         assert_eq!(c.compression, Compression::None);
+    }
+
+    #[test]
+    fn debug_output_hides_header_values() {
+        let c = OtlpConfig::default().header("api-key", "s3cr3t");
+        let text = format!("{c:?}");
+        assert!(text.contains("api-key") && !text.contains("s3cr3t"), "{text}");
     }
 
     #[test]
