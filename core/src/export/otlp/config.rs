@@ -236,7 +236,10 @@ mod tests {
     fn debug_output_hides_header_values() {
         let c = OtlpConfig::default().header("api-key", "s3cr3t");
         let text = format!("{c:?}");
-        assert!(text.contains("api-key") && !text.contains("s3cr3t"), "{text}");
+        assert!(
+            text.contains("api-key") && !text.contains("s3cr3t"),
+            "{text}"
+        );
     }
 
     #[test]
