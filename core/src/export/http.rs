@@ -75,9 +75,26 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<HttpResponse, ExportError> {
+        self.send(url, headers, body, None)
+            .map_err(ExportError::from)
+    }
+
+    /// Like [`post`](Self::post), with this request's timeout (when given)
+    /// replacing the client's, and failures kept apart by whether a retry
+    /// can help.
+    pub fn send(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<HttpResponse, SendError> {
         let mut request = self.agent.post(url);
         for (k, v) in headers {
             request = request.header(*k, *v);
+        }
+        if let Some(t) = timeout {
+            request = request.config().timeout_global(Some(t)).build();
         }
         let mut response = request.send(body).map_err(classify)?;
         let status = response.status().as_u16();
@@ -85,8 +102,7 @@ impl HttpClient {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(parse_retry_after);
         let body = response
             .body_mut()
             .with_config()
@@ -101,9 +117,79 @@ impl HttpClient {
     }
 }
 
-fn classify(e: ureq::Error) -> ExportError {
+/// Why a request got no HTTP response.
+#[derive(Debug)]
+pub enum SendError {
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The connection could not be made or broke (refused, reset, DNS):
+    /// worth retrying.
+    Connect(String),
+    /// A failure a retry cannot fix (bad URL, TLS certificate, malformed
+    /// response).
+    Fatal(String),
+}
+
+impl SendError {
+    /// True for timeouts and connection failures.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Fatal(_))
+    }
+}
+
+impl From<SendError> for ExportError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Timeout => Self::Timeout,
+            SendError::Connect(m) | SendError::Fatal(m) => Self::Transport(m),
+        }
+    }
+}
+
+/// The seconds form of `Retry-After`; the HTTP-date form is ignored (the
+/// caller then falls back to its own backoff).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn classify(e: ureq::Error) -> SendError {
+    use std::io::ErrorKind;
     match e {
-        ureq::Error::Timeout(_) => ExportError::Timeout,
-        other => ExportError::Transport(other.to_string()),
+        ureq::Error::Timeout(_) | ureq::Error::BodyStalled => SendError::Timeout,
+        ureq::Error::Io(io) if matches!(io.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+            SendError::Timeout
+        }
+        e @ (ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => {
+            SendError::Connect(e.to_string())
+        }
+        other => SendError::Fatal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_parse_and_dates_are_ignored() {
+        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn only_connection_failures_and_timeouts_are_retryable() {
+        assert!(SendError::Timeout.is_retryable());
+        assert!(SendError::Connect("refused".into()).is_retryable());
+        assert!(!SendError::Fatal("bad certificate".into()).is_retryable());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            classify(ureq::Error::Io(refused)),
+            SendError::Connect(_)
+        ));
+        assert!(matches!(
+            classify(ureq::Error::BadUri("x".into())),
+            SendError::Fatal(_)
+        ));
     }
 }

@@ -15,8 +15,9 @@ pub enum Compression {
     Gzip,
 }
 
-/// Settings of the OTLP/HTTP exporter.
-#[derive(Clone, Debug, PartialEq)]
+/// Settings of the OTLP/HTTP exporter. Its `Debug` output shows header
+/// names only: values may be credentials.
+#[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
     /// Full URL for traces (default `http://localhost:4318/v1/traces`).
     pub traces_endpoint: String,
@@ -51,12 +52,51 @@ impl Default for OtlpConfig {
     }
 }
 
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("OtlpConfig")
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("header_names", &header_names)
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("ca_file", &self.ca_file)
+            .field("max_retry_time", &self.max_retry_time)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OtlpConfig {
     /// Sets the base endpoint: `/v1/traces` and `/v1/metrics` are appended.
     pub fn endpoint(mut self, base: &str) -> Self {
         let base = base.trim_end_matches('/');
         self.traces_endpoint = format!("{base}/v1/traces");
         self.metrics_endpoint = format!("{base}/v1/metrics");
+        self
+    }
+
+    /// Sets the timeout of one request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the longest time spent retrying one batch.
+    pub fn max_retry_time(mut self, limit: Duration) -> Self {
+        self.max_retry_time = limit;
+        self
+    }
+
+    /// Sets the payload compression.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Adds a request header (an API key, say); header values are never logged.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -190,6 +230,16 @@ mod tests {
         );
         assert_eq!(c.timeout, Duration::from_millis(2500));
         assert_eq!(c.compression, Compression::None);
+    }
+
+    #[test]
+    fn debug_output_hides_header_values() {
+        let c = OtlpConfig::default().header("api-key", "s3cr3t");
+        let text = format!("{c:?}");
+        assert!(
+            text.contains("api-key") && !text.contains("s3cr3t"),
+            "{text}"
+        );
     }
 
     #[test]

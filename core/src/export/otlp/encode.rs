@@ -1,0 +1,561 @@
+//! Records to OTLP protobuf messages: each sampled transaction becomes a span
+//! with one child span per step; each per-second aggregate becomes data
+//! points of three delta metrics.
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
+
+use crate::model::{
+    AttrValue, Attribute, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, Resource, SecondAggregate,
+    SpanId, SpanKind, StepRecord, TransactionRecord,
+};
+
+/// Instrumentation scope name on every span and metric.
+pub(crate) const SCOPE_NAME: &str = "osprey";
+
+/// Span flags: W3C `sampled` plus "the is-remote bit is meaningful".
+const FLAGS_SAMPLED_HAS_IS_REMOTE: u32 = 0x01 | 0x100;
+/// Span flag: the parent span is remote.
+const FLAG_PARENT_IS_REMOTE: u32 = 0x200;
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+const NANOS_PER_MS: f64 = 1_000_000.0;
+
+/// The traces request for `batch`, or `None` when no transaction in it
+/// kept its call tree (`sampled == false` ones are skipped).
+pub(crate) fn traces_request(batch: &ExportBatch) -> Option<ExportTraceServiceRequest> {
+    let spans: Vec<Span> = batch
+        .transactions
+        .iter()
+        .filter(|t| t.sampled)
+        .flat_map(|t| transaction_spans(batch, t))
+        .collect();
+    if spans.is_empty() {
+        return None;
+    }
+    Some(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource(&batch.resource)),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(scope()),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    })
+}
+
+/// The metrics request for `batch`, or `None` when it has no aggregates.
+pub(crate) fn metrics_request(batch: &ExportBatch) -> Option<ExportMetricsServiceRequest> {
+    if batch.aggregates.is_empty() {
+        return None;
+    }
+    let seconds = &batch.aggregates;
+    let metrics = vec![
+        counter("osprey.transactions", "Transactions ended.", seconds, |a| {
+            a.count
+        }),
+        counter(
+            "osprey.transaction.errors",
+            "Transactions ended with an error.",
+            seconds,
+            |a| a.errors,
+        ),
+        duration_histogram(seconds),
+    ];
+    Some(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource(&batch.resource)),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(scope()),
+                metrics,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    })
+}
+
+/// The transaction's span followed by one span per step.
+fn transaction_spans(batch: &ExportBatch, txn: &TransactionRecord) -> Vec<Span> {
+    let mut spans = Vec::with_capacity(txn.steps.len() + 1);
+    spans.push(root_span(batch, txn));
+    spans.extend(txn.steps.iter().map(|s| step_span(batch, txn, s)));
+    spans
+}
+
+fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
+    let mut attributes = attributes(batch, &txn.attributes);
+    if txn.dropped_steps > 0 {
+        attributes.push(kv(
+            "osprey.dropped_steps",
+            int_value(i64::from(txn.dropped_steps)),
+        ));
+    }
+    if txn.repaired {
+        attributes.push(kv("osprey.repaired", bool_value(true)));
+    }
+    if txn.thread_id != 0 {
+        let id = i64::try_from(txn.thread_id).unwrap_or(i64::MAX);
+        attributes.push(kv("thread.id", int_value(id)));
+    }
+    let flags = match txn.parent_span_id {
+        Some(_) => FLAGS_SAMPLED_HAS_IS_REMOTE | FLAG_PARENT_IS_REMOTE,
+        None => FLAGS_SAMPLED_HAS_IS_REMOTE,
+    };
+    let end = txn.end_unix_ns();
+    Span {
+        trace_id: txn.trace_id.0.to_vec(),
+        span_id: txn.span_id.0.to_vec(),
+        parent_span_id: txn.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
+        flags,
+        name: batch.name(txn.name).to_string(),
+        kind: span_kind(txn.kind) as i32,
+        start_time_unix_nano: txn.start_unix_ns,
+        end_time_unix_nano: end,
+        attributes,
+        events: exception_event(txn.error.as_ref(), end),
+        status: txn.error.as_ref().map(error_status),
+        ..Span::default()
+    }
+}
+
+fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) -> Span {
+    let parent = step_parent(txn, step);
+    let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
+    let end = start.saturating_add(step.elapsed_ns);
+    let mut attributes = attributes(batch, &step.attributes);
+    if step.repaired {
+        attributes.push(kv("osprey.repaired", bool_value(true)));
+    }
+    Span {
+        trace_id: txn.trace_id.0.to_vec(),
+        span_id: step.span_id.0.to_vec(),
+        parent_span_id: parent.0.to_vec(),
+        flags: FLAGS_SAMPLED_HAS_IS_REMOTE,
+        name: batch.name(step.name).to_string(),
+        kind: span_kind(step.kind.span_kind()) as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes,
+        events: exception_event(step.error.as_ref(), end),
+        status: step.error.as_ref().map(error_status),
+        ..Span::default()
+    }
+}
+
+/// The parent step's span id, or the transaction's when the step hangs
+/// directly under it (or its parent index is out of range).
+fn step_parent(txn: &TransactionRecord, step: &StepRecord) -> SpanId {
+    step.parent
+        .and_then(|i| txn.steps.get(i as usize))
+        .map_or(txn.span_id, |p| p.span_id)
+}
+
+fn span_kind(kind: SpanKind) -> span::SpanKind {
+    match kind {
+        SpanKind::Server => span::SpanKind::Server,
+        SpanKind::Internal => span::SpanKind::Internal,
+        SpanKind::Client => span::SpanKind::Client,
+    }
+}
+
+fn error_status(error: &ErrorInfo) -> Status {
+    let message = if error.message.is_empty() {
+        &error.kind
+    } else {
+        &error.message
+    };
+    Status {
+        message: message.clone(),
+        code: status::StatusCode::Error as i32,
+    }
+}
+
+/// An `exception` event following the OpenTelemetry semantic conventions.
+fn exception_event(error: Option<&ErrorInfo>, at_unix_ns: u64) -> Vec<span::Event> {
+    let Some(error) = error else {
+        return Vec::new();
+    };
+    let fields = [
+        ("exception.type", &error.kind),
+        ("exception.message", &error.message),
+        ("exception.stacktrace", &error.stack),
+    ];
+    let attributes = fields
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| kv(k, string_value(v.clone())))
+        .collect();
+    vec![span::Event {
+        time_unix_nano: at_unix_ns,
+        name: "exception".into(),
+        attributes,
+        dropped_attributes_count: 0,
+    }]
+}
+
+fn counter(
+    name: &str,
+    description: &str,
+    seconds: &[SecondAggregate],
+    value: impl Fn(&SecondAggregate) -> u64,
+) -> Metric {
+    let data_points = seconds
+        .iter()
+        .map(|a| {
+            let (start, end) = second_bounds(a);
+            NumberDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: end,
+                value: Some(number_data_point::Value::AsInt(saturating_i64(value(a)))),
+                ..NumberDataPoint::default()
+            }
+        })
+        .collect();
+    Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: "{transaction}".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points,
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+            is_monotonic: true,
+        })),
+        ..Metric::default()
+    }
+}
+
+fn duration_histogram(seconds: &[SecondAggregate]) -> Metric {
+    let bounds: Vec<f64> = HISTOGRAM_BOUNDS_MS.iter().map(|b| *b as f64).collect();
+    let data_points = seconds
+        .iter()
+        .map(|a| {
+            let (start, end) = second_bounds(a);
+            let mut buckets = a.histogram.clone();
+            buckets.resize(bounds.len() + 1, 0);
+            HistogramDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: end,
+                count: a.count,
+                sum: Some(a.elapsed_sum_ns as f64 / NANOS_PER_MS),
+                bucket_counts: buckets,
+                explicit_bounds: bounds.clone(),
+                max: (a.count > 0).then(|| a.elapsed_max_ns as f64 / NANOS_PER_MS),
+                ..HistogramDataPoint::default()
+            }
+        })
+        .collect();
+    Metric {
+        name: "osprey.transaction.duration".into(),
+        description: "Elapsed time of the transactions ended.".into(),
+        unit: "ms".into(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points,
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+        })),
+        ..Metric::default()
+    }
+}
+
+/// Start and end of the aggregate's second, in UNIX nanoseconds.
+fn second_bounds(a: &SecondAggregate) -> (u64, u64) {
+    let start = a.unix_second.saturating_mul(NANOS_PER_SECOND);
+    (start, start.saturating_add(NANOS_PER_SECOND))
+}
+
+fn resource(r: &Resource) -> ProtoResource {
+    let service = if r.service_name.is_empty() {
+        "unknown_service"
+    } else {
+        &r.service_name
+    };
+    let mut attributes = vec![kv("service.name", string_value(service.to_owned()))];
+    attributes.extend(
+        r.attributes
+            .iter()
+            .filter(|(k, _)| k != "service.name")
+            .map(|(k, v)| kv(k, any_value(v))),
+    );
+    ProtoResource {
+        attributes,
+        ..ProtoResource::default()
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: SCOPE_NAME.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..InstrumentationScope::default()
+    }
+}
+
+fn attributes(batch: &ExportBatch, attrs: &[Attribute]) -> Vec<KeyValue> {
+    attrs
+        .iter()
+        .map(|a| kv(&batch.name(a.key), any_value(&a.value)))
+        .collect()
+}
+
+fn kv(key: &str, value: AnyValue) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(value),
+        ..KeyValue::default()
+    }
+}
+
+fn any_value(v: &AttrValue) -> AnyValue {
+    match v {
+        AttrValue::Str(s) => string_value(s.clone()),
+        AttrValue::Int(i) => int_value(*i),
+        AttrValue::Float(f) => value(any_value::Value::DoubleValue(*f)),
+        AttrValue::Bool(b) => bool_value(*b),
+    }
+}
+
+fn string_value(s: String) -> AnyValue {
+    value(any_value::Value::StringValue(s))
+}
+
+fn int_value(i: i64) -> AnyValue {
+    value(any_value::Value::IntValue(i))
+}
+
+fn bool_value(b: bool) -> AnyValue {
+    value(any_value::Value::BoolValue(b))
+}
+
+fn value(v: any_value::Value) -> AnyValue {
+    AnyValue { value: Some(v) }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{StepKind, TraceId};
+    use crate::names::intern;
+
+    fn step(id: u8, parent: Option<u32>, kind: StepKind, name: &str, start: u64) -> StepRecord {
+        StepRecord {
+            span_id: SpanId([id; 8]),
+            parent,
+            depth: if parent.is_some() { 2 } else { 1 },
+            kind,
+            name: intern(name),
+            start_offset_ns: start,
+            elapsed_ns: 1_000,
+            error: None,
+            attributes: Vec::new(),
+            repaired: false,
+        }
+    }
+
+    fn sample_batch() -> ExportBatch {
+        let mut sql = step(2, Some(0), StepKind::Sql, "SELECT 1", 2_000);
+        sql.error = Some(ErrorInfo {
+            kind: "SQLException".into(),
+            message: "deadlock".into(),
+            stack: "at Dao.load".into(),
+        });
+        sql.attributes.push(Attribute {
+            key: intern("db.rows"),
+            value: AttrValue::Int(3),
+        });
+        sql.repaired = true;
+        let txn = TransactionRecord {
+            trace_id: TraceId([0xab; 16]),
+            span_id: SpanId([1; 8]),
+            parent_span_id: Some(SpanId([9; 8])),
+            kind: SpanKind::Server,
+            name: intern("GET /orders"),
+            start_unix_ns: 1_700_000_000_000_000_000,
+            elapsed_ns: 10_000,
+            error: None,
+            attributes: vec![Attribute {
+                key: intern("http.request.method"),
+                value: AttrValue::from("GET"),
+            }],
+            steps: vec![
+                step(3, None, StepKind::Method, "load", 1_000),
+                sql,
+                step(4, Some(99), StepKind::HttpCall, "GET /bad-parent", 5_000),
+            ],
+            dropped_steps: 2,
+            repaired: false,
+            sampled: true,
+            thread_id: 77,
+        };
+        let unsampled = TransactionRecord {
+            sampled: false,
+            steps: Vec::new(),
+            span_id: SpanId([5; 8]),
+            ..txn.clone()
+        };
+        ExportBatch {
+            resource: Arc::new(Resource {
+                service_name: "svc".into(),
+                attributes: vec![("host.name".into(), AttrValue::from("h1"))],
+            }),
+            transactions: vec![txn, unsampled],
+            aggregates: Vec::new(),
+        }
+    }
+
+    fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+        attrs
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.as_ref()?.value.as_ref())
+    }
+
+    #[test]
+    fn transaction_and_steps_map_to_linked_spans() {
+        let req = traces_request(&sample_batch()).unwrap();
+        let rs = &req.resource_spans[0];
+        let res = &rs.resource.as_ref().unwrap().attributes;
+        assert_eq!(
+            attr(res, "service.name"),
+            Some(&any_value::Value::StringValue("svc".into()))
+        );
+        assert!(attr(res, "host.name").is_some());
+        let scope = &rs.scope_spans[0];
+        assert_eq!(scope.scope.as_ref().unwrap().name, "osprey");
+        let spans = &scope.spans;
+        assert_eq!(spans.len(), 4, "unsampled transaction skipped");
+
+        let root = &spans[0];
+        assert_eq!(root.name, "GET /orders");
+        assert_eq!(root.trace_id, vec![0xab; 16]);
+        assert_eq!(root.parent_span_id, vec![9; 8]);
+        assert_eq!(root.kind, span::SpanKind::Server as i32);
+        assert_eq!(root.end_time_unix_nano - root.start_time_unix_nano, 10_000);
+        assert_eq!(root.flags & 0x300, 0x300);
+        assert!(root.status.is_none());
+        assert_eq!(
+            attr(&root.attributes, "osprey.dropped_steps"),
+            Some(&any_value::Value::IntValue(2))
+        );
+        assert_eq!(
+            attr(&root.attributes, "thread.id"),
+            Some(&any_value::Value::IntValue(77))
+        );
+        assert!(attr(&root.attributes, "http.request.method").is_some());
+
+        let (load, sql, http) = (&spans[1], &spans[2], &spans[3]);
+        assert_eq!(load.parent_span_id, vec![1; 8]);
+        assert_eq!(load.kind, span::SpanKind::Internal as i32);
+        assert_eq!(load.start_time_unix_nano, root.start_time_unix_nano + 1_000);
+        assert_eq!(sql.parent_span_id, vec![3; 8]);
+        assert_eq!(sql.kind, span::SpanKind::Client as i32);
+        assert_eq!(sql.end_time_unix_nano, root.start_time_unix_nano + 3_000);
+        assert_eq!(http.parent_span_id, vec![1; 8], "bad index falls back");
+        assert_eq!(http.kind, span::SpanKind::Client as i32);
+        assert!(spans.iter().all(|s| s.trace_id == root.trace_id));
+        assert_eq!(
+            attr(&sql.attributes, "osprey.repaired"),
+            Some(&any_value::Value::BoolValue(true))
+        );
+        assert_eq!(
+            attr(&sql.attributes, "db.rows"),
+            Some(&any_value::Value::IntValue(3))
+        );
+    }
+
+    #[test]
+    fn errors_become_status_and_exception_event() {
+        let req = traces_request(&sample_batch()).unwrap();
+        let sql = &req.resource_spans[0].scope_spans[0].spans[2];
+        let status = sql.status.as_ref().unwrap();
+        assert_eq!(status.code, status::StatusCode::Error as i32);
+        assert_eq!(status.message, "deadlock");
+        let event = &sql.events[0];
+        assert_eq!(event.name, "exception");
+        assert_eq!(event.time_unix_nano, sql.end_time_unix_nano);
+        let text = |k| match attr(&event.attributes, k) {
+            Some(any_value::Value::StringValue(s)) => s.as_str(),
+            _ => "",
+        };
+        assert_eq!(text("exception.type"), "SQLException");
+        assert_eq!(text("exception.message"), "deadlock");
+        assert_eq!(text("exception.stacktrace"), "at Dao.load");
+    }
+
+    #[test]
+    fn only_unsampled_transactions_give_no_traces_request() {
+        let mut batch = sample_batch();
+        batch.transactions.remove(0);
+        assert!(traces_request(&batch).is_none());
+        assert!(metrics_request(&batch).is_none());
+    }
+
+    #[test]
+    fn aggregates_map_to_delta_sums_and_histogram() {
+        let mut agg = SecondAggregate::new(1_700_000_000);
+        agg.add(1_500_000, false);
+        agg.add(3_000_000, true);
+        let batch = ExportBatch {
+            aggregates: vec![agg],
+            ..ExportBatch::default()
+        };
+        let req = metrics_request(&batch).unwrap();
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let names: Vec<_> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "osprey.transactions",
+                "osprey.transaction.errors",
+                "osprey.transaction.duration"
+            ]
+        );
+        let Some(metric::Data::Sum(sum)) = &metrics[0].data else {
+            panic!("sum expected");
+        };
+        assert!(sum.is_monotonic);
+        assert_eq!(
+            sum.aggregation_temporality,
+            AggregationTemporality::Delta as i32
+        );
+        let p = &sum.data_points[0];
+        assert_eq!(p.value, Some(number_data_point::Value::AsInt(2)));
+        assert_eq!(p.start_time_unix_nano, 1_700_000_000 * NANOS_PER_SECOND);
+        assert_eq!(p.time_unix_nano, 1_700_000_001 * NANOS_PER_SECOND);
+        let Some(metric::Data::Sum(errors)) = &metrics[1].data else {
+            panic!("sum expected");
+        };
+        assert_eq!(
+            errors.data_points[0].value,
+            Some(number_data_point::Value::AsInt(1))
+        );
+        let Some(metric::Data::Histogram(h)) = &metrics[2].data else {
+            panic!("histogram expected");
+        };
+        assert_eq!(metrics[2].unit, "ms");
+        let p = &h.data_points[0];
+        assert_eq!(p.count, 2);
+        assert_eq!(p.sum, Some(4.5));
+        assert_eq!(p.max, Some(3.0));
+        assert_eq!(p.explicit_bounds.len() + 1, p.bucket_counts.len());
+        assert_eq!(p.bucket_counts.iter().sum::<u64>(), 2);
+        assert_eq!(p.bucket_counts[1], 1);
+        assert_eq!(p.bucket_counts[2], 1);
+    }
+}
