@@ -67,9 +67,11 @@ pub struct ExporterStats {
     pub last_error: Option<String>,
 }
 
+/// Requests to the collector thread; the answer says whether every
+/// exporter finished before the deadline.
 enum Control {
-    Flush(Instant, Sender<()>),
-    Shutdown(Instant, Sender<()>),
+    Flush(Instant, Sender<bool>),
+    Shutdown(Instant, Sender<bool>),
 }
 
 /// A running collector (at most one per process).
@@ -245,7 +247,7 @@ pub(crate) fn shutdown(timeout: Duration) -> bool {
         .control
         .send_deadline(Control::Shutdown(deadline, ack_tx), deadline)
         .is_ok()
-        && ack_rx.recv_deadline(deadline).is_ok();
+        && ack_rx.recv_deadline(deadline) == Ok(true);
     if done && let Some(t) = running.thread.take() {
         let _ = t.join();
     }
@@ -317,8 +319,7 @@ impl Collector {
                 recv(self.control) -> msg => match msg {
                     Ok(Control::Flush(deadline, ack)) => {
                         self.drain_and_dispatch(u64::MAX);
-                        self.flush_workers(deadline);
-                        let _ = ack.send(());
+                        let _ = ack.send(self.flush_workers(deadline));
                     }
                     Ok(Control::Shutdown(deadline, ack)) => {
                         self.drain_and_dispatch(u64::MAX);
@@ -330,7 +331,7 @@ impl Collector {
                         if !all_done {
                             diag::warn("shutdown", "shutdown timed out; some exports may be lost");
                         }
-                        let _ = ack.send(());
+                        let _ = ack.send(all_done);
                         return;
                     }
                     Err(_) => return,
@@ -387,16 +388,16 @@ impl Collector {
         }
     }
 
-    fn flush_workers(&self, deadline: Instant) {
+    /// Asks every exporter to flush; true when all finished by `deadline`.
+    fn flush_workers(&self, deadline: Instant) -> bool {
         let acks: Vec<_> = self
             .workers
             .lock()
             .iter()
-            .filter_map(|w| w.flush(deadline))
+            .map(|w| w.flush(deadline))
             .collect();
-        for ack in acks {
-            let _ = ack.recv_deadline(deadline);
-        }
+        acks.into_iter()
+            .all(|ack| ack.is_some_and(|a| a.recv_deadline(deadline).is_ok()))
     }
 }
 

@@ -106,14 +106,23 @@ impl<W: Write + Send + 'static> Exporter for ConsoleExporter<W> {
 /// Formats one transaction as its console line and, with `tree`, one line
 /// per step; `names` resolves interned names (the live table, or a stored
 /// transaction's own).
-pub fn format_transaction(txn: &TransactionRecord, names: &dyn Fn(NameId) -> String, tree: bool) -> String {
+pub fn format_transaction(
+    txn: &TransactionRecord,
+    names: &dyn Fn(NameId) -> String,
+    tree: bool,
+) -> String {
     let mut out = String::new();
     write_transaction(&mut out, names, txn, tree);
     out
 }
 
 /// Appends the line (and, with `tree`, the step lines) of one transaction.
-fn write_transaction(out: &mut String, names: &dyn Fn(NameId) -> String, txn: &TransactionRecord, tree: bool) {
+fn write_transaction(
+    out: &mut String,
+    names: &dyn Fn(NameId) -> String,
+    txn: &TransactionRecord,
+    tree: bool,
+) {
     let kind = match txn.kind {
         SpanKind::Server => "SERVER",
         SpanKind::Internal => "INTERNAL",
@@ -159,12 +168,7 @@ fn write_transaction(out: &mut String, names: &dyn Fn(NameId) -> String, txn: &T
 
 fn write_attributes(out: &mut String, names: &dyn Fn(NameId) -> String, attributes: &[Attribute]) {
     for a in attributes {
-        let _ = write!(
-            out,
-            " {}={}",
-            names(a.key),
-            one_line(&a.value.to_string())
-        );
+        let _ = write!(out, " {}={}", names(a.key), one_line(&a.value.to_string()));
     }
 }
 
