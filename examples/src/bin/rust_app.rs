@@ -7,8 +7,7 @@
 //! transactions back from the store and prints each line and call tree.
 //! Set `OTEL_EXPORTER_OTLP_ENDPOINT` to send them to an OTLP collector instead.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use osprey::export::console::format_transaction;
 use osprey::export::store::{StoreConfig, StoreReader};
@@ -23,16 +22,15 @@ fn main() {
         })
         .service_name(std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "rust-shop".into()))
         .batch_delay(Duration::from_millis(100));
-    let config = if config.has_exporters() {
-        config
+    // With no collector configured, the local store is the default.
+    let store = StoreConfig::default();
+    let local = !config.has_exporters();
+    let config = if local {
+        config.exporter_spec(ExporterSpec::Store(store.clone()))
     } else {
-        // The default: the local store, plus the console so you see the trees.
         config
-            .exporter_spec(ExporterSpec::Store(Default::default()))
-            .exporter_spec(ExporterSpec::Console(
-                osprey::export::console::ConsoleConfig { tree: true },
-            ))
     };
+    let run_start = unix_ns_now();
     let osprey = osprey::init(config).expect("osprey starts");
     let subscriber = tracing_subscriber::registry().with(osprey::layer::OspreyLayer::default());
     tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
@@ -51,16 +49,53 @@ fn main() {
     }
     nightly_report();
 
+    let finished = osprey.shutdown(Duration::from_secs(10));
     let stats = osprey::stats();
-    assert!(
-        osprey.shutdown(Duration::from_secs(10)),
-        "exporters finished in time"
-    );
-    eprintln!(
-        "recorded {} transactions ({} dropped)",
+    println!(
+        "recorded {} transactions, {} dropped{}",
         stats.produced(),
-        stats.dropped_queue
+        stats.dropped_queue,
+        if finished {
+            ""
+        } else {
+            " (exporters did not finish in time)"
+        }
     );
+    if local {
+        print_run(&store, run_start);
+    }
+}
+
+/// Reads the local store back and prints the transactions that started
+/// after `since_unix_ns`, each with its call tree.
+fn print_run(store: &StoreConfig, since_unix_ns: u64) {
+    let reader = StoreReader::open(&store.dir).expect("the local store opens");
+    let (stored, issues) = reader.transactions();
+    for issue in issues {
+        eprintln!("store: {issue:?}");
+    }
+    let run: Vec<_> = stored
+        .iter()
+        .filter(|t| t.record.start_unix_ns >= since_unix_ns)
+        .collect();
+    println!(
+        "{} transactions of this run read back from {} ({} stored in all):\n",
+        run.len(),
+        store.dir.display(),
+        stored.len()
+    );
+    for t in run {
+        println!(
+            "{}",
+            format_transaction(&t.record, &|id| t.name(id).to_owned(), true)
+        );
+    }
+}
+
+fn unix_ns_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// A request handled with the native API: a SERVER transaction with method,
