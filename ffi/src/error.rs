@@ -47,7 +47,7 @@ use osprey_result::*;
 
 impl osprey_result {
     /// Every code, in numeric order.
-    pub const ALL: [osprey_result; 13] = [
+    pub(crate) const ALL: [osprey_result; 13] = [
         OSPREY_OK,
         OSPREY_ERR_NULL,
         OSPREY_ERR_UTF8,
