@@ -123,7 +123,7 @@ typedef enum osprey_step_kind {
 /**
  * Delivery statistics filled by `osprey_stats`.
  */
-typedef struct osprey_stats {
+typedef struct osprey_statistics {
     /**
      * Transactions that ended while Osprey ran (received + dropped).
      */
@@ -152,7 +152,7 @@ typedef struct osprey_stats {
      * Number of exporters running (0 after shutdown).
      */
     uint32_t exporters;
-} osprey_stats;
+} osprey_statistics;
 
 #ifdef __cplusplus
 extern "C" {
@@ -243,9 +243,11 @@ bool osprey_txn_active(void);
 /**
  * Enters a step named by an id from `osprey_intern`; `step_kind` is an
  * `osprey_step_kind`. Writes the step's handle to `*out_handle` (may be
- * NULL): `0` when nothing was recorded — no open transaction on this
- * thread, or the per-transaction step cap reached — which is not an
- * error; exiting it is harmless. No lock, no allocation.
+ * NULL): `0` when this thread has no open transaction, which is not an
+ * error (exiting handle 0 is harmless). Past the per-transaction step cap
+ * (`steps.max`) the step is counted, not kept, and the handle is still
+ * nonzero so that exiting it keeps enter/exit balanced. No lock, no
+ * allocation.
  *
  * Returns `OSPREY_ERR_INVALID` for an unknown kind.
  *
@@ -375,7 +377,7 @@ enum osprey_result osprey_traceparent(char *buf, size_t len);
  * # Safety
  * `out` is NULL or writable.
  */
-enum osprey_result osprey_stats(struct osprey_stats *out);
+enum osprey_result osprey_stats(struct osprey_statistics *out);
 
 /**
  * The text of the last failed `osprey_*` call on the calling thread

@@ -48,7 +48,7 @@ pub enum osprey_step_kind {
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct osprey_stats {
+pub struct osprey_statistics {
     /// Transactions that ended while Osprey ran (received + dropped).
     pub produced: u64,
     /// Transactions the collector received.
@@ -290,9 +290,11 @@ pub extern "C" fn osprey_txn_active() -> bool {
 
 /// Enters a step named by an id from `osprey_intern`; `step_kind` is an
 /// `osprey_step_kind`. Writes the step's handle to `*out_handle` (may be
-/// NULL): `0` when nothing was recorded — no open transaction on this
-/// thread, or the per-transaction step cap reached — which is not an
-/// error; exiting it is harmless. No lock, no allocation.
+/// NULL): `0` when this thread has no open transaction, which is not an
+/// error (exiting handle 0 is harmless). Past the per-transaction step cap
+/// (`steps.max`) the step is counted, not kept, and the handle is still
+/// nonzero so that exiting it keeps enter/exit balanced. No lock, no
+/// allocation.
 ///
 /// Returns `OSPREY_ERR_INVALID` for an unknown kind.
 ///
@@ -612,14 +614,14 @@ pub unsafe extern "C" fn osprey_traceparent(buf: *mut c_char, len: usize) -> osp
 /// # Safety
 /// `out` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn osprey_stats(out: *mut osprey_stats) -> osprey_result {
+pub unsafe extern "C" fn osprey_stats(out: *mut osprey_statistics) -> osprey_result {
     ffi_boundary!({
         if out.is_null() {
             return fail(OSPREY_ERR_NULL, "`out` is NULL");
         }
         let s = osprey::stats();
         let first = s.exporters.first().cloned().unwrap_or_default();
-        let stats = osprey_stats {
+        let stats = osprey_statistics {
             produced: s.produced(),
             received: s.received,
             dropped: s.dropped_queue,
