@@ -371,8 +371,10 @@ enum osprey_result osprey_txn_error(const char *type, const char *message, const
 enum osprey_result osprey_traceparent(char *buf, size_t len);
 
 /**
- * Fills `*out` with delivery statistics (those at shutdown once Osprey
- * stopped; zeroes before the first `osprey_init`).
+ * Fills `*out` with delivery statistics: zeroes before the first
+ * `osprey_init`; after `osprey_shutdown` the counts at shutdown, with the
+ * exporter fields (`delivered`, `export_dropped`, `failed_batches`,
+ * `exporters`) reading 0 — call it before shutting down to see them.
  *
  * # Safety
  * `out` is NULL or writable.

@@ -608,8 +608,10 @@ pub unsafe extern "C" fn osprey_traceparent(buf: *mut c_char, len: usize) -> osp
     })
 }
 
-/// Fills `*out` with delivery statistics (those at shutdown once Osprey
-/// stopped; zeroes before the first `osprey_init`).
+/// Fills `*out` with delivery statistics: zeroes before the first
+/// `osprey_init`; after `osprey_shutdown` the counts at shutdown, with the
+/// exporter fields (`delivered`, `export_dropped`, `failed_batches`,
+/// `exporters`) reading 0 — call it before shutting down to see them.
 ///
 /// # Safety
 /// `out` is NULL or writable.
