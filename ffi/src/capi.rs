@@ -285,7 +285,7 @@ pub unsafe extern "C" fn osprey_txn_rename(name: *const c_char) -> osprey_result
 /// True when the calling thread has an open transaction.
 #[unsafe(no_mangle)]
 pub extern "C" fn osprey_txn_active() -> bool {
-    raw::in_transaction()
+    ffi_boundary!({ raw::in_transaction() })
 }
 
 /// Enters a step named by an id from `osprey_intern`; `step_kind` is an
@@ -666,7 +666,7 @@ pub extern "C" fn osprey_version() -> *const c_char {
             Ok(v) => v,
             Err(_) => c"unknown",
         };
-    VERSION.as_ptr()
+    ffi_boundary!({ VERSION.as_ptr() })
 }
 
 #[cfg(test)]

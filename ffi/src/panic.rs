@@ -18,6 +18,12 @@ impl PanicValue for osprey_result {
     }
 }
 
+impl PanicValue for bool {
+    fn after_panic() -> Self {
+        false
+    }
+}
+
 impl PanicValue for *const std::ffi::c_char {
     fn after_panic() -> Self {
         osprey_result::OSPREY_ERR_PANIC.text().as_ptr()
