@@ -276,7 +276,9 @@ pub fn traceparent() -> Option<String> {
 pub mod raw {
     use super::*;
 
-    /// An entered step, for [`exit_step`]. `0` when nothing was recorded.
+    /// An entered step, for [`exit_step`]. `0` when no transaction was open;
+    /// a step past the per-transaction cap gets a handle that records
+    /// nothing but must still be exited to keep enter/exit balanced.
     pub type StepHandle = u64;
 
     /// Begins a transaction on this thread.

@@ -149,7 +149,7 @@ typedef struct osprey_statistics {
      */
     uint64_t failed_batches;
     /**
-     * Number of exporters running (0 after shutdown).
+     * Number of exporters configured.
      */
     uint32_t exporters;
 } osprey_statistics;
@@ -372,9 +372,8 @@ enum osprey_result osprey_traceparent(char *buf, size_t len);
 
 /**
  * Fills `*out` with delivery statistics: zeroes before the first
- * `osprey_init`; after `osprey_shutdown` the counts at shutdown, with the
- * exporter fields (`delivered`, `export_dropped`, `failed_batches`,
- * `exporters`) reading 0 — call it before shutting down to see them.
+ * `osprey_init`; after `osprey_shutdown` the final counts, so
+ * `produced == dropped + delivered + export_dropped` can be checked then.
  *
  * # Safety
  * `out` is NULL or writable.

@@ -61,7 +61,7 @@ pub struct osprey_statistics {
     pub export_dropped: u64,
     /// Failed export calls of the first exporter.
     pub failed_batches: u64,
-    /// Number of exporters running (0 after shutdown).
+    /// Number of exporters configured.
     pub exporters: u32,
 }
 
@@ -609,9 +609,8 @@ pub unsafe extern "C" fn osprey_traceparent(buf: *mut c_char, len: usize) -> osp
 }
 
 /// Fills `*out` with delivery statistics: zeroes before the first
-/// `osprey_init`; after `osprey_shutdown` the counts at shutdown, with the
-/// exporter fields (`delivered`, `export_dropped`, `failed_batches`,
-/// `exporters`) reading 0 — call it before shutting down to see them.
+/// `osprey_init`; after `osprey_shutdown` the final counts, so
+/// `produced == dropped + delivered + export_dropped` can be checked then.
 ///
 /// # Safety
 /// `out` is NULL or writable.
