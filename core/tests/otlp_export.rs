@@ -3,32 +3,18 @@
 //! metrics request. One test per file: `osprey::init` is process-global.
 #![cfg(all(feature = "otlp", feature = "enable"))]
 
-#[path = "support/otlp_receiver.rs"]
-mod otlp_receiver;
-
 use std::thread::sleep;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey::export::otlp::OtlpConfig;
 use osprey::{Config, ErrorInfo, ExporterSpec};
-use otlp_receiver::Receiver;
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{attr, within};
 
 const MS: u64 = 1_000_000;
-
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| a.value.as_ref()?.value.as_ref())
-}
-
-fn within(child: &Span, parent: &Span) -> bool {
-    child.start_time_unix_nano >= parent.start_time_unix_nano
-        && child.end_time_unix_nano <= parent.end_time_unix_nano
-}
 
 fn record_order_request() {
     let txn = osprey::transaction("GET /orders").server().begin();

@@ -3,9 +3,6 @@
 //! `osprey::init` is process-global, so they run one at a time.
 #![cfg(all(feature = "otlp", feature = "enable"))]
 
-#[path = "support/otlp_receiver.rs"]
-mod otlp_receiver;
-
 use std::net::TcpListener;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use osprey::export::otlp::{Compression, OtlpConfig};
 use osprey::{Config, ExporterSpec, ExporterStats, OspreyGuard};
-use otlp_receiver::{Receiver, Reply};
+use osprey_testkit::{Receiver, Reply};
 use prost::Message;
 
 const TRACES: &str = "/v1/traces";

@@ -1,6 +1,6 @@
 //! Builds `examples/c/app.c` against the committed header and libosprey,
-//! runs it with the OTLP exporter pointed at a loopback OTLP/HTTP receiver
-//! written here, and checks the trace it sent: names, parent links,
+//! runs it with the OTLP exporter pointed at the loopback OTLP/HTTP
+//! receiver of `osprey-testkit`, and checks the trace it sent: names, parent links,
 //! nesting, kinds, attributes, the error, the propagated trace and
 //! plausible timings.
 //!
@@ -8,132 +8,16 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
-use prost::Message;
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{hex, str_attr};
 
 const INBOUND_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const INBOUND_SPAN: &str = "00f067aa0ba902b7";
 const SQL_TEXT: &str = "SELECT id, total FROM orders WHERE customer_id = ? ORDER BY id";
-
-/// One HTTP request the receiver got.
-struct Request {
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A minimal OTLP/HTTP receiver on 127.0.0.1: answers 200 with an empty
-/// (valid) protobuf response and forwards every request.
-fn start_receiver() -> (u16, Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let tx = tx.clone();
-            std::thread::spawn(move || serve(stream, tx));
-        }
-    });
-    (port, rx)
-}
-
-fn serve(stream: TcpStream, tx: Sender<Request>) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    // Keep-alive: serve requests until the client closes or goes quiet.
-    while let Some(request) = read_request(&mut reader) {
-        let response = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\n\
-                        content-length: 0\r\n\r\n";
-        if writer.write_all(response.as_bytes()).is_err() || tx.send(request).is_err() {
-            return;
-        }
-    }
-}
-
-fn read_request(reader: &mut impl BufRead) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-    }
-    let mut body = Vec::new();
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(len) = headers.get("content-length") {
-        body.resize(len.parse().ok()?, 0);
-        reader.read_exact(&mut body).ok()?;
-    }
-    assert_eq!(method, "POST", "OTLP/HTTP uses POST");
-    Some(Request {
-        path,
-        headers,
-        body,
-    })
-}
-
-fn gunzip(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .read_to_end(&mut out)
-        .expect("body is gzip");
-    out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v: &AnyValue| v.value.as_ref())
-}
-
-fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    match attr(attrs, key) {
-        Some(any_value::Value::StringValue(s)) => Some(s),
-        _ => None,
-    }
-}
 
 fn mentions(span: &Span, needle: &str) -> bool {
     let in_attrs = |attrs: &[KeyValue]| {
@@ -151,7 +35,8 @@ fn mentions(span: &Span, needle: &str) -> bool {
 
 #[test]
 fn c_example_trace_arrives_over_otlp_http() {
-    let (port, requests) = start_receiver();
+    let receiver = Receiver::start();
+    let port = receiver.port();
     let exe = common::compile(&common::repo_root().join("examples/c/app.c"), "app");
     let config = format!(
         "exporter=otlp;otlp.endpoint=http://127.0.0.1:{port};batch.delay_ms=50;\
@@ -179,30 +64,16 @@ fn c_example_trace_arrives_over_otlp_http() {
 
     // The program flushed and shut down before exiting, so everything was
     // sent; allow the receiver threads a moment to hand it over.
+    assert!(
+        receiver.wait_for("/v1/traces", 1, Duration::from_secs(10)),
+        "no traces arrived; app stderr:\n{}",
+        out.stderr
+    );
     let mut spans: Vec<(String, Span)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !spans.iter().any(|(_, s)| s.name == "GET /c/orders") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(req) = requests.recv_timeout(left) else {
-            panic!(
-                "no span named \"GET /c/orders\" arrived; app stderr:\n{}",
-                out.stderr
-            );
-        };
-        if req.path != "/v1/traces" {
-            continue; // metrics (per-second aggregates) are not checked here
-        }
-        assert_eq!(
-            req.headers.get("content-type").map(String::as_str),
-            Some("application/x-protobuf")
-        );
-        assert_eq!(
-            req.headers.get("content-encoding").map(String::as_str),
-            Some("gzip")
-        );
-        let message = ExportTraceServiceRequest::decode(gunzip(&req.body).as_slice())
-            .expect("body is an ExportTraceServiceRequest");
-        for rs in message.resource_spans {
+    for req in receiver.requests_to("/v1/traces") {
+        assert_eq!(req.header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(req.header("content-encoding"), Some("gzip"));
+        for rs in req.traces().resource_spans {
             let service = rs
                 .resource
                 .as_ref()
