@@ -206,8 +206,8 @@ pub struct StepRecord {
     pub start_offset_ns: u64,
     /// Duration in nanoseconds.
     pub elapsed_ns: u64,
-    /// Error recorded on this step, if any.
-    pub error: Option<ErrorInfo>,
+    /// Error recorded on this step, if any (boxed: most steps have none).
+    pub error: Option<Box<ErrorInfo>>,
     /// Attributes recorded on this step.
     pub attributes: Vec<Attribute>,
     /// True when the step was never exited and was closed by the recorder
@@ -269,17 +269,17 @@ impl TransactionRecord {
                 })
                 .sum()
         }
-        fn error(e: &Option<ErrorInfo>) -> usize {
-            e.as_ref()
+        fn error(e: Option<&ErrorInfo>) -> usize {
+            e
                 .map_or(0, |e| e.kind.len() + e.message.len() + e.stack.len())
         }
         std::mem::size_of::<Self>()
             + attrs(&self.attributes)
-            + error(&self.error)
+            + error(self.error.as_ref())
             + self
                 .steps
                 .iter()
-                .map(|s| std::mem::size_of::<StepRecord>() + attrs(&s.attributes) + error(&s.error))
+                .map(|s| std::mem::size_of::<StepRecord>() + attrs(&s.attributes) + error(s.error.as_deref()))
                 .sum::<usize>()
     }
 

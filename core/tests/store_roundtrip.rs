@@ -70,11 +70,11 @@ fn txn(n: u64, sampled: bool) -> TransactionRecord {
             name: intern("SELECT * FROM orders WHERE id = ?"),
             start_offset_ns: 2_000,
             elapsed_ns: 40_000,
-            error: Some(ErrorInfo {
+            error: Some(Box::new(ErrorInfo {
                 kind: "SQLException".into(),
                 message: "timeout".into(),
                 stack: "at Db.query".into(),
-            }),
+            })),
             attributes: vec![Attribute {
                 key: intern("db.system"),
                 value: "postgresql".into(),

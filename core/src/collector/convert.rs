@@ -119,7 +119,7 @@ impl Converter {
         let mut error = None;
         for (step, e) in raw.errors.drain(..) {
             match steps.get_mut(step as usize) {
-                Some(s) => s.error = Some(e),
+                Some(s) => s.error = Some(Box::new(e)),
                 None => error = Some(e),
             }
         }

@@ -158,7 +158,7 @@ fn write_transaction(
             one_line(&names(step.name)),
         );
         write_attributes(out, names, &step.attributes);
-        write_error(out, step.error.as_ref());
+        write_error(out, step.error.as_deref());
         out.push('\n');
     }
     if txn.dropped_steps > 0 {
@@ -281,11 +281,11 @@ mod tests {
             key: intern("db.statement"),
             value: "SELECT 1\nFROM dual".into(),
         });
-        sql.error = Some(ErrorInfo {
+        sql.error = Some(Box::new(ErrorInfo {
             kind: "SQLException".into(),
             message: "timeout".into(),
             stack: String::new(),
-        });
+        }));
         TransactionRecord {
             trace_id: TraceId([0xab; 16]),
             span_id: SpanId([1; 8]),

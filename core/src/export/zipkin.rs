@@ -201,7 +201,7 @@ fn step_span(
         duration: micros(step.elapsed_ns),
         local_endpoint: local.clone(),
         remote_endpoint,
-        tags: tags(batch, &step.attributes, step.error.as_ref()),
+        tags: tags(batch, &step.attributes, step.error.as_deref()),
     }
 }
 
@@ -267,11 +267,11 @@ mod tests {
     fn batch() -> ExportBatch {
         let mut sql = step(3, Some(0), StepKind::Sql, "SELECT * FROM cart");
         sql.attributes.push(attr("db.system", "postgresql"));
-        sql.error = Some(ErrorInfo {
+        sql.error = Some(Box::new(ErrorInfo {
             kind: "SQLException".into(),
             message: "deadlock".into(),
             stack: String::new(),
-        });
+        }));
         let txn = TransactionRecord {
             trace_id: TraceId([0xab; 16]),
             span_id: SpanId([1; 8]),

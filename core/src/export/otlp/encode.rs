@@ -148,8 +148,8 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
         start_time_unix_nano: start,
         end_time_unix_nano: end,
         attributes,
-        events: exception_event(step.error.as_ref(), end),
-        status: step.error.as_ref().map(error_status),
+        events: exception_event(step.error.as_deref(), end),
+        status: step.error.as_deref().map(error_status),
         ..Span::default()
     }
 }
@@ -370,11 +370,11 @@ mod tests {
 
     fn sample_batch() -> ExportBatch {
         let mut sql = step(2, Some(0), StepKind::Sql, "SELECT 1", 2_000);
-        sql.error = Some(ErrorInfo {
+        sql.error = Some(Box::new(ErrorInfo {
             kind: "SQLException".into(),
             message: "deadlock".into(),
             stack: "at Dao.load".into(),
-        });
+        }));
         sql.attributes.push(Attribute {
             key: intern("db.rows"),
             value: AttrValue::Int(3),
