@@ -26,6 +26,7 @@ const N: &[usize] = &[1, 10, 100, 1000];
 #[divan::bench(args = N, threads = [1, 2])]
 fn osprey(bencher: Bencher, n: usize) {
     peers::osprey_start();
+    peers::warm_up(|| peers::osprey_txn(n));
     bencher
         .counter(ItemsCount::new(n + 1))
         .bench(|| peers::osprey_txn(black_box(n)));
@@ -34,6 +35,7 @@ fn osprey(bencher: Bencher, n: usize) {
 #[divan::bench(args = N, threads = [1, 2])]
 fn fastrace(bencher: Bencher, n: usize) {
     peers::fastrace_start();
+    peers::warm_up(|| peers::fastrace_txn(n));
     bencher
         .counter(ItemsCount::new(n + 1))
         .bench(|| peers::fastrace_txn(black_box(n)));
@@ -42,6 +44,7 @@ fn fastrace(bencher: Bencher, n: usize) {
 #[divan::bench(args = N, threads = [1, 2])]
 fn otel_sdk(bencher: Bencher, n: usize) {
     let tracer = &peers::otel_sdk().tracer;
+    peers::warm_up(|| peers::otel_sdk_txn(tracer, n));
     bencher
         .counter(ItemsCount::new(n + 1))
         .bench(|| peers::otel_sdk_txn(tracer, black_box(n)));
@@ -50,6 +53,8 @@ fn otel_sdk(bencher: Bencher, n: usize) {
 #[divan::bench(args = N, threads = [1, 2])]
 fn tracing_otel(bencher: Bencher, n: usize) {
     let dispatch = &peers::tracing_otel().0;
+    peers::use_dispatch(dispatch);
+    peers::warm_up(|| peers::tracing_txn(n));
     bencher.counter(ItemsCount::new(n + 1)).bench(|| {
         peers::use_dispatch(dispatch);
         peers::tracing_txn(black_box(n))
@@ -59,6 +64,8 @@ fn tracing_otel(bencher: Bencher, n: usize) {
 #[divan::bench(args = N, threads = [1, 2])]
 fn tracing_registry(bencher: Bencher, n: usize) {
     let dispatch = peers::tracing_registry();
+    peers::use_dispatch(dispatch);
+    peers::warm_up(|| peers::tracing_txn(n));
     bencher.counter(ItemsCount::new(n + 1)).bench(|| {
         peers::use_dispatch(dispatch);
         peers::tracing_txn(black_box(n))

@@ -33,8 +33,9 @@ const CHILD: &str = "child";
 
 // ---------------------------------------------------------------- osprey
 
-/// Starts Osprey once: `NullExporter`, a queue large enough not to drop at
-/// benchmark rates (64 Ki transactions, 1 GiB budget), batches of 512.
+/// Starts Osprey once: `NullExporter`, queues large enough not to drop at
+/// benchmark rates (64 Ki transactions and a 1 GiB budget into the
+/// collector, 256 batches into the exporter), batches of 512.
 pub fn osprey_start() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
@@ -45,6 +46,7 @@ pub fn osprey_start() {
                 .max_queue_bytes(1 << 30)
                 .batch_size(512)
                 .batch_delay(Duration::from_millis(100))
+                .exporter_queue_batches(256)
                 .exporter(osprey::export::NullExporter),
         )
         .expect("osprey starts");
@@ -61,12 +63,15 @@ pub fn osprey_txn(n: usize) {
     txn.end();
 }
 
-/// Osprey's delivery counters: (transactions produced, delivered to the
-/// first exporter).
-pub fn osprey_counts() -> (u64, u64) {
+/// Osprey's delivery counters, in transactions: (produced, dropped before
+/// the collector, dropped at the exporter's queue, delivered).
+pub fn osprey_counts() -> (u64, u64, u64, u64) {
     let stats = osprey::stats();
-    let delivered = stats.exporters.first().map_or(0, |e| e.delivered);
-    (stats.produced(), delivered)
+    let (dropped, delivered) = stats
+        .exporters
+        .first()
+        .map_or((0, 0), |e| (e.dropped, e.delivered));
+    (stats.produced(), stats.dropped_queue, dropped, delivered)
 }
 
 // -------------------------------------------------------------- fastrace
@@ -217,5 +222,47 @@ pub fn use_dispatch(dispatch: &'static tracing::Dispatch) {
     if CURRENT.get() != id {
         CURRENT.set(id);
         std::mem::forget(tracing::dispatcher::set_default(dispatch));
+    }
+}
+
+// --------------------------------------------------------------- primitives
+
+/// Enters and exits one step of a transaction kept open on this thread. The
+/// transaction is ended and a new one begun every 1024 steps, below the
+/// default step cap, so every step is recorded (amortised: ~0.1 ns a step).
+#[inline]
+pub fn osprey_step_in_open_transaction() {
+    use std::cell::{Cell, RefCell};
+    const ROTATE: u32 = 1024;
+    thread_local! {
+        static TXN: RefCell<Option<osprey::TransactionGuard>> = const { RefCell::new(None) };
+        static LEFT: Cell<u32> = const { Cell::new(0) };
+    }
+    let left = LEFT.get();
+    if left == 0 {
+        TXN.with_borrow_mut(|txn| {
+            if let Some(old) = txn.take() {
+                old.end();
+            }
+            *txn = Some(osprey::transaction(ROOT).begin());
+        });
+        LEFT.set(ROTATE);
+    } else {
+        LEFT.set(left - 1);
+    }
+    let _step = osprey::step(CHILD);
+}
+
+/// Runs `f` for about 20 ms (at most 100 000 times) on this thread before
+/// measuring: first-use costs (thread-local set-up, buffer growth, the
+/// clock's calibration) otherwise land in divan's sample-size tuning and
+/// leave it measuring one call per sample.
+pub fn warm_up(mut f: impl FnMut()) {
+    let start = std::time::Instant::now();
+    for _ in 0..100_000 {
+        f();
+        if start.elapsed() > Duration::from_millis(20) {
+            break;
+        }
     }
 }
