@@ -38,5 +38,5 @@ fn step_in_transaction(bencher: divan::Bencher) {
 /// Transaction begin + end with no steps.
 #[divan::bench]
 fn transaction_begin_end() {
-    drop(osprey::transaction(black_box("root")).begin().end());
+    let _ = osprey::transaction(black_box("root")).begin().end();
 }

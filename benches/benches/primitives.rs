@@ -36,7 +36,9 @@ fn step_without_transaction(bencher: Bencher) {
 /// A transaction with no steps: begin, end, hand-off to the collector.
 #[divan::bench(threads = [1, 2])]
 fn transaction_begin_end(bencher: Bencher) {
-    let f = || drop(osprey::transaction(black_box("root")).begin().end());
+    let f = || {
+        let _ = osprey::transaction(black_box("root")).begin().end();
+    };
     peers::warm_up(f);
     bencher.bench(f);
 }

@@ -43,7 +43,10 @@ fn otel_sdk_txn(n: usize) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
-    let spans: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let spans: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     peers::osprey_start();
     peers::fastrace_start();
 

@@ -28,18 +28,22 @@ fn main() {
     time("step, no transaction", iterations, || {
         drop(osprey::step(black_box("child")));
     });
-    time("step in transaction (1/1000 rotate)", iterations / 1000, || {
-        let txn = osprey::transaction("root").begin();
-        for _ in 0..1000 {
-            drop(osprey::step(black_box("child")));
-        }
-        txn.end();
-    });
+    time(
+        "step in transaction (1/1000 rotate)",
+        iterations / 1000,
+        || {
+            let txn = osprey::transaction("root").begin();
+            for _ in 0..1000 {
+                drop(osprey::step(black_box("child")));
+            }
+            txn.end();
+        },
+    );
     time("  (per step)", iterations, || {
         osprey_benches::osprey_step_in_open_transaction();
     });
     time("transaction begin+end, 0 steps", iterations / 10, || {
-        drop(osprey::transaction(black_box("root")).begin().end());
+        let _ = osprey::transaction(black_box("root")).begin().end();
     });
     assert!(osprey::flush(std::time::Duration::from_secs(30)));
     let (produced, _, _, delivered) = osprey_benches::osprey_counts();
