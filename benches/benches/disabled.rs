@@ -24,14 +24,14 @@ fn main() {
 /// `step` enter + exit with no transaction.
 #[divan::bench]
 fn step() {
-    drop(osprey::step(black_box("child")));
+    drop(black_box(osprey::step("child")));
 }
 
 /// `step` enter + exit inside a (disabled) transaction.
 #[divan::bench]
 fn step_in_transaction(bencher: divan::Bencher) {
     let txn = osprey::transaction("root").begin();
-    bencher.bench_local(|| drop(osprey::step(black_box("child"))));
+    bencher.bench_local(|| drop(black_box(osprey::step("child"))));
     txn.end();
 }
 

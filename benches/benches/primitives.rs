@@ -24,13 +24,16 @@ fn clock_now() -> u64 {
 fn step_in_transaction(bencher: Bencher) {
     peers::warm_up(peers::osprey_step_in_open_transaction);
     bencher.bench(peers::osprey_step_in_open_transaction);
+    peers::osprey_close_open_transaction();
 }
 
 /// `step` enter + exit with no transaction open on the thread: the
 /// runtime-off path.
 #[divan::bench(threads = [1, 2])]
 fn step_without_transaction(bencher: Bencher) {
-    bencher.bench(|| drop(osprey::step(black_box("child"))));
+    peers::osprey_close_open_transaction();
+    assert!(!osprey::raw::in_transaction());
+    bencher.bench(|| drop(black_box(osprey::step("child"))));
 }
 
 /// A transaction with no steps: begin, end, hand-off to the collector.

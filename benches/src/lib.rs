@@ -227,17 +227,27 @@ pub fn use_dispatch(dispatch: &'static tracing::Dispatch) {
 
 // --------------------------------------------------------------- primitives
 
+thread_local! {
+    static TXN: std::cell::RefCell<Option<osprey::TransactionGuard>> =
+        const { std::cell::RefCell::new(None) };
+    static LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Ends the transaction [`osprey_step_in_open_transaction`] keeps open on
+/// this thread, if any.
+pub fn osprey_close_open_transaction() {
+    if let Some(txn) = TXN.with_borrow_mut(Option::take) {
+        txn.end();
+    }
+    LEFT.set(0);
+}
+
 /// Enters and exits one step of a transaction kept open on this thread. The
 /// transaction is ended and a new one begun every 1024 steps, below the
 /// default step cap, so every step is recorded (amortised: ~0.1 ns a step).
 #[inline]
 pub fn osprey_step_in_open_transaction() {
-    use std::cell::{Cell, RefCell};
     const ROTATE: u32 = 1024;
-    thread_local! {
-        static TXN: RefCell<Option<osprey::TransactionGuard>> = const { RefCell::new(None) };
-        static LEFT: Cell<u32> = const { Cell::new(0) };
-    }
     let left = LEFT.get();
     if left == 0 {
         TXN.with_borrow_mut(|txn| {

@@ -26,7 +26,7 @@ fn main() {
         black_box(osprey::clock::now());
     });
     time("step, no transaction", iterations, || {
-        drop(osprey::step(black_box("child")));
+        drop(black_box(osprey::step("child")));
     });
     time(
         "step in transaction (1/1000 rotate)",
