@@ -68,6 +68,7 @@ impl TransactionBuilder {
 
     /// Begins it. When this thread already has an open transaction the
     /// guard records a step of that transaction instead.
+    #[inline]
     pub fn begin(self) -> TransactionGuard {
         #[cfg(feature = "enable")]
         {
@@ -159,6 +160,7 @@ impl TransactionGuard {
         self.finish()
     }
 
+    #[inline]
     fn finish(&mut self) -> Option<Handover> {
         #[cfg(feature = "enable")]
         {
@@ -178,6 +180,7 @@ impl TransactionGuard {
 }
 
 impl Drop for TransactionGuard {
+    #[inline]
     fn drop(&mut self) {
         self.finish();
     }

@@ -270,8 +270,7 @@ impl TransactionRecord {
                 .sum()
         }
         fn error(e: Option<&ErrorInfo>) -> usize {
-            e
-                .map_or(0, |e| e.kind.len() + e.message.len() + e.stack.len())
+            e.map_or(0, |e| e.kind.len() + e.message.len() + e.stack.len())
         }
         std::mem::size_of::<Self>()
             + attrs(&self.attributes)
@@ -279,7 +278,11 @@ impl TransactionRecord {
             + self
                 .steps
                 .iter()
-                .map(|s| std::mem::size_of::<StepRecord>() + attrs(&s.attributes) + error(s.error.as_deref()))
+                .map(|s| {
+                    std::mem::size_of::<StepRecord>()
+                        + attrs(&s.attributes)
+                        + error(s.error.as_deref())
+                })
                 .sum::<usize>()
     }
 

@@ -1,6 +1,7 @@
 //! `tracing` spans recorded through `OspreyLayer`: the outermost span is the
 //! transaction, nested spans are steps, fields are attributes, ERROR events
 //! mark the innermost span.
+#![cfg(all(feature = "enable", feature = "layer"))]
 
 #[path = "support/capture.rs"]
 mod capture;

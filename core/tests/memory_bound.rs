@@ -1,6 +1,7 @@
 //! Memory stays bounded by configuration while the exporter is stuck:
 //! transactions beyond the queue, batch and export-queue budgets are dropped
 //! and counted instead of buffered.
+#![cfg(feature = "enable")]
 
 #[path = "support/capture.rs"]
 mod capture;

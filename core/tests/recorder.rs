@@ -2,6 +2,7 @@
 //! tree shape, timings, attributes, caps, sampling, concurrency and
 //! back-pressure. Osprey is process-global, so tests take a lock and run
 //! init/shutdown each.
+#![cfg(feature = "enable")]
 
 #[path = "support/capture.rs"]
 mod capture;

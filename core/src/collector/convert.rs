@@ -71,9 +71,14 @@ impl Converter {
         }
     }
 
+    /// Re-derives the tick rate if it is old (cheap otherwise); called once
+    /// per collector wake-up rather than per transaction.
+    pub fn refresh(&mut self) {
+        self.calibration.refresh();
+    }
+
     /// Builds the record; the raw buffers are left for recycling.
     pub fn convert(&mut self, raw: &mut RawTransaction, rng: &mut Rng) -> TransactionRecord {
-        self.calibration.refresh();
         let cal = &mut self.calibration;
         let start_unix_ns = cal.unix_ns(raw.start);
         let elapsed_ns = cal.duration_ns(raw.start, raw.end);

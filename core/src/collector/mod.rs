@@ -29,6 +29,9 @@ use handoff::{Counters, Handoff};
 use sampler::{Rng, Sampler};
 use worker::Worker;
 
+/// Transactions taken off the queue per wake-up before timers are checked.
+const DRAIN_PER_WAKE: usize = 256;
+
 /// Buffers kept for reuse by recording threads (each up to `max_steps`
 /// raw steps, 80 KiB at the default cap).
 const POOL_SIZE: usize = 32;
@@ -184,7 +187,7 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         feature = "store",
         feature = "console"
     )),
-    allow(unused_mut, unused_variables, unreachable_code)
+    allow(unused_mut, unused_variables, unreachable_code, clippy::never_loop)
 )]
 fn build_exporters(config: &mut Config) -> Result<Vec<Box<dyn Exporter>>, ConfigError> {
     let mut out: Vec<Box<dyn Exporter>> = std::mem::take(&mut config.custom);
@@ -313,7 +316,15 @@ impl Collector {
         loop {
             select! {
                 recv(self.rx) -> msg => match msg {
-                    Ok(txn) => self.accept(txn),
+                    Ok(txn) => {
+                        self.converter.refresh();
+                        self.accept(txn);
+                        // Take what else is queued without another select.
+                        for _ in 0..DRAIN_PER_WAKE {
+                            let Ok(txn) = self.rx.try_recv() else { break };
+                            self.accept(txn);
+                        }
+                    }
                     Err(_) => return,
                 },
                 recv(self.control) -> msg => match msg {

@@ -234,7 +234,7 @@ impl LocalRecorder {
         if self.active.is_some() {
             return Err(RecordError::AlreadyActive);
         }
-        let handoff = self.handoff().ok_or(RecordError::NotRunning)?;
+        let handoff = refresh_link(&mut self.link).ok_or(RecordError::NotRunning)?;
         let max_steps = handoff.max_steps;
         let mut txn = self
             .spare
@@ -282,7 +282,7 @@ impl LocalRecorder {
         let mut txn = self.active.take().ok_or(RecordError::NoTransaction)?;
         txn.end = now;
         txn.close_open_steps(now);
-        let Some(handoff) = self.handoff() else {
+        let Some(handoff) = refresh_link(&mut self.link) else {
             txn.recycle(usize::MAX);
             self.spare = Some(txn);
             return Ok(Handover::Dropped);
@@ -296,19 +296,16 @@ impl LocalRecorder {
             }
         }
     }
+}
 
-    /// The collector's handoff, refreshed when `init`/`shutdown` changed it.
-    fn handoff(&mut self) -> Option<Arc<Handoff>> {
-        let generation = handoff::generation();
-        match &self.link {
-            Some((g, h)) if *g == generation => Some(h.clone()),
-            _ => {
-                let h = handoff::current();
-                self.link = h.clone().map(|h| (generation, h));
-                h
-            }
-        }
+/// The collector's handoff, re-read only when `init`/`shutdown` changed it
+/// (borrowed, so no reference-count traffic per transaction).
+fn refresh_link(link: &mut Option<(u64, Arc<Handoff>)>) -> Option<&Arc<Handoff>> {
+    let generation = handoff::generation();
+    if link.as_ref().is_none_or(|(g, _)| *g != generation) {
+        *link = handoff::current().map(|h| (generation, h));
     }
+    link.as_ref().map(|(_, h)| h)
 }
 
 impl RawTransaction {
