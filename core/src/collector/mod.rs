@@ -233,7 +233,7 @@ pub(crate) fn flush(timeout: Duration) -> bool {
     control
         .send_deadline(Control::Flush(deadline, ack_tx), deadline)
         .is_ok()
-        && ack_rx.recv_deadline(deadline).is_ok()
+        && ack_rx.recv_deadline(deadline) == Ok(true)
 }
 
 /// Stops recording, exports what is queued and stops the exporters, waiting
