@@ -23,8 +23,8 @@ fn main() {
 
 /// `step` enter + exit with no transaction.
 #[divan::bench]
-fn step() {
-    drop(black_box(osprey::step("child")));
+fn step(bencher: divan::Bencher) {
+    bencher.bench_local(|| drop(black_box(osprey::step("child"))));
 }
 
 /// `step` enter + exit inside a (disabled) transaction.
@@ -37,6 +37,6 @@ fn step_in_transaction(bencher: divan::Bencher) {
 
 /// Transaction begin + end with no steps.
 #[divan::bench]
-fn transaction_begin_end() {
-    let _ = osprey::transaction(black_box("root")).begin().end();
+fn transaction_begin_end(bencher: divan::Bencher) {
+    bencher.bench_local(|| black_box(osprey::transaction("root").begin().end()));
 }
