@@ -160,9 +160,10 @@ extern "C" {
 
 /**
  * Starts Osprey with `key=value` items separated by `;` or newlines
- * (`"exporter=otlp;otlp.endpoint=http://127.0.0.1:4318"`). NULL or `""`
- * means the defaults (the local store under `./osprey-data`). The process
- * environment is not read.
+ * (`"exporter=otlp;otlp.endpoint=http://127.0.0.1:4318"`), applied on top
+ * of the process environment (`OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_*`,
+ * `OSPREY_*`). NULL or `""` with no such variables means the defaults (the
+ * local store under `./osprey-data`).
  *
  * Returns `OSPREY_ERR_CONFIG` for an unknown key or a bad value (the last
  * error names the key), `OSPREY_ERR_ALREADY_RUNNING` when already started.

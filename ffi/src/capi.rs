@@ -124,9 +124,10 @@ fn timeout(ms: u32) -> Duration {
 }
 
 /// Starts Osprey with `key=value` items separated by `;` or newlines
-/// (`"exporter=otlp;otlp.endpoint=http://127.0.0.1:4318"`). NULL or `""`
-/// means the defaults (the local store under `./osprey-data`). The process
-/// environment is not read.
+/// (`"exporter=otlp;otlp.endpoint=http://127.0.0.1:4318"`), applied on top
+/// of the process environment (`OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_*`,
+/// `OSPREY_*`). NULL or `""` with no such variables means the defaults (the
+/// local store under `./osprey-data`).
 ///
 /// Returns `OSPREY_ERR_CONFIG` for an unknown key or a bad value (the last
 /// error names the key), `OSPREY_ERR_ALREADY_RUNNING` when already started.
@@ -138,7 +139,7 @@ pub unsafe extern "C" fn osprey_init(config: *const c_char) -> osprey_result {
     ffi_boundary!({
         // SAFETY: forwarded contract.
         let text = tri!(unsafe { opt_str(config, "config") }).unwrap_or("");
-        let config = match Config::from_pairs_str(text) {
+        let config = match Config::from_env().and_then(|c| c.with_pairs_str(text)) {
             Ok(c) => c,
             Err(e) => return fail(OSPREY_ERR_CONFIG, e.to_string()),
         };

@@ -254,11 +254,16 @@ impl Config {
         !self.specs.is_empty() || !self.custom.is_empty()
     }
 
-    /// Builds a configuration from `key=value` items separated by `;`, `,`
-    /// or newlines (the C ABI's and Java agent's format). Unknown keys are
-    /// an error naming the key.
+    /// Builds a configuration from `key=value` items separated by `;` or
+    /// newlines (the C ABI's and Java agent's format; commas stay inside
+    /// values such as `otlp.headers`). Unknown keys are an error naming the key.
     pub fn from_pairs_str(text: &str) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
+        Self::default().with_pairs_str(text)
+    }
+
+    /// Applies `key=value` items (as for [`Config::from_pairs_str`]) on top
+    /// of this configuration, e.g. after [`Config::from_env`].
+    pub fn with_pairs_str(mut self, text: &str) -> Result<Self, ConfigError> {
         for item in text
             .split([';', '\n'])
             .map(str::trim)
@@ -267,9 +272,9 @@ impl Config {
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| ConfigError::Malformed(item.to_owned()))?;
-            config.set(key.trim(), value.trim())?;
+            self.set(key.trim(), value.trim())?;
         }
-        Ok(config)
+        Ok(self)
     }
 
     /// Reads `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
@@ -464,6 +469,22 @@ mod tests {
         assert_eq!(c.resource.service_name, "shop");
         assert_eq!(c.sample_ratio, 0.25);
         assert_eq!(c.max_steps, 10);
+    }
+
+    #[test]
+    fn pairs_apply_on_top_of_the_environment() {
+        let env = |k: &str| match k {
+            "OTEL_SERVICE_NAME" => Some("from-env".to_owned()),
+            "OSPREY_BATCH_SIZE" => Some("64".to_owned()),
+            _ => None,
+        };
+        let c = Config::default()
+            .with_env(env)
+            .unwrap()
+            .with_pairs_str("batch.size=8")
+            .unwrap();
+        assert_eq!(c.resource.service_name, "from-env");
+        assert_eq!(c.batch_size, 8);
     }
 
     #[test]
