@@ -119,8 +119,17 @@ fn step_kind(kind: c_int) -> Result<StepKind, osprey_result> {
     }
 }
 
-fn timeout(ms: u32) -> Duration {
-    Duration::from_millis(u64::from(ms))
+/// Runs `op` (flush or shutdown) with a timeout when Osprey is running;
+/// `OSPREY_ERR_TIMEOUT` when it did not finish in time.
+fn bounded_wait(what: &str, op: fn(Duration) -> bool, timeout_ms: u32) -> osprey_result {
+    if !osprey::is_running() {
+        return fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running");
+    }
+    if op(Duration::from_millis(u64::from(timeout_ms))) {
+        OSPREY_OK
+    } else {
+        fail(OSPREY_ERR_TIMEOUT, format!("{what} did not finish in time"))
+    }
 }
 
 /// Starts Osprey with `key=value` items separated by `;` or newlines
@@ -158,16 +167,7 @@ pub unsafe extern "C" fn osprey_init(config: *const c_char) -> osprey_result {
 /// when time ran out (the exporters then finish on their own threads).
 #[unsafe(no_mangle)]
 pub extern "C" fn osprey_shutdown(timeout_ms: u32) -> osprey_result {
-    ffi_boundary!({
-        if !osprey::is_running() {
-            return fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running");
-        }
-        if osprey::shutdown(timeout(timeout_ms)) {
-            OSPREY_OK
-        } else {
-            fail(OSPREY_ERR_TIMEOUT, "shutdown did not finish in time")
-        }
-    })
+    ffi_boundary!({ bounded_wait("shutdown", osprey::shutdown, timeout_ms) })
 }
 
 /// Exports every transaction ended so far and waits at most `timeout_ms`
@@ -177,16 +177,7 @@ pub extern "C" fn osprey_shutdown(timeout_ms: u32) -> osprey_result {
 /// `OSPREY_ERR_TIMEOUT` when time ran out.
 #[unsafe(no_mangle)]
 pub extern "C" fn osprey_flush(timeout_ms: u32) -> osprey_result {
-    ffi_boundary!({
-        if !osprey::is_running() {
-            return fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running");
-        }
-        if osprey::flush(timeout(timeout_ms)) {
-            OSPREY_OK
-        } else {
-            fail(OSPREY_ERR_TIMEOUT, "flush did not finish in time")
-        }
-    })
+    ffi_boundary!({ bounded_wait("flush", osprey::flush, timeout_ms) })
 }
 
 /// Interns `name` (a function, SQL text, URL or attribute key) and writes

@@ -42,18 +42,11 @@ fn c_example_trace_arrives_over_otlp_http() {
         "exporter=otlp;otlp.endpoint=http://127.0.0.1:{port};batch.delay_ms=50;\
          service.name=c-example"
     );
-    let out = common::run(
+    let out = common::run_ok(
         &exe,
         &[&config],
         &common::scratch("app"),
         Duration::from_secs(60),
-    );
-    assert_eq!(
-        out.code,
-        Some(0),
-        "app failed\nstdout:\n{}\nstderr:\n{}",
-        out.stdout,
-        out.stderr
     );
     let printed = out
         .stdout

@@ -89,8 +89,8 @@ pub fn compile(source: &Path, name: &str) -> PathBuf {
 }
 
 /// Runs `exe` with `args` (working directory `cwd`), killing it after
-/// `limit`.
-pub fn run(exe: &Path, args: &[&str], cwd: &Path, limit: Duration) -> Output {
+/// `limit`; fails the test unless it exits with status 0.
+pub fn run_ok(exe: &Path, args: &[&str], cwd: &Path, limit: Duration) -> Output {
     std::fs::create_dir_all(cwd).unwrap();
     let stdout_path = cwd.join("stdout.txt");
     let stderr_path = cwd.join("stderr.txt");
@@ -119,11 +119,20 @@ pub fn run(exe: &Path, args: &[&str], cwd: &Path, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Output {
+    let out = Output {
         code: status.code(),
         stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-    }
+    };
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{} failed\nstdout:\n{}\nstderr:\n{}",
+        exe.display(),
+        out.stdout,
+        out.stderr
+    );
+    out
 }
 
 /// A fresh scratch directory under the target's tmp dir.
