@@ -2,6 +2,7 @@
 //! limited so a failing collector cannot flood the application's log.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -31,5 +32,6 @@ pub fn warn(topic: &str, message: &str) {
         }
         last.insert(topic.to_owned(), now);
     }
-    eprintln!("osprey: {message}");
+    // Never panic (as `eprintln!` does) when stderr is closed or broken.
+    let _ = writeln!(std::io::stderr().lock(), "osprey: {message}");
 }

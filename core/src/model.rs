@@ -251,7 +251,9 @@ pub struct TransactionRecord {
 }
 
 impl TransactionRecord {
-    /// True when the transaction or any of its steps recorded an error.
+    /// True when the transaction itself failed (an error on a step that
+    /// the transaction handled does not count; the sampler still keeps such
+    /// trees).
     pub fn is_error(&self) -> bool {
         self.error.is_some()
     }

@@ -15,21 +15,38 @@ use serde::{Deserialize, Serialize};
 /// Longest name kept, in bytes; longer names are cut at a character boundary.
 pub const MAX_NAME_BYTES: usize = 1024;
 
+/// Bytes of names the table holds at most (16 MiB); past it new names
+/// become [`OTHER`] and are counted, so unbounded distinct names (URLs with
+/// ids, SQL with literals) cannot grow memory without bound.
+pub const MAX_TABLE_BYTES: usize = 16 << 20;
+
+/// The id every name gets once the table is full.
+pub const OTHER: NameId = NameId(0);
+
+const OTHER_TEXT: &str = "(other: name table full)";
+
 /// A small id standing for an interned name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NameId(pub u32);
 
-#[derive(Default)]
 struct Table {
     ids: HashMap<Arc<str>, NameId>,
     names: Vec<Arc<str>>,
+    bytes: usize,
 }
 
 static TABLE: OnceLock<RwLock<Table>> = OnceLock::new();
 static TRUNCATED: AtomicU64 = AtomicU64::new(0);
+static REFUSED: AtomicU64 = AtomicU64::new(0);
 
 fn table() -> &'static RwLock<Table> {
-    TABLE.get_or_init(|| RwLock::new(Table::default()))
+    TABLE.get_or_init(|| {
+        RwLock::new(Table {
+            ids: HashMap::new(),
+            names: vec![Arc::from(OTHER_TEXT)],
+            bytes: 0,
+        })
+    })
 }
 
 /// Cuts `name` to at most [`MAX_NAME_BYTES`] at a character boundary,
@@ -57,7 +74,12 @@ pub fn intern(name: &str) -> NameId {
     if let Some(id) = t.ids.get(name) {
         return *id;
     }
-    let id = NameId(u32::try_from(t.names.len()).unwrap_or(u32::MAX));
+    if t.bytes + name.len() > MAX_TABLE_BYTES {
+        REFUSED.fetch_add(1, Ordering::Relaxed);
+        return OTHER;
+    }
+    t.bytes += name.len();
+    let id = NameId(t.names.len() as u32);
     let shared: Arc<str> = Arc::from(name);
     t.names.push(shared.clone());
     t.ids.insert(shared, id);
@@ -79,6 +101,12 @@ pub fn is_known(id: NameId) -> bool {
     (id.0 as usize) < table().read().names.len()
 }
 
+/// How many new names were refused (given [`OTHER`]) because the table
+/// was full.
+pub fn refused_count() -> u64 {
+    REFUSED.load(Ordering::Relaxed)
+}
+
 /// How many names were truncated since the process started.
 pub fn truncated_count() -> u64 {
     TRUNCATED.load(Ordering::Relaxed)
@@ -96,6 +124,8 @@ mod tests {
         assert_ne!(a, intern("GET /users"));
         assert_eq!(&*resolve(a), "GET /orders");
         assert_eq!(&*resolve(NameId(u32::MAX)), "?");
+        assert_eq!(&*resolve(OTHER), OTHER_TEXT);
+        assert_ne!(a, OTHER);
     }
 
     #[test]

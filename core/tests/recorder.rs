@@ -291,3 +291,55 @@ fn calls_before_init_and_after_shutdown_do_nothing_and_do_not_panic() {
     assert!(!osprey::flush(Duration::from_millis(10)));
     assert!(!osprey::shutdown(Duration::from_millis(10)));
 }
+
+#[test]
+fn steps_after_handing_out_a_traceparent_record_normally_and_keep_the_tree() {
+    let capture = Capture::default();
+    // Ratio 0: only the propagated trace forces this tree to be kept.
+    with_osprey(quick().sample_ratio(0.0), &capture, || {
+        let txn = osprey::transaction("GET /parent").begin();
+        {
+            let _call = osprey::step_of_kind(StepKind::HttpCall, "GET http://child/");
+            assert!(osprey::traceparent().is_some());
+            let _after = osprey::step("after the header");
+        }
+        let _next = osprey::step("next");
+        drop(_next);
+        txn.end();
+    });
+    let t = &capture.transactions()[0];
+    assert!(t.sampled, "a trace continued elsewhere keeps its tree here");
+    assert_eq!(
+        render(t),
+        "GET /parent\n  GET http://child/\n    after the header\n  next\n"
+    );
+}
+
+#[test]
+fn data_for_unrecorded_steps_is_dropped_not_misattributed() {
+    let capture = Capture::default();
+    with_osprey(quick().max_steps(1), &capture, || {
+        let txn = osprey::transaction("capped").begin();
+        let kept = osprey::step("kept");
+        {
+            let over = osprey::step("over the cap");
+            over.attr("db.statement", "SELECT 1");
+            over.error(ErrorInfo {
+                message: "not mine".into(),
+                ..ErrorInfo::default()
+            });
+        }
+        kept.attr("mine", true);
+        drop(kept);
+        txn.end();
+    });
+    let t = &capture.transactions()[0];
+    assert_eq!(render(t), "capped\n  kept mine=true\n");
+    assert_eq!(t.dropped_steps, 1);
+}
+
+#[test]
+fn a_zero_batch_delay_is_raised_to_a_floor_instead_of_spinning() {
+    let c = Config::from_pairs_str("batch.delay_ms=0").unwrap();
+    assert!(format!("{c:?}").contains("batch_delay: 1ms"), "{c:?}");
+}

@@ -207,7 +207,8 @@ impl Config {
 
     /// Longest wait before a partial batch is exported (default 1 s).
     pub fn batch_delay(mut self, d: Duration) -> Self {
-        self.batch_delay = d;
+        // Zero would make the collector spin; one millisecond is the floor.
+        self.batch_delay = d.max(Duration::from_millis(1));
         self
     }
 
@@ -342,7 +343,10 @@ impl Config {
             "batch.max_bytes" => {
                 *self = std::mem::take(self).max_batch_bytes(num("a size in bytes")? as usize)
             }
-            "batch.delay_ms" => self.batch_delay = Duration::from_millis(num("milliseconds")?),
+            "batch.delay_ms" => {
+                *self =
+                    std::mem::take(self).batch_delay(Duration::from_millis(num("milliseconds")?))
+            }
             "sample.ratio" => {
                 let r: f64 = value.parse().map_err(|_| invalid("a number from 0 to 1"))?;
                 if !(0.0..=1.0).contains(&r) {

@@ -32,8 +32,8 @@ use worker::Worker;
 /// Transactions taken off the queue per wake-up before timers are checked.
 const DRAIN_PER_WAKE: usize = 256;
 
-/// Buffers kept for reuse by recording threads (each up to `max_steps`
-/// raw steps, 80 KiB at the default cap).
+/// Buffers kept for reuse by recording threads (each up to `RECYCLED_STEPS`
+/// raw steps, 160 KiB).
 const POOL_SIZE: usize = 32;
 
 /// Delivery statistics, for tests and for the agent's own health line.
@@ -164,7 +164,6 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         batch_bytes: 0,
         max_batch_bytes: config.max_batch_bytes,
         batch_delay: config.batch_delay,
-        max_steps: config.max_steps,
     };
     let thread = std::thread::Builder::new()
         .name("osprey-collector".into())
@@ -307,7 +306,6 @@ struct Collector {
     batch_bytes: usize,
     max_batch_bytes: usize,
     batch_delay: Duration,
-    max_steps: usize,
 }
 
 impl Collector {
@@ -360,7 +358,7 @@ impl Collector {
         self.handoff.received(&raw);
         let upstream_sampled = raw.force_sample;
         let mut record = self.converter.convert(&mut raw, &mut self.rng);
-        raw.recycle(self.max_steps);
+        raw.recycle();
         let _ = self.pool.try_send(raw);
         self.aggregator.add(&record);
         if !self.sampler.keep(&record, upstream_sampled, &mut self.rng) {

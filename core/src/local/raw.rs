@@ -4,6 +4,9 @@
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
 use crate::names::NameId;
 
+/// Step capacity a recycled buffer keeps (160 KiB).
+pub(crate) const RECYCLED_STEPS: usize = 4096;
+
 /// Marks "no step": the transaction itself is the parent or current frame.
 pub(crate) const NO_STEP: u32 = u32::MAX;
 
@@ -107,8 +110,11 @@ impl RawTransaction {
         }
     }
 
-    /// Empties the buffers for reuse, keeping their capacity up to a bound.
-    pub fn recycle(&mut self, keep_steps: usize) {
+    /// Empties the buffers for reuse, keeping at most [`RECYCLED_STEPS`] of
+    /// step capacity so pooled and spare buffers stay small whatever
+    /// `steps.max` is.
+    pub fn recycle(&mut self) {
+        let keep_steps = RECYCLED_STEPS;
         self.steps.clear();
         self.attrs.clear();
         self.errors.clear();

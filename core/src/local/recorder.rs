@@ -11,6 +11,10 @@ use crate::collector::handoff::{self, Handoff};
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
 use crate::propagation::RemoteParent;
 
+/// Attributes plus errors kept per transaction; more are ignored, so a
+/// loop setting attributes cannot grow the application's heap without bound.
+pub(crate) const MAX_ATTRS: usize = 1024;
+
 /// Why a transaction could not begin or end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordError {
@@ -48,7 +52,6 @@ impl StepToken {
 
 /// Per-thread state used at transaction begin and end (not on the step path).
 struct LocalRecorder {
-    active: Option<Box<RawTransaction>>,
     spare: Option<Box<RawTransaction>>,
     link: Option<(u64, Arc<Handoff>)>,
     seq: u32,
@@ -58,19 +61,25 @@ struct LocalRecorder {
 
 impl Drop for LocalRecorder {
     fn drop(&mut self) {
-        // The open transaction dies with the thread: forget its address first.
-        let _ = ACTIVE.try_with(|a| a.set(std::ptr::null_mut()));
+        // The open transaction dies with the thread.
+        if let Ok(ptr) = ACTIVE.try_with(|a| a.replace(std::ptr::null_mut()))
+            && !ptr.is_null()
+        {
+            // SAFETY: a non-null `ACTIVE` came from `Box::into_raw` and is
+            // owned by this thread alone.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
     }
 }
 
 thread_local! {
-    /// The open transaction, owned by `LOCAL.active`. A plain pointer in a
+    /// The open transaction, owned through this pointer (`Box::into_raw` at
+    /// begin, `Box::from_raw` at end or thread exit). A plain pointer in a
     /// destructor-free thread-local, so the step path is one TLS load.
     static ACTIVE: Cell<*mut RawTransaction> = const { Cell::new(std::ptr::null_mut()) };
 
     static LOCAL: UnsafeCell<LocalRecorder> = const {
         UnsafeCell::new(LocalRecorder {
-            active: None,
             spare: None,
             link: None,
             seq: 0,
@@ -87,9 +96,9 @@ fn with_active<R>(default: R, f: impl FnOnce(&mut RawTransaction) -> R) -> R {
     if ptr.is_null() {
         return default;
     }
-    // SAFETY: `ACTIVE` points into `LOCAL.active`'s box while it is set;
-    // it is cleared before that box moves or is freed, only this thread
-    // reads it, and `f` does not re-enter this module.
+    // SAFETY: a non-null `ACTIVE` is the only pointer to a live boxed
+    // transaction owned by this thread; it is cleared before the box is
+    // reclaimed, and `f` does not re-enter this module.
     f(unsafe { &mut *ptr })
 }
 
@@ -156,8 +165,11 @@ pub(crate) fn end() -> Result<Handover, RecordError> {
 /// transaction.
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
-        let step = target.resolve(txn);
-        txn.attrs.push(RawAttr { step, key, value });
+        if let Some(step) = target.resolve(txn)
+            && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
+        {
+            txn.attrs.push(RawAttr { step, key, value });
+        }
         Ok(())
     })
 }
@@ -165,8 +177,11 @@ pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result
 /// Records an error on a step or the transaction.
 pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
-        let step = target.resolve(txn);
-        txn.errors.push((step, error));
+        if let Some(step) = target.resolve(txn)
+            && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
+        {
+            txn.errors.push((step, error));
+        }
         Ok(())
     })
 }
@@ -183,22 +198,24 @@ pub(crate) fn rename(name: String) -> Result<(), RecordError> {
 /// the innermost open step's (assigned now) or the transaction's.
 pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
     with_local(None, |l| {
-        let LocalRecorder { active, rng, .. } = l;
-        let txn = active.as_deref_mut()?;
-        let span = if txn.current == NO_STEP {
-            txn.span_id
-        } else {
-            let current = txn.current;
-            match txn.assigned_span_ids.iter().find(|(s, _)| *s == current) {
-                Some((_, id)) => *id,
-                None => {
-                    let id = SpanId(next_nonzero(rng).to_le_bytes());
-                    txn.assigned_span_ids.push((current, id));
-                    id
+        with_active(None, |txn| {
+            // A trace that continues elsewhere must keep its tree here too.
+            txn.force_sample = true;
+            let span = if txn.current == NO_STEP {
+                txn.span_id
+            } else {
+                let current = txn.current;
+                match txn.assigned_span_ids.iter().find(|(s, _)| *s == current) {
+                    Some((_, id)) => *id,
+                    None => {
+                        let id = SpanId(next_nonzero(&mut l.rng).to_le_bytes());
+                        txn.assigned_span_ids.push((current, id));
+                        id
+                    }
                 }
-            }
-        };
-        Some((txn.trace_id, span, true))
+            };
+            Some((txn.trace_id, span, true))
+        })
     })
 }
 
@@ -214,12 +231,17 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    fn resolve(self, txn: &RawTransaction) -> u32 {
+    /// The step index (or `NO_STEP` for the transaction); `None` when the
+    /// step was not recorded (past the cap) or belongs to another
+    /// transaction — its data is then dropped, never misattributed.
+    fn resolve(self, txn: &RawTransaction) -> Option<u32> {
         match self {
-            Self::Transaction => NO_STEP,
-            Self::Current => txn.current,
-            Self::Step(t) if t.seq == txn.seq && (t.index as usize) < txn.steps.len() => t.index,
-            Self::Step(_) => txn.current,
+            Self::Transaction => Some(NO_STEP),
+            Self::Current => Some(txn.current),
+            Self::Step(t) if t.seq == txn.seq && (t.index as usize) < txn.steps.len() => {
+                Some(t.index)
+            }
+            Self::Step(_) => None,
         }
     }
 }
@@ -231,7 +253,7 @@ impl LocalRecorder {
         kind: SpanKind,
         remote: Option<RemoteParent>,
     ) -> Result<(), RecordError> {
-        if self.active.is_some() {
+        if is_active() {
             return Err(RecordError::AlreadyActive);
         }
         let handoff = refresh_link(&mut self.link).ok_or(RecordError::NotRunning)?;
@@ -271,26 +293,30 @@ impl LocalRecorder {
         self.seq = self.seq.wrapping_add(1).max(1);
         txn.seq = self.seq;
         txn.start = clock::now();
-        let active = self.active.insert(txn);
-        ACTIVE.with(|a| a.set(&mut **active));
+        ACTIVE.with(|a| a.set(Box::into_raw(txn)));
         Ok(())
     }
 
     fn end(&mut self) -> Result<Handover, RecordError> {
         let now = clock::now();
-        ACTIVE.with(|a| a.set(std::ptr::null_mut()));
-        let mut txn = self.active.take().ok_or(RecordError::NoTransaction)?;
+        let ptr = ACTIVE.with(|a| a.replace(std::ptr::null_mut()));
+        if ptr.is_null() {
+            return Err(RecordError::NoTransaction);
+        }
+        // SAFETY: a non-null `ACTIVE` came from `Box::into_raw` in `begin`
+        // and was just cleared, so this is the only owner.
+        let mut txn = unsafe { Box::from_raw(ptr) };
         txn.end = now;
         txn.close_open_steps(now);
         let Some(handoff) = refresh_link(&mut self.link) else {
-            txn.recycle(usize::MAX);
+            txn.recycle();
             self.spare = Some(txn);
             return Ok(Handover::Dropped);
         };
         match handoff.try_send(txn) {
             Ok(()) => Ok(Handover::Queued),
             Err(mut txn) => {
-                txn.recycle(handoff.max_steps as usize);
+                txn.recycle();
                 self.spare = Some(txn);
                 Ok(Handover::Dropped)
             }

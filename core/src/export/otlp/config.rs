@@ -110,7 +110,12 @@ impl OtlpConfig {
         match key {
             "otlp.endpoint" => *self = std::mem::take(self).endpoint(value),
             "otlp.headers" => {
-                self.headers = parse_headers(value).ok_or_else(|| invalid("k=v,k=v"))?
+                // Header values are credentials: never echo them in errors.
+                self.headers = parse_headers(value).ok_or_else(|| ConfigError::InvalidValue {
+                    key: key.to_owned(),
+                    value: "(hidden)".to_owned(),
+                    expected: "k=v,k=v",
+                })?
             }
             "otlp.timeout_ms" => {
                 self.timeout =
@@ -247,6 +252,15 @@ mod tests {
         let c = OtlpConfig::default().with_env(|_| None).unwrap();
         assert!(!c.from_env);
         assert_eq!(c, OtlpConfig::default());
+    }
+
+    #[test]
+    fn bad_header_key_is_an_error_that_hides_the_value() {
+        let err = OtlpConfig::default()
+            .set("otlp.headers", "Authorization Bearer secret-token")
+            .unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(err.to_string().contains("otlp.headers"));
     }
 
     #[test]
