@@ -163,6 +163,7 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         batch_size: config.batch_size,
         batch_bytes: 0,
         max_batch_bytes: config.max_batch_bytes,
+        wait_until: None,
         batch_delay: config.batch_delay,
     };
     let thread = std::thread::Builder::new()
@@ -306,6 +307,8 @@ struct Collector {
     batch_bytes: usize,
     max_batch_bytes: usize,
     batch_delay: Duration,
+    /// Set during a flush or shutdown: batches wait for queue room until then.
+    wait_until: Option<Instant>,
 }
 
 impl Collector {
@@ -327,11 +330,11 @@ impl Collector {
                 },
                 recv(self.control) -> msg => match msg {
                     Ok(Control::Flush(deadline, ack)) => {
-                        self.drain_and_dispatch(u64::MAX);
+                        self.drain_and_dispatch(deadline);
                         let _ = ack.send(self.flush_workers(deadline));
                     }
                     Ok(Control::Shutdown(deadline, ack)) => {
-                        self.drain_and_dispatch(u64::MAX);
+                        self.drain_and_dispatch(deadline);
                         let workers = std::mem::take(&mut *self.workers.lock());
                         let mut all_done = true;
                         for w in workers {
@@ -372,13 +375,15 @@ impl Collector {
         }
     }
 
-    /// Takes everything already queued, then dispatches it with every
-    /// aggregate older than `before_second`.
-    fn drain_and_dispatch(&mut self, before_second: u64) {
+    /// Takes everything already queued and dispatches it with every
+    /// aggregate, waiting for room in the export queues until `deadline`.
+    fn drain_and_dispatch(&mut self, deadline: Instant) {
+        self.wait_until = Some(deadline);
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
-        self.dispatch(before_second);
+        self.dispatch(u64::MAX);
+        self.wait_until = None;
     }
 
     fn dispatch(&mut self, before_second: u64) {
@@ -393,7 +398,7 @@ impl Collector {
             aggregates,
         });
         for w in self.workers.lock().iter() {
-            w.offer(&batch);
+            w.offer(&batch, self.wait_until);
         }
     }
 

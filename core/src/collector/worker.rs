@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 
 use crate::diag;
@@ -55,20 +55,23 @@ impl Worker {
         })
     }
 
-    /// Queues a batch; when the queue is full its transactions are counted
-    /// as dropped for this exporter.
-    pub fn offer(&self, batch: &Arc<ExportBatch>) {
-        match self.tx.try_send(Command::Export(batch.clone())) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters
-                    .dropped
-                    .fetch_add(batch.transactions.len() as u64, Ordering::Relaxed);
-                diag::warn(
-                    &format!("queue-{}", self.name),
-                    &format!("export queue of `{}` is full; dropping batches", self.name),
-                );
-            }
+    /// Queues a batch. Normally a full queue drops it at once; during a
+    /// flush or shutdown (`wait_until`) it waits for room until then. Either
+    /// way a batch that finds no room is counted as dropped.
+    pub fn offer(&self, batch: &Arc<ExportBatch>, wait_until: Option<Instant>) {
+        let command = Command::Export(batch.clone());
+        let sent = match wait_until {
+            None => self.tx.try_send(command).is_ok(),
+            Some(deadline) => self.tx.send_deadline(command, deadline).is_ok(),
+        };
+        if !sent {
+            self.counters
+                .dropped
+                .fetch_add(batch.transactions.len() as u64, Ordering::Relaxed);
+            diag::warn(
+                &format!("queue-{}", self.name),
+                &format!("export queue of `{}` is full; dropping batches", self.name),
+            );
         }
     }
 
