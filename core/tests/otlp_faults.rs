@@ -161,6 +161,8 @@ fn bad_request_is_rejected_without_retry() {
         error.contains("400") && error.contains("bad span"),
         "{error}"
     );
+    // The per-second aggregates still go out: they count every transaction.
+    assert!(receiver.wait_for("/v1/metrics", 1, Duration::from_secs(5)));
     assert!(guard.shutdown(Duration::from_secs(5)));
 }
 

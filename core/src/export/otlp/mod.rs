@@ -170,13 +170,18 @@ impl Exporter for OtlpExporter {
             return Err(ExportError::Transport("exporter is shut down".into()));
         }
         let deadline = Instant::now() + self.config.max_retry_time;
-        if let Some(request) = encode::traces_request(batch) {
-            self.deliver(Signal::Traces, &request.encode_to_vec(), deadline)?;
+        let traces = match encode::traces_request(batch) {
+            Some(request) => self.deliver(Signal::Traces, &request.encode_to_vec(), deadline),
+            None => Ok(()),
+        };
+        // The aggregates go even when the traces failed: they count every
+        // transaction, and they are not the transactions the result reports.
+        if let Some(request) = encode::metrics_request(batch)
+            && let Err(e) = self.deliver(Signal::Metrics, &request.encode_to_vec(), deadline)
+        {
+            crate::diag::warn("otlp-metrics", &format!("OTLP metrics export failed: {e}"));
         }
-        if let Some(request) = encode::metrics_request(batch) {
-            self.deliver(Signal::Metrics, &request.encode_to_vec(), deadline)?;
-        }
-        Ok(())
+        traces
     }
 
     /// Nothing is buffered between exports, so this returns at once.
