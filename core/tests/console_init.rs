@@ -54,8 +54,8 @@ fn transactions_are_printed_with_their_tree() {
     );
     assert!(
         lines[2].ends_with(
-            " ms sql    SELECT * FROM cart db.statement=SELECT * FROM cart WHERE id = 7"
+            " ms sql    SELECT * FROM cart db.statement=SELECT * FROM cart WHERE id = ?"
         ),
-        "{text}"
+        "the SQL literal stays in the process: {text}"
     );
 }

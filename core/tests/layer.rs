@@ -47,7 +47,7 @@ fn tracing_spans_become_a_transaction_with_steps() {
     assert_eq!(t.kind, SpanKind::Server);
     assert_eq!(
         render(t),
-        "handle_order\n  load table=orders\n    query db.statement=SELECT 1\n  pay !card declined code=402\n"
+        "handle_order\n  load table=orders\n    query db.statement=SELECT ?\n  pay !card declined code=402\n"
     );
     let attrs: Vec<_> = t
         .attributes

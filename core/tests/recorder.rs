@@ -343,3 +343,41 @@ fn a_zero_batch_delay_is_raised_to_a_floor_instead_of_spinning() {
     let c = Config::from_pairs_str("batch.delay_ms=0").unwrap();
     assert!(format!("{c:?}").contains("batch_delay: 1ms"), "{c:?}");
 }
+
+#[test]
+fn secrets_stay_in_the_process_unless_sanitising_is_switched_off() {
+    fn record() {
+        let txn = osprey::transaction("GET /download").server().begin();
+        txn.attr("http.request.header.authorization", "Bearer s3cr3t");
+        {
+            let q = osprey::step_of_kind(
+                StepKind::Sql,
+                "SELECT * FROM users WHERE email = 'a@b.c' AND pin = 1234",
+            );
+            q.attr("db.statement", "UPDATE users SET password = 'hunter2'");
+        }
+        {
+            let _get = osprey::step_of_kind(
+                StepKind::HttpCall,
+                "GET https://s3/bucket/key?X-Amz-Signature=abcdef",
+            );
+        }
+        txn.end();
+    }
+    let clean = Capture::default();
+    with_osprey(quick(), &clean, record);
+    let t = &clean.transactions()[0];
+    assert_eq!(
+        render(t),
+        "GET /download\n  SELECT * FROM users WHERE email = ? AND pin = ? db.statement=UPDATE users SET password = ?\n  GET https://s3/bucket/key?X-Amz-Signature=?\n"
+    );
+    assert_eq!(t.attributes[0].value, AttrValue::Str("[REDACTED]".into()));
+
+    let raw = Capture::default();
+    with_osprey(quick().sanitize(false), &raw, record);
+    let text = render(&raw.transactions()[0]);
+    assert!(
+        text.contains("'hunter2'") && text.contains("abcdef"),
+        "{text}"
+    );
+}

@@ -117,7 +117,8 @@ fn c_example_trace_arrives_over_otlp_http() {
     assert_eq!(statement, Some(SQL_TEXT));
     assert_eq!(
         str_attr(&http.attributes, "url.full"),
-        Some("http://inventory.local/stock?sku=42")
+        Some("http://inventory.local/stock?sku=?"),
+        "query values are masked before export"
     );
 
     // The error is on the SQL step only.

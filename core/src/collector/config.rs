@@ -80,6 +80,7 @@ pub struct Config {
     pub(crate) max_batch_bytes: usize,
     pub(crate) batch_delay: Duration,
     pub(crate) sample_ratio: f64,
+    pub(crate) sanitize: bool,
     pub(crate) slow_threshold: Duration,
     pub(crate) exporter_queue_batches: usize,
     pub(crate) shutdown_timeout: Duration,
@@ -98,6 +99,7 @@ impl fmt::Debug for Config {
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("batch_delay", &self.batch_delay)
             .field("sample_ratio", &self.sample_ratio)
+            .field("sanitize", &self.sanitize)
             .field("slow_threshold", &self.slow_threshold)
             .field("specs", &self.specs)
             .field("custom_exporters", &self.custom.len())
@@ -119,6 +121,7 @@ impl Default for Config {
             max_batch_bytes: 4 << 20,
             batch_delay: Duration::from_secs(1),
             sample_ratio: 1.0,
+            sanitize: true,
             slow_threshold: Duration::from_secs(1),
             exporter_queue_batches: 4,
             shutdown_timeout: Duration::from_secs(5),
@@ -140,6 +143,7 @@ pub const KEYS: &[&str] = &[
     "batch.delay_ms",
     "sample.ratio",
     "sample.slow_ms",
+    "sanitize",
     "exporter",
     "exporter.queue_batches",
     "shutdown.timeout_ms",
@@ -216,6 +220,13 @@ impl Config {
     /// Errors and slow transactions are always kept.
     pub fn sample_ratio(mut self, ratio: f64) -> Self {
         self.sample_ratio = ratio.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Whether SQL literals, URL query values and credential attributes are
+    /// replaced before export (default true; see [`crate::collector::sanitize`]).
+    pub fn sanitize(mut self, on: bool) -> Self {
+        self.sanitize = on;
         self
     }
 
@@ -353,6 +364,9 @@ impl Config {
                     return Err(invalid("a number from 0 to 1"));
                 }
                 self.sample_ratio = r;
+            }
+            "sanitize" => {
+                self.sanitize = value.parse().map_err(|_| invalid("true or false"))?;
             }
             "sample.slow_ms" => self.slow_threshold = Duration::from_millis(num("milliseconds")?),
             "exporter.queue_batches" => {

@@ -7,6 +7,7 @@ mod config;
 mod convert;
 pub(crate) mod handoff;
 mod sampler;
+pub mod sanitize;
 mod worker;
 
 use std::sync::Arc;
@@ -164,6 +165,7 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         batch_bytes: 0,
         max_batch_bytes: config.max_batch_bytes,
         wait_until: None,
+        sanitizer: config.sanitize.then(sanitize::Sanitizer::default),
         batch_delay: config.batch_delay,
     };
     let thread = std::thread::Builder::new()
@@ -309,6 +311,8 @@ struct Collector {
     batch_delay: Duration,
     /// Set during a flush or shutdown: batches wait for queue room until then.
     wait_until: Option<Instant>,
+    /// Keeps SQL literals, URL query values and credentials in the process.
+    sanitizer: Option<sanitize::Sanitizer>,
 }
 
 impl Collector {
@@ -361,6 +365,9 @@ impl Collector {
         self.handoff.received(&raw);
         let upstream_sampled = raw.force_sample;
         let mut record = self.converter.convert(&mut raw, &mut self.rng);
+        if let Some(s) = &mut self.sanitizer {
+            s.apply(&mut record);
+        }
         raw.recycle();
         let _ = self.pool.try_send(raw);
         self.aggregator.add(&record);

@@ -28,31 +28,27 @@ pub fn repo_root() -> PathBuf {
 
 /// The directory holding this crate's freshly built `libosprey.so`.
 ///
-/// Cargo builds the library (all its crate types) before the integration
-/// tests, into the `deps/` directory the test binary runs from; the copy
-/// one level up may be stale, so it is only a fallback, and as a last
-/// resort the library is built here.
+/// The library is only a cdylib/staticlib, so `cargo test` does not build
+/// it for the integration tests: build it here (a no-op when up to date)
+/// with the same profile as the test binary, so a stale copy is never used.
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps dir").to_path_buf();
-    if deps.join("libosprey.so").is_file() {
-        return deps;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "osprey-ffi", "--lib"]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
     }
-    let profile_dir = deps.parent().expect("profile dir").to_path_buf();
-    if !profile_dir.join("libosprey.so").is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "osprey-ffi", "--lib"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "cargo build -p osprey-ffi failed");
-    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(status.success(), "cargo build -p osprey-ffi failed");
     assert!(
         profile_dir.join("libosprey.so").is_file(),
-        "libosprey.so not found in {} or {}",
-        deps.display(),
+        "libosprey.so not found in {}",
         profile_dir.display()
     );
     profile_dir

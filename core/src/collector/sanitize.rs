@@ -1,0 +1,289 @@
+//! Keeps secrets in the process: SQL literals become `?`, query-string
+//! values of URLs become `?`, and attributes whose key names a credential
+//! (authorization, cookie, password, token, ...) are redacted. Applied on
+//! the collector thread to every record before any exporter sees it.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::model::{AttrValue, StepKind, StepRecord, TransactionRecord};
+use crate::names::{self, NameId};
+
+/// What replaces a redacted attribute value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Attribute-key fragments that mark a credential (matched case-insensitively).
+const SECRET_KEY_PARTS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api-key",
+    "api_key",
+    "apikey",
+    "credential",
+];
+
+/// Attribute keys holding SQL text.
+const SQL_KEYS: &[&str] = &["db.statement", "db.query.text"];
+
+/// Attribute keys holding URLs.
+const URL_KEYS: &[&str] = &["url.full", "http.url", "url.query"];
+
+/// Replaces string, numeric and hex literals in SQL with `?`, keeping
+/// identifiers (`t1`, `"col 2"`), keywords and punctuation.
+pub fn sql(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| b.is_ascii_digit() || *b == b'\'' || *b == b'$')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\'' => {
+                i = skip_quoted(bytes, i, b'\'');
+                out.push('?');
+            }
+            b'"' | b'`' => {
+                // A quoted identifier: kept as is.
+                let end = skip_quoted(bytes, i, b);
+                out.push_str(&text[i..end]);
+                i = end;
+            }
+            b'$' if dollar_tag(bytes, i).is_some() => {
+                let tag = dollar_tag(bytes, i).unwrap_or(1);
+                let body = &text[i + tag..];
+                let close = body
+                    .find(&text[i..i + tag])
+                    .map_or(text.len(), |p| i + tag + p + tag);
+                out.push('?');
+                i = close;
+            }
+            b'0'..=b'9' if !ident_before(bytes, i) => {
+                i += 1;
+                if b == b'0' && bytes.get(i).is_some_and(|c| *c == b'x' || *c == b'X') {
+                    i += 1;
+                }
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_hexdigit()
+                        || matches!(bytes[i], b'.' | b'e' | b'E' | b'_'))
+                {
+                    i += 1;
+                }
+                out.push('?');
+            }
+            _ => {
+                let len = utf8_len(b);
+                out.push_str(&text[i..(i + len).min(text.len())]);
+                i += len;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Replaces every query-string value of a URL with `?` (signed URLs carry
+/// credentials there); the path and parameter names stay.
+pub fn url(text: &str) -> Cow<'_, str> {
+    let Some(q) = text.find('?') else {
+        return Cow::Borrowed(text);
+    };
+    let (head, rest) = text.split_at(q + 1);
+    let (query, fragment) = match rest.find('#') {
+        Some(h) => rest.split_at(h),
+        None => (rest, ""),
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) => format!("{k}=?"),
+            None => pair.to_owned(),
+        })
+        .collect();
+    Cow::Owned(format!("{head}{}{fragment}", masked.join("&")))
+}
+
+/// True when an attribute key names a credential.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
+}
+
+/// Applies the rules to records, caching the sanitised form of each
+/// interned name.
+#[derive(Default)]
+pub(crate) struct Sanitizer {
+    sql_names: HashMap<NameId, NameId>,
+    url_names: HashMap<NameId, NameId>,
+}
+
+impl Sanitizer {
+    /// Sanitises a transaction and its steps in place.
+    pub fn apply(&mut self, txn: &mut TransactionRecord) {
+        txn.name = Self::renamed(&mut self.url_names, txn.name, url);
+        scrub_attributes(&mut txn.attributes);
+        for step in &mut txn.steps {
+            self.apply_step(step);
+        }
+    }
+
+    fn apply_step(&mut self, step: &mut StepRecord) {
+        match step.kind {
+            StepKind::Sql => step.name = Self::renamed(&mut self.sql_names, step.name, sql),
+            StepKind::HttpCall => step.name = Self::renamed(&mut self.url_names, step.name, url),
+            StepKind::Method | StepKind::Custom => {}
+        }
+        scrub_attributes(&mut step.attributes);
+        if step.kind == StepKind::Sql
+            && let Some(e) = step.error.as_deref_mut()
+        {
+            // Database errors often quote the offending literal.
+            e.message = sql(&e.message).into_owned();
+        }
+    }
+
+    fn renamed(
+        cache: &mut HashMap<NameId, NameId>,
+        id: NameId,
+        clean: fn(&str) -> Cow<'_, str>,
+    ) -> NameId {
+        *cache.entry(id).or_insert_with(|| {
+            let text = names::resolve(id);
+            match clean(&text) {
+                Cow::Borrowed(_) => id,
+                Cow::Owned(s) => names::intern(&s),
+            }
+        })
+    }
+}
+
+fn scrub_attributes(attributes: &mut [crate::model::Attribute]) {
+    for a in attributes {
+        let key = names::resolve(a.key);
+        let AttrValue::Str(value) = &mut a.value else {
+            if is_secret_key(&key) {
+                a.value = AttrValue::Str(REDACTED.to_owned());
+            }
+            continue;
+        };
+        if is_secret_key(&key) {
+            *value = REDACTED.to_owned();
+        } else if SQL_KEYS.contains(&&*key) {
+            if let Cow::Owned(s) = sql(value) {
+                *value = s;
+            }
+        } else if URL_KEYS.contains(&&*key)
+            && let Cow::Owned(s) = url(value)
+        {
+            *value = s;
+        }
+    }
+}
+
+/// End of a quoted run starting at `start` (doubled quotes and backslash
+/// escapes stay inside); the text's end when unterminated.
+fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            c if c == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
+            c if c == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Length of a PostgreSQL dollar-quote tag (`$$` or `$tag$`) at `i`.
+fn dollar_tag(bytes: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+        if bytes[j].is_ascii_digit() && j == i + 1 {
+            return None; // `$1` is a positional parameter
+        }
+        j += 1;
+    }
+    (bytes.get(j) == Some(&b'$')).then_some(j + 1 - i)
+}
+
+/// True when the digit at `i` continues an identifier (`t1`, `col_2`).
+fn ident_before(bytes: &[u8], i: usize) -> bool {
+    i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b'$' | b'.'))
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xF7 => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_literals_become_placeholders() {
+        let cases = [
+            (
+                "SELECT * FROM users WHERE name = 'O''Brien' AND id = 42",
+                "SELECT * FROM users WHERE name = ? AND id = ?",
+            ),
+            (
+                "INSERT INTO t1 (a, b) VALUES (3.14, -7)",
+                "INSERT INTO t1 (a, b) VALUES (?, -?)",
+            ),
+            (
+                "UPDATE \"col 2\" SET v = 0xFF WHERE k = $1",
+                "UPDATE \"col 2\" SET v = ? WHERE k = $1",
+            ),
+            ("SELECT $$secret$$, $tag$x$tag$", "SELECT ?, ?"),
+            ("SELECT 'unterminated", "SELECT ?"),
+            (
+                "SELECT name FROM t WHERE note = 'é'",
+                "SELECT name FROM t WHERE note = ?",
+            ),
+            ("SELECT a FROM b", "SELECT a FROM b"),
+            (
+                "SELECT x FROM t2.c3 WHERE y = 'a\\'b'",
+                "SELECT x FROM t2.c3 WHERE y = ?",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sql(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn url_query_values_are_masked() {
+        assert_eq!(
+            url("https://s3/b/k?X-Amz-Signature=abc&X-Amz-Expires=60#frag"),
+            "https://s3/b/k?X-Amz-Signature=?&X-Amz-Expires=?#frag"
+        );
+        assert_eq!(url("http://inventory/stock"), "http://inventory/stock");
+    }
+
+    #[test]
+    fn credential_keys_are_recognised() {
+        for key in [
+            "http.request.header.authorization",
+            "http.request.header.cookie",
+            "db.password",
+            "X-Api-Key",
+            "session_token",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        assert!(!is_secret_key("http.request.method"));
+    }
+}
