@@ -76,16 +76,17 @@ impl TransactionBuilder {
                 Cow::Borrowed(s) => RawTxnName::Raw(RawName::Static(s)),
                 Cow::Owned(s) => RawTxnName::Owned(s),
             };
-            let state = match recorder::begin(name.clone(), self.kind, self.remote) {
-                Ok(()) => TxnState::Root,
-                Err(RecordError::AlreadyActive) => {
-                    let raw = match name {
-                        RawTxnName::Raw(r) => r,
-                        RawTxnName::Owned(s) => RawName::Id(crate::names::intern(&s)),
-                    };
-                    TxnState::Nested(recorder::enter(raw, StepKind::Custom))
+            let state = if recorder::is_active() {
+                let raw = match name {
+                    RawTxnName::Raw(r) => r,
+                    RawTxnName::Owned(s) => RawName::Id(crate::names::intern(&s)),
+                };
+                TxnState::Nested(recorder::enter(raw, StepKind::Custom))
+            } else {
+                match recorder::begin(name, self.kind, self.remote) {
+                    Ok(seq) => TxnState::Root(seq),
+                    Err(_) => TxnState::Inert,
                 }
-                Err(_) => TxnState::Inert,
             };
             TransactionGuard {
                 state,
@@ -105,7 +106,8 @@ impl TransactionBuilder {
 #[cfg(feature = "enable")]
 #[derive(Debug, Clone, Copy)]
 enum TxnState {
-    Root,
+    /// The transaction this guard began, by its sequence number.
+    Root(u32),
     Nested(StepToken),
     Inert,
     Ended,
@@ -127,7 +129,7 @@ impl TransactionGuard {
         #[cfg(feature = "enable")]
         {
             let target = match self.state {
-                TxnState::Root => Target::Transaction,
+                TxnState::Root(_) => Target::Transaction,
                 TxnState::Nested(t) => Target::Step(t),
                 _ => return self,
             };
@@ -143,7 +145,7 @@ impl TransactionGuard {
         #[cfg(feature = "enable")]
         {
             let target = match self.state {
-                TxnState::Root => Target::Transaction,
+                TxnState::Root(_) => Target::Transaction,
                 TxnState::Nested(t) => Target::Step(t),
                 _ => return self,
             };
@@ -166,7 +168,7 @@ impl TransactionGuard {
         {
             let state = std::mem::replace(&mut self.state, TxnState::Ended);
             match state {
-                TxnState::Root => recorder::end().ok(),
+                TxnState::Root(seq) => recorder::end_seq(seq).ok(),
                 TxnState::Nested(t) => {
                     recorder::exit_step(t);
                     None
@@ -292,7 +294,7 @@ pub mod raw {
     ) -> Result<(), RecordError> {
         #[cfg(feature = "enable")]
         {
-            recorder::begin(RawTxnName::Owned(name), kind, remote)
+            recorder::begin(RawTxnName::Owned(name), kind, remote).map(drop)
         }
         #[cfg(not(feature = "enable"))]
         {

@@ -53,7 +53,8 @@ struct SpanFields(Vec<(&'static str, AttrValue)>);
 /// How the current enter of a span was recorded.
 #[derive(Clone, Copy)]
 enum Entered {
-    Transaction,
+    /// Began the transaction with this sequence number.
+    Transaction(u32),
     Step(StepToken),
 }
 
@@ -140,7 +141,7 @@ where
             Entered::Step(recorder::enter(RawName::Static(name), StepKind::Method))
         } else {
             match recorder::begin(RawTxnName::Raw(RawName::Static(name)), self.root_kind, None) {
-                Ok(()) => Entered::Transaction,
+                Ok(seq) => Entered::Transaction(seq),
                 Err(_) => return,
             }
         };
@@ -154,8 +155,8 @@ where
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         match span.extensions_mut().remove::<Entered>() {
-            Some(Entered::Transaction) => {
-                let _ = recorder::end();
+            Some(Entered::Transaction(seq)) => {
+                let _ = recorder::end_seq(seq);
             }
             Some(Entered::Step(token)) => recorder::exit_step(token),
             None => {}
@@ -181,7 +182,7 @@ where
 
 fn apply(entered: Entered, fields: &[(&'static str, AttrValue)]) {
     let target = match entered {
-        Entered::Transaction => Target::Transaction,
+        Entered::Transaction(_) => Target::Transaction,
         Entered::Step(token) if token == StepToken::NONE => return,
         Entered::Step(token) => Target::Step(token),
     };

@@ -63,6 +63,7 @@ mod local;
 pub mod model;
 pub mod names;
 pub mod propagation;
+mod rng;
 
 use std::time::Duration;
 
@@ -80,12 +81,13 @@ pub use model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 #[derive(Debug)]
 pub struct OspreyGuard {
     timeout: Duration,
+    instance: u64,
 }
 
 impl OspreyGuard {
     /// Shuts down now, waiting at most `timeout`; false if time ran out.
     pub fn shutdown(self, timeout: Duration) -> bool {
-        let done = collector::shutdown(timeout);
+        let done = collector::shutdown_instance(self.instance, timeout);
         std::mem::forget(self);
         done
     }
@@ -93,7 +95,7 @@ impl OspreyGuard {
 
 impl Drop for OspreyGuard {
     fn drop(&mut self) {
-        collector::shutdown(self.timeout);
+        collector::shutdown_instance(self.instance, self.timeout);
     }
 }
 
@@ -101,14 +103,14 @@ impl Drop for OspreyGuard {
 /// an exporter cannot be built.
 pub fn init(config: Config) -> Result<OspreyGuard, InitError> {
     let timeout = config.shutdown_timeout;
-    collector::start(config)?;
-    Ok(OspreyGuard { timeout })
+    let instance = collector::start(config)?;
+    Ok(OspreyGuard { timeout, instance })
 }
 
 /// Starts Osprey without a guard (for the C ABI and the Java agent); stop
 /// it with [`shutdown`].
 pub fn start(config: Config) -> Result<(), InitError> {
-    collector::start(config)
+    collector::start(config).map(drop)
 }
 
 /// Stops Osprey: recording stops at once, queued transactions are exported,

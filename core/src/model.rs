@@ -258,6 +258,15 @@ impl TransactionRecord {
         self.error.is_some()
     }
 
+    /// The span id `step` names as its parent: its parent step's, or the
+    /// transaction's when it hangs directly under it (or its parent index
+    /// is out of range).
+    pub fn parent_span_id_of(&self, step: &StepRecord) -> SpanId {
+        step.parent
+            .and_then(|i| self.steps.get(i as usize))
+            .map_or(self.span_id, |p| p.span_id)
+    }
+
     /// Estimated heap and inline size, for memory budgets.
     pub fn approx_bytes(&self) -> usize {
         fn attrs(a: &[Attribute]) -> usize {

@@ -381,3 +381,33 @@ fn secrets_stay_in_the_process_unless_sanitising_is_switched_off() {
         "{text}"
     );
 }
+
+#[test]
+fn stale_guards_never_end_a_later_transaction_or_instance() {
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        let stale = osprey::transaction("A").begin();
+        osprey::raw::end().unwrap(); // A ended behind its guard's back
+        osprey::raw::begin("B".into(), SpanKind::Internal, None).unwrap();
+        assert_eq!(stale.end(), None, "the guard of A does not end B");
+        assert!(osprey::raw::in_transaction());
+        osprey::raw::end().unwrap();
+    });
+    let names: Vec<_> = capture
+        .transactions()
+        .iter()
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect();
+    assert_eq!(names, ["A", "B"]);
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let first = osprey::init(quick().exporter(osprey::export::NullExporter)).unwrap();
+    assert!(osprey::shutdown(Duration::from_secs(5)));
+    let second = osprey::init(quick().exporter(osprey::export::NullExporter)).unwrap();
+    drop(first);
+    assert!(
+        osprey::is_running(),
+        "an old guard does not stop a later init"
+    );
+    assert!(second.shutdown(Duration::from_secs(5)));
+}

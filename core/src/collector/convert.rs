@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::sampler::Rng;
 use crate::clock::Calibration;
 use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName};
 use crate::model::{Attribute, SpanId, StepRecord, TransactionRecord};
 use crate::names::{self, NameId};
+use crate::rng::Rng;
 
 /// Hashes `'static` string addresses: one multiply per word, no SipHash
 /// (the keys are pointers, not attacker-chosen data).

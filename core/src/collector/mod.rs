@@ -11,7 +11,7 @@ pub mod sanitize;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,10 +24,11 @@ use crate::diag;
 use crate::export::Exporter;
 use crate::local::raw::RawTransaction;
 use crate::model::{ExportBatch, Resource, TransactionRecord};
+use crate::rng::Rng;
 use aggregate::Aggregator;
 use convert::Converter;
 use handoff::{Counters, Handoff};
-use sampler::{Rng, Sampler};
+use sampler::Sampler;
 use worker::Worker;
 
 /// Transactions taken off the queue per wake-up before timers are checked.
@@ -80,6 +81,7 @@ enum Control {
 
 /// A running collector (at most one per process).
 pub(crate) struct Running {
+    instance: u64,
     control: Sender<Control>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
@@ -118,7 +120,9 @@ impl From<ConfigError> for InitError {
 }
 
 /// Starts the collector and its exporters and installs the handoff.
-pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
+/// Starts the collector; returns the instance number [`shutdown_instance`]
+/// checks.
+pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let mut running = RUNNING.lock();
     if running.is_some() {
         return Err(InitError::AlreadyRunning);
@@ -158,7 +162,7 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
             ratio: config.sample_ratio,
             slow: config.slow_threshold,
         },
-        rng: Rng::from_os(),
+        rng: Rng::UNSEEDED,
         resource: Arc::new(config.resource.clone()),
         batch: Vec::new(),
         batch_size: config.batch_size,
@@ -173,13 +177,24 @@ pub(crate) fn start(mut config: Config) -> Result<(), InitError> {
         .spawn(move || collector.run())
         .map_err(InitError::Spawn)?;
     handoff::install(Some(handoff));
+    let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
     *running = Some(Running {
+        instance,
         control: control_tx,
         thread: Some(thread),
         counters,
         exporters: exporter_counters,
     });
-    Ok(())
+    Ok(instance)
+}
+
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// Shuts down only if instance `instance` is still the running one (an old
+/// guard must not stop a later `init`).
+pub(crate) fn shutdown_instance(instance: u64, timeout: Duration) -> bool {
+    let current = RUNNING.lock().as_ref().map(|r| r.instance);
+    current == Some(instance) && shutdown(timeout)
 }
 
 #[cfg_attr(

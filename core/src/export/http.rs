@@ -26,6 +26,29 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+impl HttpResponse {
+    /// The error for a rejected request: the status and a printable excerpt
+    /// of the body, for the log line.
+    pub fn rejected(&self) -> ExportError {
+        ExportError::Rejected {
+            status: self.status,
+            body: printable(&String::from_utf8_lossy(&self.body)),
+        }
+    }
+}
+
+/// Characters of collector-supplied text kept for a log line.
+const MAX_LOGGED_CHARS: usize = 256;
+
+/// At most [`MAX_LOGGED_CHARS`] characters of `text`, control characters
+/// replaced, so a hostile answer cannot forge or flood log lines.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .take(MAX_LOGGED_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// A configured client.
 #[derive(Clone, Debug)]
 pub struct HttpClient {

@@ -81,13 +81,7 @@ impl Exporter for ZipkinExporter {
         if (200..300).contains(&response.status) {
             Ok(())
         } else {
-            Err(ExportError::Rejected {
-                status: response.status,
-                body: String::from_utf8_lossy(&response.body)
-                    .chars()
-                    .take(256)
-                    .collect(),
-            })
+            Err(response.rejected())
         }
     }
 }
@@ -170,10 +164,7 @@ fn step_span(
     step: &StepRecord,
     local: &Endpoint,
 ) -> ZipkinSpan {
-    let parent = step
-        .parent
-        .and_then(|p| txn.steps.get(p as usize))
-        .map_or(txn.span_id, |p| p.span_id);
+    let parent = txn.parent_span_id_of(step);
     let remote_key = match step.kind {
         StepKind::Sql => Some("db.system"),
         StepKind::HttpCall => Some("server.address"),

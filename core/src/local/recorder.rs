@@ -10,6 +10,7 @@ use crate::clock;
 use crate::collector::handoff::{self, Handoff};
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
 use crate::propagation::RemoteParent;
+use crate::rng::Rng;
 
 /// Attributes plus errors kept per transaction; more are ignored, so a
 /// loop setting attributes cannot grow the application's heap without bound.
@@ -55,7 +56,7 @@ struct LocalRecorder {
     spare: Option<Box<RawTransaction>>,
     link: Option<(u64, Arc<Handoff>)>,
     seq: u32,
-    rng: u64,
+    rng: Rng,
     thread_id: u64,
 }
 
@@ -83,7 +84,7 @@ thread_local! {
             spare: None,
             link: None,
             seq: 0,
-            rng: 0,
+            rng: Rng::UNSEEDED,
             thread_id: 0,
         })
     };
@@ -144,12 +145,13 @@ pub(crate) fn is_active() -> bool {
     !ACTIVE.with(Cell::get).is_null()
 }
 
-/// Begins a transaction on this thread.
+/// Begins a transaction on this thread; returns its sequence number, which
+/// [`end_seq`] checks.
 pub(crate) fn begin(
     name: RawTxnName,
     kind: SpanKind,
     remote: Option<RemoteParent>,
-) -> Result<(), RecordError> {
+) -> Result<u32, RecordError> {
     with_local(Err(RecordError::NotRunning), |l| {
         l.begin(name, kind, remote)
     })
@@ -158,6 +160,15 @@ pub(crate) fn begin(
 /// Ends this thread's transaction and hands it to the collector.
 pub(crate) fn end() -> Result<Handover, RecordError> {
     with_local(Err(RecordError::NoTransaction), LocalRecorder::end)
+}
+
+/// Ends this thread's transaction only if it is the one `begin` numbered
+/// `seq` (a guard outliving its transaction must not end the next one).
+pub(crate) fn end_seq(seq: u32) -> Result<Handover, RecordError> {
+    if with_active(0, |txn| txn.seq) != seq {
+        return Err(RecordError::NoTransaction);
+    }
+    end()
 }
 
 /// Adds an attribute to the step `token` (or the innermost open step when
@@ -208,7 +219,7 @@ pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
                 match txn.assigned_span_ids.iter().find(|(s, _)| *s == current) {
                     Some((_, id)) => *id,
                     None => {
-                        let id = SpanId(next_nonzero(&mut l.rng).to_le_bytes());
+                        let id = SpanId(l.rng.next_nonzero().to_le_bytes());
                         txn.assigned_span_ids.push((current, id));
                         id
                     }
@@ -252,7 +263,7 @@ impl LocalRecorder {
         name: RawTxnName,
         kind: SpanKind,
         remote: Option<RemoteParent>,
-    ) -> Result<(), RecordError> {
+    ) -> Result<u32, RecordError> {
         if is_active() {
             return Err(RecordError::AlreadyActive);
         }
@@ -274,8 +285,8 @@ impl LocalRecorder {
                 txn.force_sample = parent.sampled;
             }
             None => {
-                let hi = next_nonzero(&mut self.rng);
-                let lo = next_nonzero(&mut self.rng);
+                let hi = self.rng.next_nonzero();
+                let lo = self.rng.next_nonzero();
                 let mut id = [0u8; 16];
                 id[..8].copy_from_slice(&hi.to_be_bytes());
                 id[8..].copy_from_slice(&lo.to_be_bytes());
@@ -284,7 +295,7 @@ impl LocalRecorder {
                 txn.force_sample = false;
             }
         }
-        txn.span_id = SpanId(next_nonzero(&mut self.rng).to_le_bytes());
+        txn.span_id = SpanId(self.rng.next_nonzero().to_le_bytes());
         txn.kind = kind;
         txn.name = name;
         txn.thread_id = self.thread_id;
@@ -294,7 +305,7 @@ impl LocalRecorder {
         txn.seq = self.seq;
         txn.start = clock::now();
         ACTIVE.with(|a| a.set(Box::into_raw(txn)));
-        Ok(())
+        Ok(self.seq)
     }
 
     fn end(&mut self) -> Result<Handover, RecordError> {
@@ -445,25 +456,6 @@ impl RawTransaction {
             self.current = step.parent;
         }
         self.overflow_depth = 0;
-    }
-}
-
-/// wyrand, seeded from the OS once per thread.
-fn next_nonzero(state: &mut u64) -> u64 {
-    if *state == 0 {
-        let mut seed = [0u8; 8];
-        if getrandom::fill(&mut seed).is_err() {
-            seed = (clock::monotonic_ns() ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
-        }
-        *state = u64::from_le_bytes(seed) | 1;
-    }
-    loop {
-        *state = state.wrapping_add(0xa076_1d64_78bd_642f);
-        let t = u128::from(*state) * u128::from(*state ^ 0xe703_7ed1_a0b4_28db);
-        let v = (t >> 64) as u64 ^ t as u64;
-        if v != 0 {
-            return v;
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 
 use crate::model::{
     AttrValue, Attribute, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, Resource, SecondAggregate,
-    SpanId, SpanKind, StepRecord, TransactionRecord,
+    SpanKind, StepRecord, TransactionRecord,
 };
 
 /// Instrumentation scope name on every span and metric.
@@ -131,7 +131,7 @@ fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
 }
 
 fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) -> Span {
-    let parent = step_parent(txn, step);
+    let parent = txn.parent_span_id_of(step);
     let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
     let end = start.saturating_add(step.elapsed_ns);
     let mut attributes = attributes(batch, &step.attributes);
@@ -152,14 +152,6 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
         status: step.error.as_deref().map(error_status),
         ..Span::default()
     }
-}
-
-/// The parent step's span id, or the transaction's when the step hangs
-/// directly under it (or its parent index is out of range).
-fn step_parent(txn: &TransactionRecord, step: &StepRecord) -> SpanId {
-    step.parent
-        .and_then(|i| txn.steps.get(i as usize))
-        .map_or(txn.span_id, |p| p.span_id)
 }
 
 fn span_kind(kind: SpanKind) -> span::SpanKind {
@@ -350,6 +342,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::model::SpanId;
     use crate::model::{StepKind, TraceId};
     use crate::names::intern;
 

@@ -29,8 +29,6 @@ use crate::model::ExportBatch;
 use retry::Backoff;
 
 /// Longest piece of a collector's text put in a log line or error.
-const MAX_LOGGED_CHARS: usize = 256;
-
 /// The two OTLP signals Osprey sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Signal {
@@ -200,10 +198,7 @@ enum Rejection {
 }
 
 fn rejection(response: HttpResponse) -> Rejection {
-    let error = ExportError::Rejected {
-        status: response.status,
-        body: printable(&String::from_utf8_lossy(&response.body)),
-    };
+    let error = response.rejected();
     if retry::is_retryable_status(response.status) {
         Rejection::Retry(error, response.retry_after)
     } else {
@@ -249,17 +244,9 @@ fn check_partial_success(signal: Signal, body: &[u8]) {
         &format!("otlp-partial-{what}"),
         &format!(
             "OTLP collector accepted {what} partially ({rejected} rejected): {}",
-            printable(&message)
+            crate::export::http::printable(&message)
         ),
     );
-}
-
-/// At most [`MAX_LOGGED_CHARS`] characters, control characters replaced.
-fn printable(text: &str) -> String {
-    text.chars()
-        .take(MAX_LOGGED_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// Headers the exporter sets itself; configured ones with these names are
@@ -275,7 +262,7 @@ fn check_endpoint(url: &str) -> Result<(), ExportError> {
     } else {
         Err(ExportError::Transport(format!(
             "OTLP endpoint must be an http:// or https:// URL: {}",
-            printable(url)
+            crate::export::http::printable(url)
         )))
     }
 }
