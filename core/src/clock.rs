@@ -143,13 +143,17 @@ pub fn anchor() -> Anchor {
 }
 
 /// Converts ticks to nanoseconds and UNIX time. Owned by the collector
-/// thread; refreshes its rate at most once a second. Conversions are a
-/// 64×64→128-bit multiply by a 32.32 fixed-point rate.
+/// thread; refreshes at most once a second. Ticks map to monotonic time by
+/// a 32.32 fixed-point rate (a 64×64→128-bit multiply); monotonic time maps
+/// to UNIX time by an offset re-read at each refresh, so a wall clock that
+/// NTP steps after start-up is followed.
 #[derive(Debug)]
 pub struct Calibration {
     anchor: Anchor,
     /// Nanoseconds per tick × 2³²; 0 until first derived.
     rate_q32: u64,
+    /// UNIX minus monotonic nanoseconds, as last read.
+    unix_offset_ns: i128,
     refreshed_mono_ns: u64,
 }
 
@@ -162,21 +166,26 @@ impl Default for Calibration {
 impl Calibration {
     /// A calibration from the process anchor; the rate is derived on first use.
     pub fn new() -> Self {
+        let anchor = anchor();
         Self {
-            anchor: anchor(),
+            anchor,
             rate_q32: if uses_tsc() { 0 } else { 1 << 32 },
+            unix_offset_ns: i128::from(anchor.unix_ns) - i128::from(anchor.mono_ns),
             refreshed_mono_ns: 0,
         }
     }
 
-    /// Updates the rate when the TSC is in use and the last update is old.
-    /// May sleep (up to 50 ms, once, right after start-up).
+    /// Re-reads the wall-clock offset and (with the TSC) the rate when the
+    /// last refresh is a second old. May sleep (up to 50 ms, once, right
+    /// after start-up) to derive the first TSC rate.
     pub fn refresh(&mut self) {
-        if !uses_tsc() {
-            return;
-        }
         let mono = monotonic_ns();
         if self.rate_q32 != 0 && mono.saturating_sub(self.refreshed_mono_ns) < 1_000_000_000 {
+            return;
+        }
+        self.unix_offset_ns = i128::from(unix_ns()) - i128::from(monotonic_ns());
+        self.refreshed_mono_ns = mono;
+        if !uses_tsc() {
             return;
         }
         let since = Duration::from_nanos(mono.saturating_sub(self.anchor.mono_ns));
@@ -221,13 +230,14 @@ impl Calibration {
     /// UNIX nanoseconds of a tick reading.
     pub fn unix_ns(&mut self, ticks: u64) -> u64 {
         let rate = self.rate();
-        if ticks >= self.anchor.ticks {
-            self.anchor.unix_ns + Self::ticks_to_ns(rate, ticks - self.anchor.ticks)
+        let mono = if ticks >= self.anchor.ticks {
+            i128::from(self.anchor.mono_ns)
+                + i128::from(Self::ticks_to_ns(rate, ticks - self.anchor.ticks))
         } else {
-            self.anchor
-                .unix_ns
-                .saturating_sub(Self::ticks_to_ns(rate, self.anchor.ticks - ticks))
-        }
+            i128::from(self.anchor.mono_ns)
+                - i128::from(Self::ticks_to_ns(rate, self.anchor.ticks - ticks))
+        };
+        (mono + self.unix_offset_ns).clamp(0, i128::from(u64::MAX)) as u64
     }
 }
 

@@ -51,6 +51,14 @@ impl Handoff {
         }
     }
 
+    /// Called by the collector for a transaction it takes off the queue but
+    /// will not process (it arrived after shutdown's final drain).
+    pub fn discarded(&self, txn: &RawTransaction) {
+        self.queued_bytes
+            .fetch_sub(txn.footprint(), Ordering::Relaxed);
+        self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Called by the collector for each transaction it takes off the queue.
     pub fn received(&self, txn: &RawTransaction) {
         self.queued_bytes

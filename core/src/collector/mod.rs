@@ -349,11 +349,11 @@ impl Collector {
                 },
                 recv(self.control) -> msg => match msg {
                     Ok(Control::Flush(deadline, ack)) => {
-                        self.drain_and_dispatch(deadline);
+                        self.drain_and_dispatch(deadline, unix_second() + 1);
                         let _ = ack.send(self.flush_workers(deadline));
                     }
                     Ok(Control::Shutdown(deadline, ack)) => {
-                        self.drain_and_dispatch(deadline);
+                        self.drain_and_dispatch(deadline, u64::MAX);
                         let workers = std::mem::take(&mut *self.workers.lock());
                         let mut all_done = true;
                         for w in workers {
@@ -362,6 +362,7 @@ impl Collector {
                         if !all_done {
                             diag::warn("shutdown", "shutdown timed out; some exports may be lost");
                         }
+                        self.count_stragglers();
                         let _ = ack.send(all_done);
                         return;
                     }
@@ -397,14 +398,15 @@ impl Collector {
         }
     }
 
-    /// Takes everything already queued and dispatches it with every
-    /// aggregate, waiting for room in the export queues until `deadline`.
-    fn drain_and_dispatch(&mut self, deadline: Instant) {
+    /// Takes everything already queued and dispatches it with the
+    /// aggregates of seconds before `before_second`, waiting for room in the
+    /// export queues until `deadline`.
+    fn drain_and_dispatch(&mut self, deadline: Instant, before_second: u64) {
         self.wait_until = Some(deadline);
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
-        self.dispatch(u64::MAX);
+        self.dispatch(before_second);
         self.wait_until = None;
     }
 
@@ -421,6 +423,14 @@ impl Collector {
         });
         for w in self.workers.lock().iter() {
             w.offer(&batch, self.wait_until);
+        }
+    }
+
+    /// Counts as dropped what a recording thread queued after the final
+    /// drain (it had read the handoff just before shutdown removed it).
+    fn count_stragglers(&self) {
+        while let Ok(txn) = self.rx.try_recv() {
+            self.handoff.discarded(&txn);
         }
     }
 

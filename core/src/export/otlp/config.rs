@@ -147,6 +147,17 @@ impl OtlpConfig {
         let timeout = read("OTEL_EXPORTER_OTLP_TIMEOUT");
         let compression = read("OTEL_EXPORTER_OTLP_COMPRESSION");
         let certificate = read("OTEL_EXPORTER_OTLP_CERTIFICATE");
+        let protocol = read("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| read("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        if let Some(p) = protocol.filter(|p| p.trim() != "http/protobuf") {
+            crate::diag::warn(
+                "otlp-protocol",
+                &format!(
+                    "OTLP protocol `{}` is not supported; sending http/protobuf",
+                    p.trim()
+                ),
+            );
+        }
         if let Some(base) = endpoint {
             self = self.endpoint(&base);
         }
