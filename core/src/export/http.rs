@@ -1,6 +1,8 @@
 //! The blocking HTTP client shared by the network exporters: ureq over
-//! rustls (certificates verified against the webpki roots plus an optional
-//! CA file), a timeout on every request, bounded response bodies.
+//! rustls (certificates verified against the webpki roots, or against the
+//! certificates of a CA file when one is configured, as
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE` means), a timeout on every request,
+//! bounded response bodies.
 
 use std::path::Path;
 use std::time::Duration;
@@ -57,7 +59,7 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client whose requests time out after `timeout`, trusting the webpki
-    /// roots and, when given, the PEM certificates in `ca_file`.
+    /// roots, or, when `ca_file` is given, only the PEM certificates in it.
     pub fn new(timeout: Duration, ca_file: Option<&Path>) -> Result<Self, ExportError> {
         let roots = match ca_file {
             None => RootCerts::WebPki,
