@@ -37,63 +37,52 @@ fn spans(n: usize) -> ItemsCount {
     ItemsCount::new(reps(n) * (n + 1))
 }
 
+/// Warms the pipeline up on this thread, then measures `reps(n)`
+/// transactions of `txn` per iteration.
+fn measure(bencher: Bencher, n: usize, txn: impl Fn(usize) + Sync) {
+    peers::warm_up(|| txn(n));
+    bencher.counter(spans(n)).bench(|| {
+        for _ in 0..reps(n) {
+            txn(black_box(n));
+        }
+    });
+}
+
 #[divan::bench(args = N, threads = [1, 2])]
 fn osprey(bencher: Bencher, n: usize) {
     peers::osprey_start();
-    peers::warm_up(|| peers::osprey_txn(n));
-    bencher.counter(spans(n)).bench(|| {
-        for _ in 0..reps(n) {
-            peers::osprey_txn(black_box(n));
-        }
-    });
+    measure(bencher, n, peers::osprey_txn);
 }
 
 #[divan::bench(args = N, threads = [1, 2])]
 fn fastrace(bencher: Bencher, n: usize) {
     peers::fastrace_start();
-    peers::warm_up(|| peers::fastrace_txn(n));
-    bencher.counter(spans(n)).bench(|| {
-        for _ in 0..reps(n) {
-            peers::fastrace_txn(black_box(n));
-        }
-    });
+    measure(bencher, n, peers::fastrace_txn);
 }
 
 #[divan::bench(args = N, threads = [1, 2])]
 fn otel_sdk(bencher: Bencher, n: usize) {
     let tracer = &peers::otel_sdk().tracer;
-    peers::warm_up(|| peers::otel_sdk_txn(tracer, n));
-    bencher.counter(spans(n)).bench(|| {
-        for _ in 0..reps(n) {
-            peers::otel_sdk_txn(tracer, black_box(n));
-        }
+    measure(bencher, n, |n| peers::otel_sdk_txn(tracer, n));
+}
+
+/// `tracing` with a per-thread default dispatcher: set on each benchmark
+/// thread before measuring.
+fn measure_tracing(bencher: Bencher, n: usize, dispatch: &'static tracing::Dispatch) {
+    measure(bencher, n, |n| {
+        peers::use_dispatch(dispatch);
+        peers::tracing_txn(n)
     });
 }
 
 #[divan::bench(args = N, threads = [1, 2])]
 fn tracing_otel(bencher: Bencher, n: usize) {
-    let dispatch = &peers::tracing_otel().0;
-    peers::use_dispatch(dispatch);
-    peers::warm_up(|| peers::tracing_txn(n));
-    bencher.counter(spans(n)).bench(|| {
-        peers::use_dispatch(dispatch);
-        for _ in 0..reps(n) {
-            peers::tracing_txn(black_box(n));
-        }
-    });
+    measure_tracing(bencher, n, &peers::tracing_otel().0);
 }
 
 #[divan::bench(args = N, threads = [1, 2])]
 fn tracing_registry(bencher: Bencher, n: usize) {
-    let dispatch = peers::tracing_registry();
-    peers::use_dispatch(dispatch);
-    peers::warm_up(|| peers::tracing_txn(n));
-    bencher.counter(spans(n)).bench(|| {
-        peers::use_dispatch(dispatch);
-        for _ in 0..reps(n) {
-            peers::tracing_txn(black_box(n));
-        }
-    });
+    measure_tracing(bencher, n, peers::tracing_registry());
 }
 
 /// The clock floor of a span: two reads (start and end) per item.
