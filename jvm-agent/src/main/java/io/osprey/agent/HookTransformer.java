@@ -5,6 +5,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.lang.instrument.ClassFileTransformer;
 import java.security.ProtectionDomain;
+import java.util.function.ToIntFunction;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
 import org.objectweb.asm.ClassWriter;
@@ -19,6 +20,14 @@ import org.objectweb.asm.Type;
  * Any failure leaves the class unchanged.
  */
 final class HookTransformer implements ClassFileTransformer {
+    /** Interns step names at transform time. */
+    static final ToIntFunction<String> NATIVE_IDS = new ToIntFunction<String>() {
+        @Override
+        public int applyAsInt(String name) {
+            return OspreyNative.intern(name);
+        }
+    };
+
     private final Hooks hooks;
 
     HookTransformer(Hooks hooks) {
@@ -36,7 +45,7 @@ final class HookTransformer implements ClassFileTransformer {
             if (!hooks.mayMatchClass(dotted)) {
                 return null;
             }
-            return instrument(bytes, dotted, hooks);
+            return instrument(bytes, dotted, hooks, NATIVE_IDS);
         } catch (Throwable t) {
             return null;
         }
@@ -61,14 +70,16 @@ final class HookTransformer implements ClassFileTransformer {
                 out.write(buf, 0, n);
             }
             instrument(out.toByteArray(), Warmup.class.getName(),
-                    new Hooks(Warmup.class.getName() + ".*", null, Warmup.class.getName() + ".run", false));
+                    new Hooks(Warmup.class.getName() + ".*", null, Warmup.class.getName() + ".run", false),
+                    NATIVE_IDS);
         } catch (Throwable ignored) {
             // only a warm-up
         }
     }
 
     /** The instrumented class, or null when no method was hooked. */
-    static byte[] instrument(byte[] bytes, final String className, final Hooks hooks) {
+    static byte[] instrument(byte[] bytes, final String className, final Hooks hooks,
+            final ToIntFunction<String> ids) {
         ClassReader reader = new ClassReader(bytes);
         if ((reader.getAccess() & (Opcodes.ACC_INTERFACE | Opcodes.ACC_ANNOTATION | Opcodes.ACC_MODULE)) != 0) {
             return null;
@@ -102,7 +113,7 @@ final class HookTransformer implements ClassFileTransformer {
                     return mv;
                 }
                 String stepName = methodName(className, name, desc);
-                int id = OspreyNative.intern(stepName);
+                int id = ids.applyAsInt(stepName);
                 if (id < 0) {
                     return mv;
                 }

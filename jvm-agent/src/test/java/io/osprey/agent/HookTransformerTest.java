@@ -1,0 +1,126 @@
+package io.osprey.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.ToIntFunction;
+import org.junit.jupiter.api.Test;
+
+class HookTransformerTest {
+    private final List<String> interned = new ArrayList<String>();
+    private final ToIntFunction<String> ids = name -> {
+        interned.add(name);
+        return interned.size();
+    };
+
+    private static byte[] bytes(String resource) throws Exception {
+        try (InputStream in = HookTransformerTest.class.getResourceAsStream(resource)) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        }
+    }
+
+    /** Defines the instrumented class in its own loader: the verifier checks every method. */
+    private static Class<?> define(final byte[] code) throws Exception {
+        ClassLoader loader = new ClassLoader(HookTransformerTest.class.getClassLoader()) {
+            @Override
+            protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+                if (name.equals("sample.Target")) {
+                    synchronized (getClassLoadingLock(name)) {
+                        Class<?> c = findLoadedClass(name);
+                        return c != null ? c : defineClass(name, code, 0, code.length);
+                    }
+                }
+                return super.loadClass(name, resolve);
+            }
+        };
+        return Class.forName("sample.Target", true, loader);
+    }
+
+    @Test
+    void instrumentedClassVerifiesAndBehavesTheSame() throws Exception {
+        Hooks hooks = new Hooks("sample.*", null, "sample.Target.handle*", false);
+        byte[] out = HookTransformer.instrument(bytes("/sample/Target.class"), "sample.Target", hooks, ids);
+        assertNotNull(out);
+        assertTrue(interned.contains("sample.Target.sum(long,double,int[])"), interned.toString());
+        assertTrue(interned.contains("sample.Target.handleTxn(int)"), interned.toString());
+        assertTrue(interned.contains("sample.Target.fail(java.lang.String)"), interned.toString());
+        // Accessors and non-public methods are skipped.
+        for (String name : interned) {
+            assertTrue(!name.contains("getName") && !name.contains("setName") && !name.contains("hidden"), name);
+        }
+
+        Class<?> c = define(out);
+        Object t = c.getDeclaredConstructor().newInstance();
+        assertEquals(16L, c.getMethod("sum", long.class, double.class, int[].class)
+                .invoke(null, 3L, 7.5, new int[] {1, 2, 3}));
+        assertEquals("1:s", c.getMethod("merge", boolean.class).invoke(t, true));
+        assertEquals("1:2", c.getMethod("merge", boolean.class).invoke(t, false));
+        assertEquals(42, c.getMethod("caught", String.class).invoke(t, "42"));
+        assertEquals(-1, c.getMethod("caught", String.class).invoke(t, "x"));
+        assertEquals("x", c.getMethod("getName").invoke(t));
+        assertEquals("012", c.getMethod("handleTxn", int.class).invoke(null, 3));
+        InvocationTargetException e = assertThrows(InvocationTargetException.class,
+                () -> c.getMethod("fail", String.class).invoke(t, "why"));
+        assertEquals(IllegalArgumentException.class, e.getCause().getClass());
+        assertEquals("why", e.getCause().getMessage());
+        c.getMethod("fail", String.class).invoke(t, (Object) null);
+    }
+
+    @Test
+    void nonPublicMethodsWhenAsked() throws Exception {
+        Hooks hooks = new Hooks("sample.Target", null, null, true);
+        HookTransformer.instrument(bytes("/sample/Target.class"), "sample.Target", hooks, ids);
+        assertTrue(interned.contains("sample.Target.hidden()"), interned.toString());
+    }
+
+    @Test
+    void unmatchedClassIsLeftAlone() throws Exception {
+        Hooks hooks = new Hooks("other.*", null, null, false);
+        assertNull(HookTransformer.instrument(bytes("/sample/Target.class"), "sample.Target", hooks, ids));
+        assertTrue(interned.isEmpty());
+    }
+
+    @Test
+    void excludedMethodsAreNotHooked() throws Exception {
+        Hooks hooks = new Hooks("sample.*", "sample.Target.merge,sample.Target.s*", null, false);
+        HookTransformer.instrument(bytes("/sample/Target.class"), "sample.Target", hooks, ids);
+        for (String name : interned) {
+            assertTrue(!name.contains("merge") && !name.contains(".sum("), name);
+        }
+        assertTrue(interned.contains("sample.Target.caught(java.lang.String)"), interned.toString());
+    }
+
+    @Test
+    void platformAndOwnClassesAreNeverTransformed() {
+        HookTransformer t = new HookTransformer(new Hooks("*", null, null, false));
+        for (String name : new String[] {"java/lang/String", "jdk/internal/Foo", "sun/misc/Unsafe",
+                "com/sun/Foo", "io/osprey/agent/Agent"}) {
+            assertNull(t.transform(null, name, null, null, new byte[] {1, 2, 3}), name);
+        }
+        // Garbage bytes of a matching class: no exception, no change.
+        assertNull(t.transform(null, "sample/Broken", null, null, new byte[] {1, 2, 3}));
+    }
+
+    @Test
+    void methodNamesAreReadable() throws Exception {
+        Method m = HookTransformer.class.getDeclaredMethod("methodName", String.class, String.class, String.class);
+        assertEquals("a.B.c(int,java.lang.String[],long)",
+                HookTransformer.methodName("a.B", "c", "(I[Ljava/lang/String;J)V"));
+        assertNotNull(m);
+    }
+}
