@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
-use osprey_testkit::spans::{str_attr, within};
+use osprey_testkit::spans::{hex, int_attr, str_attr, within};
 
 const JDK17: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
 const JDK25: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
@@ -79,11 +79,15 @@ fn demo_classes() -> &'static Path {
         let src = common::repo_root().join("jvm-agent/src/test-app/demo");
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-demo-classes");
         let _ = std::fs::remove_dir_all(&out);
+        let bridge = common::repo_root().join("jvm-agent/src/main/java");
         let status = Command::new(java_home().join("bin/javac"))
-            .args(["--release", "8", "-nowarn", "-d"])
+            .args(["--release", "8", "-nowarn", "-implicit:none", "-sourcepath"])
+            .arg(&bridge)
+            .arg("-d")
             .arg(&out)
             .arg(src.join("App.java"))
             .arg(src.join("Helper.java"))
+            .arg(src.join("NativeCheck.java"))
             .status()
             .expect("javac runs");
         assert!(status.success(), "javac failed");
@@ -100,6 +104,17 @@ struct Run {
 
 /// Runs `demo.App` on `jdk` with `jvm_args`, killing it after a minute.
 fn run_demo(jdk: &Path, jvm_args: &[String], env: &[(&str, &str)], name: &str) -> Run {
+    run_main(jdk, jvm_args, env, name, "demo.App")
+}
+
+/// Runs `main_class` from the demo classes on `jdk`.
+fn run_main(
+    jdk: &Path,
+    jvm_args: &[String],
+    env: &[(&str, &str)],
+    name: &str,
+    main_class: &str,
+) -> Run {
     let dir = common::scratch(name);
     let stdout_path = dir.join("stdout.txt");
     let stderr_path = dir.join("stderr.txt");
@@ -107,7 +122,7 @@ fn run_demo(jdk: &Path, jvm_args: &[String], env: &[(&str, &str)], name: &str) -
     cmd.args(jvm_args)
         .arg("-cp")
         .arg(demo_classes())
-        .arg("demo.App")
+        .arg(main_class)
         .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).unwrap())
@@ -308,6 +323,100 @@ fn bad_native_path(jdk: &Path, label: &str) {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
 
+/// Every native method, called directly from Java through the agent's
+/// boot-class-path bridge: return codes, null handling, non-BMP strings,
+/// and the transaction they recorded (server kind, inbound parent, rename,
+/// attributes, error, propagated traceparent).
+fn natives_from_java(jdk: &Path, label: &str) {
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=exporter=otlp,otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let run = run_main(
+        jdk,
+        &[agent],
+        &[],
+        &format!("jvm-natives-{label}"),
+        "demo.NativeCheck",
+    );
+    assert_eq!(run.code, Some(0), "{label}: {}\n{}", run.stdout, run.stderr);
+    assert!(agent_lines(&run.stderr).is_empty(), "{}", run.stderr);
+    let printed = |key: &str| -> String {
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} not printed:\n{}", run.stdout))
+            .to_owned()
+    };
+    assert_eq!(printed("begin"), "0");
+    assert_eq!(printed("beginAgain"), "7");
+    assert!(printed("lastError").contains("already"), "{}", run.stdout);
+    assert_eq!(printed("handleNonZero"), "true");
+    assert_eq!(printed("end"), "0");
+    assert_eq!(printed("endAgain"), "6");
+    assert_eq!(printed("enterNoTxn"), "0");
+    assert_eq!(printed("traceparentNoTxn"), "null");
+    assert_eq!(printed("badKind"), "9");
+    assert_eq!(printed("nullName"), "1");
+    let check = printed("checkKey");
+    assert!(
+        check.starts_with("3 ") && check.contains("nope.key"),
+        "{check}"
+    );
+    assert_eq!(printed("checkGood"), "0");
+    assert_eq!(printed("checkBad"), "3");
+    assert_eq!(printed("sameId"), "true");
+    assert_eq!(printed("internNull"), "-1");
+    assert_eq!(printed("initAgain"), "5");
+    assert_eq!(printed("flush"), "0");
+
+    assert!(
+        receiver.wait_for("/v1/traces", 1, Duration::from_secs(10)),
+        "{label}: no trace arrived; stderr:\n{}",
+        run.stderr
+    );
+    let spans: Vec<Span> = receiver
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let root = spans
+        .iter()
+        .find(|s| s.name == "GET /renamed")
+        .expect("renamed root");
+    let step = spans.iter().find(|s| s.name == "Check.step").expect("step");
+    assert_eq!(root.kind, span::SpanKind::Server as i32);
+    assert_eq!(hex(&root.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(hex(&root.parent_span_id), "00f067aa0ba902b7");
+    assert_eq!(
+        str_attr(&root.attributes, "http.request.method"),
+        Some("GET")
+    );
+    assert_eq!(
+        int_attr(&root.attributes, "http.response.status_code"),
+        Some(200)
+    );
+    assert_eq!(step.parent_span_id, root.span_id);
+    assert_eq!(
+        str_attr(&step.attributes, "note"),
+        Some("h\u{e9}llo \u{2713} \u{1d11e}")
+    );
+    assert_eq!(status_code(step), status::StatusCode::Error as i32);
+    assert!(mentions(step, "IOException") && mentions(step, "disk full"));
+    assert_eq!(
+        printed("traceparent"),
+        format!(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
+            hex(&step.span_id)
+        )
+    );
+}
+
 fn jdks() -> Vec<(PathBuf, &'static str)> {
     let mut out = vec![(java_home(), "jdk17")];
     if Path::new(JDK25).is_dir() {
@@ -322,6 +431,13 @@ fn jdks() -> Vec<(PathBuf, &'static str)> {
 fn java_program_trace_arrives_over_otlp() {
     for (jdk, label) in jdks() {
         trace_through_agent(&jdk, label);
+    }
+}
+
+#[test]
+fn every_native_method_from_java() {
+    for (jdk, label) in jdks() {
+        natives_from_java(&jdk, label);
     }
 }
 
