@@ -55,6 +55,22 @@ public class Target {
         return sb.toString();
     }
 
+    public static int spin(int n) {
+        while (n > 0) {
+            n--;
+        }
+        return n;
+    }
+
+    public double wide(long a, double b, Object c) {
+        double total = a * b;
+        long local = a;
+        if (c instanceof String) {
+            total += ((String) c).length();
+        }
+        return total + local;
+    }
+
     int hidden() {
         return 7;
     }

@@ -79,6 +79,8 @@ class HookTransformerTest {
         assertEquals(IllegalArgumentException.class, e.getCause().getClass());
         assertEquals("why", e.getCause().getMessage());
         c.getMethod("fail", String.class).invoke(t, (Object) null);
+        assertEquals(0, c.getMethod("spin", int.class).invoke(null, 5));
+        assertEquals(11.0, c.getMethod("wide", long.class, double.class, Object.class).invoke(t, 2L, 3.0, "abc"));
     }
 
     @Test
