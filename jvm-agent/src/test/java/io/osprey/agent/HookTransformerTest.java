@@ -7,12 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.InputStream;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ToIntFunction;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
 import org.junit.jupiter.api.Test;
 
 class HookTransformerTest {
@@ -81,6 +84,73 @@ class HookTransformerTest {
         c.getMethod("fail", String.class).invoke(t, (Object) null);
         assertEquals(0, c.getMethod("spin", int.class).invoke(null, 5));
         assertEquals(11.0, c.getMethod("wide", long.class, double.class, Object.class).invoke(t, 2L, 3.0, "abc"));
+    }
+
+    /**
+     * Real-world bytecode: every class of the ASM jars on the test class path, every method
+     * hooked (non-public too, some as transactions), defined in an isolated loader and
+     * initialised, which makes the JVM verify each one.
+     */
+    @Test
+    void everyAsmClassStillVerifiesWhenFullyHooked() throws Exception {
+        final java.util.Map<String, byte[]> classes = new java.util.HashMap<String, byte[]>();
+        Hooks hooks = new Hooks("*", null, "*.visit*", true);
+        int hooked = 0;
+        for (Class<?> anchor : new Class<?>[] {org.objectweb.asm.ClassReader.class,
+                org.objectweb.asm.commons.AdviceAdapter.class, org.objectweb.asm.tree.ClassNode.class}) {
+            File jar = new File(anchor.getProtectionDomain().getCodeSource().getLocation().toURI());
+            try (JarFile jf = new JarFile(jar)) {
+                for (JarEntry e : java.util.Collections.list(jf.entries())) {
+                    String n = e.getName();
+                    if (!n.endsWith(".class") || n.contains("module-info")) {
+                        continue;
+                    }
+                    byte[] original;
+                    try (InputStream in = jf.getInputStream(e)) {
+                        ByteArrayOutputStream out = new ByteArrayOutputStream();
+                        byte[] buf = new byte[8192];
+                        int r;
+                        while ((r = in.read(buf)) > 0) {
+                            out.write(buf, 0, r);
+                        }
+                        original = out.toByteArray();
+                    }
+                    String name = n.substring(0, n.length() - 6).replace('/', '.');
+                    byte[] code = HookTransformer.instrument(original, name, hooks, ids);
+                    if (code != null) {
+                        hooked++;
+                    }
+                    classes.put(name, code != null ? code : original);
+                }
+            }
+        }
+        assertTrue(hooked > 80, "hooked " + hooked);
+        ClassLoader loader = new ClassLoader(HookTransformerTest.class.getClassLoader()) {
+            @Override
+            protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+                byte[] code = classes.get(name);
+                if (code == null) {
+                    return super.loadClass(name, resolve);
+                }
+                synchronized (getClassLoadingLock(name)) {
+                    Class<?> c = findLoadedClass(name);
+                    return c != null ? c : defineClass(name, code, 0, code.length);
+                }
+            }
+        };
+        for (String name : classes.keySet()) {
+            Class<?> c = Class.forName(name, true, loader);
+            assertEquals(loader, c.getClassLoader(), name);
+        }
+        // And it still works: parse and rewrite a class with the hooked ASM.
+        Class<?> reader = loader.loadClass("org.objectweb.asm.ClassReader");
+        Class<?> writer = loader.loadClass("org.objectweb.asm.ClassWriter");
+        Class<?> visitor = loader.loadClass("org.objectweb.asm.ClassVisitor");
+        Object r = reader.getConstructor(byte[].class).newInstance((Object) bytes("/sample/Target.class"));
+        Object w = writer.getConstructor(int.class).newInstance(2);
+        reader.getMethod("accept", visitor, int.class).invoke(r, w, 0);
+        byte[] copy = (byte[]) writer.getMethod("toByteArray").invoke(w);
+        assertTrue(copy.length > 1000);
     }
 
     @Test
