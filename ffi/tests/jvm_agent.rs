@@ -7,14 +7,16 @@
 //! without the agent, and a bad `-Dosprey.native.path` must give one line
 //! on standard error and an otherwise normal run.
 //!
-//! Runs on JDK 17 and, when installed, Temurin 25. Set
+//! Runs on JDK 17 (demo compiled with `--release 8`) and, when installed,
+//! Temurin 25 (demo compiled for class-file version 69). Set
 //! `OSPREY_AGENT_JAR` to test a prebuilt jar instead of building one.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
@@ -72,27 +74,37 @@ fn agent_jar() -> &'static Path {
     })
 }
 
-/// Compiles the demo program once; returns its class directory.
-fn demo_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        let src = common::repo_root().join("jvm-agent/src/test-app/demo");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-demo-classes");
-        let _ = std::fs::remove_dir_all(&out);
-        let bridge = common::repo_root().join("jvm-agent/src/main/java");
-        let status = Command::new(java_home().join("bin/javac"))
-            .args(["--release", "8", "-nowarn", "-implicit:none", "-sourcepath"])
-            .arg(&bridge)
-            .arg("-d")
-            .arg(&out)
-            .arg(src.join("App.java"))
-            .arg(src.join("Helper.java"))
-            .arg(src.join("NativeCheck.java"))
-            .status()
-            .expect("javac runs");
-        assert!(status.success(), "javac failed");
-        out
-    })
+/// Compiles the demo program once per JDK; returns its class directory.
+/// JDK 17 compiles with `--release 8`; other JDKs for their own class-file
+/// version (69 on JDK 25), so the hooks see current bytecode too.
+fn demo_classes(jdk: &Path) -> PathBuf {
+    static CLASSES: Mutex<BTreeMap<PathBuf, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut done = CLASSES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = done.get(jdk) {
+        return dir.clone();
+    }
+    let src = common::repo_root().join("jvm-agent/src/test-app/demo");
+    let tag = jdk.file_name().unwrap_or_default().to_string_lossy();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jvm-demo-classes-{tag}"));
+    let _ = std::fs::remove_dir_all(&out);
+    let bridge = common::repo_root().join("jvm-agent/src/main/java");
+    let mut javac = Command::new(jdk.join("bin/javac"));
+    if jdk == java_home() {
+        javac.args(["--release", "8"]);
+    }
+    let status = javac
+        .args(["-nowarn", "-implicit:none", "-sourcepath"])
+        .arg(&bridge)
+        .arg("-d")
+        .arg(&out)
+        .arg(src.join("App.java"))
+        .arg(src.join("Helper.java"))
+        .arg(src.join("NativeCheck.java"))
+        .status()
+        .expect("javac runs");
+    assert!(status.success(), "javac failed");
+    done.insert(jdk.to_path_buf(), out.clone());
+    out
 }
 
 /// What a finished JVM printed.
@@ -121,7 +133,7 @@ fn run_main(
     let mut cmd = Command::new(jdk.join("bin/java"));
     cmd.args(jvm_args)
         .arg("-cp")
-        .arg(demo_classes())
+        .arg(demo_classes(jdk))
         .arg(main_class)
         .current_dir(&dir)
         .stdin(Stdio::null())
