@@ -6,7 +6,7 @@ public class App {
 
     public int getValue() { return value; }
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
         App app = new App();
         for (int i = 0; i < 2; i++) {
             System.out.println("handled " + i + " -> " + app.handleRequest(i));
@@ -15,6 +15,12 @@ public class App {
             app.handleFailing();
         } catch (IllegalStateException e) {
             System.out.println("caught " + e.getMessage());
+        }
+        // A loader that does not delegate to the system class loader: left alone by the hooks.
+        java.net.URL here = App.class.getProtectionDomain().getCodeSource().getLocation();
+        try (java.net.URLClassLoader isolated = new java.net.URLClassLoader(new java.net.URL[] {here}, null)) {
+            Object h = isolated.loadClass("demo.Helper").getDeclaredConstructor().newInstance();
+            System.out.println("isolated " + h.getClass().getMethod("square", int.class).invoke(h, 4));
         }
     }
 

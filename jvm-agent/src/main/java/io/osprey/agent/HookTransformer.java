@@ -5,6 +5,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.lang.instrument.ClassFileTransformer;
 import java.security.ProtectionDomain;
+import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.function.ToIntFunction;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
@@ -28,10 +30,40 @@ final class HookTransformer implements ClassFileTransformer {
         }
     };
 
+    /**
+     * A resource of the agent jar, which is on the system class path. Resources appended to the
+     * boot class path at run time are not visible through {@code getResource}, so a loader that
+     * finds this one delegates to the system loader, and through it to the boot loader that holds
+     * the bridge.
+     */
+    static final String BRIDGE_RESOURCE = "io/osprey/agent/AgentPremain.class";
+
     private final Hooks hooks;
+    /** Per class loader: whether it sees the bridge (boot delegation). Weak keys. */
+    private final Map<ClassLoader, Boolean> seesBridge = new WeakHashMap<ClassLoader, Boolean>();
 
     HookTransformer(Hooks hooks) {
         this.hooks = hooks;
+    }
+
+    /**
+     * Whether code defined by {@code loader} can link to the bridge. A loader that does not
+     * delegate to the system class loader (JBoss Modules, OSGi) might make injected code fail
+     * with NoClassDefFoundError, so its classes are left alone (until boot delegation is added
+     * for them). Asks for a resource, never loads a class.
+     */
+    boolean seesBridge(ClassLoader loader) {
+        if (loader == null) {
+            return true;
+        }
+        synchronized (seesBridge) {
+            Boolean known = seesBridge.get(loader);
+            if (known == null) {
+                known = loader.getResource(BRIDGE_RESOURCE) != null;
+                seesBridge.put(loader, known);
+            }
+            return known;
+        }
     }
 
     @Override
@@ -42,7 +74,7 @@ final class HookTransformer implements ClassFileTransformer {
         }
         try {
             String dotted = className.replace('/', '.');
-            if (!hooks.mayMatchClass(dotted)) {
+            if (!hooks.mayMatchClass(dotted) || !seesBridge(loader)) {
                 return null;
             }
             return instrument(bytes, dotted, hooks, NATIVE_IDS);

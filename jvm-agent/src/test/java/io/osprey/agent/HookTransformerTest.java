@@ -1,6 +1,7 @@
 package io.osprey.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -186,6 +187,24 @@ class HookTransformerTest {
         }
         // Garbage bytes of a matching class: no exception, no change.
         assertNull(t.transform(null, "sample/Broken", null, null, new byte[] {1, 2, 3}));
+    }
+
+    /** A loader that hides the bridge (no boot delegation) gets no hooks: nothing could link. */
+    @Test
+    void classesOfLoadersThatCannotSeeTheBridgeAreLeftAlone() throws Exception {
+        HookTransformer t = new HookTransformer(new Hooks("sample.*", null, null, false));
+        ClassLoader isolated = new ClassLoader(null) {
+            @Override
+            public java.net.URL getResource(String name) {
+                return null;
+            }
+        };
+        byte[] code = bytes("/sample/Target.class");
+        assertFalse(t.seesBridge(isolated));
+        assertNull(t.transform(isolated, "sample/Target", null, null, code));
+        // The test's own loader delegates normally and sees the bridge.
+        assertTrue(t.seesBridge(HookTransformerTest.class.getClassLoader()));
+        assertTrue(t.seesBridge(null));
     }
 
     @Test
