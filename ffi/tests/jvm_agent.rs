@@ -1,6 +1,6 @@
 //! End to end through the Java agent: builds `osprey-agent.jar` with Maven
 //! (embedding the libosprey this test build produced), compiles the plain
-//! Java program `jvm-agent/src/test-app` with `javac --release 8`, runs it
+//! Java programs in `jvm-agent/src/test-app` with `javac`, runs them
 //! with `-javaagent:` against the loopback OTLP/HTTP receiver and checks
 //! the decoded trees: names, parent links, nesting, kinds, the error on the
 //! throwing method. The program's standard output must be the same as
