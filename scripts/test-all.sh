@@ -23,6 +23,11 @@ if [ -f scripts/zipkin-server.sh ]; then
   bash scripts/zipkin-server.sh fetch
 fi
 
+step "java agent: libosprey (release), Maven build and JUnit tests"
+bash scripts/build-agent.sh
+# The end-to-end test ffi/tests/jvm_agent.rs runs this jar on JDK 17 and 25.
+export OSPREY_AGENT_JAR="$PWD/jvm-agent/target/osprey-agent.jar"
+
 step "tests"
 cargo test --workspace --all-targets
 

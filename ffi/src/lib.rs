@@ -15,6 +15,7 @@
 
 pub mod capi;
 pub mod error;
+pub mod jni;
 mod panic;
 
 pub use capi::*;

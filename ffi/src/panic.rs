@@ -24,6 +24,28 @@ impl PanicValue for bool {
     }
 }
 
+impl PanicValue for i32 {
+    fn after_panic() -> Self {
+        osprey_result::OSPREY_ERR_PANIC as i32
+    }
+}
+
+impl PanicValue for i64 {
+    fn after_panic() -> Self {
+        0
+    }
+}
+
+impl PanicValue for () {
+    fn after_panic() -> Self {}
+}
+
+impl PanicValue for jni_sys::jobject {
+    fn after_panic() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
 impl PanicValue for *const std::ffi::c_char {
     fn after_panic() -> Self {
         osprey_result::OSPREY_ERR_PANIC.text().as_ptr()

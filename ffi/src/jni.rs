@@ -1,0 +1,471 @@
+//! JNI entry points: the native methods of the Java class
+//! `io.osprey.agent.bootstrap.OspreyNative` (all `static`), the one class
+//! through which the Java agent talks to the recorder.
+//!
+//! Conventions, as for the C ABI:
+//! - every body runs inside the one panic boundary ([`ffi_boundary!`]);
+//! - nothing ever throws into Java: failures are `osprey_result` codes
+//!   (as `int`), and their text is this thread's last error
+//!   (`OspreyNative.lastError()`);
+//! - the hot functions (`enter`, `exit`) take raw `jni-sys` types only:
+//!   no environment upgrade, no allocation, no lock.
+//!
+//! Step targets for `attrStr`, `attrLong` and `error`: a step handle from
+//! `enter`, `0` for the innermost open step (the transaction when none is
+//! open), `-1` for the transaction itself.
+//!
+//! # Safety
+//! The functions are `unsafe` because only the JVM may call them: it passes
+//! the calling thread's valid `JNIEnv` and valid local references. That
+//! one contract is stated here rather than on each function.
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::CStr;
+use std::time::Duration;
+
+use jni_sys::{JNIEnv, jclass, jint, jlong, jstring};
+use osprey::names::{self, NameId};
+use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
+
+use crate::error::{
+    fail, init_error, last_error_ptr, osprey_result, osprey_result::*, record_error,
+};
+use crate::panic::ffi_boundary;
+
+/// Reads a Java string (NULL gives `None`). Uses the UTF-16 contents, so
+/// characters outside the BMP survive; unpaired surrogates become U+FFFD.
+///
+/// # Safety
+/// `env` is the calling thread's JNI environment and `s` NULL or a valid
+/// local reference to a `java.lang.String`.
+unsafe fn java_str(env: *mut JNIEnv, s: jstring) -> Option<String> {
+    if s.is_null() || env.is_null() {
+        return None;
+    }
+    // SAFETY: a JNI environment points to a function table of at least 1.2.
+    let table = unsafe { (**env).v1_2 };
+    // SAFETY: valid env and string per the contract.
+    let len = unsafe { (table.GetStringLength)(env, s) };
+    let mut buf = vec![0u16; usize::try_from(len).unwrap_or(0)];
+    // SAFETY: `buf` holds `len` chars; the range is the whole string.
+    unsafe { (table.GetStringRegion)(env, s, 0, len, buf.as_mut_ptr()) };
+    // SAFETY: valid env.
+    if unsafe { (table.ExceptionCheck)(env) } {
+        // SAFETY: valid env; never leave an exception pending for Java.
+        unsafe { (table.ExceptionClear)(env) };
+        return None;
+    }
+    Some(String::from_utf16_lossy(&buf))
+}
+
+/// Makes a Java string; NULL (with no pending exception) on failure.
+///
+/// # Safety
+/// `env` is the calling thread's JNI environment.
+unsafe fn new_java_str(env: *mut JNIEnv, text: &str) -> jstring {
+    if env.is_null() {
+        return std::ptr::null_mut();
+    }
+    let chars: Vec<u16> = text.encode_utf16().collect();
+    // SAFETY: a JNI environment points to a function table of at least 1.2.
+    let table = unsafe { (**env).v1_2 };
+    let len = jint::try_from(chars.len()).unwrap_or(0);
+    // SAFETY: `chars` holds at least `len` chars.
+    let s = unsafe { (table.NewString)(env, chars.as_ptr(), len) };
+    // SAFETY: valid env.
+    if unsafe { (table.ExceptionCheck)(env) } {
+        // SAFETY: valid env.
+        unsafe { (table.ExceptionClear)(env) };
+        return std::ptr::null_mut();
+    }
+    s
+}
+
+/// A required string argument, or `OSPREY_ERR_NULL` naming it.
+///
+/// # Safety
+/// As for [`java_str`].
+unsafe fn arg(env: *mut JNIEnv, s: jstring, what: &str) -> Result<String, osprey_result> {
+    // SAFETY: forwarded contract.
+    unsafe { java_str(env, s) }.ok_or_else(|| fail(OSPREY_ERR_NULL, format!("`{what}` is null")))
+}
+
+/// The `key=value` items of `text`, separated by `;` or newlines.
+fn pairs(text: &str) -> impl Iterator<Item = Result<(&str, &str), &str>> {
+    text.split([';', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or(item)
+        })
+}
+
+/// Maps a step target (`-1` transaction, `0` innermost, else a handle).
+fn target(handle: jlong) -> Option<u64> {
+    if handle == -1 {
+        None
+    } else {
+        Some(handle as u64)
+    }
+}
+
+fn code(r: osprey_result) -> jint {
+    r as jint
+}
+
+/// `static native int init(String config)`: starts Osprey with the
+/// process environment (`OSPREY_*`, `OTEL_*`) and then the `key=value`
+/// items of `config` (separated by `;` or newlines; null means none).
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_init(
+    env: *mut JNIEnv,
+    _class: jclass,
+    config: jstring,
+) -> jint {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and argument.
+        let text = unsafe { java_str(env, config) }.unwrap_or_default();
+        let mut cfg = match Config::from_env() {
+            Ok(c) => c,
+            Err(e) => return code(fail(OSPREY_ERR_CONFIG, format!("environment: {e}"))),
+        };
+        for pair in pairs(&text) {
+            let (key, value) = match pair {
+                Ok(kv) => kv,
+                Err(item) => {
+                    return code(fail(
+                        OSPREY_ERR_CONFIG,
+                        format!("malformed item `{item}`: expected key=value"),
+                    ));
+                }
+            };
+            if let Err(e) = cfg.set(key, value) {
+                return code(fail(OSPREY_ERR_CONFIG, e.to_string()));
+            }
+        }
+        match osprey::start(cfg) {
+            Ok(()) => code(OSPREY_OK),
+            Err(e) => code(init_error(e)),
+        }
+    })
+}
+
+/// `static native int checkKey(String key, String value)`: whether `init`
+/// would accept the item, without starting anything. `OSPREY_ERR_CONFIG`
+/// (last error naming the key) for an unknown key or a bad value.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_checkKey(
+    env: *mut JNIEnv,
+    _class: jclass,
+    key: jstring,
+    value: jstring,
+) -> jint {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and arguments.
+        let key = match unsafe { arg(env, key, "key") } {
+            Ok(k) => k,
+            Err(c) => return code(c),
+        };
+        // SAFETY: as above.
+        let value = unsafe { java_str(env, value) }.unwrap_or_default();
+        match Config::default().set(&key, &value) {
+            Ok(()) => code(OSPREY_OK),
+            Err(e) => code(fail(OSPREY_ERR_CONFIG, e.to_string())),
+        }
+    })
+}
+
+/// `static native int shutdown(int timeoutMs)`: as `osprey_shutdown`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_shutdown(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    timeout_ms: jint,
+) -> jint {
+    ffi_boundary!({
+        if !osprey::is_running() {
+            return code(fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running"));
+        }
+        let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+        if osprey::shutdown(timeout) {
+            code(OSPREY_OK)
+        } else {
+            code(fail(OSPREY_ERR_TIMEOUT, "shutdown did not finish in time"))
+        }
+    })
+}
+
+/// `static native int flush(int timeoutMs)`: as `osprey_flush`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_flush(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    timeout_ms: jint,
+) -> jint {
+    ffi_boundary!({
+        if !osprey::is_running() {
+            return code(fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running"));
+        }
+        let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+        if osprey::flush(timeout) {
+            code(OSPREY_OK)
+        } else {
+            code(fail(OSPREY_ERR_TIMEOUT, "flush did not finish in time"))
+        }
+    })
+}
+
+/// `static native int intern(String name)`: the name's id (`>= 0`), or
+/// `-1` for a null name. Takes a lock: call at transform time, not per
+/// call.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_intern(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+) -> jint {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and argument.
+        match unsafe { arg(env, name, "name") } {
+            Ok(name) => names::intern(&name).0 as jint,
+            Err(_) => -1,
+        }
+    })
+}
+
+/// `static native int begin(String name, int kind, String traceparent)`:
+/// begins a transaction on this thread; `kind` 0 internal, 1 server;
+/// `traceparent` may be null. `OSPREY_ERR_ALREADY_ACTIVE` when one is open.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_begin(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+    kind: jint,
+    traceparent: jstring,
+) -> jint {
+    ffi_boundary!({
+        let kind = match kind {
+            0 => SpanKind::Internal,
+            1 => SpanKind::Server,
+            _ => {
+                return code(fail(
+                    OSPREY_ERR_INVALID,
+                    format!("unknown transaction kind {kind}: expected 0 (internal) or 1 (server)"),
+                ));
+            }
+        };
+        if raw::in_transaction() {
+            return code(record_error(osprey::RecordError::AlreadyActive));
+        }
+        // SAFETY: called by the JVM with a valid env and arguments.
+        let name = match unsafe { arg(env, name, "name") } {
+            Ok(n) => n,
+            Err(c) => return code(c),
+        };
+        // SAFETY: as above.
+        let header = unsafe { java_str(env, traceparent) };
+        let remote = header
+            .as_deref()
+            .and_then(osprey::propagation::parse_traceparent);
+        match raw::begin(names::truncate(&name).to_owned(), kind, remote) {
+            Ok(()) => code(OSPREY_OK),
+            Err(e) => code(record_error(e)),
+        }
+    })
+}
+
+/// `static native int end()`: ends this thread's transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_end(
+    _env: *mut JNIEnv,
+    _class: jclass,
+) -> jint {
+    ffi_boundary!({
+        match raw::end() {
+            Ok(_) => code(OSPREY_OK),
+            Err(e) => code(record_error(e)),
+        }
+    })
+}
+
+/// `static native long enter(int nameId, int kind)`: enters a step; the
+/// handle is `0` when no transaction is open or the kind is unknown.
+/// Hot path: raw types, no allocation, no lock.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_enter(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    name_id: jint,
+    kind: jint,
+) -> jlong {
+    ffi_boundary!({
+        match u8::try_from(kind) {
+            Ok(k @ 0..=3) => raw::enter(NameId(name_id as u32), StepKind::from_u8(k)) as jlong,
+            _ => 0,
+        }
+    })
+}
+
+/// `static native void exit(long handle)`: exits the step `handle` names
+/// (`0` is ignored). Hot path: raw types, no allocation, no lock.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_exit(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+) {
+    ffi_boundary!({ raw::exit_step(handle as u64) })
+}
+
+/// `static native void attrStr(long target, int keyId, String value)`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_attrStr(
+    env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+    key_id: jint,
+    value: jstring,
+) {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and argument.
+        if let Some(value) = unsafe { java_str(env, value) }
+            && let Err(e) = raw::attr(target(handle), NameId(key_id as u32), AttrValue::Str(value))
+        {
+            record_error(e);
+        }
+    })
+}
+
+/// `static native void attrLong(long target, int keyId, long value)`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_attrLong(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+    key_id: jint,
+    value: jlong,
+) {
+    ffi_boundary!({
+        if let Err(e) = raw::attr(target(handle), NameId(key_id as u32), AttrValue::Int(value)) {
+            record_error(e);
+        }
+    })
+}
+
+/// `static native void error(long target, String type, String message,
+/// String stack)`: records an error; each string may be null.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_error(
+    env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+    kind: jstring,
+    message: jstring,
+    stack: jstring,
+) {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and arguments.
+        let info = unsafe {
+            ErrorInfo {
+                kind: java_str(env, kind).unwrap_or_default(),
+                message: java_str(env, message).unwrap_or_default(),
+                stack: java_str(env, stack).unwrap_or_default(),
+            }
+        };
+        if let Err(e) = raw::error(target(handle), info) {
+            record_error(e);
+        }
+    })
+}
+
+/// `static native void rename(String name)`: renames this thread's open
+/// transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_rename(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+) {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and argument.
+        if let Some(name) = unsafe { java_str(env, name) }
+            && let Err(e) = raw::rename(names::truncate(&name).to_owned())
+        {
+            record_error(e);
+        }
+    })
+}
+
+/// `static native String traceparent()`: the header an outgoing call from
+/// the innermost open step carries; null without a transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_traceparent(
+    env: *mut JNIEnv,
+    _class: jclass,
+) -> jstring {
+    ffi_boundary!({
+        match osprey::traceparent() {
+            // SAFETY: valid env from the JVM.
+            Some(header) => unsafe { new_java_str(env, &header) },
+            None => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// `static native String lastError()`: the text of this thread's last
+/// failure (`""` when none).
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_lastError(
+    env: *mut JNIEnv,
+    _class: jclass,
+) -> jstring {
+    ffi_boundary!({
+        // SAFETY: last_error_ptr gives a NUL-terminated string valid until
+        // the next failure on this thread.
+        let text = unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy();
+        // SAFETY: valid env from the JVM.
+        unsafe { new_java_str(env, &text) }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_split_and_trim() {
+        let items: Vec<_> = pairs(" a = 1 ;b=2\n\nbad;").collect();
+        assert_eq!(items, vec![Ok(("a", "1")), Ok(("b", "2")), Err("bad")]);
+    }
+
+    #[test]
+    fn targets_map_minus_one_to_the_transaction() {
+        assert_eq!(target(-1), None);
+        assert_eq!(target(0), Some(0));
+        assert_eq!(target(42), Some(42));
+    }
+
+    #[test]
+    fn hot_functions_without_a_transaction_are_harmless() {
+        let (null, class) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: these functions never touch a null env.
+        unsafe {
+            assert_eq!(
+                Java_io_osprey_agent_bootstrap_OspreyNative_enter(null, class, 1, 0),
+                0
+            );
+            assert_eq!(
+                Java_io_osprey_agent_bootstrap_OspreyNative_enter(null, class, 1, 9),
+                0
+            );
+            Java_io_osprey_agent_bootstrap_OspreyNative_exit(null, class, 0);
+            assert_eq!(
+                Java_io_osprey_agent_bootstrap_OspreyNative_end(null, class),
+                OSPREY_ERR_NO_TRANSACTION as jint
+            );
+        }
+    }
+}

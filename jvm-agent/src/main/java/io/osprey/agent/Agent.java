@@ -1,0 +1,81 @@
+package io.osprey.agent;
+
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import java.io.File;
+import java.lang.instrument.Instrumentation;
+import java.util.Map;
+
+/** Loads the configuration and libosprey, starts the recorder and installs the hooks. */
+final class Agent {
+    private Agent() {}
+
+    static void start(String args, Instrumentation inst, File agentJar) throws Exception {
+        AgentConfig cfg = AgentConfig.load(args, agentJar);
+        if (!cfg.enabled()) {
+            return;
+        }
+        String lib = cfg.get(AgentConfig.NATIVE_PATH);
+        boolean extracted = false;
+        if (lib != null && !new File(lib).isFile()) {
+            // Checked before touching the boot class path: the application runs exactly as without us.
+            System.err.println("osprey: agent disabled: native library " + lib + " (osprey.native.path) not found");
+            return;
+        }
+        File tmpDir = AgentPremain.appendBootstrap(inst);
+        try {
+            if (lib == null) {
+                File so = new File(tmpDir, "libosprey.so");
+                AgentPremain.copyResource("/osprey-native/linux-x86_64/libosprey.so", so);
+                lib = so.getAbsolutePath();
+                extracted = true;
+            }
+            NativeAccess.enable(inst);
+            OspreyNative.load(new File(lib).getAbsolutePath());
+        } catch (Throwable t) {
+            System.err.println("osprey: agent disabled: cannot load native library " + lib + ": "
+                    + AgentPremain.oneLine(t));
+            return;
+        } finally {
+            if (extracted) {
+                // Mapped already: the file is no longer needed.
+                new File(lib).delete();
+            }
+        }
+        StringBuilder pairs = new StringBuilder();
+        for (Map.Entry<String, String> e : cfg.recorderItems().entrySet()) {
+            if (OspreyNative.checkKey(e.getKey(), e.getValue()) != OspreyNative.OK) {
+                System.err.println("osprey: ignoring configuration: " + OspreyNative.lastError());
+                continue;
+            }
+            pairs.append(e.getKey()).append('=').append(e.getValue()).append(';');
+        }
+        int rc = OspreyNative.init(pairs.toString());
+        if (rc != OspreyNative.OK) {
+            System.err.println("osprey: agent disabled: " + OspreyNative.lastError());
+            return;
+        }
+        Osprey.setTxnKind("server".equalsIgnoreCase(cfg.get(AgentConfig.TXN_KIND))
+                ? OspreyNative.TXN_SERVER
+                : OspreyNative.TXN_INTERNAL);
+        Osprey.enabled = true;
+        final int timeoutMs = cfg.shutdownTimeoutMs();
+        Runtime.getRuntime().addShutdownHook(new Thread("osprey-shutdown") {
+            @Override
+            public void run() {
+                try {
+                    Osprey.enabled = false;
+                    OspreyNative.shutdown(timeoutMs);
+                } catch (Throwable ignored) {
+                    // the application is exiting: nothing to report
+                }
+            }
+        });
+        Hooks hooks = Hooks.from(cfg);
+        if (!hooks.isEmpty()) {
+            HookTransformer transformer = new HookTransformer(hooks);
+            transformer.warmUp();
+            inst.addTransformer(transformer, false);
+        }
+    }
+}

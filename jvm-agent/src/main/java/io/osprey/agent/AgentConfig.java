@@ -1,0 +1,166 @@
+package io.osprey.agent;
+
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.InputStream;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+
+/**
+ * The agent's configuration, merged from (lowest to highest precedence): an {@code
+ * osprey.properties} file, {@code OSPREY_*} environment variables (agent keys here; the recorder
+ * reads its own, and {@code OTEL_SERVICE_NAME} / {@code OTEL_EXPORTER_OTLP_*}, itself), {@code
+ * -Dosprey.*} system properties, and the agent arguments {@code key=value,key=value}. Keys may be
+ * written with or without the {@code osprey.} prefix. Keys the agent does not know go to the
+ * recorder, which names any key it does not know either.
+ */
+final class AgentConfig {
+    static final String ENABLED = "enabled";
+    static final String CONFIG = "config";
+    static final String NATIVE_PATH = "native.path";
+    static final String HOOK_METHODS = "hook.methods";
+    static final String HOOK_EXCLUDE = "hook.exclude";
+    static final String HOOK_TRANSACTIONS = "hook.transactions";
+    static final String HOOK_NONPUBLIC = "hook.nonpublic";
+    static final String TXN_KIND = "hook.transaction.kind";
+
+    /** Keys the Java agent consumes; all others are the recorder's. */
+    static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
+            ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
+            HOOK_NONPUBLIC, TXN_KIND));
+
+    private final Map<String, String> values;
+
+    AgentConfig(Map<String, String> values) {
+        this.values = values;
+    }
+
+    static AgentConfig load(String args, File agentJar) {
+        return load(args, agentJar, System.getenv(), System.getProperties());
+    }
+
+    static AgentConfig load(String args, File agentJar, Map<String, String> env, Properties sys) {
+        Map<String, String> fromArgs = parseArgs(args);
+        Map<String, String> fromSys = new LinkedHashMap<String, String>();
+        for (String name : sys.stringPropertyNames()) {
+            if (name.startsWith("osprey.")) {
+                fromSys.put(normalize(name), sys.getProperty(name).trim());
+            }
+        }
+        Map<String, String> fromEnv = new LinkedHashMap<String, String>();
+        for (String key : AGENT_KEYS) {
+            String v = env.get("OSPREY_" + key.toUpperCase(java.util.Locale.ROOT).replace('.', '_'));
+            if (v != null) {
+                fromEnv.put(key, v.trim());
+            }
+        }
+        String file = first(fromArgs.get(CONFIG), fromSys.get(CONFIG), fromEnv.get(CONFIG));
+        Map<String, String> merged = new LinkedHashMap<String, String>();
+        File props = file != null ? new File(file)
+                : agentJar == null ? null : new File(agentJar.getParentFile(), "osprey.properties");
+        if (props != null && props.isFile()) {
+            merged.putAll(readProperties(props));
+        } else if (file != null) {
+            System.err.println("osprey: configuration file not found: " + file);
+        }
+        merged.putAll(fromEnv);
+        merged.putAll(fromSys);
+        merged.putAll(fromArgs);
+        return new AgentConfig(merged);
+    }
+
+    /**
+     * Parses {@code key=value,key=value} (also {@code ;}). An item without {@code =} continues the
+     * previous value, so {@code hook.methods=a.*,b.*} keeps both patterns.
+     */
+    static Map<String, String> parseArgs(String args) {
+        Map<String, String> out = new LinkedHashMap<String, String>();
+        if (args == null) {
+            return out;
+        }
+        String last = null;
+        for (String item : args.split("[,;]")) {
+            String s = item.trim();
+            if (s.isEmpty()) {
+                continue;
+            }
+            int eq = s.indexOf('=');
+            if (eq < 0) {
+                if (last != null) {
+                    out.put(last, out.get(last) + "," + s);
+                } else {
+                    System.err.println("osprey: ignoring agent argument without '=': " + s);
+                }
+                continue;
+            }
+            last = normalize(s.substring(0, eq).trim());
+            out.put(last, s.substring(eq + 1).trim());
+        }
+        return out;
+    }
+
+    private static Map<String, String> readProperties(File f) {
+        Map<String, String> out = new LinkedHashMap<String, String>();
+        Properties p = new Properties();
+        try (InputStream in = new FileInputStream(f)) {
+            p.load(in);
+        } catch (Exception e) {
+            System.err.println("osprey: cannot read " + f + ": " + AgentPremain.oneLine(e));
+            return out;
+        }
+        for (String name : p.stringPropertyNames()) {
+            out.put(normalize(name), p.getProperty(name).trim());
+        }
+        return out;
+    }
+
+    static String normalize(String key) {
+        return key.startsWith("osprey.") ? key.substring("osprey.".length()) : key;
+    }
+
+    private static String first(String... values) {
+        for (String v : values) {
+            if (v != null) {
+                return v;
+            }
+        }
+        return null;
+    }
+
+    String get(String key) {
+        String v = values.get(key);
+        return v == null || v.isEmpty() ? null : v;
+    }
+
+    boolean enabled() {
+        return !"false".equalsIgnoreCase(get(ENABLED));
+    }
+
+    boolean flag(String key) {
+        return "true".equalsIgnoreCase(get(key));
+    }
+
+    int shutdownTimeoutMs() {
+        try {
+            String v = get("shutdown.timeout_ms");
+            return v == null ? 5000 : Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            return 5000;
+        }
+    }
+
+    /** The items for the recorder (everything the agent does not consume), in order. */
+    Map<String, String> recorderItems() {
+        Map<String, String> out = new LinkedHashMap<String, String>();
+        for (Map.Entry<String, String> e : values.entrySet()) {
+            if (!AGENT_KEYS.contains(e.getKey())) {
+                out.put(e.getKey(), e.getValue());
+            }
+        }
+        return out;
+    }
+}

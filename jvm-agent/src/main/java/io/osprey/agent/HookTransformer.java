@@ -1,0 +1,172 @@
+package io.osprey.agent;
+
+import io.osprey.agent.bootstrap.OspreyNative;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.lang.instrument.ClassFileTransformer;
+import java.security.ProtectionDomain;
+import java.util.Map;
+import java.util.WeakHashMap;
+import java.util.function.ToIntFunction;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.ClassVisitor;
+import org.objectweb.asm.ClassWriter;
+import org.objectweb.asm.MethodVisitor;
+import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.Type;
+
+/**
+ * Wraps the configured user methods with enter/exit calls to {@link
+ * io.osprey.agent.bootstrap.Osprey}. Loads no class while transforming: frames are expanded by
+ * the reader and kept by the adapter, the writer only computes maxima (no getCommonSuperClass).
+ * Any failure leaves the class unchanged.
+ */
+final class HookTransformer implements ClassFileTransformer {
+    /** Interns step names at transform time. */
+    static final ToIntFunction<String> NATIVE_IDS = new ToIntFunction<String>() {
+        @Override
+        public int applyAsInt(String name) {
+            return OspreyNative.intern(name);
+        }
+    };
+
+    /**
+     * A resource of the agent jar, which is on the system class path. Resources appended to the
+     * boot class path at run time are not visible through {@code getResource}, so a loader that
+     * finds this one delegates to the system loader, and through it to the boot loader that holds
+     * the bridge.
+     */
+    static final String BRIDGE_RESOURCE = "io/osprey/agent/AgentPremain.class";
+
+    private final Hooks hooks;
+    /** Per class loader: whether it sees the bridge (boot delegation). Weak keys. */
+    private final Map<ClassLoader, Boolean> seesBridge = new WeakHashMap<ClassLoader, Boolean>();
+
+    HookTransformer(Hooks hooks) {
+        this.hooks = hooks;
+    }
+
+    /**
+     * Whether code defined by {@code loader} can link to the bridge. A loader that does not
+     * delegate to the system class loader (JBoss Modules, OSGi) might make injected code fail
+     * with NoClassDefFoundError, so its classes are left alone (until boot delegation is added
+     * for them). Asks for a resource, never loads a class.
+     */
+    boolean seesBridge(ClassLoader loader) {
+        if (loader == null) {
+            return true;
+        }
+        synchronized (seesBridge) {
+            Boolean known = seesBridge.get(loader);
+            if (known == null) {
+                known = loader.getResource(BRIDGE_RESOURCE) != null;
+                seesBridge.put(loader, known);
+            }
+            return known;
+        }
+    }
+
+    @Override
+    public byte[] transform(ClassLoader loader, String className, Class<?> redefined,
+            ProtectionDomain domain, byte[] bytes) {
+        if (className == null || bytes == null || skipped(className)) {
+            return null;
+        }
+        try {
+            String dotted = className.replace('/', '.');
+            if (!hooks.mayMatchClass(dotted) || !seesBridge(loader)) {
+                return null;
+            }
+            return instrument(bytes, dotted, hooks, NATIVE_IDS);
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    static boolean skipped(String internalName) {
+        return internalName.startsWith("java/") || internalName.startsWith("jdk/")
+                || internalName.startsWith("sun/") || internalName.startsWith("com/sun/")
+                || internalName.startsWith("io/osprey/agent/");
+    }
+
+    /** Runs the whole pipeline once so every class it needs is loaded before transforms start. */
+    void warmUp() {
+        try (InputStream in = HookTransformer.class.getResourceAsStream("Warmup.class")) {
+            if (in == null) {
+                return;
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                out.write(buf, 0, n);
+            }
+            instrument(out.toByteArray(), Warmup.class.getName(),
+                    new Hooks(Warmup.class.getName() + ".*", null, Warmup.class.getName() + ".run", false),
+                    NATIVE_IDS);
+        } catch (Throwable ignored) {
+            // only a warm-up
+        }
+    }
+
+    /** The instrumented class, or null when no method was hooked. */
+    static byte[] instrument(byte[] bytes, final String className, final Hooks hooks,
+            final ToIntFunction<String> ids) {
+        ClassReader reader = new ClassReader(bytes);
+        if ((reader.getAccess() & (Opcodes.ACC_INTERFACE | Opcodes.ACC_ANNOTATION | Opcodes.ACC_MODULE)) != 0) {
+            return null;
+        }
+        ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
+        final boolean[] changed = {false};
+        ClassVisitor cv = new ClassVisitor(Opcodes.ASM9, writer) {
+            private boolean frames;
+
+            @Override
+            public void visit(int version, int access, String name, String signature, String superName,
+                    String[] interfaces) {
+                frames = (version & 0xFFFF) >= Opcodes.V1_6;
+                super.visit(version, access, name, signature, superName, interfaces);
+            }
+
+            @Override
+            public MethodVisitor visitMethod(int access, String name, String desc, String signature,
+                    String[] exceptions) {
+                MethodVisitor mv = super.visitMethod(access, name, desc, signature, exceptions);
+                if (mv == null || name.charAt(0) == '<'
+                        || (access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE | Opcodes.ACC_SYNTHETIC
+                                | Opcodes.ACC_BRIDGE)) != 0) {
+                    return mv;
+                }
+                boolean txn = hooks.isTransaction(className, name);
+                boolean method = !txn && hooks.isMethod(className, name)
+                        && ((access & Opcodes.ACC_PUBLIC) != 0 || hooks.nonPublic)
+                        && !Hooks.isAccessor(name, desc);
+                if (!txn && !method) {
+                    return mv;
+                }
+                String stepName = methodName(className, name, desc);
+                int id = ids.applyAsInt(stepName);
+                if (id < 0) {
+                    return mv;
+                }
+                changed[0] = true;
+                return new MethodHook(mv, access, name, desc, id, txn ? stepName : null, frames);
+            }
+        };
+        reader.accept(cv, ClassReader.EXPAND_FRAMES);
+        return changed[0] ? writer.toByteArray() : null;
+    }
+
+    /** {@code demo.App.compute(int,java.lang.String)}. */
+    static String methodName(String className, String method, String desc) {
+        StringBuilder sb = new StringBuilder(className).append('.').append(method).append('(');
+        Type[] args = Type.getArgumentTypes(desc);
+        for (int i = 0; i < args.length; i++) {
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append(args[i].getClassName());
+        }
+        return sb.append(')').toString();
+    }
+}

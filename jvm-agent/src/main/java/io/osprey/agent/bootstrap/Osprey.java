@@ -1,0 +1,99 @@
+package io.osprey.agent.bootstrap;
+
+/**
+ * What injected code calls. Every method checks {@link #enabled} and catches every Throwable, so
+ * nothing recorded can ever disturb the application.
+ */
+public final class Osprey {
+    /** Set once libosprey is loaded and started; cleared when the agent switches off. */
+    public static volatile boolean enabled;
+
+    /** Handle meaning "this call began the transaction" (never a step handle in practice). */
+    public static final long TXN = Long.MIN_VALUE;
+
+    private static volatile int txnKind = OspreyNative.TXN_INTERNAL;
+
+    private static final int MAX_STACK_FRAMES = 32;
+
+    private Osprey() {}
+
+    /** Sets the kind of transactions begun by {@link #enterTxn}. */
+    public static void setTxnKind(int kind) {
+        txnKind = kind;
+    }
+
+    /** Enters a method step; returns the handle for {@link #exit}. */
+    public static long enter(int nameId) {
+        if (!enabled) {
+            return 0L;
+        }
+        try {
+            return OspreyNative.enter(nameId, OspreyNative.STEP_METHOD);
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Exits the step {@link #enter} returned. */
+    public static void exit(long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        try {
+            if (handle == TXN) {
+                OspreyNative.end();
+            } else {
+                OspreyNative.exit(handle);
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+    }
+
+    /**
+     * Entry of a transaction method: begins a transaction when none is open (returns {@link
+     * #TXN}), else enters a step.
+     */
+    public static long enterTxn(int nameId, String name) {
+        if (!enabled) {
+            return 0L;
+        }
+        try {
+            int rc = OspreyNative.begin(name, txnKind, null);
+            if (rc == OspreyNative.OK) {
+                return TXN;
+            }
+            return OspreyNative.enter(nameId, OspreyNative.STEP_METHOD);
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Records {@code thrown} on the step (or transaction) and exits it; the caller rethrows. */
+    public static void exitError(Throwable thrown, long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        try {
+            long target = handle == TXN ? -1L : handle;
+            OspreyNative.error(
+                    target, thrown.getClass().getName(), String.valueOf(thrown.getMessage()), stack(thrown));
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+        exit(handle);
+    }
+
+    private static String stack(Throwable thrown) {
+        StackTraceElement[] frames = thrown.getStackTrace();
+        StringBuilder sb = new StringBuilder(256);
+        int n = Math.min(frames.length, MAX_STACK_FRAMES);
+        for (int i = 0; i < n; i++) {
+            sb.append("at ").append(frames[i]).append('\n');
+        }
+        if (frames.length > n) {
+            sb.append("... ").append(frames.length - n).append(" more\n");
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,77 @@
+package io.osprey.agent.bootstrap;
+
+/**
+ * Every native method of libosprey, in one class on the boot class path.
+ *
+ * <p>None of these methods throws: failures are result codes (the C ABI's {@code osprey_result}
+ * values, 0 = ok) and {@link #lastError()} gives the text of this thread's last failure. Step
+ * targets for {@code attr*} and {@code error}: a handle from {@link #enter}, 0 for the innermost
+ * open step, -1 for the transaction.
+ */
+public final class OspreyNative {
+    /** Result code: success. */
+    public static final int OK = 0;
+    /** Result code: this thread already has an open transaction. */
+    public static final int ERR_ALREADY_ACTIVE = 7;
+    /** Transaction kind: work started inside the process. */
+    public static final int TXN_INTERNAL = 0;
+    /** Transaction kind: handling a request from outside. */
+    public static final int TXN_SERVER = 1;
+    /** Step kind: a method call. */
+    public static final int STEP_METHOD = 0;
+
+    private OspreyNative() {}
+
+    /**
+     * Loads libosprey from {@code path}. Lives here so that the library belongs to the boot class
+     * loader, the loader of this class.
+     */
+    public static void load(String path) {
+        System.load(path);
+    }
+
+    /** Starts the recorder: environment first, then the {@code key=value;...} items. */
+    public static native int init(String config);
+
+    /** 0 when {@code init} would accept {@code key=value}; otherwise a code, see {@link #lastError}. */
+    public static native int checkKey(String key, String value);
+
+    /** Stops the recorder, exporting what is queued within the timeout. */
+    public static native int shutdown(int timeoutMs);
+
+    /** Exports what ended so far, waiting at most the timeout. */
+    public static native int flush(int timeoutMs);
+
+    /** The id of a name (method, attribute key); -1 for null. Takes a lock: not per call. */
+    public static native int intern(String name);
+
+    /** Begins a transaction on this thread; kind 0 internal, 1 server; traceparent may be null. */
+    public static native int begin(String name, int kind, String traceparentOrNull);
+
+    /** Ends this thread's transaction. */
+    public static native int end();
+
+    /** Enters a step; the handle is 0 when no transaction is open. */
+    public static native long enter(int nameId, int kind);
+
+    /** Exits the step the handle names (0 is ignored). */
+    public static native void exit(long handle);
+
+    /** Adds a string attribute to a step target. */
+    public static native void attrStr(long target, int keyId, String value);
+
+    /** Adds an integer attribute to a step target. */
+    public static native void attrLong(long target, int keyId, long value);
+
+    /** Records an error on a step target. */
+    public static native void error(long target, String type, String message, String stack);
+
+    /** Renames this thread's open transaction. */
+    public static native void rename(String name);
+
+    /** The W3C traceparent an outgoing call carries; null without a transaction. */
+    public static native String traceparent();
+
+    /** The text of this thread's last failure ("" when none). */
+    public static native String lastError();
+}

@@ -1,0 +1,97 @@
+package io.osprey.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.FileOutputStream;
+import java.nio.file.Files;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+
+class ConfigTest {
+    @Test
+    void argsKeepCommaSeparatedPatternsAndStripThePrefix() {
+        Map<String, String> m = AgentConfig.parseArgs(
+                "osprey.hook.methods=a.*,b.*,exporter=otlp;otlp.endpoint=http://127.0.0.1:1");
+        assertEquals("a.*,b.*", m.get("hook.methods"));
+        assertEquals("otlp", m.get("exporter"));
+        assertEquals("http://127.0.0.1:1", m.get("otlp.endpoint"));
+        assertTrue(AgentConfig.parseArgs(null).isEmpty());
+    }
+
+    @Test
+    void precedenceIsArgsThenSystemThenEnvThenFile() throws Exception {
+        File dir = Files.createTempDirectory("osprey-test").toFile();
+        File jar = new File(dir, "osprey-agent.jar");
+        Properties file = new Properties();
+        file.setProperty("osprey.hook.methods", "file.*");
+        file.setProperty("hook.exclude", "file.Ex");
+        file.setProperty("service.name", "from-file");
+        file.setProperty("batch.size", "7");
+        try (FileOutputStream out = new FileOutputStream(new File(dir, "osprey.properties"))) {
+            file.store(out, null);
+        }
+        Map<String, String> env = new HashMap<String, String>();
+        env.put("OSPREY_HOOK_EXCLUDE", "env.Ex");
+        env.put("OSPREY_HOOK_TRANSACTIONS", "env.T.*");
+        Properties sys = new Properties();
+        sys.setProperty("osprey.hook.transactions", "sys.T.*");
+        sys.setProperty("osprey.service.name", "from-sys");
+        sys.setProperty("unrelated", "x");
+        AgentConfig cfg = AgentConfig.load("service.name=from-args", jar, env, sys);
+        assertEquals("file.*", cfg.get(AgentConfig.HOOK_METHODS));
+        assertEquals("env.Ex", cfg.get(AgentConfig.HOOK_EXCLUDE));
+        assertEquals("sys.T.*", cfg.get(AgentConfig.HOOK_TRANSACTIONS));
+        Map<String, String> rec = cfg.recorderItems();
+        assertEquals("from-args", rec.get("service.name"));
+        assertEquals("7", rec.get("batch.size"));
+        assertFalse(rec.containsKey("hook.methods"));
+        assertFalse(rec.containsKey("unrelated"));
+        assertTrue(cfg.enabled());
+        assertFalse(AgentConfig.load("enabled=false", null, env, new Properties()).enabled());
+    }
+
+    @Test
+    void explicitConfigFileWins() throws Exception {
+        File f = File.createTempFile("osprey", ".properties");
+        try (FileOutputStream out = new FileOutputStream(f)) {
+            out.write("native.path=/x/libosprey.so\n".getBytes("UTF-8"));
+        }
+        Properties sys = new Properties();
+        sys.setProperty("osprey.config", f.getPath());
+        AgentConfig cfg = AgentConfig.load(null, null, new HashMap<String, String>(), sys);
+        assertEquals("/x/libosprey.so", cfg.get(AgentConfig.NATIVE_PATH));
+        assertNull(cfg.get(AgentConfig.HOOK_METHODS));
+    }
+
+    @Test
+    void globsMatchClassesOrClassDotMethod() {
+        Hooks h = new Hooks("com.acme.*", "com.acme.internal.*", "demo.App.handle*", false);
+        assertTrue(h.isMethod("com.acme.Foo", "bar"));
+        assertFalse(h.isMethod("com.acme.internal.Foo", "bar"));
+        assertFalse(h.isMethod("org.acme.Foo", "bar"));
+        assertTrue(h.isTransaction("demo.App", "handleRequest"));
+        assertFalse(h.isTransaction("demo.App", "main"));
+        assertTrue(h.mayMatchClass("demo.App"));
+        assertTrue(h.mayMatchClass("com.acme.x.Y"));
+        assertFalse(h.mayMatchClass("demo.Apple"));
+        assertFalse(h.mayMatchClass("org.Other"));
+    }
+
+    @Test
+    void accessorsAreRecognised() {
+        assertTrue(Hooks.isAccessor("getName", "()Ljava/lang/String;"));
+        assertTrue(Hooks.isAccessor("isOpen", "()Z"));
+        assertTrue(Hooks.isAccessor("setName", "(Ljava/lang/String;)V"));
+        assertFalse(Hooks.isAccessor("get", "()I"));
+        assertFalse(Hooks.isAccessor("getAll", "(I)I"));
+        assertFalse(Hooks.isAccessor("setBoth", "(II)V"));
+        assertFalse(Hooks.isAccessor("isOpen", "()I"));
+        assertFalse(Hooks.isAccessor("handle", "()V"));
+    }
+}
