@@ -2,7 +2,8 @@
 # Runs every check and test of the project, in the order a reviewer cares:
 # formatting and lints, then unit, integration and cross-language tests
 # (C programs built with gcc, a real Zipkin server, loopback OTLP receivers),
-# then the compile-time-disabled build and the doc examples.
+# the Java agent (Maven, JUnit, JDK 17 and 25), then the doc examples and
+# the compile-time-disabled build.
 # Usage: bash scripts/test-all.sh   (from anywhere; needs cargo, gcc, java, mvn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
