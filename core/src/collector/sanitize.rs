@@ -134,7 +134,12 @@ impl Sanitizer {
         }
     }
 
+    #[inline]
     fn apply_step(&mut self, step: &mut StepRecord) {
+        // Most steps are plain method calls with nothing to clean.
+        if step.kind == StepKind::Method && step.attributes.is_empty() {
+            return;
+        }
         match step.kind {
             StepKind::Sql => step.name = Self::renamed(&mut self.sql_names, step.name, sql),
             StepKind::HttpCall => step.name = Self::renamed(&mut self.url_names, step.name, url),
