@@ -80,13 +80,19 @@ public final class Jdbc {
             if (id < 0) {
                 return 0L;
             }
+            String system = system(statement);
             long h = OspreyNative.enter(id, OspreyNative.STEP_SQL);
             if (h == 0L) {
                 return 0L;
             }
             active[0] = true;
-            OspreyNative.attrStr(h, kSystem, system(statement));
-            OspreyNative.attrStr(h, kStatement, text);
+            // Entered: from here on the handle must reach exit, whatever happens.
+            try {
+                OspreyNative.attrStr(h, kSystem, system);
+                OspreyNative.attrStr(h, kStatement, text);
+            } catch (Throwable ignored) {
+                // attributes are best effort
+            }
             return h;
         } catch (Throwable t) {
             return 0L;

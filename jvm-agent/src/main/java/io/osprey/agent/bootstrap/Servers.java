@@ -44,24 +44,35 @@ public final class Servers {
         if (!Osprey.enabled || request == null) {
             return 0L;
         }
+        String method;
+        String path;
+        String client;
+        String agent;
         try {
             Accessors a = accessors(request, true);
-            String method = a.string(a.method, request, null);
-            String path = path(a.string(a.uri, request, null));
+            method = a.string(a.method, request, null);
+            path = path(a.string(a.uri, request, null));
             String traceparent = a.string(a.header, request, "traceparent");
+            client = a.string(a.remoteAddr, request, null);
+            agent = a.string(a.header, request, "user-agent");
             String name = (method == null ? "HTTP" : method) + " " + (path == null ? "/" : path);
             if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, traceparent) != OspreyNative.OK) {
                 return 0L;
             }
-            str(kMethod, method);
-            str(kPath, path);
-            str(kClient, a.string(a.remoteAddr, request, null));
-            str(kAgent, a.string(a.header, request, "user-agent"));
-            str(kThread, Thread.currentThread().getName());
-            return Osprey.TXN;
         } catch (Throwable t) {
             return 0L;
         }
+        // Begun: from here on the handle must reach exit, whatever happens.
+        try {
+            str(kMethod, method);
+            str(kPath, path);
+            str(kClient, client);
+            str(kAgent, agent);
+            str(kThread, Thread.currentThread().getName());
+        } catch (Throwable ignored) {
+            // attributes are best effort
+        }
+        return Osprey.TXN;
     }
 
     /**
