@@ -9,7 +9,8 @@
 //! sanitised text (`db.statement` too) and `db.system=h2`; a servlet
 //! exception gives status ERROR, an exception event and status code 500;
 //! the HTTP responses are byte-identical (status line and body) with and
-//! without the agent.
+//! without the agent. `instrument.jdbc=false` / `instrument.tomcat=false`
+//! switch each instrumentation off.
 //!
 //! The Tomcat and H2 jars come from Maven Central (`mvn dependency:copy`)
 //! into the cargo target directory. Set `OSPREY_AGENT_JAR` to test a
@@ -430,6 +431,49 @@ fn tomcat_through_agent(jdk: &Path, label: &str) {
     );
 }
 
+/// All spans the receiver holds now.
+fn received(receiver: &Receiver) -> Vec<Span> {
+    receiver
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect()
+}
+
+/// `instrument.jdbc=false` keeps the server spans and drops the SQL steps;
+/// `instrument.tomcat=false` leaves no transaction at all (the user
+/// methods have none to join).
+fn switches(jdk: &Path, label: &str) {
+    for (key, expected) in [("instrument.jdbc", 8), ("instrument.tomcat", 0)] {
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.methods=demo.web.Work.*,{key}=false,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let name = format!("tomcat-{key}-off-{label}");
+        let app = App::start(jdk, &[agent], &name);
+        let got = exercise(&app);
+        app.stop(&name);
+        assert!(got[0].1.contains("hello widget widget"), "{got:?}");
+        // The shutdown hook exported everything before the JVM exited.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let spans = loop {
+            let spans = received(&receiver);
+            if spans.len() >= expected || Instant::now() >= deadline {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(spans.len(), expected, "{key}=false: {names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("SELECT")), "{names:?}");
+    }
+}
+
 fn jdks() -> Vec<(PathBuf, &'static str)> {
     let mut out = vec![(java_home(), "jdk17")];
     if Path::new(JDK25).is_dir() {
@@ -445,4 +489,9 @@ fn tomcat_requests_and_jdbc_become_server_transactions() {
     for (jdk, label) in jdks() {
         tomcat_through_agent(&jdk, label);
     }
+}
+
+#[test]
+fn instrumentations_can_be_switched_off() {
+    switches(&java_home(), "jdk17");
 }
