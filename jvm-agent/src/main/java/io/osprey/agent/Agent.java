@@ -58,6 +58,8 @@ final class Agent {
         Osprey.setTxnKind("server".equalsIgnoreCase(cfg.get(AgentConfig.TXN_KIND))
                 ? OspreyNative.TXN_SERVER
                 : OspreyNative.TXN_INTERNAL);
+        io.osprey.agent.bootstrap.Servers.init();
+        io.osprey.agent.bootstrap.Jdbc.init();
         Osprey.enabled = true;
         final int timeoutMs = cfg.shutdownTimeoutMs();
         Runtime.getRuntime().addShutdownHook(new Thread("osprey-shutdown") {
@@ -72,8 +74,15 @@ final class Agent {
             }
         });
         Hooks hooks = Hooks.from(cfg);
-        if (!hooks.isEmpty()) {
-            HookTransformer transformer = new HookTransformer(hooks);
+        java.util.List<LibraryInstrumentation> libraries = new java.util.ArrayList<LibraryInstrumentation>();
+        if (cfg.flagOn(AgentConfig.INSTRUMENT_TOMCAT)) {
+            libraries.add(new TomcatInstrumentation());
+        }
+        if (cfg.flagOn(AgentConfig.INSTRUMENT_JDBC)) {
+            libraries.add(new JdbcInstrumentation());
+        }
+        if (!hooks.isEmpty() || !libraries.isEmpty()) {
+            HookTransformer transformer = new HookTransformer(hooks, libraries);
             transformer.warmUp();
             inst.addTransformer(transformer, false);
         }

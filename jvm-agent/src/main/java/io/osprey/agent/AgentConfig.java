@@ -27,11 +27,13 @@ final class AgentConfig {
     static final String HOOK_TRANSACTIONS = "hook.transactions";
     static final String HOOK_NONPUBLIC = "hook.nonpublic";
     static final String TXN_KIND = "hook.transaction.kind";
+    static final String INSTRUMENT_TOMCAT = "instrument.tomcat";
+    static final String INSTRUMENT_JDBC = "instrument.jdbc";
 
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
-            HOOK_NONPUBLIC, TXN_KIND));
+            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC));
 
     private final Map<String, String> values;
 
@@ -138,6 +140,11 @@ final class AgentConfig {
 
     boolean enabled() {
         return !"false".equalsIgnoreCase(get(ENABLED));
+    }
+
+    /** A boolean key that is on unless set to {@code false}. */
+    boolean flagOn(String key) {
+        return !"false".equalsIgnoreCase(get(key));
     }
 
     boolean flag(String key) {

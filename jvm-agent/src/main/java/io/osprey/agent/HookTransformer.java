@@ -5,6 +5,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.lang.instrument.ClassFileTransformer;
 import java.security.ProtectionDomain;
+import java.util.List;
 import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.function.ToIntFunction;
@@ -39,11 +40,17 @@ final class HookTransformer implements ClassFileTransformer {
     static final String BRIDGE_RESOURCE = "io/osprey/agent/AgentPremain.class";
 
     private final Hooks hooks;
+    private final LibraryInstrumentation[] libraries;
     /** Per class loader: whether it sees the bridge (boot delegation). Weak keys. */
     private final Map<ClassLoader, Boolean> seesBridge = new WeakHashMap<ClassLoader, Boolean>();
 
     HookTransformer(Hooks hooks) {
+        this(hooks, java.util.Collections.<LibraryInstrumentation>emptyList());
+    }
+
+    HookTransformer(Hooks hooks, List<LibraryInstrumentation> libraries) {
         this.hooks = hooks;
+        this.libraries = libraries.toArray(new LibraryInstrumentation[0]);
     }
 
     /**
@@ -73,8 +80,17 @@ final class HookTransformer implements ClassFileTransformer {
             return null;
         }
         try {
+            if (libraries.length > 0) {
+                ClassReader reader = new ClassReader(bytes);
+                for (LibraryInstrumentation library : libraries) {
+                    byte[] out = library.transform(className, reader);
+                    if (out != null) {
+                        return seesBridge(loader) ? out : null;
+                    }
+                }
+            }
             String dotted = className.replace('/', '.');
-            if (!hooks.mayMatchClass(dotted) || !seesBridge(loader)) {
+            if (hooks.isEmpty() || !hooks.mayMatchClass(dotted) || !seesBridge(loader)) {
                 return null;
             }
             return instrument(bytes, dotted, hooks, NATIVE_IDS);
@@ -101,9 +117,17 @@ final class HookTransformer implements ClassFileTransformer {
             while ((n = in.read(buf)) > 0) {
                 out.write(buf, 0, n);
             }
-            instrument(out.toByteArray(), Warmup.class.getName(),
+            byte[] code = out.toByteArray();
+            instrument(code, Warmup.class.getName(),
                     new Hooks(Warmup.class.getName() + ".*", null, Warmup.class.getName() + ".run", false),
                     NATIVE_IDS);
+            String self = "L" + Warmup.class.getName().replace('.', '/') + ";";
+            TomcatInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
+            JdbcInstrumentation.rewriteStatement(new ClassReader(code));
+            JdbcInstrumentation.rewriteConnection(new ClassReader(code));
+            for (LibraryInstrumentation library : libraries) {
+                library.transform(Warmup.class.getName().replace('.', '/'), new ClassReader(code));
+            }
         } catch (Throwable ignored) {
             // only a warm-up
         }

@@ -9,4 +9,22 @@ public final class Warmup {
 
     /** A transaction method. */
     public static void run() {}
+
+    /** Shaped like {@code StandardHostValve.invoke}. */
+    public void invoke(Warmup request, Warmup response) {}
+
+    /** Shaped like {@code Statement.execute(String)}. */
+    public boolean execute(String sql) {
+        return sql != null;
+    }
+
+    /** Shaped like {@code PreparedStatement.executeQuery()}. */
+    public Object executeQuery() {
+        return this;
+    }
+
+    /** Shaped like {@code Connection.prepareStatement(String)}. */
+    public Object prepareStatement(String sql) {
+        return this;
+    }
 }

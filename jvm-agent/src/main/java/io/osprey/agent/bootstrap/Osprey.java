@@ -74,14 +74,18 @@ public final class Osprey {
         if (handle == 0L) {
             return;
         }
+        recordError(handle == TXN ? -1L : handle, thrown);
+        exit(handle);
+    }
+
+    /** Records {@code thrown} (type, message, 32 frames) on a step target; never throws. */
+    public static void recordError(long target, Throwable thrown) {
         try {
-            long target = handle == TXN ? -1L : handle;
             OspreyNative.error(
                     target, thrown.getClass().getName(), String.valueOf(thrown.getMessage()), stack(thrown));
         } catch (Throwable ignored) {
             // never into the application
         }
-        exit(handle);
     }
 
     private static String stack(Throwable thrown) {

@@ -19,6 +19,8 @@ public final class OspreyNative {
     public static final int TXN_SERVER = 1;
     /** Step kind: a method call. */
     public static final int STEP_METHOD = 0;
+    /** Step kind: a database statement (named with its SQL text). */
+    public static final int STEP_SQL = 1;
 
     private OspreyNative() {}
 

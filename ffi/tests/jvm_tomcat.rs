@@ -1,0 +1,497 @@
+//! End to end through the Java agent's library instrumentations: an
+//! embedded Tomcat 11 application with an in-memory H2 database
+//! (`jvm-agent/src/test-app/tomcat`), run with `-javaagent:` against the
+//! loopback OTLP/HTTP receiver, driven with plain HTTP/1.1 requests.
+//!
+//! Proves: one SERVER span per request named `GET /path` (query dropped),
+//! continuing an inbound `traceparent`; the HTTP attributes; the user
+//! methods and the SQL steps nested under it in order, SQL named with
+//! sanitised text (`db.statement` too) and `db.system=h2`; a servlet
+//! exception gives status ERROR, an exception event and status code 500;
+//! the HTTP responses are byte-identical (status line and body) with and
+//! without the agent. `instrument.jdbc=false` / `instrument.tomcat=false`
+//! switch each instrumentation off.
+//!
+//! The Tomcat and H2 jars come from Maven Central (`mvn dependency:copy`)
+//! into the cargo target directory. Set `OSPREY_AGENT_JAR` to test a
+//! prebuilt agent jar.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{hex, int_attr, str_attr, within};
+
+const JDK17: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
+const JDK25: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
+
+const ARTIFACTS: &[(&str, &str)] = &[
+    (
+        "org.apache.tomcat.embed:tomcat-embed-core:11.0.27",
+        "tomcat-embed-core-11.0.27.jar",
+    ),
+    (
+        "org.apache.tomcat:tomcat-annotations-api:11.0.27",
+        "tomcat-annotations-api-11.0.27.jar",
+    ),
+    ("com.h2database:h2:2.5.252", "h2-2.5.252.jar"),
+];
+
+const OUTER: &str = "demo.web.Work.outer(java.lang.String)";
+const INNER: &str = "demo.web.Work.inner(int)";
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_ID: &str = "b7ad6b7169203331";
+
+fn java_home() -> PathBuf {
+    if Path::new(JDK17).is_dir() {
+        return PathBuf::from(JDK17);
+    }
+    PathBuf::from(std::env::var_os("JAVA_HOME").expect("JDK 17 or JAVA_HOME"))
+}
+
+/// Builds the agent jar once (or takes `OSPREY_AGENT_JAR`).
+fn agent_jar() -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| {
+        if let Some(jar) = std::env::var_os("OSPREY_AGENT_JAR") {
+            let jar = PathBuf::from(jar);
+            assert!(jar.is_file(), "OSPREY_AGENT_JAR={} missing", jar.display());
+            return jar;
+        }
+        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-agent-build-tomcat");
+        let out = Command::new("mvn")
+            .args(["-q", "-B", "package", "-DskipTests"])
+            .arg(format!(
+                "-Dosprey.native.dir={}",
+                common::lib_dir().display()
+            ))
+            .arg(format!("-Dosprey.build.dir={}", build.display()))
+            .current_dir(common::repo_root().join("jvm-agent"))
+            .env("JAVA_HOME", java_home())
+            .stdin(Stdio::null())
+            .output()
+            .expect("mvn runs (Maven is needed for this test)");
+        assert!(
+            out.status.success(),
+            "mvn package failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let jar = build.join("osprey-agent.jar");
+        assert!(jar.is_file(), "{} not built", jar.display());
+        jar
+    })
+}
+
+/// Tomcat, its annotations API and H2, fetched once with Maven.
+fn libs() -> &'static [PathBuf] {
+    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    LIBS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-libs");
+        ARTIFACTS
+            .iter()
+            .map(|(coords, file)| {
+                let jar = dir.join(file);
+                if !jar.is_file() {
+                    let out = Command::new("mvn")
+                        .args(["-q", "-B", "dependency:copy"])
+                        .arg(format!("-Dartifact={coords}"))
+                        .arg(format!("-DoutputDirectory={}", dir.display()))
+                        .env("JAVA_HOME", java_home())
+                        .stdin(Stdio::null())
+                        .output()
+                        .expect("mvn runs (Maven is needed for this test)");
+                    assert!(
+                        out.status.success() && jar.is_file(),
+                        "mvn dependency:copy {coords} failed:\n{}\n{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                jar
+            })
+            .collect()
+    })
+}
+
+fn class_path(extra: &Path) -> String {
+    let mut parts = vec![extra.display().to_string()];
+    parts.extend(libs().iter().map(|p| p.display().to_string()));
+    parts.join(":")
+}
+
+/// Compiles the web application once with JDK 17 (`--release 17`, which
+/// Tomcat 11 needs); every JDK runs the same classes.
+fn app_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let src = common::repo_root().join("jvm-agent/src/test-app/tomcat/demo/web");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-classes");
+        let _ = std::fs::remove_dir_all(&out);
+        let status = Command::new(java_home().join("bin/javac"))
+            .args(["--release", "17", "-nowarn", "-cp"])
+            .arg(class_path(Path::new(".")))
+            .arg("-d")
+            .arg(&out)
+            .arg(src.join("WebApp.java"))
+            .arg(src.join("Work.java"))
+            .status()
+            .expect("javac runs");
+        assert!(status.success(), "javac failed");
+        out
+    })
+}
+
+/// The running application; killed if a test fails half-way.
+struct App {
+    child: Child,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl App {
+    fn start(jdk: &Path, jvm_args: &[String], name: &str) -> App {
+        let dir = common::scratch(name);
+        let stdout = dir.join("stdout.txt");
+        let stderr = dir.join("stderr.txt");
+        let mut cmd = Command::new(jdk.join("bin/java"));
+        cmd.args(jvm_args)
+            .arg("-cp")
+            .arg(class_path(app_classes()))
+            .arg("demo.web.WebApp")
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OSPREY_") || k.starts_with("OTEL_") || k == "JAVA_TOOL_OPTIONS" {
+                cmd.env_remove(&k);
+            }
+        }
+        let child = cmd.spawn().expect("java starts");
+        let mut app = App {
+            child,
+            port: 0,
+            stdout,
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&app.stdout).unwrap_or_default();
+            if let Some(port) = text.lines().find_map(|l| l.strip_prefix("port=")) {
+                app.port = port.trim().parse().expect("port number");
+                return app;
+            }
+            if let Some(status) = app.child.try_wait().unwrap() {
+                panic!("{name}: exited early ({status}):\n{}", app.stderr_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: Tomcat did not start within a minute:\n{}",
+                app.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Status line and body of `GET path` (headers differ by date).
+    fn get(&self, path: &str, extra_headers: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osprey-test/1.0\r\n\
+             Connection: close\r\n{extra_headers}\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("response");
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        (status, body.to_owned())
+    }
+
+    /// Asks the application to stop and waits (bounded) for the exit.
+    fn stop(mut self, name: &str) -> String {
+        let (status, body) = self.get("/exit", "");
+        assert!(status.contains(" 200"), "{status}");
+        assert!(body.contains("bye"), "{body}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: did not stop within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+        assert!(out.contains("stopped"), "{name}: {out}");
+        self.stderr_text()
+    }
+}
+
+type Responses = Vec<(String, String)>;
+
+fn exercise(app: &App) -> Responses {
+    let traceparent = format!("traceparent: 00-{TRACE_ID}-{PARENT_ID}-01\r\n");
+    vec![
+        app.get("/hello?id=42&token=abc", &traceparent),
+        app.get("/hello?id=42", ""),
+        app.get("/fail", ""),
+    ]
+}
+
+fn status_code(s: &Span) -> i32 {
+    s.status.as_ref().map_or(0, |st| st.code)
+}
+
+fn mentions(s: &Span, needle: &str) -> bool {
+    format!("{:?}{:?}{:?}", s.attributes, s.events, s.status).contains(needle)
+}
+
+fn tomcat_through_agent(jdk: &Path, label: &str) {
+    let plain = App::start(jdk, &[], &format!("tomcat-plain-{label}"));
+    let expected = exercise(&plain);
+    plain.stop(&format!("tomcat-plain-{label}"));
+    assert!(expected[0].0.contains(" 200"), "{expected:?}");
+    assert!(
+        expected[0].1.contains("hello widget widget"),
+        "{expected:?}"
+    );
+    assert!(expected[2].0.contains(" 500"), "{expected:?}");
+
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=hook.methods=demo.web.Work.*,exporter=otlp,\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=tomcat-demo",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let name = format!("tomcat-agent-{label}");
+    let app = App::start(jdk, &[agent], &name);
+    let got = exercise(&app);
+    let stderr = app.stop(&name);
+    assert_eq!(got, expected, "{label}: responses changed by the agent");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("osprey:")),
+        "{label}: {stderr}"
+    );
+
+    // 2 x (server + 2 methods + 2 SQL) + the failing request + /exit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans: Vec<Span> = loop {
+        let spans: Vec<Span> = receiver
+            .traces()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .collect();
+        if spans.len() >= 12 || Instant::now() >= deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(spans.len(), 12, "{label}: {names:?}");
+    let count = |n: &str| names.iter().filter(|x| **x == n).count();
+    assert_eq!(count("GET /hello"), 2, "{names:?}");
+    assert_eq!(count("GET /fail"), 1, "{names:?}");
+    assert_eq!(count("GET /exit"), 1, "{names:?}");
+    assert_eq!(count(OUTER), 2, "{names:?}");
+    assert_eq!(count(INNER), 2, "{names:?}");
+    // Literals never leave the process: SQL names and db.statement are sanitised.
+    let sql: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("SELECT"))
+        .collect();
+    assert_eq!(sql.len(), 4, "{names:?}");
+    for s in &sql {
+        assert!(
+            !s.name.contains("42") && !s.name.contains("widget"),
+            "{}",
+            s.name
+        );
+        assert_eq!(s.kind, span::SpanKind::Client as i32, "{}", s.name);
+        assert_eq!(str_attr(&s.attributes, "db.system"), Some("h2"));
+        assert_eq!(
+            str_attr(&s.attributes, "db.statement"),
+            Some(s.name.as_str())
+        );
+    }
+    for s in &spans {
+        let text = format!("{s:?}");
+        assert!(!text.contains("s3cret") && !text.contains("token=abc"));
+    }
+
+    let by_id = |id: &[u8]| spans.iter().find(|s| s.span_id == id);
+    let roots: Vec<&Span> = spans.iter().filter(|s| s.name == "GET /hello").collect();
+    let traced: Vec<&&Span> = roots
+        .iter()
+        .filter(|s| hex(&s.trace_id) == TRACE_ID)
+        .collect();
+    assert_eq!(traced.len(), 1, "inbound traceparent continued once");
+    assert_eq!(hex(&traced[0].parent_span_id), PARENT_ID);
+    let fresh = roots.iter().find(|s| hex(&s.trace_id) != TRACE_ID).unwrap();
+    assert!(fresh.parent_span_id.is_empty(), "no inbound parent");
+    for root in &roots {
+        assert_eq!(root.kind, span::SpanKind::Server as i32);
+        assert_ne!(status_code(root), status::StatusCode::Error as i32);
+        let attrs = &root.attributes;
+        assert_eq!(str_attr(attrs, "http.request.method"), Some("GET"));
+        assert_eq!(str_attr(attrs, "url.path"), Some("/hello"));
+        assert_eq!(int_attr(attrs, "http.response.status_code"), Some(200));
+        assert_eq!(str_attr(attrs, "client.address"), Some("127.0.0.1"));
+        assert_eq!(
+            str_attr(attrs, "user_agent.original"),
+            Some("osprey-test/1.0")
+        );
+        assert!(
+            str_attr(attrs, "thread.name").is_some_and(|t| !t.is_empty()),
+            "{attrs:?}"
+        );
+        // root > outer > inner > [statement SQL, prepared SQL]
+        let outer = spans
+            .iter()
+            .find(|s| s.name == OUTER && s.parent_span_id == root.span_id)
+            .expect("outer under the server span");
+        let inner = spans
+            .iter()
+            .find(|s| s.name == INNER && s.parent_span_id == outer.span_id)
+            .expect("inner under outer");
+        let mut steps: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.parent_span_id == inner.span_id)
+            .collect();
+        steps.sort_by_key(|s| s.start_time_unix_nano);
+        assert_eq!(steps.len(), 2, "{steps:#?}");
+        assert_eq!(steps[0].name, "SELECT name FROM item WHERE id = ?");
+        assert_eq!(
+            steps[1].name,
+            "SELECT name FROM item WHERE name = ? AND id = ?"
+        );
+        for (child, parent) in [
+            (outer, *root),
+            (inner, outer),
+            (steps[0], inner),
+            (steps[1], inner),
+        ] {
+            assert_eq!(child.trace_id, root.trace_id);
+            assert!(
+                within(child, parent),
+                "{} inside {}",
+                child.name,
+                parent.name
+            );
+            assert!(by_id(&child.parent_span_id).is_some());
+        }
+    }
+
+    let fail = spans.iter().find(|s| s.name == "GET /fail").unwrap();
+    assert_eq!(fail.kind, span::SpanKind::Server as i32);
+    assert_eq!(
+        status_code(fail),
+        status::StatusCode::Error as i32,
+        "{fail:#?}"
+    );
+    assert!(mentions(fail, "IllegalStateException") && mentions(fail, "kaboom"));
+    assert!(
+        fail.events.iter().any(|e| e.name == "exception"),
+        "{fail:#?}"
+    );
+    assert_eq!(
+        int_attr(&fail.attributes, "http.response.status_code"),
+        Some(500)
+    );
+}
+
+/// All spans the receiver holds now.
+fn received(receiver: &Receiver) -> Vec<Span> {
+    receiver
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect()
+}
+
+/// `instrument.jdbc=false` keeps the server spans and drops the SQL steps;
+/// `instrument.tomcat=false` leaves no transaction at all (the user
+/// methods have none to join).
+fn switches(jdk: &Path, label: &str) {
+    for (key, expected) in [("instrument.jdbc", 8), ("instrument.tomcat", 0)] {
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.methods=demo.web.Work.*,{key}=false,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let name = format!("tomcat-{key}-off-{label}");
+        let app = App::start(jdk, &[agent], &name);
+        let got = exercise(&app);
+        app.stop(&name);
+        assert!(got[0].1.contains("hello widget widget"), "{got:?}");
+        // The shutdown hook exported everything before the JVM exited.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let spans = loop {
+            let spans = received(&receiver);
+            if spans.len() >= expected || Instant::now() >= deadline {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(spans.len(), expected, "{key}=false: {names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("SELECT")), "{names:?}");
+    }
+}
+
+fn jdks() -> Vec<(PathBuf, &'static str)> {
+    let mut out = vec![(java_home(), "jdk17")];
+    if Path::new(JDK25).is_dir() {
+        out.push((PathBuf::from(JDK25), "jdk25"));
+    } else {
+        eprintln!("{JDK25} not installed: Temurin 25 not tested");
+    }
+    out
+}
+
+#[test]
+fn tomcat_requests_and_jdbc_become_server_transactions() {
+    for (jdk, label) in jdks() {
+        tomcat_through_agent(&jdk, label);
+    }
+}
+
+#[test]
+fn instrumentations_can_be_switched_off() {
+    switches(&java_home(), "jdk17");
+}

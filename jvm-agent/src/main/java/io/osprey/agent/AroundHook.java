@@ -1,0 +1,68 @@
+package io.osprey.agent;
+
+import org.objectweb.asm.Label;
+import org.objectweb.asm.MethodVisitor;
+import org.objectweb.asm.Opcodes;
+import org.objectweb.asm.Type;
+import org.objectweb.asm.commons.AdviceAdapter;
+
+/**
+ * Like {@link MethodHook}, for the library instrumentations: {@code long h = <enter>; try { body;
+ * <exit(h)>; } catch (Throwable t) { <exitError(t, h)>; throw t; }}, where each call is a static
+ * method of the bootstrap bridge that never throws. The handler's frame lists only the handle.
+ */
+abstract class AroundHook extends AdviceAdapter {
+    private final boolean frames;
+    private final Label start = new Label();
+    private final Label handler = new Label();
+    private int handle = -1;
+
+    AroundHook(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+        super(Opcodes.ASM9, mv, access, name, desc);
+        this.frames = frames;
+    }
+
+    /** Leaves the handle (a long) on the stack. */
+    abstract void emitEnter();
+
+    /** The handle is on the stack; consumes it. */
+    abstract void emitExit();
+
+    /** The throwable and the handle are on the stack; consumes both. */
+    abstract void emitExitError();
+
+    @Override
+    protected void onMethodEnter() {
+        emitEnter();
+        handle = newLocal(Type.LONG_TYPE);
+        storeLocal(handle);
+        visitLabel(start);
+    }
+
+    @Override
+    protected void onMethodExit(int opcode) {
+        if (opcode != ATHROW) {
+            loadLocal(handle);
+            emitExit();
+        }
+    }
+
+    @Override
+    public void visitMaxs(int maxStack, int maxLocals) {
+        visitLabel(handler);
+        if (frames) {
+            Object[] locals = new Object[handle + 1];
+            for (int i = 0; i < handle; i++) {
+                locals[i] = Opcodes.TOP;
+            }
+            locals[handle] = Opcodes.LONG;
+            mv.visitFrame(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"});
+        }
+        dup();
+        loadLocal(handle);
+        emitExitError();
+        visitInsn(ATHROW);
+        visitTryCatchBlock(start, handler, handler, null);
+        super.visitMaxs(maxStack, maxLocals);
+    }
+}

@@ -1,0 +1,78 @@
+package demo.web;
+
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.catalina.Context;
+import org.apache.catalina.connector.Connector;
+import org.apache.catalina.startup.Tomcat;
+
+/**
+ * Embedded Tomcat 11 on 127.0.0.1 (port chosen by the system, printed as {@code port=N}) with
+ * an in-memory H2 database. {@code /hello?id=N} runs two nested methods and two queries, {@code
+ * /fail} throws, {@code /exit} stops the server (or it stops by itself after a minute).
+ */
+public final class WebApp {
+    static Connection db;
+    static final CountDownLatch EXIT = new CountDownLatch(1);
+
+    private WebApp() {}
+
+    public static void main(String[] args) throws Exception {
+        db = DriverManager.getConnection("jdbc:h2:mem:demo;DB_CLOSE_DELAY=-1", "sa", "s3cret");
+        try (Statement st = db.createStatement()) {
+            st.execute("CREATE TABLE item(id INT PRIMARY KEY, name VARCHAR(40))");
+            st.execute("INSERT INTO item VALUES (42, 'widget')");
+        }
+        Tomcat tomcat = new Tomcat();
+        tomcat.setBaseDir(Files.createTempDirectory("osprey-tomcat").toString());
+        Connector connector = new Connector();
+        connector.setPort(0);
+        connector.setProperty("address", "127.0.0.1");
+        tomcat.setConnector(connector);
+        Context ctx = tomcat.addContext("", null);
+        Tomcat.addServlet(ctx, "hello", new Hello()).addMapping("/hello");
+        Tomcat.addServlet(ctx, "fail", new Fail()).addMapping("/fail");
+        Tomcat.addServlet(ctx, "exit", new Exit()).addMapping("/exit");
+        tomcat.start();
+        System.out.println("port=" + connector.getLocalPort());
+        System.out.flush();
+        boolean asked = EXIT.await(60, TimeUnit.SECONDS);
+        tomcat.stop();
+        tomcat.destroy();
+        db.close();
+        System.out.println(asked ? "stopped" : "timed out");
+        System.exit(0);
+    }
+
+    static final class Hello extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            resp.getWriter().print(Work.outer(req.getParameter("id")));
+        }
+    }
+
+    static final class Fail extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) {
+            throw new IllegalStateException("kaboom");
+        }
+    }
+
+    static final class Exit extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            resp.getWriter().print("bye");
+            EXIT.countDown();
+        }
+    }
+}

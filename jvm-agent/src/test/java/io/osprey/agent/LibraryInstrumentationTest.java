@@ -1,0 +1,127 @@
+package io.osprey.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.osprey.agent.bootstrap.Jdbc;
+import io.osprey.agent.bootstrap.Servers;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import org.junit.jupiter.api.Test;
+import org.objectweb.asm.ClassReader;
+
+class LibraryInstrumentationTest {
+    private static byte[] bytes(String name) throws Exception {
+        try (InputStream in = LibraryInstrumentationTest.class.getResourceAsStream("/" + name + ".class")) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        }
+    }
+
+    /** Defines {@code code} as {@code name} in its own loader, so the verifier checks it. */
+    private static Class<?> define(final String name, final byte[] code) throws Exception {
+        ClassLoader loader = new ClassLoader(LibraryInstrumentationTest.class.getClassLoader()) {
+            @Override
+            protected Class<?> loadClass(String n, boolean resolve) throws ClassNotFoundException {
+                if (n.equals(name)) {
+                    synchronized (getClassLoadingLock(n)) {
+                        Class<?> c = findLoadedClass(n);
+                        return c != null ? c : defineClass(n, code, 0, code.length);
+                    }
+                }
+                return super.loadClass(n, resolve);
+            }
+        };
+        Class<?> c = Class.forName(name, true, loader);
+        for (Method m : c.getDeclaredMethods()) {
+            m.getModifiers(); // forces nothing; verification happened at link time
+        }
+        return c;
+    }
+
+    @Test
+    void statementsAreRecognisedByInterfaceAndStillBehave() throws Exception {
+        JdbcInstrumentation jdbc = new JdbcInstrumentation();
+        byte[] out = jdbc.transform("sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
+        assertNotNull(out);
+        Class<?> c = define("sample.FakeStatement", out);
+        assertTrue(Modifier.isAbstract(c.getModifiers()));
+        // A subclass matches through its superclass, seen first.
+        assertNotNull(jdbc.transform("sample/SubStatement", subclassOf("sample/FakeStatement")));
+        // Unrelated classes are left alone.
+        assertNull(jdbc.transform("sample/FakeValve", new ClassReader(bytes("sample/FakeValve"))));
+    }
+
+    @Test
+    void connectionsAreRecognisedAndVerify() throws Exception {
+        JdbcInstrumentation jdbc = new JdbcInstrumentation();
+        byte[] out = jdbc.transform("sample/FakeConnection", new ClassReader(bytes("sample/FakeConnection")));
+        assertNotNull(out);
+        define("sample.FakeConnection", out);
+    }
+
+    @Test
+    void valveIsWrappedAndBehavesTheSame() throws Exception {
+        byte[] out = TomcatInstrumentation.rewrite(new ClassReader(bytes("sample/FakeValve")), "invoke",
+                "(Ljava/lang/StringBuilder;Ljava/lang/StringBuilder;)V");
+        assertNotNull(out);
+        Class<?> c = define("sample.FakeValve", out);
+        Object valve = c.getDeclaredConstructor().newInstance();
+        Method invoke = c.getMethod("invoke", StringBuilder.class, StringBuilder.class);
+        StringBuilder response = new StringBuilder();
+        invoke.invoke(valve, new StringBuilder("ab"), response);
+        assertEquals("abab", response.toString());
+        InvocationTargetException e = assertThrows(InvocationTargetException.class,
+                () -> invoke.invoke(valve, new StringBuilder(), new StringBuilder()));
+        assertEquals("empty", e.getCause().getMessage());
+        // Only the real valve's name is matched.
+        assertNull(new TomcatInstrumentation().transform("sample/FakeValve",
+                new ClassReader(bytes("sample/FakeValve"))));
+    }
+
+    @Test
+    void helpersNeverThrowWhenOff() {
+        assertEquals(0L, Servers.enter(new Object()));
+        Servers.exit(0L, null, null);
+        assertEquals(0L, Jdbc.enter(new Object(), "SELECT 1"));
+        Jdbc.exit(0L);
+        Jdbc.prepared(null, null);
+    }
+
+    @Test
+    void pathsAndSystems() {
+        assertEquals("/a/b", Servers.path("/a/b?x=1"));
+        assertEquals("/a", Servers.path("/a;jsessionid=S?x"));
+        assertNull(Servers.path(null));
+        assertEquals("h2", Jdbc.fromUrl("jdbc:h2:mem:x;USER=sa;PASSWORD=pw"));
+        assertEquals("postgresql", Jdbc.fromUrl("jdbc:postgresql://u:p@h/db"));
+        assertEquals("mssql", Jdbc.fromUrl("jdbc:sqlserver://h"));
+        assertNull(Jdbc.fromUrl("mysql://h"));
+    }
+
+    private static ClassReader subclassOf(String superName) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
+                | org.objectweb.asm.Opcodes.ACC_ABSTRACT, "sample/SubStatement", null, superName, null);
+        org.objectweb.asm.MethodVisitor mv = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "execute",
+                "()Z", null, null);
+        mv.visitCode();
+        mv.visitInsn(org.objectweb.asm.Opcodes.ICONST_1);
+        mv.visitInsn(org.objectweb.asm.Opcodes.IRETURN);
+        mv.visitMaxs(1, 1);
+        mv.visitEnd();
+        w.visitEnd();
+        return new ClassReader(w.toByteArray());
+    }
+}
