@@ -121,7 +121,7 @@ fn step_kind(kind: c_int) -> Result<StepKind, osprey_result> {
 
 /// Runs `op` (flush or shutdown) with a timeout when Osprey is running;
 /// `OSPREY_ERR_TIMEOUT` when it did not finish in time.
-fn bounded_wait(what: &str, op: fn(Duration) -> bool, timeout_ms: u32) -> osprey_result {
+pub(crate) fn bounded_wait(what: &str, op: fn(Duration) -> bool, timeout_ms: u32) -> osprey_result {
     if !osprey::is_running() {
         return fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running");
     }

@@ -21,12 +21,12 @@
 #![allow(clippy::missing_safety_doc)]
 
 use std::ffi::CStr;
-use std::time::Duration;
 
 use jni_sys::{JNIEnv, jclass, jint, jlong, jstring};
 use osprey::names::{self, NameId};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
+use crate::capi::bounded_wait;
 use crate::error::{
     fail, init_error, last_error_ptr, osprey_result, osprey_result::*, record_error,
 };
@@ -185,15 +185,11 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_shutdo
     timeout_ms: jint,
 ) -> jint {
     ffi_boundary!({
-        if !osprey::is_running() {
-            return code(fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running"));
-        }
-        let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
-        if osprey::shutdown(timeout) {
-            code(OSPREY_OK)
-        } else {
-            code(fail(OSPREY_ERR_TIMEOUT, "shutdown did not finish in time"))
-        }
+        code(bounded_wait(
+            "shutdown",
+            osprey::shutdown,
+            u32::try_from(timeout_ms).unwrap_or(0),
+        ))
     })
 }
 
@@ -205,15 +201,11 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_flush(
     timeout_ms: jint,
 ) -> jint {
     ffi_boundary!({
-        if !osprey::is_running() {
-            return code(fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running"));
-        }
-        let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
-        if osprey::flush(timeout) {
-            code(OSPREY_OK)
-        } else {
-            code(fail(OSPREY_ERR_TIMEOUT, "flush did not finish in time"))
-        }
+        code(bounded_wait(
+            "flush",
+            osprey::flush,
+            u32::try_from(timeout_ms).unwrap_or(0),
+        ))
     })
 }
 
