@@ -15,16 +15,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::Output;
+use common::java::{jdks, mentions, received, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr, within};
-
-const JDK17: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
-const JDK25: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
 
 const HANDLE: &str = "demo.App.handleRequest(int)";
 const COMPUTE: &str = "demo.App.compute(int)";
@@ -32,46 +30,9 @@ const SQUARE: &str = "demo.Helper.square(int)";
 const FAILING: &str = "demo.App.handleFailing()";
 const EXPLODE: &str = "demo.Helper.explode(java.lang.String)";
 
-fn java_home() -> PathBuf {
-    if Path::new(JDK17).is_dir() {
-        return PathBuf::from(JDK17);
-    }
-    let home = std::env::var_os("JAVA_HOME").expect("JDK 17 or JAVA_HOME");
-    PathBuf::from(home)
-}
-
 /// Builds the agent jar once per test run (or takes `OSPREY_AGENT_JAR`).
 fn agent_jar() -> &'static Path {
-    static JAR: OnceLock<PathBuf> = OnceLock::new();
-    JAR.get_or_init(|| {
-        if let Some(jar) = std::env::var_os("OSPREY_AGENT_JAR") {
-            let jar = PathBuf::from(jar);
-            assert!(jar.is_file(), "OSPREY_AGENT_JAR={} missing", jar.display());
-            return jar;
-        }
-        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-agent-build");
-        let out = Command::new("mvn")
-            .args(["-q", "-B", "package"])
-            .arg(format!(
-                "-Dosprey.native.dir={}",
-                common::lib_dir().display()
-            ))
-            .arg(format!("-Dosprey.build.dir={}", build.display()))
-            .current_dir(common::repo_root().join("jvm-agent"))
-            .env("JAVA_HOME", java_home())
-            .stdin(Stdio::null())
-            .output()
-            .expect("mvn runs (Maven is needed for this test)");
-        assert!(
-            out.status.success(),
-            "mvn package failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let jar = build.join("osprey-agent.jar");
-        assert!(jar.is_file(), "{} not built", jar.display());
-        jar
-    })
+    common::java::agent_jar("jvm-agent-build", &[])
 }
 
 /// Compiles the demo program once per JDK; returns its class directory.
@@ -86,36 +47,25 @@ fn demo_classes(jdk: &Path) -> PathBuf {
     let src = common::repo_root().join("jvm-agent/src/test-app/demo");
     let tag = jdk.file_name().unwrap_or_default().to_string_lossy();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jvm-demo-classes-{tag}"));
-    let _ = std::fs::remove_dir_all(&out);
     let bridge = common::repo_root().join("jvm-agent/src/main/java");
-    let mut javac = Command::new(jdk.join("bin/javac"));
-    if jdk == java_home() {
-        javac.args(["--release", "8"]);
+    let mut options = Vec::new();
+    if jdk == common::java::java_home() {
+        options.extend(["--release".into(), "8".into()]);
     }
-    let status = javac
-        .args(["-nowarn", "-implicit:none", "-sourcepath"])
-        .arg(&bridge)
-        .arg("-d")
-        .arg(&out)
-        .arg(src.join("App.java"))
-        .arg(src.join("Helper.java"))
-        .arg(src.join("NativeCheck.java"))
-        .status()
-        .expect("javac runs");
-    assert!(status.success(), "javac failed");
+    options.extend([
+        "-nowarn".into(),
+        "-implicit:none".into(),
+        "-sourcepath".into(),
+        bridge.into_os_string(),
+    ]);
+    let sources = ["App.java", "Helper.java", "NativeCheck.java"].map(|f| src.join(f));
+    common::java::javac(jdk, &options, &out, &sources);
     done.insert(jdk.to_path_buf(), out.clone());
     out
 }
 
-/// What a finished JVM printed.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `demo.App` on `jdk` with `jvm_args`, killing it after a minute.
-fn run_demo(jdk: &Path, jvm_args: &[String], env: &[(&str, &str)], name: &str) -> Run {
+fn run_demo(jdk: &Path, jvm_args: &[String], env: &[(&str, &str)], name: &str) -> Output {
     run_main(jdk, jvm_args, env, name, "demo.App")
 }
 
@@ -126,45 +76,9 @@ fn run_main(
     env: &[(&str, &str)],
     name: &str,
     main_class: &str,
-) -> Run {
-    let dir = common::scratch(name);
-    let stdout_path = dir.join("stdout.txt");
-    let stderr_path = dir.join("stderr.txt");
-    let mut cmd = Command::new(jdk.join("bin/java"));
-    cmd.args(jvm_args)
-        .arg("-cp")
-        .arg(demo_classes(jdk))
-        .arg(main_class)
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OSPREY_") || k.starts_with("OTEL_") || k == "JAVA_TOOL_OPTIONS" {
-            cmd.env_remove(&k);
-        }
-    }
-    let mut child = cmd.spawn().expect("java starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name}: java did not finish within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code(),
-        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-    }
+) -> Output {
+    let cmd = common::java::java(jdk, jvm_args, demo_classes(jdk), main_class, env);
+    common::java::run_java(cmd, name)
 }
 
 /// The lines of standard error the agent printed (the JVM's own warnings,
@@ -181,15 +95,6 @@ fn baseline(jdk: &Path, tag: &str) -> String {
     assert_eq!(plain.code, Some(0), "plain run failed: {}", plain.stderr);
     assert!(plain.stdout.contains("caught boom: bad input"));
     plain.stdout
-}
-
-fn status_code(s: &Span) -> i32 {
-    s.status.as_ref().map_or(0, |st| st.code)
-}
-
-fn mentions(s: &Span, needle: &str) -> bool {
-    let text = format!("{:?}{:?}{:?}", s.attributes, s.events, s.status);
-    text.contains(needle)
 }
 
 fn trace_through_agent(jdk: &Path, label: &str) {
@@ -233,17 +138,7 @@ fn trace_through_agent(jdk: &Path, label: &str) {
     let spans: Vec<(String, Span)> = loop {
         let mut spans = Vec::new();
         for req in receiver.traces() {
-            for rs in req.resource_spans {
-                let service = rs
-                    .resource
-                    .as_ref()
-                    .and_then(|r| str_attr(&r.attributes, "service.name"))
-                    .unwrap_or_default()
-                    .to_owned();
-                for ss in rs.scope_spans {
-                    spans.extend(ss.spans.into_iter().map(|s| (service.clone(), s)));
-                }
-            }
+            spans.extend(common::spans_with_service(req.resource_spans));
         }
         if spans.len() >= 12 || Instant::now() >= deadline {
             break spans;
@@ -389,13 +284,7 @@ fn natives_from_java(jdk: &Path, label: &str) {
         "{label}: no trace arrived; stderr:\n{}",
         run.stderr
     );
-    let spans: Vec<Span> = receiver
-        .traces()
-        .into_iter()
-        .flat_map(|r| r.resource_spans)
-        .flat_map(|rs| rs.scope_spans)
-        .flat_map(|ss| ss.spans)
-        .collect();
+    let spans: Vec<Span> = received(&receiver);
     assert_eq!(spans.len(), 2, "{spans:#?}");
     let root = spans
         .iter()
@@ -427,16 +316,6 @@ fn natives_from_java(jdk: &Path, label: &str) {
             hex(&step.span_id)
         )
     );
-}
-
-fn jdks() -> Vec<(PathBuf, &'static str)> {
-    let mut out = vec![(java_home(), "jdk17")];
-    if Path::new(JDK25).is_dir() {
-        out.push((PathBuf::from(JDK25), "jdk25"));
-    } else {
-        eprintln!("{JDK25} not installed: Temurin 25 not tested");
-    }
-    out
 }
 
 #[test]

@@ -25,12 +25,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::java::{java_home, jdks, mentions, received, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr, within};
-
-const JDK17: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
-const JDK25: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
 
 const ARTIFACTS: &[(&str, &str)] = &[
     (
@@ -49,45 +47,9 @@ const INNER: &str = "demo.web.Work.inner(int)";
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID: &str = "b7ad6b7169203331";
 
-fn java_home() -> PathBuf {
-    if Path::new(JDK17).is_dir() {
-        return PathBuf::from(JDK17);
-    }
-    PathBuf::from(std::env::var_os("JAVA_HOME").expect("JDK 17 or JAVA_HOME"))
-}
-
 /// Builds the agent jar once (or takes `OSPREY_AGENT_JAR`).
 fn agent_jar() -> &'static Path {
-    static JAR: OnceLock<PathBuf> = OnceLock::new();
-    JAR.get_or_init(|| {
-        if let Some(jar) = std::env::var_os("OSPREY_AGENT_JAR") {
-            let jar = PathBuf::from(jar);
-            assert!(jar.is_file(), "OSPREY_AGENT_JAR={} missing", jar.display());
-            return jar;
-        }
-        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-agent-build-tomcat");
-        let out = Command::new("mvn")
-            .args(["-q", "-B", "package", "-DskipTests"])
-            .arg(format!(
-                "-Dosprey.native.dir={}",
-                common::lib_dir().display()
-            ))
-            .arg(format!("-Dosprey.build.dir={}", build.display()))
-            .current_dir(common::repo_root().join("jvm-agent"))
-            .env("JAVA_HOME", java_home())
-            .stdin(Stdio::null())
-            .output()
-            .expect("mvn runs (Maven is needed for this test)");
-        assert!(
-            out.status.success(),
-            "mvn package failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let jar = build.join("osprey-agent.jar");
-        assert!(jar.is_file(), "{} not built", jar.display());
-        jar
-    })
+    common::java::agent_jar("jvm-agent-build-tomcat", &["-DskipTests"])
 }
 
 /// Tomcat, its annotations API and H2, fetched once with Maven.
@@ -134,17 +96,13 @@ fn app_classes() -> &'static Path {
     CLASSES.get_or_init(|| {
         let src = common::repo_root().join("jvm-agent/src/test-app/tomcat/demo/web");
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-classes");
-        let _ = std::fs::remove_dir_all(&out);
-        let status = Command::new(java_home().join("bin/javac"))
-            .args(["--release", "17", "-nowarn", "-cp"])
-            .arg(class_path(Path::new(".")))
-            .arg("-d")
-            .arg(&out)
-            .arg(src.join("WebApp.java"))
-            .arg(src.join("Work.java"))
-            .status()
-            .expect("javac runs");
-        assert!(status.success(), "javac failed");
+        let options = ["--release", "17", "-nowarn", "-cp"]
+            .map(Into::into)
+            .into_iter()
+            .chain([class_path(Path::new(".")).into()])
+            .collect::<Vec<_>>();
+        let sources = ["WebApp.java", "Work.java"].map(|f| src.join(f));
+        common::java::javac(&java_home(), &options, &out, &sources);
         out
     })
 }
@@ -166,24 +124,14 @@ impl Drop for App {
 
 impl App {
     fn start(jdk: &Path, jvm_args: &[String], name: &str) -> App {
-        let dir = common::scratch(name);
-        let stdout = dir.join("stdout.txt");
-        let stderr = dir.join("stderr.txt");
-        let mut cmd = Command::new(jdk.join("bin/java"));
-        cmd.args(jvm_args)
-            .arg("-cp")
-            .arg(class_path(app_classes()))
-            .arg("demo.web.WebApp")
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OSPREY_") || k.starts_with("OTEL_") || k == "JAVA_TOOL_OPTIONS" {
-                cmd.env_remove(&k);
-            }
-        }
-        let child = cmd.spawn().expect("java starts");
+        let cmd = common::java::java(
+            jdk,
+            jvm_args,
+            class_path(app_classes()),
+            "demo.web.WebApp",
+            &[],
+        );
+        let (child, stdout, stderr) = common::java::spawn_java(cmd, name);
         let mut app = App {
             child,
             port: 0,
@@ -239,17 +187,9 @@ impl App {
         assert!(status.contains(" 200"), "{status}");
         assert!(body.contains("bye"), "{body}");
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name}: did not stop within a minute"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = common::wait_until(&mut self.child, deadline)
+            .unwrap_or_else(|| panic!("{name}: did not stop within a minute"));
+        assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
         let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
         assert!(out.contains("stopped"), "{name}: {out}");
         self.stderr_text()
@@ -265,14 +205,6 @@ fn exercise(app: &App) -> Responses {
         app.get("/hello?id=42", ""),
         app.get("/fail", ""),
     ]
-}
-
-fn status_code(s: &Span) -> i32 {
-    s.status.as_ref().map_or(0, |st| st.code)
-}
-
-fn mentions(s: &Span, needle: &str) -> bool {
-    format!("{:?}{:?}{:?}", s.attributes, s.events, s.status).contains(needle)
 }
 
 fn tomcat_through_agent(jdk: &Path, label: &str) {
@@ -306,13 +238,7 @@ fn tomcat_through_agent(jdk: &Path, label: &str) {
     // 2 x (server + 2 methods + 2 SQL) + the failing request + /exit.
     let deadline = Instant::now() + Duration::from_secs(10);
     let spans: Vec<Span> = loop {
-        let spans: Vec<Span> = receiver
-            .traces()
-            .into_iter()
-            .flat_map(|r| r.resource_spans)
-            .flat_map(|rs| rs.scope_spans)
-            .flat_map(|ss| ss.spans)
-            .collect();
+        let spans: Vec<Span> = received(&receiver);
         if spans.len() >= 12 || Instant::now() >= deadline {
             break spans;
         }
@@ -431,17 +357,6 @@ fn tomcat_through_agent(jdk: &Path, label: &str) {
     );
 }
 
-/// All spans the receiver holds now.
-fn received(receiver: &Receiver) -> Vec<Span> {
-    receiver
-        .traces()
-        .into_iter()
-        .flat_map(|r| r.resource_spans)
-        .flat_map(|rs| rs.scope_spans)
-        .flat_map(|ss| ss.spans)
-        .collect()
-}
-
 /// `instrument.jdbc=false` keeps the server spans and drops the SQL steps;
 /// `instrument.tomcat=false` leaves no transaction at all (the user
 /// methods have none to join).
@@ -472,16 +387,6 @@ fn switches(jdk: &Path, label: &str) {
         assert_eq!(spans.len(), expected, "{key}=false: {names:?}");
         assert!(!names.iter().any(|n| n.starts_with("SELECT")), "{names:?}");
     }
-}
-
-fn jdks() -> Vec<(PathBuf, &'static str)> {
-    let mut out = vec![(java_home(), "jdk17")];
-    if Path::new(JDK25).is_dir() {
-        out.push((PathBuf::from(JDK25), "jdk25"));
-    } else {
-        eprintln!("{JDK25} not installed: Temurin 25 not tested");
-    }
-    out
 }
 
 #[test]

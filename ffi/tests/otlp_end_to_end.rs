@@ -66,17 +66,7 @@ fn c_example_trace_arrives_over_otlp_http() {
     for req in receiver.requests_to("/v1/traces") {
         assert_eq!(req.header("content-type"), Some("application/x-protobuf"));
         assert_eq!(req.header("content-encoding"), Some("gzip"));
-        for rs in req.traces().resource_spans {
-            let service = rs
-                .resource
-                .as_ref()
-                .and_then(|r| str_attr(&r.attributes, "service.name"))
-                .unwrap_or_default()
-                .to_owned();
-            for ss in rs.scope_spans {
-                spans.extend(ss.spans.into_iter().map(|s| (service.clone(), s)));
-            }
-        }
+        spans.extend(common::spans_with_service(req.traces().resource_spans));
     }
 
     let find = |name: &str| -> &Span {

@@ -1,11 +1,17 @@
 //! Builds C programs against the committed header and this crate's
-//! cdylib, and runs them with a time limit.
+//! cdylib, and runs them with a time limit; `java` holds what the Java
+//! agent's end-to-end tests share.
 
 #![allow(dead_code)]
 
+pub mod java;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use osprey_testkit::spans::str_attr;
 
 /// What a finished C program printed.
 #[derive(Debug)]
@@ -87,39 +93,9 @@ pub fn compile(source: &Path, name: &str) -> PathBuf {
 /// Runs `exe` with `args` (working directory `cwd`), killing it after
 /// `limit`; fails the test unless it exits with status 0.
 pub fn run_ok(exe: &Path, args: &[&str], cwd: &Path, limit: Duration) -> Output {
-    std::fs::create_dir_all(cwd).unwrap();
-    let stdout_path = cwd.join("stdout.txt");
-    let stderr_path = cwd.join("stderr.txt");
-    let mut child = Command::new(exe)
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("OSPREY_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("C program starts");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{} did not finish within {limit:?}; stderr:\n{}",
-                exe.display(),
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = Output {
-        code: status.code(),
-        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-    };
+    let mut cmd = Command::new(exe);
+    cmd.args(args).env_remove("OSPREY_CONFIG");
+    let out = run_limited(cmd, cwd, limit, &exe.display().to_string());
     assert_eq!(
         out.code,
         Some(0),
@@ -129,6 +105,75 @@ pub fn run_ok(exe: &Path, args: &[&str], cwd: &Path, limit: Duration) -> Output 
         out.stderr
     );
     out
+}
+
+/// Starts `cmd` in `cwd` with no standard input and its standard output
+/// and error going to `stdout.txt` and `stderr.txt` there; returns the
+/// child and those two paths.
+pub fn spawn_logged(mut cmd: Command, cwd: &Path, what: &str) -> (Child, PathBuf, PathBuf) {
+    std::fs::create_dir_all(cwd).unwrap();
+    let stdout_path = cwd.join("stdout.txt");
+    let stderr_path = cwd.join("stderr.txt");
+    let child = cmd
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    (child, stdout_path, stderr_path)
+}
+
+/// Polls `child` every 20 ms until it exits (its status) or `deadline`
+/// passes (`None`; the child is left running).
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` in `cwd` (see [`spawn_logged`]), killing it and failing the
+/// test if it has not finished after `limit`; returns what it printed,
+/// whatever its exit status.
+pub fn run_limited(cmd: Command, cwd: &Path, limit: Duration, what: &str) -> Output {
+    let (mut child, stdout_path, stderr_path) = spawn_logged(cmd, cwd, what);
+    let Some(status) = wait_until(&mut child, Instant::now() + limit) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{what} did not finish within {limit:?}; stderr:\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
+    };
+    Output {
+        code: status.code(),
+        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    }
+}
+
+/// The spans of one OTLP trace export, each with the `service.name` of
+/// its resource (empty when unset).
+pub fn spans_with_service(resource_spans: Vec<ResourceSpans>) -> Vec<(String, Span)> {
+    let mut spans = Vec::new();
+    for rs in resource_spans {
+        let service = rs
+            .resource
+            .as_ref()
+            .and_then(|r| str_attr(&r.attributes, "service.name"))
+            .unwrap_or_default()
+            .to_owned();
+        for ss in rs.scope_spans {
+            spans.extend(ss.spans.into_iter().map(|s| (service.clone(), s)));
+        }
+    }
+    spans
 }
 
 /// A fresh scratch directory under the target's tmp dir.

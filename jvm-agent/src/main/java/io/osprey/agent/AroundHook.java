@@ -7,9 +7,10 @@ import org.objectweb.asm.Type;
 import org.objectweb.asm.commons.AdviceAdapter;
 
 /**
- * Like {@link MethodHook}, for the library instrumentations: {@code long h = <enter>; try { body;
- * <exit(h)>; } catch (Throwable t) { <exitError(t, h)>; throw t; }}, where each call is a static
- * method of the bootstrap bridge that never throws. The handler's frame lists only the handle.
+ * The bytecode of {@link MethodHook} and the library instrumentations: {@code long h = <enter>;
+ * try { body; <exit(h)>; } catch (Throwable t) { <exitError(t, h)>; throw t; }}, where each call
+ * is a static method of the bootstrap bridge that never throws. The handler's frame lists only
+ * the handle (every other local as TOP), so it is valid whatever the body keeps in its locals.
  */
 abstract class AroundHook extends AdviceAdapter {
     private final boolean frames;
@@ -56,6 +57,7 @@ abstract class AroundHook extends AdviceAdapter {
                 locals[i] = Opcodes.TOP;
             }
             locals[handle] = Opcodes.LONG;
+            // Straight to the next visitor: these are final slot numbers, not to be remapped.
             mv.visitFrame(Opcodes.F_NEW, locals.length, locals, 1, new Object[] {"java/lang/Throwable"});
         }
         dup();

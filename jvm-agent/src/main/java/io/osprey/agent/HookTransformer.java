@@ -1,5 +1,6 @@
 package io.osprey.agent;
 
+import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.bootstrap.OspreyNative;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -10,17 +11,14 @@ import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.function.ToIntFunction;
 import org.objectweb.asm.ClassReader;
-import org.objectweb.asm.ClassVisitor;
-import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.Type;
 
 /**
  * Wraps the configured user methods with enter/exit calls to {@link
- * io.osprey.agent.bootstrap.Osprey}. Loads no class while transforming: frames are expanded by
- * the reader and kept by the adapter, the writer only computes maxima (no getCommonSuperClass).
- * Any failure leaves the class unchanged.
+ * io.osprey.agent.bootstrap.Osprey}. Loads no class while transforming (see {@link
+ * ClassRewriter}). Any failure leaves the class unchanged.
  */
 final class HookTransformer implements ClassFileTransformer {
     /** Interns step names at transform time. */
@@ -136,49 +134,29 @@ final class HookTransformer implements ClassFileTransformer {
     /** The instrumented class, or null when no method was hooked. */
     static byte[] instrument(byte[] bytes, final String className, final Hooks hooks,
             final ToIntFunction<String> ids) {
-        ClassReader reader = new ClassReader(bytes);
-        if ((reader.getAccess() & (Opcodes.ACC_INTERFACE | Opcodes.ACC_ANNOTATION | Opcodes.ACC_MODULE)) != 0) {
-            return null;
-        }
-        ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
-        final boolean[] changed = {false};
-        ClassVisitor cv = new ClassVisitor(Opcodes.ASM9, writer) {
-            private boolean frames;
-
+        return ClassRewriter.rewrite(new ClassReader(bytes), new MethodAdapter() {
             @Override
-            public void visit(int version, int access, String name, String signature, String superName,
-                    String[] interfaces) {
-                frames = (version & 0xFFFF) >= Opcodes.V1_6;
-                super.visit(version, access, name, signature, superName, interfaces);
-            }
-
-            @Override
-            public MethodVisitor visitMethod(int access, String name, String desc, String signature,
-                    String[] exceptions) {
-                MethodVisitor mv = super.visitMethod(access, name, desc, signature, exceptions);
-                if (mv == null || name.charAt(0) == '<'
+            public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+                if (name.charAt(0) == '<'
                         || (access & (Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE | Opcodes.ACC_SYNTHETIC
                                 | Opcodes.ACC_BRIDGE)) != 0) {
-                    return mv;
+                    return null;
                 }
                 boolean txn = hooks.isTransaction(className, name);
                 boolean method = !txn && hooks.isMethod(className, name)
                         && ((access & Opcodes.ACC_PUBLIC) != 0 || hooks.nonPublic)
                         && !Hooks.isAccessor(name, desc);
                 if (!txn && !method) {
-                    return mv;
+                    return null;
                 }
                 String stepName = methodName(className, name, desc);
                 int id = ids.applyAsInt(stepName);
                 if (id < 0) {
-                    return mv;
+                    return null;
                 }
-                changed[0] = true;
                 return new MethodHook(mv, access, name, desc, id, txn ? stepName : null, frames);
             }
-        };
-        reader.accept(cv, ClassReader.EXPAND_FRAMES);
-        return changed[0] ? writer.toByteArray() : null;
+        });
     }
 
     /** {@code demo.App.compute(int,java.lang.String)}. */

@@ -1,5 +1,6 @@
 package io.osprey.agent;
 
+import io.osprey.agent.ClassRewriter.MethodAdapter;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.Set;

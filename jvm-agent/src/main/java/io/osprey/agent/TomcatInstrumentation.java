@@ -1,5 +1,6 @@
 package io.osprey.agent;
 
+import io.osprey.agent.ClassRewriter.MethodAdapter;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.MethodVisitor;
 

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.InputStream;
 import java.lang.reflect.InvocationTargetException;
@@ -27,32 +26,12 @@ class HookTransformerTest {
     };
 
     private static byte[] bytes(String resource) throws Exception {
-        try (InputStream in = HookTransformerTest.class.getResourceAsStream(resource)) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            return out.toByteArray();
-        }
+        return TestClasses.bytes(resource);
     }
 
     /** Defines the instrumented class in its own loader: the verifier checks every method. */
     private static Class<?> define(final byte[] code) throws Exception {
-        ClassLoader loader = new ClassLoader(HookTransformerTest.class.getClassLoader()) {
-            @Override
-            protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
-                if (name.equals("sample.Target")) {
-                    synchronized (getClassLoadingLock(name)) {
-                        Class<?> c = findLoadedClass(name);
-                        return c != null ? c : defineClass(name, code, 0, code.length);
-                    }
-                }
-                return super.loadClass(name, resolve);
-            }
-        };
-        return Class.forName("sample.Target", true, loader);
+        return TestClasses.define("sample.Target", code);
     }
 
     @Test
@@ -108,13 +87,7 @@ class HookTransformerTest {
                     }
                     byte[] original;
                     try (InputStream in = jf.getInputStream(e)) {
-                        ByteArrayOutputStream out = new ByteArrayOutputStream();
-                        byte[] buf = new byte[8192];
-                        int r;
-                        while ((r = in.read(buf)) > 0) {
-                            out.write(buf, 0, r);
-                        }
-                        original = out.toByteArray();
+                        original = TestClasses.read(in);
                     }
                     String name = n.substring(0, n.length() - 6).replace('/', '.');
                     byte[] code = HookTransformer.instrument(original, name, hooks, ids);

@@ -8,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.osprey.agent.bootstrap.Jdbc;
 import io.osprey.agent.bootstrap.Servers;
-import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
@@ -18,32 +16,12 @@ import org.objectweb.asm.ClassReader;
 
 class LibraryInstrumentationTest {
     private static byte[] bytes(String name) throws Exception {
-        try (InputStream in = LibraryInstrumentationTest.class.getResourceAsStream("/" + name + ".class")) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            return out.toByteArray();
-        }
+        return TestClasses.bytes("/" + name + ".class");
     }
 
     /** Defines {@code code} as {@code name} in its own loader, so the verifier checks it. */
     private static Class<?> define(final String name, final byte[] code) throws Exception {
-        ClassLoader loader = new ClassLoader(LibraryInstrumentationTest.class.getClassLoader()) {
-            @Override
-            protected Class<?> loadClass(String n, boolean resolve) throws ClassNotFoundException {
-                if (n.equals(name)) {
-                    synchronized (getClassLoadingLock(n)) {
-                        Class<?> c = findLoadedClass(n);
-                        return c != null ? c : defineClass(n, code, 0, code.length);
-                    }
-                }
-                return super.loadClass(n, resolve);
-            }
-        };
-        Class<?> c = Class.forName(name, true, loader);
+        Class<?> c = TestClasses.define(name, code);
         for (Method m : c.getDeclaredMethods()) {
             m.getModifiers(); // forces nothing; verification happened at link time
         }

@@ -1,0 +1,154 @@
+//! What the Java agent's end-to-end tests share: the JDKs to run on, the
+//! agent jar, `javac`, starting `java` with a clean environment, and
+//! reading back the spans the agent exported.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::trace::v1::Span;
+use osprey_testkit::Receiver;
+
+use super::Output;
+
+pub const JDK17: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
+pub const JDK25: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
+
+/// JDK 17, or `JAVA_HOME` when it is not installed.
+pub fn java_home() -> PathBuf {
+    if Path::new(JDK17).is_dir() {
+        return PathBuf::from(JDK17);
+    }
+    PathBuf::from(std::env::var_os("JAVA_HOME").expect("JDK 17 or JAVA_HOME"))
+}
+
+/// The JDKs to test on, with their labels: JDK 17 and, when installed,
+/// Temurin 25.
+pub fn jdks() -> Vec<(PathBuf, &'static str)> {
+    let mut out = vec![(java_home(), "jdk17")];
+    if Path::new(JDK25).is_dir() {
+        out.push((PathBuf::from(JDK25), "jdk25"));
+    } else {
+        eprintln!("{JDK25} not installed: Temurin 25 not tested");
+    }
+    out
+}
+
+/// The agent jar: `OSPREY_AGENT_JAR` when set, otherwise built once per
+/// test binary with `mvn package` (plus `mvn_args`) into `build_dir`
+/// under the target's tmp dir, embedding the libosprey of this build.
+pub fn agent_jar(build_dir: &str, mvn_args: &[&str]) -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| {
+        if let Some(jar) = std::env::var_os("OSPREY_AGENT_JAR") {
+            let jar = PathBuf::from(jar);
+            assert!(jar.is_file(), "OSPREY_AGENT_JAR={} missing", jar.display());
+            return jar;
+        }
+        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join(build_dir);
+        let out = Command::new("mvn")
+            .args(["-q", "-B", "package"])
+            .args(mvn_args)
+            .arg(format!(
+                "-Dosprey.native.dir={}",
+                super::lib_dir().display()
+            ))
+            .arg(format!("-Dosprey.build.dir={}", build.display()))
+            .current_dir(super::repo_root().join("jvm-agent"))
+            .env("JAVA_HOME", java_home())
+            .stdin(Stdio::null())
+            .output()
+            .expect("mvn runs (Maven is needed for this test)");
+        assert!(
+            out.status.success(),
+            "mvn package failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let jar = build.join("osprey-agent.jar");
+        assert!(jar.is_file(), "{} not built", jar.display());
+        jar
+    })
+}
+
+/// Compiles `sources` with `jdk`'s `javac` and `options` into a fresh
+/// `out` directory (emptied first); fails the test if `javac` does.
+pub fn javac(jdk: &Path, options: &[OsString], out: &Path, sources: &[PathBuf]) {
+    let _ = std::fs::remove_dir_all(out);
+    let status = Command::new(jdk.join("bin/javac"))
+        .args(options)
+        .arg("-d")
+        .arg(out)
+        .args(sources)
+        .status()
+        .expect("javac runs");
+    assert!(status.success(), "javac failed");
+}
+
+/// `jdk`'s `java` with `jvm_args`, `-cp class_path` and `main_class`, the
+/// variables `env` set, and every `OSPREY_*`, `OTEL_*` and
+/// `JAVA_TOOL_OPTIONS` of this process's environment removed.
+pub fn java(
+    jdk: &Path,
+    jvm_args: &[String],
+    class_path: impl AsRef<std::ffi::OsStr>,
+    main_class: &str,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut cmd = Command::new(jdk.join("bin/java"));
+    cmd.args(jvm_args)
+        .arg("-cp")
+        .arg(class_path)
+        .arg(main_class);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OSPREY_") || k.starts_with("OTEL_") || k == "JAVA_TOOL_OPTIONS" {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd
+}
+
+/// Runs `cmd` in a fresh scratch directory `name`, killing it after a
+/// minute; returns what it printed, whatever its exit status.
+pub fn run_java(cmd: Command, name: &str) -> Output {
+    super::run_limited(
+        cmd,
+        &super::scratch(name),
+        Duration::from_secs(60),
+        &format!("{name}: java"),
+    )
+}
+
+/// Starts `cmd` in a fresh scratch directory `name` without waiting;
+/// returns the child and the paths of its standard output and error.
+pub fn spawn_java(cmd: Command, name: &str) -> (Child, PathBuf, PathBuf) {
+    super::spawn_logged(cmd, &super::scratch(name), "java")
+}
+
+/// All spans the receiver holds now.
+pub fn received(receiver: &Receiver) -> Vec<Span> {
+    receiver
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect()
+}
+
+/// The span's status code (0, unset, when it has no status).
+pub fn status_code(s: &Span) -> i32 {
+    s.status.as_ref().map_or(0, |st| st.code)
+}
+
+/// Whether `needle` appears in the span's attributes, events or status.
+pub fn mentions(s: &Span, needle: &str) -> bool {
+    format!("{:?}{:?}{:?}", s.attributes, s.events, s.status).contains(needle)
+}
