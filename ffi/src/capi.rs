@@ -148,15 +148,26 @@ pub unsafe extern "C" fn osprey_init(config: *const c_char) -> osprey_result {
     ffi_boundary!({
         // SAFETY: forwarded contract.
         let text = tri!(unsafe { opt_str(config, "config") }).unwrap_or("");
-        let config = match Config::from_env().and_then(|c| c.with_pairs_str(text)) {
-            Ok(c) => c,
-            Err(e) => return fail(OSPREY_ERR_CONFIG, e.to_string()),
-        };
-        match osprey::start(config) {
-            Ok(()) => OSPREY_OK,
-            Err(e) => init_error(e),
-        }
+        start_from_text(text)
     })
+}
+
+/// Starts Osprey from the environment (`OTEL_*`, `OSPREY_*`) overlaid with
+/// the `key=value` items of `text`: the one start-up path of the C ABI and
+/// the JNI bridge.
+pub(crate) fn start_from_text(text: &str) -> osprey_result {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(OSPREY_ERR_CONFIG, format!("environment: {e}")),
+    };
+    let config = match config.with_pairs_str(text) {
+        Ok(c) => c,
+        Err(e) => return fail(OSPREY_ERR_CONFIG, e.to_string()),
+    };
+    match osprey::start(config) {
+        Ok(()) => OSPREY_OK,
+        Err(e) => init_error(e),
+    }
 }
 
 /// Stops Osprey: recording stops, queued transactions are exported and the

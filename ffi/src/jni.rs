@@ -26,10 +26,8 @@ use jni_sys::{JNIEnv, jclass, jint, jlong, jstring};
 use osprey::names::{self, NameId};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
-use crate::capi::bounded_wait;
-use crate::error::{
-    fail, init_error, last_error_ptr, osprey_result, osprey_result::*, record_error,
-};
+use crate::capi::{bounded_wait, start_from_text};
+use crate::error::{fail, last_error_ptr, osprey_result, osprey_result::*, record_error};
 use crate::panic::ffi_boundary;
 
 /// Reads a Java string (NULL gives `None`). Uses the UTF-16 contents, so
@@ -90,18 +88,6 @@ unsafe fn arg(env: *mut JNIEnv, s: jstring, what: &str) -> Result<String, osprey
     unsafe { java_str(env, s) }.ok_or_else(|| fail(OSPREY_ERR_NULL, format!("`{what}` is null")))
 }
 
-/// The `key=value` items of `text`, separated by `;` or newlines.
-fn pairs(text: &str) -> impl Iterator<Item = Result<(&str, &str), &str>> {
-    text.split([';', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            item.split_once('=')
-                .map(|(k, v)| (k.trim(), v.trim()))
-                .ok_or(item)
-        })
-}
-
 /// Maps a step target (`-1` transaction, `0` innermost, else a handle).
 fn target(handle: jlong) -> Option<u64> {
     if handle == -1 {
@@ -127,28 +113,7 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_init(
     ffi_boundary!({
         // SAFETY: called by the JVM with a valid env and argument.
         let text = unsafe { java_str(env, config) }.unwrap_or_default();
-        let mut cfg = match Config::from_env() {
-            Ok(c) => c,
-            Err(e) => return code(fail(OSPREY_ERR_CONFIG, format!("environment: {e}"))),
-        };
-        for pair in pairs(&text) {
-            let (key, value) = match pair {
-                Ok(kv) => kv,
-                Err(item) => {
-                    return code(fail(
-                        OSPREY_ERR_CONFIG,
-                        format!("malformed item `{item}`: expected key=value"),
-                    ));
-                }
-            };
-            if let Err(e) = cfg.set(key, value) {
-                return code(fail(OSPREY_ERR_CONFIG, e.to_string()));
-            }
-        }
-        match osprey::start(cfg) {
-            Ok(()) => code(OSPREY_OK),
-            Err(e) => code(init_error(e)),
-        }
+        code(start_from_text(&text))
     })
 }
 
@@ -426,12 +391,6 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_lastEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pairs_split_and_trim() {
-        let items: Vec<_> = pairs(" a = 1 ;b=2\n\nbad;").collect();
-        assert_eq!(items, vec![Ok(("a", "1")), Ok(("b", "2")), Err("bad")]);
-    }
 
     #[test]
     fn targets_map_minus_one_to_the_transaction() {
