@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use crate::local::raw::{RawName, RawTxnName};
 #[cfg(feature = "enable")]
 use crate::local::recorder::{self, StepToken, Target};
-use crate::local::{Handover, RecordError};
+use crate::local::{DetachError, Handover, RecordError};
 use crate::model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 use crate::names::NameId;
 use crate::propagation::{self, RemoteParent};
@@ -324,6 +324,45 @@ pub mod raw {
             let _ = name;
             Err(RecordError::NoTransaction)
         }
+    }
+
+    /// Takes this thread's open transaction off the thread, still open, and
+    /// returns an id for [`attach`] (never 0): for a request that completes
+    /// asynchronously on another thread. At most
+    /// [`MAX_DETACHED`](crate::MAX_DETACHED) are parked at once.
+    pub fn detach() -> Result<u64, DetachError> {
+        #[cfg(feature = "enable")]
+        {
+            crate::local::detached::detach()
+        }
+        #[cfg(not(feature = "enable"))]
+        Err(DetachError::NoTransaction)
+    }
+
+    /// Makes the transaction [`detach`] parked as `id` this thread's open
+    /// transaction again (steps and [`end`] then apply to it). A transaction
+    /// this thread had open is parked in its place: the returned id (0 when
+    /// there was none) restores it with another `attach`.
+    pub fn attach(id: u64) -> Result<u64, DetachError> {
+        #[cfg(feature = "enable")]
+        {
+            crate::local::detached::attach(id)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = id;
+            Err(DetachError::UnknownId)
+        }
+    }
+
+    /// Transactions parked by [`detach`] and not attached again.
+    pub fn detached_count() -> usize {
+        #[cfg(feature = "enable")]
+        {
+            crate::local::detached::parked_count()
+        }
+        #[cfg(not(feature = "enable"))]
+        0
     }
 
     /// True when this thread has an open transaction.

@@ -72,7 +72,7 @@ pub use api::{
     transaction,
 };
 pub use collector::{Config, ConfigError, ExporterSpec, ExporterStats, InitError, Stats};
-pub use local::{Handover, RawName, RecordError};
+pub use local::{DetachError, Handover, MAX_DETACHED, RawName, RecordError};
 pub use model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 
 /// Keeps Osprey running; dropping it flushes and shuts down (bounded by the

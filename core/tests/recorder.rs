@@ -411,3 +411,78 @@ fn stale_guards_never_end_a_later_transaction_or_instance() {
     );
     assert!(second.shutdown(Duration::from_secs(5)));
 }
+
+#[test]
+fn a_detached_transaction_ends_on_another_thread_with_both_threads_steps() {
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        let _txn = osprey::transaction("GET /async").server().begin();
+        drop(osprey::step("on_request_thread"));
+        let id = osprey::raw::detach().expect("detach");
+        assert_ne!(id, 0);
+        assert!(!osprey::raw::in_transaction(), "the thread is free again");
+        assert_eq!(osprey::raw::detached_count(), 1);
+        // The request thread serves another request meanwhile.
+        osprey::transaction("GET /sync").server().begin().end();
+
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            // The completing thread is itself inside a transaction: it is
+            // parked while the request's is finished, then restored.
+            let own = osprey::transaction("worker job").begin();
+            let previous = osprey::raw::attach(id).expect("attach");
+            assert_ne!(previous, 0);
+            assert_eq!(
+                osprey::raw::attach(id),
+                Err(osprey::DetachError::UnknownId),
+                "an id is picked up once"
+            );
+            drop(osprey::step("on_completing_thread"));
+            osprey::raw::end().expect("end the async transaction");
+            assert_eq!(osprey::raw::attach(previous), Ok(0));
+            own.end();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(osprey::raw::detached_count(), 0);
+        assert_eq!(
+            osprey::raw::attach(12345),
+            Err(osprey::DetachError::UnknownId)
+        );
+    });
+    let txns = capture.transactions();
+    let names: Vec<String> = txns
+        .iter()
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let a = txns
+        .iter()
+        .find(|t| &*osprey::names::resolve(t.name) == "GET /async")
+        .expect("async transaction");
+    assert_eq!(
+        render(a),
+        "GET /async\n  on_request_thread\n  on_completing_thread\n"
+    );
+    assert!(
+        a.elapsed_ns >= 30_000_000,
+        "ends at completion: {} ns",
+        a.elapsed_ns
+    );
+    let w = txns
+        .iter()
+        .find(|t| &*osprey::names::resolve(t.name) == "worker job")
+        .expect("the completing thread's own transaction survives");
+    assert!(w.steps.is_empty());
+}
+
+#[test]
+fn detach_without_a_transaction_is_refused() {
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        assert_eq!(
+            osprey::raw::detach(),
+            Err(osprey::DetachError::NoTransaction)
+        );
+    });
+}

@@ -82,6 +82,10 @@ typedef enum osprey_result {
      * An operating-system resource (a thread) could not be obtained.
      */
     OSPREY_ERR_INTERNAL = 12,
+    /**
+     * A bound was reached (too many detached transactions); nothing changed.
+     */
+    OSPREY_ERR_LIMIT = 13,
 } osprey_result;
 
 /**
@@ -235,6 +239,36 @@ enum osprey_result osprey_txn_end(void);
  * `name` is NULL or a NUL-terminated string.
  */
 enum osprey_result osprey_txn_rename(const char *name);
+
+/**
+ * Takes the calling thread's open transaction off the thread, still open,
+ * and writes an id for `osprey_txn_attach` to `*out_id` (never 0): for
+ * work that completes on another thread. The thread can then begin
+ * another transaction.
+ *
+ * Returns `OSPREY_ERR_NO_TRANSACTION` when this thread has none and
+ * `OSPREY_ERR_LIMIT` when 4096 transactions are detached already (end it
+ * instead).
+ *
+ * # Safety
+ * `out_id` is NULL or points to writable memory for a `uint64_t`.
+ */
+enum osprey_result osprey_txn_detach(uint64_t *out_id);
+
+/**
+ * Makes the transaction detached as `id` the calling thread's open
+ * transaction again; steps, attributes and `osprey_txn_end` then apply to
+ * it. A transaction the thread had open is detached in its place and its
+ * id written to `*out_previous` (0 when there was none): attach it again
+ * when done. An id is attached once.
+ *
+ * Returns `OSPREY_ERR_INVALID` for an unknown id.
+ *
+ * # Safety
+ * `out_previous` points to writable memory for a `uint64_t` (NULL is
+ * refused: the previous transaction's id must not be lost).
+ */
+enum osprey_result osprey_txn_attach(uint64_t id, uint64_t *out_previous);
 
 /**
  * True when the calling thread has an open transaction.

@@ -11,7 +11,8 @@ use osprey::names::{self, NameId};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
 use crate::error::{
-    UNKNOWN_TEXT, fail, init_error, last_error_ptr, osprey_result, osprey_result::*, record_error,
+    UNKNOWN_TEXT, detach_error, fail, init_error, last_error_ptr, osprey_result, osprey_result::*,
+    record_error,
 };
 use crate::panic::ffi_boundary;
 
@@ -281,6 +282,62 @@ pub unsafe extern "C" fn osprey_txn_rename(name: *const c_char) -> osprey_result
         match raw::rename(names::truncate(name).to_owned()) {
             Ok(()) => OSPREY_OK,
             Err(e) => record_error(e),
+        }
+    })
+}
+
+/// Takes the calling thread's open transaction off the thread, still open,
+/// and writes an id for `osprey_txn_attach` to `*out_id` (never 0): for
+/// work that completes on another thread. The thread can then begin
+/// another transaction.
+///
+/// Returns `OSPREY_ERR_NO_TRANSACTION` when this thread has none and
+/// `OSPREY_ERR_LIMIT` when 4096 transactions are detached already (end it
+/// instead).
+///
+/// # Safety
+/// `out_id` is NULL or points to writable memory for a `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn osprey_txn_detach(out_id: *mut u64) -> osprey_result {
+    ffi_boundary!({
+        if out_id.is_null() {
+            return fail(OSPREY_ERR_NULL, "out_id is NULL");
+        }
+        match raw::detach() {
+            Ok(id) => {
+                // SAFETY: checked non-null; the caller guarantees it is writable.
+                unsafe { out_id.write(id) };
+                OSPREY_OK
+            }
+            Err(e) => detach_error(e),
+        }
+    })
+}
+
+/// Makes the transaction detached as `id` the calling thread's open
+/// transaction again; steps, attributes and `osprey_txn_end` then apply to
+/// it. A transaction the thread had open is detached in its place and its
+/// id written to `*out_previous` (0 when there was none): attach it again
+/// when done. An id is attached once.
+///
+/// Returns `OSPREY_ERR_INVALID` for an unknown id.
+///
+/// # Safety
+/// `out_previous` points to writable memory for a `uint64_t` (NULL is
+/// refused: the previous transaction's id must not be lost).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn osprey_txn_attach(id: u64, out_previous: *mut u64) -> osprey_result {
+    ffi_boundary!({
+        if out_previous.is_null() {
+            return fail(OSPREY_ERR_NULL, "out_previous is NULL");
+        }
+        match raw::attach(id) {
+            Ok(previous) => {
+                // SAFETY: checked non-null; the caller guarantees it is writable.
+                unsafe { out_previous.write(previous) };
+                OSPREY_OK
+            }
+            Err(e) => detach_error(e),
         }
     })
 }

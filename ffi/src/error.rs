@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 
-use osprey::{InitError, RecordError};
+use osprey::{DetachError, InitError, RecordError};
 
 /// Result of every fallible `osprey_*` function. The numeric values are
 /// stable: new codes are only ever appended.
@@ -41,13 +41,15 @@ pub enum osprey_result {
     OSPREY_ERR_BUFFER_TOO_SMALL = 11,
     /// An operating-system resource (a thread) could not be obtained.
     OSPREY_ERR_INTERNAL = 12,
+    /// A bound was reached (too many detached transactions); nothing changed.
+    OSPREY_ERR_LIMIT = 13,
 }
 
 use osprey_result::*;
 
 impl osprey_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [osprey_result; 13] = [
+    pub(crate) const ALL: [osprey_result; 14] = [
         OSPREY_OK,
         OSPREY_ERR_NULL,
         OSPREY_ERR_UTF8,
@@ -61,6 +63,7 @@ impl osprey_result {
         OSPREY_ERR_PANIC,
         OSPREY_ERR_BUFFER_TOO_SMALL,
         OSPREY_ERR_INTERNAL,
+        OSPREY_ERR_LIMIT,
     ];
 
     /// The code for a numeric value; `None` when no code has that value.
@@ -84,6 +87,7 @@ impl osprey_result {
             OSPREY_ERR_PANIC => c"internal error (panic)",
             OSPREY_ERR_BUFFER_TOO_SMALL => c"the output buffer is too small",
             OSPREY_ERR_INTERNAL => c"an operating-system resource could not be obtained",
+            OSPREY_ERR_LIMIT => c"a limit was reached",
         }
     }
 }
@@ -146,6 +150,24 @@ pub(crate) fn record_error(e: RecordError) -> osprey_result {
         RecordError::NoTransaction => fail(
             OSPREY_ERR_NO_TRANSACTION,
             "this thread has no open transaction",
+        ),
+    }
+}
+
+/// The code for a detach/attach error, recording its text.
+pub(crate) fn detach_error(e: DetachError) -> osprey_result {
+    match e {
+        DetachError::NoTransaction => record_error(RecordError::NoTransaction),
+        DetachError::Full => fail(
+            OSPREY_ERR_LIMIT,
+            format!(
+                "{} transactions are detached already",
+                osprey::MAX_DETACHED
+            ),
+        ),
+        DetachError::UnknownId => fail(
+            OSPREY_ERR_INVALID,
+            "no detached transaction has this id (attached already, or never issued)",
         ),
     }
 }

@@ -27,7 +27,9 @@ use osprey::names::{self, NameId};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
 use crate::capi::{bounded_wait, start_from_text};
-use crate::error::{fail, last_error_ptr, osprey_result, osprey_result::*, record_error};
+use crate::error::{
+    detach_error, fail, last_error_ptr, osprey_result, osprey_result::*, record_error,
+};
 use crate::panic::ffi_boundary;
 
 /// Reads a Java string (NULL gives `None`). Uses the UTF-16 contents, so
@@ -244,6 +246,39 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_end(
         match raw::end() {
             Ok(_) => code(OSPREY_OK),
             Err(e) => code(record_error(e)),
+        }
+    })
+}
+
+/// `static native long detach()`: takes this thread's open transaction off
+/// the thread, still open; returns its id (> 0) for `attach`, or a negated
+/// result code.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_detach(
+    _env: *mut JNIEnv,
+    _class: jclass,
+) -> jlong {
+    ffi_boundary!({
+        match raw::detach() {
+            Ok(id) => id as jlong,
+            Err(e) => -(detach_error(e) as jlong),
+        }
+    })
+}
+
+/// `static native long attach(long id)`: makes the detached transaction
+/// `id` this thread's open one; returns the id the thread's previous
+/// transaction was detached as (0 when none), or a negated result code.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_attach(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    id: jlong,
+) -> jlong {
+    ffi_boundary!({
+        match raw::attach(id as u64) {
+            Ok(previous) => previous as jlong,
+            Err(e) => -(detach_error(e) as jlong),
         }
     })
 }

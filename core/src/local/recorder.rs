@@ -145,6 +145,28 @@ pub(crate) fn is_active() -> bool {
     !ACTIVE.with(Cell::get).is_null()
 }
 
+/// Takes this thread's open transaction off the thread (to park it).
+pub(crate) fn take_active() -> Option<Box<RawTransaction>> {
+    let ptr = ACTIVE
+        .try_with(|a| a.replace(std::ptr::null_mut()))
+        .unwrap_or(std::ptr::null_mut());
+    // SAFETY: a non-null `ACTIVE` came from `Box::into_raw` and was just
+    // cleared, so this is the only owner.
+    (!ptr.is_null()).then(|| unsafe { Box::from_raw(ptr) })
+}
+
+/// Makes `txn` this thread's open transaction; returns the one it replaces.
+/// During thread teardown `txn` is dropped.
+pub(crate) fn replace_active(txn: Box<RawTransaction>) -> Option<Box<RawTransaction>> {
+    let previous = take_active();
+    let ptr = Box::into_raw(txn);
+    if ACTIVE.try_with(|a| a.set(ptr)).is_err() {
+        // SAFETY: `ptr` was never stored, so this is still the only owner.
+        drop(unsafe { Box::from_raw(ptr) });
+    }
+    previous
+}
+
 /// Begins a transaction on this thread; returns its sequence number, which
 /// [`end_seq`] checks.
 pub(crate) fn begin(

@@ -205,6 +205,22 @@ static void unbalanced_calls(void) {
     EXPECT(osprey_error("T", "m", NULL), OSPREY_ERR_NO_TRANSACTION);
     EXPECT(osprey_txn_attr_int("k", 1), OSPREY_ERR_NO_TRANSACTION);
 
+    /* Detach and attach: nothing to detach, NULL outputs, unknown and
+     * already-attached ids, and a round trip. */
+    uint64_t parked = 0, previous = 7;
+    EXPECT(osprey_txn_detach(&parked), OSPREY_ERR_NO_TRANSACTION);
+    EXPECT(osprey_txn_detach(NULL), OSPREY_ERR_NULL);
+    EXPECT(osprey_txn_attach(0, &previous), OSPREY_ERR_INVALID);
+    LAST_ERROR_HAS("no detached transaction");
+    EXPECT(osprey_txn_begin("parked", OSPREY_TXN_SERVER, NULL), OSPREY_OK);
+    EXPECT(osprey_txn_detach(&parked), OSPREY_OK);
+    ASSERT(parked != 0 && !osprey_txn_active());
+    EXPECT(osprey_txn_attach(parked, NULL), OSPREY_ERR_NULL);
+    EXPECT(osprey_txn_attach(parked, &previous), OSPREY_OK);
+    ASSERT(previous == 0 && osprey_txn_active());
+    EXPECT(osprey_txn_attach(parked, &previous), OSPREY_ERR_INVALID);
+    EXPECT(osprey_txn_end(), OSPREY_OK);
+
     EXPECT(osprey_txn_begin("unbalanced", OSPREY_TXN_SERVER, "not a traceparent"), OSPREY_OK);
     ASSERT(osprey_txn_active());
     EXPECT(osprey_txn_begin("again", OSPREY_TXN_SERVER, NULL), OSPREY_ERR_ALREADY_ACTIVE);
