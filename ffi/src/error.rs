@@ -198,7 +198,7 @@ mod tests {
         texts.dedup();
         assert_eq!(texts.len(), osprey_result::ALL.len());
         assert_eq!(osprey_result::from_raw(-1), None);
-        assert_eq!(osprey_result::from_raw(13), None);
+        assert_eq!(osprey_result::from_raw(osprey_result::ALL.len() as i64), None);
     }
 
     #[test]
