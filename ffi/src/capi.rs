@@ -739,7 +739,12 @@ mod tests {
             let text = unsafe { CStr::from_ptr(osprey_result_text(code as c_int)) };
             assert_eq!(text, code.text());
         }
-        for bad in [-1, osprey_result::ALL.len() as c_int, c_int::MAX, c_int::MIN] {
+        for bad in [
+            -1,
+            osprey_result::ALL.len() as c_int,
+            c_int::MAX,
+            c_int::MIN,
+        ] {
             // SAFETY: static C string.
             let text = unsafe { CStr::from_ptr(osprey_result_text(bad)) };
             assert_eq!(text, UNKNOWN_TEXT);

@@ -160,10 +160,7 @@ pub(crate) fn detach_error(e: DetachError) -> osprey_result {
         DetachError::NoTransaction => record_error(RecordError::NoTransaction),
         DetachError::Full => fail(
             OSPREY_ERR_LIMIT,
-            format!(
-                "{} transactions are detached already",
-                osprey::MAX_DETACHED
-            ),
+            format!("{} transactions are detached already", osprey::MAX_DETACHED),
         ),
         DetachError::UnknownId => fail(
             OSPREY_ERR_INVALID,
@@ -198,7 +195,10 @@ mod tests {
         texts.dedup();
         assert_eq!(texts.len(), osprey_result::ALL.len());
         assert_eq!(osprey_result::from_raw(-1), None);
-        assert_eq!(osprey_result::from_raw(osprey_result::ALL.len() as i64), None);
+        assert_eq!(
+            osprey_result::from_raw(osprey_result::ALL.len() as i64),
+            None
+        );
     }
 
     #[test]

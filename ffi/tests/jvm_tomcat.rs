@@ -21,7 +21,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -59,26 +59,7 @@ fn libs() -> &'static [PathBuf] {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-libs");
         ARTIFACTS
             .iter()
-            .map(|(coords, file)| {
-                let jar = dir.join(file);
-                if !jar.is_file() {
-                    let out = Command::new("mvn")
-                        .args(["-q", "-B", "dependency:copy"])
-                        .arg(format!("-Dartifact={coords}"))
-                        .arg(format!("-DoutputDirectory={}", dir.display()))
-                        .env("JAVA_HOME", java_home())
-                        .stdin(Stdio::null())
-                        .output()
-                        .expect("mvn runs (Maven is needed for this test)");
-                    assert!(
-                        out.status.success() && jar.is_file(),
-                        "mvn dependency:copy {coords} failed:\n{}\n{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                jar
-            })
+            .map(|(coords, file)| common::java::maven_artifact(coords, file, &dir))
             .collect()
     })
 }

@@ -75,6 +75,29 @@ pub fn agent_jar(build_dir: &str, mvn_args: &[&str]) -> &'static Path {
     })
 }
 
+/// The artifact `coords` (`group:artifact:version[:type]`) copied from
+/// Maven Central into `dir` as `file`, fetched once (`mvn dependency:copy`).
+pub fn maven_artifact(coords: &str, file: &str, dir: &Path) -> PathBuf {
+    let path = dir.join(file);
+    if !path.is_file() {
+        let out = Command::new("mvn")
+            .args(["-q", "-B", "dependency:copy"])
+            .arg(format!("-Dartifact={coords}"))
+            .arg(format!("-DoutputDirectory={}", dir.display()))
+            .env("JAVA_HOME", java_home())
+            .stdin(Stdio::null())
+            .output()
+            .expect("mvn runs (Maven is needed for this test)");
+        assert!(
+            out.status.success() && path.is_file(),
+            "mvn dependency:copy {coords} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    path
+}
+
 /// Compiles `sources` with `jdk`'s `javac` and `options` into a fresh
 /// `out` directory (emptied first); fails the test if `javac` does.
 pub fn javac(jdk: &Path, options: &[OsString], out: &Path, sources: &[PathBuf]) {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod java;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -49,7 +49,7 @@ final class TomcatInstrumentation extends LibraryInstrumentation {
 
                     @Override
                     void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, OSPREY, "exitError", "(Ljava/lang/Throwable;J)V", false);
+                        visitMethodInsn(INVOKESTATIC, SERVERS, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

@@ -53,6 +53,19 @@ public final class OspreyNative {
     /** Ends this thread's transaction. */
     public static native int end();
 
+    /**
+     * Takes this thread's open transaction off the thread, still open: its id (&gt; 0) for {@link
+     * #attach}, or a negated result code.
+     */
+    public static native long detach();
+
+    /**
+     * Makes the detached transaction {@code id} this thread's open one: the id the thread's own
+     * transaction was detached as (0 when it had none; attach it again when done), or a negated
+     * result code.
+     */
+    public static native long attach(long id);
+
     /** Enters a step; the handle is 0 when no transaction is open. */
     public static native long enter(int nameId, int kind);
 

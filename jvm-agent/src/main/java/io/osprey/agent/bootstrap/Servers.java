@@ -22,6 +22,9 @@ public final class Servers {
     private static int kAgent = -1;
     private static int kThread = -1;
 
+    /** Handle of an entry that attached a parked asynchronous request's transaction. */
+    static final long RESUMED = Long.MIN_VALUE + 1;
+
     private Servers() {}
 
     /** Interns the attribute keys; called once by the agent after the recorder started. */
@@ -42,6 +45,13 @@ public final class Servers {
      */
     public static long enter(Object request) {
         if (!Osprey.enabled || request == null) {
+            return 0L;
+        }
+        try {
+            if (AsyncRequests.resume(request, accessors(request, true))) {
+                return RESUMED;
+            }
+        } catch (Throwable t) {
             return 0L;
         }
         String method;
@@ -81,9 +91,48 @@ public final class Servers {
      * transaction.
      */
     public static void exit(long handle, Object request, Object response) {
-        if (handle != Osprey.TXN) {
+        if (handle != Osprey.TXN && handle != RESUMED) {
             return;
         }
+        Throwable thrown = null;
+        try {
+            if (request != null) {
+                Accessors a = accessors(request, true);
+                if (AsyncRequests.park(request, a, handle == RESUMED)) {
+                    return; // ends when the container completes the request
+                }
+                Object t = a.call(a.attribute, request, ERROR_EXCEPTION_JAKARTA);
+                if (!(t instanceof Throwable)) {
+                    t = a.call(a.attribute, request, ERROR_EXCEPTION_JAVAX);
+                }
+                if (t instanceof Throwable) {
+                    thrown = (Throwable) t;
+                }
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+        outcome(response, thrown, false);
+        Osprey.exit(Osprey.TXN);
+    }
+
+    /**
+     * Exit by an exception thrown out of the container's entry point: records it on the
+     * transaction and ends it. The caller rethrows.
+     */
+    public static void exitError(Throwable thrown, long handle) {
+        if (handle != Osprey.TXN && handle != RESUMED) {
+            return;
+        }
+        outcome(null, thrown, false);
+        Osprey.exit(Osprey.TXN);
+    }
+
+    /**
+     * Records the response status on this thread's transaction and marks it an error for {@code
+     * thrown}, a timeout, or a 5xx status.
+     */
+    static void outcome(Object response, Throwable thrown, boolean timedOut) {
         try {
             int status = -1;
             if (response != null) {
@@ -94,26 +143,28 @@ public final class Servers {
                     OspreyNative.attrLong(-1L, kStatus, status);
                 }
             }
-            Throwable thrown = null;
-            if (request != null) {
-                Accessors a = accessors(request, true);
-                Object t = a.call(a.attribute, request, ERROR_EXCEPTION_JAKARTA);
-                if (!(t instanceof Throwable)) {
-                    t = a.call(a.attribute, request, ERROR_EXCEPTION_JAVAX);
-                }
-                if (t instanceof Throwable) {
-                    thrown = (Throwable) t;
-                }
-            }
             if (thrown != null) {
                 Osprey.recordError(-1L, thrown);
+            } else if (timedOut) {
+                OspreyNative.error(-1L, "AsyncTimeout", "the asynchronous request timed out", null);
             } else if (status >= 500) {
                 OspreyNative.error(-1L, "HTTP " + status, "response status " + status, null);
             }
         } catch (Throwable ignored) {
             // never into the application
         }
-        Osprey.exit(handle);
+    }
+
+    /** {@code target.name()} by reflection; null on any failure. */
+    static Object call(Object target, String name) {
+        if (target == null) {
+            return null;
+        }
+        try {
+            return target.getClass().getMethod(name).invoke(target);
+        } catch (Throwable t) {
+            return null;
+        }
     }
 
     /** The path without query string or path parameters ({@code ;jsessionid=...}). */
@@ -162,6 +213,9 @@ public final class Servers {
         final Method remoteAddr;
         final Method attribute;
         final Method status;
+        final Method asyncStarted;
+        final Method asyncContext;
+        final Method setAttribute;
 
         Accessors(Class<?> type) {
             this.type = type;
@@ -171,6 +225,9 @@ public final class Servers {
             this.remoteAddr = find(type, "getRemoteAddr");
             this.attribute = find(type, "getAttribute", String.class);
             this.status = find(type, "getStatus");
+            this.asyncStarted = find(type, "isAsyncStarted");
+            this.asyncContext = find(type, "getAsyncContext");
+            this.setAttribute = find(type, "setAttribute", String.class, Object.class);
         }
 
         private static Method find(Class<?> type, String name, Class<?>... args) {

@@ -1,0 +1,382 @@
+//! Real application servers for the agent's end-to-end tests: the Apache
+//! Tomcat distributions 9 (javax) and 11 (jakarta) and the WildFly
+//! distribution, fetched from Maven Central and unpacked once under the
+//! target's tmp dir, each started from a fresh base directory with the demo
+//! WAR (`jvm-agent/src/test-app/war`) deployed as `/app`, listening on
+//! 127.0.0.1 only.
+//!
+//! The agent goes in the way a user adds it: `CATALINA_OPTS` for Tomcat,
+//! a `JAVA_OPTS` line appended to `standalone.conf` for WildFly.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::java::{java_home, maven_artifact};
+
+/// A server distribution the demo WAR is deployed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Apache Tomcat 9 (javax.servlet).
+    Tomcat9,
+    /// Apache Tomcat 11 (jakarta.servlet).
+    Tomcat11,
+    /// WildFly (Undertow, JBoss Modules; jakarta.servlet).
+    WildFly,
+}
+
+impl Kind {
+    fn artifact(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Tomcat9 => (
+                "org.apache.tomcat:tomcat:9.0.100:tar.gz",
+                "tomcat-9.0.100.tar.gz",
+                "apache-tomcat-9.0.100",
+            ),
+            Kind::Tomcat11 => (
+                "org.apache.tomcat:tomcat:11.0.24:tar.gz",
+                "tomcat-11.0.24.tar.gz",
+                "apache-tomcat-11.0.24",
+            ),
+            Kind::WildFly => (
+                "org.wildfly:wildfly-dist:39.0.1.Final:tar.gz",
+                "wildfly-dist-39.0.1.Final.tar.gz",
+                "wildfly-39.0.1.Final",
+            ),
+        }
+    }
+
+    fn javax(self) -> bool {
+        self == Kind::Tomcat9
+    }
+
+    /// A short label for scratch directories and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Tomcat9 => "tomcat9",
+            Kind::Tomcat11 => "tomcat11",
+            Kind::WildFly => "wildfly",
+        }
+    }
+}
+
+fn servers_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-servers")
+}
+
+/// The unpacked distribution (its home directory), fetched once.
+pub fn home(kind: Kind) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _once = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (coords, file, dir_name) = kind.artifact();
+    let dir = servers_dir();
+    let home = dir.join(dir_name);
+    if !home.join(".unpacked").is_file() {
+        let archive = maven_artifact(coords, file, &dir);
+        let _ = std::fs::remove_dir_all(&home);
+        let status = Command::new("tar")
+            .arg("xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .expect("tar runs");
+        assert!(status.success() && home.is_dir(), "unpacking {file}");
+        std::fs::write(home.join(".unpacked"), b"").unwrap();
+    }
+    home
+}
+
+/// The demo WAR for `kind`'s servlet API (javax sources derived from the
+/// jakarta ones), built once with JDK 17.
+pub fn war(kind: Kind) -> PathBuf {
+    static WARS: Mutex<Vec<(bool, PathBuf)>> = Mutex::new(Vec::new());
+    let mut wars = WARS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, w)) = wars.iter().find(|(j, _)| *j == kind.javax()) {
+        return w.clone();
+    }
+    let flavour = if kind.javax() { "javax" } else { "jakarta" };
+    let build = servers_dir().join(format!("war-{flavour}"));
+    let _ = std::fs::remove_dir_all(&build);
+    let src_dir = build.join("src");
+    std::fs::create_dir_all(&src_dir).unwrap();
+    let original = super::repo_root().join("jvm-agent/src/test-app/war/demo/war");
+    let mut sources = Vec::new();
+    for entry in std::fs::read_dir(&original).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = if kind.javax() {
+            text.replace("jakarta.servlet", "javax.servlet")
+        } else {
+            text
+        };
+        let out = src_dir.join(path.file_name().unwrap());
+        std::fs::write(&out, text).unwrap();
+        sources.push(out);
+    }
+    let h2 = maven_artifact(
+        "com.h2database:h2:2.5.252",
+        "h2-2.5.252.jar",
+        &servers_dir(),
+    );
+    // Tomcat 9 and 11 ship the servlet API of their generation; WildFly's
+    // jakarta API is the same as Tomcat 11's for what the demo uses.
+    let api_home = home(if kind.javax() {
+        Kind::Tomcat9
+    } else {
+        Kind::Tomcat11
+    });
+    let class_path = format!(
+        "{}:{}",
+        api_home.join("lib/servlet-api.jar").display(),
+        h2.display()
+    );
+    let staging = build.join("staging");
+    let classes = staging.join("WEB-INF/classes");
+    let options = ["--release", "17", "-nowarn", "-cp", &class_path].map(Into::into);
+    super::java::javac(&java_home(), &options, &classes, &sources);
+    std::fs::create_dir_all(staging.join("WEB-INF/lib")).unwrap();
+    std::fs::copy(&h2, staging.join("WEB-INF/lib/h2.jar")).unwrap();
+    let war = build.join("app.war");
+    let status = Command::new(java_home().join("bin/jar"))
+        .arg("cf")
+        .arg(&war)
+        .arg("-C")
+        .arg(&staging)
+        .arg(".")
+        .status()
+        .expect("jar runs");
+    assert!(status.success(), "building {}", war.display());
+    wars.push((kind.javax(), war.clone()));
+    war
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running server; stopped (or killed) when dropped.
+pub struct Server {
+    child: Child,
+    /// The HTTP port on 127.0.0.1.
+    pub port: u16,
+    /// Where its console output goes.
+    pub stdout: PathBuf,
+    stderr: PathBuf,
+    name: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `kind` on `jdk` with the demo WAR as `/app`, `jvm_options`
+    /// added the way a user would (`-javaagent:...`), the `env` variables
+    /// set; waits until `/app/hello?id=42` answers 200.
+    pub fn start(
+        kind: Kind,
+        jdk: &Path,
+        jvm_options: &str,
+        env: &[(&str, &str)],
+        name: &str,
+    ) -> Server {
+        let base = super::scratch(name);
+        let war = war(kind);
+        let home = home(kind);
+        let port = free_port();
+        let mut cmd = match kind {
+            Kind::Tomcat9 | Kind::Tomcat11 => tomcat(&home, &base, &war, port, jvm_options),
+            Kind::WildFly => wildfly(&home, &base, &war, port, jvm_options),
+        };
+        cmd.env("JAVA_HOME", jdk);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OSPREY_")
+                || k.starts_with("OTEL_")
+                || k == "JAVA_TOOL_OPTIONS"
+                || k == "JAVA_OPTS"
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (child, stdout, stderr) = super::spawn_logged(cmd, &base.join("run"), name);
+        let mut server = Server {
+            child,
+            port,
+            stdout,
+            stderr,
+            name: name.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some((status, _)) = server.try_get("/app/hello?id=42", "")
+                && status.contains(" 200")
+            {
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("{name}: exited early ({status}):\n{}", server.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: not serving /app within two minutes:\n{}",
+                server.output()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Its console output so far (standard output and error).
+    pub fn output(&self) -> String {
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// Status line and body of `GET path` (headers differ by date).
+    pub fn get(&self, path: &str, extra_headers: &str) -> (String, String) {
+        self.try_get(path, extra_headers)
+            .unwrap_or_else(|| panic!("{}: GET {path} failed", self.name))
+    }
+
+    fn try_get(&self, path: &str, extra_headers: &str) -> Option<(String, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osprey-test/1.0\r\n\
+             Connection: close\r\n{extra_headers}\r\n"
+        )
+        .ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        Some((status, dechunk(head, body)))
+    }
+
+    /// Stops the server with SIGTERM (its shutdown hooks run, so the agent
+    /// exports what it holds) and waits up to a minute; returns its output.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = super::wait_until(&mut self.child, deadline);
+        assert!(
+            status.is_some(),
+            "{}: did not stop within a minute",
+            self.name
+        );
+        self.output()
+    }
+}
+
+/// The body of a response, joined when it was sent chunked.
+fn dechunk(head: &str, body: &str) -> String {
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `catalina.sh run` with a fresh `CATALINA_BASE`: the distribution's
+/// configuration with the HTTP connector moved to `port` on 127.0.0.1 and
+/// the shutdown port off.
+fn tomcat(home: &Path, base: &Path, war: &Path, port: u16, jvm_options: &str) -> Command {
+    for dir in ["conf", "logs", "temp", "work", "webapps"] {
+        std::fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    for entry in std::fs::read_dir(home.join("conf")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, base.join("conf").join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let server_xml = base.join("conf/server.xml");
+    let text = std::fs::read_to_string(&server_xml).unwrap();
+    assert!(text.contains("port=\"8080\"") && text.contains("port=\"8005\""));
+    let text = text.replace("port=\"8005\"", "port=\"-1\"").replacen(
+        "<Connector port=\"8080\"",
+        &format!("<Connector address=\"127.0.0.1\" port=\"{port}\""),
+        1,
+    );
+    std::fs::write(&server_xml, text).unwrap();
+    std::fs::copy(war, base.join("webapps/app.war")).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(home.join("bin/catalina.sh"))
+        .arg("run")
+        .env("CATALINA_HOME", home)
+        .env("CATALINA_BASE", base)
+        .env("CATALINA_OPTS", jvm_options)
+        .env_remove("CATALINA_PID");
+    cmd
+}
+
+/// `standalone.sh` with a fresh `jboss.server.base.dir`, ports offset so
+/// that HTTP is on `port`, everything bound to 127.0.0.1, and
+/// `jvm_options` appended to `JAVA_OPTS` in a copy of `standalone.conf`.
+fn wildfly(home: &Path, base: &Path, war: &Path, port: u16, jvm_options: &str) -> Command {
+    let standalone = base.join("standalone");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(home.join("standalone"))
+        .arg(&standalone)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::copy(war, standalone.join("deployments/app.war")).unwrap();
+    let conf = base.join("standalone.conf");
+    let mut text = std::fs::read_to_string(home.join("bin/standalone.conf")).unwrap();
+    text.push_str(&format!("\nJAVA_OPTS=\"$JAVA_OPTS {jvm_options}\"\n"));
+    std::fs::write(&conf, text).unwrap();
+    let offset = i32::from(port) - 8080;
+    let mut cmd = Command::new("bash");
+    cmd.arg(home.join("bin/standalone.sh"))
+        .arg(format!("-Djboss.server.base.dir={}", standalone.display()))
+        .arg(format!("-Djboss.socket.binding.port-offset={offset}"))
+        .arg("-Djboss.bind.address=127.0.0.1")
+        .arg("-Djboss.bind.address.management=127.0.0.1")
+        .env("JBOSS_HOME", home)
+        .env("RUN_CONF", &conf)
+        .env("LAUNCH_JBOSS_IN_BACKGROUND", "1")
+        .stdin(Stdio::null());
+    cmd
+}

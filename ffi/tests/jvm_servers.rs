@@ -1,0 +1,224 @@
+//! The Java agent on real application servers: the Apache Tomcat 9 (javax)
+//! and 11 (jakarta) distributions and WildFly, each running the demo WAR
+//! (`jvm-agent/src/test-app/war`: servlets, user methods, JDBC on H2 in
+//! WEB-INF/lib, an async servlet) with the agent added the way a user adds
+//! it, exporting to a loopback OTLP/HTTP receiver that decodes the bytes.
+//!
+//! Proves, per server and JDK: one SERVER span per request named
+//! `GET /app/path`, continuing an inbound `traceparent`; the user methods
+//! and the sanitised SQL steps nested under it in order (classes of the
+//! web application's own loader, and on WildFly of JBoss Modules, which is
+//! made to delegate the bridge package to the boot loader); a failing
+//! servlet gives ERROR, its exception and 500; an async request's span
+//! ends when the async work completes, not when the servlet returns; the
+//! responses are identical with and without the agent.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::java::{jdks, mentions, received, status_code};
+use common::servers::{Kind, Server};
+use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{hex, int_attr, str_attr, within};
+
+const OUTER: &str = "demo.war.Work.outer(java.lang.String)";
+const INNER: &str = "demo.war.Work.inner(int)";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+const ASYNC_MS: u64 = 400;
+
+fn agent_jar() -> &'static Path {
+    common::java::agent_jar("jvm-agent-build-servers", &["-DskipTests"])
+}
+
+type Responses = Vec<(String, String)>;
+
+fn exercise(server: &Server) -> Responses {
+    let traceparent = format!("traceparent: 00-{TRACE_ID}-{PARENT_ID}-01\r\n");
+    vec![
+        server.get("/app/hello?id=42&token=abc", &traceparent),
+        server.get("/app/fail", ""),
+        server.get(&format!("/app/async?ms={ASYNC_MS}"), ""),
+    ]
+}
+
+/// Waits (bounded) until the receiver holds spans with all these names.
+fn spans_named(receiver: &Receiver, wanted: &[&str]) -> Vec<Span> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let spans = received(receiver);
+        if wanted.iter().all(|w| spans.iter().any(|s| s.name == *w)) || Instant::now() >= deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
+    let name = format!("{}-plain-{label}", kind.label());
+    let plain = Server::start(kind, jdk, "", &[], &name);
+    let expected = exercise(&plain);
+    plain.stop();
+    assert!(expected[0].0.contains(" 200"), "{expected:?}");
+    assert_eq!(expected[0].1, "hello widget widget", "{expected:?}");
+    assert!(expected[1].0.contains(" 500"), "{expected:?}");
+    assert_eq!(expected[2].1, format!("async after {ASYNC_MS} ms"));
+
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=hook.methods=demo.war.Work.*,exporter=otlp,\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=war-demo",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let name = format!("{}-agent-{label}", kind.label());
+    let server = Server::start(kind, jdk, &agent, &[], &name);
+    let got = exercise(&server);
+    let output = server.stop();
+    assert_eq!(got, expected, "{name}: responses changed by the agent");
+    let agent_lines: Vec<&str> = output.lines().filter(|l| l.contains("osprey:")).collect();
+    assert!(agent_lines.is_empty(), "{name}: {agent_lines:?}");
+
+    let spans = spans_named(
+        &receiver,
+        &["GET /app/hello", "GET /app/fail", "GET /app/async"],
+    );
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let servers: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.kind == span::SpanKind::Server as i32)
+        .collect();
+    let server_names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+    for s in &spans {
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("token=abc"),
+            "{name}: secret leaked: {text}"
+        );
+    }
+
+    // The readiness probes and the traced request: each a full tree.
+    let hellos: Vec<&&Span> = servers
+        .iter()
+        .filter(|s| s.name == "GET /app/hello")
+        .collect();
+    assert!(hellos.len() >= 2, "{name}: {server_names:?}");
+    let traced: Vec<&&&Span> = hellos
+        .iter()
+        .filter(|s| hex(&s.trace_id) == TRACE_ID)
+        .collect();
+    assert_eq!(
+        traced.len(),
+        1,
+        "{name}: inbound traceparent continued once"
+    );
+    let root = **traced[0];
+    assert_eq!(hex(&root.parent_span_id), PARENT_ID);
+    assert_ne!(status_code(root), status::StatusCode::Error as i32);
+    let attrs = &root.attributes;
+    assert_eq!(str_attr(attrs, "http.request.method"), Some("GET"));
+    assert_eq!(str_attr(attrs, "url.path"), Some("/app/hello"));
+    assert_eq!(int_attr(attrs, "http.response.status_code"), Some(200));
+    assert_eq!(str_attr(attrs, "client.address"), Some("127.0.0.1"));
+    assert_eq!(
+        str_attr(attrs, "user_agent.original"),
+        Some("osprey-test/1.0")
+    );
+    let outer = spans
+        .iter()
+        .find(|s| s.name == OUTER && s.parent_span_id == root.span_id)
+        .unwrap_or_else(|| panic!("{name}: outer under the server span: {names:?}"));
+    let inner = spans
+        .iter()
+        .find(|s| s.name == INNER && s.parent_span_id == outer.span_id)
+        .unwrap_or_else(|| panic!("{name}: inner under outer: {names:?}"));
+    let mut steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == inner.span_id)
+        .collect();
+    steps.sort_by_key(|s| s.start_time_unix_nano);
+    let step_names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        step_names,
+        [
+            "SELECT name FROM item WHERE id = ?",
+            "SELECT name FROM item WHERE name = ? AND id = ?"
+        ],
+        "{name}"
+    );
+    for s in &steps {
+        assert_eq!(s.kind, span::SpanKind::Client as i32);
+        assert_eq!(str_attr(&s.attributes, "db.system"), Some("h2"));
+    }
+    for (child, parent) in [
+        (outer, root),
+        (inner, outer),
+        (steps[0], inner),
+        (steps[1], inner),
+    ] {
+        assert_eq!(child.trace_id, root.trace_id);
+        assert!(
+            within(child, parent),
+            "{name}: {} inside {}",
+            child.name,
+            parent.name
+        );
+    }
+
+    let fail = servers
+        .iter()
+        .find(|s| s.name == "GET /app/fail")
+        .unwrap_or_else(|| panic!("{name}: {server_names:?}"));
+    assert_eq!(
+        status_code(fail),
+        status::StatusCode::Error as i32,
+        "{name}: {fail:#?}"
+    );
+    assert_eq!(
+        int_attr(&fail.attributes, "http.response.status_code"),
+        Some(500)
+    );
+    assert!(
+        mentions(fail, "IllegalStateException") && mentions(fail, "kaboom"),
+        "{name}: {fail:#?}"
+    );
+
+    let async_span = servers
+        .iter()
+        .find(|s| s.name == "GET /app/async")
+        .unwrap_or_else(|| panic!("{name}: {server_names:?}"));
+    let elapsed_ms = (async_span.end_time_unix_nano - async_span.start_time_unix_nano) / 1_000_000;
+    assert!(
+        elapsed_ms >= ASYNC_MS,
+        "{name}: the async request ends on completion, after {ASYNC_MS} ms, not {elapsed_ms} ms"
+    );
+    assert_eq!(
+        int_attr(&async_span.attributes, "http.response.status_code"),
+        Some(200)
+    );
+    assert_ne!(status_code(async_span), status::StatusCode::Error as i32);
+}
+
+#[test]
+fn tomcat_11_distribution_with_a_war() {
+    for (jdk, label) in jdks() {
+        server_through_agent(Kind::Tomcat11, &jdk, label);
+    }
+}
+
+#[test]
+fn tomcat_9_distribution_with_a_javax_war() {
+    for (jdk, label) in jdks() {
+        server_through_agent(Kind::Tomcat9, &jdk, label);
+    }
+}
+
+#[test]
+fn wildfly_distribution_with_the_war() {
+    for (jdk, label) in jdks() {
+        server_through_agent(Kind::WildFly, &jdk, label);
+    }
+}

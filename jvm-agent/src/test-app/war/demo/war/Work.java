@@ -1,0 +1,43 @@
+package demo.war;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+
+/** The application's own methods (hooked with {@code hook.methods=demo.war.Work.*}). */
+public final class Work {
+    private Work() {}
+
+    public static String outer(String id) {
+        try {
+            return "hello " + inner(Integer.parseInt(id));
+        } catch (SQLException e) {
+            return "db error " + e.getMessage();
+        }
+    }
+
+    public static String inner(int id) throws SQLException {
+        StringBuilder sb = new StringBuilder();
+        Connection db = Db.get();
+        synchronized (db) {
+            try (Statement st = db.createStatement();
+                    ResultSet rs = st.executeQuery("SELECT name FROM item WHERE id = 42")) {
+                while (rs.next()) {
+                    sb.append(rs.getString(1));
+                }
+            }
+            try (PreparedStatement ps =
+                    db.prepareStatement("SELECT name FROM item WHERE name = 'widget' AND id = ?")) {
+                ps.setInt(1, id);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        sb.append(' ').append(rs.getString(1));
+                    }
+                }
+            }
+        }
+        return sb.toString();
+    }
+}
