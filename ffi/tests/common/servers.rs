@@ -276,20 +276,51 @@ impl Server {
         Some((status, dechunk(head, body)))
     }
 
-    /// Stops the server with SIGTERM (its shutdown hooks run, so the agent
-    /// exports what it holds) and waits up to a minute; returns its output.
+    /// Stops the server with SIGTERM to its JVM (its shutdown hooks run, so
+    /// the agent exports what it holds), waits up to a minute for the JVM
+    /// to exit, then reaps the launcher script; returns the output.
     pub fn stop(mut self) -> String {
+        // `standalone.sh` runs the JVM as its child and, once the JVM exits
+        // on a signal, may spin in its `wait` loop: signal the JVM itself.
+        let launcher = self.child.id();
+        let jvm = Command::new("pgrep")
+            .arg("-P")
+            .arg(launcher.to_string())
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(launcher);
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(jvm.to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(60);
-        let status = super::wait_until(&mut self.child, deadline);
-        assert!(
-            status.is_some(),
-            "{}: did not stop within a minute",
-            self.name
-        );
+        if jvm == launcher {
+            let status = super::wait_until(&mut self.child, deadline);
+            assert!(
+                status.is_some(),
+                "{}: did not stop within a minute",
+                self.name
+            );
+        } else {
+            while Path::new(&format!("/proc/{jvm}")).exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: did not stop within a minute",
+                    self.name
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         self.output()
     }
 }

@@ -23,6 +23,7 @@ final class Agent {
             return;
         }
         File tmpDir = AgentPremain.appendBootstrap(inst);
+        JBossModules.delegateBridge();
         try {
             if (lib == null) {
                 File so = new File(tmpDir, "libosprey.so");
@@ -77,6 +78,12 @@ final class Agent {
         java.util.List<LibraryInstrumentation> libraries = new java.util.ArrayList<LibraryInstrumentation>();
         if (cfg.flagOn(AgentConfig.INSTRUMENT_TOMCAT)) {
             libraries.add(new TomcatInstrumentation());
+        }
+        if (cfg.flagOn(AgentConfig.INSTRUMENT_UNDERTOW)) {
+            libraries.add(new UndertowInstrumentation());
+        }
+        if (cfg.flagOn(AgentConfig.INSTRUMENT_SERVLET)) {
+            libraries.add(new ServletInstrumentation());
         }
         if (cfg.flagOn(AgentConfig.INSTRUMENT_JDBC)) {
             libraries.add(new JdbcInstrumentation());

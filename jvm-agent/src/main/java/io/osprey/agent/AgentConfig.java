@@ -29,11 +29,14 @@ final class AgentConfig {
     static final String TXN_KIND = "hook.transaction.kind";
     static final String INSTRUMENT_TOMCAT = "instrument.tomcat";
     static final String INSTRUMENT_JDBC = "instrument.jdbc";
+    static final String INSTRUMENT_UNDERTOW = "instrument.undertow";
+    static final String INSTRUMENT_SERVLET = "instrument.servlet";
 
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
-            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC));
+            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC,
+            INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET));
 
     private final Map<String, String> values;
 

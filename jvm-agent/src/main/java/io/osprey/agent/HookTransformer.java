@@ -52,10 +52,10 @@ final class HookTransformer implements ClassFileTransformer {
     }
 
     /**
-     * Whether code defined by {@code loader} can link to the bridge. A loader that does not
-     * delegate to the system class loader (JBoss Modules, OSGi) might make injected code fail
-     * with NoClassDefFoundError, so its classes are left alone (until boot delegation is added
-     * for them). Asks for a resource, never loads a class.
+     * Whether code defined by {@code loader} can link to the bridge: JBoss Modules loaders once
+     * the bridge package is delegated ({@link JBossModules}), and loaders that delegate to the
+     * system class loader. Others (OSGi) might make injected code fail with NoClassDefFoundError,
+     * so their classes are left alone. Asks for a resource, never loads a class.
      */
     boolean seesBridge(ClassLoader loader) {
         if (loader == null) {
@@ -64,7 +64,7 @@ final class HookTransformer implements ClassFileTransformer {
         synchronized (seesBridge) {
             Boolean known = seesBridge.get(loader);
             if (known == null) {
-                known = loader.getResource(BRIDGE_RESOURCE) != null;
+                known = JBossModules.delegates(loader) || loader.getResource(BRIDGE_RESOURCE) != null;
                 seesBridge.put(loader, known);
             }
             return known;
@@ -121,6 +121,8 @@ final class HookTransformer implements ClassFileTransformer {
                     NATIVE_IDS);
             String self = "L" + Warmup.class.getName().replace('.', '/') + ";";
             TomcatInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
+            ServletInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
+            UndertowInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
             JdbcInstrumentation.rewriteStatement(new ClassReader(code));
             JdbcInstrumentation.rewriteConnection(new ClassReader(code));
             for (LibraryInstrumentation library : libraries) {

@@ -13,6 +13,12 @@ public final class Warmup {
     /** Shaped like {@code StandardHostValve.invoke}. */
     public void invoke(Warmup request, Warmup response) {}
 
+    /** Shaped like {@code HttpServlet.service}. */
+    public void service(Warmup request, Warmup response) {}
+
+    /** Shaped like Undertow's {@code ServletInitialHandler.handleFirstRequest}. */
+    void handleFirstRequest(Warmup exchange, Warmup context) {}
+
     /** Shaped like {@code Statement.execute(String)}. */
     public boolean execute(String sql) {
         return sql != null;

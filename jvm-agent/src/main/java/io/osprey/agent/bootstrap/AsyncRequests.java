@@ -176,7 +176,7 @@ public final class AsyncRequests {
                 return;
             }
             try {
-                Servers.outcome(Servers.call(event, "getSuppliedResponse"), thrown, timeout);
+                Servers.outcome(Servers.call(event, "getSuppliedResponse"), thrown, timeout, false);
                 OspreyNative.end();
             } finally {
                 if (previous > 0L) {

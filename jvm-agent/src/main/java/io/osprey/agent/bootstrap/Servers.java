@@ -25,6 +25,17 @@ public final class Servers {
     /** Handle of an entry that attached a parked asynchronous request's transaction. */
     static final long RESUMED = Long.MIN_VALUE + 1;
 
+    /** Per thread: nesting of {@code HttpServlet.service} and the exception recorded from it. */
+    private static final ThreadLocal<ServletState> SERVLET = new ThreadLocal<ServletState>() {
+        @Override
+        protected ServletState initialValue() {
+            return new ServletState();
+        }
+    };
+
+    /** Undertow's {@code ServletRequestContext} accessors, looked up once per class. */
+    private static volatile Accessors contextAccessors;
+
     private Servers() {}
 
     /** Interns the attribute keys; called once by the agent after the recorder started. */
@@ -95,6 +106,7 @@ public final class Servers {
             return;
         }
         Throwable thrown = null;
+        boolean errorKnown = false;
         try {
             if (request != null) {
                 Accessors a = accessors(request, true);
@@ -105,15 +117,97 @@ public final class Servers {
                 if (!(t instanceof Throwable)) {
                     t = a.call(a.attribute, request, ERROR_EXCEPTION_JAVAX);
                 }
-                if (t instanceof Throwable) {
+                ServletState servlet = SERVLET.get();
+                errorKnown = servlet.recorded != null;
+                if (t instanceof Throwable && t != servlet.recorded) {
                     thrown = (Throwable) t;
                 }
+                servlet.recorded = null;
             }
         } catch (Throwable ignored) {
             // never into the application
         }
-        outcome(response, thrown, false);
+        outcome(response, thrown, false, errorKnown);
         Osprey.exit(Osprey.TXN);
+    }
+
+    /** Undertow's entry ({@code handleFirstRequest}): {@link #enter} with the context's request. */
+    public static long enterUndertow(Object context) {
+        if (!Osprey.enabled || context == null) {
+            return 0L;
+        }
+        try {
+            Accessors c = contextAccessors(context);
+            return enter(c.call(c.servletRequest, context, null));
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Undertow's normal exit: {@link #exit} with the context's request and response. */
+    public static void exitUndertow(long handle, Object context) {
+        if (handle != Osprey.TXN && handle != RESUMED) {
+            return;
+        }
+        Object request = null;
+        Object response = null;
+        try {
+            Accessors c = contextAccessors(context);
+            request = c.call(c.servletRequest, context, null);
+            response = c.call(c.servletResponse, context, null);
+        } catch (Throwable ignored) {
+            // ends below without them
+        }
+        exit(handle, request, response);
+    }
+
+    /** Entry of {@code HttpServlet.service}: one level deeper. Returns 1, or 0 when off. */
+    public static long servletEnter() {
+        if (!Osprey.enabled) {
+            return 0L;
+        }
+        try {
+            ServletState s = SERVLET.get();
+            if (s.depth == 0) {
+                s.recorded = null;
+            }
+            s.depth++;
+            return 1L;
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Normal exit of {@code HttpServlet.service}. */
+    public static void servletExit(long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        try {
+            SERVLET.get().depth--;
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+    }
+
+    /**
+     * {@code thrown} leaves {@code HttpServlet.service}: recorded on the transaction when it leaves
+     * the outermost one (an inner servlet's exception may be handled by the outer). The caller
+     * rethrows.
+     */
+    public static void servletError(Throwable thrown, long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        try {
+            ServletState s = SERVLET.get();
+            if (--s.depth == 0 && thrown != s.recorded) {
+                Osprey.recordError(-1L, thrown);
+                s.recorded = thrown;
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
     }
 
     /**
@@ -124,15 +218,16 @@ public final class Servers {
         if (handle != Osprey.TXN && handle != RESUMED) {
             return;
         }
-        outcome(null, thrown, false);
+        outcome(null, thrown, false, false);
         Osprey.exit(Osprey.TXN);
     }
 
     /**
      * Records the response status on this thread's transaction and marks it an error for {@code
-     * thrown}, a timeout, or a 5xx status.
+     * thrown}, a timeout, or (unless an error was recorded already: {@code errorKnown}) a 5xx
+     * status.
      */
-    static void outcome(Object response, Throwable thrown, boolean timedOut) {
+    static void outcome(Object response, Throwable thrown, boolean timedOut, boolean errorKnown) {
         try {
             int status = -1;
             if (response != null) {
@@ -147,7 +242,7 @@ public final class Servers {
                 Osprey.recordError(-1L, thrown);
             } else if (timedOut) {
                 OspreyNative.error(-1L, "AsyncTimeout", "the asynchronous request timed out", null);
-            } else if (status >= 500) {
+            } else if (status >= 500 && !errorKnown) {
                 OspreyNative.error(-1L, "HTTP " + status, "response status " + status, null);
             }
         } catch (Throwable ignored) {
@@ -190,6 +285,15 @@ public final class Servers {
         }
     }
 
+    private static Accessors contextAccessors(Object context) {
+        Accessors c = contextAccessors;
+        if (c == null || c.type != context.getClass()) {
+            c = new Accessors(context.getClass());
+            contextAccessors = c;
+        }
+        return c;
+    }
+
     private static Accessors accessors(Object target, boolean request) {
         Class<?> c = target.getClass();
         Accessors a = request ? requestAccessors : responseAccessors;
@@ -204,7 +308,13 @@ public final class Servers {
         return a;
     }
 
-    /** Public accessors of one request or response class, looked up once. */
+    /** What {@code HttpServlet.service} advice keeps per thread. */
+    static final class ServletState {
+        int depth;
+        Throwable recorded;
+    }
+
+    /** Public accessors of one request, response or context class, looked up once. */
     static final class Accessors {
         final Class<?> type;
         final Method method;
@@ -216,6 +326,8 @@ public final class Servers {
         final Method asyncStarted;
         final Method asyncContext;
         final Method setAttribute;
+        final Method servletRequest;
+        final Method servletResponse;
 
         Accessors(Class<?> type) {
             this.type = type;
@@ -228,6 +340,8 @@ public final class Servers {
             this.asyncStarted = find(type, "isAsyncStarted");
             this.asyncContext = find(type, "getAsyncContext");
             this.setAttribute = find(type, "setAttribute", String.class, Object.class);
+            this.servletRequest = find(type, "getServletRequest");
+            this.servletResponse = find(type, "getServletResponse");
         }
 
         private static Method find(Class<?> type, String name, Class<?>... args) {

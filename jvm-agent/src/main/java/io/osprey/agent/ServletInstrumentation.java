@@ -1,0 +1,53 @@
+package io.osprey.agent;
+
+import io.osprey.agent.ClassRewriter.MethodAdapter;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.MethodVisitor;
+
+/**
+ * Servlets ({@code javax} and {@code jakarta}): an exception leaving the outermost {@code
+ * HttpServlet.service(ServletRequest, ServletResponse)} of a request is recorded on its
+ * transaction, whatever the container does with it afterwards (Undertow renders it without
+ * telling anyone; Tomcat also sets the error attribute, which is then not recorded twice).
+ */
+final class ServletInstrumentation extends LibraryInstrumentation {
+    private static final String[] PACKAGES = {"jakarta/servlet/", "javax/servlet/"};
+
+    @Override
+    byte[] transform(String internalName, ClassReader reader) {
+        for (String p : PACKAGES) {
+            if (internalName.equals(p + "http/HttpServlet")) {
+                return rewrite(reader, "(L" + p + "ServletRequest;L" + p + "ServletResponse;)V");
+            }
+        }
+        return null;
+    }
+
+    /** Wraps {@code service(desc)}. */
+    static byte[] rewrite(ClassReader reader, final String serviceDesc) {
+        return rewrite(reader, new MethodAdapter() {
+            @Override
+            public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+                if (!"service".equals(name) || !serviceDesc.equals(desc)) {
+                    return null;
+                }
+                return new AroundHook(mv, access, name, desc, frames) {
+                    @Override
+                    void emitEnter() {
+                        visitMethodInsn(INVOKESTATIC, SERVERS, "servletEnter", "()J", false);
+                    }
+
+                    @Override
+                    void emitExit() {
+                        visitMethodInsn(INVOKESTATIC, SERVERS, "servletExit", "(J)V", false);
+                    }
+
+                    @Override
+                    void emitExitError() {
+                        visitMethodInsn(INVOKESTATIC, SERVERS, "servletError", "(Ljava/lang/Throwable;J)V", false);
+                    }
+                };
+            }
+        });
+    }
+}
