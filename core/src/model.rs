@@ -168,6 +168,15 @@ impl From<bool> for AttrValue {
     }
 }
 
+/// Transaction attribute: how many SQL steps it ran (outermost only).
+pub const ATTR_SQL_COUNT: &str = "osprey.sql.count";
+/// Transaction attribute: the SQL steps' total time in milliseconds.
+pub const ATTR_SQL_TIME_MS: &str = "osprey.sql.time_ms";
+/// Transaction attribute: how many outgoing HTTP calls it made.
+pub const ATTR_HTTP_CALL_COUNT: &str = "osprey.http_call.count";
+/// Transaction attribute: the outgoing calls' total time in milliseconds.
+pub const ATTR_HTTP_CALL_TIME_MS: &str = "osprey.http_call.time_ms";
+
 /// One key/value pair on a transaction or step; the key is interned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attribute {

@@ -99,6 +99,27 @@ fn records_a_nested_tree_with_timings_and_attributes() {
         AttrValue::Str("GET".into()),
         "transaction attribute kept"
     );
+    // The SQL summary: one statement, its time in milliseconds.
+    let attr = |key: &str| {
+        t.attributes
+            .iter()
+            .find(|a| &*osprey::names::resolve(a.key) == key)
+            .map(|a| a.value.clone())
+    };
+    assert_eq!(attr(osprey::model::ATTR_SQL_COUNT), Some(AttrValue::Int(1)));
+    match attr(osprey::model::ATTR_SQL_TIME_MS) {
+        Some(AttrValue::Float(ms)) => assert!(
+            (ms - q.elapsed_ns as f64 / 1e6).abs() < 1e-6,
+            "{ms} ms vs {} ns",
+            q.elapsed_ns
+        ),
+        other => panic!("sql time: {other:?}"),
+    }
+    assert_eq!(
+        attr(osprey::model::ATTR_HTTP_CALL_COUNT),
+        None,
+        "no calls made"
+    );
     // Every transaction is counted in a per-second aggregate.
     let seen = capture.seen.lock();
     assert_eq!(seen.aggregates.iter().map(|a| a.count).sum::<u64>(), 1);

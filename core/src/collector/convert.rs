@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::clock::Calibration;
 use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName};
-use crate::model::{Attribute, SpanId, StepRecord, TransactionRecord};
+use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, TransactionRecord};
 use crate::names::{self, NameId};
 use crate::rng::Rng;
 
@@ -71,6 +71,43 @@ impl Converter {
         }
     }
 
+    /// Adds the transaction's SQL and outgoing-call counts and total times
+    /// (the steps of that kind not nested in another of the same kind), so
+    /// that they survive when sampling drops the tree.
+    fn summarise(&mut self, steps: &[StepRecord], attributes: &mut Vec<Attribute>) {
+        for (kind, count_key, time_key) in [
+            (
+                StepKind::Sql,
+                model::ATTR_SQL_COUNT,
+                model::ATTR_SQL_TIME_MS,
+            ),
+            (
+                StepKind::HttpCall,
+                model::ATTR_HTTP_CALL_COUNT,
+                model::ATTR_HTTP_CALL_TIME_MS,
+            ),
+        ] {
+            let (mut count, mut total_ns) = (0i64, 0u64);
+            for step in steps.iter().filter(|s| s.kind == kind) {
+                let nested = step.parent.is_some_and(|p| steps[p as usize].kind == kind);
+                if !nested {
+                    count += 1;
+                    total_ns = total_ns.saturating_add(step.elapsed_ns);
+                }
+            }
+            if count > 0 {
+                attributes.push(Attribute {
+                    key: self.name(RawName::Static(count_key)),
+                    value: AttrValue::Int(count),
+                });
+                attributes.push(Attribute {
+                    key: self.name(RawName::Static(time_key)),
+                    value: AttrValue::Float(total_ns as f64 / 1e6),
+                });
+            }
+        }
+    }
+
     /// Re-derives the tick rate if it is old (cheap otherwise); called once
     /// per collector wake-up rather than per transaction.
     pub fn refresh(&mut self) {
@@ -128,6 +165,7 @@ impl Converter {
                 None => error = Some(e),
             }
         }
+        self.summarise(&steps, &mut attributes);
         let name = match std::mem::replace(&mut raw.name, RawTxnName::Owned(String::new())) {
             RawTxnName::Raw(r) => self.name(r),
             RawTxnName::Owned(s) => names::intern(&s),
