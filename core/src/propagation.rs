@@ -55,6 +55,11 @@ pub fn format_traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> 
     )
 }
 
+/// Parses an inbound parent: a W3C `traceparent`, else a B3 single header.
+pub fn parse_inbound(header: &str) -> Option<RemoteParent> {
+    parse_traceparent(header).or_else(|| parse_b3(header))
+}
+
 /// Parses a B3 single header (`{trace}-{span}[-{sampled}[-{parent}]]`);
 /// 64-bit trace ids are left-padded with zeroes.
 pub fn parse_b3(header: &str) -> Option<RemoteParent> {
@@ -92,6 +97,15 @@ fn is_lower_hex(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inbound_takes_traceparent_or_b3() {
+        let w3c = parse_inbound(EXAMPLE).unwrap();
+        let b3 = parse_inbound("4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1").unwrap();
+        assert_eq!(w3c.trace_id, b3.trace_id);
+        assert_eq!(w3c.span_id, b3.span_id);
+        assert!(parse_inbound("garbage").is_none());
+    }
 
     const EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

@@ -210,8 +210,8 @@ enum osprey_result osprey_intern(const char *name, uint32_t *out_id);
 /**
  * Begins a transaction on the calling thread. `kind` is an
  * `osprey_txn_kind`. `traceparent` (may be NULL) is the inbound W3C
- * header; an unparsable one starts a new trace, as the W3C specification
- * asks. Names over 1024 bytes are cut.
+ * header, or a B3 single header (`{trace}-{span}[-{sampled}]`); an
+ * unparsable one starts a new trace, as the W3C specification asks. Names over 1024 bytes are cut.
  *
  * Returns `OSPREY_ERR_NOT_RUNNING` before `osprey_init` or after
  * `osprey_shutdown`, `OSPREY_ERR_ALREADY_ACTIVE` when this thread already

@@ -216,8 +216,8 @@ pub unsafe extern "C" fn osprey_intern(name: *const c_char, out_id: *mut u32) ->
 
 /// Begins a transaction on the calling thread. `kind` is an
 /// `osprey_txn_kind`. `traceparent` (may be NULL) is the inbound W3C
-/// header; an unparsable one starts a new trace, as the W3C specification
-/// asks. Names over 1024 bytes are cut.
+/// header, or a B3 single header (`{trace}-{span}[-{sampled}]`); an
+/// unparsable one starts a new trace, as the W3C specification asks. Names over 1024 bytes are cut.
 ///
 /// Returns `OSPREY_ERR_NOT_RUNNING` before `osprey_init` or after
 /// `osprey_shutdown`, `OSPREY_ERR_ALREADY_ACTIVE` when this thread already
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn osprey_txn_begin(
                 );
             }
         };
-        let remote = header.and_then(osprey::propagation::parse_traceparent);
+        let remote = header.and_then(osprey::propagation::parse_inbound);
         match raw::begin(names::truncate(name).to_owned(), kind, remote) {
             Ok(()) => OSPREY_OK,
             Err(e) => record_error(e),

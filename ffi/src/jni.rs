@@ -196,7 +196,7 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_intern
 
 /// `static native int begin(String name, int kind, String traceparent)`:
 /// begins a transaction on this thread; `kind` 0 internal, 1 server;
-/// `traceparent` may be null. `OSPREY_ERR_ALREADY_ACTIVE` when one is open.
+/// `traceparent` (a W3C header or a B3 single header) may be null. `OSPREY_ERR_ALREADY_ACTIVE` when one is open.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_begin(
     env: *mut JNIEnv,
@@ -228,7 +228,7 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_begin(
         let header = unsafe { java_str(env, traceparent) };
         let remote = header
             .as_deref()
-            .and_then(osprey::propagation::parse_traceparent);
+            .and_then(osprey::propagation::parse_inbound);
         match raw::begin(names::truncate(&name).to_owned(), kind, remote) {
             Ok(()) => code(OSPREY_OK),
             Err(e) => code(record_error(e)),

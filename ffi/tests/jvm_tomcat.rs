@@ -381,3 +381,84 @@ fn tomcat_requests_and_jdbc_become_server_transactions() {
 fn instrumentations_can_be_switched_off() {
     switches(&java_home(), "jdk17");
 }
+
+/// What a server transaction takes from its request, by configuration:
+/// the client address from a forwarding header, a hashed session cookie as
+/// the user, the allow-listed query parameters, a B3 (multi-header)
+/// inbound parent.
+#[test]
+fn request_facts_follow_the_configuration() {
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=exporter=otlp,otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,\
+         http.client_ip_header=X-Forwarded-For,http.query.allow=id,http.user=cookie:JSESSIONID",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let name = "tomcat-request-facts";
+    let app = App::start(&java_home(), &[agent], name);
+    let b3 = format!("X-B3-TraceId: {TRACE_ID}\r\nX-B3-SpanId: {PARENT_ID}\r\nX-B3-Sampled: 1\r\n");
+    let session_a = "Cookie: theme=dark; JSESSIONID=0123SECRETSESSION\r\n";
+    let forwarded = "X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n";
+    app.get(
+        "/hello?id=42&token=abc",
+        &format!("{b3}{session_a}{forwarded}"),
+    );
+    app.get("/hello?id=42", session_a);
+    app.get("/hello?id=42", "Cookie: JSESSIONID=OTHERSESSION\r\n");
+    app.stop(name);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans: Vec<Span> = loop {
+        let spans: Vec<Span> = received(&receiver)
+            .into_iter()
+            .filter(|s| s.name == "GET /hello")
+            .collect();
+        if spans.len() >= 3 || Instant::now() >= deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(spans.len(), 3);
+    for s in &spans {
+        let text = format!("{s:?}");
+        assert!(!text.contains("SECRETSESSION") && !text.contains("OTHERSESSION"));
+        assert!(!text.contains("token"), "{text}");
+    }
+    let first = spans
+        .iter()
+        .find(|s| hex(&s.trace_id) == TRACE_ID)
+        .expect("the B3 inbound parent continued");
+    assert_eq!(hex(&first.parent_span_id), PARENT_ID);
+    let attrs = &first.attributes;
+    assert_eq!(str_attr(attrs, "client.address"), Some("203.0.113.7"));
+    assert_eq!(str_attr(attrs, "network.peer.address"), Some("127.0.0.1"));
+    assert_eq!(str_attr(attrs, "url.query"), Some("id=42"));
+    let user = |s: &Span| str_attr(&s.attributes, "user.id").map(str::to_owned);
+    let user_a = user(first).expect("user from the session cookie");
+    assert!(
+        user_a.len() == 16 && user_a.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{user_a}"
+    );
+    let others: Vec<Option<String>> = spans
+        .iter()
+        .filter(|s| s.span_id != first.span_id)
+        .map(user)
+        .collect();
+    assert!(
+        others.contains(&Some(user_a.clone())),
+        "same session, same user"
+    );
+    assert!(
+        others
+            .iter()
+            .any(|u| u.as_ref().is_some_and(|u| *u != user_a)),
+        "another session, another user: {others:?}"
+    );
+    let plain = spans.iter().find(|s| s.span_id != first.span_id).unwrap();
+    assert_eq!(
+        str_attr(&plain.attributes, "client.address"),
+        Some("127.0.0.1")
+    );
+    assert_eq!(str_attr(&plain.attributes, "network.peer.address"), None);
+}

@@ -59,7 +59,11 @@ final class Agent {
         Osprey.setTxnKind("server".equalsIgnoreCase(cfg.get(AgentConfig.TXN_KIND))
                 ? OspreyNative.TXN_SERVER
                 : OspreyNative.TXN_INTERNAL);
-        io.osprey.agent.bootstrap.Servers.init();
+        String complaint = io.osprey.agent.bootstrap.Servers.init(cfg.get(AgentConfig.HTTP_CLIENT_IP_HEADER),
+                cfg.get(AgentConfig.HTTP_USER), cfg.get(AgentConfig.HTTP_QUERY_ALLOW));
+        if (complaint != null) {
+            System.err.println("osprey: ignoring configuration: " + complaint);
+        }
         io.osprey.agent.bootstrap.Jdbc.init();
         Osprey.enabled = true;
         final int timeoutMs = cfg.shutdownTimeoutMs();

@@ -31,12 +31,15 @@ final class AgentConfig {
     static final String INSTRUMENT_JDBC = "instrument.jdbc";
     static final String INSTRUMENT_UNDERTOW = "instrument.undertow";
     static final String INSTRUMENT_SERVLET = "instrument.servlet";
+    static final String HTTP_CLIENT_IP_HEADER = "http.client_ip_header";
+    static final String HTTP_USER = "http.user";
+    static final String HTTP_QUERY_ALLOW = "http.query.allow";
 
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
             HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC,
-            INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET));
+            INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET, HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW));
 
     private final Map<String, String> values;
 

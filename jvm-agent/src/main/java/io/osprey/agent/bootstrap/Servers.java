@@ -21,6 +21,9 @@ public final class Servers {
     private static int kClient = -1;
     private static int kAgent = -1;
     private static int kThread = -1;
+    private static int kPeer = -1;
+    private static int kUser = -1;
+    private static int kQuery = -1;
 
     /** Handle of an entry that attached a parked asynchronous request's transaction. */
     static final long RESUMED = Long.MIN_VALUE + 1;
@@ -38,14 +41,23 @@ public final class Servers {
 
     private Servers() {}
 
-    /** Interns the attribute keys; called once by the agent after the recorder started. */
-    public static void init() {
+    /**
+     * Interns the attribute keys and applies the request settings ({@code http.client_ip_header},
+     * {@code http.user}, {@code http.query.allow}); called once by the agent after the recorder
+     * started. Returns a complaint about a malformed setting, or null.
+     */
+    public static String init(String clientIpHeader, String user, String queryAllow) {
+        String complaint = RequestFacts.configure(clientIpHeader, user, queryAllow);
         kMethod = OspreyNative.intern("http.request.method");
         kPath = OspreyNative.intern("url.path");
         kStatus = OspreyNative.intern("http.response.status_code");
         kClient = OspreyNative.intern("client.address");
         kAgent = OspreyNative.intern("user_agent.original");
         kThread = OspreyNative.intern("thread.name");
+        kPeer = OspreyNative.intern("network.peer.address");
+        kUser = OspreyNative.intern("user.id");
+        kQuery = OspreyNative.intern("url.query");
+        return complaint;
     }
 
     /**
@@ -67,17 +79,16 @@ public final class Servers {
         }
         String method;
         String path;
-        String client;
         String agent;
+        RequestFacts facts;
         try {
             Accessors a = accessors(request, true);
             method = a.string(a.method, request, null);
             path = path(a.string(a.uri, request, null));
-            String traceparent = a.string(a.header, request, "traceparent");
-            client = a.string(a.remoteAddr, request, null);
             agent = a.string(a.header, request, "user-agent");
+            facts = RequestFacts.read(a, request);
             String name = (method == null ? "HTTP" : method) + " " + (path == null ? "/" : path);
-            if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, traceparent) != OspreyNative.OK) {
+            if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, facts.inboundParent) != OspreyNative.OK) {
                 return 0L;
             }
         } catch (Throwable t) {
@@ -87,7 +98,10 @@ public final class Servers {
         try {
             str(kMethod, method);
             str(kPath, path);
-            str(kClient, client);
+            str(kClient, facts.clientAddress);
+            str(kPeer, facts.peerAddress);
+            str(kUser, facts.user);
+            str(kQuery, facts.query);
             str(kAgent, agent);
             str(kThread, Thread.currentThread().getName());
         } catch (Throwable ignored) {
@@ -321,6 +335,8 @@ public final class Servers {
         final Method uri;
         final Method header;
         final Method remoteAddr;
+        final Method remoteUser;
+        final Method queryString;
         final Method attribute;
         final Method status;
         final Method asyncStarted;
@@ -335,6 +351,8 @@ public final class Servers {
             this.uri = find(type, "getRequestURI");
             this.header = find(type, "getHeader", String.class);
             this.remoteAddr = find(type, "getRemoteAddr");
+            this.remoteUser = find(type, "getRemoteUser");
+            this.queryString = find(type, "getQueryString");
             this.attribute = find(type, "getAttribute", String.class);
             this.status = find(type, "getStatus");
             this.asyncStarted = find(type, "isAsyncStarted");

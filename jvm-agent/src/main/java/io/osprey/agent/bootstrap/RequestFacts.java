@@ -1,0 +1,193 @@
+package io.osprey.agent.bootstrap;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HashSet;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * What a server transaction learns from its request at entry, by configuration: the inbound
+ * parent (W3C {@code traceparent}, else B3 in its single or multi-header form), the client address
+ * (the remote address, or the first address of a forwarding header such as {@code
+ * X-Forwarded-For}), the user (a hash of a session cookie, a header, or the authenticated remote
+ * user), and the query parameters allowed to be kept. Secrets stay in: a cookie is only ever
+ * hashed, and query values not allow-listed are dropped.
+ */
+final class RequestFacts {
+    /** {@code http.client_ip_header}: null for the connection's remote address. */
+    private static volatile String clientIpHeader;
+    /** {@code http.user}: where the user id comes from. */
+    private static volatile UserSource userSource = new UserSource("cookie:JSESSIONID");
+    /** {@code http.query.allow}: parameter names whose values are kept (lower case). */
+    private static volatile Set<String> queryAllow = new HashSet<String>();
+
+    String inboundParent;
+    String clientAddress;
+    String peerAddress;
+    String user;
+    String query;
+
+    private RequestFacts() {}
+
+    /**
+     * Applies the agent's settings; a malformed one is reported by the returned text (null when
+     * all were accepted) and leaves the default.
+     */
+    static String configure(String ipHeader, String user, String allow) {
+        clientIpHeader = ipHeader == null || ipHeader.trim().isEmpty() ? null : ipHeader.trim();
+        Set<String> names = new HashSet<String>();
+        if (allow != null) {
+            for (String n : allow.split("[,\\s]+")) {
+                if (!n.isEmpty()) {
+                    names.add(n.toLowerCase(Locale.ROOT));
+                }
+            }
+        }
+        queryAllow = names;
+        if (user == null) {
+            return null;
+        }
+        UserSource source = new UserSource(user.trim());
+        if (source.kind == 0) {
+            return "http.user=" + user + ": expected cookie:NAME, header:NAME, remote_user or none";
+        }
+        userSource = source;
+        return null;
+    }
+
+    /** Reads the facts of {@code request} through its accessors. */
+    static RequestFacts read(Servers.Accessors a, Object request) {
+        RequestFacts f = new RequestFacts();
+        f.inboundParent = inboundParent(a, request);
+        String remote = a.string(a.remoteAddr, request, null);
+        String header = clientIpHeader;
+        String forwarded = header == null ? null : firstAddress(a.string(a.header, request, header));
+        if (forwarded != null) {
+            f.clientAddress = forwarded;
+            f.peerAddress = remote;
+        } else {
+            f.clientAddress = remote;
+        }
+        f.user = userSource.user(a, request);
+        f.query = allowedQuery(a.string(a.queryString, request, null), queryAllow);
+        return f;
+    }
+
+    private static String inboundParent(Servers.Accessors a, Object request) {
+        String traceparent = a.string(a.header, request, "traceparent");
+        if (traceparent != null) {
+            return traceparent;
+        }
+        String b3 = a.string(a.header, request, "b3");
+        if (b3 != null) {
+            return b3;
+        }
+        String trace = a.string(a.header, request, "X-B3-TraceId");
+        String span = a.string(a.header, request, "X-B3-SpanId");
+        if (trace == null || span == null) {
+            return null;
+        }
+        String sampled = a.string(a.header, request, "X-B3-Sampled");
+        return trace.trim() + "-" + span.trim() + (sampled == null ? "" : "-" + sampled.trim());
+    }
+
+    /** The first address of a forwarding header's comma-separated list; null when empty. */
+    static String firstAddress(String value) {
+        if (value == null) {
+            return null;
+        }
+        int comma = value.indexOf(',');
+        String first = (comma < 0 ? value : value.substring(0, comma)).trim();
+        return first.isEmpty() ? null : first;
+    }
+
+    /** The {@code name=value} pairs of {@code query} whose names are allowed, in order; else null. */
+    static String allowedQuery(String query, Set<String> allowed) {
+        if (query == null || allowed.isEmpty()) {
+            return null;
+        }
+        StringBuilder sb = new StringBuilder();
+        for (String pair : query.split("&")) {
+            int eq = pair.indexOf('=');
+            String name = eq < 0 ? pair : pair.substring(0, eq);
+            if (allowed.contains(name.toLowerCase(Locale.ROOT))) {
+                if (sb.length() > 0) {
+                    sb.append('&');
+                }
+                sb.append(pair);
+            }
+        }
+        return sb.length() == 0 ? null : sb.toString();
+    }
+
+    /** The value of cookie {@code name} in a {@code Cookie} header; null when absent. */
+    static String cookie(String header, String name) {
+        if (header == null) {
+            return null;
+        }
+        for (String part : header.split(";")) {
+            int eq = part.indexOf('=');
+            if (eq > 0 && part.substring(0, eq).trim().equals(name)) {
+                String v = part.substring(eq + 1).trim();
+                return v.isEmpty() ? null : v;
+            }
+        }
+        return null;
+    }
+
+    /** 16 hex digits of the SHA-256 of {@code value}: stable across JVMs, not reversible. */
+    static String hash(String value) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
+            StringBuilder sb = new StringBuilder(16);
+            for (int i = 0; i < 8; i++) {
+                sb.append(Character.forDigit((d[i] >> 4) & 0xF, 16)).append(Character.forDigit(d[i] & 0xF, 16));
+            }
+            return sb.toString();
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    /** Parsed {@code http.user}. */
+    static final class UserSource {
+        /** 0 invalid, 1 cookie, 2 header, 3 remote user, 4 none. */
+        final int kind;
+        final String name;
+
+        UserSource(String spec) {
+            String lower = spec.toLowerCase(Locale.ROOT);
+            if (lower.startsWith("cookie:") && spec.length() > 7) {
+                kind = 1;
+                name = spec.substring(7).trim();
+            } else if (lower.startsWith("header:") && spec.length() > 7) {
+                kind = 2;
+                name = spec.substring(7).trim();
+            } else if (lower.equals("remote_user")) {
+                kind = 3;
+                name = null;
+            } else if (lower.equals("none")) {
+                kind = 4;
+                name = null;
+            } else {
+                kind = 0;
+                name = null;
+            }
+        }
+
+        String user(Servers.Accessors a, Object request) {
+            switch (kind) {
+                case 1:
+                    String v = cookie(a.string(a.header, request, "cookie"), name);
+                    return v == null ? null : hash(v);
+                case 2:
+                    return a.string(a.header, request, name);
+                case 3:
+                    return a.string(a.remoteUser, request, null);
+                default:
+                    return null;
+            }
+        }
+    }
+}
