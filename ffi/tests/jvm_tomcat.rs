@@ -1,6 +1,6 @@
 //! End to end through the Java agent's library instrumentations: an
 //! embedded Tomcat 11 application with an in-memory H2 database
-//! (`jvm-agent/src/test-app/tomcat`), run with `-javaagent:` against the
+//! (`examples/tomcat`, the README's demo), run with `-javaagent:` against the
 //! loopback OTLP/HTTP receiver, driven with plain HTTP/1.1 requests.
 //!
 //! Proves: one SERVER span per request named `GET /path` (query dropped),
@@ -75,7 +75,7 @@ fn class_path(extra: &Path) -> String {
 fn app_classes() -> &'static Path {
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
     CLASSES.get_or_init(|| {
-        let src = common::repo_root().join("jvm-agent/src/test-app/tomcat/demo/web");
+        let src = common::repo_root().join("examples/tomcat/demo/web");
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-classes");
         let options = ["--release", "17", "-nowarn", "-cp"]
             .map(Into::into)

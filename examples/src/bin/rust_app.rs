@@ -9,9 +9,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use osprey::export::console::format_transaction;
-use osprey::export::store::{StoreConfig, StoreReader};
+use osprey::export::store::StoreConfig;
 use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
+use osprey_examples::{Trees, print_store};
 use tracing_subscriber::prelude::*;
 
 fn main() {
@@ -62,33 +62,7 @@ fn main() {
         }
     );
     if local {
-        print_run(&store, run_start);
-    }
-}
-
-/// Reads the local store back and prints the transactions that started
-/// after `since_unix_ns`, each with its call tree.
-fn print_run(store: &StoreConfig, since_unix_ns: u64) {
-    let reader = StoreReader::open(&store.dir).expect("the local store opens");
-    let (stored, issues) = reader.transactions();
-    for issue in issues {
-        eprintln!("store: {issue:?}");
-    }
-    let run: Vec<_> = stored
-        .iter()
-        .filter(|t| t.record.start_unix_ns >= since_unix_ns)
-        .collect();
-    println!(
-        "{} transactions of this run read back from {} ({} stored in all):\n",
-        run.len(),
-        store.dir.display(),
-        stored.len()
-    );
-    for t in run {
-        println!(
-            "{}",
-            format_transaction(&t.record, &|id| t.name(id).to_owned(), true)
-        );
+        print_store(&store.dir, run_start, Trees::All).expect("the local store opens");
     }
 }
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The demo: a small embedded Tomcat 11 web application (examples/tomcat/demo,
+# servlets -> methods -> JDBC on an in-memory H2) under the Osprey Java agent,
+# recording into the local store. Builds libosprey and the agent, fetches
+# Tomcat and H2 from Maven Central, drives a few requests, stops the app and
+# prints every transaction line and the slowest call tree read back from
+# the store.
+# Usage: bash examples/tomcat/run.sh   (needs cargo, a JDK 17+, mvn, curl)
+# The test examples/tests/tomcat_demo.rs runs it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+work="$root/target/tomcat-demo"
+mkdir -p "$work/libs"
+
+# OSPREY_AGENT_JAR: use this agent jar instead of building one.
+agent="${OSPREY_AGENT_JAR:-}"
+if [ -z "$agent" ]; then
+  echo "==> building libosprey and the agent"
+  bash scripts/build-agent.sh -DskipTests >/dev/null
+  agent="$root/jvm-agent/target/osprey-agent.jar"
+fi
+# OSPREY_STORE_REPORT: use this store_report binary instead of building one.
+report="${OSPREY_STORE_REPORT:-}"
+if [ -z "$report" ]; then
+  cargo build -q --release -p osprey-examples --bin store_report
+  report="$root/target/release/store_report"
+fi
+
+echo "==> fetching embedded Tomcat and H2 (Maven Central, once)"
+for coords in org.apache.tomcat.embed:tomcat-embed-core:11.0.27 \
+              org.apache.tomcat:tomcat-annotations-api:11.0.27 \
+              com.h2database:h2:2.5.252; do
+  IFS=: read -r _ artifact version <<<"$coords"
+  [ -f "$work/libs/$artifact-$version.jar" ] ||
+    mvn -q -B dependency:copy -Dartifact="$coords" -DoutputDirectory="$work/libs"
+done
+cp="$(printf '%s:' "$work"/libs/*.jar)"
+rm -rf "$work/classes"
+javac --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
+
+echo "==> starting the app under -javaagent"
+data="$work/osprey-data"
+rm -rf "$data"
+java "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$data,service.name=tomcat-demo" \
+  -cp "$work/classes:$cp" demo.web.WebApp >"$work/app.log" 2>&1 &
+app=$!
+trap 'kill $app 2>/dev/null || true' EXIT
+port=""
+for _ in $(seq 1 300); do
+  port="$(sed -n 's/^port=//p' "$work/app.log")"
+  [ -n "$port" ] && break
+  kill -0 "$app" 2>/dev/null || { cat "$work/app.log"; exit 1; }
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "the app did not start"; cat "$work/app.log"; exit 1; }
+
+echo "==> driving requests on http://127.0.0.1:$port"
+for id in 42 7 42; do
+  curl -s "http://127.0.0.1:$port/hello?id=$id&token=not-for-export"; echo
+done
+curl -s -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
+  "http://127.0.0.1:$port/hello?id=42"; echo
+curl -s -o /dev/null -w 'GET /fail -> %{http_code}\n' "http://127.0.0.1:$port/fail"
+curl -s "http://127.0.0.1:$port/exit"; echo
+wait "$app" || true
+trap - EXIT
+
+echo "==> what the agent recorded (read back from $data)"
+"$report" "$data"
