@@ -45,6 +45,7 @@ fn exercise(server: &Server) -> Responses {
         server.get("/app/hello?id=42&token=abc", &traceparent),
         server.get("/app/fail", ""),
         server.get(&format!("/app/async?ms={ASYNC_MS}"), ""),
+        server.get("/app/batch", ""),
     ]
     .into_iter()
     .map(|(status, body)| match body.split_once("<pre>") {
@@ -75,6 +76,7 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
     assert_eq!(expected[0].1, "hello widget widget", "{expected:?}");
     assert!(expected[1].0.contains(" 500"), "{expected:?}");
     assert_eq!(expected[2].1, format!("async after {ASYNC_MS} ms"));
+    assert_eq!(expected[3].1, "batched 3 + 2", "{expected:?}");
 
     let receiver = Receiver::start();
     let agent = format!(
@@ -93,7 +95,12 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
 
     let spans = spans_named(
         &receiver,
-        &["GET /app/hello", "GET /app/fail", "GET /app/async"],
+        &[
+            "GET /app/hello",
+            "GET /app/fail",
+            "GET /app/async",
+            "GET /app/batch",
+        ],
     );
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     let servers: Vec<&Span> = spans
@@ -211,6 +218,32 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
         Some(200)
     );
     assert_ne!(status_code(async_span), status::StatusCode::Error as i32);
+
+    // JDBC batches over TCP: one step each, the server from the URL, the
+    // password in the URL nowhere.
+    let batch = servers
+        .iter()
+        .find(|s| s.name == "GET /app/batch")
+        .unwrap_or_else(|| panic!("{name}: {server_names:?}"));
+    let mut batch_steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id == batch.trace_id && s.kind == span::SpanKind::Client as i32)
+        .collect();
+    batch_steps.sort_by_key(|s| s.start_time_unix_nano);
+    let batch_names: Vec<&str> = batch_steps.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        batch_names.ends_with(&["INSERT INTO audit VALUES (?, ?)", "BATCH"]),
+        "{name}: {batch_names:?}"
+    );
+    for s in &batch_steps[batch_steps.len() - 2..] {
+        assert_eq!(str_attr(&s.attributes, "db.system"), Some("h2"));
+        assert_eq!(str_attr(&s.attributes, "server.address"), Some("127.0.0.1"));
+        assert!(int_attr(&s.attributes, "server.port").is_some_and(|p| p > 0));
+    }
+    assert!(
+        !format!("{batch_steps:?}").contains("secret-literal"),
+        "{name}: plain batch SQL is not exported"
+    );
 }
 
 #[test]

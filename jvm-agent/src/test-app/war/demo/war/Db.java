@@ -14,6 +14,24 @@ public final class Db {
 
     private Db() {}
 
+    private static Connection tcp;
+
+    /**
+     * A connection to an H2 server on 127.0.0.1 (started here once, on a free port) whose URL
+     * carries the password: the agent must keep the host and port and drop the rest.
+     */
+    public static synchronized Connection overTcp() throws SQLException {
+        if (tcp == null) {
+            org.h2.tools.Server server = org.h2.tools.Server.createTcpServer("-tcpPort", "0", "-ifNotExists").start();
+            String url = "jdbc:h2:tcp://127.0.0.1:" + server.getPort() + "/mem:audit;USER=sa;PASSWORD=s3cret";
+            tcp = new org.h2.Driver().connect(url, new Properties());
+            try (Statement st = tcp.createStatement()) {
+                st.execute("CREATE TABLE IF NOT EXISTS audit(id INT, what VARCHAR(40))");
+            }
+        }
+        return tcp;
+    }
+
     /** The shared connection, created with the demo table on first use. */
     public static synchronized Connection get() throws SQLException {
         if (connection == null) {

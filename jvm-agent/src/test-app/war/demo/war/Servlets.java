@@ -14,7 +14,8 @@ import java.net.URL;
 /**
  * The demo web application, deployed as one WAR on every server: {@code /hello?id=N} (two nested
  * methods, two queries), {@code /fail} (throws), {@code /async?ms=N} (completes on another thread
- * after N ms), {@code /call?port=N} (calls {@code /hello?id=42} of the app on port N over HTTP).
+ * after N ms), {@code /batch} (JDBC batches over an H2 TCP connection), {@code /call?port=N}
+ * (calls {@code /hello?id=42} of the app on port N over HTTP).
  */
 public final class Servlets {
     private Servlets() {}
@@ -56,6 +57,37 @@ public final class Servlets {
                     ctx.complete();
                 }
             }, "demo-async").start();
+        }
+    }
+
+    /** Batches over a TCP connection: a prepared statement's and a plain statement's. */
+    @WebServlet("/batch")
+    public static final class Batch extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            int[] prepared;
+            int[] plain;
+            try {
+                java.sql.Connection db = Db.overTcp();
+                synchronized (db) {
+                    try (java.sql.PreparedStatement ps = db.prepareStatement("INSERT INTO audit VALUES (?, 'login')")) {
+                        for (int i = 0; i < 3; i++) {
+                            ps.setInt(1, i);
+                            ps.addBatch();
+                        }
+                        prepared = ps.executeBatch();
+                    }
+                    try (java.sql.Statement st = db.createStatement()) {
+                        st.addBatch("INSERT INTO audit VALUES (7, 'secret-literal')");
+                        st.addBatch("DELETE FROM audit WHERE id = 7");
+                        plain = st.executeBatch();
+                    }
+                }
+            } catch (java.sql.SQLException e) {
+                throw new IOException(e);
+            }
+            resp.setContentType("text/plain");
+            resp.getWriter().print("batched " + prepared.length + " + " + plain.length);
         }
     }
 

@@ -59,10 +59,11 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
         return rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
-                if (!isExecute(name)) {
+                final boolean batch = name.equals("executeBatch") || name.equals("executeLargeBatch");
+                if (!isExecute(name) && !(batch && desc.startsWith("()"))) {
                     return null;
                 }
-                final boolean withSql = desc.startsWith("(Ljava/lang/String;");
+                final boolean withSql = !batch && desc.startsWith("(Ljava/lang/String;");
                 if (!withSql && !desc.startsWith("()")) {
                     return null;
                 }
@@ -70,6 +71,10 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
                     @Override
                     void emitEnter() {
                         loadThis();
+                        if (batch) {
+                            visitMethodInsn(INVOKESTATIC, JDBC, "enterBatch", "(Ljava/lang/Object;)J", false);
+                            return;
+                        }
                         if (withSql) {
                             loadArg(0);
                         } else {

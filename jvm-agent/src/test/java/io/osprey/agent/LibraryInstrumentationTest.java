@@ -1,6 +1,7 @@
 package io.osprey.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -86,6 +87,15 @@ class LibraryInstrumentationTest {
         assertEquals("postgresql", Jdbc.fromUrl("jdbc:postgresql://u:p@h/db"));
         assertEquals("mssql", Jdbc.fromUrl("jdbc:sqlserver://h"));
         assertNull(Jdbc.fromUrl("mysql://h"));
+        assertTarget("h2", null, -1, "jdbc:h2:mem:x;USER=sa;PASSWORD=pw");
+        assertTarget("h2", "db.local", 9092, "jdbc:h2:tcp://db.local:9092/~/test;PASSWORD=pw");
+        assertTarget("postgresql", "h", -1, "jdbc:postgresql://u:p@h/db");
+        assertTarget("postgresql", "10.0.0.5", 5432, "jdbc:postgresql://10.0.0.5:5432/shop?password=x");
+        assertTarget("mysql", "[::1]", 3306, "jdbc:mysql://root:pw@[::1]:3306/shop");
+        assertTarget("mssql", "sql.acme", 1433, "jdbc:sqlserver://sql.acme:1433;databaseName=x;password=pw");
+        assertTarget("oracle", "ora", 1521, "jdbc:oracle:thin:scott/tiger@ora:1521:ORCL");
+        assertTarget("oracle", "ora", 1522, "jdbc:oracle:thin:@//ora:1522/svc");
+        assertTarget("other_sql", null, -1, "not a url");
     }
 
     private static ClassReader subclassOf(String superName) {
@@ -101,5 +111,13 @@ class LibraryInstrumentationTest {
         mv.visitEnd();
         w.visitEnd();
         return new ClassReader(w.toByteArray());
+    }
+
+    private static void assertTarget(String system, String host, int port, String url) {
+        Jdbc.DbTarget t = Jdbc.DbTarget.parse(url);
+        assertEquals(system, t.system, url);
+        assertEquals(host, t.host, url);
+        assertEquals(port, t.port, url);
+        assertFalse(String.valueOf(t.host).contains("pw") || String.valueOf(t.host).contains("tiger"), url);
     }
 }

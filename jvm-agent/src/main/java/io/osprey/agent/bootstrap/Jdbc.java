@@ -9,8 +9,9 @@ import java.util.WeakHashMap;
 /**
  * SQL steps for the JDBC instrumentation. Statements arrive as {@code Object}: {@code java.sql}
  * belongs to the platform class loader, which classes on the boot class path cannot see. Bind
- * values are never read; the connection URL is read once per statement class, and only its
- * {@code jdbc:<system>:} prefix is kept. Nothing here throws.
+ * values are never read; the connection URL is read once per connection, and only its {@code
+ * jdbc:<system>:} prefix and its server host and port are kept (never user, password or
+ * properties). Nothing here throws.
  */
 public final class Jdbc {
     /** Prepared statements not yet garbage-collected: statement → SQL. Bounded. */
@@ -22,9 +23,12 @@ public final class Jdbc {
     private static final Map<String, Integer> NAME_IDS = new HashMap<String, Integer>();
     private static final int MAX_NAME_IDS = 4096;
 
-    /** Statement class → db.system ("other_sql" when unknown). Weak keys. */
-    private static final Map<Class<?>, String> SYSTEMS =
-            Collections.synchronizedMap(new WeakHashMap<Class<?>, String>());
+    /** Connection → what its URL says. Weak keys. */
+    private static final Map<Object, DbTarget> TARGETS =
+            Collections.synchronizedMap(new WeakHashMap<Object, DbTarget>());
+    private static final DbTarget UNKNOWN = new DbTarget("other_sql", null, -1);
+    /** Name of a batch of a plain statement (each {@code addBatch(sql)} may differ). */
+    private static final String BATCH = "BATCH";
 
     /** Set while a SQL step is open on this thread: a driver calling itself is one step. */
     private static final ThreadLocal<boolean[]> ACTIVE = new ThreadLocal<boolean[]>() {
@@ -36,6 +40,8 @@ public final class Jdbc {
 
     private static int kSystem = -1;
     private static int kStatement = -1;
+    private static int kAddress = -1;
+    private static int kPort = -1;
 
     private Jdbc() {}
 
@@ -43,6 +49,8 @@ public final class Jdbc {
     public static void init() {
         kSystem = OspreyNative.intern("db.system");
         kStatement = OspreyNative.intern("db.statement");
+        kAddress = OspreyNative.intern("server.address");
+        kPort = OspreyNative.intern("server.port");
     }
 
     /** After {@code Connection.prepareStatement/prepareCall(sql, ...)} returned {@code statement}. */
@@ -64,6 +72,18 @@ public final class Jdbc {
      * prepared statement's own SQL. Returns the step handle (0: no step).
      */
     public static long enter(Object statement, String sql) {
+        return enter(statement, sql, false);
+    }
+
+    /**
+     * Entry of {@code executeBatch}/{@code executeLargeBatch}: a prepared statement's batch is
+     * named with its SQL, a plain statement's {@code BATCH}. Returns the step handle (0: no step).
+     */
+    public static long enterBatch(Object statement) {
+        return enter(statement, null, true);
+    }
+
+    private static long enter(Object statement, String sql, boolean batch) {
         if (!Osprey.enabled || statement == null) {
             return 0L;
         }
@@ -73,6 +93,9 @@ public final class Jdbc {
                 return 0L;
             }
             String text = sql != null ? sql : PREPARED.get(statement);
+            if (text == null && batch) {
+                text = BATCH;
+            }
             if (text == null) {
                 return 0L;
             }
@@ -80,7 +103,7 @@ public final class Jdbc {
             if (id < 0) {
                 return 0L;
             }
-            String system = system(statement);
+            DbTarget target = target(statement);
             long h = OspreyNative.enter(id, OspreyNative.STEP_SQL);
             if (h == 0L) {
                 return 0L;
@@ -88,8 +111,16 @@ public final class Jdbc {
             active[0] = true;
             // Entered: from here on the handle must reach exit, whatever happens.
             try {
-                OspreyNative.attrStr(h, kSystem, system);
-                OspreyNative.attrStr(h, kStatement, text);
+                OspreyNative.attrStr(h, kSystem, target.system);
+                if (text != BATCH) {
+                    OspreyNative.attrStr(h, kStatement, text);
+                }
+                if (target.host != null) {
+                    OspreyNative.attrStr(h, kAddress, target.host);
+                }
+                if (target.port > 0) {
+                    OspreyNative.attrLong(h, kPort, target.port);
+                }
             } catch (Throwable ignored) {
                 // attributes are best effort
             }
@@ -135,27 +166,35 @@ public final class Jdbc {
         }
     }
 
-    /** {@code db.system} of the statement's driver, from its connection URL; cached per class. */
-    static String system(Object statement) {
-        Class<?> c = statement.getClass();
-        String known = SYSTEMS.get(c);
+    /** What the statement's connection URL says; cached per connection. */
+    static DbTarget target(Object statement) {
+        Object conn;
+        try {
+            conn = invoke(statement, "getConnection");
+        } catch (Throwable t) {
+            return UNKNOWN;
+        }
+        if (conn == null) {
+            return UNKNOWN;
+        }
+        DbTarget known = TARGETS.get(conn);
         if (known != null) {
             return known;
         }
-        String system = "other_sql";
+        DbTarget target = UNKNOWN;
         try {
-            Object conn = invoke(statement, "getConnection");
-            Object meta = conn == null ? null : invoke(conn, "getMetaData");
+            Object meta = invoke(conn, "getMetaData");
             Object url = meta == null ? null : invoke(meta, "getURL");
-            String fromUrl = url == null ? null : fromUrl(url.toString());
-            if (fromUrl != null) {
-                system = fromUrl;
+            if (url != null) {
+                target = DbTarget.parse(url.toString());
             }
         } catch (Throwable ignored) {
-            // keep other_sql
+            // unknown
         }
-        SYSTEMS.put(c, system);
-        return system;
+        if (TARGETS.size() < MAX_PREPARED) {
+            TARGETS.put(conn, target);
+        }
+        return target;
     }
 
     /** {@code jdbc:h2:mem:x} → {@code h2}; nothing after the second colon is kept. */
@@ -172,6 +211,79 @@ public final class Jdbc {
             return "mssql";
         }
         return sub;
+    }
+
+    /** {@code db.system}, server host and port of a JDBC URL. */
+    public static final class DbTarget {
+        /** {@code db.system}: {@code h2}, {@code postgresql}, ...; {@code other_sql} if unknown. */
+        public final String system;
+        /** The server's host (name or address); null for embedded databases. */
+        public final String host;
+        /** The server's port; -1 when the URL names none. */
+        public final int port;
+
+        DbTarget(String system, String host, int port) {
+            this.system = system;
+            this.host = host;
+            this.port = port;
+        }
+
+        /**
+         * Parses {@code jdbc:<system>:...}: the host and port of a {@code //host:port/...}
+         * authority (user info before {@code @} dropped; {@code [v6]} addresses kept whole), or of
+         * Oracle's {@code @host:port:sid} / {@code @//host:port/service}. Embedded databases (H2
+         * {@code mem:}/files, Derby, SQLite) have no server.
+         */
+        public static DbTarget parse(String url) {
+            String system = fromUrl(url);
+            if (system == null) {
+                return UNKNOWN;
+            }
+            String rest = url.substring(url.indexOf(':', 5) + 1);
+            String authority = null;
+            int slashes = rest.indexOf("//");
+            int at = rest.indexOf('@');
+            if (at >= 0 && (slashes < 0 || at < slashes)) {
+                // Oracle thin: user/password@host:port:sid or @//host:port/service
+                authority = rest.substring(at + 1);
+                if (authority.startsWith("//")) {
+                    authority = authority.substring(2);
+                }
+            } else if (slashes >= 0) {
+                authority = rest.substring(slashes + 2);
+            }
+            if (authority == null) {
+                return new DbTarget(system, null, -1);
+            }
+            int end = authority.length();
+            for (char c : new char[] {'/', ';', '?', ',', ')'}) {
+                int i = authority.indexOf(c);
+                if (i >= 0 && i < end) {
+                    end = i;
+                }
+            }
+            authority = authority.substring(0, end);
+            int userInfo = authority.lastIndexOf('@');
+            if (userInfo >= 0) {
+                authority = authority.substring(userInfo + 1);
+            }
+            String host = authority;
+            int port = -1;
+            int colon = authority.startsWith("[") ? authority.indexOf(':', authority.indexOf(']'))
+                    : authority.indexOf(':');
+            if (colon >= 0) {
+                host = authority.substring(0, colon);
+                String p = authority.substring(colon + 1);
+                int digits = 0;
+                while (digits < p.length() && Character.isDigit(p.charAt(digits))) {
+                    digits++;
+                }
+                if (digits > 0 && digits <= 5) {
+                    port = Integer.parseInt(p.substring(0, digits));
+                }
+            }
+            return new DbTarget(system, host.isEmpty() ? null : host, port);
+        }
     }
 
     private static Object invoke(Object target, String name) throws Exception {
