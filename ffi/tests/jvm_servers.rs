@@ -46,6 +46,7 @@ fn exercise(server: &Server) -> Responses {
         server.get("/app/fail", ""),
         server.get(&format!("/app/async?ms={ASYNC_MS}"), ""),
         server.get("/app/batch", ""),
+        server.get("/app/items/17", ""),
     ]
     .into_iter()
     .map(|(status, body)| match body.split_once("<pre>") {
@@ -77,6 +78,7 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
     assert!(expected[1].0.contains(" 500"), "{expected:?}");
     assert_eq!(expected[2].1, format!("async after {ASYNC_MS} ms"));
     assert_eq!(expected[3].1, "batched 3 + 2", "{expected:?}");
+    assert_eq!(expected[4].1, "item 17", "{expected:?}");
 
     let receiver = Receiver::start();
     let agent = format!(
@@ -100,6 +102,7 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
             "GET /app/fail",
             "GET /app/async",
             "GET /app/batch",
+            "GET /app/items/*",
         ],
     );
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
@@ -218,6 +221,12 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
         Some(200)
     );
     assert_ne!(status_code(async_span), status::StatusCode::Error as i32);
+
+    // A servlet mapped by prefix names the transaction after its route.
+    assert!(
+        server_names.contains(&"GET /app/items/*") && !server_names.contains(&"GET /app/items/17"),
+        "{name}: {server_names:?}"
+    );
 
     // JDBC batches over TCP: one step each, the server from the URL, the
     // password in the URL nowhere.

@@ -381,8 +381,8 @@ fn tomcat(home: &Path, base: &Path, war: &Path, port: u16, jvm_options: &str) ->
     cmd
 }
 
-/// `standalone.sh` with a fresh `jboss.server.base.dir`, ports offset so
-/// that HTTP is on `port`, everything bound to 127.0.0.1, and
+/// `standalone.sh` with a fresh `jboss.server.base.dir`, HTTP on `port` and
+/// the other listeners on free ports, everything bound to 127.0.0.1, and
 /// `jvm_options` appended to `JAVA_OPTS` in a copy of `standalone.conf`.
 fn wildfly(home: &Path, base: &Path, war: &Path, port: u16, jvm_options: &str) -> Command {
     let standalone = base.join("standalone");
@@ -398,11 +398,14 @@ fn wildfly(home: &Path, base: &Path, war: &Path, port: u16, jvm_options: &str) -
     let mut text = std::fs::read_to_string(home.join("bin/standalone.conf")).unwrap();
     text.push_str(&format!("\nJAVA_OPTS=\"$JAVA_OPTS {jvm_options}\"\n"));
     std::fs::write(&conf, text).unwrap();
-    let offset = i32::from(port) - 8080;
     let mut cmd = Command::new("bash");
     cmd.arg(home.join("bin/standalone.sh"))
         .arg(format!("-Djboss.server.base.dir={}", standalone.display()))
-        .arg(format!("-Djboss.socket.binding.port-offset={offset}"))
+        .arg(format!("-Djboss.http.port={port}"))
+        .arg(format!("-Djboss.https.port={}", free_port()))
+        .arg(format!("-Djboss.ajp.port={}", free_port()))
+        .arg(format!("-Djboss.management.http.port={}", free_port()))
+        .arg(format!("-Djboss.management.https.port={}", free_port()))
         .arg("-Djboss.bind.address=127.0.0.1")
         .arg("-Djboss.bind.address.management=127.0.0.1")
         .env("JBOSS_HOME", home)

@@ -30,6 +30,16 @@ public final class Servlets {
         }
     }
 
+    /** Mapped by path prefix: {@code /items/N}. */
+    @WebServlet("/items/*")
+    public static final class Items extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            resp.getWriter().print("item " + req.getPathInfo().substring(1));
+        }
+    }
+
     /** Always throws. */
     @WebServlet("/fail")
     public static final class Fail extends HttpServlet {

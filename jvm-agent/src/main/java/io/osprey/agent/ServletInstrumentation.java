@@ -5,10 +5,13 @@ import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.MethodVisitor;
 
 /**
- * Servlets ({@code javax} and {@code jakarta}): an exception leaving the outermost {@code
- * HttpServlet.service(ServletRequest, ServletResponse)} of a request is recorded on its
- * transaction, whatever the container does with it afterwards (Undertow renders it without
- * telling anyone; Tomcat also sets the error attribute, which is then not recorded twice).
+ * Servlets ({@code javax} and {@code jakarta}), at the outermost {@code
+ * HttpServlet.service(ServletRequest, ServletResponse)} of a request: a servlet mapped by path
+ * prefix or extension ({@code /users/*}, {@code *.do}) renames the transaction to its route
+ * ({@code GET /app/users/*}), so that endpoints do not multiply with path parameters; an
+ * exception leaving it is recorded on the transaction, whatever the container does with it
+ * afterwards (Undertow renders it without telling anyone; Tomcat also sets the error attribute,
+ * which is then not recorded twice).
  */
 final class ServletInstrumentation extends LibraryInstrumentation {
     private static final String[] PACKAGES = {"jakarta/servlet/", "javax/servlet/"};
@@ -34,7 +37,8 @@ final class ServletInstrumentation extends LibraryInstrumentation {
                 return new AroundHook(mv, access, name, desc, frames) {
                     @Override
                     void emitEnter() {
-                        visitMethodInsn(INVOKESTATIC, SERVERS, "servletEnter", "()J", false);
+                        loadArg(0);
+                        visitMethodInsn(INVOKESTATIC, SERVERS, "servletEnter", "(Ljava/lang/Object;)J", false);
                     }
 
                     @Override

@@ -38,6 +38,8 @@ public final class Servers {
 
     /** Undertow's {@code ServletRequestContext} accessors, looked up once per class. */
     private static volatile Accessors contextAccessors;
+    /** Accessors of the request class {@code HttpServlet.service} sees (a facade or wrapper). */
+    private static volatile Accessors routeAccessors;
 
     private Servers() {}
 
@@ -175,8 +177,12 @@ public final class Servers {
         exit(handle, request, response);
     }
 
-    /** Entry of {@code HttpServlet.service}: one level deeper. Returns 1, or 0 when off. */
-    public static long servletEnter() {
+    /**
+     * Entry of {@code HttpServlet.service}: one level deeper; at the outermost, names the
+     * transaction after the servlet's route when it is mapped by prefix or extension. Returns 1, or
+     * 0 when off.
+     */
+    public static long servletEnter(Object request) {
         if (!Osprey.enabled) {
             return 0L;
         }
@@ -184,12 +190,46 @@ public final class Servers {
             ServletState s = SERVLET.get();
             if (s.depth == 0) {
                 s.recorded = null;
+                String route = request == null ? null : route(request);
+                if (route != null) {
+                    OspreyNative.rename(route);
+                }
             }
             s.depth++;
             return 1L;
         } catch (Throwable t) {
             return 0L;
         }
+    }
+
+    /**
+     * {@code METHOD /context/pattern} for a request whose servlet mapping (Servlet 4+) matched by
+     * {@code PATH} or {@code EXTENSION}; null otherwise (exact, default and root mappings keep the
+     * path).
+     */
+    static String route(Object request) {
+        Accessors a = routeAccessors(request);
+        if (a.mapping == null) {
+            return null;
+        }
+        Object mapping = a.call(a.mapping, request, null);
+        if (mapping == null) {
+            return null;
+        }
+        Object match = call(mapping, "getMappingMatch");
+        String kind = match == null ? "" : match.toString();
+        if (!kind.equals("PATH") && !kind.equals("EXTENSION")) {
+            return null;
+        }
+        Object pattern = call(mapping, "getPattern");
+        if (pattern == null) {
+            return null;
+        }
+        String context = a.string(a.contextPath, request, null);
+        String method = a.string(a.method, request, null);
+        String p = pattern.toString();
+        return (method == null ? "HTTP" : method) + " " + (context == null ? "" : context)
+                + (p.startsWith("/") ? p : "/" + p);
     }
 
     /** Normal exit of {@code HttpServlet.service}. */
@@ -270,10 +310,44 @@ public final class Servers {
             return null;
         }
         try {
-            return target.getClass().getMethod(name).invoke(target);
+            Method m = publicMethod(target.getClass(), name);
+            return m == null ? null : m.invoke(target);
         } catch (Throwable t) {
             return null;
         }
+    }
+
+    /**
+     * The public method {@code name(args)} of {@code type}, declared by a public class or interface
+     * so that it can be invoked from here (an implementation class is often not public); null when
+     * there is none.
+     */
+    static Method publicMethod(Class<?> type, String name, Class<?>... args) {
+        Method m;
+        try {
+            m = type.getMethod(name, args);
+        } catch (Throwable t) {
+            return null;
+        }
+        if (java.lang.reflect.Modifier.isPublic(m.getDeclaringClass().getModifiers())) {
+            return m;
+        }
+        for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+            for (Class<?> i : c.getInterfaces()) {
+                Method found = publicMethod(i, name, args);
+                if (found != null) {
+                    return found;
+                }
+            }
+            if (c.getSuperclass() != null && java.lang.reflect.Modifier.isPublic(c.getSuperclass().getModifiers())) {
+                try {
+                    return c.getSuperclass().getMethod(name, args);
+                } catch (Throwable ignored) {
+                    // keep looking
+                }
+            }
+        }
+        return null;
     }
 
     /** The path without query string or path parameters ({@code ;jsessionid=...}). */
@@ -297,6 +371,15 @@ public final class Servers {
         if (value != null && key >= 0) {
             OspreyNative.attrStr(-1L, key, value);
         }
+    }
+
+    private static Accessors routeAccessors(Object request) {
+        Accessors a = routeAccessors;
+        if (a == null || a.type != request.getClass()) {
+            a = new Accessors(request.getClass());
+            routeAccessors = a;
+        }
+        return a;
     }
 
     private static Accessors contextAccessors(Object context) {
@@ -344,6 +427,8 @@ public final class Servers {
         final Method setAttribute;
         final Method servletRequest;
         final Method servletResponse;
+        final Method mapping;
+        final Method contextPath;
 
         Accessors(Class<?> type) {
             this.type = type;
@@ -360,14 +445,12 @@ public final class Servers {
             this.setAttribute = find(type, "setAttribute", String.class, Object.class);
             this.servletRequest = find(type, "getServletRequest");
             this.servletResponse = find(type, "getServletResponse");
+            this.mapping = find(type, "getHttpServletMapping");
+            this.contextPath = find(type, "getContextPath");
         }
 
         private static Method find(Class<?> type, String name, Class<?>... args) {
-            try {
-                return type.getMethod(name, args);
-            } catch (Throwable t) {
-                return null;
-            }
+            return publicMethod(type, name, args);
         }
 
         Object call(Method m, Object target, String arg) {
