@@ -29,11 +29,12 @@ final class AgentConfig {
     static final String TXN_KIND = "hook.transaction.kind";
     static final String INSTRUMENT_TOMCAT = "instrument.tomcat";
     static final String INSTRUMENT_JDBC = "instrument.jdbc";
+    static final String INSTRUMENT_HTTP_CLIENT = "instrument.http_client";
 
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
-            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC));
+            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC, INSTRUMENT_HTTP_CLIENT));
 
     private final Map<String, String> values;
 

@@ -1,0 +1,75 @@
+package demo.http;
+
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.HttpURLConnection;
+import java.net.URI;
+import java.net.URL;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import org.apache.hc.client5.http.classic.methods.HttpGet;
+import org.apache.hc.client5.http.impl.classic.CloseableHttpClient;
+import org.apache.hc.client5.http.impl.classic.HttpClients;
+import org.apache.hc.core5.http.io.entity.EntityUtils;
+
+/**
+ * The caller of the HTTP client test: {@code java demo.http.ClientApp PORT} calls the {@link
+ * EchoServer} on 127.0.0.1:PORT once outside any transaction, then (in {@link #calls}, made a
+ * transaction with {@code hook.transactions}) with {@code HttpURLConnection}, the JDK's {@code
+ * HttpClient}, Apache HttpClient 5, and {@code HttpURLConnection} again for a 500. Prints each
+ * response as {@code <client> <status> <body>}.
+ */
+public final class ClientApp {
+    private ClientApp() {}
+
+    public static void main(String[] args) throws Exception {
+        String base = "http://127.0.0.1:" + args[0];
+        System.out.println("outside " + urlConnection(base + "/echo?id=0&token=abc"));
+        calls(base);
+        System.out.println("done");
+    }
+
+    /** The transaction: one call per client. */
+    public static void calls(String base) throws Exception {
+        System.out.println("url " + urlConnection(base + "/echo?id=1&token=abc"));
+        System.out.println("jdk " + jdk(base + "/echo?id=2&token=abc"));
+        System.out.println("apache " + apache(base + "/echo?id=3&token=abc"));
+        System.out.println("error " + urlConnection(base + "/status?code=500&token=abc"));
+    }
+
+    static String urlConnection(String url) throws Exception {
+        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        int status = c.getResponseCode();
+        InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
+        String body = read(in);
+        c.disconnect();
+        return status + " " + body;
+    }
+
+    static String jdk(String url) throws Exception {
+        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(url)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        return r.statusCode() + " " + r.body();
+    }
+
+    static String apache(String url) throws Exception {
+        try (CloseableHttpClient client = HttpClients.createDefault()) {
+            return client.execute(new HttpGet(url),
+                    r -> r.getCode() + " " + EntityUtils.toString(r.getEntity()));
+        }
+    }
+
+    static String read(InputStream in) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] buf = new byte[4096];
+        int n;
+        while ((n = in.read(buf)) > 0) {
+            out.write(buf, 0, n);
+        }
+        in.close();
+        return new String(out.toByteArray(), StandardCharsets.UTF_8);
+    }
+}
