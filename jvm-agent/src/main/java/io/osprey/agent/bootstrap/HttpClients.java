@@ -95,7 +95,7 @@ public final class HttpClients {
                 if (h == 0L) {
                     return 0L;
                 }
-                s = new UrlState(h);
+                s = new UrlState(h, url.toString());
                 URL_STATES.put(conn, s);
                 opened = true;
                 try {
@@ -153,7 +153,7 @@ public final class HttpClients {
                 // no response
             }
             s.done = true;
-            finish(s.handle, status, thrown);
+            finish(s.handle, status, thrown, s.url);
         } catch (Throwable ignored) {
             // never into the application
         }
@@ -162,12 +162,14 @@ public final class HttpClients {
     /** The step of one {@code HttpURLConnection}. */
     static final class UrlState {
         final long handle;
+        final String url;
         final Thread thread = Thread.currentThread();
         boolean reading;
         boolean done;
 
-        UrlState(long handle) {
+        UrlState(long handle, String url) {
             this.handle = handle;
+            this.url = url;
         }
     }
 
@@ -206,13 +208,13 @@ public final class HttpClients {
         } catch (Throwable ignored) {
             // no status
         }
-        finish(handle, status, null);
+        finish(handle, status, null, null);
     }
 
     /** Exceptional exit of {@code send} (or of Apache's {@code doExecute}). */
     public static void exitError(Throwable thrown, long handle) {
         if (handle != 0L) {
-            finish(handle, -1, thrown);
+            finish(handle, -1, thrown, null);
         }
     }
 
@@ -354,7 +356,7 @@ public final class HttpClients {
         } catch (Throwable ignored) {
             // no status
         }
-        finish(handle, status, null);
+        finish(handle, status, null, null);
     }
 
     private static Reflected apacheRequest(Object request) {
@@ -433,13 +435,13 @@ public final class HttpClients {
      * more, or when {@code thrown} came without a status; a 4xx with an exception (as {@code
      * HttpURLConnection} throws for 404) is the server's answer, not a failure of the call.
      */
-    static void finish(long handle, int status, Throwable thrown) {
+    static void finish(long handle, int status, Throwable thrown, String url) {
         try {
             if (status >= 0) {
                 OspreyNative.attrLong(handle, kStatus, status);
             }
             if (thrown != null && (status < 0 || status >= 500)) {
-                Osprey.recordError(handle, thrown);
+                Osprey.recordError(handle, thrown, message(thrown, url));
             } else if (status >= 500) {
                 OspreyNative.error(handle, "HTTP " + status, "response status " + status, null);
             }
@@ -447,6 +449,25 @@ public final class HttpClients {
             // never into the application
         }
         Osprey.exit(handle);
+    }
+
+    /**
+     * The exception's message with every URL in it (as {@code HttpURLConnection} puts the request
+     * URL in its messages) masked like {@code url.full}.
+     */
+    static String message(Throwable thrown, String url) {
+        String m = String.valueOf(thrown.getMessage());
+        if (url != null && m.contains(url)) {
+            m = m.replace(url, fullUrl(url));
+        }
+        int q = m.indexOf('?');
+        if (q >= 0 && m.indexOf("://") >= 0 && m.indexOf("://") < q) {
+            int end = m.indexOf(' ', q);
+            end = end < 0 ? m.length() : end;
+            m = m.substring(0, q) + fullUrl("x://h/" + m.substring(q, end)).substring("x://h/".length())
+                    + m.substring(end);
+        }
+        return m;
     }
 
     /** The port, or the scheme's default (80, 443) when {@code port < 0}. */
