@@ -292,6 +292,7 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         &format!("http-client-off-{label}"),
     );
     assert_eq!(off, expected);
+    let port = i64::from(server.port);
     let server_out = server.stop(&name);
 
     // client: txn + 4 steps; off: txn; server: 4 + 4 echo, 2 status, exit.
@@ -322,7 +323,6 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         .collect();
     steps.sort_by_key(|s| s.start_time_unix_nano);
     assert_eq!(steps.len(), 4, "{names:?}");
-    let port = i64::from(server.port);
     let step_name = format!("GET 127.0.0.1:{port}");
     for (i, step) in steps.iter().enumerate() {
         let id = i + 1;

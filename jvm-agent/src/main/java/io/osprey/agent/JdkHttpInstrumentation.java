@@ -149,7 +149,7 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
      * {@code connect()}, {@code getOutputStream()} and {@code getInputStream()} of a {@code
      * URLConnection} subclass: {@code long h = HttpClients.urlEnter(this, this.connected,
      * isInput); try { body; HttpClients.urlExit(h, this); } catch (Throwable t) {
-     * HttpClients.urlExitError(t, h, this); throw t; }}.
+     * HttpClients.urlExitError(t, h); throw t; }}.
      */
     static byte[] rewriteUrlConnection(ClassReader reader) {
         final String owner = reader.getClassName();
@@ -186,9 +186,9 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
 
                     @Override
                     void emitExitError() {
-                        loadThis();
-                        visitMethodInsn(INVOKESTATIC, HTTP_CLIENTS, "urlExitError",
-                                "(Ljava/lang/Throwable;JLjava/lang/Object;)V", false);
+                        // The handler's frame holds only the handle: no `this` here.
+                        visitMethodInsn(INVOKESTATIC, HTTP_CLIENTS, "urlExitError", "(Ljava/lang/Throwable;J)V",
+                                false);
                     }
                 };
             }

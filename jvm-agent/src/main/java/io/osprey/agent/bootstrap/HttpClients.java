@@ -9,6 +9,8 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.WeakHashMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * CLIENT steps for outgoing HTTP calls (the HTTP client instrumentation): {@code
@@ -29,14 +31,13 @@ public final class HttpClients {
     /** The W3C trace context header. */
     public static final String TRACEPARENT = "traceparent";
 
-    /** {@code urlEnter} token: this call opened the step ({@code connect}, {@code getOutputStream}). */
-    static final long OPENED = 1L;
-    /** {@code urlEnter} token: this call is the outermost {@code getInputStream}: it closes the step. */
-    static final long READING = 2L;
-
     /** Per {@code HttpURLConnection}: its step. Weak keys; connections use identity equality. */
     private static final Map<Object, UrlState> URL_STATES =
             Collections.synchronizedMap(new WeakHashMap<Object, UrlState>());
+
+    /** Open {@code urlEnter} tokens → their connection's step; every one reaches an exit. */
+    private static final Map<Long, UrlState> TOKENS = new ConcurrentHashMap<Long, UrlState>();
+    private static final AtomicLong NEXT_TOKEN = new AtomicLong();
 
     /** Apache requests whose {@code traceparent} is ours (a re-executed request gets a new one). */
     private static final Map<Object, Boolean> INJECTED =
@@ -95,7 +96,7 @@ public final class HttpClients {
                 if (h == 0L) {
                     return 0L;
                 }
-                s = new UrlState(h, url.toString());
+                s = new UrlState(h, conn, url.toString());
                 URL_STATES.put(conn, s);
                 opened = true;
                 try {
@@ -112,43 +113,62 @@ public final class HttpClients {
             if (s.done || s.thread != Thread.currentThread()) {
                 return 0L;
             }
-            if (!response) {
-                return opened ? OPENED : 0L;
-            }
-            if (s.reading) {
+            if (response) {
+                if (s.reading) {
+                    return 0L;
+                }
+                s.reading = true;
+            } else if (!opened) {
                 return 0L;
             }
-            s.reading = true;
-            return READING;
+            long token = NEXT_TOKEN.incrementAndGet();
+            if (response) {
+                s.readToken = token;
+            }
+            TOKENS.put(token, s);
+            return token;
         } catch (Throwable t) {
             return 0L;
         }
     }
 
-    /** Normal exit of a method {@link #urlEnter} saw: the outermost {@code getInputStream} ends the step. */
+    /**
+     * Normal exit of a method {@link #urlEnter} gave a token: the outermost {@code getInputStream}
+     * ends the step; {@code connect} and {@code getOutputStream} leave it open.
+     */
     public static void urlExit(long token, Object conn) {
-        if (token == READING) {
-            urlFinish(conn, null);
+        if (token == 0L) {
+            return;
+        }
+        UrlState s = TOKENS.remove(token);
+        if (s != null && s.readToken == token) {
+            urlFinish(s, null);
         }
     }
 
     /** Exceptional exit: the step ends with the exception (unless the response said otherwise). */
-    public static void urlExitError(Throwable thrown, long token, Object conn) {
-        if (token != 0L) {
-            urlFinish(conn, thrown);
+    public static void urlExitError(Throwable thrown, long token) {
+        if (token == 0L) {
+            return;
+        }
+        UrlState s = TOKENS.remove(token);
+        if (s != null) {
+            urlFinish(s, thrown);
         }
     }
 
-    private static void urlFinish(Object conn, Throwable thrown) {
+    private static void urlFinish(UrlState s, Throwable thrown) {
         try {
-            UrlState s = URL_STATES.get(conn);
-            if (s == null || s.done) {
+            if (s.done) {
                 return;
             }
             s.reading = true; // getResponseCode re-enters getInputStream: not a new step
             int status = -1;
+            Object conn = s.conn.get();
             try {
-                status = ((HttpURLConnection) conn).getResponseCode();
+                if (conn != null) {
+                    status = ((HttpURLConnection) conn).getResponseCode();
+                }
             } catch (Throwable ignored) {
                 // no response
             }
@@ -162,13 +182,17 @@ public final class HttpClients {
     /** The step of one {@code HttpURLConnection}. */
     static final class UrlState {
         final long handle;
+        /** Weak: the state is the value of a weak map keyed by the connection. */
+        final java.lang.ref.WeakReference<Object> conn;
         final String url;
         final Thread thread = Thread.currentThread();
-        boolean reading;
-        boolean done;
+        volatile long readToken;
+        volatile boolean reading;
+        volatile boolean done;
 
-        UrlState(long handle, String url) {
+        UrlState(long handle, Object conn, String url) {
             this.handle = handle;
+            this.conn = new java.lang.ref.WeakReference<Object>(conn);
             this.url = url;
         }
     }
