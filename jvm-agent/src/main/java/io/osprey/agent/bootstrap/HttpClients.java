@@ -479,7 +479,7 @@ public final class HttpClients {
      * The exception's message with every URL in it (as {@code HttpURLConnection} puts the request
      * URL in its messages) masked like {@code url.full}.
      */
-    static String message(Throwable thrown, String url) {
+    public static String message(Throwable thrown, String url) {
         String m = String.valueOf(thrown.getMessage());
         if (url != null && m.contains(url)) {
             m = m.replace(url, fullUrl(url));
@@ -495,7 +495,7 @@ public final class HttpClients {
     }
 
     /** The port, or the scheme's default (80, 443) when {@code port < 0}. */
-    static int port(int port, String scheme) {
+    public static int port(int port, String scheme) {
         if (port >= 0) {
             return port;
         }
