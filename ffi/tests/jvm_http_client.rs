@@ -10,7 +10,8 @@
 //! the callee's SERVER span; the callee saw a `traceparent` naming the
 //! client step (and none for a call outside a transaction); the step's
 //! name and attributes; query values never leave the process (attributes
-//! and error messages); a 500 marks the step as an error; the responses are
+//! and error messages); a 500 marks the step as an error; a `traceparent`
+//! the application set reaches the callee unchanged; the responses are
 //! identical with and without the agent; `instrument.http_client=false`
 //! switches it off. On JDK 17 and Temurin 25.
 //!
@@ -57,6 +58,9 @@ const ARTIFACTS: &[(&str, &str)] = &[
 ];
 
 const TXN: &str = "demo.http.ClientApp.calls(java.lang.String)";
+/// The header the application sets itself (`ClientApp.OWN`).
+const OWN_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const OWN_PARENT: &str = "b7ad6b7169203331";
 
 /// Builds the agent jar once (or takes `OSPREY_AGENT_JAR`).
 fn agent_jar() -> &'static Path {
@@ -254,6 +258,7 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     assert!(expected.contains("jdk 200 echo 2"), "{expected}");
     assert!(expected.contains("apache 200 echo 3"), "{expected}");
     assert!(expected.contains("error 500 status 500"), "{expected}");
+    assert!(expected.contains("own apache 200 echo 7"), "{expected}");
     for id in 0..=3 {
         assert_eq!(seen(&plain_out, id), ["none"], "{plain_out}");
     }
@@ -295,10 +300,10 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     let port = i64::from(server.port);
     let server_out = server.stop(&name);
 
-    // client: txn + 4 steps; off: txn; server: 4 + 4 echo, 2 status, exit.
-    let all = spans(&receiver, 17);
+    // client: txn + 7 steps; off: txn; server: 7 + 7 echo, 2 status, exit.
+    let all = spans(&receiver, 26);
     let names: Vec<String> = all.iter().map(|(s, x)| format!("{s}:{}", x.name)).collect();
-    assert_eq!(all.len(), 17, "{label}: {names:?}");
+    assert_eq!(all.len(), 26, "{label}: {names:?}");
     for (_, s) in &all {
         let text = format!("{s:?}");
         assert!(!text.contains("token=abc"), "query value leaked: {text}");
@@ -322,7 +327,7 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         .filter(|s| s.parent_span_id == txn.span_id)
         .collect();
     steps.sort_by_key(|s| s.start_time_unix_nano);
-    assert_eq!(steps.len(), 4, "{names:?}");
+    assert_eq!(steps.len(), 7, "{names:?}");
     let step_name = format!("GET 127.0.0.1:{port}");
     for (i, step) in steps.iter().enumerate() {
         let id = i + 1;
@@ -333,10 +338,10 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         assert_eq!(str_attr(attrs, "http.request.method"), Some("GET"));
         assert_eq!(str_attr(attrs, "server.address"), Some("127.0.0.1"));
         assert_eq!(int_attr(attrs, "server.port"), Some(port));
-        let (path, status_attr) = if id == 4 {
-            ("status?code=?&token=?", 500)
-        } else {
-            ("echo?id=?&token=?", 200)
+        let (path, status_attr) = match id {
+            4 => ("status?code=?&token=?", 500),
+            5.. => ("echo?id=?", 200),
+            _ => ("echo?id=?&token=?", 200),
         };
         assert_eq!(
             str_attr(attrs, "url.full"),
@@ -347,6 +352,13 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             int_attr(attrs, "http.response.status_code"),
             Some(status_attr)
         );
+        if id > 4 {
+            // The application's own header went out unchanged: not our child.
+            assert!(!callee.iter().any(|s| s.parent_span_id == step.span_id));
+            let own = format!("00-{OWN_TRACE}-{OWN_PARENT}-01");
+            assert_eq!(seen(&server_out, id as u32), [own.clone(), own], "id={id}");
+            continue;
+        }
         // The callee's server span is this step's child, in the same trace.
         let child = callee
             .iter()
@@ -384,6 +396,11 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         .filter(|s| s.name == "GET /echo" && s.parent_span_id.is_empty())
         .count();
     assert_eq!(roots, 5, "the uninstrumented calls start their own traces");
+    let continued = callee
+        .iter()
+        .filter(|s| hex(&s.trace_id) == OWN_TRACE && hex(&s.parent_span_id) == OWN_PARENT)
+        .count();
+    assert_eq!(continued, 6, "the application's own traceparent, both runs");
 }
 
 #[test]

@@ -18,10 +18,15 @@ import org.apache.hc.core5.http.io.entity.EntityUtils;
  * The caller of the HTTP client test: {@code java demo.http.ClientApp PORT} calls the {@link
  * EchoServer} on 127.0.0.1:PORT once outside any transaction, then (in {@link #calls}, made a
  * transaction with {@code hook.transactions}) with {@code HttpURLConnection}, the JDK's {@code
- * HttpClient}, Apache HttpClient 5, and {@code HttpURLConnection} again for a 500. Prints each
- * response as {@code <client> <status> <body>}.
+ * HttpClient}, Apache HttpClient 5, and {@code HttpURLConnection} again for a 500; then once
+ * more with each client, the application setting its own {@code traceparent} ({@link #OWN}),
+ * which must reach the server unchanged. Prints each response as {@code <client> <status>
+ * <body>}.
  */
 public final class ClientApp {
+    /** The application's own header. */
+    static final String OWN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
     private ClientApp() {}
 
     public static void main(String[] args) throws Exception {
@@ -37,10 +42,20 @@ public final class ClientApp {
         System.out.println("jdk " + jdk(base + "/echo?id=2&token=abc"));
         System.out.println("apache " + apache(base + "/echo?id=3&token=abc"));
         System.out.println("error " + urlConnection(base + "/status?code=500&token=abc"));
+        System.out.println("own url " + urlConnection(base + "/echo?id=5", OWN));
+        System.out.println("own jdk " + jdk(base + "/echo?id=6", OWN));
+        System.out.println("own apache " + apache(base + "/echo?id=7", OWN));
     }
 
     static String urlConnection(String url) throws Exception {
+        return urlConnection(url, null);
+    }
+
+    static String urlConnection(String url, String traceparent) throws Exception {
         HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        if (traceparent != null) {
+            c.setRequestProperty("traceparent", traceparent);
+        }
         int status = c.getResponseCode();
         InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
         String body = read(in);
@@ -49,15 +64,30 @@ public final class ClientApp {
     }
 
     static String jdk(String url) throws Exception {
+        return jdk(url, null);
+    }
+
+    static String jdk(String url, String traceparent) throws Exception {
         HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(url)).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url));
+        if (traceparent != null) {
+            request.header("traceparent", traceparent);
+        }
+        HttpResponse<String> r = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
         return r.statusCode() + " " + r.body();
     }
 
     static String apache(String url) throws Exception {
+        return apache(url, null);
+    }
+
+    static String apache(String url, String traceparent) throws Exception {
+        HttpGet get = new HttpGet(url);
+        if (traceparent != null) {
+            get.setHeader("traceparent", traceparent);
+        }
         try (CloseableHttpClient client = HttpClients.createDefault()) {
-            return client.execute(new HttpGet(url),
+            return client.execute(get,
                     r -> r.getCode() + " " + EntityUtils.toString(r.getEntity()));
         }
     }

@@ -16,6 +16,7 @@ import java.util.Optional;
 import java.util.Set;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
+import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.FieldVisitor;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
@@ -241,26 +242,60 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
     }
 
     /**
-     * Runs each rewrite once on {@link Warmup} so that their classes are loaded before the first
-     * transform (none may load a class). Best effort.
+     * Runs each HTTP rewrite once, on a class generated here with the same method shapes, so that
+     * every class they need (their anonymous adapters included) is loaded before the first
+     * transform. Returns how many rewrites changed it (4). Best effort.
      */
-    static void warmUp() {
-        try (java.io.InputStream in = JdkHttpInstrumentation.class.getResourceAsStream("Warmup.class")) {
-            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            byte[] code = out.toByteArray();
-            rewriteUrlConnection(new ClassReader(code));
-            HttpClientInstrumentation.rewriteCall(new ClassReader(code), "prepareStatement",
-                    "(Ljava/lang/String;)Ljava/lang/Object;", "jdkEnter", 1, "jdkExit");
-            rewriteRequest(new ClassReader(code), "()V", "x", "I");
-            rewriteConstructor(new ClassReader(code), "()V", "x", "I");
-            new HttpClientInstrumentation().transform("x", new ClassReader(code));
+    static int warmUp() {
+        int done = 0;
+        try {
+            byte[] code = warmupShape();
+            done += rewriteUrlConnection(new ClassReader(code)) != null ? 1 : 0;
+            done += rewrite(CLIENT, new ClassReader(code)) != null ? 1 : 0;
+            done += rewrite(REQUEST, new ClassReader(code)) != null ? 1 : 0;
+            done += HttpClientInstrumentation.rewriteCall(new ClassReader(code), "doExecute",
+                    HttpClientInstrumentation.CLASSES.get("org/apache/hc/client5/http/impl/classic/InternalHttpClient"),
+                    "apacheEnter", 2, "apacheExit") != null ? 1 : 0;
         } catch (Throwable ignored) {
             // only a warm-up
         }
+        return done;
+    }
+
+    /** A class (never defined) with the methods and field the HTTP rewrites look for. */
+    static byte[] warmupShape() {
+        ClassWriter cw = new ClassWriter(ClassWriter.COMPUTE_MAXS);
+        cw.visit(Opcodes.V1_8, Opcodes.ACC_PUBLIC | Opcodes.ACC_SUPER, "io/osprey/agent/HttpWarmupShape", null,
+                "java/lang/Object", null);
+        cw.visitField(Opcodes.ACC_PRIVATE, HEADERS_FIELD, HEADERS_DESC, null, null).visitEnd();
+        MethodVisitor init = cw.visitMethod(Opcodes.ACC_PUBLIC, "<init>", REQUEST_INIT_DESC, null, null);
+        init.visitCode();
+        init.visitVarInsn(Opcodes.ALOAD, 0);
+        init.visitMethodInsn(Opcodes.INVOKESPECIAL, "java/lang/Object", "<init>", "()V", false);
+        init.visitInsn(Opcodes.RETURN);
+        init.visitMaxs(0, 0);
+        init.visitEnd();
+        String[][] methods = {
+            {"connect", "()V"},
+            {"getInputStream", "()Ljava/io/InputStream;"},
+            {"send", SEND_DESC},
+            {"doExecute", HttpClientInstrumentation.CLASSES.get("org/apache/http/impl/client/InternalHttpClient")},
+            {"doExecute", HttpClientInstrumentation.CLASSES.get(
+                    "org/apache/hc/client5/http/impl/classic/InternalHttpClient")},
+        };
+        for (String[] m : methods) {
+            MethodVisitor mv = cw.visitMethod(Opcodes.ACC_PUBLIC, m[0], m[1], null, null);
+            mv.visitCode();
+            if (m[1].endsWith(")V")) {
+                mv.visitInsn(Opcodes.RETURN);
+            } else {
+                mv.visitInsn(Opcodes.ACONST_NULL);
+                mv.visitInsn(Opcodes.ARETURN);
+            }
+            mv.visitMaxs(0, 0);
+            mv.visitEnd();
+        }
+        cw.visitEnd();
+        return cw.toByteArray();
     }
 }

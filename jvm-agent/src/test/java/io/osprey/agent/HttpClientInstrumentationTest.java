@@ -91,6 +91,11 @@ class HttpClientInstrumentationTest {
     }
 
     @Test
+    void warmUpRunsEveryRewrite() {
+        assertEquals(4, JdkHttpInstrumentation.warmUp());
+    }
+
+    @Test
     void urlsKeepNoQueryValuesNorUserInfo() {
         assertEquals("http://h:1/p?a=?&b=?&c", HttpClients.fullUrl("http://user:pw@h:1/p?a=1&b=x&c#frag"));
         assertEquals("https://h/p", HttpClients.fullUrl("https://h/p"));
