@@ -1,6 +1,7 @@
 package io.osprey.agent.bootstrap;
 
 import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
 import java.net.HttpURLConnection;
 import java.net.URI;
 import java.net.URL;
@@ -258,7 +259,7 @@ public final class HttpClients {
             }
             Object headers = jdkApi(requestImpl).call(3, requestImpl);
             if (headers != null) {
-                Method first = headers.getClass().getMethod("firstValue", String.class);
+                Method first = find(headers.getClass(), "firstValue", String.class);
                 Object value = first.invoke(headers, TRACEPARENT);
                 if (value instanceof Optional && ((Optional<?>) value).isPresent()) {
                     return;
@@ -305,8 +306,8 @@ public final class HttpClients {
                 uri = req.string(1, request);
             } else { // HttpClient 4: getRequestLine().getMethod() / getUri()
                 Object line = req.call(2, request);
-                Method m = line.getClass().getMethod("getMethod");
-                Method u = line.getClass().getMethod("getUri");
+                Method m = find(line.getClass(), "getMethod");
+                Method u = find(line.getClass(), "getUri");
                 method = String.valueOf(m.invoke(line));
                 uri = String.valueOf(u.invoke(line));
             }
@@ -371,7 +372,7 @@ public final class HttpClients {
                     code = r.call(0, response);
                 } else { // 4: getStatusLine().getStatusCode()
                     Object line = r.call(1, response);
-                    code = line.getClass().getMethod("getStatusCode").invoke(line);
+                    code = find(line.getClass(), "getStatusCode").invoke(line);
                 }
                 if (code instanceof Integer) {
                     status = (Integer) code;
@@ -559,12 +560,47 @@ public final class HttpClients {
         }
     }
 
-    private static Method find(Class<?> type, String name, Class<?>... args) {
+    /**
+     * The public method {@code name(args)} of {@code type}, declared by a public type so that it
+     * can be invoked (a library may return a package-private class, as HttpClient 4's response
+     * proxy); null when there is none.
+     */
+    static Method find(Class<?> type, String name, Class<?>... args) {
         try {
-            return type.getMethod(name, args);
+            Method m = type.getMethod(name, args);
+            if (Modifier.isPublic(m.getDeclaringClass().getModifiers())) {
+                return m;
+            }
+            for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+                if (Modifier.isPublic(c.getModifiers())) {
+                    return c.getMethod(name, args);
+                }
+                Method viaInterface = fromInterfaces(c, name, args);
+                if (viaInterface != null) {
+                    return viaInterface;
+                }
+            }
+            return null;
         } catch (Throwable t) {
             return null;
         }
+    }
+
+    private static Method fromInterfaces(Class<?> type, String name, Class<?>... args) {
+        for (Class<?> i : type.getInterfaces()) {
+            if (Modifier.isPublic(i.getModifiers())) {
+                try {
+                    return i.getMethod(name, args);
+                } catch (NoSuchMethodException e) {
+                    // try the next one
+                }
+            }
+            Method m = fromInterfaces(i, name, args);
+            if (m != null) {
+                return m;
+            }
+        }
+        return null;
     }
 
     /** Public methods of one class, looked up once; a missing one is null. */
