@@ -3,8 +3,9 @@
 //! different service names. The callee is an embedded Tomcat 11
 //! (`jvm-agent/src/test-app/http/demo/http/EchoServer.java`); the caller
 //! (`ClientApp.java`) calls it in one transaction with `HttpURLConnection`,
-//! the JDK's `java.net.http.HttpClient` and Apache HttpClient 5, and once
-//! more with `HttpURLConnection` for a 500.
+//! the JDK's `java.net.http.HttpClient`, Apache HttpClient 5 and 4, once
+//! more with `HttpURLConnection` for a 500, then with three requests that
+//! carry the application's own `traceparent`.
 //!
 //! Proves: one trace across both processes, each CLIENT step the parent of
 //! the callee's SERVER span; the callee saw a `traceparent` naming the
@@ -55,6 +56,19 @@ const ARTIFACTS: &[(&str, &str)] = &[
         "httpcore5-h2-5.4.4.jar",
     ),
     ("org.slf4j:slf4j-api:1.7.36", "slf4j-api-1.7.36.jar"),
+    (
+        "org.apache.httpcomponents:httpclient:4.5.14",
+        "httpclient-4.5.14.jar",
+    ),
+    (
+        "org.apache.httpcomponents:httpcore:4.4.16",
+        "httpcore-4.4.16.jar",
+    ),
+    (
+        "commons-logging:commons-logging:1.2",
+        "commons-logging-1.2.jar",
+    ),
+    ("commons-codec:commons-codec:1.11", "commons-codec-1.11.jar"),
 ];
 
 const TXN: &str = "demo.http.ClientApp.calls(java.lang.String)";
@@ -257,9 +271,10 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     assert!(expected.contains("url 200 echo 1"), "{expected}");
     assert!(expected.contains("jdk 200 echo 2"), "{expected}");
     assert!(expected.contains("apache 200 echo 3"), "{expected}");
+    assert!(expected.contains("apache4 200 echo 4"), "{expected}");
     assert!(expected.contains("error 500 status 500"), "{expected}");
-    assert!(expected.contains("own apache 200 echo 7"), "{expected}");
-    for id in 0..=3 {
+    assert!(expected.contains("own apache 200 echo 8"), "{expected}");
+    for id in 0..=4 {
         assert_eq!(seen(&plain_out, id), ["none"], "{plain_out}");
     }
 
@@ -300,10 +315,10 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     let port = i64::from(server.port);
     let server_out = server.stop(&name);
 
-    // client: txn + 7 steps; off: txn; server: 7 + 7 echo, 2 status, exit.
-    let all = spans(&receiver, 26);
+    // client: txn + 8 steps; off: txn; server: 8 + 8 echo, 2 status, exit.
+    let all = spans(&receiver, 29);
     let names: Vec<String> = all.iter().map(|(s, x)| format!("{s}:{}", x.name)).collect();
-    assert_eq!(all.len(), 26, "{label}: {names:?}");
+    assert_eq!(all.len(), 29, "{label}: {names:?}");
     for (_, s) in &all {
         let text = format!("{s:?}");
         assert!(!text.contains("token=abc"), "query value leaked: {text}");
@@ -327,7 +342,7 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         .filter(|s| s.parent_span_id == txn.span_id)
         .collect();
     steps.sort_by_key(|s| s.start_time_unix_nano);
-    assert_eq!(steps.len(), 7, "{names:?}");
+    assert_eq!(steps.len(), 8, "{names:?}");
     let step_name = format!("GET 127.0.0.1:{port}");
     for (i, step) in steps.iter().enumerate() {
         let id = i + 1;
@@ -339,8 +354,8 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         assert_eq!(str_attr(attrs, "server.address"), Some("127.0.0.1"));
         assert_eq!(int_attr(attrs, "server.port"), Some(port));
         let (path, status_attr) = match id {
-            4 => ("status?code=?&token=?", 500),
-            5.. => ("echo?id=?", 200),
+            5 => ("status?code=?&token=?", 500),
+            6.. => ("echo?id=?", 200),
             _ => ("echo?id=?&token=?", 200),
         };
         assert_eq!(
@@ -352,7 +367,7 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             int_attr(attrs, "http.response.status_code"),
             Some(status_attr)
         );
-        if id > 4 {
+        if id > 5 {
             // The application's own header went out unchanged: not our child.
             assert!(!callee.iter().any(|s| s.parent_span_id == step.span_id));
             let own = format!("00-{OWN_TRACE}-{OWN_PARENT}-01");
@@ -368,9 +383,9 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         assert_eq!(child.kind, span::SpanKind::Server as i32);
         assert_eq!(
             child.name,
-            if id == 4 { "GET /status" } else { "GET /echo" }
+            if id == 5 { "GET /status" } else { "GET /echo" }
         );
-        if id < 4 {
+        if id < 5 {
             let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
             assert!(
                 seen(&server_out, id as u32).contains(&header),
@@ -388,14 +403,14 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     }
     // Outside a transaction (id=0, both runs) and switched off: no header.
     assert_eq!(seen(&server_out, 0), ["none", "none"], "{server_out}");
-    for id in 1..=3 {
+    for id in 1..=4 {
         assert!(seen(&server_out, id).contains(&"none".to_owned()));
     }
     let roots = callee
         .iter()
         .filter(|s| s.name == "GET /echo" && s.parent_span_id.is_empty())
         .count();
-    assert_eq!(roots, 5, "the uninstrumented calls start their own traces");
+    assert_eq!(roots, 6, "the uninstrumented calls start their own traces");
     let continued = callee
         .iter()
         .filter(|s| hex(&s.trace_id) == OWN_TRACE && hex(&s.parent_span_id) == OWN_PARENT)

@@ -18,7 +18,7 @@ import org.apache.hc.core5.http.io.entity.EntityUtils;
  * The caller of the HTTP client test: {@code java demo.http.ClientApp PORT} calls the {@link
  * EchoServer} on 127.0.0.1:PORT once outside any transaction, then (in {@link #calls}, made a
  * transaction with {@code hook.transactions}) with {@code HttpURLConnection}, the JDK's {@code
- * HttpClient}, Apache HttpClient 5, and {@code HttpURLConnection} again for a 500; then once
+ * HttpClient}, Apache HttpClient 5 and 4, and {@code HttpURLConnection} again for a 500; then once
  * more with each client, the application setting its own {@code traceparent} ({@link #OWN}),
  * which must reach the server unchanged. Prints each response as {@code <client> <status>
  * <body>}.
@@ -29,6 +29,7 @@ public final class ClientApp {
 
     private ClientApp() {}
 
+    /** {@code args[0]}: the server's port. */
     public static void main(String[] args) throws Exception {
         String base = "http://127.0.0.1:" + args[0];
         System.out.println("outside " + urlConnection(base + "/echo?id=0&token=abc"));
@@ -41,10 +42,11 @@ public final class ClientApp {
         System.out.println("url " + urlConnection(base + "/echo?id=1&token=abc"));
         System.out.println("jdk " + jdk(base + "/echo?id=2&token=abc"));
         System.out.println("apache " + apache(base + "/echo?id=3&token=abc"));
+        System.out.println("apache4 " + apache4(base + "/echo?id=4&token=abc"));
         System.out.println("error " + urlConnection(base + "/status?code=500&token=abc"));
-        System.out.println("own url " + urlConnection(base + "/echo?id=5", OWN));
-        System.out.println("own jdk " + jdk(base + "/echo?id=6", OWN));
-        System.out.println("own apache " + apache(base + "/echo?id=7", OWN));
+        System.out.println("own url " + urlConnection(base + "/echo?id=6", OWN));
+        System.out.println("own jdk " + jdk(base + "/echo?id=7", OWN));
+        System.out.println("own apache " + apache(base + "/echo?id=8", OWN));
     }
 
     static String urlConnection(String url) throws Exception {
@@ -89,6 +91,16 @@ public final class ClientApp {
         try (CloseableHttpClient client = HttpClients.createDefault()) {
             return client.execute(get,
                     r -> r.getCode() + " " + EntityUtils.toString(r.getEntity()));
+        }
+    }
+
+    static String apache4(String url) throws Exception {
+        try (org.apache.http.impl.client.CloseableHttpClient client =
+                        org.apache.http.impl.client.HttpClients.createDefault();
+                org.apache.http.client.methods.CloseableHttpResponse r =
+                        client.execute(new org.apache.http.client.methods.HttpGet(url))) {
+            return r.getStatusLine().getStatusCode() + " "
+                    + org.apache.http.util.EntityUtils.toString(r.getEntity());
         }
     }
 

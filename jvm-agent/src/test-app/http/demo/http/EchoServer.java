@@ -23,6 +23,7 @@ public final class EchoServer {
 
     private EchoServer() {}
 
+    /** Starts the server, prints its port, waits for {@code /exit}. */
     public static void main(String[] args) throws Exception {
         Tomcat tomcat = new Tomcat();
         tomcat.setBaseDir(Files.createTempDirectory("osprey-echo").toString());

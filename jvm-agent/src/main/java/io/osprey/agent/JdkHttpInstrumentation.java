@@ -111,6 +111,7 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
         }
     }
 
+    /** The allow-listed classes, instrumented; null (unchanged) for every other class and on failure. */
     @Override
     public byte[] transform(ClassLoader loader, String className, Class<?> redefined,
             ProtectionDomain domain, byte[] bytes) {
