@@ -6,7 +6,6 @@ import java.net.HttpURLConnection;
 import java.net.URI;
 import java.net.URL;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.WeakHashMap;
@@ -44,8 +43,8 @@ public final class HttpClients {
     private static final Map<Object, Boolean> INJECTED =
             Collections.synchronizedMap(new WeakHashMap<Object, Boolean>());
 
-    /** Step name → interned id. Bounded; the recorder's name table is bounded too. */
-    private static final Map<String, Integer> NAME_IDS = new HashMap<String, Integer>();
+    /** Step name → interned id, read without a lock. Bounded; the recorder's name table is too. */
+    private static final Map<String, Integer> NAME_IDS = new ConcurrentHashMap<String, Integer>();
     private static final int MAX_NAME_IDS = 4096;
 
     private static int kMethod = -1;
@@ -92,8 +91,11 @@ public final class HttpClients {
                 }
                 HttpURLConnection c = (HttpURLConnection) conn;
                 URL url = c.getURL();
-                long h = start(c.getRequestMethod(), url.getHost(), port(url.getPort(), url.getProtocol()),
-                        url.toString());
+                String method = c.getRequestMethod();
+                if ("GET".equals(method) && c.getDoOutput()) {
+                    method = "POST"; // as the JDK's getOutputStream() decides
+                }
+                long h = start(method, url.getHost(), port(url.getPort(), url.getProtocol()), url.toString());
                 if (h == 0L) {
                     return 0L;
                 }
@@ -547,17 +549,15 @@ public final class HttpClients {
     }
 
     private static int nameId(String name) {
-        synchronized (NAME_IDS) {
-            Integer id = NAME_IDS.get(name);
-            if (id != null) {
-                return id;
-            }
-            int fresh = OspreyNative.intern(name);
-            if (NAME_IDS.size() < MAX_NAME_IDS) {
-                NAME_IDS.put(name, fresh);
-            }
-            return fresh;
+        Integer id = NAME_IDS.get(name);
+        if (id != null) {
+            return id;
         }
+        int fresh = OspreyNative.intern(name); // idempotent: a race interns the same id twice
+        if (fresh >= 0 && NAME_IDS.size() < MAX_NAME_IDS) {
+            NAME_IDS.put(name, fresh);
+        }
+        return fresh;
     }
 
     /**
