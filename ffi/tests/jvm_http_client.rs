@@ -5,7 +5,8 @@
 //! (`ClientApp.java`) calls it in one transaction with `HttpURLConnection`,
 //! the JDK's `java.net.http.HttpClient`, Apache HttpClient 5 and 4, once
 //! more with `HttpURLConnection` for a 500, then with three requests that
-//! carry the application's own `traceparent`.
+//! carry the application's own `traceparent`, a POST with a body, a
+//! connection the application `connect()`s itself, and one refused.
 //!
 //! Proves: one trace across both processes, each CLIENT step the parent of
 //! the callee's SERVER span; the callee saw a `traceparent` naming the
@@ -29,7 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::java::{java_home, jdks, status_code};
+use common::java::{java_home, jdks, mentions, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr};
@@ -274,6 +275,9 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     assert!(expected.contains("apache4 200 echo 4"), "{expected}");
     assert!(expected.contains("error 500 status 500"), "{expected}");
     assert!(expected.contains("own apache 200 echo 8"), "{expected}");
+    assert!(expected.contains("post 200 posted 5 id=9"), "{expected}");
+    assert!(expected.contains("connect-first 200 echo 10"), "{expected}");
+    assert!(expected.contains("refused ConnectException"), "{expected}");
     for id in 0..=4 {
         assert_eq!(seen(&plain_out, id), ["none"], "{plain_out}");
     }
@@ -315,10 +319,10 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     let port = i64::from(server.port);
     let server_out = server.stop(&name);
 
-    // client: txn + 8 steps; off: txn; server: 8 + 8 echo, 2 status, exit.
-    let all = spans(&receiver, 29);
+    // client: txn + 11 steps; off: txn; server: 2 x (10 echo + 1 status), exit.
+    let all = spans(&receiver, 36);
     let names: Vec<String> = all.iter().map(|(s, x)| format!("{s}:{}", x.name)).collect();
-    assert_eq!(all.len(), 29, "{label}: {names:?}");
+    assert_eq!(all.len(), 36, "{label}: {names:?}");
     for (_, s) in &all {
         let text = format!("{s:?}");
         assert!(!text.contains("token=abc"), "query value leaked: {text}");
@@ -342,36 +346,38 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
         .filter(|s| s.parent_span_id == txn.span_id)
         .collect();
     steps.sort_by_key(|s| s.start_time_unix_nano);
-    assert_eq!(steps.len(), 8, "{names:?}");
-    let step_name = format!("GET 127.0.0.1:{port}");
-    for (i, step) in steps.iter().enumerate() {
-        let id = i + 1;
-        assert_eq!(step.name, step_name);
+    assert_eq!(steps.len(), EXPECTED.len(), "{names:?}");
+    let own = format!("00-{OWN_TRACE}-{OWN_PARENT}-01");
+    for (step, want) in steps.iter().zip(EXPECTED) {
+        let id = want.id;
+        let step_port = if want.refused { 1 } else { port };
+        assert_eq!(step.name, format!("{} 127.0.0.1:{step_port}", want.method));
         assert_eq!(step.kind, span::SpanKind::Client as i32);
         assert_eq!(step.trace_id, txn.trace_id, "one trace");
         let attrs = &step.attributes;
-        assert_eq!(str_attr(attrs, "http.request.method"), Some("GET"));
+        assert_eq!(str_attr(attrs, "http.request.method"), Some(want.method));
         assert_eq!(str_attr(attrs, "server.address"), Some("127.0.0.1"));
-        assert_eq!(int_attr(attrs, "server.port"), Some(port));
-        let (path, status_attr) = match id {
-            5 => ("status?code=?&token=?", 500),
-            6.. => ("echo?id=?", 200),
-            _ => ("echo?id=?&token=?", 200),
-        };
+        assert_eq!(int_attr(attrs, "server.port"), Some(step_port));
         assert_eq!(
             str_attr(attrs, "url.full"),
-            Some(format!("http://127.0.0.1:{port}/{path}").as_str()),
+            Some(format!("http://127.0.0.1:{step_port}/{}", want.path).as_str()),
             "step {id}"
         );
+        assert_eq!(int_attr(attrs, "http.response.status_code"), want.status);
+        let error = want.refused || want.status == Some(500);
         assert_eq!(
-            int_attr(attrs, "http.response.status_code"),
-            Some(status_attr)
+            status_code(step) == status::StatusCode::Error as i32,
+            error,
+            "{step:#?}"
         );
-        if id > 5 {
+        if want.refused {
+            assert!(mentions(step, "ConnectException"), "{step:#?}");
+            continue;
+        }
+        if want.own {
             // The application's own header went out unchanged: not our child.
             assert!(!callee.iter().any(|s| s.parent_span_id == step.span_id));
-            let own = format!("00-{OWN_TRACE}-{OWN_PARENT}-01");
-            assert_eq!(seen(&server_out, id as u32), [own.clone(), own], "id={id}");
+            assert_eq!(seen(&server_out, id), [own.clone(), own.clone()], "id={id}");
             continue;
         }
         // The callee's server span is this step's child, in the same trace.
@@ -381,42 +387,95 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             .unwrap_or_else(|| panic!("{label}: no server span under step {id}: {names:?}"));
         assert_eq!(child.trace_id, txn.trace_id, "one trace across processes");
         assert_eq!(child.kind, span::SpanKind::Server as i32);
+        assert_eq!(child.name, format!("{} /{}", want.method, want.server_path));
         assert_eq!(
-            child.name,
-            if id == 5 { "GET /status" } else { "GET /echo" }
+            status_code(child) == status::StatusCode::Error as i32,
+            error
         );
-        if id < 5 {
+        if want.status != Some(500) {
             let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
             assert!(
-                seen(&server_out, id as u32).contains(&header),
+                seen(&server_out, id).contains(&header),
                 "{label}: id={id} expected {header}:\n{server_out}"
             );
-            assert_ne!(status_code(step), status::StatusCode::Error as i32);
-        } else {
-            assert_eq!(
-                status_code(step),
-                status::StatusCode::Error as i32,
-                "{step:#?}"
-            );
-            assert_eq!(status_code(child), status::StatusCode::Error as i32);
         }
     }
     // Outside a transaction (id=0, both runs) and switched off: no header.
     assert_eq!(seen(&server_out, 0), ["none", "none"], "{server_out}");
-    for id in 1..=4 {
+    for id in [1, 2, 3, 4, 9, 10] {
         assert!(seen(&server_out, id).contains(&"none".to_owned()));
     }
     let roots = callee
         .iter()
-        .filter(|s| s.name == "GET /echo" && s.parent_span_id.is_empty())
+        .filter(|s| s.name.ends_with(" /echo") && s.parent_span_id.is_empty())
         .count();
-    assert_eq!(roots, 6, "the uninstrumented calls start their own traces");
+    assert_eq!(roots, 8, "the uninstrumented calls start their own traces");
     let continued = callee
         .iter()
         .filter(|s| hex(&s.trace_id) == OWN_TRACE && hex(&s.parent_span_id) == OWN_PARENT)
         .count();
     assert_eq!(continued, 6, "the application's own traceparent, both runs");
 }
+
+/// What one client step of `ClientApp.calls` should look like.
+struct Expect {
+    /// The `id` the server prints (`seen id=N`).
+    id: u32,
+    method: &'static str,
+    /// `url.full` after the port.
+    path: &'static str,
+    /// The server span's path.
+    server_path: &'static str,
+    status: Option<i64>,
+    /// The application set its own `traceparent`.
+    own: bool,
+    /// Sent to a closed port: no response.
+    refused: bool,
+}
+
+const fn expect(id: u32, method: &'static str, path: &'static str, status: i64) -> Expect {
+    Expect {
+        id,
+        method,
+        path,
+        server_path: "echo",
+        status: Some(status),
+        own: false,
+        refused: false,
+    }
+}
+
+/// `ClientApp.calls`, in order.
+const EXPECTED: &[Expect] = &[
+    expect(1, "GET", "echo?id=?&token=?", 200), // HttpURLConnection
+    expect(2, "GET", "echo?id=?&token=?", 200), // java.net.http
+    expect(3, "GET", "echo?id=?&token=?", 200), // Apache 5
+    expect(4, "GET", "echo?id=?&token=?", 200), // Apache 4
+    Expect {
+        server_path: "status",
+        ..expect(5, "GET", "status?code=?&token=?", 500)
+    },
+    Expect {
+        own: true,
+        ..expect(6, "GET", "echo?id=?", 200)
+    },
+    Expect {
+        own: true,
+        ..expect(7, "GET", "echo?id=?", 200)
+    },
+    Expect {
+        own: true,
+        ..expect(8, "GET", "echo?id=?", 200)
+    },
+    expect(9, "POST", "echo?id=?", 200), // body through getOutputStream()
+    expect(10, "GET", "echo?id=?", 200), // connect() first
+    Expect {
+        path: "refused",
+        status: None,
+        refused: true,
+        ..expect(11, "GET", "", 0)
+    },
+];
 
 #[test]
 fn client_steps_parent_the_callee_across_processes() {

@@ -47,6 +47,36 @@ public final class ClientApp {
         System.out.println("own url " + urlConnection(base + "/echo?id=6", OWN));
         System.out.println("own jdk " + jdk(base + "/echo?id=7", OWN));
         System.out.println("own apache " + apache(base + "/echo?id=8", OWN));
+        System.out.println("post " + post(base + "/echo?id=9", "hello"));
+        System.out.println("connect-first " + connectFirst(base + "/echo?id=10"));
+        System.out.println("refused " + refused("http://127.0.0.1:1/refused"));
+    }
+
+    /** A POST whose body goes through {@code getOutputStream()} before the response is read. */
+    static String post(String url, String body) throws Exception {
+        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        c.setDoOutput(true);
+        try (java.io.OutputStream out = c.getOutputStream()) {
+            out.write(body.getBytes(StandardCharsets.UTF_8));
+        }
+        return c.getResponseCode() + " " + read(c.getInputStream());
+    }
+
+    /** The application calls {@code connect()} itself before reading. */
+    static String connectFirst(String url) throws Exception {
+        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        c.connect();
+        return c.getResponseCode() + " " + read(c.getInputStream());
+    }
+
+    /** A closed port: the exception's simple name. */
+    static String refused(String url) throws Exception {
+        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        try {
+            return String.valueOf(c.getResponseCode());
+        } catch (java.io.IOException e) {
+            return e.getClass().getSimpleName();
+        }
     }
 
     static String urlConnection(String url) throws Exception {

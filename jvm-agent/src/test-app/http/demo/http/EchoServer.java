@@ -15,7 +15,7 @@ import org.apache.catalina.startup.Tomcat;
  * The callee of the HTTP client test: embedded Tomcat 11 on 127.0.0.1 (port printed as {@code
  * port=N}). {@code /echo?id=N} answers {@code echo N} and prints the {@code traceparent} it
  * received ({@code seen id=N traceparent=...}, {@code none} without one) on standard output, not
- * in the response; {@code /status?code=N} answers with status N; {@code /exit} stops it (or it
+ * in the response; a POST there answers {@code posted <body length> id=N}; {@code /status?code=N} answers with status N; {@code /exit} stops it (or it
  * stops by itself after two minutes).
  */
 public final class EchoServer {
@@ -56,6 +56,19 @@ public final class EchoServer {
             }
             resp.setContentType("text/plain");
             resp.getWriter().print("echo " + id);
+        }
+
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            byte[] body = req.getInputStream().readAllBytes(); // before getParameter parses it
+            String id = req.getParameter("id");
+            String tp = req.getHeader("traceparent");
+            synchronized (System.out) {
+                System.out.println("seen id=" + id + " traceparent=" + (tp == null ? "none" : tp));
+                System.out.flush();
+            }
+            resp.setContentType("text/plain");
+            resp.getWriter().print("posted " + body.length + " id=" + id);
         }
     }
 
