@@ -80,7 +80,11 @@ public final class Osprey {
 
     /** Records {@code thrown} (type, message, 32 frames) on a step target; never throws. */
     public static void recordError(long target, Throwable thrown) {
-        recordError(target, thrown, String.valueOf(thrown.getMessage()));
+        try {
+            recordError(target, thrown, String.valueOf(thrown.getMessage()));
+        } catch (Throwable ignored) {
+            // an application's getMessage() may throw: never into the application
+        }
     }
 
     /** As {@link #recordError(long, Throwable)} with {@code message} instead of the exception's. */
