@@ -2,7 +2,7 @@
 # Runs every check and test of the project, in the order a reviewer cares:
 # formatting and lints, then unit, integration and cross-language tests
 # (C programs built with gcc, a real Zipkin server, loopback OTLP receivers),
-# the Java agent (Maven, JUnit, JDK 17 and 25; embedded Tomcat 11 and H2
+# the Java agent (Maven, JUnit, JDK 17 and 25; embedded Tomcat 11, H2 and Apache HttpClient 5
 # fetched from Maven Central), then the doc examples and
 # the compile-time-disabled build.
 # Usage: bash scripts/test-all.sh   (from anywhere; needs cargo, gcc, java, mvn)
@@ -27,7 +27,7 @@ fi
 
 step "java agent: libosprey (release), Maven build and JUnit tests"
 bash scripts/build-agent.sh
-# The end-to-end tests ffi/tests/jvm_agent.rs and jvm_tomcat.rs run this jar
+# The end-to-end tests ffi/tests/jvm_agent.rs, jvm_tomcat.rs and jvm_http_client.rs run this jar
 # on JDK 17 and 25.
 export OSPREY_AGENT_JAR="$PWD/jvm-agent/target/osprey-agent.jar"
 

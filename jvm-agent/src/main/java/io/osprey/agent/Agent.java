@@ -65,6 +65,7 @@ final class Agent {
             System.err.println("osprey: ignoring configuration: " + complaint);
         }
         io.osprey.agent.bootstrap.Jdbc.init();
+        io.osprey.agent.bootstrap.HttpClients.init();
         Osprey.enabled = true;
         final int timeoutMs = cfg.shutdownTimeoutMs();
         Runtime.getRuntime().addShutdownHook(new Thread("osprey-shutdown") {
@@ -91,6 +92,11 @@ final class Agent {
         }
         if (cfg.flagOn(AgentConfig.INSTRUMENT_JDBC)) {
             libraries.add(new JdbcInstrumentation());
+        }
+        if (cfg.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT)) {
+            libraries.add(new HttpClientInstrumentation());
+            JdkHttpInstrumentation.warmUp();
+            new JdkHttpInstrumentation().install(inst);
         }
         if (!hooks.isEmpty() || !libraries.isEmpty()) {
             HookTransformer transformer = new HookTransformer(hooks, libraries);

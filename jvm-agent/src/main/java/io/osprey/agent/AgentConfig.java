@@ -34,11 +34,12 @@ final class AgentConfig {
     static final String HTTP_CLIENT_IP_HEADER = "http.client_ip_header";
     static final String HTTP_USER = "http.user";
     static final String HTTP_QUERY_ALLOW = "http.query.allow";
+    static final String INSTRUMENT_HTTP_CLIENT = "instrument.http_client";
 
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
-            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC,
+            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC, INSTRUMENT_HTTP_CLIENT,
             INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET, HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW));
 
     private final Map<String, String> values;

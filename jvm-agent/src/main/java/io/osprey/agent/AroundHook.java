@@ -26,8 +26,16 @@ abstract class AroundHook extends AdviceAdapter {
     /** Leaves the handle (a long) on the stack. */
     abstract void emitEnter();
 
-    /** The handle is on the stack; consumes it. */
+    /**
+     * The handle is on the stack (above the returned reference when {@link #wantsResult} says
+     * so); consumes it (and the copy of the result).
+     */
     abstract void emitExit();
+
+    /** True to find a copy of the returned reference under the handle in {@link #emitExit}. */
+    boolean wantsResult() {
+        return false;
+    }
 
     /** The throwable and the handle are on the stack; consumes both. */
     abstract void emitExitError();
@@ -43,6 +51,9 @@ abstract class AroundHook extends AdviceAdapter {
     @Override
     protected void onMethodExit(int opcode) {
         if (opcode != ATHROW) {
+            if (opcode == ARETURN && wantsResult()) {
+                dup();
+            }
             loadLocal(handle);
             emitExit();
         }

@@ -15,6 +15,17 @@ import org.junit.jupiter.api.Test;
 
 class ConfigTest {
     @Test
+    void httpClientSwitchIsAnAgentKeyAndOnByDefault() {
+        Map<String, String> env = new HashMap<String, String>();
+        env.put("OSPREY_INSTRUMENT_HTTP_CLIENT", "false");
+        AgentConfig off = AgentConfig.load(null, null, env, new Properties());
+        assertFalse(off.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+        assertFalse(off.recorderItems().containsKey(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+        AgentConfig on = AgentConfig.load("service.name=x", null, new HashMap<String, String>(), new Properties());
+        assertTrue(on.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+    }
+
+    @Test
     void argsKeepCommaSeparatedPatternsAndStripThePrefix() {
         Map<String, String> m = AgentConfig.parseArgs(
                 "osprey.hook.methods=a.*,b.*,exporter=otlp;otlp.endpoint=http://127.0.0.1:1");

@@ -81,8 +81,16 @@ public final class Osprey {
     /** Records {@code thrown} (type, message, 32 frames) on a step target; never throws. */
     public static void recordError(long target, Throwable thrown) {
         try {
-            OspreyNative.error(
-                    target, thrown.getClass().getName(), String.valueOf(thrown.getMessage()), stack(thrown));
+            recordError(target, thrown, String.valueOf(thrown.getMessage()));
+        } catch (Throwable ignored) {
+            // an application's getMessage() may throw: never into the application
+        }
+    }
+
+    /** As {@link #recordError(long, Throwable)} with {@code message} instead of the exception's. */
+    public static void recordError(long target, Throwable thrown, String message) {
+        try {
+            OspreyNative.error(target, thrown.getClass().getName(), message, stack(thrown));
         } catch (Throwable ignored) {
             // never into the application
         }

@@ -21,6 +21,8 @@ public final class OspreyNative {
     public static final int STEP_METHOD = 0;
     /** Step kind: a database statement (named with its SQL text). */
     public static final int STEP_SQL = 1;
+    /** Step kind: an outgoing HTTP call (named {@code METHOD host:port}). */
+    public static final int STEP_HTTP = 2;
 
     private OspreyNative() {}
 

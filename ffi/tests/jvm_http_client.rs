@@ -1,0 +1,485 @@
+//! End to end through the Java agent's HTTP client instrumentation: two
+//! JVMs under the agent, exporting to one loopback OTLP receiver with
+//! different service names. The callee is an embedded Tomcat 11
+//! (`jvm-agent/src/test-app/http/demo/http/EchoServer.java`); the caller
+//! (`ClientApp.java`) calls it in one transaction with `HttpURLConnection`,
+//! the JDK's `java.net.http.HttpClient`, Apache HttpClient 5 and 4, once
+//! more with `HttpURLConnection` for a 500, then with three requests that
+//! carry the application's own `traceparent`, a POST with a body, a
+//! connection the application `connect()`s itself, and one refused.
+//!
+//! Proves: one trace across both processes, each CLIENT step the parent of
+//! the callee's SERVER span; the callee saw a `traceparent` naming the
+//! client step (and none for a call outside a transaction); the step's
+//! name and attributes; query values never leave the process (attributes
+//! and error messages); a 500 marks the step as an error; a `traceparent`
+//! the application set reaches the callee unchanged; the responses are
+//! identical with and without the agent; `instrument.http_client=false`
+//! switches it off. On JDK 17 and Temurin 25.
+//!
+//! Tomcat, HttpClient 5 and their dependencies come from Maven Central
+//! (`mvn dependency:copy`) into the cargo target directory. Set
+//! `OSPREY_AGENT_JAR` to test a prebuilt agent jar.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::java::{java_home, jdks, mentions, status_code};
+use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{hex, int_attr, str_attr};
+
+const ARTIFACTS: &[(&str, &str)] = &[
+    (
+        "org.apache.tomcat.embed:tomcat-embed-core:11.0.27",
+        "tomcat-embed-core-11.0.27.jar",
+    ),
+    (
+        "org.apache.tomcat:tomcat-annotations-api:11.0.27",
+        "tomcat-annotations-api-11.0.27.jar",
+    ),
+    (
+        "org.apache.httpcomponents.client5:httpclient5:5.6.5",
+        "httpclient5-5.6.5.jar",
+    ),
+    (
+        "org.apache.httpcomponents.core5:httpcore5:5.4.4",
+        "httpcore5-5.4.4.jar",
+    ),
+    (
+        "org.apache.httpcomponents.core5:httpcore5-h2:5.4.4",
+        "httpcore5-h2-5.4.4.jar",
+    ),
+    ("org.slf4j:slf4j-api:1.7.36", "slf4j-api-1.7.36.jar"),
+    (
+        "org.apache.httpcomponents:httpclient:4.5.14",
+        "httpclient-4.5.14.jar",
+    ),
+    (
+        "org.apache.httpcomponents:httpcore:4.4.16",
+        "httpcore-4.4.16.jar",
+    ),
+    (
+        "commons-logging:commons-logging:1.2",
+        "commons-logging-1.2.jar",
+    ),
+    ("commons-codec:commons-codec:1.11", "commons-codec-1.11.jar"),
+];
+
+const TXN: &str = "demo.http.ClientApp.calls(java.lang.String)";
+/// The header the application sets itself (`ClientApp.OWN`).
+const OWN_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const OWN_PARENT: &str = "b7ad6b7169203331";
+
+/// Builds the agent jar once (or takes `OSPREY_AGENT_JAR`).
+fn agent_jar() -> &'static Path {
+    common::java::agent_jar("jvm-agent-build-http", &["-DskipTests"])
+}
+
+/// The libraries, fetched once with Maven.
+fn libs() -> &'static [PathBuf] {
+    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    LIBS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-http-libs");
+        ARTIFACTS
+            .iter()
+            .map(|(coords, file)| {
+                let jar = dir.join(file);
+                if !jar.is_file() {
+                    let out = Command::new("mvn")
+                        .args(["-q", "-B", "dependency:copy"])
+                        .arg(format!("-Dartifact={coords}"))
+                        .arg(format!("-DoutputDirectory={}", dir.display()))
+                        .env("JAVA_HOME", java_home())
+                        .stdin(Stdio::null())
+                        .output()
+                        .expect("mvn runs (Maven is needed for this test)");
+                    assert!(
+                        out.status.success() && jar.is_file(),
+                        "mvn dependency:copy {coords} failed:\n{}\n{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                jar
+            })
+            .collect()
+    })
+}
+
+fn class_path(extra: &Path) -> String {
+    let mut parts = vec![extra.display().to_string()];
+    parts.extend(libs().iter().map(|p| p.display().to_string()));
+    parts.join(":")
+}
+
+/// Compiles both applications once with JDK 17 (`--release 17`, which
+/// Tomcat 11 needs); every JDK runs the same classes.
+fn app_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let src = common::repo_root().join("jvm-agent/src/test-app/http/demo/http");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-http-classes");
+        let options = ["--release", "17", "-nowarn", "-cp"]
+            .map(Into::into)
+            .into_iter()
+            .chain([class_path(Path::new(".")).into()])
+            .collect::<Vec<_>>();
+        let sources = ["EchoServer.java", "ClientApp.java"].map(|f| src.join(f));
+        common::java::javac(&java_home(), &options, &out, &sources);
+        out
+    })
+}
+
+fn agent_arg(receiver: &Receiver, items: &str) -> String {
+    format!(
+        "-javaagent:{}={items},exporter=otlp,otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50",
+        agent_jar().display(),
+        receiver.port()
+    )
+}
+
+/// The callee; killed if a test fails half-way.
+struct Server {
+    child: Child,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(jdk: &Path, jvm_args: &[String], name: &str) -> Server {
+        let cmd = common::java::java(
+            jdk,
+            jvm_args,
+            class_path(app_classes()),
+            "demo.http.EchoServer",
+            &[],
+        );
+        let (child, stdout, stderr) = common::java::spawn_java(cmd, name);
+        let mut server = Server {
+            child,
+            port: 0,
+            stdout,
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&server.stdout).unwrap_or_default();
+            if let Some(port) = text.lines().find_map(|l| l.strip_prefix("port=")) {
+                server.port = port.trim().parse().expect("port number");
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("{name}: exited early ({status}):\n{}", server.stderr_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: Tomcat did not start within a minute:\n{}",
+                server.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Asks the server to stop, waits (bounded) and returns its standard
+    /// output (the `seen ...` lines).
+    fn stop(mut self, name: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /exit HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("response");
+        assert!(String::from_utf8_lossy(&raw).contains("bye"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = common::wait_until(&mut self.child, deadline)
+            .unwrap_or_else(|| panic!("{name}: did not stop within a minute"));
+        assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+}
+
+/// Runs the caller against `port`; returns its standard output and error.
+fn client(jdk: &Path, jvm_args: &[String], port: u16, name: &str) -> (String, String) {
+    let mut cmd = common::java::java(
+        jdk,
+        jvm_args,
+        class_path(app_classes()),
+        "demo.http.ClientApp",
+        &[],
+    );
+    cmd.arg(port.to_string());
+    let out = common::java::run_java(cmd, name);
+    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    (out.stdout, out.stderr)
+}
+
+/// The `traceparent` the server saw for `id` (`none` without one).
+fn seen(server_out: &str, id: u32) -> Vec<String> {
+    let prefix = format!("seen id={id} traceparent=");
+    server_out
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the receiver holds at least `n` spans; all of them, each
+/// with its service name.
+fn spans(receiver: &Receiver, n: usize) -> Vec<(String, Span)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = common::spans_with_service(
+            receiver
+                .traces()
+                .into_iter()
+                .flat_map(|r| r.resource_spans)
+                .collect(),
+        );
+        if all.len() >= n || Instant::now() >= deadline {
+            return all;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn two_services_one_trace(jdk: &Path, label: &str) {
+    let plain = Server::start(jdk, &[], &format!("http-server-plain-{label}"));
+    let (expected, _) = client(jdk, &[], plain.port, &format!("http-client-plain-{label}"));
+    let plain_out = plain.stop(&format!("http-server-plain-{label}"));
+    assert!(expected.contains("url 200 echo 1"), "{expected}");
+    assert!(expected.contains("jdk 200 echo 2"), "{expected}");
+    assert!(expected.contains("apache 200 echo 3"), "{expected}");
+    assert!(expected.contains("apache4 200 echo 4"), "{expected}");
+    assert!(expected.contains("error 500 status 500"), "{expected}");
+    assert!(expected.contains("own apache 200 echo 8"), "{expected}");
+    assert!(expected.contains("post 200 posted 5 id=9"), "{expected}");
+    assert!(expected.contains("connect-first 200 echo 10"), "{expected}");
+    assert!(expected.contains("refused ConnectException"), "{expected}");
+    for id in 0..=4 {
+        assert_eq!(seen(&plain_out, id), ["none"], "{plain_out}");
+    }
+
+    let receiver = Receiver::start();
+    let name = format!("http-server-agent-{label}");
+    let server = Server::start(
+        jdk,
+        &[agent_arg(&receiver, "service.name=http-server")],
+        &name,
+    );
+    let (got, stderr) = client(
+        jdk,
+        &[agent_arg(
+            &receiver,
+            "hook.transactions=demo.http.ClientApp.calls,service.name=http-client",
+        )],
+        server.port,
+        &format!("http-client-agent-{label}"),
+    );
+    assert_eq!(got, expected, "{label}: responses changed by the agent");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("osprey:")),
+        "{label}: {stderr}"
+    );
+
+    // Switched off: no step, no header (the transaction itself stays).
+    let (off, _) = client(
+        jdk,
+        &[agent_arg(
+            &receiver,
+            "hook.transactions=demo.http.ClientApp.calls,instrument.http_client=false,\
+             service.name=http-client-off",
+        )],
+        server.port,
+        &format!("http-client-off-{label}"),
+    );
+    assert_eq!(off, expected);
+    let port = i64::from(server.port);
+    let server_out = server.stop(&name);
+
+    // client: txn + 11 steps; off: txn; server: 2 x (10 echo + 1 status), exit.
+    let all = spans(&receiver, 36);
+    let names: Vec<String> = all.iter().map(|(s, x)| format!("{s}:{}", x.name)).collect();
+    assert_eq!(all.len(), 36, "{label}: {names:?}");
+    for (_, s) in &all {
+        let text = format!("{s:?}");
+        assert!(!text.contains("token=abc"), "query value leaked: {text}");
+    }
+    let of = |service: &str| -> Vec<&Span> {
+        all.iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, x)| x)
+            .collect()
+    };
+    let caller = of("http-client");
+    let callee = of("http-server");
+    let off_spans = of("http-client-off");
+    assert_eq!(off_spans.len(), 1, "{names:?}");
+    assert_eq!(off_spans[0].name, TXN);
+
+    let txn = caller.iter().find(|s| s.name == TXN).expect("transaction");
+    let mut steps: Vec<&Span> = caller
+        .iter()
+        .copied()
+        .filter(|s| s.parent_span_id == txn.span_id)
+        .collect();
+    steps.sort_by_key(|s| s.start_time_unix_nano);
+    assert_eq!(steps.len(), EXPECTED.len(), "{names:?}");
+    let own = format!("00-{OWN_TRACE}-{OWN_PARENT}-01");
+    for (step, want) in steps.iter().zip(EXPECTED) {
+        let id = want.id;
+        let step_port = if want.refused { 1 } else { port };
+        assert_eq!(step.name, format!("{} 127.0.0.1:{step_port}", want.method));
+        assert_eq!(step.kind, span::SpanKind::Client as i32);
+        assert_eq!(step.trace_id, txn.trace_id, "one trace");
+        let attrs = &step.attributes;
+        assert_eq!(str_attr(attrs, "http.request.method"), Some(want.method));
+        assert_eq!(str_attr(attrs, "server.address"), Some("127.0.0.1"));
+        assert_eq!(int_attr(attrs, "server.port"), Some(step_port));
+        assert_eq!(
+            str_attr(attrs, "url.full"),
+            Some(format!("http://127.0.0.1:{step_port}/{}", want.path).as_str()),
+            "step {id}"
+        );
+        assert_eq!(int_attr(attrs, "http.response.status_code"), want.status);
+        let error = want.refused || want.status == Some(500);
+        assert_eq!(
+            status_code(step) == status::StatusCode::Error as i32,
+            error,
+            "{step:#?}"
+        );
+        if want.refused {
+            assert!(mentions(step, "ConnectException"), "{step:#?}");
+            continue;
+        }
+        if want.own {
+            // The application's own header went out unchanged: not our child.
+            assert!(!callee.iter().any(|s| s.parent_span_id == step.span_id));
+            assert_eq!(seen(&server_out, id), [own.clone(), own.clone()], "id={id}");
+            continue;
+        }
+        // The callee's server span is this step's child, in the same trace.
+        let child = callee
+            .iter()
+            .find(|s| s.parent_span_id == step.span_id)
+            .unwrap_or_else(|| panic!("{label}: no server span under step {id}: {names:?}"));
+        assert_eq!(child.trace_id, txn.trace_id, "one trace across processes");
+        assert_eq!(child.kind, span::SpanKind::Server as i32);
+        assert_eq!(child.name, format!("{} /{}", want.method, want.server_path));
+        assert_eq!(
+            status_code(child) == status::StatusCode::Error as i32,
+            error
+        );
+        if want.status != Some(500) {
+            let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
+            assert!(
+                seen(&server_out, id).contains(&header),
+                "{label}: id={id} expected {header}:\n{server_out}"
+            );
+        }
+    }
+    // Outside a transaction (id=0, both runs) and switched off: no header.
+    assert_eq!(seen(&server_out, 0), ["none", "none"], "{server_out}");
+    for id in [1, 2, 3, 4, 9, 10] {
+        assert!(seen(&server_out, id).contains(&"none".to_owned()));
+    }
+    let roots = callee
+        .iter()
+        .filter(|s| s.name.ends_with(" /echo") && s.parent_span_id.is_empty())
+        .count();
+    assert_eq!(roots, 8, "the uninstrumented calls start their own traces");
+    let continued = callee
+        .iter()
+        .filter(|s| hex(&s.trace_id) == OWN_TRACE && hex(&s.parent_span_id) == OWN_PARENT)
+        .count();
+    assert_eq!(continued, 6, "the application's own traceparent, both runs");
+}
+
+/// What one client step of `ClientApp.calls` should look like.
+struct Expect {
+    /// The `id` the server prints (`seen id=N`).
+    id: u32,
+    method: &'static str,
+    /// `url.full` after the port.
+    path: &'static str,
+    /// The server span's path.
+    server_path: &'static str,
+    status: Option<i64>,
+    /// The application set its own `traceparent`.
+    own: bool,
+    /// Sent to a closed port: no response.
+    refused: bool,
+}
+
+const fn expect(id: u32, method: &'static str, path: &'static str, status: i64) -> Expect {
+    Expect {
+        id,
+        method,
+        path,
+        server_path: "echo",
+        status: Some(status),
+        own: false,
+        refused: false,
+    }
+}
+
+/// `ClientApp.calls`, in order.
+const EXPECTED: &[Expect] = &[
+    expect(1, "GET", "echo?id=?&token=?", 200), // HttpURLConnection
+    expect(2, "GET", "echo?id=?&token=?", 200), // java.net.http
+    expect(3, "GET", "echo?id=?&token=?", 200), // Apache 5
+    expect(4, "GET", "echo?id=?&token=?", 200), // Apache 4
+    Expect {
+        server_path: "status",
+        ..expect(5, "GET", "status?code=?&token=?", 500)
+    },
+    Expect {
+        own: true,
+        ..expect(6, "GET", "echo?id=?", 200)
+    },
+    Expect {
+        own: true,
+        ..expect(7, "GET", "echo?id=?", 200)
+    },
+    Expect {
+        own: true,
+        ..expect(8, "GET", "echo?id=?", 200)
+    },
+    expect(9, "POST", "echo?id=?", 200), // body through getOutputStream()
+    expect(10, "GET", "echo?id=?", 200), // connect() first
+    Expect {
+        path: "refused",
+        status: None,
+        refused: true,
+        ..expect(11, "GET", "", 0)
+    },
+];
+
+#[test]
+fn client_steps_parent_the_callee_across_processes() {
+    for (jdk, label) in jdks() {
+        two_services_one_trace(&jdk, label);
+    }
+}
