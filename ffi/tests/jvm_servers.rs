@@ -275,3 +275,81 @@ fn wildfly_distribution_with_the_war() {
         server_through_agent(Kind::WildFly, &jdk, label);
     }
 }
+
+/// Two instrumented applications on two servers and two JDKs — Tomcat 11
+/// on the newest JDK calling WildFly on JDK 17 over HTTP — form one trace:
+/// the caller's CLIENT step is the parent of the callee's SERVER span.
+#[test]
+fn two_servers_form_one_trace() {
+    let all = jdks();
+    let (caller_jdk, caller_label) = all.last().unwrap();
+    let (callee_jdk, _) = &all[0];
+    let receiver = Receiver::start();
+    let agent = |service: &str| {
+        format!(
+            "-javaagent:{}=hook.methods=demo.war.Work.*,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name={service}",
+            agent_jar().display(),
+            receiver.port()
+        )
+    };
+    let callee = Server::start(
+        Kind::WildFly,
+        callee_jdk,
+        &agent("inventory"),
+        &[],
+        "two-apps-callee",
+    );
+    let caller = Server::start(
+        Kind::Tomcat11,
+        caller_jdk,
+        &agent("storefront"),
+        &[],
+        &format!("two-apps-caller-{caller_label}"),
+    );
+    let callee_port = callee.port;
+    let (status, body) = caller.get(&format!("/app/call?port={callee_port}"), "");
+    caller.stop();
+    callee.stop();
+    assert!(status.contains(" 200"), "{status} {body}");
+    assert_eq!(body, "called 200: hello widget widget");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let spans = loop {
+        let spans = received(&receiver);
+        if spans.iter().any(|s| s.name == "GET /app/call") || Instant::now() >= deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let call = spans
+        .iter()
+        .find(|s| s.name == "GET /app/call")
+        .expect("the caller's server span");
+    let trace: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id == call.trace_id)
+        .collect();
+    let names: Vec<&str> = trace.iter().map(|s| s.name.as_str()).collect();
+    let client = trace
+        .iter()
+        .find(|s| s.kind == span::SpanKind::Client as i32 && s.parent_span_id == call.span_id)
+        .unwrap_or_else(|| panic!("a CLIENT step under the caller's server span: {names:?}"));
+    assert_eq!(client.name, format!("GET 127.0.0.1:{callee_port}"));
+    let served = trace
+        .iter()
+        .find(|s| s.name == "GET /app/hello" && s.kind == span::SpanKind::Server as i32)
+        .unwrap_or_else(|| panic!("the callee's server span in the same trace: {names:?}"));
+    assert_eq!(
+        served.parent_span_id, client.span_id,
+        "callee's parent is the client step"
+    );
+    assert!(
+        trace
+            .iter()
+            .any(|s| s.name == OUTER && s.parent_span_id == served.span_id),
+        "the callee's own steps join the trace: {names:?}"
+    );
+    assert!(served.start_time_unix_nano >= client.start_time_unix_nano);
+    assert!(served.end_time_unix_nano <= client.end_time_unix_nano + 5_000_000);
+}
