@@ -143,16 +143,18 @@ pub fn build(txn: TxnJson, spans: &[SpanRec]) -> TreeJson {
         .collect();
     while let Some((s, depth)) = stack.pop() {
         let (exception_type, exception_message) = exception(s);
+        let kind = step_kind(s);
         steps.push(StepJson {
             span_id: s.span_id.to_hex(),
             parent_span_id: s.parent.map(|p| p.to_hex()).unwrap_or_default(),
             depth,
             name: s.name.clone(),
             span_kind: s.kind.as_str().to_owned(),
-            kind: step_kind(s).to_owned(),
+            kind: kind.to_owned(),
             offset_ms: s.start_ns.saturating_sub(start) as f64 / 1e6,
             duration_ms: s.elapsed_ns() as f64 / 1e6,
-            sql: s.sql(),
+            // The core names SQL steps by their (sanitised) text.
+            sql: s.sql().or_else(|| (kind == "sql").then(|| s.name.clone())),
             error: s.error || !s.exceptions.is_empty(),
             exception_type,
             exception_message,
