@@ -31,14 +31,25 @@ fn bad_requests_are_refused_and_the_server_keeps_answering() {
 
     let (status, msg) = post(&traces, pb, None, b"\x0a\xff\xff\xff\xff\x0f garbage");
     assert_eq!(status, 400);
-    assert!(msg.contains("invalid OTLP protobuf traces request"), "{msg}");
+    assert!(
+        msg.contains("invalid OTLP protobuf traces request"),
+        "{msg}"
+    );
     let (status, msg) = post(&traces, "application/json", None, b"{\"resourceSpans\": 7}");
     assert_eq!(status, 400);
     assert!(msg.contains("invalid OTLP JSON"), "{msg}");
-    let (status, msg) = post(&format!("{}/v1/metrics", server.base_url()), "application/json", None, b"[");
+    let (status, msg) = post(
+        &format!("{}/v1/metrics", server.base_url()),
+        "application/json",
+        None,
+        b"[",
+    );
     assert_eq!(status, 400, "{msg}");
 
-    let mut wrong = request("svc", vec![span(1, 2, None, "x", SpanKind::Server, 1, 2, vec![])]);
+    let mut wrong = request(
+        "svc",
+        vec![span(1, 2, None, "x", SpanKind::Server, 1, 2, vec![])],
+    );
     wrong.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![1; 5];
     let (status, msg) = post(&traces, pb, None, &proto(&wrong));
     assert_eq!(status, 400);
@@ -60,7 +71,19 @@ fn bad_requests_are_refused_and_the_server_keeps_answering() {
     // Nothing of the above was stored; a good request still works.
     let status = get(&format!("{}/api/status", server.base_url()));
     assert_eq!(status["records_written"], 0);
-    let good = request("svc", vec![span(1, 2, None, "GET /ok", SpanKind::Server, 1_000, 2_000, vec![])]);
+    let good = request(
+        "svc",
+        vec![span(
+            1,
+            2,
+            None,
+            "GET /ok",
+            SpanKind::Server,
+            1_000,
+            2_000,
+            vec![],
+        )],
+    );
     assert_eq!(post(&traces, pb, Some("gzip"), &gzip(&proto(&good))).0, 200);
     let list = get(&format!("{}/api/transactions?from=0", server.base_url()));
     assert_eq!(list["transactions"][0]["endpoint"], "GET /ok");

@@ -70,13 +70,22 @@ fn transactions_from_the_core_otlp_exporter_are_queryable() {
     let steps = tree["transactions"][0]["steps"].as_array().unwrap();
     let shape: Vec<(&str, u64, &str)> = steps
         .iter()
-        .map(|s| (s["name"].as_str().unwrap(), s["depth"].as_u64().unwrap(), s["kind"].as_str().unwrap()))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["depth"].as_u64().unwrap(),
+                s["kind"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(shape, [
-        ("load", 1, "method"),
-        ("SELECT * FROM orders WHERE id = ?", 2, "sql"),
-        ("GET /items", 1, "http"),
-    ]);
+    assert_eq!(
+        shape,
+        [
+            ("load", 1, "method"),
+            ("SELECT * FROM orders WHERE id = ?", 2, "sql"),
+            ("GET /items", 1, "http"),
+        ]
+    );
     assert_eq!(steps[1]["sql"], "SELECT * FROM orders WHERE id = ?");
     assert_eq!(steps[1]["exception_type"], "java.sql.SQLException");
     assert_eq!(steps[1]["exception_message"], "lock wait timeout");
@@ -89,24 +98,41 @@ fn transactions_from_the_core_otlp_exporter_are_queryable() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["callee"].as_str().unwrap().into(), e["callee_kind"].as_str().unwrap().into(), e["errors"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["callee"].as_str().unwrap().into(),
+                e["callee_kind"].as_str().unwrap().into(),
+                e["errors"].as_u64().unwrap(),
+            )
+        })
         .collect();
     edges.sort();
-    assert_eq!(edges, [
-        ("inventory:8080".to_owned(), "external".to_owned(), 0),
-        ("mysql:db1".to_owned(), "database".to_owned(), 1),
-    ]);
+    assert_eq!(
+        edges,
+        [
+            ("inventory:8080".to_owned(), "external".to_owned(), 0),
+            ("mysql:db1".to_owned(), "database".to_owned(), 1),
+        ]
+    );
 
     // The core's per-second aggregates arrive as ordinary OTLP metrics.
     assert!(guard.shutdown(Duration::from_secs(5)));
     let deadline = Instant::now() + Duration::from_secs(5);
     let counted = loop {
-        let series = get(&format!("{url}/api/metrics?service=core-svc&name=osprey.transactions"));
+        let series = get(&format!(
+            "{url}/api/metrics?service=core-svc&name=osprey.transactions"
+        ));
         let total: f64 = series["series"]
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|s| s["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()))
+            .flat_map(|s| {
+                s["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[1].as_f64().unwrap())
+            })
             .sum();
         if total >= 1.0 || Instant::now() > deadline {
             break total;

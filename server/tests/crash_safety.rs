@@ -26,7 +26,9 @@ fn serve(data: &Path) -> (Child, String) {
         .spawn()
         .expect("osprey starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -46,19 +48,33 @@ fn batch(n: u32) -> Vec<u8> {
         s.to_vec()
     };
     // Recent, so age retention (7 days by default) keeps it.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let t0 = now.as_secs() * 1_000_000_000 - 60_000_000_000 + u64::from(n % 1_000) * 1_000_000;
     let mk = |k: u8, parent: Option<u8>, name: &str| Span {
         trace_id: trace.to_vec(),
         span_id: id(k),
         parent_span_id: parent.map(id).unwrap_or_default(),
         name: name.into(),
-        kind: if parent.is_none() { SpanKind::Server } else { SpanKind::Internal } as i32,
+        kind: if parent.is_none() {
+            SpanKind::Server
+        } else {
+            SpanKind::Internal
+        } as i32,
         start_time_unix_nano: t0 + u64::from(k),
         end_time_unix_nano: t0 + 500_000 - u64::from(k),
         ..Span::default()
     };
-    proto(&request("crash", vec![mk(1, None, "GET /n"), mk(2, Some(1), "a"), mk(3, Some(2), "b"), mk(4, Some(1), "c")]))
+    proto(&request(
+        "crash",
+        vec![
+            mk(1, None, "GET /n"),
+            mk(2, Some(1), "a"),
+            mk(3, Some(2), "b"),
+            mk(4, Some(1), "c"),
+        ],
+    ))
 }
 
 fn txn_id(n: u32) -> String {
@@ -104,17 +120,29 @@ fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
     stop.store(true, Ordering::Relaxed);
     posters.into_iter().for_each(|p| p.join().unwrap());
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300, "only {} batches acknowledged", acked.len());
+    assert!(
+        acked.len() >= 300,
+        "only {} batches acknowledged",
+        acked.len()
+    );
 
     // Simulate a write torn by the crash: a frame header promising more bytes than follow.
-    let mut segs: Vec<_> = fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut segs: Vec<_> = fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     segs.sort();
     let last = segs.last().unwrap().clone();
     let mut f = OpenOptions::new().append(true).open(&last).unwrap();
-    f.write_all(&[0xe8, 0x03, 0, 0, 1, 2, 3, 4, 20, 9, 9]).unwrap();
+    f.write_all(&[0xe8, 0x03, 0, 0, 1, 2, 3, 4, 20, 9, 9])
+        .unwrap();
     drop(f);
     // And a segment that is not one at all.
-    fs::write(dir.0.join("srv-0000000000000001-9999999999.oss"), b"garbage, not a segment").unwrap();
+    fs::write(
+        dir.0.join("srv-0000000000000001-9999999999.oss"),
+        b"garbage, not a segment",
+    )
+    .unwrap();
 
     let (mut child, url) = serve(&dir.0);
     let status = get(&format!("{url}/api/status"));
@@ -122,13 +150,33 @@ fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{} {}", i["segment"].as_str().unwrap(), i["problem"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["segment"].as_str().unwrap(),
+                i["problem"].as_str().unwrap()
+            )
+        })
         .collect();
     let last_name = last.file_name().unwrap().to_str().unwrap();
-    assert!(problems.iter().any(|p| p.starts_with(last_name) && p.contains("torn tail")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("9999999999") && p.contains("bad magic")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(last_name) && p.contains("torn tail")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("9999999999") && p.contains("bad magic")),
+        "{problems:?}"
+    );
     let held = status["index"]["transactions"].as_u64().unwrap() as usize;
-    assert!(held >= acked.len(), "{held} held, {} acknowledged", acked.len());
+    assert!(
+        held >= acked.len(),
+        "{held} held, {} acknowledged",
+        acked.len()
+    );
 
     for n in &acked {
         let tree = get(&format!("{url}/api/tree/{}", txn_id(*n)));
@@ -137,8 +185,23 @@ fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
         assert_eq!(names, ["a", "b", "c"], "batch {n}");
     }
     // Still ingests after the restart.
-    assert_eq!(post(&format!("{url}/v1/traces"), "application/x-protobuf", None, &batch(1_000_000)).0, 200);
-    assert_eq!(get(&format!("{url}/api/tree/{}", txn_id(1_000_000)))["transactions"][0]["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        post(
+            &format!("{url}/v1/traces"),
+            "application/x-protobuf",
+            None,
+            &batch(1_000_000)
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        get(&format!("{url}/api/tree/{}", txn_id(1_000_000)))["transactions"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -182,10 +182,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
             interval_ms,
         } => {
             let base = server.trim_end_matches('/');
-            let mut cursor = get_json(&format!("{base}/api/xlog?limit=0&since=0"))
-                .ok()
-                .and_then(|_| get_json(&format!("{base}/api/transactions?limit=0")).ok())
-                .and_then(|v| v["cursor"].as_u64())
+            // Start at the newest transaction: only what arrives later is printed.
+            let mut cursor = get_json(&format!("{base}/api/transactions?limit=0"))?["cursor"]
+                .as_u64()
                 .unwrap_or(0);
             loop {
                 match get_json(&format!("{base}/api/xlog?since={cursor}&limit=10000")) {
