@@ -23,24 +23,22 @@ fn bad(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
-fn time(p: &Params, key: &str) -> Result<Option<u64>, Response> {
+fn time(p: &Params, key: &str) -> Result<Option<u64>, String> {
     match p.get(key) {
         None => Ok(None),
-        Some(v) => crate::time::parse(v).map(Some).ok_or_else(|| {
-            bad(format!(
-                "{key}: expected UNIX ms or RFC 3339 UTC, got {v:?}"
-            ))
-        }),
+        Some(v) => crate::time::parse(v)
+            .map(Some)
+            .ok_or_else(|| format!("{key}: expected UNIX ms or RFC 3339 UTC, got {v:?}")),
     }
 }
 
-fn num<T: std::str::FromStr>(p: &Params, key: &str) -> Result<Option<T>, Response> {
+fn num<T: std::str::FromStr>(p: &Params, key: &str) -> Result<Option<T>, String> {
     match p.get(key) {
         None => Ok(None),
         Some(v) => v
             .parse()
             .map(Some)
-            .map_err(|_| bad(format!("{key}: not a number: {v:?}"))),
+            .map_err(|_| format!("{key}: not a number: {v:?}")),
     }
 }
 
@@ -49,17 +47,17 @@ fn flag(p: &Params, key: &str) -> bool {
 }
 
 /// `from`/`to` with defaults: the last five minutes.
-fn range(p: &Params) -> Result<(u64, u64), Response> {
+fn range(p: &Params) -> Result<(u64, u64), String> {
     let now = Store::now_ms() * NS_PER_MS;
     let to = time(p, "to")?.unwrap_or(now + NS_PER_S);
     let from = time(p, "from")?.unwrap_or(to.saturating_sub(300 * NS_PER_S));
     if from > to {
-        return Err(bad("from is after to".into()));
+        return Err("from is after to".into());
     }
     Ok((from, to))
 }
 
-fn filter(p: &Params) -> Result<TxnFilter, Response> {
+fn filter(p: &Params) -> Result<TxnFilter, String> {
     let ms = |k| num::<f64>(p, k).map(|o| o.map(|v| (v.max(0.0) * 1e6) as u64));
     Ok(TxnFilter {
         from_ns: time(p, "from")?,
@@ -82,7 +80,7 @@ macro_rules! tri {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(r) => return r,
+            Err(message) => return bad(message),
         }
     };
 }
