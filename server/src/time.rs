@@ -25,7 +25,10 @@ pub fn parse(s: &str) -> Option<u64> {
         }
         nanos = frac.parse::<u64>().ok()? * 10u64.pow(9 - frac.len() as u32);
     }
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000_000) + nanos)
+    days.checked_mul(86_400)?
+        .checked_add(hh * 3600 + mm * 60 + ss)?
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos)
 }
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -77,5 +80,12 @@ mod tests {
         assert_eq!(format_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(parse("2023-13-01T00:00:00Z"), None);
         assert_eq!(parse("yesterday"), None);
+        assert_eq!(
+            parse("9999-12-31T23:59:59Z"),
+            None,
+            "past u64 ns: refused, no overflow"
+        );
+        assert_eq!(parse("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse("99999999999999999999"), None);
     }
 }
