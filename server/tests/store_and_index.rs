@@ -156,3 +156,28 @@ fn the_transaction_index_is_capped() {
         "evicted ids are gone"
     );
 }
+
+#[test]
+fn the_server_map_keeps_only_the_newest_calls_within_its_cap() {
+    let dir = TempDir::new("edges");
+    let mut cfg = ServerConfig::new(&dir.0);
+    cfg.index.max_edges = 10;
+    let app = App::open(cfg).unwrap();
+    let end = now_ns();
+    let calls: Vec<SpanRec> = (0..50u64)
+        .map(|n| {
+            let mut s = root(n, end - (50 - n) * 1_000_000);
+            s.kind = Kind::Client;
+            s.parent = Some(SpanId([9; 8]));
+            s.attributes = vec![("db.system".into(), "redis".into())];
+            s
+        })
+        .collect();
+    app.ingest_spans(calls).unwrap();
+    let edges = app.read(|i| i.server_map(0, u64::MAX));
+    assert_eq!(edges.len(), 1);
+    assert_eq!((edges[0].callee.as_str(), edges[0].count), ("redis", 10));
+    assert_eq!(app.status().index.edges, 10);
+    let recent = app.read(|i| i.server_map(end - 5_500_000, end));
+    assert_eq!(recent[0].count, 5, "only calls ending in the range");
+}

@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::record::SpanRec;
 
+const NS_PER_S: u64 = 1_000_000_000;
+
 /// What an edge points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,7 +67,11 @@ pub struct EdgeJson {
 
 pub(super) struct EdgeIndex {
     cap: usize,
+    /// Calls in arrival order; `calls[i]` has sequence `first_seq + i`.
     calls: VecDeque<Call>,
+    first_seq: u64,
+    /// Sequence numbers of the calls by end second.
+    by_end_second: BTreeMap<u64, Vec<u64>>,
     callee: HashMap<(TraceId, SpanId), Arc<str>>,
     callee_order: VecDeque<(TraceId, SpanId)>,
 }
@@ -82,6 +88,8 @@ impl EdgeIndex {
         Self {
             cap,
             calls: VecDeque::new(),
+            first_seq: 0,
+            by_end_second: BTreeMap::new(),
             callee: HashMap::new(),
             callee_order: VecDeque::new(),
         }
@@ -108,6 +116,11 @@ impl EdgeIndex {
         } else {
             (String::new(), TargetKind::Unknown)
         };
+        let seq = self.first_seq + self.calls.len() as u64;
+        self.by_end_second
+            .entry(s.end_ns / NS_PER_S)
+            .or_default()
+            .push(seq);
         self.calls.push_back(Call {
             end_ns: s.end_ns,
             trace: s.trace_id,
@@ -119,7 +132,22 @@ impl EdgeIndex {
             error: s.error || !s.exceptions.is_empty(),
         });
         while self.calls.len() > self.cap {
-            self.calls.pop_front();
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        let Some(c) = self.calls.pop_front() else {
+            return;
+        };
+        let seq = self.first_seq;
+        self.first_seq += 1;
+        let sec = c.end_ns / NS_PER_S;
+        if let Some(v) = self.by_end_second.get_mut(&sec) {
+            v.retain(|s| *s != seq);
+            if v.is_empty() {
+                self.by_end_second.remove(&sec);
+            }
         }
     }
 
@@ -137,7 +165,7 @@ impl EdgeIndex {
 
     pub(super) fn evict_before(&mut self, cutoff_ns: u64) {
         while self.calls.front().is_some_and(|c| c.end_ns < cutoff_ns) {
-            self.calls.pop_front();
+            self.pop_front();
         }
     }
 
