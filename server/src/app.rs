@@ -97,6 +97,8 @@ pub struct App {
     issues: Mutex<Vec<Issue>>,
     active: Mutex<BTreeMap<String, ActiveReport>>,
     written: Mutex<u64>,
+    /// Requests being decompressed and decoded at once (memory bound).
+    ingest_slots: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -136,6 +138,7 @@ impl App {
             issues: Mutex::new(issues),
             active: Mutex::new(BTreeMap::new()),
             written: Mutex::new(0),
+            ingest_slots: tokio::sync::Semaphore::new(Self::INGEST_SLOTS),
         }))
     }
 
@@ -285,6 +288,15 @@ impl App {
             index: self.index.read().stats(),
             records_written: *self.written.lock(),
         }
+    }
+
+    /// At most this many requests are decompressed and decoded at once;
+    /// others wait with their (size-capped) bodies.
+    pub const INGEST_SLOTS: usize = 4;
+
+    /// Waits for a decoding slot; hold the permit while decoding.
+    pub async fn ingest_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.ingest_slots.acquire().await.ok()
     }
 
     /// How often [`App::maintain`] runs.

@@ -70,6 +70,8 @@ async fn ingest<T: Send + 'static>(
     };
     let (ct, ce) = (h(header::CONTENT_TYPE), h(header::CONTENT_ENCODING));
     let max = app.config().max_decompressed_bytes;
+    let slots = app.clone();
+    let _permit = slots.ingest_slot().await;
     let result = tokio::task::spawn_blocking(move || {
         let encoding = Encoding::from_content_type(ct.as_deref())?;
         let raw = otlp::decode_content(ce.as_deref(), &body, max)?;
