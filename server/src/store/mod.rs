@@ -1,6 +1,7 @@
 //! The server's embedded store: append-only segment files of CRC-framed
-//! records, one record per acknowledged request, rolled by time window and
-//! size, deleted by age and total size.
+//! records (one per trace of each acknowledged request, all of a request in
+//! one `write(2)`), rolled by time window and size, deleted by age and
+//! total size.
 //!
 //! ```text
 //! segment = header record*

@@ -144,9 +144,20 @@ impl Store {
     /// Appends `batch` as one record and returns where it lies. The bytes
     /// are handed to the OS (and synced with `fsync`) before this returns.
     pub fn append(&mut self, batch: &Batch) -> io::Result<Loc> {
+        Ok(self.append_all(std::slice::from_ref(batch))?[0])
+    }
+
+    /// Appends one record per batch with a single `write(2)` (and at most
+    /// one `fdatasync`); returns where each lies, in order. All records go
+    /// to the same segment.
+    pub fn append_all(&mut self, batches: &[Batch]) -> io::Result<Vec<Loc>> {
         self.buf.clear();
-        encode_batch(batch, &mut self.buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut offsets = Vec::with_capacity(batches.len());
+        for batch in batches {
+            offsets.push(self.buf.len() as u64);
+            encode_batch(batch, &mut self.buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
         let now = now_ms();
         let roll = self.active.as_ref().is_none_or(|a| {
             a.info.bytes >= self.config.segment_bytes
@@ -157,10 +168,7 @@ impl Store {
             self.roll(now)?;
         }
         let active = self.active.as_mut().expect("a segment is open after roll");
-        let loc = Loc {
-            segment: active.info.seq,
-            offset: active.info.bytes,
-        };
+        let (segment, base) = (active.info.seq, active.info.bytes);
         if let Err(e) = active.file.write_all(&self.buf) {
             // The segment may now end in a partial frame: never append to it again.
             self.abandon();
@@ -174,7 +182,13 @@ impl Store {
         }
         active.info.bytes += self.buf.len() as u64;
         active.info.last_write_ms = now;
-        Ok(loc)
+        Ok(offsets
+            .into_iter()
+            .map(|o| Loc {
+                segment,
+                offset: base + o,
+            })
+            .collect())
     }
 
     fn abandon(&mut self) {
