@@ -404,6 +404,17 @@ fn two_services_and_a_database_answer_every_query() {
         "every call of trace 1 ended in that second"
     );
 
+    // The scatter's columns for a range, with the same filters.
+    let cols = get(&url(&format!("/api/xlog?{range}&error=true")));
+    assert_eq!(cols["id"], serde_json::json!([hex_id(0x30, 8)]));
+    assert_eq!(cols["end_ms"][0], b_ms + 1300);
+    assert_eq!(cols["error"][0], true);
+    let cols = get(&url(&format!("/api/xlog?{range}")));
+    assert_eq!(
+        cols["elapsed_ms"],
+        serde_json::json!([2.0, 300.0, 100.0, 50.0])
+    );
+
     // Live updates: only what arrived after the cursor.
     let cursor = get(&url("/api/xlog?since=0"))["cursor"].as_u64().unwrap();
     assert_eq!(cursor, 4);
