@@ -448,6 +448,33 @@ fn two_services_and_a_database_answer_every_query() {
     assert_eq!(live["cursor"], cursor + 1);
     let idle = get(&url(&format!("/api/xlog?since={}", cursor + 1)));
     assert_eq!(idle["id"].as_array().unwrap().len(), 0);
+    let stale = get(&url("/api/xlog?since=999999"));
+    assert_eq!(
+        stale["cursor"],
+        cursor + 1,
+        "a cursor from before a restart is clamped"
+    );
+
+    // A retried request does not list its transactions twice.
+    assert_eq!(
+        post(
+            &url("/v1/traces"),
+            "application/x-protobuf",
+            None,
+            &proto(&more)
+        )
+        .0,
+        200
+    );
+    let late: Vec<_> = ids(&get(&url("/api/transactions?from=0")));
+    assert_eq!(late.iter().filter(|i| *i == "50").count(), 1);
+    assert_eq!(
+        get(&url(&format!("/api/xlog?since={}", cursor + 1)))["id"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
     // Active services: what the last report said, nothing invented.
     assert_eq!(

@@ -128,7 +128,8 @@ pub(super) async fn xlog(State(app): State<Arc<App>>, Query(p): Query<Params>) -
         };
         let mut c = Cols {
             cursor: match since {
-                Some(_) => list.last().map_or(since.unwrap_or(0), |t| t.seq),
+                // A cursor from before a restart is clamped to the newest.
+                Some(s) => list.last().map_or(s.min(i.cursor()), |t| t.seq),
                 None => i.cursor(),
             },
             ..Cols::default()

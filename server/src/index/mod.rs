@@ -299,6 +299,13 @@ impl Index {
     }
 
     fn add_txn(&mut self, s: &SpanRec, service: Arc<str>, loc: Loc) {
+        if self
+            .by_span(s.span_id)
+            .is_some_and(|t| t.trace_id == s.trace_id)
+        {
+            // A retried request: the transaction is already indexed.
+            return;
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let http_status = s.http_status();
