@@ -113,6 +113,15 @@ fn import_tree_at_and_tail_work_from_the_terminal() {
     exporter.export(&batch).unwrap();
     exporter.flush().unwrap();
 
+    let (ok, _, err) = osprey(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--data",
+        data.0.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("not a loopback address"), "{err}");
+
     let (ok, out, err) = osprey(&[
         "import",
         agent.0.to_str().unwrap(),
