@@ -22,11 +22,34 @@ use osprey_server::api;
 use osprey_server::app::ServerConfig;
 use support::*;
 
+/// A child process killed when dropped, also when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the binary; kills it (and fails) if it runs longer than 30 s.
 fn osprey(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_osprey"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
         .args(args)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("osprey {args:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -172,13 +195,15 @@ fn import_tree_at_and_tail_work_from_the_terminal() {
     );
 
     // tail prints what arrives after it started, nothing older.
-    let mut tail = Command::new(env!("CARGO_BIN_EXE_osprey"))
-        .args(["tail", "--server", &url, "--interval-ms", "100"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut tail = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_osprey"))
+            .args(["tail", "--server", &url, "--interval-ms", "100"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
-    let stdout = tail.stdout.take().unwrap();
+    let stdout = tail.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -220,7 +245,6 @@ fn import_tree_at_and_tail_work_from_the_terminal() {
         rx.recv_timeout(Duration::from_millis(300)).is_err(),
         "nothing else"
     );
-    tail.kill().unwrap();
-    tail.wait().unwrap();
+    drop(tail);
     server.stop();
 }

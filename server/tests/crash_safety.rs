@@ -16,8 +16,18 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use support::*;
 
+/// The server process; killed (SIGKILL) when dropped, also when a test fails.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `osprey serve` on an ephemeral port; returns the child and its URL.
-fn serve(data: &Path) -> (Child, String) {
+fn serve(data: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -34,7 +44,7 @@ fn serve(data: &Path) -> (Child, String) {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
-    (child, url)
+    (Server(child), url)
 }
 
 /// Transaction `n`: a root and three steps, ids derived from `n`.
@@ -86,7 +96,7 @@ fn txn_id(n: u32) -> String {
 #[test]
 fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
     let dir = TempDir::new("crash");
-    let (mut child, url) = serve(&dir.0);
+    let (child, url) = serve(&dir.0);
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -115,8 +125,7 @@ fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
     while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap(); // SIGKILL, mid-ingest
-    child.wait().unwrap();
+    drop(child); // SIGKILL, mid-ingest
     stop.store(true, Ordering::Relaxed);
     posters.into_iter().for_each(|p| p.join().unwrap());
     let acked = acked.lock().unwrap().clone();
@@ -144,7 +153,7 @@ fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
     )
     .unwrap();
 
-    let (mut child, url) = serve(&dir.0);
+    let (_child, url) = serve(&dir.0);
     let status = get(&format!("{url}/api/status"));
     let problems: Vec<String> = status["issues"]
         .as_array()
@@ -202,6 +211,4 @@ fn acknowledged_batches_survive_kill_9_and_damage_is_skipped() {
             .len(),
         3
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -54,6 +54,9 @@ pub enum Command {
         /// fdatasync every record before answering (survives power loss, slower).
         #[arg(long)]
         fsync: bool,
+        /// Allow a non-loopback `--listen` address (the API has no authentication).
+        #[arg(long)]
+        allow_non_loopback: bool,
     },
     /// Print transactions as they arrive at a running server.
     Tail {
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             max_decompressed_bytes,
             max_transactions,
             fsync,
+            allow_non_loopback,
         } => {
             let mut cfg = ServerConfig::new(data);
             cfg.store.max_age = retention_age;
@@ -159,6 +163,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
             cfg.max_decompressed_bytes = max_decompressed_bytes;
             cfg.index.max_transactions = max_transactions.max(1);
             if !listen.ip().is_loopback() {
+                if !allow_non_loopback {
+                    return Err(format!(
+                        "{listen} is not a loopback address; the API has no authentication \
+                         (pass --allow-non-loopback to insist)"
+                    ));
+                }
                 eprintln!(
                     "osprey: warning: listening on {listen}, not loopback; the API has no authentication"
                 );
