@@ -113,6 +113,14 @@ impl SpanRec {
         self.attr(key).map(|v| v.to_string())
     }
 
+    /// The attribute `key` as text, borrowed when it is a string.
+    pub fn attr_text(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.attr(key).map(|v| match v {
+            AttrValue::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        })
+    }
+
     /// True when this span starts a transaction: it has no parent, it is a
     /// SERVER or CONSUMER span, or its parent is flagged remote.
     pub fn is_transaction_root(&self) -> bool {

@@ -309,8 +309,8 @@ impl Index {
         let seq = self.next_seq;
         self.next_seq += 1;
         let http_status = s.http_status();
-        let user = s.attr_str("enduser.id").or_else(|| s.attr_str("user.id"));
-        let client_ip = s.attr_str("client.address");
+        let user = s.attr_text("enduser.id").or_else(|| s.attr_text("user.id"));
+        let client_ip = s.attr_text("client.address");
         let txn = Txn {
             seq,
             trace_id: s.trace_id,

@@ -7,7 +7,7 @@
 //! or the host of `url.full` / `http.url`). Calls with none of these and no
 //! callee service are left out.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use osprey::model::{SpanId, TraceId};
@@ -74,6 +74,7 @@ pub(super) struct EdgeIndex {
     by_end_second: BTreeMap<u64, Vec<u64>>,
     callee: HashMap<(TraceId, SpanId), Arc<str>>,
     callee_order: VecDeque<(TraceId, SpanId)>,
+    targets: HashSet<Arc<str>>,
 }
 
 fn host_of(url: &str) -> Option<String> {
@@ -92,6 +93,7 @@ impl EdgeIndex {
             by_end_second: BTreeMap::new(),
             callee: HashMap::new(),
             callee_order: VecDeque::new(),
+            targets: HashSet::new(),
         }
     }
 
@@ -99,22 +101,39 @@ impl EdgeIndex {
         self.calls.len()
     }
 
+    /// One shared allocation per distinct target name (a cache, cleared when large).
+    fn target(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.targets.get(name) {
+            return t.clone();
+        }
+        if self.targets.len() >= 65_536 {
+            self.targets.clear();
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.targets.insert(t.clone());
+        t
+    }
+
     pub(super) fn add_call(&mut self, s: &SpanRec, caller: Arc<str>) {
-        let (target, kind) = if let Some(system) = s.attr_str("db.system") {
+        let (target, kind) = if let Some(system) = s.attr_text("db.system") {
             let name = s
-                .attr_str("db.namespace")
-                .or_else(|| s.attr_str("db.name"))
-                .or_else(|| s.attr_str("server.address"))
-                .map_or(system.clone(), |n| format!("{system}:{n}"));
-            (name, TargetKind::Database)
+                .attr_text("db.namespace")
+                .or_else(|| s.attr_text("db.name"))
+                .or_else(|| s.attr_text("server.address"));
+            let target = match name {
+                Some(n) => self.target(&format!("{system}:{n}")),
+                None => self.target(&system),
+            };
+            (target, TargetKind::Database)
         } else if let Some(host) = s
-            .attr_str("server.address")
-            .or_else(|| s.attr_str("url.full").and_then(|u| host_of(&u)))
-            .or_else(|| s.attr_str("http.url").and_then(|u| host_of(&u)))
+            .attr_text("server.address")
+            .map(|h| h.into_owned())
+            .or_else(|| s.attr_text("url.full").and_then(|u| host_of(&u)))
+            .or_else(|| s.attr_text("http.url").and_then(|u| host_of(&u)))
         {
-            (host, TargetKind::External)
+            (self.target(&host), TargetKind::External)
         } else {
-            (String::new(), TargetKind::Unknown)
+            (self.target(""), TargetKind::Unknown)
         };
         let seq = self.first_seq + self.calls.len() as u64;
         self.by_end_second
@@ -126,7 +145,7 @@ impl EdgeIndex {
             trace: s.trace_id,
             span: s.span_id,
             caller,
-            target: Arc::from(target),
+            target,
             kind,
             elapsed_ns: s.elapsed_ns(),
             error: s.error || !s.exceptions.is_empty(),
