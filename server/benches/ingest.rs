@@ -1,0 +1,331 @@
+//! Server benchmark (plain `main`, no harness): ingest throughput on one
+//! thread (protobuf decode + store append + index), store bytes per
+//! transaction, and query latency over one hour holding N transactions.
+//!
+//! `cargo bench -p osprey-server --bench ingest -- [transactions]` (default
+//! 1,000,000; under `cargo test` a 2,000-transaction smoke run).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use osprey_server::app::{App, ServerConfig};
+use osprey_server::index::{SeriesQuery, TxnFilter};
+use osprey_server::ingest::otlp::{Encoding, parse_traces};
+use prost::Message;
+
+const TXNS_PER_REQUEST: u64 = 250;
+
+fn kv(k: &str, v: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..KeyValue::default()
+    }
+}
+
+fn s(v: &str) -> any_value::Value {
+    any_value::Value::StringValue(v.into())
+}
+
+/// Request `r`: 250 transactions of 4 spans each (SERVER root, a method
+/// step, a SQL step, an outgoing HTTP call), spread evenly over one hour.
+fn body(r: u64, total: u64, hour_start_ns: u64) -> Vec<u8> {
+    let mut spans = Vec::with_capacity(TXNS_PER_REQUEST as usize * 4);
+    for i in 0..TXNS_PER_REQUEST {
+        let n = r * TXNS_PER_REQUEST + i;
+        let start = hour_start_ns + n * 3_600_000_000_000 / total;
+        let elapsed = 2_000_000 + (n * 7_919 % 400) * 1_000_000;
+        let mut trace = [0u8; 16];
+        trace[..8].copy_from_slice(&n.to_be_bytes());
+        trace[15] = 1;
+        let id = |k: u8| {
+            let mut b = [k; 8];
+            b[..7].copy_from_slice(&n.to_be_bytes()[1..]);
+            b.to_vec()
+        };
+        let mk = |k: u8,
+                  parent: Option<u8>,
+                  name: &str,
+                  kind: span::SpanKind,
+                  off: u64,
+                  dur: u64,
+                  attrs| Span {
+            trace_id: trace.to_vec(),
+            span_id: id(k),
+            parent_span_id: parent.map(id).unwrap_or_default(),
+            name: name.into(),
+            kind: kind as i32,
+            start_time_unix_nano: start + off,
+            end_time_unix_nano: start + off + dur,
+            attributes: attrs,
+            ..Span::default()
+        };
+        let mut root = mk(
+            1,
+            None,
+            ["GET /orders", "GET /cart", "POST /pay"][(n % 3) as usize],
+            span::SpanKind::Server,
+            0,
+            elapsed,
+            vec![
+                kv("client.address", s(&format!("10.0.{}.{}", n % 7, n % 251))),
+                kv("enduser.id", s(&format!("user{}", n % 5_000))),
+                kv("http.response.status_code", any_value::Value::IntValue(200)),
+            ],
+        );
+        if n.is_multiple_of(100) {
+            root.status = Some(Status {
+                code: 2,
+                message: "boom".into(),
+            });
+        }
+        spans.push(root);
+        spans.push(mk(
+            2,
+            Some(1),
+            "OrderService.load",
+            span::SpanKind::Internal,
+            100_000,
+            elapsed / 2,
+            vec![],
+        ));
+        spans.push(mk(
+            3,
+            Some(2),
+            "SELECT * FROM orders WHERE id = ?",
+            span::SpanKind::Client,
+            200_000,
+            elapsed / 4,
+            vec![
+                kv("db.system", s("postgresql")),
+                kv("db.namespace", s("shop")),
+            ],
+        ));
+        spans.push(mk(
+            4,
+            Some(1),
+            "GET /stock",
+            span::SpanKind::Client,
+            elapsed / 2 + 100_000,
+            elapsed / 4,
+            vec![kv("url.full", s("http://inventory:8080/stock"))],
+        ));
+    }
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", s("shop"))],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            schema_url: String::new(),
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn time<R>(label: &str, runs: u32, mut f: impl FnMut() -> R) {
+    let mut samples = Vec::new();
+    let mut out = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        out = Some(f());
+        samples.push(t.elapsed());
+    }
+    drop(out);
+    samples.sort();
+    println!(
+        "  {label:<58} median {:>9.3} ms  (min {:.3}, max {:.3})",
+        ms(samples[samples.len() / 2]),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1])
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not:
+    // then this is a quick smoke run.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let default = if args.iter().any(|a| a == "--bench") {
+        1_000_000
+    } else {
+        2_000
+    };
+    let total: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(default);
+    let total = total.div_ceil(TXNS_PER_REQUEST) * TXNS_PER_REQUEST;
+    let dir = std::env::temp_dir().join(format!("osprey-server-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let hour_start = (now_s - 3_700) * 1_000_000_000;
+    let mut cfg = ServerConfig::new(&dir);
+    cfg.index.max_transactions = total as usize + 1;
+    cfg.index.max_edges = 2 * total as usize + 1;
+    let app = App::open(cfg).expect("store opens");
+
+    println!(
+        "osprey-server ingest: {total} transactions x 4 spans, {TXNS_PER_REQUEST} per request, one thread"
+    );
+    let (mut busy, mut bytes_in) = (Duration::ZERO, 0usize);
+    for r in 0..total / TXNS_PER_REQUEST {
+        let b = body(r, total, hour_start);
+        bytes_in += b.len();
+        let t = Instant::now();
+        let spans = parse_traces(Encoding::Protobuf, &b).expect("valid");
+        app.ingest_spans(spans).expect("stored");
+        busy += t.elapsed();
+    }
+    let spans = total * 4;
+    println!(
+        "  ingest: {:.0} spans/s ({:.0} transactions/s), {:.1} s busy",
+        spans as f64 / busy.as_secs_f64(),
+        total as f64 / busy.as_secs_f64(),
+        busy.as_secs_f64()
+    );
+    let st = app.status();
+    println!(
+        "  protobuf in: {:.0} B/transaction; store: {:.0} B/transaction ({} bytes, {} segments)",
+        bytes_in as f64 / total as f64,
+        st.store_bytes as f64 / total as f64,
+        st.store_bytes,
+        st.segments.len()
+    );
+    assert_eq!(st.index.transactions as u64, total);
+
+    println!("queries over the hour ({total} transactions held):");
+    let from = hour_start;
+    let to = hour_start + 3_600_000_000_000;
+    let hour = TxnFilter {
+        from_ns: Some(from),
+        to_ns: Some(to),
+        ..TxnFilter::default()
+    };
+    time("transactions, newest 100", 20, || {
+        app.read(|i| i.transactions(&hour, 100).len())
+    });
+    let errors = TxnFilter {
+        error_only: true,
+        ..hour.clone()
+    };
+    time("transactions, error only, limit 100", 20, || {
+        app.read(|i| i.transactions(&errors, 100).len())
+    });
+    let slow = TxnFilter {
+        min_elapsed_ns: Some(402_000_000),
+        ..hour.clone()
+    };
+    time(
+        "transactions, elapsed >= 402 ms (none match: full scan)",
+        5,
+        || app.read(|i| i.transactions(&slow, 100).len()),
+    );
+    let user = TxnFilter {
+        user: Some("user42".into()),
+        ..hour.clone()
+    };
+    time("transactions, one user (200 match), limit 1000", 5, || {
+        app.read(|i| i.transactions(&user, 1000).len())
+    });
+    time(
+        "xlog columns source: all transactions of the hour",
+        3,
+        || app.read(|i| i.transactions(&hour, usize::MAX).len()),
+    );
+    let (fs, ts) = (from / 1_000_000_000, to / 1_000_000_000 - 1);
+    time("aggregates per second, 3600 s, 60 s user window", 5, || {
+        app.read(|i| i.seconds(fs, ts, 60).len())
+    });
+    time("server map over the hour", 5, || {
+        app.read(|i| i.server_map(from, to).len())
+    });
+    let one = hour_start + 1_800_000_000_000;
+    time(
+        "state at one second (txns + aggregate + edges + metrics)",
+        20,
+        || {
+            app.read(|i| {
+                let f = TxnFilter {
+                    from_ns: Some(one),
+                    to_ns: Some(one + 1_000_000_000),
+                    ..TxnFilter::default()
+                };
+                (
+                    i.transactions(&f, 1000).len(),
+                    i.seconds(one / 1_000_000_000, one / 1_000_000_000, 60)
+                        .len(),
+                    i.server_map(one, one + 1_000_000_000).len(),
+                    i.series(&SeriesQuery::default()).len(),
+                )
+            })
+        },
+    );
+    let some = app.read(|i| i.transactions(&hour, 1)[0].span_id.to_hex());
+    time(
+        "call tree of one transaction (read back from disk)",
+        20,
+        || app.trees(&some).map(|t| t.len()),
+    );
+    drop(app);
+    let t = Instant::now();
+    let reopened = App::open({
+        let mut c = ServerConfig::new(&dir);
+        c.index.max_transactions = total as usize + 1;
+        c.index.max_edges = 2 * total as usize + 1;
+        c
+    })
+    .unwrap();
+    println!(
+        "  restart: rebuilt indexes of {} transactions in {:.2} s",
+        reopened.status().index.transactions,
+        t.elapsed().as_secs_f64()
+    );
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(&dir);
+    http_ingest((total / 10).max(TXNS_PER_REQUEST), hour_start);
+}
+
+/// The same bodies through HTTP from one client thread (protobuf, gzip
+/// off): request parsing, the blocking hand-off and the answer included.
+fn http_ingest(total: u64, hour_start: u64) {
+    let total = total.div_ceil(TXNS_PER_REQUEST) * TXNS_PER_REQUEST;
+    let dir = std::env::temp_dir().join(format!("osprey-server-bench-http-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = osprey_server::api::start(ServerConfig::new(&dir), "127.0.0.1:0".parse().unwrap())
+        .expect("server starts");
+    let url = format!("{}/v1/traces", server.base_url());
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let bodies: Vec<Vec<u8>> = (0..total / TXNS_PER_REQUEST)
+        .map(|r| body(r, total, hour_start))
+        .collect();
+    let t = Instant::now();
+    for b in &bodies {
+        let resp = agent
+            .post(&url)
+            .header("content-type", "application/x-protobuf")
+            .send(&b[..])
+            .expect("posted");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let busy = t.elapsed();
+    println!(
+        "  HTTP ingest, one client, {} requests of {} spans: {:.0} spans/s, {:.2} ms per request",
+        bodies.len(),
+        TXNS_PER_REQUEST * 4,
+        (total * 4) as f64 / busy.as_secs_f64(),
+        ms(busy) / bodies.len() as f64
+    );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

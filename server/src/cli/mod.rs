@@ -1,0 +1,323 @@
+//! The command line: `serve`, `tail`, `tree`, `at`, `import`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::app::{App, ServerConfig};
+use crate::tree::TreeJson;
+
+/// Osprey's server and terminal helpers.
+#[derive(Parser, Debug)]
+#[command(name = "osprey", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Receive OTLP/HTTP, store it and answer the query API (one port).
+    Serve {
+        /// Address to listen on (keep it on loopback unless a proxy guards it).
+        #[arg(long, default_value = "127.0.0.1:4318")]
+        listen: SocketAddr,
+        /// Data directory.
+        #[arg(long, default_value = "./osprey-server-data")]
+        data: PathBuf,
+        /// Delete segments older than this (`90s`, `30m`, `12h`, `7d`).
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        retention_age: Duration,
+        /// Delete the oldest segments while the store is larger (bytes).
+        #[arg(long, default_value_t = 4 << 30)]
+        retention_bytes: u64,
+        /// Wall-clock time one segment covers.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        segment_window: Duration,
+        /// Largest segment (bytes).
+        #[arg(long, default_value_t = 64 << 20)]
+        segment_bytes: u64,
+        /// Largest request body (bytes, as sent); larger is 413.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body_bytes: usize,
+        /// Largest body after gzip decompression (bytes); larger is 413.
+        #[arg(long, default_value_t = 64 << 20)]
+        max_decompressed_bytes: usize,
+        /// Transactions kept in the in-memory index.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_transactions: usize,
+        /// fdatasync every record before answering (survives power loss, slower).
+        #[arg(long)]
+        fsync: bool,
+        /// Allow a non-loopback `--listen` address (the API has no authentication).
+        #[arg(long)]
+        allow_non_loopback: bool,
+    },
+    /// Print transactions as they arrive at a running server.
+    Tail {
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:4318")]
+        server: String,
+        /// Poll interval in ms.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+    },
+    /// Print the call tree of a transaction (16 hex digits) or trace (32).
+    Tree {
+        /// Transaction or trace id.
+        id: String,
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:4318")]
+        server: String,
+    },
+    /// Print the state at one second (UNIX ms or RFC 3339 UTC).
+    At {
+        /// The time.
+        time: String,
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:4318")]
+        server: String,
+    },
+    /// Import an agent's local store directory into a server data directory
+    /// (the server must not be running on that directory).
+    Import {
+        /// The agent's store directory (`./osprey-data`).
+        dir: PathBuf,
+        /// Server data directory.
+        #[arg(long, default_value = "./osprey-server-data")]
+        data: PathBuf,
+    },
+}
+
+/// `90s`, `30m`, `12h`, `7d` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit in {s:?} (use s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn get_json(url: &str) -> Result<Value, String> {
+    let mut resp = ureq::get(url)
+        .call()
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("GET {url}: bad JSON: {e}"))
+}
+
+/// One XLog line: end time, service, endpoint, elapsed, error, trace id.
+pub fn xlog_line(
+    end_ms: u64,
+    service: &str,
+    endpoint: &str,
+    elapsed_ms: f64,
+    error: bool,
+    trace: &str,
+    id: &str,
+) -> String {
+    format!(
+        "{} {service} {endpoint} {elapsed_ms:.3} ms{} trace={trace} id={id}",
+        crate::time::format_ms(end_ms),
+        if error { " ERROR" } else { "" }
+    )
+}
+
+/// Runs a parsed command line; the error is printed by `main`.
+pub fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            data,
+            retention_age,
+            retention_bytes,
+            segment_window,
+            segment_bytes,
+            max_body_bytes,
+            max_decompressed_bytes,
+            max_transactions,
+            fsync,
+            allow_non_loopback,
+        } => {
+            let mut cfg = ServerConfig::new(data);
+            cfg.store.max_age = retention_age;
+            cfg.store.max_bytes = retention_bytes;
+            cfg.store.segment_window = segment_window;
+            cfg.store.segment_bytes = segment_bytes.max(4096);
+            cfg.store.fsync = fsync;
+            cfg.max_body_bytes = max_body_bytes;
+            cfg.max_decompressed_bytes = max_decompressed_bytes;
+            cfg.index.max_transactions = max_transactions.max(1);
+            if !listen.ip().is_loopback() {
+                if !allow_non_loopback {
+                    return Err(format!(
+                        "{listen} is not a loopback address; the API has no authentication \
+                         (pass --allow-non-loopback to insist)"
+                    ));
+                }
+                eprintln!(
+                    "osprey: warning: listening on {listen}, not loopback; the API has no authentication"
+                );
+            }
+            let running =
+                crate::api::start(cfg, listen).map_err(|e| format!("cannot start: {e}"))?;
+            let st = running.app.status();
+            println!(
+                "osprey: listening on {} ({} transactions from {} segments, {} issues)",
+                running.base_url(),
+                st.index.transactions,
+                st.segments.len(),
+                st.issues.len()
+            );
+            loop {
+                std::thread::park();
+            }
+        }
+        Command::Tail {
+            server,
+            interval_ms,
+        } => {
+            let base = server.trim_end_matches('/');
+            // Start at the newest transaction: only what arrives later is printed.
+            let mut cursor = get_json(&format!("{base}/api/transactions?limit=0"))?["cursor"]
+                .as_u64()
+                .unwrap_or(0);
+            loop {
+                match get_json(&format!("{base}/api/xlog?since={cursor}&limit=10000")) {
+                    Ok(v) => {
+                        let n = v["id"].as_array().map_or(0, Vec::len);
+                        for i in 0..n {
+                            println!(
+                                "{}",
+                                xlog_line(
+                                    v["end_ms"][i].as_u64().unwrap_or(0),
+                                    v["service"][i].as_str().unwrap_or(""),
+                                    v["endpoint"][i].as_str().unwrap_or(""),
+                                    v["elapsed_ms"][i].as_f64().unwrap_or(0.0),
+                                    v["error"][i].as_bool().unwrap_or(false),
+                                    v["trace_id"][i].as_str().unwrap_or(""),
+                                    v["id"][i].as_str().unwrap_or(""),
+                                )
+                            );
+                        }
+                        cursor = v["cursor"].as_u64().unwrap_or(cursor);
+                    }
+                    Err(e) => eprintln!("osprey tail: {e}"),
+                }
+                std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
+            }
+        }
+        Command::Tree { id, server } => {
+            let v = get_json(&format!("{}/api/tree/{id}", server.trim_end_matches('/')))?;
+            let trees: Vec<TreeJson> = serde_json::from_value(v["transactions"].clone())
+                .map_err(|e| format!("unexpected answer: {e}"))?;
+            for t in &trees {
+                print!("{}", crate::tree::render(t));
+            }
+            Ok(())
+        }
+        Command::At { time, server } => {
+            let ns = crate::time::parse(&time).ok_or_else(|| format!("not a time: {time:?}"))?;
+            let v = get_json(&format!(
+                "{}/api/at?t={}",
+                server.trim_end_matches('/'),
+                ns / 1_000_000
+            ))?;
+            print!("{}", render_at(&v));
+            Ok(())
+        }
+        Command::Import { dir, data } => {
+            let found = crate::ingest::import::read_agent_store(&dir)
+                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            for issue in &found.issues {
+                eprintln!("osprey import: skipped damage: {issue}");
+            }
+            let app = App::open(ServerConfig::new(&data))
+                .map_err(|e| format!("cannot open {}: {e}", data.display()))?;
+            for chunk in found.spans.chunks(4096) {
+                app.ingest_spans(chunk.to_vec())
+                    .map_err(|e| format!("cannot store: {e}"))?;
+            }
+            println!(
+                "imported {} transactions ({} spans) into {}",
+                found.transactions,
+                found.spans.len(),
+                data.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Renders `/api/at` for the terminal.
+pub fn render_at(v: &Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let second = v["second"].as_u64().unwrap_or(0);
+    let a = &v["aggregate"];
+    let _ = writeln!(
+        out,
+        "{} tps={} errors={} avg={:.3} ms max={:.3} ms concurrent_users={}",
+        crate::time::format_ms(second * 1000),
+        a["count"].as_u64().unwrap_or(0),
+        a["errors"].as_u64().unwrap_or(0),
+        a["elapsed_avg_ms"].as_f64().unwrap_or(0.0),
+        a["elapsed_max_ms"].as_f64().unwrap_or(0.0),
+        a["concurrent_users"].as_u64().unwrap_or(0),
+    );
+    for t in v["transactions"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {}",
+            xlog_line(
+                t["end_ms"].as_u64().unwrap_or(0),
+                t["service"].as_str().unwrap_or(""),
+                t["endpoint"].as_str().unwrap_or(""),
+                t["elapsed_ms"].as_f64().unwrap_or(0.0),
+                t["error"].as_bool().unwrap_or(false),
+                t["trace_id"].as_str().unwrap_or(""),
+                t["id"].as_str().unwrap_or(""),
+            )
+        );
+    }
+    for e in v["edges"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  edge {} -> {} ({}) count={} errors={} p95={:.3} ms",
+            e["caller"].as_str().unwrap_or(""),
+            e["callee"].as_str().unwrap_or(""),
+            e["callee_kind"].as_str().unwrap_or(""),
+            e["count"].as_u64().unwrap_or(0),
+            e["errors"].as_u64().unwrap_or(0),
+            e["p95_ms"].as_f64().unwrap_or(0.0),
+        );
+    }
+    for s in v["metrics"].as_array().into_iter().flatten() {
+        if let Some(p) = s["points"].as_array().and_then(|p| p.last()) {
+            let _ = writeln!(
+                out,
+                "  metric {} {}{{{}}} = {} {}",
+                s["service"].as_str().unwrap_or(""),
+                s["name"].as_str().unwrap_or(""),
+                s["attributes"].as_str().unwrap_or(""),
+                p[1],
+                s["unit"].as_str().unwrap_or(""),
+            );
+        }
+    }
+    out
+}

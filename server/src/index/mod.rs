@@ -1,0 +1,491 @@
+//! In-memory indexes over the stored records, rebuilt from the segments at
+//! start-up and updated on every acknowledged request. Every structure is
+//! capped ([`IndexConfig`]); the oldest entries go first.
+//!
+//! Transaction summaries live here; span details (call trees) stay on disk
+//! and are read back by position ([`Index::trace_locations`]).
+
+mod aggregate;
+mod metrics;
+mod servermap;
+
+pub use aggregate::{SecondStats, bounds_ms as aggregate_bounds_ms};
+pub use metrics::{SeriesJson, SeriesQuery};
+pub use servermap::{EdgeJson, TargetKind};
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use osprey::model::{SpanId, TraceId};
+use serde::Serialize;
+
+use crate::record::{MetricPoint, SpanRec};
+use crate::store::Loc;
+use metrics::MetricIndex;
+use servermap::EdgeIndex;
+
+/// Caps on what the indexes hold in memory.
+#[derive(Clone, Debug)]
+pub struct IndexConfig {
+    /// Transaction summaries kept (default 1,000,000, about 200 B each).
+    pub max_transactions: usize,
+    /// Outgoing calls kept for the server map (default 1,000,000, about 80 B each).
+    pub max_edges: usize,
+    /// Metric series kept (default 2,048); points of new series beyond it are dropped and counted.
+    pub max_series: usize,
+    /// Points kept per series (default 3,600), oldest dropped first.
+    pub max_points_per_series: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            max_transactions: 1_000_000,
+            max_edges: 1_000_000,
+            max_series: 2_048,
+            max_points_per_series: 3_600,
+        }
+    }
+}
+
+/// One transaction's summary (an XLog entry).
+#[derive(Clone, Debug)]
+pub struct Txn {
+    /// Ingest sequence number (the live-update cursor).
+    pub seq: u64,
+    /// Trace id.
+    pub trace_id: TraceId,
+    /// The root span's id; the transaction id.
+    pub span_id: SpanId,
+    /// The root span's parent (in another service or process).
+    pub parent: Option<SpanId>,
+    /// Service name.
+    pub service: Arc<str>,
+    /// Endpoint (root span name).
+    pub endpoint: Arc<str>,
+    /// Start, UNIX ns.
+    pub start_ns: u64,
+    /// Elapsed ns.
+    pub elapsed_ns: u64,
+    /// Status ERROR, an exception on the root, or HTTP status >= 500.
+    pub error: bool,
+    /// `client.address`.
+    pub client_ip: Option<Arc<str>>,
+    /// `enduser.id` or `user.id`.
+    pub user: Option<Arc<str>>,
+    /// HTTP response status, 0 when none.
+    pub http_status: u16,
+    /// `thread.id`, 0 when none.
+    pub thread: u64,
+    /// Where the root span is stored.
+    pub loc: Loc,
+}
+
+impl Txn {
+    /// End, UNIX ns.
+    pub fn end_ns(&self) -> u64 {
+        self.start_ns.saturating_add(self.elapsed_ns)
+    }
+
+    /// The "user" counted for concurrent users: the user id, else the client IP.
+    pub fn visitor(&self) -> Option<&Arc<str>> {
+        self.user.as_ref().or(self.client_ip.as_ref())
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> TxnJson {
+        TxnJson {
+            seq: self.seq,
+            id: self.span_id.to_hex(),
+            trace_id: self.trace_id.to_hex(),
+            parent_span_id: self.parent.map(|p| p.to_hex()),
+            service: self.service.to_string(),
+            endpoint: self.endpoint.to_string(),
+            start_ms: self.start_ns / 1_000_000,
+            end_ms: self.end_ns() / 1_000_000,
+            elapsed_ms: self.elapsed_ns as f64 / 1e6,
+            error: self.error,
+            client_ip: self.client_ip.as_deref().map(str::to_owned),
+            user: self.user.as_deref().map(str::to_owned),
+            http_status: self.http_status,
+            thread: self.thread,
+        }
+    }
+}
+
+/// A transaction as the API returns it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct TxnJson {
+    /// Ingest sequence number.
+    pub seq: u64,
+    /// Transaction id (root span id, 16 hex digits).
+    pub id: String,
+    /// Trace id (32 hex digits).
+    pub trace_id: String,
+    /// Parent span id of the root, when called from elsewhere.
+    pub parent_span_id: Option<String>,
+    /// Service.
+    pub service: String,
+    /// Endpoint.
+    pub endpoint: String,
+    /// Start, UNIX ms.
+    pub start_ms: u64,
+    /// End, UNIX ms.
+    pub end_ms: u64,
+    /// Elapsed ms.
+    pub elapsed_ms: f64,
+    /// Failed.
+    pub error: bool,
+    /// Client IP.
+    pub client_ip: Option<String>,
+    /// User id.
+    pub user: Option<String>,
+    /// HTTP status, 0 when none.
+    pub http_status: u16,
+    /// Thread id, 0 when none.
+    pub thread: u64,
+}
+
+/// Filters of a transaction list; every field is optional.
+#[derive(Clone, Debug, Default)]
+pub struct TxnFilter {
+    /// End at or after, UNIX ns.
+    pub from_ns: Option<u64>,
+    /// End before, UNIX ns.
+    pub to_ns: Option<u64>,
+    /// Elapsed at least, ns.
+    pub min_elapsed_ns: Option<u64>,
+    /// Elapsed at most, ns.
+    pub max_elapsed_ns: Option<u64>,
+    /// Only failed ones.
+    pub error_only: bool,
+    /// Service equals.
+    pub service: Option<String>,
+    /// Endpoint equals.
+    pub endpoint: Option<String>,
+    /// Client IP equals.
+    pub client_ip: Option<String>,
+    /// User equals.
+    pub user: Option<String>,
+}
+
+impl TxnFilter {
+    fn accepts(&self, t: &Txn) -> bool {
+        let end = t.end_ns();
+        self.from_ns.is_none_or(|f| end >= f)
+            && self.to_ns.is_none_or(|x| end < x)
+            && self.min_elapsed_ns.is_none_or(|m| t.elapsed_ns >= m)
+            && self.max_elapsed_ns.is_none_or(|m| t.elapsed_ns <= m)
+            && (!self.error_only || t.error)
+            && self.service.as_deref().is_none_or(|s| &*t.service == s)
+            && self.endpoint.as_deref().is_none_or(|s| &*t.endpoint == s)
+            && self
+                .client_ip
+                .as_deref()
+                .is_none_or(|s| t.client_ip.as_deref() == Some(s))
+            && self
+                .user
+                .as_deref()
+                .is_none_or(|s| t.user.as_deref() == Some(s))
+    }
+}
+
+/// Counters shown by `/api/status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IndexStats {
+    /// Transactions held.
+    pub transactions: usize,
+    /// Transactions evicted by the cap or by retention.
+    pub evicted_transactions: u64,
+    /// Outgoing calls held for the server map.
+    pub edges: usize,
+    /// Metric series held.
+    pub series: usize,
+    /// Metric points dropped because the series cap was reached.
+    pub dropped_metric_points: u64,
+    /// Spans indexed since start.
+    pub spans_indexed: u64,
+}
+
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// What the index knows about one trace.
+#[derive(Default)]
+struct TraceEntry {
+    /// Records holding its spans.
+    locs: Vec<Loc>,
+    /// Sequence numbers of its transactions.
+    txns: Vec<u64>,
+}
+
+/// The in-memory indexes.
+pub struct Index {
+    cfg: IndexConfig,
+    next_seq: u64,
+    txns: VecDeque<Txn>,
+    by_end_second: BTreeMap<u64, Vec<u64>>,
+    by_id: HashMap<SpanId, u64>,
+    traces: HashMap<TraceId, TraceEntry>,
+    trace_order: VecDeque<TraceId>,
+    edges: EdgeIndex,
+    metrics: MetricIndex,
+    strings: HashSet<Arc<str>>,
+    stats: IndexStats,
+}
+
+impl Index {
+    /// Empty indexes with caps `cfg`.
+    pub fn new(cfg: IndexConfig) -> Self {
+        Self {
+            edges: EdgeIndex::new(cfg.max_edges),
+            metrics: MetricIndex::new(cfg.max_series, cfg.max_points_per_series),
+            cfg,
+            next_seq: 1,
+            txns: VecDeque::new(),
+            by_end_second: BTreeMap::new(),
+            by_id: HashMap::new(),
+            traces: HashMap::new(),
+            trace_order: VecDeque::new(),
+            strings: HashSet::new(),
+            stats: IndexStats::default(),
+        }
+    }
+
+    /// Shares one allocation per distinct string; the table is a cache and
+    /// is cleared when it grows past the transaction cap.
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        if self.strings.len() >= self.cfg.max_transactions.max(1024) {
+            self.strings.clear();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+
+    /// Indexes the spans of the record at `loc`.
+    pub fn add_spans(&mut self, loc: Loc, spans: &[SpanRec]) {
+        for s in spans {
+            self.stats.spans_indexed += 1;
+            self.note_trace(s.trace_id, loc);
+            let service = self.intern(&s.service);
+            if s.kind == crate::record::Kind::Client {
+                self.edges.add_call(s, service.clone());
+            }
+            if s.is_transaction_root() {
+                if let Some(p) = s.parent {
+                    self.edges.note_callee(s.trace_id, p, service.clone());
+                }
+                self.add_txn(s, service, loc);
+            }
+        }
+    }
+
+    fn note_trace(&mut self, trace: TraceId, loc: Loc) {
+        let entry = self.traces.entry(trace).or_default();
+        if entry.locs.is_empty() {
+            self.trace_order.push_back(trace);
+        }
+        if !entry.locs.contains(&loc) {
+            entry.locs.push(loc);
+        }
+        while self.trace_order.len() > self.cfg.max_transactions {
+            if let Some(old) = self.trace_order.pop_front() {
+                self.traces.remove(&old);
+            }
+        }
+    }
+
+    fn add_txn(&mut self, s: &SpanRec, service: Arc<str>, loc: Loc) {
+        if self
+            .by_span(s.span_id)
+            .is_some_and(|t| t.trace_id == s.trace_id)
+        {
+            // A retried request: the transaction is already indexed.
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let http_status = s.http_status();
+        let user = s.attr_text("enduser.id").or_else(|| s.attr_text("user.id"));
+        let client_ip = s.attr_text("client.address");
+        let txn = Txn {
+            seq,
+            trace_id: s.trace_id,
+            span_id: s.span_id,
+            parent: s.parent,
+            endpoint: self.intern(&s.name),
+            service,
+            start_ns: s.start_ns,
+            elapsed_ns: s.elapsed_ns(),
+            error: s.error || !s.exceptions.is_empty() || http_status >= 500,
+            client_ip: client_ip.map(|c| self.intern(&c)),
+            user: user.map(|u| self.intern(&u)),
+            http_status,
+            thread: match s.attr("thread.id") {
+                Some(osprey::AttrValue::Int(i)) => u64::try_from(*i).unwrap_or(0),
+                _ => 0,
+            },
+            loc,
+        };
+        self.by_end_second
+            .entry(txn.end_ns() / NS_PER_S)
+            .or_default()
+            .push(seq);
+        self.by_id.insert(txn.span_id, seq);
+        if let Some(e) = self.traces.get_mut(&txn.trace_id) {
+            e.txns.push(seq);
+        }
+        self.txns.push_back(txn);
+        while self.txns.len() > self.cfg.max_transactions {
+            self.evict_front();
+        }
+    }
+
+    fn evict_front(&mut self) {
+        let Some(t) = self.txns.pop_front() else {
+            return;
+        };
+        let sec = t.end_ns() / NS_PER_S;
+        if let Some(v) = self.by_end_second.get_mut(&sec) {
+            v.retain(|s| *s != t.seq);
+            if v.is_empty() {
+                self.by_end_second.remove(&sec);
+            }
+        }
+        if self.by_id.get(&t.span_id) == Some(&t.seq) {
+            self.by_id.remove(&t.span_id);
+        }
+        self.stats.evicted_transactions += 1;
+    }
+
+    /// Forgets what was stored in segments below `segment` (deleted by
+    /// retention) and everything that ended before `cutoff_ns`.
+    pub fn evict_older(&mut self, segment: u64, cutoff_ns: u64) {
+        while self
+            .txns
+            .front()
+            .is_some_and(|t| t.loc.segment < segment || t.end_ns() < cutoff_ns)
+        {
+            self.evict_front();
+        }
+        self.edges.evict_before(cutoff_ns);
+        self.metrics.evict_before(cutoff_ns);
+    }
+
+    /// Indexes metric points.
+    pub fn add_metrics(&mut self, points: &[MetricPoint]) {
+        for p in points {
+            self.metrics.add(p);
+        }
+    }
+
+    fn get(&self, seq: u64) -> Option<&Txn> {
+        let first = self.txns.front()?.seq;
+        self.txns.get(seq.checked_sub(first)? as usize)
+    }
+
+    /// Transactions matching `f`, newest end first, at most `limit`.
+    pub fn transactions(&self, f: &TxnFilter, limit: usize) -> Vec<&Txn> {
+        let lo = f.from_ns.map_or(0, |x| x / NS_PER_S);
+        let hi = f.to_ns.map_or(u64::MAX, |x| x / NS_PER_S);
+        let mut out = Vec::new();
+        for (_, seqs) in self.by_end_second.range(lo..=hi).rev() {
+            let mut second: Vec<&Txn> = seqs
+                .iter()
+                .filter_map(|s| self.get(*s))
+                .filter(|t| f.accepts(t))
+                .collect();
+            second.sort_by_key(|t| std::cmp::Reverse((t.end_ns(), t.seq)));
+            for t in second {
+                if out.len() >= limit {
+                    return out;
+                }
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Transactions ingested after cursor `since` (oldest first, at most
+    /// `limit`), for live updates.
+    pub fn since(&self, since: u64, limit: usize) -> Vec<&Txn> {
+        let Some(first) = self.txns.front().map(|t| t.seq) else {
+            return Vec::new();
+        };
+        let start = since.saturating_add(1).saturating_sub(first) as usize;
+        self.txns
+            .range(start.min(self.txns.len())..)
+            .take(limit)
+            .collect()
+    }
+
+    /// The cursor of the newest transaction (0 when none).
+    pub fn cursor(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// The transaction whose root span is `id`.
+    pub fn by_span(&self, id: SpanId) -> Option<&Txn> {
+        self.by_id
+            .get(&id)
+            .and_then(|s| self.get(*s))
+            .filter(|t| t.span_id == id)
+    }
+
+    /// The transactions of a trace, by start.
+    pub fn of_trace(&self, trace: TraceId) -> Vec<&Txn> {
+        let Some(entry) = self.traces.get(&trace) else {
+            return Vec::new();
+        };
+        let mut out: Vec<&Txn> = entry.txns.iter().filter_map(|s| self.get(*s)).collect();
+        out.sort_by_key(|t| t.start_ns);
+        out
+    }
+
+    /// Records holding spans of `trace`.
+    pub fn trace_locations(&self, trace: TraceId) -> Vec<Loc> {
+        self.traces
+            .get(&trace)
+            .map(|e| e.locs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Per-second statistics for seconds `from_s..=to_s`, concurrent users
+    /// counted over the `window_s` seconds ending at each second.
+    pub fn seconds(&self, from_s: u64, to_s: u64, window_s: u64) -> Vec<SecondStats> {
+        aggregate::seconds(self, from_s, to_s, window_s)
+    }
+
+    /// Server-map edges of calls ending in `[from_ns, to_ns)`.
+    pub fn server_map(&self, from_ns: u64, to_ns: u64) -> Vec<EdgeJson> {
+        self.edges.edges(from_ns, to_ns)
+    }
+
+    /// Metric series matching `q`.
+    pub fn series(&self, q: &SeriesQuery) -> Vec<SeriesJson> {
+        self.metrics.query(q)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            transactions: self.txns.len(),
+            edges: self.edges.len(),
+            series: self.metrics.len(),
+            dropped_metric_points: self.metrics.dropped(),
+            ..self.stats.clone()
+        }
+    }
+
+    fn seconds_range(&self, from_s: u64, to_s: u64) -> impl Iterator<Item = (u64, &Txn)> {
+        self.by_end_second
+            .range(from_s..=to_s)
+            .flat_map(move |(s, seqs)| {
+                seqs.iter()
+                    .filter_map(move |q| self.get(*q).map(|t| (*s, t)))
+            })
+    }
+}

@@ -1,0 +1,161 @@
+//! Shared by the server's integration tests: temp dirs, an HTTP client that
+//! returns every status, and builders of OTLP protobuf requests.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use prost::Message;
+use serde_json::Value;
+
+pub const MS: u64 = 1_000_000;
+
+/// A fresh directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("osprey-srv-{tag}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// POSTs `body`; returns status and body text.
+pub fn post(url: &str, content_type: &str, encoding: Option<&str>, body: &[u8]) -> (u16, String) {
+    let mut req = agent().post(url).header("content-type", content_type);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    let mut resp = req.send(body).expect("request sent");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, text)
+}
+
+/// GETs JSON; panics unless 200.
+pub fn get(url: &str) -> Value {
+    let (status, text) = get_status(url);
+    assert_eq!(status, 200, "GET {url}: {text}");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// GETs; returns status and body.
+pub fn get_status(url: &str) -> (u16, String) {
+    let mut resp = agent().get(url).call().expect("request sent");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+pub fn sv(s: &str) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(s.into())),
+    }
+}
+
+pub fn iv(i: i64) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::IntValue(i)),
+    }
+}
+
+pub fn kv(k: &str, v: AnyValue) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(v),
+        ..KeyValue::default()
+    }
+}
+
+/// A span of trace `trace` (one byte repeated), id `id`, parent `parent`.
+#[allow(clippy::too_many_arguments)]
+pub fn span(
+    trace: u8,
+    id: u8,
+    parent: Option<u8>,
+    name: &str,
+    kind: span::SpanKind,
+    start: u64,
+    end: u64,
+    attrs: Vec<KeyValue>,
+) -> Span {
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![id; 8],
+        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+        name: name.into(),
+        kind: kind as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes: attrs,
+        ..Span::default()
+    }
+}
+
+/// Marks `s` failed with an exception event.
+pub fn failed(mut s: Span, kind: &str, message: &str) -> Span {
+    s.status = Some(Status {
+        code: 2,
+        message: message.into(),
+    });
+    s.events.push(span::Event {
+        time_unix_nano: s.end_time_unix_nano,
+        name: "exception".into(),
+        attributes: vec![
+            kv("exception.type", sv(kind)),
+            kv("exception.message", sv(message)),
+        ],
+        dropped_attributes_count: 0,
+    });
+    s
+}
+
+/// A request holding `spans` from `service`.
+pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", sv(service))],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// The protobuf bytes of `req`.
+pub fn proto(req: &ExportTraceServiceRequest) -> Vec<u8> {
+    req.encode_to_vec()
+}
+
+/// Lower-case hex of one byte repeated `n` times.
+pub fn hex_id(b: u8, n: usize) -> String {
+    format!("{b:02x}").repeat(n)
+}
