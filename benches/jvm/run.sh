@@ -4,9 +4,10 @@
 # under wrk, in one run, with no agent, the Osprey agent and the OpenTelemetry
 # Java agent. Both agents export OTLP http/protobuf to a local sink
 # (benches/jvm/sink.py) that answers 200 and counts what it receives; a run in
-# which an agent sent no traces fails. Prints a markdown table (throughput,
-# p50/p99 latency, start-up, bytes allocated per request) and the ratios the
-# issue targets. Results belong in BENCHMARKS.md as ratios, on a quiet machine.
+# which an agent sent no traces naming Work.chain and SQL fails. Prints a
+# markdown table (throughput, p50/p99 latency, start-up, bytes allocated per
+# request) and the ratios the issue targets. Results belong in
+# BENCHMARKS.md as ratios, from a quiet machine.
 #
 # Usage: bash benches/jvm/run.sh
 # Needs: wrk (Debian package), mvn, curl, python3, a JDK 17 (JAVA_HOME below),
@@ -194,10 +195,14 @@ for config in $CONFIGS; do
   alloc=$(( (a1 - a0) / requests ))
   posts=$(( $(field "$after_sink" posts) - $(field "$before_sink" posts) ))
   bytes=$(( $(field "$after_sink" bytes) - $(field "$before_sink" bytes) ))
-  echo "sink, during warm-up, load run and shutdown: $posts POSTs to /v1/traces, $bytes bytes"
+  chain=$(( $(field "$after_sink" chain) - $(field "$before_sink" chain) ))
+  sql=$(( $(field "$after_sink" sql) - $(field "$before_sink" sql) ))
+  echo "sink, during warm-up, load run and shutdown: $posts POSTs to /v1/traces, $bytes bytes;" \
+    "$chain of them name Work.chain, $sql carry SQL"
   echo "sink totals so far:"; sed 's/^/  /' <<<"$after_sink"
-  if [ "$config" != none ] && [ "$posts" -le 0 ]; then
-    echo "FAILED: $config sent no traces to the sink (see $log, $log.err)"; exit 1
+  if [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
+    echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"
+    exit 1
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$rps" "$p50" "$p99" "$startup" \
     "$alloc" "$requests" "$posts" "$bytes" >>"$results"

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """OTLP/HTTP sink for benches/jvm/run.sh: answers 200 (empty body) to every POST
-and counts requests and body bytes per path. `GET /counts` prints them as
-`PATH posts=N bytes=M` lines. Usage: sink.py PORT_FILE (the chosen port is
+and counts, per path, requests, body bytes as received, and the bodies
+(gunzipped if need be) that mention the bench's method (`chain`) and SQL
+(`SELECT`). `GET /counts` prints them as `PATH posts=N bytes=M chain=C sql=S`
+lines. Usage: sink.py PORT_FILE (the chosen port is
 written there once the socket listens)."""
+import gzip
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,9 +28,17 @@ class Handler(BaseHTTPRequestHandler):
                     break
         else:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        wire = len(body)
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
         with lock:
-            posts, size = counts.get(self.path, (0, 0))
-            counts[self.path] = (posts + 1, size + len(body))
+            posts, size, chain, sql = counts.get(self.path, (0, 0, 0, 0))
+            counts[self.path] = (
+                posts + 1,
+                size + wire,
+                chain + (b"chain" in body),
+                sql + (b"SELECT" in body),
+            )
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -35,7 +46,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         with lock:
-            text = "".join(f"{p} posts={n} bytes={b}\n" for p, (n, b) in sorted(counts.items()))
+            text = "".join(
+                f"{p} posts={n} bytes={b} chain={c} sql={q}\n"
+                for p, (n, b, c, q) in sorted(counts.items())
+            )
         data = text.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
