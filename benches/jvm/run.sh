@@ -10,7 +10,7 @@
 # BENCHMARKS.md as ratios, from a quiet machine.
 #
 # Usage: bash benches/jvm/run.sh
-# Needs: wrk (Debian package), mvn, curl, python3, a JDK 17 (JAVA_HOME below),
+# Needs: wrk (Debian package), mvn, curl, python3, a JDK 17 (BENCH_JDK below),
 # and cargo unless OSPREY_AGENT_JAR is given.
 # Environment (defaults in brackets):
 #   WARMUP [10s] DURATION [30s]   wrk durations: warm-up, then the measured run
@@ -18,7 +18,7 @@
 #   STARTS [3]                    start-ups per configuration (median reported)
 #   CONFIGS ["none osprey otel"]  which configurations, in this order
 #   OSPREY_AGENT_JAR              use this agent jar instead of building one
-#   JAVA_HOME [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
+#   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
 # Smoke run: WARMUP=3s DURATION=5s STARTS=1 bash benches/jvm/run.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -34,9 +34,9 @@ THREADS="${THREADS:-1}"
 CONNECTIONS="${CONNECTIONS:-8}"
 STARTS="${STARTS:-3}"
 CONFIGS="${CONFIGS:-none osprey otel}"
-JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
+jdk="${BENCH_JDK:-/usr/lib/jvm/java-17-openjdk-amd64}"
 read -r -a jvm_opts <<<"${JVM_OPTS:--Xms512m -Xmx512m}"
-java="$JAVA_HOME/bin/java"
+java="$jdk/bin/java"
 work="$root/target/jvm-bench"
 mkdir -p "$work/libs" "$work/agents"
 
@@ -49,7 +49,7 @@ if ! command -v wrk >/dev/null; then
     exit 1
   fi
 fi
-for tool in mvn curl python3 "$java" "$JAVA_HOME/bin/javac"; do
+for tool in mvn curl python3 "$java" "$jdk/bin/javac"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 "$java" -version 2>&1 | head -1
@@ -60,6 +60,9 @@ if [ -z "$agent" ] && [[ " $CONFIGS " == *" osprey "* ]]; then
   echo "==> building libosprey and the agent"
   bash scripts/build-agent.sh -DskipTests >/dev/null
   agent="$root/jvm-agent/target/osprey-agent.jar"
+fi
+if [[ " $CONFIGS " == *" osprey "* ]] && [ ! -f "$agent" ]; then
+  echo "no agent jar at $agent" >&2; exit 1
 fi
 
 echo "==> fetching Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION (Maven Central, once)"
@@ -76,7 +79,7 @@ fetch "io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_AGENT_VERSION" "
 otel_agent="$work/agents/opentelemetry-javaagent-$OTEL_AGENT_VERSION.jar"
 cp="$work/libs/tomcat-embed-core-$TOMCAT_VERSION.jar:$work/libs/tomcat-annotations-api-$TOMCAT_VERSION.jar:$work/libs/h2-$H2_VERSION.jar"
 rm -rf "$work/classes"
-"$JAVA_HOME/bin/javac" --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
+"$jdk/bin/javac" --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
 
 echo "==> starting the OTLP sink"
 rm -f "$work/sink.port"
@@ -140,6 +143,8 @@ start_app() { # config log
 
 stop_app() {
   curl -s -o /dev/null "http://127.0.0.1:$port/exit" || true
+  for _ in $(seq 1 300); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+  kill "$app" 2>/dev/null && echo "the app did not stop on /exit; killed it" >&2
   wait "$app" || true
   app=""
 }
@@ -160,6 +165,7 @@ field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 
     if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v + 0 }' <<<"$1"
 }
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.tsv"
 printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\n' >"$results"
 for config in $CONFIGS; do
@@ -208,8 +214,14 @@ for config in $CONFIGS; do
     "$alloc" "$requests" "$posts" "$bytes" >>"$results"
 done
 
+{
 echo
 echo "## Java agent under load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after $WARMUP warm-up, /bench?id=42"
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'));" \
+  "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
+  "$("$java" -version 2>&1 | head -1); JVM options: ${jvm_opts[*]};" \
+  "Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo
 awk -F'\t' '
   NR == 1 { next }
@@ -232,6 +244,7 @@ awk -F'\t' '
     if (("osprey" in rps) && ("otel" in rps)) {
       if (lt > 0) printf "- Osprey loss / OpenTelemetry loss: %.2f (target <= 0.33)\n", lo / lt
       else print "- Osprey loss / OpenTelemetry loss: n/a (OpenTelemetry lost no throughput in this run)" }
-  }' "$results" | tee "$work/report.md"
+  }' "$results"
+} | tee "$work/report.md"
 echo
 echo "raw: $work/results.tsv, wrk output $work/wrk-*.txt, app logs $work/app-*.log"
