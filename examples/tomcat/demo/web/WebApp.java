@@ -4,6 +4,7 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -17,7 +18,10 @@ import org.apache.catalina.startup.Tomcat;
 /**
  * Embedded Tomcat 11 on 127.0.0.1 (port chosen by the system, printed as {@code port=N}) with
  * an in-memory H2 database. {@code /hello?id=N} runs two nested methods and two queries, {@code
- * /fail} throws, {@code /exit} stops the server (or it stops by itself after a minute).
+ * /fail} throws, {@code /exit} stops the server (or it stops by itself after a minute, or after
+ * {@code -Ddemo.lifetime.s=N} seconds). For the load benchmark ({@code benches/jvm/run.sh}):
+ * {@code /bench?id=N} runs 20 method steps ({@link Work#chain}) and two queries, {@code /stats}
+ * prints the bytes allocated so far by all live threads.
  */
 public final class WebApp {
     static Connection db;
@@ -41,10 +45,12 @@ public final class WebApp {
         Tomcat.addServlet(ctx, "hello", new Hello()).addMapping("/hello");
         Tomcat.addServlet(ctx, "fail", new Fail()).addMapping("/fail");
         Tomcat.addServlet(ctx, "exit", new Exit()).addMapping("/exit");
+        Tomcat.addServlet(ctx, "bench", new Bench()).addMapping("/bench");
+        Tomcat.addServlet(ctx, "stats", new Stats()).addMapping("/stats");
         tomcat.start();
         System.out.println("port=" + connector.getLocalPort());
         System.out.flush();
-        boolean asked = EXIT.await(60, TimeUnit.SECONDS);
+        boolean asked = EXIT.await(Long.getLong("demo.lifetime.s", 60), TimeUnit.SECONDS);
         tomcat.stop();
         tomcat.destroy();
         db.close();
@@ -73,6 +79,38 @@ public final class WebApp {
             resp.setContentType("text/plain");
             resp.getWriter().print("bye");
             EXIT.countDown();
+        }
+    }
+
+    /** 20 method steps ({@code Work.chain} 19 deep, then {@code Work.inner}) and two queries. */
+    static final class Bench extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            String answer;
+            try {
+                answer = "bench " + Work.chain(Work.CHAIN_DEPTH, Integer.parseInt(req.getParameter("id")));
+            } catch (java.sql.SQLException e) {
+                answer = "db error " + e.getMessage();
+            }
+            resp.getWriter().print(answer);
+        }
+    }
+
+    /** The bytes allocated so far by all live threads (HotSpot's per-thread counters). */
+    static final class Stats extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            com.sun.management.ThreadMXBean threads =
+                    (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            long total = 0;
+            for (long bytes : threads.getThreadAllocatedBytes(threads.getAllThreadIds())) {
+                if (bytes > 0) {
+                    total += bytes;
+                }
+            }
+            resp.setContentType("text/plain");
+            resp.getWriter().print("allocated_bytes=" + total);
         }
     }
 }

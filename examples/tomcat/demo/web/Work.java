@@ -7,7 +7,15 @@ import java.sql.Statement;
 
 /** The application's own methods (hooked with {@code hook.methods=demo.web.Work.*}). */
 public final class Work {
+    /** {@code chain} levels per {@code /bench} request; with {@code inner}, 20 method steps. */
+    public static final int CHAIN_DEPTH = 19;
+
     private Work() {}
+
+    /** Calls itself until {@code depth} is 1, then {@link #inner}: {@code depth + 1} steps. */
+    public static String chain(int depth, int id) throws SQLException {
+        return depth <= 1 ? inner(id) : chain(depth - 1, id);
+    }
 
     public static String outer(String id) {
         try {

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# The Java agent under load (issue #3): the demo Tomcat app (examples/tomcat/demo)
+# serving /bench?id=42 (servlet -> 20 method steps -> 2 SQL statements on H2)
+# under wrk, in one run, with no agent, the Osprey agent and the OpenTelemetry
+# Java agent. Both agents export OTLP http/protobuf to a local sink
+# (benches/jvm/sink.py) that answers 200 and counts what it receives; a run in
+# which an agent sent no traces naming Work.chain and SQL fails. Prints a
+# markdown table (throughput, p50/p99 latency, start-up, bytes allocated per
+# request) and the ratios the issue targets. Results belong in
+# BENCHMARKS.md as ratios, from a quiet machine.
+#
+# Usage: bash benches/jvm/run.sh
+# Needs: wrk (Debian package), mvn, curl, python3, a JDK 17 (BENCH_JDK below),
+# and cargo unless OSPREY_AGENT_JAR is given.
+# Environment (defaults in brackets):
+#   WARMUP [10s] DURATION [30s]   wrk durations: warm-up, then the measured run
+#   THREADS [1] CONNECTIONS [8]   wrk -t / -c
+#   STARTS [3]                    start-ups per configuration (median reported)
+#   CONFIGS ["none osprey otel"]  which configurations, in this order
+#   OSPREY_AGENT_JAR              use this agent jar instead of building one
+#   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
+# Smoke run: WARMUP=3s DURATION=5s STARTS=1 bash benches/jvm/run.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+TOMCAT_VERSION=11.0.27
+H2_VERSION=2.5.252
+OTEL_AGENT_VERSION=2.22.0
+
+WARMUP="${WARMUP:-10s}"
+DURATION="${DURATION:-30s}"
+THREADS="${THREADS:-1}"
+CONNECTIONS="${CONNECTIONS:-8}"
+STARTS="${STARTS:-3}"
+CONFIGS="${CONFIGS:-none osprey otel}"
+jdk="${BENCH_JDK:-/usr/lib/jvm/java-17-openjdk-amd64}"
+read -r -a jvm_opts <<<"${JVM_OPTS:--Xms512m -Xmx512m}"
+java="$jdk/bin/java"
+work="$root/target/jvm-bench"
+mkdir -p "$work/libs" "$work/agents"
+
+echo "==> checking tools"
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y wrk >/dev/null
+  else
+    echo "wrk is missing: apt-get install wrk (the issue uses Debian's package)" >&2
+    exit 1
+  fi
+fi
+for tool in mvn curl python3 "$java" "$jdk/bin/javac"; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+"$java" -version 2>&1 | head -1
+wrk -v 2>&1 | head -1 || true
+
+agent="${OSPREY_AGENT_JAR:-}"
+if [ -z "$agent" ] && [[ " $CONFIGS " == *" osprey "* ]]; then
+  echo "==> building libosprey and the agent"
+  bash scripts/build-agent.sh -DskipTests >/dev/null
+  agent="$root/jvm-agent/target/osprey-agent.jar"
+fi
+if [[ " $CONFIGS " == *" osprey "* ]] && [ ! -f "$agent" ]; then
+  echo "no agent jar at $agent" >&2; exit 1
+fi
+
+echo "==> fetching Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION (Maven Central, once)"
+fetch() { # coords dir
+  local artifact version
+  IFS=: read -r _ artifact version <<<"$1"
+  [ -f "$2/$artifact-$version.jar" ] ||
+    mvn -q -B dependency:copy -Dartifact="$1" -DoutputDirectory="$2"
+}
+fetch "org.apache.tomcat.embed:tomcat-embed-core:$TOMCAT_VERSION" "$work/libs"
+fetch "org.apache.tomcat:tomcat-annotations-api:$TOMCAT_VERSION" "$work/libs"
+fetch "com.h2database:h2:$H2_VERSION" "$work/libs"
+fetch "io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_AGENT_VERSION" "$work/agents"
+otel_agent="$work/agents/opentelemetry-javaagent-$OTEL_AGENT_VERSION.jar"
+cp="$work/libs/tomcat-embed-core-$TOMCAT_VERSION.jar:$work/libs/tomcat-annotations-api-$TOMCAT_VERSION.jar:$work/libs/h2-$H2_VERSION.jar"
+rm -rf "$work/classes"
+"$jdk/bin/javac" --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
+
+echo "==> starting the OTLP sink"
+rm -f "$work/sink.port"
+python3 benches/jvm/sink.py "$work/sink.port" &
+sink=$!
+app=""
+cleanup() {
+  if [ -n "$app" ]; then kill "$app" 2>/dev/null || true; fi
+  kill "$sink" 2>/dev/null || true
+  rm -f "$work/app.fifo"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do [ -s "$work/sink.port" ] && break; sleep 0.05; done
+sink_url="http://127.0.0.1:$(cat "$work/sink.port")"
+echo "sink on $sink_url"
+
+agent_opts() { # config -> the JVM options that load its agent
+  case "$1" in
+    none) ;;
+    osprey)
+      echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench" ;;
+    otel)
+      echo "-javaagent:$otel_agent" \
+        "-Dotel.instrumentation.methods.include=demo.web.Work[chain,inner,outer]" \
+        "-Dotel.service.name=bench" \
+        "-Dotel.traces.exporter=otlp" \
+        "-Dotel.exporter.otlp.protocol=http/protobuf" \
+        "-Dotel.exporter.otlp.endpoint=$sink_url" \
+        "-Dotel.metrics.exporter=none" \
+        "-Dotel.logs.exporter=none" ;;
+    *) echo "unknown configuration: $1" >&2; return 1 ;;
+  esac
+}
+
+# Starts the app; sets app (pid), port and startup_ms (spawn -> the `port=` line,
+# read from a pipe, no polling).
+start_app() { # config log
+  local opts
+  read -r -a opts <<<"$(agent_opts "$1")"
+  rm -f "$work/app.fifo"
+  mkfifo "$work/app.fifo"
+  local t0=${EPOCHREALTIME/./}
+  "$java" "${jvm_opts[@]}" "${opts[@]}" -Ddemo.lifetime.s=3600 \
+    -cp "$work/classes:$cp" demo.web.WebApp >"$work/app.fifo" 2>"$2.err" &
+  app=$!
+  exec 3<"$work/app.fifo"
+  port=""
+  local line
+  while IFS= read -r -t 120 line <&3; do
+    echo "$line" >>"$2"
+    if [[ "$line" == port=* ]]; then
+      startup_ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+      port="${line#port=}"
+      break
+    fi
+  done
+  [ -n "$port" ] || { echo "the app did not start ($1)"; cat "$2" "$2.err"; exit 1; }
+  cat <&3 >>"$2" &
+  exec 3<&-
+}
+
+stop_app() {
+  curl -s -o /dev/null "http://127.0.0.1:$port/exit" || true
+  for _ in $(seq 1 300); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+  kill "$app" 2>/dev/null && echo "the app did not stop on /exit; killed it" >&2
+  wait "$app" || true
+  app=""
+}
+
+allocated() { curl -s "http://127.0.0.1:$port/stats" | sed -n 's/^allocated_bytes=//p'; }
+
+to_ms() { # wrk duration (12.3us, 4.5ms, 1.2s, 2m) -> ms
+  awk -v d="$1" 'BEGIN {
+    n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.3f", n }'
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 if none)
+  awk -v k="$2" '$1 == "/v1/traces" { for (i = 2; i <= NF; i++)
+    if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v + 0 }' <<<"$1"
+}
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+results="$work/results.tsv"
+printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\n' >"$results"
+for config in $CONFIGS; do
+  echo "==> $config"
+  log="$work/app-$config.log"
+  : >"$log"
+  starts=""
+  for i in $(seq 1 "$STARTS"); do
+    start_app "$config" "$log"
+    starts="$starts $startup_ms"
+    echo "start-up $i: $startup_ms ms"
+    if [ "$i" -lt "$STARTS" ]; then stop_app; fi
+  done
+  startup=$(echo "$starts" | median)
+  before_sink="$(curl -s "$sink_url/counts")"
+  url="http://127.0.0.1:$port/bench?id=42"
+  answer="$(curl -s "$url")"
+  [ "$answer" = "bench widget widget" ] || { echo "unexpected answer: $answer"; exit 1; }
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >"$work/wrk-$config-warmup.txt"
+  a0="$(allocated)"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" | tee "$work/wrk-$config.txt"
+  a1="$(allocated)"
+  stop_app # the agents flush at shutdown
+  after_sink="$(curl -s "$sink_url/counts")"
+  out="$work/wrk-$config.txt"
+  if grep -q 'Non-2xx\|Socket errors' "$out"; then
+    echo "wrk saw errors ($config)"; exit 1
+  fi
+  rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+  requests="$(awk '/requests in/ { print $1 }' "$out")"
+  p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
+  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+  alloc=$(( (a1 - a0) / requests ))
+  posts=$(( $(field "$after_sink" posts) - $(field "$before_sink" posts) ))
+  bytes=$(( $(field "$after_sink" bytes) - $(field "$before_sink" bytes) ))
+  chain=$(( $(field "$after_sink" chain) - $(field "$before_sink" chain) ))
+  sql=$(( $(field "$after_sink" sql) - $(field "$before_sink" sql) ))
+  echo "sink, during warm-up, load run and shutdown: $posts POSTs to /v1/traces, $bytes bytes;" \
+    "$chain of them name Work.chain, $sql carry SQL"
+  echo "sink totals so far:"; sed 's/^/  /' <<<"${after_sink:-(nothing)}"
+  if [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
+    echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"
+    exit 1
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$rps" "$p50" "$p99" "$startup" \
+    "$alloc" "$requests" "$posts" "$bytes" >>"$results"
+done
+
+{
+echo
+echo "## Java agent under load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after $WARMUP warm-up, /bench?id=42"
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'));" \
+  "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
+  "$("$java" -version 2>&1 | head -1); JVM options: ${jvm_opts[*]};" \
+  "Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+echo
+awk -F'\t' '
+  NR == 1 { next }
+  { c[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; st[$1] = $5; al[$1] = $6; tp[$1] = $8; tb[$1] = $9; n = NR }
+  END {
+    print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | traces POSTs / bytes |"
+    print "|---|---:|---:|---:|---:|---:|---:|"
+    for (i = 2; i <= n; i++) { k = c[i]
+      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %d / %d |\n", k, rps[k], p50[k], p99[k], st[k], al[k], tp[k], tb[k] }
+    if (!("none" in rps)) exit
+    print ""
+    if ("osprey" in rps) { lo = 100 * (1 - rps["osprey"] / rps["none"])
+      printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
+      printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
+      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"] }
+    if ("otel" in rps) { lt = 100 * (1 - rps["otel"] / rps["none"])
+      printf "- OpenTelemetry throughput loss: %.2f %%\n", lt
+      printf "- OpenTelemetry start-up added: %d ms\n", st["otel"] - st["none"]
+      printf "- OpenTelemetry allocation added per request: %d B\n", al["otel"] - al["none"] }
+    if (("osprey" in rps) && ("otel" in rps)) {
+      if (lt > 0) printf "- Osprey loss / OpenTelemetry loss: %.2f (target <= 0.33)\n", lo / lt
+      else print "- Osprey loss / OpenTelemetry loss: n/a (OpenTelemetry lost no throughput in this run)" }
+  }' "$results"
+} | tee "$work/report.md"
+echo
+echo "raw: $work/results.tsv, wrk output $work/wrk-*.txt, app logs $work/app-*.log"

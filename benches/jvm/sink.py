@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""OTLP/HTTP sink for benches/jvm/run.sh: answers 200 (empty body) to every POST
+and counts, per path, requests, body bytes as received, and the bodies
+(gunzipped if need be) that mention the bench's method (`chain`) and SQL
+(`SELECT`). `GET /counts` prints them as `PATH posts=N bytes=M chain=C sql=S`
+lines. Usage: sink.py PORT_FILE (the chosen port is
+written there once the socket listens)."""
+import gzip
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+counts = {}
+lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or ""):
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                body += self.rfile.read(size)
+                self.rfile.readline()
+                if size == 0:
+                    break
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        wire = len(body)
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        with lock:
+            posts, size, chain, sql = counts.get(self.path, (0, 0, 0, 0))
+            counts[self.path] = (
+                posts + 1,
+                size + wire,
+                chain + (b"chain" in body),
+                sql + (b"SELECT" in body),
+            )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        with lock:
+            text = "".join(
+                f"{p} posts={n} bytes={b} chain={c} sql={q}\n"
+                for p, (n, b, c, q) in sorted(counts.items())
+            )
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(sys.argv[1], "w") as f:
+    f.write(str(server.server_address[1]))
+server.serve_forever()
