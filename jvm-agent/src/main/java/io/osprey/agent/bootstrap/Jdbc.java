@@ -1,5 +1,8 @@
 package io.osprey.agent.bootstrap;
 
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Method;
 import java.util.Collections;
 import java.util.HashMap;
@@ -170,7 +173,7 @@ public final class Jdbc {
     static DbTarget target(Object statement) {
         Object conn;
         try {
-            conn = invoke(statement, "getConnection");
+            conn = connection(statement);
         } catch (Throwable t) {
             return UNKNOWN;
         }
@@ -286,8 +289,27 @@ public final class Jdbc {
         }
     }
 
+    /** Statement class → its {@code getConnection()} as {@code (Object)Object}. Weak keys. */
+    private static final Map<Class<?>, MethodHandle> GET_CONNECTION =
+            Collections.synchronizedMap(new WeakHashMap<Class<?>, MethodHandle>());
+
+    /** {@code statement.getConnection()}, through a handle found once per class (no allocation). */
+    private static Object connection(Object statement) throws Throwable {
+        Class<?> c = statement.getClass();
+        MethodHandle h = GET_CONNECTION.get(c);
+        if (h == null) {
+            Method m = Servers.publicMethod(c, "getConnection");
+            if (m == null) {
+                return null;
+            }
+            h = MethodHandles.publicLookup().unreflect(m).asType(MethodType.methodType(Object.class, Object.class));
+            GET_CONNECTION.put(c, h);
+        }
+        return (Object) h.invokeExact(statement);
+    }
+
     private static Object invoke(Object target, String name) throws Exception {
-        Method m = target.getClass().getMethod(name);
-        return m.invoke(target);
+        Method m = Servers.publicMethod(target.getClass(), name);
+        return m == null ? null : m.invoke(target);
     }
 }

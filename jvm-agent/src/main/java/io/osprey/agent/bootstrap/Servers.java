@@ -1,5 +1,8 @@
 package io.osprey.agent.bootstrap;
 
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Method;
 
 /**
@@ -40,6 +43,8 @@ public final class Servers {
     private static volatile Accessors contextAccessors;
     /** Accessors of the request class {@code HttpServlet.service} sees (a facade or wrapper). */
     private static volatile Accessors routeAccessors;
+    /** Accessors of the container's {@code HttpServletMapping} class. */
+    private static volatile Accessors mappingAccessors;
 
     private Servers() {}
 
@@ -216,12 +221,17 @@ public final class Servers {
         if (mapping == null) {
             return null;
         }
-        Object match = call(mapping, "getMappingMatch");
+        Accessors m = mappingAccessors;
+        if (m == null || m.type != mapping.getClass()) {
+            m = new Accessors(mapping.getClass());
+            mappingAccessors = m;
+        }
+        Object match = m.call(m.mappingMatch, mapping, null);
         String kind = match == null ? "" : match.toString();
         if (!kind.equals("PATH") && !kind.equals("EXTENSION")) {
             return null;
         }
-        Object pattern = call(mapping, "getPattern");
+        Object pattern = m.call(m.pattern, mapping, null);
         if (pattern == null) {
             return null;
         }
@@ -285,10 +295,8 @@ public final class Servers {
         try {
             int status = -1;
             if (response != null) {
-                Accessors r = accessors(response, false);
-                Object v = r.call(r.status, response, null);
-                if (v instanceof Integer) {
-                    status = (Integer) v;
+                status = accessors(response, false).status(response);
+                if (status >= 0) {
                     OspreyNative.attrLong(-1L, kStatus, status);
                 }
             }
@@ -413,22 +421,31 @@ public final class Servers {
 
     /** Public accessors of one request, response or context class, looked up once. */
     static final class Accessors {
+        private static final MethodType GETTER = MethodType.methodType(Object.class, Object.class);
+        private static final MethodType GETTER_ARG =
+                MethodType.methodType(Object.class, Object.class, Object.class);
+        private static final MethodType INT_GETTER = MethodType.methodType(int.class, Object.class);
+
         final Class<?> type;
-        final Method method;
-        final Method uri;
-        final Method header;
-        final Method remoteAddr;
-        final Method remoteUser;
-        final Method queryString;
-        final Method attribute;
-        final Method status;
-        final Method asyncStarted;
-        final Method asyncContext;
+        final MethodHandle method;
+        final MethodHandle uri;
+        final MethodHandle header;
+        final MethodHandle remoteAddr;
+        final MethodHandle remoteUser;
+        final MethodHandle queryString;
+        final MethodHandle attribute;
+        /** {@code int getStatus()}, unboxed. */
+        final MethodHandle status;
+        final MethodHandle asyncStarted;
+        final MethodHandle asyncContext;
+        /** Two arguments: through reflection, used once per asynchronous request. */
         final Method setAttribute;
-        final Method servletRequest;
-        final Method servletResponse;
-        final Method mapping;
-        final Method contextPath;
+        final MethodHandle servletRequest;
+        final MethodHandle servletResponse;
+        final MethodHandle mapping;
+        final MethodHandle contextPath;
+        final MethodHandle mappingMatch;
+        final MethodHandle pattern;
 
         Accessors(Class<?> type) {
             this.type = type;
@@ -439,34 +456,64 @@ public final class Servers {
             this.remoteUser = find(type, "getRemoteUser");
             this.queryString = find(type, "getQueryString");
             this.attribute = find(type, "getAttribute", String.class);
-            this.status = find(type, "getStatus");
+            this.status = handle(publicMethod(type, "getStatus"), INT_GETTER);
             this.asyncStarted = find(type, "isAsyncStarted");
             this.asyncContext = find(type, "getAsyncContext");
-            this.setAttribute = find(type, "setAttribute", String.class, Object.class);
+            this.setAttribute = publicMethod(type, "setAttribute", String.class, Object.class);
             this.servletRequest = find(type, "getServletRequest");
             this.servletResponse = find(type, "getServletResponse");
             this.mapping = find(type, "getHttpServletMapping");
             this.contextPath = find(type, "getContextPath");
+            this.mappingMatch = find(type, "getMappingMatch");
+            this.pattern = find(type, "getPattern");
         }
 
-        private static Method find(Class<?> type, String name, Class<?>... args) {
-            return publicMethod(type, name, args);
+        /**
+         * The public method as a handle of type {@code (Object)Object} or, with one argument,
+         * {@code (Object,Object)Object}: invoked with {@code invokeExact}, it allocates no argument
+         * array (reflection's {@code Method.invoke} does, per call).
+         */
+        private static MethodHandle find(Class<?> type, String name, Class<?>... args) {
+            return handle(publicMethod(type, name, args), args.length == 0 ? GETTER : GETTER_ARG);
         }
 
-        Object call(Method m, Object target, String arg) {
+        private static MethodHandle handle(Method m, MethodType as) {
             if (m == null) {
                 return null;
             }
             try {
-                return arg == null ? m.invoke(target) : m.invoke(target, arg);
+                return MethodHandles.publicLookup().unreflect(m).asType(as);
             } catch (Throwable t) {
                 return null;
             }
         }
 
-        String string(Method m, Object target, String arg) {
-            Object v = call(m, target, arg);
+        Object call(MethodHandle h, Object target, String arg) {
+            if (h == null) {
+                return null;
+            }
+            try {
+                return arg == null ? (Object) h.invokeExact(target) : (Object) h.invokeExact(target, (Object) arg);
+            } catch (Throwable t) {
+                return null;
+            }
+        }
+
+        String string(MethodHandle h, Object target, String arg) {
+            Object v = call(h, target, arg);
             return v == null ? null : v.toString();
+        }
+
+        /** {@code getStatus()} of a response; -1 when unknown. */
+        int status(Object response) {
+            if (status == null) {
+                return -1;
+            }
+            try {
+                return (int) status.invokeExact(response);
+            } catch (Throwable t) {
+                return -1;
+            }
         }
     }
 }
