@@ -172,6 +172,9 @@ impl From<bool> for AttrValue {
 pub const ATTR_SQL_COUNT: &str = "osprey.sql.count";
 /// Transaction attribute: the SQL steps' total time in milliseconds.
 pub const ATTR_SQL_TIME_MS: &str = "osprey.sql.time_ms";
+/// Transaction attribute: CPU time it used on its thread, in milliseconds
+/// (with `txn.cpu_time=true`).
+pub const ATTR_CPU_TIME_MS: &str = "osprey.cpu_time_ms";
 /// Transaction attribute: how many outgoing HTTP calls it made.
 pub const ATTR_HTTP_CALL_COUNT: &str = "osprey.http_call.count";
 /// Transaction attribute: the outgoing calls' total time in milliseconds.

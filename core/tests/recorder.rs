@@ -507,3 +507,46 @@ fn detach_without_a_transaction_is_refused() {
         );
     });
 }
+
+#[test]
+fn cpu_time_is_measured_per_transaction_when_asked() {
+    let cpu = |t: &osprey::model::TransactionRecord| {
+        t.attributes.iter().find_map(|a| {
+            (&*osprey::names::resolve(a.key) == osprey::model::ATTR_CPU_TIME_MS).then(|| {
+                match a.value {
+                    AttrValue::Float(ms) => ms,
+                    ref other => panic!("{other:?}"),
+                }
+            })
+        })
+    };
+    let capture = Capture::default();
+    with_osprey(quick().cpu_time(true), &capture, || {
+        let busy = osprey::transaction("busy").begin();
+        let until = std::time::Instant::now() + Duration::from_millis(30);
+        let mut x = 0u64;
+        while std::time::Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        busy.end();
+        let idle = osprey::transaction("idle").begin();
+        std::thread::sleep(Duration::from_millis(30));
+        idle.end();
+    });
+    let txns = capture.transactions();
+    let by_name = |n: &str| {
+        txns.iter()
+            .find(|t| &*osprey::names::resolve(t.name) == n)
+            .unwrap()
+    };
+    let busy = cpu(by_name("busy")).expect("measured");
+    let idle = cpu(by_name("idle")).expect("measured");
+    assert!(busy >= 15.0, "a 30 ms busy loop used {busy} ms of CPU");
+    assert!(idle < 10.0, "a 30 ms sleep used {idle} ms of CPU");
+
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        osprey::transaction("plain").begin().end();
+    });
+    assert_eq!(cpu(&capture.transactions()[0]), None, "off by default");
+}

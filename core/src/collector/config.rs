@@ -81,6 +81,7 @@ pub struct Config {
     pub(crate) batch_delay: Duration,
     pub(crate) sample_ratio: f64,
     pub(crate) sanitize: bool,
+    pub(crate) cpu_time: bool,
     pub(crate) slow_threshold: Duration,
     pub(crate) exporter_queue_batches: usize,
     pub(crate) shutdown_timeout: Duration,
@@ -100,6 +101,7 @@ impl fmt::Debug for Config {
             .field("batch_delay", &self.batch_delay)
             .field("sample_ratio", &self.sample_ratio)
             .field("sanitize", &self.sanitize)
+            .field("cpu_time", &self.cpu_time)
             .field("slow_threshold", &self.slow_threshold)
             .field("specs", &self.specs)
             .field("custom_exporters", &self.custom.len())
@@ -122,6 +124,7 @@ impl Default for Config {
             batch_delay: Duration::from_secs(1),
             sample_ratio: 1.0,
             sanitize: true,
+            cpu_time: false,
             slow_threshold: Duration::from_secs(1),
             exporter_queue_batches: 4,
             shutdown_timeout: Duration::from_secs(5),
@@ -144,6 +147,7 @@ pub const KEYS: &[&str] = &[
     "sample.ratio",
     "sample.slow_ms",
     "sanitize",
+    "txn.cpu_time",
     "exporter",
     "exporter.queue_batches",
     "shutdown.timeout_ms",
@@ -227,6 +231,14 @@ impl Config {
     /// replaced before export (default true; see [`crate::collector::sanitize`]).
     pub fn sanitize(mut self, on: bool) -> Self {
         self.sanitize = on;
+        self
+    }
+
+    /// Measures each transaction's CPU time on its thread (`osprey.cpu_time_ms`;
+    /// default off: two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` system calls
+    /// per transaction, none per step). Key `txn.cpu_time`.
+    pub fn cpu_time(mut self, on: bool) -> Self {
+        self.cpu_time = on;
         self
     }
 
@@ -367,6 +379,9 @@ impl Config {
             }
             "sanitize" => {
                 self.sanitize = value.parse().map_err(|_| invalid("true or false"))?;
+            }
+            "txn.cpu_time" => {
+                self.cpu_time = value.parse().map_err(|_| invalid("true or false"))?;
             }
             "sample.slow_ms" => self.slow_threshold = Duration::from_millis(num("milliseconds")?),
             "exporter.queue_batches" => {

@@ -166,6 +166,12 @@ impl Converter {
             }
         }
         self.summarise(&steps, &mut attributes);
+        if raw.cpu_ns > 0 {
+            attributes.push(Attribute {
+                key: self.name(RawName::Static(model::ATTR_CPU_TIME_MS)),
+                value: AttrValue::Float(raw.cpu_ns as f64 / 1e6),
+            });
+        }
         let name = match std::mem::replace(&mut raw.name, RawTxnName::Owned(String::new())) {
             RawTxnName::Raw(r) => self.name(r),
             RawTxnName::Owned(s) => names::intern(&s),

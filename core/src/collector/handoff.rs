@@ -25,6 +25,8 @@ pub(crate) struct Handoff {
     pub tx: Sender<Box<RawTransaction>>,
     pub pool: Receiver<Box<RawTransaction>>,
     pub max_steps: u32,
+    /// Measure each transaction's thread CPU time.
+    pub cpu_time: bool,
     pub max_queue_bytes: usize,
     pub queued_bytes: AtomicUsize,
     pub counters: Arc<Counters>,

@@ -145,6 +145,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         tx,
         pool: pool_rx,
         max_steps: config.max_steps as u32,
+        cpu_time: config.cpu_time,
         max_queue_bytes: config.max_queue_bytes,
         queued_bytes: AtomicUsize::new(0),
         counters: counters.clone(),

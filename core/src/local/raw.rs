@@ -62,6 +62,10 @@ pub(crate) struct RawTransaction {
     pub start: u64,
     pub end: u64,
     pub thread_id: u64,
+    /// Thread CPU time at begin (ns), 0 when not measured.
+    pub cpu_start_ns: u64,
+    /// CPU time the transaction used on its thread (ns), 0 when not measured.
+    pub cpu_ns: u64,
     pub steps: Vec<RawStep>,
     pub attrs: Vec<RawAttr>,
     pub errors: Vec<(u32, ErrorInfo)>,
@@ -95,6 +99,8 @@ impl RawTransaction {
             start: 0,
             end: 0,
             thread_id: 0,
+            cpu_start_ns: 0,
+            cpu_ns: 0,
             steps: Vec::new(),
             attrs: Vec::new(),
             errors: Vec::new(),
@@ -128,6 +134,8 @@ impl RawTransaction {
         self.dropped_steps = 0;
         self.repaired = false;
         self.force_sample = false;
+        self.cpu_start_ns = 0;
+        self.cpu_ns = 0;
         self.parent_span_id = None;
         self.end = 0;
     }

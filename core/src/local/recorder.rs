@@ -313,6 +313,8 @@ impl LocalRecorder {
         txn.fast_limit = max_steps.min(txn.steps.capacity() as u32);
         self.seq = self.seq.wrapping_add(1).max(1);
         txn.seq = self.seq;
+        txn.cpu_start_ns = if handoff.cpu_time { thread_cpu_ns() } else { 0 };
+        txn.cpu_ns = 0;
         txn.start = clock::now();
         active::set(Box::into_raw(txn));
         Ok(self.seq)
@@ -329,6 +331,10 @@ impl LocalRecorder {
         let mut txn = unsafe { Box::from_raw(ptr) };
         txn.end = now;
         txn.close_open_steps(now);
+        // Only when it ends on the thread it began on (not after a detach).
+        if txn.cpu_start_ns != 0 && txn.thread_id == self.thread_id {
+            txn.cpu_ns = thread_cpu_ns().saturating_sub(txn.cpu_start_ns);
+        }
         let Some(handoff) = refresh_link(&mut self.link) else {
             txn.recycle();
             self.spare = Some(txn);
@@ -343,6 +349,19 @@ impl LocalRecorder {
             }
         }
     }
+}
+
+/// This thread's CPU time in nanoseconds (0 if the clock cannot be read).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
 }
 
 /// The collector's handoff, re-read only when `init`/`shutdown` changed it
