@@ -1,5 +1,5 @@
-//! The Java agent on real application servers: the Apache Tomcat 9 (javax)
-//! and 11 (jakarta) distributions and WildFly, each running the demo WAR
+//! The Java agent on real application servers: the Apache Tomcat 9 (javax),
+//! 10.1 and 11 (jakarta) distributions and WildFly, each running the demo WAR
 //! (`jvm-agent/src/test-app/war`: servlets, user methods, JDBC on H2 in
 //! WEB-INF/lib, an async servlet) with the agent added the way a user adds
 //! it, exporting to a loopback OTLP/HTTP receiver that decodes the bytes.
@@ -259,6 +259,13 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
 fn tomcat_11_distribution_with_a_war() {
     for (jdk, label) in jdks() {
         server_through_agent(Kind::Tomcat11, &jdk, label);
+    }
+}
+
+#[test]
+fn tomcat_10_distribution_with_a_war() {
+    for (jdk, label) in jdks() {
+        server_through_agent(Kind::Tomcat10, &jdk, label);
     }
 }
 

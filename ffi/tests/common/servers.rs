@@ -1,5 +1,5 @@
 //! Real application servers for the agent's end-to-end tests: the Apache
-//! Tomcat distributions 9 (javax) and 11 (jakarta) and the WildFly
+//! Tomcat distributions 9 (javax), 10.1 and 11 (jakarta) and the WildFly
 //! distribution, fetched from Maven Central and unpacked once under the
 //! target's tmp dir, each started from a fresh base directory with the demo
 //! WAR (`jvm-agent/src/test-app/war`) deployed as `/app`, listening on
@@ -24,6 +24,8 @@ use super::java::{java_home, maven_artifact};
 pub enum Kind {
     /// Apache Tomcat 9 (javax.servlet).
     Tomcat9,
+    /// Apache Tomcat 10.1 (jakarta.servlet).
+    Tomcat10,
     /// Apache Tomcat 11 (jakarta.servlet).
     Tomcat11,
     /// WildFly (Undertow, JBoss Modules; jakarta.servlet).
@@ -37,6 +39,11 @@ impl Kind {
                 "org.apache.tomcat:tomcat:9.0.100:tar.gz",
                 "tomcat-9.0.100.tar.gz",
                 "apache-tomcat-9.0.100",
+            ),
+            Kind::Tomcat10 => (
+                "org.apache.tomcat:tomcat:10.1.59:tar.gz",
+                "tomcat-10.1.59.tar.gz",
+                "apache-tomcat-10.1.59",
             ),
             Kind::Tomcat11 => (
                 "org.apache.tomcat:tomcat:11.0.24:tar.gz",
@@ -59,6 +66,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Tomcat9 => "tomcat9",
+            Kind::Tomcat10 => "tomcat10",
             Kind::Tomcat11 => "tomcat11",
             Kind::WildFly => "wildfly",
         }
@@ -199,7 +207,9 @@ impl Server {
         let home = home(kind);
         let port = free_port();
         let mut cmd = match kind {
-            Kind::Tomcat9 | Kind::Tomcat11 => tomcat(&home, &base, &war, port, jvm_options),
+            Kind::Tomcat9 | Kind::Tomcat10 | Kind::Tomcat11 => {
+                tomcat(&home, &base, &war, port, jvm_options)
+            }
             Kind::WildFly => wildfly(&home, &base, &war, port, jvm_options),
         };
         cmd.env("JAVA_HOME", jdk);
