@@ -23,14 +23,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::java::{java_home, jdks, mentions, status_code};
+use common::java::{PortApp, java_home, jdks, mentions, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr};
@@ -85,32 +82,7 @@ fn agent_jar() -> &'static Path {
 /// The libraries, fetched once with Maven.
 fn libs() -> &'static [PathBuf] {
     static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-http-libs");
-        ARTIFACTS
-            .iter()
-            .map(|(coords, file)| {
-                let jar = dir.join(file);
-                if !jar.is_file() {
-                    let out = Command::new("mvn")
-                        .args(["-q", "-B", "dependency:copy"])
-                        .arg(format!("-Dartifact={coords}"))
-                        .arg(format!("-DoutputDirectory={}", dir.display()))
-                        .env("JAVA_HOME", java_home())
-                        .stdin(Stdio::null())
-                        .output()
-                        .expect("mvn runs (Maven is needed for this test)");
-                    assert!(
-                        out.status.success() && jar.is_file(),
-                        "mvn dependency:copy {coords} failed:\n{}\n{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                jar
-            })
-            .collect()
-    })
+    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-http-libs"))
 }
 
 fn class_path(extra: &Path) -> String {
@@ -145,20 +117,8 @@ fn agent_arg(receiver: &Receiver, items: &str) -> String {
     )
 }
 
-/// The callee; killed if a test fails half-way.
-struct Server {
-    child: Child,
-    port: u16,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The callee (`port=N`, `/exit`).
+struct Server(PortApp);
 
 impl Server {
     fn start(jdk: &Path, jvm_args: &[String], name: &str) -> Server {
@@ -169,56 +129,17 @@ impl Server {
             "demo.http.EchoServer",
             &[],
         );
-        let (child, stdout, stderr) = common::java::spawn_java(cmd, name);
-        let mut server = Server {
-            child,
-            port: 0,
-            stdout,
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = std::fs::read_to_string(&server.stdout).unwrap_or_default();
-            if let Some(port) = text.lines().find_map(|l| l.strip_prefix("port=")) {
-                server.port = port.trim().parse().expect("port number");
-                return server;
-            }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("{name}: exited early ({status}):\n{}", server.stderr_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name}: Tomcat did not start within a minute:\n{}",
-                server.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Server(PortApp::start(cmd, name))
     }
 
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    fn port(&self) -> u16 {
+        self.0.port
     }
 
     /// Asks the server to stop, waits (bounded) and returns its standard
     /// output (the `seen ...` lines).
-    fn stop(mut self, name: &str) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "GET /exit HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("response");
-        assert!(String::from_utf8_lossy(&raw).contains("bye"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = common::wait_until(&mut self.child, deadline)
-            .unwrap_or_else(|| panic!("{name}: did not stop within a minute"));
-        assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    fn stop(self, _name: &str) -> String {
+        self.0.stop().0
     }
 }
 
@@ -267,7 +188,12 @@ fn spans(receiver: &Receiver, n: usize) -> Vec<(String, Span)> {
 
 fn two_services_one_trace(jdk: &Path, label: &str) {
     let plain = Server::start(jdk, &[], &format!("http-server-plain-{label}"));
-    let (expected, _) = client(jdk, &[], plain.port, &format!("http-client-plain-{label}"));
+    let (expected, _) = client(
+        jdk,
+        &[],
+        plain.port(),
+        &format!("http-client-plain-{label}"),
+    );
     let plain_out = plain.stop(&format!("http-server-plain-{label}"));
     assert!(expected.contains("url 200 echo 1"), "{expected}");
     assert!(expected.contains("jdk 200 echo 2"), "{expected}");
@@ -295,7 +221,7 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             &receiver,
             "hook.transactions=demo.http.ClientApp.calls,service.name=http-client",
         )],
-        server.port,
+        server.port(),
         &format!("http-client-agent-{label}"),
     );
     assert_eq!(got, expected, "{label}: responses changed by the agent");
@@ -312,11 +238,11 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             "hook.transactions=demo.http.ClientApp.calls,instrument.http_client=false,\
              service.name=http-client-off",
         )],
-        server.port,
+        server.port(),
         &format!("http-client-off-{label}"),
     );
     assert_eq!(off, expected);
-    let port = i64::from(server.port);
+    let port = i64::from(server.port());
     let server_out = server.stop(&name);
 
     // client: txn + 11 steps; off: txn; server: 2 x (10 echo + 1 status), exit.

@@ -18,14 +18,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::java::{java_home, jdks, mentions, received, status_code};
+use common::java::{PortApp, java_home, jdks, mentions, received, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr, within};
@@ -55,13 +52,7 @@ fn agent_jar() -> &'static Path {
 /// Tomcat, its annotations API and H2, fetched once with Maven.
 fn libs() -> &'static [PathBuf] {
     static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-libs");
-        ARTIFACTS
-            .iter()
-            .map(|(coords, file)| common::java::maven_artifact(coords, file, &dir))
-            .collect()
-    })
+    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-tomcat-libs"))
 }
 
 fn class_path(extra: &Path) -> String {
@@ -88,20 +79,8 @@ fn app_classes() -> &'static Path {
     })
 }
 
-/// The running application; killed if a test fails half-way.
-struct App {
-    child: Child,
-    port: u16,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The running application (`port=N`, `/exit`).
+struct App(PortApp);
 
 impl App {
     fn start(jdk: &Path, jvm_args: &[String], name: &str) -> App {
@@ -112,68 +91,20 @@ impl App {
             "demo.web.WebApp",
             &[],
         );
-        let (child, stdout, stderr) = common::java::spawn_java(cmd, name);
-        let mut app = App {
-            child,
-            port: 0,
-            stdout,
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = std::fs::read_to_string(&app.stdout).unwrap_or_default();
-            if let Some(port) = text.lines().find_map(|l| l.strip_prefix("port=")) {
-                app.port = port.trim().parse().expect("port number");
-                return app;
-            }
-            if let Some(status) = app.child.try_wait().unwrap() {
-                panic!("{name}: exited early ({status}):\n{}", app.stderr_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name}: Tomcat did not start within a minute:\n{}",
-                app.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        App(PortApp::start(cmd, name))
     }
 
     /// Status line and body of `GET path` (headers differ by date).
     fn get(&self, path: &str, extra_headers: &str) -> (String, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osprey-test/1.0\r\n\
-             Connection: close\r\n{extra_headers}\r\n"
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("response");
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-        let status = head.lines().next().unwrap_or_default().to_owned();
-        (status, body.to_owned())
+        self.0.get(path, extra_headers)
     }
 
-    /// Asks the application to stop and waits (bounded) for the exit.
-    fn stop(mut self, name: &str) -> String {
-        let (status, body) = self.get("/exit", "");
-        assert!(status.contains(" 200"), "{status}");
-        assert!(body.contains("bye"), "{body}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = common::wait_until(&mut self.child, deadline)
-            .unwrap_or_else(|| panic!("{name}: did not stop within a minute"));
-        assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
-        let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+    /// Asks the application to stop and waits (bounded) for the exit;
+    /// returns its standard error.
+    fn stop(self, name: &str) -> String {
+        let (out, err) = self.0.stop();
         assert!(out.contains("stopped"), "{name}: {out}");
-        self.stderr_text()
+        err
     }
 }
 

@@ -98,6 +98,97 @@ pub fn maven_artifact(coords: &str, file: &str, dir: &Path) -> PathBuf {
     path
 }
 
+/// The artifacts (`(coords, file)`) fetched once with Maven into the
+/// target's tmp dir `dir_name`.
+pub fn maven_artifacts(artifacts: &[(&str, &str)], dir_name: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir_name);
+    artifacts
+        .iter()
+        .map(|(coords, file)| maven_artifact(coords, file, &dir))
+        .collect()
+}
+
+/// A JVM application that prints `port=N` once it serves HTTP on
+/// 127.0.0.1 and stops on `GET /exit` (answering `bye`); killed if a test
+/// fails half-way.
+pub struct PortApp {
+    child: Child,
+    /// The port it printed.
+    pub port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    name: String,
+}
+
+impl Drop for PortApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PortApp {
+    /// Starts `cmd` in a fresh scratch directory `name` and waits (up to a
+    /// minute) for its `port=` line.
+    pub fn start(cmd: Command, name: &str) -> PortApp {
+        let (child, stdout, stderr) = spawn_java(cmd, name);
+        let mut app = PortApp {
+            child,
+            port: 0,
+            stdout,
+            stderr,
+            name: name.to_owned(),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&app.stdout).unwrap_or_default();
+            if let Some(port) = text.lines().find_map(|l| l.strip_prefix("port=")) {
+                app.port = port.trim().parse().expect("port number");
+                return app;
+            }
+            if let Some(status) = app.child.try_wait().unwrap() {
+                panic!("{name}: exited early ({status}):\n{}", app.stderr_text());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: not serving within a minute:\n{}",
+                app.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Its standard error so far.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Status line and body of `GET path`.
+    pub fn get(&self, path: &str, extra_headers: &str) -> (String, String) {
+        super::http_get(self.port, path, extra_headers)
+            .unwrap_or_else(|| panic!("{}: GET {path} failed", self.name))
+    }
+
+    /// Asks it to stop (`GET /exit`), waits (bounded) for exit code 0;
+    /// returns its standard output and error.
+    pub fn stop(mut self) -> (String, String) {
+        let (status, body) = self.get("/exit", "");
+        assert!(
+            status.contains(" 200") && body.contains("bye"),
+            "{status} {body}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let name = self.name.clone();
+        let status = super::wait_until(&mut self.child, deadline)
+            .unwrap_or_else(|| panic!("{name}: did not stop within a minute"));
+        assert_eq!(status.code(), Some(0), "{name}:\n{}", self.stderr_text());
+        (
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            self.stderr_text(),
+        )
+    }
+}
+
 /// Compiles `sources` with `jdk`'s `javac` and `options` into a fresh
 /// `out` directory (emptied first); fails the test if `javac` does.
 pub fn javac(jdk: &Path, options: &[OsString], out: &Path, sources: &[PathBuf]) {

@@ -177,6 +177,52 @@ pub fn spans_with_service(resource_spans: Vec<ResourceSpans>) -> Vec<(String, Sp
     spans
 }
 
+/// Status line and body of `GET path` on 127.0.0.1:`port` over HTTP/1.1
+/// (`Connection: close`; a chunked body is joined); `None` when the
+/// connection or the response fails.
+pub fn http_get(port: u16, path: &str, extra_headers: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osprey-test/1.0\r\n\
+         Connection: close\r\n{extra_headers}\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    Some((status, dechunk(head, body)))
+}
+
+/// The body of a response, joined when it was sent chunked.
+fn dechunk(head: &str, body: &str) -> String {
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
 /// A fresh scratch directory under the target's tmp dir.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))

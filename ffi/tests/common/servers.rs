@@ -10,8 +10,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -268,22 +267,7 @@ impl Server {
     }
 
     fn try_get(&self, path: &str, extra_headers: &str) -> Option<(String, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: osprey-test/1.0\r\n\
-             Connection: close\r\n{extra_headers}\r\n"
-        )
-        .ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.lines().next().unwrap_or_default().to_owned();
-        Some((status, dechunk(head, body)))
+        super::http_get(self.port, path, extra_headers)
     }
 
     /// Stops the server with SIGTERM to its JVM (its shutdown hooks run, so
@@ -333,29 +317,6 @@ impl Server {
         }
         self.output()
     }
-}
-
-/// The body of a response, joined when it was sent chunked.
-fn dechunk(head: &str, body: &str) -> String {
-    if !head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return body.to_owned();
-    }
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// `catalina.sh run` with a fresh `CATALINA_BASE`: the distribution's
