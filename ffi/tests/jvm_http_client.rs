@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::java::{PortApp, java_home, jdks, mentions, status_code};
+use common::java::{PortApp, jdks, mentions, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr};
@@ -86,26 +86,20 @@ fn libs() -> &'static [PathBuf] {
 }
 
 fn class_path(extra: &Path) -> String {
-    let mut parts = vec![extra.display().to_string()];
-    parts.extend(libs().iter().map(|p| p.display().to_string()));
-    parts.join(":")
+    common::java::class_path(extra, libs())
 }
 
-/// Compiles both applications once with JDK 17 (`--release 17`, which
+/// Compiles the application once with JDK 17 (`--release 17`, which
 /// Tomcat 11 needs); every JDK runs the same classes.
 fn app_classes() -> &'static Path {
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
     CLASSES.get_or_init(|| {
-        let src = common::repo_root().join("jvm-agent/src/test-app/http/demo/http");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-http-classes");
-        let options = ["--release", "17", "-nowarn", "-cp"]
-            .map(Into::into)
-            .into_iter()
-            .chain([class_path(Path::new(".")).into()])
-            .collect::<Vec<_>>();
-        let sources = ["EchoServer.java", "ClientApp.java"].map(|f| src.join(f));
-        common::java::javac(&java_home(), &options, &out, &sources);
-        out
+        common::java::compile_app(
+            "jvm-agent/src/test-app/http/demo/http",
+            &["EchoServer.java", "ClientApp.java"],
+            libs(),
+            "jvm-http-classes",
+        )
     })
 }
 

@@ -56,26 +56,20 @@ fn libs() -> &'static [PathBuf] {
 }
 
 fn class_path(extra: &Path) -> String {
-    let mut parts = vec![extra.display().to_string()];
-    parts.extend(libs().iter().map(|p| p.display().to_string()));
-    parts.join(":")
+    common::java::class_path(extra, libs())
 }
 
-/// Compiles the web application once with JDK 17 (`--release 17`, which
+/// Compiles the application once with JDK 17 (`--release 17`, which
 /// Tomcat 11 needs); every JDK runs the same classes.
 fn app_classes() -> &'static Path {
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
     CLASSES.get_or_init(|| {
-        let src = common::repo_root().join("examples/tomcat/demo/web");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-tomcat-classes");
-        let options = ["--release", "17", "-nowarn", "-cp"]
-            .map(Into::into)
-            .into_iter()
-            .chain([class_path(Path::new(".")).into()])
-            .collect::<Vec<_>>();
-        let sources = ["WebApp.java", "Work.java"].map(|f| src.join(f));
-        common::java::javac(&java_home(), &options, &out, &sources);
-        out
+        common::java::compile_app(
+            "examples/tomcat/demo/web",
+            &["WebApp.java", "Work.java"],
+            libs(),
+            "jvm-tomcat-classes",
+        )
     })
 }
 

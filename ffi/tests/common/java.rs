@@ -108,6 +108,29 @@ pub fn maven_artifacts(artifacts: &[(&str, &str)], dir_name: &str) -> Vec<PathBu
         .collect()
 }
 
+/// `dir`, then the jars of `libs`, as a class path.
+pub fn class_path(dir: &Path, libs: &[PathBuf]) -> String {
+    let mut parts = vec![dir.display().to_string()];
+    parts.extend(libs.iter().map(|p| p.display().to_string()));
+    parts.join(":")
+}
+
+/// Compiles the `files` of the repository directory `src` with JDK 17's
+/// `javac --release 17` against `libs` into the target's tmp dir `out`
+/// (every JDK then runs the same classes); returns that directory.
+pub fn compile_app(src: &str, files: &[&str], libs: &[PathBuf], out: &str) -> PathBuf {
+    let src = super::repo_root().join(src);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(out);
+    let options: Vec<OsString> = ["--release", "17", "-nowarn", "-cp"]
+        .map(Into::into)
+        .into_iter()
+        .chain([class_path(Path::new("."), libs).into()])
+        .collect();
+    let sources: Vec<PathBuf> = files.iter().map(|f| src.join(f)).collect();
+    javac(&java_home(), &options, &out, &sources);
+    out
+}
+
 /// A JVM application that prints `port=N` once it serves HTTP on
 /// 127.0.0.1 and stops on `GET /exit` (answering `bye`); killed if a test
 /// fails half-way.
