@@ -3,6 +3,7 @@
 //! points of three delta metrics.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+#[cfg(test)]
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -10,28 +11,31 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, span, status,
-};
+use opentelemetry_proto::tonic::trace::v1::span;
+#[cfg(test)]
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status};
 
 use crate::model::{
-    AttrValue, Attribute, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, Resource, SecondAggregate,
-    SpanKind, StepRecord, TransactionRecord,
+    AttrValue, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, Resource, SecondAggregate, SpanKind,
 };
+#[cfg(test)]
+use crate::model::{Attribute, StepRecord, TransactionRecord};
 
 /// Instrumentation scope name on every span and metric.
 pub(crate) const SCOPE_NAME: &str = "osprey";
 
 /// Span flags: W3C `sampled` plus "the is-remote bit is meaningful".
-const FLAGS_SAMPLED_HAS_IS_REMOTE: u32 = 0x01 | 0x100;
+pub(crate) const FLAGS_SAMPLED_HAS_IS_REMOTE: u32 = 0x01 | 0x100;
 /// Span flag: the parent span is remote.
-const FLAG_PARENT_IS_REMOTE: u32 = 0x200;
+pub(crate) const FLAG_PARENT_IS_REMOTE: u32 = 0x200;
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 const NANOS_PER_MS: f64 = 1_000_000.0;
 
 /// The traces request for `batch`, or `None` when no transaction in it
-/// kept its call tree (`sampled == false` ones are skipped).
+/// kept its call tree (`sampled == false` ones are skipped). The reference
+/// for [`super::wire`], which exports the same bytes without this tree.
+#[cfg(test)]
 pub(crate) fn traces_request(batch: &ExportBatch) -> Option<ExportTraceServiceRequest> {
     let spans: Vec<Span> = batch
         .transactions
@@ -87,6 +91,7 @@ pub(crate) fn metrics_request(batch: &ExportBatch) -> Option<ExportMetricsServic
 }
 
 /// The transaction's span followed by one span per step.
+#[cfg(test)]
 fn transaction_spans(batch: &ExportBatch, txn: &TransactionRecord) -> Vec<Span> {
     let mut spans = Vec::with_capacity(txn.steps.len() + 1);
     spans.push(root_span(batch, txn));
@@ -94,6 +99,7 @@ fn transaction_spans(batch: &ExportBatch, txn: &TransactionRecord) -> Vec<Span> 
     spans
 }
 
+#[cfg(test)]
 fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
     let mut attributes = attributes(batch, &txn.attributes);
     if txn.dropped_steps > 0 {
@@ -130,6 +136,7 @@ fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
     }
 }
 
+#[cfg(test)]
 fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) -> Span {
     let parent = txn.parent_span_id_of(step);
     let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
@@ -154,7 +161,7 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
     }
 }
 
-fn span_kind(kind: SpanKind) -> span::SpanKind {
+pub(crate) fn span_kind(kind: SpanKind) -> span::SpanKind {
     match kind {
         SpanKind::Server => span::SpanKind::Server,
         SpanKind::Internal => span::SpanKind::Internal,
@@ -162,19 +169,25 @@ fn span_kind(kind: SpanKind) -> span::SpanKind {
     }
 }
 
+#[cfg(test)]
 fn error_status(error: &ErrorInfo) -> Status {
-    let message = if error.message.is_empty() {
-        &error.kind
-    } else {
-        &error.message
-    };
     Status {
-        message: message.clone(),
+        message: status_message(error).to_owned(),
         code: status::StatusCode::Error as i32,
     }
 }
 
+/// The status message of an error: its message, else its type.
+pub(crate) fn status_message(error: &ErrorInfo) -> &str {
+    if error.message.is_empty() {
+        &error.kind
+    } else {
+        &error.message
+    }
+}
+
 /// An `exception` event following the OpenTelemetry semantic conventions.
+#[cfg(test)]
 fn exception_event(error: Option<&ErrorInfo>, at_unix_ns: u64) -> Vec<span::Event> {
     let Some(error) = error else {
         return Vec::new();
@@ -266,7 +279,7 @@ fn second_bounds(a: &SecondAggregate) -> (u64, u64) {
     (start, start.saturating_add(NANOS_PER_SECOND))
 }
 
-fn resource(r: &Resource) -> ProtoResource {
+pub(crate) fn resource(r: &Resource) -> ProtoResource {
     let service = if r.service_name.is_empty() {
         "unknown_service"
     } else {
@@ -285,7 +298,7 @@ fn resource(r: &Resource) -> ProtoResource {
     }
 }
 
-fn scope() -> InstrumentationScope {
+pub(crate) fn scope() -> InstrumentationScope {
     InstrumentationScope {
         name: SCOPE_NAME.into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -293,6 +306,7 @@ fn scope() -> InstrumentationScope {
     }
 }
 
+#[cfg(test)]
 fn attributes(batch: &ExportBatch, attrs: &[Attribute]) -> Vec<KeyValue> {
     attrs
         .iter()

@@ -11,6 +11,7 @@
 mod config;
 mod encode;
 mod retry;
+mod wire;
 
 pub use config::{Compression, OtlpConfig};
 
@@ -168,9 +169,11 @@ impl Exporter for OtlpExporter {
             return Err(ExportError::Transport("exporter is shut down".into()));
         }
         let deadline = Instant::now() + self.config.max_retry_time;
-        let traces = match encode::traces_request(batch) {
-            Some(request) => self.deliver(Signal::Traces, &request.encode_to_vec(), deadline),
-            None => Ok(()),
+        let mut traces_body = Vec::new();
+        let traces = if wire::encode_traces(batch, &mut traces_body) {
+            self.deliver(Signal::Traces, &traces_body, deadline)
+        } else {
+            Ok(())
         };
         // The aggregates go even when the traces failed: they count every
         // transaction, and they are not the transactions the result reports.

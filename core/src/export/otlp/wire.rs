@@ -1,0 +1,419 @@
+//! The OTLP traces request written straight from the records as protobuf
+//! bytes, without building the `opentelemetry-proto` message tree first:
+//! no `String` or `Vec` per span, attribute or event, which made the
+//! export thread allocation-bound under load (perf: malloc, free and
+//! copies around prost's encoder). [`super::encode`] keeps the mapping
+//! (names, attributes, flags, events, status) written with the
+//! `opentelemetry-proto` types as the reference; tests check that this
+//! module produces exactly its bytes, so a change there that is not
+//! mirrored here fails.
+//!
+//! Nested messages need their length before their bytes: spans are written
+//! into a reused scratch buffer and copied behind their length; attributes,
+//! events and status are small and sized arithmetically.
+
+use prost::Message;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint};
+
+use super::encode;
+use crate::model::{AttrValue, Attribute, ErrorInfo, ExportBatch, StepRecord, TransactionRecord};
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+const FIXED32: u32 = 5;
+
+/// Appends the traces request for `batch` to `out`; false (nothing
+/// written) when no transaction in it kept its call tree.
+pub(crate) fn encode_traces(batch: &ExportBatch, out: &mut Vec<u8>) -> bool {
+    let mut spans = Vec::with_capacity(batch.transactions.len() * 256);
+    let mut scratch = Vec::with_capacity(512);
+    for txn in batch.transactions.iter().filter(|t| t.sampled) {
+        scratch.clear();
+        root_span(batch, txn, &mut scratch);
+        field_bytes(2, &scratch, &mut spans);
+        for step in &txn.steps {
+            scratch.clear();
+            step_span(batch, txn, step, &mut scratch);
+            field_bytes(2, &scratch, &mut spans);
+        }
+    }
+    if spans.is_empty() {
+        return false;
+    }
+    let resource = encode::resource(&batch.resource).encode_to_vec();
+    let scope = encode::scope().encode_to_vec();
+    let scope_spans_len = field_len(scope.len()) + spans.len();
+    let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
+    out.reserve(field_len(resource_spans_len));
+    // ExportTraceServiceRequest.resource_spans (1)
+    encode_key(1, wire_type(LEN), out);
+    encode_varint(resource_spans_len as u64, out);
+    // ResourceSpans.resource (1), ResourceSpans.scope_spans (2)
+    field_bytes(1, &resource, out);
+    encode_key(2, wire_type(LEN), out);
+    encode_varint(scope_spans_len as u64, out);
+    // ScopeSpans.scope (1), ScopeSpans.spans (2, already framed)
+    field_bytes(1, &scope, out);
+    out.extend_from_slice(&spans);
+    true
+}
+
+/// Mirrors `encode::root_span`.
+fn root_span(batch: &ExportBatch, txn: &TransactionRecord, out: &mut Vec<u8>) {
+    let end = txn.end_unix_ns();
+    let flags = match txn.parent_span_id {
+        Some(_) => encode::FLAGS_SAMPLED_HAS_IS_REMOTE | encode::FLAG_PARENT_IS_REMOTE,
+        None => encode::FLAGS_SAMPLED_HAS_IS_REMOTE,
+    };
+    field_bytes(1, &txn.trace_id.0, out);
+    field_bytes(2, &txn.span_id.0, out);
+    if let Some(parent) = txn.parent_span_id {
+        field_bytes(4, &parent.0, out);
+    }
+    field_bytes(5, batch.name(txn.name).as_bytes(), out);
+    field_varint(6, encode::span_kind(txn.kind) as i32 as u64, out);
+    field_fixed64(7, txn.start_unix_ns, out);
+    field_fixed64(8, end, out);
+    attributes(batch, &txn.attributes, out);
+    if txn.dropped_steps > 0 {
+        key_value(
+            "osprey.dropped_steps",
+            &AttrValue::Int(i64::from(txn.dropped_steps)),
+            out,
+        );
+    }
+    if txn.repaired {
+        key_value("osprey.repaired", &AttrValue::Bool(true), out);
+    }
+    if txn.thread_id != 0 {
+        let id = i64::try_from(txn.thread_id).unwrap_or(i64::MAX);
+        key_value("thread.id", &AttrValue::Int(id), out);
+    }
+    error_parts(txn.error.as_ref(), end, out);
+    field_fixed32(16, flags, out);
+}
+
+/// Mirrors `encode::step_span`.
+fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord, out: &mut Vec<u8>) {
+    let parent = txn.parent_span_id_of(step);
+    let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
+    let end = start.saturating_add(step.elapsed_ns);
+    field_bytes(1, &txn.trace_id.0, out);
+    field_bytes(2, &step.span_id.0, out);
+    field_bytes(4, &parent.0, out);
+    field_bytes(5, batch.name(step.name).as_bytes(), out);
+    field_varint(
+        6,
+        encode::span_kind(step.kind.span_kind()) as i32 as u64,
+        out,
+    );
+    field_fixed64(7, start, out);
+    field_fixed64(8, end, out);
+    attributes(batch, &step.attributes, out);
+    if step.repaired {
+        key_value("osprey.repaired", &AttrValue::Bool(true), out);
+    }
+    error_parts(step.error.as_deref(), end, out);
+    field_fixed32(16, encode::FLAGS_SAMPLED_HAS_IS_REMOTE, out);
+}
+
+/// Span.events (11): the `exception` event; Span.status (15).
+fn error_parts(error: Option<&ErrorInfo>, at_unix_ns: u64, out: &mut Vec<u8>) {
+    let Some(error) = error else {
+        return;
+    };
+    let fields = [
+        ("exception.type", error.kind.as_str()),
+        ("exception.message", error.message.as_str()),
+        ("exception.stacktrace", error.stack.as_str()),
+    ];
+    let present = || fields.into_iter().filter(|(_, v)| !v.is_empty());
+    let name = "exception";
+    let event_len = 9
+        + field_len(name.len())
+        + present()
+            .map(|(k, v)| field_len(key_value_len(k, &str_len(v))))
+            .sum::<usize>();
+    encode_key(11, wire_type(LEN), out);
+    encode_varint(event_len as u64, out);
+    field_fixed64(1, at_unix_ns, out);
+    field_bytes(2, name.as_bytes(), out);
+    for (k, v) in present() {
+        encode_key(3, wire_type(LEN), out);
+        encode_varint(key_value_len(k, &str_len(v)) as u64, out);
+        field_bytes(1, k.as_bytes(), out);
+        encode_key(2, wire_type(LEN), out);
+        encode_varint(str_len(v) as u64, out);
+        field_bytes(1, v.as_bytes(), out);
+    }
+    let message = encode::status_message(error);
+    let status_len = if message.is_empty() {
+        0
+    } else {
+        field_len(message.len())
+    } + 2;
+    encode_key(15, wire_type(LEN), out);
+    encode_varint(status_len as u64, out);
+    if !message.is_empty() {
+        field_bytes(2, message.as_bytes(), out);
+    }
+    field_varint(
+        3,
+        opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32 as u64,
+        out,
+    );
+}
+
+/// Span.attributes (9), one KeyValue each.
+fn attributes(batch: &ExportBatch, attrs: &[Attribute], out: &mut Vec<u8>) {
+    for a in attrs {
+        key_value(&batch.name(a.key), &a.value, out);
+    }
+}
+
+/// One KeyValue as Span.attributes (9).
+fn key_value(key: &str, value: &AttrValue, out: &mut Vec<u8>) {
+    let value_len = any_value_len(value);
+    encode_key(9, wire_type(LEN), out);
+    encode_varint(key_value_len(key, &value_len) as u64, out);
+    field_bytes(1, key.as_bytes(), out);
+    encode_key(2, wire_type(LEN), out);
+    encode_varint(value_len as u64, out);
+    match value {
+        AttrValue::Str(s) => {
+            // A oneof member is written even when empty.
+            encode_key(1, wire_type(LEN), out);
+            encode_varint(s.len() as u64, out);
+            out.extend_from_slice(s.as_bytes());
+        }
+        AttrValue::Bool(b) => {
+            encode_key(2, wire_type(VARINT), out);
+            encode_varint(u64::from(*b), out);
+        }
+        AttrValue::Int(i) => {
+            encode_key(3, wire_type(VARINT), out);
+            encode_varint(*i as u64, out);
+        }
+        AttrValue::Float(f) => {
+            encode_key(4, wire_type(FIXED64), out);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+    }
+}
+
+/// Bytes of a KeyValue body: key (1) and value (2); `value_len` is the
+/// AnyValue body's length.
+fn key_value_len(key: &str, value_len: &usize) -> usize {
+    (if key.is_empty() {
+        0
+    } else {
+        field_len(key.len())
+    }) + field_len(*value_len)
+}
+
+/// Bytes of an AnyValue body. A oneof member is written even when it holds
+/// its type's default value.
+fn any_value_len(value: &AttrValue) -> usize {
+    match value {
+        AttrValue::Str(s) => str_len(s),
+        AttrValue::Bool(_) => 2,
+        AttrValue::Int(i) => 1 + encoded_len_varint(*i as u64),
+        AttrValue::Float(_) => 9,
+    }
+}
+
+/// Bytes of an AnyValue holding the string `s`.
+fn str_len(s: &str) -> usize {
+    1 + encoded_len_varint(s.len() as u64) + s.len()
+}
+
+/// Bytes of a length-delimited field with a one-byte key and `len` bytes.
+fn field_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+fn wire_type(w: u32) -> prost::encoding::WireType {
+    match w {
+        VARINT => prost::encoding::WireType::Varint,
+        FIXED64 => prost::encoding::WireType::SixtyFourBit,
+        LEN => prost::encoding::WireType::LengthDelimited,
+        _ => prost::encoding::WireType::ThirtyTwoBit,
+    }
+}
+
+/// A length-delimited field; omitted when empty (proto3 default).
+fn field_bytes(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    if bytes.is_empty() {
+        return;
+    }
+    encode_key(tag, wire_type(LEN), out);
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// A varint field; omitted when 0.
+fn field_varint(tag: u32, v: u64, out: &mut Vec<u8>) {
+    if v != 0 {
+        encode_key(tag, wire_type(VARINT), out);
+        encode_varint(v, out);
+    }
+}
+
+/// A fixed64 field; omitted when 0.
+fn field_fixed64(tag: u32, v: u64, out: &mut Vec<u8>) {
+    if v != 0 {
+        encode_key(tag, wire_type(FIXED64), out);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// A fixed32 field; omitted when 0.
+fn field_fixed32(tag: u32, v: u32, out: &mut Vec<u8>) {
+    if v != 0 {
+        encode_key(tag, wire_type(FIXED32), out);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use prost::Message;
+
+    use super::*;
+    use crate::model::{Resource, SpanId, SpanKind, StepKind, TraceId};
+    use crate::names::intern;
+
+    fn step(id: u8, parent: Option<u32>, kind: StepKind, name: &str) -> StepRecord {
+        StepRecord {
+            span_id: SpanId([id; 8]),
+            parent,
+            depth: if parent.is_some() { 2 } else { 1 },
+            kind,
+            name: intern(name),
+            start_offset_ns: u64::from(id) * 1_000,
+            elapsed_ns: 700,
+            error: None,
+            attributes: Vec::new(),
+            repaired: false,
+        }
+    }
+
+    fn attr(key: &str, value: AttrValue) -> Attribute {
+        Attribute {
+            key: intern(key),
+            value,
+        }
+    }
+
+    /// Every shape the mapping has: remote parent or none, attributes of
+    /// each type (empty string, negative and large integers, false), errors
+    /// with and without message, repaired and dropped steps, no thread id,
+    /// an unsampled transaction, long names (multi-byte lengths).
+    fn batch() -> ExportBatch {
+        let mut sql = step(
+            2,
+            Some(0),
+            StepKind::Sql,
+            "SELECT name FROM item WHERE id = ?",
+        );
+        sql.error = Some(Box::new(ErrorInfo {
+            kind: "SQLException".into(),
+            message: "deadlock".into(),
+            stack: "at Dao.load\nat Svc.run".into(),
+        }));
+        sql.attributes = vec![
+            attr("db.system", AttrValue::from("h2")),
+            attr("db.rows", AttrValue::Int(-3)),
+            attr("empty", AttrValue::from("")),
+            attr("ratio", AttrValue::Float(0.25)),
+            attr("flag", AttrValue::Bool(false)),
+            attr("", AttrValue::Int(0)),
+        ];
+        sql.repaired = true;
+        let mut http = step(4, Some(99), StepKind::HttpCall, &"GET /long".repeat(40));
+        http.error = Some(Box::new(ErrorInfo {
+            kind: "HTTP 500".into(),
+            message: String::new(),
+            stack: String::new(),
+        }));
+        let txn = TransactionRecord {
+            trace_id: TraceId([0xab; 16]),
+            span_id: SpanId([1; 8]),
+            parent_span_id: Some(SpanId([9; 8])),
+            kind: SpanKind::Server,
+            name: intern("GET /orders"),
+            start_unix_ns: 1_700_000_000_000_000_000,
+            elapsed_ns: 10_000,
+            error: Some(ErrorInfo {
+                kind: "IllegalStateException".into(),
+                message: "kaboom".into(),
+                stack: "x".repeat(300),
+            }),
+            attributes: vec![
+                attr("http.request.method", AttrValue::from("GET")),
+                attr("http.response.status_code", AttrValue::Int(500)),
+                attr("big", AttrValue::Int(i64::MAX)),
+                attr("yes", AttrValue::Bool(true)),
+            ],
+            steps: vec![step(3, None, StepKind::Method, "load"), sql, http],
+            dropped_steps: 2,
+            repaired: true,
+            sampled: true,
+            thread_id: 77,
+        };
+        let plain = TransactionRecord {
+            span_id: SpanId([7; 8]),
+            parent_span_id: None,
+            kind: SpanKind::Internal,
+            error: None,
+            attributes: Vec::new(),
+            steps: (10..200)
+                .map(|i| step(i, None, StepKind::Method, "m"))
+                .collect(),
+            dropped_steps: 0,
+            repaired: false,
+            thread_id: 0,
+            ..txn.clone()
+        };
+        let unsampled = TransactionRecord {
+            sampled: false,
+            steps: Vec::new(),
+            span_id: SpanId([5; 8]),
+            ..txn.clone()
+        };
+        ExportBatch {
+            resource: Arc::new(Resource {
+                service_name: "svc".into(),
+                attributes: vec![("host.name".into(), AttrValue::from("h1"))],
+            }),
+            transactions: vec![txn, unsampled, plain],
+            aggregates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn writes_exactly_the_reference_encoding() {
+        let batch = batch();
+        let reference = encode::traces_request(&batch).unwrap().encode_to_vec();
+        let mut wire = Vec::new();
+        assert!(encode_traces(&batch, &mut wire));
+        assert_eq!(wire.len(), reference.len());
+        assert!(wire == reference, "bytes differ from prost's encoding");
+    }
+
+    #[test]
+    fn a_batch_without_trees_writes_nothing() {
+        let mut batch = batch();
+        batch
+            .transactions
+            .iter_mut()
+            .for_each(|t| t.sampled = false);
+        let mut wire = Vec::new();
+        assert!(!encode_traces(&batch, &mut wire));
+        assert!(wire.is_empty());
+        assert!(encode::traces_request(&batch).is_none());
+    }
+}
