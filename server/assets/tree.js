@@ -1,0 +1,76 @@
+// One transaction's call tree from /api/tree/{id}: a header (service,
+// endpoint, elapsed, exception), then one row per step with its name
+// indented by depth, SQL text, exception, and a bar placed at its offset
+// with its duration, relative to the transaction. Attributes expand.
+
+import { clock, el, fmtMs, getJSON } from './util.js';
+
+function attrs(map) {
+  const keys = Object.keys(map || {});
+  if (!keys.length) return null;
+  return el('details', { class: 'attrs' },
+    el('summary', { text: `${keys.length} attributes` }),
+    el('table', {}, ...keys.map((k) => el('tr', {}, el('td', { class: 'mono', text: k }), el('td', { class: 'mono', text: map[k] })))));
+}
+
+function exc(type, message) {
+  if (!type && !message) return null;
+  return el('span', { class: 'exc', text: [type, message].filter(Boolean).join(': ') });
+}
+
+function stepRow(s, total) {
+  const left = total > 0 ? (100 * s.offset_ms) / total : 0;
+  const width = total > 0 ? (100 * s.duration_ms) / total : 0;
+  const bar = el('div', { class: `bar ${s.kind}${s.error ? ' error' : ''}` });
+  bar.style.left = `${Math.min(100, left)}%`;
+  bar.style.width = `${Math.min(100 - Math.min(100, left), width)}%`;
+  const name = el('div', { class: 'sname mono', text: s.name });
+  name.style.paddingLeft = `${(s.depth - 1) * 14}px`;
+  const detail = el('div', {},
+    s.sql && s.sql !== s.name ? el('span', { class: 'sql mono', text: s.sql }) : null,
+    exc(s.exception_type, s.exception_message),
+    attrs(s.attributes));
+  detail.style.paddingLeft = name.style.paddingLeft;
+  return el('tr', {
+    class: `step ${s.kind}${s.error ? ' error' : ''}`,
+    'data-name': s.name,
+    'data-kind': s.kind,
+    title: Object.entries(s.attributes || {}).map(([k, v]) => `${k}=${v}`).join('\n'),
+  },
+  el('td', {}, name, detail),
+  el('td', {}, el('div', { class: 'track', title: `+${fmtMs(s.offset_ms)} ms, ${fmtMs(s.duration_ms)} ms` }, bar)),
+  el('td', { class: 'num', text: `+${fmtMs(s.offset_ms)}` }),
+  el('td', { class: 'num', text: fmtMs(s.duration_ms) }));
+}
+
+function render(t) {
+  const x = t.transaction;
+  const total = x.elapsed_ms;
+  const head = el('div', { class: 'tree-head' },
+    el('strong', { text: `${x.service} ${x.endpoint}` }),
+    ` ${fmtMs(total)} ms, ended ${clock(x.end_ms, true)}`,
+    x.http_status ? ` · HTTP ${x.http_status}` : '',
+    x.client_ip ? ` · ${x.client_ip}` : '',
+    x.user ? ` · user ${x.user}` : '',
+    el('div', { class: 'mono', text: `trace ${x.trace_id} · transaction ${x.id}` }),
+    x.error ? exc(t.exception_type || 'error', t.exception_message) : null,
+    attrs(t.attributes));
+  const table = el('table', { class: 'steps' },
+    el('colgroup', {}, el('col', { class: 'name' }), el('col', { class: 'bar' }), el('col', { class: 'ms' }), el('col', { class: 'ms' })),
+    el('thead', {}, el('tr', {}, el('th', { text: 'Step' }), el('th', { text: 'Timeline' }), el('th', { class: 'num', text: 'Start ms' }), el('th', { class: 'num', text: 'ms' }))),
+    el('tbody', {}, ...t.steps.map((s) => stepRow(s, total))));
+  return el('div', { class: `txn${x.error ? ' error' : ''}`, 'data-id': x.id }, head, t.steps.length ? table : el('p', { class: 'hint', text: 'No steps recorded.' }));
+}
+
+/** Loads and shows the call tree of transaction `id` (16 hex digits). */
+export async function show(id) {
+  const box = document.getElementById('tree');
+  box.replaceChildren(el('p', { class: 'hint', text: 'Loading…' }));
+  try {
+    const data = await getJSON(`/api/tree/${id}`);
+    box.replaceChildren(...data.transactions.map(render));
+    box.dataset.id = id;
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'hint', text: `No call tree: ${e.message}` }));
+  }
+}
