@@ -4,7 +4,7 @@
 
 import { fmtMs, svg } from './util.js';
 
-const NODE_W = 130, NODE_H = 34, COL_GAP = 90, ROW_GAP = 24;
+const NODE_W = 130, NODE_H = 34, COL_GAP = 190, ROW_GAP = 24;
 
 function layers(nodes, edges) {
   const rank = new Map([...nodes.keys()].map((n) => [n, 0]));
@@ -66,8 +66,8 @@ export function show(edges, services = []) {
       d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
     }
     g.append(svg('path', { d, class: `edge${e.errors ? ' err' : ''}`, 'marker-end': 'url(#arrow)' }));
-    const lx = e.caller === e.callee ? a.x + NODE_W : (a.x + NODE_W + b.x) / 2 - 40;
-    const ly = e.caller === e.callee ? a.y - 8 : (a.y + b.y) / 2 + NODE_H / 2 - 6;
+    const lx = e.caller === e.callee ? a.x + NODE_W : a.x + NODE_W + 6;
+    const ly = e.caller === e.callee ? a.y - 8 : a.y + NODE_H / 2 - 5 + (b.y - a.y) * 0.15;
     const label = svg('text', { x: lx, y: ly, class: 'elabel' });
     label.textContent = `${e.count} calls${e.errors ? `, ${e.errors} err` : ''}, p95 ${fmtMs(e.p95_ms)} ms`;
     const title = svg('title');
