@@ -63,13 +63,9 @@ fn serve(dir: &Path) -> (Proc, String) {
         .expect("osprey starts");
     let proc = Proc(child);
     let url = format!("http://127.0.0.1:{port}");
-    eventually(WAIT, || {
-        support::get_status(&format!("{url}/api/status"))
-            .0
-            .eq(&200)
-            .then_some(())
-    })
-    .expect("osprey answers");
+    eventually(WAIT, || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .expect("osprey listens");
+    assert_eq!(support::get_status(&format!("{url}/api/status")).0, 200);
     (proc, url)
 }
 
