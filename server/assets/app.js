@@ -68,36 +68,45 @@ async function pollXlog() {
   if (state.mode === 'live') xlog.setDots(state.dots);
 }
 
-async function pollPanels() {
+async function pollMap() {
+  const to = Date.now() + 1000;
+  const map = await getJSON(`/api/servermap?from=${to - WINDOW_MS}&to=${to}`);
+  if (state.mode === 'live') servermap.show(map.edges, [...new Set(state.dots.map((d) => d.service))]);
+}
+
+async function pollCharts() {
   const to = Date.now() + 1000, from = to - CHART_MS;
-  const [map, agg, met] = await Promise.all([
-    getJSON(`/api/servermap?from=${to - WINDOW_MS}&to=${to}`),
+  const [agg, met] = await Promise.all([
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
     getJSON(`/api/metrics?from=${from}&to=${to}`),
   ]);
-  if (state.mode !== 'live') return;
-  servermap.show(map.edges, [...new Set(state.dots.map((d) => d.service))]);
-  charts.show(agg.seconds, met.series, from, to);
+  if (state.mode === 'live') charts.show(agg.seconds, met.series, from, to);
 }
 
 async function pollActive() {
   active.show((await getJSON('/api/active')).services);
 }
 
+/** Runs one panel's refresh; a failing panel never stops the others. */
+async function guarded(what, f) {
+  try {
+    await f();
+  } catch (e) {
+    state.errors++;
+    console.warn(`osprey viewer: ${what}:`, e);
+  }
+}
+
 /** One live step: XLog every second, the rest every few seconds. */
 async function live() {
   if (state.mode !== 'live') return;
-  try {
-    await pollXlog();
-    if (tick % 5 === 0) await pollPanels();
-    if (tick % 2 === 0) await pollActive();
-    state.polls++;
-    document.body.dataset.ready = 'true';
-  } catch (e) {
-    state.errors++;
-    console.warn('osprey viewer:', e);
-  }
-  tick++;
+  const t = tick++;
+  await guarded('xlog', pollXlog);
+  if (t % 5 === 0) await guarded('server map', pollMap);
+  if (t % 5 === 0) await guarded('inspector', pollCharts);
+  if (t % 2 === 0) await guarded('active services', pollActive);
+  state.polls++;
+  document.body.dataset.ready = 'true';
 }
 
 /** Shows the second containing `t` (UNIX ms) as it was. */

@@ -4,7 +4,7 @@
 
 import { fmtMs, svg } from './util.js';
 
-const NODE_W = 130, NODE_H = 34, COL_GAP = 190, ROW_GAP = 24;
+const NODE_W = 130, NODE_H = 34, MIN_GAP = 150, ROW_GAP = 24;
 
 function layers(nodes, edges) {
   const rank = new Map([...nodes.keys()].map((n) => [n, 0]));
@@ -42,11 +42,14 @@ export function show(edges, services = []) {
   const rank = layers(nodes, edges);
   const cols = [];
   for (const [n, r] of rank) (cols[r] ||= []).push(n);
+  // Spread the columns over the panel's width (never closer than MIN_GAP).
+  const avail = root.getBoundingClientRect().width || 600;
+  const gap = Math.max(MIN_GAP, cols.length > 1 ? (avail - 20 - cols.length * NODE_W) / (cols.length - 1) : 0);
   const pos = new Map();
   cols.forEach((col, c) => col.sort().forEach((n, i) => {
-    pos.set(n, { x: 10 + c * (NODE_W + COL_GAP), y: 20 + i * (NODE_H + ROW_GAP) });
+    pos.set(n, { x: 10 + c * (NODE_W + gap), y: 20 + i * (NODE_H + ROW_GAP) });
   }));
-  const width = 20 + cols.length * (NODE_W + COL_GAP);
+  const width = Math.max(avail, 20 + cols.length * NODE_W + (cols.length - 1) * gap);
   const height = 40 + Math.max(...cols.map((c) => c.length)) * (NODE_H + ROW_GAP);
   root.setAttribute('viewBox', `0 0 ${width} ${Math.max(height, 120)}`);
   const defs = svg('defs');
