@@ -63,8 +63,10 @@ fn serve(dir: &Path) -> (Proc, String) {
         .expect("osprey starts");
     let proc = Proc(child);
     let url = format!("http://127.0.0.1:{port}");
-    eventually(WAIT, || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
-        .expect("osprey listens");
+    eventually(WAIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("osprey listens");
     assert_eq!(support::get_status(&format!("{url}/api/status")).0, 200);
     (proc, url)
 }
@@ -196,7 +198,10 @@ fn viewer_shows_a_real_application() {
         "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];",
         json!([canvas]),
     );
-    let (w, h) = (size[0].as_f64().unwrap() as i64, size[1].as_f64().unwrap() as i64);
+    let (w, h) = (
+        size[0].as_f64().unwrap() as i64,
+        size[1].as_f64().unwrap() as i64,
+    );
     browser.drag(&canvas, (-w / 2 + 2, -h / 2 + 2), (w / 2 - 3, h / 2 - 3));
     let rows = browser.wait_for(
         "the selected list",
@@ -281,13 +286,13 @@ fn viewer_shows_a_real_application() {
 
     // 6. The inspector: TPS, response time and every metric the API lists.
     let names: Vec<Value> = {
-        let mut n: Vec<String> = get(&format!("{url}/api/metrics?from={}", now_ms() - 300_000))
-            ["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_owned())
-            .collect();
+        let mut n: Vec<String> =
+            get(&format!("{url}/api/metrics?from={}", now_ms() - 300_000))["series"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_owned())
+                .collect();
         n.sort();
         n.dedup();
         n.into_iter().take(16).map(Value::from).collect()
@@ -342,7 +347,10 @@ fn viewer_shows_a_real_application() {
     apply(json!({"error": true}));
     dots_are(1, "one error dot");
     let from_localhost = txns(&url, "&ip=127.0.0.1").len();
-    assert_eq!(from_localhost, 5, "the Tomcat requests carry client.address");
+    assert_eq!(
+        from_localhost, 5,
+        "the Tomcat requests carry client.address"
+    );
     apply(json!({"ip": "127.0.0.1"}));
     dots_are(from_localhost, "the dots from 127.0.0.1");
     browser.screenshot(&shots.join("5-filter-ip.png"));
@@ -388,6 +396,10 @@ fn viewer_shows_a_real_application() {
     );
     // No panel failed to refresh along the way.
     let errors = browser.js("return window.osprey.state.errors;", json!([]));
-    assert_eq!(errors, json!(0), "panel refreshes failed (see the browser console)");
+    assert_eq!(
+        errors,
+        json!(0),
+        "panel refreshes failed (see the browser console)"
+    );
     eprintln!("viewer screenshots in {}", shots.display());
 }

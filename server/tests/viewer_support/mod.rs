@@ -133,7 +133,10 @@ impl Browser {
             body,
         );
         if let Some(err) = v["value"]["error"].as_str() {
-            panic!("WebDriver {method} {path}: {err}: {}", v["value"]["message"]);
+            panic!(
+                "WebDriver {method} {path}: {err}: {}",
+                v["value"]["message"]
+            );
         }
         v["value"].clone()
     }
