@@ -123,7 +123,8 @@ async function replayAt(t) {
   const dots = rows(at.transactions).filter((d) => filter.matches(state.filter, d));
   xlog.setDots(dots, [second, second + 1000]);
   list.show(dots, ` in ${clock(second)}`);
-  servermap.show(at.edges);
+  servermap.show(at.edges, [...new Set(dots.map((d) => d.service))]);
+  document.getElementById('active-stack').hidden = true;
   const from = second - CHART_MS, to = second + 1000;
   const [agg, met] = await Promise.all([
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
@@ -148,7 +149,7 @@ function goLive() {
 }
 
 function start() {
-  xlog.init((sel) => list.show(sel));
+  xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); tree.show(dot.id); });
   list.init((d) => tree.show(d.id));
   filter.init((f) => {
     state.filter = f;

@@ -10,6 +10,7 @@ let dots = [];          // {end, elapsed, error, id, trace, service, endpoint}
 let range = null;       // fixed x range [from, to] in replay, null in live
 let drag = null;        // {x0, y0, x1, y1} in CSS pixels while dragging
 let onSelect = () => {};
+let onPick = () => {};
 let scale = null;       // the last drawn scale, to map pixels back to data
 
 /** Replaces the dots shown (already filtered and bounded by the caller). */
@@ -112,9 +113,25 @@ export function dotsIn(x0, y0, x1, y1) {
   return dots.filter((d) => d.end >= ta && d.end <= tb && d.elapsed >= lo && d.elapsed <= hi);
 }
 
-/** Wires pointer dragging; `select(list)` gets the dots of a finished rectangle. */
-export function init(select) {
+/** The dot drawn nearest to (x, y) within 6 px, if any. */
+function nearest(x, y) {
+  if (!scale) return null;
+  let best = null, bestD = 36;
+  for (const d of dots) {
+    const dx = scale.px(d.end) - x, dy = scale.py(d.elapsed) - y;
+    const dist = dx * dx + dy * dy;
+    if (dist <= bestD) { best = d; bestD = dist; }
+  }
+  return best;
+}
+
+/**
+ * Wires the pointer: dragging a rectangle calls `select(list)` with its
+ * dots; a click on a dot calls `pick(dot)`; hovering names the dot.
+ */
+export function init(select, pick) {
   onSelect = select;
+  onPick = pick;
   const c = canvas();
   const pos = (e) => {
     const r = c.getBoundingClientRect();
@@ -128,7 +145,11 @@ export function init(select) {
     }
   });
   c.addEventListener('pointermove', (e) => {
-    if (!drag) return;
+    if (!drag) {
+      const d = nearest(...pos(e));
+      c.title = d ? `${d.service} ${d.endpoint}: ${fmtMs(d.elapsed)} ms at ${clock(d.end, true)}${d.error ? ' (error)' : ''}` : '';
+      return;
+    }
     [drag.x1, drag.y1] = pos(e);
     draw();
   });
@@ -139,6 +160,9 @@ export function init(select) {
     draw();
     if (Math.abs(d.x1 - d.x0) > 2 && Math.abs(d.y1 - d.y0) > 2) {
       onSelect(dotsIn(d.x0, d.y0, d.x1, d.y1));
+    } else {
+      const hit = nearest(d.x1, d.y1);
+      if (hit) onPick(hit);
     }
   });
   // Keyboard: Enter selects every dot shown.

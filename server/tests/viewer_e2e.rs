@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use osprey::export::otlp::OtlpConfig;
 use osprey::{Config, ExporterSpec, StepKind};
 use serde_json::{Value, json};
-use support::{TempDir, get, post};
+use support::{MS, TempDir, get, post};
 use viewer_support::{Browser, Demo, Proc, eventually, free_port};
 
 const OUTER: &str = "demo.web.Work.outer(java.lang.String)";
@@ -192,6 +192,35 @@ fn viewer_shows_a_real_application() {
     assert_eq!(dots["errors"], "1", "{dots}");
     browser.screenshot(&shots.join("1-xlog.png"));
 
+    // Live: a transaction stored now appears without a reload.
+    let now_ns = now_ms() * MS;
+    let late = support::request(
+        "late-svc",
+        vec![support::span(
+            7,
+            7,
+            None,
+            "GET /late",
+            opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server,
+            now_ns - 30 * MS,
+            now_ns,
+            vec![],
+        )],
+    );
+    let (status, _) = post(
+        &format!("{url}/v1/traces"),
+        "application/x-protobuf",
+        None,
+        &support::proto(&late),
+    );
+    assert_eq!(status, 200);
+    let expected = expected + 1;
+    browser.wait_for(
+        "the live dot",
+        WAIT,
+        &format!("return document.getElementById('xlog').dataset.dots == '{expected}';"),
+    );
+
     // 2. Drag a rectangle over the whole plot: every transaction is listed.
     let canvas = browser.find("#xlog");
     let size = browser.js(
@@ -215,6 +244,15 @@ fn viewer_shows_a_real_application() {
     assert_eq!(errors.len(), 1, "{rows:?}");
     assert_eq!(errors[0][0], fail["id"]);
     assert_eq!(errors[0][2], "GET /fail");
+
+    // Keyboard: ArrowDown then Enter on the first row opens the second.
+    browser.send_keys(&browser.find("#txn-list tbody tr"), "\u{E015}\u{E007}");
+    let second = rows[1][0].as_str().unwrap();
+    browser.wait_for(
+        "the tree opened from the keyboard",
+        WAIT,
+        &format!("return document.getElementById('tree').dataset.id == '{second}';"),
+    );
 
     // 3. Click a /hello: its call tree, in order, with bars.
     let hello_id = hello["id"].as_str().unwrap();

@@ -185,6 +185,17 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Types `keys` into an element (WebDriver key codes: `\u{E015}` is
+    /// ArrowDown, `\u{E007}` Enter); the element is focused first.
+    pub fn send_keys(&self, element: &Value, keys: &str) {
+        let id = element[ELEMENT].as_str().unwrap();
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": keys })),
+        );
+    }
+
     /// Drags the mouse across `element` from one offset to another
     /// (offsets from its centre, CSS pixels), with real input events.
     pub fn drag(&self, element: &Value, from: (i64, i64), to: (i64, i64)) {
