@@ -29,3 +29,38 @@ export function show(services) {
   }
   if (!rows.length) body.append(el('tr', {}, el('td', { colspan: '4', class: 'hint', text: 'Nothing in flight reported.' })));
 }
+
+/** `k=v,k=v` (the API's attribute text) → object; naive about commas in values. */
+function parseAttrs(text) {
+  const out = {};
+  for (const part of text.split(',')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
+
+/**
+ * Agents that sample in-flight transactions as metrics (the Java agent's
+ * inspector: `osprey.active.count` per service and one
+ * `osprey.active.elapsed` series, in seconds, per transaction, attributes
+ * `osprey.transaction.name`, `thread.name`) rather than posting
+ * /v1/active: the transactions of each service's latest sample, if it is
+ * under 10 s old, as /api/active would report them.
+ */
+export function fromMetrics(counts, elapsed, now = Date.now()) {
+  const out = [];
+  for (const c of counts) {
+    const [t, n] = c.points[c.points.length - 1] || [];
+    if (!n || now - t > 10_000) continue;
+    const transactions = elapsed
+      .filter((s) => s.service === c.service && s.points.length && s.points[s.points.length - 1][0] === t)
+      .map((s) => {
+        const a = parseAttrs(s.attributes);
+        const v = s.points[s.points.length - 1][1];
+        return { endpoint: a['osprey.transaction.name'] || '?', elapsed_ms: v * 1000, thread: a['thread.name'] || a['thread.id'] || '' };
+      });
+    out.push({ service: c.service, received_ms: t, transactions });
+  }
+  return out;
+}

@@ -84,7 +84,15 @@ async function pollCharts() {
 }
 
 async function pollActive() {
-  active.show((await getJSON('/api/active')).services);
+  const [board, counts, elapsed] = await Promise.all([
+    getJSON('/api/active'),
+    getJSON('/api/metrics?name=osprey.active.count&latest=true'),
+    getJSON('/api/metrics?name=osprey.active.elapsed&latest=true'),
+  ]);
+  // An explicit /v1/active report wins over what the metrics say.
+  const reported = new Set(board.services.map((s) => s.service));
+  const sampled = active.fromMetrics(counts.series, elapsed.series).filter((s) => !reported.has(s.service));
+  active.show(board.services.concat(sampled));
 }
 
 /** Runs one panel's refresh; a failing panel never stops the others. */

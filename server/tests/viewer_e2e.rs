@@ -112,6 +112,38 @@ fn produce(url: &str, logs: &Path) {
     demo.stop();
 }
 
+/// OTLP/JSON metrics as the Java inspector samples in-flight transactions:
+/// `osprey.active.count` and one `osprey.active.elapsed` (s) per transaction.
+fn active_metrics(service: &str, txns: &[(&str, &str, f64)]) -> Value {
+    let now = (now_ms() * MS).to_string();
+    let gauge = |name: &str, unit: &str, value: f64, attrs: Value| {
+        json!({"name": name, "unit": unit, "gauge": {"dataPoints": [
+            {"timeUnixNano": now, "asDouble": value, "attributes": attrs}
+        ]}})
+    };
+    let mut metrics = vec![gauge(
+        "osprey.active.count",
+        "{transaction}",
+        txns.len() as f64,
+        json!([]),
+    )];
+    for (name, thread, elapsed_s) in txns {
+        metrics.push(gauge(
+            "osprey.active.elapsed",
+            "s",
+            *elapsed_s,
+            json!([
+                {"key": "osprey.transaction.name", "value": {"stringValue": name}},
+                {"key": "thread.name", "value": {"stringValue": thread}}
+            ]),
+        ));
+    }
+    json!({"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeMetrics": [{"metrics": metrics}]
+    }]})
+}
+
 fn txns(url: &str, query: &str) -> Vec<Value> {
     get(&format!("{url}/api/transactions?from=0&limit=1000{query}"))["transactions"]
         .as_array()
@@ -333,7 +365,7 @@ fn viewer_shows_a_real_application() {
                 .collect();
         n.sort();
         n.dedup();
-        n.into_iter().take(16).map(Value::from).collect()
+        n.into_iter().take(24).map(Value::from).collect()
     };
     let charts = browser.wait_for(
         "the inspector",
@@ -347,14 +379,32 @@ fn viewer_shows_a_real_application() {
     charted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     assert_eq!(charted, names, "charts for every metric name");
 
-    // 7. Active services: yellow over 3 s, red over 8 s, stack on click.
-    let classes = browser.wait_for(
+    // 7. Active services: yellow over 3 s, red over 8 s, stack on click;
+    // besides the posted report, a service that samples in-flight
+    // transactions as metrics (the Java inspector's osprey.active.*).
+    let sampled = active_metrics("jvm-svc", &[("GET /export", "exec-7", 8.5)]);
+    let (status, _) = post(
+        &format!("{url}/v1/metrics"),
+        "application/json",
+        None,
+        sampled.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let rows = browser.wait_for(
         "active services",
         WAIT,
         "const r = [...document.querySelectorAll('#active tbody tr')];
-         return r.length == 3 && r.map(x => x.className);",
+         return r.length == 4 && r.map(x => [x.className, x.children[1].textContent]);",
     );
-    assert_eq!(classes, json!(["slow", "warn", ""]));
+    assert_eq!(
+        rows,
+        json!([
+            ["slow", "GET /slow"],
+            ["slow", "GET /export"],
+            ["warn", "GET /report"],
+            ["", "GET /hello"]
+        ])
+    );
     browser.click(&browser.find("#active tbody tr.slow"));
     let stack = browser.js(
         "return document.getElementById('active-stack').textContent;",
