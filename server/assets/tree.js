@@ -18,6 +18,16 @@ function exc(type, message) {
   return el('span', { class: 'exc', text: [type, message].filter(Boolean).join(': ') });
 }
 
+/** Buttons that open the transactions of other services a step called. */
+function callees(list) {
+  if (!list || !list.length) return null;
+  return el('div', { class: 'callees' }, ...list.map((c) => el('button', {
+    type: 'button', class: 'callee', 'data-id': c.id,
+    text: `→ ${c.service} ${c.id}`,
+    onclick: () => show(c.id),
+  })));
+}
+
 function stepRow(s, total) {
   const left = total > 0 ? (100 * s.offset_ms) / total : 0;
   const width = total > 0 ? (100 * s.duration_ms) / total : 0;
@@ -29,6 +39,7 @@ function stepRow(s, total) {
   const detail = el('div', {},
     s.sql && s.sql !== s.name ? el('span', { class: 'sql mono', text: s.sql }) : null,
     exc(s.exception_type, s.exception_message),
+    callees(s.callees),
     attrs(s.attributes));
   detail.style.paddingLeft = name.style.paddingLeft;
   return el('tr', {
@@ -52,7 +63,9 @@ function render(t) {
     x.http_status ? ` · HTTP ${x.http_status}` : '',
     x.client_ip ? ` · ${x.client_ip}` : '',
     x.user ? ` · user ${x.user}` : '',
-    el('div', { class: 'mono', text: `trace ${x.trace_id} · transaction ${x.id}` }),
+    el('div', { class: 'mono' }, `trace ${x.trace_id} · transaction ${x.id} `,
+      el('button', { type: 'button', class: 'whole-trace', text: 'Whole trace', onclick: () => show(x.trace_id) })),
+    callees(t.callees),
     x.error ? exc(t.exception_type || 'error', t.exception_message) : null,
     attrs(t.attributes));
   const table = el('table', { class: 'steps' },
@@ -62,7 +75,7 @@ function render(t) {
   return el('div', { class: `txn${x.error ? ' error' : ''}`, 'data-id': x.id }, head, t.steps.length ? table : el('p', { class: 'hint', text: 'No steps recorded.' }));
 }
 
-/** Loads and shows the call tree of transaction `id` (16 hex digits). */
+/** Loads and shows the call tree of transaction `id` (16 hex digits), or of every transaction of trace `id` (32). */
 export async function show(id) {
   const box = document.getElementById('tree');
   box.replaceChildren(el('p', { class: 'hint', text: 'Loading…' }));

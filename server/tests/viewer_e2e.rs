@@ -340,6 +340,37 @@ fn viewer_shows_a_real_application() {
     );
     browser.screenshot(&shots.join("3-error.png"));
 
+    // A distributed call: GET /front's HTTP step links to the Tomcat
+    // transaction it called; "Whole trace" shows both.
+    let front = by("GET /front")[0]["id"].as_str().unwrap().to_owned();
+    browser.click(&browser.find(&format!("#txn-list tr[data-id='{front}']")));
+    let callee = browser.wait_for(
+        "the callee link",
+        WAIT,
+        "const b = document.querySelector('#tree tr.step.http button.callee'); return b && b.dataset.id;",
+    );
+    let callee = callee.as_str().unwrap();
+    browser.click(&browser.find("#tree button.callee"));
+    browser.wait_for(
+        "the callee's tree",
+        WAIT,
+        &format!(
+            "const t = document.querySelector('#tree .txn[data-id=\"{callee}\"]');
+             return t && t.querySelector('tr.step[data-name=\"{OUTER}\"]');"
+        ),
+    );
+    browser.click(&browser.find("#tree button.whole-trace"));
+    let services = browser.wait_for(
+        "the whole trace",
+        WAIT,
+        "const t = [...document.querySelectorAll('#tree .txn')];
+         return t.length == 2 && t.map(x => x.querySelector('strong').textContent);",
+    );
+    assert_eq!(
+        services,
+        json!(["rust-front GET /front", "tomcat-demo GET /hello"])
+    );
+
     // 5. The server map: rust-front -> tomcat-demo -> h2.
     let map = browser.wait_for(
         "the server map",
