@@ -72,7 +72,7 @@ export function show(edges, services = []) {
     const lx = e.caller === e.callee ? a.x + NODE_W : a.x + NODE_W + 6;
     const ly = e.caller === e.callee ? a.y - 8 : a.y + NODE_H / 2 - 5 + (b.y - a.y) * 0.15;
     const label = svg('text', { x: lx, y: ly, class: 'elabel' });
-    label.textContent = `${e.count} calls${e.errors ? `, ${e.errors} err` : ''}, p95 ${fmtMs(e.p95_ms)} ms`;
+    label.textContent = `${e.count} call${e.count === 1 ? '' : 's'}${e.errors ? `, ${e.errors} err` : ''}, p95 ${fmtMs(e.p95_ms)} ms`;
     const title = svg('title');
     title.textContent = `${e.caller} → ${e.callee}: ${e.count} calls, ${e.errors} errors, p50 ${fmtMs(e.p50_ms)} / p95 ${fmtMs(e.p95_ms)} / p99 ${fmtMs(e.p99_ms)} / max ${fmtMs(e.max_ms)} ms`;
     g.append(label, title);
