@@ -194,7 +194,16 @@ fn viewer_shows_a_real_application() {
     let (status, page) = support::get_status(&format!("{url}/"));
     assert_eq!(status, 200);
     assert!(page.contains("/ui/app.js"), "{page}");
-    assert_eq!(support::get_status(&format!("{url}/ui/xlog.js")).0, 200);
+    let resp = ureq::get(format!("{url}/ui/xlog.js")).call().unwrap();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header("content-type").starts_with("text/javascript"));
+    assert!(header("content-security-policy").contains("default-src 'self'"));
     assert_eq!(support::get_status(&format!("{url}/ui/nope.js")).0, 404);
 
     let Some(browser) = Browser::start() else {
@@ -513,6 +522,32 @@ fn viewer_shows_a_real_application() {
                document.getElementById('xlog').dataset.dots == '{expected}';"
         ),
     );
+
+    // The slider itself: two seconds back from where it is grabbed.
+    browser.send_keys(&browser.find("#replay-slider"), "\u{E012}\u{E012}");
+    let second = browser.wait_for(
+        "the slider's second",
+        WAIT,
+        "const s = document.body.dataset.replay; const m = document.getElementById('mode').textContent;
+         return s && m.startsWith('replay') && Number(document.getElementById('replay-slider').value) == 598 && Number(s);",
+    );
+    let second = second.as_u64().unwrap();
+    let at = get(&format!("{url}/api/at?t={}", second * 1000));
+    let n = at["transactions"].as_array().unwrap().len();
+    browser.wait_for(
+        "the slider's second drawn",
+        WAIT,
+        &format!(
+            "return document.body.dataset.replay == '{second}' && document.getElementById('xlog').dataset.dots == '{n}';"
+        ),
+    );
+    browser.click(&browser.find("#replay-live"));
+    browser.wait_for(
+        "live again",
+        WAIT,
+        "return document.getElementById('mode').textContent == 'live';",
+    );
+
     // No panel failed to refresh along the way.
     let errors = browser.js("return window.osprey.state.errors;", json!([]));
     assert_eq!(
