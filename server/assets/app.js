@@ -22,8 +22,9 @@ const WINDOW_MS = 600_000;   // dots kept: last ten minutes ...
 const MAX_DOTS = 50_000;     // ... and at most this many
 const CHART_MS = 300_000;    // inspector range
 
-const state = { mode: 'live', t: null, filter: {}, dots: [], cursor: null, polls: 0, errors: 0 };
+const state = { mode: 'live', t: null, filter: {}, gen: 0, dots: [], cursor: null, polls: 0, errors: 0 };
 let tick = 0;
+let busy = false; // one live step at a time
 
 /** Columnar /api/xlog answer → dot objects. */
 function columns(c) {
@@ -38,6 +39,7 @@ function rows(list) {
   return list.map((t) => ({
     end: t.end_ms, elapsed: t.elapsed_ms, error: t.error, id: t.id,
     trace: t.trace_id, service: t.service, endpoint: t.endpoint,
+    ip: t.client_ip ?? null, user: t.user ?? null,
   }));
 }
 
@@ -48,20 +50,24 @@ function trim() {
   state.dots = d;
 }
 
-/** Loads the last ten minutes matching the filter (sets the cursor). */
+/** Loads the last ten minutes matching the filter. */
 async function loadBase() {
   const from = Date.now() - WINDOW_MS;
-  const c = await getJSON(`/api/xlog?from=${from}&limit=${MAX_DOTS}${filter.query(state.filter)}`);
-  state.dots = columns(c).sort((a, b) => a.end - b.end);
-  state.cursor = c.cursor;
+  return getJSON(`/api/xlog?from=${from}&limit=${MAX_DOTS}${filter.query(state.filter)}`);
 }
 
 async function pollXlog() {
-  if (state.cursor === null || filter.needsServer(state.filter)) await loadBase();
-  else {
+  // A filter change while a request is out makes its answer stale.
+  const gen = state.gen;
+  if (state.cursor === null || filter.needsServer(state.filter)) {
+    const c = await loadBase();
+    if (gen !== state.gen) return;
+    state.dots = columns(c).sort((a, b) => a.end - b.end);
+    state.cursor = c.cursor;
+  } else {
     const c = await getJSON(`/api/xlog?since=${state.cursor}&limit=${MAX_DOTS}`);
-    const fresh = columns(c).filter((d) => filter.matches(state.filter, d));
-    state.dots.push(...fresh);
+    if (gen !== state.gen) return;
+    state.dots.push(...columns(c).filter((d) => filter.matches(state.filter, d)));
     state.cursor = c.cursor;
   }
   trim();
@@ -107,12 +113,17 @@ async function guarded(what, f) {
 
 /** One live step: XLog every second, the rest every few seconds. */
 async function live() {
-  if (state.mode !== 'live') return;
+  if (state.mode !== 'live' || busy) return;
+  busy = true;
   const t = tick++;
-  await guarded('xlog', pollXlog);
-  if (t % 5 === 0) await guarded('server map', pollMap);
-  if (t % 5 === 0) await guarded('inspector', pollCharts);
-  if (t % 2 === 0) await guarded('active services', pollActive);
+  try {
+    await guarded('xlog', pollXlog);
+    if (t % 5 === 0) await guarded('server map', pollMap);
+    if (t % 5 === 0) await guarded('inspector', pollCharts);
+    if (t % 2 === 0) await guarded('active services', pollActive);
+  } finally {
+    busy = false;
+  }
   state.polls++;
   document.body.dataset.ready = 'true';
 }
@@ -161,6 +172,7 @@ function start() {
   list.init((d) => tree.show(d.id));
   filter.init((f) => {
     state.filter = f;
+    state.gen++;
     state.cursor = null;
     if (state.mode === 'replay') replayAt(state.t);
     else { tick = 0; live(); }

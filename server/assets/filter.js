@@ -21,13 +21,16 @@ export function needsServer(f) {
   return Boolean(f.ip || f.user);
 }
 
-/** Whether a dot passes the column-level filter (exact service/endpoint, like the API). */
+/** Whether a dot passes the filter as far as its fields allow (exact matches, like the API). */
 export function matches(f, d) {
   if (f.service && d.service !== f.service) return false;
   if (f.endpoint && d.endpoint !== f.endpoint) return false;
   if (f.min_ms && d.elapsed < Number(f.min_ms)) return false;
   if (f.max_ms && d.elapsed > Number(f.max_ms)) return false;
   if (f.error && !d.error) return false;
+  // Rows from /api/at carry client IP and user (null when none); XLog columns do not.
+  if (f.ip && d.ip !== undefined && d.ip !== f.ip) return false;
+  if (f.user && d.user !== undefined && d.user !== f.user) return false;
   return true;
 }
 
