@@ -178,6 +178,7 @@ function start() {
     else { tick = 0; live(); }
   });
   replay.init(replayAt, goLive);
+  servermap.init((name) => filter.showOnly(name));
   live();
   setInterval(live, 1000);
   setInterval(() => xlog.draw(), 1000);

@@ -45,3 +45,10 @@ export function init(onChange) {
   form().addEventListener('submit', (e) => { e.preventDefault(); onChange(current()); });
   form().addEventListener('reset', () => setTimeout(() => onChange(current()), 0));
 }
+
+/** Sets the service field to `name` (the rest cleared) and applies it. */
+export function showOnly(name) {
+  form().reset();
+  form().elements.service.value = name;
+  form().requestSubmit();
+}

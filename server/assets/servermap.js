@@ -4,6 +4,13 @@
 
 import { fmtMs, svg } from './util.js';
 
+let onService = () => {};
+
+/** `pick(name)` is called when a service node is clicked (or Enter on it). */
+export function init(pick) {
+  onService = pick;
+}
+
 const NODE_W = 130, NODE_H = 34, MIN_GAP = 150, ROW_GAP = 24;
 
 function layers(nodes, edges) {
@@ -81,6 +88,13 @@ export function show(edges, services = []) {
   for (const [n, kind] of nodes) {
     const p = pos.get(n);
     const g = svg('g', { class: `node ${kind}`, 'data-name': n, 'data-kind': kind });
+    if (kind === 'service') {
+      g.setAttribute('tabindex', '0');
+      g.setAttribute('role', 'button');
+      g.setAttribute('aria-label', `Show only ${n}`);
+      g.addEventListener('click', () => onService(n));
+      g.addEventListener('keydown', (e) => { if (e.key === 'Enter') onService(n); });
+    }
     if (kind === 'database') {
       g.append(svg('rect', { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 14 }));
     } else {

@@ -394,6 +394,16 @@ fn viewer_shows_a_real_application() {
     // Two SELECTs per /hello, three /hello requests.
     assert!(map[1].as_str().unwrap().starts_with("6 calls"), "{map}");
 
+    // A service node narrows the scatter to that service.
+    browser.click(&browser.find("#servermap g.node[data-name='rust-front']"));
+    browser.wait_for(
+        "the scatter narrowed to rust-front",
+        WAIT,
+        "return document.getElementById('xlog').dataset.dots == '1' &&
+           document.getElementById('filter').elements.service.value == 'rust-front';",
+    );
+    browser.click(&browser.find("#filter button[type=reset]"));
+
     // 6. The inspector: TPS, response time and every metric the API lists.
     let names: Vec<Value> = {
         let mut n: Vec<String> =
