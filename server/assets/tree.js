@@ -28,8 +28,10 @@ function callees(list) {
   })));
 }
 
-function stepRow(s, total) {
-  const left = total > 0 ? (100 * s.offset_ms) / total : 0;
+/** A step row; its bar is placed on `frame` ({shift, total} in ms: the transaction, or the whole trace). */
+function stepRow(s, frame) {
+  const { shift, total } = frame;
+  const left = total > 0 ? (100 * (shift + s.offset_ms)) / total : 0;
   const width = total > 0 ? (100 * s.duration_ms) / total : 0;
   const bar = el('div', { class: `bar ${s.kind}${s.error ? ' error' : ''}` });
   bar.style.left = `${Math.min(100, left)}%`;
@@ -54,7 +56,7 @@ function stepRow(s, total) {
   el('td', { class: 'num', text: fmtMs(s.duration_ms) }));
 }
 
-function render(t) {
+function render(t, frame) {
   const x = t.transaction;
   const total = x.elapsed_ms;
   const head = el('div', { class: 'tree-head' },
@@ -71,7 +73,7 @@ function render(t) {
   const table = el('table', { class: 'steps' },
     el('colgroup', {}, el('col', { class: 'name' }), el('col', { class: 'bar' }), el('col', { class: 'ms' }), el('col', { class: 'ms' })),
     el('thead', {}, el('tr', {}, el('th', { text: 'Step' }), el('th', { text: 'Timeline' }), el('th', { class: 'num', text: 'Start ms' }), el('th', { class: 'num', text: 'ms' }))),
-    el('tbody', {}, ...t.steps.map((s) => stepRow(s, total))));
+    el('tbody', {}, ...t.steps.map((s) => stepRow(s, frame))));
   return el('div', { class: `txn${x.error ? ' error' : ''}`, 'data-id': x.id }, head, t.steps.length ? table : el('p', { class: 'hint', text: 'No steps recorded.' }));
 }
 
@@ -81,7 +83,13 @@ export async function show(id) {
   box.replaceChildren(el('p', { class: 'hint', text: 'Loading…' }));
   try {
     const data = await getJSON(`/api/tree/${id}`);
-    box.replaceChildren(...data.transactions.map(render));
+    // One time frame for all: several transactions of a trace line up.
+    const start = Math.min(...data.transactions.map((t) => t.transaction.start_ms));
+    const end = Math.max(...data.transactions.map((t) => t.transaction.start_ms + t.transaction.elapsed_ms));
+    box.replaceChildren(...data.transactions.map((t) => render(t, {
+      shift: t.transaction.start_ms - start,
+      total: Math.max(end - start, t.transaction.elapsed_ms),
+    })));
     box.dataset.id = id;
   } catch (e) {
     box.replaceChildren(el('p', { class: 'hint', text: `No call tree: ${e.message}` }));
