@@ -71,7 +71,7 @@ function render(t, frame) {
     x.error ? exc(t.exception_type || 'error', t.exception_message) : null,
     attrs(t.attributes));
   const table = el('table', { class: 'steps' },
-    el('colgroup', {}, el('col', { class: 'name' }), el('col', { class: 'bar' }), el('col', { class: 'ms' }), el('col', { class: 'ms' })),
+    el('colgroup', {}, el('col', { class: 'c-name' }), el('col', { class: 'c-bar' }), el('col', { class: 'c-ms' }), el('col', { class: 'c-ms' })),
     el('thead', {}, el('tr', {}, el('th', { text: 'Step' }), el('th', { text: 'Timeline' }), el('th', { class: 'num', text: 'Start ms' }), el('th', { class: 'num', text: 'ms' }))),
     el('tbody', {}, ...t.steps.map((s) => stepRow(s, frame))));
   return el('div', { class: `txn${x.error ? ' error' : ''}`, 'data-id': x.id }, head, t.steps.length ? table : el('p', { class: 'hint', text: 'No steps recorded.' }));
