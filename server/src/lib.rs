@@ -29,3 +29,4 @@ pub mod record;
 pub mod store;
 pub mod time;
 pub mod tree;
+pub mod web;

@@ -35,6 +35,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/at", get(query::at))
         .route("/api/metrics", get(query::metrics))
         .route("/api/active", get(query::active))
+        .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }

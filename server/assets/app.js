@@ -1,0 +1,189 @@
+// Osprey viewer entry point: holds the state (live or replay, filter, the
+// XLog dots) and polls the query API; each panel lives in its own module.
+//
+// Live: /api/xlog once for the last ten minutes, then every second
+// /api/xlog?since=cursor for what arrived since (filtered here on the
+// columns it has; a client-IP or user filter reloads from the server).
+// Every few seconds the server map, the inspector and active services.
+// Replay: /api/at for one second drives the scatter, list and map; the
+// charts show the five minutes up to it with a marker.
+
+import { getJSON, clock } from './util.js';
+import * as xlog from './xlog.js';
+import * as list from './list.js';
+import * as tree from './tree.js';
+import * as filter from './filter.js';
+import * as servermap from './servermap.js';
+import * as charts from './charts.js';
+import * as active from './active.js';
+import * as replay from './replay.js';
+
+const WINDOW_MS = 600_000;   // dots kept: last ten minutes ...
+const MAX_DOTS = 50_000;     // ... and at most this many
+const CHART_MS = 300_000;    // inspector range
+
+const state = { mode: 'live', t: null, filter: {}, gen: 0, dots: [], cursor: null, polls: 0, errors: 0 };
+let tick = 0;
+let busy = false; // one live step at a time
+
+/** Columnar /api/xlog answer → dot objects. */
+function columns(c) {
+  return c.end_ms.map((end, i) => ({
+    end, elapsed: c.elapsed_ms[i], error: c.error[i], id: c.id[i],
+    trace: c.trace_id[i], service: c.service[i], endpoint: c.endpoint[i],
+  }));
+}
+
+/** /api/transactions or /api/at rows → dot objects. */
+function rows(list) {
+  return list.map((t) => ({
+    end: t.end_ms, elapsed: t.elapsed_ms, error: t.error, id: t.id,
+    trace: t.trace_id, service: t.service, endpoint: t.endpoint,
+    ip: t.client_ip ?? null, user: t.user ?? null,
+  }));
+}
+
+function trim() {
+  const oldest = Date.now() - WINDOW_MS;
+  let d = state.dots.filter((x) => x.end >= oldest);
+  if (d.length > MAX_DOTS) d = d.slice(d.length - MAX_DOTS);
+  state.dots = d;
+}
+
+/** Loads the last ten minutes matching the filter. */
+async function loadBase() {
+  const from = Date.now() - WINDOW_MS;
+  return getJSON(`/api/xlog?from=${from}&limit=${MAX_DOTS}${filter.query(state.filter)}`);
+}
+
+async function pollXlog() {
+  // A filter change while a request is out makes its answer stale.
+  const gen = state.gen;
+  if (state.cursor === null || filter.needsServer(state.filter)) {
+    const c = await loadBase();
+    if (gen !== state.gen) return;
+    state.dots = columns(c).sort((a, b) => a.end - b.end);
+    state.cursor = c.cursor;
+  } else {
+    const c = await getJSON(`/api/xlog?since=${state.cursor}&limit=${MAX_DOTS}`);
+    if (gen !== state.gen) return;
+    state.dots.push(...columns(c).filter((d) => filter.matches(state.filter, d)));
+    state.cursor = c.cursor;
+  }
+  trim();
+  if (state.mode === 'live') xlog.setDots(state.dots);
+}
+
+async function pollMap() {
+  const to = Date.now() + 1000;
+  const map = await getJSON(`/api/servermap?from=${to - WINDOW_MS}&to=${to}`);
+  if (state.mode === 'live') servermap.show(map.edges, [...new Set(state.dots.map((d) => d.service))]);
+}
+
+async function pollCharts() {
+  const to = Date.now() + 1000, from = to - CHART_MS;
+  const [agg, met] = await Promise.all([
+    getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
+    getJSON(`/api/metrics?from=${from}&to=${to}`),
+  ]);
+  if (state.mode === 'live') charts.show(agg.seconds, met.series, from, to);
+}
+
+async function pollActive() {
+  const [board, counts, elapsed] = await Promise.all([
+    getJSON('/api/active'),
+    getJSON('/api/metrics?name=osprey.active.count&latest=true'),
+    getJSON('/api/metrics?name=osprey.active.elapsed&latest=true'),
+  ]);
+  // An explicit /v1/active report wins over what the metrics say.
+  const reported = new Set(board.services.map((s) => s.service));
+  const sampled = active.fromMetrics(counts.series, elapsed.series).filter((s) => !reported.has(s.service));
+  active.show(board.services.concat(sampled));
+}
+
+/** Runs one panel's refresh; a failing panel never stops the others. */
+async function guarded(what, f) {
+  try {
+    await f();
+  } catch (e) {
+    state.errors++;
+    console.warn(`osprey viewer: ${what}:`, e);
+  }
+}
+
+/** One live step: XLog every second, the rest every few seconds. */
+async function live() {
+  if (state.mode !== 'live' || busy) return;
+  busy = true;
+  const t = tick++;
+  try {
+    await guarded('xlog', pollXlog);
+    if (t % 5 === 0) await guarded('server map', pollMap);
+    if (t % 5 === 0) await guarded('inspector', pollCharts);
+    if (t % 2 === 0) await guarded('active services', pollActive);
+  } finally {
+    busy = false;
+  }
+  state.polls++;
+  document.body.dataset.ready = 'true';
+}
+
+/** Shows the second containing `t` (UNIX ms) as it was. */
+async function replayAt(t) {
+  state.mode = 'replay';
+  state.t = t;
+  replay.showAt(t);
+  const mode = document.getElementById('mode');
+  mode.className = 'mode replay';
+  const at = await getJSON(`/api/at?t=${t}&limit=${MAX_DOTS}`);
+  if (state.mode !== 'replay' || state.t !== t) return;
+  const second = at.second * 1000;
+  mode.textContent = `replay ${clock(second)}`;
+  const dots = rows(at.transactions).filter((d) => filter.matches(state.filter, d));
+  xlog.setDots(dots, [second, second + 1000]);
+  list.show(dots, ` in ${clock(second)}`);
+  servermap.show(at.edges, [...new Set(dots.map((d) => d.service))]);
+  document.getElementById('active-stack').hidden = true;
+  const from = second - CHART_MS, to = second + 1000;
+  const [agg, met] = await Promise.all([
+    getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
+    getJSON(`/api/metrics?from=${from}&to=${to}`),
+  ]);
+  charts.show(agg.seconds, met.series, from, to, second);
+  document.body.dataset.replay = String(at.second);
+}
+
+/** Back to live. */
+function goLive() {
+  state.mode = 'live';
+  state.t = null;
+  replay.showAt(null);
+  delete document.body.dataset.replay;
+  const mode = document.getElementById('mode');
+  mode.className = 'mode live';
+  mode.textContent = 'live';
+  xlog.setDots(state.dots);
+  tick = 0;
+  live();
+}
+
+function start() {
+  xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); tree.show(dot.id); });
+  list.init((d) => tree.show(d.id));
+  filter.init((f) => {
+    state.filter = f;
+    state.gen++;
+    state.cursor = null;
+    if (state.mode === 'replay') replayAt(state.t);
+    else { tick = 0; live(); }
+  });
+  replay.init(replayAt, goLive);
+  servermap.init((name) => filter.showOnly(name));
+  live();
+  setInterval(live, 1000);
+  setInterval(() => xlog.draw(), 1000);
+  // For tests and the console: the state and the two entry points.
+  window.osprey = { state, replay: replayAt, live: goLive, shown: () => xlog.shown().length };
+}
+
+start();
