@@ -357,7 +357,7 @@ pub fn demo_class_path() -> &'static str {
             parts.push(jar.display().to_string());
         }
         let classes = tmp.join("viewer-tomcat-classes");
-        let src = repo_root().join("jvm-agent/src/test-app/tomcat/demo/web");
+        let src = repo_root().join("examples/tomcat/demo/web");
         let _ = std::fs::remove_dir_all(&classes);
         let mut cmd = Command::new(jdk_tool("javac"));
         cmd.args(["--release", "17", "-nowarn", "-cp", &parts.join(":"), "-d"])
