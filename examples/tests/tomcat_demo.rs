@@ -1,6 +1,7 @@
 //! The README's main command, `bash examples/tomcat/run.sh`, end to end:
-//! an embedded Tomcat application under the Java agent records into the
-//! local store, and the script prints what it read back. Set
+//! an embedded Tomcat application under the Java agent exports to the
+//! local collector (`osprey serve`) and records into the local store; the
+//! script prints what it read back and the viewer's address. Set
 //! `OSPREY_AGENT_JAR` to use a prebuilt agent (`scripts/test-all.sh` does).
 
 use std::path::Path;
@@ -9,9 +10,31 @@ use std::process::Command;
 #[test]
 fn the_tomcat_demo_prints_transactions_and_a_call_tree() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    // The collector binary of this build (same target directory).
+    let report = Path::new(env!("CARGO_BIN_EXE_store_report"));
+    let collector = report.with_file_name("osprey");
+    if !collector.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "osprey-server", "--bin", "osprey"])
+            .current_dir(root)
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success() && collector.is_file(),
+            "building the collector"
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = Command::new("bash")
         .arg(root.join("examples/tomcat/run.sh"))
-        .env("OSPREY_STORE_REPORT", env!("CARGO_BIN_EXE_store_report"))
+        .env("OSPREY_STORE_REPORT", report)
+        .env("OSPREY_SERVER_BIN", &collector)
+        .env("OSPREY_DEMO_PORT", port.to_string())
+        .env("OSPREY_DEMO_EXIT", "1")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -47,4 +70,13 @@ fn the_tomcat_demo_prints_transactions_and_a_call_tree() {
         assert!(tree.contains(step), "{step} missing from:\n{tree}");
     }
     assert!(!stdout.contains("not-for-export") && !stdout.contains("'widget'"));
+    // The collector received the same transactions over OTLP.
+    assert!(
+        stdout.contains("The collector holds 6 transactions"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("Open the viewer: http://127.0.0.1:{port}/")),
+        "{stdout}"
+    );
 }

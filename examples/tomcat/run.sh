@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The demo: a small embedded Tomcat 11 web application (examples/tomcat/demo,
 # servlets -> methods -> JDBC on an in-memory H2) under the Osprey Java agent,
-# recording into the local store. Builds libosprey and the agent, fetches
-# Tomcat and H2 from Maven Central, drives a few requests, stops the app and
-# prints every transaction line and the slowest call tree read back from
-# the store.
+# exporting to the local collector (`osprey serve`, with its web viewer) and
+# into the agent's local store. Builds libosprey, the agent and the
+# collector, fetches Tomcat and H2 from Maven Central, drives a few requests,
+# stops the app, prints every transaction line and the slowest call tree
+# read back from the store, and leaves the collector running with the
+# viewer's address printed (Ctrl-C stops it).
 # Usage: bash examples/tomcat/run.sh   (needs cargo, a JDK 17+, mvn, curl)
+# Environment: OSPREY_DEMO_PORT (collector port, default 4318),
+# OSPREY_DEMO_EXIT=1 (stop the collector at the end instead of waiting).
 # The test examples/tests/tomcat_demo.rs runs it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,6 +31,15 @@ if [ -z "$report" ]; then
   report="$root/target/release/store_report"
 fi
 
+# OSPREY_SERVER_BIN: use this `osprey` collector binary instead of building one.
+server_bin="${OSPREY_SERVER_BIN:-}"
+if [ -z "$server_bin" ]; then
+  echo "==> building the collector (osprey serve)"
+  cargo build -q --release -p osprey-server --bin osprey
+  server_bin="$root/target/release/osprey"
+fi
+port="${OSPREY_DEMO_PORT:-4318}"
+
 echo "==> fetching embedded Tomcat and H2 (Maven Central, once)"
 for coords in org.apache.tomcat.embed:tomcat-embed-core:11.0.27 \
               org.apache.tomcat:tomcat-annotations-api:11.0.27 \
@@ -39,32 +52,53 @@ cp="$(printf '%s:' "$work"/libs/*.jar)"
 rm -rf "$work/classes"
 javac --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
 
+echo "==> starting the collector on http://127.0.0.1:$port"
+rm -rf "$work/collector-data"
+"$server_bin" serve --listen "127.0.0.1:$port" --data "$work/collector-data" >"$work/collector.log" 2>&1 &
+collector=$!
+app=""
+trap 'kill $collector ${app:-} 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/api/status" >/dev/null && break
+  kill -0 "$collector" 2>/dev/null || { cat "$work/collector.log"; exit 1; }
+  sleep 0.1
+done
+
 echo "==> starting the app under -javaagent"
 data="$work/osprey-data"
 rm -rf "$data"
-java "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$data,service.name=tomcat-demo" \
+java "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,store,otlp.endpoint=http://127.0.0.1:$port,store.dir=$data,batch.delay_ms=200,service.name=tomcat-demo" \
   -cp "$work/classes:$cp" demo.web.WebApp >"$work/app.log" 2>&1 &
 app=$!
-trap 'kill $app 2>/dev/null || true' EXIT
-port=""
+app_port=""
 for _ in $(seq 1 300); do
-  port="$(sed -n 's/^port=//p' "$work/app.log")"
-  [ -n "$port" ] && break
+  app_port="$(sed -n 's/^port=//p' "$work/app.log")"
+  [ -n "$app_port" ] && break
   kill -0 "$app" 2>/dev/null || { cat "$work/app.log"; exit 1; }
   sleep 0.1
 done
-[ -n "$port" ] || { echo "the app did not start"; cat "$work/app.log"; exit 1; }
+[ -n "$app_port" ] || { echo "the app did not start"; cat "$work/app.log"; exit 1; }
 
-echo "==> driving requests on http://127.0.0.1:$port"
+echo "==> driving requests on http://127.0.0.1:$app_port"
 for id in 42 7 42; do
-  curl -s "http://127.0.0.1:$port/hello?id=$id&token=not-for-export"; echo
+  curl -s "http://127.0.0.1:$app_port/hello?id=$id&token=not-for-export"; echo
 done
 curl -s -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
-  "http://127.0.0.1:$port/hello?id=42"; echo
-curl -s -o /dev/null -w 'GET /fail -> %{http_code}\n' "http://127.0.0.1:$port/fail"
-curl -s "http://127.0.0.1:$port/exit"; echo
+  "http://127.0.0.1:$app_port/hello?id=42"; echo
+curl -s -o /dev/null -w 'GET /fail -> %{http_code}\n' "http://127.0.0.1:$app_port/fail"
+curl -s "http://127.0.0.1:$app_port/exit"; echo
 wait "$app" || true
-trap - EXIT
+app=""
 
 echo "==> what the agent recorded (read back from $data)"
 "$report" "$data"
+
+held="$(curl -s "http://127.0.0.1:$port/api/transactions?limit=1000" | grep -o '"trace_id"' | wc -l)"
+echo
+echo "The collector holds $held transactions of service tomcat-demo."
+echo "Open the viewer: http://127.0.0.1:$port/  (XLog, call trees, server map, inspector, replay)"
+if [ "${OSPREY_DEMO_EXIT:-0}" = "1" ]; then
+  exit 0
+fi
+echo "Ctrl-C stops the collector."
+wait "$collector"
