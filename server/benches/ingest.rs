@@ -156,11 +156,8 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` does not:
     // then this is a quick smoke run.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let default = if args.iter().any(|a| a == "--bench") {
-        1_000_000
-    } else {
-        2_000
-    };
+    let bench = args.iter().any(|a| a == "--bench");
+    let default = if bench { 1_000_000 } else { 2_000 };
     let total: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(default);
     let total = total.div_ceil(TXNS_PER_REQUEST) * TXNS_PER_REQUEST;
     let dir = std::env::temp_dir().join(format!("osprey-server-bench-{}", std::process::id()));
@@ -293,12 +290,12 @@ fn main() {
     );
     drop(reopened);
     let _ = std::fs::remove_dir_all(&dir);
-    http_ingest((total / 10).max(TXNS_PER_REQUEST), hour_start);
+    http_ingest((total / 10).max(TXNS_PER_REQUEST), hour_start, bench);
 }
 
 /// The same bodies through HTTP from one client thread (protobuf, gzip
 /// off): request parsing, the blocking hand-off and the answer included.
-fn http_ingest(total: u64, hour_start: u64) {
+fn http_ingest(total: u64, hour_start: u64, compare_zipkin: bool) {
     let total = total.div_ceil(TXNS_PER_REQUEST) * TXNS_PER_REQUEST;
     let dir = std::env::temp_dir().join(format!("osprey-server-bench-http-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -328,4 +325,118 @@ fn http_ingest(total: u64, hour_start: u64) {
     );
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
+    if compare_zipkin {
+        zipkin_ingest(&bodies, total, busy);
+    }
+}
+
+/// The same spans as Zipkin v2 JSON, posted from one client to a real Zipkin
+/// server (in-memory storage) started here, when its jar is present
+/// (`scripts/zipkin-server.sh fetch`, or `ZIPKIN_JAR`).
+fn zipkin_ingest(bodies: &[Vec<u8>], total: u64, osprey_busy: Duration) {
+    let jar = std::env::var_os("ZIPKIN_JAR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/zipkin/zipkin.jar")
+        });
+    if !jar.is_file() {
+        println!("  Zipkin comparison skipped: no {}", jar.display());
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("java")
+        .args(["-Xms1g", "-Xmx1g", "-jar"])
+        .arg(&jar)
+        .arg(format!("--armeria.ports[0].port={port}"))
+        .arg("--armeria.ports[0].ip=127.0.0.1")
+        .arg("--armeria.ports[0].protocols[0]=http")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("java starts");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while agent.get(&format!("{base}/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "Zipkin did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let json: Vec<Vec<u8>> = bodies.iter().map(|b| zipkin_json(b)).collect();
+    // Warm the JVM up with a tenth of the requests, then measure them all.
+    for b in json.iter().take(json.len() / 10 + 1) {
+        post_zipkin(&agent, &base, b);
+    }
+    let t = Instant::now();
+    for b in &json {
+        post_zipkin(&agent, &base, b);
+    }
+    let busy = t.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "  Zipkin 3.5.1 (in-memory), same spans as JSON v2, one client: {:.0} spans/s, {:.2} ms per request; osprey / zipkin spans/s = {:.2}",
+        (total * 4) as f64 / busy.as_secs_f64(),
+        ms(busy) / json.len() as f64,
+        busy.as_secs_f64() / osprey_busy.as_secs_f64()
+    );
+}
+
+fn post_zipkin(agent: &ureq::Agent, base: &str, body: &[u8]) {
+    let resp = agent
+        .post(&format!("{base}/api/v2/spans"))
+        .header("content-type", "application/json")
+        .send(body)
+        .expect("posted to Zipkin");
+    assert_eq!(resp.status().as_u16(), 202, "Zipkin accepts the spans");
+}
+
+/// An OTLP request's spans as a Zipkin v2 JSON list.
+fn zipkin_json(otlp: &[u8]) -> Vec<u8> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let req = ExportTraceServiceRequest::decode(otlp).expect("our own body");
+    let mut out = Vec::new();
+    for rs in &req.resource_spans {
+        for ss in &rs.scope_spans {
+            for sp in &ss.spans {
+                let mut tags = serde_json::Map::new();
+                for kv in &sp.attributes {
+                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(s)) => s.clone(),
+                        Some(any_value::Value::IntValue(i)) => i.to_string(),
+                        _ => continue,
+                    };
+                    tags.insert(kv.key.clone(), serde_json::Value::String(v));
+                }
+                let kind = match sp.kind {
+                    2 => Some("SERVER"),
+                    3 => Some("CLIENT"),
+                    _ => None,
+                };
+                let mut span = serde_json::json!({
+                    "traceId": hex(&sp.trace_id),
+                    "id": hex(&sp.span_id),
+                    "name": sp.name,
+                    "timestamp": sp.start_time_unix_nano / 1_000,
+                    "duration": ((sp.end_time_unix_nano - sp.start_time_unix_nano) / 1_000).max(1),
+                    "localEndpoint": {"serviceName": "shop"},
+                    "tags": tags,
+                });
+                if !sp.parent_span_id.is_empty() {
+                    span["parentId"] = hex(&sp.parent_span_id).into();
+                }
+                if let Some(k) = kind {
+                    span["kind"] = k.into();
+                }
+                out.push(span);
+            }
+        }
+    }
+    serde_json::to_vec(&out).unwrap()
 }
