@@ -60,6 +60,7 @@ pub mod export;
 #[cfg(feature = "layer")]
 pub mod layer;
 mod local;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod propagation;

@@ -351,6 +351,76 @@ impl SecondAggregate {
     }
 }
 
+/// How a sampled metric value behaves, as the OpenTelemetry instrument
+/// kinds that an externally sampled value can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum MetricKind {
+    /// The current value of something (`jvm.cpu.recent_utilization`);
+    /// exported as an OTLP Gauge.
+    #[default]
+    Gauge = 0,
+    /// A total that only grows since `start_unix_ns` (`jvm.class.loaded`);
+    /// exported as a cumulative, monotonic OTLP Sum.
+    Counter = 1,
+    /// A total that goes up and down (`jvm.memory.used`, an
+    /// UpDownCounter); exported as a cumulative, non-monotonic OTLP Sum.
+    UpDownCounter = 2,
+}
+
+impl MetricKind {
+    /// Decodes the numeric kind of the C ABI and JNI; `None` when unknown.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Gauge),
+            1 => Some(Self::Counter),
+            2 => Some(Self::UpDownCounter),
+            _ => None,
+        }
+    }
+}
+
+/// A sampled value: integers stay integers on export.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MetricValue {
+    /// A count or a size in bytes.
+    Int(i64),
+    /// A ratio, or seconds.
+    Double(f64),
+}
+
+impl MetricValue {
+    /// The value as a float (for display and plausibility checks).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Self::Int(i) => i as f64,
+            Self::Double(d) => d,
+        }
+    }
+}
+
+/// One data point of an externally sampled metric (the JVM inspector's
+/// heap, GC, threads, classes, CPU), in a [`ExportBatch::metrics`] list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecord {
+    /// Interned metric name, an OpenTelemetry semantic-convention name
+    /// where one exists (`jvm.memory.used`).
+    pub name: NameId,
+    /// Interned UCUM unit (`By`, `s`, `{thread}`, `1`).
+    pub unit: NameId,
+    /// Gauge, counter or up-down counter.
+    pub kind: MetricKind,
+    /// The series' attributes (`jvm.memory.type=heap`, `jvm.gc.name=G1 Young Generation`).
+    pub attributes: Vec<Attribute>,
+    /// When a cumulative total started (the series' definition); equals
+    /// `unix_ns` for gauges.
+    pub start_unix_ns: u64,
+    /// When the value was sampled, UNIX nanoseconds.
+    pub unix_ns: u64,
+    /// The value.
+    pub value: MetricValue,
+}
+
 /// The process's identity on export (OpenTelemetry resource).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
@@ -369,6 +439,9 @@ pub struct ExportBatch {
     pub transactions: Vec<TransactionRecord>,
     /// Per-second aggregates completed since the previous batch.
     pub aggregates: Vec<SecondAggregate>,
+    /// Externally sampled metric points received since the previous batch
+    /// (see [`crate::metrics`]), in sampling order.
+    pub metrics: Vec<MetricRecord>,
 }
 
 impl ExportBatch {
@@ -379,7 +452,7 @@ impl ExportBatch {
 
     /// True when there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.transactions.is_empty() && self.aggregates.is_empty()
+        self.transactions.is_empty() && self.aggregates.is_empty() && self.metrics.is_empty()
     }
 }
 

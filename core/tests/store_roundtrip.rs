@@ -120,6 +120,7 @@ fn batch(txns: Vec<TransactionRecord>, aggregates: Vec<SecondAggregate>) -> Expo
         }),
         transactions: txns,
         aggregates,
+        metrics: Vec::new(),
     }
 }
 

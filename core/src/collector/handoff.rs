@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::RwLock;
 
 use crate::local::raw::RawTransaction;
+use crate::metrics::RawSamples;
 
 /// Counters shared by recording threads, the collector and export workers.
 #[derive(Debug, Default)]
@@ -18,6 +19,8 @@ pub(crate) struct Counters {
     pub dropped_queue: AtomicU64,
     /// Received by the collector.
     pub received: AtomicU64,
+    /// Metric sample sets dropped because their queue was full.
+    pub dropped_metric_sets: AtomicU64,
 }
 
 /// What a recording thread needs to hand a transaction over.
@@ -28,6 +31,8 @@ pub(crate) struct Handoff {
     pub max_queue_bytes: usize,
     pub queued_bytes: AtomicUsize,
     pub counters: Arc<Counters>,
+    /// Sample sets of externally sampled metrics (bounded).
+    pub samples: Sender<RawSamples>,
 }
 
 impl Handoff {
@@ -49,6 +54,18 @@ impl Handoff {
                 Err(txn)
             }
         }
+    }
+
+    /// Queues a metric sample set unless its queue is full (then it is
+    /// dropped and counted); never blocks.
+    pub fn try_send_samples(&self, set: RawSamples) -> bool {
+        let sent = self.samples.try_send(set).is_ok();
+        if !sent {
+            self.counters
+                .dropped_metric_sets
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Called by the collector for a transaction it takes off the queue but

@@ -23,7 +23,8 @@ pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir};
 use crate::diag;
 use crate::export::Exporter;
 use crate::local::raw::RawTransaction;
-use crate::model::{ExportBatch, Resource, TransactionRecord};
+use crate::metrics::RawSamples;
+use crate::model::{ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
 use aggregate::Aggregator;
 use convert::Converter;
@@ -46,6 +47,9 @@ pub struct Stats {
     pub dropped_queue: u64,
     /// Transactions the collector received.
     pub received: u64,
+    /// Metric sample sets ([`crate::metrics::record`]) dropped because
+    /// their queue was full.
+    pub dropped_metric_sets: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
 }
@@ -141,7 +145,9 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let (tx, rx) = bounded(config.queue_capacity);
     let (pool_tx, pool_rx) = bounded(POOL_SIZE);
     let counters = Arc::new(Counters::default());
+    let (samples_tx, samples_rx) = bounded(crate::metrics::QUEUE_SETS);
     let handoff = Arc::new(Handoff {
+        samples: samples_tx,
         tx,
         pool: pool_rx,
         max_steps: config.max_steps as u32,
@@ -152,6 +158,8 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let (control_tx, control_rx) = bounded(4);
     let collector = Collector {
         rx,
+        samples: samples_rx,
+        metrics: Vec::new(),
         control: control_rx,
         pool: pool_tx,
         handoff: handoff.clone(),
@@ -294,6 +302,7 @@ fn collect_stats(r: &Running) -> Stats {
     Stats {
         dropped_queue: r.counters.dropped_queue.load(Ordering::Relaxed),
         received: r.counters.received.load(Ordering::Relaxed),
+        dropped_metric_sets: r.counters.dropped_metric_sets.load(Ordering::Relaxed),
         exporters: r
             .exporters
             .iter()
@@ -310,6 +319,9 @@ fn collect_stats(r: &Running) -> Stats {
 
 struct Collector {
     rx: Receiver<Box<RawTransaction>>,
+    /// Metric sample sets; exported with the next batch.
+    samples: Receiver<RawSamples>,
+    metrics: Vec<MetricRecord>,
     control: Receiver<Control>,
     pool: Sender<Box<RawTransaction>>,
     handoff: Arc<Handoff>,
@@ -347,6 +359,11 @@ impl Collector {
                     }
                     Err(_) => return,
                 },
+                recv(self.samples) -> msg => {
+                    if let Ok(set) = msg {
+                        self.metrics.extend(set.into_records());
+                    }
+                }
                 recv(self.control) -> msg => match msg {
                     Ok(Control::Flush(deadline, ack)) => {
                         self.drain_and_dispatch(deadline, unix_second() + 1);
@@ -406,6 +423,9 @@ impl Collector {
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
+        while let Ok(set) = self.samples.try_recv() {
+            self.metrics.extend(set.into_records());
+        }
         self.dispatch(before_second);
         self.wait_until = None;
     }
@@ -413,13 +433,14 @@ impl Collector {
     fn dispatch(&mut self, before_second: u64) {
         let aggregates = self.aggregator.take_before(before_second);
         self.batch_bytes = 0;
-        if self.batch.is_empty() && aggregates.is_empty() {
+        if self.batch.is_empty() && aggregates.is_empty() && self.metrics.is_empty() {
             return;
         }
         let batch = Arc::new(ExportBatch {
             resource: self.resource.clone(),
             transactions: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
             aggregates,
+            metrics: std::mem::take(&mut self.metrics),
         });
         for w in self.workers.lock().iter() {
             w.offer(&batch, self.wait_until);

@@ -324,6 +324,7 @@ mod tests {
             resource: Arc::new(Resource::default()),
             transactions: txns,
             aggregates: Vec::new(),
+            metrics: Vec::new(),
         };
         let mut e = ConsoleExporter::with_writer(ConsoleConfig { tree }, Vec::new());
         e.export(&batch).unwrap();

@@ -289,6 +289,7 @@ mod tests {
             }),
             transactions: vec![txn, unsampled],
             aggregates: Vec::new(),
+            metrics: Vec::new(),
         }
     }
 
