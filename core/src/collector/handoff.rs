@@ -104,3 +104,38 @@ pub(crate) fn install(handoff: Option<Arc<Handoff>>) {
     *CURRENT.write() = handoff;
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{RawSamples, SeriesId};
+    use crate::model::MetricValue;
+
+    #[test]
+    fn a_full_metrics_queue_drops_and_counts_without_blocking() {
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let (_pool_tx, pool) = crossbeam_channel::bounded(1);
+        let (samples, _samples_rx) = crossbeam_channel::bounded(2);
+        let handoff = Handoff {
+            tx,
+            pool,
+            max_steps: 1,
+            max_queue_bytes: 1,
+            queued_bytes: AtomicUsize::new(0),
+            counters: Arc::new(Counters::default()),
+            samples,
+        };
+        let set = || RawSamples {
+            unix_ns: 1,
+            points: vec![(SeriesId(0), MetricValue::Int(1))],
+        };
+        assert!(handoff.try_send_samples(set()));
+        assert!(handoff.try_send_samples(set()));
+        assert!(!handoff.try_send_samples(set()));
+        assert!(!handoff.try_send_samples(set()));
+        assert_eq!(
+            handoff.counters.dropped_metric_sets.load(Ordering::Relaxed),
+            2
+        );
+    }
+}

@@ -6,6 +6,9 @@
 //!     +0.020 ms     11.000 ms sql    SELECT * FROM cart db.system=postgresql ERROR SQLException: timeout
 //! ```
 //!
+//! Sampled metrics (the JVM inspector's) give one line per sample time:
+//! `2026-11-24T20:30:01.000Z metrics jvm.memory.used{jvm.memory.type=heap}=1048576By ...`.
+//!
 //! The time is the transaction's end (UTC, milliseconds); tree lines show
 //! each step's start offset from the transaction's start, its duration, its
 //! kind, name, attributes and error, indented by depth.
@@ -16,7 +19,10 @@ use std::io::{self, Write};
 
 use crate::collector::ConfigError;
 use crate::export::{ExportError, Exporter};
-use crate::model::{Attribute, ErrorInfo, ExportBatch, SpanKind, StepKind, TransactionRecord};
+use crate::model::{
+    Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue, SpanKind, StepKind,
+    TransactionRecord,
+};
 use crate::names::NameId;
 
 /// Settings of the console exporter.
@@ -90,6 +96,7 @@ impl<W: Write + Send + 'static> Exporter for ConsoleExporter<W> {
         for txn in &batch.transactions {
             write_transaction(&mut self.text, &names, txn, self.config.tree);
         }
+        write_metrics(&mut self.text, &names, &batch.metrics);
         if self.text.is_empty() {
             return Ok(());
         }
@@ -163,6 +170,42 @@ fn write_transaction(
     }
     if txn.dropped_steps > 0 {
         let _ = writeln!(out, "  ... {} steps not recorded", txn.dropped_steps);
+    }
+}
+
+/// Appends one line per sample time: `<time> metrics name{k=v}=value unit ...`.
+fn write_metrics(out: &mut String, names: &dyn Fn(NameId) -> String, metrics: &[MetricRecord]) {
+    let mut at = None;
+    for m in metrics {
+        if at != Some(m.unix_ns) {
+            if at.is_some() {
+                out.push('\n');
+            }
+            at = Some(m.unix_ns);
+            let _ = write!(out, "{} metrics", format_utc_millis(m.unix_ns));
+        }
+        let _ = write!(out, " {}", names(m.name));
+        if !m.attributes.is_empty() {
+            out.push('{');
+            for (i, a) in m.attributes.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                let _ = write!(
+                    out,
+                    "{sep}{}={}",
+                    names(a.key),
+                    one_line(&a.value.to_string())
+                );
+            }
+            out.push('}');
+        }
+        let value = match m.value {
+            MetricValue::Int(i) => i.to_string(),
+            MetricValue::Double(d) => format!("{d:.3}"),
+        };
+        let _ = write!(out, "={value}{}", names(m.unit));
+    }
+    if at.is_some() {
+        out.push('\n');
     }
 }
 
