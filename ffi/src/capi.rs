@@ -80,7 +80,7 @@ macro_rules! tri {
 /// # Safety
 /// `ptr` is NULL or points to a NUL-terminated string that stays valid and
 /// unchanged for `'a`.
-unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, osprey_result> {
+pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, osprey_result> {
     if ptr.is_null() {
         return Err(fail(OSPREY_ERR_NULL, format!("`{what}` is NULL")));
     }
@@ -101,7 +101,10 @@ unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, osprey_
 ///
 /// # Safety
 /// As for [`arg_str`].
-unsafe fn opt_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>, osprey_result> {
+pub(crate) unsafe fn opt_str<'a>(
+    ptr: *const c_char,
+    what: &str,
+) -> Result<Option<&'a str>, osprey_result> {
     if ptr.is_null() {
         return Ok(None);
     }
@@ -682,7 +685,7 @@ mod tests {
             let text = unsafe { CStr::from_ptr(osprey_result_text(code as c_int)) };
             assert_eq!(text, code.text());
         }
-        for bad in [-1, 13, c_int::MAX, c_int::MIN] {
+        for bad in [-1, 14, c_int::MAX, c_int::MIN] {
             // SAFETY: static C string.
             let text = unsafe { CStr::from_ptr(osprey_result_text(bad)) };
             assert_eq!(text, UNKNOWN_TEXT);

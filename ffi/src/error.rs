@@ -41,13 +41,16 @@ pub enum osprey_result {
     OSPREY_ERR_BUFFER_TOO_SMALL = 11,
     /// An operating-system resource (a thread) could not be obtained.
     OSPREY_ERR_INTERNAL = 12,
+    /// A bounded queue was full: the data (a metric sample set) was dropped
+    /// and counted.
+    OSPREY_ERR_QUEUE_FULL = 13,
 }
 
 use osprey_result::*;
 
 impl osprey_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [osprey_result; 13] = [
+    pub(crate) const ALL: [osprey_result; 14] = [
         OSPREY_OK,
         OSPREY_ERR_NULL,
         OSPREY_ERR_UTF8,
@@ -61,6 +64,7 @@ impl osprey_result {
         OSPREY_ERR_PANIC,
         OSPREY_ERR_BUFFER_TOO_SMALL,
         OSPREY_ERR_INTERNAL,
+        OSPREY_ERR_QUEUE_FULL,
     ];
 
     /// The code for a numeric value; `None` when no code has that value.
@@ -84,6 +88,7 @@ impl osprey_result {
             OSPREY_ERR_PANIC => c"internal error (panic)",
             OSPREY_ERR_BUFFER_TOO_SMALL => c"the output buffer is too small",
             OSPREY_ERR_INTERNAL => c"an operating-system resource could not be obtained",
+            OSPREY_ERR_QUEUE_FULL => c"a queue was full; the data was dropped and counted",
         }
     }
 }
@@ -150,6 +155,18 @@ pub(crate) fn record_error(e: RecordError) -> osprey_result {
     }
 }
 
+/// The code for a refused metric definition or sample set, recording its
+/// text.
+pub(crate) fn metrics_error(e: osprey::metrics::MetricsError) -> osprey_result {
+    use osprey::metrics::MetricsError;
+    let code = match e {
+        MetricsError::NotRunning => OSPREY_ERR_NOT_RUNNING,
+        MetricsError::QueueFull => OSPREY_ERR_QUEUE_FULL,
+        MetricsError::TooManySeries | MetricsError::Invalid(_) => OSPREY_ERR_INVALID,
+    };
+    fail(code, e.to_string())
+}
+
 /// The code for a start-up error, recording its text.
 pub(crate) fn init_error(e: InitError) -> osprey_result {
     let code = match &e {
@@ -176,7 +193,7 @@ mod tests {
         texts.dedup();
         assert_eq!(texts.len(), osprey_result::ALL.len());
         assert_eq!(osprey_result::from_raw(-1), None);
-        assert_eq!(osprey_result::from_raw(13), None);
+        assert_eq!(osprey_result::from_raw(14), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use std::ffi::CStr;
 
-use jni_sys::{JNIEnv, jclass, jint, jlong, jstring};
+use jni_sys::{JNIEnv, jclass, jdoubleArray, jint, jintArray, jlong, jstring};
 use osprey::names::{self, NameId};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
@@ -369,6 +369,92 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_tracep
             Some(header) => unsafe { new_java_str(env, &header) },
             None => std::ptr::null_mut(),
         }
+    })
+}
+
+/// `static native int metricSeries(String name, String unit, int kind,
+/// String attrKey, String attrValue)`: defines a metric series (see
+/// `osprey_metric_series`; `kind` may carry `| 16` for doubles; the
+/// attribute strings may both be null). The id (`>= 0`), or minus a result
+/// code. Takes a lock: call once per series at start-up.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_metricSeries(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+    unit: jstring,
+    kind: jint,
+    attr_key: jstring,
+    attr_value: jstring,
+) -> jint {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and arguments.
+        let name = match unsafe { arg(env, name, "name") } {
+            Ok(n) => n,
+            Err(c) => return -code(c),
+        };
+        // SAFETY: as above.
+        let (unit, key, value) = unsafe {
+            (
+                java_str(env, unit).unwrap_or_else(|| "1".into()),
+                java_str(env, attr_key),
+                java_str(env, attr_value),
+            )
+        };
+        let attribute = key.as_deref().zip(value.as_deref());
+        match crate::metrics::define_series(&name, &unit, kind, attribute) {
+            Ok(id) => id as jint,
+            Err(c) => -code(c),
+        }
+    })
+}
+
+/// `static native int metrics(int[] ids, double[] values, int count)`: one
+/// sample set, `values[i]` for series `ids[i]`, in one call (see
+/// `osprey_metrics_record`). `OSPREY_ERR_QUEUE_FULL` when dropped.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_metrics(
+    env: *mut JNIEnv,
+    _class: jclass,
+    ids: jintArray,
+    values: jdoubleArray,
+    count: jint,
+) -> jint {
+    ffi_boundary!({
+        if env.is_null() || ids.is_null() || values.is_null() {
+            return code(fail(OSPREY_ERR_NULL, "`ids` or `values` is null"));
+        }
+        // SAFETY: a JNI environment points to a function table of at least 1.2.
+        let table = unsafe { (**env).v1_2 };
+        // SAFETY: valid env and array references per the contract.
+        let (n_ids, n_values) = unsafe {
+            (
+                (table.GetArrayLength)(env, ids),
+                (table.GetArrayLength)(env, values),
+            )
+        };
+        let n = count.min(n_ids).min(n_values).max(0);
+        if n as usize > osprey::metrics::MAX_POINTS_PER_SET {
+            return code(fail(
+                OSPREY_ERR_INVALID,
+                "too many values in one sample set",
+            ));
+        }
+        let mut id_buf = vec![0 as jint; n as usize];
+        let mut value_buf = vec![0.0f64; n as usize];
+        // SAFETY: both buffers hold `n` elements; the ranges are within the arrays.
+        unsafe {
+            (table.GetIntArrayRegion)(env, ids, 0, n, id_buf.as_mut_ptr());
+            (table.GetDoubleArrayRegion)(env, values, 0, n, value_buf.as_mut_ptr());
+        }
+        // SAFETY: valid env.
+        if unsafe { (table.ExceptionCheck)(env) } {
+            // SAFETY: valid env; never leave an exception pending for Java.
+            unsafe { (table.ExceptionClear)(env) };
+            return code(fail(OSPREY_ERR_INVALID, "cannot read the sample arrays"));
+        }
+        let id_buf: Vec<u32> = id_buf.into_iter().map(|i| i as u32).collect();
+        code(crate::metrics::record_values(&id_buf, &value_buf))
     })
 }
 
