@@ -180,7 +180,7 @@ pub fn record(points: &[(SeriesId, MetricValue)]) -> Result<(), MetricsError> {
         unix_ns: unix_ns_now(),
         points: points.to_vec(),
     };
-    if handoff.try_send_samples(set) {
+    if handoff.try_send_sampled(handoff::Sampled::Metrics(set)) {
         Ok(())
     } else {
         Err(MetricsError::QueueFull)

@@ -421,6 +421,34 @@ pub struct MetricRecord {
     pub value: MetricValue,
 }
 
+/// One transaction still in flight when an [`ActiveSnapshot`] was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveTransaction {
+    /// The transaction's name (endpoint, `GET /cart`).
+    pub name: String,
+    /// The name of the thread running it.
+    pub thread_name: String,
+    /// That thread's id (the JVM's thread id from the Java agent).
+    pub thread_id: u64,
+    /// Start as UNIX time in nanoseconds.
+    pub start_unix_ns: u64,
+    /// Running time when the snapshot was taken, nanoseconds.
+    pub elapsed_ns: u64,
+    /// The thread's stack, one `at frame` per line, when the transaction
+    /// had run longer than the reporter's threshold; empty otherwise.
+    pub stack: String,
+}
+
+/// The transactions in flight at one moment (active services), reported
+/// every interval even when none is, so the store can show any past second.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveSnapshot {
+    /// When it was taken, UNIX nanoseconds.
+    pub unix_ns: u64,
+    /// The transactions in flight, longest-running first.
+    pub transactions: Vec<ActiveTransaction>,
+}
+
 /// The process's identity on export (OpenTelemetry resource).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
@@ -442,6 +470,9 @@ pub struct ExportBatch {
     /// Externally sampled metric points received since the previous batch
     /// (see [`crate::metrics`]), in sampling order.
     pub metrics: Vec<MetricRecord>,
+    /// Snapshots of the transactions in flight (see [`crate::active`])
+    /// received since the previous batch.
+    pub active: Vec<ActiveSnapshot>,
 }
 
 impl ExportBatch {
@@ -452,7 +483,10 @@ impl ExportBatch {
 
     /// True when there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.transactions.is_empty() && self.aggregates.is_empty() && self.metrics.is_empty()
+        self.transactions.is_empty()
+            && self.aggregates.is_empty()
+            && self.metrics.is_empty()
+            && self.active.is_empty()
     }
 }
 

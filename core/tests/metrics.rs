@@ -2,14 +2,15 @@
 //! recorded, handed to the collector, exported by the OTLP exporter to a
 //! loopback receiver (names, units, kinds, attributes, values) and by the
 //! store exporter (read back with `StoreReader`), and refused once Osprey
-//! stops. One test per file: `osprey::init` is process-global.
+//! stops; an active-transactions snapshot takes the same way. One test per file: `osprey::init` is process-global.
 #![cfg(all(feature = "otlp", feature = "store"))]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
+use osprey::active::{ActiveSnapshot, ActiveTransaction};
 use osprey::export::otlp::OtlpConfig;
-use osprey::export::store::{StoreConfig, StoreReader};
+use osprey::export::store::{StoreConfig, StoreReader, StoredRecord};
 use osprey::metrics::{self, MetricKind, MetricValue, MetricsError};
 use osprey::{Config, ExporterSpec};
 use osprey_testkit::Receiver;
@@ -79,6 +80,18 @@ fn sample_sets_reach_otlp_and_the_store_with_names_units_and_attributes() {
         ])
         .expect("queued");
     }
+    osprey::active::report(ActiveSnapshot {
+        unix_ns: 1,
+        transactions: vec![ActiveTransaction {
+            name: "GET /slow".into(),
+            thread_name: "http-1".into(),
+            thread_id: 9,
+            start_unix_ns: 0,
+            elapsed_ns: 4_000_000_000,
+            stack: "at demo.Slow.run\n".into(),
+        }],
+    })
+    .expect("queued");
     assert!(osprey::flush(Duration::from_secs(5)));
     assert_eq!(osprey::stats().dropped_metric_sets, 0);
 
@@ -130,6 +143,15 @@ fn sample_sets_reach_otlp_and_the_store_with_names_units_and_attributes() {
     assert_eq!(util.unit, "1");
     assert!(matches!(&util.data, Some(metric::Data::Gauge(g)) if g.data_points.len() == 2));
 
+    let active = find(&all, "osprey.active.elapsed");
+    let Some(metric::Data::Gauge(g)) = &active.data else {
+        panic!("osprey.active.elapsed must be a gauge");
+    };
+    assert_eq!(
+        str_attr(&g.data_points[0].attributes, "code.stacktrace"),
+        Some("at demo.Slow.run\n")
+    );
+
     // Store: the same points with their names.
     assert!(guard.shutdown(Duration::from_secs(5)));
     let (stored, issues) = StoreReader::open(&dir).unwrap().metrics();
@@ -148,6 +170,16 @@ fn sample_sets_reach_otlp_and_the_store_with_names_units_and_attributes() {
     assert_eq!(m.name(heap_point.unit), "By");
     assert_eq!(m.name(heap_point.attributes[0].key), "jvm.memory.type");
     assert_eq!(heap_point.kind, MetricKind::UpDownCounter);
+    let mut records = StoreReader::open(&dir).unwrap().records();
+    let snapshots: Vec<ActiveSnapshot> = records
+        .by_ref()
+        .filter_map(|r| match r {
+            StoredRecord::Active(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(snapshots.len(), 1);
+    assert_eq!(snapshots[0].transactions[0].name, "GET /slow");
     let cpu_points: usize = stored
         .iter()
         .map(|m| m.named("jvm.cpu.recent_utilization").count())

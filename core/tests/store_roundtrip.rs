@@ -121,6 +121,7 @@ fn batch(txns: Vec<TransactionRecord>, aggregates: Vec<SecondAggregate>) -> Expo
         transactions: txns,
         aggregates,
         metrics: Vec::new(),
+        active: Vec::new(),
     }
 }
 

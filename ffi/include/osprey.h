@@ -434,7 +434,8 @@ const char *osprey_version(void);
  * Defines a metric series: an OpenTelemetry metric `name` (e.g.
  * `jvm.memory.used`), its UCUM `unit` (`By`, `s`, `{thread}`, `1`), a
  * `kind` (an `osprey_metric_kind`, optionally `| OSPREY_METRIC_DOUBLE`) and
- * at most one attribute (`attr_key`/`attr_value` both NULL for none).
+ * at most one attribute (`attr_key`/`attr_value` both NULL for none; the
+ * values `true` and `false` become booleans).
  * Writes the series id to `*out_id`. The same definition gives the same id.
  * Takes a lock: define at start-up, record per interval. Works whether or
  * not Osprey is running; at most 1024 series per process.

@@ -50,7 +50,14 @@ pub(crate) fn define_series(
         ));
     };
     let attributes: Vec<(&str, AttrValue)> = attribute
-        .map(|(k, v)| (k, AttrValue::from(v)))
+        .map(|(k, v)| {
+            let value = match v {
+                "true" => AttrValue::Bool(true),
+                "false" => AttrValue::Bool(false),
+                other => AttrValue::from(other),
+            };
+            (k, value)
+        })
         .into_iter()
         .collect();
     let id = metrics::series(name, unit, kind, &attributes).map_err(metrics_error)?;
@@ -84,7 +91,8 @@ pub(crate) fn record_values(ids: &[u32], values: &[f64]) -> osprey_result {
 /// Defines a metric series: an OpenTelemetry metric `name` (e.g.
 /// `jvm.memory.used`), its UCUM `unit` (`By`, `s`, `{thread}`, `1`), a
 /// `kind` (an `osprey_metric_kind`, optionally `| OSPREY_METRIC_DOUBLE`) and
-/// at most one attribute (`attr_key`/`attr_value` both NULL for none).
+/// at most one attribute (`attr_key`/`attr_value` both NULL for none; the
+/// values `true` and `false` become booleans).
 /// Writes the series id to `*out_id`. The same definition gives the same id.
 /// Takes a lock: define at start-up, record per interval. Works whether or
 /// not Osprey is running; at most 1024 series per process.

@@ -11,6 +11,16 @@ use parking_lot::RwLock;
 
 use crate::local::raw::RawTransaction;
 use crate::metrics::RawSamples;
+use crate::model::ActiveSnapshot;
+
+/// What samplers outside the recorder hand to the collector.
+#[derive(Debug)]
+pub(crate) enum Sampled {
+    /// A metric sample set.
+    Metrics(RawSamples),
+    /// The transactions in flight at one moment.
+    Active(ActiveSnapshot),
+}
 
 /// Counters shared by recording threads, the collector and export workers.
 #[derive(Debug, Default)]
@@ -19,7 +29,8 @@ pub(crate) struct Counters {
     pub dropped_queue: AtomicU64,
     /// Received by the collector.
     pub received: AtomicU64,
-    /// Metric sample sets dropped because their queue was full.
+    /// Metric sample sets and active snapshots dropped because their queue
+    /// was full.
     pub dropped_metric_sets: AtomicU64,
 }
 
@@ -31,8 +42,8 @@ pub(crate) struct Handoff {
     pub max_queue_bytes: usize,
     pub queued_bytes: AtomicUsize,
     pub counters: Arc<Counters>,
-    /// Sample sets of externally sampled metrics (bounded).
-    pub samples: Sender<RawSamples>,
+    /// Metric sample sets and active-transaction snapshots (bounded).
+    pub samples: Sender<Sampled>,
 }
 
 impl Handoff {
@@ -56,9 +67,9 @@ impl Handoff {
         }
     }
 
-    /// Queues a metric sample set unless its queue is full (then it is
-    /// dropped and counted); never blocks.
-    pub fn try_send_samples(&self, set: RawSamples) -> bool {
+    /// Queues a metric sample set or an active snapshot unless the queue is
+    /// full (then it is dropped and counted); never blocks.
+    pub fn try_send_sampled(&self, set: Sampled) -> bool {
         let sent = self.samples.try_send(set).is_ok();
         if !sent {
             self.counters
@@ -125,14 +136,16 @@ mod tests {
             counters: Arc::new(Counters::default()),
             samples,
         };
-        let set = || RawSamples {
-            unix_ns: 1,
-            points: vec![(SeriesId(0), MetricValue::Int(1))],
+        let set = || {
+            Sampled::Metrics(RawSamples {
+                unix_ns: 1,
+                points: vec![(SeriesId(0), MetricValue::Int(1))],
+            })
         };
-        assert!(handoff.try_send_samples(set()));
-        assert!(handoff.try_send_samples(set()));
-        assert!(!handoff.try_send_samples(set()));
-        assert!(!handoff.try_send_samples(set()));
+        assert!(handoff.try_send_sampled(set()));
+        assert!(handoff.try_send_sampled(set()));
+        assert!(!handoff.try_send_sampled(set()));
+        assert!(!handoff.try_send_sampled(set()));
         assert_eq!(
             handoff.counters.dropped_metric_sets.load(Ordering::Relaxed),
             2

@@ -23,12 +23,11 @@ pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir};
 use crate::diag;
 use crate::export::Exporter;
 use crate::local::raw::RawTransaction;
-use crate::metrics::RawSamples;
-use crate::model::{ExportBatch, MetricRecord, Resource, TransactionRecord};
+use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
 use aggregate::Aggregator;
 use convert::Converter;
-use handoff::{Counters, Handoff};
+use handoff::{Counters, Handoff, Sampled};
 use sampler::Sampler;
 use worker::Worker;
 
@@ -160,6 +159,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         rx,
         samples: samples_rx,
         metrics: Vec::new(),
+        active: Vec::new(),
         control: control_rx,
         pool: pool_tx,
         handoff: handoff.clone(),
@@ -320,8 +320,9 @@ fn collect_stats(r: &Running) -> Stats {
 struct Collector {
     rx: Receiver<Box<RawTransaction>>,
     /// Metric sample sets; exported with the next batch.
-    samples: Receiver<RawSamples>,
+    samples: Receiver<Sampled>,
     metrics: Vec<MetricRecord>,
+    active: Vec<ActiveSnapshot>,
     control: Receiver<Control>,
     pool: Sender<Box<RawTransaction>>,
     handoff: Arc<Handoff>,
@@ -360,8 +361,8 @@ impl Collector {
                     Err(_) => return,
                 },
                 recv(self.samples) -> msg => {
-                    if let Ok(set) = msg {
-                        self.metrics.extend(set.into_records());
+                    if let Ok(sampled) = msg {
+                        self.take_sampled(sampled);
                     }
                 }
                 recv(self.control) -> msg => match msg {
@@ -423,17 +424,29 @@ impl Collector {
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
-        while let Ok(set) = self.samples.try_recv() {
-            self.metrics.extend(set.into_records());
+        while let Ok(sampled) = self.samples.try_recv() {
+            self.take_sampled(sampled);
         }
         self.dispatch(before_second);
         self.wait_until = None;
     }
 
+    /// Keeps a metric sample set or active snapshot for the next batch.
+    fn take_sampled(&mut self, sampled: Sampled) {
+        match sampled {
+            Sampled::Metrics(set) => self.metrics.extend(set.into_records()),
+            Sampled::Active(snapshot) => self.active.push(snapshot),
+        }
+    }
+
     fn dispatch(&mut self, before_second: u64) {
         let aggregates = self.aggregator.take_before(before_second);
         self.batch_bytes = 0;
-        if self.batch.is_empty() && aggregates.is_empty() && self.metrics.is_empty() {
+        if self.batch.is_empty()
+            && aggregates.is_empty()
+            && self.metrics.is_empty()
+            && self.active.is_empty()
+        {
             return;
         }
         let batch = Arc::new(ExportBatch {
@@ -441,6 +454,7 @@ impl Collector {
             transactions: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
             aggregates,
             metrics: std::mem::take(&mut self.metrics),
+            active: std::mem::take(&mut self.active),
         });
         for w in self.workers.lock().iter() {
             w.offer(&batch, self.wait_until);

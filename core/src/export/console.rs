@@ -20,8 +20,8 @@ use std::io::{self, Write};
 use crate::collector::ConfigError;
 use crate::export::{ExportError, Exporter};
 use crate::model::{
-    Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue, SpanKind, StepKind,
-    TransactionRecord,
+    ActiveSnapshot, Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue, SpanKind,
+    StepKind, TransactionRecord,
 };
 use crate::names::NameId;
 
@@ -97,6 +97,9 @@ impl<W: Write + Send + 'static> Exporter for ConsoleExporter<W> {
             write_transaction(&mut self.text, &names, txn, self.config.tree);
         }
         write_metrics(&mut self.text, &names, &batch.metrics);
+        for snapshot in &batch.active {
+            write_active(&mut self.text, snapshot);
+        }
         if self.text.is_empty() {
             return Ok(());
         }
@@ -207,6 +210,27 @@ fn write_metrics(out: &mut String, names: &dyn Fn(NameId) -> String, metrics: &[
     if at.is_some() {
         out.push('\n');
     }
+}
+
+/// Appends `<time> active <n> name=<elapsed>s@<thread> ...` for a snapshot.
+fn write_active(out: &mut String, snapshot: &ActiveSnapshot) {
+    let _ = write!(
+        out,
+        "{} active {}",
+        format_utc_millis(snapshot.unix_ns),
+        snapshot.transactions.len()
+    );
+    for t in &snapshot.transactions {
+        let _ = write!(
+            out,
+            " {}={}.{:03}s@{}",
+            one_line(&t.name),
+            t.elapsed_ns / 1_000_000_000,
+            (t.elapsed_ns / 1_000_000) % 1_000,
+            one_line(&t.thread_name)
+        );
+    }
+    out.push('\n');
 }
 
 fn write_attributes(out: &mut String, names: &dyn Fn(NameId) -> String, attributes: &[Attribute]) {
@@ -368,6 +392,7 @@ mod tests {
             transactions: txns,
             aggregates: Vec::new(),
             metrics: Vec::new(),
+            active: Vec::new(),
         };
         let mut e = ConsoleExporter::with_writer(ConsoleConfig { tree }, Vec::new());
         e.export(&batch).unwrap();

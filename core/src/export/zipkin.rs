@@ -290,6 +290,7 @@ mod tests {
             transactions: vec![txn, unsampled],
             aggregates: Vec::new(),
             metrics: Vec::new(),
+            active: Vec::new(),
         }
     }
 

@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 
 use crate::model::{
-    AttrValue, Attribute, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, MetricKind, MetricValue,
-    Resource, SecondAggregate, SpanKind, StepRecord, TransactionRecord,
+    ActiveSnapshot, AttrValue, Attribute, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, MetricKind,
+    MetricValue, Resource, SecondAggregate, SpanKind, StepRecord, TransactionRecord,
 };
 use crate::names::NameId;
 
@@ -60,7 +60,7 @@ pub(crate) fn traces_request(batch: &ExportBatch) -> Option<ExportTraceServiceRe
 /// The metrics request for `batch`, or `None` when it has neither
 /// aggregates nor sampled metrics.
 pub(crate) fn metrics_request(batch: &ExportBatch) -> Option<ExportMetricsServiceRequest> {
-    if batch.aggregates.is_empty() && batch.metrics.is_empty() {
+    if batch.aggregates.is_empty() && batch.metrics.is_empty() && batch.active.is_empty() {
         return None;
     }
     let seconds = &batch.aggregates;
@@ -80,6 +80,9 @@ pub(crate) fn metrics_request(batch: &ExportBatch) -> Option<ExportMetricsServic
         ]);
     }
     metrics.extend(sampled_metrics(batch));
+    if !batch.active.is_empty() {
+        metrics.extend(active_metrics(&batch.active));
+    }
     Some(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource(&batch.resource)),
@@ -319,6 +322,69 @@ fn sampled_metrics(batch: &ExportBatch) -> Vec<Metric> {
     out.into_iter().map(|(_, _, m)| m).collect()
 }
 
+/// Active services as two gauges: `osprey.active.count` (transactions in
+/// flight, one point per snapshot, also when 0) and `osprey.active.elapsed`
+/// (seconds running, one point per transaction in flight, start time = the
+/// transaction's start, attributes `osprey.transaction.name`,
+/// `thread.name`, `thread.id` and, past the stack threshold,
+/// `code.stacktrace`).
+fn active_metrics(snapshots: &[ActiveSnapshot]) -> [Metric; 2] {
+    let counts = snapshots
+        .iter()
+        .map(|s| NumberDataPoint {
+            time_unix_nano: s.unix_ns,
+            value: Some(number_data_point::Value::AsInt(saturating_i64(
+                s.transactions.len() as u64,
+            ))),
+            ..NumberDataPoint::default()
+        })
+        .collect();
+    let elapsed = snapshots
+        .iter()
+        .flat_map(|s| s.transactions.iter().map(move |t| (s.unix_ns, t)))
+        .map(|(at, t)| {
+            let mut attributes = vec![
+                kv("osprey.transaction.name", string_value(t.name.clone())),
+                kv("thread.name", string_value(t.thread_name.clone())),
+                kv("thread.id", int_value(saturating_i64(t.thread_id))),
+            ];
+            if !t.stack.is_empty() {
+                attributes.push(kv("code.stacktrace", string_value(t.stack.clone())));
+            }
+            NumberDataPoint {
+                attributes,
+                start_time_unix_nano: t.start_unix_ns,
+                time_unix_nano: at,
+                value: Some(number_data_point::Value::AsDouble(
+                    t.elapsed_ns as f64 / NANOS_PER_SECOND as f64,
+                )),
+                ..NumberDataPoint::default()
+            }
+        })
+        .collect();
+    let gauge = |name: &str, description: &str, unit: &str, data_points| Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Gauge(Gauge { data_points })),
+        ..Metric::default()
+    };
+    [
+        gauge(
+            "osprey.active.count",
+            "Transactions in flight.",
+            "{transaction}",
+            counts,
+        ),
+        gauge(
+            "osprey.active.elapsed",
+            "Running time of each transaction in flight.",
+            "s",
+            elapsed,
+        ),
+    ]
+}
+
 /// Start and end of the aggregate's second, in UNIX nanoseconds.
 fn second_bounds(a: &SecondAggregate) -> (u64, u64) {
     let start = a.unix_second.saturating_mul(NANOS_PER_SECOND);
@@ -469,6 +535,7 @@ mod tests {
             transactions: vec![txn, unsampled],
             aggregates: Vec::new(),
             metrics: Vec::new(),
+            active: Vec::new(),
         }
     }
 
@@ -704,5 +771,64 @@ mod tests {
             panic!("sum expected");
         };
         assert!(loaded.is_monotonic);
+    }
+
+    #[test]
+    fn active_snapshots_become_count_and_elapsed_gauges_with_the_stack() {
+        use crate::model::ActiveTransaction;
+        let slow = ActiveTransaction {
+            name: "GET /slow".into(),
+            thread_name: "http-1".into(),
+            thread_id: 31,
+            start_unix_ns: 1_000_000_000,
+            elapsed_ns: 4_500_000_000,
+            stack: "at demo.Slow.sleep\n".into(),
+        };
+        let quick = ActiveTransaction {
+            name: "GET /quick".into(),
+            elapsed_ns: 10_000_000,
+            stack: String::new(),
+            ..slow.clone()
+        };
+        let batch = ExportBatch {
+            active: vec![
+                ActiveSnapshot {
+                    unix_ns: 5_500_000_000,
+                    transactions: vec![slow, quick],
+                },
+                ActiveSnapshot {
+                    unix_ns: 6_500_000_000,
+                    transactions: Vec::new(),
+                },
+            ],
+            ..ExportBatch::default()
+        };
+        let req = metrics_request(&batch).unwrap();
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(metric::Data::Gauge(count)) = &metrics[0].data else {
+            panic!("gauge expected");
+        };
+        assert_eq!(metrics[0].name, "osprey.active.count");
+        let counts: Vec<_> = count.data_points.iter().map(|p| p.value).collect();
+        assert_eq!(
+            counts,
+            [
+                Some(number_data_point::Value::AsInt(2)),
+                Some(number_data_point::Value::AsInt(0))
+            ]
+        );
+        let Some(metric::Data::Gauge(elapsed)) = &metrics[1].data else {
+            panic!("gauge expected");
+        };
+        assert_eq!(metrics[1].unit, "s");
+        let p = &elapsed.data_points[0];
+        assert_eq!(p.value, Some(number_data_point::Value::AsDouble(4.5)));
+        assert_eq!(p.start_time_unix_nano, 1_000_000_000);
+        assert_eq!(
+            attr(&p.attributes, "osprey.transaction.name"),
+            Some(&any_value::Value::StringValue("GET /slow".into()))
+        );
+        assert!(attr(&p.attributes, "code.stacktrace").is_some());
+        assert!(attr(&elapsed.data_points[1].attributes, "code.stacktrace").is_none());
     }
 }

@@ -13,9 +13,10 @@
 //! [`KIND_TRANSACTION`] ([`TransactionRecord`](crate::model::TransactionRecord))
 //! [`KIND_AGGREGATE`] ([`SecondAggregate`](crate::model::SecondAggregate))
 //! and, from version 2, [`KIND_METRICS`] (`Vec<`[`MetricRecord`](crate::model::MetricRecord)`>`,
-//! the sampled metrics of one batch). Readers skip kinds they do not know.
+//! the sampled metrics of one batch) and [`KIND_ACTIVE`]
+//! ([`ActiveSnapshot`](crate::model::ActiveSnapshot)). Readers skip kinds they do not know.
 //!
-//! Versions: 1 had kinds 1 to 4; 2 adds kind 5 and changes nothing else, so
+//! Versions: 1 had kinds 1 to 4; 2 adds kinds 5 and 6 and changes nothing else, so
 //! a version-2 reader reads version-1 segments unchanged.
 
 use serde::Serialize;
@@ -44,6 +45,8 @@ pub const KIND_TRANSACTION: u8 = 3;
 pub const KIND_AGGREGATE: u8 = 4;
 /// Payload kind (version 2): the sampled metric points of one batch.
 pub const KIND_METRICS: u8 = 5;
+/// Payload kind (version 2): the transactions in flight at one moment.
+pub const KIND_ACTIVE: u8 = 6;
 
 const PREFIX: &str = "seg-";
 const SUFFIX: &str = ".osp";

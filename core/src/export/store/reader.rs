@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{
-    self, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
+    self, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
 };
-use crate::model::{MetricRecord, Resource, SecondAggregate, TransactionRecord};
+use crate::model::{ActiveSnapshot, MetricRecord, Resource, SecondAggregate, TransactionRecord};
 use crate::names::NameId;
 
 /// Reads the segments of a store directory, oldest first.
@@ -104,6 +104,8 @@ pub enum StoredRecord {
     Aggregate(SecondAggregate),
     /// Sampled metric points of one batch (format version 2).
     Metrics(StoredMetrics),
+    /// The transactions in flight at one moment (format version 2).
+    Active(ActiveSnapshot),
 }
 
 impl StoredRecord {
@@ -435,6 +437,9 @@ impl Cursor {
                     names,
                 })))
             }
+            KIND_ACTIVE => Ok(Some(StoredRecord::Active(
+                format::decode_body(body).map_err(undecodable)?,
+            ))),
             other => Err(Problem::UnknownKind(other)),
         }
     }

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::StoreConfig;
 use super::format::{
-    self, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
+    self, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
 };
 use crate::export::ExportError;
 use crate::model::{ExportBatch, MetricRecord, Resource, TransactionRecord};
@@ -105,6 +105,12 @@ impl SegmentWriter {
             self.prepare_segment()?;
             self.encode_metric_names(&batch.metrics)?;
             format::encode_record(KIND_METRICS, &batch.metrics, &mut self.buf)
+                .map_err(ExportError::Encode)?;
+            self.write_buf()?;
+        }
+        for snapshot in &batch.active {
+            self.prepare_segment()?;
+            format::encode_record(KIND_ACTIVE, snapshot, &mut self.buf)
                 .map_err(ExportError::Encode)?;
             self.write_buf()?;
         }
