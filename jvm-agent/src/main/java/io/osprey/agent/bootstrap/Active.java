@@ -71,6 +71,11 @@ public final class Active {
         return new ArrayList<Entry>(IN_FLIGHT.values());
     }
 
+    /** Removes {@code entry} if still registered (its thread died inside a transaction). */
+    public static void forget(Entry entry) {
+        IN_FLIGHT.remove(entry.thread, entry);
+    }
+
     /** Forgets everything (when switched off). */
     public static void clear() {
         IN_FLIGHT.clear();

@@ -11,6 +11,8 @@ package io.osprey.agent.bootstrap;
 public final class OspreyNative {
     /** Result code: success. */
     public static final int OK = 0;
+    /** Result code: the recorder is not running (not started, or shut down). */
+    public static final int ERR_NOT_RUNNING = 4;
     /** Result code: this thread already has an open transaction. */
     public static final int ERR_ALREADY_ACTIVE = 7;
     /** Transaction kind: work started inside the process. */
@@ -94,6 +96,14 @@ public final class OspreyNative {
 
     /** One sample set: {@code values[i]} for series {@code ids[i]}, the first {@code count}. */
     public static native int metrics(int[] ids, double[] values, int count);
+
+    /**
+     * One snapshot of the transactions in flight (active services): for each of the first {@code
+     * count}: name, thread name and id, running time, and the thread's stack or null. An empty
+     * snapshot says none is in flight.
+     */
+    public static native int active(
+            String[] names, String[] threadNames, long[] threadIds, long[] elapsedNanos, String[] stacks, int count);
 
     /** The text of this thread's last failure ("" when none). */
     public static native String lastError();
