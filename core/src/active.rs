@@ -26,7 +26,7 @@ pub fn report(mut snapshot: ActiveSnapshot) -> Result<(), MetricsError> {
     };
     snapshot
         .transactions
-        .sort_by(|a, b| b.elapsed_ns.cmp(&a.elapsed_ns));
+        .sort_by_key(|t| std::cmp::Reverse(t.elapsed_ns));
     snapshot.transactions.truncate(MAX_PER_SNAPSHOT);
     for t in &mut snapshot.transactions {
         if t.stack.len() > MAX_STACK_BYTES {
