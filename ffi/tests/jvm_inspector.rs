@@ -111,8 +111,7 @@ fn value(p: &NumberDataPoint) -> f64 {
 fn last(all: &[Metric], name: &str, key: &str, val: &str) -> f64 {
     points(all, name)
         .iter()
-        .filter(|p| key.is_empty() || str_attr(&p.attributes, key) == Some(val))
-        .last()
+        .rfind(|p| key.is_empty() || str_attr(&p.attributes, key) == Some(val))
         .map(value)
         .unwrap_or_else(|| panic!("no {name} {key}={val}"))
 }
@@ -188,8 +187,7 @@ fn jvm_metrics_and_active_services(jdk: &Path, label: &str) {
         .map(|d| {
             points(&all, "jvm.thread.count")
                 .iter()
-                .filter(|p| format!("{:?}", p.attributes).contains(&format!("BoolValue({d})")))
-                .last()
+                .rfind(|p| format!("{:?}", p.attributes).contains(&format!("BoolValue({d})")))
                 .map(value)
                 .unwrap_or(0.0)
         })
@@ -227,7 +225,7 @@ fn jvm_metrics_and_active_services(jdk: &Path, label: &str) {
     assert!(!slow.is_empty(), "{label}: slow transaction never active");
     let longest = slow.iter().map(value).fold(0.0, f64::max);
     assert!(
-        longest >= 2.0 && longest < 4.0,
+        (2.0..4.0).contains(&longest),
         "{label}: active for {longest} s"
     );
     assert_eq!(str_attr(&slow[0].attributes, "thread.name"), Some("main"));
