@@ -28,6 +28,7 @@ final class Inspector implements Runnable {
     /** The thread's name. */
     static final String THREAD_NAME = "osprey-inspector";
 
+    private final boolean metricsOn;
     private final long intervalMs;
     private final long delayMs;
     private final ActiveReport active;
@@ -35,7 +36,8 @@ final class Inspector implements Runnable {
     private Thread thread;
     private boolean go;
 
-    private Inspector(long intervalMs, long delayMs, ActiveReport active) {
+    private Inspector(boolean metricsOn, long intervalMs, long delayMs, ActiveReport active) {
+        this.metricsOn = metricsOn;
         this.intervalMs = intervalMs;
         this.delayMs = delayMs;
         this.active = active;
@@ -51,10 +53,10 @@ final class Inspector implements Runnable {
             return;
         }
         final Inspector inspector = new Inspector(
+                inspect,
                 Math.max(100, cfg.number(AgentConfig.INSPECTOR_INTERVAL, 1000)),
                 Math.max(0, cfg.number(AgentConfig.INSPECTOR_DELAY, 10000)),
                 active);
-        inspector.metricsOn = inspect;
         if (active != null) {
             io.osprey.agent.bootstrap.Active.on = true;
         }
@@ -68,8 +70,6 @@ final class Inspector implements Runnable {
             inspector.startThread();
         }
     }
-
-    private boolean metricsOn;
 
     /** True when JMX must wait for the server (see the class comment). */
     static boolean jbossLike() {
@@ -94,7 +94,8 @@ final class Inspector implements Runnable {
             }
             Thread t = new Thread(this, THREAD_NAME);
             t.setDaemon(true);
-            // Started from an application thread: never pin its (web-app) class loader.
+            // Maybe started from an application thread: never pin its (web-app) class loader.
+            // (Its inheritable thread-locals are still copied: Java 8 has no way to refuse them.)
             t.setContextClassLoader(null);
             thread = t;
             t.start();
