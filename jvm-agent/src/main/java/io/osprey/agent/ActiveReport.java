@@ -37,10 +37,6 @@ final class ActiveReport {
         int stacksTaken = 0;
         for (int i = 0; i < n; i++) {
             Active.Entry e = entries.get(i);
-            if (!e.thread.isAlive()) {
-                Active.forget(e);
-                continue;
-            }
             long ns = Math.max(0L, now - e.startNanos);
             names[count] = e.name;
             threadNames[count] = e.thread.getName();
