@@ -427,4 +427,58 @@ mod tests {
              ERROR SQLException: timeout"
         );
     }
+
+    #[test]
+    fn metrics_and_active_snapshots_get_one_line_each() {
+        use crate::model::{
+            ActiveSnapshot, ActiveTransaction, AttrValue, MetricKind, MetricRecord, MetricValue,
+        };
+        let at = 1_700_000_000_000_000_000;
+        let point = |name: &str, value| MetricRecord {
+            name: intern(name),
+            unit: intern("By"),
+            kind: MetricKind::UpDownCounter,
+            attributes: vec![Attribute {
+                key: intern("jvm.memory.type"),
+                value: AttrValue::from("heap"),
+            }],
+            start_unix_ns: at,
+            unix_ns: at,
+            value,
+        };
+        let batch = ExportBatch {
+            metrics: vec![
+                point("jvm.memory.used", MetricValue::Int(1024)),
+                point("jvm.memory.committed", MetricValue::Double(2048.0)),
+            ],
+            active: vec![ActiveSnapshot {
+                unix_ns: at,
+                transactions: vec![ActiveTransaction {
+                    name: "GET /slow".into(),
+                    thread_name: "http-1".into(),
+                    thread_id: 1,
+                    start_unix_ns: 0,
+                    elapsed_ns: 4_250_000_000,
+                    stack: String::new(),
+                }],
+            }],
+            ..ExportBatch::default()
+        };
+        let mut e = ConsoleExporter::with_writer(ConsoleConfig::default(), Vec::new());
+        e.export(&batch).unwrap();
+        let text = String::from_utf8(e.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].ends_with(
+                " metrics jvm.memory.used{jvm.memory.type=heap}=1024By \
+                 jvm.memory.committed{jvm.memory.type=heap}=2048.000By"
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with(" active 1 GET /slow=4.250s@http-1"),
+            "{text}"
+        );
+    }
 }
