@@ -14,6 +14,10 @@ pub use crate::model::{ActiveSnapshot, ActiveTransaction};
 /// Most transactions kept per snapshot; the longest-running are kept.
 pub const MAX_PER_SNAPSHOT: usize = 1000;
 
+/// Most snapshots the collector holds for the next batch; more are dropped
+/// and counted.
+pub const MAX_PENDING_SNAPSHOTS: usize = 64;
+
 /// Longest stack text kept per transaction, bytes.
 pub const MAX_STACK_BYTES: usize = 16 * 1024;
 

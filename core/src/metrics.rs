@@ -9,12 +9,15 @@
 //! full the set is dropped and counted ([`crate::Stats::dropped_metric_sets`]).
 //!
 //! ```
-//! use osprey::metrics::{self, MetricKind, MetricValue};
+//! use osprey::metrics::{self, MetricKind, MetricValue, MetricsError};
 //!
 //! let heap = metrics::series("jvm.memory.used", "By", MetricKind::UpDownCounter,
 //!     &[("jvm.memory.type", "heap".into())]).unwrap();
-//! // Not running: the set is refused, nothing blocks.
-//! assert!(metrics::record(&[(heap, MetricValue::Int(1 << 20))]).is_err());
+//! // Each interval: one set. Never blocks; refused when Osprey is not running.
+//! match metrics::record(&[(heap, MetricValue::Int(1 << 20))]) {
+//!     Ok(()) | Err(MetricsError::NotRunning | MetricsError::QueueFull) => {}
+//!     Err(e) => panic!("{e}"),
+//! }
 //! ```
 
 use std::fmt;
@@ -35,6 +38,11 @@ pub const MAX_POINTS_PER_SET: usize = 4096;
 
 /// Sample sets queued for the collector; more are dropped and counted.
 pub(crate) const QUEUE_SETS: usize = 16;
+
+/// Most points the collector holds for the next batch; a set that would
+/// pass it is dropped and counted (bounds memory when sets come faster
+/// than batches leave).
+pub const MAX_PENDING_POINTS: usize = 65_536;
 
 /// A defined series (from [`series`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

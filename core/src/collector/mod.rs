@@ -46,8 +46,9 @@ pub struct Stats {
     pub dropped_queue: u64,
     /// Transactions the collector received.
     pub received: u64,
-    /// Metric sample sets ([`crate::metrics::record`]) dropped because
-    /// their queue was full.
+    /// Metric sample sets ([`crate::metrics::record`]) and active snapshots
+    /// ([`crate::active::report`]) dropped: their queue was full, or more
+    /// were waiting for the next batch than the collector holds.
     pub dropped_metric_sets: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
@@ -432,7 +433,24 @@ impl Collector {
     }
 
     /// Keeps a metric sample set or active snapshot for the next batch.
+    /// Beyond [`crate::metrics::MAX_PENDING_POINTS`] points or
+    /// [`crate::active::MAX_PENDING_SNAPSHOTS`] snapshots waiting for the
+    /// next batch (a caller recording faster than batches leave), the
+    /// newcomer is dropped and counted, so memory stays bounded.
     fn take_sampled(&mut self, sampled: Sampled) {
+        let fits = match &sampled {
+            Sampled::Metrics(set) => {
+                self.metrics.len() + set.points.len() <= crate::metrics::MAX_PENDING_POINTS
+            }
+            Sampled::Active(_) => self.active.len() < crate::active::MAX_PENDING_SNAPSHOTS,
+        };
+        if !fits {
+            self.handoff
+                .counters
+                .dropped_metric_sets
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match sampled {
             Sampled::Metrics(set) => self.metrics.extend(set.into_records()),
             Sampled::Active(snapshot) => self.active.push(snapshot),
