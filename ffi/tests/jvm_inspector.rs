@@ -55,6 +55,17 @@ fn run(
     run_ms: u64,
     slow_ms: u64,
 ) -> (Output, Receiver) {
+    run_args(jdk, label, items, jvm_args, &[run_ms, slow_ms])
+}
+
+/// As [`run`], with the program's arguments given.
+fn run_args(
+    jdk: &Path,
+    label: &str,
+    items: &str,
+    jvm_args: &[&str],
+    program_args: &[u64],
+) -> (Output, Receiver) {
     let receiver = Receiver::start();
     let agent = format!(
         "-javaagent:{}=hook.transactions=demo.inspect.InspectorApp.handle*,exporter=otlp,\
@@ -65,7 +76,7 @@ fn run(
     let mut args = vec![agent];
     args.extend(jvm_args.iter().map(|s| s.to_string()));
     let mut cmd = common::java::java(jdk, &args, classes(jdk), MAIN, &[]);
-    cmd.args([run_ms.to_string(), slow_ms.to_string()]);
+    cmd.args(program_args.iter().map(u64::to_string));
     let out = common::java::run_java(cmd, label);
     assert_eq!(out.code, Some(0), "{label}: {}\n{}", out.stdout, out.stderr);
     assert!(
@@ -266,6 +277,28 @@ fn jboss_like_waits_for_the_first_transaction(jdk: &Path, label: &str) {
     );
     assert!(
         out.stdout.contains("main-end inspector-thread=true"),
+        "{}",
+        out.stdout
+    );
+    let all = wait_for_metric(&receiver, "jvm.memory.used");
+    assert!(last(&all, "jvm.memory.used", "jvm.memory.type", "heap") > 0.0);
+
+    // Without any transaction: the server's log manager class loading
+    // starts the thread, which samples after `inspector.delay_ms`.
+    let (out, receiver) = run_args(
+        jdk,
+        &format!("inspector-jboss-idle-{label}"),
+        "inspector.interval_ms=200,inspector.delay_ms=300",
+        &["-Djava.util.logging.manager=java.util.logging.LogManager"],
+        &[0, 0, 1500],
+    );
+    assert!(
+        out.stdout.contains("main-start inspector-thread=false"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("idle-end inspector-thread=true"),
         "{}",
         out.stdout
     );

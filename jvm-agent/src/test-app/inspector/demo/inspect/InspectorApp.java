@@ -8,7 +8,8 @@ import java.util.List;
  * exists when {@code main} starts (it must not touch JMX before), runs short transactions
  * ({@code handle*} methods, hooked with {@code hook.transactions}) for {@code args[0]} ms, then
  * one transaction sleeping {@code args[1]} ms (active services must show it with its stack),
- * and prints whether the inspector thread exists then.
+ * and prints whether the inspector thread exists then. With {@code args[2]}, first initialises
+ * {@code java.util.logging} and idles that many ms without a transaction.
  */
 public class InspectorApp {
     static final List<byte[]> KEEP = new ArrayList<byte[]>();
@@ -17,6 +18,12 @@ public class InspectorApp {
         System.out.println("main-start inspector-thread=" + inspectorThread());
         long runMs = Long.parseLong(args[0]);
         long slowMs = args.length > 1 ? Long.parseLong(args[1]) : 0L;
+        if (args.length > 2) {
+            // Logging first, as a server does at boot, then idle without transactions.
+            java.util.logging.Logger.getLogger("demo").fine("booting");
+            Thread.sleep(Long.parseLong(args[2]));
+            System.out.println("idle-end inspector-thread=" + inspectorThread());
+        }
         long end = System.currentTimeMillis() + runMs;
         int i = 0;
         while (System.currentTimeMillis() < end) {

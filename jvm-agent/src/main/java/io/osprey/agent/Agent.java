@@ -61,7 +61,7 @@ final class Agent {
         io.osprey.agent.bootstrap.Servers.init();
         io.osprey.agent.bootstrap.Jdbc.init();
         Osprey.enabled = true;
-        Inspector.install(cfg);
+        Inspector.install(cfg, inst);
         final int timeoutMs = cfg.shutdownTimeoutMs();
         Runtime.getRuntime().addShutdownHook(new Thread("osprey-shutdown") {
             @Override

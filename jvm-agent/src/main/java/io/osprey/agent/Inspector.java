@@ -2,6 +2,7 @@ package io.osprey.agent;
 
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
+import java.lang.instrument.Instrumentation;
 
 /**
  * The JVM inspector: a daemon thread, {@value #THREAD_NAME}, that samples heap, GC, threads,
@@ -14,8 +15,11 @@ import io.osprey.agent.bootstrap.OspreyNative;
  *
  * <ul>
  *   <li>On a JBoss-like JVM ({@code java.util.logging.manager} or {@code jboss.modules.system.pkgs}
- *       set, or started through {@code jboss-modules.jar}): on the first transaction begun, so
- *       only once the server is serving. No thread exists before.
+ *       set, or started through {@code jboss-modules.jar}): no thread exists until the first
+ *       transaction begins (then sampling starts at once) or the server's log manager class
+ *       ({@code java.util.logging.manager}, by default {@code org.jboss.logmanager.LogManager})
+ *       is loaded (then the thread starts and waits {@code inspector.delay_ms} first), whichever
+ *       comes first.
  *   <li>Otherwise: the thread starts in premain but sleeps, touching nothing, until the first
  *       transaction begins or {@code inspector.delay_ms} (default 10 s) has passed, whichever
  *       comes first; then it builds its MXBeans.
@@ -44,7 +48,7 @@ final class Inspector implements Runnable {
     }
 
     /** Applies the start rule above; called from premain after the recorder started. */
-    static void install(AgentConfig cfg) {
+    static void install(AgentConfig cfg, Instrumentation inst) {
         boolean inspect = cfg.flagOn(AgentConfig.INSPECTOR);
         ActiveReport active = cfg.flagOn(AgentConfig.ACTIVE)
                 ? new ActiveReport(cfg.number(AgentConfig.ACTIVE_STACK_THRESHOLD, 3000))
@@ -68,8 +72,24 @@ final class Inspector implements Runnable {
         });
         if (!jbossLike()) {
             inspector.startThread();
+            return;
         }
+        String manager = System.getProperty("java.util.logging.manager", JBOSS_LOG_MANAGER);
+        inspector.watch = new LogManagerWatch(manager, new Runnable() {
+            @Override
+            public void run() {
+                inspector.startThread();
+            }
+        });
+        inspector.inst = inst;
+        inst.addTransformer(inspector.watch, false);
     }
+
+    /** The log manager JBoss Modules installs when none is configured. */
+    static final String JBOSS_LOG_MANAGER = "org.jboss.logmanager.LogManager";
+
+    private volatile LogManagerWatch watch;
+    private volatile Instrumentation inst;
 
     /** True when JMX must wait for the server (see the class comment). */
     static boolean jbossLike() {
@@ -105,6 +125,10 @@ final class Inspector implements Runnable {
     @Override
     public void run() {
         try {
+            LogManagerWatch w = watch;
+            if (w != null) {
+                inst.removeTransformer(w);
+            }
             synchronized (lock) {
                 long until = System.currentTimeMillis() + delayMs;
                 long left;
