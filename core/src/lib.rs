@@ -52,6 +52,7 @@
 // Without `enable` the recorder internals are compiled but never called.
 #![cfg_attr(not(feature = "enable"), allow(dead_code))]
 
+pub mod active;
 mod api;
 pub mod clock;
 pub mod collector;
@@ -60,6 +61,7 @@ pub mod export;
 #[cfg(feature = "layer")]
 pub mod layer;
 mod local;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod propagation;

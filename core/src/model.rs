@@ -363,6 +363,104 @@ impl SecondAggregate {
     }
 }
 
+/// How a sampled metric value behaves, as the OpenTelemetry instrument
+/// kinds that an externally sampled value can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum MetricKind {
+    /// The current value of something (`jvm.cpu.recent_utilization`);
+    /// exported as an OTLP Gauge.
+    #[default]
+    Gauge = 0,
+    /// A total that only grows since `start_unix_ns` (`jvm.class.loaded`);
+    /// exported as a cumulative, monotonic OTLP Sum.
+    Counter = 1,
+    /// A total that goes up and down (`jvm.memory.used`, an
+    /// UpDownCounter); exported as a cumulative, non-monotonic OTLP Sum.
+    UpDownCounter = 2,
+}
+
+impl MetricKind {
+    /// Decodes the numeric kind of the C ABI and JNI; `None` when unknown.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Gauge),
+            1 => Some(Self::Counter),
+            2 => Some(Self::UpDownCounter),
+            _ => None,
+        }
+    }
+}
+
+/// A sampled value: integers stay integers on export.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MetricValue {
+    /// A count or a size in bytes.
+    Int(i64),
+    /// A ratio, or seconds.
+    Double(f64),
+}
+
+impl MetricValue {
+    /// The value as a float (for display and plausibility checks).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Self::Int(i) => i as f64,
+            Self::Double(d) => d,
+        }
+    }
+}
+
+/// One data point of an externally sampled metric (the JVM inspector's
+/// heap, GC, threads, classes, CPU), in a [`ExportBatch::metrics`] list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecord {
+    /// Interned metric name, an OpenTelemetry semantic-convention name
+    /// where one exists (`jvm.memory.used`).
+    pub name: NameId,
+    /// Interned UCUM unit (`By`, `s`, `{thread}`, `1`).
+    pub unit: NameId,
+    /// Gauge, counter or up-down counter.
+    pub kind: MetricKind,
+    /// The series' attributes (`jvm.memory.type=heap`, `jvm.gc.name=G1 Young Generation`).
+    pub attributes: Vec<Attribute>,
+    /// When a cumulative total started (the series' definition); equals
+    /// `unix_ns` for gauges.
+    pub start_unix_ns: u64,
+    /// When the value was sampled, UNIX nanoseconds.
+    pub unix_ns: u64,
+    /// The value.
+    pub value: MetricValue,
+}
+
+/// One transaction still in flight when an [`ActiveSnapshot`] was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveTransaction {
+    /// The transaction's name (endpoint, `GET /cart`).
+    pub name: String,
+    /// The name of the thread running it.
+    pub thread_name: String,
+    /// That thread's id (the JVM's thread id from the Java agent).
+    pub thread_id: u64,
+    /// Start as UNIX time in nanoseconds.
+    pub start_unix_ns: u64,
+    /// Running time when the snapshot was taken, nanoseconds.
+    pub elapsed_ns: u64,
+    /// The thread's stack, one `at frame` per line, when the transaction
+    /// had run longer than the reporter's threshold; empty otherwise.
+    pub stack: String,
+}
+
+/// The transactions in flight at one moment (active services), reported
+/// every interval even when none is, so the store can show any past second.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveSnapshot {
+    /// When it was taken, UNIX nanoseconds.
+    pub unix_ns: u64,
+    /// The transactions in flight, longest-running first.
+    pub transactions: Vec<ActiveTransaction>,
+}
+
 /// The process's identity on export (OpenTelemetry resource).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
@@ -381,6 +479,12 @@ pub struct ExportBatch {
     pub transactions: Vec<TransactionRecord>,
     /// Per-second aggregates completed since the previous batch.
     pub aggregates: Vec<SecondAggregate>,
+    /// Externally sampled metric points received since the previous batch
+    /// (see [`crate::metrics`]), in sampling order.
+    pub metrics: Vec<MetricRecord>,
+    /// Snapshots of the transactions in flight (see [`crate::active`])
+    /// received since the previous batch.
+    pub active: Vec<ActiveSnapshot>,
 }
 
 impl ExportBatch {
@@ -391,7 +495,10 @@ impl ExportBatch {
 
     /// True when there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.transactions.is_empty() && self.aggregates.is_empty()
+        self.transactions.is_empty()
+            && self.aggregates.is_empty()
+            && self.metrics.is_empty()
+            && self.active.is_empty()
     }
 }
 

@@ -120,6 +120,8 @@ fn batch(txns: Vec<TransactionRecord>, aggregates: Vec<SecondAggregate>) -> Expo
         }),
         transactions: txns,
         aggregates,
+        metrics: Vec::new(),
+        active: Vec::new(),
     }
 }
 
@@ -354,4 +356,41 @@ fn foreign_or_newer_files_are_reported_not_fatal() {
         problems,
         vec![Problem::UnsupportedVersion(99), Problem::BadHeader]
     );
+}
+
+#[test]
+fn a_version_1_segment_written_before_metrics_existed_still_reads() {
+    use osprey::export::store::format;
+    let dir = TempDir::new("store-v1");
+    // Byte for byte what version 1 wrote: header, names, resource,
+    // transaction, aggregate (kinds 1 to 4 are unchanged in version 2).
+    let t = txn(4, false);
+    let mut bytes = format::header_of_version(1).to_vec();
+    let names: Vec<(u32, String)> = [t.name]
+        .into_iter()
+        .chain(t.attributes.iter().map(|a| a.key))
+        .map(|id| (id.0, osprey::names::resolve(id).to_string()))
+        .collect();
+    format::encode_record(format::KIND_NAMES, &names, &mut bytes).unwrap();
+    let resource = Resource {
+        service_name: "old".into(),
+        attributes: Vec::new(),
+    };
+    format::encode_record(format::KIND_RESOURCE, &resource, &mut bytes).unwrap();
+    format::encode_record(format::KIND_TRANSACTION, &t, &mut bytes).unwrap();
+    let mut agg = SecondAggregate::new(1_700_000_000);
+    agg.add(5_000_000, false);
+    format::encode_record(format::KIND_AGGREGATE, &agg, &mut bytes).unwrap();
+    fs::write(dir.0.join(format::segment_file_name(1, 0)), &bytes).unwrap();
+
+    let reader = StoreReader::open(&dir.0).unwrap();
+    let mut records = reader.records();
+    let all: Vec<StoredRecord> = records.by_ref().collect();
+    assert!(records.issues().is_empty(), "{:?}", records.issues());
+    assert_eq!(all.len(), 3);
+    let stored = all[1].clone().into_transaction().unwrap();
+    assert_eq!(stored.endpoint(), "GET /orders/1");
+    assert_eq!(stored.resource.as_ref().unwrap().service_name, "old");
+    assert!(matches!(&all[2], StoredRecord::Aggregate(a) if a.count == 1));
+    assert!(reader.metrics().0.is_empty());
 }

@@ -22,6 +22,12 @@
 #define OSPREY_TRACEPARENT_LEN 56
 
 /**
+ * Flag for `osprey_metric_series`' kind: values are exported as doubles
+ * (otherwise they are rounded toward zero to integers).
+ */
+#define OSPREY_METRIC_DOUBLE 16
+
+/**
  * Result of every fallible `osprey_*` function. The numeric values are
  * stable: new codes are only ever appended.
  */
@@ -86,6 +92,11 @@ typedef enum osprey_result {
      * A bound was reached (too many detached transactions); nothing changed.
      */
     OSPREY_ERR_LIMIT = 13,
+    /**
+     * A bounded queue was full: the data (a metric sample set) was dropped
+     * and counted.
+     */
+    OSPREY_ERR_QUEUE_FULL = 14,
 } osprey_result;
 
 /**
@@ -123,6 +134,25 @@ typedef enum osprey_step_kind {
      */
     OSPREY_STEP_CUSTOM = 3,
 } osprey_step_kind;
+
+/**
+ * Kind of a metric series (`osprey_metric_series`); OR it with
+ * `OSPREY_METRIC_DOUBLE` for a floating-point series.
+ */
+typedef enum osprey_metric_kind {
+    /**
+     * A current value; OTLP Gauge.
+     */
+    OSPREY_METRIC_GAUGE = 0,
+    /**
+     * A total that only grows; cumulative monotonic OTLP Sum.
+     */
+    OSPREY_METRIC_COUNTER = 1,
+    /**
+     * A total that goes up and down; cumulative non-monotonic OTLP Sum.
+     */
+    OSPREY_METRIC_UP_DOWN_COUNTER = 2,
+} osprey_metric_kind;
 
 /**
  * Delivery statistics filled by `osprey_stats`.
@@ -433,6 +463,40 @@ const char *osprey_result_text(int result);
  * The library version (`"0.1.0"`), static.
  */
 const char *osprey_version(void);
+
+/**
+ * Defines a metric series: an OpenTelemetry metric `name` (e.g.
+ * `jvm.memory.used`), its UCUM `unit` (`By`, `s`, `{thread}`, `1`), a
+ * `kind` (an `osprey_metric_kind`, optionally `| OSPREY_METRIC_DOUBLE`) and
+ * at most one attribute (`attr_key`/`attr_value` both NULL for none; the
+ * values `true` and `false` become booleans).
+ * Writes the series id to `*out_id`. The same definition gives the same id.
+ * Takes a lock: define at start-up, record per interval. Works whether or
+ * not Osprey is running; at most 1024 series per process.
+ *
+ * Returns `OSPREY_ERR_INVALID` for an unknown kind, an empty name or too
+ * many series.
+ *
+ * # Safety
+ * `name`, `unit`, `attr_key` and `attr_value` are NULL or NUL-terminated
+ * strings; `out_id` is NULL or writable.
+ */
+enum osprey_result osprey_metric_series(const char *name, const char *unit, int kind, const char *attr_key, const char *attr_value, uint32_t *out_id);
+
+/**
+ * Hands one sample set to the collector without blocking: `values[i]` is
+ * the value of series `ids[i]` (from `osprey_metric_series`), all sampled
+ * now. Exported with the next batch (OTLP metrics, store, console).
+ *
+ * Returns `OSPREY_ERR_NOT_RUNNING` when Osprey is not running,
+ * `OSPREY_ERR_QUEUE_FULL` when the set was dropped (counted),
+ * `OSPREY_ERR_INVALID` for an undefined id or more than 4096 values.
+ *
+ * # Safety
+ * `ids` and `values` are NULL only when `count` is 0, else each points to
+ * `count` readable elements.
+ */
+enum osprey_result osprey_metrics_record(const uint32_t *ids, const double *values, size_t count);
 
 #ifdef __cplusplus
 }  // extern "C"

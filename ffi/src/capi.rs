@@ -81,7 +81,7 @@ macro_rules! tri {
 /// # Safety
 /// `ptr` is NULL or points to a NUL-terminated string that stays valid and
 /// unchanged for `'a`.
-unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, osprey_result> {
+pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, osprey_result> {
     if ptr.is_null() {
         return Err(fail(OSPREY_ERR_NULL, format!("`{what}` is NULL")));
     }
@@ -102,7 +102,10 @@ unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, osprey_
 ///
 /// # Safety
 /// As for [`arg_str`].
-unsafe fn opt_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>, osprey_result> {
+pub(crate) unsafe fn opt_str<'a>(
+    ptr: *const c_char,
+    what: &str,
+) -> Result<Option<&'a str>, osprey_result> {
     if ptr.is_null() {
         return Ok(None);
     }

@@ -43,13 +43,16 @@ pub enum osprey_result {
     OSPREY_ERR_INTERNAL = 12,
     /// A bound was reached (too many detached transactions); nothing changed.
     OSPREY_ERR_LIMIT = 13,
+    /// A bounded queue was full: the data (a metric sample set) was dropped
+    /// and counted.
+    OSPREY_ERR_QUEUE_FULL = 14,
 }
 
 use osprey_result::*;
 
 impl osprey_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [osprey_result; 14] = [
+    pub(crate) const ALL: [osprey_result; 15] = [
         OSPREY_OK,
         OSPREY_ERR_NULL,
         OSPREY_ERR_UTF8,
@@ -64,6 +67,7 @@ impl osprey_result {
         OSPREY_ERR_BUFFER_TOO_SMALL,
         OSPREY_ERR_INTERNAL,
         OSPREY_ERR_LIMIT,
+        OSPREY_ERR_QUEUE_FULL,
     ];
 
     /// The code for a numeric value; `None` when no code has that value.
@@ -88,6 +92,7 @@ impl osprey_result {
             OSPREY_ERR_BUFFER_TOO_SMALL => c"the output buffer is too small",
             OSPREY_ERR_INTERNAL => c"an operating-system resource could not be obtained",
             OSPREY_ERR_LIMIT => c"a limit was reached",
+            OSPREY_ERR_QUEUE_FULL => c"a queue was full; the data was dropped and counted",
         }
     }
 }
@@ -167,6 +172,18 @@ pub(crate) fn detach_error(e: DetachError) -> osprey_result {
             "no detached transaction has this id (attached already, or never issued)",
         ),
     }
+}
+
+/// The code for a refused metric definition or sample set, recording its
+/// text.
+pub(crate) fn metrics_error(e: osprey::metrics::MetricsError) -> osprey_result {
+    use osprey::metrics::MetricsError;
+    let code = match e {
+        MetricsError::NotRunning => OSPREY_ERR_NOT_RUNNING,
+        MetricsError::QueueFull => OSPREY_ERR_QUEUE_FULL,
+        MetricsError::TooManySeries | MetricsError::Invalid(_) => OSPREY_ERR_INVALID,
+    };
+    fail(code, e.to_string())
 }
 
 /// The code for a start-up error, recording its text.

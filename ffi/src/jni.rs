@@ -22,7 +22,9 @@
 
 use std::ffi::CStr;
 
-use jni_sys::{JNIEnv, jclass, jint, jlong, jstring};
+use jni_sys::{
+    JNIEnv, jclass, jdoubleArray, jint, jintArray, jlong, jlongArray, jobjectArray, jstring,
+};
 use osprey::names::{self, NameId};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
@@ -403,6 +405,195 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_tracep
             // SAFETY: valid env from the JVM.
             Some(header) => unsafe { new_java_str(env, &header) },
             None => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// `static native int metricSeries(String name, String unit, int kind,
+/// String attrKey, String attrValue)`: defines a metric series (see
+/// `osprey_metric_series`; `kind` may carry `| 16` for doubles; the
+/// attribute strings may both be null). The id (`>= 0`), or minus a result
+/// code. Takes a lock: call once per series at start-up.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_metricSeries(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+    unit: jstring,
+    kind: jint,
+    attr_key: jstring,
+    attr_value: jstring,
+) -> jint {
+    ffi_boundary!({
+        // SAFETY: called by the JVM with a valid env and arguments.
+        let name = match unsafe { arg(env, name, "name") } {
+            Ok(n) => n,
+            Err(c) => return -code(c),
+        };
+        // SAFETY: as above.
+        let (unit, key, value) = unsafe {
+            (
+                java_str(env, unit).unwrap_or_else(|| "1".into()),
+                java_str(env, attr_key),
+                java_str(env, attr_value),
+            )
+        };
+        let attribute = key.as_deref().zip(value.as_deref());
+        match crate::metrics::define_series(&name, &unit, kind, attribute) {
+            Ok(id) => id as jint,
+            Err(c) => -code(c),
+        }
+    })
+}
+
+/// `static native int metrics(int[] ids, double[] values, int count)`: one
+/// sample set, `values[i]` for series `ids[i]`, in one call (see
+/// `osprey_metrics_record`). `OSPREY_ERR_QUEUE_FULL` when dropped.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_metrics(
+    env: *mut JNIEnv,
+    _class: jclass,
+    ids: jintArray,
+    values: jdoubleArray,
+    count: jint,
+) -> jint {
+    ffi_boundary!({
+        if env.is_null() || ids.is_null() || values.is_null() {
+            return code(fail(OSPREY_ERR_NULL, "`ids` or `values` is null"));
+        }
+        // SAFETY: a JNI environment points to a function table of at least 1.2.
+        let table = unsafe { (**env).v1_2 };
+        // SAFETY: valid env and array references per the contract.
+        let (n_ids, n_values) = unsafe {
+            (
+                (table.GetArrayLength)(env, ids),
+                (table.GetArrayLength)(env, values),
+            )
+        };
+        let n = count.min(n_ids).min(n_values).max(0);
+        if n as usize > osprey::metrics::MAX_POINTS_PER_SET {
+            return code(fail(
+                OSPREY_ERR_INVALID,
+                "too many values in one sample set",
+            ));
+        }
+        let mut id_buf = vec![0 as jint; n as usize];
+        let mut value_buf = vec![0.0f64; n as usize];
+        // SAFETY: both buffers hold `n` elements; the ranges are within the arrays.
+        unsafe {
+            (table.GetIntArrayRegion)(env, ids, 0, n, id_buf.as_mut_ptr());
+            (table.GetDoubleArrayRegion)(env, values, 0, n, value_buf.as_mut_ptr());
+        }
+        // SAFETY: valid env.
+        if unsafe { (table.ExceptionCheck)(env) } {
+            // SAFETY: valid env; never leave an exception pending for Java.
+            unsafe { (table.ExceptionClear)(env) };
+            return code(fail(OSPREY_ERR_INVALID, "cannot read the sample arrays"));
+        }
+        let id_buf: Vec<u32> = id_buf.into_iter().map(|i| i as u32).collect();
+        code(crate::metrics::record_values(&id_buf, &value_buf))
+    })
+}
+
+/// Element `i` of a Java `String[]` (null, or out of range, gives `None`).
+///
+/// # Safety
+/// `env` is the calling thread's JNI environment and `array` a valid local
+/// reference to a `String[]`.
+unsafe fn string_at(env: *mut JNIEnv, array: jobjectArray, i: jint) -> Option<String> {
+    // SAFETY: a JNI environment points to a function table of at least 1.2.
+    let table = unsafe { (**env).v1_2 };
+    // SAFETY: valid env and array per the contract.
+    let element = unsafe { (table.GetObjectArrayElement)(env, array, i) };
+    // SAFETY: valid env.
+    if unsafe { (table.ExceptionCheck)(env) } {
+        // SAFETY: valid env; never leave an exception pending for Java.
+        unsafe { (table.ExceptionClear)(env) };
+        return None;
+    }
+    // SAFETY: `element` is null or a String of the array.
+    let text = unsafe { java_str(env, element) };
+    if !element.is_null() {
+        // SAFETY: a local reference this call created.
+        unsafe { (table.DeleteLocalRef)(env, element) };
+    }
+    text
+}
+
+/// Reads `n` longs of a Java `long[]` (zeroes past its end).
+///
+/// # Safety
+/// As for [`string_at`], with a `long[]`.
+unsafe fn longs(env: *mut JNIEnv, array: jlongArray, n: jint) -> Vec<jlong> {
+    let mut out = vec![0; usize::try_from(n).unwrap_or(0)];
+    // SAFETY: a JNI environment points to a function table of at least 1.2.
+    let table = unsafe { (**env).v1_2 };
+    // SAFETY: valid env and array; `out` holds `n` elements.
+    let len = unsafe { (table.GetArrayLength)(env, array) }.min(n);
+    // SAFETY: as above; the range is within the array.
+    unsafe { (table.GetLongArrayRegion)(env, array, 0, len, out.as_mut_ptr()) };
+    out
+}
+
+/// `static native int active(String[] names, String[] threadNames, long[]
+/// threadIds, long[] elapsedNanos, String[] stacks, int count)`: one
+/// snapshot of the transactions in flight (the first `count` of each
+/// array; a null stack means none), stamped now, in one call. An empty
+/// snapshot (`count` 0) says nothing is in flight.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_active(
+    env: *mut JNIEnv,
+    _class: jclass,
+    names: jobjectArray,
+    thread_names: jobjectArray,
+    thread_ids: jlongArray,
+    elapsed_nanos: jlongArray,
+    stacks: jobjectArray,
+    count: jint,
+) -> jint {
+    ffi_boundary!({
+        if env.is_null()
+            || names.is_null()
+            || thread_names.is_null()
+            || thread_ids.is_null()
+            || elapsed_nanos.is_null()
+            || stacks.is_null()
+        {
+            return code(fail(OSPREY_ERR_NULL, "an `active` array is null"));
+        }
+        let n = count.clamp(0, osprey::active::MAX_PER_SNAPSHOT as jint);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // SAFETY: called by the JVM with a valid env and arrays.
+        let (ids, elapsed) = unsafe { (longs(env, thread_ids, n), longs(env, elapsed_nanos, n)) };
+        let mut transactions = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let elapsed_ns = u64::try_from(elapsed[i as usize]).unwrap_or(0);
+            // SAFETY: as above.
+            let (name, thread_name, stack) = unsafe {
+                (
+                    string_at(env, names, i),
+                    string_at(env, thread_names, i),
+                    string_at(env, stacks, i),
+                )
+            };
+            transactions.push(osprey::active::ActiveTransaction {
+                name: name.unwrap_or_default(),
+                thread_name: thread_name.unwrap_or_default(),
+                thread_id: u64::try_from(ids[i as usize]).unwrap_or(0),
+                start_unix_ns: now.saturating_sub(elapsed_ns),
+                elapsed_ns,
+                stack: stack.unwrap_or_default(),
+            });
+        }
+        let snapshot = osprey::active::ActiveSnapshot {
+            unix_ns: now,
+            transactions,
+        };
+        match osprey::active::report(snapshot) {
+            Ok(()) => code(OSPREY_OK),
+            Err(e) => code(crate::error::metrics_error(e)),
         }
     })
 }

@@ -16,7 +16,9 @@
 pub mod capi;
 pub mod error;
 pub mod jni;
+pub mod metrics;
 mod panic;
 
 pub use capi::*;
 pub use error::osprey_result;
+pub use metrics::*;

@@ -278,6 +278,34 @@ fn natives_from_java(jdk: &Path, label: &str) {
     assert_eq!(printed("internNull"), "-1");
     assert_eq!(printed("initAgain"), "5");
     assert_eq!(printed("flush"), "0");
+    assert_eq!(printed("seriesOk"), "true");
+    assert_eq!(printed("seriesSame"), "true");
+    assert_eq!(printed("seriesBadKind"), "-9");
+    assert_eq!(printed("seriesNullName"), "-1");
+    assert_eq!(printed("metrics"), "0");
+    assert_eq!(printed("metricsShort"), "0", "reads what both arrays hold");
+    assert_eq!(printed("metricsUndefined"), "9");
+    assert_eq!(printed("metricsNull"), "1");
+    assert_eq!(printed("active"), "0");
+    assert_eq!(printed("activeEmpty"), "0");
+    assert_eq!(printed("activeNull"), "1");
+    assert!(
+        receiver.wait_for("/v1/metrics", 1, Duration::from_secs(10)),
+        "{label}: no metrics arrived"
+    );
+    let gauges: Vec<String> = receiver
+        .metrics()
+        .into_iter()
+        .flat_map(|r| r.resource_metrics)
+        .flat_map(|rm| rm.scope_metrics)
+        .flat_map(|sm| sm.metrics)
+        .map(|m| m.name)
+        .collect();
+    assert!(gauges.iter().any(|n| n == "check.gauge"), "{gauges:?}");
+    assert!(
+        gauges.iter().any(|n| n == "osprey.active.elapsed"),
+        "{gauges:?}"
+    );
 
     assert!(
         receiver.wait_for("/v1/traces", 1, Duration::from_secs(10)),

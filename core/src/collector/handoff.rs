@@ -10,6 +10,17 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::RwLock;
 
 use crate::local::raw::RawTransaction;
+use crate::metrics::RawSamples;
+use crate::model::ActiveSnapshot;
+
+/// What samplers outside the recorder hand to the collector.
+#[derive(Debug)]
+pub(crate) enum Sampled {
+    /// A metric sample set.
+    Metrics(RawSamples),
+    /// The transactions in flight at one moment.
+    Active(ActiveSnapshot),
+}
 
 /// Counters shared by recording threads, the collector and export workers.
 #[derive(Debug, Default)]
@@ -18,6 +29,9 @@ pub(crate) struct Counters {
     pub dropped_queue: AtomicU64,
     /// Received by the collector.
     pub received: AtomicU64,
+    /// Metric sample sets and active snapshots dropped because their queue
+    /// was full.
+    pub dropped_metric_sets: AtomicU64,
 }
 
 /// What a recording thread needs to hand a transaction over.
@@ -30,6 +44,8 @@ pub(crate) struct Handoff {
     pub max_queue_bytes: usize,
     pub queued_bytes: AtomicUsize,
     pub counters: Arc<Counters>,
+    /// Metric sample sets and active-transaction snapshots (bounded).
+    pub samples: Sender<Sampled>,
 }
 
 impl Handoff {
@@ -51,6 +67,18 @@ impl Handoff {
                 Err(txn)
             }
         }
+    }
+
+    /// Queues a metric sample set or an active snapshot unless the queue is
+    /// full (then it is dropped and counted); never blocks.
+    pub fn try_send_sampled(&self, set: Sampled) -> bool {
+        let sent = self.samples.try_send(set).is_ok();
+        if !sent {
+            self.counters
+                .dropped_metric_sets
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Called by the collector for a transaction it takes off the queue but
@@ -88,4 +116,41 @@ pub(crate) fn current() -> Option<Arc<Handoff>> {
 pub(crate) fn install(handoff: Option<Arc<Handoff>>) {
     *CURRENT.write() = handoff;
     GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{RawSamples, SeriesId};
+    use crate::model::MetricValue;
+
+    #[test]
+    fn a_full_metrics_queue_drops_and_counts_without_blocking() {
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let (_pool_tx, pool) = crossbeam_channel::bounded(1);
+        let (samples, _samples_rx) = crossbeam_channel::bounded(2);
+        let handoff = Handoff {
+            tx,
+            pool,
+            max_steps: 1,
+            max_queue_bytes: 1,
+            queued_bytes: AtomicUsize::new(0),
+            counters: Arc::new(Counters::default()),
+            samples,
+        };
+        let set = || {
+            Sampled::Metrics(RawSamples {
+                unix_ns: 1,
+                points: vec![(SeriesId(0), MetricValue::Int(1))],
+            })
+        };
+        assert!(handoff.try_send_sampled(set()));
+        assert!(handoff.try_send_sampled(set()));
+        assert!(!handoff.try_send_sampled(set()));
+        assert!(!handoff.try_send_sampled(set()));
+        assert_eq!(
+            handoff.counters.dropped_metric_sets.load(Ordering::Relaxed),
+            2
+        );
+    }
 }

@@ -23,11 +23,11 @@ pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir};
 use crate::diag;
 use crate::export::Exporter;
 use crate::local::raw::RawTransaction;
-use crate::model::{ExportBatch, Resource, TransactionRecord};
+use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
 use aggregate::Aggregator;
 use convert::Converter;
-use handoff::{Counters, Handoff};
+use handoff::{Counters, Handoff, Sampled};
 use sampler::Sampler;
 use worker::Worker;
 
@@ -46,6 +46,10 @@ pub struct Stats {
     pub dropped_queue: u64,
     /// Transactions the collector received.
     pub received: u64,
+    /// Metric sample sets ([`crate::metrics::record`]) and active snapshots
+    /// ([`crate::active::report`]) dropped: their queue was full, or more
+    /// were waiting for the next batch than the collector holds.
+    pub dropped_metric_sets: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
 }
@@ -141,7 +145,9 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let (tx, rx) = bounded(config.queue_capacity);
     let (pool_tx, pool_rx) = bounded(POOL_SIZE);
     let counters = Arc::new(Counters::default());
+    let (samples_tx, samples_rx) = bounded(crate::metrics::QUEUE_SETS);
     let handoff = Arc::new(Handoff {
+        samples: samples_tx,
         tx,
         pool: pool_rx,
         max_steps: config.max_steps as u32,
@@ -153,6 +159,9 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let (control_tx, control_rx) = bounded(4);
     let collector = Collector {
         rx,
+        samples: samples_rx,
+        metrics: Vec::new(),
+        active: Vec::new(),
         control: control_rx,
         pool: pool_tx,
         handoff: handoff.clone(),
@@ -295,6 +304,7 @@ fn collect_stats(r: &Running) -> Stats {
     Stats {
         dropped_queue: r.counters.dropped_queue.load(Ordering::Relaxed),
         received: r.counters.received.load(Ordering::Relaxed),
+        dropped_metric_sets: r.counters.dropped_metric_sets.load(Ordering::Relaxed),
         exporters: r
             .exporters
             .iter()
@@ -311,6 +321,10 @@ fn collect_stats(r: &Running) -> Stats {
 
 struct Collector {
     rx: Receiver<Box<RawTransaction>>,
+    /// Metric sample sets; exported with the next batch.
+    samples: Receiver<Sampled>,
+    metrics: Vec<MetricRecord>,
+    active: Vec<ActiveSnapshot>,
     control: Receiver<Control>,
     pool: Sender<Box<RawTransaction>>,
     handoff: Arc<Handoff>,
@@ -348,6 +362,11 @@ impl Collector {
                     }
                     Err(_) => return,
                 },
+                recv(self.samples) -> msg => {
+                    if let Ok(sampled) = msg {
+                        self.take_sampled(sampled);
+                    }
+                }
                 recv(self.control) -> msg => match msg {
                     Ok(Control::Flush(deadline, ack)) => {
                         self.drain_and_dispatch(deadline, unix_second() + 1);
@@ -407,20 +426,54 @@ impl Collector {
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
+        while let Ok(sampled) = self.samples.try_recv() {
+            self.take_sampled(sampled);
+        }
         self.dispatch(before_second);
         self.wait_until = None;
+    }
+
+    /// Keeps a metric sample set or active snapshot for the next batch.
+    /// Beyond [`crate::metrics::MAX_PENDING_POINTS`] points or
+    /// [`crate::active::MAX_PENDING_SNAPSHOTS`] snapshots waiting for the
+    /// next batch (a caller recording faster than batches leave), the
+    /// newcomer is dropped and counted, so memory stays bounded.
+    fn take_sampled(&mut self, sampled: Sampled) {
+        let fits = match &sampled {
+            Sampled::Metrics(set) => {
+                self.metrics.len() + set.points.len() <= crate::metrics::MAX_PENDING_POINTS
+            }
+            Sampled::Active(_) => self.active.len() < crate::active::MAX_PENDING_SNAPSHOTS,
+        };
+        if !fits {
+            self.handoff
+                .counters
+                .dropped_metric_sets
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match sampled {
+            Sampled::Metrics(set) => self.metrics.extend(set.into_records()),
+            Sampled::Active(snapshot) => self.active.push(snapshot),
+        }
     }
 
     fn dispatch(&mut self, before_second: u64) {
         let aggregates = self.aggregator.take_before(before_second);
         self.batch_bytes = 0;
-        if self.batch.is_empty() && aggregates.is_empty() {
+        if self.batch.is_empty()
+            && aggregates.is_empty()
+            && self.metrics.is_empty()
+            && self.active.is_empty()
+        {
             return;
         }
         let batch = Arc::new(ExportBatch {
             resource: self.resource.clone(),
             transactions: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
             aggregates,
+            metrics: std::mem::take(&mut self.metrics),
+            active: std::mem::take(&mut self.active),
         });
         for w in self.workers.lock().iter() {
             w.offer(&batch, self.wait_until);

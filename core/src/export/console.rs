@@ -6,6 +6,9 @@
 //!     +0.020 ms     11.000 ms sql    SELECT * FROM cart db.system=postgresql ERROR SQLException: timeout
 //! ```
 //!
+//! Sampled metrics (the JVM inspector's) give one line per sample time:
+//! `2026-11-24T20:30:01.000Z metrics jvm.memory.used{jvm.memory.type=heap}=1048576By ...`.
+//!
 //! The time is the transaction's end (UTC, milliseconds); tree lines show
 //! each step's start offset from the transaction's start, its duration, its
 //! kind, name, attributes and error, indented by depth.
@@ -16,7 +19,10 @@ use std::io::{self, Write};
 
 use crate::collector::ConfigError;
 use crate::export::{ExportError, Exporter};
-use crate::model::{Attribute, ErrorInfo, ExportBatch, SpanKind, StepKind, TransactionRecord};
+use crate::model::{
+    ActiveSnapshot, Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue, SpanKind,
+    StepKind, TransactionRecord,
+};
 use crate::names::NameId;
 
 /// Settings of the console exporter.
@@ -89,6 +95,10 @@ impl<W: Write + Send + 'static> Exporter for ConsoleExporter<W> {
         let names = |id| batch.name(id).to_string();
         for txn in &batch.transactions {
             write_transaction(&mut self.text, &names, txn, self.config.tree);
+        }
+        write_metrics(&mut self.text, &names, &batch.metrics);
+        for snapshot in &batch.active {
+            write_active(&mut self.text, snapshot);
         }
         if self.text.is_empty() {
             return Ok(());
@@ -164,6 +174,63 @@ fn write_transaction(
     if txn.dropped_steps > 0 {
         let _ = writeln!(out, "  ... {} steps not recorded", txn.dropped_steps);
     }
+}
+
+/// Appends one line per sample time: `<time> metrics name{k=v}=value unit ...`.
+fn write_metrics(out: &mut String, names: &dyn Fn(NameId) -> String, metrics: &[MetricRecord]) {
+    let mut at = None;
+    for m in metrics {
+        if at != Some(m.unix_ns) {
+            if at.is_some() {
+                out.push('\n');
+            }
+            at = Some(m.unix_ns);
+            let _ = write!(out, "{} metrics", format_utc_millis(m.unix_ns));
+        }
+        let _ = write!(out, " {}", names(m.name));
+        if !m.attributes.is_empty() {
+            out.push('{');
+            for (i, a) in m.attributes.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                let _ = write!(
+                    out,
+                    "{sep}{}={}",
+                    names(a.key),
+                    one_line(&a.value.to_string())
+                );
+            }
+            out.push('}');
+        }
+        let value = match m.value {
+            MetricValue::Int(i) => i.to_string(),
+            MetricValue::Double(d) => format!("{d:.3}"),
+        };
+        let _ = write!(out, "={value}{}", names(m.unit));
+    }
+    if at.is_some() {
+        out.push('\n');
+    }
+}
+
+/// Appends `<time> active <n> name=<elapsed>s@<thread> ...` for a snapshot.
+fn write_active(out: &mut String, snapshot: &ActiveSnapshot) {
+    let _ = write!(
+        out,
+        "{} active {}",
+        format_utc_millis(snapshot.unix_ns),
+        snapshot.transactions.len()
+    );
+    for t in &snapshot.transactions {
+        let _ = write!(
+            out,
+            " {}={}.{:03}s@{}",
+            one_line(&t.name),
+            t.elapsed_ns / 1_000_000_000,
+            (t.elapsed_ns / 1_000_000) % 1_000,
+            one_line(&t.thread_name)
+        );
+    }
+    out.push('\n');
 }
 
 fn write_attributes(out: &mut String, names: &dyn Fn(NameId) -> String, attributes: &[Attribute]) {
@@ -324,6 +391,8 @@ mod tests {
             resource: Arc::new(Resource::default()),
             transactions: txns,
             aggregates: Vec::new(),
+            metrics: Vec::new(),
+            active: Vec::new(),
         };
         let mut e = ConsoleExporter::with_writer(ConsoleConfig { tree }, Vec::new());
         e.export(&batch).unwrap();
@@ -356,6 +425,60 @@ mod tests {
             lines[2],
             "    +0.020 ms     11.000 ms sql    SELECT 1 db.statement=SELECT 1 FROM dual \
              ERROR SQLException: timeout"
+        );
+    }
+
+    #[test]
+    fn metrics_and_active_snapshots_get_one_line_each() {
+        use crate::model::{
+            ActiveSnapshot, ActiveTransaction, AttrValue, MetricKind, MetricRecord, MetricValue,
+        };
+        let at = 1_700_000_000_000_000_000;
+        let point = |name: &str, value| MetricRecord {
+            name: intern(name),
+            unit: intern("By"),
+            kind: MetricKind::UpDownCounter,
+            attributes: vec![Attribute {
+                key: intern("jvm.memory.type"),
+                value: AttrValue::from("heap"),
+            }],
+            start_unix_ns: at,
+            unix_ns: at,
+            value,
+        };
+        let batch = ExportBatch {
+            metrics: vec![
+                point("jvm.memory.used", MetricValue::Int(1024)),
+                point("jvm.memory.committed", MetricValue::Double(2048.0)),
+            ],
+            active: vec![ActiveSnapshot {
+                unix_ns: at,
+                transactions: vec![ActiveTransaction {
+                    name: "GET /slow".into(),
+                    thread_name: "http-1".into(),
+                    thread_id: 1,
+                    start_unix_ns: 0,
+                    elapsed_ns: 4_250_000_000,
+                    stack: String::new(),
+                }],
+            }],
+            ..ExportBatch::default()
+        };
+        let mut e = ConsoleExporter::with_writer(ConsoleConfig::default(), Vec::new());
+        e.export(&batch).unwrap();
+        let text = String::from_utf8(e.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].ends_with(
+                " metrics jvm.memory.used{jvm.memory.type=heap}=1024By \
+                 jvm.memory.committed{jvm.memory.type=heap}=2048.000By"
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with(" active 1 GET /slow=4.250s@http-1"),
+            "{text}"
         );
     }
 }

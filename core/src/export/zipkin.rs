@@ -289,6 +289,8 @@ mod tests {
             }),
             transactions: vec![txn, unsampled],
             aggregates: Vec::new(),
+            metrics: Vec::new(),
+            active: Vec::new(),
         }
     }
 

@@ -1,13 +1,14 @@
 //! Records to OTLP protobuf messages: each sampled transaction becomes a span
 //! with one child span per step; each per-second aggregate becomes data
-//! points of three delta metrics.
+//! points of three delta metrics; each sampled metric value (the JVM
+//! inspector's) a data point of a gauge or cumulative sum.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 #[cfg(test)]
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
     ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
@@ -16,10 +17,12 @@ use opentelemetry_proto::tonic::trace::v1::span;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status};
 
 use crate::model::{
-    AttrValue, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, Resource, SecondAggregate, SpanKind,
+    ActiveSnapshot, AttrValue, Attribute, ErrorInfo, ExportBatch, HISTOGRAM_BOUNDS_MS, MetricKind,
+    MetricValue, Resource, SecondAggregate, SpanKind,
 };
 #[cfg(test)]
-use crate::model::{Attribute, StepRecord, TransactionRecord};
+use crate::model::{StepRecord, TransactionRecord};
+use crate::names::NameId;
 
 /// Instrumentation scope name on every span and metric.
 pub(crate) const SCOPE_NAME: &str = "osprey";
@@ -59,24 +62,32 @@ pub(crate) fn traces_request(batch: &ExportBatch) -> Option<ExportTraceServiceRe
     })
 }
 
-/// The metrics request for `batch`, or `None` when it has no aggregates.
+/// The metrics request for `batch`, or `None` when it has neither
+/// aggregates nor sampled metrics.
 pub(crate) fn metrics_request(batch: &ExportBatch) -> Option<ExportMetricsServiceRequest> {
-    if batch.aggregates.is_empty() {
+    if batch.aggregates.is_empty() && batch.metrics.is_empty() && batch.active.is_empty() {
         return None;
     }
     let seconds = &batch.aggregates;
-    let metrics = vec![
-        counter("osprey.transactions", "Transactions ended.", seconds, |a| {
-            a.count
-        }),
-        counter(
-            "osprey.transaction.errors",
-            "Transactions ended with an error.",
-            seconds,
-            |a| a.errors,
-        ),
-        duration_histogram(seconds),
-    ];
+    let mut metrics = Vec::new();
+    if !seconds.is_empty() {
+        metrics.extend([
+            counter("osprey.transactions", "Transactions ended.", seconds, |a| {
+                a.count
+            }),
+            counter(
+                "osprey.transaction.errors",
+                "Transactions ended with an error.",
+                seconds,
+                |a| a.errors,
+            ),
+            duration_histogram(seconds),
+        ]);
+    }
+    metrics.extend(sampled_metrics(batch));
+    if !batch.active.is_empty() {
+        metrics.extend(active_metrics(&batch.active));
+    }
     Some(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource(&batch.resource)),
@@ -273,6 +284,121 @@ fn duration_histogram(seconds: &[SecondAggregate]) -> Metric {
     }
 }
 
+/// One OTLP metric per metric name (in first-seen order) holding a data
+/// point per sampled value: gauges as Gauge, counters as cumulative
+/// monotonic Sum, up-down counters as cumulative non-monotonic Sum.
+fn sampled_metrics(batch: &ExportBatch) -> Vec<Metric> {
+    let mut out: Vec<(NameId, MetricKind, Metric)> = Vec::new();
+    for m in &batch.metrics {
+        let point = NumberDataPoint {
+            attributes: attributes(batch, &m.attributes),
+            start_time_unix_nano: m.start_unix_ns,
+            time_unix_nano: m.unix_ns,
+            value: Some(match m.value {
+                MetricValue::Int(i) => number_data_point::Value::AsInt(i),
+                MetricValue::Double(d) => number_data_point::Value::AsDouble(d),
+            }),
+            ..NumberDataPoint::default()
+        };
+        let slot = match out
+            .iter()
+            .position(|(name, kind, _)| *name == m.name && *kind == m.kind)
+        {
+            Some(i) => i,
+            None => {
+                let data = match m.kind {
+                    MetricKind::Gauge => metric::Data::Gauge(Gauge::default()),
+                    MetricKind::Counter | MetricKind::UpDownCounter => metric::Data::Sum(Sum {
+                        data_points: Vec::new(),
+                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        is_monotonic: m.kind == MetricKind::Counter,
+                    }),
+                };
+                out.push((
+                    m.name,
+                    m.kind,
+                    Metric {
+                        name: batch.name(m.name).to_string(),
+                        unit: batch.name(m.unit).to_string(),
+                        data: Some(data),
+                        ..Metric::default()
+                    },
+                ));
+                out.len() - 1
+            }
+        };
+        match &mut out[slot].2.data {
+            Some(metric::Data::Gauge(g)) => g.data_points.push(point),
+            Some(metric::Data::Sum(s)) => s.data_points.push(point),
+            _ => {}
+        }
+    }
+    out.into_iter().map(|(_, _, m)| m).collect()
+}
+
+/// Active services as two gauges: `osprey.active.count` (transactions in
+/// flight, one point per snapshot, also when 0) and `osprey.active.elapsed`
+/// (seconds running, one point per transaction in flight, start time = the
+/// transaction's start, attributes `osprey.transaction.name`,
+/// `thread.name`, `thread.id` and, past the stack threshold,
+/// `code.stacktrace`).
+fn active_metrics(snapshots: &[ActiveSnapshot]) -> [Metric; 2] {
+    let counts = snapshots
+        .iter()
+        .map(|s| NumberDataPoint {
+            time_unix_nano: s.unix_ns,
+            value: Some(number_data_point::Value::AsInt(saturating_i64(
+                s.transactions.len() as u64,
+            ))),
+            ..NumberDataPoint::default()
+        })
+        .collect();
+    let elapsed = snapshots
+        .iter()
+        .flat_map(|s| s.transactions.iter().map(move |t| (s.unix_ns, t)))
+        .map(|(at, t)| {
+            let mut attributes = vec![
+                kv("osprey.transaction.name", string_value(t.name.clone())),
+                kv("thread.name", string_value(t.thread_name.clone())),
+                kv("thread.id", int_value(saturating_i64(t.thread_id))),
+            ];
+            if !t.stack.is_empty() {
+                attributes.push(kv("code.stacktrace", string_value(t.stack.clone())));
+            }
+            NumberDataPoint {
+                attributes,
+                start_time_unix_nano: t.start_unix_ns,
+                time_unix_nano: at,
+                value: Some(number_data_point::Value::AsDouble(
+                    t.elapsed_ns as f64 / NANOS_PER_SECOND as f64,
+                )),
+                ..NumberDataPoint::default()
+            }
+        })
+        .collect();
+    let gauge = |name: &str, description: &str, unit: &str, data_points| Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Gauge(Gauge { data_points })),
+        ..Metric::default()
+    };
+    [
+        gauge(
+            "osprey.active.count",
+            "Transactions in flight.",
+            "{transaction}",
+            counts,
+        ),
+        gauge(
+            "osprey.active.elapsed",
+            "Running time of each transaction in flight.",
+            "s",
+            elapsed,
+        ),
+    ]
+}
+
 /// Start and end of the aggregate's second, in UNIX nanoseconds.
 fn second_bounds(a: &SecondAggregate) -> (u64, u64) {
     let start = a.unix_second.saturating_mul(NANOS_PER_SECOND);
@@ -306,7 +432,6 @@ pub(crate) fn scope() -> InstrumentationScope {
     }
 }
 
-#[cfg(test)]
 fn attributes(batch: &ExportBatch, attrs: &[Attribute]) -> Vec<KeyValue> {
     attrs
         .iter()
@@ -423,6 +548,8 @@ mod tests {
             }),
             transactions: vec![txn, unsampled],
             aggregates: Vec::new(),
+            metrics: Vec::new(),
+            active: Vec::new(),
         }
     }
 
@@ -564,5 +691,158 @@ mod tests {
         assert_eq!(p.bucket_counts.iter().sum::<u64>(), 2);
         assert_eq!(p.bucket_counts[1], 1);
         assert_eq!(p.bucket_counts[2], 1);
+    }
+
+    #[test]
+    fn sampled_metrics_group_by_name_with_kind_unit_and_attributes() {
+        use crate::model::MetricRecord;
+        let point = |name: &str, unit: &str, kind, attr: Option<&str>, value| MetricRecord {
+            name: intern(name),
+            unit: intern(unit),
+            kind,
+            attributes: attr
+                .map(|v| Attribute {
+                    key: intern("jvm.memory.type"),
+                    value: AttrValue::from(v),
+                })
+                .into_iter()
+                .collect(),
+            start_unix_ns: 5,
+            unix_ns: 10,
+            value,
+        };
+        let batch = ExportBatch {
+            metrics: vec![
+                point(
+                    "jvm.memory.used",
+                    "By",
+                    MetricKind::UpDownCounter,
+                    Some("heap"),
+                    MetricValue::Int(100),
+                ),
+                point(
+                    "jvm.cpu.recent_utilization",
+                    "1",
+                    MetricKind::Gauge,
+                    None,
+                    MetricValue::Double(0.25),
+                ),
+                point(
+                    "jvm.memory.used",
+                    "By",
+                    MetricKind::UpDownCounter,
+                    Some("non_heap"),
+                    MetricValue::Int(50),
+                ),
+                point(
+                    "jvm.class.loaded",
+                    "{class}",
+                    MetricKind::Counter,
+                    None,
+                    MetricValue::Int(900),
+                ),
+            ],
+            ..ExportBatch::default()
+        };
+        let req = metrics_request(&batch).unwrap();
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let names: Vec<_> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "jvm.memory.used",
+                "jvm.cpu.recent_utilization",
+                "jvm.class.loaded"
+            ]
+        );
+        let Some(metric::Data::Sum(used)) = &metrics[0].data else {
+            panic!("sum expected");
+        };
+        assert_eq!(metrics[0].unit, "By");
+        assert!(!used.is_monotonic);
+        assert_eq!(
+            used.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        assert_eq!(used.data_points.len(), 2);
+        assert_eq!(
+            attr(&used.data_points[1].attributes, "jvm.memory.type"),
+            Some(&any_value::Value::StringValue("non_heap".into()))
+        );
+        assert_eq!(used.data_points[0].start_time_unix_nano, 5);
+        assert_eq!(
+            used.data_points[0].value,
+            Some(number_data_point::Value::AsInt(100))
+        );
+        let Some(metric::Data::Gauge(util)) = &metrics[1].data else {
+            panic!("gauge expected");
+        };
+        assert_eq!(
+            util.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(0.25))
+        );
+        let Some(metric::Data::Sum(loaded)) = &metrics[2].data else {
+            panic!("sum expected");
+        };
+        assert!(loaded.is_monotonic);
+    }
+
+    #[test]
+    fn active_snapshots_become_count_and_elapsed_gauges_with_the_stack() {
+        use crate::model::ActiveTransaction;
+        let slow = ActiveTransaction {
+            name: "GET /slow".into(),
+            thread_name: "http-1".into(),
+            thread_id: 31,
+            start_unix_ns: 1_000_000_000,
+            elapsed_ns: 4_500_000_000,
+            stack: "at demo.Slow.sleep\n".into(),
+        };
+        let quick = ActiveTransaction {
+            name: "GET /quick".into(),
+            elapsed_ns: 10_000_000,
+            stack: String::new(),
+            ..slow.clone()
+        };
+        let batch = ExportBatch {
+            active: vec![
+                ActiveSnapshot {
+                    unix_ns: 5_500_000_000,
+                    transactions: vec![slow, quick],
+                },
+                ActiveSnapshot {
+                    unix_ns: 6_500_000_000,
+                    transactions: Vec::new(),
+                },
+            ],
+            ..ExportBatch::default()
+        };
+        let req = metrics_request(&batch).unwrap();
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(metric::Data::Gauge(count)) = &metrics[0].data else {
+            panic!("gauge expected");
+        };
+        assert_eq!(metrics[0].name, "osprey.active.count");
+        let counts: Vec<_> = count.data_points.iter().map(|p| p.value).collect();
+        assert_eq!(
+            counts,
+            [
+                Some(number_data_point::Value::AsInt(2)),
+                Some(number_data_point::Value::AsInt(0))
+            ]
+        );
+        let Some(metric::Data::Gauge(elapsed)) = &metrics[1].data else {
+            panic!("gauge expected");
+        };
+        assert_eq!(metrics[1].unit, "s");
+        let p = &elapsed.data_points[0];
+        assert_eq!(p.value, Some(number_data_point::Value::AsDouble(4.5)));
+        assert_eq!(p.start_time_unix_nano, 1_000_000_000);
+        assert_eq!(
+            attr(&p.attributes, "osprey.transaction.name"),
+            Some(&any_value::Value::StringValue("GET /slow".into()))
+        );
+        assert!(attr(&p.attributes, "code.stacktrace").is_some());
+        assert!(attr(&elapsed.data_points[1].attributes, "code.stacktrace").is_none());
     }
 }

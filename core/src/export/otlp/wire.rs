@@ -390,7 +390,7 @@ mod tests {
                 attributes: vec![("host.name".into(), AttrValue::from("h1"))],
             }),
             transactions: vec![txn, unsampled, plain],
-            aggregates: Vec::new(),
+            ..ExportBatch::default()
         }
     }
 

@@ -11,8 +11,13 @@
 //! use of each name in the segment, so every segment can be read alone),
 //! [`KIND_RESOURCE`] ([`Resource`](crate::model::Resource)),
 //! [`KIND_TRANSACTION`] ([`TransactionRecord`](crate::model::TransactionRecord))
-//! and [`KIND_AGGREGATE`] ([`SecondAggregate`](crate::model::SecondAggregate)).
-//! Readers skip kinds they do not know.
+//! [`KIND_AGGREGATE`] ([`SecondAggregate`](crate::model::SecondAggregate))
+//! and, from version 2, [`KIND_METRICS`] (`Vec<`[`MetricRecord`](crate::model::MetricRecord)`>`,
+//! the sampled metrics of one batch) and [`KIND_ACTIVE`]
+//! ([`ActiveSnapshot`](crate::model::ActiveSnapshot)). Readers skip kinds they do not know.
+//!
+//! Versions: 1 had kinds 1 to 4; 2 adds kinds 5 and 6 and changes nothing else, so
+//! a version-2 reader reads version-1 segments unchanged.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,7 +25,9 @@ use serde::de::DeserializeOwned;
 /// First bytes of every segment file.
 pub const MAGIC: [u8; 8] = *b"OSPREYSG";
 /// Version written into the header; bumped whenever the encoding changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest version a reader still reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Bytes of the segment header.
 pub const HEADER_LEN: u64 = 12;
 /// Bytes of a record's length and checksum fields.
@@ -36,15 +43,24 @@ pub const KIND_RESOURCE: u8 = 2;
 pub const KIND_TRANSACTION: u8 = 3;
 /// Payload kind: one per-second aggregate.
 pub const KIND_AGGREGATE: u8 = 4;
+/// Payload kind (version 2): the sampled metric points of one batch.
+pub const KIND_METRICS: u8 = 5;
+/// Payload kind (version 2): the transactions in flight at one moment.
+pub const KIND_ACTIVE: u8 = 6;
 
 const PREFIX: &str = "seg-";
 const SUFFIX: &str = ".osp";
 
 /// The segment header bytes.
 pub fn header() -> [u8; HEADER_LEN as usize] {
+    header_of_version(FORMAT_VERSION)
+}
+
+/// The header of a segment of `version` (tests write old segments with it).
+pub fn header_of_version(version: u32) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[..8].copy_from_slice(&MAGIC);
-    h[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..].copy_from_slice(&version.to_le_bytes());
     h
 }
 

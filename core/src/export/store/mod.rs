@@ -2,7 +2,8 @@
 //! a data directory, and a reader that survives a torn last record.
 //!
 //! The store keeps every transaction, sampled or not (the XLog), with its
-//! call tree when it was sampled, plus the per-second aggregates. Segment
+//! call tree when it was sampled, plus the per-second aggregates and the
+//! sampled metrics (the JVM inspector's). Segment
 //! files are named `seg-<unix ms>-<sequence>.osp` and sort by creation; a new
 //! one starts once the active one passes `segment_bytes`, and the oldest are
 //! deleted while the directory holds more than `max_bytes`. Each segment
@@ -17,7 +18,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use reader::{
-    Problem, ReadIssue, RecordPosition, Records, StoreReader, StoredRecord, StoredTransaction,
+    Problem, ReadIssue, RecordPosition, Records, StoreReader, StoredMetrics, StoredRecord,
+    StoredTransaction,
 };
 
 use crate::collector::ConfigError;

@@ -7,8 +7,10 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::format::{self, KIND_AGGREGATE, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION};
-use crate::model::{Resource, SecondAggregate, TransactionRecord};
+use super::format::{
+    self, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
+};
+use crate::model::{ActiveSnapshot, MetricRecord, Resource, SecondAggregate, TransactionRecord};
 use crate::names::NameId;
 
 /// Reads the segments of a store directory, oldest first.
@@ -64,6 +66,20 @@ impl StoreReader {
         }
     }
 
+    /// Reads every sampled-metrics record; the issues found on the way are
+    /// returned beside them.
+    pub fn metrics(&self) -> (Vec<StoredMetrics>, Vec<ReadIssue>) {
+        let mut records = self.records();
+        let metrics = records
+            .by_ref()
+            .filter_map(|r| match r {
+                StoredRecord::Metrics(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        (metrics, records.issues)
+    }
+
     /// Reads every transaction (a convenience over [`StoreReader::records`]);
     /// the issues found on the way are returned beside them.
     pub fn transactions(&self) -> (Vec<StoredTransaction>, Vec<ReadIssue>) {
@@ -86,6 +102,10 @@ pub enum StoredRecord {
     Transaction(StoredTransaction),
     /// Per-second counts.
     Aggregate(SecondAggregate),
+    /// Sampled metric points of one batch (format version 2).
+    Metrics(StoredMetrics),
+    /// The transactions in flight at one moment (format version 2).
+    Active(ActiveSnapshot),
 }
 
 impl StoredRecord {
@@ -122,6 +142,32 @@ impl StoredTransaction {
     /// The transaction's endpoint or operation name.
     pub fn endpoint(&self) -> &str {
         self.name(self.record.name)
+    }
+}
+
+/// Sampled metric points read back (the JVM inspector's heap, GC, threads,
+/// classes, CPU), with the names their ids stand for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMetrics {
+    /// The points as written, in sampling order.
+    pub records: Vec<MetricRecord>,
+    /// The resource in force when they were written, if the segment has one.
+    pub resource: Option<Arc<Resource>>,
+    names: HashMap<NameId, Arc<str>>,
+}
+
+impl StoredMetrics {
+    /// The name behind `id` (metric name, unit, attribute key) as the
+    /// writer knew it; `"?"` when the segment did not define it.
+    pub fn name(&self, id: NameId) -> &str {
+        self.names.get(&id).map_or("?", |n| n)
+    }
+
+    /// The points named `metric`.
+    pub fn named<'a>(&'a self, metric: &'a str) -> impl Iterator<Item = &'a MetricRecord> + 'a {
+        self.records
+            .iter()
+            .filter(move |r| self.name(r.name) == metric)
     }
 }
 
@@ -300,7 +346,7 @@ impl Cursor {
             return Ok(Err(Problem::BadHeader));
         }
         let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        if version != format::FORMAT_VERSION {
+        if !(format::MIN_FORMAT_VERSION..=format::FORMAT_VERSION).contains(&version) {
             return Ok(Err(Problem::UnsupportedVersion(version)));
         }
         Ok(Ok(Self {
@@ -372,6 +418,26 @@ impl Cursor {
                 })))
             }
             KIND_AGGREGATE => Ok(Some(StoredRecord::Aggregate(
+                format::decode_body(body).map_err(undecodable)?,
+            ))),
+            KIND_METRICS => {
+                let records: Vec<MetricRecord> = format::decode_body(body).map_err(undecodable)?;
+                let mut names = HashMap::new();
+                for r in &records {
+                    let ids = [r.name, r.unit].into_iter();
+                    for id in ids.chain(r.attributes.iter().map(|a| a.key)) {
+                        if let Some(n) = self.names.get(&id) {
+                            names.insert(id, n.clone());
+                        }
+                    }
+                }
+                Ok(Some(StoredRecord::Metrics(StoredMetrics {
+                    records,
+                    resource: self.resource.clone(),
+                    names,
+                })))
+            }
+            KIND_ACTIVE => Ok(Some(StoredRecord::Active(
                 format::decode_body(body).map_err(undecodable)?,
             ))),
             other => Err(Problem::UnknownKind(other)),

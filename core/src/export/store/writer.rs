@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::StoreConfig;
-use super::format::{self, KIND_AGGREGATE, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION};
+use super::format::{
+    self, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
+};
 use crate::export::ExportError;
-use crate::model::{ExportBatch, Resource, TransactionRecord};
+use crate::model::{ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::names::{self, NameId};
 
 /// The segment being appended to.
@@ -99,6 +101,19 @@ impl SegmentWriter {
                 .map_err(ExportError::Encode)?;
             self.write_buf()?;
         }
+        if !batch.metrics.is_empty() {
+            self.prepare_segment()?;
+            self.encode_metric_names(&batch.metrics)?;
+            format::encode_record(KIND_METRICS, &batch.metrics, &mut self.buf)
+                .map_err(ExportError::Encode)?;
+            self.write_buf()?;
+        }
+        for snapshot in &batch.active {
+            self.prepare_segment()?;
+            format::encode_record(KIND_ACTIVE, snapshot, &mut self.buf)
+                .map_err(ExportError::Encode)?;
+            self.write_buf()?;
+        }
         if let Some(active) = &mut self.active {
             active.file.flush()?;
         }
@@ -176,18 +191,33 @@ impl SegmentWriter {
     /// Adds a names record for every name `txn` uses that the active
     /// segment has not defined yet.
     fn encode_names(&mut self, txn: &TransactionRecord) -> Result<(), ExportError> {
+        let mut ids = vec![txn.name];
+        ids.extend(txn.attributes.iter().map(|a| a.key));
+        for step in &txn.steps {
+            ids.push(step.name);
+            ids.extend(step.attributes.iter().map(|a| a.key));
+        }
+        self.define_names(ids)
+    }
+
+    /// Adds a names record for the metric names, units and attribute keys
+    /// the active segment has not defined yet.
+    fn encode_metric_names(&mut self, metrics: &[MetricRecord]) -> Result<(), ExportError> {
+        let mut ids = Vec::new();
+        for m in metrics {
+            ids.extend([m.name, m.unit]);
+            ids.extend(m.attributes.iter().map(|a| a.key));
+        }
+        self.define_names(ids)
+    }
+
+    fn define_names(&mut self, ids: Vec<NameId>) -> Result<(), ExportError> {
         let active = self.active.as_mut().expect("a segment is open");
         let mut fresh: Vec<(u32, Arc<str>)> = Vec::new();
-        let mut define = |id: NameId| {
+        for id in ids {
             if active.defined.insert(id) {
                 fresh.push((id.0, names::resolve(id)));
             }
-        };
-        define(txn.name);
-        txn.attributes.iter().for_each(|a| define(a.key));
-        for step in &txn.steps {
-            define(step.name);
-            step.attributes.iter().for_each(|a| define(a.key));
         }
         if fresh.is_empty() {
             return Ok(());

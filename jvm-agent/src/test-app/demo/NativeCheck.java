@@ -38,6 +38,21 @@ public class NativeCheck {
         System.out.println("sameId=" + (OspreyNative.intern("Check.step") == stepId));
         System.out.println("internNull=" + OspreyNative.intern(null));
         System.out.println("initAgain=" + OspreyNative.init(""));
+        int series = OspreyNative.metricSeries("check.gauge", "1", OspreyNative.METRIC_GAUGE | OspreyNative.METRIC_DOUBLE,
+                "k", "v");
+        System.out.println("seriesOk=" + (series >= 0));
+        System.out.println("seriesSame=" + (OspreyNative.metricSeries("check.gauge", "1", 16, "k", "v") == series));
+        System.out.println("seriesBadKind=" + OspreyNative.metricSeries("check.bad", "1", 7, null, null));
+        System.out.println("seriesNullName=" + OspreyNative.metricSeries(null, "1", 0, null, null));
+        System.out.println("metrics=" + OspreyNative.metrics(new int[] {series}, new double[] {0.5}, 1));
+        System.out.println("metricsShort=" + OspreyNative.metrics(new int[] {series}, new double[0], 5));
+        System.out.println("metricsUndefined=" + OspreyNative.metrics(new int[] {100000}, new double[] {1}, 1));
+        System.out.println("metricsNull=" + OspreyNative.metrics(null, null, 1));
+        System.out.println("active=" + OspreyNative.active(new String[] {"GET /x"}, new String[] {"main"},
+                new long[] {1L}, new long[] {5000000000L}, new String[] {null}, 1));
+        System.out.println("activeEmpty=" + OspreyNative.active(new String[0], new String[0], new long[0],
+                new long[0], new String[0], 0));
+        System.out.println("activeNull=" + OspreyNative.active(null, null, null, null, null, 1));
         System.out.println("flush=" + OspreyNative.flush(5000));
     }
 }

@@ -67,6 +67,7 @@ final class Agent {
         io.osprey.agent.bootstrap.Jdbc.init();
         io.osprey.agent.bootstrap.HttpClients.init();
         Osprey.enabled = true;
+        Inspector.install(cfg, inst);
         final int timeoutMs = cfg.shutdownTimeoutMs();
         Runtime.getRuntime().addShutdownHook(new Thread("osprey-shutdown") {
             @Override

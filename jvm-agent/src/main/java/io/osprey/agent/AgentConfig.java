@@ -35,12 +35,18 @@ final class AgentConfig {
     static final String HTTP_USER = "http.user";
     static final String HTTP_QUERY_ALLOW = "http.query.allow";
     static final String INSTRUMENT_HTTP_CLIENT = "instrument.http_client";
+    static final String INSPECTOR = "inspector";
+    static final String INSPECTOR_INTERVAL = "inspector.interval_ms";
+    static final String INSPECTOR_DELAY = "inspector.delay_ms";
+    static final String ACTIVE = "active";
+    static final String ACTIVE_STACK_THRESHOLD = "active.stack_threshold_ms";
 
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
             HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC, INSTRUMENT_HTTP_CLIENT,
-            INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET, HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW));
+            INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET, HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW,
+            INSPECTOR, INSPECTOR_INTERVAL, INSPECTOR_DELAY, ACTIVE, ACTIVE_STACK_THRESHOLD));
 
     private final Map<String, String> values;
 
@@ -156,6 +162,24 @@ final class AgentConfig {
 
     boolean flag(String key) {
         return "true".equalsIgnoreCase(get(key));
+    }
+
+    /** A non-negative whole number, or {@code fallback} when unset or not a number (named once). */
+    long number(String key, long fallback) {
+        String v = get(key);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            long n = Long.parseLong(v);
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        System.err.println("osprey: ignoring configuration: " + key + "=" + v + " is not a whole number >= 0");
+        return fallback;
     }
 
     int shutdownTimeoutMs() {

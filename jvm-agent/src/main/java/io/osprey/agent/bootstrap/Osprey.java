@@ -15,11 +15,40 @@ public final class Osprey {
 
     private static final int MAX_STACK_FRAMES = 32;
 
+    /** Run once, on the first transaction begun (the agent starts its inspector with it). */
+    private static volatile Runnable onFirstTransaction;
+
     private Osprey() {}
 
     /** Sets the kind of transactions begun by {@link #enterTxn}. */
     public static void setTxnKind(int kind) {
         txnKind = kind;
+    }
+
+    /**
+     * Sets what runs, once, on the thread that begins the next transaction (on the first one
+     * when set at start-up). Null clears it.
+     */
+    public static void onFirstTransaction(Runnable action) {
+        onFirstTransaction = action;
+    }
+
+    /**
+     * Called right after a transaction named {@code name} was begun on this thread (by {@link
+     * #enterTxn} and by server instrumentation): registers it as active and runs the
+     * first-transaction action. Costs two volatile reads when both are off; never throws.
+     */
+    public static void began(String name) {
+        Active.begin(name);
+        Runnable first = onFirstTransaction;
+        if (first != null) {
+            onFirstTransaction = null;
+            try {
+                first.run();
+            } catch (Throwable ignored) {
+                // never into the application
+            }
+        }
     }
 
     /** Enters a method step; returns the handle for {@link #exit}. */
@@ -41,6 +70,7 @@ public final class Osprey {
         }
         try {
             if (handle == TXN) {
+                Active.end();
                 OspreyNative.end();
             } else {
                 OspreyNative.exit(handle);
@@ -61,6 +91,7 @@ public final class Osprey {
         try {
             int rc = OspreyNative.begin(name, txnKind, null);
             if (rc == OspreyNative.OK) {
+                began(name);
                 return TXN;
             }
             return OspreyNative.enter(nameId, OspreyNative.STEP_METHOD);

@@ -11,6 +11,8 @@ package io.osprey.agent.bootstrap;
 public final class OspreyNative {
     /** Result code: success. */
     public static final int OK = 0;
+    /** Result code: the recorder is not running (not started, or shut down). */
+    public static final int ERR_NOT_RUNNING = 4;
     /** Result code: this thread already has an open transaction. */
     public static final int ERR_ALREADY_ACTIVE = 7;
     /** Transaction kind: work started inside the process. */
@@ -23,6 +25,16 @@ public final class OspreyNative {
     public static final int STEP_SQL = 1;
     /** Step kind: an outgoing HTTP call (named {@code METHOD host:port}). */
     public static final int STEP_HTTP = 2;
+    /** Result code: a bounded queue was full, the data was dropped and counted. */
+    public static final int ERR_QUEUE_FULL = 14;
+    /** Metric kind: a current value (OTLP Gauge). */
+    public static final int METRIC_GAUGE = 0;
+    /** Metric kind: a total that only grows (cumulative monotonic Sum). */
+    public static final int METRIC_COUNTER = 1;
+    /** Metric kind: a total that goes up and down (cumulative non-monotonic Sum). */
+    public static final int METRIC_UP_DOWN_COUNTER = 2;
+    /** Flag OR-ed into a metric kind: the values are doubles (else integers). */
+    public static final int METRIC_DOUBLE = 16;
 
     private OspreyNative() {}
 
@@ -88,6 +100,25 @@ public final class OspreyNative {
 
     /** The W3C traceparent an outgoing call carries; null without a transaction. */
     public static native String traceparent();
+
+    /**
+     * Defines a metric series: an OpenTelemetry metric name, UCUM unit, kind (a {@code METRIC_*}
+     * kind, optionally {@code | METRIC_DOUBLE}) and at most one attribute (both null for none; the
+     * values {@code true}/{@code false} become booleans). The id ({@code >= 0}), or minus a result
+     * code. Takes a lock: once per series.
+     */
+    public static native int metricSeries(String name, String unit, int kind, String attrKey, String attrValue);
+
+    /** One sample set: {@code values[i]} for series {@code ids[i]}, the first {@code count}. */
+    public static native int metrics(int[] ids, double[] values, int count);
+
+    /**
+     * One snapshot of the transactions in flight (active services): for each of the first {@code
+     * count}: name, thread name and id, running time, and the thread's stack or null. An empty
+     * snapshot says none is in flight.
+     */
+    public static native int active(
+            String[] names, String[] threadNames, long[] threadIds, long[] elapsedNanos, String[] stacks, int count);
 
     /** The text of this thread's last failure ("" when none). */
     public static native String lastError();

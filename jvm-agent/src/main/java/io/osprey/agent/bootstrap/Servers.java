@@ -98,6 +98,7 @@ public final class Servers {
             if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, facts.inboundParent) != OspreyNative.OK) {
                 return 0L;
             }
+            Osprey.began(name);
         } catch (Throwable t) {
             return 0L;
         }
