@@ -133,6 +133,7 @@ mod tests {
             tx,
             pool,
             max_steps: 1,
+            cpu_time: false,
             max_queue_bytes: 1,
             queued_bytes: AtomicUsize::new(0),
             counters: Arc::new(Counters::default()),
