@@ -131,7 +131,7 @@ fn import_tree_at_and_tail_work_from_the_terminal() {
             attributes: vec![],
         }),
         transactions: vec![agent_txn(start)],
-        aggregates: vec![],
+        ..ExportBatch::default()
     };
     exporter.export(&batch).unwrap();
     exporter.flush().unwrap();
