@@ -1,6 +1,5 @@
 //! Thread-local recording: `!Send` state, no locks. The hot path lives here.
 
-mod active;
 pub(crate) mod detached;
 pub(crate) mod raw;
 pub(crate) mod recorder;

@@ -2,10 +2,9 @@
 //! threads: no locks, no atomic read-modify-write and no allocation on step
 //! enter/exit, only a clock read and a push into a reused buffer.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
-use super::active;
 use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTransaction, RawTxnName};
 use crate::clock;
 use crate::collector::handoff::{self, Handoff};
@@ -64,9 +63,10 @@ struct LocalRecorder {
 impl Drop for LocalRecorder {
     fn drop(&mut self) {
         // The open transaction dies with the thread.
-        let ptr = active::replace(std::ptr::null_mut());
-        if !ptr.is_null() {
-            // SAFETY: a non-null the active slot came from `Box::into_raw` and is
+        if let Ok(ptr) = ACTIVE.try_with(|a| a.replace(std::ptr::null_mut()))
+            && !ptr.is_null()
+        {
+            // SAFETY: a non-null `ACTIVE` came from `Box::into_raw` and is
             // owned by this thread alone.
             drop(unsafe { Box::from_raw(ptr) });
         }
@@ -74,6 +74,11 @@ impl Drop for LocalRecorder {
 }
 
 thread_local! {
+    /// The open transaction, owned through this pointer (`Box::into_raw` at
+    /// begin, `Box::from_raw` at end or thread exit). A plain pointer in a
+    /// destructor-free thread-local, so the step path is one TLS load.
+    static ACTIVE: Cell<*mut RawTransaction> = const { Cell::new(std::ptr::null_mut()) };
+
     static LOCAL: UnsafeCell<LocalRecorder> = const {
         UnsafeCell::new(LocalRecorder {
             spare: None,
@@ -88,11 +93,11 @@ thread_local! {
 /// Runs `f` on this thread's open transaction, if any.
 #[inline(always)]
 fn with_active<R>(default: R, f: impl FnOnce(&mut RawTransaction) -> R) -> R {
-    let ptr = active::get();
+    let ptr = ACTIVE.with(Cell::get);
     if ptr.is_null() {
         return default;
     }
-    // SAFETY: a non-null the active slot is the only pointer to a live boxed
+    // SAFETY: a non-null `ACTIVE` is the only pointer to a live boxed
     // transaction owned by this thread; it is cleared before the box is
     // reclaimed, and `f` does not re-enter this module.
     f(unsafe { &mut *ptr })
@@ -137,21 +142,28 @@ pub(crate) fn exit_step(token: StepToken) {
 /// True when this thread has an open transaction.
 #[inline]
 pub(crate) fn is_active() -> bool {
-    !active::get().is_null()
+    !ACTIVE.with(Cell::get).is_null()
 }
 
 /// Takes this thread's open transaction off the thread (to park it).
 pub(crate) fn take_active() -> Option<Box<RawTransaction>> {
-    let ptr = active::replace(std::ptr::null_mut());
-    // SAFETY: a non-null the active slot came from `Box::into_raw` and was just
+    let ptr = ACTIVE
+        .try_with(|a| a.replace(std::ptr::null_mut()))
+        .unwrap_or(std::ptr::null_mut());
+    // SAFETY: a non-null `ACTIVE` came from `Box::into_raw` and was just
     // cleared, so this is the only owner.
     (!ptr.is_null()).then(|| unsafe { Box::from_raw(ptr) })
 }
 
 /// Makes `txn` this thread's open transaction; returns the one it replaces.
+/// During thread teardown `txn` is dropped.
 pub(crate) fn replace_active(txn: Box<RawTransaction>) -> Option<Box<RawTransaction>> {
     let previous = take_active();
-    active::set(Box::into_raw(txn));
+    let ptr = Box::into_raw(txn);
+    if ACTIVE.try_with(|a| a.set(ptr)).is_err() {
+        // SAFETY: `ptr` was never stored, so this is still the only owner.
+        drop(unsafe { Box::from_raw(ptr) });
+    }
     previous
 }
 
@@ -316,17 +328,17 @@ impl LocalRecorder {
         txn.cpu_start_ns = if handoff.cpu_time { thread_cpu_ns() } else { 0 };
         txn.cpu_ns = 0;
         txn.start = clock::now();
-        active::set(Box::into_raw(txn));
+        ACTIVE.with(|a| a.set(Box::into_raw(txn)));
         Ok(self.seq)
     }
 
     fn end(&mut self) -> Result<Handover, RecordError> {
         let now = clock::now();
-        let ptr = active::replace(std::ptr::null_mut());
+        let ptr = ACTIVE.with(|a| a.replace(std::ptr::null_mut()));
         if ptr.is_null() {
             return Err(RecordError::NoTransaction);
         }
-        // SAFETY: a non-null the active slot came from `Box::into_raw` in `begin`
+        // SAFETY: a non-null `ACTIVE` came from `Box::into_raw` in `begin`
         // and was just cleared, so this is the only owner.
         let mut txn = unsafe { Box::from_raw(ptr) };
         txn.end = now;
