@@ -70,7 +70,9 @@ final class RequestFacts {
             f.clientAddress = remote;
         }
         f.user = userSource.user(a, request);
-        f.query = allowedQuery(a.string(a.queryString, request, null), queryAllow);
+        Set<String> allow = queryAllow;
+        // Asked only when needed: the container builds the string on demand.
+        f.query = allow.isEmpty() ? null : allowedQuery(a.string(a.queryString, request, null), allow);
         return f;
     }
 
