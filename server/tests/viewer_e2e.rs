@@ -176,6 +176,41 @@ fn viewer_shows_a_real_application() {
         .clone();
     assert_eq!(by("GET /front").len(), 1);
 
+    // The query API on the Tomcat application's data: the call tree, the
+    // server map, the per-second aggregates.
+    let id = hello["id"].as_str().unwrap();
+    let tree = get(&format!("{url}/api/tree/{id}"));
+    let steps = tree["transactions"][0]["steps"].as_array().unwrap().clone();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [OUTER, INNER, SQL1, SQL2], "{tree:#}");
+    let depths: Vec<u64> = steps.iter().map(|s| s["depth"].as_u64().unwrap()).collect();
+    assert_eq!(depths, [1, 2, 3, 3], "{tree:#}");
+    assert_eq!(steps[2]["sql"], SQL1);
+    assert!(
+        steps[2]["offset_ms"].as_f64().unwrap() >= steps[1]["offset_ms"].as_f64().unwrap(),
+        "{tree:#}"
+    );
+    let since = now_ms() - 600_000;
+    let map = get(&format!("{url}/api/servermap?from={since}"));
+    let edges = map["edges"].as_array().unwrap();
+    let edge = |caller: &str, callee_prefix: &str| {
+        edges.iter().find(|e| {
+            e["caller"] == caller && e["callee"].as_str().unwrap().starts_with(callee_prefix)
+        })
+    };
+    let front = edge("rust-front", "tomcat-demo").unwrap_or_else(|| panic!("{map:#}"));
+    assert_eq!(front["count"], 1);
+    let db = edge("tomcat-demo", "h2").unwrap_or_else(|| panic!("{map:#}"));
+    assert_eq!(db["count"], 6, "two statements per /hello: {map:#}");
+    let aggregates = get(&format!(
+        "{url}/api/aggregates?from={since}&to={}",
+        now_ms()
+    ));
+    let seconds = aggregates["seconds"].as_array().unwrap();
+    let count: u64 = seconds.iter().map(|s| s["count"].as_u64().unwrap()).sum();
+    let errors: u64 = seconds.iter().map(|s| s["errors"].as_u64().unwrap()).sum();
+    assert_eq!((count, errors), (6, 1), "{aggregates:#}");
+
     // An in-flight report, as an agent sampling its threads would post it.
     let active = json!({"service": "tomcat-demo", "transactions": [
         {"endpoint": "GET /slow", "elapsed_ms": 9500.0, "thread": "http-nio-1", "stack": "at demo.web.Work.slow(Work.java:9)"},
