@@ -28,7 +28,7 @@ final class RequestFacts {
     String user;
     String query;
 
-    private RequestFacts() {}
+    RequestFacts() {}
 
     /**
      * Applies the agent's settings; a malformed one is reported by the returned text (null when
@@ -56,9 +56,9 @@ final class RequestFacts {
         return null;
     }
 
-    /** Reads the facts of {@code request} through its accessors. */
-    static RequestFacts read(Servers.Accessors a, Object request) {
-        RequestFacts f = new RequestFacts();
+    /** Reads the facts of {@code request} through its accessors into {@code f} (reused). */
+    static RequestFacts read(Servers.Accessors a, Object request, RequestFacts f) {
+        f.peerAddress = null;
         f.inboundParent = inboundParent(a, request);
         String remote = a.string(a.remoteAddr, request, null);
         String header = clientIpHeader;

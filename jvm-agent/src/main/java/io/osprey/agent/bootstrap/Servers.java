@@ -90,11 +90,12 @@ public final class Servers {
         RequestFacts facts;
         try {
             Accessors a = accessors(request, true);
+            ServletState state = SERVLET.get();
             method = a.string(a.method, request, null);
             path = path(a.string(a.uri, request, null));
             agent = a.string(a.header, request, "user-agent");
-            facts = RequestFacts.read(a, request);
-            String name = (method == null ? "HTTP" : method) + " " + (path == null ? "/" : path);
+            facts = RequestFacts.read(a, request, state.facts);
+            String name = state.name(method, path);
             if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, facts.inboundParent) != OspreyNative.OK) {
                 return 0L;
             }
@@ -414,10 +415,30 @@ public final class Servers {
         return a;
     }
 
-    /** What {@code HttpServlet.service} advice keeps per thread. */
+    /**
+     * What a request thread keeps between requests: the {@code HttpServlet.service} nesting and
+     * the exception recorded from it, plus reused objects so that a request allocates less (the
+     * facts read at entry, and the last transaction name, which repeats under load).
+     */
     static final class ServletState {
         int depth;
         Throwable recorded;
+        final RequestFacts facts = new RequestFacts();
+        private String lastMethod;
+        private String lastPath;
+        private String lastName;
+
+        /** {@code METHOD /path}, the previous request's string when both are the same. */
+        String name(String method, String path) {
+            String m = method == null ? "HTTP" : method;
+            String p = path == null ? "/" : path;
+            if (!m.equals(lastMethod) || !p.equals(lastPath)) {
+                lastMethod = m;
+                lastPath = p;
+                lastName = m + " " + p;
+            }
+            return lastName;
+        }
     }
 
     /** Public accessors of one request, response or context class, looked up once. */
