@@ -32,15 +32,8 @@ use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr};
 
+/// Besides embedded Tomcat ([`common::java::TOMCAT_EMBED`]).
 const ARTIFACTS: &[(&str, &str)] = &[
-    (
-        "org.apache.tomcat.embed:tomcat-embed-core:11.0.27",
-        "tomcat-embed-core-11.0.27.jar",
-    ),
-    (
-        "org.apache.tomcat:tomcat-annotations-api:11.0.27",
-        "tomcat-annotations-api-11.0.27.jar",
-    ),
     (
         "org.apache.httpcomponents.client5:httpclient5:5.6.5",
         "httpclient5-5.6.5.jar",
@@ -82,7 +75,14 @@ fn agent_jar() -> &'static Path {
 /// The libraries, fetched once with Maven.
 fn libs() -> &'static [PathBuf] {
     static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-http-libs"))
+    LIBS.get_or_init(|| {
+        let all: Vec<(&str, &str)> = common::java::TOMCAT_EMBED
+            .iter()
+            .chain(ARTIFACTS)
+            .copied()
+            .collect();
+        common::java::maven_artifacts(&all, "jvm-http-libs")
+    })
 }
 
 fn class_path(extra: &Path) -> String {

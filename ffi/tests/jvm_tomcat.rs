@@ -27,17 +27,8 @@ use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr, within};
 
-const ARTIFACTS: &[(&str, &str)] = &[
-    (
-        "org.apache.tomcat.embed:tomcat-embed-core:11.0.27",
-        "tomcat-embed-core-11.0.27.jar",
-    ),
-    (
-        "org.apache.tomcat:tomcat-annotations-api:11.0.27",
-        "tomcat-annotations-api-11.0.27.jar",
-    ),
-    ("com.h2database:h2:2.5.252", "h2-2.5.252.jar"),
-];
+/// Besides embedded Tomcat ([`common::java::TOMCAT_EMBED`]).
+const ARTIFACTS: &[(&str, &str)] = &[("com.h2database:h2:2.5.252", "h2-2.5.252.jar")];
 
 const OUTER: &str = "demo.web.Work.outer(java.lang.String)";
 const INNER: &str = "demo.web.Work.inner(int)";
@@ -52,7 +43,14 @@ fn agent_jar() -> &'static Path {
 /// Tomcat, its annotations API and H2, fetched once with Maven.
 fn libs() -> &'static [PathBuf] {
     static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-tomcat-libs"))
+    LIBS.get_or_init(|| {
+        let all: Vec<(&str, &str)> = common::java::TOMCAT_EMBED
+            .iter()
+            .chain(ARTIFACTS)
+            .copied()
+            .collect();
+        common::java::maven_artifacts(&all, "jvm-tomcat-libs")
+    })
 }
 
 fn class_path(extra: &Path) -> String {

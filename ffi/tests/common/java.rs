@@ -98,6 +98,19 @@ pub fn maven_artifact(coords: &str, file: &str, dir: &Path) -> PathBuf {
     path
 }
 
+/// Embedded Tomcat 11 and its annotations API (`(coords, file)` for
+/// [`maven_artifacts`]).
+pub const TOMCAT_EMBED: [(&str, &str); 2] = [
+    (
+        "org.apache.tomcat.embed:tomcat-embed-core:11.0.27",
+        "tomcat-embed-core-11.0.27.jar",
+    ),
+    (
+        "org.apache.tomcat:tomcat-annotations-api:11.0.27",
+        "tomcat-annotations-api-11.0.27.jar",
+    ),
+];
+
 /// The artifacts (`(coords, file)`) fetched once with Maven into the
 /// target's tmp dir `dir_name`.
 pub fn maven_artifacts(artifacts: &[(&str, &str)], dir_name: &str) -> Vec<PathBuf> {
