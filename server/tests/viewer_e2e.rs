@@ -21,14 +21,13 @@ mod support;
 mod viewer_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use osprey::export::otlp::OtlpConfig;
 use osprey::{Config, ExporterSpec, StepKind};
 use serde_json::{Value, json};
 use support::{MS, TempDir, get, post};
-use viewer_support::{Browser, Demo, Proc, eventually, free_port};
+use viewer_support::{Browser, Demo, eventually, serve};
 
 const OUTER: &str = "demo.web.Work.outer(java.lang.String)";
 const INNER: &str = "demo.web.Work.inner(int)";
@@ -48,27 +47,6 @@ fn screenshots() -> PathBuf {
         .parent()
         .unwrap()
         .join("viewer-screenshots")
-}
-
-/// `osprey serve` on a free loopback port with data in `dir`.
-fn serve(dir: &Path) -> (Proc, String) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_osprey"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("osprey.err")).unwrap())
-        .spawn()
-        .expect("osprey starts");
-    let proc = Proc(child);
-    let url = format!("http://127.0.0.1:{port}");
-    eventually(WAIT, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    })
-    .expect("osprey listens");
-    assert_eq!(support::get_status(&format!("{url}/api/status")).0, 200);
-    (proc, url)
 }
 
 /// Runs the demo under the agent, calls it once from the Rust service

@@ -337,24 +337,30 @@ pub fn agent_jar() -> &'static Path {
     })
 }
 
+/// A jar from Maven Central (`mvn dependency:copy`), fetched once into the
+/// target's tmp dir.
+pub fn maven_jar(coords: &str, file: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("maven-jars");
+    let jar = dir.join(file);
+    if !jar.is_file() {
+        let mut cmd = Command::new("mvn");
+        cmd.args(["-q", "-B", "dependency:copy"])
+            .arg(format!("-Dartifact={coords}"))
+            .arg(format!("-DoutputDirectory={}", dir.display()));
+        run_ok(cmd, &format!("mvn dependency:copy {coords}"));
+    }
+    jar
+}
+
 /// The demo's class path: its classes (compiled once) and the Tomcat and
 /// H2 jars (fetched once with `mvn dependency:copy`).
 pub fn demo_class_path() -> &'static str {
     static CP: OnceLock<String> = OnceLock::new();
     CP.get_or_init(|| {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let libs = tmp.join("viewer-tomcat-libs");
         let mut parts = Vec::new();
         for (coords, file) in ARTIFACTS {
-            let jar = libs.join(file);
-            if !jar.is_file() {
-                let mut cmd = Command::new("mvn");
-                cmd.args(["-q", "-B", "dependency:copy"])
-                    .arg(format!("-Dartifact={coords}"))
-                    .arg(format!("-DoutputDirectory={}", libs.display()));
-                run_ok(cmd, &format!("mvn dependency:copy {coords}"));
-            }
-            parts.push(jar.display().to_string());
+            parts.push(maven_jar(coords, file).display().to_string());
         }
         let classes = tmp.join("viewer-tomcat-classes");
         let src = repo_root().join("examples/tomcat/demo/web");
@@ -382,21 +388,30 @@ pub struct Demo {
 impl Demo {
     /// Starts `demo.web.WebApp` with `-javaagent:<jar>=<options>`; waits for its port.
     pub fn start(agent_options: &str, logs: &Path) -> Demo {
+        Demo::start_with(
+            &[format!(
+                "-javaagent:{}={agent_options}",
+                agent_jar().display()
+            )],
+            logs,
+        )
+    }
+
+    /// Starts `demo.web.WebApp` with these JVM options (another agent, say);
+    /// waits for its port.
+    pub fn start_with(jvm_options: &[String], logs: &Path) -> Demo {
         std::fs::create_dir_all(logs).unwrap();
         let stdout = logs.join("demo.out");
         let stderr = logs.join("demo.err");
         let mut cmd = Command::new(jdk_tool("java"));
-        cmd.arg(format!(
-            "-javaagent:{}={agent_options}",
-            agent_jar().display()
-        ))
-        .arg("-cp")
-        .arg(demo_class_path())
-        .arg("demo.web.WebApp")
-        .current_dir(logs)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).unwrap())
-        .stderr(std::fs::File::create(&stderr).unwrap());
+        cmd.args(jvm_options)
+            .arg("-cp")
+            .arg(demo_class_path())
+            .arg("demo.web.WebApp")
+            .current_dir(logs)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
         for (k, _) in std::env::vars() {
             if k.starts_with("OSPREY_") || k.starts_with("OTEL_") || k == "JAVA_TOOL_OPTIONS" {
                 cmd.env_remove(&k);
@@ -449,4 +464,28 @@ impl Demo {
             std::fs::read_to_string(&self.stderr).unwrap_or_default()
         );
     }
+}
+
+/// `osprey serve` on a free loopback port with data in `dir`.
+pub fn serve(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("osprey.err")).unwrap())
+        .spawn()
+        .expect("osprey starts");
+    let proc = Proc(child);
+    let url = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("osprey listens");
+    assert_eq!(
+        super::support::get_status(&format!("{url}/api/status")).0,
+        200
+    );
+    (proc, url)
 }
