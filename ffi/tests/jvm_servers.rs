@@ -22,7 +22,7 @@ use common::java::{jdks, mentions, received, status_code};
 use common::servers::{Kind, Server};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
-use osprey_testkit::spans::{hex, int_attr, str_attr, within};
+use osprey_testkit::spans::{hex, int_attr, str_attr};
 
 const OUTER: &str = "demo.war.Work.outer(java.lang.String)";
 const INNER: &str = "demo.war.Work.inner(int)";
@@ -105,7 +105,6 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
             "GET /app/items/*",
         ],
     );
-    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     let servers: Vec<&Span> = spans
         .iter()
         .filter(|s| s.kind == span::SpanKind::Server as i32)
@@ -146,46 +145,7 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
         str_attr(attrs, "user_agent.original"),
         Some("osprey-test/1.0")
     );
-    let outer = spans
-        .iter()
-        .find(|s| s.name == OUTER && s.parent_span_id == root.span_id)
-        .unwrap_or_else(|| panic!("{name}: outer under the server span: {names:?}"));
-    let inner = spans
-        .iter()
-        .find(|s| s.name == INNER && s.parent_span_id == outer.span_id)
-        .unwrap_or_else(|| panic!("{name}: inner under outer: {names:?}"));
-    let mut steps: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.parent_span_id == inner.span_id)
-        .collect();
-    steps.sort_by_key(|s| s.start_time_unix_nano);
-    let step_names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        step_names,
-        [
-            "SELECT name FROM item WHERE id = ?",
-            "SELECT name FROM item WHERE name = ? AND id = ?"
-        ],
-        "{name}"
-    );
-    for s in &steps {
-        assert_eq!(s.kind, span::SpanKind::Client as i32);
-        assert_eq!(str_attr(&s.attributes, "db.system"), Some("h2"));
-    }
-    for (child, parent) in [
-        (outer, root),
-        (inner, outer),
-        (steps[0], inner),
-        (steps[1], inner),
-    ] {
-        assert_eq!(child.trace_id, root.trace_id);
-        assert!(
-            within(child, parent),
-            "{name}: {} inside {}",
-            child.name,
-            parent.name
-        );
-    }
+    common::java::assert_demo_tree(&spans, root, OUTER, INNER, &name);
 
     let fail = servers
         .iter()

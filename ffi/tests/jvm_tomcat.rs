@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use common::java::{PortApp, java_home, jdks, mentions, received, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey_testkit::Receiver;
-use osprey_testkit::spans::{hex, int_attr, str_attr, within};
+use osprey_testkit::spans::{hex, int_attr, str_attr};
 
 /// Besides embedded Tomcat ([`common::java::TOMCAT_EMBED`]).
 const ARTIFACTS: &[(&str, &str)] = &[("com.h2database:h2:2.5.252", "h2-2.5.252.jar")];
@@ -180,7 +180,6 @@ fn tomcat_through_agent(jdk: &Path, label: &str) {
         assert!(!text.contains("s3cret") && !text.contains("token=abc"));
     }
 
-    let by_id = |id: &[u8]| spans.iter().find(|s| s.span_id == id);
     let roots: Vec<&Span> = spans.iter().filter(|s| s.name == "GET /hello").collect();
     let traced: Vec<&&Span> = roots
         .iter()
@@ -207,40 +206,7 @@ fn tomcat_through_agent(jdk: &Path, label: &str) {
             "{attrs:?}"
         );
         // root > outer > inner > [statement SQL, prepared SQL]
-        let outer = spans
-            .iter()
-            .find(|s| s.name == OUTER && s.parent_span_id == root.span_id)
-            .expect("outer under the server span");
-        let inner = spans
-            .iter()
-            .find(|s| s.name == INNER && s.parent_span_id == outer.span_id)
-            .expect("inner under outer");
-        let mut steps: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.parent_span_id == inner.span_id)
-            .collect();
-        steps.sort_by_key(|s| s.start_time_unix_nano);
-        assert_eq!(steps.len(), 2, "{steps:#?}");
-        assert_eq!(steps[0].name, "SELECT name FROM item WHERE id = ?");
-        assert_eq!(
-            steps[1].name,
-            "SELECT name FROM item WHERE name = ? AND id = ?"
-        );
-        for (child, parent) in [
-            (outer, *root),
-            (inner, outer),
-            (steps[0], inner),
-            (steps[1], inner),
-        ] {
-            assert_eq!(child.trace_id, root.trace_id);
-            assert!(
-                within(child, parent),
-                "{} inside {}",
-                child.name,
-                parent.name
-            );
-            assert!(by_id(&child.parent_span_id).is_some());
-        }
+        common::java::assert_demo_tree(&spans, root, OUTER, INNER, label);
     }
 
     let fail = spans.iter().find(|s| s.name == "GET /fail").unwrap();

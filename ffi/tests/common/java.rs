@@ -302,3 +302,59 @@ pub fn status_code(s: &Span) -> i32 {
 pub fn mentions(s: &Span, needle: &str) -> bool {
     format!("{:?}{:?}{:?}", s.attributes, s.events, s.status).contains(needle)
 }
+
+/// The two statements the demo applications' `Work.inner` runs, sanitised.
+pub const DEMO_SQL: [&str; 2] = [
+    "SELECT name FROM item WHERE id = ?",
+    "SELECT name FROM item WHERE name = ? AND id = ?",
+];
+
+/// Asserts the demo applications' call tree under the server span `root`:
+/// `outer` (the step named so) → `inner` → the two [`DEMO_SQL`] statements
+/// in order, CLIENT spans with `db.system=h2`, each span of the same trace
+/// and inside its parent's time. `context` prefixes failure messages.
+pub fn assert_demo_tree(spans: &[Span], root: &Span, outer: &str, inner: &str, context: &str) {
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let outer = spans
+        .iter()
+        .find(|s| s.name == outer && s.parent_span_id == root.span_id)
+        .unwrap_or_else(|| panic!("{context}: outer under the server span: {names:?}"));
+    let inner = spans
+        .iter()
+        .find(|s| s.name == inner && s.parent_span_id == outer.span_id)
+        .unwrap_or_else(|| panic!("{context}: inner under outer: {names:?}"));
+    let mut steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == inner.span_id)
+        .collect();
+    steps.sort_by_key(|s| s.start_time_unix_nano);
+    let step_names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(step_names, DEMO_SQL, "{context}");
+    for s in &steps {
+        assert_eq!(
+            s.kind,
+            opentelemetry_proto::tonic::trace::v1::span::SpanKind::Client as i32,
+            "{context}: {}",
+            s.name
+        );
+        assert_eq!(
+            osprey_testkit::spans::str_attr(&s.attributes, "db.system"),
+            Some("h2"),
+            "{context}"
+        );
+    }
+    for (child, parent) in [
+        (outer, root),
+        (inner, outer),
+        (steps[0], inner),
+        (steps[1], inner),
+    ] {
+        assert_eq!(child.trace_id, root.trace_id, "{context}: {}", child.name);
+        assert!(
+            osprey_testkit::spans::within(child, parent),
+            "{context}: {} inside {}",
+            child.name,
+            parent.name
+        );
+    }
+}
