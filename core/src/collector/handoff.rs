@@ -46,6 +46,13 @@ pub(crate) struct Handoff {
     pub counters: Arc<Counters>,
     /// Metric sample sets and active-transaction snapshots (bounded).
     pub samples: Sender<Sampled>,
+    /// Wakes the collector early. It polls the queue rather than waiting
+    /// on it, so that a send never has to wake a thread (a system call on
+    /// the application's thread); senders ring this only once the queue
+    /// holds [`Handoff::wake_at`] transactions or bytes.
+    pub wake: Sender<()>,
+    /// Queued transactions, and queued bytes, at which a sender rings `wake`.
+    pub wake_at: (usize, usize),
 }
 
 impl Handoff {
@@ -60,7 +67,13 @@ impl Handoff {
         }
         self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         match self.tx.try_send(txn) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if self.tx.len() >= self.wake_at.0 || queued + bytes >= self.wake_at.1 {
+                    // Full means the collector was rung already.
+                    let _ = self.wake.try_send(());
+                }
+                Ok(())
+            }
             Err(TrySendError::Full(txn) | TrySendError::Disconnected(txn)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
@@ -138,6 +151,8 @@ mod tests {
             queued_bytes: AtomicUsize::new(0),
             counters: Arc::new(Counters::default()),
             samples,
+            wake: crossbeam_channel::bounded(1).0,
+            wake_at: (1, 1),
         };
         let set = || {
             Sampled::Metrics(RawSamples {
@@ -153,5 +168,31 @@ mod tests {
             handoff.counters.dropped_metric_sets.load(Ordering::Relaxed),
             2
         );
+    }
+
+    #[test]
+    fn senders_ring_the_collector_only_once_the_queue_fills() {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (wake, rung) = crossbeam_channel::bounded(1);
+        let handoff = Handoff {
+            tx,
+            pool: crossbeam_channel::bounded(1).1,
+            max_steps: 1,
+            cpu_time: false,
+            max_queue_bytes: usize::MAX,
+            queued_bytes: AtomicUsize::new(0),
+            counters: Arc::new(Counters::default()),
+            samples: crossbeam_channel::bounded(1).0,
+            wake,
+            wake_at: (3, usize::MAX),
+        };
+        let send = || handoff.try_send(Box::new(RawTransaction::new())).is_ok();
+        assert!(send() && send());
+        assert!(rung.try_recv().is_err(), "two queued: no wake-up yet");
+        assert!(send());
+        assert!(rung.try_recv().is_ok(), "the third rings");
+        assert!(send() && send(), "sends go on while the bell is rung");
+        assert_eq!(rx.len(), 5);
+        assert_eq!(handoff.counters.dropped_queue.load(Ordering::Relaxed), 0);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select};
 use parking_lot::Mutex;
 
 pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir};
@@ -31,12 +31,22 @@ use handoff::{Counters, Handoff, Sampled};
 use sampler::Sampler;
 use worker::Worker;
 
-/// Transactions taken off the queue per wake-up before timers are checked.
-const DRAIN_PER_WAKE: usize = 256;
+/// Transactions taken off the queue per pass before timers are checked.
+const DRAIN_PER_PASS: usize = 256;
 
-/// Buffers kept for reuse by recording threads (each up to `RECYCLED_STEPS`
-/// raw steps, 160 KiB).
-const POOL_SIZE: usize = 32;
+/// How often the collector looks at the transaction queue when nobody rang
+/// (see [`Handoff::wake`]).
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A sender rings the collector once the queue holds this fraction (1/n) of
+/// its capacity or of its memory budget.
+const WAKE_FRACTION: usize = 8;
+
+/// Buffers kept for reuse by recording threads: enough for the
+/// transactions that pile up between two polls at tens of thousands per
+/// second, each keeping up to `POOLED_STEPS` steps (40 KiB) of capacity.
+const POOL_SIZE: usize = 128;
+const POOLED_STEPS: usize = 1024;
 
 /// Delivery statistics, for tests and for the agent's own health line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -146,8 +156,14 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let (pool_tx, pool_rx) = bounded(POOL_SIZE);
     let counters = Arc::new(Counters::default());
     let (samples_tx, samples_rx) = bounded(crate::metrics::QUEUE_SETS);
+    let (wake_tx, wake_rx) = bounded(1);
     let handoff = Arc::new(Handoff {
         samples: samples_tx,
+        wake: wake_tx,
+        wake_at: (
+            (config.queue_capacity / WAKE_FRACTION).max(1),
+            config.max_queue_bytes / WAKE_FRACTION,
+        ),
         tx,
         pool: pool_rx,
         max_steps: config.max_steps as u32,
@@ -159,6 +175,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     let (control_tx, control_rx) = bounded(4);
     let collector = Collector {
         rx,
+        wake: wake_rx,
         samples: samples_rx,
         metrics: Vec::new(),
         active: Vec::new(),
@@ -321,6 +338,8 @@ fn collect_stats(r: &Running) -> Stats {
 
 struct Collector {
     rx: Receiver<Box<RawTransaction>>,
+    /// Rung by senders when the queue fills up (the queue itself is polled).
+    wake: Receiver<()>,
     /// Metric sample sets; exported with the next batch.
     samples: Receiver<Sampled>,
     metrics: Vec<MetricRecord>,
@@ -349,19 +368,17 @@ impl Collector {
     fn run(mut self) {
         let mut next_tick = Instant::now() + self.batch_delay;
         loop {
+            let Some(taken) = self.take_queued() else {
+                return;
+            };
+            // A full pass means more is waiting: look again at once.
+            let wait = if taken == DRAIN_PER_PASS {
+                Duration::ZERO
+            } else {
+                POLL_INTERVAL.min(next_tick.saturating_duration_since(Instant::now()))
+            };
             select! {
-                recv(self.rx) -> msg => match msg {
-                    Ok(txn) => {
-                        self.converter.refresh();
-                        self.accept(txn);
-                        // Take what else is queued without another select.
-                        for _ in 0..DRAIN_PER_WAKE {
-                            let Ok(txn) = self.rx.try_recv() else { break };
-                            self.accept(txn);
-                        }
-                    }
-                    Err(_) => return,
-                },
+                recv(self.wake) -> _ => {}
                 recv(self.samples) -> msg => {
                     if let Ok(sampled) = msg {
                         self.take_sampled(sampled);
@@ -388,13 +405,33 @@ impl Collector {
                     }
                     Err(_) => return,
                 },
-                default(next_tick.saturating_duration_since(Instant::now())) => {}
+                default(wait) => {}
             }
             if Instant::now() >= next_tick {
                 self.dispatch(unix_second().saturating_sub(1));
                 next_tick = Instant::now() + self.batch_delay;
             }
         }
+    }
+
+    /// Takes up to [`DRAIN_PER_PASS`] queued transactions; how many, or
+    /// `None` once every sender is gone.
+    fn take_queued(&mut self) -> Option<usize> {
+        let mut taken = 0;
+        while taken < DRAIN_PER_PASS {
+            match self.rx.try_recv() {
+                Ok(txn) => {
+                    if taken == 0 {
+                        self.converter.refresh();
+                    }
+                    self.accept(txn);
+                    taken += 1;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+        Some(taken)
     }
 
     fn accept(&mut self, mut raw: Box<RawTransaction>) {
@@ -404,7 +441,7 @@ impl Collector {
         if let Some(s) = &mut self.sanitizer {
             s.apply(&mut record);
         }
-        raw.recycle();
+        raw.recycle(POOLED_STEPS);
         let _ = self.pool.try_send(raw);
         self.aggregator.add(&record);
         if !self.sampler.keep(&record, upstream_sampled, &mut self.rng) {

@@ -116,11 +116,10 @@ impl RawTransaction {
         }
     }
 
-    /// Empties the buffers for reuse, keeping at most [`RECYCLED_STEPS`] of
-    /// step capacity so pooled and spare buffers stay small whatever
-    /// `steps.max` is.
-    pub fn recycle(&mut self) {
-        let keep_steps = RECYCLED_STEPS;
+    /// Empties the buffers for reuse, keeping at most `keep_steps` (at most
+    /// [`RECYCLED_STEPS`] for a thread's spare) of step capacity so pooled
+    /// and spare buffers stay small whatever `steps.max` is.
+    pub fn recycle(&mut self, keep_steps: usize) {
         self.steps.clear();
         self.attrs.clear();
         self.errors.clear();

@@ -5,7 +5,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
-use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTransaction, RawTxnName};
+use super::raw::{NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName};
 use crate::clock;
 use crate::collector::handoff::{self, Handoff};
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
@@ -348,14 +348,14 @@ impl LocalRecorder {
             txn.cpu_ns = thread_cpu_ns().saturating_sub(txn.cpu_start_ns);
         }
         let Some(handoff) = refresh_link(&mut self.link) else {
-            txn.recycle();
+            txn.recycle(RECYCLED_STEPS);
             self.spare = Some(txn);
             return Ok(Handover::Dropped);
         };
         match handoff.try_send(txn) {
             Ok(()) => Ok(Handover::Queued),
             Err(mut txn) => {
-                txn.recycle();
+                txn.recycle(RECYCLED_STEPS);
                 self.spare = Some(txn);
                 Ok(Handover::Dropped)
             }
