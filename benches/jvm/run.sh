@@ -204,7 +204,7 @@ for config in $CONFIGS; do
   chain=$(( $(field "$after_sink" chain) - $(field "$before_sink" chain) ))
   sql=$(( $(field "$after_sink" sql) - $(field "$before_sink" sql) ))
   echo "sink, during warm-up, load run and shutdown: $posts POSTs to /v1/traces, $bytes bytes;" \
-    "$chain of them name Work.chain, $sql carry SQL"
+    "of the one in 16 inspected, $chain name Work.chain, $sql carry SQL"
   echo "sink totals so far:"; sed 's/^/  /' <<<"${after_sink:-(nothing)}"
   if [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
     echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"

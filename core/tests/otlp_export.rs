@@ -9,7 +9,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
-use osprey::export::otlp::OtlpConfig;
+use osprey::export::otlp::{Compression, OtlpConfig};
 use osprey::{Config, ErrorInfo, ExporterSpec};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{attr, within};
@@ -42,6 +42,7 @@ fn transaction_with_nested_steps_arrives_as_linked_spans_and_metrics() {
     let receiver = Receiver::start();
     let otlp = OtlpConfig::default()
         .endpoint(&receiver.endpoint())
+        .compression(Compression::Gzip)
         .header("x-api-key", "secret");
     let guard = osprey::init(
         Config::default()

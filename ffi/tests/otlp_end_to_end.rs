@@ -39,7 +39,7 @@ fn c_example_trace_arrives_over_otlp_http() {
     let port = receiver.port();
     let exe = common::compile(&common::repo_root().join("examples/c/app.c"), "app");
     let config = format!(
-        "exporter=otlp;otlp.endpoint=http://127.0.0.1:{port};batch.delay_ms=50;\
+        "exporter=otlp;otlp.endpoint=http://127.0.0.1:{port};otlp.compression=gzip;batch.delay_ms=50;\
          service.name=c-example"
     );
     let out = common::run_ok(

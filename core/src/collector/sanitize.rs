@@ -117,18 +117,37 @@ pub fn is_secret_key(key: &str) -> bool {
 }
 
 /// Applies the rules to records, caching the sanitised form of each
-/// interned name.
+/// interned name and what each attribute key is.
 #[derive(Default)]
 pub(crate) struct Sanitizer {
     sql_names: HashMap<NameId, NameId>,
     url_names: HashMap<NameId, NameId>,
+    /// Indexed by the key's id; grown on demand (keys are few and interned
+    /// early, and the name table is bounded).
+    key_kinds: Vec<KeyKind>,
+}
+
+/// What an attribute key says about its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum KeyKind {
+    /// Not looked at yet.
+    #[default]
+    Unknown,
+    /// Kept as is.
+    Plain,
+    /// Replaced by [`REDACTED`].
+    Secret,
+    /// SQL text: literals replaced.
+    Sql,
+    /// A URL: credentials and query values dropped.
+    Url,
 }
 
 impl Sanitizer {
     /// Sanitises a transaction and its steps in place.
     pub fn apply(&mut self, txn: &mut TransactionRecord) {
         txn.name = Self::renamed(&mut self.url_names, txn.name, url);
-        scrub_attributes(&mut txn.attributes);
+        self.scrub_attributes(&mut txn.attributes);
         for step in &mut txn.steps {
             self.apply_step(step);
         }
@@ -145,7 +164,7 @@ impl Sanitizer {
             StepKind::HttpCall => step.name = Self::renamed(&mut self.url_names, step.name, url),
             StepKind::Method | StepKind::Custom => {}
         }
-        scrub_attributes(&mut step.attributes);
+        self.scrub_attributes(&mut step.attributes);
         if step.kind == StepKind::Sql
             && let Some(e) = step.error.as_deref_mut()
         {
@@ -167,28 +186,49 @@ impl Sanitizer {
             }
         })
     }
-}
 
-fn scrub_attributes(attributes: &mut [crate::model::Attribute]) {
-    for a in attributes {
-        let key = names::resolve(a.key);
-        let AttrValue::Str(value) = &mut a.value else {
-            if is_secret_key(&key) {
-                a.value = AttrValue::Str(REDACTED.to_owned());
-            }
-            continue;
-        };
-        if is_secret_key(&key) {
-            *value = REDACTED.to_owned();
-        } else if SQL_KEYS.contains(&&*key) {
-            if let Cow::Owned(s) = sql(value) {
+    fn scrub_attributes(&mut self, attributes: &mut [crate::model::Attribute]) {
+        for a in attributes {
+            let clean: fn(&str) -> Cow<'_, str> = match self.key_kind(a.key) {
+                KeyKind::Plain | KeyKind::Unknown => continue,
+                KeyKind::Secret => {
+                    a.value = AttrValue::Str(REDACTED.to_owned());
+                    continue;
+                }
+                KeyKind::Sql => sql,
+                KeyKind::Url => url,
+            };
+            if let AttrValue::Str(value) = &mut a.value
+                && let Cow::Owned(s) = clean(value)
+            {
                 *value = s;
             }
-        } else if URL_KEYS.contains(&&*key)
-            && let Cow::Owned(s) = url(value)
-        {
-            *value = s;
         }
+    }
+
+    /// What `key` is, looked up by text once per key.
+    fn key_kind(&mut self, key: NameId) -> KeyKind {
+        let index = key.0 as usize;
+        if let Some(&kind) = self.key_kinds.get(index)
+            && kind != KeyKind::Unknown
+        {
+            return kind;
+        }
+        let text = names::resolve(key);
+        let kind = if is_secret_key(&text) {
+            KeyKind::Secret
+        } else if SQL_KEYS.contains(&&*text) {
+            KeyKind::Sql
+        } else if URL_KEYS.contains(&&*text) {
+            KeyKind::Url
+        } else {
+            KeyKind::Plain
+        };
+        if index >= self.key_kinds.len() {
+            self.key_kinds.resize(index + 1, KeyKind::Unknown);
+        }
+        self.key_kinds[index] = kind;
+        kind
     }
 }
 

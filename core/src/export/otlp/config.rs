@@ -8,10 +8,12 @@ use crate::collector::ConfigError;
 /// Payload compression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// No compression.
-    None,
-    /// gzip (`Content-Encoding: gzip`), the default.
+    /// No compression, the default (as the OTLP exporter specification
+    /// and the OpenTelemetry SDKs have it): a collector on the same host or
+    /// network is better served by spending no CPU on compressing.
     #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip`), for collectors across slow links.
     Gzip,
 }
 
@@ -27,7 +29,7 @@ pub struct OtlpConfig {
     pub headers: Vec<(String, String)>,
     /// Timeout of one request (default 10 s).
     pub timeout: Duration,
-    /// Payload compression (default gzip).
+    /// Payload compression (default none).
     pub compression: Compression,
     /// PEM file of extra trusted CA certificates (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
     pub ca_file: Option<PathBuf>,
@@ -44,7 +46,7 @@ impl Default for OtlpConfig {
             metrics_endpoint: "http://localhost:4318/v1/metrics".into(),
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
-            compression: Compression::Gzip,
+            compression: Compression::None,
             ca_file: None,
             max_retry_time: Duration::from_secs(30),
             from_env: false,
@@ -233,7 +235,7 @@ mod tests {
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318/".to_owned()),
             "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=a%20b, x=1".to_owned()),
             "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".to_owned()),
-            "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("none".to_owned()),
+            "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("gzip".to_owned()),
             _ => None,
         };
         let c = OtlpConfig::default().with_env(env).unwrap();
@@ -245,7 +247,8 @@ mod tests {
             vec![("api-key".into(), "a b".into()), ("x".into(), "1".into())]
         );
         assert_eq!(c.timeout, Duration::from_millis(2500));
-        assert_eq!(c.compression, Compression::None);
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(OtlpConfig::default().compression, Compression::None);
     }
 
     #[test]

@@ -316,7 +316,8 @@ mod tests {
 
     #[test]
     fn gzip_round_trips() {
-        let exporter = OtlpExporter::new(OtlpConfig::default()).unwrap();
+        let gzip = OtlpConfig::default().compression(Compression::Gzip);
+        let exporter = OtlpExporter::new(gzip).unwrap();
         let packed = exporter.compress(b"hello hello hello").unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed[..]), &mut out)
