@@ -40,13 +40,14 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A sender rings the collector once the queue holds this fraction (1/n) of
 /// its capacity or of its memory budget.
-const WAKE_FRACTION: usize = 8;
+const WAKE_FRACTION: usize = 16;
 
-/// Buffers kept for reuse by recording threads: enough for the
-/// transactions that pile up between two polls at tens of thousands per
-/// second, each keeping up to `POOLED_STEPS` steps (40 KiB) of capacity.
-const POOL_SIZE: usize = 128;
-const POOLED_STEPS: usize = 1024;
+/// Buffers kept for reuse by recording threads: more than pile up before a
+/// sender rings (128 with the default queue), so that recording threads
+/// seldom allocate; each keeps up to `POOLED_STEPS` steps (10 KiB) of
+/// capacity, about 3 MiB for a full pool.
+const POOL_SIZE: usize = 256;
+const POOLED_STEPS: usize = 256;
 
 /// Delivery statistics, for tests and for the agent's own health line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -116,6 +116,15 @@ impl RawTransaction {
         }
     }
 
+    /// An empty transaction with room for `steps` steps and `attrs`
+    /// attributes.
+    pub fn with_capacity(steps: usize, attrs: usize) -> Self {
+        let mut txn = Self::new();
+        txn.steps.reserve_exact(steps);
+        txn.attrs.reserve_exact(attrs);
+        txn
+    }
+
     /// Empties the buffers for reuse, keeping at most `keep_steps` (at most
     /// [`RECYCLED_STEPS`] for a thread's spare) of step capacity so pooled
     /// and spare buffers stay small whatever `steps.max` is.

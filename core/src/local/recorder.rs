@@ -295,7 +295,7 @@ impl LocalRecorder {
             .spare
             .take()
             .or_else(|| handoff.pool.try_recv().ok())
-            .unwrap_or_else(|| Box::new(RawTransaction::new()));
+            .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(FRESH_STEPS, FRESH_ATTRS)));
         if self.thread_id == 0 {
             // SAFETY: gettid has no preconditions.
             self.thread_id = unsafe { libc::gettid() } as u64;
@@ -362,6 +362,11 @@ impl LocalRecorder {
         }
     }
 }
+
+/// Step and attribute capacity of a buffer allocated when none was free for
+/// reuse: room for a typical request without growing.
+const FRESH_STEPS: usize = 64;
+const FRESH_ATTRS: usize = 16;
 
 /// This thread's CPU time in nanoseconds (0 if the clock cannot be read).
 fn thread_cpu_ns() -> u64 {

@@ -15,6 +15,7 @@ mod wire;
 
 pub use config::{Compression, OtlpConfig};
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,12 @@ pub struct OtlpExporter {
     config: OtlpConfig,
     backoff: Backoff,
     stopped: bool,
+    /// The traces request, reused from batch to batch.
+    traces_body: Vec<u8>,
 }
+
+/// A reused request buffer grown past this is given back after the batch.
+const MAX_KEPT_BODY: usize = 16 << 20;
 
 impl std::fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,6 +82,7 @@ impl OtlpExporter {
             config,
             backoff: Backoff::from_os(),
             stopped: false,
+            traces_body: Vec::new(),
         })
     }
 
@@ -87,6 +94,7 @@ impl OtlpExporter {
         deadline: Instant,
     ) -> Result<(), ExportError> {
         let body = self.compress(message)?;
+        let body = &body[..];
         let url = match signal {
             Signal::Traces => self.config.traces_endpoint.clone(),
             Signal::Metrics => self.config.metrics_endpoint.clone(),
@@ -145,14 +153,15 @@ impl OtlpExporter {
         self.client.send(url, &headers, body, Some(timeout))
     }
 
-    fn compress(&self, message: &[u8]) -> Result<Vec<u8>, ExportError> {
+    fn compress<'m>(&self, message: &'m [u8]) -> Result<Cow<'m, [u8]>, ExportError> {
         match self.config.compression {
-            Compression::None => Ok(message.to_vec()),
+            Compression::None => Ok(Cow::Borrowed(message)),
             Compression::Gzip => {
                 let out = Vec::with_capacity(message.len() / 4 + 64);
                 let mut gz = GzEncoder::new(out, flate2::Compression::fast());
                 gz.write_all(message)
                     .and_then(|()| gz.finish())
+                    .map(Cow::Owned)
                     .map_err(|e| ExportError::Encode(format!("gzip: {e}")))
             }
         }
@@ -169,12 +178,14 @@ impl Exporter for OtlpExporter {
             return Err(ExportError::Transport("exporter is shut down".into()));
         }
         let deadline = Instant::now() + self.config.max_retry_time;
-        let mut traces_body = Vec::new();
-        let traces = if wire::encode_traces(batch, &mut traces_body) {
-            self.deliver(Signal::Traces, &traces_body, deadline)
-        } else {
-            Ok(())
+        let mut body = std::mem::take(&mut self.traces_body);
+        let traces = match wire::encode_traces(batch, &mut body) {
+            Some(start) => self.deliver(Signal::Traces, &body[start..], deadline),
+            None => Ok(()),
         };
+        if body.capacity() <= MAX_KEPT_BODY {
+            self.traces_body = body;
+        }
         // The aggregates go even when the traces failed: they count every
         // transaction, and they are not the transactions the result reports.
         if let Some(request) = encode::metrics_request(batch)

@@ -23,40 +23,54 @@ const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
-/// Appends the traces request for `batch` to `out`; false (nothing
-/// written) when no transaction in it kept its call tree.
-pub(crate) fn encode_traces(batch: &ExportBatch, out: &mut Vec<u8>) -> bool {
-    let mut spans = Vec::with_capacity(batch.transactions.len() * 256);
+/// Longest varint: a length prefix takes at most this many bytes.
+const MAX_VARINT_LEN: usize = 10;
+
+/// Writes the traces request for `batch` into `out` (cleared first) and
+/// returns where in `out` the request starts; `None` (and `out` empty)
+/// when no transaction in it kept its call tree.
+///
+/// The spans are written once, straight into `out`, after room for the
+/// request's header: the header's length prefixes depend on the spans'
+/// total size, so it is written last, right-aligned against the spans. A
+/// reused `out` then costs neither a copy nor an allocation per batch.
+pub(crate) fn encode_traces(batch: &ExportBatch, out: &mut Vec<u8>) -> Option<usize> {
+    out.clear();
+    let resource = encode::resource(&batch.resource).encode_to_vec();
+    let scope = encode::scope().encode_to_vec();
+    let room = 2 * (1 + MAX_VARINT_LEN) + field_len(resource.len()) + field_len(scope.len());
+    out.resize(room, 0);
     let mut scratch = Vec::with_capacity(512);
     for txn in batch.transactions.iter().filter(|t| t.sampled) {
         scratch.clear();
         root_span(batch, txn, &mut scratch);
-        field_bytes(2, &scratch, &mut spans);
+        field_bytes(2, &scratch, out);
         for step in &txn.steps {
             scratch.clear();
             step_span(batch, txn, step, &mut scratch);
-            field_bytes(2, &scratch, &mut spans);
+            field_bytes(2, &scratch, out);
         }
     }
-    if spans.is_empty() {
-        return false;
+    let spans_len = out.len() - room;
+    if spans_len == 0 {
+        out.clear();
+        return None;
     }
-    let resource = encode::resource(&batch.resource).encode_to_vec();
-    let scope = encode::scope().encode_to_vec();
-    let scope_spans_len = field_len(scope.len()) + spans.len();
+    let scope_spans_len = field_len(scope.len()) + spans_len;
     let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
-    out.reserve(field_len(resource_spans_len));
+    let mut header = Vec::with_capacity(room);
     // ExportTraceServiceRequest.resource_spans (1)
-    encode_key(1, wire_type(LEN), out);
-    encode_varint(resource_spans_len as u64, out);
+    encode_key(1, wire_type(LEN), &mut header);
+    encode_varint(resource_spans_len as u64, &mut header);
     // ResourceSpans.resource (1), ResourceSpans.scope_spans (2)
-    field_bytes(1, &resource, out);
-    encode_key(2, wire_type(LEN), out);
-    encode_varint(scope_spans_len as u64, out);
-    // ScopeSpans.scope (1), ScopeSpans.spans (2, already framed)
-    field_bytes(1, &scope, out);
-    out.extend_from_slice(&spans);
-    true
+    field_bytes(1, &resource, &mut header);
+    encode_key(2, wire_type(LEN), &mut header);
+    encode_varint(scope_spans_len as u64, &mut header);
+    // ScopeSpans.scope (1); ScopeSpans.spans (2) follow, already framed
+    field_bytes(1, &scope, &mut header);
+    let start = room - header.len();
+    out[start..room].copy_from_slice(&header);
+    Some(start)
 }
 
 /// Mirrors `encode::root_span`.
@@ -398,10 +412,14 @@ mod tests {
     fn writes_exactly_the_reference_encoding() {
         let batch = batch();
         let reference = encode::traces_request(&batch).unwrap().encode_to_vec();
-        let mut wire = Vec::new();
-        assert!(encode_traces(&batch, &mut wire));
+        let mut out = vec![7; 3];
+        let start = encode_traces(&batch, &mut out).expect("spans written");
+        let wire = &out[start..];
         assert_eq!(wire.len(), reference.len());
         assert!(wire == reference, "bytes differ from prost's encoding");
+        // A reused buffer gives the same bytes.
+        assert_eq!(encode_traces(&batch, &mut out), Some(start));
+        assert!(out[start..] == reference);
     }
 
     #[test]
@@ -411,8 +429,8 @@ mod tests {
             .transactions
             .iter_mut()
             .for_each(|t| t.sampled = false);
-        let mut wire = Vec::new();
-        assert!(!encode_traces(&batch, &mut wire));
+        let mut wire = vec![1, 2, 3];
+        assert_eq!(encode_traces(&batch, &mut wire), None);
         assert!(wire.is_empty());
         assert!(encode::traces_request(&batch).is_none());
     }
