@@ -227,6 +227,27 @@ pub struct StepRecord {
     pub repaired: bool,
 }
 
+impl StepRecord {
+    /// For a SQL step that carries no statement attribute (`db.statement`
+    /// or `db.query.text`), the key under which exporters give its
+    /// (sanitised) name as the statement: a SQL step is named by its
+    /// statement, so recorders need not send the text twice.
+    pub fn implied_statement_key(&self) -> Option<&'static str> {
+        static KEYS: std::sync::OnceLock<[NameId; 2]> = std::sync::OnceLock::new();
+        if self.kind != StepKind::Sql {
+            return None;
+        }
+        let keys = KEYS.get_or_init(|| {
+            [
+                names::intern("db.statement"),
+                names::intern("db.query.text"),
+            ]
+        });
+        let has_own = self.attributes.iter().any(|a| keys.contains(&a.key));
+        (!has_own).then_some("db.statement")
+    }
+}
+
 /// One finished transaction (the root span) with its call tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TransactionRecord {

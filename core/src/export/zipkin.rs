@@ -192,7 +192,13 @@ fn step_span(
         duration: micros(step.elapsed_ns),
         local_endpoint: local.clone(),
         remote_endpoint,
-        tags: tags(batch, &step.attributes, step.error.as_deref()),
+        tags: {
+            let mut tags = tags(batch, &step.attributes, step.error.as_deref());
+            if let Some(key) = step.implied_statement_key() {
+                tags.insert(key.to_owned(), batch.name(step.name).to_string());
+            }
+            tags
+        },
     }
 }
 
@@ -329,6 +335,7 @@ mod tests {
                 "localEndpoint": {"serviceName": "shop"},
                 "remoteEndpoint": {"serviceName": "postgresql"},
                 "tags": {
+                    "db.statement": "SELECT * FROM cart",
                     "db.system": "postgresql",
                     "error": "deadlock",
                     "exception.type": "SQLException"

@@ -153,6 +153,9 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
     let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
     let end = start.saturating_add(step.elapsed_ns);
     let mut attributes = attributes(batch, &step.attributes);
+    if let Some(key) = step.implied_statement_key() {
+        attributes.push(kv(key, string_value(batch.name(step.name).to_string())));
+    }
     if step.repaired {
         attributes.push(kv("osprey.repaired", bool_value(true)));
     }

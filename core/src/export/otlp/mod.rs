@@ -102,7 +102,7 @@ impl OtlpExporter {
         let mut retries = 0u32;
         loop {
             let timeout = self.attempt_timeout(retries, deadline);
-            let (error, retry_after) = match self.attempt(&url, &body, timeout) {
+            let (error, retry_after) = match self.attempt(&url, body, timeout) {
                 Ok(response) if is_success(response.status) => {
                     check_partial_success(signal, &response.body);
                     return Ok(());

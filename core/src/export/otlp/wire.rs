@@ -125,6 +125,9 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord, ou
     field_fixed64(7, start, out);
     field_fixed64(8, end, out);
     attributes(batch, &step.attributes, out);
+    if let Some(key) = step.implied_statement_key() {
+        key_str(key, &batch.name(step.name), out);
+    }
     if step.repaired {
         key_value("osprey.repaired", &AttrValue::Bool(true), out);
     }
@@ -195,12 +198,7 @@ fn key_value(key: &str, value: &AttrValue, out: &mut Vec<u8>) {
     encode_key(2, wire_type(LEN), out);
     encode_varint(value_len as u64, out);
     match value {
-        AttrValue::Str(s) => {
-            // A oneof member is written even when empty.
-            encode_key(1, wire_type(LEN), out);
-            encode_varint(s.len() as u64, out);
-            out.extend_from_slice(s.as_bytes());
-        }
+        AttrValue::Str(s) => str_value(s, out),
         AttrValue::Bool(b) => {
             encode_key(2, wire_type(VARINT), out);
             encode_varint(u64::from(*b), out);
@@ -214,6 +212,25 @@ fn key_value(key: &str, value: &AttrValue, out: &mut Vec<u8>) {
             out.extend_from_slice(&f.to_le_bytes());
         }
     }
+}
+
+/// One KeyValue with a string value as Span.attributes (9), from a borrowed
+/// string.
+fn key_str(key: &str, value: &str, out: &mut Vec<u8>) {
+    let value_len = str_len(value);
+    encode_key(9, wire_type(LEN), out);
+    encode_varint(key_value_len(key, &value_len) as u64, out);
+    field_bytes(1, key.as_bytes(), out);
+    encode_key(2, wire_type(LEN), out);
+    encode_varint(value_len as u64, out);
+    str_value(value, out);
+}
+
+/// AnyValue.string_value (1); a oneof member is written even when empty.
+fn str_value(s: &str, out: &mut Vec<u8>) {
+    encode_key(1, wire_type(LEN), out);
+    encode_varint(s.len() as u64, out);
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// Bytes of a KeyValue body: key (1) and value (2); `value_len` is the
@@ -294,6 +311,7 @@ fn field_fixed32(tag: u32, v: u32, out: &mut Vec<u8>) {
 mod tests {
     use std::sync::Arc;
 
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message;
 
     use super::*;
@@ -347,6 +365,8 @@ mod tests {
             attr("", AttrValue::Int(0)),
         ];
         sql.repaired = true;
+        let mut own_text = step(6, Some(0), StepKind::Sql, "CALL audit(?)");
+        own_text.attributes = vec![attr("db.query.text", AttrValue::from("CALL audit(?)"))];
         let mut http = step(4, Some(99), StepKind::HttpCall, &"GET /long".repeat(40));
         http.error = Some(Box::new(ErrorInfo {
             kind: "HTTP 500".into(),
@@ -372,7 +392,7 @@ mod tests {
                 attr("big", AttrValue::Int(i64::MAX)),
                 attr("yes", AttrValue::Bool(true)),
             ],
-            steps: vec![step(3, None, StepKind::Method, "load"), sql, http],
+            steps: vec![step(3, None, StepKind::Method, "load"), sql, http, own_text],
             dropped_steps: 2,
             repaired: true,
             sampled: true,
@@ -420,6 +440,37 @@ mod tests {
         // A reused buffer gives the same bytes.
         assert_eq!(encode_traces(&batch, &mut out), Some(start));
         assert!(out[start..] == reference);
+    }
+
+    #[test]
+    fn a_sql_step_without_statement_attribute_exports_its_name_as_statement() {
+        let batch = batch();
+        let mut out = Vec::new();
+        let start = encode_traces(&batch, &mut out).expect("spans written");
+        let request = ExportTraceServiceRequest::decode(&out[start..]).expect("decodes");
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        let statements = |name: &str| -> Vec<(String, String)> {
+            let span = spans.iter().find(|s| s.name == name).expect(name);
+            span.attributes
+                .iter()
+                .filter(|kv| {
+                    kv.key.starts_with("db.") && kv.key != "db.system" && kv.key != "db.rows"
+                })
+                .map(|kv| (kv.key.clone(), format!("{:?}", kv.value)))
+                .collect()
+        };
+        let implied = statements("SELECT name FROM item WHERE id = ?");
+        assert_eq!(implied.len(), 1, "{implied:?}");
+        assert_eq!(implied[0].0, "db.statement");
+        assert!(
+            implied[0].1.contains("SELECT name FROM item WHERE id = ?"),
+            "{implied:?}"
+        );
+        let own = statements("CALL audit(?)");
+        assert_eq!(own.len(), 1, "its own text only: {own:?}");
+        assert_eq!(own[0].0, "db.query.text");
+        let method = statements("load");
+        assert!(method.is_empty(), "{method:?}");
     }
 
     #[test]
