@@ -17,7 +17,10 @@ import java.util.WeakHashMap;
  * properties). Nothing here throws.
  */
 public final class Jdbc {
-    /** Prepared statements not yet garbage-collected: statement → SQL. Bounded. */
+    /**
+     * Prepared statements not yet garbage-collected: statement → SQL, for statement classes that
+     * do not hold it themselves ({@link PreparedSql}). Bounded.
+     */
     private static final Map<Object, String> PREPARED =
             Collections.synchronizedMap(new WeakHashMap<Object, String>());
     private static final int MAX_PREPARED = 10000;
@@ -62,7 +65,9 @@ public final class Jdbc {
             return;
         }
         try {
-            if (PREPARED.size() < MAX_PREPARED) {
+            if (statement instanceof PreparedSql) {
+                ((PreparedSql) statement).osprey$setSql(sql);
+            } else if (PREPARED.size() < MAX_PREPARED) {
                 PREPARED.put(statement, sql);
             }
         } catch (Throwable ignored) {
@@ -95,7 +100,11 @@ public final class Jdbc {
             if (active[0]) {
                 return 0L;
             }
-            String text = sql != null ? sql : PREPARED.get(statement);
+            String text = sql;
+            if (text == null) {
+                text = statement instanceof PreparedSql ? ((PreparedSql) statement).osprey$sql()
+                        : PREPARED.get(statement);
+            }
             if (text == null && batch) {
                 text = BATCH;
             }
