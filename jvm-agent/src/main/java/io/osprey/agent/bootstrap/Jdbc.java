@@ -123,13 +123,12 @@ public final class Jdbc {
             active[0] = true;
             // Entered: from here on the handle must reach exit, whatever happens.
             try {
-                OspreyNative.attrStr(h, kSystem, target.system);
+                target.intern();
+                ValueNames.attr(h, kSystem, target.system, target.systemId);
                 if (text != BATCH) {
                     OspreyNative.attrStr(h, kStatement, text);
                 }
-                if (target.host != null) {
-                    OspreyNative.attrStr(h, kAddress, target.host);
-                }
+                ValueNames.attr(h, kAddress, target.host, target.hostId);
                 if (target.port > 0) {
                     OspreyNative.attrLong(h, kPort, target.port);
                 }
@@ -233,11 +232,24 @@ public final class Jdbc {
         public final String host;
         /** The server's port; -1 when the URL names none. */
         public final int port;
+        /** Value ids of {@link #system} and {@link #host} ({@link ValueNames}); set by {@link #intern}. */
+        int systemId = -1;
+        int hostId = -1;
+        private volatile boolean interned;
 
         DbTarget(String system, String host, int port) {
             this.system = system;
             this.host = host;
             this.port = port;
+        }
+
+        /** Interns the values once; until then (or when refused) they are recorded as text. */
+        void intern() {
+            if (!interned) {
+                systemId = ValueNames.id(system);
+                hostId = ValueNames.id(host);
+                interned = true;
+            }
         }
 
         /**
