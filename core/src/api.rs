@@ -440,6 +440,26 @@ pub mod raw {
         }
     }
 
+    /// Adds a string attribute whose value is the interned name `value`
+    /// (targets as for [`attr`]): for values with few distinct texts (an
+    /// HTTP method, a thread or host name), interned once and then recorded
+    /// without copying; the collector turns the id into the text.
+    pub fn attr_name(
+        step: Option<StepHandle>,
+        key: NameId,
+        value: NameId,
+    ) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::set_attr_name(target(step), RawName::Id(key), value)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = (step, key, value);
+            Err(RecordError::NoTransaction)
+        }
+    }
+
     /// Records an error on a step or the transaction (as for [`attr`]).
     pub fn error(step: Option<StepHandle>, error: ErrorInfo) -> Result<(), RecordError> {
         #[cfg(feature = "enable")]

@@ -337,6 +337,42 @@ fn steps_after_handing_out_a_traceparent_record_normally_and_keep_the_tree() {
 }
 
 #[test]
+fn interned_attribute_values_arrive_as_their_text() {
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        let (method, get, load, system, h2) = (
+            osprey::names::intern("http.request.method"),
+            osprey::names::intern("GET"),
+            osprey::names::intern("load"),
+            osprey::names::intern("db.system"),
+            osprey::names::intern("h2"),
+        );
+        osprey::raw::begin("GET /".into(), SpanKind::Server, None).unwrap();
+        osprey::raw::attr_name(None, method, get).unwrap();
+        let step = osprey::raw::enter(load, StepKind::Method);
+        osprey::raw::attr_name(Some(step), system, h2).unwrap();
+        osprey::raw::attr(Some(step), method, AttrValue::Str("POST".into())).unwrap();
+        osprey::raw::exit_step(step);
+        osprey::raw::end().unwrap();
+    });
+    let t = &capture.transactions()[0];
+    assert_eq!(
+        render(t),
+        "GET /\n  load db.system=h2 http.request.method=POST\n"
+    );
+    let method = t
+        .attributes
+        .iter()
+        .find(|a| &*osprey::names::resolve(a.key) == "http.request.method")
+        .expect("the transaction's attribute");
+    assert_eq!(method.value, AttrValue::Str("GET".into()));
+    assert_eq!(
+        osprey::raw::attr_name(None, method.key, method.key),
+        Err(osprey::RecordError::NoTransaction)
+    );
+}
+
+#[test]
 fn data_for_unrecorded_steps_is_dropped_not_misattributed() {
     let capture = Capture::default();
     with_osprey(quick().max_steps(1), &capture, || {

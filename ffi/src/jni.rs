@@ -10,7 +10,7 @@
 //! - the hot functions (`enter`, `exit`) take raw `jni-sys` types only:
 //!   no environment upgrade, no allocation, no lock.
 //!
-//! Step targets for `attrStr`, `attrLong` and `error`: a step handle from
+//! Step targets for `attrStr`, `attrName`, `attrLong` and `error`: a step handle from
 //! `enter`, `0` for the innermost open step (the transaction when none is
 //! open), `-1` for the transaction itself.
 //!
@@ -328,6 +328,32 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_attrSt
         if let Some(value) = unsafe { java_str(env, value) }
             && let Err(e) = raw::attr(target(handle), NameId(key_id as u32), AttrValue::Str(value))
         {
+            record_error(e);
+        }
+    })
+}
+
+/// `static native void attrName(long target, int keyId, int valueId)`: a
+/// string attribute whose value is the name `valueId` (from `intern`),
+/// for values with few distinct texts. Copies nothing: the collector turns
+/// the id into the text. Hot path: raw types, no allocation, no lock.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_attrName(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+    key_id: jint,
+    value_id: jint,
+) {
+    ffi_boundary!({
+        if value_id < 0 {
+            return;
+        }
+        if let Err(e) = raw::attr_name(
+            target(handle),
+            NameId(key_id as u32),
+            NameId(value_id as u32),
+        ) {
             record_error(e);
         }
     })

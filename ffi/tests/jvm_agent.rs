@@ -335,6 +335,11 @@ fn natives_from_java(jdk: &Path, label: &str) {
         str_attr(&step.attributes, "note"),
         Some("h\u{e9}llo \u{2713} \u{1d11e}")
     );
+    assert_eq!(str_attr(&step.attributes, "pool"), Some("h\u{e9}llo-pool"));
+    assert!(
+        !step.attributes.iter().any(|a| a.key == "skipped"),
+        "{step:#?}"
+    );
     assert_eq!(status_code(step), status::StatusCode::Error as i32);
     assert!(mentions(step, "IOException") && mentions(step, "disk full"));
     assert_eq!(

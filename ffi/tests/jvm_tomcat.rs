@@ -202,7 +202,8 @@ fn tomcat_through_agent(jdk: &Path, label: &str) {
             Some("osprey-test/1.0")
         );
         assert!(
-            str_attr(attrs, "thread.name").is_some_and(|t| !t.is_empty()),
+            str_attr(attrs, "thread.name")
+                .is_some_and(|t| t.starts_with("http-nio-") && t.contains("-exec-")),
             "{attrs:?}"
         );
         // root > outer > inner > [statement SQL, prepared SQL]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::clock::Calibration;
-use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName};
+use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName, RawValue};
 use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, TransactionRecord};
 use crate::names::{self, NameId};
 use crate::rng::Rng;
@@ -149,9 +149,13 @@ impl Converter {
         }
         let mut attributes = Vec::new();
         for attr in raw.attrs.drain(..) {
+            let value = match attr.value {
+                RawValue::Value(v) => v,
+                RawValue::Name(id) => AttrValue::Str(names::resolve(id).to_string()),
+            };
             let a = Attribute {
                 key: self.name(attr.key),
-                value: attr.value,
+                value,
             };
             match steps.get_mut(attr.step as usize) {
                 Some(step) => step.attributes.push(a),

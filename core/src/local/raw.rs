@@ -41,13 +41,22 @@ pub(crate) struct RawStep {
     pub repaired: bool,
 }
 
+/// An attribute value as recorded: a value, or the id of an interned name
+/// that the collector turns into a string value (no copy on the recording
+/// thread).
+#[derive(Clone, Debug)]
+pub(crate) enum RawValue {
+    Value(AttrValue),
+    Name(NameId),
+}
+
 /// An attribute or error, addressed to a step index or [`NO_STEP`] (the
 /// transaction).
 #[derive(Clone, Debug)]
 pub(crate) struct RawAttr {
     pub step: u32,
     pub key: RawName,
-    pub value: AttrValue,
+    pub value: RawValue,
 }
 
 /// A transaction in flight. Boxed and recycled through the collector so
@@ -157,7 +166,7 @@ impl RawTransaction {
                 .attrs
                 .iter()
                 .map(|a| match &a.value {
-                    AttrValue::Str(s) => s.capacity(),
+                    RawValue::Value(AttrValue::Str(s)) => s.capacity(),
                     _ => 0,
                 })
                 .sum::<usize>()

@@ -5,10 +5,13 @@
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
-use super::raw::{NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName};
+use super::raw::{
+    NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
+};
 use crate::clock;
 use crate::collector::handoff::{self, Handoff};
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
+use crate::names::NameId;
 use crate::propagation::RemoteParent;
 use crate::rng::Rng;
 
@@ -197,6 +200,20 @@ pub(crate) fn end_seq(seq: u32) -> Result<Handover, RecordError> {
 /// `token` is [`StepToken::NONE`] with `to_transaction` false), or to the
 /// transaction.
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
+    push_attr(target, key, RawValue::Value(value))
+}
+
+/// As [`set_attr`], with a string value given as an interned name: the
+/// collector resolves it, so this copies and allocates nothing.
+pub(crate) fn set_attr_name(
+    target: Target,
+    key: RawName,
+    value: NameId,
+) -> Result<(), RecordError> {
+    push_attr(target, key, RawValue::Name(value))
+}
+
+fn push_attr(target: Target, key: RawName, value: RawValue) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
         if let Some(step) = target.resolve(txn)
             && txn.attrs.len() + txn.errors.len() < MAX_ATTRS

@@ -18,6 +18,8 @@ public class NativeCheck {
         long h = OspreyNative.enter(stepId, OspreyNative.STEP_METHOD);
         System.out.println("handleNonZero=" + (h != 0));
         OspreyNative.attrStr(h, OspreyNative.intern("note"), "h\u00e9llo \u2713 \ud834\udd1e");
+        OspreyNative.attrName(h, OspreyNative.intern("pool"), OspreyNative.intern("h\u00e9llo-pool"));
+        OspreyNative.attrName(h, OspreyNative.intern("skipped"), -1);
         System.out.println("traceparent=" + OspreyNative.traceparent());
         OspreyNative.error(0, "java.io.IOException", "disk full", "at demo.NativeCheck.main\n");
         OspreyNative.exit(h);
@@ -27,6 +29,7 @@ public class NativeCheck {
         System.out.println("enterNoTxn=" + OspreyNative.enter(stepId, 0));
         OspreyNative.exit(0);
         OspreyNative.attrStr(0, stepId, "ignored");
+        OspreyNative.attrName(0, stepId, stepId);
         OspreyNative.error(-1, null, null, null);
         OspreyNative.rename(null);
         System.out.println("traceparentNoTxn=" + OspreyNative.traceparent());

@@ -20,12 +20,21 @@ final class ClassRewriter {
      * and for interfaces, annotations and modules.
      */
     static byte[] rewrite(ClassReader reader, final MethodAdapter adapt) {
+        return rewrite(reader, adapt, null);
+    }
+
+    /**
+     * As {@link #rewrite(ClassReader, MethodAdapter)}, and {@code extension} (when not null) adds
+     * members to the class, which then always counts as changed.
+     */
+    static byte[] rewrite(ClassReader reader, final MethodAdapter adapt, Extension extension) {
         if ((reader.getAccess() & (Opcodes.ACC_INTERFACE | Opcodes.ACC_ANNOTATION | Opcodes.ACC_MODULE)) != 0) {
             return null;
         }
         ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
-        final boolean[] changed = {false};
-        ClassVisitor cv = new ClassVisitor(Opcodes.ASM9, writer) {
+        final boolean[] changed = {extension != null};
+        ClassVisitor next = extension == null ? writer : extension.wrap(writer);
+        ClassVisitor cv = new ClassVisitor(Opcodes.ASM9, next) {
             private boolean frames;
 
             @Override
@@ -52,6 +61,12 @@ final class ClassRewriter {
         };
         reader.accept(cv, ClassReader.EXPAND_FRAMES);
         return changed[0] ? writer.toByteArray() : null;
+    }
+
+    /** Adds members (interfaces, fields, methods) to a class. */
+    interface Extension {
+        /** A visitor that adds them on the way to {@code next}. */
+        ClassVisitor wrap(ClassVisitor next);
     }
 
     /** Picks and wraps methods. */

@@ -123,7 +123,7 @@ final class HookTransformer implements ClassFileTransformer {
             TomcatInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
             ServletInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
             UndertowInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
-            JdbcInstrumentation.rewriteStatement(new ClassReader(code));
+            JdbcInstrumentation.rewriteStatement(new ClassReader(code), true);
             JdbcInstrumentation.rewriteConnection(new ClassReader(code));
             for (LibraryInstrumentation library : libraries) {
                 library.transform(Warmup.class.getName().replace('.', '/'), new ClassReader(code));

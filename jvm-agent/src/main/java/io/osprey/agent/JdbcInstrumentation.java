@@ -6,6 +6,8 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.ClassVisitor;
+import org.objectweb.asm.FieldVisitor;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.commons.AdviceAdapter;
@@ -20,27 +22,46 @@ import org.objectweb.asm.commons.AdviceAdapter;
  * {@code java.sql.Connection}), or when its superclass matched earlier. A driver class that only
  * inherits the interface from a superclass not yet seen (or an abstract base it does not name
  * directly) is not instrumented.
+ *
+ * <p>The outermost instrumented statement class of a hierarchy also gets a field for the SQL it
+ * was prepared with and implements {@link io.osprey.agent.bootstrap.PreparedSql} to reach it, so
+ * that remembering a prepared statement's SQL allocates nothing (statements of other classes are
+ * remembered in a weak map). Serializable classes are left without it: a new field would change
+ * their computed {@code serialVersionUID}.
  */
 final class JdbcInstrumentation extends LibraryInstrumentation {
     private static final Set<String> STATEMENT_INTERFACES = new HashSet<String>(java.util.Arrays.asList(
             "java/sql/Statement", "java/sql/PreparedStatement", "java/sql/CallableStatement"));
     private static final String CONNECTION = "java/sql/Connection";
+    static final String PREPARED_SQL = "io/osprey/agent/bootstrap/PreparedSql";
+    private static final String SQL_FIELD = "osprey$sql";
+    private static final String STRING = "Ljava/lang/String;";
 
     /** Classes matched so far, so that their subclasses match too. */
     private final Set<String> statements = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
     private final Set<String> connections = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
+    /** Statement classes given the SQL field (their subclasses inherit it). */
+    private final Set<String> holders = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
 
     @Override
     byte[] transform(String internalName, ClassReader reader) {
         boolean statement = statements.contains(reader.getSuperName());
         boolean connection = connections.contains(reader.getSuperName());
+        boolean serializable = false;
         for (String i : reader.getInterfaces()) {
             statement |= STATEMENT_INTERFACES.contains(i);
             connection |= CONNECTION.equals(i);
+            serializable |= "java/io/Serializable".equals(i);
         }
         if (statement) {
             statements.add(internalName);
-            return rewriteStatement(reader);
+            boolean inherits = holders.contains(reader.getSuperName());
+            boolean hold = !inherits && !serializable && (reader.getAccess() & Opcodes.ACC_INTERFACE) == 0;
+            byte[] out = rewriteStatement(reader, hold);
+            if (out != null && (inherits || hold)) {
+                holders.add(internalName);
+            }
+            return out;
         }
         if (connection) {
             connections.add(internalName);
@@ -54,8 +75,12 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
                 || name.equals("executeLargeUpdate");
     }
 
-    /** Wraps {@code execute*()} (prepared) and {@code execute*(String, ...)} as SQL steps. */
-    static byte[] rewriteStatement(ClassReader reader) {
+    /**
+     * Wraps {@code execute*()} (prepared) and {@code execute*(String, ...)} as SQL steps; with
+     * {@code holdSql}, also adds the SQL field and implements {@link
+     * io.osprey.agent.bootstrap.PreparedSql}.
+     */
+    static byte[] rewriteStatement(ClassReader reader, boolean holdSql) {
         return rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
@@ -94,8 +119,58 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
                     }
                 };
             }
-        });
+        }, holdSql ? SQL_HOLDER : null);
     }
+
+    /**
+     * Adds {@code private transient String osprey$sql} and the {@link
+     * io.osprey.agent.bootstrap.PreparedSql} methods reading and writing it.
+     */
+    static final ClassRewriter.Extension SQL_HOLDER = new ClassRewriter.Extension() {
+        @Override
+        public ClassVisitor wrap(ClassVisitor next) {
+            return new ClassVisitor(Opcodes.ASM9, next) {
+                private String owner;
+
+                @Override
+                public void visit(int version, int access, String name, String signature, String superName,
+                        String[] interfaces) {
+                    owner = name;
+                    String[] more = new String[interfaces == null ? 1 : interfaces.length + 1];
+                    if (interfaces != null) {
+                        System.arraycopy(interfaces, 0, more, 0, interfaces.length);
+                    }
+                    more[more.length - 1] = PREPARED_SQL;
+                    super.visit(version, access, name, signature, superName, more);
+                }
+
+                @Override
+                public void visitEnd() {
+                    FieldVisitor fv = super.visitField(Opcodes.ACC_PRIVATE | Opcodes.ACC_TRANSIENT
+                            | Opcodes.ACC_SYNTHETIC, SQL_FIELD, STRING, null, null);
+                    fv.visitEnd();
+                    MethodVisitor get = super.visitMethod(Opcodes.ACC_PUBLIC | Opcodes.ACC_SYNTHETIC, "osprey$sql",
+                            "()" + STRING, null, null);
+                    get.visitCode();
+                    get.visitVarInsn(Opcodes.ALOAD, 0);
+                    get.visitFieldInsn(Opcodes.GETFIELD, owner, SQL_FIELD, STRING);
+                    get.visitInsn(Opcodes.ARETURN);
+                    get.visitMaxs(1, 1);
+                    get.visitEnd();
+                    MethodVisitor set = super.visitMethod(Opcodes.ACC_PUBLIC | Opcodes.ACC_SYNTHETIC,
+                            "osprey$setSql", "(" + STRING + ")V", null, null);
+                    set.visitCode();
+                    set.visitVarInsn(Opcodes.ALOAD, 0);
+                    set.visitVarInsn(Opcodes.ALOAD, 1);
+                    set.visitFieldInsn(Opcodes.PUTFIELD, owner, SQL_FIELD, STRING);
+                    set.visitInsn(Opcodes.RETURN);
+                    set.visitMaxs(2, 2);
+                    set.visitEnd();
+                    super.visitEnd();
+                }
+            };
+        }
+    };
 
     /** After {@code prepareStatement/prepareCall(String, ...)} returns: remember statement → SQL. */
     static byte[] rewriteConnection(ClassReader reader) {

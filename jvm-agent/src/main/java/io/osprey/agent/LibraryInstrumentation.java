@@ -22,6 +22,11 @@ abstract class LibraryInstrumentation {
      * when none matched.
      */
     static byte[] rewrite(ClassReader reader, final MethodAdapter adapt) {
+        return rewrite(reader, adapt, null);
+    }
+
+    /** As {@link #rewrite(ClassReader, MethodAdapter)}, adding {@code extension}'s members too. */
+    static byte[] rewrite(ClassReader reader, final MethodAdapter adapt, ClassRewriter.Extension extension) {
         return ClassRewriter.rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
@@ -32,6 +37,6 @@ abstract class LibraryInstrumentation {
                 }
                 return adapt.adapt(mv, access, name, desc, frames);
             }
-        });
+        }, extension);
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.osprey.agent.bootstrap.Jdbc;
+import io.osprey.agent.bootstrap.PreparedSql;
 import io.osprey.agent.bootstrap.Servers;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -40,6 +41,109 @@ class LibraryInstrumentationTest {
         assertNotNull(jdbc.transform("sample/SubStatement", subclassOf("sample/FakeStatement")));
         // Unrelated classes are left alone.
         assertNull(jdbc.transform("sample/FakeValve", new ClassReader(bytes("sample/FakeValve"))));
+    }
+
+    @Test
+    void theOutermostStatementClassHoldsItsPreparedSql() throws Exception {
+        JdbcInstrumentation jdbc = new JdbcInstrumentation();
+        final byte[] base = jdbc.transform("sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
+        assertNotNull(base);
+        assertEquals(1, sqlFields(base));
+        // A subclass inherits the field: without execute methods of its own it is left alone.
+        final byte[] sub = concreteSubclassOf("sample/FakeStatement", new String[0]);
+        assertNull(jdbc.transform("sample/SubStatement", new ClassReader(sub)));
+        // Both defined in one loader: the subclass's instances hold the SQL through the interface.
+        ClassLoader loader = new ClassLoader(getClass().getClassLoader()) {
+            @Override
+            protected Class<?> findClass(String name) throws ClassNotFoundException {
+                byte[] code = name.equals("sample.FakeStatement") ? base
+                        : name.equals("sample.SubStatement") ? sub : null;
+                if (code == null) {
+                    throw new ClassNotFoundException(name);
+                }
+                return defineClass(name, code, 0, code.length);
+            }
+
+            @Override
+            protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+                if (name.startsWith("sample.")) {
+                    synchronized (getClassLoadingLock(name)) {
+                        Class<?> c = findLoadedClass(name);
+                        return c != null ? c : findClass(name);
+                    }
+                }
+                return super.loadClass(name, resolve);
+            }
+        };
+        Class<?> c = Class.forName("sample.SubStatement", true, loader);
+        Object statement = c.getDeclaredConstructor().newInstance();
+        assertTrue(statement instanceof PreparedSql);
+        PreparedSql held = (PreparedSql) statement;
+        assertNull(held.osprey$sql());
+        held.osprey$setSql("SELECT 1");
+        assertEquals("SELECT 1", held.osprey$sql());
+        java.lang.reflect.Field f = c.getSuperclass().getDeclaredField("osprey$sql");
+        assertTrue(Modifier.isPrivate(f.getModifiers()) && Modifier.isTransient(f.getModifiers())
+                && f.isSynthetic());
+        // The statement still behaves: execute() runs its own body.
+        Method execute = c.getMethod("execute");
+        assertEquals(Boolean.TRUE, execute.invoke(statement));
+        assertEquals(1, c.getField("calls").getInt(statement));
+
+        // A serializable statement class keeps its shape (and serialVersionUID): no field.
+        JdbcInstrumentation fresh = new JdbcInstrumentation();
+        byte[] serializable = fresh.transform("sample/SerialStatement", new ClassReader(concreteSubclassOf(
+                "java/lang/Object", new String[] {"java/sql/Statement", "java/io/Serializable"})));
+        assertNotNull(serializable);
+        assertEquals(0, sqlFields(serializable));
+    }
+
+    /** How many {@code osprey$sql} fields the class declares. */
+    private static int sqlFields(byte[] code) {
+        final int[] n = {0};
+        new ClassReader(code).accept(new org.objectweb.asm.ClassVisitor(org.objectweb.asm.Opcodes.ASM9) {
+            @Override
+            public org.objectweb.asm.FieldVisitor visitField(int access, String name, String desc, String sig,
+                    Object value) {
+                if (name.equals("osprey$sql")) {
+                    n[0]++;
+                }
+                return null;
+            }
+        }, 0);
+        return n[0];
+    }
+
+    /**
+     * A concrete {@code sample/SubStatement} of {@code superName} with a no-argument constructor,
+     * or (of {@code Object}) {@code sample/SerialStatement} with {@code execute()}.
+     */
+    private static byte[] concreteSubclassOf(String superName, String[] interfaces) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        String name = superName.equals("java/lang/Object") ? "sample/SerialStatement" : "sample/SubStatement";
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC, name, null, superName,
+                interfaces);
+        org.objectweb.asm.MethodVisitor init = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "<init>", "()V",
+                null, null);
+        init.visitCode();
+        init.visitVarInsn(org.objectweb.asm.Opcodes.ALOAD, 0);
+        init.visitMethodInsn(org.objectweb.asm.Opcodes.INVOKESPECIAL, superName, "<init>", "()V", false);
+        init.visitInsn(org.objectweb.asm.Opcodes.RETURN);
+        init.visitMaxs(1, 1);
+        init.visitEnd();
+        if (!superName.equals("java/lang/Object")) {
+            w.visitEnd();
+            return w.toByteArray();
+        }
+        org.objectweb.asm.MethodVisitor mv = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "execute",
+                "()Z", null, null);
+        mv.visitCode();
+        mv.visitInsn(org.objectweb.asm.Opcodes.ICONST_1);
+        mv.visitInsn(org.objectweb.asm.Opcodes.IRETURN);
+        mv.visitMaxs(1, 1);
+        mv.visitEnd();
+        w.visitEnd();
+        return w.toByteArray();
     }
 
     @Test

@@ -441,12 +441,12 @@ public final class HttpClients {
         }
         // Entered: from here on the handle must reach exit, whatever happens.
         try {
-            OspreyNative.attrStr(h, kMethod, m);
+            ValueNames.attr(h, kMethod, m);
             if (url != null) {
                 OspreyNative.attrStr(h, kUrl, fullUrl(url));
             }
             if (host != null) {
-                OspreyNative.attrStr(h, kAddress, host);
+                ValueNames.attr(h, kAddress, host);
             }
             if (port >= 0) {
                 OspreyNative.attrLong(h, kPort, port);

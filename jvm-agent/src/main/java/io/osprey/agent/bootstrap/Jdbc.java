@@ -17,7 +17,10 @@ import java.util.WeakHashMap;
  * properties). Nothing here throws.
  */
 public final class Jdbc {
-    /** Prepared statements not yet garbage-collected: statement → SQL. Bounded. */
+    /**
+     * Prepared statements not yet garbage-collected: statement → SQL, for statement classes that
+     * do not hold it themselves ({@link PreparedSql}). Bounded.
+     */
     private static final Map<Object, String> PREPARED =
             Collections.synchronizedMap(new WeakHashMap<Object, String>());
     private static final int MAX_PREPARED = 10000;
@@ -62,7 +65,9 @@ public final class Jdbc {
             return;
         }
         try {
-            if (PREPARED.size() < MAX_PREPARED) {
+            if (statement instanceof PreparedSql) {
+                ((PreparedSql) statement).osprey$setSql(sql);
+            } else if (PREPARED.size() < MAX_PREPARED) {
                 PREPARED.put(statement, sql);
             }
         } catch (Throwable ignored) {
@@ -95,7 +100,11 @@ public final class Jdbc {
             if (active[0]) {
                 return 0L;
             }
-            String text = sql != null ? sql : PREPARED.get(statement);
+            String text = sql;
+            if (text == null) {
+                text = statement instanceof PreparedSql ? ((PreparedSql) statement).osprey$sql()
+                        : PREPARED.get(statement);
+            }
             if (text == null && batch) {
                 text = BATCH;
             }
@@ -114,13 +123,12 @@ public final class Jdbc {
             active[0] = true;
             // Entered: from here on the handle must reach exit, whatever happens.
             try {
-                OspreyNative.attrStr(h, kSystem, target.system);
+                target.intern();
+                ValueNames.attr(h, kSystem, target.system, target.systemId);
                 if (text != BATCH) {
                     OspreyNative.attrStr(h, kStatement, text);
                 }
-                if (target.host != null) {
-                    OspreyNative.attrStr(h, kAddress, target.host);
-                }
+                ValueNames.attr(h, kAddress, target.host, target.hostId);
                 if (target.port > 0) {
                     OspreyNative.attrLong(h, kPort, target.port);
                 }
@@ -224,11 +232,24 @@ public final class Jdbc {
         public final String host;
         /** The server's port; -1 when the URL names none. */
         public final int port;
+        /** Value ids of {@link #system} and {@link #host} ({@link ValueNames}); set by {@link #intern}. */
+        int systemId = -1;
+        int hostId = -1;
+        private volatile boolean interned;
 
         DbTarget(String system, String host, int port) {
             this.system = system;
             this.host = host;
             this.port = port;
+        }
+
+        /** Interns the values once; until then (or when refused) they are recorded as text. */
+        void intern() {
+            if (!interned) {
+                systemId = ValueNames.id(system);
+                hostId = ValueNames.id(host);
+                interned = true;
+            }
         }
 
         /**

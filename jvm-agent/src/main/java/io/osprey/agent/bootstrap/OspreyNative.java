@@ -89,6 +89,13 @@ public final class OspreyNative {
     /** Adds a string attribute to a step target. */
     public static native void attrStr(long target, int keyId, String value);
 
+    /**
+     * Adds a string attribute whose value is the name {@code valueId} (from {@link #intern}) to a
+     * step target: copies nothing, the collector turns the id into the text. For values with few
+     * distinct texts; a negative id is ignored.
+     */
+    public static native void attrName(long target, int keyId, int valueId);
+
     /** Adds an integer attribute to a step target. */
     public static native void attrLong(long target, int keyId, long value);
 

@@ -78,6 +78,7 @@ public final class Servers {
             return 0L;
         }
         try {
+            SERVLET.get().direct = null;
             if (AsyncRequests.resume(request, accessors(request, true))) {
                 return RESUMED;
             }
@@ -88,13 +89,22 @@ public final class Servers {
         String path;
         String agent;
         RequestFacts facts;
+        ServletState servlet;
         try {
             Accessors a = accessors(request, true);
             ServletState state = SERVLET.get();
             method = a.string(a.method, request, null);
-            path = path(a.string(a.uri, request, null));
+            TomcatRequests tomcat = TomcatRequests.of(request);
+            if (tomcat != null) {
+                path = path(tomcat.uri(a, request, state));
+                state.directRouted = tomcat.routed(request);
+                state.direct = tomcat.facade(request);
+            } else {
+                path = path(a.string(a.uri, request, null));
+            }
             agent = a.string(a.header, request, "user-agent");
             facts = RequestFacts.read(a, request, state.facts);
+            servlet = state;
             String name = state.name(method, path);
             if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, facts.inboundParent) != OspreyNative.OK) {
                 return 0L;
@@ -105,14 +115,14 @@ public final class Servers {
         }
         // Begun: from here on the handle must reach exit, whatever happens.
         try {
-            str(kMethod, method);
+            ValueNames.attr(-1L, kMethod, method);
             str(kPath, path);
             str(kClient, facts.clientAddress);
             str(kPeer, facts.peerAddress);
             str(kUser, facts.user);
             str(kQuery, facts.query);
             str(kAgent, agent);
-            str(kThread, Thread.currentThread().getName());
+            servlet.threadName(kThread);
         } catch (Throwable ignored) {
             // attributes are best effort
         }
@@ -131,6 +141,7 @@ public final class Servers {
         Throwable thrown = null;
         boolean errorKnown = false;
         try {
+            SERVLET.get().direct = null;
             if (request != null) {
                 Accessors a = accessors(request, true);
                 if (AsyncRequests.park(request, a, handle == RESUMED)) {
@@ -197,7 +208,9 @@ public final class Servers {
             ServletState s = SERVLET.get();
             if (s.depth == 0) {
                 s.recorded = null;
-                String route = request == null ? null : route(request);
+                // The container's own request, mapped exactly (or by default): no route to ask for.
+                boolean plain = request == null || (request == s.direct && !s.directRouted);
+                String route = plain ? null : route(request);
                 if (route != null) {
                     OspreyNative.rename(route);
                 }
@@ -283,6 +296,11 @@ public final class Servers {
     public static void exitError(Throwable thrown, long handle) {
         if (handle != Osprey.TXN && handle != RESUMED) {
             return;
+        }
+        try {
+            SERVLET.get().direct = null;
+        } catch (Throwable ignored) {
+            // never into the application
         }
         outcome(null, thrown, false, false);
         Osprey.exit(Osprey.TXN);
@@ -424,9 +442,64 @@ public final class Servers {
         int depth;
         Throwable recorded;
         final RequestFacts facts = new RequestFacts();
+        /**
+         * The facade of the request this thread's container entry began with (Tomcat), null when
+         * unknown or ended; {@link #directRouted} tells whether it was mapped by path prefix or
+         * extension.
+         */
+        Object direct;
+        boolean directRouted;
+        /** The previous request URI and the raw bytes it was decoded from ({@link TomcatRequests}). */
+        String uri;
+        private byte[] uriBytes;
+        private int uriLength = -1;
+        private Object uriCharset;
         private String lastMethod;
         private String lastPath;
         private String lastName;
+        /** This thread's name as last recorded, and its value id ({@link ValueNames}). */
+        private String threadName;
+        private int threadNameId = -1;
+
+        /** Adds this thread's name as {@code key} to the transaction, by id while it keeps its name. */
+        void threadName(int key) {
+            String name = Thread.currentThread().getName();
+            if (name != threadName) {
+                threadName = name;
+                threadNameId = ValueNames.id(name);
+            }
+            ValueNames.attr(-1L, key, name, threadNameId);
+        }
+
+        /** Whether {@code bytes[from, to)} in {@code charset} are the bytes {@link #uri} came from. */
+        boolean sameUri(byte[] bytes, int from, int to, Object charset) {
+            int n = to - from;
+            if (n != uriLength || charset != uriCharset || from < 0 || to > bytes.length) {
+                return false;
+            }
+            byte[] mine = uriBytes;
+            for (int i = 0; i < n; i++) {
+                if (mine[i] != bytes[from + i]) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** Keeps {@code uri} and a copy of the bytes it was decoded from. */
+        void rememberUri(byte[] bytes, int from, int to, Object charset, String decoded) {
+            int n = to - from;
+            if (from < 0 || n < 0 || to > bytes.length) {
+                return;
+            }
+            if (uriBytes == null || uriBytes.length < n) {
+                uriBytes = new byte[Math.max(n, 64)];
+            }
+            System.arraycopy(bytes, from, uriBytes, 0, n);
+            uriLength = n;
+            uriCharset = charset;
+            uri = decoded;
+        }
 
         /** {@code METHOD /path}, the previous request's string when both are the same. */
         String name(String method, String path) {
