@@ -228,20 +228,19 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    /// For a SQL step that carries no statement attribute (`db.statement`
-    /// or `db.query.text`), the key under which exporters give its
-    /// (sanitised) name as the statement: a SQL step is named by its
-    /// statement, so recorders need not send the text twice.
+    /// For a SQL step that carries neither a statement attribute
+    /// (`db.statement`, `db.query.text`) nor `db.operation.name`, the key
+    /// under which exporters give its (sanitised) name as the statement: such
+    /// a step is named by its statement, so recorders need not send the text
+    /// twice. A step with an operation name is named otherwise (`SELECT
+    /// users`, `BATCH`) and gets nothing.
     pub fn implied_statement_key(&self) -> Option<&'static str> {
-        static KEYS: std::sync::OnceLock<[NameId; 2]> = std::sync::OnceLock::new();
+        static KEYS: std::sync::OnceLock<[NameId; 3]> = std::sync::OnceLock::new();
         if self.kind != StepKind::Sql {
             return None;
         }
         let keys = KEYS.get_or_init(|| {
-            [
-                names::intern("db.statement"),
-                names::intern("db.query.text"),
-            ]
+            ["db.statement", "db.query.text", "db.operation.name"].map(names::intern)
         });
         let has_own = self.attributes.iter().any(|a| keys.contains(&a.key));
         (!has_own).then_some("db.statement")

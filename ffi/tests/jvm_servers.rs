@@ -209,6 +209,23 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
         assert_eq!(str_attr(&s.attributes, "server.address"), Some("127.0.0.1"));
         assert!(int_attr(&s.attributes, "server.port").is_some_and(|p| p > 0));
     }
+    let [prepared, plain] = &batch_steps[batch_steps.len() - 2..] else {
+        unreachable!("two batch steps checked above")
+    };
+    assert_eq!(
+        str_attr(&prepared.attributes, "db.statement"),
+        Some("INSERT INTO audit VALUES (?, ?)"),
+        "{name}: a prepared batch's statement is its SQL"
+    );
+    assert_eq!(
+        str_attr(&plain.attributes, "db.operation.name"),
+        Some("BATCH")
+    );
+    assert_eq!(
+        str_attr(&plain.attributes, "db.statement"),
+        None,
+        "{name}: a plain statements' batch has no single statement"
+    );
     assert!(
         !format!("{batch_steps:?}").contains("secret-literal"),
         "{name}: plain batch SQL is not exported"

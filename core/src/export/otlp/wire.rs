@@ -367,6 +367,8 @@ mod tests {
         sql.repaired = true;
         let mut own_text = step(6, Some(0), StepKind::Sql, "CALL audit(?)");
         own_text.attributes = vec![attr("db.query.text", AttrValue::from("CALL audit(?)"))];
+        let mut batch_op = step(8, Some(0), StepKind::Sql, "BATCH");
+        batch_op.attributes = vec![attr("db.operation.name", AttrValue::from("BATCH"))];
         let mut http = step(4, Some(99), StepKind::HttpCall, &"GET /long".repeat(40));
         http.error = Some(Box::new(ErrorInfo {
             kind: "HTTP 500".into(),
@@ -392,7 +394,13 @@ mod tests {
                 attr("big", AttrValue::Int(i64::MAX)),
                 attr("yes", AttrValue::Bool(true)),
             ],
-            steps: vec![step(3, None, StepKind::Method, "load"), sql, http, own_text],
+            steps: vec![
+                step(3, None, StepKind::Method, "load"),
+                sql,
+                http,
+                own_text,
+                batch_op,
+            ],
             dropped_steps: 2,
             repaired: true,
             sampled: true,
@@ -469,6 +477,9 @@ mod tests {
         let own = statements("CALL audit(?)");
         assert_eq!(own.len(), 1, "its own text only: {own:?}");
         assert_eq!(own[0].0, "db.query.text");
+        let batch = statements("BATCH");
+        assert_eq!(batch.len(), 1, "its operation only: {batch:?}");
+        assert_eq!(batch[0].0, "db.operation.name");
         let method = statements("load");
         assert!(method.is_empty(), "{method:?}");
     }

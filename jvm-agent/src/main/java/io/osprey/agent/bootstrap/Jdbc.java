@@ -45,7 +45,7 @@ public final class Jdbc {
     };
 
     private static int kSystem = -1;
-    private static int kStatement = -1;
+    private static int kOperation = -1;
     private static int kAddress = -1;
     private static int kPort = -1;
 
@@ -54,7 +54,7 @@ public final class Jdbc {
     /** Interns the attribute keys; called once by the agent after the recorder started. */
     public static void init() {
         kSystem = OspreyNative.intern("db.system");
-        kStatement = OspreyNative.intern("db.statement");
+        kOperation = OspreyNative.intern("db.operation.name");
         kAddress = OspreyNative.intern("server.address");
         kPort = OspreyNative.intern("server.port");
     }
@@ -125,8 +125,10 @@ public final class Jdbc {
             try {
                 target.intern();
                 ValueNames.attr(h, kSystem, target.system, target.systemId);
-                if (text != BATCH) {
-                    OspreyNative.attrStr(h, kStatement, text);
+                // The statement is the step's name: exporters give it as db.statement. A plain
+                // statements' batch has no single statement; its operation says so instead.
+                if (text == BATCH) {
+                    ValueNames.attr(h, kOperation, BATCH);
                 }
                 ValueNames.attr(h, kAddress, target.host, target.hostId);
                 if (target.port > 0) {
