@@ -162,7 +162,7 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[in
 
 field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 if none)
   awk -v k="$2" '$1 == "/v1/traces" { for (i = 2; i <= NF; i++)
-    if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v + 0 }' <<<"$1"
+    if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { printf "%.0f\n", v + 0 }' <<<"$1"
 }
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -230,7 +230,7 @@ awk -F'\t' '
     print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | traces POSTs / bytes |"
     print "|---|---:|---:|---:|---:|---:|---:|"
     for (i = 2; i <= n; i++) { k = c[i]
-      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %d / %d |\n", k, rps[k], p50[k], p99[k], st[k], al[k], tp[k], tb[k] }
+      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %d / %.0f |\n", k, rps[k], p50[k], p99[k], st[k], al[k], tp[k], tb[k] }
     if (!("none" in rps)) exit
     print ""
     if ("osprey" in rps) { lo = 100 * (1 - rps["osprey"] / rps["none"])

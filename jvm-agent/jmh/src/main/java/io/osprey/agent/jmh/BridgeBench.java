@@ -13,6 +13,7 @@ import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -24,6 +25,12 @@ import org.openjdk.jmh.annotations.Warmup;
  * pairs, through the designs the agent could use. Every benchmark begins and ends a real
  * transaction, so the per-pair figures include 1/PAIRS of that; {@link #txnOnly} is the
  * baseline to subtract.
+ *
+ * <p>{@link #pipeline} {@code exported}: every transaction goes to the collector, which converts
+ * and stores it on the other core. At 100 steps per transaction and tens of millions of steps per
+ * second that work outruns two cores, and the benchmark thread shares a core with it in some forks
+ * and not in others (run-to-run spread). {@code recordOnly}: a 4 KiB queue budget drops each
+ * transaction at hand-over, so what is measured is the application thread's own cost.
  *
  * <p>Run: {@code java -Dosprey.native.path=../../target/release/libosprey.so -jar
  * target/benchmarks.jar}
@@ -37,6 +44,10 @@ import org.openjdk.jmh.annotations.Warmup;
 public class BridgeBench {
     static final int PAIRS = 100;
 
+    /** {@code exported} or {@code recordOnly} (see the class comment). */
+    @Param({"exported", "recordOnly"})
+    public String pipeline;
+
     int nameId;
     int keyId;
     ByteBuffer buffer;
@@ -46,7 +57,11 @@ public class BridgeBench {
         String lib = System.getProperty("osprey.native.path", "../../target/release/libosprey.so");
         OspreyNative.load(new java.io.File(lib).getAbsolutePath());
         String dir = Files.createTempDirectory("osprey-jmh").toString();
-        int rc = OspreyNative.init("exporter=store;store.dir=" + dir + ";store.max_bytes=67108864");
+        String config = "exporter=store;store.dir=" + dir + ";store.max_bytes=67108864";
+        if ("recordOnly".equals(pipeline)) {
+            config += ";queue.max_bytes=4096";
+        }
+        int rc = OspreyNative.init(config);
         if (rc != 0 && rc != 5) { // 5: already running (several benchmarks, one JVM)
             throw new IllegalStateException("init: " + OspreyNative.lastError());
         }
