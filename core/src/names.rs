@@ -86,6 +86,32 @@ pub fn intern(name: &str) -> NameId {
     id
 }
 
+/// A reader's own copy of the table's names, brought up to date under one
+/// read lock by [`NameMirror::sync`], after which looking names up takes no
+/// lock and touches no reference count. For exporters, which look up every
+/// span's name and attribute key. Ids are never reused, so the copy is never
+/// stale, only short of names interned since the last sync.
+#[derive(Debug, Default)]
+pub(crate) struct NameMirror {
+    names: Vec<Arc<str>>,
+}
+
+impl NameMirror {
+    /// Copies the names interned since the last call.
+    pub fn sync(&mut self) {
+        let table = table().read();
+        let have = self.names.len();
+        if table.names.len() > have {
+            self.names.extend_from_slice(&table.names[have..]);
+        }
+    }
+
+    /// The name behind `id`; `"?"` for an id unknown at the last sync.
+    pub fn get(&self, id: NameId) -> &str {
+        self.names.get(id.0 as usize).map_or("?", |name| name)
+    }
+}
+
 /// The name behind `id`; `"?"` for an id this process never issued.
 pub fn resolve(id: NameId) -> Arc<str> {
     table()

@@ -28,6 +28,7 @@ use crate::diag;
 use crate::export::http::{HttpClient, HttpResponse, SendError};
 use crate::export::{ExportError, Exporter};
 use crate::model::ExportBatch;
+use crate::names::NameMirror;
 use retry::Backoff;
 
 /// Longest piece of a collector's text put in a log line or error.
@@ -55,6 +56,8 @@ pub struct OtlpExporter {
     stopped: bool,
     /// The traces request, reused from batch to batch.
     traces_body: Vec<u8>,
+    /// Span and attribute names, looked up without a lock.
+    names: NameMirror,
 }
 
 /// A reused request buffer grown past this is given back after the batch.
@@ -83,6 +86,7 @@ impl OtlpExporter {
             backoff: Backoff::from_os(),
             stopped: false,
             traces_body: Vec::new(),
+            names: NameMirror::default(),
         })
     }
 
@@ -179,7 +183,8 @@ impl Exporter for OtlpExporter {
         }
         let deadline = Instant::now() + self.config.max_retry_time;
         let mut body = std::mem::take(&mut self.traces_body);
-        let traces = match wire::encode_traces(batch, &mut body) {
+        self.names.sync();
+        let traces = match wire::encode_traces(batch, &self.names, &mut body) {
             Some(start) => self.deliver(Signal::Traces, &body[start..], deadline),
             None => Ok(()),
         };

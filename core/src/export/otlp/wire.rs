@@ -17,6 +17,7 @@ use prost::encoding::{encode_key, encode_varint, encoded_len_varint};
 
 use super::encode;
 use crate::model::{AttrValue, Attribute, ErrorInfo, ExportBatch, StepRecord, TransactionRecord};
+use crate::names::NameMirror;
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -34,21 +35,22 @@ const MAX_VARINT_LEN: usize = 10;
 /// request's header: the header's length prefixes depend on the spans'
 /// total size, so it is written last, right-aligned against the spans. A
 /// reused `out` then costs neither a copy nor an allocation per batch.
-pub(crate) fn encode_traces(batch: &ExportBatch, out: &mut Vec<u8>) -> Option<usize> {
+///
+/// `names` must have been synced after the batch was built.
+pub(crate) fn encode_traces(
+    batch: &ExportBatch,
+    names: &NameMirror,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
     out.clear();
     let resource = encode::resource(&batch.resource).encode_to_vec();
     let scope = encode::scope().encode_to_vec();
     let room = 2 * (1 + MAX_VARINT_LEN) + field_len(resource.len()) + field_len(scope.len());
     out.resize(room, 0);
-    let mut scratch = Vec::with_capacity(512);
     for txn in batch.transactions.iter().filter(|t| t.sampled) {
-        scratch.clear();
-        root_span(batch, txn, &mut scratch);
-        field_bytes(2, &scratch, out);
+        field_with(2, out, |out| root_span(names, txn, out));
         for step in &txn.steps {
-            scratch.clear();
-            step_span(batch, txn, step, &mut scratch);
-            field_bytes(2, &scratch, out);
+            field_with(2, out, |out| step_span(names, txn, step, out));
         }
     }
     let spans_len = out.len() - room;
@@ -74,7 +76,7 @@ pub(crate) fn encode_traces(batch: &ExportBatch, out: &mut Vec<u8>) -> Option<us
 }
 
 /// Mirrors `encode::root_span`.
-fn root_span(batch: &ExportBatch, txn: &TransactionRecord, out: &mut Vec<u8>) {
+fn root_span(names: &NameMirror, txn: &TransactionRecord, out: &mut Vec<u8>) {
     let end = txn.end_unix_ns();
     let flags = match txn.parent_span_id {
         Some(_) => encode::FLAGS_SAMPLED_HAS_IS_REMOTE | encode::FLAG_PARENT_IS_REMOTE,
@@ -85,11 +87,11 @@ fn root_span(batch: &ExportBatch, txn: &TransactionRecord, out: &mut Vec<u8>) {
     if let Some(parent) = txn.parent_span_id {
         field_bytes(4, &parent.0, out);
     }
-    field_bytes(5, batch.name(txn.name).as_bytes(), out);
+    field_bytes(5, names.get(txn.name).as_bytes(), out);
     field_varint(6, encode::span_kind(txn.kind) as i32 as u64, out);
     field_fixed64(7, txn.start_unix_ns, out);
     field_fixed64(8, end, out);
-    attributes(batch, &txn.attributes, out);
+    attributes(names, &txn.attributes, out);
     if txn.dropped_steps > 0 {
         key_value(
             "osprey.dropped_steps",
@@ -109,14 +111,14 @@ fn root_span(batch: &ExportBatch, txn: &TransactionRecord, out: &mut Vec<u8>) {
 }
 
 /// Mirrors `encode::step_span`.
-fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord, out: &mut Vec<u8>) {
+fn step_span(names: &NameMirror, txn: &TransactionRecord, step: &StepRecord, out: &mut Vec<u8>) {
     let parent = txn.parent_span_id_of(step);
     let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
     let end = start.saturating_add(step.elapsed_ns);
     field_bytes(1, &txn.trace_id.0, out);
     field_bytes(2, &step.span_id.0, out);
     field_bytes(4, &parent.0, out);
-    field_bytes(5, batch.name(step.name).as_bytes(), out);
+    field_bytes(5, names.get(step.name).as_bytes(), out);
     field_varint(
         6,
         encode::span_kind(step.kind.span_kind()) as i32 as u64,
@@ -124,9 +126,9 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord, ou
     );
     field_fixed64(7, start, out);
     field_fixed64(8, end, out);
-    attributes(batch, &step.attributes, out);
+    attributes(names, &step.attributes, out);
     if let Some(key) = step.implied_statement_key() {
-        key_str(key, &batch.name(step.name), out);
+        key_str(key, names.get(step.name), out);
     }
     if step.repaired {
         key_value("osprey.repaired", &AttrValue::Bool(true), out);
@@ -183,9 +185,9 @@ fn error_parts(error: Option<&ErrorInfo>, at_unix_ns: u64, out: &mut Vec<u8>) {
 }
 
 /// Span.attributes (9), one KeyValue each.
-fn attributes(batch: &ExportBatch, attrs: &[Attribute], out: &mut Vec<u8>) {
+fn attributes(names: &NameMirror, attrs: &[Attribute], out: &mut Vec<u8>) {
     for a in attrs {
-        key_value(&batch.name(a.key), &a.value, out);
+        key_value(names.get(a.key), &a.value, out);
     }
 }
 
@@ -273,6 +275,34 @@ fn wire_type(w: u32) -> prost::encoding::WireType {
     }
 }
 
+/// A length-delimited field (a nested message) whose body `write` appends
+/// straight to `out`. One byte is kept for the length; a body of 128 bytes
+/// or more, whose length takes more, is moved along once. Cheaper than
+/// writing the body into a scratch buffer and copying it, since most spans
+/// are short.
+fn field_with(tag: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    encode_key(tag, wire_type(LEN), out);
+    let at = out.len();
+    out.push(0);
+    write(out);
+    let mut len = out.len() - at - 1;
+    let mut prefix = [0u8; MAX_VARINT_LEN];
+    let mut used = 0;
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        prefix[used] = if len == 0 { low } else { low | 0x80 };
+        used += 1;
+        if len == 0 {
+            break;
+        }
+    }
+    if used > 1 {
+        out.splice(at + 1..at + 1, prefix[1..used].iter().copied());
+    }
+    out[at..at + used].copy_from_slice(&prefix[..used]);
+}
+
 /// A length-delimited field; omitted when empty (proto3 default).
 fn field_bytes(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
     if bytes.is_empty() {
@@ -331,6 +361,12 @@ mod tests {
             attributes: Vec::new(),
             repaired: false,
         }
+    }
+
+    fn mirror() -> NameMirror {
+        let mut names = NameMirror::default();
+        names.sync();
+        names
     }
 
     fn attr(key: &str, value: AttrValue) -> Attribute {
@@ -441,20 +477,36 @@ mod tests {
         let batch = batch();
         let reference = encode::traces_request(&batch).unwrap().encode_to_vec();
         let mut out = vec![7; 3];
-        let start = encode_traces(&batch, &mut out).expect("spans written");
+        let start = encode_traces(&batch, &mirror(), &mut out).expect("spans written");
         let wire = &out[start..];
         assert_eq!(wire.len(), reference.len());
         assert!(wire == reference, "bytes differ from prost's encoding");
         // A reused buffer gives the same bytes.
-        assert_eq!(encode_traces(&batch, &mut out), Some(start));
+        assert_eq!(encode_traces(&batch, &mirror(), &mut out), Some(start));
         assert!(out[start..] == reference);
+    }
+
+    #[test]
+    fn spans_past_two_length_bytes_are_framed_like_prost() {
+        let mut batch = batch();
+        let big = "y".repeat(20_000); // a span body over 16 383 bytes: 3-byte length
+        batch.transactions[0]
+            .attributes
+            .push(attr("big", AttrValue::from(big.as_str())));
+        let reference = encode::traces_request(&batch).unwrap().encode_to_vec();
+        let mut out = Vec::new();
+        let start = encode_traces(&batch, &mirror(), &mut out).expect("spans written");
+        assert!(
+            out[start..] == reference,
+            "bytes differ from prost's encoding"
+        );
     }
 
     #[test]
     fn a_sql_step_without_statement_attribute_exports_its_name_as_statement() {
         let batch = batch();
         let mut out = Vec::new();
-        let start = encode_traces(&batch, &mut out).expect("spans written");
+        let start = encode_traces(&batch, &mirror(), &mut out).expect("spans written");
         let request = ExportTraceServiceRequest::decode(&out[start..]).expect("decodes");
         let spans = &request.resource_spans[0].scope_spans[0].spans;
         let statements = |name: &str| -> Vec<(String, String)> {
@@ -492,7 +544,7 @@ mod tests {
             .iter_mut()
             .for_each(|t| t.sampled = false);
         let mut wire = vec![1, 2, 3];
-        assert_eq!(encode_traces(&batch, &mut wire), None);
+        assert_eq!(encode_traces(&batch, &mirror(), &mut wire), None);
         assert!(wire.is_empty());
         assert!(encode::traces_request(&batch).is_none());
     }
