@@ -16,7 +16,9 @@
 #   WARMUP [10s] DURATION [30s]   wrk durations: warm-up, then the measured run
 #   THREADS [1] CONNECTIONS [8]   wrk -t / -c
 #   STARTS [3]                    start-ups per configuration (median reported)
-#   CONFIGS ["none osprey otel"]  which configurations, in this order
+#   CONFIGS ["none osprey otel"]  which configurations, in this order; also
+#                                 osprey_store: Osprey writing to its local store
+#                                 (the no-collector default) instead of OTLP
 #   OSPREY_AGENT_JAR              use this agent jar instead of building one
 #   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
 # Smoke run: WARMUP=3s DURATION=5s STARTS=1 bash benches/jvm/run.sh
@@ -39,6 +41,7 @@ read -r -a jvm_opts <<<"${JVM_OPTS:--Xms512m -Xmx512m}"
 java="$jdk/bin/java"
 work="$root/target/jvm-bench"
 mkdir -p "$work/libs" "$work/agents"
+rm -rf "$work/store"
 
 echo "==> checking tools"
 if ! command -v wrk >/dev/null; then
@@ -101,6 +104,8 @@ agent_opts() { # config -> the JVM options that load its agent
     none) ;;
     osprey)
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench" ;;
+    osprey_store)
+      echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$work/store,service.name=bench" ;;
     otel)
       echo "-javaagent:$otel_agent" \
         "-Dotel.instrumentation.methods.include=demo.web.Work[chain,inner,outer]" \
@@ -206,7 +211,14 @@ for config in $CONFIGS; do
   echo "sink, during warm-up, load run and shutdown: $posts POSTs to /v1/traces, $bytes bytes;" \
     "of the one in 16 inspected, $chain name Work.chain, $sql carry SQL"
   echo "sink totals so far:"; sed 's/^/  /' <<<"${after_sink:-(nothing)}"
-  if [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
+  if [ "$config" = osprey_store ]; then
+    # The local store instead of the sink: its bytes, and the names in them.
+    bytes=$(du -sb "$work/store" | cut -f1)
+    if ! grep -rqa 'Work.chain' "$work/store" || ! grep -rqa 'SELECT' "$work/store"; then
+      echo "FAILED: $config stored no call trees with method steps and SQL in $work/store"
+      exit 1
+    fi
+  elif [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
     echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"
     exit 1
   fi
@@ -227,7 +239,7 @@ awk -F'\t' '
   NR == 1 { next }
   { c[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; st[$1] = $5; al[$1] = $6; tp[$1] = $8; tb[$1] = $9; n = NR }
   END {
-    print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | traces POSTs / bytes |"
+    print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | traces POSTs / bytes (store: bytes on disk) |"
     print "|---|---:|---:|---:|---:|---:|---:|"
     for (i = 2; i <= n; i++) { k = c[i]
       printf "| %s | %.0f | %.3f | %.3f | %d | %d | %d / %.0f |\n", k, rps[k], p50[k], p99[k], st[k], al[k], tp[k], tb[k] }
@@ -237,6 +249,8 @@ awk -F'\t' '
       printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
       printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
       printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"] }
+    if ("osprey_store" in rps) {
+      printf "- Osprey (local store) throughput loss: %.2f %%\n", 100 * (1 - rps["osprey_store"] / rps["none"]) }
     if ("otel" in rps) { lt = 100 * (1 - rps["otel"] / rps["none"])
       printf "- OpenTelemetry throughput loss: %.2f %%\n", lt
       printf "- OpenTelemetry start-up added: %d ms\n", st["otel"] - st["none"]
