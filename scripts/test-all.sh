@@ -27,7 +27,7 @@ fi
 
 step "java agent: libosprey (release), Maven build and JUnit tests"
 bash scripts/build-agent.sh
-# The end-to-end tests ffi/tests/jvm_agent.rs, jvm_tomcat.rs and jvm_http_client.rs run this jar
+# The end-to-end tests ffi/tests/jvm_*.rs (agent, tomcat, servers, http_client, jdbc_pool, ...) run this jar
 # on JDK 17 and 25.
 export OSPREY_AGENT_JAR="$PWD/jvm-agent/target/osprey-agent.jar"
 
