@@ -15,7 +15,9 @@
 //! and error messages); a 500 marks the step as an error; a `traceparent`
 //! the application set reaches the callee unchanged; the responses are
 //! identical with and without the agent; `instrument.http_client=false`
-//! switches it off. On JDK 17 and Temurin 25.
+//! switches it off; and the JDK's HTTP classes, when another agent listed
+//! first loaded them before ours started, are retransformed and still give
+//! steps and headers. On JDK 17 and Temurin 25.
 //!
 //! Tomcat, HttpClient 5 and their dependencies come from Maven Central
 //! (`mvn dependency:copy`) into the cargo target directory. Set
@@ -401,5 +403,105 @@ const EXPECTED: &[Expect] = &[
 fn client_steps_parent_the_callee_across_processes() {
     for (jdk, label) in jdks() {
         two_services_one_trace(&jdk, label);
+    }
+}
+
+/// `PreloadAgent`'s jar (`jvm-agent/src/test-app/preload`): an agent whose
+/// premain loads the JDK HTTP classes; built once with JDK 17.
+fn preload_agent() -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| {
+        let jdk = common::java::java_home();
+        let root = common::repo_root();
+        let dir = common::scratch("jvm-preload-agent");
+        let classes = dir.join("classes");
+        common::java::javac(
+            &jdk,
+            &["--release".into(), "11".into()],
+            &classes,
+            &[root.join("jvm-agent/src/test-app/preload/demo/preload/PreloadAgent.java")],
+        );
+        let manifest = dir.join("MANIFEST.MF");
+        std::fs::write(&manifest, "Premain-Class: demo.preload.PreloadAgent\n").unwrap();
+        let jar = dir.join("preload-agent.jar");
+        let status = std::process::Command::new(jdk.join("bin/jar"))
+            .arg("cfm")
+            .arg(&jar)
+            .arg(&manifest)
+            .arg("-C")
+            .arg(&classes)
+            .arg(".")
+            .status()
+            .expect("jar runs");
+        assert!(status.success(), "jar failed");
+        jar
+    })
+}
+
+/// JDK HTTP classes loaded before the agent started (here by another
+/// agent listed first) are retransformed: the calls through them still
+/// become steps and carry `traceparent`.
+fn preloaded_classes_retransformed(jdk: &Path, label: &str) {
+    let name = format!("http-server-preload-{label}");
+    let server = Server::start(jdk, &[], &name);
+    let receiver = Receiver::start();
+    let preload = format!("-javaagent:{}", preload_agent().display());
+    let (got, stderr) = client(
+        jdk,
+        &[
+            preload,
+            agent_arg(
+                &receiver,
+                "hook.transactions=demo.http.ClientApp.calls,service.name=preloaded",
+            ),
+        ],
+        server.port(),
+        &format!("http-client-preload-{label}"),
+    );
+    assert!(
+        stderr.contains(
+            "preloaded sun.net.www.protocol.http.HttpURLConnection \
+             jdk.internal.net.http.HttpClientImpl jdk.internal.net.http.HttpRequestImpl"
+        ),
+        "{label}: the classes were not loaded first: {stderr}"
+    );
+    assert!(
+        got.contains("url 200 echo 1") && got.contains("jdk 200 echo 2"),
+        "{got}"
+    );
+    let port = server.port();
+    let server_out = server.stop(&name);
+
+    let all = spans(&receiver, 1 + EXPECTED.len());
+    let txn = all
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| s.name == TXN)
+        .expect("transaction");
+    let mut steps: Vec<&Span> = all
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.parent_span_id == txn.span_id)
+        .collect();
+    steps.sort_by_key(|s| s.start_time_unix_nano);
+    assert_eq!(steps.len(), EXPECTED.len(), "{label}: {steps:#?}");
+    // HttpURLConnection (id 1) and java.net.http (id 2): the retransformed
+    // classes sent the step's traceparent.
+    for (step, want) in steps.iter().zip(EXPECTED).take(2) {
+        assert_eq!(step.name, format!("GET 127.0.0.1:{port}"));
+        let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
+        assert_eq!(
+            seen(&server_out, want.id),
+            [header],
+            "{label}: id={}",
+            want.id
+        );
+    }
+}
+
+#[test]
+fn jdk_http_classes_loaded_before_the_agent_are_retransformed() {
+    for (jdk, label) in jdks() {
+        preloaded_classes_retransformed(&jdk, label);
     }
 }
