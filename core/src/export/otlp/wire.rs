@@ -193,12 +193,7 @@ fn attributes(names: &NameMirror, attrs: &[Attribute], out: &mut Vec<u8>) {
 
 /// One KeyValue as Span.attributes (9).
 fn key_value(key: &str, value: &AttrValue, out: &mut Vec<u8>) {
-    let value_len = any_value_len(value);
-    encode_key(9, wire_type(LEN), out);
-    encode_varint(key_value_len(key, &value_len) as u64, out);
-    field_bytes(1, key.as_bytes(), out);
-    encode_key(2, wire_type(LEN), out);
-    encode_varint(value_len as u64, out);
+    key_value_head(key, any_value_len(value), out);
     match value {
         AttrValue::Str(s) => str_value(s, out),
         AttrValue::Bool(b) => {
@@ -219,13 +214,18 @@ fn key_value(key: &str, value: &AttrValue, out: &mut Vec<u8>) {
 /// One KeyValue with a string value as Span.attributes (9), from a borrowed
 /// string.
 fn key_str(key: &str, value: &str, out: &mut Vec<u8>) {
-    let value_len = str_len(value);
+    key_value_head(key, str_len(value), out);
+    str_value(value, out);
+}
+
+/// A KeyValue's framing and key, up to the AnyValue body of `value_len`
+/// bytes, which the caller writes next.
+fn key_value_head(key: &str, value_len: usize, out: &mut Vec<u8>) {
     encode_key(9, wire_type(LEN), out);
     encode_varint(key_value_len(key, &value_len) as u64, out);
     field_bytes(1, key.as_bytes(), out);
     encode_key(2, wire_type(LEN), out);
     encode_varint(value_len as u64, out);
-    str_value(value, out);
 }
 
 /// AnyValue.string_value (1); a oneof member is written even when empty.

@@ -135,13 +135,7 @@ class LibraryInstrumentationTest {
             w.visitEnd();
             return w.toByteArray();
         }
-        org.objectweb.asm.MethodVisitor mv = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "execute",
-                "()Z", null, null);
-        mv.visitCode();
-        mv.visitInsn(org.objectweb.asm.Opcodes.ICONST_1);
-        mv.visitInsn(org.objectweb.asm.Opcodes.IRETURN);
-        mv.visitMaxs(1, 1);
-        mv.visitEnd();
+        addExecuteReturningTrue(w);
         w.visitEnd();
         return w.toByteArray();
     }
@@ -202,10 +196,8 @@ class LibraryInstrumentationTest {
         assertTarget("other_sql", null, -1, "not a url");
     }
 
-    private static ClassReader subclassOf(String superName) {
-        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
-        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
-                | org.objectweb.asm.Opcodes.ACC_ABSTRACT, "sample/SubStatement", null, superName, null);
+    /** Adds {@code public boolean execute() { return true; }}. */
+    private static void addExecuteReturningTrue(org.objectweb.asm.ClassWriter w) {
         org.objectweb.asm.MethodVisitor mv = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "execute",
                 "()Z", null, null);
         mv.visitCode();
@@ -213,6 +205,13 @@ class LibraryInstrumentationTest {
         mv.visitInsn(org.objectweb.asm.Opcodes.IRETURN);
         mv.visitMaxs(1, 1);
         mv.visitEnd();
+    }
+
+    private static ClassReader subclassOf(String superName) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
+                | org.objectweb.asm.Opcodes.ACC_ABSTRACT, "sample/SubStatement", null, superName, null);
+        addExecuteReturningTrue(w);
         w.visitEnd();
         return new ClassReader(w.toByteArray());
     }

@@ -572,7 +572,8 @@ public final class Servers {
             return handle(publicMethod(type, name, args), args.length == 0 ? GETTER : GETTER_ARG);
         }
 
-        private static MethodHandle handle(Method m, MethodType as) {
+        /** {@code m} as a handle of type {@code as}; null when absent or not accessible. */
+        static MethodHandle handle(Method m, MethodType as) {
             if (m == null) {
                 return null;
             }

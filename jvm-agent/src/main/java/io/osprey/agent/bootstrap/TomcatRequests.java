@@ -156,14 +156,7 @@ final class TomcatRequests {
     }
 
     private static MethodHandle handle(Method m, MethodType as) {
-        if (m == null) {
-            return null;
-        }
-        try {
-            return MethodHandles.publicLookup().unreflect(m).asType(as);
-        } catch (Throwable t) {
-            return null;
-        }
+        return Servers.Accessors.handle(m, as);
     }
 
     private static MethodHandle field(Class<?> type, String name) {
