@@ -1,5 +1,6 @@
 //! The Java agent on real application servers: the Apache Tomcat 9 (javax),
-//! 10.1 and 11 (jakarta) distributions and WildFly, each running the demo WAR
+//! 10.1 and 11 (jakarta) distributions and WildFly 39 (jakarta) and 26
+//! (javax, the JBoss EAP 7 generation), each running the demo WAR
 //! (`jvm-agent/src/test-app/war`: servlets, user methods, JDBC on H2 in
 //! WEB-INF/lib, an async servlet) with the agent added the way a user adds
 //! it, exporting to a loopback OTLP/HTTP receiver that decodes the bytes.
@@ -258,6 +259,14 @@ fn wildfly_distribution_with_the_war() {
     for (jdk, label) in jdks() {
         server_through_agent(Kind::WildFly, &jdk, label);
     }
+}
+
+/// WildFly 26 with the javax WAR: the Undertow and JBoss Modules generation
+/// of JBoss EAP 7 (not on Maven Central itself). JDK 17 only: WildFly 26
+/// supports JDK 11 and 17.
+#[test]
+fn wildfly_26_javax_distribution_with_the_war() {
+    server_through_agent(Kind::WildFly26, &common::java::java_home(), "jdk17");
 }
 
 /// Two instrumented applications on two servers and two JDKs — Tomcat 11

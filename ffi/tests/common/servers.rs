@@ -1,6 +1,7 @@
 //! Real application servers for the agent's end-to-end tests: the Apache
 //! Tomcat distributions 9 (javax), 10.1 and 11 (jakarta) and the WildFly
-//! distribution, fetched from Maven Central and unpacked once under the
+//! distributions 39 (jakarta) and 26 (javax: the generation of JBoss EAP 7,
+//! which is not on Maven Central), fetched from Maven Central and unpacked once under the
 //! target's tmp dir, each started from a fresh base directory with the demo
 //! WAR (`jvm-agent/src/test-app/war`) deployed as `/app`, listening on
 //! 127.0.0.1 only.
@@ -27,8 +28,11 @@ pub enum Kind {
     Tomcat10,
     /// Apache Tomcat 11 (jakarta.servlet).
     Tomcat11,
-    /// WildFly (Undertow, JBoss Modules; jakarta.servlet).
+    /// WildFly 39 (Undertow, JBoss Modules; jakarta.servlet).
     WildFly,
+    /// WildFly 26, the last javax.servlet WildFly: Undertow 2.2 and the
+    /// JBoss Modules of the JBoss EAP 7 generation. Supports JDK 11 and 17.
+    WildFly26,
 }
 
 impl Kind {
@@ -54,11 +58,16 @@ impl Kind {
                 "wildfly-dist-39.0.1.Final.tar.gz",
                 "wildfly-39.0.1.Final",
             ),
+            Kind::WildFly26 => (
+                "org.wildfly:wildfly-dist:26.1.3.Final:tar.gz",
+                "wildfly-dist-26.1.3.Final.tar.gz",
+                "wildfly-26.1.3.Final",
+            ),
         }
     }
 
     fn javax(self) -> bool {
-        self == Kind::Tomcat9
+        matches!(self, Kind::Tomcat9 | Kind::WildFly26)
     }
 
     /// A short label for scratch directories and messages.
@@ -68,6 +77,7 @@ impl Kind {
             Kind::Tomcat10 => "tomcat10",
             Kind::Tomcat11 => "tomcat11",
             Kind::WildFly => "wildfly",
+            Kind::WildFly26 => "wildfly26",
         }
     }
 }
@@ -209,7 +219,7 @@ impl Server {
             Kind::Tomcat9 | Kind::Tomcat10 | Kind::Tomcat11 => {
                 tomcat(&home, &base, &war, port, jvm_options)
             }
-            Kind::WildFly => wildfly(&home, &base, &war, port, jvm_options),
+            Kind::WildFly | Kind::WildFly26 => wildfly(&home, &base, &war, port, jvm_options),
         };
         cmd.env("JAVA_HOME", jdk);
         for (k, _) in std::env::vars() {
