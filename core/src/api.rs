@@ -402,6 +402,24 @@ pub mod raw {
         recorder::exit();
     }
 
+    /// Lets another thread report the end of the step `handle` names (an
+    /// asynchronous call): exit the step as usual on this thread, and call
+    /// [`DeferredEnd::complete`](crate::DeferredEnd::complete) from the
+    /// thread that sees the call finish; the collector then uses that end.
+    /// `None` when `handle` is not a step of this thread's open transaction
+    /// or [`MAX_OUTSTANDING`](crate::MAX_OUTSTANDING) ends await completion.
+    pub fn defer_end(handle: StepHandle) -> Option<std::sync::Arc<crate::DeferredEnd>> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::defer_end(token(handle))
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = handle;
+            None
+        }
+    }
+
     /// Exits the step `handle` names, closing inner steps left open.
     #[inline]
     pub fn exit_step(handle: StepHandle) {

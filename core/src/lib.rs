@@ -74,7 +74,9 @@ pub use api::{
     transaction,
 };
 pub use collector::{Config, ConfigError, ExporterSpec, ExporterStats, InitError, Stats};
-pub use local::{DetachError, Handover, MAX_DETACHED, RawName, RecordError};
+pub use local::{
+    DeferredEnd, DetachError, Handover, MAX_DETACHED, MAX_OUTSTANDING, RawName, RecordError,
+};
 pub use model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 
 /// Keeps Osprey running; dropping it flushes and shuts down (bounded by the

@@ -179,6 +179,12 @@ pub const ATTR_CPU_TIME_MS: &str = "osprey.cpu_time_ms";
 pub const ATTR_HTTP_CALL_COUNT: &str = "osprey.http_call.count";
 /// Transaction attribute: the outgoing calls' total time in milliseconds.
 pub const ATTR_HTTP_CALL_TIME_MS: &str = "osprey.http_call.time_ms";
+/// The response status of an HTTP call (OpenTelemetry semantic conventions).
+pub const ATTR_HTTP_STATUS: &str = "http.response.status_code";
+/// Set on a step whose end another thread was to report (an asynchronous
+/// call) and had not when the transaction was converted: its elapsed time
+/// is up to when the call was handed off.
+pub const ATTR_INCOMPLETE: &str = "osprey.incomplete";
 
 /// One key/value pair on a transaction or step; the key is interned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

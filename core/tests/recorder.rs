@@ -534,6 +534,74 @@ fn a_detached_transaction_ends_on_another_thread_with_both_threads_steps() {
 }
 
 #[test]
+fn a_deferred_step_ends_when_another_thread_completes_it() {
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        let (call, pending) = (
+            osprey::names::intern("GET 127.0.0.1:1"),
+            osprey::names::intern("GET 127.0.0.1:2"),
+        );
+        osprey::raw::begin("GET /front".into(), SpanKind::Server, None).unwrap();
+        let step = osprey::raw::enter(call, StepKind::HttpCall);
+        let end = osprey::raw::defer_end(step).expect("a step of the open transaction");
+        osprey::raw::exit_step(step);
+        let never = osprey::raw::enter(pending, StepKind::HttpCall);
+        let _kept = osprey::raw::defer_end(never).expect("deferred");
+        osprey::raw::exit_step(never);
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            end.complete(
+                503,
+                Some(ErrorInfo {
+                    kind: "HTTP 503".into(),
+                    message: "response status 503".into(),
+                    stack: String::new(),
+                }),
+            );
+            end.complete(200, None); // only the first counts
+        });
+        done.join().unwrap();
+        osprey::raw::end().unwrap();
+        assert!(
+            osprey::raw::defer_end(step).is_none(),
+            "no transaction open"
+        );
+    });
+    let t = &capture.transactions()[0];
+    let step = |name: &str| {
+        t.steps
+            .iter()
+            .find(|s| &*osprey::names::resolve(s.name) == name)
+            .expect(name)
+    };
+    let called = step("GET 127.0.0.1:1");
+    assert!(
+        called.elapsed_ns >= 30_000_000,
+        "ends at completion, not at exit: {} ns",
+        called.elapsed_ns
+    );
+    let status = called
+        .attributes
+        .iter()
+        .find(|a| &*osprey::names::resolve(a.key) == "http.response.status_code")
+        .map(|a| a.value.clone());
+    assert_eq!(status, Some(AttrValue::Int(503)));
+    assert_eq!(
+        called.error.as_ref().map(|e| e.kind.as_str()),
+        Some("HTTP 503")
+    );
+    let pending = step("GET 127.0.0.1:2");
+    assert!(pending.elapsed_ns < 30_000_000);
+    assert!(
+        pending.attributes.iter().any(|a| {
+            &*osprey::names::resolve(a.key) == "osprey.incomplete"
+                && a.value == AttrValue::Bool(true)
+        }),
+        "{pending:?}"
+    );
+}
+
+#[test]
 fn detach_without_a_transaction_is_refused() {
     let capture = Capture::default();
     with_osprey(quick(), &capture, || {

@@ -401,6 +401,52 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_error(
     })
 }
 
+/// `static native long deferEnd(long handle)`: lets another thread report
+/// the end of step `handle` (an asynchronous call). Returns a cell for
+/// `completeDeferred`, which must be called exactly once with it; `0` when
+/// `handle` is not a step of this thread's open transaction or too many
+/// ends await completion.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_deferEnd(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+) -> jlong {
+    ffi_boundary!({
+        raw::defer_end(handle as u64).map_or(0, |end| Box::into_raw(Box::new(end)) as jlong)
+    })
+}
+
+/// `static native void completeDeferred(long cell, int status, String
+/// errorType, String message)`: the asynchronous call of `cell` (from
+/// `deferEnd`, used once; `0` is ignored) finished now with HTTP `status`
+/// (`0`: none) and, when `errorType` is not null, that error.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_completeDeferred(
+    env: *mut JNIEnv,
+    _class: jclass,
+    cell: jlong,
+    status: jint,
+    error_type: jstring,
+    message: jstring,
+) {
+    ffi_boundary!({
+        if cell == 0 {
+            return;
+        }
+        // SAFETY: `cell` came from `deferEnd`'s `Box::into_raw`, and the
+        // caller hands each one back exactly once.
+        let end = unsafe { Box::from_raw(cell as *mut std::sync::Arc<osprey::DeferredEnd>) };
+        // SAFETY: called by the JVM with a valid env and arguments.
+        let error = unsafe { java_str(env, error_type) }.map(|kind| ErrorInfo {
+            kind,
+            message: unsafe { java_str(env, message) }.unwrap_or_default(),
+            stack: String::new(),
+        });
+        end.complete(i64::from(status), error);
+    })
+}
+
 /// `static native void rename(String name)`: renames this thread's open
 /// transaction.
 #[unsafe(no_mangle)]

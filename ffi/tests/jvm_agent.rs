@@ -264,6 +264,8 @@ fn natives_from_java(jdk: &Path, label: &str) {
     assert_eq!(printed("end"), "0");
     assert_eq!(printed("endAgain"), "6");
     assert_eq!(printed("enterNoTxn"), "0");
+    assert_eq!(printed("deferNonZero"), "true");
+    assert_eq!(printed("deferNoTxn"), "0");
     assert_eq!(printed("traceparentNoTxn"), "null");
     assert_eq!(printed("badKind"), "9");
     assert_eq!(printed("nullName"), "1");
@@ -336,6 +338,11 @@ fn natives_from_java(jdk: &Path, label: &str) {
         Some("h\u{e9}llo \u{2713} \u{1d11e}")
     );
     assert_eq!(str_attr(&step.attributes, "pool"), Some("h\u{e9}llo-pool"));
+    assert_eq!(
+        int_attr(&step.attributes, "http.response.status_code"),
+        Some(201),
+        "the deferred end's status"
+    );
     assert!(
         !step.attributes.iter().any(|a| a.key == "skipped"),
         "{step:#?}"

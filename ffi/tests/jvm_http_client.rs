@@ -6,7 +6,8 @@
 //! the JDK's `java.net.http.HttpClient`, Apache HttpClient 5 and 4, once
 //! more with `HttpURLConnection` for a 500, then with three requests that
 //! carry the application's own `traceparent`, a POST with a body, a
-//! connection the application `connect()`s itself, and one refused.
+//! connection the application `connect()`s itself, one refused, and one
+//! `sendAsync` whose future it joins (the server answers after 300 ms).
 //!
 //! Proves: one trace across both processes, each CLIENT step the parent of
 //! the callee's SERVER span; the callee saw a `traceparent` naming the
@@ -14,7 +15,8 @@
 //! name and attributes; query values never leave the process (attributes
 //! and error messages); a 500 marks the step as an error; a `traceparent`
 //! the application set reaches the callee unchanged; the responses are
-//! identical with and without the agent; `instrument.http_client=false`
+//! identical with and without the agent; the `sendAsync` step ends when its
+//! future completes; `instrument.http_client=false`
 //! switches it off; and the JDK's HTTP classes, when another agent listed
 //! first loaded them before ours started, are retransformed and still give
 //! steps and headers. On JDK 17 and Temurin 25.
@@ -200,7 +202,8 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     assert!(expected.contains("post 200 posted 5 id=9"), "{expected}");
     assert!(expected.contains("connect-first 200 echo 10"), "{expected}");
     assert!(expected.contains("refused ConnectException"), "{expected}");
-    for id in 0..=4 {
+    assert!(expected.contains("async 200 echo 12"), "{expected}");
+    for id in [0, 1, 2, 3, 4, 12] {
         assert_eq!(seen(&plain_out, id), ["none"], "{plain_out}");
     }
 
@@ -241,10 +244,10 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     let port = i64::from(server.port());
     let server_out = server.stop(&name);
 
-    // client: txn + 11 steps; off: txn; server: 2 x (10 echo + 1 status), exit.
-    let all = spans(&receiver, 36);
+    // client: txn + 12 steps; off: txn; server: 2 x (11 echo + 1 status), exit.
+    let all = spans(&receiver, 39);
     let names: Vec<String> = all.iter().map(|(s, x)| format!("{s}:{}", x.name)).collect();
-    assert_eq!(all.len(), 36, "{label}: {names:?}");
+    assert_eq!(all.len(), 39, "{label}: {names:?}");
     for (_, s) in &all {
         let text = format!("{s:?}");
         assert!(!text.contains("token=abc"), "query value leaked: {text}");
@@ -314,6 +317,13 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             status_code(child) == status::StatusCode::Error as i32,
             error
         );
+        if want.id == 12 {
+            // sendAsync: the step ends when the future completes, not when
+            // the call returned it (the server sleeps 300 ms first).
+            let elapsed = step.end_time_unix_nano - step.start_time_unix_nano;
+            assert!(elapsed >= 300_000_000, "{label}: async step {elapsed} ns");
+            assert!(step.end_time_unix_nano >= child.start_time_unix_nano);
+        }
         if want.status != Some(500) {
             let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
             assert!(
@@ -324,14 +334,14 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
     }
     // Outside a transaction (id=0, both runs) and switched off: no header.
     assert_eq!(seen(&server_out, 0), ["none", "none"], "{server_out}");
-    for id in [1, 2, 3, 4, 9, 10] {
+    for id in [1, 2, 3, 4, 9, 10, 12] {
         assert!(seen(&server_out, id).contains(&"none".to_owned()));
     }
     let roots = callee
         .iter()
         .filter(|s| s.name.ends_with(" /echo") && s.parent_span_id.is_empty())
         .count();
-    assert_eq!(roots, 8, "the uninstrumented calls start their own traces");
+    assert_eq!(roots, 9, "the uninstrumented calls start their own traces");
     let continued = callee
         .iter()
         .filter(|s| hex(&s.trace_id) == OWN_TRACE && hex(&s.parent_span_id) == OWN_PARENT)
@@ -397,6 +407,7 @@ const EXPECTED: &[Expect] = &[
         refused: true,
         ..expect(11, "GET", "", 0)
     },
+    expect(12, "GET", "echo?id=?&sleep=?", 200), // java.net.http sendAsync
 ];
 
 #[test]

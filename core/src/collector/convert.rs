@@ -169,6 +169,31 @@ impl Converter {
                 None => error = Some(e),
             }
         }
+        for (index, end) in raw.deferred.drain(..) {
+            let (Some(step), Some(raw_step)) =
+                (steps.get_mut(index as usize), raw.steps.get(index as usize))
+            else {
+                continue;
+            };
+            match end.outcome() {
+                Some((end_ticks, status, error)) => {
+                    step.elapsed_ns = self.calibration.duration_ns(raw_step.start, end_ticks);
+                    if status > 0 {
+                        step.attributes.push(Attribute {
+                            key: self.name(RawName::Static(model::ATTR_HTTP_STATUS)),
+                            value: AttrValue::Int(status),
+                        });
+                    }
+                    if let Some(e) = error {
+                        step.error = Some(Box::new(e));
+                    }
+                }
+                None => step.attributes.push(Attribute {
+                    key: self.name(RawName::Static(model::ATTR_INCOMPLETE)),
+                    value: AttrValue::Bool(true),
+                }),
+            }
+        }
         self.summarise(&steps, &mut attributes);
         if raw.cpu_ns > 0 {
             attributes.push(Attribute {

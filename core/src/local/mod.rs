@@ -1,9 +1,11 @@
 //! Thread-local recording: `!Send` state, no locks. The hot path lives here.
 
+pub(crate) mod deferred;
 pub(crate) mod detached;
 pub(crate) mod raw;
 pub(crate) mod recorder;
 
+pub use deferred::{DeferredEnd, MAX_OUTSTANDING};
 pub use detached::{DetachError, MAX_DETACHED};
 pub use raw::RawName;
 pub use recorder::{Handover, RecordError};

@@ -80,6 +80,8 @@ pub(crate) struct RawTransaction {
     pub errors: Vec<(u32, ErrorInfo)>,
     /// Span ids handed out for propagation before export (step, id).
     pub assigned_span_ids: Vec<(u32, SpanId)>,
+    /// Steps whose end another thread reports (step, its end).
+    pub deferred: Vec<(u32, std::sync::Arc<super::deferred::DeferredEnd>)>,
     /// Most steps recorded; further enters are counted in `dropped_steps`.
     pub max_steps: u32,
     /// `min(steps.capacity(), max_steps)`: below it an enter needs no
@@ -114,6 +116,7 @@ impl RawTransaction {
             attrs: Vec::new(),
             errors: Vec::new(),
             assigned_span_ids: Vec::new(),
+            deferred: Vec::new(),
             max_steps: 2048,
             fast_limit: 0,
             seq: 0,
@@ -142,6 +145,7 @@ impl RawTransaction {
         self.attrs.clear();
         self.errors.clear();
         self.assigned_span_ids.clear();
+        self.deferred.clear();
         if self.steps.capacity() > keep_steps {
             self.steps.shrink_to(keep_steps);
         }

@@ -5,6 +5,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
+use super::deferred::DeferredEnd;
 use super::raw::{
     NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
 };
@@ -266,6 +267,21 @@ pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
             };
             Some((txn.trace_id, span, true))
         })
+    })
+}
+
+/// Makes the end of the step `token` names come from the returned cell,
+/// which another thread completes (see [`super::deferred`]). `None` when
+/// the step is not one of this thread's open transaction or too many ends
+/// are outstanding.
+pub(crate) fn defer_end(token: StepToken) -> Option<Arc<DeferredEnd>> {
+    with_active(None, |txn| {
+        if token.seq != txn.seq || token.index as usize >= txn.steps.len() {
+            return None;
+        }
+        let end = Arc::new(DeferredEnd::reserve()?);
+        txn.deferred.push((token.index, end.clone()));
+        Some(end)
     })
 }
 

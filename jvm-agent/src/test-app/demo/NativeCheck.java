@@ -22,11 +22,16 @@ public class NativeCheck {
         OspreyNative.attrName(h, OspreyNative.intern("skipped"), -1);
         System.out.println("traceparent=" + OspreyNative.traceparent());
         OspreyNative.error(0, "java.io.IOException", "disk full", "at demo.NativeCheck.main\n");
+        long cell = OspreyNative.deferEnd(h);
+        System.out.println("deferNonZero=" + (cell != 0));
         OspreyNative.exit(h);
+        OspreyNative.completeDeferred(cell, 201, null, null);
+        OspreyNative.completeDeferred(0, 500, "ignored", null);
         OspreyNative.rename("GET /renamed");
         System.out.println("end=" + OspreyNative.end());
         System.out.println("endAgain=" + OspreyNative.end());
         System.out.println("enterNoTxn=" + OspreyNative.enter(stepId, 0));
+        System.out.println("deferNoTxn=" + OspreyNative.deferEnd(h));
         OspreyNative.exit(0);
         OspreyNative.attrStr(0, stepId, "ignored");
         OspreyNative.attrName(0, stepId, stepId);

@@ -50,6 +50,15 @@ public final class ClientApp {
         System.out.println("post " + post(base + "/echo?id=9", "hello"));
         System.out.println("connect-first " + connectFirst(base + "/echo?id=10"));
         System.out.println("refused " + refused("http://127.0.0.1:1/refused"));
+        System.out.println("async " + jdkAsync(base + "/echo?id=12&sleep=300"));
+    }
+
+    /** {@code sendAsync}, its future joined: the server answers after {@code sleep} ms. */
+    static String jdkAsync(String url) {
+        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpRequest request = HttpRequest.newBuilder(URI.create(url)).build();
+        HttpResponse<String> r = client.sendAsync(request, HttpResponse.BodyHandlers.ofString()).join();
+        return r.statusCode() + " " + r.body();
     }
 
     /** A POST whose body goes through {@code getOutputStream()} before the response is read. */

@@ -54,6 +54,14 @@ public final class EchoServer {
                 System.out.println("seen id=" + id + " traceparent=" + (tp == null ? "none" : tp));
                 System.out.flush();
             }
+            String sleep = req.getParameter("sleep"); // milliseconds before answering
+            if (sleep != null) {
+                try {
+                    Thread.sleep(Long.parseLong(sleep));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             resp.setContentType("text/plain");
             resp.getWriter().print("echo " + id);
         }

@@ -37,8 +37,9 @@ import org.objectweb.asm.commons.AdviceAdapter;
  *   <li>{@code jdk.internal.net.http.HttpClientImpl.send}: a CLIENT step around the call; the
  *       header goes into the system headers of the client's internal copy of the request ({@code
  *       HttpRequestImpl(HttpRequest, ProxySelector)}, built on the calling thread), since the
- *       application's {@code HttpRequest} is immutable. {@code sendAsync} gets the header (with
- *       the caller's current span) but no step of its own.
+ *       application's {@code HttpRequest} is immutable. {@code sendAsync} is a CLIENT step too,
+ *       exited when the call returns its future but ended, through a deferred end, when the
+ *       future completes on the client's threads (status, or the failure).
  * </ul>
  *
  * <p>Named modules: {@code java.base} and {@code java.net.http} are made to read the boot
@@ -59,6 +60,9 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
     private static final String HTTP_CLIENTS = HttpClientInstrumentation.HTTP_CLIENTS;
     private static final String SEND_DESC =
             "(Ljava/net/http/HttpRequest;Ljava/net/http/HttpResponse$BodyHandler;)Ljava/net/http/HttpResponse;";
+    private static final String SEND_ASYNC_DESC = "(Ljava/net/http/HttpRequest;"
+            + "Ljava/net/http/HttpResponse$BodyHandler;Ljava/net/http/HttpResponse$PushPromiseHandler;)"
+            + "Ljava/util/concurrent/CompletableFuture;";
     private static final String REQUEST_INIT_DESC = "(Ljava/net/http/HttpRequest;Ljava/net/ProxySelector;)V";
     private static final String HEADERS_FIELD = "systemHeadersBuilder";
     private static final String HEADERS_DESC = "Ljdk/internal/net/http/common/HttpHeadersBuilder;";
@@ -139,7 +143,15 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
             return rewriteUrlConnection(reader);
         }
         if (CLIENT.equals(className)) {
-            return HttpClientInstrumentation.rewriteCall(reader, "send", SEND_DESC, "jdkEnter", 1, "jdkExit");
+            byte[] send = HttpClientInstrumentation.rewriteCall(reader, "send", SEND_DESC, "jdkEnter", 1, "jdkExit");
+            if (send == null) {
+                return null;
+            }
+            // The public sendAsync with a push-promise handler: the two-argument one calls it, and
+            // send() goes past both to a private overload, so each call is one step.
+            byte[] async = HttpClientInstrumentation.rewriteCall(new ClassReader(send), "sendAsync",
+                    SEND_ASYNC_DESC, "jdkEnter", 1, "jdkAsyncExit");
+            return async != null ? async : send;
         }
         if (REQUEST.equals(className)) {
             return rewriteRequest(reader, REQUEST_INIT_DESC, HEADERS_FIELD, HEADERS_DESC);

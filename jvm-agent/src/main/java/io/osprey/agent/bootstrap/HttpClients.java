@@ -9,8 +9,11 @@ import java.util.Collections;
 import java.util.Map;
 import java.util.Optional;
 import java.util.WeakHashMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 
 /**
  * CLIENT steps for outgoing HTTP calls (the HTTP client instrumentation): {@code
@@ -236,6 +239,64 @@ public final class HttpClients {
             // no status
         }
         finish(handle, status, null, null);
+    }
+
+    /**
+     * Normal exit of {@code sendAsync}: the step is exited now, while its end, status and failure
+     * come when {@code future} completes, on whichever thread completes it.
+     */
+    public static void jdkAsyncExit(Object future, long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        long cell = 0L;
+        try {
+            cell = OspreyNative.deferEnd(handle);
+            if (cell != 0L && future instanceof CompletableFuture) {
+                ((CompletableFuture<?>) future).whenComplete(new AsyncEnd(cell));
+                cell = 0L;
+            }
+        } catch (Throwable ignored) {
+            // the step ends now
+        }
+        if (cell != 0L) {
+            OspreyNative.completeDeferred(cell, 0, null, null);
+        }
+        Osprey.exit(handle);
+    }
+
+    /** Completes a deferred step end with the response's status or the failure; runs once. */
+    static final class AsyncEnd implements BiConsumer<Object, Throwable> {
+        private final long cell;
+
+        AsyncEnd(long cell) {
+            this.cell = cell;
+        }
+
+        @Override
+        public void accept(Object response, Throwable failure) {
+            int status = 0;
+            String type = null;
+            String message = null;
+            try {
+                Object code = response == null ? null : jdkApi(response).call(2, response);
+                if (code instanceof Integer) {
+                    status = (Integer) code;
+                }
+                Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                        ? failure.getCause() : failure;
+                if (cause != null) {
+                    type = cause.getClass().getName();
+                    message = message(cause, null);
+                } else if (status >= 500) {
+                    type = "HTTP " + status;
+                    message = "response status " + status;
+                }
+            } catch (Throwable ignored) {
+                // completed without details
+            }
+            OspreyNative.completeDeferred(cell, status, type, message);
+        }
     }
 
     /** Exceptional exit of {@code send} (or of Apache's {@code doExecute}). */

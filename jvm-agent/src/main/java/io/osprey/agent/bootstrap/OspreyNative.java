@@ -96,6 +96,19 @@ public final class OspreyNative {
      */
     public static native void attrName(long target, int keyId, int valueId);
 
+    /**
+     * Lets another thread report the end of step {@code handle} (an asynchronous call); exit the
+     * step as usual. Returns a cell to pass to {@link #completeDeferred} exactly once, or 0 (the
+     * step is not open on this thread, or too many ends await completion).
+     */
+    public static native long deferEnd(long handle);
+
+    /**
+     * The asynchronous call of {@code cell} (from {@link #deferEnd}; 0 is ignored) finished now with
+     * HTTP {@code status} (0: none) and, when {@code errorType} is not null, that error.
+     */
+    public static native void completeDeferred(long cell, int status, String errorType, String message);
+
     /** Adds an integer attribute to a step target. */
     public static native void attrLong(long target, int keyId, long value);
 
