@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() {
+  printf '\n==> %s   (%s free)\n' "$*" "$(df -h --output=avail . | tail -1 | tr -d ' ')"
+}
 
 step "format"
 cargo fmt --all -- --check
