@@ -18,7 +18,10 @@
 #   STARTS [3]                    start-ups per configuration (median reported)
 #   CONFIGS ["none osprey otel"]  which configurations, in this order; also
 #                                 osprey_store: Osprey writing to its local store
-#                                 (the no-collector default) instead of OTLP
+#                                 (the no-collector default) instead of OTLP;
+#                                 osprey_alltrees: Osprey exporting every call tree
+#                                 (the agent keeps 1000 ordinary trees a second by
+#                                 default and exports the rest without their steps)
 #   OSPREY_AGENT_JAR              use this agent jar instead of building one
 #   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
 # Smoke run: WARMUP=3s DURATION=5s STARTS=1 bash benches/jvm/run.sh
@@ -104,6 +107,8 @@ agent_opts() { # config -> the JVM options that load its agent
     none) ;;
     osprey)
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench" ;;
+    osprey_alltrees)
+      echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench,sample.trees_per_second=unlimited" ;;
     osprey_store)
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$work/store,service.name=bench" ;;
     otel)
@@ -249,8 +254,8 @@ awk -F'\t' '
       printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
       printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
       printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"] }
-    if ("osprey_store" in rps) {
-      printf "- Osprey (local store) throughput loss: %.2f %%\n", 100 * (1 - rps["osprey_store"] / rps["none"]) }
+    for (i = 2; i <= n; i++) if (c[i] ~ /^osprey_/)
+      printf "- %s throughput loss: %.2f %%\n", c[i], 100 * (1 - rps[c[i]] / rps["none"])
     if ("otel" in rps) { lt = 100 * (1 - rps["otel"] / rps["none"])
       printf "- OpenTelemetry throughput loss: %.2f %%\n", lt
       printf "- OpenTelemetry start-up added: %d ms\n", st["otel"] - st["none"]

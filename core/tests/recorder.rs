@@ -225,6 +225,64 @@ fn sampling_keeps_errors_and_slow_ones_and_counts_everything() {
 }
 
 #[test]
+fn a_tree_budget_keeps_that_many_trees_and_every_transaction_with_its_counts() {
+    let capture = Capture::default();
+    let config = quick().trees_per_second(Some(3));
+    with_osprey(config, &capture, || {
+        for i in 0..20 {
+            let txn = osprey::transaction(format!("query {i}")).begin();
+            txn.attr("i", i as i64);
+            for _ in 0..2 {
+                let _sql = osprey::step_of_kind(StepKind::Sql, "SELECT 1");
+            }
+            txn.end();
+        }
+        let failed = osprey::transaction("failing").begin();
+        {
+            let s = osprey::step_of_kind(StepKind::Sql, "SELECT broken");
+            s.error(ErrorInfo {
+                message: "syntax".into(),
+                ..ErrorInfo::default()
+            });
+        }
+        failed.end();
+    });
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 21, "every transaction is delivered");
+    let kept: Vec<_> = txns
+        .iter()
+        .filter(|t| t.sampled)
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect();
+    // The budget starts full: the first three ordinary trees, then the failure.
+    assert_eq!(kept, ["query 0", "query 1", "query 2", "failing"]);
+    for t in &txns {
+        let attr = |key: &str| {
+            t.attributes
+                .iter()
+                .find(|a| &*osprey::names::resolve(a.key) == key)
+                .map(|a| a.value.clone())
+        };
+        let sql_count = if t.steps.iter().any(|s| s.error.is_some()) {
+            1
+        } else {
+            2
+        };
+        assert_eq!(attr("osprey.sql.count"), Some(AttrValue::Int(sql_count)));
+        assert!(matches!(attr("osprey.sql.time_ms"), Some(AttrValue::Float(ms)) if ms >= 0.0));
+        if t.sampled {
+            assert_eq!(t.steps.len(), sql_count as usize);
+        } else {
+            assert!(t.steps.is_empty(), "a tree over budget is not built");
+            assert!(
+                matches!(attr("i"), Some(AttrValue::Int(_))),
+                "own attributes kept"
+            );
+        }
+    }
+}
+
+#[test]
 fn many_threads_deliver_each_transaction_exactly_once_or_count_it_dropped() {
     const THREADS: usize = 8;
     const PER_THREAD: usize = 3000;

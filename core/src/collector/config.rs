@@ -80,6 +80,7 @@ pub struct Config {
     pub(crate) max_batch_bytes: usize,
     pub(crate) batch_delay: Duration,
     pub(crate) sample_ratio: f64,
+    pub(crate) trees_per_second: Option<u32>,
     pub(crate) sanitize: bool,
     pub(crate) cpu_time: bool,
     pub(crate) slow_threshold: Duration,
@@ -100,6 +101,7 @@ impl fmt::Debug for Config {
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("batch_delay", &self.batch_delay)
             .field("sample_ratio", &self.sample_ratio)
+            .field("trees_per_second", &self.trees_per_second)
             .field("sanitize", &self.sanitize)
             .field("cpu_time", &self.cpu_time)
             .field("slow_threshold", &self.slow_threshold)
@@ -123,6 +125,7 @@ impl Default for Config {
             max_batch_bytes: 4 << 20,
             batch_delay: Duration::from_secs(1),
             sample_ratio: 1.0,
+            trees_per_second: None,
             sanitize: true,
             cpu_time: false,
             slow_threshold: Duration::from_secs(1),
@@ -146,6 +149,7 @@ pub const KEYS: &[&str] = &[
     "batch.delay_ms",
     "sample.ratio",
     "sample.slow_ms",
+    "sample.trees_per_second",
     "sanitize",
     "txn.cpu_time",
     "exporter",
@@ -224,6 +228,15 @@ impl Config {
     /// Errors and slow transactions are always kept.
     pub fn sample_ratio(mut self, ratio: f64) -> Self {
         self.sample_ratio = ratio.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Most ordinary call trees kept per second (default `None`: no limit).
+    /// Beyond it a transaction is still counted and delivered, without its
+    /// steps; errors, slow and upstream-sampled transactions always keep
+    /// theirs. Key `sample.trees_per_second` (`unlimited` or a count).
+    pub fn trees_per_second(mut self, limit: Option<u32>) -> Self {
+        self.trees_per_second = limit;
         self
     }
 
@@ -377,6 +390,16 @@ impl Config {
                 }
                 self.sample_ratio = r;
             }
+            "sample.trees_per_second" => {
+                self.trees_per_second = match value {
+                    "unlimited" => None,
+                    _ => Some(
+                        value
+                            .parse()
+                            .map_err(|_| invalid("a count of call trees or unlimited"))?,
+                    ),
+                };
+            }
             "sanitize" => {
                 self.sanitize = value.parse().map_err(|_| invalid("true or false"))?;
             }
@@ -502,6 +525,13 @@ mod tests {
         assert_eq!(c.resource.service_name, "shop");
         assert_eq!(c.sample_ratio, 0.25);
         assert_eq!(c.max_steps, 10);
+        assert_eq!(c.trees_per_second, None, "no budget by default");
+        let c = Config::from_pairs_str("sample.trees_per_second=250").unwrap();
+        assert_eq!(c.trees_per_second, Some(250));
+        let c = c
+            .with_pairs_str("sample.trees_per_second=unlimited")
+            .unwrap();
+        assert_eq!(c.trees_per_second, None);
     }
 
     #[test]
@@ -535,6 +565,13 @@ mod tests {
             Config::from_pairs_str("sample.ratio=2"),
             Err(ConfigError::InvalidValue { .. })
         ));
+        for budget in ["-1", "lots", "1.5"] {
+            let err = Config::from_pairs_str(&format!("sample.trees_per_second={budget}"));
+            assert!(
+                matches!(err, Err(ConfigError::InvalidValue { .. })),
+                "{budget}"
+            );
+        }
         assert!(matches!(
             Config::from_pairs_str("steps.max"),
             Err(ConfigError::Malformed(_))

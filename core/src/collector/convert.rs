@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::clock::Calibration;
-use crate::local::raw::{NO_STEP, RawName, RawTransaction, RawTxnName, RawValue};
+use crate::local::raw::{NO_STEP, RawName, RawStep, RawTransaction, RawTxnName, RawValue};
 use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, TransactionRecord};
 use crate::names::{self, NameId};
 use crate::rng::Rng;
@@ -71,40 +71,19 @@ impl Converter {
         }
     }
 
-    /// Adds the transaction's SQL and outgoing-call counts and total times
-    /// (the steps of that kind not nested in another of the same kind), so
-    /// that they survive when sampling drops the tree.
-    fn summarise(&mut self, steps: &[StepRecord], attributes: &mut Vec<Attribute>) {
-        for (kind, count_key, time_key) in [
-            (
-                StepKind::Sql,
-                model::ATTR_SQL_COUNT,
-                model::ATTR_SQL_TIME_MS,
-            ),
-            (
-                StepKind::HttpCall,
-                model::ATTR_HTTP_CALL_COUNT,
-                model::ATTR_HTTP_CALL_TIME_MS,
-            ),
-        ] {
-            let (mut count, mut total_ns) = (0i64, 0u64);
-            for step in steps.iter().filter(|s| s.kind == kind) {
-                let nested = step.parent.is_some_and(|p| steps[p as usize].kind == kind);
-                if !nested {
-                    count += 1;
-                    total_ns = total_ns.saturating_add(step.elapsed_ns);
-                }
-            }
-            if count > 0 {
-                attributes.push(Attribute {
-                    key: self.name(RawName::Static(count_key)),
-                    value: AttrValue::Int(count),
-                });
-                attributes.push(Attribute {
-                    key: self.name(RawName::Static(time_key)),
-                    value: AttrValue::Float(total_ns as f64 / 1e6),
-                });
-            }
+    /// Elapsed time and failure of a raw transaction, what the sampler
+    /// decides on before anything is converted.
+    pub fn facts(&mut self, raw: &RawTransaction) -> TreeFacts {
+        let start_unix_ns = self.calibration.unix_ns(raw.start);
+        let elapsed_ns = self.calibration.duration_ns(raw.start, raw.end);
+        TreeFacts {
+            end_unix_ns: start_unix_ns.saturating_add(elapsed_ns),
+            elapsed_ns,
+            failed: !raw.errors.is_empty()
+                || raw
+                    .deferred
+                    .iter()
+                    .any(|(_, end)| end.outcome().is_some_and(|(_, _, e)| e.is_some())),
         }
     }
 
@@ -114,13 +93,42 @@ impl Converter {
         self.calibration.refresh();
     }
 
-    /// Builds the record; the raw buffers are left for recycling.
-    pub fn convert(&mut self, raw: &mut RawTransaction, rng: &mut Rng) -> TransactionRecord {
-        let cal = &mut self.calibration;
-        let start_unix_ns = cal.unix_ns(raw.start);
-        let elapsed_ns = cal.duration_ns(raw.start, raw.end);
-        let mut steps: Vec<StepRecord> = Vec::with_capacity(raw.steps.len());
-        for (i, s) in raw.steps.iter().enumerate() {
+    /// Builds the record; the raw buffers are left for recycling. Without
+    /// `tree` only the transaction and its counts are built.
+    pub fn convert(
+        &mut self,
+        raw: &mut RawTransaction,
+        tree: bool,
+        rng: &mut Rng,
+    ) -> TransactionRecord {
+        let start_unix_ns = self.calibration.unix_ns(raw.start);
+        let elapsed_ns = self.calibration.duration_ns(raw.start, raw.end);
+        // Deferred ends, read once: (step, outcome).
+        let deferred: Vec<_> = raw
+            .deferred
+            .drain(..)
+            .map(|(index, end)| (index as usize, end.outcome()))
+            .collect();
+        let outcome = |i: usize| {
+            deferred
+                .iter()
+                .find(|(index, _)| *index == i)
+                .map(|(_, outcome)| outcome)
+        };
+        let step_elapsed = |cal: &mut Calibration, i: usize, s: &RawStep| match outcome(i) {
+            Some(Some((end, _, _))) => cal.duration_ns(s.start, *end),
+            _ => cal.duration_ns(s.start, s.end),
+        };
+        let mut attributes = Vec::new();
+        let totals = call_totals(&raw.steps, |i| {
+            step_elapsed(&mut self.calibration, i, &raw.steps[i])
+        });
+
+        // Without the tree no step is built; none has failed (a failure keeps
+        // the tree, as does a span id handed downstream).
+        let kept_steps = if tree { raw.steps.len() } else { 0 };
+        let mut steps: Vec<StepRecord> = Vec::with_capacity(kept_steps);
+        for (i, s) in raw.steps.iter().enumerate().take(kept_steps) {
             let (parent, depth) = match s.parent {
                 NO_STEP => (None, 1),
                 p => (Some(p), steps[p as usize].depth.saturating_add(1)),
@@ -136,19 +144,19 @@ impl Converter {
                 parent,
                 depth,
                 kind: s.kind,
-                name: NameId(0), // set below, after the calibration borrow
-                start_offset_ns: cal.duration_ns(raw.start, s.start),
-                elapsed_ns: cal.duration_ns(s.start, s.end),
+                name: self.name(s.name),
+                start_offset_ns: self.calibration.duration_ns(raw.start, s.start),
+                elapsed_ns: step_elapsed(&mut self.calibration, i, s),
                 error: None,
                 attributes: Vec::new(),
                 repaired: s.repaired,
             });
         }
-        for (record, raw_step) in steps.iter_mut().zip(&raw.steps) {
-            record.name = self.name(raw_step.name);
-        }
-        let mut attributes = Vec::new();
         for attr in raw.attrs.drain(..) {
+            let on_step = (attr.step as usize) < raw.steps.len();
+            if on_step && !tree {
+                continue;
+            }
             let value = match attr.value {
                 RawValue::Value(v) => v,
                 RawValue::Name(id) => AttrValue::Str(names::resolve(id).to_string()),
@@ -166,26 +174,24 @@ impl Converter {
         for (step, e) in raw.errors.drain(..) {
             match steps.get_mut(step as usize) {
                 Some(s) => s.error = Some(Box::new(e)),
+                None if (step as usize) < raw.steps.len() => {} // not built
                 None => error = Some(e),
             }
         }
-        for (index, end) in raw.deferred.drain(..) {
-            let (Some(step), Some(raw_step)) =
-                (steps.get_mut(index as usize), raw.steps.get(index as usize))
-            else {
+        for (i, outcome) in &deferred {
+            let Some(step) = steps.get_mut(*i) else {
                 continue;
             };
-            match end.outcome() {
-                Some((end_ticks, status, error)) => {
-                    step.elapsed_ns = self.calibration.duration_ns(raw_step.start, end_ticks);
-                    if status > 0 {
+            match outcome {
+                Some((_, status, e)) => {
+                    if *status > 0 {
                         step.attributes.push(Attribute {
                             key: self.name(RawName::Static(model::ATTR_HTTP_STATUS)),
-                            value: AttrValue::Int(status),
+                            value: AttrValue::Int(*status),
                         });
                     }
-                    if let Some(e) = error {
-                        step.error = Some(Box::new(e));
+                    if let Some(e) = e {
+                        step.error = Some(Box::new(e.clone()));
                     }
                 }
                 None => step.attributes.push(Attribute {
@@ -194,7 +200,18 @@ impl Converter {
                 }),
             }
         }
-        self.summarise(&steps, &mut attributes);
+        for ((count, total_ns), (count_key, time_key)) in totals.into_iter().zip(TOTAL_KEYS) {
+            if count > 0 {
+                attributes.push(Attribute {
+                    key: self.name(RawName::Static(count_key)),
+                    value: AttrValue::Int(count),
+                });
+                attributes.push(Attribute {
+                    key: self.name(RawName::Static(time_key)),
+                    value: AttrValue::Float(total_ns as f64 / 1e6),
+                });
+            }
+        }
         if raw.cpu_ns > 0 {
             attributes.push(Attribute {
                 key: self.name(RawName::Static(model::ATTR_CPU_TIME_MS)),
@@ -218,8 +235,46 @@ impl Converter {
             steps,
             dropped_steps: raw.dropped_steps,
             repaired: raw.repaired,
-            sampled: true,
+            sampled: tree,
             thread_id: raw.thread_id,
         }
     }
+}
+
+/// What the sampler decides on, known before anything is converted.
+pub(crate) struct TreeFacts {
+    /// UNIX nanoseconds of the transaction's end.
+    pub end_unix_ns: u64,
+    pub elapsed_ns: u64,
+    /// The transaction or one of its steps failed.
+    pub failed: bool,
+}
+
+/// Keys of the SQL and outgoing-call totals, in [`call_totals`]' order.
+const TOTAL_KEYS: [(&str, &str); 2] = [
+    (model::ATTR_SQL_COUNT, model::ATTR_SQL_TIME_MS),
+    (model::ATTR_HTTP_CALL_COUNT, model::ATTR_HTTP_CALL_TIME_MS),
+];
+
+/// Count and total nanoseconds of the SQL steps and of the outgoing calls,
+/// each counting only steps not nested in a step of the same kind (a
+/// statement run inside another statement's driver call counts once).
+/// `elapsed_ns(i)` is step `i`'s duration.
+fn call_totals(steps: &[RawStep], mut elapsed_ns: impl FnMut(usize) -> u64) -> [(i64, u64); 2] {
+    let mut totals = [(0i64, 0u64); 2];
+    for (i, step) in steps.iter().enumerate() {
+        let slot = match step.kind {
+            StepKind::Sql => 0,
+            StepKind::HttpCall => 1,
+            _ => continue,
+        };
+        let nested = steps
+            .get(step.parent as usize)
+            .is_some_and(|p| p.kind == step.kind);
+        if !nested {
+            totals[slot].0 += 1;
+            totals[slot].1 = totals[slot].1.saturating_add(elapsed_ns(i));
+        }
+    }
+    totals
 }

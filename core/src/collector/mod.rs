@@ -186,10 +186,11 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         workers: workers.clone(),
         converter: Converter::new(),
         aggregator: Aggregator::default(),
-        sampler: Sampler {
-            ratio: config.sample_ratio,
-            slow: config.slow_threshold,
-        },
+        sampler: Sampler::new(
+            config.sample_ratio,
+            config.slow_threshold,
+            config.trees_per_second,
+        ),
         rng: Rng::UNSEEDED,
         resource: Arc::new(config.resource.clone()),
         batch: Vec::new(),
@@ -437,18 +438,15 @@ impl Collector {
 
     fn accept(&mut self, mut raw: Box<RawTransaction>) {
         self.handoff.received(&raw);
-        let upstream_sampled = raw.force_sample;
-        let mut record = self.converter.convert(&mut raw, &mut self.rng);
+        let facts = self.converter.facts(&raw);
+        let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
+        let mut record = self.converter.convert(&mut raw, tree, &mut self.rng);
         if let Some(s) = &mut self.sanitizer {
             s.apply(&mut record);
         }
         raw.recycle(POOLED_STEPS);
         let _ = self.pool.try_send(raw);
         self.aggregator.add(&record);
-        if !self.sampler.keep(&record, upstream_sampled, &mut self.rng) {
-            record.sampled = false;
-            record.steps = Vec::new();
-        }
         self.batch_bytes += record.approx_bytes();
         self.batch.push(record);
         if self.batch.len() >= self.batch_size || self.batch_bytes >= self.max_batch_bytes {

@@ -41,6 +41,17 @@ final class AgentConfig {
     static final String ACTIVE = "active";
     static final String ACTIVE_STACK_THRESHOLD = "active.stack_threshold_ms";
 
+    /** The recorder's call-tree budget, which the agent gives a default of its own. */
+    static final String TREES_PER_SECOND = "sample.trees_per_second";
+
+    /**
+     * Ordinary call trees kept per second unless configured: every tree up to this rate, and
+     * past it every transaction still counted and exported without its steps (errors, slow and
+     * propagated traces keep theirs). An agent inside an application it does not know bounds
+     * what it costs at any request rate; the Rust and C front doors default to no limit.
+     */
+    static final String DEFAULT_TREES_PER_SECOND = "1000";
+
     /** Keys the Java agent consumes; all others are the recorder's. */
     static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
             ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
@@ -85,6 +96,10 @@ final class AgentConfig {
         merged.putAll(fromEnv);
         merged.putAll(fromSys);
         merged.putAll(fromArgs);
+        // The recorder reads its own OSPREY_* variables; one set there keeps its value.
+        if (!merged.containsKey(TREES_PER_SECOND) && env.get("OSPREY_SAMPLE_TREES_PER_SECOND") == null) {
+            merged.put(TREES_PER_SECOND, DEFAULT_TREES_PER_SECOND);
+        }
         return new AgentConfig(merged);
     }
 

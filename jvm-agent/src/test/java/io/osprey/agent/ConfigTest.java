@@ -26,6 +26,23 @@ class ConfigTest {
     }
 
     @Test
+    void theAgentBudgetsCallTreesUnlessConfigured() {
+        Map<String, String> noEnv = new HashMap<String, String>();
+        AgentConfig plain = AgentConfig.load("service.name=x", null, noEnv, new Properties());
+        assertEquals("1000", plain.recorderItems().get(AgentConfig.TREES_PER_SECOND));
+        AgentConfig arg = AgentConfig.load("sample.trees_per_second=unlimited", null, noEnv, new Properties());
+        assertEquals("unlimited", arg.recorderItems().get(AgentConfig.TREES_PER_SECOND));
+        Properties sys = new Properties();
+        sys.setProperty("osprey.sample.trees_per_second", "5");
+        assertEquals("5", AgentConfig.load(null, null, noEnv, sys).recorderItems().get(AgentConfig.TREES_PER_SECOND));
+        // The recorder reads this variable itself; the agent then passes no value over it.
+        Map<String, String> env = new HashMap<String, String>();
+        env.put("OSPREY_SAMPLE_TREES_PER_SECOND", "20");
+        assertFalse(AgentConfig.load(null, null, env, new Properties()).recorderItems()
+                .containsKey(AgentConfig.TREES_PER_SECOND));
+    }
+
+    @Test
     void argsKeepCommaSeparatedPatternsAndStripThePrefix() {
         Map<String, String> m = AgentConfig.parseArgs(
                 "osprey.hook.methods=a.*,b.*,exporter=otlp;otlp.endpoint=http://127.0.0.1:1");
