@@ -36,6 +36,9 @@ use crate::panic::ffi_boundary;
 
 /// Reads a Java string (NULL gives `None`). Uses the UTF-16 contents, so
 /// characters outside the BMP survive; unpaired surrogates become U+FFFD.
+/// Up to [`STACK_CHARS`] characters are copied through the stack, and an
+/// ASCII string (URLs, addresses, most names) is built at its exact size:
+/// one allocation per string.
 ///
 /// # Safety
 /// `env` is the calling thread's JNI environment and `s` NULL or a valid
@@ -47,17 +50,36 @@ unsafe fn java_str(env: *mut JNIEnv, s: jstring) -> Option<String> {
     // SAFETY: a JNI environment points to a function table of at least 1.2.
     let table = unsafe { (**env).v1_2 };
     // SAFETY: valid env and string per the contract.
-    let len = unsafe { (table.GetStringLength)(env, s) };
-    let mut buf = vec![0u16; usize::try_from(len).unwrap_or(0)];
+    let len = usize::try_from(unsafe { (table.GetStringLength)(env, s) }).unwrap_or(0);
+    let mut stack = [0u16; STACK_CHARS];
+    let mut heap = Vec::new();
+    let buf: &mut [u16] = if len <= STACK_CHARS {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
     // SAFETY: `buf` holds `len` chars; the range is the whole string.
-    unsafe { (table.GetStringRegion)(env, s, 0, len, buf.as_mut_ptr()) };
+    unsafe { (table.GetStringRegion)(env, s, 0, len as jint, buf.as_mut_ptr()) };
     // SAFETY: valid env.
     if unsafe { (table.ExceptionCheck)(env) } {
         // SAFETY: valid env; never leave an exception pending for Java.
         unsafe { (table.ExceptionClear)(env) };
         return None;
     }
-    Some(String::from_utf16_lossy(&buf))
+    Some(utf16_to_string(buf))
+}
+
+/// Java strings up to this many UTF-16 units are read without a heap buffer.
+const STACK_CHARS: usize = 512;
+
+/// UTF-16 to UTF-8, with an exact-size fast path for ASCII.
+fn utf16_to_string(units: &[u16]) -> String {
+    if units.iter().all(|&u| u < 0x80) {
+        units.iter().map(|&u| u as u8 as char).collect()
+    } else {
+        String::from_utf16_lossy(units)
+    }
 }
 
 /// Makes a Java string; NULL (with no pending exception) on failure.
@@ -689,6 +711,19 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_lastEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_becomes_utf8_exactly_sized_for_ascii_and_lossless_otherwise() {
+        let ascii: Vec<u16> = "GET /orders?id=1".encode_utf16().collect();
+        let s = utf16_to_string(&ascii);
+        assert_eq!(s, "GET /orders?id=1");
+        assert_eq!(s.capacity(), s.len());
+        for text in ["Zürich ☕", "emoji 🦅 outside the BMP", ""] {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            assert_eq!(utf16_to_string(&units), text);
+        }
+        assert_eq!(utf16_to_string(&[0x61, 0xD800, 0x62]), "a\u{FFFD}b");
+    }
 
     #[test]
     fn targets_map_minus_one_to_the_transaction() {
