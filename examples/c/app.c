@@ -3,14 +3,16 @@
  *
  * It handles "GET /c/orders" as a SERVER transaction continuing an inbound
  * W3C trace, with a method step containing an SQL step (which fails) and
- * an outgoing HTTP call whose traceparent header it prints. Any unexpected
- * result code ends the program with exit status 1.
+ * an outgoing HTTP call whose traceparent header it prints, then an
+ * asynchronous call whose end (20 ms later, HTTP 503) another thread
+ * reports. Any unexpected result code ends the program with exit status 1.
  *
  * Usage: ./app ["key=value;key=value"]   (default: $OSPREY_CONFIG, then
  * Osprey's defaults: the local store under ./osprey-data)
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -41,16 +43,25 @@ static const char *const INBOUND_TRACEPARENT =
 static const char *const SQL_TEXT =
     "SELECT id, total FROM orders WHERE customer_id = ? ORDER BY id";
 
+/* The thread that sees the asynchronous call finish: 20 ms, then a 503. */
+static void *finish_async_call(void *cell) {
+    sleep_ms(20);
+    CHECK(osprey_deferred_complete(cell, 503, "HttpTimeoutException",
+                                   "pricing answered 503 after 20 ms"));
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     const char *config = argc > 1 ? argv[1] : getenv("OSPREY_CONFIG");
     CHECK(osprey_init(config));
     printf("osprey %s started\n", osprey_version());
 
     /* Intern step names once, at start-up; steps then take ids. */
-    uint32_t load_orders, select_orders, call_inventory;
+    uint32_t load_orders, select_orders, call_inventory, call_pricing;
     CHECK(osprey_intern("OrderService.loadOrders", &load_orders));
     CHECK(osprey_intern("SELECT orders", &select_orders));
     CHECK(osprey_intern("GET inventory", &call_inventory));
+    CHECK(osprey_intern("GET pricing", &call_pricing));
 
     CHECK(osprey_txn_begin("GET /c/orders", OSPREY_TXN_SERVER, INBOUND_TRACEPARENT));
     CHECK(osprey_txn_attr_str("http.request.method", "GET"));
@@ -81,6 +92,21 @@ int main(int argc, char **argv) {
     CHECK(osprey_step_exit());
 
     CHECK(osprey_step_exit_handle(method));
+
+    /* An asynchronous call: the step is exited at once, and ends when the
+     * other thread completes its cell. */
+    uint64_t async_call = 0;
+    osprey_deferred *cell = NULL;
+    CHECK(osprey_step_enter(call_pricing, OSPREY_STEP_HTTP_CALL, &async_call));
+    CHECK(osprey_step_defer_end(async_call, &cell));
+    CHECK(osprey_step_exit_handle(async_call));
+    pthread_t finisher;
+    if (pthread_create(&finisher, NULL, finish_async_call, cell) != 0) {
+        fprintf(stderr, "pthread_create failed\n");
+        return 1;
+    }
+    pthread_join(finisher, NULL);
+
     CHECK(osprey_txn_attr_int("http.response.status_code", 200));
     CHECK(osprey_txn_end());
 

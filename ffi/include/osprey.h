@@ -155,6 +155,12 @@ typedef enum osprey_metric_kind {
 } osprey_metric_kind;
 
 /**
+ * The end of an asynchronous step, reported once from any thread: made by
+ * `osprey_step_defer_end`, consumed by `osprey_deferred_complete`.
+ */
+typedef struct osprey_deferred osprey_deferred;
+
+/**
  * Delivery statistics filled by `osprey_stats`.
  */
 typedef struct osprey_statistics {
@@ -344,6 +350,38 @@ enum osprey_result osprey_step_exit(void);
  * handle already exited, or one from another transaction is ignored.
  */
 enum osprey_result osprey_step_exit_handle(uint64_t handle);
+
+/**
+ * Lets another thread report when the step `handle` names really ends (an
+ * asynchronous call: exit the step as usual on this thread, complete the
+ * cell where the call's result arrives). Writes the cell to `*out_cell`;
+ * it must be passed to `osprey_deferred_complete` exactly once. When the
+ * transaction is exported before that, the step keeps its exit time and is
+ * marked `osprey.incomplete`.
+ *
+ * Returns `OSPREY_ERR_INVALID` (and NULL) when `handle` is not a step of
+ * this thread's open transaction, `OSPREY_ERR_LIMIT` when 4096 ends
+ * already await completion.
+ *
+ * # Safety
+ * `out_cell` is writable.
+ */
+enum osprey_result osprey_step_defer_end(uint64_t handle, struct osprey_deferred **out_cell);
+
+/**
+ * Reports that the asynchronous step of `cell` ended now, with HTTP
+ * `status` (`0`: none) and, when `error_message` is not NULL, as failed
+ * with that message and `error_type` (may be NULL). Consumes `cell`,
+ * from any thread. Text that is not valid UTF-8 is kept with U+FFFD in
+ * place of the bad bytes.
+ *
+ * Returns `OSPREY_ERR_NULL` when `cell` is NULL.
+ *
+ * # Safety
+ * `cell` is NULL or came from `osprey_step_defer_end` and was not
+ * completed before; the strings are NULL or NUL-terminated.
+ */
+enum osprey_result osprey_deferred_complete(struct osprey_deferred *cell, int64_t status, const char *error_type, const char *error_message);
 
 /**
  * Adds a string attribute (`db.statement`, `url.full`, ...) to the step

@@ -439,6 +439,110 @@ pub extern "C" fn osprey_step_exit_handle(handle: u64) -> osprey_result {
     })
 }
 
+/// The end of an asynchronous step, reported once from any thread: made by
+/// `osprey_step_defer_end`, consumed by `osprey_deferred_complete`.
+#[allow(non_camel_case_types)]
+pub struct osprey_deferred(std::sync::Arc<osprey::DeferredEnd>);
+
+/// Lets another thread report when the step `handle` names really ends (an
+/// asynchronous call: exit the step as usual on this thread, complete the
+/// cell where the call's result arrives). Writes the cell to `*out_cell`;
+/// it must be passed to `osprey_deferred_complete` exactly once. When the
+/// transaction is exported before that, the step keeps its exit time and is
+/// marked `osprey.incomplete`.
+///
+/// Returns `OSPREY_ERR_INVALID` (and NULL) when `handle` is not a step of
+/// this thread's open transaction, `OSPREY_ERR_LIMIT` when 4096 ends
+/// already await completion.
+///
+/// # Safety
+/// `out_cell` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn osprey_step_defer_end(
+    handle: u64,
+    out_cell: *mut *mut osprey_deferred,
+) -> osprey_result {
+    ffi_boundary!({
+        if out_cell.is_null() {
+            return fail(OSPREY_ERR_NULL, "`out_cell` is NULL");
+        }
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { out_cell.write(std::ptr::null_mut()) };
+        if !raw::in_transaction() {
+            return fail(
+                OSPREY_ERR_NO_TRANSACTION,
+                "this thread has no open transaction",
+            );
+        }
+        let Some(end) = raw::defer_end(handle) else {
+            return if osprey::DeferredEnd::outstanding() >= osprey::MAX_OUTSTANDING {
+                fail(
+                    OSPREY_ERR_LIMIT,
+                    "too many asynchronous step ends await completion",
+                )
+            } else {
+                fail(
+                    OSPREY_ERR_INVALID,
+                    "the handle is not a step of this thread's open transaction",
+                )
+            };
+        };
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { out_cell.write(Box::into_raw(Box::new(osprey_deferred(end)))) };
+        OSPREY_OK
+    })
+}
+
+/// Reports that the asynchronous step of `cell` ended now, with HTTP
+/// `status` (`0`: none) and, when `error_message` is not NULL, as failed
+/// with that message and `error_type` (may be NULL). Consumes `cell`,
+/// from any thread. Text that is not valid UTF-8 is kept with U+FFFD in
+/// place of the bad bytes.
+///
+/// Returns `OSPREY_ERR_NULL` when `cell` is NULL.
+///
+/// # Safety
+/// `cell` is NULL or came from `osprey_step_defer_end` and was not
+/// completed before; the strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn osprey_deferred_complete(
+    cell: *mut osprey_deferred,
+    status: i64,
+    error_type: *const c_char,
+    error_message: *const c_char,
+) -> osprey_result {
+    ffi_boundary!({
+        if cell.is_null() {
+            return fail(OSPREY_ERR_NULL, "`cell` is NULL");
+        }
+        // SAFETY: from `osprey_step_defer_end`'s `Box::into_raw`, handed
+        // back once per the contract.
+        let cell = unsafe { Box::from_raw(cell) };
+        // SAFETY: NULL or NUL-terminated per the contract.
+        let lossy = |ptr: *const c_char| unsafe { lossy_str(ptr) };
+        let error = lossy(error_message).map(|message| ErrorInfo {
+            kind: lossy(error_type).unwrap_or_default(),
+            message,
+            stack: String::new(),
+        });
+        cell.0.complete(status, error);
+        OSPREY_OK
+    })
+}
+
+/// A C string as text, invalid UTF-8 replaced; NULL gives `None`.
+///
+/// # Safety
+/// `ptr` is NULL or NUL-terminated.
+unsafe fn lossy_str(ptr: *const c_char) -> Option<String> {
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    (!ptr.is_null()).then(|| {
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
 /// Records an attribute for `step` (`Some(0)` = innermost open step, which
 /// falls back to the transaction) or the transaction (`None`).
 ///

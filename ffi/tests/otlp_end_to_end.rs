@@ -78,6 +78,7 @@ fn c_example_trace_arrives_over_otlp_http() {
     let method = find("OrderService.loadOrders");
     let sql = find("SELECT orders");
     let http = find("GET inventory");
+    let pricing = find("GET pricing");
     assert!(spans.iter().all(|(svc, _)| svc == "c-example"));
 
     // The transaction continues the inbound trace as a SERVER span.
@@ -117,6 +118,32 @@ fn c_example_trace_arrives_over_otlp_http() {
     assert!(mentions(sql, "SQLTimeoutException"), "{sql:#?}");
     assert_ne!(code(method), status::StatusCode::Error as i32);
     assert_ne!(code(http), status::StatusCode::Error as i32);
+
+    // The asynchronous call ends when the other thread completed it (20 ms
+    // after its exit), with the status and error reported there.
+    assert_eq!(pricing.parent_span_id, root.span_id);
+    assert_eq!(pricing.kind, span::SpanKind::Client as i32);
+    assert!(
+        pricing.end_time_unix_nano - pricing.start_time_unix_nano >= 20_000_000,
+        "{pricing:#?}"
+    );
+    assert!(pricing.end_time_unix_nano <= root.end_time_unix_nano);
+    assert_eq!(code(pricing), status::StatusCode::Error as i32);
+    assert!(mentions(pricing, "pricing answered 503"), "{pricing:#?}");
+    assert!(
+        pricing
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "http.response.status_code"
+                && format!("{:?}", kv.value).contains("503")),
+        "{pricing:#?}"
+    );
+    assert!(
+        !pricing
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "osprey.incomplete")
+    );
 
     // The printed traceparent names the HTTP step as the callee's parent.
     assert_eq!(

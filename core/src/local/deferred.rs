@@ -45,6 +45,11 @@ impl DeferredEnd {
         })
     }
 
+    /// How many ends are handed out and not yet completed.
+    pub fn outstanding() -> usize {
+        OUTSTANDING.load(Ordering::Relaxed)
+    }
+
     /// Records the outcome, now: an HTTP `status` (0: none) and the error,
     /// if the call failed. Only the first call counts.
     pub fn complete(&self, status: i64, error: Option<ErrorInfo>) {

@@ -294,6 +294,34 @@ static void traceparent_buffers(void) {
     EXPECT(osprey_txn_end(), OSPREY_OK);
 }
 
+/* Asynchronous step ends: bad handles, NULLs, no transaction, bad UTF-8. */
+static void deferred_ends(void) {
+    osprey_deferred *cell = (osprey_deferred *)&cell;
+    EXPECT(osprey_step_defer_end(1, &cell), OSPREY_ERR_NO_TRANSACTION);
+    ASSERT(cell == NULL);
+    EXPECT(osprey_step_defer_end(1, NULL), OSPREY_ERR_NULL);
+    EXPECT(osprey_deferred_complete(NULL, 200, NULL, NULL), OSPREY_ERR_NULL);
+
+    EXPECT(osprey_txn_begin("deferred", OSPREY_TXN_INTERNAL, NULL), OSPREY_OK);
+    EXPECT(osprey_step_defer_end(0, &cell), OSPREY_ERR_INVALID);
+    EXPECT(osprey_step_defer_end(0xdeadbeef, &cell), OSPREY_ERR_INVALID);
+    LAST_ERROR_HAS("not a step of this thread's open transaction");
+    ASSERT(cell == NULL);
+    uint64_t h = 0;
+    EXPECT(osprey_step_enter_name("deferred.call", OSPREY_STEP_HTTP_CALL, &h), OSPREY_OK);
+    EXPECT(osprey_step_defer_end(h, &cell), OSPREY_OK);
+    ASSERT(cell != NULL);
+    EXPECT(osprey_step_exit_handle(h), OSPREY_OK);
+    /* Bad UTF-8 in the error is kept, repaired; the cell is consumed. */
+    EXPECT(osprey_deferred_complete(cell, 502, "Bad\xff", "upstream \xfe failed"), OSPREY_OK);
+    /* A second cell for the same step, completed without an error. */
+    EXPECT(osprey_step_enter_name("deferred.ok", OSPREY_STEP_HTTP_CALL, &h), OSPREY_OK);
+    EXPECT(osprey_step_defer_end(h, &cell), OSPREY_OK);
+    EXPECT(osprey_step_exit_handle(h), OSPREY_OK);
+    EXPECT(osprey_deferred_complete(cell, 200, NULL, NULL), OSPREY_OK);
+    EXPECT(osprey_txn_end(), OSPREY_OK);
+}
+
 static void *other_thread(void *arg) {
     (void)arg;
     uint32_t id;
@@ -378,6 +406,7 @@ int main(void) {
     oversized_names();
     unbalanced_calls();
     traceparent_buffers();
+    deferred_ends();
     threads();
     after_shutdown();
     printf("bad_input: %d checks, %d failed\n", checks, failures);
