@@ -71,13 +71,13 @@ impl Converter {
         }
     }
 
-    /// Elapsed time and failure of a raw transaction, what the sampler
-    /// decides on before anything is converted.
+    /// Start, elapsed time and failure of a raw transaction: what the
+    /// sampler decides on before anything is converted.
     pub fn facts(&mut self, raw: &RawTransaction) -> TreeFacts {
         let start_unix_ns = self.calibration.unix_ns(raw.start);
         let elapsed_ns = self.calibration.duration_ns(raw.start, raw.end);
         TreeFacts {
-            end_unix_ns: start_unix_ns.saturating_add(elapsed_ns),
+            start_unix_ns,
             elapsed_ns,
             failed: !raw.errors.is_empty()
                 || raw
@@ -98,11 +98,15 @@ impl Converter {
     pub fn convert(
         &mut self,
         raw: &mut RawTransaction,
+        facts: &TreeFacts,
         tree: bool,
         rng: &mut Rng,
     ) -> TransactionRecord {
-        let start_unix_ns = self.calibration.unix_ns(raw.start);
-        let elapsed_ns = self.calibration.duration_ns(raw.start, raw.end);
+        let TreeFacts {
+            start_unix_ns,
+            elapsed_ns,
+            ..
+        } = *facts;
         // Deferred ends, read once: (step, outcome).
         let deferred: Vec<_> = raw
             .deferred
@@ -242,9 +246,9 @@ impl Converter {
 }
 
 /// What the sampler decides on, known before anything is converted.
+#[derive(Clone, Copy)]
 pub(crate) struct TreeFacts {
-    /// UNIX nanoseconds of the transaction's end.
-    pub end_unix_ns: u64,
+    pub start_unix_ns: u64,
     pub elapsed_ns: u64,
     /// The transaction or one of its steps failed.
     pub failed: bool,

@@ -440,7 +440,9 @@ impl Collector {
         self.handoff.received(&raw);
         let facts = self.converter.facts(&raw);
         let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
-        let mut record = self.converter.convert(&mut raw, tree, &mut self.rng);
+        let mut record = self
+            .converter
+            .convert(&mut raw, &facts, tree, &mut self.rng);
         if let Some(s) = &mut self.sanitizer {
             s.apply(&mut record);
         }

@@ -31,7 +31,11 @@ impl Sampler {
             return true;
         }
         let by_ratio = self.ratio >= 1.0 || (self.ratio > 0.0 && rng.unit() < self.ratio);
-        by_ratio && self.budget.as_mut().is_none_or(|b| b.take(txn.end_unix_ns))
+        by_ratio
+            && self
+                .budget
+                .as_mut()
+                .is_none_or(|b| b.take(txn.start_unix_ns.saturating_add(txn.elapsed_ns)))
     }
 }
 
@@ -81,7 +85,7 @@ mod tests {
 
     fn txn(end_ms: u64, elapsed_ms: u64) -> TreeFacts {
         TreeFacts {
-            end_unix_ns: end_ms * 1_000_000,
+            start_unix_ns: (end_ms - elapsed_ms) * 1_000_000,
             elapsed_ns: elapsed_ms * 1_000_000,
             failed: false,
         }
