@@ -23,7 +23,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::java::{PortApp, java_home, jdks, mentions, received, status_code};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
+use osprey::AttrValue;
+use osprey::export::store::StoreReader;
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr};
 
@@ -351,4 +354,89 @@ fn request_facts_follow_the_configuration() {
         Some("127.0.0.1")
     );
     assert_eq!(str_attr(&plain.attributes, "network.peer.address"), None);
+}
+
+/// The agent's call-tree budget (`sample.trees_per_second`, 1000 by default):
+/// past it OTLP receives only the trees within the budget, while every
+/// transaction is recorded (the local store: each with its SQL count and
+/// time, the XLog) and counted (the `osprey.transactions` metric).
+#[test]
+fn past_the_tree_budget_every_request_is_recorded_with_its_counts() {
+    const REQUESTS: usize = 12;
+    let receiver = Receiver::start();
+    let store = common::scratch("tomcat-tree-budget-store");
+    let agent = format!(
+        "-javaagent:{}=hook.methods=demo.web.Work.*,exporter=otlp,store,store.dir={},\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,sample.trees_per_second=2",
+        agent_jar().display(),
+        store.display(),
+        receiver.port()
+    );
+    let name = "tomcat-tree-budget";
+    let app = App::start(&java_home(), &[agent], name);
+    let started = Instant::now();
+    for _ in 0..REQUESTS {
+        let (status, body) = app.get("/hello?id=42", "");
+        assert!(status.contains(" 200") && body.contains("hello widget widget"));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    app.stop(name);
+
+    // The store: every request, each with its counts; trees only within budget.
+    let (stored, issues) = StoreReader::open(&store).expect("store").transactions();
+    assert!(issues.is_empty(), "{issues:?}");
+    let hello: Vec<_> = stored
+        .iter()
+        .filter(|t| t.endpoint() == "GET /hello")
+        .collect();
+    assert_eq!(hello.len(), REQUESTS, "every request is recorded");
+    for t in &hello {
+        let count = t
+            .record
+            .attributes
+            .iter()
+            .find(|a| t.name(a.key) == "osprey.sql.count")
+            .map(|a| a.value.clone());
+        assert_eq!(count, Some(AttrValue::Int(2)), "{:?}", t.record);
+        assert_eq!(t.record.sampled, !t.record.steps.is_empty());
+    }
+    let kept = hello.iter().filter(|t| t.record.sampled).count();
+    // Two trees in the full bucket, plus two a second while the requests ran.
+    let most = 2 + (2.0 * seconds).ceil() as usize;
+    assert!(
+        (2..=most).contains(&kept) && kept < REQUESTS,
+        "{kept} of {REQUESTS} requests kept their tree in {seconds:.2} s"
+    );
+
+    // OTLP: exactly the kept trees, with their SQL steps.
+    let spans = received(&receiver);
+    let servers: Vec<&Span> = spans.iter().filter(|s| s.name == "GET /hello").collect();
+    assert_eq!(servers.len(), kept, "the kept trees go over OTLP");
+    let sql_steps = spans
+        .iter()
+        .filter(|s| s.name.starts_with("SELECT"))
+        .count();
+    assert_eq!(sql_steps, 2 * kept);
+    // And every transaction is counted in the per-second metrics.
+    let counted: i64 = receiver
+        .metrics()
+        .iter()
+        .flat_map(|m| &m.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == "osprey.transactions")
+        .filter_map(|m| match &m.data {
+            Some(metric::Data::Sum(sum)) => Some(sum),
+            _ => None,
+        })
+        .flat_map(|sum| &sum.data_points)
+        .map(|p| match p.value {
+            Some(number_data_point::Value::AsInt(n)) => n,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        counted >= REQUESTS as i64,
+        "osprey.transactions counted {counted}"
+    );
 }

@@ -45,8 +45,8 @@ final class AgentConfig {
     static final String TREES_PER_SECOND = "sample.trees_per_second";
 
     /**
-     * Ordinary call trees kept per second unless configured: every tree up to this rate, and
-     * past it every transaction still counted and exported without its steps (errors, slow and
+     * Ordinary call trees kept per second unless configured: every tree up to this rate; past
+     * it every transaction is still recorded and counted, without its steps (errors, slow and
      * propagated traces keep theirs). An agent inside an application it does not know bounds
      * what it costs at any request rate; the Rust and C front doors default to no limit.
      */
