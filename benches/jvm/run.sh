@@ -25,7 +25,11 @@
 #                                 noop_agent / noop_agent_rt: a -javaagent whose premain
 #                                 does nothing (benches/jvm/noop), without / with
 #                                 Can-Retransform-Classes in its manifest (the cost of
-#                                 any agent at all)
+#                                 any agent at all: -javaagent implies --add-modules
+#                                 java.instrument, so the JVM resolves its module graph
+#                                 at start-up instead of using the pre-resolved one, and
+#                                 here C2 then usually stops scalar-replacing H2's
+#                                 HashSet iterators: ~245 B/request on JDK 17 and 25)
 #   OSPREY_AGENT_JAR              use this agent jar instead of building one
 #   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
 #   JFR                           if set, a flight recording per configuration with these
@@ -305,7 +309,9 @@ awk -F'\t' '
     if ("osprey" in rps) { lo = 100 * (1 - rps["osprey"] / rps["none"])
       printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
       printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
-      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"] }
+      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"]
+      if ("noop_agent" in rps)
+        printf "- Osprey allocation added per request over a no-op -javaagent: %d B\n", al["osprey"] - al["noop_agent"] }
     for (i = 2; i <= n; i++) if (c[i] ~ /^osprey_/)
       printf "- %s throughput loss: %.2f %%\n", c[i], 100 * (1 - rps[c[i]] / rps["none"])
     if ("otel" in rps) { lt = 100 * (1 - rps["otel"] / rps["none"])
