@@ -21,9 +21,23 @@
 #                                 (the no-collector default) instead of OTLP;
 #                                 osprey_alltrees: Osprey exporting every call tree
 #                                 (the agent keeps 1000 ordinary trees a second by
-#                                 default and exports the rest without their steps)
+#                                 default and exports the rest without their steps);
+#                                 noop_agent / noop_agent_rt: a -javaagent whose premain
+#                                 does nothing (benches/jvm/noop), without / with
+#                                 Can-Retransform-Classes in its manifest (the cost of
+#                                 any agent at all: -javaagent implies --add-modules
+#                                 java.instrument, so the JVM resolves its module graph
+#                                 at start-up instead of using the pre-resolved one, and
+#                                 here C2 then usually stops scalar-replacing H2's
+#                                 HashSet iterators: ~245 B/request on JDK 17 and 25)
 #   OSPREY_AGENT_JAR              use this agent jar instead of building one
 #   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
+#   JFR                           if set, a flight recording per configuration with these
+#                                 settings (default, profile or a .jfc path), in
+#                                 target/jvm-bench/<config>.jfr
+# Besides the table: the bytes allocated per request split by thread group (request
+# threads *-exec-*, the connector's other http-nio-* threads, the agent's osprey-*
+# threads, the rest), from /stats?threads=1 before and after the measured run.
 # Smoke run: WARMUP=3s DURATION=5s STARTS=1 bash benches/jvm/run.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -86,6 +100,14 @@ otel_agent="$work/agents/opentelemetry-javaagent-$OTEL_AGENT_VERSION.jar"
 cp="$work/libs/tomcat-embed-core-$TOMCAT_VERSION.jar:$work/libs/tomcat-annotations-api-$TOMCAT_VERSION.jar:$work/libs/h2-$H2_VERSION.jar"
 rm -rf "$work/classes"
 "$jdk/bin/javac" --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
+if [[ " $CONFIGS " == *" noop_agent"* ]]; then
+  rm -rf "$work/noop"
+  "$jdk/bin/javac" --release 8 -nowarn -d "$work/noop/classes" benches/jvm/noop/NoopAgent.java 2>/dev/null
+  printf 'Premain-Class: bench.NoopAgent\n' >"$work/noop/plain.mf"
+  printf 'Premain-Class: bench.NoopAgent\nCan-Retransform-Classes: true\n' >"$work/noop/rt.mf"
+  "$jdk/bin/jar" cfm "$work/noop/noop-agent.jar" "$work/noop/plain.mf" -C "$work/noop/classes" .
+  "$jdk/bin/jar" cfm "$work/noop/noop-agent-rt.jar" "$work/noop/rt.mf" -C "$work/noop/classes" .
+fi
 
 echo "==> starting the OTLP sink"
 rm -f "$work/sink.port"
@@ -111,6 +133,8 @@ agent_opts() { # config -> the JVM options that load its agent
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench,sample.trees_per_second=unlimited" ;;
     osprey_store)
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$work/store,service.name=bench" ;;
+    noop_agent) echo "-javaagent:$work/noop/noop-agent.jar" ;;
+    noop_agent_rt) echo "-javaagent:$work/noop/noop-agent-rt.jar" ;;
     otel)
       echo "-javaagent:$otel_agent" \
         "-Dotel.instrumentation.methods.include=demo.web.Work[chain,inner,outer]" \
@@ -129,6 +153,9 @@ agent_opts() { # config -> the JVM options that load its agent
 start_app() { # config log
   local opts
   read -r -a opts <<<"$(agent_opts "$1")"
+  if [ -n "${JFR:-}" ]; then
+    opts+=("-XX:StartFlightRecording=settings=$JFR,filename=$work/$1.jfr")
+  fi
   rm -f "$work/app.fifo"
   mkfifo "$work/app.fifo"
   local t0=${EPOCHREALTIME/./}
@@ -161,6 +188,30 @@ stop_app() {
 
 allocated() { curl -s "http://127.0.0.1:$port/stats" | sed -n 's/^allocated_bytes=//p'; }
 
+by_thread() { # file -> /stats?threads=1 saved there
+  curl -s "http://127.0.0.1:$port/stats?threads=1" >"$1"
+}
+
+thread_groups() { # before after requests -> bytes per request by thread group (threads alive at the end)
+  awk -F'\t' -v n="$3" '
+    FNR == NR { if ($1 == "thread") b[$2] = $3; next }
+    $1 == "thread" {
+      d = $3 - b[$2]; name = $4
+      if (name ~ /-exec-[0-9]+$/) g = "request"
+      else if (name ~ /^http-nio-/) g = "connector"
+      else if (name ~ /^osprey-/) g = "agent"
+      else g = "other"
+      sum[g] += d
+      if (g != "request" && d > 0) top[name] += d
+    }
+    END {
+      printf "request %.1f connector %.1f agent %.1f other %.1f", sum["request"] / n, sum["connector"] / n,
+        sum["agent"] / n, sum["other"] / n
+      for (t in top) if (top[t] / n >= 0.5) printf "; %s %.1f", t, top[t] / n
+      printf "\n"
+    }' "$1" "$2"
+}
+
 to_ms() { # wrk duration (12.3us, 4.5ms, 1.2s, 2m) -> ms
   awk -v d="$1" 'BEGIN {
     n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
@@ -177,6 +228,7 @@ field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.tsv"
+: >"$work/thread-groups.txt"
 printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\n' >"$results"
 for config in $CONFIGS; do
   echo "==> $config"
@@ -195,9 +247,11 @@ for config in $CONFIGS; do
   answer="$(curl -s "$url")"
   [ "$answer" = "bench widget widget" ] || { echo "unexpected answer: $answer"; exit 1; }
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >"$work/wrk-$config-warmup.txt"
+  by_thread "$work/threads-$config-before.txt"
   a0="$(allocated)"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" | tee "$work/wrk-$config.txt"
   a1="$(allocated)"
+  by_thread "$work/threads-$config-after.txt"
   stop_app # the agents flush at shutdown
   after_sink="$(curl -s "$sink_url/counts")"
   out="$work/wrk-$config.txt"
@@ -209,6 +263,8 @@ for config in $CONFIGS; do
   p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
   p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
   alloc=$(( (a1 - a0) / requests ))
+  echo "$config: $(thread_groups "$work/threads-$config-before.txt" "$work/threads-$config-after.txt" "$requests")" \
+    >>"$work/thread-groups.txt"
   posts=$(( $(field "$after_sink" posts) - $(field "$before_sink" posts) ))
   bytes=$(( $(field "$after_sink" bytes) - $(field "$before_sink" bytes) ))
   chain=$(( $(field "$after_sink" chain) - $(field "$before_sink" chain) ))
@@ -223,7 +279,7 @@ for config in $CONFIGS; do
       echo "FAILED: $config stored no call trees with method steps and SQL in $work/store"
       exit 1
     fi
-  elif [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
+  elif [ "$config" != none ] && [[ "$config" != noop_agent* ]] && { [ "$posts" -le 0 ] || [ "$chain" -le 0 ] || [ "$sql" -le 0 ]; }; then
     echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"
     exit 1
   fi
@@ -253,7 +309,9 @@ awk -F'\t' '
     if ("osprey" in rps) { lo = 100 * (1 - rps["osprey"] / rps["none"])
       printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
       printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
-      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"] }
+      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"]
+      if ("noop_agent" in rps)
+        printf "- Osprey allocation added per request over a no-op -javaagent: %d B\n", al["osprey"] - al["noop_agent"] }
     for (i = 2; i <= n; i++) if (c[i] ~ /^osprey_/)
       printf "- %s throughput loss: %.2f %%\n", c[i], 100 * (1 - rps[c[i]] / rps["none"])
     if ("otel" in rps) { lt = 100 * (1 - rps["otel"] / rps["none"])
@@ -264,6 +322,10 @@ awk -F'\t' '
       if (lt > 0) printf "- Osprey loss / OpenTelemetry loss: %.2f (target <= 0.33)\n", lo / lt
       else print "- Osprey loss / OpenTelemetry loss: n/a (OpenTelemetry lost no throughput in this run)" }
   }' "$results"
+echo
+echo "Bytes allocated / request by thread group (threads alive at the end of the run):"
+echo
+sed 's/^/- /' "$work/thread-groups.txt"
 } | tee "$work/report.md"
 echo
 echo "raw: $work/results.tsv, wrk output $work/wrk-*.txt, app logs $work/app-*.log"

@@ -21,7 +21,7 @@ import org.apache.catalina.startup.Tomcat;
  * /fail} throws, {@code /exit} stops the server (or it stops by itself after a minute, or after
  * {@code -Ddemo.lifetime.s=N} seconds). For the load benchmark ({@code benches/jvm/run.sh}):
  * {@code /bench?id=N} runs 20 method steps ({@link Work#chain}) and two queries, {@code /stats}
- * prints the bytes allocated so far by all live threads.
+ * prints the bytes allocated so far by all live threads ({@code /stats?threads=1}: and by each).
  */
 public final class WebApp {
     static Connection db;
@@ -97,20 +97,35 @@ public final class WebApp {
         }
     }
 
-    /** The bytes allocated so far by all live threads (HotSpot's per-thread counters). */
+    /**
+     * The bytes allocated so far by all live threads (HotSpot's per-thread counters); with {@code
+     * ?threads=1}, then one line per live thread: {@code thread<TAB>id<TAB>bytes<TAB>name}.
+     */
     static final class Stats extends HttpServlet {
         @Override
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             com.sun.management.ThreadMXBean threads =
                     (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            long[] ids = threads.getAllThreadIds();
+            long[] allocated = threads.getThreadAllocatedBytes(ids);
             long total = 0;
-            for (long bytes : threads.getThreadAllocatedBytes(threads.getAllThreadIds())) {
+            for (long bytes : allocated) {
                 if (bytes > 0) {
                     total += bytes;
                 }
             }
             resp.setContentType("text/plain");
-            resp.getWriter().print("allocated_bytes=" + total);
+            StringBuilder out = new StringBuilder("allocated_bytes=").append(total);
+            if ("1".equals(req.getParameter("threads"))) {
+                java.lang.management.ThreadInfo[] infos = threads.getThreadInfo(ids, 0);
+                for (int i = 0; i < ids.length; i++) {
+                    if (allocated[i] >= 0 && infos[i] != null) {
+                        out.append("\nthread\t").append(ids[i]).append('\t').append(allocated[i])
+                                .append('\t').append(infos[i].getThreadName());
+                    }
+                }
+            }
+            resp.getWriter().print(out);
         }
     }
 }

@@ -23,11 +23,13 @@ import org.objectweb.asm.commons.AdviceAdapter;
  * inherits the interface from a superclass not yet seen (or an abstract base it does not name
  * directly) is not instrumented.
  *
- * <p>The outermost instrumented statement class of a hierarchy also gets a field for the SQL it
- * was prepared with and implements {@link io.osprey.agent.bootstrap.PreparedSql} to reach it, so
- * that remembering a prepared statement's SQL allocates nothing (statements of other classes are
- * remembered in a weak map). Serializable classes are left without it: a new field would change
- * their computed {@code serialVersionUID}.
+ * <p>The outermost instrumented statement class of a hierarchy that may be prepared also gets a
+ * field for the SQL it was prepared with and implements {@link io.osprey.agent.bootstrap.PreparedSql}
+ * to reach it, so that remembering a prepared statement's SQL allocates nothing (statements of
+ * other classes are remembered in a weak map). A class naming {@code java.sql.Statement} and no
+ * prepared interface is a plain statement, never prepared: it is left its size (one field more
+ * makes many objects 8 bytes bigger), and its subclasses get the field instead. Serializable
+ * classes are left without it: a new field would change their computed {@code serialVersionUID}.
  */
 final class JdbcInstrumentation extends LibraryInstrumentation {
     private static final Set<String> STATEMENT_INTERFACES = new HashSet<String>(java.util.Arrays.asList(
@@ -48,15 +50,20 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
         boolean statement = statements.contains(reader.getSuperName());
         boolean connection = connections.contains(reader.getSuperName());
         boolean serializable = false;
+        boolean plain = false;
+        boolean prepared = false;
         for (String i : reader.getInterfaces()) {
             statement |= STATEMENT_INTERFACES.contains(i);
             connection |= CONNECTION.equals(i);
             serializable |= "java/io/Serializable".equals(i);
+            plain |= "java/sql/Statement".equals(i);
+            prepared |= "java/sql/PreparedStatement".equals(i) || "java/sql/CallableStatement".equals(i);
         }
         if (statement) {
             statements.add(internalName);
             boolean inherits = holders.contains(reader.getSuperName());
-            boolean hold = !inherits && !serializable && (reader.getAccess() & Opcodes.ACC_INTERFACE) == 0;
+            boolean hold = !inherits && !serializable && (prepared || !plain)
+                    && (reader.getAccess() & Opcodes.ACC_INTERFACE) == 0;
             byte[] out = rewriteStatement(reader, hold);
             if (out != null && (inherits || hold)) {
                 holders.add(internalName);

@@ -8,6 +8,9 @@ import java.lang.management.MemoryMXBean;
 import java.lang.management.MemoryUsage;
 import java.lang.management.OperatingSystemMXBean;
 import java.lang.management.ThreadMXBean;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Method;
 import java.util.List;
 
@@ -17,6 +20,10 @@ import java.util.List;
  * units follow the OpenTelemetry JVM semantic conventions; see the agent README's inspector
  * table. Only the inspector thread uses an instance, and only once the server is up: building
  * one initialises {@code java.lang.management}.
+ *
+ * <p>A sample allocates little (the two {@code MemoryUsage} objects): the recent CPU utilization
+ * is computed here from the process CPU time, because {@code getProcessCpuLoad()} reads several
+ * cgroup files per call in a container (about 100 KB of garbage a second on JDK 17).
  */
 final class JvmMetrics {
     private static final String CPU_BEAN = "com.sun.management.OperatingSystemMXBean";
@@ -26,9 +33,14 @@ final class JvmMetrics {
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     private final ClassLoadingMXBean classes = ManagementFactory.getClassLoadingMXBean();
     private final OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
-    /** {@code com.sun.management} getters, through reflection (no compile-time dependency). */
-    private final Method processCpuLoad;
-    private final Method processCpuTime;
+    /**
+     * {@code com.sun.management}'s {@code long getProcessCpuTime()} as {@code (Object)long} (no
+     * compile-time dependency; invoked exactly, it boxes nothing); null when absent.
+     */
+    private final MethodHandle processCpuTime;
+    /** Process CPU time and {@code System.nanoTime()} at the previous sample (JVM start at first). */
+    private long lastCpuNanos;
+    private long lastWallNanos;
 
     private final int heapUsed;
     private final int nonHeapUsed;
@@ -65,9 +77,9 @@ final class JvmMetrics {
         classLoaded = series("jvm.class.loaded", "{class}", counter, null, null);
         classUnloaded = series("jvm.class.unloaded", "{class}", counter, null, null);
         cpuCount = series("jvm.cpu.count", "{cpu}", up, null, null);
-        processCpuLoad = getter("getProcessCpuLoad");
         processCpuTime = getter("getProcessCpuTime");
-        cpuUtilization = processCpuLoad == null ? -1
+        lastWallNanos = System.nanoTime() - ManagementFactory.getRuntimeMXBean().getUptime() * 1000000L;
+        cpuUtilization = processCpuTime == null ? -1
                 : series("jvm.cpu.recent_utilization", "1",
                         OspreyNative.METRIC_GAUGE | OspreyNative.METRIC_DOUBLE, null, null);
         cpuTime = processCpuTime == null ? -1
@@ -100,14 +112,21 @@ final class JvmMetrics {
         put(classCount, classes.getLoadedClassCount());
         put(classLoaded, classes.getTotalLoadedClassCount());
         put(classUnloaded, classes.getUnloadedClassCount());
-        put(cpuCount, Runtime.getRuntime().availableProcessors());
-        if (processCpuLoad != null) {
-            put(cpuUtilization, ((Number) processCpuLoad.invoke(os)).doubleValue());
-        }
+        int cpus = Runtime.getRuntime().availableProcessors();
+        put(cpuCount, cpus);
         if (processCpuTime != null) {
-            long ns = ((Number) processCpuTime.invoke(os)).longValue();
+            long ns;
+            try {
+                ns = (long) processCpuTime.invokeExact((Object) os);
+            } catch (Throwable t) {
+                throw new IllegalStateException("getProcessCpuTime: " + t, t);
+            }
             if (ns >= 0) {
+                long now = System.nanoTime();
                 put(cpuTime, ns / 1e9);
+                put(cpuUtilization, utilization(ns - lastCpuNanos, now - lastWallNanos, cpus));
+                lastCpuNanos = ns;
+                lastWallNanos = now;
             }
         }
         for (int i = 0; i < gcCount.length; i++) {
@@ -127,10 +146,26 @@ final class JvmMetrics {
         }
     }
 
-    private Method getter(String name) {
+    /**
+     * The share of {@code cpus} processors the process used over {@code wallNanos}, from 0 to 1 (as
+     * {@code getProcessCpuLoad()} reports it); -1 (left out) when no time has passed.
+     */
+    static double utilization(long cpuNanos, long wallNanos, int cpus) {
+        if (wallNanos <= 0 || cpus <= 0) {
+            return -1;
+        }
+        return Math.min(1.0, Math.max(0.0, cpuNanos / ((double) wallNanos * cpus)));
+    }
+
+    private MethodHandle getter(String name) {
         try {
             Class<?> type = Class.forName(CPU_BEAN);
-            return type.isInstance(os) ? type.getMethod(name) : null;
+            if (!type.isInstance(os)) {
+                return null;
+            }
+            Method m = type.getMethod(name);
+            return MethodHandles.publicLookup().unreflect(m)
+                    .asType(MethodType.methodType(long.class, Object.class));
         } catch (Throwable t) {
             return null;
         }

@@ -84,4 +84,12 @@ class InspectorTest {
             }
         }
     }
+
+    @Test
+    void cpuUtilizationIsTheShareOfAllProcessorsOverTheInterval() {
+        assertEquals(0.25, JvmMetrics.utilization(500000000L, 1000000000L, 2), 1e-9);
+        assertEquals(1.0, JvmMetrics.utilization(3000000000L, 1000000000L, 2), 1e-9, "capped");
+        assertEquals(0.0, JvmMetrics.utilization(-1L, 1000000000L, 2), 1e-9, "never negative");
+        assertTrue(JvmMetrics.utilization(1L, 0L, 2) < 0, "no time passed: left out");
+    }
 }

@@ -44,14 +44,24 @@ class LibraryInstrumentationTest {
     }
 
     @Test
-    void theOutermostStatementClassHoldsItsPreparedSql() throws Exception {
+    void theOutermostPreparedStatementClassHoldsItsPreparedSql() throws Exception {
         JdbcInstrumentation jdbc = new JdbcInstrumentation();
         final byte[] base = jdbc.transform("sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
         assertNotNull(base);
-        assertEquals(1, sqlFields(base));
-        // A subclass inherits the field: without execute methods of its own it is left alone.
-        final byte[] sub = concreteSubclassOf("sample/FakeStatement", new String[0]);
-        assertNull(jdbc.transform("sample/SubStatement", new ClassReader(sub)));
+        // A plain statement class (java.sql.Statement only) is never prepared: no field.
+        assertEquals(0, sqlFields(base));
+        // Its prepared subclass holds the field...
+        final byte[] sub = jdbc.transform("sample/SubStatement", new ClassReader(concreteSubclassOf(
+                "sample/SubStatement", "sample/FakeStatement", new String[] {"java/sql/PreparedStatement"})));
+        assertNotNull(sub);
+        assertEquals(1, sqlFields(sub));
+        // ... and a subclass of that inherits it: without execute methods of its own it is left alone.
+        assertNull(jdbc.transform("sample/SubSubStatement", new ClassReader(concreteSubclassOf(
+                "sample/SubSubStatement", "sample/SubStatement", new String[0]))));
+        // A subclass of a plain statement class naming no interface may be prepared: it holds the field.
+        byte[] unnamed = jdbc.transform("sample/OtherStatement", new ClassReader(concreteSubclassOf(
+                "sample/OtherStatement", "sample/FakeStatement", new String[0])));
+        assertEquals(1, sqlFields(unnamed));
         // Both defined in one loader: the subclass's instances hold the SQL through the interface.
         ClassLoader loader = new ClassLoader(getClass().getClassLoader()) {
             @Override
@@ -82,7 +92,7 @@ class LibraryInstrumentationTest {
         assertNull(held.osprey$sql());
         held.osprey$setSql("SELECT 1");
         assertEquals("SELECT 1", held.osprey$sql());
-        java.lang.reflect.Field f = c.getSuperclass().getDeclaredField("osprey$sql");
+        java.lang.reflect.Field f = c.getDeclaredField("osprey$sql");
         assertTrue(Modifier.isPrivate(f.getModifiers()) && Modifier.isTransient(f.getModifiers())
                 && f.isSynthetic());
         // The statement still behaves: execute() runs its own body.
@@ -93,7 +103,8 @@ class LibraryInstrumentationTest {
         // A serializable statement class keeps its shape (and serialVersionUID): no field.
         JdbcInstrumentation fresh = new JdbcInstrumentation();
         byte[] serializable = fresh.transform("sample/SerialStatement", new ClassReader(concreteSubclassOf(
-                "java/lang/Object", new String[] {"java/sql/Statement", "java/io/Serializable"})));
+                "sample/SerialStatement", "java/lang/Object",
+                new String[] {"java/sql/PreparedStatement", "java/io/Serializable"})));
         assertNotNull(serializable);
         assertEquals(0, sqlFields(serializable));
     }
@@ -115,12 +126,11 @@ class LibraryInstrumentationTest {
     }
 
     /**
-     * A concrete {@code sample/SubStatement} of {@code superName} with a no-argument constructor,
-     * or (of {@code Object}) {@code sample/SerialStatement} with {@code execute()}.
+     * A concrete class {@code name} of {@code superName} with a no-argument constructor (of {@code
+     * Object}: and {@code execute()}).
      */
-    private static byte[] concreteSubclassOf(String superName, String[] interfaces) {
+    private static byte[] concreteSubclassOf(String name, String superName, String[] interfaces) {
         org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
-        String name = superName.equals("java/lang/Object") ? "sample/SerialStatement" : "sample/SubStatement";
         w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC, name, null, superName,
                 interfaces);
         org.objectweb.asm.MethodVisitor init = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "<init>", "()V",

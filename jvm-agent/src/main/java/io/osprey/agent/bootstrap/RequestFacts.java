@@ -27,6 +27,11 @@ final class RequestFacts {
     String peerAddress;
     String user;
     String query;
+    /** The session cookie value last hashed on this thread, and its hash (it repeats per user). */
+    private String lastCookie;
+    private String lastCookieHash;
+    /** This thread's SHA-256 digest, reused. */
+    private MessageDigest sha256;
 
     RequestFacts() {}
 
@@ -69,7 +74,7 @@ final class RequestFacts {
         } else {
             f.clientAddress = remote;
         }
-        f.user = userSource.user(a, request);
+        f.user = userSource.user(a, request, f);
         Set<String> allow = queryAllow;
         // Asked only when needed: the container builds the string on demand.
         f.query = allow.isEmpty() ? null : allowedQuery(a.string(a.queryString, request, null), allow);
@@ -125,31 +130,99 @@ final class RequestFacts {
 
     /** The value of cookie {@code name} in a {@code Cookie} header; null when absent. */
     static String cookie(String header, String name) {
+        long range = cookieRange(header, name);
+        return range < 0 ? null : header.substring((int) (range >>> 32), (int) range);
+    }
+
+    /**
+     * Where the value of cookie {@code name} is in a {@code Cookie} header, as {@code from << 32 |
+     * to} (trimmed); -1 when absent or empty. The first part named {@code name} counts. Allocates
+     * nothing.
+     */
+    static long cookieRange(String header, String name) {
         if (header == null) {
+            return -1L;
+        }
+        int n = header.length();
+        int start = 0;
+        while (start <= n) {
+            int end = header.indexOf(';', start);
+            if (end < 0) {
+                end = n;
+            }
+            int eq = header.indexOf('=', start);
+            if (eq > start && eq < end) {
+                int a = start;
+                int b = eq;
+                while (a < b && header.charAt(a) <= ' ') {
+                    a++;
+                }
+                while (b > a && header.charAt(b - 1) <= ' ') {
+                    b--;
+                }
+                if (b - a == name.length() && header.regionMatches(a, name, 0, b - a)) {
+                    int from = eq + 1;
+                    int to = end;
+                    while (from < to && header.charAt(from) <= ' ') {
+                        from++;
+                    }
+                    while (to > from && header.charAt(to - 1) <= ' ') {
+                        to--;
+                    }
+                    return from == to ? -1L : ((long) from << 32) | to;
+                }
+            }
+            start = end + 1;
+        }
+        return -1L;
+    }
+
+    /**
+     * {@link #hash} of the value of cookie {@code name} in {@code header} (null when absent): the
+     * previous hash on this thread when the value is the same, without copying it.
+     */
+    String cookieHash(String header, String name) {
+        long range = cookieRange(header, name);
+        if (range < 0) {
             return null;
         }
-        for (String part : header.split(";")) {
-            int eq = part.indexOf('=');
-            if (eq > 0 && part.substring(0, eq).trim().equals(name)) {
-                String v = part.substring(eq + 1).trim();
-                return v.isEmpty() ? null : v;
+        int from = (int) (range >>> 32);
+        int len = (int) range - from;
+        String last = lastCookie;
+        if (last != null && last.length() == len && header.regionMatches(from, last, 0, len)) {
+            return lastCookieHash;
+        }
+        String value = header.substring(from, from + len);
+        if (sha256 == null) {
+            try {
+                sha256 = MessageDigest.getInstance("SHA-256");
+            } catch (Exception e) {
+                return null;
             }
         }
-        return null;
+        String h = hash(sha256, value);
+        lastCookie = value;
+        lastCookieHash = h;
+        return h;
     }
 
     /** 16 hex digits of the SHA-256 of {@code value}: stable across JVMs, not reversible. */
     static String hash(String value) {
         try {
-            byte[] d = MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
-            StringBuilder sb = new StringBuilder(16);
-            for (int i = 0; i < 8; i++) {
-                sb.append(Character.forDigit((d[i] >> 4) & 0xF, 16)).append(Character.forDigit(d[i] & 0xF, 16));
-            }
-            return sb.toString();
+            return hash(MessageDigest.getInstance("SHA-256"), value);
         } catch (Exception e) {
             return null;
         }
+    }
+
+    private static String hash(MessageDigest sha256, String value) {
+        byte[] d = sha256.digest(value.getBytes(StandardCharsets.UTF_8));
+        char[] hex = new char[16];
+        for (int i = 0; i < 8; i++) {
+            hex[2 * i] = Character.forDigit((d[i] >> 4) & 0xF, 16);
+            hex[2 * i + 1] = Character.forDigit(d[i] & 0xF, 16);
+        }
+        return new String(hex);
     }
 
     /** Parsed {@code http.user}. */
@@ -178,11 +251,11 @@ final class RequestFacts {
             }
         }
 
-        String user(Servers.Accessors a, Object request) {
+        /** The user of {@code request}; {@code f} keeps the thread's last cookie hash. */
+        String user(Servers.Accessors a, Object request, RequestFacts f) {
             switch (kind) {
                 case 1:
-                    String v = cookie(a.string(a.header, request, "cookie"), name);
-                    return v == null ? null : hash(v);
+                    return f.cookieHash(a.string(a.header, request, "cookie"), name);
                 case 2:
                     return a.string(a.header, request, name);
                 case 3:

@@ -210,7 +210,7 @@ public final class Servers {
                 s.recorded = null;
                 // The container's own request, mapped exactly (or by default): no route to ask for.
                 boolean plain = request == null || (request == s.direct && !s.directRouted);
-                String route = plain ? null : route(request);
+                String route = plain ? null : route(request, s);
                 if (route != null) {
                     OspreyNative.rename(route);
                 }
@@ -225,9 +225,9 @@ public final class Servers {
     /**
      * {@code METHOD /context/pattern} for a request whose servlet mapping (Servlet 4+) matched by
      * {@code PATH} or {@code EXTENSION}; null otherwise (exact, default and root mappings keep the
-     * path).
+     * path). The thread's previous route when it is the same ({@code s}).
      */
-    static String route(Object request) {
+    static String route(Object request, ServletState s) {
         Accessors a = routeAccessors(request);
         if (a.mapping == null) {
             return null;
@@ -252,9 +252,7 @@ public final class Servers {
         }
         String context = a.string(a.contextPath, request, null);
         String method = a.string(a.method, request, null);
-        String p = pattern.toString();
-        return (method == null ? "HTTP" : method) + " " + (context == null ? "" : context)
-                + (p.startsWith("/") ? p : "/" + p);
+        return s.route(method == null ? "HTTP" : method, context == null ? "" : context, pattern.toString());
     }
 
     /** Normal exit of {@code HttpServlet.service}. */
@@ -499,6 +497,23 @@ public final class Servers {
             uriLength = n;
             uriCharset = charset;
             uri = decoded;
+        }
+
+        private String lastRouteMethod;
+        private String lastRouteContext;
+        private String lastRoutePattern;
+        private String lastRoute;
+
+        /** {@code METHOD /context/pattern}, the previous route's string when all three are the same. */
+        String route(String method, String context, String pattern) {
+            if (!method.equals(lastRouteMethod) || !context.equals(lastRouteContext)
+                    || !pattern.equals(lastRoutePattern)) {
+                lastRouteMethod = method;
+                lastRouteContext = context;
+                lastRoutePattern = pattern;
+                lastRoute = method + " " + context + (pattern.startsWith("/") ? pattern : "/" + pattern);
+            }
+            return lastRoute;
         }
 
         /** {@code METHOD /path}, the previous request's string when both are the same. */

@@ -57,4 +57,14 @@ class TomcatRequestsTest {
         assertNotNull(TomcatRequests.of(new FakeConnectorRequest()));
         assertTrue(TomcatRequests.of("a string") == null);
     }
+
+    @Test
+    void aRepeatedRouteReusesItsName() {
+        Servers.ServletState s = new Servers.ServletState();
+        String first = s.route("GET", "/app", "/api/*");
+        assertEquals("GET /app/api/*", first);
+        assertSame(first, s.route("GET", "/app", "/api/*"));
+        assertEquals("POST /app/api/*", s.route("POST", "/app", "/api/*"));
+        assertEquals("POST /*.do", s.route("POST", "", "*.do"));
+    }
 }
