@@ -5,7 +5,7 @@
 # Java agent. Both agents export OTLP http/protobuf to a local sink
 # (benches/jvm/sink.py) that answers 200 and counts what it receives; a run in
 # which an agent sent no traces naming Work.chain and SQL fails. Prints a
-# markdown table (throughput, p50/p99 latency, start-up, bytes allocated per
+# markdown table (throughput, p50/p99 latency, start-up, bytes allocated and JVM CPU time per
 # request) and the ratios the issue targets. Results belong in
 # BENCHMARKS.md as ratios, from a quiet machine.
 #
@@ -186,6 +186,9 @@ stop_app() {
   app=""
 }
 
+# The app JVM's CPU time so far (user + system, all threads), in clock ticks.
+cpu_ticks() { cut -d' ' -f14,15 "/proc/$app/stat" | awk '{ print $1 + $2 }'; }
+
 allocated() { curl -s "http://127.0.0.1:$port/stats" | sed -n 's/^allocated_bytes=//p'; }
 
 by_thread() { # file -> /stats?threads=1 saved there
@@ -229,7 +232,7 @@ field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.tsv"
 : >"$work/thread-groups.txt"
-printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\n' >"$results"
+printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\tjvm_cpu_us_per_req\n' >"$results"
 for config in $CONFIGS; do
   echo "==> $config"
   log="$work/app-$config.log"
@@ -249,7 +252,9 @@ for config in $CONFIGS; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >"$work/wrk-$config-warmup.txt"
   by_thread "$work/threads-$config-before.txt"
   a0="$(allocated)"
+  c0="$(cpu_ticks)"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" | tee "$work/wrk-$config.txt"
+  c1="$(cpu_ticks)"
   a1="$(allocated)"
   by_thread "$work/threads-$config-after.txt"
   stop_app # the agents flush at shutdown
@@ -263,6 +268,8 @@ for config in $CONFIGS; do
   p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
   p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
   alloc=$(( (a1 - a0) / requests ))
+  cpu_us=$(awk -v t="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
   echo "$config: $(thread_groups "$work/threads-$config-before.txt" "$work/threads-$config-after.txt" "$requests")" \
     >>"$work/thread-groups.txt"
   posts=$(( $(field "$after_sink" posts) - $(field "$before_sink" posts) ))
@@ -283,8 +290,8 @@ for config in $CONFIGS; do
     echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"
     exit 1
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$rps" "$p50" "$p99" "$startup" \
-    "$alloc" "$requests" "$posts" "$bytes" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$rps" "$p50" "$p99" "$startup" \
+    "$alloc" "$requests" "$posts" "$bytes" "$cpu_us" >>"$results"
 done
 
 {
@@ -298,18 +305,19 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(lscpu 2>/dev/null | sed
 echo
 awk -F'\t' '
   NR == 1 { next }
-  { c[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; st[$1] = $5; al[$1] = $6; tp[$1] = $8; tb[$1] = $9; n = NR }
+  { c[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; st[$1] = $5; al[$1] = $6; tp[$1] = $8; tb[$1] = $9; cpu[$1] = $10; n = NR }
   END {
-    print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | traces POSTs / bytes (store: bytes on disk) |"
-    print "|---|---:|---:|---:|---:|---:|---:|"
+    print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | JVM CPU µs / request | traces POSTs / bytes (store: bytes on disk) |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 2; i <= n; i++) { k = c[i]
-      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %d / %.0f |\n", k, rps[k], p50[k], p99[k], st[k], al[k], tp[k], tb[k] }
+      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %.1f | %d / %.0f |\n", k, rps[k], p50[k], p99[k], st[k], al[k], cpu[k], tp[k], tb[k] }
     if (!("none" in rps)) exit
     print ""
     if ("osprey" in rps) { lo = 100 * (1 - rps["osprey"] / rps["none"])
       printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
       printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
       printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"]
+      printf "- Osprey JVM CPU added per request: %.1f us (%.1f %%)\n", cpu["osprey"] - cpu["none"], 100 * (cpu["osprey"] / cpu["none"] - 1)
       if ("noop_agent" in rps)
         printf "- Osprey allocation added per request over a no-op -javaagent: %d B\n", al["osprey"] - al["noop_agent"] }
     for (i = 2; i <= n; i++) if (c[i] ~ /^osprey_/)
