@@ -39,7 +39,13 @@ pub(crate) struct Converter {
     static_names: HashMap<(usize, usize), NameId, BuildHasherDefault<AddressHasher>>,
     /// The last static name looked up: steps often repeat one name.
     last_static: Option<(usize, usize, NameId)>,
+    /// The transaction's deferred step ends, read once by [`Self::facts`]
+    /// and applied by [`Self::convert`]: (step, end ticks, status, error).
+    outcomes: Vec<(usize, Option<DeferredOutcome>)>,
 }
+
+/// A completed deferred end: end ticks, HTTP status, error.
+type DeferredOutcome = (u64, i64, Option<model::ErrorInfo>);
 
 impl Converter {
     pub fn new() -> Self {
@@ -47,6 +53,7 @@ impl Converter {
             calibration: Calibration::new(),
             static_names: HashMap::default(),
             last_static: None,
+            outcomes: Vec::new(),
         }
     }
 
@@ -72,18 +79,26 @@ impl Converter {
     }
 
     /// Start, elapsed time and failure of a raw transaction: what the
-    /// sampler decides on before anything is converted.
-    pub fn facts(&mut self, raw: &RawTransaction) -> TreeFacts {
+    /// sampler decides on before anything is converted. Takes its deferred
+    /// ends' outcomes as they are now, so that the decision and the record
+    /// see the same ones; call [`Self::convert`] next.
+    pub fn facts(&mut self, raw: &mut RawTransaction) -> TreeFacts {
         let start_unix_ns = self.calibration.unix_ns(raw.start);
         let elapsed_ns = self.calibration.duration_ns(raw.start, raw.end);
+        self.outcomes.clear();
+        self.outcomes.extend(
+            raw.deferred
+                .drain(..)
+                .map(|(index, end)| (index as usize, end.outcome())),
+        );
+        let deferred_failed = self
+            .outcomes
+            .iter()
+            .any(|(_, o)| o.as_ref().is_some_and(|(_, _, e)| e.is_some()));
         TreeFacts {
             start_unix_ns,
             elapsed_ns,
-            failed: !raw.errors.is_empty()
-                || raw
-                    .deferred
-                    .iter()
-                    .any(|(_, end)| end.outcome().is_some_and(|(_, _, e)| e.is_some())),
+            failed: !raw.errors.is_empty() || deferred_failed,
         }
     }
 
@@ -107,12 +122,8 @@ impl Converter {
             elapsed_ns,
             ..
         } = *facts;
-        // Deferred ends, read once: (step, outcome).
-        let deferred: Vec<_> = raw
-            .deferred
-            .drain(..)
-            .map(|(index, end)| (index as usize, end.outcome()))
-            .collect();
+        // Read by `facts`; the buffer goes back to `self` at the end.
+        let mut deferred = std::mem::take(&mut self.outcomes);
         let outcome = |i: usize| {
             deferred
                 .iter()
@@ -182,20 +193,20 @@ impl Converter {
                 None => error = Some(e),
             }
         }
-        for (i, outcome) in &deferred {
-            let Some(step) = steps.get_mut(*i) else {
+        for (i, outcome) in deferred.drain(..) {
+            let Some(step) = steps.get_mut(i) else {
                 continue;
             };
             match outcome {
                 Some((_, status, e)) => {
-                    if *status > 0 {
+                    if status > 0 {
                         step.attributes.push(Attribute {
                             key: self.name(RawName::Static(model::ATTR_HTTP_STATUS)),
-                            value: AttrValue::Int(*status),
+                            value: AttrValue::Int(status),
                         });
                     }
                     if let Some(e) = e {
-                        step.error = Some(Box::new(e.clone()));
+                        step.error = Some(Box::new(e));
                     }
                 }
                 None => step.attributes.push(Attribute {
@@ -222,6 +233,7 @@ impl Converter {
                 value: AttrValue::Float(raw.cpu_ns as f64 / 1e6),
             });
         }
+        self.outcomes = deferred; // emptied by the drain above, kept for its capacity
         let name = match std::mem::replace(&mut raw.name, RawTxnName::Owned(String::new())) {
             RawTxnName::Raw(r) => self.name(r),
             RawTxnName::Owned(s) => names::intern(&s),

@@ -438,7 +438,7 @@ impl Collector {
 
     fn accept(&mut self, mut raw: Box<RawTransaction>) {
         self.handoff.received(&raw);
-        let facts = self.converter.facts(&raw);
+        let facts = self.converter.facts(&mut raw);
         let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
         let mut record = self
             .converter
