@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 #[cfg(feature = "enable")]
-use crate::local::raw::{RawName, RawTxnName};
+use crate::local::raw::RawName;
 #[cfg(feature = "enable")]
-use crate::local::recorder::{self, StepToken, Target};
+use crate::local::recorder::{self, NewName, StepToken, Target};
 use crate::local::{DetachError, Handover, RecordError};
 use crate::model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 use crate::names::NameId;
@@ -73,13 +73,14 @@ impl TransactionBuilder {
         #[cfg(feature = "enable")]
         {
             let name = match self.name {
-                Cow::Borrowed(s) => RawTxnName::Raw(RawName::Static(s)),
-                Cow::Owned(s) => RawTxnName::Owned(s),
+                Cow::Borrowed(s) => NewName::Raw(RawName::Static(s)),
+                Cow::Owned(s) => NewName::Owned(s),
             };
             let state = if recorder::is_active() {
                 let raw = match name {
-                    RawTxnName::Raw(r) => r,
-                    RawTxnName::Owned(s) => RawName::Id(crate::names::intern(&s)),
+                    NewName::Raw(r) => r,
+                    NewName::Owned(s) => RawName::Id(crate::names::intern(&s)),
+                    NewName::Copied(s) => RawName::Id(crate::names::intern(s)),
                 };
                 TxnState::Nested(recorder::enter(raw, StepKind::Custom))
             } else {
@@ -286,15 +287,16 @@ pub mod raw {
     /// nothing but must still be exited to keep enter/exit balanced.
     pub type StepHandle = u64;
 
-    /// Begins a transaction on this thread.
+    /// Begins a transaction on this thread, named `name` (copied into a
+    /// buffer the thread reuses: no allocation in steady state).
     pub fn begin(
-        name: String,
+        name: &str,
         kind: SpanKind,
         remote: Option<RemoteParent>,
     ) -> Result<(), RecordError> {
         #[cfg(feature = "enable")]
         {
-            recorder::begin(RawTxnName::Owned(name), kind, remote).map(drop)
+            recorder::begin(NewName::Copied(name), kind, remote).map(drop)
         }
         #[cfg(not(feature = "enable"))]
         {
@@ -313,8 +315,8 @@ pub mod raw {
         Err(RecordError::NoTransaction)
     }
 
-    /// Renames this thread's open transaction.
-    pub fn rename(name: String) -> Result<(), RecordError> {
+    /// Renames this thread's open transaction (copied, as for [`begin`]).
+    pub fn rename(name: &str) -> Result<(), RecordError> {
         #[cfg(feature = "enable")]
         {
             recorder::rename(name)
@@ -450,6 +452,20 @@ pub mod raw {
         #[cfg(feature = "enable")]
         {
             recorder::set_attr(target(step), RawName::Id(key), value)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = (step, key, value);
+            Err(RecordError::NoTransaction)
+        }
+    }
+
+    /// Adds a string attribute (targets as for [`attr`]), copied into the
+    /// transaction's text buffer: no allocation in steady state.
+    pub fn attr_str(step: Option<StepHandle>, key: NameId, value: &str) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::set_attr_text(target(step), RawName::Id(key), value)
         }
         #[cfg(not(feature = "enable"))]
         {

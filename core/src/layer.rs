@@ -27,8 +27,8 @@ use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::local::raw::{RawName, RawTxnName};
-use crate::local::recorder::{self, StepToken, Target};
+use crate::local::raw::RawName;
+use crate::local::recorder::{self, NewName, StepToken, Target};
 use crate::model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 
 /// Records `tracing` spans as Osprey transactions and steps.
@@ -140,7 +140,7 @@ where
         let entered = if recorder::is_active() {
             Entered::Step(recorder::enter(RawName::Static(name), StepKind::Method))
         } else {
-            match recorder::begin(RawTxnName::Raw(RawName::Static(name)), self.root_kind, None) {
+            match recorder::begin(NewName::Raw(RawName::Static(name)), self.root_kind, None) {
                 Ok(seq) => Entered::Transaction(seq),
                 Err(_) => return,
             }

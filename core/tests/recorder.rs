@@ -163,7 +163,7 @@ fn caps_steps_and_repairs_unbalanced_exits() {
         }
         txn.end();
         // An exit without enter and a step left open are repaired.
-        osprey::raw::begin("unbalanced".into(), SpanKind::Internal, None).unwrap();
+        osprey::raw::begin("unbalanced", SpanKind::Internal, None).unwrap();
         osprey::raw::exit();
         let id = osprey::names::intern("left open");
         osprey::raw::enter(id, StepKind::Method);
@@ -363,7 +363,7 @@ fn calls_before_init_and_after_shutdown_do_nothing_and_do_not_panic() {
     drop(s);
     assert_eq!(txn.end(), None);
     assert_eq!(
-        osprey::raw::begin("x".into(), SpanKind::Internal, None),
+        osprey::raw::begin("x", SpanKind::Internal, None),
         Err(osprey::RecordError::NotRunning)
     );
     assert_eq!(osprey::raw::end(), Err(osprey::RecordError::NoTransaction));
@@ -405,7 +405,7 @@ fn interned_attribute_values_arrive_as_their_text() {
             osprey::names::intern("db.system"),
             osprey::names::intern("h2"),
         );
-        osprey::raw::begin("GET /".into(), SpanKind::Server, None).unwrap();
+        osprey::raw::begin("GET /", SpanKind::Server, None).unwrap();
         osprey::raw::attr_name(None, method, get).unwrap();
         let step = osprey::raw::enter(load, StepKind::Method);
         osprey::raw::attr_name(Some(step), system, h2).unwrap();
@@ -426,6 +426,73 @@ fn interned_attribute_values_arrive_as_their_text() {
     assert_eq!(method.value, AttrValue::Str("GET".into()));
     assert_eq!(
         osprey::raw::attr_name(None, method.key, method.key),
+        Err(osprey::RecordError::NoTransaction)
+    );
+}
+
+#[test]
+fn copied_text_attributes_and_names_survive_buffer_reuse() {
+    let capture = Capture::default();
+    with_osprey(quick(), &capture, || {
+        let (path, agent, sql, load) = (
+            osprey::names::intern("url.path"),
+            osprey::names::intern("user_agent.original"),
+            osprey::names::intern("db.statement"),
+            osprey::names::intern("load"),
+        );
+        let long = "x".repeat(10_000);
+        // Several transactions on one thread: each reuses the buffers the
+        // previous one left, and must carry only its own texts.
+        for (i, name) in ["GET /a", "POST /ünïcode/路径", "GET /long"]
+            .iter()
+            .enumerate()
+        {
+            osprey::raw::begin(name, SpanKind::Server, None).unwrap();
+            osprey::raw::attr_str(None, path, &name[name.find(' ').unwrap() + 1..]).unwrap();
+            let step = osprey::raw::enter(load, StepKind::Sql);
+            osprey::raw::attr_str(Some(step), sql, &format!("SELECT c FROM t{i}")).unwrap();
+            osprey::raw::exit_step(step);
+            if i == 2 {
+                osprey::raw::attr_str(None, agent, &long).unwrap();
+                osprey::raw::rename("GET /renamed").unwrap();
+            }
+            osprey::raw::end().unwrap();
+        }
+    });
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 3);
+    let text = |t: &osprey::model::TransactionRecord, key: &str| {
+        t.attributes
+            .iter()
+            .find(|a| &*osprey::names::resolve(a.key) == key)
+            .map(|a| a.value.clone())
+    };
+    assert_eq!(&*osprey::names::resolve(txns[0].name), "GET /a");
+    assert_eq!(
+        text(&txns[0], "url.path"),
+        Some(AttrValue::Str("/a".into()))
+    );
+    assert_eq!(text(&txns[0], "user_agent.original"), None);
+    assert_eq!(&*osprey::names::resolve(txns[1].name), "POST /ünïcode/路径");
+    assert_eq!(
+        text(&txns[1], "url.path"),
+        Some(AttrValue::Str("/ünïcode/路径".into()))
+    );
+    assert_eq!(
+        render(&txns[1]),
+        "POST /ünïcode/路径\n  load db.statement=SELECT c FROM t1\n"
+    );
+    assert_eq!(&*osprey::names::resolve(txns[2].name), "GET /renamed");
+    assert_eq!(
+        text(&txns[2], "url.path"),
+        Some(AttrValue::Str("/long".into()))
+    );
+    assert_eq!(
+        text(&txns[2], "user_agent.original"),
+        Some(AttrValue::Str("x".repeat(10_000)))
+    );
+    assert_eq!(
+        osprey::raw::attr_str(None, osprey::names::intern("k"), "v"),
         Err(osprey::RecordError::NoTransaction)
     );
 }
@@ -503,7 +570,7 @@ fn stale_guards_never_end_a_later_transaction_or_instance() {
     with_osprey(quick(), &capture, || {
         let stale = osprey::transaction("A").begin();
         osprey::raw::end().unwrap(); // A ended behind its guard's back
-        osprey::raw::begin("B".into(), SpanKind::Internal, None).unwrap();
+        osprey::raw::begin("B", SpanKind::Internal, None).unwrap();
         assert_eq!(stale.end(), None, "the guard of A does not end B");
         assert!(osprey::raw::in_transaction());
         osprey::raw::end().unwrap();
@@ -599,7 +666,7 @@ fn a_deferred_step_ends_when_another_thread_completes_it() {
             osprey::names::intern("GET 127.0.0.1:1"),
             osprey::names::intern("GET 127.0.0.1:2"),
         );
-        osprey::raw::begin("GET /front".into(), SpanKind::Server, None).unwrap();
+        osprey::raw::begin("GET /front", SpanKind::Server, None).unwrap();
         let step = osprey::raw::enter(call, StepKind::HttpCall);
         let end = osprey::raw::defer_end(step).expect("a step of the open transaction");
         osprey::raw::exit_step(step);

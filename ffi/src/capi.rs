@@ -250,7 +250,7 @@ pub unsafe extern "C" fn osprey_txn_begin(
             }
         };
         let remote = header.and_then(osprey::propagation::parse_inbound);
-        match raw::begin(names::truncate(name).to_owned(), kind, remote) {
+        match raw::begin(names::truncate(name), kind, remote) {
             Ok(()) => OSPREY_OK,
             Err(e) => record_error(e),
         }
@@ -282,7 +282,7 @@ pub unsafe extern "C" fn osprey_txn_rename(name: *const c_char) -> osprey_result
     ffi_boundary!({
         // SAFETY: forwarded contract.
         let name = tri!(unsafe { arg_str(name, "name") });
-        match raw::rename(names::truncate(name).to_owned()) {
+        match raw::rename(names::truncate(name)) {
             Ok(()) => OSPREY_OK,
             Err(e) => record_error(e),
         }
@@ -543,15 +543,22 @@ unsafe fn lossy_str(ptr: *const c_char) -> Option<String> {
     })
 }
 
+/// An attribute value from C: text is copied by the recorder (no
+/// allocation in steady state), other values are passed as they are.
+enum CValue<'a> {
+    Text(&'a str),
+    Other(AttrValue),
+}
+
 /// Records an attribute for `step` (`Some(0)` = innermost open step, which
 /// falls back to the transaction) or the transaction (`None`).
 ///
 /// # Safety
 /// `key` is NULL or a NUL-terminated string.
-unsafe fn set_attr(
+unsafe fn set_attr<'a>(
     step: Option<u64>,
     key: *const c_char,
-    value: impl FnOnce() -> Result<AttrValue, osprey_result>,
+    value: impl FnOnce() -> Result<CValue<'a>, osprey_result>,
 ) -> osprey_result {
     // SAFETY: forwarded contract.
     let key = tri!(unsafe { arg_str(key, "key") });
@@ -562,7 +569,12 @@ unsafe fn set_attr(
             "this thread has no open transaction",
         );
     }
-    match raw::attr(step, names::intern(key), value) {
+    let key = names::intern(key);
+    let set = match value {
+        CValue::Text(text) => raw::attr_str(step, key, text),
+        CValue::Other(value) => raw::attr(step, key, value),
+    };
+    match set {
         Ok(()) => OSPREY_OK,
         Err(e) => record_error(e),
     }
@@ -586,7 +598,7 @@ pub unsafe extern "C" fn osprey_attr_str(
         // SAFETY: forwarded contract.
         unsafe {
             set_attr(Some(step), key, || {
-                arg_str(value, "value").map(|v| AttrValue::Str(v.to_owned()))
+                arg_str(value, "value").map(CValue::Text)
             })
         }
     })
@@ -603,7 +615,9 @@ pub unsafe extern "C" fn osprey_attr_int(
     value: i64,
 ) -> osprey_result {
     // SAFETY: forwarded contract.
-    ffi_boundary!({ unsafe { set_attr(Some(step), key, || Ok(AttrValue::Int(value))) } })
+    ffi_boundary!({
+        unsafe { set_attr(Some(step), key, || Ok(CValue::Other(AttrValue::Int(value)))) }
+    })
 }
 
 /// Adds a floating-point attribute; see `osprey_attr_str`.
@@ -617,7 +631,13 @@ pub unsafe extern "C" fn osprey_attr_double(
     value: f64,
 ) -> osprey_result {
     // SAFETY: forwarded contract.
-    ffi_boundary!({ unsafe { set_attr(Some(step), key, || Ok(AttrValue::Float(value))) } })
+    ffi_boundary!({
+        unsafe {
+            set_attr(Some(step), key, || {
+                Ok(CValue::Other(AttrValue::Float(value)))
+            })
+        }
+    })
 }
 
 /// Adds a boolean attribute; see `osprey_attr_str`.
@@ -631,7 +651,13 @@ pub unsafe extern "C" fn osprey_attr_bool(
     value: bool,
 ) -> osprey_result {
     // SAFETY: forwarded contract.
-    ffi_boundary!({ unsafe { set_attr(Some(step), key, || Ok(AttrValue::Bool(value))) } })
+    ffi_boundary!({
+        unsafe {
+            set_attr(Some(step), key, || {
+                Ok(CValue::Other(AttrValue::Bool(value)))
+            })
+        }
+    })
 }
 
 /// Adds a string attribute to the calling thread's transaction
@@ -648,11 +674,7 @@ pub unsafe extern "C" fn osprey_txn_attr_str(
 ) -> osprey_result {
     ffi_boundary!({
         // SAFETY: forwarded contract.
-        unsafe {
-            set_attr(None, key, || {
-                arg_str(value, "value").map(|v| AttrValue::Str(v.to_owned()))
-            })
-        }
+        unsafe { set_attr(None, key, || arg_str(value, "value").map(CValue::Text)) }
     })
 }
 
@@ -664,7 +686,7 @@ pub unsafe extern "C" fn osprey_txn_attr_str(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn osprey_txn_attr_int(key: *const c_char, value: i64) -> osprey_result {
     // SAFETY: forwarded contract.
-    ffi_boundary!({ unsafe { set_attr(None, key, || Ok(AttrValue::Int(value))) } })
+    ffi_boundary!({ unsafe { set_attr(None, key, || Ok(CValue::Other(AttrValue::Int(value)))) } })
 }
 
 /// Builds an `ErrorInfo` from the three C strings.

@@ -36,14 +36,24 @@ use crate::panic::ffi_boundary;
 
 /// Reads a Java string (NULL gives `None`). Uses the UTF-16 contents, so
 /// characters outside the BMP survive; unpaired surrogates become U+FFFD.
-/// Up to [`STACK_CHARS`] characters are copied through the stack, and an
-/// ASCII string (URLs, addresses, most names) is built at its exact size:
-/// one allocation per string.
+/// One allocation per string; see [`java_str_with`] for none.
 ///
 /// # Safety
 /// `env` is the calling thread's JNI environment and `s` NULL or a valid
 /// local reference to a `java.lang.String`.
 unsafe fn java_str(env: *mut JNIEnv, s: jstring) -> Option<String> {
+    // SAFETY: forwarded contract.
+    unsafe { java_str_with(env, s, str::to_owned) }
+}
+
+/// Calls `f` with the text of a Java string (NULL gives `None`), decoded as
+/// for [`java_str`]. A string of up to [`STACK_CHARS`] ASCII characters
+/// (URLs, addresses, most names) goes through the stack only: no
+/// allocation.
+///
+/// # Safety
+/// As for [`java_str`].
+unsafe fn java_str_with<R>(env: *mut JNIEnv, s: jstring, f: impl FnOnce(&str) -> R) -> Option<R> {
     if s.is_null() || env.is_null() {
         return None;
     }
@@ -67,11 +77,26 @@ unsafe fn java_str(env: *mut JNIEnv, s: jstring) -> Option<String> {
         unsafe { (table.ExceptionClear)(env) };
         return None;
     }
-    Some(utf16_to_string(buf))
+    let mut bytes = [0u8; STACK_CHARS];
+    Some(match ascii_on_stack(buf, &mut bytes) {
+        Some(text) => f(text),
+        None => f(&utf16_to_string(buf)),
+    })
 }
 
 /// Java strings up to this many UTF-16 units are read without a heap buffer.
 const STACK_CHARS: usize = 512;
+
+/// `units` as text in `bytes` when they are all ASCII and fit.
+fn ascii_on_stack<'a>(units: &[u16], bytes: &'a mut [u8; STACK_CHARS]) -> Option<&'a str> {
+    if units.len() > STACK_CHARS || !units.iter().all(|&u| u < 0x80) {
+        return None;
+    }
+    for (b, &u) in bytes.iter_mut().zip(units) {
+        *b = u as u8;
+    }
+    std::str::from_utf8(&bytes[..units.len()]).ok()
+}
 
 /// UTF-16 to UTF-8, with an exact-size fast path for ASCII.
 fn utf16_to_string(units: &[u16]) -> String {
@@ -244,18 +269,18 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_begin(
             return code(record_error(osprey::RecordError::AlreadyActive));
         }
         // SAFETY: called by the JVM with a valid env and arguments.
-        let name = match unsafe { arg(env, name, "name") } {
-            Ok(n) => n,
-            Err(c) => return code(c),
-        };
+        let remote = unsafe { java_str_with(env, traceparent, osprey::propagation::parse_inbound) }
+            .flatten();
         // SAFETY: as above.
-        let header = unsafe { java_str(env, traceparent) };
-        let remote = header
-            .as_deref()
-            .and_then(osprey::propagation::parse_inbound);
-        match raw::begin(names::truncate(&name).to_owned(), kind, remote) {
-            Ok(()) => code(OSPREY_OK),
-            Err(e) => code(record_error(e)),
+        let begun = unsafe {
+            java_str_with(env, name, |name| {
+                raw::begin(names::truncate(name), kind, remote)
+            })
+        };
+        match begun {
+            Some(Ok(())) => code(OSPREY_OK),
+            Some(Err(e)) => code(record_error(e)),
+            None => code(fail(OSPREY_ERR_NULL, "`name` is null".to_owned())),
         }
     })
 }
@@ -347,9 +372,12 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_attrSt
 ) {
     ffi_boundary!({
         // SAFETY: called by the JVM with a valid env and argument.
-        if let Some(value) = unsafe { java_str(env, value) }
-            && let Err(e) = raw::attr(target(handle), NameId(key_id as u32), AttrValue::Str(value))
-        {
+        let set = unsafe {
+            java_str_with(env, value, |value| {
+                raw::attr_str(target(handle), NameId(key_id as u32), value)
+            })
+        };
+        if let Some(Err(e)) = set {
             record_error(e);
         }
     })
@@ -479,9 +507,9 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_rename
 ) {
     ffi_boundary!({
         // SAFETY: called by the JVM with a valid env and argument.
-        if let Some(name) = unsafe { java_str(env, name) }
-            && let Err(e) = raw::rename(names::truncate(&name).to_owned())
-        {
+        let renamed =
+            unsafe { java_str_with(env, name, |name| raw::rename(names::truncate(name))) };
+        if let Some(Err(e)) = renamed {
             record_error(e);
         }
     })
@@ -723,6 +751,23 @@ mod tests {
             assert_eq!(utf16_to_string(&units), text);
         }
         assert_eq!(utf16_to_string(&[0x61, 0xD800, 0x62]), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn short_ascii_is_decoded_on_the_stack_and_anything_else_is_left_to_the_heap() {
+        let mut bytes = [0u8; STACK_CHARS];
+        let units: Vec<u16> = "GET /orders".encode_utf16().collect();
+        assert_eq!(ascii_on_stack(&units, &mut bytes), Some("GET /orders"));
+        assert_eq!(ascii_on_stack(&[], &mut bytes), Some(""));
+        let full = vec![u16::from(b'a'); STACK_CHARS];
+        assert_eq!(
+            ascii_on_stack(&full, &mut bytes).map(str::len),
+            Some(STACK_CHARS)
+        );
+        let over = vec![u16::from(b'a'); STACK_CHARS + 1];
+        assert_eq!(ascii_on_stack(&over, &mut bytes), None);
+        let accented: Vec<u16> = "Zürich".encode_utf16().collect();
+        assert_eq!(ascii_on_stack(&accented, &mut bytes), None);
     }
 
     #[test]

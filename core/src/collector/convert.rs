@@ -175,6 +175,15 @@ impl Converter {
             let value = match attr.value {
                 RawValue::Value(v) => v,
                 RawValue::Name(id) => AttrValue::Str(names::resolve(id).to_string()),
+                RawValue::Text { start, len } => {
+                    let start = start as usize;
+                    AttrValue::Str(
+                        raw.text
+                            .get(start..start + len as usize)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                }
             };
             let a = Attribute {
                 key: self.name(attr.key),
@@ -234,9 +243,10 @@ impl Converter {
             });
         }
         self.outcomes = deferred; // emptied by the drain above, kept for its capacity
-        let name = match std::mem::replace(&mut raw.name, RawTxnName::Owned(String::new())) {
-            RawTxnName::Raw(r) => self.name(r),
-            RawTxnName::Owned(s) => names::intern(&s),
+        // The name's buffer stays with `raw`, for the next transaction.
+        let name = match &raw.name {
+            RawTxnName::Raw(r) => self.name(*r),
+            RawTxnName::Owned(s) => names::intern(s),
         };
         TransactionRecord {
             trace_id: raw.trace_id,

@@ -7,6 +7,9 @@ use crate::names::NameId;
 /// Step capacity a recycled buffer keeps (160 KiB).
 pub(crate) const RECYCLED_STEPS: usize = 4096;
 
+/// Attribute text capacity a recycled buffer keeps.
+const RECYCLED_TEXT: usize = 4096;
+
 /// Marks "no step": the transaction itself is the parent or current frame.
 pub(crate) const NO_STEP: u32 = u32::MAX;
 
@@ -41,13 +44,19 @@ pub(crate) struct RawStep {
     pub repaired: bool,
 }
 
-/// An attribute value as recorded: a value, or the id of an interned name
+/// An attribute value as recorded: a value, the id of an interned name
 /// that the collector turns into a string value (no copy on the recording
-/// thread).
+/// thread), or a string copied into the transaction's [`RawTransaction::text`]
+/// (no allocation on the recording thread once the buffer has grown).
 #[derive(Clone, Debug)]
 pub(crate) enum RawValue {
     Value(AttrValue),
     Name(NameId),
+    /// `text[start..start + len]`.
+    Text {
+        start: u32,
+        len: u32,
+    },
 }
 
 /// An attribute or error, addressed to a step index or [`NO_STEP`] (the
@@ -77,6 +86,9 @@ pub(crate) struct RawTransaction {
     pub cpu_ns: u64,
     pub steps: Vec<RawStep>,
     pub attrs: Vec<RawAttr>,
+    /// The bytes of [`RawValue::Text`] attribute values, back to back; kept
+    /// with the buffer when it is recycled.
+    pub text: String,
     pub errors: Vec<(u32, ErrorInfo)>,
     /// Span ids handed out for propagation before export (step, id).
     pub assigned_span_ids: Vec<(u32, SpanId)>,
@@ -114,6 +126,7 @@ impl RawTransaction {
             cpu_ns: 0,
             steps: Vec::new(),
             attrs: Vec::new(),
+            text: String::new(),
             errors: Vec::new(),
             assigned_span_ids: Vec::new(),
             deferred: Vec::new(),
@@ -143,6 +156,7 @@ impl RawTransaction {
     pub fn recycle(&mut self, keep_steps: usize) {
         self.steps.clear();
         self.attrs.clear();
+        self.text.clear();
         self.errors.clear();
         self.assigned_span_ids.clear();
         self.deferred.clear();
@@ -150,6 +164,7 @@ impl RawTransaction {
             self.steps.shrink_to(keep_steps);
         }
         self.attrs.shrink_to(64);
+        self.text.shrink_to(RECYCLED_TEXT);
         self.current = NO_STEP;
         self.overflow_depth = 0;
         self.dropped_steps = 0;
@@ -161,11 +176,37 @@ impl RawTransaction {
         self.end = 0;
     }
 
+    /// Names the transaction `name`, reusing the buffer of an owned name.
+    pub fn set_name(&mut self, name: &str) {
+        match &mut self.name {
+            RawTxnName::Owned(buf) => {
+                buf.clear();
+                buf.push_str(name);
+            }
+            RawTxnName::Raw(_) => self.name = RawTxnName::Owned(name.to_owned()),
+        }
+    }
+
+    /// Copies `value` into [`Self::text`]; `None` when the buffer would pass
+    /// 4 GiB.
+    pub fn push_text(&mut self, value: &str) -> Option<RawValue> {
+        let start = u32::try_from(self.text.len()).ok()?;
+        let len = u32::try_from(value.len()).ok()?;
+        start.checked_add(len)?;
+        self.text.push_str(value);
+        Some(RawValue::Text { start, len })
+    }
+
     /// Rough heap footprint, for the queue's memory budget.
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.steps.capacity() * std::mem::size_of::<RawStep>()
             + self.attrs.capacity() * std::mem::size_of::<RawAttr>()
+            + self.text.capacity()
+            + match &self.name {
+                RawTxnName::Owned(s) => s.capacity(),
+                RawTxnName::Raw(_) => 0,
+            }
             + self
                 .attrs
                 .iter()
@@ -190,5 +231,34 @@ mod tests {
     fn raw_step_stays_small() {
         assert_eq!(std::mem::size_of::<RawName>(), 16);
         assert!(std::mem::size_of::<RawStep>() <= 40);
+    }
+
+    #[test]
+    fn names_and_texts_reuse_their_buffers_after_recycling() {
+        let mut txn = RawTransaction::new();
+        txn.set_name("GET /a long enough name");
+        let Some(RawValue::Text { start, len }) = txn.push_text("/a") else {
+            panic!("a text value");
+        };
+        assert_eq!(&txn.text[start as usize..(start + len) as usize], "/a");
+        let Some(RawValue::Text { start, .. }) = txn.push_text("Zürich") else {
+            panic!("a text value");
+        };
+        assert_eq!(start, 2);
+        let (name_capacity, text_capacity) = match &txn.name {
+            RawTxnName::Owned(s) => (s.capacity(), txn.text.capacity()),
+            RawTxnName::Raw(_) => panic!("an owned name"),
+        };
+        txn.recycle(RECYCLED_STEPS);
+        assert!(txn.text.is_empty());
+        assert_eq!(txn.text.capacity(), text_capacity);
+        txn.set_name("GET /b");
+        match &txn.name {
+            RawTxnName::Owned(s) => {
+                assert_eq!(s, "GET /b");
+                assert_eq!(s.capacity(), name_capacity, "the same buffer");
+            }
+            RawTxnName::Raw(_) => panic!("an owned name"),
+        }
     }
 }

@@ -171,10 +171,20 @@ pub(crate) fn replace_active(txn: Box<RawTransaction>) -> Option<Box<RawTransact
     previous
 }
 
+/// How [`begin`] names a transaction.
+pub(crate) enum NewName<'a> {
+    /// A static or pre-interned name.
+    Raw(RawName),
+    /// A name already in a `String` of its own.
+    Owned(String),
+    /// A name copied into the transaction buffer's own (reused) `String`.
+    Copied(&'a str),
+}
+
 /// Begins a transaction on this thread; returns its sequence number, which
 /// [`end_seq`] checks.
 pub(crate) fn begin(
-    name: RawTxnName,
+    name: NewName<'_>,
     kind: SpanKind,
     remote: Option<RemoteParent>,
 ) -> Result<u32, RecordError> {
@@ -202,6 +212,20 @@ pub(crate) fn end_seq(seq: u32) -> Result<Handover, RecordError> {
 /// transaction.
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
     push_attr(target, key, RawValue::Value(value))
+}
+
+/// As [`set_attr`] with a string value, copied into the transaction's text
+/// buffer: no allocation once that buffer has grown.
+pub(crate) fn set_attr_text(target: Target, key: RawName, value: &str) -> Result<(), RecordError> {
+    with_active(Err(RecordError::NoTransaction), |txn| {
+        if let Some(step) = target.resolve(txn)
+            && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
+            && let Some(value) = txn.push_text(value)
+        {
+            txn.attrs.push(RawAttr { step, key, value });
+        }
+        Ok(())
+    })
 }
 
 /// As [`set_attr`], with a string value given as an interned name: the
@@ -237,10 +261,11 @@ pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordEr
     })
 }
 
-/// Renames the open transaction (a servlet learns its route late).
-pub(crate) fn rename(name: String) -> Result<(), RecordError> {
+/// Renames the open transaction (a servlet learns its route late), reusing
+/// its name's buffer.
+pub(crate) fn rename(name: &str) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
-        txn.name = RawTxnName::Owned(name);
+        txn.set_name(name);
         Ok(())
     })
 }
@@ -315,7 +340,7 @@ impl Target {
 impl LocalRecorder {
     fn begin(
         &mut self,
-        name: RawTxnName,
+        name: NewName<'_>,
         kind: SpanKind,
         remote: Option<RemoteParent>,
     ) -> Result<u32, RecordError> {
@@ -352,7 +377,11 @@ impl LocalRecorder {
         }
         txn.span_id = SpanId(self.rng.next_nonzero().to_le_bytes());
         txn.kind = kind;
-        txn.name = name;
+        match name {
+            NewName::Raw(raw) => txn.name = RawTxnName::Raw(raw),
+            NewName::Owned(owned) => txn.name = RawTxnName::Owned(owned),
+            NewName::Copied(text) => txn.set_name(text),
+        }
         txn.thread_id = self.thread_id;
         txn.max_steps = max_steps;
         txn.fast_limit = max_steps.min(txn.steps.capacity() as u32);
