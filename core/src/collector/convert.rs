@@ -134,7 +134,13 @@ impl Converter {
             Some(Some((end, _, _))) => cal.duration_ns(s.start, *end),
             _ => cal.duration_ns(s.start, s.end),
         };
-        let mut attributes = Vec::new();
+        // Sized once: the transaction's own attributes, the call totals and CPU time.
+        let own = raw
+            .attrs
+            .iter()
+            .filter(|a| a.step as usize >= raw.steps.len())
+            .count();
+        let mut attributes = Vec::with_capacity(own + 2 * TOTAL_KEYS.len() + 1);
         let totals = call_totals(&raw.steps, |i| {
             step_elapsed(&mut self.calibration, i, &raw.steps[i])
         });
