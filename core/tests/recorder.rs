@@ -282,6 +282,84 @@ fn a_tree_budget_keeps_that_many_trees_and_every_transaction_with_its_counts() {
     }
 }
 
+/// Twenty ordinary transactions with two SQL steps each, then one whose SQL
+/// step fails.
+fn twenty_queries_and_a_failure() {
+    for i in 0..20 {
+        let txn = osprey::transaction(format!("query {i}")).begin();
+        for _ in 0..2 {
+            let _sql = osprey::step_of_kind(StepKind::Sql, "SELECT 1");
+        }
+        txn.end();
+    }
+    let failed = osprey::transaction("failing").begin();
+    osprey::step_of_kind(StepKind::Sql, "SELECT broken").error(ErrorInfo {
+        message: "syntax".into(),
+        ..ErrorInfo::default()
+    });
+    failed.end();
+}
+
+#[test]
+fn when_no_exporter_wants_treeless_transactions_they_are_only_counted() {
+    let capture = Capture::trees_only();
+    with_osprey(
+        quick().trees_per_second(Some(3)),
+        &capture,
+        twenty_queries_and_a_failure,
+    );
+    let stats = osprey::stats(); // as at shutdown
+    let kept: Vec<_> = capture
+        .transactions()
+        .iter()
+        .map(|t| {
+            (
+                osprey::names::resolve(t.name).to_string(),
+                t.sampled,
+                t.steps.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("query 0".to_string(), true, 2),
+            ("query 1".to_string(), true, 2),
+            ("query 2".to_string(), true, 2),
+            ("failing".to_string(), true, 1),
+        ]
+    );
+    let seen = capture.seen.lock();
+    assert_eq!(
+        seen.aggregates.iter().map(|a| a.count).sum::<u64>(),
+        21,
+        "every transaction is counted"
+    );
+    assert_eq!((stats.received, stats.counted_only), (21, 17), "{stats:?}");
+    assert_eq!(stats.exporters[0].delivered, 4, "{stats:?}");
+}
+
+#[test]
+fn one_exporter_wanting_treeless_transactions_gets_them_all() {
+    let (trees, all) = (Capture::trees_only(), Capture::default());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = osprey::init(
+        quick()
+            .trees_per_second(Some(3))
+            .exporter(trees.clone())
+            .exporter(all.clone()),
+    )
+    .expect("init");
+    twenty_queries_and_a_failure();
+    assert!(guard.shutdown(Duration::from_secs(10)), "shutdown in time");
+    assert_eq!(osprey::stats().counted_only, 0);
+    for capture in [trees, all] {
+        let txns = capture.transactions();
+        assert_eq!(txns.len(), 21);
+        assert_eq!(txns.iter().filter(|t| t.sampled).count(), 4);
+    }
+}
+
 #[test]
 fn many_threads_deliver_each_transaction_exactly_once_or_count_it_dropped() {
     const THREADS: usize = 8;

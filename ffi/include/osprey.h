@@ -192,6 +192,12 @@ typedef struct osprey_statistics {
      * Number of exporters configured.
      */
     uint32_t exporters;
+    /**
+     * Received transactions that kept no call tree while no exporter
+     * wanted them (OTLP and Zipkin send kept trees only): counted in the
+     * per-second aggregates, in no batch.
+     */
+    uint64_t counted_only;
 } osprey_statistics;
 
 #ifdef __cplusplus

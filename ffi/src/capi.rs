@@ -64,6 +64,10 @@ pub struct osprey_statistics {
     pub failed_batches: u64,
     /// Number of exporters configured.
     pub exporters: u32,
+    /// Received transactions that kept no call tree while no exporter
+    /// wanted them (OTLP and Zipkin send kept trees only): counted in the
+    /// per-second aggregates, in no batch.
+    pub counted_only: u64,
 }
 
 /// Unwraps `Ok`, or returns the error code from the enclosing body.
@@ -819,6 +823,7 @@ pub unsafe extern "C" fn osprey_stats(out: *mut osprey_statistics) -> osprey_res
             export_dropped: first.dropped,
             failed_batches: first.failed_batches,
             exporters: u32::try_from(s.exporters.len()).unwrap_or(u32::MAX),
+            counted_only: s.counted_only,
         };
         // SAFETY: non-NULL and writable per the contract.
         unsafe { out.write(stats) };

@@ -18,18 +18,23 @@ pub(crate) struct Aggregator {
 impl Aggregator {
     /// Counts one transaction.
     pub fn add(&mut self, txn: &TransactionRecord) {
-        let second = (txn.end_unix_ns() / 1_000_000_000).max(self.emitted_before);
+        self.add_one(txn.end_unix_ns(), txn.elapsed_ns, txn.is_error());
+    }
+
+    /// Counts a transaction that ended at `end_unix_ns` after `elapsed_ns`.
+    pub fn add_one(&mut self, end_unix_ns: u64, elapsed_ns: u64, error: bool) {
+        let second = (end_unix_ns / 1_000_000_000).max(self.emitted_before);
         // Nearly every transaction lands in the newest open second.
         if let Some(mut newest) = self.open.last_entry()
             && *newest.key() == second
         {
-            newest.get_mut().add(txn.elapsed_ns, txn.is_error());
+            newest.get_mut().add(elapsed_ns, error);
             return;
         }
         self.open
             .entry(second)
             .or_insert_with(|| SecondAggregate::new(second))
-            .add(txn.elapsed_ns, txn.is_error());
+            .add(elapsed_ns, error);
     }
 
     /// Removes and returns the seconds before `before_second` (all with

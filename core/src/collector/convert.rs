@@ -102,6 +102,12 @@ impl Converter {
         }
     }
 
+    /// Drops what [`Self::facts`] read of a transaction that will not be
+    /// converted.
+    pub fn forget(&mut self) {
+        self.outcomes.clear();
+    }
+
     /// Re-derives the tick rate if it is old (cheap otherwise); called once
     /// per collector wake-up rather than per transaction.
     pub fn refresh(&mut self) {
@@ -280,6 +286,13 @@ pub(crate) struct TreeFacts {
     pub elapsed_ns: u64,
     /// The transaction or one of its steps failed.
     pub failed: bool,
+}
+
+impl TreeFacts {
+    /// When the transaction ended.
+    pub fn end_unix_ns(&self) -> u64 {
+        self.start_unix_ns.saturating_add(self.elapsed_ns)
+    }
 }
 
 /// Keys of the SQL and outgoing-call totals, in [`call_totals`]' order.

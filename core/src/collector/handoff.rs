@@ -29,6 +29,9 @@ pub(crate) struct Counters {
     pub dropped_queue: AtomicU64,
     /// Received by the collector.
     pub received: AtomicU64,
+    /// Received, left without a call tree and wanted by no exporter:
+    /// counted in the per-second aggregates only.
+    pub counted_only: AtomicU64,
     /// Metric sample sets and active snapshots dropped because their queue
     /// was full.
     pub dropped_metric_sets: AtomicU64,

@@ -61,6 +61,10 @@ pub struct Stats {
     /// ([`crate::active::report`]) dropped: their queue was full, or more
     /// were waiting for the next batch than the collector holds.
     pub dropped_metric_sets: u64,
+    /// Received transactions that kept no call tree while no exporter
+    /// wanted such transactions (OTLP and Zipkin send spans for kept trees
+    /// only): counted in the per-second aggregates, never in a batch.
+    pub counted_only: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
 }
@@ -144,6 +148,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
     }
     crate::clock::anchor();
     let exporters = build_exporters(&mut config)?;
+    let unsampled_wanted = exporters.iter().any(|e| e.wants_unsampled());
     let mut workers = Vec::with_capacity(exporters.len());
     for e in exporters {
         workers.push(Worker::spawn(e, config.exporter_queue_batches).map_err(InitError::Spawn)?);
@@ -184,6 +189,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         pool: pool_tx,
         handoff: handoff.clone(),
         workers: workers.clone(),
+        unsampled_wanted,
         converter: Converter::new(),
         aggregator: Aggregator::default(),
         sampler: Sampler::new(
@@ -323,6 +329,7 @@ fn collect_stats(r: &Running) -> Stats {
     Stats {
         dropped_queue: r.counters.dropped_queue.load(Ordering::Relaxed),
         received: r.counters.received.load(Ordering::Relaxed),
+        counted_only: r.counters.counted_only.load(Ordering::Relaxed),
         dropped_metric_sets: r.counters.dropped_metric_sets.load(Ordering::Relaxed),
         exporters: r
             .exporters
@@ -350,6 +357,8 @@ struct Collector {
     pool: Sender<Box<RawTransaction>>,
     handoff: Arc<Handoff>,
     workers: Arc<Mutex<Vec<Worker>>>,
+    /// Some exporter wants transactions that kept no call tree.
+    unsampled_wanted: bool,
     converter: Converter,
     aggregator: Aggregator,
     sampler: Sampler,
@@ -440,6 +449,21 @@ impl Collector {
         self.handoff.received(&raw);
         let facts = self.converter.facts(&mut raw);
         let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
+        if !tree && !self.unsampled_wanted {
+            // Only the aggregates see it: no record, no copy of its texts.
+            // The sampler keeps every tree that failed.
+            debug_assert!(!facts.failed);
+            self.aggregator
+                .add_one(facts.end_unix_ns(), facts.elapsed_ns, false);
+            self.converter.forget();
+            self.handoff
+                .counters
+                .counted_only
+                .fetch_add(1, Ordering::Relaxed);
+            raw.recycle(POOLED_STEPS);
+            let _ = self.pool.try_send(raw);
+            return;
+        }
         let mut record = self
             .converter
             .convert(&mut raw, &facts, tree, &mut self.rng);

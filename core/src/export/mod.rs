@@ -77,6 +77,14 @@ pub trait Exporter: Send + 'static {
     /// tree; exporters of traces may skip them.
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError>;
 
+    /// Whether transactions that kept no call tree (`sampled == false`)
+    /// should reach this exporter. When no exporter wants them the
+    /// collector builds no record for them and counts them in the
+    /// per-second aggregates only (`Stats::counted_only`).
+    fn wants_unsampled(&self) -> bool {
+        true
+    }
+
     /// Makes everything exported so far durable or sent.
     fn flush(&mut self) -> Result<(), ExportError> {
         Ok(())
@@ -94,6 +102,9 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
         (**self).export(batch)
+    }
+    fn wants_unsampled(&self) -> bool {
+        (**self).wants_unsampled()
     }
     fn flush(&mut self) -> Result<(), ExportError> {
         (**self).flush()

@@ -67,6 +67,12 @@ impl Exporter for ZipkinExporter {
         "zipkin"
     }
 
+    /// Spans are sent for kept trees only; the rest are counted in the
+    /// aggregates.
+    fn wants_unsampled(&self) -> bool {
+        false
+    }
+
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
         let spans = spans(batch);
         if spans.is_empty() {

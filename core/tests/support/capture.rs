@@ -23,12 +23,22 @@ pub struct Captured {
 pub struct Capture {
     pub seen: Arc<Mutex<Captured>>,
     pub delay: Duration,
+    /// Like OTLP and Zipkin: wants only transactions that kept their tree.
+    pub trees_only: bool,
 }
 
 impl Capture {
     pub fn slow(delay: Duration) -> Self {
         Self {
             delay,
+            ..Self::default()
+        }
+    }
+
+    /// A capture that, like OTLP and Zipkin, wants kept trees only.
+    pub fn trees_only() -> Self {
+        Self {
+            trees_only: true,
             ..Self::default()
         }
     }
@@ -41,6 +51,10 @@ impl Capture {
 impl Exporter for Capture {
     fn name(&self) -> &'static str {
         "capture"
+    }
+
+    fn wants_unsampled(&self) -> bool {
+        !self.trees_only
     }
 
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {

@@ -177,6 +177,12 @@ impl Exporter for OtlpExporter {
         "otlp"
     }
 
+    /// Spans are sent for kept trees only; the rest are counted in the
+    /// aggregates.
+    fn wants_unsampled(&self) -> bool {
+        false
+    }
+
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
         if self.stopped {
             return Err(ExportError::Transport("exporter is shut down".into()));
