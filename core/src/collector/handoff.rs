@@ -61,8 +61,9 @@ pub(crate) struct Handoff {
 impl Handoff {
     /// Queues `txn` unless the queue or the memory budget is full; never
     /// blocks. Gives the transaction back when it was dropped (and counted).
-    pub fn try_send(&self, txn: Box<RawTransaction>) -> Result<(), Box<RawTransaction>> {
+    pub fn try_send(&self, mut txn: Box<RawTransaction>) -> Result<(), Box<RawTransaction>> {
         let bytes = txn.footprint();
+        txn.queued_bytes = bytes;
         let queued = self.queued_bytes.load(Ordering::Relaxed);
         if queued + bytes > self.max_queue_bytes {
             self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
@@ -101,14 +102,14 @@ impl Handoff {
     /// will not process (it arrived after shutdown's final drain).
     pub fn discarded(&self, txn: &RawTransaction) {
         self.queued_bytes
-            .fetch_sub(txn.footprint(), Ordering::Relaxed);
+            .fetch_sub(txn.queued_bytes, Ordering::Relaxed);
         self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Called by the collector for each transaction it takes off the queue.
     pub fn received(&self, txn: &RawTransaction) {
         self.queued_bytes
-            .fetch_sub(txn.footprint(), Ordering::Relaxed);
+            .fetch_sub(txn.queued_bytes, Ordering::Relaxed);
         self.counters.received.fetch_add(1, Ordering::Relaxed);
     }
 }

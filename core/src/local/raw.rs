@@ -109,6 +109,10 @@ pub(crate) struct RawTransaction {
     pub repaired: bool,
     /// The inbound sampled flag, or a forced decision.
     pub force_sample: bool,
+    /// [`Self::footprint`] as counted into the queue's memory budget when
+    /// it was queued (computed by the recording thread, whose cache holds
+    /// the buffers), and taken back out with that same number.
+    pub queued_bytes: usize,
 }
 
 impl RawTransaction {
@@ -138,6 +142,7 @@ impl RawTransaction {
             dropped_steps: 0,
             repaired: false,
             force_sample: false,
+            queued_bytes: 0,
         }
     }
 
