@@ -16,6 +16,10 @@
 #   WARMUP [10s] DURATION [30s]   wrk durations: warm-up, then the measured run
 #   THREADS [1] CONNECTIONS [8]   wrk -t / -c
 #   STARTS [3]                    start-ups per configuration (median reported)
+#   ROUNDS [1]                    runs of all of CONFIGS, interleaved (none osprey otel none
+#                                 osprey otel ...); the table then shows each configuration's
+#                                 medians and the losses are also given per round. A single
+#                                 run moves by +-10 % on two shared cores: use 5 or more
 #   CONFIGS ["none osprey otel"]  which configurations, in this order; also
 #                                 osprey_store: Osprey writing to its local store
 #                                 (the no-collector default) instead of OTLP;
@@ -53,6 +57,7 @@ THREADS="${THREADS:-1}"
 CONNECTIONS="${CONNECTIONS:-8}"
 STARTS="${STARTS:-3}"
 CONFIGS="${CONFIGS:-none osprey otel}"
+ROUNDS="${ROUNDS:-1}"
 jdk="${BENCH_JDK:-/usr/lib/jvm/java-17-openjdk-amd64}"
 read -r -a jvm_opts <<<"${JVM_OPTS:--Xms512m -Xmx512m}"
 java="$jdk/bin/java"
@@ -232,9 +237,10 @@ field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.tsv"
 : >"$work/thread-groups.txt"
-printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\tjvm_cpu_us_per_req\n' >"$results"
+printf 'config\trps\tp50_ms\tp99_ms\tstartup_ms\talloc_per_req\trequests\ttraces_posts\ttraces_bytes\tjvm_cpu_us_per_req\tround\n' >"$results"
+for round in $(seq 1 "$ROUNDS"); do
 for config in $CONFIGS; do
-  echo "==> $config"
+  echo "==> $config (round $round of $ROUNDS)"
   log="$work/app-$config.log"
   : >"$log"
   starts=""
@@ -290,8 +296,9 @@ for config in $CONFIGS; do
     echo "FAILED: $config sent no traces with method steps and SQL to the sink (see $log, $log.err)"
     exit 1
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$rps" "$p50" "$p99" "$startup" \
-    "$alloc" "$requests" "$posts" "$bytes" "$cpu_us" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$rps" "$p50" "$p99" "$startup" \
+    "$alloc" "$requests" "$posts" "$bytes" "$cpu_us" "$round" >>"$results"
+done
 done
 
 {
@@ -304,31 +311,50 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(lscpu 2>/dev/null | sed
   "Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo
 awk -F'\t' '
+  # The median of the space-separated numbers in v.
+  function median(v,   a, n, i, j, t) {
+    n = split(v, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
   NR == 1 { next }
-  { c[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; st[$1] = $5; al[$1] = $6; tp[$1] = $8; tb[$1] = $9; cpu[$1] = $10; n = NR }
+  {
+    k = $1; if (!(k in runs)) order[++nc] = k
+    runs[k]++; rps[k] = rps[k] " " $2; p50[k] = p50[k] " " $3; p99[k] = p99[k] " " $4; st[k] = st[k] " " $5
+    al[k] = al[k] " " $6; tp[k] = tp[k] " " $8; tb[k] = tb[k] " " $9; cpu[k] = cpu[k] " " $10
+    by_round[k, $11] = $2; if ($11 > rounds) rounds = $11
+  }
   END {
+    for (i = 1; i <= nc; i++) { k = order[i]
+      R[k] = median(rps[k]); P50[k] = median(p50[k]); P99[k] = median(p99[k]); ST[k] = median(st[k])
+      AL[k] = median(al[k]); TP[k] = median(tp[k]); TB[k] = median(tb[k]); CPU[k] = median(cpu[k]) }
+    if (rounds > 1) printf "Medians of %d interleaved rounds.\n\n", rounds
     print "| configuration | requests/s | p50 ms | p99 ms | start-up ms (median) | bytes allocated / request | JVM CPU µs / request | traces POSTs / bytes (store: bytes on disk) |"
     print "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for (i = 2; i <= n; i++) { k = c[i]
-      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %.1f | %d / %.0f |\n", k, rps[k], p50[k], p99[k], st[k], al[k], cpu[k], tp[k], tb[k] }
-    if (!("none" in rps)) exit
+    for (i = 1; i <= nc; i++) { k = order[i]
+      printf "| %s | %.0f | %.3f | %.3f | %d | %d | %.1f | %d / %.0f |\n", k, R[k], P50[k], P99[k], ST[k], AL[k], CPU[k], TP[k], TB[k] }
+    if (!("none" in R)) exit
     print ""
-    if ("osprey" in rps) { lo = 100 * (1 - rps["osprey"] / rps["none"])
+    if ("osprey" in R) { lo = 100 * (1 - R["osprey"] / R["none"])
       printf "- Osprey throughput loss: %.2f %% (target <= 3 %%)\n", lo
-      printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", st["osprey"] - st["none"]
-      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", al["osprey"] - al["none"]
-      printf "- Osprey JVM CPU added per request: %.1f us (%.1f %%)\n", cpu["osprey"] - cpu["none"], 100 * (cpu["osprey"] / cpu["none"] - 1)
-      if ("noop_agent" in rps)
-        printf "- Osprey allocation added per request over a no-op -javaagent: %d B\n", al["osprey"] - al["noop_agent"] }
-    for (i = 2; i <= n; i++) if (c[i] ~ /^osprey_/)
-      printf "- %s throughput loss: %.2f %%\n", c[i], 100 * (1 - rps[c[i]] / rps["none"])
-    if ("otel" in rps) { lt = 100 * (1 - rps["otel"] / rps["none"])
+      printf "- Osprey start-up added: %d ms (target <= 300 ms)\n", ST["osprey"] - ST["none"]
+      printf "- Osprey allocation added per request: %d B (target <= 256 B)\n", AL["osprey"] - AL["none"]
+      printf "- Osprey JVM CPU added per request: %.1f us (%.1f %%)\n", CPU["osprey"] - CPU["none"], 100 * (CPU["osprey"] / CPU["none"] - 1)
+      if ("noop_agent" in R)
+        printf "- Osprey allocation added per request over a no-op -javaagent: %d B\n", AL["osprey"] - AL["noop_agent"] }
+    for (i = 1; i <= nc; i++) if (order[i] ~ /^osprey_/)
+      printf "- %s throughput loss: %.2f %%\n", order[i], 100 * (1 - R[order[i]] / R["none"])
+    if ("otel" in R) { lt = 100 * (1 - R["otel"] / R["none"])
       printf "- OpenTelemetry throughput loss: %.2f %%\n", lt
-      printf "- OpenTelemetry start-up added: %d ms\n", st["otel"] - st["none"]
-      printf "- OpenTelemetry allocation added per request: %d B\n", al["otel"] - al["none"] }
-    if (("osprey" in rps) && ("otel" in rps)) {
+      printf "- OpenTelemetry start-up added: %d ms\n", ST["otel"] - ST["none"]
+      printf "- OpenTelemetry allocation added per request: %d B\n", AL["otel"] - AL["none"] }
+    if (("osprey" in R) && ("otel" in R)) {
       if (lt > 0) printf "- Osprey loss / OpenTelemetry loss: %.2f (target <= 0.33)\n", lo / lt
       else print "- Osprey loss / OpenTelemetry loss: n/a (OpenTelemetry lost no throughput in this run)" }
+    if (rounds > 1) for (i = 1; i <= nc; i++) { k = order[i]; if (k == "none") continue
+      line = ""; for (r = 1; r <= rounds; r++) if (((k, r) in by_round) && (("none", r) in by_round))
+        line = line sprintf(" %.1f", 100 * (1 - by_round[k, r] / by_round["none", r]))
+      printf "- %s throughput loss per round (%%):%s\n", k, line }
   }' "$results"
 echo
 echo "Bytes allocated / request by thread group (threads alive at the end of the run):"

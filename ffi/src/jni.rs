@@ -21,6 +21,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 use std::ffi::CStr;
+use std::mem::MaybeUninit;
 
 use jni_sys::{
     JNIEnv, jclass, jdoubleArray, jint, jintArray, jlong, jlongArray, jobjectArray, jstring,
@@ -61,23 +62,27 @@ unsafe fn java_str_with<R>(env: *mut JNIEnv, s: jstring, f: impl FnOnce(&str) ->
     let table = unsafe { (**env).v1_2 };
     // SAFETY: valid env and string per the contract.
     let len = usize::try_from(unsafe { (table.GetStringLength)(env, s) }).unwrap_or(0);
-    let mut stack = [0u16; STACK_CHARS];
+    // Not zeroed: the JVM fills the first `len` units (1 KiB of memset per
+    // string otherwise).
+    let mut stack = [MaybeUninit::<u16>::uninit(); STACK_CHARS];
     let mut heap = Vec::new();
-    let buf: &mut [u16] = if len <= STACK_CHARS {
-        &mut stack[..len]
+    let ptr = if len <= STACK_CHARS {
+        stack.as_mut_ptr().cast::<u16>()
     } else {
-        heap.resize(len, 0);
-        &mut heap
+        heap.resize(len, 0u16);
+        heap.as_mut_ptr()
     };
-    // SAFETY: `buf` holds `len` chars; the range is the whole string.
-    unsafe { (table.GetStringRegion)(env, s, 0, len as jint, buf.as_mut_ptr()) };
+    // SAFETY: `ptr` has room for `len` chars; the range is the whole string.
+    unsafe { (table.GetStringRegion)(env, s, 0, len as jint, ptr) };
     // SAFETY: valid env.
     if unsafe { (table.ExceptionCheck)(env) } {
         // SAFETY: valid env; never leave an exception pending for Java.
         unsafe { (table.ExceptionClear)(env) };
         return None;
     }
-    let mut bytes = [0u8; STACK_CHARS];
+    // SAFETY: GetStringRegion wrote all `len` units (no exception pending).
+    let buf = unsafe { std::slice::from_raw_parts(ptr, len) };
+    let mut bytes = [MaybeUninit::<u8>::uninit(); STACK_CHARS];
     Some(match ascii_on_stack(buf, &mut bytes) {
         Some(text) => f(text),
         None => f(&utf16_to_string(buf)),
@@ -88,14 +93,19 @@ unsafe fn java_str_with<R>(env: *mut JNIEnv, s: jstring, f: impl FnOnce(&str) ->
 const STACK_CHARS: usize = 512;
 
 /// `units` as text in `bytes` when they are all ASCII and fit.
-fn ascii_on_stack<'a>(units: &[u16], bytes: &'a mut [u8; STACK_CHARS]) -> Option<&'a str> {
+fn ascii_on_stack<'a>(
+    units: &[u16],
+    bytes: &'a mut [MaybeUninit<u8>; STACK_CHARS],
+) -> Option<&'a str> {
     if units.len() > STACK_CHARS || !units.iter().all(|&u| u < 0x80) {
         return None;
     }
     for (b, &u) in bytes.iter_mut().zip(units) {
-        *b = u as u8;
+        b.write(u as u8);
     }
-    std::str::from_utf8(&bytes[..units.len()]).ok()
+    // SAFETY: the first `units.len()` bytes were just written.
+    let written = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u8>(), units.len()) };
+    std::str::from_utf8(written).ok()
 }
 
 /// UTF-16 to UTF-8, with an exact-size fast path for ASCII.
@@ -755,7 +765,7 @@ mod tests {
 
     #[test]
     fn short_ascii_is_decoded_on_the_stack_and_anything_else_is_left_to_the_heap() {
-        let mut bytes = [0u8; STACK_CHARS];
+        let mut bytes = [MaybeUninit::uninit(); STACK_CHARS];
         let units: Vec<u16> = "GET /orders".encode_utf16().collect();
         assert_eq!(ascii_on_stack(&units, &mut bytes), Some("GET /orders"));
         assert_eq!(ascii_on_stack(&[], &mut bytes), Some(""));
