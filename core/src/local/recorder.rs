@@ -211,21 +211,13 @@ pub(crate) fn end_seq(seq: u32) -> Result<Handover, RecordError> {
 /// `token` is [`StepToken::NONE`] with `to_transaction` false), or to the
 /// transaction.
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
-    push_attr(target, key, RawValue::Value(value))
+    push_attr(target, key, |_| Some(RawValue::Value(value)))
 }
 
 /// As [`set_attr`] with a string value, copied into the transaction's text
 /// buffer: no allocation once that buffer has grown.
 pub(crate) fn set_attr_text(target: Target, key: RawName, value: &str) -> Result<(), RecordError> {
-    with_active(Err(RecordError::NoTransaction), |txn| {
-        if let Some(step) = target.resolve(txn)
-            && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
-            && let Some(value) = txn.push_text(value)
-        {
-            txn.attrs.push(RawAttr { step, key, value });
-        }
-        Ok(())
-    })
+    push_attr(target, key, |txn| txn.push_text(value))
 }
 
 /// As [`set_attr`], with a string value given as an interned name: the
@@ -235,13 +227,20 @@ pub(crate) fn set_attr_name(
     key: RawName,
     value: NameId,
 ) -> Result<(), RecordError> {
-    push_attr(target, key, RawValue::Name(value))
+    push_attr(target, key, |_| Some(RawValue::Name(value)))
 }
 
-fn push_attr(target: Target, key: RawName, value: RawValue) -> Result<(), RecordError> {
+/// Adds the attribute `value` makes (from the open transaction, `None` to
+/// leave it out) when its step was recorded and the cap is not reached.
+fn push_attr(
+    target: Target,
+    key: RawName,
+    value: impl FnOnce(&mut RawTransaction) -> Option<RawValue>,
+) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
         if let Some(step) = target.resolve(txn)
             && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
+            && let Some(value) = value(txn)
         {
             txn.attrs.push(RawAttr { step, key, value });
         }
