@@ -228,25 +228,7 @@ fn sampling_keeps_errors_and_slow_ones_and_counts_everything() {
 fn a_tree_budget_keeps_that_many_trees_and_every_transaction_with_its_counts() {
     let capture = Capture::default();
     let config = quick().trees_per_second(Some(3));
-    with_osprey(config, &capture, || {
-        for i in 0..20 {
-            let txn = osprey::transaction(format!("query {i}")).begin();
-            txn.attr("i", i as i64);
-            for _ in 0..2 {
-                let _sql = osprey::step_of_kind(StepKind::Sql, "SELECT 1");
-            }
-            txn.end();
-        }
-        let failed = osprey::transaction("failing").begin();
-        {
-            let s = osprey::step_of_kind(StepKind::Sql, "SELECT broken");
-            s.error(ErrorInfo {
-                message: "syntax".into(),
-                ..ErrorInfo::default()
-            });
-        }
-        failed.end();
-    });
+    with_osprey(config, &capture, twenty_queries_and_a_failure);
     let txns = capture.transactions();
     assert_eq!(txns.len(), 21, "every transaction is delivered");
     let kept: Vec<_> = txns
@@ -282,11 +264,12 @@ fn a_tree_budget_keeps_that_many_trees_and_every_transaction_with_its_counts() {
     }
 }
 
-/// Twenty ordinary transactions with two SQL steps each, then one whose SQL
-/// step fails.
+/// Twenty ordinary transactions (`query {i}`, attribute `i`) with two SQL
+/// steps each, then one (`failing`) whose SQL step fails.
 fn twenty_queries_and_a_failure() {
     for i in 0..20 {
         let txn = osprey::transaction(format!("query {i}")).begin();
+        txn.attr("i", i as i64);
         for _ in 0..2 {
             let _sql = osprey::step_of_kind(StepKind::Sql, "SELECT 1");
         }
