@@ -208,11 +208,7 @@ fn sampling_keeps_errors_and_slow_ones_and_counts_everything() {
     });
     let txns = capture.transactions();
     assert_eq!(txns.len(), 12, "every transaction is delivered");
-    let kept: Vec<_> = txns
-        .iter()
-        .filter(|t| t.sampled)
-        .map(|t| osprey::names::resolve(t.name).to_string())
-        .collect();
+    let kept = kept_names(&txns);
     assert_eq!(kept, ["failing", "slow"]);
     assert!(
         txns.iter()
@@ -231,11 +227,7 @@ fn a_tree_budget_keeps_that_many_trees_and_every_transaction_with_its_counts() {
     with_osprey(config, &capture, twenty_queries_and_a_failure);
     let txns = capture.transactions();
     assert_eq!(txns.len(), 21, "every transaction is delivered");
-    let kept: Vec<_> = txns
-        .iter()
-        .filter(|t| t.sampled)
-        .map(|t| osprey::names::resolve(t.name).to_string())
-        .collect();
+    let kept = kept_names(&txns);
     // The budget starts full: the first three ordinary trees, then the failure.
     assert_eq!(kept, ["query 0", "query 1", "query 2", "failing"]);
     for t in &txns {
@@ -262,6 +254,14 @@ fn a_tree_budget_keeps_that_many_trees_and_every_transaction_with_its_counts() {
             );
         }
     }
+}
+
+/// The names of the transactions that kept their call tree, in order.
+fn kept_names(txns: &[osprey::model::TransactionRecord]) -> Vec<String> {
+    txns.iter()
+        .filter(|t| t.sampled)
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect()
 }
 
 /// Twenty ordinary transactions (`query {i}`, attribute `i`) with two SQL
