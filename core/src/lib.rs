@@ -56,6 +56,7 @@ pub mod active;
 mod api;
 pub mod clock;
 pub mod collector;
+mod config_error;
 mod diag;
 pub mod export;
 #[cfg(feature = "layer")]

@@ -8,11 +8,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
+use osprey::Config;
 use osprey::active::{ActiveSnapshot, ActiveTransaction};
 use osprey::export::otlp::OtlpConfig;
 use osprey::export::store::{StoreConfig, StoreReader, StoredRecord};
 use osprey::metrics::{self, MetricKind, MetricValue, MetricsError};
-use osprey::{Config, ExporterSpec};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::str_attr;
 
@@ -42,10 +42,8 @@ fn sample_sets_reach_otlp_and_the_store_with_names_units_and_attributes() {
         Config::default()
             .service_name("jvm")
             .batch_delay(Duration::from_millis(50))
-            .exporter_spec(ExporterSpec::Otlp(
-                OtlpConfig::default().endpoint(&receiver.endpoint()),
-            ))
-            .exporter_spec(ExporterSpec::Store(store)),
+            .exporter_spec(OtlpConfig::default().endpoint(&receiver.endpoint()))
+            .exporter_spec(store),
     )
     .expect("osprey starts");
 

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use osprey::export::otlp::{Compression, OtlpConfig};
-use osprey::{Config, ErrorInfo, ExporterSpec};
+use osprey::{Config, ErrorInfo};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{attr, within};
 
@@ -48,7 +48,7 @@ fn transaction_with_nested_steps_arrives_as_linked_spans_and_metrics() {
         Config::default()
             .service_name("svc")
             .batch_delay(Duration::from_millis(50))
-            .exporter_spec(ExporterSpec::Otlp(otlp)),
+            .exporter_spec(otlp),
     )
     .expect("osprey starts");
 

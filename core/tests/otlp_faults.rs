@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use osprey::export::otlp::{Compression, OtlpConfig};
-use osprey::{Config, ExporterSpec, ExporterStats, OspreyGuard};
+use osprey::{Config, ExporterStats, OspreyGuard};
 use osprey_testkit::{Receiver, Reply};
 use prost::Message;
 
@@ -29,7 +29,7 @@ fn start(otlp: OtlpConfig) -> OspreyGuard {
             .service_name("faults")
             .batch_delay(Duration::from_millis(50))
             .shutdown_timeout(Duration::from_secs(2))
-            .exporter_spec(ExporterSpec::Otlp(otlp)),
+            .exporter_spec(otlp),
     )
     .expect("osprey starts")
 }

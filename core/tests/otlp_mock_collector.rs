@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mock_collector::{MockServer, Protocol};
 use osprey::export::otlp::OtlpConfig;
-use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
+use osprey::{Config, ErrorInfo, StepKind};
 
 fn record_checkout() {
     let txn = osprey::transaction("POST /checkout").server().begin();
@@ -40,9 +40,7 @@ fn mock_collector_receives_spans_and_metrics() {
         Config::default()
             .service_name("checkout")
             .batch_delay(Duration::from_millis(50))
-            .exporter_spec(ExporterSpec::Otlp(
-                OtlpConfig::default().endpoint(&endpoint),
-            )),
+            .exporter_spec(OtlpConfig::default().endpoint(&endpoint)),
     )
     .expect("osprey starts");
     record_checkout();

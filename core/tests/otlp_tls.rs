@@ -9,8 +9,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use osprey::Config;
 use osprey::export::otlp::OtlpConfig;
-use osprey::{Config, ExporterSpec};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Serves HTTPS on 127.0.0.1 and records each request's path.
@@ -71,7 +71,7 @@ fn export_one(otlp: OtlpConfig) -> osprey::Stats {
     let guard = osprey::init(
         Config::default()
             .batch_delay(Duration::from_millis(20))
-            .exporter_spec(ExporterSpec::Otlp(otlp)),
+            .exporter_spec(otlp),
     )
     .unwrap();
     osprey::transaction("GET /secure").server().begin().end();

@@ -13,7 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use osprey::export::zipkin::ZipkinConfig;
-use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
+use osprey::{Config, ErrorInfo, StepKind};
 use serde_json::Value;
 
 const REMOTE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -127,10 +127,10 @@ fn nested_transaction_reaches_zipkin() {
     let guard = osprey::init(
         Config::default()
             .service_name("osprey-zipkin-it")
-            .exporter_spec(ExporterSpec::Zipkin(ZipkinConfig {
+            .exporter_spec(ZipkinConfig {
                 endpoint: format!("http://127.0.0.1:{}/api/v2/spans", server.port),
                 timeout: Duration::from_secs(10),
-            })),
+            }),
     )
     .expect("osprey starts");
 

@@ -9,7 +9,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use osprey::export::otlp::OtlpConfig;
-use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
+use osprey::{Config, ErrorInfo, StepKind};
 use osprey_server::api;
 use osprey_server::app::ServerConfig;
 use support::*;
@@ -50,7 +50,7 @@ fn transactions_from_the_core_otlp_exporter_are_queryable() {
         Config::default()
             .service_name("core-svc")
             .batch_delay(Duration::from_millis(50))
-            .exporter_spec(ExporterSpec::Otlp(OtlpConfig::default().endpoint(&url))),
+            .exporter_spec(OtlpConfig::default().endpoint(&url)),
     )
     .expect("osprey starts");
     record_order();

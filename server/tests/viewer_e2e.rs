@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use osprey::export::otlp::OtlpConfig;
-use osprey::{Config, ExporterSpec, StepKind};
+use osprey::{Config, StepKind};
 use serde_json::{Value, json};
 use support::{MS, TempDir, get, post};
 use viewer_support::{Browser, Demo, eventually, serve};
@@ -64,7 +64,7 @@ fn produce(url: &str, logs: &Path) {
         Config::default()
             .service_name("rust-front")
             .batch_delay(Duration::from_millis(50))
-            .exporter_spec(ExporterSpec::Otlp(OtlpConfig::default().endpoint(url))),
+            .exporter_spec(OtlpConfig::default().endpoint(url)),
     )
     .expect("osprey core starts");
     {

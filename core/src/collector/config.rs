@@ -5,67 +5,43 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::export::Exporter;
+pub use crate::config_error::ConfigError;
+use crate::export::registry::{self, ExporterEntry};
+use crate::export::{Exporter, ExporterSettings};
 use crate::model::{AttrValue, Resource};
 
-/// A configuration error; names the offending key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    /// The key is not one Osprey knows.
-    UnknownKey(String),
-    /// The key is known but its value does not parse.
-    InvalidValue {
-        /// The key.
-        key: String,
-        /// The value given.
-        value: String,
-        /// What was expected.
-        expected: &'static str,
-    },
-    /// A `key=value` item had no `=`.
-    Malformed(String),
-    /// An exporter could not be built (bad endpoint, unreadable directory).
-    Exporter(String),
-}
+/// A built-in exporter to start, with its settings: any type that
+/// implements [`ExporterSettings`] (`OtlpConfig`, `ZipkinConfig`,
+/// `StoreConfig`, `ConsoleConfig`) converts into one.
+///
+/// ```
+/// use osprey::export::otlp::OtlpConfig;
+/// use osprey::Config;
+///
+/// let config = Config::default()
+///     .exporter_spec(OtlpConfig::default().endpoint("http://127.0.0.1:4318"));
+/// # drop(config);
+/// ```
+#[derive(Debug)]
+pub struct ExporterSpec(Box<dyn ExporterSettings>);
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownKey(k) => write!(f, "unknown configuration key `{k}`"),
-            Self::InvalidValue {
-                key,
-                value,
-                expected,
-            } => write!(
-                f,
-                "invalid value `{value}` for `{key}`: expected {expected}"
-            ),
-            Self::Malformed(item) => write!(
-                f,
-                "malformed configuration item `{item}`: expected key=value"
-            ),
-            Self::Exporter(e) => write!(f, "cannot create exporter: {e}"),
-        }
+impl ExporterSpec {
+    /// The exporter's name (`"otlp"`).
+    pub fn name(&self) -> &'static str {
+        self.0.name()
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl Clone for ExporterSpec {
+    fn clone(&self) -> Self {
+        Self(self.0.clone_box())
+    }
+}
 
-/// Which built-in exporters to start, with their settings.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ExporterSpec {
-    /// OTLP/HTTP protobuf.
-    #[cfg(feature = "otlp")]
-    Otlp(crate::export::otlp::OtlpConfig),
-    /// Zipkin v2 JSON.
-    #[cfg(feature = "zipkin")]
-    Zipkin(crate::export::zipkin::ZipkinConfig),
-    /// The embedded local store.
-    #[cfg(feature = "store")]
-    Store(crate::export::store::StoreConfig),
-    /// One line per transaction on stderr.
-    #[cfg(feature = "console")]
-    Console(crate::export::console::ConsoleConfig),
+impl<T: ExporterSettings> From<T> for ExporterSpec {
+    fn from(settings: T) -> Self {
+        Self(Box::new(settings))
+    }
 }
 
 /// Osprey's configuration. Start from [`Config::default`] (local store,
@@ -137,7 +113,8 @@ impl Default for Config {
     }
 }
 
-/// Every key [`Config::set`] accepts, for error messages and documentation.
+/// The collector's own keys. [`Config::set`] also accepts each exporter's
+/// keys, listed in [`crate::export::EXPORTERS`]; [`keys`] gives them all.
 pub const KEYS: &[&str] = &[
     "service.name",
     "resource.attributes",
@@ -155,16 +132,15 @@ pub const KEYS: &[&str] = &[
     "exporter",
     "exporter.queue_batches",
     "shutdown.timeout_ms",
-    "otlp.endpoint",
-    "otlp.headers",
-    "otlp.timeout_ms",
-    "otlp.compression",
-    "zipkin.endpoint",
-    "store.dir",
-    "store.segment_bytes",
-    "store.max_bytes",
-    "console.tree",
 ];
+
+/// Every key [`Config::set`] accepts: [`KEYS`], then each compiled-in
+/// exporter's keys.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter()
+        .chain(registry::EXPORTERS.iter().flat_map(|e| e.keys))
+        .copied()
+}
 
 impl Config {
     /// Sets `service.name`.
@@ -274,8 +250,10 @@ impl Config {
         self
     }
 
-    /// Adds a built-in exporter.
-    pub fn exporter_spec(mut self, spec: ExporterSpec) -> Self {
+    /// Adds a built-in exporter with its settings: `OtlpConfig`,
+    /// `ZipkinConfig`, `StoreConfig`, `ConsoleConfig` or an [`ExporterSpec`].
+    pub fn exporter_spec(mut self, spec: impl Into<ExporterSpec>) -> Self {
+        let spec = spec.into();
         self.specs.push(spec);
         self
     }
@@ -330,17 +308,17 @@ impl Config {
         if let Some(v) = get("OTEL_SERVICE_NAME") {
             self.set("service.name", &v)?;
         }
-        for key in KEYS {
+        for key in keys() {
             let var = format!("OSPREY_{}", key.to_ascii_uppercase().replace('.', "_"));
             if let Some(v) = get(&var) {
                 self.set(key, &v)?;
             }
         }
-        #[cfg(feature = "otlp")]
-        {
-            let otlp = crate::export::otlp::OtlpConfig::default().with_env(&get)?;
-            if otlp.from_env {
-                self.upsert_otlp(|c| *c = otlp);
+        for entry in registry::EXPORTERS {
+            if let Some(from_env) = entry.from_env
+                && let Some(settings) = from_env(&get)?
+            {
+                *self.settings_mut(entry) = settings;
             }
         }
         Ok(self)
@@ -415,8 +393,7 @@ impl Config {
             }
             "exporter" => {
                 for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    self.enable_exporter(name)
-                        .map_err(|()| invalid("otlp, zipkin, store, console or none"))?;
+                    self.enable_exporter(name)?;
                 }
             }
             _ => self.set_exporter_key(key, value)?,
@@ -424,87 +401,65 @@ impl Config {
         Ok(())
     }
 
-    fn enable_exporter(&mut self, name: &str) -> Result<(), ()> {
-        match name {
-            #[cfg(feature = "otlp")]
-            "otlp" => self.upsert_otlp(|_| {}),
-            #[cfg(feature = "zipkin")]
-            "zipkin" => self.upsert_zipkin(|_| {}),
-            #[cfg(feature = "store")]
-            "store" => self.upsert_store(|_| {}),
-            #[cfg(feature = "console")]
-            "console" => self.upsert_console(|_| {}),
-            "none" => self.specs.clear(),
-            _ => return Err(()),
+    fn enable_exporter(&mut self, name: &str) -> Result<(), ConfigError> {
+        if name == "none" {
+            self.specs.clear();
+            return Ok(());
         }
+        let entry = registry::find(name).ok_or_else(|| ConfigError::UnknownExporter {
+            name: name.to_owned(),
+            known: registry::names(),
+        })?;
+        self.settings_mut(entry);
         Ok(())
     }
 
-    #[cfg_attr(
-        not(all(
-            feature = "otlp",
-            feature = "zipkin",
-            feature = "store",
-            feature = "console"
-        )),
-        allow(unused_mut, unused_variables, unreachable_code)
-    )]
     fn set_exporter_key(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let (prefix, _) = key.split_once('.').unwrap_or((key, ""));
-        let mut result = Err(ConfigError::UnknownKey(key.to_owned()));
-        match prefix {
-            #[cfg(feature = "otlp")]
-            "otlp" => self.upsert_otlp(|c| result = c.set(key, value)),
-            #[cfg(feature = "zipkin")]
-            "zipkin" => self.upsert_zipkin(|c| result = c.set(key, value)),
-            #[cfg(feature = "store")]
-            "store" => self.upsert_store(|c| result = c.set(key, value)),
-            #[cfg(feature = "console")]
-            "console" => self.upsert_console(|c| result = c.set(key, value)),
-            _ => {}
+        match registry::for_key(key) {
+            Some(entry) => self.settings_mut(entry).set(key, value),
+            None => Err(ConfigError::UnknownKey(key.to_owned())),
         }
-        result
+    }
+
+    /// The settings of `entry`'s exporter, added with its defaults when
+    /// this configuration does not start it yet.
+    fn settings_mut(&mut self, entry: &ExporterEntry) -> &mut Box<dyn ExporterSettings> {
+        let at = match self.specs.iter().position(|s| s.name() == entry.name) {
+            Some(i) => i,
+            None => {
+                self.specs.push(ExporterSpec((entry.settings)()));
+                self.specs.len() - 1
+            }
+        };
+        &mut self.specs[at].0
+    }
+
+    /// Builds the exporters: the configured ones and your own, or the
+    /// default one (the local store) when nothing at all is configured.
+    pub(crate) fn build_exporters(&mut self) -> Result<Vec<Box<dyn Exporter>>, ConfigError> {
+        let mut out = std::mem::take(&mut self.custom);
+        let mut specs: Vec<Box<dyn ExporterSettings>> = std::mem::take(&mut self.specs)
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        if specs.is_empty() && out.is_empty() {
+            specs.extend(
+                registry::EXPORTERS
+                    .iter()
+                    .filter(|e| e.is_default)
+                    .map(|e| (e.settings)()),
+            );
+        }
+        for settings in specs {
+            out.push(
+                settings
+                    .build()
+                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
+            );
+        }
+        Ok(out)
     }
 }
-
-macro_rules! upsert {
-    ($fn_name:ident, $feature:literal, $variant:ident, $ty:ty) => {
-        impl Config {
-            #[cfg(feature = $feature)]
-            fn $fn_name(&mut self, edit: impl FnOnce(&mut $ty)) {
-                for spec in &mut self.specs {
-                    #[allow(irrefutable_let_patterns)]
-                    if let ExporterSpec::$variant(c) = spec {
-                        edit(c);
-                        return;
-                    }
-                }
-                let mut c = <$ty>::default();
-                edit(&mut c);
-                self.specs.push(ExporterSpec::$variant(c));
-            }
-        }
-    };
-}
-upsert!(upsert_otlp, "otlp", Otlp, crate::export::otlp::OtlpConfig);
-upsert!(
-    upsert_zipkin,
-    "zipkin",
-    Zipkin,
-    crate::export::zipkin::ZipkinConfig
-);
-upsert!(
-    upsert_store,
-    "store",
-    Store,
-    crate::export::store::StoreConfig
-);
-upsert!(
-    upsert_console,
-    "console",
-    Console,
-    crate::export::console::ConsoleConfig
-);
 
 /// The data directory used when nothing else is configured:
 /// `$OSPREY_DATA_DIR`, else `./osprey-data`.
@@ -576,10 +531,13 @@ mod tests {
             Config::from_pairs_str("steps.max"),
             Err(ConfigError::Malformed(_))
         ));
-        assert!(matches!(
-            Config::from_pairs_str("exporter=carrier-pigeon"),
-            Err(ConfigError::InvalidValue { .. })
-        ));
+        let err = Config::from_pairs_str("exporter=carrier-pigeon").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownExporter { name, known }
+                if name == "carrier-pigeon" && known.contains(&"otlp")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("otlp"), "{err}");
     }
 
     #[test]
@@ -602,5 +560,50 @@ mod tests {
                 AttrValue::Str("prod".into())
             )]
         );
+    }
+
+    #[test]
+    fn exporter_keys_come_from_the_registry() {
+        let mut c = Config::from_pairs_str(
+            "exporter=console;console.tree=true;otlp.endpoint=http://127.0.0.1:9;exporter=console",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.specs.iter().map(ExporterSpec::name).collect();
+        assert_eq!(
+            names,
+            ["console", "otlp"],
+            "one spec per exporter, in order"
+        );
+        assert!(keys().any(|k| k == "otlp.headers"));
+        assert!(keys().any(|k| k == "sample.ratio"));
+        let built = c.build_exporters().unwrap();
+        let built: Vec<&str> = built.iter().map(|e| e.name()).collect();
+        assert_eq!(built, ["console", "otlp"]);
+        let none = Config::from_pairs_str("exporter=console;exporter=none").unwrap();
+        assert!(!none.has_exporters());
+        let defaults: Vec<&str> = registry::EXPORTERS
+            .iter()
+            .filter(|e| e.is_default)
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(
+            defaults,
+            ["store"],
+            "the local store when nothing is configured"
+        );
+    }
+
+    #[test]
+    fn otlp_environment_selects_the_otlp_exporter() {
+        let env = |k: &str| {
+            (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://127.0.0.1:4318".to_owned())
+        };
+        let c = Config::default().with_env(env).unwrap();
+        let names: Vec<&str> = c.specs.iter().map(ExporterSpec::name).collect();
+        assert_eq!(names, ["otlp"]);
+        let err = Config::default()
+            .with_env(|k: &str| (k == "OSPREY_OTLP_TIMEOUT_MS").then(|| "soon".to_owned()))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidValue { .. }), "{err}");
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select};
 use parking_lot::Mutex;
 
-pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir};
+pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir, keys};
 
 use crate::diag;
 use crate::export::Exporter;
@@ -147,7 +147,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         return Err(InitError::AlreadyRunning);
     }
     crate::clock::anchor();
-    let exporters = build_exporters(&mut config)?;
+    let exporters = config.build_exporters()?;
     let unsampled_wanted = exporters.iter().any(|e| e.wants_unsampled());
     let mut workers = Vec::with_capacity(exporters.len());
     for e in exporters {
@@ -230,47 +230,6 @@ static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 pub(crate) fn shutdown_instance(instance: u64, timeout: Duration) -> bool {
     let current = RUNNING.lock().as_ref().map(|r| r.instance);
     current == Some(instance) && shutdown(timeout)
-}
-
-#[cfg_attr(
-    not(all(
-        feature = "otlp",
-        feature = "zipkin",
-        feature = "store",
-        feature = "console"
-    )),
-    allow(unused_mut, unused_variables, unreachable_code, clippy::never_loop)
-)]
-fn build_exporters(config: &mut Config) -> Result<Vec<Box<dyn Exporter>>, ConfigError> {
-    let mut out: Vec<Box<dyn Exporter>> = std::mem::take(&mut config.custom);
-    let mut specs = std::mem::take(&mut config.specs);
-    #[cfg(feature = "store")]
-    if specs.is_empty() && out.is_empty() {
-        specs.push(ExporterSpec::Store(Default::default()));
-    }
-    for spec in specs {
-        let exporter: Box<dyn Exporter> = match spec {
-            #[cfg(feature = "otlp")]
-            ExporterSpec::Otlp(c) => Box::new(
-                crate::export::otlp::OtlpExporter::new(c)
-                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
-            ),
-            #[cfg(feature = "zipkin")]
-            ExporterSpec::Zipkin(c) => Box::new(
-                crate::export::zipkin::ZipkinExporter::new(c)
-                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
-            ),
-            #[cfg(feature = "store")]
-            ExporterSpec::Store(c) => Box::new(
-                crate::export::store::StoreExporter::new(c)
-                    .map_err(|e| ConfigError::Exporter(e.to_string()))?,
-            ),
-            #[cfg(feature = "console")]
-            ExporterSpec::Console(c) => Box::new(crate::export::console::ConsoleExporter::new(c)),
-        };
-        out.push(exporter);
-    }
-    Ok(out)
 }
 
 /// Exports everything recorded so far and waits up to `timeout` for the

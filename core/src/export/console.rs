@@ -17,7 +17,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::collector::ConfigError;
+use crate::config_error::ConfigError;
+use crate::export::registry::{ExporterEntry, exporter_settings};
 use crate::export::{ExportError, Exporter};
 use crate::model::{
     ActiveSnapshot, Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue, SpanKind,
@@ -48,6 +49,19 @@ impl ConsoleConfig {
         Ok(())
     }
 }
+
+exporter_settings!(ConsoleConfig, "console", |c| Ok(Box::new(
+    ConsoleExporter::new(c)
+)));
+
+/// The console exporter's row in [`crate::export::EXPORTERS`].
+pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
+    name: "console",
+    keys: &["console.tree"],
+    settings: || Box::new(ConsoleConfig::default()),
+    from_env: None,
+    is_default: false,
+};
 
 /// Writes transaction lines to stderr, or to any writer given to
 /// [`ConsoleExporter::with_writer`].

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use crate::model::ExportBatch;
 
+pub use registry::{EXPORTERS, ExporterEntry, ExporterSettings};
+
 #[cfg(feature = "console")]
 pub mod console;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod registry;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "zipkin")]

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::collector::ConfigError;
+use crate::config_error::ConfigError;
 use crate::export::http::HttpClient;
+use crate::export::registry::{ExporterEntry, exporter_settings};
 use crate::export::{ExportError, Exporter};
 use crate::model::{
     Attribute, ErrorInfo, ExportBatch, SpanKind, StepKind, StepRecord, TransactionRecord,
@@ -47,6 +48,19 @@ impl ZipkinConfig {
         Ok(())
     }
 }
+
+exporter_settings!(ZipkinConfig, "zipkin", |c| Ok(Box::new(
+    ZipkinExporter::new(c)?
+)));
+
+/// The Zipkin exporter's row in [`crate::export::EXPORTERS`].
+pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
+    name: "zipkin",
+    keys: &["zipkin.endpoint"],
+    settings: || Box::new(ZipkinConfig::default()),
+    from_env: None,
+    is_default: false,
+};
 
 /// Sends batches to a Zipkin server.
 pub struct ZipkinExporter {

@@ -10,7 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use osprey::export::store::StoreConfig;
-use osprey::{Config, ErrorInfo, ExporterSpec, StepKind};
+use osprey::{Config, ErrorInfo, StepKind};
 use osprey_examples::{Trees, print_store};
 use tracing_subscriber::prelude::*;
 
@@ -26,7 +26,7 @@ fn main() {
     let store = StoreConfig::default();
     let local = !config.has_exporters();
     let config = if local {
-        config.exporter_spec(ExporterSpec::Store(store.clone()))
+        config.exporter_spec(store.clone())
     } else {
         config
     };

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::collector::ConfigError;
+use crate::config_error::ConfigError;
+use crate::export::registry::{ExporterEntry, ExporterSettings, exporter_settings};
 
 /// Payload compression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -195,6 +196,27 @@ impl OtlpConfig {
         Ok(self)
     }
 }
+
+exporter_settings!(OtlpConfig, "otlp", |c| Ok(Box::new(
+    super::OtlpExporter::new(c)?
+)));
+
+/// The OTLP exporter's row in [`crate::export::EXPORTERS`].
+pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
+    name: "otlp",
+    keys: &[
+        "otlp.endpoint",
+        "otlp.headers",
+        "otlp.timeout_ms",
+        "otlp.compression",
+    ],
+    settings: || Box::new(OtlpConfig::default()),
+    from_env: Some(|get| {
+        let c = OtlpConfig::default().with_env(get)?;
+        Ok(c.from_env.then(|| Box::new(c) as Box<dyn ExporterSettings>))
+    }),
+    is_default: false,
+};
 
 /// Parses `k=v,k=v` with percent-decoded values, as the OTLP spec asks.
 fn parse_headers(text: &str) -> Option<Vec<(String, String)>> {

@@ -13,6 +13,7 @@ mod encode;
 mod retry;
 mod wire;
 
+pub(crate) use config::ENTRY;
 pub use config::{Compression, OtlpConfig};
 
 use std::borrow::Cow;

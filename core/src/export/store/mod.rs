@@ -22,7 +22,8 @@ pub use reader::{
     StoredTransaction,
 };
 
-use crate::collector::ConfigError;
+use crate::config_error::ConfigError;
+use crate::export::registry::{ExporterEntry, exporter_settings};
 use crate::export::{ExportError, Exporter};
 use crate::model::ExportBatch;
 use writer::SegmentWriter;
@@ -67,6 +68,20 @@ impl StoreConfig {
         Ok(())
     }
 }
+
+exporter_settings!(StoreConfig, "store", |c| Ok(Box::new(StoreExporter::new(
+    c
+)?)));
+
+/// The local store's row in [`crate::export::EXPORTERS`]: the exporter
+/// started when nothing else is configured.
+pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
+    name: "store",
+    keys: &["store.dir", "store.segment_bytes", "store.max_bytes"],
+    settings: || Box::new(StoreConfig::default()),
+    from_env: None,
+    is_default: true,
+};
 
 /// Appends batches to segment files.
 pub struct StoreExporter {
