@@ -1,7 +1,7 @@
 //! Any OpenTelemetry SDK can feed the collector: the embedded Tomcat demo
 //! under the OpenTelemetry Java agent (opentelemetry-javaagent 2.22.0 from
-//! Maven Central, OTLP http/protobuf, its own span names and attributes)
-//! exporting to the real `osprey` binary. The query API then lists its
+//! Maven Central, OTLP http/protobuf and OTLP/gRPC, its own span names and
+//! attributes) exporting to the real `osprey` binary. The query API then lists its
 //! transactions, marks the failing one, gives call trees with the method
 //! and JDBC spans, and the server map has the service's edge to H2.
 
@@ -21,14 +21,25 @@ const OTEL_AGENT: (&str, &str) = (
 
 #[test]
 fn the_opentelemetry_java_agent_feeds_the_collector() {
-    let dir = TempDir::new("otel-sdk");
+    feeds_the_collector("http/protobuf");
+}
+
+/// The same over OTLP/gRPC (the agent's OkHttp sender, HTTP/2 without TLS
+/// on the server's one port).
+#[test]
+fn the_opentelemetry_java_agent_feeds_the_collector_over_grpc() {
+    feeds_the_collector("grpc");
+}
+
+fn feeds_the_collector(protocol: &str) {
+    let dir = TempDir::new(&format!("otel-sdk-{}", protocol.replace('/', "-")));
     let (_server, url) = serve(&dir.0);
     let agent = maven_jar(OTEL_AGENT.0, OTEL_AGENT.1);
     let demo = Demo::start_with(
         &[
             format!("-javaagent:{}", agent.display()),
             "-Dotel.service.name=otel-demo".into(),
-            "-Dotel.exporter.otlp.protocol=http/protobuf".into(),
+            format!("-Dotel.exporter.otlp.protocol={protocol}"),
             format!("-Dotel.exporter.otlp.endpoint={url}"),
             "-Dotel.metrics.exporter=none".into(),
             "-Dotel.logs.exporter=none".into(),

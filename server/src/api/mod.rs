@@ -37,7 +37,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/active", get(query::active))
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .with_state(app.clone())
+        // OTLP/gRPC: tonic services, limited by their own message sizes.
+        .merge(crate::ingest::grpc::routes(app))
 }
 
 fn text(status: u16, message: String) -> Response {

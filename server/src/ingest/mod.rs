@@ -1,6 +1,7 @@
-//! Turning what arrives (OTLP/HTTP bodies, the agent's local store) into
+//! Turning what arrives (OTLP/HTTP bodies, OTLP/gRPC calls, the agent's local store) into
 //! [`crate::record`] values. Nothing here touches the store or the indexes.
 
+pub mod grpc;
 pub mod import;
 pub mod otlp;
 

@@ -18,6 +18,17 @@ pub enum Compression {
     Gzip,
 }
 
+/// How requests travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (`http/protobuf`), the default.
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC (`grpc`), to [`OtlpConfig::grpc_endpoint`]; needs the
+    /// `grpc` feature.
+    Grpc,
+}
+
 /// Settings of the OTLP/HTTP exporter. Its `Debug` output shows header
 /// names only: values may be credentials.
 #[derive(Clone, PartialEq)]
@@ -36,6 +47,11 @@ pub struct OtlpConfig {
     pub ca_file: Option<PathBuf>,
     /// Longest time spent retrying one batch (default 30 s).
     pub max_retry_time: Duration,
+    /// OTLP/HTTP or OTLP/gRPC (`otlp.protocol`, `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub protocol: Protocol,
+    /// The collector's gRPC address, used when `protocol` is gRPC (default
+    /// `http://localhost:4317`; [`OtlpConfig::endpoint`] sets it too).
+    pub grpc_endpoint: String,
     /// Set when an `OTEL_EXPORTER_OTLP_*` variable was read.
     pub(crate) from_env: bool,
 }
@@ -50,6 +66,8 @@ impl Default for OtlpConfig {
             compression: Compression::None,
             ca_file: None,
             max_retry_time: Duration::from_secs(30),
+            protocol: Protocol::HttpProtobuf,
+            grpc_endpoint: "http://localhost:4317".into(),
             from_env: false,
         }
     }
@@ -66,16 +84,26 @@ impl std::fmt::Debug for OtlpConfig {
             .field("compression", &self.compression)
             .field("ca_file", &self.ca_file)
             .field("max_retry_time", &self.max_retry_time)
+            .field("protocol", &self.protocol)
+            .field("grpc_endpoint", &self.grpc_endpoint)
             .finish_non_exhaustive()
     }
 }
 
 impl OtlpConfig {
-    /// Sets the base endpoint: `/v1/traces` and `/v1/metrics` are appended.
+    /// Sets the base endpoint: `/v1/traces` and `/v1/metrics` are appended
+    /// for OTLP/HTTP; OTLP/gRPC uses it as it is.
     pub fn endpoint(mut self, base: &str) -> Self {
         let base = base.trim_end_matches('/');
         self.traces_endpoint = format!("{base}/v1/traces");
         self.metrics_endpoint = format!("{base}/v1/metrics");
+        self.grpc_endpoint = base.to_owned();
+        self
+    }
+
+    /// Sets the protocol.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
         self
     }
 
@@ -131,6 +159,9 @@ impl OtlpConfig {
                     _ => return Err(invalid("gzip or none")),
                 }
             }
+            "otlp.protocol" => {
+                self.protocol = parse_protocol(value).ok_or_else(|| invalid(PROTOCOLS))?
+            }
             _ => return Err(ConfigError::UnknownKey(key.to_owned())),
         }
         Ok(())
@@ -152,29 +183,35 @@ impl OtlpConfig {
         let certificate = read("OTEL_EXPORTER_OTLP_CERTIFICATE");
         let protocol = read("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             .or_else(|| read("OTEL_EXPORTER_OTLP_PROTOCOL"));
-        if let Some(p) = protocol.filter(|p| p.trim() != "http/protobuf") {
-            crate::diag::warn(
-                "otlp-protocol",
-                &format!(
-                    "OTLP protocol `{}` is not supported; sending http/protobuf",
-                    p.trim()
-                ),
-            );
-        }
-        if let Some(base) = endpoint {
-            self = self.endpoint(&base);
-        }
-        if let Some(url) = traces {
-            self.traces_endpoint = url;
-        }
-        if let Some(url) = metrics {
-            self.metrics_endpoint = url;
-        }
         let env_err = |var: &str, value: &str, expected| ConfigError::InvalidValue {
             key: var.to_owned(),
             value: value.to_owned(),
             expected,
         };
+        // An environment shared with other agents may name a protocol we
+        // lack (`http/json`): warn and keep OTLP/HTTP protobuf.
+        if let Some(p) = protocol.as_deref().map(str::trim) {
+            match parse_protocol(p) {
+                Some(parsed) => self.protocol = parsed,
+                None => crate::diag::warn(
+                    "otlp-protocol",
+                    &format!(
+                        "OTLP protocol `{p}` is not supported ({PROTOCOLS}); sending http/protobuf"
+                    ),
+                ),
+            }
+        }
+        if let Some(base) = endpoint {
+            self = self.endpoint(&base);
+        }
+        if let Some(url) = traces {
+            // For gRPC the signal's endpoint is used as it is (OTLP exporter spec).
+            self.grpc_endpoint = url.clone();
+            self.traces_endpoint = url;
+        }
+        if let Some(url) = metrics {
+            self.metrics_endpoint = url;
+        }
         if let Some(h) = headers {
             self.headers = parse_headers(&h)
                 .ok_or_else(|| env_err("OTEL_EXPORTER_OTLP_HEADERS", "(hidden)", "k=v,k=v"))?;
@@ -209,6 +246,7 @@ pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
         "otlp.headers",
         "otlp.timeout_ms",
         "otlp.compression",
+        "otlp.protocol",
     ],
     settings: || Box::new(OtlpConfig::default()),
     from_env: Some(|get| {
@@ -217,6 +255,21 @@ pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
     }),
     is_default: false,
 };
+
+/// What `otlp.protocol` accepts.
+#[cfg(feature = "grpc")]
+const PROTOCOLS: &str = "http/protobuf or grpc";
+#[cfg(not(feature = "grpc"))]
+const PROTOCOLS: &str = "http/protobuf (this build has no grpc feature)";
+
+fn parse_protocol(value: &str) -> Option<Protocol> {
+    match value {
+        "http/protobuf" | "http" => Some(Protocol::HttpProtobuf),
+        #[cfg(feature = "grpc")]
+        "grpc" => Some(Protocol::Grpc),
+        _ => None,
+    }
+}
 
 /// Parses `k=v,k=v` with percent-decoded values, as the OTLP spec asks.
 fn parse_headers(text: &str) -> Option<Vec<(String, String)>> {

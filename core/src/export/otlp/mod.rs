@@ -10,11 +10,13 @@
 
 mod config;
 mod encode;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod retry;
 mod wire;
 
 pub(crate) use config::ENTRY;
-pub use config::{Compression, OtlpConfig};
+pub use config::{Compression, OtlpConfig, Protocol};
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -49,9 +51,16 @@ impl Signal {
     }
 }
 
-/// Sends batches to an OTLP/HTTP collector.
+/// How requests reach the collector.
+enum Transport {
+    Http(HttpClient),
+    #[cfg(feature = "grpc")]
+    Grpc(grpc::GrpcClient),
+}
+
+/// Sends batches to an OTLP collector.
 pub struct OtlpExporter {
-    client: HttpClient,
+    transport: Transport,
     config: OtlpConfig,
     backoff: Backoff,
     stopped: bool,
@@ -77,12 +86,27 @@ impl std::fmt::Debug for OtlpExporter {
 impl OtlpExporter {
     /// Builds the exporter; fails on an unusable endpoint or CA file.
     pub fn new(config: OtlpConfig) -> Result<Self, ExportError> {
-        for url in [&config.traces_endpoint, &config.metrics_endpoint] {
-            check_endpoint(url)?;
-        }
-        let client = HttpClient::new(config.timeout, config.ca_file.as_deref())?;
+        let transport = match config.protocol {
+            Protocol::HttpProtobuf => {
+                for url in [&config.traces_endpoint, &config.metrics_endpoint] {
+                    check_endpoint(url)?;
+                }
+                Transport::Http(HttpClient::new(config.timeout, config.ca_file.as_deref())?)
+            }
+            #[cfg(feature = "grpc")]
+            Protocol::Grpc => {
+                check_endpoint(&config.grpc_endpoint)?;
+                Transport::Grpc(grpc::GrpcClient::new(&config)?)
+            }
+            #[cfg(not(feature = "grpc"))]
+            Protocol::Grpc => {
+                return Err(ExportError::Transport(
+                    "OTLP/gRPC needs the `grpc` feature of the osprey crate".into(),
+                ));
+            }
+        };
         Ok(Self {
-            client,
+            transport,
             config,
             backoff: Backoff::from_os(),
             stopped: false,
@@ -98,16 +122,17 @@ impl OtlpExporter {
         message: &[u8],
         deadline: Instant,
     ) -> Result<(), ExportError> {
-        let body = self.compress(message)?;
-        let body = &body[..];
-        let url = match signal {
-            Signal::Traces => self.config.traces_endpoint.clone(),
-            Signal::Metrics => self.config.metrics_endpoint.clone(),
+        // gRPC compresses per message itself.
+        let body = match self.transport {
+            Transport::Http(_) => self.compress(message)?,
+            #[cfg(feature = "grpc")]
+            Transport::Grpc(_) => Cow::Borrowed(message),
         };
+        let body = &body[..];
         let mut retries = 0u32;
         loop {
             let timeout = self.attempt_timeout(retries, deadline);
-            let (error, retry_after) = match self.attempt(&url, body, timeout) {
+            let (error, retry_after) = match self.attempt(signal, body, timeout) {
                 Ok(response) if is_success(response.status) => {
                     check_partial_success(signal, &response.body);
                     return Ok(());
@@ -138,12 +163,22 @@ impl OtlpExporter {
         self.config.timeout.min(left).max(Duration::from_millis(1))
     }
 
+    #[cfg_attr(not(feature = "grpc"), allow(clippy::infallible_destructuring_match))]
     fn attempt(
         &self,
-        url: &str,
+        signal: Signal,
         body: &[u8],
         timeout: Duration,
     ) -> Result<HttpResponse, SendError> {
+        let client = match &self.transport {
+            Transport::Http(client) => client,
+            #[cfg(feature = "grpc")]
+            Transport::Grpc(client) => return client.send(signal, body, timeout),
+        };
+        let url = match signal {
+            Signal::Traces => &self.config.traces_endpoint,
+            Signal::Metrics => &self.config.metrics_endpoint,
+        };
         let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/x-protobuf")];
         if self.config.compression == Compression::Gzip {
             headers.push(("content-encoding", "gzip"));
@@ -155,7 +190,7 @@ impl OtlpExporter {
                 .filter(|(k, _)| !is_reserved_header(k))
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        self.client.send(url, &headers, body, Some(timeout))
+        client.send(url, &headers, body, Some(timeout))
     }
 
     fn compress<'m>(&self, message: &'m [u8]) -> Result<Cow<'m, [u8]>, ExportError> {

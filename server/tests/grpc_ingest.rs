@@ -1,0 +1,176 @@
+//! OTLP/gRPC ingest on the server's port (HTTP/2 without TLS beside
+//! HTTP/1.1): the core's own exporter with `otlp.protocol=grpc` and gzip,
+//! the official OpenTelemetry Python SDK's gRPC exporter, and hostile
+//! messages from grpcio (not protobuf; a gzip bomb), after which the server
+//! still answers. The Python clients are `tests/python/otlp_grpc_client.py`
+//! (versions pinned in `tests/python/requirements.txt`, installed by
+//! `.ci/run`); without them the Python tests fail in CI and are skipped with
+//! a message elsewhere. `osprey::init` is process-global, so the core
+//! exporter's test is the only one here that starts it.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use osprey::export::otlp::{Compression, OtlpConfig, Protocol};
+use osprey::{Config, StepKind};
+use osprey_server::api;
+use osprey_server::app::ServerConfig;
+use serde_json::Value;
+use support::*;
+
+fn transactions(url: &str, service: &str) -> Vec<Value> {
+    get(&format!(
+        "{url}/api/transactions?from=0&limit=100&service={service}"
+    ))["transactions"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_core_exporter_sends_over_grpc() {
+    let dir = TempDir::new("grpc-core");
+    let server = api::start(ServerConfig::new(&dir.0), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = server.base_url();
+    let guard = osprey::init(
+        Config::default()
+            .service_name("grpc-svc")
+            .batch_delay(Duration::from_millis(50))
+            .exporter_spec(
+                OtlpConfig::default()
+                    .endpoint(&url)
+                    .protocol(Protocol::Grpc)
+                    .compression(Compression::Gzip),
+            ),
+    )
+    .expect("osprey starts");
+    for i in 0..3 {
+        let txn = osprey::transaction("GET /grpc").server().begin();
+        txn.attr("http.response.status_code", 200i64)
+            .attr("enduser.id", format!("user-{i}"));
+        {
+            let sql = osprey::step_of_kind(StepKind::Sql, "SELECT 1");
+            sql.attr("db.system", "h2");
+        }
+        txn.end();
+    }
+    assert!(osprey::flush(Duration::from_secs(10)));
+    let stats = osprey::stats();
+    drop(guard);
+
+    let list = transactions(&url, "grpc-svc");
+    assert_eq!(list.len(), 3, "{list:#?} {stats:?}");
+    let mut users: Vec<&str> = list.iter().map(|t| t["user"].as_str().unwrap()).collect();
+    users.sort();
+    assert_eq!(users, ["user-0", "user-1", "user-2"]);
+    let tree = get(&format!(
+        "{url}/api/tree/{}",
+        list[0]["id"].as_str().unwrap()
+    ));
+    let steps = tree["transactions"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{tree:#}");
+    assert_eq!(steps[0]["sql"], "SELECT ?", "literals sanitized by default");
+    // The core's per-second aggregates came over the metrics service.
+    let metrics = get(&format!("{url}/api/metrics?service=grpc-svc&from=0"));
+    assert!(
+        metrics["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "osprey.transactions"),
+        "{metrics:#}"
+    );
+}
+
+/// Runs the Python client in `mode`; `None` when Python or its packages are
+/// missing outside CI.
+fn python_client(mode: &str, target: &str) -> Option<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_grpc_client.py");
+    let python = std::env::var("OSPREY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import grpc, opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tests/python/requirements.txt"
+        );
+        eprintln!(
+            "skipped: {python} lacks grpcio / opentelemetry-exporter-otlp-proto-grpc \
+             (pip install -r server/tests/python/requirements.txt)"
+        );
+        return None;
+    }
+    let out = Command::new(&python)
+        .arg(&script)
+        .args([mode, target])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{mode}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn the_opentelemetry_python_sdk_exports_over_grpc() {
+    let dir = TempDir::new("grpc-python");
+    let server = api::start(ServerConfig::new(&dir.0), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let Some(answer) = python_client("sdk", &server.addr.to_string()) else {
+        return;
+    };
+    assert_eq!(answer, "ok");
+    let url = server.base_url();
+    let list = transactions(&url, "py-grpc");
+    let mut endpoints: Vec<&str> = list
+        .iter()
+        .map(|t| t["endpoint"].as_str().unwrap())
+        .collect();
+    endpoints.sort();
+    assert_eq!(endpoints, ["GET /py", "POST /py/fail"], "{list:#?}");
+    let get_py = list.iter().find(|t| t["endpoint"] == "GET /py").unwrap();
+    assert_eq!(get_py["client_ip"], "10.1.2.3");
+    assert_eq!(get_py["error"], false);
+    let fail = list.iter().find(|t| t["endpoint"] != "GET /py").unwrap();
+    assert_eq!(fail["error"], true);
+    let tree = get(&format!(
+        "{url}/api/tree/{}",
+        get_py["id"].as_str().unwrap()
+    ));
+    assert_eq!(
+        tree["transactions"][0]["steps"][0]["sql"], "SELECT 1",
+        "{tree:#}"
+    );
+}
+
+#[test]
+fn hostile_grpc_messages_get_error_statuses_and_the_server_runs_on() {
+    let dir = TempDir::new("grpc-hostile");
+    let mut config = ServerConfig::new(&dir.0);
+    config.max_decompressed_bytes = 1 << 20;
+    let server = api::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let target = server.addr.to_string();
+    let Some(garbage) = python_client("raw", &target) else {
+        return;
+    };
+    assert_ne!(garbage, "ok", "bytes that are not protobuf are refused");
+    let bomb = python_client("bomb", &target).unwrap();
+    assert_eq!(
+        bomb, "RESOURCE_EXHAUSTED",
+        "8 MiB once decompressed, over the 1 MiB limit"
+    );
+    let status = get(&format!("{}/api/status", server.base_url()));
+    assert_eq!(status["records_written"], 0, "{status:#}");
+    // Still serving gRPC after both.
+    assert_eq!(python_client("sdk", &target).unwrap(), "ok");
+    assert_eq!(transactions(&server.base_url(), "py-grpc").len(), 2);
+}
