@@ -5,10 +5,12 @@
 //! still answers. The Python clients are `tests/python/otlp_grpc_client.py`
 //! (versions pinned in `tests/python/requirements.txt`, installed by
 //! `.ci/run`); without them the Python tests fail in CI and are skipped with
-//! a message elsewhere. `osprey::init` is process-global, so the core
+//! a message elsewhere. The Java agent (Java → JNI → libosprey → gRPC) runs
+//! the Tomcat demo with `otlp.protocol=grpc`. `osprey::init` is process-global, so the core
 //! exporter's test is the only one here that starts it.
 
 mod support;
+mod viewer_support;
 
 use std::path::Path;
 use std::process::Command;
@@ -173,4 +175,29 @@ fn hostile_grpc_messages_get_error_statuses_and_the_server_runs_on() {
     // Still serving gRPC after both.
     assert_eq!(python_client("sdk", &target).unwrap(), "ok");
     assert_eq!(transactions(&server.base_url(), "py-grpc").len(), 2);
+}
+
+#[test]
+fn the_java_agent_sends_over_grpc() {
+    let dir = TempDir::new("grpc-agent");
+    let server = api::start(ServerConfig::new(&dir.0), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = server.base_url();
+    let demo = viewer_support::Demo::start(
+        &format!(
+            "exporter=otlp,otlp.protocol=grpc,otlp.endpoint={url},\
+             batch.delay_ms=50,service.name=grpc-agent"
+        ),
+        &dir.0.join("demo"),
+    );
+    for _ in 0..2 {
+        assert_eq!(demo.get("/hello?id=7", &[]).0, 200);
+    }
+    assert_eq!(demo.get("/fail", &[]).0, 500);
+    demo.stop();
+    let list = transactions(&url, "grpc-agent");
+    let named = |e: &str| list.iter().filter(|t| t["endpoint"] == e).count();
+    assert_eq!(named("GET /hello"), 2, "{list:#?}");
+    let fail: Vec<&Value> = list.iter().filter(|t| t["error"] == true).collect();
+    assert_eq!(fail.len(), 1, "{list:#?}");
+    assert_eq!(fail[0]["http_status"], 500);
 }
