@@ -16,9 +16,15 @@ pub enum Trees {
 }
 
 /// Prints the transactions of the local store at `dir` that started at or
-/// after `since_unix_ns` (one line each, in start order) and their call
-/// trees as `trees` says; returns how many were printed.
-pub fn print_store(dir: &Path, since_unix_ns: u64, trees: Trees) -> std::io::Result<usize> {
+/// after `since_unix_ns` (one line each, in start order, at most `lines` of
+/// them, then a count per endpoint when some were left out) and their call
+/// trees as `trees` says; returns how many there were.
+pub fn print_store(
+    dir: &Path,
+    since_unix_ns: u64,
+    trees: Trees,
+    lines: usize,
+) -> std::io::Result<usize> {
     let reader = StoreReader::open(dir)?;
     let (stored, issues) = reader.transactions();
     for issue in issues {
@@ -35,9 +41,23 @@ pub fn print_store(dir: &Path, since_unix_ns: u64, trees: Trees) -> std::io::Res
         dir.display(),
         stored.len()
     );
-    for t in &run {
+    for t in run.iter().take(lines) {
         let text = format_transaction(&t.record, &|id| t.name(id).to_owned(), trees == Trees::All);
         println!("{}", text.trim_end());
+    }
+    if run.len() > lines {
+        println!("… and {} more; all of them by endpoint:", run.len() - lines);
+        let mut by_endpoint = std::collections::BTreeMap::<String, (usize, usize)>::new();
+        for t in &run {
+            let entry = by_endpoint
+                .entry(t.name(t.record.name).to_owned())
+                .or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(t.record.error.is_some());
+        }
+        for (endpoint, (count, errors)) in by_endpoint {
+            println!("  {count:>8}  {endpoint}  ({errors} errors)");
+        }
     }
     if trees == Trees::Slowest
         && let Some(t) = run

@@ -3,13 +3,17 @@
 # servlets -> methods -> JDBC on an in-memory H2) under the Osprey Java agent,
 # exporting to the local collector (`osprey serve`, with its web viewer) and
 # into the agent's local store. Builds libosprey, the agent and the
-# collector, fetches Tomcat and H2 from Maven Central, drives a few requests,
-# stops the app, prints every transaction line and the slowest call tree
+# collector, fetches Tomcat and H2 from Maven Central, sends a few scripted
+# requests, then a minute of mixed traffic from three clients (fast pages,
+# 20-step pages, a few slow reports and failures), stops the app, prints the
+# first transaction lines, a count per endpoint and the slowest call tree
 # read back from the store, and leaves the collector running with the
-# viewer's address printed (Ctrl-C stops it).
+# viewer's address printed (Ctrl-C stops it): its XLog then shows thousands
+# of real dots.
 # Usage: bash examples/tomcat/run.sh   (needs cargo, a JDK 17+, mvn, curl)
 # Environment: OSPREY_DEMO_PORT (collector port, default 4318),
-# OSPREY_DEMO_EXIT=1 (stop the collector at the end instead of waiting).
+# OSPREY_DEMO_EXIT=1 (stop the collector at the end instead of waiting),
+# OSPREY_DEMO_SECONDS (how long the mixed traffic runs, default 60; 0: none).
 # The test examples/tests/tomcat_demo.rs runs it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -39,6 +43,7 @@ if [ -z "$server_bin" ]; then
   server_bin="$root/target/release/osprey"
 fi
 port="${OSPREY_DEMO_PORT:-4318}"
+seconds="${OSPREY_DEMO_SECONDS:-60}"
 
 echo "==> fetching embedded Tomcat and H2 (Maven Central, once)"
 for coords in org.apache.tomcat.embed:tomcat-embed-core:11.0.27 \
@@ -68,7 +73,7 @@ echo "==> starting the app under -javaagent"
 data="$work/osprey-data"
 rm -rf "$data"
 java "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,store,otlp.endpoint=http://127.0.0.1:$port,store.dir=$data,batch.delay_ms=200,service.name=tomcat-demo" \
-  -cp "$work/classes:$cp" demo.web.WebApp >"$work/app.log" 2>&1 &
+  "-Ddemo.lifetime.s=$((seconds + 120))" -cp "$work/classes:$cp" demo.web.WebApp >"$work/app.log" 2>&1 &
 app=$!
 app_port=""
 for _ in $(seq 1 300); do
@@ -79,21 +84,59 @@ for _ in $(seq 1 300); do
 done
 [ -n "$app_port" ] || { echo "the app did not start"; cat "$work/app.log"; exit 1; }
 
-echo "==> driving requests on http://127.0.0.1:$app_port"
+base="http://127.0.0.1:$app_port"
+rm -f "$work"/load-*.txt
+echo "==> scripted requests on $base"
 for id in 42 7 42; do
-  curl -s "http://127.0.0.1:$app_port/hello?id=$id&token=not-for-export"; echo
+  curl -s "$base/hello?id=$id&token=not-for-export"; echo
 done
 curl -s -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
-  "http://127.0.0.1:$app_port/hello?id=42"; echo
-curl -s -o /dev/null -w 'GET /fail -> %{http_code}\n' "http://127.0.0.1:$app_port/fail"
-curl -s "http://127.0.0.1:$app_port/exit"; echo
+  "$base/hello?id=42"; echo
+curl -s "$base/slow?id=42&ms=1500"; echo
+curl -s -o /dev/null -w 'GET /fail -> %{http_code}\n' "$base/fail"
+
+# One client: batches of 50 requests on one keep-alive connection until the
+# time is up; one HTTP status per line in $work/load-<n>.txt. Of 100 requests
+# about 85 are /hello (fast), 12 /bench (20 steps), 1 /slow (0.3-3 s) and 2 /fail.
+drive() {
+  local out="$work/load-$1.txt" end=$((SECONDS + seconds)) args r
+  : >"$out"
+  while [ "$SECONDS" -lt "$end" ]; do
+    args=()
+    for _ in $(seq 1 50); do
+      r=$((RANDOM % 100))
+      if [ $r -lt 2 ]; then args+=("$base/fail")
+      elif [ $r -lt 3 ]; then args+=("$base/slow?id=42&ms=$((300 + RANDOM % 2700))")
+      elif [ $r -lt 15 ]; then args+=("$base/bench?id=42")
+      else args+=("$base/hello?id=$((RANDOM % 100))")
+      fi
+      args+=(-o /dev/null)
+    done
+    curl -s -w '%{http_code}\n' "${args[@]}" >>"$out" || true
+  done
+}
+if [ "$seconds" -gt 0 ]; then
+  echo "==> mixed traffic for ${seconds}s from 3 clients (watch it live in the viewer: http://127.0.0.1:$port/)"
+  drivers=()
+  for n in 1 2 3; do
+    drive "$n" &
+    drivers+=($!)
+  done
+  wait "${drivers[@]}"
+fi
+driven="$(cat "$work"/load-*.txt 2>/dev/null | grep -c '^[1-5]' || true)"
+failed="$(cat "$work"/load-*.txt 2>/dev/null | grep -c '^500$' || true)"
+echo "drove $driven requests ($failed answered 500) in ${seconds}s"
+curl -s "$base/exit"; echo
 wait "$app" || true
 app=""
 
 echo "==> what the agent recorded (read back from $data)"
-"$report" "$data"
+"$report" "$data" --lines 12
 
-held="$(curl -s "http://127.0.0.1:$port/api/transactions?limit=1000" | grep -o '"trace_id"' | wc -l)"
+# Every transaction reaches the collector: the scripted seven and the driven ones.
+held="$(curl -s "http://127.0.0.1:$port/api/status" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["index"]["transactions"])')"
 echo
 echo "The collector holds $held transactions of service tomcat-demo."
 echo "Open the viewer: http://127.0.0.1:$port/  (XLog, call trees, server map, inspector, replay)"

@@ -62,7 +62,7 @@ fn main() {
         }
     );
     if local {
-        print_store(&store.dir, run_start, Trees::All).expect("the local store opens");
+        print_store(&store.dir, run_start, Trees::All, usize::MAX).expect("the local store opens");
     }
 }
 

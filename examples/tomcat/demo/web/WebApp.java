@@ -18,7 +18,8 @@ import org.apache.catalina.startup.Tomcat;
 /**
  * Embedded Tomcat 11 on 127.0.0.1 (port chosen by the system, printed as {@code port=N}) with
  * an in-memory H2 database. {@code /hello?id=N} runs two nested methods and two queries, {@code
- * /fail} throws, {@code /exit} stops the server (or it stops by itself after a minute, or after
+ * /fail} throws, {@code /slow?id=N&ms=M} renders a report for about M ms after the same work as
+ * {@code /hello}, {@code /exit} stops the server (or it stops by itself after a minute, or after
  * {@code -Ddemo.lifetime.s=N} seconds). For the load benchmark ({@code benches/jvm/run.sh}):
  * {@code /bench?id=N} runs 20 method steps ({@link Work#chain}) and two queries, {@code /stats}
  * prints the bytes allocated so far by all live threads ({@code /stats?threads=1}: and by each).
@@ -44,6 +45,7 @@ public final class WebApp {
         Context ctx = tomcat.addContext("", null);
         Tomcat.addServlet(ctx, "hello", new Hello()).addMapping("/hello");
         Tomcat.addServlet(ctx, "fail", new Fail()).addMapping("/fail");
+        Tomcat.addServlet(ctx, "slow", new Slow()).addMapping("/slow");
         Tomcat.addServlet(ctx, "exit", new Exit()).addMapping("/exit");
         Tomcat.addServlet(ctx, "bench", new Bench()).addMapping("/bench");
         Tomcat.addServlet(ctx, "stats", new Stats()).addMapping("/stats");
@@ -63,6 +65,15 @@ public final class WebApp {
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/plain");
             resp.getWriter().print(Work.outer(req.getParameter("id")));
+        }
+    }
+
+    static final class Slow extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            String ms = req.getParameter("ms");
+            resp.getWriter().print(Work.report(req.getParameter("id"), ms == null ? 500 : Long.parseLong(ms)));
         }
     }
 

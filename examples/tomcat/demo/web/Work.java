@@ -17,6 +17,21 @@ public final class Work {
         return depth <= 1 ? inner(id) : chain(depth - 1, id);
     }
 
+    /** {@link #outer}, then {@link #render} for {@code ms} milliseconds: a slow transaction. */
+    public static String report(String id, long ms) {
+        return outer(id) + render(ms);
+    }
+
+    /** Stands for slow rendering: sleeps {@code ms} milliseconds. */
+    public static String render(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return " (report)";
+    }
+
     public static String outer(String id) {
         try {
             return "hello " + inner(Integer.parseInt(id));
