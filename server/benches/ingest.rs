@@ -325,9 +325,51 @@ fn http_ingest(total: u64, hour_start: u64, compare_zipkin: bool) {
     );
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
+    grpc_ingest(&bodies, total, busy);
     if compare_zipkin {
         zipkin_ingest(&bodies, total, busy);
     }
+}
+
+/// The same requests over OTLP/gRPC (HTTP/2 without TLS on the server's
+/// port) from one client sending one call at a time, to a fresh data
+/// directory. The client re-encodes each decoded request (tonic's prost
+/// codec), which the HTTP client does not have to do.
+fn grpc_ingest(bodies: &[Vec<u8>], total: u64, http_busy: Duration) {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let dir = std::env::temp_dir().join(format!("osprey-server-bench-grpc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = osprey_server::api::start(ServerConfig::new(&dir), "127.0.0.1:0".parse().unwrap())
+        .expect("server starts");
+    let requests: Vec<ExportTraceServiceRequest> = bodies
+        .iter()
+        .map(|b| ExportTraceServiceRequest::decode(&b[..]).expect("decodes"))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let busy = rt.block_on(async {
+        let mut client = TraceServiceClient::connect(server.base_url())
+            .await
+            .expect("gRPC connects")
+            .max_encoding_message_size(64 << 20);
+        let t = Instant::now();
+        for r in requests {
+            client.export(r).await.expect("exported");
+        }
+        t.elapsed()
+    });
+    println!(
+        "  gRPC ingest, one client, {} calls of {} spans: {:.0} spans/s, {:.2} ms per call; gRPC / HTTP spans/s = {:.2}",
+        bodies.len(),
+        TXNS_PER_REQUEST * 4,
+        (total * 4) as f64 / busy.as_secs_f64(),
+        ms(busy) / bodies.len() as f64,
+        http_busy.as_secs_f64() / busy.as_secs_f64()
+    );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The same spans as Zipkin v2 JSON, posted from one client to a real Zipkin
