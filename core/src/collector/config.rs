@@ -159,6 +159,7 @@ pub const KEYS: &[&str] = &[
     "otlp.headers",
     "otlp.timeout_ms",
     "otlp.compression",
+    "otlp.summaries",
     "zipkin.endpoint",
     "store.dir",
     "store.segment_bytes",
