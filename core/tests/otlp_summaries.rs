@@ -80,12 +80,16 @@ fn with_summaries_on_every_transaction_arrives() {
     assert_eq!(counted_only, 0);
     let roots = roots(&spans);
     assert_eq!(roots.len() as i64, ORDINARY + 1, "every transaction");
-    let (summaries, trees): (Vec<&Span>, Vec<&Span>) = roots.into_iter().partition(|s| is_summary(s));
+    let (summaries, trees): (Vec<&Span>, Vec<&Span>) =
+        roots.into_iter().partition(|s| is_summary(s));
     assert!(!summaries.is_empty(), "the budget of 3/s left trees out");
     assert!(trees.iter().any(|t| t.name == "failing"));
     // A kept tree has its SQL spans; a summary has none.
     for t in &trees {
-        let children = spans.iter().filter(|s| s.parent_span_id == t.span_id).count();
+        let children = spans
+            .iter()
+            .filter(|s| s.parent_span_id == t.span_id)
+            .count();
         assert!(children >= 1, "{} kept its steps", t.name);
         assert_eq!(t.flags & 1, 1, "kept trees are flagged sampled");
     }

@@ -35,8 +35,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/at", get(query::at))
         .route("/api/metrics", get(query::metrics))
         .route("/api/active", get(query::active))
+        .route("/api/instances", get(query::instances))
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(otlp::announce))
         .with_state(app)
 }
 

@@ -180,7 +180,8 @@ impl OtlpConfig {
                 }
             }
             "otlp.summaries" => {
-                self.summaries = Summaries::parse(value).ok_or_else(|| invalid("auto, on or off"))?
+                self.summaries =
+                    Summaries::parse(value).ok_or_else(|| invalid("auto, on or off"))?
             }
             _ => return Err(ConfigError::UnknownKey(key.to_owned())),
         }
@@ -247,9 +248,8 @@ impl OtlpConfig {
         // Read here too (not only as an `OSPREY_*` key), so that it survives
         // this configuration replacing one built from other variables.
         if let Some(v) = get("OSPREY_OTLP_SUMMARIES").filter(|v| !v.trim().is_empty()) {
-            self.summaries = Summaries::parse(&v).ok_or_else(|| {
-                env_err("OSPREY_OTLP_SUMMARIES", &v, "auto, on or off")
-            })?;
+            self.summaries = Summaries::parse(&v)
+                .ok_or_else(|| env_err("OSPREY_OTLP_SUMMARIES", &v, "auto, on or off"))?;
         }
         Ok(self)
     }

@@ -501,14 +501,19 @@ mod tests {
     #[test]
     fn writes_exactly_the_reference_encoding() {
         let batch = batch();
-        let reference = encode::traces_request(&batch, Spans::All).unwrap().encode_to_vec();
+        let reference = encode::traces_request(&batch, Spans::All)
+            .unwrap()
+            .encode_to_vec();
         let mut out = vec![7; 3];
         let start = encode_traces(&batch, &mirror(), Spans::All, &mut out).expect("spans written");
         let wire = &out[start..];
         assert_eq!(wire.len(), reference.len());
         assert!(wire == reference, "bytes differ from prost's encoding");
         // A reused buffer gives the same bytes.
-        assert_eq!(encode_traces(&batch, &mirror(), Spans::All, &mut out), Some(start));
+        assert_eq!(
+            encode_traces(&batch, &mirror(), Spans::All, &mut out),
+            Some(start)
+        );
         assert!(out[start..] == reference);
     }
 
@@ -519,7 +524,9 @@ mod tests {
         batch.transactions[0]
             .attributes
             .push(attr("big", AttrValue::from(big.as_str())));
-        let reference = encode::traces_request(&batch, Spans::All).unwrap().encode_to_vec();
+        let reference = encode::traces_request(&batch, Spans::All)
+            .unwrap()
+            .encode_to_vec();
         let mut out = Vec::new();
         let start = encode_traces(&batch, &mirror(), Spans::All, &mut out).expect("spans written");
         assert!(
@@ -577,7 +584,10 @@ mod tests {
         assert!(wire.is_empty());
         assert!(encode::traces_request(&batch, Spans::Trees).is_none());
         batch.transactions.clear();
-        assert_eq!(encode_traces(&batch, &mirror(), Spans::All, &mut wire), None);
+        assert_eq!(
+            encode_traces(&batch, &mirror(), Spans::All, &mut wire),
+            None
+        );
     }
 
     #[test]
@@ -613,6 +623,10 @@ mod tests {
         let request = ExportTraceServiceRequest::decode(&out[trees..]).unwrap();
         let spans = &request.resource_spans[0].scope_spans[0].spans;
         assert!(spans.iter().all(|s| s.span_id != vec![5; 8]));
-        assert!(spans.iter().all(|s| !s.attributes.iter().any(|kv| kv.key == ATTR_TREE)));
+        assert!(
+            spans
+                .iter()
+                .all(|s| !s.attributes.iter().any(|kv| kv.key == ATTR_TREE))
+        );
     }
 }
