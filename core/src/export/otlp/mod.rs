@@ -312,6 +312,30 @@ impl Exporter for OtlpExporter {
     }
 }
 
+/// The traces encoder alone, as one export runs it before sending: for
+/// the benchmarks (`benches/benches/otlp_encode.rs`), not a stable API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct BenchEncoder {
+    names: NameMirror,
+    out: Vec<u8>,
+}
+
+impl BenchEncoder {
+    /// Encodes the summaries (`summaries`) or the kept trees of `batch`;
+    /// returns the request's size in bytes.
+    pub fn encode(&mut self, batch: &ExportBatch, summaries: bool) -> usize {
+        self.names.sync();
+        let which = if summaries {
+            Spans::Summaries
+        } else {
+            Spans::Trees
+        };
+        wire::encode_traces(batch, &self.names, which, &mut self.out)
+            .map_or(0, |start| self.out.len() - start)
+    }
+}
+
 /// What a non-2xx answer means.
 enum Rejection {
     /// Not worth another attempt.
