@@ -14,7 +14,6 @@ mod support;
 mod viewer_support;
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 use support::{TempDir, get};
