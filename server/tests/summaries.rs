@@ -88,13 +88,7 @@ fn every_transaction_arrives_counted_and_filtered_by_instance() {
         .max()
         .unwrap()
         + 1_000;
-    let agg = get(&format!("{url}/api/aggregates?from={from}&to={to}"));
-    let counted: u64 = agg["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["count"].as_u64().unwrap())
-        .sum();
+    let counted = transactions_counted(&url, from, to);
     assert_eq!(counted, (a + b) as u64);
 
     // A summary: listed like any transaction, its tree says it was not kept

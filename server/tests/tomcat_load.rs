@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{TempDir, get};
+use support::{TempDir, get, transactions_counted};
 use viewer_support::{Demo, repo_root, serve_with, which};
 
 const CONNECTIONS: u64 = 8;
@@ -171,13 +171,7 @@ fn under_load_the_server_counts_every_request() {
     let last_end = *ends.iter().max().unwrap() as f64;
     let from = first_start as u64 / 1000 * 1000;
     let to = (last_end as u64 / 1000 + 1) * 1000;
-    let agg = get(&format!("{url}/api/aggregates?from={from}&to={to}"));
-    let counted: u64 = agg["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["count"].as_u64().unwrap())
-        .sum();
+    let counted = transactions_counted(&url, from, to);
     // The aggregates hold every service's transactions: the demo's `/exit`.
     assert!(
         (served..=served + 1).contains(&counted),
