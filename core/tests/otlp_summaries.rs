@@ -41,9 +41,18 @@ fn workload() {
     failed.end();
 }
 
-/// Runs the workload with `summaries` and returns the spans received and
-/// the collector's `counted_only`.
-fn run(summaries: Summaries) -> (Vec<Span>, u64) {
+/// What a run received.
+struct Run {
+    spans: Vec<Span>,
+    /// The collector's `counted_only`.
+    counted_only: u64,
+    /// Resource attributes of the first traces request.
+    resource: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
+}
+
+/// Runs the workload with `summaries` (`rounds` times, flushing between
+/// them, so later rounds follow what the first answers said).
+fn run(summaries: Summaries, rounds: usize) -> Run {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = Receiver::start();
     let otlp = OtlpConfig::default()
@@ -58,9 +67,23 @@ fn run(summaries: Summaries) -> (Vec<Span>, u64) {
             .exporter_spec(ExporterSpec::Otlp(otlp)),
     )
     .expect("osprey starts");
-    workload();
+    for round in 0..rounds {
+        if round > 0 {
+            assert!(osprey::flush(Duration::from_secs(10)), "flushed in time");
+        }
+        workload();
+    }
     assert!(guard.shutdown(Duration::from_secs(10)), "shutdown in time");
-    (all_spans(&receiver.traces()), osprey::stats().counted_only)
+    let traces = receiver.traces();
+    Run {
+        spans: all_spans(&traces),
+        counted_only: osprey::stats().counted_only,
+        resource: traces[0].resource_spans[0]
+            .resource
+            .clone()
+            .unwrap_or_default()
+            .attributes,
+    }
 }
 
 fn roots(spans: &[Span]) -> Vec<&Span> {
@@ -76,8 +99,19 @@ fn is_summary(s: &Span) -> bool {
 
 #[test]
 fn with_summaries_on_every_transaction_arrives() {
-    let (spans, counted_only) = run(Summaries::On);
+    let Run {
+        spans,
+        counted_only,
+        resource,
+    } = run(Summaries::On, 1);
     assert_eq!(counted_only, 0);
+    // The detected resource attributes tell this process apart.
+    assert_eq!(
+        int_attr(&resource, "process.pid"),
+        Some(i64::from(std::process::id()))
+    );
+    assert!(str_attr(&resource, "service.instance.id").is_some_and(|id| id.len() == 36));
+    assert!(str_attr(&resource, "host.name").is_some_and(|h| !h.is_empty()));
     let roots = roots(&spans);
     assert_eq!(roots.len() as i64, ORDINARY + 1, "every transaction");
     let (summaries, trees): (Vec<&Span>, Vec<&Span>) =
@@ -126,7 +160,11 @@ fn with_summaries_on_every_transaction_arrives() {
 
 #[test]
 fn with_summaries_off_only_kept_trees_travel() {
-    let (spans, counted_only) = run(Summaries::Off);
+    let Run {
+        spans,
+        counted_only,
+        ..
+    } = run(Summaries::Off, 1);
     let roots = roots(&spans);
     assert!(roots.iter().all(|s| !is_summary(s)));
     assert!(roots.iter().any(|t| t.name == "failing"));
@@ -136,14 +174,21 @@ fn with_summaries_off_only_kept_trees_travel() {
 
 #[test]
 fn auto_against_another_backend_sends_no_summaries() {
-    let (spans, _) = run(Summaries::Auto);
+    let Run {
+        spans,
+        counted_only,
+        ..
+    } = run(Summaries::Auto, 2);
     let roots = roots(&spans);
     assert!(roots.iter().all(|s| !is_summary(s)), "not an Osprey server");
-    assert!(roots.iter().any(|t| t.name == "failing"));
+    assert_eq!(roots.iter().filter(|t| t.name == "failing").count(), 2);
     assert!(
-        (roots.len() as i64) < ORDINARY + 1,
+        (roots.len() as i64) < 2 * (ORDINARY + 1),
         "tree-less transactions left out"
     );
+    // Once the receiver answered without `osprey-server`, the collector
+    // stopped building records for them: only counted, as before.
+    assert!(counted_only > 0, "the second round was only counted");
 }
 
 fn float_attr(s: &Span, key: &str) -> Option<f64> {
