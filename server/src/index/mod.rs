@@ -636,3 +636,73 @@ impl Index {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use osprey::AttrValue;
+
+    use super::*;
+    use crate::record::Kind;
+
+    fn root(n: u64, instance: &str, host: &str, end_ms: u64, omitted: bool) -> SpanRec {
+        let mut attributes = vec![
+            ("service.instance.id".to_owned(), AttrValue::from(instance)),
+            ("host.name".to_owned(), AttrValue::from(host)),
+            ("process.pid".to_owned(), AttrValue::Int(7)),
+        ];
+        if omitted {
+            attributes.push(("osprey.tree".to_owned(), AttrValue::from("omitted")));
+        }
+        SpanRec {
+            trace_id: TraceId([(n % 250) as u8 + 1; 16]),
+            span_id: SpanId((n + 1).to_le_bytes()),
+            parent: None,
+            service: "shop".into(),
+            name: "GET /".into(),
+            kind: Kind::Server,
+            flags: 0,
+            start_ns: (end_ms - 1) * 1_000_000,
+            end_ns: end_ms * 1_000_000,
+            error: false,
+            status_message: String::new(),
+            attributes,
+            exceptions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn instances_count_their_transactions_and_the_oldest_goes_past_the_cap() {
+        let mut index = Index::new(IndexConfig::default());
+        let loc = Loc {
+            segment: 1,
+            offset: 0,
+        };
+        index.add_spans(loc, &[root(0, "a", "h1", 5_000, true)]);
+        index.add_spans(loc, &[root(1, "a", "h2", 4_000, false)]);
+        let a = &index.instances(Some("shop"))[0];
+        assert_eq!(
+            (a.transactions, a.summaries, a.first_seen_ms, a.last_seen_ms),
+            (2, 1, 4_000, 5_000)
+        );
+        assert_eq!(
+            a.host.as_deref(),
+            Some("h2"),
+            "the latest report of the host"
+        );
+        assert_eq!(a.pid, Some(7));
+        let f = TxnFilter {
+            instance: Some("a".into()),
+            ..TxnFilter::default()
+        };
+        assert_eq!(index.transactions(&f, 10).len(), 2);
+        assert!(index.transactions(&f, 10).iter().any(|t| t.tree_omitted));
+        for n in 0..MAX_INSTANCES as u64 {
+            let end = 10_000 + n;
+            index.add_spans(loc, &[root(100 + n, &format!("i{n}"), "h", end, false)]);
+        }
+        let all = index.instances(None);
+        assert_eq!(all.len(), MAX_INSTANCES);
+        assert!(all.iter().all(|i| i.instance != "a"), "seen longest ago");
+        assert!(index.instances(Some("other")).is_empty());
+    }
+}
