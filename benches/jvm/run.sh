@@ -21,6 +21,10 @@
 #                                 medians and the losses are also given per round. A single
 #                                 run moves by +-10 % on two shared cores: use 5 or more
 #   CONFIGS ["none osprey otel"]  which configurations, in this order; also
+#                                 osprey_summaries: as osprey, also sending a summary span
+#                                 for each transaction past the tree budget
+#                                 (otlp.summaries=on, as it is by default towards an
+#                                 Osprey server; the sink is not one);
 #                                 osprey_store: Osprey writing to its local store
 #                                 (the no-collector default) instead of OTLP;
 #                                 osprey_alltrees: Osprey exporting every call tree
@@ -136,6 +140,8 @@ agent_opts() { # config -> the JVM options that load its agent
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench" ;;
     osprey_alltrees)
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench,sample.trees_per_second=unlimited" ;;
+    osprey_summaries)
+      echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=otlp,otlp.endpoint=$sink_url,service.name=bench,otlp.summaries=on" ;;
     osprey_store)
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$work/store,service.name=bench" ;;
     noop_agent) echo "-javaagent:$work/noop/noop-agent.jar" ;;

@@ -66,6 +66,7 @@ pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod propagation;
+pub mod resource;
 mod rng;
 
 use std::time::Duration;

@@ -186,6 +186,17 @@ pub const ATTR_HTTP_STATUS: &str = "http.response.status_code";
 /// is up to when the call was handed off.
 pub const ATTR_INCOMPLETE: &str = "osprey.incomplete";
 
+/// Root-span attribute of a transaction exported without its call tree
+/// (the tree budget or ratio left it out): [`TREE_OMITTED`]. Such a span is
+/// a summary: the transaction's name, times, status, counts and totals.
+pub const ATTR_TREE: &str = "osprey.tree";
+/// The value of [`ATTR_TREE`] on a summary span.
+pub const TREE_OMITTED: &str = "omitted";
+/// Response header by which an Osprey server makes itself known to OTLP
+/// exporters (its value is the server's version); with
+/// `otlp.summaries=auto` the OTLP exporter sends summaries once it sees it.
+pub const SERVER_HEADER: &str = "osprey-server";
+
 /// One key/value pair on a transaction or step; the key is interned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attribute {

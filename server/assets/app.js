@@ -31,6 +31,7 @@ function columns(c) {
   return c.end_ms.map((end, i) => ({
     end, elapsed: c.elapsed_ms[i], error: c.error[i], id: c.id[i],
     trace: c.trace_id[i], service: c.service[i], endpoint: c.endpoint[i],
+    instance: c.instance[i] ?? null, omitted: c.tree_omitted[i],
   }));
 }
 
@@ -40,6 +41,7 @@ function rows(list) {
     end: t.end_ms, elapsed: t.elapsed_ms, error: t.error, id: t.id,
     trace: t.trace_id, service: t.service, endpoint: t.endpoint,
     ip: t.client_ip ?? null, user: t.user ?? null,
+    instance: t.instance ?? null, omitted: t.tree_omitted,
   }));
 }
 
@@ -89,6 +91,11 @@ async function pollCharts() {
   if (state.mode === 'live') charts.show(agg.seconds, met.series, from, to);
 }
 
+async function pollInstances() {
+  const answer = await getJSON('/api/instances');
+  filter.showInstances(answer.instances, state.filter.instance);
+}
+
 async function pollActive() {
   const [board, counts, elapsed] = await Promise.all([
     getJSON('/api/active'),
@@ -120,6 +127,7 @@ async function live() {
     await guarded('xlog', pollXlog);
     if (t % 5 === 0) await guarded('server map', pollMap);
     if (t % 5 === 0) await guarded('inspector', pollCharts);
+    if (t % 5 === 0) await guarded('instances', pollInstances);
     if (t % 2 === 0) await guarded('active services', pollActive);
   } finally {
     busy = false;
@@ -170,7 +178,7 @@ function goLive() {
 function start() {
   xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); tree.show(dot.id); });
   list.init((d) => tree.show(d.id));
-  filter.init((f) => {
+  state.filter = filter.init((f) => {
     state.filter = f;
     state.gen++;
     state.cursor = null;

@@ -1,14 +1,22 @@
-// The filter form: service, endpoint, min/max ms, errors only, client IP, user.
-// `current()` gives the active filter; `matches()` applies the part the XLog
-// columns carry; ip/user need the server (see app.js).
+// The filter form: service, instance, endpoint, min/max ms, errors only,
+// client IP, user. `current()` gives the active filter; `matches()` applies
+// the part the XLog columns carry; ip/user need the server (see app.js).
+// The applied filter lives in the page URL (`?service=shop&instance=…`), so
+// a reload or a shared link shows the same view. The instances table lists
+// each service's processes; a click filters by one.
+
+import { clock, el } from './util.js';
 
 const form = () => document.getElementById('filter');
+
+/** Text fields of the form, named as the API's query parameters. */
+const FIELDS = ['service', 'instance', 'endpoint', 'min_ms', 'max_ms', 'ip', 'user'];
 
 /** The filter as query parameters (only the fields that are set). */
 export function current() {
   const f = {};
   const data = new FormData(form());
-  for (const k of ['service', 'endpoint', 'min_ms', 'max_ms', 'ip', 'user']) {
+  for (const k of FIELDS) {
     const v = String(data.get(k) || '').trim();
     if (v) f[k] = v;
   }
@@ -24,6 +32,7 @@ export function needsServer(f) {
 /** Whether a dot passes the filter as far as its fields allow (exact matches, like the API). */
 export function matches(f, d) {
   if (f.service && d.service !== f.service) return false;
+  if (f.instance && d.instance !== f.instance) return false;
   if (f.endpoint && d.endpoint !== f.endpoint) return false;
   if (f.min_ms && d.elapsed < Number(f.min_ms)) return false;
   if (f.max_ms && d.elapsed > Number(f.max_ms)) return false;
@@ -40,10 +49,39 @@ export function query(f) {
   return q ? '&' + q : '';
 }
 
-/** Calls `onChange` when the form is applied or cleared. */
+/** Fills the form from the page URL's query parameters. */
+function fromUrl() {
+  const params = new URLSearchParams(window.location.search);
+  for (const k of FIELDS) {
+    if (params.has(k)) form().elements[k].value = params.get(k);
+  }
+  form().elements.error.checked = params.get('error') === 'true';
+}
+
+/** Puts filter `f` in the page URL (replacing the entry: no history flood). */
+function toUrl(f) {
+  const q = new URLSearchParams(f).toString();
+  window.history.replaceState(null, '', `${window.location.pathname}${q ? '?' + q : ''}`);
+}
+
+/**
+ * Fills the form from the URL and returns that filter; later calls
+ * `onChange` when the form is applied or cleared.
+ */
 export function init(onChange) {
-  form().addEventListener('submit', (e) => { e.preventDefault(); onChange(current()); });
-  form().addEventListener('reset', () => setTimeout(() => onChange(current()), 0));
+  fromUrl();
+  const changed = () => { const f = current(); toUrl(f); onChange(f); };
+  form().addEventListener('submit', (e) => { e.preventDefault(); changed(); });
+  form().addEventListener('reset', () => setTimeout(changed, 0));
+  return current();
+}
+
+/** Shows only `instance` of `service` (the rest cleared). */
+export function showInstance(service, instance) {
+  form().reset();
+  form().elements.service.value = service;
+  form().elements.instance.value = instance;
+  form().requestSubmit();
 }
 
 /** Sets the service field to `name` (the rest cleared) and applies it. */
@@ -51,4 +89,38 @@ export function showOnly(name) {
   form().reset();
   form().elements.service.value = name;
   form().requestSubmit();
+}
+
+/**
+ * Shows the instances (processes) of each service from /api/instances: the
+ * `service.instance.id` each agent sets, its host, pid, last seen and
+ * counts; choosing one shows only its transactions. The same ids fill the
+ * Instance field's suggestions. `selected` is the filtered instance, if any.
+ */
+export function showInstances(list, selected) {
+  const body = document.querySelector('#instances tbody');
+  body.replaceChildren(...list.map((i) => el('tr', {
+    'data-service': i.service,
+    'data-instance': i.instance,
+    class: i.instance === selected ? 'selected' : null,
+    'aria-current': i.instance === selected ? 'true' : null,
+  },
+  el('td', { text: i.service }),
+  el('td', {}, el('button', {
+    type: 'button',
+    class: 'instance mono',
+    text: i.instance,
+    'aria-label': `Show only instance ${i.instance} of ${i.service}`,
+    onclick: () => showInstance(i.service, i.instance),
+  })),
+  el('td', { text: i.host ?? '' }),
+  el('td', { class: 'num', text: i.pid === null || i.pid === undefined ? '' : String(i.pid) }),
+  el('td', { class: 'mono', text: clock(i.last_seen_ms) }),
+  el('td', { class: 'num', text: String(i.transactions) }),
+  el('td', { class: 'num', text: String(i.summaries) }))));
+  const options = document.getElementById('instance-list');
+  options.replaceChildren(...list.map((i) => el('option', {
+    value: i.instance,
+    label: `${i.service} on ${i.host ?? 'unknown host'}${i.pid ? `, pid ${i.pid}` : ''}`,
+  })));
 }

@@ -21,7 +21,7 @@ export function show(list, note = '') {
       onkeydown: (e) => keys(e, tr, d),
     },
     el('td', { class: 'mono', text: clock(d.end, true) }),
-    el('td', { text: d.service }),
+    el('td', { text: d.service, title: d.instance ? `instance ${d.instance}` : null }),
     el('td', { text: d.endpoint }),
     el('td', { class: 'num', text: fmtMs(d.elapsed) }),
     el('td', { text: d.error ? 'error' : '' }),

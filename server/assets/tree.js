@@ -65,6 +65,7 @@ function render(t, frame) {
     x.http_status ? ` · HTTP ${x.http_status}` : '',
     x.client_ip ? ` · ${x.client_ip}` : '',
     x.user ? ` · user ${x.user}` : '',
+    x.instance ? ` · instance ${x.instance}` : '',
     el('div', { class: 'mono' }, `trace ${x.trace_id} · transaction ${x.id} `,
       el('button', { type: 'button', class: 'whole-trace', text: 'Whole trace', onclick: () => show(x.trace_id) })),
     callees(t.callees),
@@ -74,7 +75,10 @@ function render(t, frame) {
     el('colgroup', {}, el('col', { class: 'c-name' }), el('col', { class: 'c-bar' }), el('col', { class: 'c-ms' }), el('col', { class: 'c-ms' })),
     el('thead', {}, el('tr', {}, el('th', { text: 'Step' }), el('th', { text: 'Timeline' }), el('th', { class: 'num', text: 'Start ms' }), el('th', { class: 'num', text: 'ms' }))),
     el('tbody', {}, ...t.steps.map((s) => stepRow(s, frame))));
-  return el('div', { class: `txn${x.error ? ' error' : ''}`, 'data-id': x.id }, head, t.steps.length ? table : el('p', { class: 'hint', text: 'No steps recorded.' }));
+  const none = x.tree_omitted
+    ? el('p', { class: 'hint omitted', text: 'Call tree not kept (over the agent\'s tree budget): the transaction, its counts and totals only.' })
+    : el('p', { class: 'hint', text: 'No steps recorded.' });
+  return el('div', { class: `txn${x.error ? ' error' : ''}`, 'data-id': x.id }, head, t.steps.length ? table : none);
 }
 
 /** Loads and shows the call tree of transaction `id` (16 hex digits), or of every transaction of trace `id` (32). */

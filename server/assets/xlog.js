@@ -6,7 +6,7 @@ import { clock, fitCanvas, fmtMs } from './util.js';
 const PAD = { l: 52, r: 10, t: 10, b: 24 };
 const canvas = () => document.getElementById('xlog');
 
-let dots = [];          // {end, elapsed, error, id, trace, service, endpoint}
+let dots = [];          // {end, elapsed, error, id, trace, service, endpoint, instance, omitted}
 let range = null;       // fixed x range [from, to] in replay, null in live
 let drag = null;        // {x0, y0, x1, y1} in CSS pixels while dragging
 let onSelect = () => {};
@@ -147,7 +147,7 @@ export function init(select, pick) {
   c.addEventListener('pointermove', (e) => {
     if (!drag) {
       const d = nearest(...pos(e));
-      c.title = d ? `${d.service} ${d.endpoint}: ${fmtMs(d.elapsed)} ms at ${clock(d.end, true)}${d.error ? ' (error)' : ''}` : '';
+      c.title = d ? `${d.service}${d.instance ? ` (${d.instance})` : ''} ${d.endpoint}: ${fmtMs(d.elapsed)} ms at ${clock(d.end, true)}${d.error ? ' (error)' : ''}${d.omitted ? ', call tree not kept' : ''}` : '';
       return;
     }
     [drag.x1, drag.y1] = pos(e);

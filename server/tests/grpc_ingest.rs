@@ -41,6 +41,7 @@ fn the_core_exporter_sends_over_grpc() {
         Config::default()
             .service_name("grpc-svc")
             .batch_delay(Duration::from_millis(50))
+            .trees_per_second(Some(2))
             .exporter_spec(
                 OtlpConfig::default()
                     .endpoint(&url)
@@ -49,10 +50,10 @@ fn the_core_exporter_sends_over_grpc() {
             ),
     )
     .expect("osprey starts");
-    for i in 0..3 {
+    for i in 0..20 {
         let txn = osprey::transaction("GET /grpc").server().begin();
         txn.attr("http.response.status_code", 200i64)
-            .attr("enduser.id", format!("user-{i}"));
+            .attr("enduser.id", format!("user-{i:02}"));
         {
             let sql = osprey::step_of_kind(StepKind::Sql, "SELECT 1");
             sql.attr("db.system", "h2");
@@ -63,14 +64,25 @@ fn the_core_exporter_sends_over_grpc() {
     let stats = osprey::stats();
     drop(guard);
 
+    // Every transaction arrives: the budget's trees in full, the rest as
+    // summaries, turned on by the server's `osprey-server` gRPC metadata.
     let list = transactions(&url, "grpc-svc");
-    assert_eq!(list.len(), 3, "{list:#?} {stats:?}");
+    assert_eq!(list.len(), 20, "{list:#?} {stats:?}");
     let mut users: Vec<&str> = list.iter().map(|t| t["user"].as_str().unwrap()).collect();
     users.sort();
-    assert_eq!(users, ["user-0", "user-1", "user-2"]);
+    users.dedup();
+    assert_eq!(users.len(), 20);
+    let (summaries, trees): (Vec<&Value>, Vec<&Value>) =
+        list.iter().partition(|t| t["tree_omitted"] == true);
+    assert!(
+        (1..=4).contains(&trees.len()) && summaries.len() == 20 - trees.len(),
+        "{} trees, {} summaries",
+        trees.len(),
+        summaries.len()
+    );
     let tree = get(&format!(
         "{url}/api/tree/{}",
-        list[0]["id"].as_str().unwrap()
+        trees[0]["id"].as_str().unwrap()
     ));
     let steps = tree["transactions"][0]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 1, "{tree:#}");

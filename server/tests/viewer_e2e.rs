@@ -8,7 +8,8 @@
 //! marked; dragging a rectangle lists them; clicking one shows its call
 //! tree (methods, sanitised SQL, bars); the failing one shows its
 //! exception; the filter form narrows the scatter (column filters here,
-//! client IP through the server); the server map has rust-front →
+//! client IP through the server); the instances table filters by a
+//! process and the filter survives a reload in the URL; the server map has rust-front →
 //! tomcat-demo → h2; the inspector charts what `/api/metrics` has; active
 //! services are coloured by elapsed time; the replay slider shows one past
 //! second. Screenshots go to `target/viewer-screenshots/`.
@@ -505,6 +506,49 @@ fn viewer_shows_a_real_application() {
     apply(json!({"ip": "127.0.0.1"}));
     dots_are(from_localhost, "the dots from 127.0.0.1");
     browser.screenshot(&shots.join("5-filter-ip.png"));
+    browser.click(&browser.find("#filter button[type=reset]"));
+    dots_are(expected, "all dots again");
+
+    // 8b. The instances: each process of each service with its host and
+    // pid; choosing the JVM's filters by it and puts it in the page URL,
+    // which a reload (or a shared link) restores.
+    let instances = get(&format!("{url}/api/instances"))["instances"].clone();
+    let jvm = instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["service"] == "tomcat-demo")
+        .unwrap_or_else(|| panic!("the JVM's instance: {instances}"))
+        .clone();
+    assert!(jvm["host"].as_str().is_some_and(|h| !h.is_empty()), "{jvm}");
+    assert!(jvm["pid"].as_u64().is_some_and(|p| p > 0), "{jvm}");
+    let jvm_id = jvm["instance"].as_str().unwrap().to_owned();
+    let of_jvm = get(&format!(
+        "{url}/api/xlog?from={}&instance={jvm_id}",
+        now_ms() - 600_000
+    ))["id"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!((1..expected).contains(&of_jvm), "{of_jvm} of {expected}");
+    let row = format!("#instances tbody tr[data-instance='{jvm_id}'] button");
+    browser.wait_for(
+        "the instances table",
+        WAIT,
+        &format!("return document.querySelector(\"{row}\") !== null;"),
+    );
+    browser.click(&browser.find(&row));
+    dots_are(of_jvm, "the JVM instance's dots");
+    let search = browser.js("return window.location.search;", json!([]));
+    let search = search.as_str().unwrap().to_owned();
+    assert!(search.contains(&format!("instance={jvm_id}")), "{search}");
+    browser.goto(&format!("{url}/{search}"));
+    dots_are(of_jvm, "the instance filter after a reload");
+    let field = browser.js(
+        "return document.getElementById('filter').elements.instance.value;",
+        json!([]),
+    );
+    assert_eq!(field, jvm_id.as_str());
     browser.click(&browser.find("#filter button[type=reset]"));
     dots_are(expected, "all dots again");
 

@@ -150,6 +150,9 @@ impl Config {
     }
 
     /// Adds a resource attribute (`host.name`, `service.version`, ...).
+    /// `host.name`, `service.instance.id` and `process.pid` are detected
+    /// when Osprey starts unless set here or in `OTEL_RESOURCE_ATTRIBUTES`
+    /// (see [`crate::resource`]).
     pub fn resource_attribute(
         mut self,
         key: impl Into<String>,

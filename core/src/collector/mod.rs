@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir, keys};
 
 use crate::diag;
-use crate::export::Exporter;
+use crate::export::{Exporter, UnsampledDemand};
 use crate::local::raw::RawTransaction;
 use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
@@ -62,8 +62,9 @@ pub struct Stats {
     /// were waiting for the next batch than the collector holds.
     pub dropped_metric_sets: u64,
     /// Received transactions that kept no call tree while no exporter
-    /// wanted such transactions (OTLP and Zipkin send spans for kept trees
-    /// only): counted in the per-second aggregates, never in a batch.
+    /// wanted such transactions (Zipkin, and OTLP to a backend other than
+    /// an Osprey server, send spans for kept trees only): counted in the
+    /// per-second aggregates, never in a batch.
     pub counted_only: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
@@ -147,8 +148,13 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         return Err(InitError::AlreadyRunning);
     }
     crate::clock::anchor();
-    let exporters = config.build_exporters()?;
-    let unsampled_wanted = exporters.iter().any(|e| e.wants_unsampled());
+    crate::resource::complete(&mut config.resource);
+    let mut exporters = config.build_exporters()?;
+    let unsampled_wanted = Arc::new(AtomicUsize::new(0));
+    for e in &mut exporters {
+        let demand = UnsampledDemand::new(&unsampled_wanted, e.wants_unsampled());
+        e.attach_demand(demand);
+    }
     let mut workers = Vec::with_capacity(exporters.len());
     for e in exporters {
         workers.push(Worker::spawn(e, config.exporter_queue_batches).map_err(InitError::Spawn)?);
@@ -316,8 +322,9 @@ struct Collector {
     pool: Sender<Box<RawTransaction>>,
     handoff: Arc<Handoff>,
     workers: Arc<Mutex<Vec<Worker>>>,
-    /// Some exporter wants transactions that kept no call tree.
-    unsampled_wanted: bool,
+    /// How many exporters want the transactions that kept no call tree
+    /// now (see [`UnsampledDemand`]); read once per such transaction.
+    unsampled_wanted: Arc<AtomicUsize>,
     converter: Converter,
     aggregator: Aggregator,
     sampler: Sampler,
@@ -408,7 +415,7 @@ impl Collector {
         self.handoff.received(&raw);
         let facts = self.converter.facts(&mut raw);
         let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
-        if !tree && !self.unsampled_wanted {
+        if !tree && self.unsampled_wanted.load(Ordering::Relaxed) == 0 {
             // Only the aggregates see it: no record, no copy of its texts.
             // The sampler keeps every tree that failed.
             debug_assert!(!facts.failed);

@@ -26,6 +26,9 @@ pub struct HttpResponse {
     pub retry_after: Option<Duration>,
     /// Body bytes, truncated.
     pub body: Vec<u8>,
+    /// The [`crate::model::SERVER_HEADER`] value: the request reached an
+    /// Osprey server (of that version).
+    pub osprey_server: Option<String>,
 }
 
 impl HttpResponse {
@@ -128,6 +131,10 @@ impl HttpClient {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        let osprey_server = response
+            .headers()
+            .get(crate::model::SERVER_HEADER)
+            .map(|v| printable(&String::from_utf8_lossy(v.as_bytes())));
         let body = response
             .body_mut()
             .with_config()
@@ -138,6 +145,7 @@ impl HttpClient {
             status,
             retry_after,
             body,
+            osprey_server,
         })
     }
 }

@@ -5,6 +5,8 @@
 //! or dead collector never delays recording or the other exporters.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::model::ExportBatch;
@@ -81,11 +83,25 @@ pub trait Exporter: Send + 'static {
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError>;
 
     /// Whether transactions that kept no call tree (`sampled == false`)
-    /// should reach this exporter. When no exporter wants them the
-    /// collector builds no record for them and counts them in the
-    /// per-second aggregates only (`Stats::counted_only`).
+    /// should reach this exporter, as it starts. When no exporter wants them
+    /// the collector builds no record for them and counts them in the
+    /// per-second aggregates only (`Stats::counted_only`). An exporter whose
+    /// answer can change while it runs says so through
+    /// [`Exporter::attach_demand`].
     fn wants_unsampled(&self) -> bool {
         true
+    }
+
+    /// Called once before the first batch with this exporter's share of the
+    /// collector's demand for transactions without a call tree, set to the
+    /// [`Exporter::wants_unsampled`] answer. An exporter that learns more
+    /// while running (the OTLP exporter, on finding out whether it talks to
+    /// an Osprey server) keeps `demand` and calls
+    /// [`UnsampledDemand::set`]; the collector sees the change with one
+    /// atomic load per transaction. The default drops it: the first answer
+    /// stands.
+    fn attach_demand(&mut self, demand: UnsampledDemand) {
+        drop(demand);
     }
 
     /// Makes everything exported so far durable or sent.
@@ -109,11 +125,57 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     fn wants_unsampled(&self) -> bool {
         (**self).wants_unsampled()
     }
+    fn attach_demand(&mut self, demand: UnsampledDemand) {
+        (**self).attach_demand(demand)
+    }
     fn flush(&mut self) -> Result<(), ExportError> {
         (**self).flush()
     }
     fn shutdown(&mut self, timeout: Duration) -> Result<(), ExportError> {
         (**self).shutdown(timeout)
+    }
+}
+
+/// One exporter's say in whether the collector builds records for the
+/// transactions that kept no call tree: the collector builds them while at
+/// least one exporter wants them. Dropping it leaves the last answer in
+/// place.
+#[derive(Debug)]
+pub struct UnsampledDemand {
+    /// Exporters wanting them, shared with the collector.
+    wanting: Arc<AtomicUsize>,
+    /// This exporter's current answer.
+    wants: bool,
+}
+
+impl UnsampledDemand {
+    /// This exporter's share of `wanting`, counted there when `wants`.
+    pub(crate) fn new(wanting: &Arc<AtomicUsize>, wants: bool) -> Self {
+        if wants {
+            wanting.fetch_add(1, Ordering::Relaxed);
+        }
+        Self {
+            wanting: wanting.clone(),
+            wants,
+        }
+    }
+
+    /// Changes this exporter's answer; transactions ending from about now
+    /// on follow it (those already converted keep the old one).
+    pub fn set(&mut self, wants: bool) {
+        if wants != self.wants {
+            if wants {
+                self.wanting.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.wanting.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.wants = wants;
+        }
+    }
+
+    /// This exporter's current answer.
+    pub fn get(&self) -> bool {
+        self.wants
     }
 }
 

@@ -35,11 +35,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/at", get(query::at))
         .route("/api/metrics", get(query::metrics))
         .route("/api/active", get(query::active))
+        .route("/api/instances", get(query::instances))
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app.clone())
         // OTLP/gRPC: tonic services, limited by their own message sizes.
         .merge(crate::ingest::grpc::routes(app))
+        // Tells exporters they talk to an Osprey server (summaries on).
+        .layer(axum::middleware::from_fn(otlp::announce))
 }
 
 fn text(status: u16, message: String) -> Response {

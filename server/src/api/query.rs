@@ -69,6 +69,7 @@ fn filter(p: &Params) -> Result<TxnFilter, String> {
         endpoint: p.get("endpoint").cloned(),
         client_ip: p.get("ip").cloned(),
         user: p.get("user").cloned(),
+        instance: p.get("instance").cloned(),
     })
 }
 
@@ -120,6 +121,8 @@ pub(super) async fn xlog(State(app): State<Arc<App>>, Query(p): Query<Params>) -
         trace_id: Vec<String>,
         service: Vec<String>,
         endpoint: Vec<String>,
+        instance: Vec<Option<String>>,
+        tree_omitted: Vec<bool>,
     }
     let cols = app.read(|i| {
         let list = match since {
@@ -142,6 +145,8 @@ pub(super) async fn xlog(State(app): State<Arc<App>>, Query(p): Query<Params>) -
             c.trace_id.push(t.trace_id.to_hex());
             c.service.push(t.service.to_string());
             c.endpoint.push(t.endpoint.to_string());
+            c.instance.push(t.instance.as_deref().map(str::to_owned));
+            c.tree_omitted.push(t.tree_omitted);
         }
         c
     });
@@ -236,6 +241,13 @@ pub(super) async fn metrics(State(app): State<Arc<App>>, Query(p): Query<Params>
         latest_only: flag(&p, "latest"),
     };
     ok(json!({ "series": app.read(|i| i.series(&q)) }))
+}
+
+/// `GET /api/instances[?service=]`: each service's processes
+/// (`service.instance.id`) with host, pid, first and last seen and counts.
+pub(super) async fn instances(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
+    let service = p.get("service").map(String::as_str);
+    ok(json!({ "instances": app.read(|i| i.instances(service)) }))
 }
 
 pub(super) async fn active(State(app): State<Arc<App>>) -> Response {

@@ -77,6 +77,11 @@ pub struct Txn {
     pub http_status: u16,
     /// `thread.id`, 0 when none.
     pub thread: u64,
+    /// `service.instance.id` of the process that sent it.
+    pub instance: Option<Arc<str>>,
+    /// A summary: the call tree was not kept (`osprey.tree=omitted`), only
+    /// the root span travelled.
+    pub tree_omitted: bool,
     /// Where the root span is stored.
     pub loc: Loc,
 }
@@ -109,6 +114,8 @@ impl Txn {
             user: self.user.as_deref().map(str::to_owned),
             http_status: self.http_status,
             thread: self.thread,
+            instance: self.instance.as_deref().map(str::to_owned),
+            tree_omitted: self.tree_omitted,
         }
     }
 }
@@ -144,6 +151,13 @@ pub struct TxnJson {
     pub http_status: u16,
     /// Thread id, 0 when none.
     pub thread: u64,
+    /// `service.instance.id` of the sending process, when it set one.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// True for a summary: the agent's tree budget left the call tree out
+    /// and only the transaction itself was sent.
+    #[serde(default)]
+    pub tree_omitted: bool,
 }
 
 /// Filters of a transaction list; every field is optional.
@@ -167,6 +181,8 @@ pub struct TxnFilter {
     pub client_ip: Option<String>,
     /// User equals.
     pub user: Option<String>,
+    /// `service.instance.id` equals.
+    pub instance: Option<String>,
 }
 
 impl TxnFilter {
@@ -187,7 +203,51 @@ impl TxnFilter {
                 .user
                 .as_deref()
                 .is_none_or(|s| t.user.as_deref() == Some(s))
+            && self
+                .instance
+                .as_deref()
+                .is_none_or(|s| t.instance.as_deref() == Some(s))
     }
+}
+
+/// Most instances (service, `service.instance.id`) remembered; past it the
+/// one seen longest ago is forgotten.
+pub const MAX_INSTANCES: usize = 4_096;
+
+/// What the index knows of one process of a service.
+#[derive(Clone, Debug)]
+struct InstanceEntry {
+    host: Option<Arc<str>>,
+    pid: Option<i64>,
+    first_ns: u64,
+    last_ns: u64,
+    transactions: u64,
+    errors: u64,
+    summaries: u64,
+}
+
+/// One instance as `/api/instances` returns it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct InstanceJson {
+    /// Service name.
+    pub service: String,
+    /// `service.instance.id`.
+    pub instance: String,
+    /// `host.name`, when sent.
+    pub host: Option<String>,
+    /// `process.pid`, when sent.
+    pub pid: Option<i64>,
+    /// End of its first transaction indexed, UNIX ms.
+    pub first_seen_ms: u64,
+    /// End of its latest transaction, UNIX ms.
+    pub last_seen_ms: u64,
+    /// Transactions indexed since the server started (from the whole
+    /// store at start-up).
+    pub transactions: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Of which summaries (call tree not kept).
+    pub summaries: u64,
 }
 
 /// Counters shown by `/api/status`.
@@ -230,6 +290,7 @@ pub struct Index {
     edges: EdgeIndex,
     metrics: MetricIndex,
     strings: HashSet<Arc<str>>,
+    instances: HashMap<(Arc<str>, Arc<str>), InstanceEntry>,
     stats: IndexStats,
 }
 
@@ -247,6 +308,7 @@ impl Index {
             traces: HashMap::new(),
             trace_order: VecDeque::new(),
             strings: HashSet::new(),
+            instances: HashMap::new(),
             stats: IndexStats::default(),
         }
     }
@@ -311,6 +373,14 @@ impl Index {
         let http_status = s.http_status();
         let user = s.attr_text("enduser.id").or_else(|| s.attr_text("user.id"));
         let client_ip = s.attr_text("client.address");
+        let instance = s
+            .attr_text("service.instance.id")
+            .filter(|i| !i.is_empty())
+            .map(|i| self.intern(&i));
+        let tree_omitted = matches!(
+            s.attr(osprey::model::ATTR_TREE),
+            Some(osprey::AttrValue::Str(v)) if v == osprey::model::TREE_OMITTED
+        );
         let txn = Txn {
             seq,
             trace_id: s.trace_id,
@@ -328,8 +398,13 @@ impl Index {
                 Some(osprey::AttrValue::Int(i)) => u64::try_from(*i).unwrap_or(0),
                 _ => 0,
             },
+            instance,
+            tree_omitted,
             loc,
         };
+        if let Some(id) = txn.instance.clone() {
+            self.note_instance(s, &txn, id);
+        }
         self.by_end_second
             .entry(txn.end_ns() / NS_PER_S)
             .or_default()
@@ -342,6 +417,78 @@ impl Index {
         while self.txns.len() > self.cfg.max_transactions {
             self.evict_front();
         }
+    }
+
+    /// Counts `txn` for its instance `id` (host and pid from `s`).
+    fn note_instance(&mut self, s: &SpanRec, txn: &Txn, id: Arc<str>) {
+        let end = txn.end_ns();
+        let key = (txn.service.clone(), id);
+        if !self.instances.contains_key(&key) && self.instances.len() >= MAX_INSTANCES {
+            let oldest = self
+                .instances
+                .iter()
+                .min_by_key(|(_, e)| e.last_ns)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.instances.remove(&k);
+            }
+        }
+        let host = s.attr_text("host.name").map(|h| self.intern(&h));
+        let pid = match s.attr("process.pid") {
+            Some(osprey::AttrValue::Int(p)) => Some(*p),
+            Some(osprey::AttrValue::Str(p)) => p.parse().ok(),
+            _ => None,
+        };
+        let e = self.instances.entry(key).or_insert(InstanceEntry {
+            host: None,
+            pid: None,
+            first_ns: end,
+            last_ns: end,
+            transactions: 0,
+            errors: 0,
+            summaries: 0,
+        });
+        e.host = host.or(e.host.take());
+        e.pid = pid.or(e.pid);
+        e.first_ns = e.first_ns.min(end);
+        e.last_ns = e.last_ns.max(end);
+        e.transactions += 1;
+        e.errors += u64::from(txn.error);
+        e.summaries += u64::from(txn.tree_omitted);
+    }
+
+    /// The instances of `service` (of every service when `None`), by
+    /// service then latest seen first.
+    pub fn instances(&self, service: Option<&str>) -> Vec<InstanceJson> {
+        let mut out: Vec<InstanceJson> = self
+            .instances
+            .iter()
+            .filter(|((svc, _), _)| service.is_none_or(|s| &**svc == s))
+            .map(|((svc, id), e)| InstanceJson {
+                service: svc.to_string(),
+                instance: id.to_string(),
+                host: e.host.as_deref().map(str::to_owned),
+                pid: e.pid,
+                first_seen_ms: e.first_ns / 1_000_000,
+                last_seen_ms: e.last_ns / 1_000_000,
+                transactions: e.transactions,
+                errors: e.errors,
+                summaries: e.summaries,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (
+                a.service.as_str(),
+                std::cmp::Reverse(a.last_seen_ms),
+                &a.instance,
+            )
+                .cmp(&(
+                    b.service.as_str(),
+                    std::cmp::Reverse(b.last_seen_ms),
+                    &b.instance,
+                ))
+        });
+        out
     }
 
     fn evict_front(&mut self) {
@@ -487,5 +634,75 @@ impl Index {
                 seqs.iter()
                     .filter_map(move |q| self.get(*q).map(|t| (*s, t)))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use osprey::AttrValue;
+
+    use super::*;
+    use crate::record::Kind;
+
+    fn root(n: u64, instance: &str, host: &str, end_ms: u64, omitted: bool) -> SpanRec {
+        let mut attributes = vec![
+            ("service.instance.id".to_owned(), AttrValue::from(instance)),
+            ("host.name".to_owned(), AttrValue::from(host)),
+            ("process.pid".to_owned(), AttrValue::Int(7)),
+        ];
+        if omitted {
+            attributes.push(("osprey.tree".to_owned(), AttrValue::from("omitted")));
+        }
+        SpanRec {
+            trace_id: TraceId([(n % 250) as u8 + 1; 16]),
+            span_id: SpanId((n + 1).to_le_bytes()),
+            parent: None,
+            service: "shop".into(),
+            name: "GET /".into(),
+            kind: Kind::Server,
+            flags: 0,
+            start_ns: (end_ms - 1) * 1_000_000,
+            end_ns: end_ms * 1_000_000,
+            error: false,
+            status_message: String::new(),
+            attributes,
+            exceptions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn instances_count_their_transactions_and_the_oldest_goes_past_the_cap() {
+        let mut index = Index::new(IndexConfig::default());
+        let loc = Loc {
+            segment: 1,
+            offset: 0,
+        };
+        index.add_spans(loc, &[root(0, "a", "h1", 5_000, true)]);
+        index.add_spans(loc, &[root(1, "a", "h2", 4_000, false)]);
+        let a = &index.instances(Some("shop"))[0];
+        assert_eq!(
+            (a.transactions, a.summaries, a.first_seen_ms, a.last_seen_ms),
+            (2, 1, 4_000, 5_000)
+        );
+        assert_eq!(
+            a.host.as_deref(),
+            Some("h2"),
+            "the latest report of the host"
+        );
+        assert_eq!(a.pid, Some(7));
+        let f = TxnFilter {
+            instance: Some("a".into()),
+            ..TxnFilter::default()
+        };
+        assert_eq!(index.transactions(&f, 10).len(), 2);
+        assert!(index.transactions(&f, 10).iter().any(|t| t.tree_omitted));
+        for n in 0..MAX_INSTANCES as u64 {
+            let end = 10_000 + n;
+            index.add_spans(loc, &[root(100 + n, &format!("i{n}"), "h", end, false)]);
+        }
+        let all = index.instances(None);
+        assert_eq!(all.len(), MAX_INSTANCES);
+        assert!(all.iter().all(|i| i.instance != "a"), "seen longest ago");
+        assert!(index.instances(Some("other")).is_empty());
     }
 }

@@ -104,6 +104,45 @@ pub fn parse_metrics(encoding: Encoding, body: &[u8]) -> Result<Vec<MetricPoint>
     Ok(points_from_request(req))
 }
 
+/// Resource attributes that tell a service's processes apart, copied onto
+/// each transaction's root span (a span attribute of the same key wins).
+pub const INSTANCE_KEYS: [&str; 3] = ["service.instance.id", "host.name", "process.pid"];
+
+/// The [`INSTANCE_KEYS`] attributes of a resource.
+fn instance_of(resource: Option<&Resource>) -> Vec<(String, AttrValue)> {
+    let Some(r) = resource else {
+        return Vec::new();
+    };
+    let picked: Vec<KeyValue> = r
+        .attributes
+        .iter()
+        .filter(|kv| INSTANCE_KEYS.contains(&kv.key.as_str()))
+        .cloned()
+        .collect();
+    attributes(picked)
+}
+
+/// Adds the `osprey-server` header (the server's version) to the answers of
+/// the OTLP routes (`/v1/...` and the gRPC services, where it is initial
+/// metadata): Osprey's OTLP exporters, with
+/// `otlp.summaries=auto`, then send a summary span for every transaction
+/// whose call tree was not kept.
+pub async fn announce(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let otlp = path.starts_with("/v1/") || path.starts_with("/opentelemetry.proto.collector.");
+    let mut response = next.run(request).await;
+    if otlp {
+        response.headers_mut().insert(
+            osprey::model::SERVER_HEADER,
+            axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+        );
+    }
+    response
+}
+
 fn service_of(resource: Option<&Resource>) -> String {
     resource
         .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
@@ -118,6 +157,7 @@ pub fn spans_from_request(req: ExportTraceServiceRequest) -> Result<Vec<SpanRec>
     let mut out = Vec::new();
     for rs in req.resource_spans {
         let service = service_of(rs.resource.as_ref());
+        let instance = instance_of(rs.resource.as_ref());
         for ss in rs.scope_spans {
             for span in ss.spans {
                 let n = out.len();
@@ -168,7 +208,7 @@ pub fn spans_from_request(req: ExportTraceServiceRequest) -> Result<Vec<SpanRec>
                     Some(s) => (s.code == StatusCode::Error as i32, s.message),
                     None => (false, String::new()),
                 };
-                out.push(SpanRec {
+                let mut rec = SpanRec {
                     trace_id,
                     span_id,
                     parent,
@@ -182,7 +222,15 @@ pub fn spans_from_request(req: ExportTraceServiceRequest) -> Result<Vec<SpanRec>
                     status_message,
                     attributes: attributes(span.attributes),
                     exceptions,
-                });
+                };
+                if rec.is_transaction_root() {
+                    for (k, v) in &instance {
+                        if rec.attr(k).is_none() {
+                            rec.attributes.push((k.clone(), v.clone()));
+                        }
+                    }
+                }
+                out.push(rec);
             }
         }
     }
@@ -370,6 +418,33 @@ mod tests {
         assert_eq!(s.attr_str("tags").as_deref(), Some("[a]"));
         assert!(s.error);
         assert_eq!(s.exceptions[0].kind, "E");
+    }
+
+    #[test]
+    fn transaction_roots_carry_the_resource_instance_and_other_spans_do_not() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[
+            {"key":"service.name","value":{"stringValue":"shop"}},
+            {"key":"service.instance.id","value":{"stringValue":"i-1"}},
+            {"key":"host.name","value":{"stringValue":"web-1"}},
+            {"key":"process.pid","value":{"intValue":"4242"}},
+            {"key":"os.type","value":{"stringValue":"linux"}}]},
+          "scopeSpans":[{"spans":[
+            {"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174",
+             "name":"GET /a","kind":2,"attributes":[
+               {"key":"host.name","value":{"stringValue":"own"}}]},
+            {"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B175",
+             "parentSpanId":"EEE19B7EC3C1B174","name":"SELECT","kind":3}]}]}]}"#;
+        let spans = parse_traces(Encoding::Json, body).unwrap();
+        let root = &spans[0];
+        assert_eq!(root.attr_str("service.instance.id").as_deref(), Some("i-1"));
+        assert_eq!(root.attr("process.pid"), Some(&AttrValue::Int(4242)));
+        assert_eq!(
+            root.attr_str("host.name").as_deref(),
+            Some("own"),
+            "span wins"
+        );
+        assert!(root.attr("os.type").is_none());
+        assert!(spans[1].attr("service.instance.id").is_none());
     }
 
     #[test]

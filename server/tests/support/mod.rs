@@ -63,6 +63,18 @@ pub fn get(url: &str) -> Value {
     serde_json::from_str(&text).expect("JSON")
 }
 
+/// Transactions the per-second aggregates count from `from_ms` to `to_ms`
+/// (the TPS chart's sum).
+pub fn transactions_counted(url: &str, from_ms: u64, to_ms: u64) -> u64 {
+    let agg = get(&format!("{url}/api/aggregates?from={from_ms}&to={to_ms}"));
+    agg["seconds"]
+        .as_array()
+        .expect("seconds")
+        .iter()
+        .map(|s| s["count"].as_u64().expect("count"))
+        .sum()
+}
+
 /// GETs; returns status and body.
 pub fn get_status(url: &str) -> (u16, String) {
     let mut resp = agent().get(url).call().expect("request sent");

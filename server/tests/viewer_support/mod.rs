@@ -468,8 +468,13 @@ impl Demo {
 
 /// `osprey serve` on a free loopback port with data in `dir`.
 pub fn serve(dir: &Path) -> (Proc, String) {
+    serve_with(Path::new(env!("CARGO_BIN_EXE_osprey")), dir)
+}
+
+/// Like [`serve`], running the `osprey` binary at `bin`.
+pub fn serve_with(bin: &Path, dir: &Path) -> (Proc, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_osprey"))
+    let child = Command::new(bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(dir.join("data"))
         .stdin(Stdio::null())

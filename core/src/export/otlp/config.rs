@@ -29,6 +29,43 @@ pub enum Protocol {
     Grpc,
 }
 
+/// Whether transactions that kept no call tree travel as summary spans
+/// (`otlp.summaries`, `OSPREY_OTLP_SUMMARIES`).
+///
+/// A summary is the transaction's root span alone, marked
+/// `osprey.tree=omitted`: name, start, elapsed, status and error, the HTTP
+/// status, client address and user, SQL and outgoing-call counts and total
+/// times, CPU time, thread. With summaries an Osprey server counts every
+/// transaction in its XLog, filters and TPS, not only those whose tree the
+/// budget kept (`sample.trees_per_second`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Summaries {
+    /// On when the collector answers as an Osprey server (the
+    /// `osprey-server` response header), off for other backends. Until the
+    /// first answer the collector keeps the tree-less transactions; the
+    /// first batch's summaries follow its trees once the answer says
+    /// Osprey, and are dropped otherwise. Every successful answer is looked
+    /// at again, so a server that changes is followed.
+    #[default]
+    Auto,
+    /// Always: any OTLP backend receives a span per transaction.
+    On,
+    /// Never: spans for the kept trees only; the rest count only in the
+    /// per-second `osprey.transactions` metrics.
+    Off,
+}
+
+impl Summaries {
+    fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "auto" | "" => Some(Self::Auto),
+            "on" | "true" => Some(Self::On),
+            "off" | "false" => Some(Self::Off),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of the OTLP/HTTP exporter. Its `Debug` output shows header
 /// names only: values may be credentials.
 #[derive(Clone, PartialEq)]
@@ -52,6 +89,9 @@ pub struct OtlpConfig {
     /// The collector's gRPC address, used when `protocol` is gRPC (default
     /// `http://localhost:4317`; [`OtlpConfig::endpoint`] sets it too).
     pub grpc_endpoint: String,
+    /// Summary spans for the transactions that kept no call tree (default
+    /// [`Summaries::Auto`]: only to an Osprey server).
+    pub summaries: Summaries,
     /// Set when an `OTEL_EXPORTER_OTLP_*` variable was read.
     pub(crate) from_env: bool,
 }
@@ -68,6 +108,7 @@ impl Default for OtlpConfig {
             max_retry_time: Duration::from_secs(30),
             protocol: Protocol::HttpProtobuf,
             grpc_endpoint: "http://localhost:4317".into(),
+            summaries: Summaries::Auto,
             from_env: false,
         }
     }
@@ -86,6 +127,7 @@ impl std::fmt::Debug for OtlpConfig {
             .field("max_retry_time", &self.max_retry_time)
             .field("protocol", &self.protocol)
             .field("grpc_endpoint", &self.grpc_endpoint)
+            .field("summaries", &self.summaries)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +167,13 @@ impl OtlpConfig {
         self
     }
 
+    /// Sets whether transactions without a call tree are sent as summary
+    /// spans.
+    pub fn summaries(mut self, summaries: Summaries) -> Self {
+        self.summaries = summaries;
+        self
+    }
+
     /// Adds a request header (an API key, say); header values are never logged.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -161,6 +210,10 @@ impl OtlpConfig {
             }
             "otlp.protocol" => {
                 self.protocol = parse_protocol(value).ok_or_else(|| invalid(PROTOCOLS))?
+            }
+            "otlp.summaries" => {
+                self.summaries =
+                    Summaries::parse(value).ok_or_else(|| invalid("auto, on or off"))?
             }
             _ => return Err(ConfigError::UnknownKey(key.to_owned())),
         }
@@ -230,6 +283,12 @@ impl OtlpConfig {
         if let Some(path) = certificate {
             self.ca_file = Some(PathBuf::from(path));
         }
+        // Read here too (not only as an `OSPREY_*` key), so that it survives
+        // this configuration replacing one built from other variables.
+        if let Some(v) = get("OSPREY_OTLP_SUMMARIES").filter(|v| !v.trim().is_empty()) {
+            self.summaries = Summaries::parse(&v)
+                .ok_or_else(|| env_err("OSPREY_OTLP_SUMMARIES", &v, "auto, on or off"))?;
+        }
         Ok(self)
     }
 }
@@ -247,6 +306,7 @@ pub(crate) const ENTRY: ExporterEntry = ExporterEntry {
         "otlp.timeout_ms",
         "otlp.compression",
         "otlp.protocol",
+        "otlp.summaries",
     ],
     settings: || Box::new(OtlpConfig::default()),
     from_env: Some(|get| {
@@ -324,6 +384,22 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(2500));
         assert_eq!(c.compression, Compression::Gzip);
         assert_eq!(OtlpConfig::default().compression, Compression::None);
+    }
+
+    #[test]
+    fn summaries_come_from_the_key_or_the_variable_and_default_to_auto() {
+        assert_eq!(OtlpConfig::default().summaries, Summaries::Auto);
+        let mut c = OtlpConfig::default();
+        c.set("otlp.summaries", "on").unwrap();
+        assert_eq!(c.summaries, Summaries::On);
+        c.set("otlp.summaries", "off").unwrap();
+        assert_eq!(c.summaries, Summaries::Off);
+        let err = c.set("otlp.summaries", "sometimes").unwrap_err();
+        assert!(err.to_string().contains("auto, on or off"), "{err}");
+        let env = |k: &str| (k == "OSPREY_OTLP_SUMMARIES").then(|| "on".to_owned());
+        let c = OtlpConfig::default().with_env(env).unwrap();
+        assert_eq!(c.summaries, Summaries::On);
+        assert!(!c.from_env, "not an OTEL variable: selects no exporter");
     }
 
     #[test]

@@ -35,15 +35,18 @@ pub(crate) const FLAG_PARENT_IS_REMOTE: u32 = 0x200;
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 const NANOS_PER_MS: f64 = 1_000_000.0;
 
-/// The traces request for `batch`, or `None` when no transaction in it
-/// kept its call tree (`sampled == false` ones are skipped). The reference
-/// for [`super::wire`], which exports the same bytes without this tree.
+/// The traces request for the `which` transactions of `batch`, or `None`
+/// when there are none. The reference for [`super::wire`], which exports
+/// the same bytes without this tree.
 #[cfg(test)]
-pub(crate) fn traces_request(batch: &ExportBatch) -> Option<ExportTraceServiceRequest> {
+pub(crate) fn traces_request(
+    batch: &ExportBatch,
+    which: super::wire::Spans,
+) -> Option<ExportTraceServiceRequest> {
     let spans: Vec<Span> = batch
         .transactions
         .iter()
-        .filter(|t| t.sampled)
+        .filter(|t| which.takes(t))
         .flat_map(|t| transaction_spans(batch, t))
         .collect();
     if spans.is_empty() {
@@ -126,10 +129,13 @@ fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
         let id = i64::try_from(txn.thread_id).unwrap_or(i64::MAX);
         attributes.push(kv("thread.id", int_value(id)));
     }
-    let flags = match txn.parent_span_id {
-        Some(_) => FLAGS_SAMPLED_HAS_IS_REMOTE | FLAG_PARENT_IS_REMOTE,
-        None => FLAGS_SAMPLED_HAS_IS_REMOTE,
-    };
+    if !txn.sampled {
+        attributes.push(kv(
+            crate::model::ATTR_TREE,
+            string_value(crate::model::TREE_OMITTED.to_owned()),
+        ));
+    }
+    let flags = root_flags(txn);
     let end = txn.end_unix_ns();
     Span {
         trace_id: txn.trace_id.0.to_vec(),
@@ -172,6 +178,21 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
         events: exception_event(step.error.as_deref(), end),
         status: step.error.as_deref().map(error_status),
         ..Span::default()
+    }
+}
+
+/// A transaction span's flags: the is-remote bit is meaningful, set when
+/// its parent is remote; W3C `sampled` when it kept its call tree (a
+/// summary span has it clear).
+pub(crate) fn root_flags(txn: &crate::model::TransactionRecord) -> u32 {
+    let sampled = if txn.sampled {
+        FLAGS_SAMPLED_HAS_IS_REMOTE
+    } else {
+        FLAGS_SAMPLED_HAS_IS_REMOTE & !0x01
+    };
+    match txn.parent_span_id {
+        Some(_) => sampled | FLAG_PARENT_IS_REMOTE,
+        None => sampled,
     }
 }
 
@@ -484,6 +505,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::export::otlp::wire::Spans;
     use crate::model::SpanId;
     use crate::model::{StepKind, TraceId};
     use crate::names::intern;
@@ -565,7 +587,7 @@ mod tests {
 
     #[test]
     fn transaction_and_steps_map_to_linked_spans() {
-        let req = traces_request(&sample_batch()).unwrap();
+        let req = traces_request(&sample_batch(), Spans::Trees).unwrap();
         let rs = &req.resource_spans[0];
         let res = &rs.resource.as_ref().unwrap().attributes;
         assert_eq!(
@@ -618,7 +640,7 @@ mod tests {
 
     #[test]
     fn errors_become_status_and_exception_event() {
-        let req = traces_request(&sample_batch()).unwrap();
+        let req = traces_request(&sample_batch(), Spans::All).unwrap();
         let sql = &req.resource_spans[0].scope_spans[0].spans[2];
         let status = sql.status.as_ref().unwrap();
         assert_eq!(status.code, status::StatusCode::Error as i32);
@@ -639,7 +661,7 @@ mod tests {
     fn only_unsampled_transactions_give_no_traces_request() {
         let mut batch = sample_batch();
         batch.transactions.remove(0);
-        assert!(traces_request(&batch).is_none());
+        assert!(traces_request(&batch, Spans::Trees).is_none());
         assert!(metrics_request(&batch).is_none());
     }
 

@@ -127,6 +127,11 @@ impl GrpcClient {
             Ok(response) => Ok(HttpResponse {
                 status: 200,
                 retry_after: None,
+                osprey_server: response
+                    .metadata()
+                    .get(crate::model::SERVER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
                 body: response.into_inner().to_vec(),
             }),
             Err(status) => from_status(&status),
@@ -174,6 +179,7 @@ fn from_status(status: &tonic::Status) -> Result<HttpResponse, SendError> {
     Ok(HttpResponse {
         status: http,
         retry_after: None,
+        osprey_server: None,
         body: format!("gRPC {:?}: {}", status.code(), status.message()).into_bytes(),
     })
 }

@@ -7,6 +7,12 @@
 //! retried with backoff until [`OtlpConfig::max_retry_time`] has passed;
 //! other statuses fail the batch at once; a partial success is logged and
 //! counts as delivered.
+//!
+//! Transactions whose call tree was left out (sampling, the tree budget)
+//! travel as summary spans (the root span alone, `osprey.tree=omitted`)
+//! when [`OtlpConfig::summaries`] says so: by default only to an Osprey
+//! server, recognised by the `osprey-server` header on its answers (see
+//! [`Summaries`]).
 
 mod config;
 mod encode;
@@ -16,7 +22,7 @@ mod retry;
 mod wire;
 
 pub(crate) use config::ENTRY;
-pub use config::{Compression, OtlpConfig, Protocol};
+pub use config::{Compression, OtlpConfig, Protocol, Summaries};
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -29,10 +35,11 @@ use prost::Message;
 
 use crate::diag;
 use crate::export::http::{HttpClient, HttpResponse, SendError};
-use crate::export::{ExportError, Exporter};
+use crate::export::{ExportError, Exporter, UnsampledDemand};
 use crate::model::ExportBatch;
 use crate::names::NameMirror;
 use retry::Backoff;
+use wire::Spans;
 
 /// Longest piece of a collector's text put in a log line or error.
 /// The two OTLP signals Osprey sends.
@@ -68,6 +75,72 @@ pub struct OtlpExporter {
     traces_body: Vec<u8>,
     /// Span and attribute names, looked up without a lock.
     names: NameMirror,
+    /// Whether summaries are sent now.
+    summaries: SummarySwitch,
+}
+
+/// [`Summaries`] and what the answers said about the collector.
+#[derive(Debug)]
+struct SummarySwitch {
+    mode: Summaries,
+    /// Whether the last successful answer came from an Osprey server;
+    /// `None` before the first.
+    osprey: Option<bool>,
+    /// The collector's side: whether to build records for tree-less
+    /// transactions (attached before the first batch).
+    demand: Option<UnsampledDemand>,
+}
+
+impl SummarySwitch {
+    fn new(mode: Summaries) -> Self {
+        Self {
+            mode,
+            osprey: None,
+            demand: None,
+        }
+    }
+
+    /// Whether the collector should build records for tree-less
+    /// transactions: `auto` wants them until an answer says the collector
+    /// is not Osprey.
+    fn wanted(&self) -> bool {
+        match self.mode {
+            Summaries::On => true,
+            Summaries::Off => false,
+            Summaries::Auto => self.osprey != Some(false),
+        }
+    }
+
+    /// Whether summaries are sent now.
+    fn sending(&self) -> bool {
+        match self.mode {
+            Summaries::On => true,
+            Summaries::Off => false,
+            Summaries::Auto => self.osprey == Some(true),
+        }
+    }
+
+    /// Takes in a successful answer: `server` is its `osprey-server` header.
+    fn answered(&mut self, server: Option<&str>) {
+        let osprey = server.is_some();
+        if self.mode != Summaries::Auto || self.osprey == Some(osprey) {
+            return;
+        }
+        self.osprey = Some(osprey);
+        let wanted = self.wanted();
+        if let Some(d) = &mut self.demand {
+            d.set(wanted);
+        }
+        if let Some(version) = server {
+            diag::warn(
+                "otlp-summaries",
+                &format!(
+                    "OTLP collector is an Osprey server ({version}): transactions \
+                     without a call tree are sent as summary spans"
+                ),
+            );
+        }
+    }
 }
 
 /// A reused request buffer grown past this is given back after the batch.
@@ -107,11 +180,12 @@ impl OtlpExporter {
         };
         Ok(Self {
             transport,
-            config,
             backoff: Backoff::from_os(),
             stopped: false,
             traces_body: Vec::new(),
             names: NameMirror::default(),
+            summaries: SummarySwitch::new(config.summaries),
+            config,
         })
     }
 
@@ -135,6 +209,7 @@ impl OtlpExporter {
             let (error, retry_after) = match self.attempt(signal, body, timeout) {
                 Ok(response) if is_success(response.status) => {
                     check_partial_success(signal, &response.body);
+                    self.summaries.answered(response.osprey_server.as_deref());
                     return Ok(());
                 }
                 Ok(response) => match rejection(response) {
@@ -151,6 +226,25 @@ impl OtlpExporter {
             std::thread::sleep(delay);
             retries += 1;
         }
+    }
+
+    /// Encodes the `which` spans of `batch` and sends them (nothing when
+    /// there are none). `self.names` must be synced.
+    fn send_traces(
+        &mut self,
+        batch: &ExportBatch,
+        which: Spans,
+        deadline: Instant,
+    ) -> Result<(), ExportError> {
+        let mut body = std::mem::take(&mut self.traces_body);
+        let result = match wire::encode_traces(batch, &self.names, which, &mut body) {
+            Some(start) => self.deliver(Signal::Traces, &body[start..], deadline),
+            None => Ok(()),
+        };
+        if body.capacity() <= MAX_KEPT_BODY {
+            self.traces_body = body;
+        }
+        result
     }
 
     /// The first attempt gets the full request timeout; retries get no more
@@ -213,10 +307,14 @@ impl Exporter for OtlpExporter {
         "otlp"
     }
 
-    /// Spans are sent for kept trees only; the rest are counted in the
-    /// aggregates.
+    /// Transactions without a call tree are wanted when summaries are
+    /// (`auto`: until an answer shows the collector is not Osprey).
     fn wants_unsampled(&self) -> bool {
-        false
+        self.summaries.wanted()
+    }
+
+    fn attach_demand(&mut self, demand: UnsampledDemand) {
+        self.summaries.demand = Some(demand);
     }
 
     fn export(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
@@ -224,21 +322,21 @@ impl Exporter for OtlpExporter {
             return Err(ExportError::Transport("exporter is shut down".into()));
         }
         let deadline = Instant::now() + self.config.max_retry_time;
-        let mut body = std::mem::take(&mut self.traces_body);
+        let sending = self.summaries.sending();
         self.names.sync();
-        let traces = match wire::encode_traces(batch, &self.names, &mut body) {
-            Some(start) => self.deliver(Signal::Traces, &body[start..], deadline),
-            None => Ok(()),
-        };
-        if body.capacity() <= MAX_KEPT_BODY {
-            self.traces_body = body;
-        }
+        let which = if sending { Spans::All } else { Spans::Trees };
+        let mut traces = self.send_traces(batch, which, deadline);
         // The aggregates go even when the traces failed: they count every
         // transaction, and they are not the transactions the result reports.
         if let Some(request) = encode::metrics_request(batch)
             && let Err(e) = self.deliver(Signal::Metrics, &request.encode_to_vec(), deadline)
         {
             crate::diag::warn("otlp-metrics", &format!("OTLP metrics export failed: {e}"));
+        }
+        // This batch's answers just showed an Osprey server (`auto`): its
+        // tree-less transactions follow as summaries.
+        if !sending && self.summaries.sending() {
+            traces = traces.and(self.send_traces(batch, Spans::Summaries, deadline));
         }
         traces
     }
@@ -247,6 +345,30 @@ impl Exporter for OtlpExporter {
     fn shutdown(&mut self, _timeout: Duration) -> Result<(), ExportError> {
         self.stopped = true;
         Ok(())
+    }
+}
+
+/// The traces encoder alone, as one export runs it before sending: for
+/// the benchmarks (`benches/benches/otlp_encode.rs`), not a stable API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct BenchEncoder {
+    names: NameMirror,
+    out: Vec<u8>,
+}
+
+impl BenchEncoder {
+    /// Encodes the summaries (`summaries`) or the kept trees of `batch`;
+    /// returns the request's size in bytes.
+    pub fn encode(&mut self, batch: &ExportBatch, summaries: bool) -> usize {
+        self.names.sync();
+        let which = if summaries {
+            Spans::Summaries
+        } else {
+            Spans::Trees
+        };
+        wire::encode_traces(batch, &self.names, which, &mut self.out)
+            .map_or(0, |start| self.out.len() - start)
     }
 }
 
@@ -348,6 +470,7 @@ mod tests {
             status,
             retry_after: Some(Duration::from_secs(1)),
             body: b"no\n".to_vec(),
+            osprey_server: None,
         };
         assert!(matches!(
             rejection(response(503)),
@@ -360,6 +483,31 @@ mod tests {
             }
             _ => panic!("400 must be final"),
         }
+    }
+
+    #[test]
+    fn auto_summaries_follow_the_answers_and_tell_the_collector() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let wanting = Arc::new(AtomicUsize::new(0));
+        let mut s = SummarySwitch::new(Summaries::Auto);
+        assert!(s.wanted() && !s.sending(), "undecided: keep, do not send");
+        s.demand = Some(UnsampledDemand::new(&wanting, s.wanted()));
+        assert_eq!(wanting.load(Ordering::Relaxed), 1);
+        s.answered(None);
+        assert!(!s.wanted() && !s.sending());
+        assert_eq!(wanting.load(Ordering::Relaxed), 0);
+        s.answered(Some("0.1.0"));
+        assert!(s.wanted() && s.sending());
+        assert_eq!(wanting.load(Ordering::Relaxed), 1);
+        s.answered(Some("0.1.0"));
+        assert_eq!(wanting.load(Ordering::Relaxed), 1, "counted once");
+        let mut on = SummarySwitch::new(Summaries::On);
+        on.answered(None);
+        assert!(on.sending());
+        let mut off = SummarySwitch::new(Summaries::Off);
+        off.answered(Some("0.1.0"));
+        assert!(!off.sending() && !off.wanted());
     }
 
     #[test]

@@ -16,7 +16,10 @@ use prost::Message;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint};
 
 use super::encode;
-use crate::model::{AttrValue, Attribute, ErrorInfo, ExportBatch, StepRecord, TransactionRecord};
+use crate::model::{
+    ATTR_TREE, AttrValue, Attribute, ErrorInfo, ExportBatch, StepRecord, TREE_OMITTED,
+    TransactionRecord,
+};
 use crate::names::NameMirror;
 
 const VARINT: u32 = 0;
@@ -27,9 +30,31 @@ const FIXED32: u32 = 5;
 /// Longest varint: a length prefix takes at most this many bytes.
 const MAX_VARINT_LEN: usize = 10;
 
-/// Writes the traces request for `batch` into `out` (cleared first) and
-/// returns where in `out` the request starts; `None` (and `out` empty)
-/// when no transaction in it kept its call tree.
+/// Which transactions of a batch become spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spans {
+    /// Those that kept their call tree: a span per transaction and step.
+    Trees,
+    /// Those that did not: a summary span each (the root alone).
+    Summaries,
+    /// Both.
+    All,
+}
+
+impl Spans {
+    /// Whether `txn` is written.
+    pub(crate) fn takes(self, txn: &TransactionRecord) -> bool {
+        match self {
+            Self::Trees => txn.sampled,
+            Self::Summaries => !txn.sampled,
+            Self::All => true,
+        }
+    }
+}
+
+/// Writes the traces request for the `which` transactions of `batch` into
+/// `out` (cleared first) and returns where in `out` the request starts;
+/// `None` (and `out` empty) when there are none.
 ///
 /// The spans are written once, straight into `out`, after room for the
 /// request's header: the header's length prefixes depend on the spans'
@@ -40,6 +65,7 @@ const MAX_VARINT_LEN: usize = 10;
 pub(crate) fn encode_traces(
     batch: &ExportBatch,
     names: &NameMirror,
+    which: Spans,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
     out.clear();
@@ -47,7 +73,7 @@ pub(crate) fn encode_traces(
     let scope = encode::scope().encode_to_vec();
     let room = 2 * (1 + MAX_VARINT_LEN) + field_len(resource.len()) + field_len(scope.len());
     out.resize(room, 0);
-    for txn in batch.transactions.iter().filter(|t| t.sampled) {
+    for txn in batch.transactions.iter().filter(|t| which.takes(t)) {
         field_with(2, out, |out| root_span(names, txn, out));
         for step in &txn.steps {
             field_with(2, out, |out| step_span(names, txn, step, out));
@@ -78,10 +104,7 @@ pub(crate) fn encode_traces(
 /// Mirrors `encode::root_span`.
 fn root_span(names: &NameMirror, txn: &TransactionRecord, out: &mut Vec<u8>) {
     let end = txn.end_unix_ns();
-    let flags = match txn.parent_span_id {
-        Some(_) => encode::FLAGS_SAMPLED_HAS_IS_REMOTE | encode::FLAG_PARENT_IS_REMOTE,
-        None => encode::FLAGS_SAMPLED_HAS_IS_REMOTE,
-    };
+    let flags = encode::root_flags(txn);
     field_bytes(1, &txn.trace_id.0, out);
     field_bytes(2, &txn.span_id.0, out);
     if let Some(parent) = txn.parent_span_id {
@@ -105,6 +128,9 @@ fn root_span(names: &NameMirror, txn: &TransactionRecord, out: &mut Vec<u8>) {
     if txn.thread_id != 0 {
         let id = i64::try_from(txn.thread_id).unwrap_or(i64::MAX);
         key_value("thread.id", &AttrValue::Int(id), out);
+    }
+    if !txn.sampled {
+        key_str(ATTR_TREE, TREE_OMITTED, out);
     }
     error_parts(txn.error.as_ref(), end, out);
     field_fixed32(16, flags, out);
@@ -475,14 +501,19 @@ mod tests {
     #[test]
     fn writes_exactly_the_reference_encoding() {
         let batch = batch();
-        let reference = encode::traces_request(&batch).unwrap().encode_to_vec();
+        let reference = encode::traces_request(&batch, Spans::All)
+            .unwrap()
+            .encode_to_vec();
         let mut out = vec![7; 3];
-        let start = encode_traces(&batch, &mirror(), &mut out).expect("spans written");
+        let start = encode_traces(&batch, &mirror(), Spans::All, &mut out).expect("spans written");
         let wire = &out[start..];
         assert_eq!(wire.len(), reference.len());
         assert!(wire == reference, "bytes differ from prost's encoding");
         // A reused buffer gives the same bytes.
-        assert_eq!(encode_traces(&batch, &mirror(), &mut out), Some(start));
+        assert_eq!(
+            encode_traces(&batch, &mirror(), Spans::All, &mut out),
+            Some(start)
+        );
         assert!(out[start..] == reference);
     }
 
@@ -493,9 +524,11 @@ mod tests {
         batch.transactions[0]
             .attributes
             .push(attr("big", AttrValue::from(big.as_str())));
-        let reference = encode::traces_request(&batch).unwrap().encode_to_vec();
+        let reference = encode::traces_request(&batch, Spans::All)
+            .unwrap()
+            .encode_to_vec();
         let mut out = Vec::new();
-        let start = encode_traces(&batch, &mirror(), &mut out).expect("spans written");
+        let start = encode_traces(&batch, &mirror(), Spans::All, &mut out).expect("spans written");
         assert!(
             out[start..] == reference,
             "bytes differ from prost's encoding"
@@ -506,7 +539,7 @@ mod tests {
     fn a_sql_step_without_statement_attribute_exports_its_name_as_statement() {
         let batch = batch();
         let mut out = Vec::new();
-        let start = encode_traces(&batch, &mirror(), &mut out).expect("spans written");
+        let start = encode_traces(&batch, &mirror(), Spans::All, &mut out).expect("spans written");
         let request = ExportTraceServiceRequest::decode(&out[start..]).expect("decodes");
         let spans = &request.resource_spans[0].scope_spans[0].spans;
         let statements = |name: &str| -> Vec<(String, String)> {
@@ -537,15 +570,63 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_without_trees_writes_nothing() {
+    fn a_batch_without_trees_writes_no_trees() {
         let mut batch = batch();
         batch
             .transactions
             .iter_mut()
             .for_each(|t| t.sampled = false);
         let mut wire = vec![1, 2, 3];
-        assert_eq!(encode_traces(&batch, &mirror(), &mut wire), None);
+        assert_eq!(
+            encode_traces(&batch, &mirror(), Spans::Trees, &mut wire),
+            None
+        );
         assert!(wire.is_empty());
-        assert!(encode::traces_request(&batch).is_none());
+        assert!(encode::traces_request(&batch, Spans::Trees).is_none());
+        batch.transactions.clear();
+        assert_eq!(
+            encode_traces(&batch, &mirror(), Spans::All, &mut wire),
+            None
+        );
+    }
+
+    #[test]
+    fn each_selection_matches_the_reference_and_summaries_are_marked_roots() {
+        let batch = batch();
+        let mut out = Vec::new();
+        for which in [Spans::Trees, Spans::Summaries, Spans::All] {
+            let reference = encode::traces_request(&batch, which)
+                .unwrap()
+                .encode_to_vec();
+            let start = encode_traces(&batch, &mirror(), which, &mut out).unwrap();
+            assert!(out[start..] == reference, "{which:?} differs from prost's");
+        }
+        let start = encode_traces(&batch, &mirror(), Spans::Summaries, &mut out).unwrap();
+        let request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 1, "the one tree-less transaction, root only");
+        let s = &spans[0];
+        assert_eq!(s.span_id, vec![5; 8]);
+        assert_eq!(s.name, "GET /orders");
+        assert_eq!(s.flags & 1, 0, "not flagged sampled");
+        let text = |k: &str| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key == k)
+                .map(|kv| format!("{:?}", kv.value))
+        };
+        assert!(text(ATTR_TREE).unwrap().contains(TREE_OMITTED));
+        assert!(text("http.response.status_code").unwrap().contains("500"));
+        assert!(text("thread.id").unwrap().contains("77"));
+        assert_eq!(s.status.as_ref().map(|st| st.code), Some(2));
+        let trees = encode_traces(&batch, &mirror(), Spans::Trees, &mut out).unwrap();
+        let request = ExportTraceServiceRequest::decode(&out[trees..]).unwrap();
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        assert!(spans.iter().all(|s| s.span_id != vec![5; 8]));
+        assert!(
+            spans
+                .iter()
+                .all(|s| !s.attributes.iter().any(|kv| kv.key == ATTR_TREE))
+        );
     }
 }
