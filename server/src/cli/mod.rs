@@ -1,4 +1,7 @@
-//! The command line: `serve`, `tail`, `tree`, `at`, `import`.
+//! The command line: `serve`, `tail`, `tree`, `at`, `import`, and the
+//! auth files: `key add|remove|list`, `user add|remove|list`.
+
+mod auth;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,9 +57,56 @@ pub enum Command {
         /// fdatasync every record before answering (survives power loss, slower).
         #[arg(long)]
         fsync: bool,
-        /// Allow a non-loopback `--listen` address (the API has no authentication).
+        /// Serve TLS with this certificate chain (PEM; needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Private key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require keys and logins even with no users or keys in the data
+        /// directory yet (auth is on anyway when there are some).
         #[arg(long)]
-        allow_non_loopback: bool,
+        auth: bool,
+        /// Header that carries ingest API keys (`authorization` takes `Bearer <key>`).
+        #[arg(long, default_value = "authorization")]
+        api_key_header: String,
+        /// How long a login lasts.
+        #[arg(long, default_value = "12h", value_parser = parse_duration)]
+        session_ttl: Duration,
+        /// Failed logins allowed per client IP and per user name per minute.
+        #[arg(long, default_value_t = 5)]
+        login_failures: usize,
+        /// Most connections at once; more are closed at once.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+        /// Time for a TLS handshake and for each request's headers.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        header_timeout: Duration,
+        /// Time to receive a request body once its headers are in.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        body_timeout: Duration,
+        /// Listen on a non-loopback address without TLS or without auth
+        /// (anyone who can reach it can read and send everything).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Manage ingest API keys (stored hashed in `<data>/auth/keys.json`).
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeyAction,
+        /// Server data directory.
+        #[arg(long, global = true, default_value = "./osprey-server-data")]
+        data: PathBuf,
+    },
+    /// Manage viewer users (argon2 hashes in `<data>/auth/users.json`).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+        /// Server data directory.
+        #[arg(long, global = true, default_value = "./osprey-server-data")]
+        data: PathBuf,
     },
     /// Print transactions as they arrive at a running server.
     Tail {
@@ -92,6 +142,48 @@ pub enum Command {
         #[arg(long, default_value = "./osprey-server-data")]
         data: PathBuf,
     },
+}
+
+/// `osprey key ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    /// Make a key and print it (once: only its hash is kept).
+    Add {
+        /// Only accept data of these services (comma-separated); default any.
+        #[arg(long, value_delimiter = ',')]
+        service: Vec<String>,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a key by id or name (a running server refuses it at once).
+    Remove {
+        /// The id (from `key list`) or name.
+        key: String,
+    },
+    /// List the keys (ids, names, services; never the keys).
+    List,
+}
+
+/// `osprey user ...`.
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    /// Add a user; the password is read from standard input (a prompt
+    /// without echo on a terminal), never from the command line.
+    Add {
+        /// Login name.
+        name: String,
+        /// `viewer` (reads everything) or `admin` (also changes state).
+        #[arg(long, default_value = "viewer")]
+        role: crate::auth::Role,
+    },
+    /// Remove a user (their sessions end at once).
+    Remove {
+        /// Login name.
+        name: String,
+    },
+    /// List the users and their roles.
+    List,
 }
 
 /// `90s`, `30m`, `12h`, `7d` or plain seconds.
@@ -151,7 +243,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
             max_decompressed_bytes,
             max_transactions,
             fsync,
-            allow_non_loopback,
+            tls_cert,
+            tls_key,
+            auth,
+            api_key_header,
+            session_ttl,
+            login_failures,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            insecure,
         } => {
             let mut cfg = ServerConfig::new(data);
             cfg.store.max_age = retention_age;
@@ -162,17 +263,24 @@ pub fn run(cli: Cli) -> Result<(), String> {
             cfg.max_body_bytes = max_body_bytes;
             cfg.max_decompressed_bytes = max_decompressed_bytes;
             cfg.index.max_transactions = max_transactions.max(1);
-            if !listen.ip().is_loopback() {
-                if !allow_non_loopback {
-                    return Err(format!(
-                        "{listen} is not a loopback address; the API has no authentication \
-                         (pass --allow-non-loopback to insist)"
-                    ));
-                }
-                eprintln!(
-                    "osprey: warning: listening on {listen}, not loopback; the API has no authentication"
-                );
-            }
+            cfg.net.tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(crate::api::TlsFiles { cert, key }),
+                _ => None,
+            };
+            cfg.net.max_connections = max_connections.max(1);
+            cfg.net.header_timeout = header_timeout;
+            cfg.net.body_timeout = body_timeout;
+            cfg.auth.force = auth;
+            cfg.auth.key_header = api_key_header
+                .to_ascii_lowercase()
+                .parse()
+                .map_err(|_| format!("not a header name: {api_key_header:?}"))?;
+            cfg.auth.session_ttl = session_ttl;
+            cfg.auth.login_failures = login_failures.max(1);
+            let auth_on = auth
+                || crate::auth::configured(&cfg.store.dir)
+                    .map_err(|e| format!("cannot read the auth files: {e}"))?;
+            auth::check_exposure(listen, cfg.net.tls.is_some(), auth_on, insecure)?;
             let running =
                 crate::api::start(cfg, listen).map_err(|e| format!("cannot start: {e}"))?;
             let st = running.app.status();
@@ -183,6 +291,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 st.segments.len(),
                 st.issues.len()
             );
+            auth::report(&running.auth);
             loop {
                 std::thread::park();
             }
@@ -240,6 +349,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
             print!("{}", render_at(&v));
             Ok(())
         }
+        Command::Key { action, data } => auth::key(action, &data),
+        Command::User { action, data } => auth::user(action, &data),
         Command::Import { dir, data } => {
             let found = crate::ingest::import::read_agent_store(&dir)
                 .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;

@@ -1,0 +1,185 @@
+//! The listener: our own accept loop over hyper, so that the server caps
+//! connections, times out TLS handshakes and request headers, and serves
+//! TLS (rustls; HTTP/1.1, and HTTP/2 when the client offers `h2` by ALPN,
+//! as gRPC clients do). Request bodies are timed by the router
+//! ([`super::router`]). Shutdown is graceful: in-flight requests finish.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+/// PEM files of the server's certificate chain and private key.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Listener limits and TLS.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Serve TLS with these files (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsFiles>,
+    /// Most connections at once; more are closed at once (plain HTTP: after
+    /// a `503`). Default 1024.
+    pub max_connections: usize,
+    /// Time for a TLS handshake and for each request's headers (idle
+    /// keep-alive connections included). Default 10 s.
+    pub header_timeout: Duration,
+    /// Time to receive a request body once its headers are in; slower is
+    /// `408` and the connection closes. Default 30 s.
+    pub body_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what)
+}
+
+/// A TLS acceptor from PEM files, offering `h2` and `http/1.1` by ALPN.
+pub fn tls_acceptor(files: &TlsFiles) -> io::Result<TlsAcceptor> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| invalid(format!("{}: {e}", files.cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(format!("{}: {e}", files.cert.display())))?;
+    if certs.is_empty() {
+        return Err(invalid(format!(
+            "{}: no PEM certificate in the file",
+            files.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| invalid(format!("{}: {e}", files.key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(format!("TLS certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// What a plain-HTTP client over the connection cap reads before the close.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n\
+content-length: 25\r\nconnection: close\r\n\r\ntoo many connections, retry";
+
+/// How long shutdown waits for in-flight requests.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `stop` fires.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    net: NetConfig,
+    tls: Option<TlsAcceptor>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(Semaphore::new(net.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    eprintln!("osprey: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if tls.is_none() {
+                // Best effort, never blocks: the socket buffer takes it.
+                let _ = stream.try_write(BUSY);
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let (router, net, tls) = (router.clone(), net.clone(), tls.clone());
+        tokio::spawn(async move {
+            connection(stream, peer, router, &net, tls, watcher).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN) => {}
+    }
+}
+
+/// Serves one connection (TLS handshake first when configured).
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    net: &NetConfig,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+) {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let mut router = router.clone();
+        async move { tower_service::Service::call(&mut router, req).await }
+    });
+    let Some(tls) = tls else {
+        let conn = http1(net).serve_connection(TokioIo::new(stream), service);
+        let _ = watcher.watch(conn).await;
+        return;
+    };
+    let stream = match tokio::time::timeout(net.header_timeout, tls.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        // Handshake failed (an untrusted certificate, not TLS) or too slow.
+        _ => return,
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    if h2 {
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(net.header_timeout))
+            .keep_alive_timeout(net.header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let _ = watcher.watch(conn).await;
+    } else {
+        let conn = http1(net).serve_connection(TokioIo::new(stream), service);
+        let _ = watcher.watch(conn).await;
+    }
+}
+
+fn http1(net: &NetConfig) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(net.header_timeout);
+    b
+}
