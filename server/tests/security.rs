@@ -6,6 +6,7 @@
 //! capped, and a non-loopback listener refuses to start unprotected.
 
 mod support;
+mod viewer_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -1003,4 +1004,82 @@ fn a_non_loopback_listener_refuses_to_start_without_tls_and_auth() {
     // Loopback stays the open demo.
     let (running, err) = serve_starts(&["--listen", "127.0.0.1:0", "--data", data]);
     assert!(running, "{err}");
+}
+
+#[test]
+fn the_login_flow_and_a_session_in_headless_chromium() {
+    let dir = TempDir::new("sec-browser");
+    let keys = secured_dir(&dir.0, &[("browser", &[])]);
+    let server = start(ServerConfig::new(&dir.0));
+    let url = server.base_url();
+    let c = Client::new(&url, None);
+    let a = c.ingest("/v1/traces", Some(&keys[0]), &traces_of(&["svc-web"], 0x71));
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    let Some(browser) = viewer_support::Browser::start() else {
+        eprintln!(
+            "SKIPPED the browser part of security: chromium and chromedriver are not \
+             installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let wait = Duration::from_secs(30);
+    // The page without a session lands on the login form.
+    browser.goto(&format!("{url}/"));
+    browser.wait_for(
+        "the login page",
+        wait,
+        "return location.pathname === '/login' && document.getElementById('login-user');",
+    );
+    let user = browser.find("#login-user");
+    let password = browser.find("#login-password");
+    browser.send_keys(&user, ADMIN.0);
+    browser.send_keys(&password, "not the password\u{E007}");
+    let error = browser.wait_for(
+        "the error of a wrong password",
+        wait,
+        "return document.getElementById('login-error').textContent;",
+    );
+    assert_eq!(error, "Wrong user name or password.");
+    let password = browser.find("#login-password");
+    browser.send_keys(&password, &format!("{}\u{E007}", ADMIN.1));
+    // Logged in: the viewer shows the user and the stored transaction.
+    let who = browser.wait_for(
+        "the viewer with the user's name",
+        wait,
+        "const w = document.getElementById('session-user');
+         return location.pathname === '/' && w && w.textContent;",
+    );
+    assert_eq!(who, format!("{} (admin)", ADMIN.0));
+    browser.wait_for(
+        "the scatter's dot",
+        wait,
+        "const c = document.getElementById('xlog');
+         return document.body.dataset.ready && c.dataset.dots == '1';",
+    );
+    // The session cookie is out of the page's reach (HttpOnly).
+    let cookies = browser.js("return document.cookie;", json!([]));
+    assert!(
+        !cookies.as_str().unwrap_or("").contains("osprey_session"),
+        "{cookies}"
+    );
+    // The page's own CSRF token lets it log out; then the page is closed again.
+    browser.click(&browser.find("#logout"));
+    browser.wait_for(
+        "the login page after logout",
+        wait,
+        "return location.pathname === '/login' && document.getElementById('login-user');",
+    );
+    browser.goto(&format!("{url}/"));
+    browser.wait_for(
+        "the login page again",
+        wait,
+        "return location.pathname === '/login';",
+    );
+    let status = browser.js(
+        "return fetch('/api/status').then((r) => r.status);",
+        json!([]),
+    );
+    assert_eq!(status, 401);
+    server.stop();
 }
