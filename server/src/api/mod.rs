@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::{ActiveReport, App, ServerConfig};
@@ -69,8 +69,22 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
     };
     let read = || middleware::from_fn_with_state(body, read_body);
     let ingest = Router::new()
-        .route("/v1/traces", post(traces))
-        .route("/v1/metrics", post(metrics))
+        .route(
+            "/v1/traces",
+            otlp_route(OtlpRoute {
+                parse: otlp::parse_traces,
+                services: span_services,
+                store: App::ingest_spans,
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            otlp_route(OtlpRoute {
+                parse: otlp::parse_metrics,
+                services: metric_services,
+                store: App::ingest_metrics,
+            }),
+        )
         .route("/v1/active", post(active_report))
         .layer(read())
         .layer(middleware::from_fn_with_state(
@@ -125,10 +139,13 @@ async fn ingest<T: Send + 'static>(
     grant: Grant,
     headers: HeaderMap,
     body: Bytes,
-    parse: fn(Encoding, &[u8]) -> Result<T, Rejected>,
-    services: fn(&T) -> Vec<&str>,
-    store: fn(&App, T) -> io::Result<()>,
+    route: OtlpRoute<T>,
 ) -> Response {
+    let OtlpRoute {
+        parse,
+        services,
+        store,
+    } = route;
     let h = |name| {
         headers
             .get(name)
@@ -187,40 +204,29 @@ fn allowed(grant: &Grant, services: Vec<&str>) -> Result<(), Rejected> {
     })
 }
 
-async fn traces(
-    State(app): State<Arc<App>>,
-    Extension(grant): Extension<Grant>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    ingest(
-        app,
-        grant,
-        headers,
-        body,
-        otlp::parse_traces,
-        span_services,
-        App::ingest_spans,
-    )
-    .await
+/// One OTLP route: how its body is decoded, which services it holds,
+/// where it is stored.
+struct OtlpRoute<T> {
+    parse: fn(Encoding, &[u8]) -> Result<T, Rejected>,
+    services: fn(&T) -> Vec<&str>,
+    store: fn(&App, T) -> io::Result<()>,
 }
 
-async fn metrics(
-    State(app): State<Arc<App>>,
-    Extension(grant): Extension<Grant>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    ingest(
-        app,
-        grant,
-        headers,
-        body,
-        otlp::parse_metrics,
-        metric_services,
-        App::ingest_metrics,
+impl<T> Clone for OtlpRoute<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for OtlpRoute<T> {}
+
+fn otlp_route<T: Send + 'static>(route: OtlpRoute<T>) -> MethodRouter<Arc<App>> {
+    post(
+        move |State(app): State<Arc<App>>,
+              Extension(grant): Extension<Grant>,
+              headers: HeaderMap,
+              body: Bytes| ingest(app, grant, headers, body, route),
     )
-    .await
 }
 
 async fn active_report(

@@ -38,9 +38,17 @@ fn plain(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A refused request's body is read and dropped up to this size, so the
+/// client reads the refusal instead of a reset (closing a socket with
+/// unread data resets it); a larger body is not read.
+const DRAIN_BYTES: usize = 64 << 10;
+/// ... within this time.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
 /// Middleware of the ingest routes: the request's key must be valid; its
 /// [`super::Grant`] is put in the request's extensions for the handler's
-/// per-service check. 401 (with `WWW-Authenticate`) before the body is read.
+/// per-service check. 401 (with `WWW-Authenticate`) without decoding or
+/// storing anything.
 pub async fn require_key(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     match auth.check_key(req.headers()) {
         Ok(grant) => {
@@ -48,6 +56,15 @@ pub async fn require_key(State(auth): State<Arc<Auth>>, mut req: Request, next: 
             next.run(req).await
         }
         Err(e) => {
+            let small = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+                .is_some_and(|n| n <= DRAIN_BYTES);
+            if small {
+                let body = axum::body::to_bytes(req.into_body(), DRAIN_BYTES);
+                let _ = tokio::time::timeout(DRAIN_TIME, body).await;
+            }
             let mut resp = plain(
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED),
                 &e.to_string(),
