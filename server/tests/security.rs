@@ -701,6 +701,15 @@ fn tls_with_a_test_ca_the_core_exporter_that_trusts_it_delivers_one_that_does_no
     assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
     let ok = c.login(ADMIN.0, ADMIN.1);
     assert!(cookie_attributes(ok.header("set-cookie").unwrap()).contains(&"secure".to_owned()));
+    // The terminal helpers over TLS: with the CA they log in and read.
+    let ca = pki.ca_pem_file.to_str().unwrap();
+    let trace = "41".repeat(16);
+    let args = ["tree", &trace, "--server", &url, "--user", ADMIN.0];
+    let (ok, out, err) = run_osprey(&[&args[..], &["--ca-file", ca]].concat(), ADMIN.1);
+    assert!(ok, "{err}");
+    assert!(out.contains("GET /over-tls"), "{out}");
+    let (ok, _, err) = run_osprey(&args, ADMIN.1);
+    assert!(!ok, "an untrusted server: {err}");
     server.stop();
 }
 
@@ -894,6 +903,22 @@ fn keys_and_users_from_the_cli_are_stored_hashed_and_private() {
     let a = c.ingest("/v1/traces", Some(&key), &traces_of(&["svc-b"], 0x61));
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(stored(&c, &admin).1, ["svc-b"]);
+    // The terminal helpers log in with --user (password on stdin).
+    let url = server.base_url();
+    let trace = "61".repeat(16);
+    let (ok, _, err) = osprey(&["tree", &trace, "--server", &url], "");
+    assert!(!ok && err.contains("login required"), "{err}");
+    let (ok, out, err) = osprey(
+        &["tree", &trace, "--server", &url, "--user", "ops"],
+        "a long password\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("GET /secret"), "{out}");
+    let (ok, _, err) = osprey(
+        &["tree", &trace, "--server", &url, "--user", "ops"],
+        "wrong password\n",
+    );
+    assert!(!ok && err.contains("login refused (401)"), "{err}");
 
     let (ok, _, _) = osprey(&["key", "remove", "edge", "--data", data], "");
     assert!(ok);

@@ -1,6 +1,6 @@
 //! `osprey key ...`, `osprey user ...` and the exposure check of `serve`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -42,19 +42,31 @@ pub fn check_exposure(
     Ok(())
 }
 
-/// Says at start whether auth is on and what it holds.
+/// Says at start, on stderr, whether auth is on and what it holds (stdout
+/// carries only the one "listening on" line, which scripts read and then
+/// may close).
 pub fn report(auth: &Auth) {
+    let mut err = std::io::stderr().lock();
     if !auth.enabled() {
-        println!("osprey: auth off (no users or keys in the data directory): keep it on loopback");
+        let _ = writeln!(
+            err,
+            "osprey: auth off (no users or keys in the data directory): keep it on loopback"
+        );
         return;
     }
     let (users, keys) = (auth.users.len(), auth.keys.len());
-    println!("osprey: auth on ({users} users, {keys} API keys)");
+    let _ = writeln!(err, "osprey: auth on ({users} users, {keys} API keys)");
     if users == 0 {
-        eprintln!("osprey: warning: no users: nobody can open the viewer (osprey user add NAME)");
+        let _ = writeln!(
+            err,
+            "osprey: warning: no users: nobody can open the viewer (osprey user add NAME)"
+        );
     }
     if keys == 0 {
-        eprintln!("osprey: warning: no API keys: every ingest request is refused (osprey key add)");
+        let _ = writeln!(
+            err,
+            "osprey: warning: no API keys: every ingest request is refused (osprey key add)"
+        );
     }
 }
 
@@ -108,16 +120,18 @@ pub fn key(action: KeyAction, data: &Path) -> Result<(), String> {
     }
 }
 
-/// The password: a prompt without echo on a terminal, else the first
-/// line of standard input.
-fn read_password(name: &str) -> Result<String, String> {
+/// The password: a prompt without echo on a terminal (twice when
+/// `confirm`), else the first line of standard input.
+pub fn read_password(name: &str, confirm: bool) -> Result<String, String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("password for {name}: "))
             .map_err(|e| format!("cannot read the password: {e}"))?;
-        let again = rpassword::prompt_password("again: ")
-            .map_err(|e| format!("cannot read the password: {e}"))?;
-        if first != again {
-            return Err("the passwords differ".into());
+        if confirm {
+            let again = rpassword::prompt_password("again: ")
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            if first != again {
+                return Err("the passwords differ".into());
+            }
         }
         return Ok(first);
     }
@@ -133,7 +147,7 @@ fn read_password(name: &str) -> Result<String, String> {
 pub fn user(action: UserAction, data: &Path) -> Result<(), String> {
     match action {
         UserAction::Add { name, role } => {
-            let password = read_password(&name)?;
+            let password = read_password(&name, true)?;
             auth::users::add(data, &name, role, &password).map_err(fail)?;
             println!("user {name} added ({})", role.as_str());
             Ok(())

@@ -2,6 +2,9 @@
 //! auth files: `key add|remove|list`, `user add|remove|list`.
 
 mod auth;
+mod remote;
+
+pub use remote::RemoteArgs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,9 +113,9 @@ pub enum Command {
     },
     /// Print transactions as they arrive at a running server.
     Tail {
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:4318")]
-        server: String,
+        /// The server.
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// Poll interval in ms.
         #[arg(long, default_value_t = 500)]
         interval_ms: u64,
@@ -121,17 +124,17 @@ pub enum Command {
     Tree {
         /// Transaction or trace id.
         id: String,
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:4318")]
-        server: String,
+        /// The server.
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Print the state at one second (UNIX ms or RFC 3339 UTC).
     At {
         /// The time.
         time: String,
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:4318")]
-        server: String,
+        /// The server.
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Import an agent's local store directory into a server data directory
     /// (the server must not be running on that directory).
@@ -199,17 +202,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit in {s:?} (use s, m, h or d)")),
     };
     Ok(Duration::from_secs(secs))
-}
-
-fn get_json(url: &str) -> Result<Value, String> {
-    let mut resp = ureq::get(url)
-        .call()
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let text = resp
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("GET {url}: bad JSON: {e}"))
 }
 
 /// One XLog line: end time, service, endpoint, elapsed, error, trace id.
@@ -297,16 +289,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Tail {
-            server,
+            remote,
             interval_ms,
         } => {
-            let base = server.trim_end_matches('/');
+            let remote = remote::Remote::connect(&remote)?;
             // Start at the newest transaction: only what arrives later is printed.
-            let mut cursor = get_json(&format!("{base}/api/transactions?limit=0"))?["cursor"]
+            let mut cursor = remote.get_json("/api/transactions?limit=0")?["cursor"]
                 .as_u64()
                 .unwrap_or(0);
             loop {
-                match get_json(&format!("{base}/api/xlog?since={cursor}&limit=10000")) {
+                match remote.get_json(&format!("/api/xlog?since={cursor}&limit=10000")) {
                     Ok(v) => {
                         let n = v["id"].as_array().map_or(0, Vec::len);
                         for i in 0..n {
@@ -330,8 +322,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
             }
         }
-        Command::Tree { id, server } => {
-            let v = get_json(&format!("{}/api/tree/{id}", server.trim_end_matches('/')))?;
+        Command::Tree { id, remote } => {
+            let v = remote::Remote::connect(&remote)?.get_json(&format!("/api/tree/{id}"))?;
             let trees: Vec<TreeJson> = serde_json::from_value(v["transactions"].clone())
                 .map_err(|e| format!("unexpected answer: {e}"))?;
             for t in &trees {
@@ -339,13 +331,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::At { time, server } => {
+        Command::At { time, remote } => {
             let ns = crate::time::parse(&time).ok_or_else(|| format!("not a time: {time:?}"))?;
-            let v = get_json(&format!(
-                "{}/api/at?t={}",
-                server.trim_end_matches('/'),
-                ns / 1_000_000
-            ))?;
+            let v = remote::Remote::connect(&remote)?
+                .get_json(&format!("/api/at?t={}", ns / 1_000_000))?;
             print!("{}", render_at(&v));
             Ok(())
         }
