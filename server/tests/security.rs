@@ -650,22 +650,25 @@ fn tls_with_a_test_ca_the_core_exporter_that_trusts_it_delivers_one_that_does_no
     let c = Client::new(&url, Some(&pki.ca_der));
     let (admin, _) = c.session(ADMIN);
 
-    let exporter = |ca: Option<&Path>, key: &str| {
+    // Generous timeouts (each attempt also ends with the retry budget): a
+    // debug build's handshakes on a busy 2-core machine. The core retries a
+    // failed handshake as a connection failure, hence a shorter budget for
+    // the one that is refused.
+    let exporter = |ca: Option<&Path>, key: &str, budget: u64| {
         let mut otlp = OtlpConfig::default()
             .endpoint(&url)
-            // Generous: a debug build's handshakes on a busy 2-core machine.
             .timeout(Duration::from_secs(30))
-            .max_retry_time(Duration::from_millis(200))
+            .max_retry_time(Duration::from_secs(budget))
             .header("Authorization", &format!("Bearer {key}"));
         otlp.ca_file = ca.map(Path::to_path_buf);
         OtlpExporter::new(otlp).unwrap()
     };
     // Trusting the test CA, with the key: delivered and stored.
-    exporter(Some(&pki.ca_pem_file), &keys[0])
+    exporter(Some(&pki.ca_pem_file), &keys[0], 30)
         .export(&core_batch("tls-svc", 0x41))
         .expect("delivered over TLS");
     // Without the CA (webpki roots only): the handshake fails.
-    let refused = exporter(None, &keys[0])
+    let refused = exporter(None, &keys[0], 10)
         .export(&core_batch("tls-svc", 0x42))
         .expect_err("an untrusted certificate is refused");
     let text = refused.to_string().to_ascii_lowercase();
@@ -675,7 +678,7 @@ fn tls_with_a_test_ca_the_core_exporter_that_trusts_it_delivers_one_that_does_no
     );
     // Trusting the CA but with a wrong key: refused by the server.
     assert!(
-        exporter(Some(&pki.ca_pem_file), "osk_wrong")
+        exporter(Some(&pki.ca_pem_file), "osk_wrong", 30)
             .export(&core_batch("tls-svc", 0x43))
             .is_err()
     );
@@ -1080,5 +1083,31 @@ fn the_login_flow_and_a_session_in_headless_chromium() {
         json!([]),
     );
     assert_eq!(status, 401);
+    server.stop();
+}
+
+/// The first frame the server sends after the HTTP/2 preface.
+fn first_h2_frame(mut s: impl Read + Write) -> [u8; 9] {
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).unwrap();
+    head
+}
+
+#[test]
+fn http2_is_spoken_by_prior_knowledge_next_to_http1() {
+    let dir = TempDir::new("sec-h2c");
+    let server = start(ServerConfig::new(&dir.0));
+    let s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = first_h2_frame(s);
+    // A SETTINGS frame (type 4) on stream 0.
+    assert_eq!((head[3], &head[5..9]), (4, &[0u8, 0, 0, 0][..]), "{head:?}");
+    // HTTP/1.1 on the same port as before.
+    assert_eq!(
+        get_status(&format!("{}/api/status", server.base_url())).0,
+        200
+    );
     server.stop();
 }

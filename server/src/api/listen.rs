@@ -1,7 +1,7 @@
 //! The listener: our own accept loop over hyper, so that the server caps
 //! connections, times out TLS handshakes and request headers, and serves
-//! TLS (rustls; HTTP/1.1, and HTTP/2 when the client offers `h2` by ALPN,
-//! as gRPC clients do). Request bodies are timed by the router
+//! TLS (rustls). HTTP/1.1, and HTTP/2 as gRPC clients speak it: by ALPN
+//! `h2` over TLS, by prior knowledge (the HTTP/2 preface) in plain text. Request bodies are timed by the router
 //! ([`super::router`]). Shutdown is graceful: in-flight requests finish.
 
 use std::io;
@@ -154,8 +154,22 @@ async fn connection(
         async move { tower_service::Service::call(&mut router, req).await }
     });
     let Some(tls) = tls else {
-        let conn = http1(net).serve_connection(TokioIo::new(stream), service);
-        let _ = watcher.watch(conn).await;
+        // Plain: HTTP/2 with prior knowledge (h2c, as insecure gRPC
+        // channels speak) when the client opens with the HTTP/2 preface.
+        match tokio::time::timeout(net.header_timeout, h2_preface(&stream)).await {
+            Ok(Ok(true)) => {
+                let _ = watcher
+                    .watch(http2(net).serve_connection(TokioIo::new(stream), service))
+                    .await;
+            }
+            Ok(Ok(false)) => {
+                let _ = watcher
+                    .watch(http1(net).serve_connection(TokioIo::new(stream), service))
+                    .await;
+            }
+            // Closed, or nothing (or too little) sent in time.
+            _ => {}
+        }
         return;
     };
     let stream = match tokio::time::timeout(net.header_timeout, tls.accept(stream)).await {
@@ -165,16 +179,44 @@ async fn connection(
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     if h2 {
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(net.header_timeout))
-            .keep_alive_timeout(net.header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+        let conn = http2(net).serve_connection(TokioIo::new(stream), service);
         let _ = watcher.watch(conn).await;
     } else {
         let conn = http1(net).serve_connection(TokioIo::new(stream), service);
         let _ = watcher.watch(conn).await;
     }
+}
+
+/// The client's first bytes, as an HTTP/2 connection opens.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client opens with the HTTP/2 preface: peeks (reads
+/// nothing) until the bytes so far differ from it or all of it is there.
+async fn h2_preface(stream: &TcpStream) -> io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // A prefix of the preface so far: wait for more.
+        stream.readable().await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn http2(net: &NetConfig) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .keep_alive_interval(Some(net.header_timeout))
+        .keep_alive_timeout(net.header_timeout);
+    b
 }
 
 fn http1(net: &NetConfig) -> hyper::server::conn::http1::Builder {
