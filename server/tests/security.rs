@@ -769,6 +769,10 @@ fn slow_and_idle_clients_are_cut_off_while_others_are_served() {
             s
         })
         .collect();
+    // One is answered, then keeps its connection open and idle.
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.write_all(b"GET /api/status HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     // Meanwhile a normal client is served.
     let body = traces_of(&["svc-ok"], 0x51);
     let (status, text) = post(
@@ -797,6 +801,10 @@ fn slow_and_idle_clients_are_cut_off_while_others_are_served() {
         assert!(!answer.contains("200 OK"), "{answer}");
         assert!(at - began < Duration::from_secs(30), "{:?}", at - began);
     }
+    let (answer, at) = read_until_closed(kept);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    assert!(at - began < Duration::from_secs(30), "{:?}", at - began);
     // Nothing of the slow bodies was stored; the server still serves.
     let st = get(&format!("{}/api/status", server.base_url()));
     assert_eq!(st["records_written"], 1);
