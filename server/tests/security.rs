@@ -1119,3 +1119,19 @@ fn http2_is_spoken_by_prior_knowledge_next_to_http1() {
     );
     server.stop();
 }
+
+#[test]
+fn sessions_expire() {
+    let dir = TempDir::new("sec-ttl");
+    secured_dir(&dir.0, &[]);
+    let mut cfg = ServerConfig::new(&dir.0);
+    cfg.auth.session_ttl = Duration::from_millis(300);
+    let server = start(cfg);
+    let c = Client::new(&server.base_url(), None);
+    let (cookie, _) = c.session(VIEWER);
+    // Past its expiry (whatever the machine's speed) the session is gone.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(c.get("/api/status", Some(&cookie)).status, 401);
+    assert_eq!(c.get("/", Some(&cookie)).status, 303);
+    server.stop();
+}
