@@ -254,3 +254,76 @@ impl KeyRing {
             .ok_or(KeyError::Unknown)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "osprey-keys-{tag}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_key_is_read_from_the_configured_header_in_either_form() {
+        let d = dir("forms");
+        let (entry, key) = add(&d, None, vec![" b ".into(), "a".into(), "a".into()]).unwrap();
+        assert_eq!(entry.services, ["a", "b"]);
+        let ring = KeyRing::open(&d, header::AUTHORIZATION).unwrap();
+        for ok in [
+            format!("Bearer {key}"),
+            format!("bearer  {key} "),
+            format!("BEARER {key}"),
+        ] {
+            let grant = ring.check(&headers("authorization", &ok)).unwrap();
+            assert_eq!(grant.key_id.as_deref(), Some(entry.id.as_str()));
+            assert!(grant.allows("a") && grant.allows("b") && !grant.allows("c"));
+        }
+        for (value, want) in [
+            (key.clone(), KeyError::Missing),
+            (format!("Basic {key}"), KeyError::Missing),
+            ("Bearer ".to_owned(), KeyError::Missing),
+            (format!("Bearer {key}x"), KeyError::Unknown),
+        ] {
+            assert_eq!(
+                ring.check(&headers("authorization", &value)).unwrap_err(),
+                want
+            );
+        }
+        assert_eq!(
+            ring.check(&HeaderMap::new()).unwrap_err(),
+            KeyError::Missing
+        );
+        let custom = KeyRing::open(&d, HeaderName::from_static("x-key")).unwrap();
+        assert!(custom.check(&headers("x-key", &key)).is_ok());
+        assert!(
+            custom
+                .check(&headers("x-key", &format!("Bearer {key}")))
+                .is_ok()
+        );
+        assert_eq!(
+            custom
+                .check(&headers("authorization", &format!("Bearer {key}")))
+                .unwrap_err(),
+            KeyError::Missing
+        );
+        assert_eq!(
+            Grant::open().check_services(["x", "y"]),
+            Ok(()),
+            "an open grant takes any service"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
