@@ -663,8 +663,23 @@ fn tls_with_a_test_ca_the_core_exporter_that_trusts_it_delivers_one_that_does_no
         otlp.ca_file = ca.map(Path::to_path_buf);
         OtlpExporter::new(otlp).unwrap()
     };
-    // Trusting the test CA, with the key: delivered and stored.
-    exporter(Some(&pki.ca_pem_file), &keys[0], 30)
+    // Configured as an agent is, by the standard variables (the key as
+    // `osprey key add` says, the test CA): delivered and stored.
+    let env = |name: &str| {
+        Some(match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => url.clone(),
+            "OTEL_EXPORTER_OTLP_HEADERS" => format!("Authorization=Bearer%20{}", keys[0]),
+            "OTEL_EXPORTER_OTLP_CERTIFICATE" => pki.ca_pem_file.display().to_string(),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => "30000".to_owned(),
+            _ => return None,
+        })
+    };
+    let agent = OtlpConfig::default()
+        .max_retry_time(Duration::from_secs(30))
+        .with_env(env)
+        .unwrap();
+    OtlpExporter::new(agent)
+        .unwrap()
         .export(&core_batch("tls-svc", 0x41))
         .expect("delivered over TLS");
     // Without the CA (webpki roots only): the handshake fails.
