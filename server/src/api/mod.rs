@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use axum::Router;
