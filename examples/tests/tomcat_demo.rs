@@ -38,6 +38,7 @@ fn the_tomcat_demo_prints_transactions_and_a_call_tree() {
         .env("OSPREY_DEMO_PORT", port.to_string())
         .env("OSPREY_DEMO_EXIT", "1")
         .env("OSPREY_DEMO_SECONDS", "4")
+        .env("OSPREY_DEMO_GRPC_LISTEN", "off")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

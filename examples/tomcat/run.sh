@@ -13,7 +13,8 @@
 # Usage: bash examples/tomcat/run.sh   (needs cargo, a JDK 17+, mvn, curl)
 # Environment: OSPREY_DEMO_PORT (collector port, default 4318),
 # OSPREY_DEMO_EXIT=1 (stop the collector at the end instead of waiting),
-# OSPREY_DEMO_SECONDS (how long the mixed traffic runs, default 60; 0: none).
+# OSPREY_DEMO_SECONDS (how long the mixed traffic runs, default 60; 0: none),
+# OSPREY_DEMO_GRPC_LISTEN (the collector's OTLP/gRPC address, default 127.0.0.1:4317; off).
 # The test examples/tests/tomcat_demo.rs runs it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -44,6 +45,7 @@ if [ -z "$server_bin" ]; then
 fi
 port="${OSPREY_DEMO_PORT:-4318}"
 seconds="${OSPREY_DEMO_SECONDS:-60}"
+grpc_listen="${OSPREY_DEMO_GRPC_LISTEN:-127.0.0.1:4317}"
 
 echo "==> fetching embedded Tomcat and H2 (Maven Central, once)"
 for coords in org.apache.tomcat.embed:tomcat-embed-core:11.0.27 \
@@ -59,7 +61,7 @@ javac --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web
 
 echo "==> starting the collector on http://127.0.0.1:$port"
 rm -rf "$work/collector-data"
-"$server_bin" serve --listen "127.0.0.1:$port" --data "$work/collector-data" >"$work/collector.log" 2>&1 &
+"$server_bin" serve --listen "127.0.0.1:$port" --grpc-listen "$grpc_listen" --data "$work/collector-data" >"$work/collector.log" 2>&1 &
 collector=$!
 app=""
 trap 'kill $collector ${app:-} 2>/dev/null || true' EXIT

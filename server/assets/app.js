@@ -17,6 +17,7 @@ import * as servermap from './servermap.js';
 import * as charts from './charts.js';
 import * as active from './active.js';
 import * as replay from './replay.js';
+import * as session from './session.js';
 
 const WINDOW_MS = 600_000;   // dots kept: last ten minutes ...
 const MAX_DOTS = 50_000;     // ... and at most this many
@@ -187,6 +188,7 @@ function start() {
   });
   replay.init(replayAt, goLive);
   servermap.init((name) => filter.showOnly(name));
+  session.init(document.querySelector('header'));
   live();
   setInterval(live, 1000);
   setInterval(() => xlog.draw(), 1000);

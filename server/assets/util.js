@@ -3,6 +3,8 @@
 /** GET `path` and parse JSON; throws on a non-2xx answer. */
 export async function getJSON(path) {
   const resp = await fetch(path, { cache: 'no-store' });
+  // The session expired or was ended: back to the login page.
+  if (resp.status === 401) location.assign('/login');
   if (!resp.ok) throw new Error(`${path}: ${resp.status}`);
   return resp.json();
 }

@@ -26,6 +26,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest body after gzip decompression (default 64 MiB); more is 413.
     pub max_decompressed_bytes: usize,
+    /// API keys, users and sessions (see [`crate::auth`]).
+    pub auth: crate::auth::AuthConfig,
+    /// TLS, connection cap and read timeouts of the listener.
+    pub net: crate::api::NetConfig,
 }
 
 impl ServerConfig {
@@ -36,6 +40,8 @@ impl ServerConfig {
             index: IndexConfig::default(),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
+            auth: crate::auth::AuthConfig::default(),
+            net: crate::api::NetConfig::default(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Module owners: [`ingest`] turns bytes into [`record`]s; [`store`] owns
 //! the files; [`index`] owns memory; [`app`] ties them together; [`api`]
-//! is HTTP only; [`tree`] builds call trees; [`cli`] is the command line.
+//! is HTTP only; [`auth`] owns API keys, users and sessions; [`tree`]
+//! builds call trees; [`cli`] is the command line.
 //!
 //! ```no_run
 //! use osprey_server::{api, app::ServerConfig};
@@ -22,6 +23,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod index;
 pub mod ingest;

@@ -34,27 +34,7 @@ impl Drop for KillOnDrop {
 
 /// Runs the binary; kills it (and fails) if it runs longer than 30 s.
 fn osprey(args: &[&str]) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("osprey {args:?} did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_osprey(args, "")
 }
 
 fn agent_txn(start_ns: u64) -> TransactionRecord {
@@ -138,6 +118,8 @@ fn import_tree_at_and_tail_work_from_the_terminal() {
 
     let (ok, _, err) = osprey(&[
         "serve",
+        "--grpc-listen",
+        "off",
         "--listen",
         "0.0.0.0:0",
         "--data",

@@ -29,7 +29,14 @@ impl Drop for Server {
 /// Starts `osprey serve` on an ephemeral port; returns the child and its URL.
 fn serve(data: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--grpc-listen",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

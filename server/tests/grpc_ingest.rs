@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use osprey::export::otlp::{Compression, OtlpConfig, Protocol};
 use osprey::{Config, StepKind};
-use osprey_server::api;
 use osprey_server::app::ServerConfig;
+use osprey_server::{api, auth};
 use serde_json::Value;
 use support::*;
 
@@ -102,6 +102,11 @@ fn the_core_exporter_sends_over_grpc() {
 /// Runs the Python client in `mode`; `None` when Python or its packages are
 /// missing outside CI.
 fn python_client(mode: &str, target: &str) -> Option<String> {
+    python_client_with_key(mode, target, None)
+}
+
+/// [`python_client`], sending `key` as a bearer token.
+fn python_client_with_key(mode: &str, target: &str, key: Option<&str>) -> Option<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_grpc_client.py");
     let python = std::env::var("OSPREY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python)
@@ -121,11 +126,13 @@ fn python_client(mode: &str, target: &str) -> Option<String> {
         );
         return None;
     }
-    let out = Command::new(&python)
-        .arg(&script)
-        .args([mode, target])
-        .output()
-        .expect("python runs");
+    let mut command = Command::new(&python);
+    command.arg(&script).args([mode, target]);
+    match key {
+        Some(k) => command.env("OSPREY_TEST_KEY", k),
+        None => command.env_remove("OSPREY_TEST_KEY"),
+    };
+    let out = command.output().expect("python runs");
     assert!(
         out.status.success(),
         "{mode}: {}\n{}",
@@ -212,4 +219,42 @@ fn the_java_agent_sends_over_grpc() {
     let fail: Vec<&Value> = list.iter().filter(|t| t["error"] == true).collect();
     assert_eq!(fail.len(), 1, "{list:#?}");
     assert_eq!(fail[0]["http_status"], 500);
+}
+
+/// With auth on (keys in the data directory), a gRPC call needs a key as
+/// an HTTP request does; a key restricted to other services stores nothing;
+/// the second listener (`--grpc-listen`, here an ephemeral port) serves the
+/// same, behind the same keys.
+#[test]
+fn grpc_calls_need_a_key_on_both_listeners_when_auth_is_on() {
+    let dir = TempDir::new("grpc-keys");
+    let (_, key) = auth::keys::add(&dir.0, Some("py".into()), vec!["py-grpc".into()]).unwrap();
+    let (_, other) = auth::keys::add(&dir.0, Some("other".into()), vec!["other".into()]).unwrap();
+    let mut config = ServerConfig::new(&dir.0);
+    config.net.grpc_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = api::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let second = server.grpc_addr.expect("a second listener").to_string();
+    let written = || server.app.status().records_written;
+    for target in [server.addr.to_string(), second.clone()] {
+        let Some(answer) = python_client("raw", &target) else {
+            return;
+        };
+        assert_eq!(answer, "UNAUTHENTICATED", "no key, {target}");
+        let wrong = python_client_with_key("raw", &target, Some("osk_wrong")).unwrap();
+        assert_eq!(wrong, "UNAUTHENTICATED", "a wrong key, {target}");
+        let past_the_key = python_client_with_key("raw", &target, Some(&key)).unwrap();
+        assert!(
+            !["ok", "UNAUTHENTICATED"].contains(&past_the_key.as_str()),
+            "a good key reaches the decoder, which refuses the bytes: {past_the_key}"
+        );
+        let sdk = python_client_with_key("sdk", &target, Some(&other)).unwrap();
+        assert_eq!(sdk, "FAILURE", "a key for other services, {target}");
+    }
+    assert_eq!(written(), 0, "nothing stored without a fitting key");
+    let sdk = python_client_with_key("sdk", &second, Some(&key)).unwrap();
+    assert_eq!(sdk, "ok");
+    assert!(
+        written() > 0,
+        "stored through the second listener with the key"
+    );
 }

@@ -1,31 +1,96 @@
-//! The HTTP surface: OTLP/HTTP ingest (`/v1/*`) and the JSON query API
-//! (`/api/*`) on one listener. See `server/README.md` for every route.
+//! The HTTP surface: OTLP/HTTP ingest (`/v1/*`, behind API keys) and the
+//! JSON query API (`/api/*`) and viewer (behind a login) on one listener
+//! ([`listen`]). See `server/README.md` for every route.
 
+pub mod listen;
 mod query;
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::{ActiveReport, App, ServerConfig};
+use crate::auth::{self, Auth, Grant};
 use crate::ingest::Rejected;
 use crate::ingest::otlp::{self, Encoding};
+pub use listen::{NetConfig, TlsFiles};
 
-/// The routes over `app`.
-pub fn router(app: Arc<App>) -> Router {
+/// How a request body is read: at most `max` bytes within `timeout`.
+#[derive(Clone, Copy)]
+struct BodyRead {
+    max: usize,
+    timeout: Duration,
+}
+
+/// Reads the whole body before the handler runs: slower than the body
+/// timeout is 408 (and the connection closes), larger than the limit 413.
+async fn read_body(State(limits): State<BodyRead>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = Limited::new(body, limits.max).collect();
+    match tokio::time::timeout(limits.timeout, read).await {
+        Ok(Ok(collected)) => {
+            next.run(Request::from_parts(parts, Body::from(collected.to_bytes())))
+                .await
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => text(
+            413,
+            format!("request body larger than {} bytes", limits.max),
+        ),
+        Ok(Err(e)) => text(400, format!("cannot read the request body: {e}")),
+        Err(_) => {
+            let mut resp = text(408, "request body too slow".into());
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            resp
+        }
+    }
+}
+
+/// The routes over `app`, guarded by `auth`.
+pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
     let limit = app.config().max_body_bytes;
-    Router::new()
-        .route("/v1/traces", post(traces))
-        .route("/v1/metrics", post(metrics))
+    let body = BodyRead {
+        max: limit,
+        timeout: app.config().net.body_timeout,
+    };
+    let read = || middleware::from_fn_with_state(body, read_body);
+    let ingest = Router::new()
+        .route(
+            "/v1/traces",
+            otlp_route(OtlpRoute {
+                parse: otlp::parse_traces,
+                services: span_services,
+                store: App::ingest_spans,
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            otlp_route(OtlpRoute {
+                parse: otlp::parse_metrics,
+                services: metric_services,
+                store: App::ingest_metrics,
+            }),
+        )
         .route("/v1/active", post(active_report))
+        .layer(read())
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::http::require_key,
+        ));
+    let viewer = Router::new()
         .route("/api/status", get(query::status))
         .route("/api/transactions", get(query::transactions))
         .route("/api/xlog", get(query::xlog))
@@ -37,10 +102,21 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/active", get(query::active))
         .route("/api/instances", get(query::instances))
         .merge(crate::web::routes())
+        .merge(auth::http::session_routes(auth.clone()))
+        .layer(read())
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::http::require_session,
+        ));
+    Router::new()
+        .merge(ingest)
+        .merge(viewer)
+        .merge(auth::http::public_routes(auth.clone()).layer(read()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app.clone())
-        // OTLP/gRPC: tonic services, limited by their own message sizes.
-        .merge(crate::ingest::grpc::routes(app))
+        // OTLP/gRPC: tonic services behind the same keys, limited by their
+        // own message sizes.
+        .merge(crate::ingest::grpc::routes(app, auth))
         // Tells exporters they talk to an Osprey server (summaries on).
         .layer(axum::middleware::from_fn(otlp::announce))
 }
@@ -61,13 +137,20 @@ fn rejected(r: Rejected) -> Response {
 
 /// Decodes the body per its headers and hands it to `store` on a
 /// blocking thread; 200 only once the record is in the segment file.
+/// Data of a service the key may not send is refused whole (403): nothing
+/// of the request is stored.
 async fn ingest<T: Send + 'static>(
     app: Arc<App>,
+    grant: Grant,
     headers: HeaderMap,
     body: Bytes,
-    parse: fn(Encoding, &[u8]) -> Result<T, Rejected>,
-    store: fn(&App, T) -> io::Result<()>,
+    route: OtlpRoute<T>,
 ) -> Response {
+    let OtlpRoute {
+        parse,
+        services,
+        store,
+    } = route;
     let h = |name| {
         headers
             .get(name)
@@ -82,6 +165,7 @@ async fn ingest<T: Send + 'static>(
         let encoding = Encoding::from_content_type(ct.as_deref())?;
         let raw = otlp::decode_content(ce.as_deref(), &body, max)?;
         let items = parse(encoding, &raw)?;
+        allowed(&grant, services(&items))?;
         store(&app, items).map_err(|e| Rejected {
             status: 503,
             message: format!("cannot store the data: {e}"),
@@ -107,17 +191,59 @@ async fn ingest<T: Send + 'static>(
     }
 }
 
-async fn traces(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    ingest(app, headers, body, otlp::parse_traces, App::ingest_spans).await
+// `&Vec`: these fill `ingest`'s `fn(&T)` slot with T = `Vec<_>`.
+#[allow(clippy::ptr_arg)]
+fn span_services(spans: &Vec<crate::record::SpanRec>) -> Vec<&str> {
+    spans.iter().map(|s| s.service.as_str()).collect()
 }
 
-async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    ingest(app, headers, body, otlp::parse_metrics, App::ingest_metrics).await
+#[allow(clippy::ptr_arg)]
+fn metric_services(points: &Vec<crate::record::MetricPoint>) -> Vec<&str> {
+    points.iter().map(|p| p.service.as_str()).collect()
 }
 
-async fn active_report(State(app): State<Arc<App>>, body: Bytes) -> Response {
+fn allowed(grant: &Grant, services: Vec<&str>) -> Result<(), Rejected> {
+    grant.check_services(services).map_err(|e| Rejected {
+        status: e.status(),
+        message: e.to_string(),
+    })
+}
+
+/// One OTLP route: how its body is decoded, which services it holds,
+/// where it is stored.
+struct OtlpRoute<T> {
+    parse: fn(Encoding, &[u8]) -> Result<T, Rejected>,
+    services: fn(&T) -> Vec<&str>,
+    store: fn(&App, T) -> io::Result<()>,
+}
+
+impl<T> Clone for OtlpRoute<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for OtlpRoute<T> {}
+
+fn otlp_route<T: Send + 'static>(route: OtlpRoute<T>) -> MethodRouter<Arc<App>> {
+    post(
+        move |State(app): State<Arc<App>>,
+              Extension(grant): Extension<Grant>,
+              headers: HeaderMap,
+              body: Bytes| ingest(app, grant, headers, body, route),
+    )
+}
+
+async fn active_report(
+    State(app): State<Arc<App>>,
+    Extension(grant): Extension<Grant>,
+    body: Bytes,
+) -> Response {
     match serde_json::from_slice::<ActiveReport>(&body) {
         Ok(r) => {
+            if let Err(e) = allowed(&grant, vec![r.service.as_str()]) {
+                return rejected(e);
+            }
             app.report_active(r);
             (
                 StatusCode::OK,
@@ -134,16 +260,22 @@ async fn active_report(State(app): State<Arc<App>>, body: Bytes) -> Response {
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The second address, when [`NetConfig::grpc_listen`] was set.
+    pub grpc_addr: Option<SocketAddr>,
     /// The state it serves.
     pub app: Arc<App>,
+    /// Its keys, users and sessions.
+    pub auth: Arc<Auth>,
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
-    /// `http://<addr>`.
+    /// `http://<addr>`, or `https://<addr>` when serving TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops serving and waits for the server thread.
@@ -169,7 +301,16 @@ impl Drop for Running {
 
 /// Opens the store and serves on `listen` from a background thread with
 /// its own runtime (used by `osprey serve`, tests and benchmarks).
-pub fn start(config: ServerConfig, listen: SocketAddr) -> io::Result<Running> {
+pub fn start(mut config: ServerConfig, listen: SocketAddr) -> io::Result<Running> {
+    let tls = config
+        .net
+        .tls
+        .as_ref()
+        .map(listen::tls_acceptor)
+        .transpose()?;
+    config.auth.secure_cookies |= tls.is_some();
+    let auth = Arc::new(Auth::open(&config.store.dir, config.auth.clone())?);
+    let net = config.net.clone();
     let app = App::open(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,8 +318,15 @@ pub fn start(config: ServerConfig, listen: SocketAddr) -> io::Result<Running> {
         .build()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind(listen))?;
     let addr = listener.local_addr()?;
+    let grpc_listener = match net.grpc_listen {
+        Some(a) => Some(rt.block_on(tokio::net::TcpListener::bind(a))?),
+        None => None,
+    };
+    let grpc_addr = grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = app.clone();
+    let guard = auth.clone();
+    let secure = tls.is_some();
     let thread = std::thread::Builder::new()
         .name("osprey-server".into())
         .spawn(move || {
@@ -192,18 +340,39 @@ pub fn start(config: ServerConfig, listen: SocketAddr) -> io::Result<Running> {
                         let _ = tokio::task::spawn_blocking(move || app.maintain()).await;
                     }
                 });
-                let server = axum::serve(listener, router(served)).with_graceful_shutdown(async {
+                let routes = router(served, guard);
+                let slots = listen::connection_slots(&net);
+                let (stop_all, stopping) = tokio::sync::watch::channel(());
+                let until = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+                    let _ = rx.changed().await;
+                };
+                let main = listen::serve(
+                    listener,
+                    routes.clone(),
+                    net.clone(),
+                    tls.clone(),
+                    slots.clone(),
+                    until(stopping.clone()),
+                );
+                let second = async {
+                    if let Some(l) = grpc_listener {
+                        listen::serve(l, routes, net, tls, slots, until(stopping)).await;
+                    }
+                };
+                let stop = async move {
                     let _ = stopped.await;
-                });
-                if let Err(e) = server.await {
-                    eprintln!("osprey: server stopped: {e}");
-                }
+                    let _ = stop_all.send(());
+                };
+                tokio::join!(main, second, stop);
                 ticker.abort();
             });
         })?;
     Ok(Running {
         addr,
+        grpc_addr,
         app,
+        auth,
+        tls: secure,
         stop: Some(stop),
         thread: Some(thread),
     })

@@ -1,4 +1,10 @@
-//! The command line: `serve`, `tail`, `tree`, `at`, `import`.
+//! The command line: `serve`, `tail`, `tree`, `at`, `import`, and the
+//! auth files: `key add|remove|list`, `user add|remove|list`.
+
+mod auth;
+mod remote;
+
+pub use remote::RemoteArgs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,11 +28,14 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Receive OTLP/HTTP, store it and answer the query API (one port).
+    /// Receive OTLP (HTTP and gRPC), store it and answer the query API.
     Serve {
-        /// Address to listen on (keep it on loopback unless a proxy guards it).
+        /// Address to listen on: OTLP/HTTP, OTLP/gRPC, the API and the viewer.
         #[arg(long, default_value = "127.0.0.1:4318")]
         listen: SocketAddr,
+        /// A second address serving the same (the OTLP/gRPC default port), or `off`.
+        #[arg(long, default_value = "127.0.0.1:4317")]
+        grpc_listen: String,
         /// Data directory.
         #[arg(long, default_value = "./osprey-server-data")]
         data: PathBuf,
@@ -54,15 +63,62 @@ pub enum Command {
         /// fdatasync every record before answering (survives power loss, slower).
         #[arg(long)]
         fsync: bool,
-        /// Allow a non-loopback `--listen` address (the API has no authentication).
+        /// Serve TLS with this certificate chain (PEM; needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Private key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require keys and logins even with no users or keys in the data
+        /// directory yet (auth is on anyway when there are some).
         #[arg(long)]
-        allow_non_loopback: bool,
+        auth: bool,
+        /// Header that carries ingest API keys (`authorization` takes `Bearer <key>`).
+        #[arg(long, default_value = "authorization")]
+        api_key_header: String,
+        /// How long a login lasts.
+        #[arg(long, default_value = "12h", value_parser = parse_duration)]
+        session_ttl: Duration,
+        /// Failed logins allowed per client IP and per user name per minute.
+        #[arg(long, default_value_t = 5)]
+        login_failures: usize,
+        /// Most connections at once; more are closed at once.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+        /// Time for a TLS handshake and for each request's headers.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        header_timeout: Duration,
+        /// Time to receive a request body once its headers are in.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        body_timeout: Duration,
+        /// Listen on a non-loopback address without TLS or without auth
+        /// (anyone who can reach it can read and send everything).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Manage ingest API keys (stored hashed in `<data>/auth/keys.json`).
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeyAction,
+        /// Server data directory.
+        #[arg(long, global = true, default_value = "./osprey-server-data")]
+        data: PathBuf,
+    },
+    /// Manage viewer users (argon2 hashes in `<data>/auth/users.json`).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+        /// Server data directory.
+        #[arg(long, global = true, default_value = "./osprey-server-data")]
+        data: PathBuf,
     },
     /// Print transactions as they arrive at a running server.
     Tail {
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:4318")]
-        server: String,
+        /// The server.
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// Poll interval in ms.
         #[arg(long, default_value_t = 500)]
         interval_ms: u64,
@@ -71,17 +127,17 @@ pub enum Command {
     Tree {
         /// Transaction or trace id.
         id: String,
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:4318")]
-        server: String,
+        /// The server.
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Print the state at one second (UNIX ms or RFC 3339 UTC).
     At {
         /// The time.
         time: String,
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:4318")]
-        server: String,
+        /// The server.
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Import an agent's local store directory into a server data directory
     /// (the server must not be running on that directory).
@@ -92,6 +148,48 @@ pub enum Command {
         #[arg(long, default_value = "./osprey-server-data")]
         data: PathBuf,
     },
+}
+
+/// `osprey key ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    /// Make a key and print it (once: only its hash is kept).
+    Add {
+        /// Only accept data of these services (comma-separated); default any.
+        #[arg(long, value_delimiter = ',')]
+        service: Vec<String>,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a key by id or name (a running server refuses it at once).
+    Remove {
+        /// The id (from `key list`) or name.
+        key: String,
+    },
+    /// List the keys (ids, names, services; never the keys).
+    List,
+}
+
+/// `osprey user ...`.
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    /// Add a user; the password is read from standard input (a prompt
+    /// without echo on a terminal), never from the command line.
+    Add {
+        /// Login name.
+        name: String,
+        /// `viewer` (reads everything) or `admin` (also changes state).
+        #[arg(long, default_value = "viewer")]
+        role: crate::auth::Role,
+    },
+    /// Remove a user (their sessions end at once).
+    Remove {
+        /// Login name.
+        name: String,
+    },
+    /// List the users and their roles.
+    List,
 }
 
 /// `90s`, `30m`, `12h`, `7d` or plain seconds.
@@ -107,17 +205,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit in {s:?} (use s, m, h or d)")),
     };
     Ok(Duration::from_secs(secs))
-}
-
-fn get_json(url: &str) -> Result<Value, String> {
-    let mut resp = ureq::get(url)
-        .call()
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let text = resp
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("GET {url}: bad JSON: {e}"))
 }
 
 /// One XLog line: end time, service, endpoint, elapsed, error, trace id.
@@ -142,6 +229,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve {
             listen,
+            grpc_listen,
             data,
             retention_age,
             retention_bytes,
@@ -151,7 +239,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
             max_decompressed_bytes,
             max_transactions,
             fsync,
-            allow_non_loopback,
+            tls_cert,
+            tls_key,
+            auth,
+            api_key_header,
+            session_ttl,
+            login_failures,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            insecure,
         } => {
             let mut cfg = ServerConfig::new(data);
             cfg.store.max_age = retention_age;
@@ -162,20 +259,39 @@ pub fn run(cli: Cli) -> Result<(), String> {
             cfg.max_body_bytes = max_body_bytes;
             cfg.max_decompressed_bytes = max_decompressed_bytes;
             cfg.index.max_transactions = max_transactions.max(1);
-            if !listen.ip().is_loopback() {
-                if !allow_non_loopback {
-                    return Err(format!(
-                        "{listen} is not a loopback address; the API has no authentication \
-                         (pass --allow-non-loopback to insist)"
-                    ));
-                }
-                eprintln!(
-                    "osprey: warning: listening on {listen}, not loopback; the API has no authentication"
-                );
+            cfg.net.tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(crate::api::TlsFiles { cert, key }),
+                _ => None,
+            };
+            cfg.net.grpc_listen = match grpc_listen.as_str() {
+                "off" | "" => None,
+                a => Some(
+                    a.parse()
+                        .map_err(|_| format!("--grpc-listen: not an address or `off`: {a:?}"))?,
+                ),
+            };
+            cfg.net.max_connections = max_connections.max(1);
+            cfg.net.header_timeout = header_timeout;
+            cfg.net.body_timeout = body_timeout;
+            cfg.auth.force = auth;
+            cfg.auth.key_header = api_key_header
+                .to_ascii_lowercase()
+                .parse()
+                .map_err(|_| format!("not a header name: {api_key_header:?}"))?;
+            cfg.auth.session_ttl = session_ttl;
+            cfg.auth.login_failures = login_failures.max(1);
+            let auth_on = auth
+                || crate::auth::configured(&cfg.store.dir)
+                    .map_err(|e| format!("cannot read the auth files: {e}"))?;
+            for address in std::iter::once(listen).chain(cfg.net.grpc_listen) {
+                auth::check_exposure(address, cfg.net.tls.is_some(), auth_on, insecure)?;
             }
             let running =
                 crate::api::start(cfg, listen).map_err(|e| format!("cannot start: {e}"))?;
             let st = running.app.status();
+            if let Some(a) = running.grpc_addr {
+                eprintln!("osprey: OTLP/gRPC also on {a}");
+            }
             println!(
                 "osprey: listening on {} ({} transactions from {} segments, {} issues)",
                 running.base_url(),
@@ -183,21 +299,22 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 st.segments.len(),
                 st.issues.len()
             );
+            auth::report(&running.auth);
             loop {
                 std::thread::park();
             }
         }
         Command::Tail {
-            server,
+            remote,
             interval_ms,
         } => {
-            let base = server.trim_end_matches('/');
+            let remote = remote::Remote::connect(&remote)?;
             // Start at the newest transaction: only what arrives later is printed.
-            let mut cursor = get_json(&format!("{base}/api/transactions?limit=0"))?["cursor"]
+            let mut cursor = remote.get_json("/api/transactions?limit=0")?["cursor"]
                 .as_u64()
                 .unwrap_or(0);
             loop {
-                match get_json(&format!("{base}/api/xlog?since={cursor}&limit=10000")) {
+                match remote.get_json(&format!("/api/xlog?since={cursor}&limit=10000")) {
                     Ok(v) => {
                         let n = v["id"].as_array().map_or(0, Vec::len);
                         for i in 0..n {
@@ -221,8 +338,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
             }
         }
-        Command::Tree { id, server } => {
-            let v = get_json(&format!("{}/api/tree/{id}", server.trim_end_matches('/')))?;
+        Command::Tree { id, remote } => {
+            let v = remote::Remote::connect(&remote)?.get_json(&format!("/api/tree/{id}"))?;
             let trees: Vec<TreeJson> = serde_json::from_value(v["transactions"].clone())
                 .map_err(|e| format!("unexpected answer: {e}"))?;
             for t in &trees {
@@ -230,16 +347,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::At { time, server } => {
+        Command::At { time, remote } => {
             let ns = crate::time::parse(&time).ok_or_else(|| format!("not a time: {time:?}"))?;
-            let v = get_json(&format!(
-                "{}/api/at?t={}",
-                server.trim_end_matches('/'),
-                ns / 1_000_000
-            ))?;
+            let v = remote::Remote::connect(&remote)?
+                .get_json(&format!("/api/at?t={}", ns / 1_000_000))?;
             print!("{}", render_at(&v));
             Ok(())
         }
+        Command::Key { action, data } => auth::key(action, &data),
+        Command::User { action, data } => auth::user(action, &data),
         Command::Import { dir, data } => {
             let found = crate::ingest::import::read_agent_store(&dir)
                 .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;

@@ -42,12 +42,18 @@ const ASSETS: &[Asset] = &[
     asset!("charts.js", JS),
     asset!("active.js", JS),
     asset!("replay.js", JS),
+    asset!("session.js", JS),
+    asset!("login.html", "text/html; charset=utf-8"),
+    asset!("login.js", JS),
+    asset!("login.css", "text/css; charset=utf-8"),
 ];
 
 /// Only our own files run: no inline script, nothing from elsewhere.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-fn serve(name: &str) -> Response {
+/// One embedded file with its content type and security headers (404
+/// when unknown).
+pub fn serve(name: &str) -> Response {
     match ASSETS.iter().find(|a| a.name == name) {
         Some(a) => {
             let mut resp = (
@@ -92,7 +98,7 @@ mod tests {
     #[test]
     fn referenced_assets_are_embedded() {
         let all: String = ASSETS.iter().map(|a| a.body).collect();
-        for a in ASSETS.iter().filter(|a| a.name != "index.html") {
+        for a in ASSETS.iter().filter(|a| !a.name.ends_with(".html")) {
             assert!(
                 all.contains(&format!("/ui/{}", a.name)) || all.contains(&format!("./{}", a.name)),
                 "{} is never loaded",

@@ -6,10 +6,13 @@
   raw HOST:PORT      grpcio sends bytes that are not protobuf to TraceService/Export
   bomb HOST:PORT     grpcio sends 8 MiB of zeros, gzip-compressed (a few KiB)
 
-Prints one line: `ok`, or the gRPC status code name of the failure.
-Versions are pinned in requirements.txt beside this file.
+Prints one line: `ok`, or the gRPC status code name of the failure (`sdk`:
+`FAILURE`, as the SDK reports it). With OSPREY_TEST_KEY set, every call carries
+`authorization: Bearer <key>`. Versions are pinned in requirements.txt beside
+this file.
 """
 
+import os
 import sys
 
 import grpc
@@ -17,16 +20,22 @@ import grpc
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
+def auth():
+    key = os.environ.get("OSPREY_TEST_KEY")
+    return [("authorization", f"Bearer {key}")] if key else None
+
+
 def sdk(target):
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     provider = TracerProvider(resource=Resource.create({"service.name": "py-grpc"}))
-    exporter = OTLPSpanExporter(endpoint=f"http://{target}", insecure=True, timeout=10)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("osprey-test")
     with tracer.start_as_current_span("GET /py", kind=SpanKind.SERVER) as root:
         root.set_attribute("http.response.status_code", 200)
@@ -37,16 +46,20 @@ def sdk(target):
     with tracer.start_as_current_span("POST /py/fail", kind=SpanKind.SERVER) as bad:
         bad.set_attribute("http.response.status_code", 500)
         bad.set_status(Status(StatusCode.ERROR, "boom"))
-    provider.force_flush()
     provider.shutdown()
-    print("ok")
+    exporter = OTLPSpanExporter(
+        endpoint=f"http://{target}", insecure=True, timeout=10, headers=auth()
+    )
+    result = exporter.export(memory.get_finished_spans())
+    exporter.shutdown()
+    print("ok" if result == SpanExportResult.SUCCESS else "FAILURE")
 
 
 def send(target, payload, compression=None):
     with grpc.insecure_channel(target) as channel:
         call = channel.unary_unary(TRACES)
         try:
-            call(payload, timeout=10, compression=compression)
+            call(payload, timeout=10, compression=compression, metadata=auth())
             print("ok")
         except grpc.RpcError as e:
             print(e.code().name)

@@ -171,3 +171,34 @@ pub fn proto(req: &ExportTraceServiceRequest) -> Vec<u8> {
 pub fn hex_id(b: u8, n: usize) -> String {
     format!("{b:02x}").repeat(n)
 }
+
+/// Runs the `osprey` binary with `stdin` as its standard input; whether it
+/// succeeded, its stdout and stderr. Kills it (and fails) past 30 s.
+pub fn run_osprey(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that does not read its input may have exited already.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("osprey {args:?} did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

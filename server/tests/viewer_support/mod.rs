@@ -475,7 +475,14 @@ pub fn serve(dir: &Path) -> (Proc, String) {
 pub fn serve_with(bin: &Path, dir: &Path) -> (Proc, String) {
     let port = free_port();
     let child = Command::new(bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .args([
+            "serve",
+            "--grpc-listen",
+            "off",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--data")
         .arg(dir.join("data"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
