@@ -189,6 +189,9 @@ fn classify(e: ureq::Error) -> SendError {
     use std::io::ErrorKind;
     match e {
         ureq::Error::Timeout(_) | ureq::Error::BodyStalled => SendError::Timeout,
+        // A certificate the configured roots do not trust (or another TLS
+        // refusal) stays so: no retry.
+        ureq::Error::Io(io) if is_tls_refusal(&io) => SendError::Fatal(format!("TLS: {io}")),
         ureq::Error::Io(io) if matches!(io.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
             SendError::Timeout
         }
@@ -197,6 +200,12 @@ fn classify(e: ureq::Error) -> SendError {
         }
         other => SendError::Fatal(other.to_string()),
     }
+}
+
+/// Whether an I/O error is rustls refusing the handshake.
+fn is_tls_refusal(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 #[cfg(test)]
@@ -222,6 +231,14 @@ mod tests {
         ));
         assert!(matches!(
             classify(ureq::Error::BadUri("x".into())),
+            SendError::Fatal(_)
+        ));
+        let untrusted = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(matches!(
+            classify(ureq::Error::Io(untrusted)),
             SendError::Fatal(_)
         ));
     }
