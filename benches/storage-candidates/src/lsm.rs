@@ -25,13 +25,28 @@ struct Parts {
 }
 
 fn open(dir: &Path) -> Res<Parts> {
-    let mb: u64 = std::env::var("SC_CACHE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let ks = Config::new(dir.join("fjall")).cache_size(mb << 20).max_write_buffer_size(64 << 20).open()?;
+    let mb: u64 = std::env::var("SC_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let ks = Config::new(dir.join("fjall"))
+        .cache_size(mb << 20)
+        .max_write_buffer_size(64 << 20)
+        .open()?;
     let txn = ks.open_partition("txn", PartitionCreateOptions::default())?;
     let trace = ks.open_partition("trace", PartitionCreateOptions::default())?;
-    let spans = ks.open_partition("spans", PartitionCreateOptions::default().block_size(32 * 1024))?;
+    let spans = ks.open_partition(
+        "spans",
+        PartitionCreateOptions::default().block_size(32 * 1024),
+    )?;
     let agg = ks.open_partition("agg", PartitionCreateOptions::default())?;
-    Ok(Parts { ks, txn, trace, spans, agg })
+    Ok(Parts {
+        ks,
+        txn,
+        trace,
+        spans,
+        agg,
+    })
 }
 
 fn txn_key(end_us: u64, seq: u64) -> [u8; 16] {
@@ -51,7 +66,11 @@ pub struct LsmWriter {
 impl LsmWriter {
     /// A new keyspace in `dir`.
     pub fn create(dir: &Path) -> Res<Self> {
-        Ok(Self { p: open(dir)?, raw: Vec::new(), agg_n: 0 })
+        Ok(Self {
+            p: open(dir)?,
+            raw: Vec::new(),
+            agg_n: 0,
+        })
     }
 }
 
@@ -62,13 +81,21 @@ impl Writer for LsmWriter {
             let s = &t.s;
             self.raw.clear();
             model::encode_summary(s, &mut self.raw);
-            b.insert(&self.p.txn, txn_key(s.end_us, s.seq).to_vec(), self.raw.clone());
+            b.insert(
+                &self.p.txn,
+                txn_key(s.end_us, s.seq).to_vec(),
+                self.raw.clone(),
+            );
             let mut tk = s.trace_id.to_vec();
             tk.extend_from_slice(&s.seq.to_be_bytes());
             b.insert(&self.p.trace, tk, s.end_us.to_be_bytes().to_vec());
             self.raw.clear();
             model::encode_spans(&t.spans, &mut self.raw);
-            b.insert(&self.p.spans, s.seq.to_be_bytes().to_vec(), self.raw.clone());
+            b.insert(
+                &self.p.spans,
+                s.seq.to_be_bytes().to_vec(),
+                self.raw.clone(),
+            );
         }
         for a in aggs {
             let mut k = a.sec.to_be_bytes().to_vec();
@@ -110,12 +137,24 @@ impl Reader for LsmReader {
         for kv in self.p.txn.range(txn_key(from_us, 0)..txn_key(to_us, 0)) {
             let (_, v) = kv?;
             let s = dec_summary(&v)?;
-            f(Dot { end_us: s.end_us, elapsed_us: s.elapsed_us, error: s.error, seq: s.seq, span_id: s.span_id });
+            f(Dot {
+                end_us: s.end_us,
+                elapsed_us: s.elapsed_us,
+                error: s.error,
+                seq: s.seq,
+                span_id: s.span_id,
+            });
         }
         Ok(())
     }
 
-    fn first_page(&mut self, from_us: u64, to_us: u64, filter: Filter, limit: usize) -> Res<Vec<Summary>> {
+    fn first_page(
+        &mut self,
+        from_us: u64,
+        to_us: u64,
+        filter: Filter,
+        limit: usize,
+    ) -> Res<Vec<Summary>> {
         let mut out = Vec::new();
         for kv in self.p.txn.range(txn_key(from_us, 0)..txn_key(to_us, 0)) {
             let (_, v) = kv?;
@@ -136,8 +175,18 @@ impl Reader for LsmReader {
             let (k, v) = kv?;
             let seq = u64::from_be_bytes(k[16..24].try_into()?);
             let end = u64::from_be_bytes(v[..8].try_into()?);
-            let s = dec_summary(&self.p.txn.get(txn_key(end, seq))?.ok_or("dangling trace key")?)?;
-            let raw = self.p.spans.get(seq.to_be_bytes())?.ok_or("missing spans")?;
+            let s = dec_summary(
+                &self
+                    .p
+                    .txn
+                    .get(txn_key(end, seq))?
+                    .ok_or("dangling trace key")?,
+            )?;
+            let raw = self
+                .p
+                .spans
+                .get(seq.to_be_bytes())?
+                .ok_or("missing spans")?;
             let spans = model::decode_spans(&mut Dec::new(&raw)).map_err(|_| "malformed spans")?;
             out.push((s, spans));
         }

@@ -6,11 +6,14 @@
 //! processes and times the queries, interleaving candidates, and prints a
 //! table of medians. `ingest NAME DIR` and `query NAME DIR` run one step.
 
-mod model;
-mod seglog;
-mod sqlite;
+#[cfg(feature = "fjall")]
 mod lsm;
+mod model;
+#[cfg(feature = "parquet")]
 mod pq;
+mod seglog;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,7 +55,13 @@ pub trait Reader {
     /// Streams the dots whose end is in `[from_us, to_us)` in time order.
     fn xlog(&mut self, from_us: u64, to_us: u64, f: &mut dyn FnMut(Dot)) -> Res<()>;
     /// The first `limit` summaries in `[from_us, to_us)` accepted by `filter`, in time order.
-    fn first_page(&mut self, from_us: u64, to_us: u64, filter: Filter, limit: usize) -> Res<Vec<Summary>>;
+    fn first_page(
+        &mut self,
+        from_us: u64,
+        to_us: u64,
+        filter: Filter,
+        limit: usize,
+    ) -> Res<Vec<Summary>>;
     /// Every transaction of a trace with its spans.
     fn trace(&mut self, trace_id: &[u8; 16]) -> Res<Vec<(Summary, Vec<Span>)>>;
     /// The aggregate rows of seconds in `[from_s, to_s)`.
@@ -64,8 +73,11 @@ const CANDIDATES: [&str; 4] = ["seglog", "sqlite", "fjall", "parquet"];
 fn open_writer(name: &str, dir: &Path) -> Res<Box<dyn Writer>> {
     Ok(match name {
         "seglog" => Box::new(seglog::SegWriter::create(dir)?),
+        #[cfg(feature = "sqlite")]
         "sqlite" => Box::new(sqlite::SqlWriter::create(dir)?),
+        #[cfg(feature = "fjall")]
         "fjall" => Box::new(lsm::LsmWriter::create(dir)?),
+        #[cfg(feature = "parquet")]
         "parquet" => Box::new(pq::PqWriter::create(dir)?),
         other => return Err(format!("unknown candidate {other}").into()),
     })
@@ -74,15 +86,21 @@ fn open_writer(name: &str, dir: &Path) -> Res<Box<dyn Writer>> {
 fn open_reader(name: &str, dir: &Path) -> Res<Box<dyn Reader>> {
     Ok(match name {
         "seglog" => Box::new(seglog::SegReader::open(dir)?),
+        #[cfg(feature = "sqlite")]
         "sqlite" => Box::new(sqlite::SqlReader::open(dir)?),
+        #[cfg(feature = "fjall")]
         "fjall" => Box::new(lsm::LsmReader::open(dir)?),
+        #[cfg(feature = "parquet")]
         "parquet" => Box::new(pq::PqReader::open(dir)?),
         other => return Err(format!("unknown candidate {other}").into()),
     })
 }
 
 fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(d)
 }
 
 /// Transactions in the workload (`SC_TXNS`, default 2 000 000).
@@ -92,17 +110,31 @@ fn total_txns() -> u64 {
 
 /// Transactions per request (`SC_REQ`, default 100) and per fsync (`SC_SYNC`, default 1 000).
 fn batch_sizes() -> (usize, usize) {
-    (env_u64("SC_REQ", 100) as usize, env_u64("SC_SYNC", 1000) as usize)
+    (
+        env_u64("SC_REQ", 100) as usize,
+        env_u64("SC_SYNC", 1000) as usize,
+    )
 }
 
-/// CPU seconds (user + system) of this process so far.
+/// CPU seconds (user + system) of this process so far, all threads.
 fn process_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// CPU seconds of the calling thread so far.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 /// Peak resident set (VmHWM), MiB.
@@ -123,7 +155,11 @@ fn dir_bytes(p: &Path) -> u64 {
                 Ok(m) => m,
                 Err(_) => continue,
             };
-            n += if m.is_dir() { dir_bytes(&e.path()) } else { m.len() };
+            n += if m.is_dir() {
+                dir_bytes(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     n
@@ -144,12 +180,14 @@ fn ingest(name: &str, dir: &Path) -> Res<()> {
     let (mut spans, mut txns_n, mut since_sync) = (0u64, 0u64, 0usize);
     let mut in_store = Duration::ZERO;
     let mut gen_time = Duration::ZERO;
+    let mut gen_cpu = 0.0;
     let cpu0 = process_cpu_s();
     let wall0 = Instant::now();
     let mut batch = Vec::with_capacity(req);
     let mut closed = Vec::new();
     loop {
         let t0 = Instant::now();
+        let c0 = thread_cpu_s();
         batch.clear();
         closed.clear();
         while batch.len() < req {
@@ -163,6 +201,7 @@ fn ingest(name: &str, dir: &Path) -> Res<()> {
             }
         }
         gen_time += t0.elapsed();
+        gen_cpu += thread_cpu_s() - c0;
         if batch.is_empty() {
             break;
         }
@@ -194,9 +233,11 @@ fn ingest(name: &str, dir: &Path) -> Res<()> {
     result("ingest_wall_s", wall.as_secs_f64());
     result("ingest_store_s", in_store.as_secs_f64());
     result("ingest_gen_s", gen_time.as_secs_f64());
+    result("ingest_gen_cpu_s", gen_cpu);
     result("ingest_cpu_s", cpu);
+    result("ingest_store_cpu_s", cpu - gen_cpu);
     result("spans_per_s_wall", spans as f64 / in_store.as_secs_f64());
-    result("spans_per_cpu_s", spans as f64 / (cpu - gen_time.as_secs_f64()).max(1e-3));
+    result("spans_per_cpu_s", spans as f64 / (cpu - gen_cpu).max(1e-3));
     result("disk_bytes", bytes as f64);
     result("bytes_per_span", bytes as f64 / spans as f64);
     result("ingest_peak_rss_mib", peak_rss_mib());
@@ -205,7 +246,11 @@ fn ingest(name: &str, dir: &Path) -> Res<()> {
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -240,7 +285,12 @@ fn query(name: &str, dir: &Path) -> Res<()> {
         let t = Instant::now();
         r.xlog(from, to, &mut |dot| {
             n += 1;
-            chk = chk.wrapping_add(dot.seq ^ dot.elapsed_us as u64 ^ dot.error as u64 ^ u64::from_le_bytes(dot.span_id));
+            chk = chk.wrapping_add(
+                dot.seq
+                    ^ dot.elapsed_us as u64
+                    ^ dot.error as u64
+                    ^ u64::from_le_bytes(dot.span_id),
+            );
         })?;
         xs.push(ms(t.elapsed()));
         check("xlog rows", n, g.count_before(to) - g.count_before(from))?;
@@ -264,16 +314,31 @@ fn query(name: &str, dir: &Path) -> Res<()> {
             }
             ip
         };
-        for f in [Filter::ErrorsOf(0), Filter::SlowerThan(5_000_000), Filter::ClientIp(ip)] {
+        for f in [
+            Filter::ErrorsOf(0),
+            Filter::SlowerThan(5_000_000),
+            Filter::ClientIp(ip),
+        ] {
             let t = Instant::now();
             let page = r.first_page(from, to, f, 100)?;
             fp.entry(f.label()).or_default().push(ms(t.elapsed()));
-            if !page.iter().all(|s| f.accepts(s) && s.end_us >= from && s.end_us < to)
-                || !page.windows(2).all(|w| (w[0].end_us, w[0].seq) <= (w[1].end_us, w[1].seq))
+            if !page
+                .iter()
+                .all(|s| f.accepts(s) && s.end_us >= from && s.end_us < to)
+                || !page
+                    .windows(2)
+                    .all(|w| (w[0].end_us, w[0].seq) <= (w[1].end_us, w[1].seq))
             {
-                return Err(format!("{name}: first page of {f:?} has a wrong or unordered row").into());
+                return Err(
+                    format!("{name}: first page of {f:?} has a wrong or unordered row").into(),
+                );
             }
-            println!("CHECK page{d}-{} {} {:?}", f.label(), page.len(), page.last().map(|s| s.seq));
+            println!(
+                "CHECK page{d}-{} {} {:?}",
+                f.label(),
+                page.len(),
+                page.last().map(|s| s.seq)
+            );
         }
     }
     let mut all = Vec::new();
@@ -292,8 +357,15 @@ fn query(name: &str, dir: &Path) -> Res<()> {
         let t = Instant::now();
         let tr = r.trace(&id)?;
         ts.push(ms(t.elapsed()));
-        check("trace transactions", tr.len() as u64, model::trace_len(k, total) as u64)?;
-        if !tr.iter().all(|(s, sp)| s.trace_id == id && !sp.is_empty() && sp[0].span_id == s.span_id) {
+        check(
+            "trace transactions",
+            tr.len() as u64,
+            model::trace_len(k, total) as u64,
+        )?;
+        if !tr
+            .iter()
+            .all(|(s, sp)| s.trace_id == id && !sp.is_empty() && sp[0].span_id == s.span_id)
+        {
             return Err(format!("{name}: trace {k} came back wrong").into());
         }
     }
@@ -308,7 +380,11 @@ fn query(name: &str, dir: &Path) -> Res<()> {
         let rows = r.aggs(from, from + 86_400)?;
         let (secs, count) = model::per_second(rows, from, from + 86_400);
         ag.push(ms(t.elapsed()));
-        check("aggregate count", count, g.count_before((from + 86_400) * 1_000_000) - g.count_before(from * 1_000_000))?;
+        check(
+            "aggregate count",
+            count,
+            g.count_before((from + 86_400) * 1_000_000) - g.count_before(from * 1_000_000),
+        )?;
         println!("CHECK agg{d} {secs} {count}");
     }
     result("agg24h_ms", median(&mut ag));
@@ -317,7 +393,11 @@ fn query(name: &str, dir: &Path) -> Res<()> {
 }
 
 fn check(what: &str, got: u64, want: u64) -> Res<()> {
-    if got == want { Ok(()) } else { Err(format!("{what}: got {got}, want {want}").into()) }
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got}, want {want}").into())
+    }
 }
 
 fn run_child(args: &[&str]) -> Res<BTreeMap<String, f64>> {
@@ -325,7 +405,12 @@ fn run_child(args: &[&str]) -> Res<BTreeMap<String, f64>> {
     let out = Command::new(exe).args(args).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(format!("{args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), text).into());
+        return Err(format!(
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            text
+        )
+        .into());
     }
     let mut m = BTreeMap::new();
     for l in text.lines() {
@@ -384,7 +469,8 @@ fn run(base: &Path) -> Res<()> {
         for n in &names {
             match res.get_mut(&(n.clone(), k.clone())) {
                 Some(v) => {
-                    let spread = v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min);
+                    let spread = v.iter().copied().fold(f64::MIN, f64::max)
+                        - v.iter().copied().fold(f64::MAX, f64::min);
                     let m = median(v);
                     if v.len() > 1 && m != 0.0 {
                         print!(" {} (±{:.0}%) |", fmt(m), spread / 2.0 / m * 100.0);
@@ -401,7 +487,13 @@ fn run(base: &Path) -> Res<()> {
 }
 
 fn fmt(v: f64) -> String {
-    if v >= 1000.0 { format!("{v:.0}") } else if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") }
+    if v >= 1000.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 fn main() {

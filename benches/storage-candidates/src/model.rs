@@ -98,7 +98,14 @@ pub struct Txn {
 
 /// Service name.
 pub fn service_name(i: u32) -> &'static str {
-    ["order-api", "payment", "catalog", "user-svc", "gateway", "inventory"][i as usize % 6]
+    [
+        "order-api",
+        "payment",
+        "catalog",
+        "user-svc",
+        "gateway",
+        "inventory",
+    ][i as usize % 6]
 }
 
 const VERBS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
@@ -210,10 +217,19 @@ impl Generator {
     pub fn new(total: u64) -> Self {
         let mut cum = vec![0.0];
         for h in 0..(WEEK_S / 3600) {
-            let w = 1.0 + 0.7 * ((h % 24) as f64 - 8.0).mul_add(std::f64::consts::TAU / 24.0, 0.0).sin();
+            let w = 1.0
+                + 0.7
+                    * ((h % 24) as f64 - 8.0)
+                        .mul_add(std::f64::consts::TAU / 24.0, 0.0)
+                        .sin();
             cum.push(cum.last().unwrap() + w);
         }
-        Self { total, next: 0, cum, rng: Rng(42) }
+        Self {
+            total,
+            next: 0,
+            cum,
+            rng: Rng(42),
+        }
     }
 
     /// End time (µs) of transaction `k`: pure function, so queries can
@@ -230,7 +246,11 @@ impl Generator {
         let (mut lo, mut hi) = (0, self.total);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.end_us_of(mid) < us { lo = mid + 1 } else { hi = mid }
+            if self.end_us_of(mid) < us {
+                lo = mid + 1
+            } else {
+                hi = mid
+            }
         }
         lo
     }
@@ -248,7 +268,8 @@ impl Generator {
         // Zipf-ish endpoint popularity: a few endpoints take most traffic.
         let local_ep = ((r.unit().powi(3)) * ENDPOINTS_PER_SERVICE as f64) as u32;
         let endpoint = service * ENDPOINTS_PER_SERVICE + local_ep;
-        let instance = service * INSTANCES_PER_SERVICE + r.below(INSTANCES_PER_SERVICE as u64) as u32;
+        let instance =
+            service * INSTANCES_PER_SERVICE + r.below(INSTANCES_PER_SERVICE as u64) as u32;
         let base_ms = 5.0 + (mix(endpoint as u64) % 120) as f64;
         let mut elapsed_ms = base_ms * (0.8 * r.normal()).exp();
         if r.below(1000) < 3 {
@@ -256,9 +277,19 @@ impl Generator {
         }
         let elapsed_us = (elapsed_ms * 1000.0).clamp(50.0, 120e6) as u32;
         let error = r.below(100) == 0;
-        let status = if error { 500 } else if r.below(50) == 0 { 404 } else { 200 };
+        let status = if error {
+            500
+        } else if r.below(50) == 0 {
+            404
+        } else {
+            200
+        };
         let client_ip = 0x0A00_0000 | (mix(r.below(CLIENT_IPS as u64)) as u32 & 0x00FF_FFFF);
-        let user = if r.below(4) == 0 { 0 } else { 1 + r.below(USERS as u64) as u32 };
+        let user = if r.below(4) == 0 {
+            0
+        } else {
+            1 + r.below(USERS as u64) as u32
+        };
         let thread = 100 + r.below(200) as u32;
         let trace_id = trace_id_of(k);
 
@@ -267,7 +298,10 @@ impl Generator {
         let span_id = |i: usize| mix(k << 5 | i as u64).to_le_bytes();
         let ep_name = endpoint_name(endpoint);
         let mut root_attrs = vec![
-            ("http.request.method".to_string(), VERBS[(local_ep % 4) as usize].to_string()),
+            (
+                "http.request.method".to_string(),
+                VERBS[(local_ep % 4) as usize].to_string(),
+            ),
             ("http.route".to_string(), ep_name.clone()),
             ("http.response.status_code".to_string(), status.to_string()),
             ("client.address".to_string(), ip_text(client_ip)),
@@ -298,28 +332,69 @@ impl Generator {
                 let t = TABLES[r.below(TABLES.len() as u64) as usize];
                 let t2 = TABLES[r.below(TABLES.len() as u64) as usize];
                 let sql = match r.below(4) {
-                    0 => format!("SELECT id, status, created_at, updated_at, customer_id, total FROM {t} WHERE id = ?"),
-                    1 => format!("SELECT a.id, a.name, b.qty FROM {t} a JOIN {t2} b ON b.{t}_id = a.id WHERE a.customer_id = ? ORDER BY a.created_at DESC LIMIT 50"),
-                    2 => format!("UPDATE {t} SET status = ?, updated_at = ? WHERE id = {}", r.below(1_000_000)),
-                    _ => format!("INSERT INTO {t} (id, ref, amount, created_at) VALUES (?, ?, ?, ?)"),
+                    0 => format!(
+                        "SELECT id, status, created_at, updated_at, customer_id, total FROM {t} WHERE id = ?"
+                    ),
+                    1 => format!(
+                        "SELECT a.id, a.name, b.qty FROM {t} a JOIN {t2} b ON b.{t}_id = a.id WHERE a.customer_id = ? ORDER BY a.created_at DESC LIMIT 50"
+                    ),
+                    2 => format!(
+                        "UPDATE {t} SET status = ?, updated_at = ? WHERE id = {}",
+                        r.below(1_000_000)
+                    ),
+                    _ => {
+                        format!("INSERT INTO {t} (id, ref, amount, created_at) VALUES (?, ?, ?, ?)")
+                    }
                 };
-                (format!("{} {t}", sql.split(' ').next().unwrap()), 3, vec![
-                    ("db.system".to_string(), "postgresql".to_string()),
-                    ("db.query.text".to_string(), sql),
-                ])
+                (
+                    format!("{} {t}", sql.split(' ').next().unwrap()),
+                    3,
+                    vec![
+                        ("db.system".to_string(), "postgresql".to_string()),
+                        ("db.query.text".to_string(), sql),
+                    ],
+                )
             } else if pick < 7 {
                 call_count += 1;
                 call_us += dur;
                 let target = service_name(r.below(SERVICES as u64) as u32);
-                (format!("GET {target}"), 3, vec![
-                    ("http.request.method".to_string(), "GET".to_string()),
-                    ("url.full".to_string(), format!("http://{target}:8080/api/v1/{}/{}", NOUNS[r.below(10) as usize], r.below(100_000))),
-                    ("http.response.status_code".to_string(), "200".to_string()),
-                ])
+                (
+                    format!("GET {target}"),
+                    3,
+                    vec![
+                        ("http.request.method".to_string(), "GET".to_string()),
+                        (
+                            "url.full".to_string(),
+                            format!(
+                                "http://{target}:8080/api/v1/{}/{}",
+                                NOUNS[r.below(10) as usize],
+                                r.below(100_000)
+                            ),
+                        ),
+                        ("http.response.status_code".to_string(), "200".to_string()),
+                    ],
+                )
             } else {
-                (format!("{}Service.{}", NOUNS[r.below(10) as usize], ["find", "load", "validate", "apply", "render"][r.below(5) as usize]), 1, vec![])
+                (
+                    format!(
+                        "{}Service.{}",
+                        NOUNS[r.below(10) as usize],
+                        ["find", "load", "validate", "apply", "render"][r.below(5) as usize]
+                    ),
+                    1,
+                    vec![],
+                )
             };
-            spans.push(Span { span_id: span_id(i), parent, name, kind, start_off_us: off, dur_us: dur, error: false, attrs });
+            spans.push(Span {
+                span_id: span_id(i),
+                parent,
+                name,
+                kind,
+                start_off_us: off,
+                dur_us: dur,
+                error: false,
+                attrs,
+            });
         }
         let cpu_us = elapsed_us / 3;
         Some(Txn {
@@ -509,7 +584,16 @@ pub fn decode_spans(d: &mut Dec<'_>) -> Result<Vec<Span>, Malformed> {
         for _ in 0..na {
             attrs.push((d.string()?, d.string()?));
         }
-        out.push(Span { span_id, parent, name, kind, start_off_us, dur_us, error, attrs });
+        out.push(Span {
+            span_id,
+            parent,
+            name,
+            kind,
+            start_off_us,
+            dur_us,
+            error,
+            attrs,
+        });
     }
     Ok(out)
 }
@@ -548,7 +632,10 @@ impl AggRow {
         self.sum_us += s.elapsed_us as u64;
         self.max_us = self.max_us.max(s.elapsed_us);
         let ms = (s.elapsed_us as u64).div_ceil(1000);
-        let b = HIST_BOUNDS_MS.iter().position(|&x| ms <= x).unwrap_or(HIST_BOUNDS_MS.len());
+        let b = HIST_BOUNDS_MS
+            .iter()
+            .position(|&x| ms <= x)
+            .unwrap_or(HIST_BOUNDS_MS.len());
         self.hist[b] += 1;
     }
 
@@ -618,7 +705,11 @@ impl AggBuilder {
         let row = match self.open.iter_mut().find(|r| r.service == s.service) {
             Some(r) => r,
             None => {
-                self.open.push(AggRow { sec, service: s.service, ..AggRow::default() });
+                self.open.push(AggRow {
+                    sec,
+                    service: s.service,
+                    ..AggRow::default()
+                });
                 self.open.last_mut().unwrap()
             }
         };

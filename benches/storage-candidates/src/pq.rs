@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch,
+    StringArray,
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -29,15 +30,31 @@ use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader}
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 
-use crate::model::{self, AggRow, Dec, Filter, Span, Summary, Txn, AGG_BYTES, HIST_N};
+use crate::model::{self, AGG_BYTES, AggRow, Dec, Filter, HIST_N, Span, Summary, Txn};
 use crate::{Dot, Reader, Res, Writer};
 
 const HOUR_US: u64 = 3_600_000_000;
 
 // Column order of the txn files.
 const T_NAMES: [&str; 18] = [
-    "seq", "trace_id", "span_id", "service", "instance", "endpoint", "end_us", "elapsed_us", "error", "status",
-    "client_ip", "user", "thread", "sql_count", "sql_us", "call_count", "call_us", "cpu_us",
+    "seq",
+    "trace_id",
+    "span_id",
+    "service",
+    "instance",
+    "endpoint",
+    "end_us",
+    "elapsed_us",
+    "error",
+    "status",
+    "client_ip",
+    "user",
+    "thread",
+    "sql_count",
+    "sql_us",
+    "call_count",
+    "call_us",
+    "cpu_us",
 ];
 const T_SEQ: usize = 0;
 const T_TRACE: usize = 1;
@@ -81,7 +98,10 @@ fn spans_schema() -> Arc<Schema> {
 }
 
 fn agg_schema() -> Arc<Schema> {
-    let mut f = vec![Field::new("sec", DataType::Int64, false), Field::new("sum_us", DataType::Int64, false)];
+    let mut f = vec![
+        Field::new("sec", DataType::Int64, false),
+        Field::new("sum_us", DataType::Int64, false),
+    ];
     for n in ["service", "count", "errors", "max_us"] {
         f.push(Field::new(n, DataType::Int32, false));
     }
@@ -128,12 +148,16 @@ fn attrs_text(s: &Span) -> String {
 }
 
 fn flush_files(dir: &Path, txns: &[Txn], aggs: &[AggRow]) -> Res<()> {
-    let (Some(first), Some(last)) = (txns.first(), txns.last()) else { return Ok(()) };
+    let (Some(first), Some(last)) = (txns.first(), txns.last()) else {
+        return Ok(());
+    };
     let tag = format!("{:016}-{:016}", first.s.end_us, last.s.end_us);
     let s = || txns.iter().map(|t| &t.s);
     let cols: Vec<ArrayRef> = vec![
         i64s(s().map(|x| x.seq)),
-        Arc::new(FixedSizeBinaryArray::try_from_iter(s().map(|x| x.trace_id))?),
+        Arc::new(FixedSizeBinaryArray::try_from_iter(
+            s().map(|x| x.trace_id),
+        )?),
         Arc::new(FixedSizeBinaryArray::try_from_iter(s().map(|x| x.span_id))?),
         i32s(s().map(|x| x.service)),
         i32s(s().map(|x| x.instance)),
@@ -155,21 +179,40 @@ fn flush_files(dir: &Path, txns: &[Txn], aggs: &[AggRow]) -> Res<()> {
         .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
         .set_column_bloom_filter_enabled(ColumnPath::from("client_ip"), true)
         .build();
-    write_parquet(&dir.join(format!("txn-{tag}.parquet")), &RecordBatch::try_new(txn_schema(), cols)?, p)?;
+    write_parquet(
+        &dir.join(format!("txn-{tag}.parquet")),
+        &RecordBatch::try_new(txn_schema(), cols)?,
+        p,
+    )?;
 
-    let sp = || txns.iter().flat_map(|t| t.spans.iter().map(move |s| (t.s.seq, s)));
+    let sp = || {
+        txns.iter()
+            .flat_map(|t| t.spans.iter().map(move |s| (t.s.seq, s)))
+    };
     let cols: Vec<ArrayRef> = vec![
         i64s(sp().map(|(q, _)| q)),
-        Arc::new(FixedSizeBinaryArray::try_from_iter(sp().map(|(_, s)| s.span_id))?),
+        Arc::new(FixedSizeBinaryArray::try_from_iter(
+            sp().map(|(_, s)| s.span_id),
+        )?),
         i32s(sp().map(|(_, s)| s.parent as u32)),
-        Arc::new(StringArray::from(sp().map(|(_, s)| s.name.clone()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(
+            sp().map(|(_, s)| s.name.clone()).collect::<Vec<_>>(),
+        )),
         i32s(sp().map(|(_, s)| s.kind as u32)),
         i32s(sp().map(|(_, s)| s.start_off_us)),
         i32s(sp().map(|(_, s)| s.dur_us)),
-        Arc::new(BooleanArray::from(sp().map(|(_, s)| s.error).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(sp().map(|(_, s)| attrs_text(s)).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(
+            sp().map(|(_, s)| s.error).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            sp().map(|(_, s)| attrs_text(s)).collect::<Vec<_>>(),
+        )),
     ];
-    write_parquet(&dir.join(format!("spans-{tag}.parquet")), &RecordBatch::try_new(spans_schema(), cols)?, props(65536).build())?;
+    write_parquet(
+        &dir.join(format!("spans-{tag}.parquet")),
+        &RecordBatch::try_new(spans_schema(), cols)?,
+        props(65536).build(),
+    )?;
 
     let a = || aggs.iter();
     let mut cols: Vec<ArrayRef> = vec![
@@ -209,14 +252,29 @@ fn wal_path(dir: &Path) -> PathBuf {
 }
 
 fn new_wal(dir: &Path) -> Res<File> {
-    Ok(OpenOptions::new().create(true).write(true).truncate(true).open(wal_path(dir))?)
+    Ok(OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(wal_path(dir))?)
 }
 
 impl PqWriter {
     /// A new store in `dir`.
     pub fn create(dir: &Path) -> Res<Self> {
-        let cap = std::env::var("SC_PQ_TXNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-        Ok(Self { dir: dir.to_path_buf(), wal: new_wal(dir)?, buf: Vec::new(), aggs: Vec::new(), hour: None, cap, raw: Vec::new() })
+        let cap = std::env::var("SC_PQ_TXNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            wal: new_wal(dir)?,
+            buf: Vec::new(),
+            aggs: Vec::new(),
+            hour: None,
+            cap,
+            raw: Vec::new(),
+        })
     }
 }
 
@@ -301,8 +359,13 @@ fn col_i64(b: &RecordBatch, name: &str) -> Res<Vec<i64>> {
 
 fn col_fsb<const N: usize>(b: &RecordBatch, name: &str) -> Res<Vec<[u8; N]>> {
     let a = b.column_by_name(name).ok_or("missing column")?;
-    let x = a.as_any().downcast_ref::<FixedSizeBinaryArray>().ok_or("not fixed binary")?;
-    Ok((0..x.len()).map(|i| x.value(i).try_into().unwrap()).collect())
+    let x = a
+        .as_any()
+        .downcast_ref::<FixedSizeBinaryArray>()
+        .ok_or("not fixed binary")?;
+    Ok((0..x.len())
+        .map(|i| x.value(i).try_into().unwrap())
+        .collect())
 }
 
 /// Reads the projected columns of row groups `groups` of `path`.
@@ -312,14 +375,24 @@ fn read_groups(path: &Path, groups: Vec<usize>, cols: &[usize]) -> Res<Vec<Recor
     }
     let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
     let mask = ProjectionMask::roots(b.parquet_schema(), cols.iter().copied());
-    let r = b.with_row_groups(groups).with_projection(mask).with_batch_size(16384).build()?;
+    let r = b
+        .with_row_groups(groups)
+        .with_projection(mask)
+        .with_batch_size(16384)
+        .build()?;
     Ok(r.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn summaries(b: &RecordBatch) -> Res<Vec<Summary>> {
     let c: Vec<Vec<i64>> = T_NAMES
         .iter()
-        .map(|n| if matches!(*n, "trace_id" | "span_id") { Ok(Vec::new()) } else { col_i64(b, n) })
+        .map(|n| {
+            if matches!(*n, "trace_id" | "span_id") {
+                Ok(Vec::new())
+            } else {
+                col_i64(b, n)
+            }
+        })
         .collect::<Res<_>>()?;
     let tr = col_fsb::<16>(b, "trace_id")?;
     let sp = col_fsb::<8>(b, "span_id")?;
@@ -349,9 +422,16 @@ fn summaries(b: &RecordBatch) -> Res<Vec<Summary>> {
 
 fn bloom_reader(path: &Path) -> Res<SerializedFileReader<File>> {
     let opts = ReadOptionsBuilder::new()
-        .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
+        .with_reader_properties(
+            ReaderProperties::builder()
+                .set_read_bloom_filter(true)
+                .build(),
+        )
         .build();
-    Ok(SerializedFileReader::new_with_options(File::open(path)?, opts)?)
+    Ok(SerializedFileReader::new_with_options(
+        File::open(path)?,
+        opts,
+    )?)
 }
 
 impl PqReader {
@@ -361,10 +441,17 @@ impl PqReader {
         let mut agg_files = Vec::new();
         for e in fs::read_dir(dir)? {
             let name = e?.file_name().into_string().unwrap_or_default();
-            let Some(stem) = name.strip_suffix(".parquet") else { continue };
+            let Some(stem) = name.strip_suffix(".parquet") else {
+                continue;
+            };
             if let Some(tag) = stem.strip_prefix("txn-") {
                 let (a, b) = tag.split_once('-').ok_or("bad name")?;
-                files.push(PqFile { min_end: a.parse()?, max_end: b.parse()?, txn: dir.join(&name), spans: dir.join(format!("spans-{tag}.parquet")) });
+                files.push(PqFile {
+                    min_end: a.parse()?,
+                    max_end: b.parse()?,
+                    txn: dir.join(&name),
+                    spans: dir.join(format!("spans-{tag}.parquet")),
+                });
             } else if let Some(tag) = stem.strip_prefix("agg-") {
                 let mut it = tag.split('-');
                 let a: u64 = it.next().ok_or("bad name")?.parse()?;
@@ -381,7 +468,9 @@ impl PqReader {
         while off + 8 <= buf.len() {
             let len = u32::from_le_bytes(buf[off..off + 4].try_into()?) as usize;
             let crc = u32::from_le_bytes(buf[off + 4..off + 8].try_into()?);
-            let Some(z) = buf.get(off + 8..off + 8 + len) else { break };
+            let Some(z) = buf.get(off + 8..off + 8 + len) else {
+                break;
+            };
             if crc32fast::hash(z) != crc {
                 break;
             }
@@ -397,23 +486,39 @@ impl PqReader {
             }
             off += 8 + len;
         }
-        Ok(Self { files, agg_files, mem, mem_aggs })
+        Ok(Self {
+            files,
+            agg_files,
+            mem,
+            mem_aggs,
+        })
     }
 
     fn overlapping(&self, from_us: u64, to_us: u64) -> impl Iterator<Item = &PqFile> {
-        self.files.iter().filter(move |f| f.max_end >= from_us && f.min_end < to_us)
+        self.files
+            .iter()
+            .filter(move |f| f.max_end >= from_us && f.min_end < to_us)
     }
 }
 
 /// Row groups of `r` whose `end_us` statistics overlap `[from, to)` and
 /// which `keep` accepts.
-fn groups(r: &SerializedFileReader<File>, from: u64, to: u64, mut keep: impl FnMut(usize, &dyn RowGroupReader) -> bool) -> Vec<usize> {
+fn groups(
+    r: &SerializedFileReader<File>,
+    from: u64,
+    to: u64,
+    mut keep: impl FnMut(usize, &dyn RowGroupReader) -> bool,
+) -> Vec<usize> {
     let md = r.metadata();
     (0..md.num_row_groups())
         .filter(|&g| {
             let rg = md.row_group(g);
-            let Some((lo, hi)) = stat_i64(rg.column(T_END).statistics()) else { return true };
-            hi as u64 >= from && (lo as u64) < to && r.get_row_group(g).is_ok_and(|rr| keep(g, rr.as_ref()))
+            let Some((lo, hi)) = stat_i64(rg.column(T_END).statistics()) else {
+                return true;
+            };
+            hi as u64 >= from
+                && (lo as u64) < to
+                && r.get_row_group(g).is_ok_and(|rr| keep(g, rr.as_ref()))
         })
         .collect()
 }
@@ -424,23 +529,50 @@ impl Reader for PqReader {
             let r = SerializedFileReader::new(File::open(&file.txn)?)?;
             let gs = groups(&r, from_us, to_us, |_, _| true);
             for b in read_groups(&file.txn, gs, &[T_SEQ, T_SPAN, T_END, T_ELAPSED, T_ERROR])? {
-                let (seq, end, el, er) = (col_i64(&b, "seq")?, col_i64(&b, "end_us")?, col_i64(&b, "elapsed_us")?, col_i64(&b, "error")?);
+                let (seq, end, el, er) = (
+                    col_i64(&b, "seq")?,
+                    col_i64(&b, "end_us")?,
+                    col_i64(&b, "elapsed_us")?,
+                    col_i64(&b, "error")?,
+                );
                 let sp = col_fsb::<8>(&b, "span_id")?;
                 for i in 0..b.num_rows() {
                     let e = end[i] as u64;
                     if e >= from_us && e < to_us {
-                        f(Dot { end_us: e, elapsed_us: el[i] as u32, error: er[i] != 0, seq: seq[i] as u64, span_id: sp[i] });
+                        f(Dot {
+                            end_us: e,
+                            elapsed_us: el[i] as u32,
+                            error: er[i] != 0,
+                            seq: seq[i] as u64,
+                            span_id: sp[i],
+                        });
                     }
                 }
             }
         }
-        for (s, _) in self.mem.iter().filter(|(s, _)| s.end_us >= from_us && s.end_us < to_us) {
-            f(Dot { end_us: s.end_us, elapsed_us: s.elapsed_us, error: s.error, seq: s.seq, span_id: s.span_id });
+        for (s, _) in self
+            .mem
+            .iter()
+            .filter(|(s, _)| s.end_us >= from_us && s.end_us < to_us)
+        {
+            f(Dot {
+                end_us: s.end_us,
+                elapsed_us: s.elapsed_us,
+                error: s.error,
+                seq: s.seq,
+                span_id: s.span_id,
+            });
         }
         Ok(())
     }
 
-    fn first_page(&mut self, from_us: u64, to_us: u64, filter: Filter, limit: usize) -> Res<Vec<Summary>> {
+    fn first_page(
+        &mut self,
+        from_us: u64,
+        to_us: u64,
+        filter: Filter,
+        limit: usize,
+    ) -> Res<Vec<Summary>> {
         let mut out = Vec::new();
         for file in self.overlapping(from_us, to_us) {
             let r = bloom_reader(&file.txn)?;
@@ -450,10 +582,13 @@ impl Reader for PqReader {
                 match filter {
                     Filter::ErrorsOf(e) => {
                         st(T_ERROR).is_none_or(|(_, hi)| hi != 0)
-                            && st(T_ENDPOINT).is_none_or(|(lo, hi)| lo <= e as i64 && e as i64 <= hi)
+                            && st(T_ENDPOINT)
+                                .is_none_or(|(lo, hi)| lo <= e as i64 && e as i64 <= hi)
                     }
                     Filter::SlowerThan(us) => st(T_ELAPSED).is_none_or(|(_, hi)| hi as u32 > us),
-                    Filter::ClientIp(ip) => rr.get_column_bloom_filter(T_IP).is_none_or(|b| b.check(&(ip as i64))),
+                    Filter::ClientIp(ip) => rr
+                        .get_column_bloom_filter(T_IP)
+                        .is_none_or(|b| b.check(&(ip as i64))),
                 }
             });
             for b in read_groups(&file.txn, gs, &(0..T_NAMES.len()).collect::<Vec<_>>())? {
@@ -482,10 +617,17 @@ impl Reader for PqReader {
         let mut out = Vec::new();
         for file in &self.files {
             let r = bloom_reader(&file.txn)?;
-            let gs = groups(&r, 0, u64::MAX, |_, rr| rr.get_column_bloom_filter(T_TRACE).is_none_or(|b| b.check(&trace_id[..])));
+            let gs = groups(&r, 0, u64::MAX, |_, rr| {
+                rr.get_column_bloom_filter(T_TRACE)
+                    .is_none_or(|b| b.check(&trace_id[..]))
+            });
             let mut found = Vec::new();
             for b in read_groups(&file.txn, gs, &(0..T_NAMES.len()).collect::<Vec<_>>())? {
-                found.extend(summaries(&b)?.into_iter().filter(|s| &s.trace_id == trace_id));
+                found.extend(
+                    summaries(&b)?
+                        .into_iter()
+                        .filter(|s| &s.trace_id == trace_id),
+                );
             }
             if found.is_empty() {
                 continue;
@@ -494,15 +636,35 @@ impl Reader for PqReader {
             let sr = SerializedFileReader::new(File::open(&file.spans)?)?;
             let md = sr.metadata();
             let sg: Vec<usize> = (0..md.num_row_groups())
-                .filter(|&g| stat_i64(md.row_group(g).column(0).statistics()).is_none_or(|(lo, hi)| found.iter().any(|s| (lo..=hi).contains(&(s.seq as i64)))))
+                .filter(|&g| {
+                    stat_i64(md.row_group(g).column(0).statistics()).is_none_or(|(lo, hi)| {
+                        found.iter().any(|s| (lo..=hi).contains(&(s.seq as i64)))
+                    })
+                })
                 .collect();
             let mut spans: Vec<Vec<Span>> = vec![Vec::new(); found.len()];
             for b in read_groups(&file.spans, sg, &(0..9).collect::<Vec<_>>())? {
                 let seq = col_i64(&b, "seq")?;
                 let ids = col_fsb::<8>(&b, "span_id")?;
-                let (parent, kind, off, dur, err) = (col_i64(&b, "parent")?, col_i64(&b, "kind")?, col_i64(&b, "start_off_us")?, col_i64(&b, "dur_us")?, col_i64(&b, "error")?);
-                let name = b.column_by_name("name").unwrap().as_any().downcast_ref::<StringArray>().ok_or("name")?;
-                let attrs = b.column_by_name("attrs").unwrap().as_any().downcast_ref::<StringArray>().ok_or("attrs")?;
+                let (parent, kind, off, dur, err) = (
+                    col_i64(&b, "parent")?,
+                    col_i64(&b, "kind")?,
+                    col_i64(&b, "start_off_us")?,
+                    col_i64(&b, "dur_us")?,
+                    col_i64(&b, "error")?,
+                );
+                let name = b
+                    .column_by_name("name")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or("name")?;
+                let attrs = b
+                    .column_by_name("attrs")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or("attrs")?;
                 for i in 0..b.num_rows() {
                     if let Some(j) = found.iter().position(|s| s.seq as i64 == seq[i]) {
                         spans[j].push(Span {
@@ -513,14 +675,24 @@ impl Reader for PqReader {
                             start_off_us: off[i] as u32,
                             dur_us: dur[i] as u32,
                             error: err[i] != 0,
-                            attrs: attrs.value(i).split_terminator('\u{1e}').filter_map(|kv| kv.split_once('\u{1f}')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                            attrs: attrs
+                                .value(i)
+                                .split_terminator('\u{1e}')
+                                .filter_map(|kv| kv.split_once('\u{1f}'))
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
                         });
                     }
                 }
             }
             out.extend(found.into_iter().zip(spans));
         }
-        out.extend(self.mem.iter().filter(|(s, _)| &s.trace_id == trace_id).cloned());
+        out.extend(
+            self.mem
+                .iter()
+                .filter(|(s, _)| &s.trace_id == trace_id)
+                .cloned(),
+        );
         Ok(out)
     }
 
@@ -533,7 +705,12 @@ impl Reader for PqReader {
             let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.build()?;
             for b in b {
                 let b = b?;
-                let c: Vec<Vec<i64>> = b.schema().fields().iter().map(|f| col_i64(&b, f.name())).collect::<Res<_>>()?;
+                let c: Vec<Vec<i64>> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| col_i64(&b, f.name()))
+                    .collect::<Res<_>>()?;
                 for i in 0..b.num_rows() {
                     let sec = c[0][i] as u64;
                     if sec < from_s || sec >= to_s {
@@ -543,11 +720,24 @@ impl Reader for PqReader {
                     for (j, h) in hist.iter_mut().enumerate() {
                         *h = c[6 + j][i] as u32;
                     }
-                    out.push(AggRow { sec, sum_us: c[1][i] as u64, service: c[2][i] as u32, count: c[3][i] as u32, errors: c[4][i] as u32, max_us: c[5][i] as u32, hist });
+                    out.push(AggRow {
+                        sec,
+                        sum_us: c[1][i] as u64,
+                        service: c[2][i] as u32,
+                        count: c[3][i] as u32,
+                        errors: c[4][i] as u32,
+                        max_us: c[5][i] as u32,
+                        hist,
+                    });
                 }
             }
         }
-        out.extend(self.mem_aggs.iter().filter(|a| a.sec >= from_s && a.sec < to_s).cloned());
+        out.extend(
+            self.mem_aggs
+                .iter()
+                .filter(|a| a.sec >= from_s && a.sec < to_s)
+                .cloned(),
+        );
         Ok(out)
     }
 }

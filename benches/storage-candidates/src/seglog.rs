@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::model::{self, AggRow, Dec, Filter, Span, Summary, Txn, AGG_BYTES};
+use crate::model::{self, AGG_BYTES, AggRow, Dec, Filter, Span, Summary, Txn};
 use crate::{Dot, Reader, Res, Writer};
 
 const MAGIC: &[u8; 8] = b"OSPIDX01";
@@ -30,7 +30,10 @@ const HOUR_US: u64 = 3_600_000_000;
 const MAX_SEGMENT: u64 = 64 << 20;
 
 fn level() -> i32 {
-    std::env::var("SC_ZSTD").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+    std::env::var("SC_ZSTD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
 }
 
 // Column ids.
@@ -116,7 +119,10 @@ pub struct SegWriter {
 impl SegWriter {
     /// A new store in `dir`.
     pub fn create(dir: &Path) -> Res<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(seg_path(dir, 0, "log"))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(seg_path(dir, 0, "log"))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             seq: 0,
@@ -136,7 +142,10 @@ impl SegWriter {
         self.rows.clear();
         self.aggs.clear();
         self.seq += 1;
-        self.file = OpenOptions::new().create(true).append(true).open(seg_path(&self.dir, self.seq, "log"))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(seg_path(&self.dir, self.seq, "log"))?;
         self.len = 0;
         Ok(())
     }
@@ -169,7 +178,10 @@ impl Writer for SegWriter {
         self.file.write_all(&frame)?;
         self.len += frame.len() as u64;
         for (i, t) in txns.iter().enumerate() {
-            self.rows.push(Row { s: t.s.clone(), loc: off << 16 | i as u64 });
+            self.rows.push(Row {
+                s: t.s.clone(),
+                loc: off << 16 | i as u64,
+            });
         }
         self.aggs.extend_from_slice(aggs);
         Ok(())
@@ -196,10 +208,28 @@ fn write_index(dir: &Path, seq: u64, rows: &mut [Row], aggs: &[AggRow]) -> Res<(
     let min_end = rows.first().map_or(0, |r| r.s.end_us);
     let max_end = rows.last().map_or(0, |r| r.s.end_us);
     let mut prev = min_end;
-    put_col(&mut cols, C_END, rows.iter().flat_map(|r| { let d = r.s.end_us - prev; prev = r.s.end_us; d.to_le_bytes() }).collect());
+    put_col(
+        &mut cols,
+        C_END,
+        rows.iter()
+            .flat_map(|r| {
+                let d = r.s.end_us - prev;
+                prev = r.s.end_us;
+                d.to_le_bytes()
+            })
+            .collect(),
+    );
     put_col(&mut cols, C_ELAPSED, u32s(rows, |s| s.elapsed_us));
-    put_col(&mut cols, C_ERROR, rows.iter().map(|r| r.s.error as u8).collect());
-    put_col(&mut cols, C_STATUS, rows.iter().flat_map(|r| r.s.status.to_le_bytes()).collect());
+    put_col(
+        &mut cols,
+        C_ERROR,
+        rows.iter().map(|r| r.s.error as u8).collect(),
+    );
+    put_col(
+        &mut cols,
+        C_STATUS,
+        rows.iter().flat_map(|r| r.s.status.to_le_bytes()).collect(),
+    );
     put_col(&mut cols, C_SERVICE, u32s(rows, |s| s.service));
     put_col(&mut cols, C_INSTANCE, u32s(rows, |s| s.instance));
     put_col(&mut cols, C_ENDPOINT, u32s(rows, |s| s.endpoint));
@@ -211,14 +241,42 @@ fn write_index(dir: &Path, seq: u64, rows: &mut [Row], aggs: &[AggRow]) -> Res<(
     put_col(&mut cols, C_CALLN, u32s(rows, |s| s.call_count));
     put_col(&mut cols, C_CALLUS, u32s(rows, |s| s.call_us));
     put_col(&mut cols, C_CPU, u32s(rows, |s| s.cpu_us));
-    put_col(&mut cols, C_TRACE, rows.iter().flat_map(|r| r.s.trace_id).collect());
-    put_col(&mut cols, C_SPANID, rows.iter().flat_map(|r| r.s.span_id).collect());
+    put_col(
+        &mut cols,
+        C_TRACE,
+        rows.iter().flat_map(|r| r.s.trace_id).collect(),
+    );
+    put_col(
+        &mut cols,
+        C_SPANID,
+        rows.iter().flat_map(|r| r.s.span_id).collect(),
+    );
     let seq0 = rows.first().map_or(0, |r| r.s.seq);
-    put_col(&mut cols, C_SEQ, rows.iter().flat_map(|r| (r.s.seq - seq0).to_le_bytes()).collect());
-    put_col(&mut cols, C_LOC, rows.iter().flat_map(|r| r.loc.to_le_bytes()).collect());
-    let mut tt: Vec<(u64, u32)> = rows.iter().enumerate().map(|(i, r)| (trace_key(&r.s.trace_id), i as u32)).collect();
+    put_col(
+        &mut cols,
+        C_SEQ,
+        rows.iter()
+            .flat_map(|r| (r.s.seq - seq0).to_le_bytes())
+            .collect(),
+    );
+    put_col(
+        &mut cols,
+        C_LOC,
+        rows.iter().flat_map(|r| r.loc.to_le_bytes()).collect(),
+    );
+    let mut tt: Vec<(u64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (trace_key(&r.s.trace_id), i as u32))
+        .collect();
     tt.sort_unstable();
-    put_col(&mut cols, C_TRACE_TABLE, tt.iter().flat_map(|(k, r)| k.to_le_bytes().into_iter().chain(r.to_le_bytes())).collect());
+    put_col(
+        &mut cols,
+        C_TRACE_TABLE,
+        tt.iter()
+            .flat_map(|(k, r)| k.to_le_bytes().into_iter().chain(r.to_le_bytes()))
+            .collect(),
+    );
     let mut ab = Vec::with_capacity(aggs.len() * AGG_BYTES);
     for a in aggs {
         a.encode(&mut ab);
@@ -227,9 +285,21 @@ fn write_index(dir: &Path, seq: u64, rows: &mut [Row], aggs: &[AggRow]) -> Res<(
     let mut eps: Vec<u32> = rows.iter().map(|r| r.s.endpoint).collect();
     eps.sort_unstable();
     eps.dedup();
-    put_col(&mut cols, C_ENDPOINTS, eps.iter().flat_map(|e| e.to_le_bytes()).collect());
-    put_col(&mut cols, C_TRACE_BLOOM, bloom_build(rows.iter().map(|r| trace_key(&r.s.trace_id)), n));
-    put_col(&mut cols, C_IP_BLOOM, bloom_build(rows.iter().map(|r| r.s.client_ip as u64), n));
+    put_col(
+        &mut cols,
+        C_ENDPOINTS,
+        eps.iter().flat_map(|e| e.to_le_bytes()).collect(),
+    );
+    put_col(
+        &mut cols,
+        C_TRACE_BLOOM,
+        bloom_build(rows.iter().map(|r| trace_key(&r.s.trace_id)), n),
+    );
+    put_col(
+        &mut cols,
+        C_IP_BLOOM,
+        bloom_build(rows.iter().map(|r| r.s.client_ip as u64), n),
+    );
 
     let max_elapsed = rows.iter().map(|r| r.s.elapsed_us).max().unwrap_or(0);
     let errors = rows.iter().filter(|r| r.s.error).count() as u32;
@@ -244,7 +314,16 @@ fn write_index(dir: &Path, seq: u64, rows: &mut [Row], aggs: &[AggRow]) -> Res<(
         body.extend_from_slice(&z);
     }
     let mut head = Vec::new();
-    for v in [n as u64, min_end, max_end, max_elapsed as u64, errors as u64, seq0, agg_min, agg_max] {
+    for v in [
+        n as u64,
+        min_end,
+        max_end,
+        max_elapsed as u64,
+        errors as u64,
+        seq0,
+        agg_min,
+        agg_max,
+    ] {
         head.extend_from_slice(&v.to_le_bytes());
     }
     for (off, len, raw) in dirent {
@@ -302,7 +381,9 @@ impl Cache {
         self.map.insert((m.seq, c), v.clone());
         self.order.push_back((m.seq, c));
         while self.bytes > self.budget {
-            let Some(k) = self.order.pop_front() else { break };
+            let Some(k) = self.order.pop_front() else {
+                break;
+            };
             if let Some(old) = self.map.remove(&k) {
                 self.bytes -= old.len();
             }
@@ -340,7 +421,11 @@ fn read_meta(dir: &Path, seq: u64) -> Res<SegMeta> {
     let cols = (0..NCOLS)
         .map(|c| {
             let b = &h[64 + c * 16..];
-            (u64::from_le_bytes(b[..8].try_into().unwrap()), u32::from_le_bytes(b[8..12].try_into().unwrap()), u32::from_le_bytes(b[12..16].try_into().unwrap()))
+            (
+                u64::from_le_bytes(b[..8].try_into().unwrap()),
+                u32::from_le_bytes(b[8..12].try_into().unwrap()),
+                u32::from_le_bytes(b[12..16].try_into().unwrap()),
+            )
         })
         .collect();
     Ok(SegMeta {
@@ -367,7 +452,9 @@ fn replay(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Res<()>) -> Res<()> {
     while off + 8 <= buf.len() {
         let len = u32::from_le_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(buf[off + 4..off + 8].try_into().unwrap());
-        let Some(z) = buf.get(off + 8..off + 8 + len) else { break };
+        let Some(z) = buf.get(off + 8..off + 8 + len) else {
+            break;
+        };
         if crc32fast::hash(z) != crc {
             break;
         }
@@ -398,7 +485,10 @@ impl SegReader {
         let mut seqs: Vec<(u64, bool)> = Vec::new();
         for e in fs::read_dir(dir)? {
             let name = e?.file_name().into_string().unwrap_or_default();
-            if let Some(s) = name.strip_prefix("seg-").and_then(|s| s.strip_suffix(".log")) {
+            if let Some(s) = name
+                .strip_prefix("seg-")
+                .and_then(|s| s.strip_suffix(".log"))
+            {
                 let seq: u64 = s.parse()?;
                 seqs.push((seq, seg_path(dir, seq, "idx").exists()));
             }
@@ -419,7 +509,10 @@ impl SegReader {
                 for i in 0..n {
                     let s = model::decode_summary(&mut d).map_err(|_| "malformed")?;
                     model::decode_spans(&mut d).map_err(|_| "malformed")?;
-                    rows.push(Row { s, loc: off << 16 | i });
+                    rows.push(Row {
+                        s,
+                        loc: off << 16 | i,
+                    });
                 }
                 let na = d.var().map_err(|_| "malformed")?;
                 for _ in 0..na {
@@ -430,13 +523,22 @@ impl SegReader {
             rows.sort_by_key(|r| (r.s.end_us, r.s.seq));
             active.push((seq, rows));
         }
-        let budget = std::env::var("SC_CACHE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64usize) << 20;
+        let budget = std::env::var("SC_CACHE_MB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64usize)
+            << 20;
         Ok(Self {
             dir: dir.to_path_buf(),
             sealed,
             active,
             active_aggs,
-            cache: Cache { map: HashMap::new(), order: Default::default(), bytes: 0, budget },
+            cache: Cache {
+                map: HashMap::new(),
+                order: Default::default(),
+                bytes: 0,
+                budget,
+            },
         })
     }
 
@@ -449,7 +551,12 @@ impl SegReader {
     fn ends(&mut self, i: usize) -> Res<Vec<u64>> {
         let d = self.col(i, C_END)?;
         let mut prev = self.sealed[i].min_end;
-        Ok((0..self.sealed[i].rows).map(|r| { prev += u64_at(&d, r); prev }).collect())
+        Ok((0..self.sealed[i].rows)
+            .map(|r| {
+                prev += u64_at(&d, r);
+                prev
+            })
+            .collect())
     }
 
     fn summary(&mut self, i: usize, r: usize, end: u64) -> Res<Summary> {
@@ -457,7 +564,9 @@ impl SegReader {
         let g = |s: &mut Self, c: usize| -> Res<u32> { Ok(u32_at(&s.col(i, c)?, r)) };
         Ok(Summary {
             seq: seq0 + u64_at(&self.col(i, C_SEQ)?, r),
-            trace_id: self.col(i, C_TRACE)?[16 * r..16 * r + 16].try_into().unwrap(),
+            trace_id: self.col(i, C_TRACE)?[16 * r..16 * r + 16]
+                .try_into()
+                .unwrap(),
             span_id: self.col(i, C_SPANID)?[8 * r..8 * r + 8].try_into().unwrap(),
             service: g(self, C_SERVICE)?,
             instance: g(self, C_INSTANCE)?,
@@ -465,7 +574,9 @@ impl SegReader {
             end_us: end,
             elapsed_us: g(self, C_ELAPSED)?,
             error: self.col(i, C_ERROR)?[r] != 0,
-            status: u16::from_le_bytes(self.col(i, C_STATUS)?[2 * r..2 * r + 2].try_into().unwrap()),
+            status: u16::from_le_bytes(
+                self.col(i, C_STATUS)?[2 * r..2 * r + 2].try_into().unwrap(),
+            ),
             client_ip: g(self, C_IP)?,
             user: g(self, C_USER)?,
             thread: g(self, C_THREAD)?,
@@ -478,7 +589,9 @@ impl SegReader {
     }
 
     fn overlapping(&self, from_us: u64, to_us: u64) -> Vec<usize> {
-        (0..self.sealed.len()).filter(|&i| self.sealed[i].max_end >= from_us && self.sealed[i].min_end < to_us).collect()
+        (0..self.sealed.len())
+            .filter(|&i| self.sealed[i].max_end >= from_us && self.sealed[i].min_end < to_us)
+            .collect()
     }
 
     fn spans_at(&self, seq: u64, loc: u64) -> Res<Vec<Span>> {
@@ -500,32 +613,60 @@ impl Reader for SegReader {
     fn xlog(&mut self, from_us: u64, to_us: u64, f: &mut dyn FnMut(Dot)) -> Res<()> {
         for i in self.overlapping(from_us, to_us) {
             let ends = self.ends(i)?;
-            let (el, er, sq, sp) = (self.col(i, C_ELAPSED)?, self.col(i, C_ERROR)?, self.col(i, C_SEQ)?, self.col(i, C_SPANID)?);
+            let (el, er, sq, sp) = (
+                self.col(i, C_ELAPSED)?,
+                self.col(i, C_ERROR)?,
+                self.col(i, C_SEQ)?,
+                self.col(i, C_SPANID)?,
+            );
             let seq0 = self.sealed[i].seq0;
             let lo = ends.partition_point(|&e| e < from_us);
             let hi = ends.partition_point(|&e| e < to_us);
             for r in lo..hi {
-                f(Dot { end_us: ends[r], elapsed_us: u32_at(&el, r), error: er[r] != 0, seq: seq0 + u64_at(&sq, r), span_id: sp[8 * r..8 * r + 8].try_into().unwrap() });
+                f(Dot {
+                    end_us: ends[r],
+                    elapsed_us: u32_at(&el, r),
+                    error: er[r] != 0,
+                    seq: seq0 + u64_at(&sq, r),
+                    span_id: sp[8 * r..8 * r + 8].try_into().unwrap(),
+                });
             }
         }
         for (_, rows) in &self.active {
-            for r in rows.iter().filter(|r| r.s.end_us >= from_us && r.s.end_us < to_us) {
-                f(Dot { end_us: r.s.end_us, elapsed_us: r.s.elapsed_us, error: r.s.error, seq: r.s.seq, span_id: r.s.span_id });
+            for r in rows
+                .iter()
+                .filter(|r| r.s.end_us >= from_us && r.s.end_us < to_us)
+            {
+                f(Dot {
+                    end_us: r.s.end_us,
+                    elapsed_us: r.s.elapsed_us,
+                    error: r.s.error,
+                    seq: r.s.seq,
+                    span_id: r.s.span_id,
+                });
             }
         }
         Ok(())
     }
 
-    fn first_page(&mut self, from_us: u64, to_us: u64, filter: Filter, limit: usize) -> Res<Vec<Summary>> {
+    fn first_page(
+        &mut self,
+        from_us: u64,
+        to_us: u64,
+        filter: Filter,
+        limit: usize,
+    ) -> Res<Vec<Summary>> {
         let mut out = Vec::new();
         for i in self.overlapping(from_us, to_us) {
             let m = &self.sealed[i];
             // Segment-level pruning from the header and the filters.
             let skip = match filter {
-                Filter::ErrorsOf(e) => m.errors == 0 || {
-                    let eps = self.col(i, C_ENDPOINTS)?;
-                    !(0..eps.len() / 4).any(|j| u32_at(&eps, j) == e)
-                },
+                Filter::ErrorsOf(e) => {
+                    m.errors == 0 || {
+                        let eps = self.col(i, C_ENDPOINTS)?;
+                        !(0..eps.len() / 4).any(|j| u32_at(&eps, j) == e)
+                    }
+                }
                 Filter::SlowerThan(us) => m.max_elapsed <= us,
                 Filter::ClientIp(ip) => !bloom_has(&self.col(i, C_IP_BLOOM)?, ip as u64),
             };
@@ -538,7 +679,9 @@ impl Reader for SegReader {
             let hits: Vec<usize> = match filter {
                 Filter::ErrorsOf(e) => {
                     let (er, ep) = (self.col(i, C_ERROR)?, self.col(i, C_ENDPOINT)?);
-                    (lo..hi).filter(|&r| er[r] != 0 && u32_at(&ep, r) == e).collect()
+                    (lo..hi)
+                        .filter(|&r| er[r] != 0 && u32_at(&ep, r) == e)
+                        .collect()
                 }
                 Filter::SlowerThan(us) => {
                     let el = self.col(i, C_ELAPSED)?;
@@ -557,7 +700,10 @@ impl Reader for SegReader {
             }
         }
         for (_, rows) in &self.active {
-            for r in rows.iter().filter(|r| r.s.end_us >= from_us && r.s.end_us < to_us && filter.accepts(&r.s)) {
+            for r in rows
+                .iter()
+                .filter(|r| r.s.end_us >= from_us && r.s.end_us < to_us && filter.accepts(&r.s))
+            {
                 out.push(r.s.clone());
                 if out.len() == limit {
                     return Ok(out);
@@ -580,11 +726,17 @@ impl Reader for SegReader {
             let (mut lo, mut hi) = (0, n);
             while lo < hi {
                 let mid = (lo + hi) / 2;
-                if at(mid) < key { lo = mid + 1 } else { hi = mid }
+                if at(mid) < key {
+                    lo = mid + 1
+                } else {
+                    hi = mid
+                }
             }
             let mut rows = Vec::new();
             while lo < n && at(lo) == key {
-                rows.push(u32::from_le_bytes(tt[12 * lo + 8..12 * lo + 12].try_into().unwrap()) as usize);
+                rows.push(
+                    u32::from_le_bytes(tt[12 * lo + 8..12 * lo + 12].try_into().unwrap()) as usize,
+                );
                 lo += 1;
             }
             rows.sort_unstable();
@@ -615,9 +767,18 @@ impl Reader for SegReader {
                 continue;
             }
             let b = self.col(i, C_AGGS)?;
-            out.extend(b.chunks_exact(AGG_BYTES).map(AggRow::decode).filter(|a| a.sec >= from_s && a.sec < to_s));
+            out.extend(
+                b.chunks_exact(AGG_BYTES)
+                    .map(AggRow::decode)
+                    .filter(|a| a.sec >= from_s && a.sec < to_s),
+            );
         }
-        out.extend(self.active_aggs.iter().filter(|a| a.sec >= from_s && a.sec < to_s).cloned());
+        out.extend(
+            self.active_aggs
+                .iter()
+                .filter(|a| a.sec >= from_s && a.sec < to_s)
+                .cloned(),
+        );
         Ok(out)
     }
 }

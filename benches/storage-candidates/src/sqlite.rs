@@ -11,12 +11,15 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
-use crate::model::{self, AggRow, Dec, Filter, Span, Summary, Txn, HIST_N};
+use crate::model::{self, AggRow, Dec, Filter, HIST_N, Span, Summary, Txn};
 use crate::{Dot, Reader, Res, Writer};
 
 fn connect(dir: &Path) -> Res<Connection> {
     let c = Connection::open(dir.join("osprey.db"))?;
-    let mb: i64 = std::env::var("SC_CACHE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let mb: i64 = std::env::var("SC_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     c.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-{}; PRAGMA mmap_size=0;",
         mb * 1024
@@ -50,7 +53,12 @@ impl SqlWriter {
                PRIMARY KEY(sec, service)) WITHOUT ROWID;",
             hist.join(", ")
         ))?;
-        Ok(Self { c, in_tx: false, raw: Vec::new(), zc: zstd::bulk::Compressor::new(3)? })
+        Ok(Self {
+            c,
+            in_tx: false,
+            raw: Vec::new(),
+            zc: zstd::bulk::Compressor::new(3)?,
+        })
     }
 }
 
@@ -67,9 +75,24 @@ impl Writer for SqlWriter {
             for t in txns {
                 let s = &t.s;
                 ins.execute(params![
-                    s.seq as i64, &s.trace_id[..], &s.span_id[..], s.service, s.instance, s.endpoint, s.end_us as i64,
-                    s.elapsed_us, s.error, s.status, s.client_ip, s.user, s.thread, s.sql_count, s.sql_us, s.call_count,
-                    s.call_us, s.cpu_us
+                    s.seq as i64,
+                    &s.trace_id[..],
+                    &s.span_id[..],
+                    s.service,
+                    s.instance,
+                    s.endpoint,
+                    s.end_us as i64,
+                    s.elapsed_us,
+                    s.error,
+                    s.status,
+                    s.client_ip,
+                    s.user,
+                    s.thread,
+                    s.sql_count,
+                    s.sql_us,
+                    s.call_count,
+                    s.call_us,
+                    s.cpu_us
                 ])?;
             }
             let mut sp = self.c.prepare_cached("INSERT INTO spans VALUES (?1, ?2)")?;
@@ -79,7 +102,9 @@ impl Writer for SqlWriter {
                 let z = self.zc.compress(&self.raw)?;
                 sp.execute(params![t.s.seq as i64, z])?;
             }
-            let hist: Vec<String> = (0..HIST_N).map(|i| format!("h{i} = h{i} + excluded.h{i}")).collect();
+            let hist: Vec<String> = (0..HIST_N)
+                .map(|i| format!("h{i} = h{i} + excluded.h{i}"))
+                .collect();
             let marks: Vec<String> = (7..7 + HIST_N).map(|i| format!("?{i}")).collect();
             let mut ag = self.c.prepare_cached(&format!(
                 "INSERT INTO agg VALUES (?1, ?2, ?3, ?4, ?5, ?6, {}) ON CONFLICT(sec, service) DO UPDATE SET
@@ -89,7 +114,14 @@ impl Writer for SqlWriter {
                 hist.join(", ")
             ))?;
             for a in aggs {
-                let mut v: Vec<i64> = vec![a.sec as i64, a.service as i64, a.count as i64, a.errors as i64, a.sum_us as i64, a.max_us as i64];
+                let mut v: Vec<i64> = vec![
+                    a.sec as i64,
+                    a.service as i64,
+                    a.count as i64,
+                    a.errors as i64,
+                    a.sum_us as i64,
+                    a.max_us as i64,
+                ];
                 v.extend(a.hist.iter().map(|&h| h as i64));
                 ag.execute(rusqlite::params_from_iter(v))?;
             }
@@ -153,12 +185,24 @@ impl Reader for SqlReader {
         let mut rows = st.query(params![from_us as i64, to_us as i64])?;
         while let Some(r) = rows.next()? {
             let sp: [u8; 8] = r.get_ref(4)?.as_blob()?.try_into().unwrap_or_default();
-            f(Dot { end_us: r.get::<_, i64>(0)? as u64, elapsed_us: r.get(1)?, error: r.get(2)?, seq: r.get::<_, i64>(3)? as u64, span_id: sp });
+            f(Dot {
+                end_us: r.get::<_, i64>(0)? as u64,
+                elapsed_us: r.get(1)?,
+                error: r.get(2)?,
+                seq: r.get::<_, i64>(3)? as u64,
+                span_id: sp,
+            });
         }
         Ok(())
     }
 
-    fn first_page(&mut self, from_us: u64, to_us: u64, filter: Filter, limit: usize) -> Res<Vec<Summary>> {
+    fn first_page(
+        &mut self,
+        from_us: u64,
+        to_us: u64,
+        filter: Filter,
+        limit: usize,
+    ) -> Res<Vec<Summary>> {
         let (cond, arg): (&str, i64) = match filter {
             Filter::ErrorsOf(e) => ("error = 1 AND endpoint = ?3", e as i64),
             Filter::SlowerThan(us) => ("elapsed_us > ?3", us as i64),
@@ -167,7 +211,10 @@ impl Reader for SqlReader {
         let mut st = self.c.prepare_cached(&format!(
             "SELECT {SUMMARY_COLS} FROM txn WHERE end_us >= ?1 AND end_us < ?2 AND {cond} ORDER BY end_us, seq LIMIT ?4"
         ))?;
-        let rows = st.query_map(params![from_us as i64, to_us as i64, arg, limit as i64], summary)?;
+        let rows = st.query_map(
+            params![from_us as i64, to_us as i64, arg, limit as i64],
+            summary,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -187,7 +234,9 @@ impl Reader for SqlReader {
     }
 
     fn aggs(&mut self, from_s: u64, to_s: u64) -> Res<Vec<AggRow>> {
-        let mut st = self.c.prepare_cached("SELECT * FROM agg WHERE sec >= ?1 AND sec < ?2")?;
+        let mut st = self
+            .c
+            .prepare_cached("SELECT * FROM agg WHERE sec >= ?1 AND sec < ?2")?;
         let rows = st.query_map(params![from_s as i64, to_s as i64], |r| {
             let mut hist = [0u32; HIST_N];
             for (i, h) in hist.iter_mut().enumerate() {
