@@ -25,7 +25,19 @@ use std::sync::Arc;
 use crate::model::{self, AGG_BYTES, AggRow, Dec, Filter, Span, Summary, Txn};
 use crate::{Dot, Reader, Res, Writer};
 
-const MAGIC: &[u8; 8] = b"OSPIDX01";
+const MAGIC: &[u8; 8] = b"OSPIDX02";
+
+/// Rows per compressed block of the row-aligned columns (`SC_SEG_BLOCK`,
+/// default 8 192): a hit decompresses one block of each column it needs.
+fn block_rows() -> usize {
+    std::env::var("SC_SEG_BLOCK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8192)
+}
+
+/// Bytes per row of the row-aligned columns `C_ELAPSED..=C_LOC`.
+const WIDTH: [usize; 19] = [8, 4, 1, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 16, 8, 8, 8];
 const HOUR_US: u64 = 3_600_000_000;
 const MAX_SEGMENT: u64 = 64 << 20;
 
@@ -306,12 +318,22 @@ fn write_index(dir: &Path, seq: u64, rows: &mut [Row], aggs: &[AggRow]) -> Res<(
     let agg_min = aggs.iter().map(|a| a.sec).min().unwrap_or(u64::MAX);
     let agg_max = aggs.iter().map(|a| a.sec).max().unwrap_or(0);
     let mut body = Vec::new();
-    let mut dirent = Vec::new();
+    let mut dirent: Vec<Vec<(u64, u32, u32)>> = Vec::new();
     let zc_level = level();
-    for c in &cols {
-        let z = zstd::bulk::compress(c, zc_level)?;
-        dirent.push((body.len() as u64, z.len() as u32, c.len() as u32));
-        body.extend_from_slice(&z);
+    let br = block_rows();
+    for (ci, c) in cols.iter().enumerate() {
+        let chunk = if (C_ELAPSED..=C_LOC).contains(&ci) {
+            br * WIDTH[ci]
+        } else {
+            c.len().max(1)
+        };
+        let mut blocks = Vec::new();
+        for part in c.chunks(chunk).chain(c.is_empty().then_some(&[][..])) {
+            let z = zstd::bulk::compress(part, zc_level)?;
+            blocks.push((body.len() as u64, z.len() as u32, part.len() as u32));
+            body.extend_from_slice(&z);
+        }
+        dirent.push(blocks);
     }
     let mut head = Vec::new();
     for v in [
@@ -323,13 +345,17 @@ fn write_index(dir: &Path, seq: u64, rows: &mut [Row], aggs: &[AggRow]) -> Res<(
         seq0,
         agg_min,
         agg_max,
+        br as u64,
     ] {
         head.extend_from_slice(&v.to_le_bytes());
     }
-    for (off, len, raw) in dirent {
-        head.extend_from_slice(&off.to_le_bytes());
-        head.extend_from_slice(&len.to_le_bytes());
-        head.extend_from_slice(&raw.to_le_bytes());
+    for blocks in dirent {
+        head.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
+        for (off, len, raw) in blocks {
+            head.extend_from_slice(&off.to_le_bytes());
+            head.extend_from_slice(&len.to_le_bytes());
+            head.extend_from_slice(&raw.to_le_bytes());
+        }
     }
     let tmp = seg_path(dir, seq, "idx.tmp");
     let mut f = File::create(&tmp)?;
@@ -355,31 +381,32 @@ struct SegMeta {
     agg_min: u64,
     agg_max: u64,
     body_at: u64,
-    cols: Vec<(u64, u32, u32)>,
+    block_rows: usize,
+    cols: Vec<Vec<(u64, u32, u32)>>,
 }
 
 /// A byte-bounded cache of decompressed columns (the memory knob:
 /// `SC_CACHE_MB`, default 64). Crude eviction: oldest insertion first.
 struct Cache {
-    map: HashMap<(u64, usize), Arc<Vec<u8>>>,
-    order: std::collections::VecDeque<(u64, usize)>,
+    map: HashMap<(u64, usize, usize), Arc<Vec<u8>>>,
+    order: std::collections::VecDeque<(u64, usize, usize)>,
     bytes: usize,
     budget: usize,
 }
 
 impl Cache {
-    fn get(&mut self, dir: &Path, m: &SegMeta, c: usize) -> Res<Arc<Vec<u8>>> {
-        if let Some(v) = self.map.get(&(m.seq, c)) {
+    fn get(&mut self, dir: &Path, m: &SegMeta, c: usize, b: usize) -> Res<Arc<Vec<u8>>> {
+        if let Some(v) = self.map.get(&(m.seq, c, b)) {
             return Ok(v.clone());
         }
-        let (off, len, raw) = m.cols[c];
+        let (off, len, raw) = *m.cols[c].get(b).ok_or("block past the column")?;
         let f = File::open(seg_path(dir, m.seq, "idx"))?;
         let mut z = vec![0u8; len as usize];
         f.read_exact_at(&mut z, m.body_at + off)?;
         let v = Arc::new(zstd::bulk::decompress(&z, raw as usize)?);
         self.bytes += v.len();
-        self.map.insert((m.seq, c), v.clone());
-        self.order.push_back((m.seq, c));
+        self.map.insert((m.seq, c, b), v.clone());
+        self.order.push_back((m.seq, c, b));
         while self.bytes > self.budget {
             let Some(k) = self.order.pop_front() else {
                 break;
@@ -418,16 +445,24 @@ fn read_meta(dir: &Path, seq: u64) -> Res<SegMeta> {
     let hl = u32::from_le_bytes(m[8..12].try_into().unwrap()) as usize;
     let mut h = vec![0u8; hl];
     f.read_exact(&mut h)?;
-    let cols = (0..NCOLS)
-        .map(|c| {
-            let b = &h[64 + c * 16..];
-            (
-                u64::from_le_bytes(b[..8].try_into().unwrap()),
-                u32::from_le_bytes(b[8..12].try_into().unwrap()),
-                u32::from_le_bytes(b[12..16].try_into().unwrap()),
-            )
-        })
-        .collect();
+    let mut at = 72;
+    let mut cols = Vec::with_capacity(NCOLS);
+    for _ in 0..NCOLS {
+        let n =
+            u32::from_le_bytes(h.get(at..at + 4).ok_or("short index header")?.try_into()?) as usize;
+        at += 4;
+        let mut blocks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let b = h.get(at..at + 16).ok_or("short index header")?;
+            blocks.push((
+                u64::from_le_bytes(b[..8].try_into()?),
+                u32::from_le_bytes(b[8..12].try_into()?),
+                u32::from_le_bytes(b[12..16].try_into()?),
+            ));
+            at += 16;
+        }
+        cols.push(blocks);
+    }
     Ok(SegMeta {
         seq,
         rows: u64_at(&h, 0) as usize,
@@ -439,6 +474,7 @@ fn read_meta(dir: &Path, seq: u64) -> Res<SegMeta> {
         agg_min: u64_at(&h, 6),
         agg_max: u64_at(&h, 7),
         body_at: 12 + hl as u64,
+        block_rows: u64_at(&h, 8) as usize,
         cols,
     })
 }
@@ -542,9 +578,25 @@ impl SegReader {
         })
     }
 
+    /// An unblocked column of segment `i`.
     fn col(&mut self, i: usize, c: usize) -> Res<Arc<Vec<u8>>> {
-        let m = &self.sealed[i];
-        self.cache.get(&self.dir, m, c)
+        self.cache.get(&self.dir, &self.sealed[i], c, 0)
+    }
+
+    /// The block of row-aligned column `c` that holds row `r`, and the
+    /// row's index in it.
+    fn at(&mut self, i: usize, c: usize, r: usize) -> Res<(Arc<Vec<u8>>, usize)> {
+        let br = self.sealed[i].block_rows;
+        Ok((
+            self.cache.get(&self.dir, &self.sealed[i], c, r / br)?,
+            r % br,
+        ))
+    }
+
+    /// The first row after the block that holds `r`.
+    fn block_end(&self, i: usize, r: usize) -> usize {
+        let br = self.sealed[i].block_rows;
+        (r / br + 1) * br
     }
 
     /// End times of segment `i`, decoded.
@@ -561,22 +613,31 @@ impl SegReader {
 
     fn summary(&mut self, i: usize, r: usize, end: u64) -> Res<Summary> {
         let seq0 = self.sealed[i].seq0;
-        let g = |s: &mut Self, c: usize| -> Res<u32> { Ok(u32_at(&s.col(i, c)?, r)) };
+        let g = |s: &mut Self, c: usize| -> Res<u32> {
+            let (b, j) = s.at(i, c, r)?;
+            Ok(u32_at(&b, j))
+        };
+        let (sq, j) = self.at(i, C_SEQ, r)?;
+        let seq = seq0 + u64_at(&sq, j);
+        let (tr, j) = self.at(i, C_TRACE, r)?;
+        let trace_id = tr[16 * j..16 * j + 16].try_into().unwrap();
+        let (sp, j) = self.at(i, C_SPANID, r)?;
+        let span_id = sp[8 * j..8 * j + 8].try_into().unwrap();
+        let (er, j) = self.at(i, C_ERROR, r)?;
+        let error = er[j] != 0;
+        let (st, j) = self.at(i, C_STATUS, r)?;
+        let status = u16::from_le_bytes(st[2 * j..2 * j + 2].try_into().unwrap());
         Ok(Summary {
-            seq: seq0 + u64_at(&self.col(i, C_SEQ)?, r),
-            trace_id: self.col(i, C_TRACE)?[16 * r..16 * r + 16]
-                .try_into()
-                .unwrap(),
-            span_id: self.col(i, C_SPANID)?[8 * r..8 * r + 8].try_into().unwrap(),
+            seq,
+            trace_id,
+            span_id,
             service: g(self, C_SERVICE)?,
             instance: g(self, C_INSTANCE)?,
             endpoint: g(self, C_ENDPOINT)?,
             end_us: end,
             elapsed_us: g(self, C_ELAPSED)?,
-            error: self.col(i, C_ERROR)?[r] != 0,
-            status: u16::from_le_bytes(
-                self.col(i, C_STATUS)?[2 * r..2 * r + 2].try_into().unwrap(),
-            ),
+            error,
+            status,
             client_ip: g(self, C_IP)?,
             user: g(self, C_USER)?,
             thread: g(self, C_THREAD)?,
@@ -613,23 +674,27 @@ impl Reader for SegReader {
     fn xlog(&mut self, from_us: u64, to_us: u64, f: &mut dyn FnMut(Dot)) -> Res<()> {
         for i in self.overlapping(from_us, to_us) {
             let ends = self.ends(i)?;
-            let (el, er, sq, sp) = (
-                self.col(i, C_ELAPSED)?,
-                self.col(i, C_ERROR)?,
-                self.col(i, C_SEQ)?,
-                self.col(i, C_SPANID)?,
-            );
             let seq0 = self.sealed[i].seq0;
             let lo = ends.partition_point(|&e| e < from_us);
             let hi = ends.partition_point(|&e| e < to_us);
-            for r in lo..hi {
-                f(Dot {
-                    end_us: ends[r],
-                    elapsed_us: u32_at(&el, r),
-                    error: er[r] != 0,
-                    seq: seq0 + u64_at(&sq, r),
-                    span_id: sp[8 * r..8 * r + 8].try_into().unwrap(),
-                });
+            let mut r = lo;
+            while r < hi {
+                let stop = self.block_end(i, r).min(hi);
+                let (el, j0) = self.at(i, C_ELAPSED, r)?;
+                let (er, _) = self.at(i, C_ERROR, r)?;
+                let (sq, _) = self.at(i, C_SEQ, r)?;
+                let (sp, _) = self.at(i, C_SPANID, r)?;
+                for (k, end_us) in ends[r..stop].iter().enumerate() {
+                    let j = j0 + k;
+                    f(Dot {
+                        end_us: *end_us,
+                        elapsed_us: u32_at(&el, j),
+                        error: er[j] != 0,
+                        seq: seq0 + u64_at(&sq, j),
+                        span_id: sp[8 * j..8 * j + 8].try_into().unwrap(),
+                    });
+                }
+                r = stop;
             }
         }
         for (_, rows) in &self.active {
@@ -676,27 +741,37 @@ impl Reader for SegReader {
             let ends = self.ends(i)?;
             let lo = ends.partition_point(|&e| e < from_us);
             let hi = ends.partition_point(|&e| e < to_us);
-            let hits: Vec<usize> = match filter {
-                Filter::ErrorsOf(e) => {
-                    let (er, ep) = (self.col(i, C_ERROR)?, self.col(i, C_ENDPOINT)?);
-                    (lo..hi)
-                        .filter(|&r| er[r] != 0 && u32_at(&ep, r) == e)
-                        .collect()
+            let mut r = lo;
+            while r < hi {
+                let stop = self.block_end(i, r).min(hi);
+                let hits: Vec<usize> = match filter {
+                    Filter::ErrorsOf(e) => {
+                        let ((er, j0), (ep, _)) =
+                            (self.at(i, C_ERROR, r)?, self.at(i, C_ENDPOINT, r)?);
+                        (r..stop)
+                            .filter(|&x| er[j0 + x - r] != 0 && u32_at(&ep, j0 + x - r) == e)
+                            .collect()
+                    }
+                    Filter::SlowerThan(us) => {
+                        let (el, j0) = self.at(i, C_ELAPSED, r)?;
+                        (r..stop)
+                            .filter(|&x| u32_at(&el, j0 + x - r) > us)
+                            .collect()
+                    }
+                    Filter::ClientIp(ip) => {
+                        let (c, j0) = self.at(i, C_IP, r)?;
+                        (r..stop)
+                            .filter(|&x| u32_at(&c, j0 + x - r) == ip)
+                            .collect()
+                    }
+                };
+                for x in hits {
+                    out.push(self.summary(i, x, ends[x])?);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
                 }
-                Filter::SlowerThan(us) => {
-                    let el = self.col(i, C_ELAPSED)?;
-                    (lo..hi).filter(|&r| u32_at(&el, r) > us).collect()
-                }
-                Filter::ClientIp(ip) => {
-                    let c = self.col(i, C_IP)?;
-                    (lo..hi).filter(|&r| u32_at(&c, r) == ip).collect()
-                }
-            };
-            for r in hits {
-                out.push(self.summary(i, r, ends[r])?);
-                if out.len() == limit {
-                    return Ok(out);
-                }
+                r = stop;
             }
         }
         for (_, rows) in &self.active {
@@ -741,12 +816,14 @@ impl Reader for SegReader {
             }
             rows.sort_unstable();
             for r in rows {
-                if &self.col(i, C_TRACE)?[16 * r..16 * r + 16] != trace_id {
+                let (tr, j) = self.at(i, C_TRACE, r)?;
+                if &tr[16 * j..16 * j + 16] != trace_id {
                     continue;
                 }
                 let ends = self.ends(i)?;
                 let s = self.summary(i, r, ends[r])?;
-                let loc = u64_at(&self.col(i, C_LOC)?, r);
+                let (lc, j) = self.at(i, C_LOC, r)?;
+                let loc = u64_at(&lc, j);
                 let seq = self.sealed[i].seq;
                 out.push((s, self.spans_at(seq, loc)?));
             }
