@@ -136,7 +136,11 @@ pub fn endpoint_name(e: u32) -> String {
         VERBS[(local % 4) as usize],
         1 + local / 20,
         NOUNS[(local / 4 % 10) as usize],
-        if local % 3 == 0 { "/details" } else { "" }
+        if local.is_multiple_of(3) {
+            "/details"
+        } else {
+            ""
+        }
     )
 }
 
@@ -152,7 +156,7 @@ impl Rng {
     }
     /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 11) as u128 * n as u128 >> 53) as u64
+        (((self.next() >> 11) as u128 * n as u128) >> 53) as u64
     }
     /// Uniform in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
@@ -325,7 +329,11 @@ impl Generator {
             let off = (elapsed_us as u64 * i as u64 / n_spans as u64) as u32;
             let dur = ((elapsed_us / n_spans as u32) as f64 * r.unit()) as u32 + 1;
             let pick = r.below(10);
-            let parent = if i > 2 && pick % 3 == 0 { 1 } else { 0 };
+            let parent = if i > 2 && pick.is_multiple_of(3) {
+                1
+            } else {
+                0
+            };
             let (name, kind, attrs) = if pick < 5 {
                 sql_count += 1;
                 sql_us += dur;

@@ -205,7 +205,7 @@ impl Writer for SegWriter {
     }
 }
 
-fn put_col(cols: &mut Vec<Vec<u8>>, c: usize, bytes: Vec<u8>) {
+fn put_col(cols: &mut [Vec<u8>], c: usize, bytes: Vec<u8>) {
     cols[c] = bytes;
 }
 
