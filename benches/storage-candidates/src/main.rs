@@ -257,12 +257,37 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// With `SC_COLD=1`, drops this store's files from the OS page cache
+/// (`posix_fadvise(DONTNEED)` on each file: other processes' cached data is
+/// untouched), so the next query reads from the disk as on a store larger
+/// than memory.
+fn evict(dir: &Path) {
+    if std::env::var("SC_COLD").as_deref() != Ok("1") {
+        return;
+    }
+    fn walk(p: &Path) {
+        let Ok(rd) = std::fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path);
+            } else if let Ok(f) = std::fs::File::open(&path) {
+                use std::os::fd::AsRawFd;
+                // SAFETY: a valid open descriptor; the call only advises the kernel.
+                unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            }
+        }
+    }
+    walk(dir);
+}
+
 fn query(name: &str, dir: &Path) -> Res<()> {
     let total = total_txns();
     let g = Generator::new(total);
     let day_us = 86_400_000_000u64;
     let week0 = model::WEEK_START_S * 1_000_000;
     // Open and answer the last minute: "restart to serving".
+    evict(dir);
     let t0 = Instant::now();
     let mut r = open_reader(name, dir)?;
     let end = g.end_us_of(total - 1) + 1;
@@ -282,6 +307,7 @@ fn query(name: &str, dir: &Path) -> Res<()> {
         let to = from + hours * 3_600_000_000;
         let mut n = 0u64;
         let mut chk = 0u64;
+        evict(dir);
         let t = Instant::now();
         r.xlog(from, to, &mut |dot| {
             n += 1;
@@ -319,6 +345,7 @@ fn query(name: &str, dir: &Path) -> Res<()> {
             Filter::SlowerThan(5_000_000),
             Filter::ClientIp(ip),
         ] {
+            evict(dir);
             let t = Instant::now();
             let page = r.first_page(from, to, f, 100)?;
             fp.entry(f.label()).or_default().push(ms(t.elapsed()));
@@ -354,6 +381,7 @@ fn query(name: &str, dir: &Path) -> Res<()> {
     for _ in 0..20 {
         let k = h.below(total);
         let id = model::trace_id_of(k);
+        evict(dir);
         let t = Instant::now();
         let tr = r.trace(&id)?;
         ts.push(ms(t.elapsed()));
@@ -376,6 +404,7 @@ fn query(name: &str, dir: &Path) -> Res<()> {
     let mut ag = Vec::new();
     for d in [1u64, 3, 5] {
         let from = model::WEEK_START_S + d * 86_400;
+        evict(dir);
         let t = Instant::now();
         let rows = r.aggs(from, from + 86_400)?;
         let (secs, count) = model::per_second(rows, from, from + 86_400);
@@ -400,9 +429,12 @@ fn check(what: &str, got: u64, want: u64) -> Res<()> {
     }
 }
 
-fn run_child(args: &[&str]) -> Res<BTreeMap<String, f64>> {
+fn run_child(args: &[&str], cold: bool) -> Res<BTreeMap<String, f64>> {
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe).args(args).output()?;
+    let out = Command::new(exe)
+        .args(args)
+        .env("SC_COLD", if cold { "1" } else { "0" })
+        .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
@@ -416,7 +448,12 @@ fn run_child(args: &[&str]) -> Res<BTreeMap<String, f64>> {
     for l in text.lines() {
         if let Some(rest) = l.strip_prefix("RESULT ") {
             let (k, v) = rest.rsplit_once(' ').unwrap();
-            m.insert(k.to_string(), v.parse().unwrap_or(f64::NAN));
+            let k = if cold {
+                format!("cold:{k}")
+            } else {
+                k.to_string()
+            };
+            m.insert(k, v.parse().unwrap_or(f64::NAN));
         }
     }
     eprintln!("{args:?}: {m:?}");
@@ -434,16 +471,21 @@ fn run(base: &Path) -> Res<()> {
         for n in &names {
             let dir = base.join(n);
             eprintln!("round {round}: ingest {n}");
-            for (k, v) in run_child(&["ingest", n, dir.to_str().unwrap()])? {
+            for (k, v) in run_child(&["ingest", n, dir.to_str().unwrap()], false)? {
                 res.entry((n.clone(), k)).or_default().push(v);
             }
         }
     }
-    for round in 0..query_rounds {
+    let cold_rounds = env_u64("SC_COLD_ROUNDS", 0);
+    for round in 0..query_rounds + cold_rounds {
+        let cold = round >= query_rounds;
         for n in &names {
             let dir = base.join(n);
-            eprintln!("round {round}: query {n}");
-            for (k, v) in run_child(&["query", n, dir.to_str().unwrap()])? {
+            eprintln!(
+                "round {round}: query {n}{}",
+                if cold { " (cold)" } else { "" }
+            );
+            for (k, v) in run_child(&["query", n, dir.to_str().unwrap()], cold)? {
                 res.entry((n.clone(), k)).or_default().push(v);
             }
         }
