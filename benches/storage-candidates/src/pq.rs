@@ -301,11 +301,7 @@ impl Writer for PqWriter {
             a.encode(&mut self.raw);
         }
         let z = zstd::bulk::compress(&self.raw, 1)?;
-        let mut frame = Vec::with_capacity(z.len() + 8);
-        frame.extend_from_slice(&(z.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
-        frame.extend_from_slice(&z);
-        self.wal.write_all(&frame)?;
+        self.wal.write_all(&crate::seglog::frame(&z))?;
         self.buf.extend_from_slice(txns);
         self.aggs.extend_from_slice(aggs);
         Ok(())
@@ -462,20 +458,8 @@ impl PqReader {
         files.sort_by_key(|f| f.min_end);
         let mut mem = Vec::new();
         let mut mem_aggs = Vec::new();
-        let mut buf = Vec::new();
-        File::open(wal_path(dir))?.read_to_end(&mut buf)?;
-        let mut off = 0;
-        while off + 8 <= buf.len() {
-            let len = u32::from_le_bytes(buf[off..off + 4].try_into()?) as usize;
-            let crc = u32::from_le_bytes(buf[off + 4..off + 8].try_into()?);
-            let Some(z) = buf.get(off + 8..off + 8 + len) else {
-                break;
-            };
-            if crc32fast::hash(z) != crc {
-                break;
-            }
-            let raw = zstd::stream::decode_all(z)?;
-            let mut d = Dec::new(&raw);
+        crate::seglog::replay(&wal_path(dir), |_, raw| {
+            let mut d = Dec::new(raw);
             for _ in 0..d.var().map_err(|_| "malformed")? {
                 let s = model::decode_summary(&mut d).map_err(|_| "malformed")?;
                 let sp = model::decode_spans(&mut d).map_err(|_| "malformed")?;
@@ -484,8 +468,8 @@ impl PqReader {
             for _ in 0..d.var().map_err(|_| "malformed")? {
                 mem_aggs.push(AggRow::decode(d.raw(AGG_BYTES).map_err(|_| "malformed")?));
             }
-            off += 8 + len;
-        }
+            Ok(())
+        })?;
         Ok(Self {
             files,
             agg_files,

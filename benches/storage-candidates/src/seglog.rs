@@ -191,10 +191,7 @@ impl Writer for SegWriter {
         }
         let z = self.zc.compress(&self.raw)?;
         let off = self.len;
-        let mut frame = Vec::with_capacity(z.len() + 8);
-        frame.extend_from_slice(&(z.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
-        frame.extend_from_slice(&z);
+        let frame = frame(&z);
         self.file.write_all(&frame)?;
         self.len += frame.len() as u64;
         for (i, t) in txns.iter().enumerate() {
@@ -498,8 +495,18 @@ fn read_meta(dir: &Path, seq: u64) -> Res<SegMeta> {
     })
 }
 
-/// Replays a log: every intact frame, stopping at a torn or corrupt tail.
-fn replay(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Res<()>) -> Res<()> {
+/// One log frame: `[len u32][crc32 u32][z]`.
+pub(crate) fn frame(z: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(z.len() + 8);
+    frame.extend_from_slice(&(z.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(z).to_le_bytes());
+    frame.extend_from_slice(z);
+    frame
+}
+
+/// Replays a log: every intact frame, decompressed, with its offset,
+/// stopping at a torn or corrupt tail.
+pub(crate) fn replay(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Res<()>) -> Res<()> {
     let mut file = File::open(path)?;
     let mut buf = Vec::new();
     file.read_to_end(&mut buf)?;
