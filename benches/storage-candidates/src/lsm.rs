@@ -137,13 +137,7 @@ impl Reader for LsmReader {
         for kv in self.p.txn.range(txn_key(from_us, 0)..txn_key(to_us, 0)) {
             let (_, v) = kv?;
             let s = dec_summary(&v)?;
-            f(Dot {
-                end_us: s.end_us,
-                elapsed_us: s.elapsed_us,
-                error: s.error,
-                seq: s.seq,
-                span_id: s.span_id,
-            });
+            f(Dot::from(&s));
         }
         Ok(())
     }

@@ -42,6 +42,18 @@ pub struct Dot {
     pub span_id: [u8; 8],
 }
 
+impl From<&Summary> for Dot {
+    fn from(s: &Summary) -> Self {
+        Dot {
+            end_us: s.end_us,
+            elapsed_us: s.elapsed_us,
+            error: s.error,
+            seq: s.seq,
+            span_id: s.span_id,
+        }
+    }
+}
+
 /// The write side of a candidate.
 pub trait Writer {
     /// Stores one request's transactions and the aggregate rows that closed.

@@ -11,7 +11,7 @@
 //! the buffer size).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -539,13 +539,7 @@ impl Reader for PqReader {
             .iter()
             .filter(|(s, _)| s.end_us >= from_us && s.end_us < to_us)
         {
-            f(Dot {
-                end_us: s.end_us,
-                elapsed_us: s.elapsed_us,
-                error: s.error,
-                seq: s.seq,
-                span_id: s.span_id,
-            });
+            f(Dot::from(s));
         }
         Ok(())
     }

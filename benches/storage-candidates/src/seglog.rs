@@ -728,13 +728,7 @@ impl Reader for SegReader {
                 .iter()
                 .filter(|r| r.s.end_us >= from_us && r.s.end_us < to_us)
             {
-                f(Dot {
-                    end_us: r.s.end_us,
-                    elapsed_us: r.s.elapsed_us,
-                    error: r.s.error,
-                    seq: r.s.seq,
-                    span_id: r.s.span_id,
-                });
+                f(Dot::from(&r.s));
             }
         }
         Ok(())
