@@ -798,6 +798,18 @@ fn detach_without_a_transaction_is_refused() {
     });
 }
 
+/// The calling thread's CPU time so far, in ms.
+fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
 #[test]
 fn cpu_time_is_measured_per_transaction_when_asked() {
     let cpu = |t: &osprey::model::TransactionRecord| {
@@ -813,10 +825,14 @@ fn cpu_time_is_measured_per_transaction_when_asked() {
     let capture = Capture::default();
     with_osprey(quick().cpu_time(true), &capture, || {
         let busy = osprey::transaction("busy").begin();
-        let until = std::time::Instant::now() + Duration::from_millis(30);
+        // Spin until this thread has used 30 ms of CPU (not of wall time: a
+        // loaded machine may run it for less than that in 30 ms).
+        let until = thread_cpu_ms() + 30.0;
         let mut x = 0u64;
-        while std::time::Instant::now() < until {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        while thread_cpu_ms() < until {
+            for _ in 0..1000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
         }
         busy.end();
         let idle = osprey::transaction("idle").begin();
@@ -831,7 +847,10 @@ fn cpu_time_is_measured_per_transaction_when_asked() {
     };
     let busy = cpu(by_name("busy")).expect("measured");
     let idle = cpu(by_name("idle")).expect("measured");
-    assert!(busy >= 15.0, "a 30 ms busy loop used {busy} ms of CPU");
+    assert!(
+        busy >= 29.0,
+        "a loop that used 30 ms of CPU measured {busy} ms"
+    );
     assert!(idle < 10.0, "a 30 ms sleep used {idle} ms of CPU");
 
     let capture = Capture::default();
