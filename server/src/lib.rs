@@ -28,6 +28,7 @@ pub mod cli;
 pub mod index;
 pub mod ingest;
 pub mod record;
+pub mod storage;
 pub mod store;
 pub mod time;
 pub mod tree;

@@ -12,6 +12,8 @@ mod servermap;
 pub use aggregate::{SecondStats, bounds_ms as aggregate_bounds_ms};
 pub use metrics::{SeriesJson, SeriesQuery};
 pub use servermap::{EdgeJson, TargetKind};
+// The query and row types live with the trait; re-exported for existing callers.
+pub use crate::storage::{TxnFilter, TxnJson};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use osprey::model::{SpanId, TraceId};
 use serde::Serialize;
 
 use crate::record::{MetricPoint, SpanRec};
+use crate::storage::TxnRow;
 use crate::store::Loc;
 use metrics::MetricIndex;
 use servermap::EdgeIndex;
@@ -97,92 +100,26 @@ impl Txn {
         self.user.as_ref().or(self.client_ip.as_ref())
     }
 
-    /// The JSON form.
-    pub fn to_json(&self) -> TxnJson {
-        TxnJson {
+    /// The plain row a [`crate::storage::Storage`] returns.
+    pub fn row(&self) -> TxnRow {
+        TxnRow {
             seq: self.seq,
-            id: self.span_id.to_hex(),
-            trace_id: self.trace_id.to_hex(),
-            parent_span_id: self.parent.map(|p| p.to_hex()),
-            service: self.service.to_string(),
-            endpoint: self.endpoint.to_string(),
-            start_ms: self.start_ns / 1_000_000,
-            end_ms: self.end_ns() / 1_000_000,
-            elapsed_ms: self.elapsed_ns as f64 / 1e6,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent: self.parent,
+            service: self.service.clone(),
+            endpoint: self.endpoint.clone(),
+            start_ns: self.start_ns,
+            elapsed_ns: self.elapsed_ns,
             error: self.error,
-            client_ip: self.client_ip.as_deref().map(str::to_owned),
-            user: self.user.as_deref().map(str::to_owned),
+            client_ip: self.client_ip.clone(),
+            user: self.user.clone(),
             http_status: self.http_status,
             thread: self.thread,
-            instance: self.instance.as_deref().map(str::to_owned),
+            instance: self.instance.clone(),
             tree_omitted: self.tree_omitted,
         }
     }
-}
-
-/// A transaction as the API returns it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct TxnJson {
-    /// Ingest sequence number.
-    pub seq: u64,
-    /// Transaction id (root span id, 16 hex digits).
-    pub id: String,
-    /// Trace id (32 hex digits).
-    pub trace_id: String,
-    /// Parent span id of the root, when called from elsewhere.
-    pub parent_span_id: Option<String>,
-    /// Service.
-    pub service: String,
-    /// Endpoint.
-    pub endpoint: String,
-    /// Start, UNIX ms.
-    pub start_ms: u64,
-    /// End, UNIX ms.
-    pub end_ms: u64,
-    /// Elapsed ms.
-    pub elapsed_ms: f64,
-    /// Failed.
-    pub error: bool,
-    /// Client IP.
-    pub client_ip: Option<String>,
-    /// User id.
-    pub user: Option<String>,
-    /// HTTP status, 0 when none.
-    pub http_status: u16,
-    /// Thread id, 0 when none.
-    pub thread: u64,
-    /// `service.instance.id` of the sending process, when it set one.
-    #[serde(default)]
-    pub instance: Option<String>,
-    /// True for a summary: the agent's tree budget left the call tree out
-    /// and only the transaction itself was sent.
-    #[serde(default)]
-    pub tree_omitted: bool,
-}
-
-/// Filters of a transaction list; every field is optional.
-#[derive(Clone, Debug, Default)]
-pub struct TxnFilter {
-    /// End at or after, UNIX ns.
-    pub from_ns: Option<u64>,
-    /// End before, UNIX ns.
-    pub to_ns: Option<u64>,
-    /// Elapsed at least, ns.
-    pub min_elapsed_ns: Option<u64>,
-    /// Elapsed at most, ns.
-    pub max_elapsed_ns: Option<u64>,
-    /// Only failed ones.
-    pub error_only: bool,
-    /// Service equals.
-    pub service: Option<String>,
-    /// Endpoint equals.
-    pub endpoint: Option<String>,
-    /// Client IP equals.
-    pub client_ip: Option<String>,
-    /// User equals.
-    pub user: Option<String>,
-    /// `service.instance.id` equals.
-    pub instance: Option<String>,
 }
 
 impl TxnFilter {
