@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use osprey::model::{SpanId, TraceId};
 
-use crate::index::IndexConfig;
 use crate::record::{MetricPoint, SpanRec};
-use crate::storage::embedded::EmbeddedStorage;
+use crate::storage::embedded::{EmbeddedStorage, IndexConfig, StoreConfig};
 use crate::storage::{IngestBatch, ReadView, Storage, StorageResult};
 // Moved to `storage`; re-exported for existing callers.
 pub use crate::storage::{ActiveReport, ActiveTxn, Status};
-use crate::store::StoreConfig;
 use crate::tree::{self, TreeJson};
 
 /// Everything `osprey serve` is configured with.

@@ -9,17 +9,17 @@ mod aggregate;
 mod metrics;
 mod servermap;
 
-pub use aggregate::{SecondStats, bounds_ms as aggregate_bounds_ms};
-pub use metrics::{SeriesJson, SeriesQuery};
-pub use servermap::{EdgeJson, TargetKind};
-// The query and row types live with the trait; re-exported for existing callers.
-pub use crate::storage::{TxnFilter, TxnJson};
+// The query, row and answer types live with the storage trait; re-exported
+// here for existing callers.
+pub use crate::storage::{
+    EdgeJson, IndexStats, InstanceJson, SecondStats, SeriesJson, SeriesQuery, TargetKind,
+    TxnFilter, TxnJson, aggregate_bounds_ms,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use osprey::model::{SpanId, TraceId};
-use serde::Serialize;
 
 use crate::record::{MetricPoint, SpanRec};
 use crate::storage::TxnRow;
@@ -161,47 +161,6 @@ struct InstanceEntry {
     transactions: u64,
     errors: u64,
     summaries: u64,
-}
-
-/// One instance as `/api/instances` returns it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct InstanceJson {
-    /// Service name.
-    pub service: String,
-    /// `service.instance.id`.
-    pub instance: String,
-    /// `host.name`, when sent.
-    pub host: Option<String>,
-    /// `process.pid`, when sent.
-    pub pid: Option<i64>,
-    /// End of its first transaction indexed, UNIX ms.
-    pub first_seen_ms: u64,
-    /// End of its latest transaction, UNIX ms.
-    pub last_seen_ms: u64,
-    /// Transactions indexed since the server started (from the whole
-    /// store at start-up).
-    pub transactions: u64,
-    /// Of which failed.
-    pub errors: u64,
-    /// Of which summaries (call tree not kept).
-    pub summaries: u64,
-}
-
-/// Counters shown by `/api/status`.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct IndexStats {
-    /// Transactions held.
-    pub transactions: usize,
-    /// Transactions evicted by the cap or by retention.
-    pub evicted_transactions: u64,
-    /// Outgoing calls held for the server map.
-    pub edges: usize,
-    /// Metric series held.
-    pub series: usize,
-    /// Metric points dropped because the series cap was reached.
-    pub dropped_metric_points: u64,
-    /// Spans indexed since start.
-    pub spans_indexed: u64,
 }
 
 const NS_PER_S: u64 = 1_000_000_000;

@@ -16,9 +16,11 @@ use super::{
     SeriesJson, SeriesQuery, Status, Storage, StorageError, StorageResult, TxnFilter, TxnPage,
     TxnRow,
 };
-use crate::index::{Index, IndexConfig};
+use crate::index::Index;
 use crate::record::{Batch, SpanRec};
-use crate::store::{self, Issue, Store, StoreConfig};
+use crate::store::{self, Issue, Store};
+/// The backend's settings: segments and retention, and in-memory caps.
+pub use crate::{index::IndexConfig, store::StoreConfig};
 
 /// Limits of the active-services board.
 const MAX_ACTIVE_SERVICES: usize = 256;

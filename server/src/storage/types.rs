@@ -8,10 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::{MetricPoint, SpanRec};
 
-pub use crate::index::{
-    EdgeJson, IndexStats, InstanceJson, SecondStats, SeriesJson, SeriesQuery, TargetKind,
-    aggregate_bounds_ms,
-};
+use crate::record::MetricKind;
+// The segment store's descriptors are part of `/api/status`'s shape.
 pub use crate::store::{Issue, SegmentInfo};
 
 /// What one acknowledged request brought.
@@ -225,4 +223,139 @@ pub struct Status {
     pub index: IndexStats,
     /// Records appended since start (one per trace per request, one per metrics request).
     pub records_written: u64,
+}
+
+/// Statistics of one second (transactions placed by end time).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SecondStats {
+    /// UNIX second.
+    pub second: u64,
+    /// Transactions ended in this second (= TPS).
+    pub count: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Mean elapsed ms (0 when none).
+    pub elapsed_avg_ms: f64,
+    /// Largest elapsed ms.
+    pub elapsed_max_ms: f64,
+    /// Counts per bucket of `histogram_bounds_ms` plus an overflow bucket.
+    pub histogram: Vec<u64>,
+    /// Distinct visitors (user id, else client IP) among transactions that
+    /// ended in the `window_s` seconds up to and including this one.
+    pub concurrent_users: u64,
+}
+
+/// Upper bounds (ms, inclusive) of the histogram buckets.
+pub fn aggregate_bounds_ms() -> &'static [u64] {
+    &osprey::model::HISTOGRAM_BOUNDS_MS
+}
+
+/// A series query; empty fields match everything.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SeriesQuery {
+    /// Service equals.
+    pub service: Option<String>,
+    /// Metric name equals.
+    pub name: Option<String>,
+    /// Points at or after, UNIX ns.
+    pub from_ns: Option<u64>,
+    /// Points before, UNIX ns.
+    pub to_ns: Option<u64>,
+    /// Keep only the latest point of each series (at or before `to_ns`).
+    pub latest_only: bool,
+}
+
+/// One series in an answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SeriesJson {
+    /// Service.
+    pub service: String,
+    /// Metric name.
+    pub name: String,
+    /// Point attributes, `k=v` sorted and joined by `,`.
+    pub attributes: String,
+    /// Unit.
+    pub unit: String,
+    /// `Gauge`, `Sum` or `Histogram`.
+    pub kind: MetricKind,
+    /// `[time ms, value, count]` (count is the histogram observation count, else 0).
+    pub points: Vec<(u64, f64, u64)>,
+}
+
+/// What an edge points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Another instrumented service.
+    Service,
+    /// A database.
+    Database,
+    /// An uninstrumented host.
+    External,
+    /// Not known yet (only shown once a callee service is seen).
+    Unknown,
+}
+
+/// One server-map edge.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EdgeJson {
+    /// Calling service.
+    pub caller: String,
+    /// Callee: service name, database name or host.
+    pub callee: String,
+    /// What the callee is.
+    pub callee_kind: TargetKind,
+    /// Calls.
+    pub count: u64,
+    /// Failed calls.
+    pub errors: u64,
+    /// Median call duration, ms (nearest rank).
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Largest, ms.
+    pub max_ms: f64,
+}
+
+/// One instance as `/api/instances` returns it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct InstanceJson {
+    /// Service name.
+    pub service: String,
+    /// `service.instance.id`.
+    pub instance: String,
+    /// `host.name`, when sent.
+    pub host: Option<String>,
+    /// `process.pid`, when sent.
+    pub pid: Option<i64>,
+    /// End of its first transaction indexed, UNIX ms.
+    pub first_seen_ms: u64,
+    /// End of its latest transaction, UNIX ms.
+    pub last_seen_ms: u64,
+    /// Transactions indexed since the server started (from the whole
+    /// store at start-up).
+    pub transactions: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Of which summaries (call tree not kept).
+    pub summaries: u64,
+}
+
+/// Counters shown by `/api/status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IndexStats {
+    /// Transactions held.
+    pub transactions: usize,
+    /// Transactions evicted by the cap or by retention.
+    pub evicted_transactions: u64,
+    /// Outgoing calls held for the server map.
+    pub edges: usize,
+    /// Metric series held.
+    pub series: usize,
+    /// Metric points dropped because the series cap was reached.
+    pub dropped_metric_points: u64,
+    /// Spans indexed since start.
+    pub spans_indexed: u64,
 }
