@@ -51,50 +51,25 @@ impl Default for IndexConfig {
     }
 }
 
-/// One transaction's summary (an XLog entry).
+/// One transaction's summary (an XLog entry) and where its root span is
+/// stored; the summary's fields are reached through `Deref`.
 #[derive(Clone, Debug)]
 pub struct Txn {
-    /// Ingest sequence number (the live-update cursor).
-    pub seq: u64,
-    /// Trace id.
-    pub trace_id: TraceId,
-    /// The root span's id; the transaction id.
-    pub span_id: SpanId,
-    /// The root span's parent (in another service or process).
-    pub parent: Option<SpanId>,
-    /// Service name.
-    pub service: Arc<str>,
-    /// Endpoint (root span name).
-    pub endpoint: Arc<str>,
-    /// Start, UNIX ns.
-    pub start_ns: u64,
-    /// Elapsed ns.
-    pub elapsed_ns: u64,
-    /// Status ERROR, an exception on the root, or HTTP status >= 500.
-    pub error: bool,
-    /// `client.address`.
-    pub client_ip: Option<Arc<str>>,
-    /// `enduser.id` or `user.id`.
-    pub user: Option<Arc<str>>,
-    /// HTTP response status, 0 when none.
-    pub http_status: u16,
-    /// `thread.id`, 0 when none.
-    pub thread: u64,
-    /// `service.instance.id` of the process that sent it.
-    pub instance: Option<Arc<str>>,
-    /// A summary: the call tree was not kept (`osprey.tree=omitted`), only
-    /// the root span travelled.
-    pub tree_omitted: bool,
+    /// The summary, as [`crate::storage::Storage`] returns it.
+    pub row: TxnRow,
     /// Where the root span is stored.
     pub loc: Loc,
 }
 
-impl Txn {
-    /// End, UNIX ns.
-    pub fn end_ns(&self) -> u64 {
-        self.start_ns.saturating_add(self.elapsed_ns)
-    }
+impl std::ops::Deref for Txn {
+    type Target = TxnRow;
 
+    fn deref(&self) -> &TxnRow {
+        &self.row
+    }
+}
+
+impl Txn {
     /// The "user" counted for concurrent users: the user id, else the client IP.
     pub fn visitor(&self) -> Option<&Arc<str>> {
         self.user.as_ref().or(self.client_ip.as_ref())
@@ -102,23 +77,7 @@ impl Txn {
 
     /// The plain row a [`crate::storage::Storage`] returns.
     pub fn row(&self) -> TxnRow {
-        TxnRow {
-            seq: self.seq,
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            parent: self.parent,
-            service: self.service.clone(),
-            endpoint: self.endpoint.clone(),
-            start_ns: self.start_ns,
-            elapsed_ns: self.elapsed_ns,
-            error: self.error,
-            client_ip: self.client_ip.clone(),
-            user: self.user.clone(),
-            http_status: self.http_status,
-            thread: self.thread,
-            instance: self.instance.clone(),
-            tree_omitted: self.tree_omitted,
-        }
+        self.row.clone()
     }
 }
 
@@ -277,7 +236,7 @@ impl Index {
             s.attr(osprey::model::ATTR_TREE),
             Some(osprey::AttrValue::Str(v)) if v == osprey::model::TREE_OMITTED
         );
-        let txn = Txn {
+        let row = TxnRow {
             seq,
             trace_id: s.trace_id,
             span_id: s.span_id,
@@ -296,8 +255,8 @@ impl Index {
             },
             instance,
             tree_omitted,
-            loc,
         };
+        let txn = Txn { row, loc };
         if let Some(id) = txn.instance.clone() {
             self.note_instance(s, &txn, id);
         }
