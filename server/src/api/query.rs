@@ -271,3 +271,20 @@ pub(super) async fn instances(State(app): State<Arc<App>>, Query(p): Query<Param
 pub(super) async fn active(State(app): State<Arc<App>>) -> Response {
     answer(app.storage().active().map(|s| json!({ "services": s })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_storage_call_answers_its_status_and_a_json_error() {
+        let r = failed(StorageError::Unsupported("active services per second"));
+        assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"],
+            "not kept by this storage backend: active services per second"
+        );
+    }
+}

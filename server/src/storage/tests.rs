@@ -309,3 +309,20 @@ fn retention_forgets_old_transactions_then_deletes_closed_segments() {
     );
     assert!(s.trace_spans(TraceId([1; 16])).unwrap().is_empty());
 }
+
+#[test]
+fn errors_name_their_http_status_and_io_errors_read_as_themselves() {
+    let io = StorageError::from(std::io::Error::other("disk full"));
+    assert_eq!(
+        io.to_string(),
+        "disk full",
+        "ingest answers quote it as before"
+    );
+    assert!(std::error::Error::source(&io).is_some());
+    let status = |e: StorageError| e.http_status();
+    assert_eq!(status(io), 500);
+    assert_eq!(status(StorageError::Corrupt { what: "x".into() }), 500);
+    assert_eq!(status(StorageError::InvalidQuery("x".into())), 400);
+    assert_eq!(status(StorageError::Unavailable("x".into())), 503);
+    assert_eq!(status(StorageError::Unsupported("x")), 501);
+}
