@@ -1,16 +1,23 @@
 //! # osprey-server
 //!
-//! The `osprey` binary's library: it receives OTLP/HTTP (traces and
-//! metrics, protobuf or JSON, optionally gzip), keeps every acknowledged
-//! request in an embedded append-only store ([`store`]), indexes
-//! transactions, server-map calls and metric series in bounded memory
-//! ([`index`]) and answers a JSON query API ([`api`]). The same binary has
-//! terminal helpers ([`cli`]).
+//! The `osprey` binary's library: it receives OTLP over HTTP and gRPC
+//! (traces and metrics, protobuf or JSON, optionally gzip), hands every
+//! acknowledged request to a [`storage::Storage`] backend and answers a
+//! JSON query API ([`api`]). The same binary has terminal helpers ([`cli`]).
 //!
-//! Module owners: [`ingest`] turns bytes into [`record`]s; [`store`] owns
-//! the files; [`index`] owns memory; [`app`] ties them together; [`api`]
-//! is HTTP only; [`auth`] owns API keys, users and sessions; [`tree`]
-//! builds call trees; [`cli`] is the command line.
+//! Today's backend, [`storage::embedded::EmbeddedStorage`], keeps every
+//! request in an append-only segment store ([`store`]) and indexes
+//! transactions, server-map calls and metric series in bounded memory
+//! ([`index`]). Another backend implements the trait and is passed to
+//! [`app::App::with_storage`]; `server/STORAGE.md` has the design.
+//!
+//! Module owners: [`ingest`] turns bytes into [`record`]s; [`storage`] owns
+//! the trait, the types that cross it and the embedded backend, which alone
+//! uses [`store`] (the files) and [`index`] (memory); [`app`] holds the
+//! configuration and the `Arc<dyn Storage>` the HTTP layer, the gRPC
+//! services and the CLI call; [`api`] is HTTP only; [`auth`] owns API keys,
+//! users and sessions; [`tree`] builds call trees; [`cli`] is the command
+//! line.
 //!
 //! ```no_run
 //! use osprey_server::{api, app::ServerConfig};
@@ -28,6 +35,7 @@ pub mod cli;
 pub mod index;
 pub mod ingest;
 pub mod record;
+pub mod storage;
 pub mod store;
 pub mod time;
 pub mod tree;

@@ -1,4 +1,12 @@
-//! Time values in the API and the CLI: UNIX milliseconds or RFC 3339 UTC.
+//! Time values in the API and the CLI: UNIX milliseconds or RFC 3339 UTC;
+//! and the server's clock.
+
+/// Current UNIX time in ms (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 /// Parses `s` as UNIX milliseconds (digits) or RFC 3339 UTC
 /// (`2026-11-24T23:10:05Z`, optional fraction); returns UNIX ns.

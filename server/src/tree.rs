@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use osprey::model::SpanId;
 use serde::{Deserialize, Serialize};
 
-use crate::index::TxnJson;
 use crate::record::{Kind, SpanRec};
+use crate::storage::TxnJson;
 
 /// A transaction called by a step.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -20,10 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::app::{ActiveReport, App, ServerConfig};
+use crate::app::{App, ServerConfig};
 use crate::auth::{self, Auth, Grant};
 use crate::ingest::Rejected;
 use crate::ingest::otlp::{self, Encoding};
+use crate::storage::{ActiveReport, StorageResult};
 pub use listen::{NetConfig, TlsFiles};
 
 /// How a request body is read: at most `max` bytes within `timeout`.
@@ -214,7 +215,7 @@ fn allowed(grant: &Grant, services: Vec<&str>) -> Result<(), Rejected> {
 struct OtlpRoute<T> {
     parse: fn(Encoding, &[u8]) -> Result<T, Rejected>,
     services: fn(&T) -> Vec<&str>,
-    store: fn(&App, T) -> io::Result<()>,
+    store: fn(&App, T) -> StorageResult<()>,
 }
 
 impl<T> Clone for OtlpRoute<T> {
@@ -244,7 +245,9 @@ async fn active_report(
             if let Err(e) = allowed(&grant, vec![r.service.as_str()]) {
                 return rejected(e);
             }
-            app.report_active(r);
+            if let Err(e) = app.report_active(r) {
+                return text(503, format!("cannot keep the report: {e}"));
+            }
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],

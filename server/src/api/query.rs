@@ -11,8 +11,7 @@ use serde_json::json;
 
 use super::Params;
 use crate::app::App;
-use crate::index::{SeriesQuery, TxnFilter};
-use crate::store::Store;
+use crate::storage::{SeriesQuery, StorageError, StorageResult, TxnFilter};
 
 const NS_PER_MS: u64 = 1_000_000;
 const NS_PER_S: u64 = 1_000_000_000;
@@ -48,7 +47,7 @@ fn flag(p: &Params, key: &str) -> bool {
 
 /// `from`/`to` with defaults: the last five minutes.
 fn range(p: &Params) -> Result<(u64, u64), String> {
-    let now = Store::now_ms() * NS_PER_MS;
+    let now = crate::time::now_ms() * NS_PER_MS;
     let to = time(p, "to")?.unwrap_or(now + NS_PER_S);
     let from = time(p, "from")?.unwrap_or(to.saturating_sub(300 * NS_PER_S));
     if from > to {
@@ -86,6 +85,30 @@ macro_rules! tri {
     };
 }
 
+/// A failed storage call: its status (400, 501, 503, 500) and message.
+fn failed(e: StorageError) -> Response {
+    let code = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+/// Answers `v` as JSON, or the storage error.
+fn answer<T: Serialize>(v: StorageResult<T>) -> Response {
+    match v {
+        Ok(v) => ok(v),
+        Err(e) => failed(e),
+    }
+}
+
+/// Unwraps a storage result or returns its error response.
+macro_rules! stored {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return failed(e),
+        }
+    };
+}
+
 pub(super) async fn status(State(app): State<Arc<App>>) -> Response {
     ok(app.status())
 }
@@ -93,15 +116,9 @@ pub(super) async fn status(State(app): State<Arc<App>>) -> Response {
 pub(super) async fn transactions(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
     let f = tri!(filter(&p));
     let limit = tri!(num::<usize>(&p, "limit")).unwrap_or(100).min(10_000);
-    let (cursor, list) = app.read(|i| {
-        let l: Vec<_> = i
-            .transactions(&f, limit)
-            .iter()
-            .map(|t| t.to_json())
-            .collect();
-        (i.cursor(), l)
-    });
-    ok(json!({ "cursor": cursor, "transactions": list }))
+    let page = stored!(app.storage().transactions(&f, limit));
+    let list: Vec<_> = page.transactions.iter().map(|t| t.to_json()).collect();
+    ok(json!({ "cursor": page.cursor, "transactions": list }))
 }
 
 /// Columnar XLog: `since` (cursor) for live updates, else the filters.
@@ -124,40 +141,39 @@ pub(super) async fn xlog(State(app): State<Arc<App>>, Query(p): Query<Params>) -
         instance: Vec<Option<String>>,
         tree_omitted: Vec<bool>,
     }
-    let cols = app.read(|i| {
-        let list = match since {
-            Some(s) => i.since(s, limit),
-            None => i.transactions(&f, limit),
-        };
-        let mut c = Cols {
-            cursor: match since {
-                // A cursor from before a restart is clamped to the newest.
-                Some(s) => list.last().map_or(s.min(i.cursor()), |t| t.seq),
-                None => i.cursor(),
-            },
-            ..Cols::default()
-        };
-        for t in list {
-            c.end_ms.push(t.end_ns() / NS_PER_MS);
-            c.elapsed_ms.push(t.elapsed_ns as f64 / 1e6);
-            c.error.push(t.error);
-            c.id.push(t.span_id.to_hex());
-            c.trace_id.push(t.trace_id.to_hex());
-            c.service.push(t.service.to_string());
-            c.endpoint.push(t.endpoint.to_string());
-            c.instance.push(t.instance.as_deref().map(str::to_owned));
-            c.tree_omitted.push(t.tree_omitted);
-        }
-        c
+    let page = stored!(match since {
+        Some(s) => app.storage().since(s, limit),
+        None => app.storage().transactions(&f, limit),
     });
-    ok(cols)
+    let list = page.transactions;
+    let mut c = Cols {
+        cursor: match since {
+            // A cursor from before a restart is clamped to the newest.
+            Some(s) => list.last().map_or(s.min(page.cursor), |t| t.seq),
+            None => page.cursor,
+        },
+        ..Cols::default()
+    };
+    for t in list {
+        c.end_ms.push(t.end_ns() / NS_PER_MS);
+        c.elapsed_ms.push(t.elapsed_ns as f64 / 1e6);
+        c.error.push(t.error);
+        c.id.push(t.span_id.to_hex());
+        c.trace_id.push(t.trace_id.to_hex());
+        c.service.push(t.service.to_string());
+        c.endpoint.push(t.endpoint.to_string());
+        c.instance.push(t.instance.as_deref().map(str::to_owned));
+        c.tree_omitted.push(t.tree_omitted);
+    }
+    ok(c)
 }
 
 pub(super) async fn tree(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let lookup = tokio::task::spawn_blocking(move || app.trees(&id)).await;
+    let lookup = tokio::task::spawn_blocking(move || app.find_trees(&id)).await;
     match lookup {
-        Ok(Some(trees)) => ok(json!({ "transactions": trees })),
-        Ok(None) => (
+        Ok(Ok(Some(trees))) => ok(json!({ "transactions": trees })),
+        Ok(Err(e)) => failed(e),
+        Ok(Ok(None)) => (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": "no such transaction or trace (ids are 16 or 32 hex digits)" })),
         )
@@ -179,9 +195,9 @@ pub(super) async fn aggregates(State(app): State<Arc<App>>, Query(p): Query<Para
     if to_s.saturating_sub(from_s) >= MAX_SECONDS {
         return bad(format!("range longer than {MAX_SECONDS} s"));
     }
-    let seconds = app.read(|i| i.seconds(from_s, to_s, window));
+    let seconds = stored!(app.storage().seconds(from_s, to_s, window));
     ok(json!({
-        "histogram_bounds_ms": crate::index::aggregate_bounds_ms(),
+        "histogram_bounds_ms": crate::storage::aggregate_bounds_ms(),
         "window_s": window,
         "seconds": seconds,
     }))
@@ -189,7 +205,8 @@ pub(super) async fn aggregates(State(app): State<Arc<App>>, Query(p): Query<Para
 
 pub(super) async fn servermap(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
     let (from, to) = tri!(range(&p));
-    ok(json!({ "edges": app.read(|i| i.server_map(from, to)) }))
+    let edges = stored!(app.storage().server_map(from, to));
+    ok(json!({ "edges": edges }))
 }
 
 pub(super) async fn at(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
@@ -204,32 +221,31 @@ pub(super) async fn at(State(app): State<Arc<App>>, Query(p): Query<Params>) -> 
         .min(100_000);
     let second = t / NS_PER_S;
     let (from, to) = (second * NS_PER_S, (second + 1) * NS_PER_S);
-    let state = app.read(|i| {
-        let f = TxnFilter {
-            from_ns: Some(from),
-            to_ns: Some(to),
-            ..TxnFilter::default()
-        };
-        let txns: Vec<_> = i
-            .transactions(&f, limit)
-            .iter()
-            .map(|t| t.to_json())
-            .collect();
-        let stats = i.seconds(second, second, window).pop();
-        let latest = i.series(&SeriesQuery {
-            to_ns: Some(to),
-            latest_only: true,
-            ..SeriesQuery::default()
-        });
-        json!({
-            "second": second,
-            "aggregate": stats,
-            "transactions": txns,
-            "edges": i.server_map(from, to),
-            "metrics": latest,
-        })
-    });
-    ok(state)
+    let storage = app.storage();
+    let f = TxnFilter {
+        from_ns: Some(from),
+        to_ns: Some(to),
+        ..TxnFilter::default()
+    };
+    let txns: Vec<_> = stored!(storage.transactions(&f, limit))
+        .transactions
+        .iter()
+        .map(|t| t.to_json())
+        .collect();
+    let stats = stored!(storage.seconds(second, second, window)).pop();
+    let latest = stored!(storage.series(&SeriesQuery {
+        to_ns: Some(to),
+        latest_only: true,
+        ..SeriesQuery::default()
+    }));
+    let edges = stored!(storage.server_map(from, to));
+    ok(json!({
+        "second": second,
+        "aggregate": stats,
+        "transactions": txns,
+        "edges": edges,
+        "metrics": latest,
+    }))
 }
 
 pub(super) async fn metrics(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
@@ -240,16 +256,35 @@ pub(super) async fn metrics(State(app): State<Arc<App>>, Query(p): Query<Params>
         to_ns: tri!(time(&p, "to")),
         latest_only: flag(&p, "latest"),
     };
-    ok(json!({ "series": app.read(|i| i.series(&q)) }))
+    let series = stored!(app.storage().series(&q));
+    ok(json!({ "series": series }))
 }
 
 /// `GET /api/instances[?service=]`: each service's processes
 /// (`service.instance.id`) with host, pid, first and last seen and counts.
 pub(super) async fn instances(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
     let service = p.get("service").map(String::as_str);
-    ok(json!({ "instances": app.read(|i| i.instances(service)) }))
+    let instances = stored!(app.storage().instances(service));
+    ok(json!({ "instances": instances }))
 }
 
 pub(super) async fn active(State(app): State<Arc<App>>) -> Response {
-    ok(json!({ "services": app.active() }))
+    answer(app.storage().active().map(|s| json!({ "services": s })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_storage_call_answers_its_status_and_a_json_error() {
+        let r = failed(StorageError::Unsupported("active services per second"));
+        assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"],
+            "not kept by this storage backend: active services per second"
+        );
+    }
 }

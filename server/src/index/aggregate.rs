@@ -1,37 +1,12 @@
 //! Per-second statistics computed from the transaction index.
 
+use crate::storage::SecondStats;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use osprey::model::{HISTOGRAM_BOUNDS_MS, SecondAggregate};
-use serde::Serialize;
+use osprey::model::SecondAggregate;
 
 use super::Index;
-
-/// Statistics of one second (transactions placed by end time).
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct SecondStats {
-    /// UNIX second.
-    pub second: u64,
-    /// Transactions ended in this second (= TPS).
-    pub count: u64,
-    /// Of which failed.
-    pub errors: u64,
-    /// Mean elapsed ms (0 when none).
-    pub elapsed_avg_ms: f64,
-    /// Largest elapsed ms.
-    pub elapsed_max_ms: f64,
-    /// Counts per bucket of `histogram_bounds_ms` plus an overflow bucket.
-    pub histogram: Vec<u64>,
-    /// Distinct visitors (user id, else client IP) among transactions that
-    /// ended in the `window_s` seconds up to and including this one.
-    pub concurrent_users: u64,
-}
-
-/// Upper bounds (ms, inclusive) of the histogram buckets.
-pub fn bounds_ms() -> &'static [u64] {
-    &HISTOGRAM_BOUNDS_MS
-}
 
 pub(super) fn seconds(index: &Index, from_s: u64, to_s: u64, window_s: u64) -> Vec<SecondStats> {
     if to_s < from_s {

@@ -1,8 +1,7 @@
 //! Metric points as time series keyed by service, name and attributes.
 
+use crate::storage::{SeriesJson, SeriesQuery};
 use std::collections::{BTreeMap, VecDeque};
-
-use serde::{Deserialize, Serialize};
 
 use crate::record::{MetricKind, MetricPoint};
 
@@ -18,38 +17,6 @@ struct Series {
     kind: MetricKind,
     /// `(time ns, value, count)`, in arrival order.
     points: VecDeque<(u64, f64, u64)>,
-}
-
-/// A series query; empty fields match everything.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct SeriesQuery {
-    /// Service equals.
-    pub service: Option<String>,
-    /// Metric name equals.
-    pub name: Option<String>,
-    /// Points at or after, UNIX ns.
-    pub from_ns: Option<u64>,
-    /// Points before, UNIX ns.
-    pub to_ns: Option<u64>,
-    /// Keep only the latest point of each series (at or before `to_ns`).
-    pub latest_only: bool,
-}
-
-/// One series in an answer.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SeriesJson {
-    /// Service.
-    pub service: String,
-    /// Metric name.
-    pub name: String,
-    /// Point attributes, `k=v` sorted and joined by `,`.
-    pub attributes: String,
-    /// Unit.
-    pub unit: String,
-    /// `Gauge`, `Sum` or `Histogram`.
-    pub kind: MetricKind,
-    /// `[time ms, value, count]` (count is the histogram observation count, else 0).
-    pub points: Vec<(u64, f64, u64)>,
 }
 
 pub(super) struct MetricIndex {

@@ -9,17 +9,20 @@ mod aggregate;
 mod metrics;
 mod servermap;
 
-pub use aggregate::{SecondStats, bounds_ms as aggregate_bounds_ms};
-pub use metrics::{SeriesJson, SeriesQuery};
-pub use servermap::{EdgeJson, TargetKind};
+// The query, row and answer types live with the storage trait; re-exported
+// here for existing callers.
+pub use crate::storage::{
+    EdgeJson, IndexStats, InstanceJson, SecondStats, SeriesJson, SeriesQuery, TargetKind,
+    TxnFilter, TxnJson, aggregate_bounds_ms,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use osprey::model::{SpanId, TraceId};
-use serde::Serialize;
 
 use crate::record::{MetricPoint, SpanRec};
+use crate::storage::TxnRow;
 use crate::store::Loc;
 use metrics::MetricIndex;
 use servermap::EdgeIndex;
@@ -48,141 +51,34 @@ impl Default for IndexConfig {
     }
 }
 
-/// One transaction's summary (an XLog entry).
+/// One transaction's summary (an XLog entry) and where its root span is
+/// stored; the summary's fields are reached through `Deref`.
 #[derive(Clone, Debug)]
 pub struct Txn {
-    /// Ingest sequence number (the live-update cursor).
-    pub seq: u64,
-    /// Trace id.
-    pub trace_id: TraceId,
-    /// The root span's id; the transaction id.
-    pub span_id: SpanId,
-    /// The root span's parent (in another service or process).
-    pub parent: Option<SpanId>,
-    /// Service name.
-    pub service: Arc<str>,
-    /// Endpoint (root span name).
-    pub endpoint: Arc<str>,
-    /// Start, UNIX ns.
-    pub start_ns: u64,
-    /// Elapsed ns.
-    pub elapsed_ns: u64,
-    /// Status ERROR, an exception on the root, or HTTP status >= 500.
-    pub error: bool,
-    /// `client.address`.
-    pub client_ip: Option<Arc<str>>,
-    /// `enduser.id` or `user.id`.
-    pub user: Option<Arc<str>>,
-    /// HTTP response status, 0 when none.
-    pub http_status: u16,
-    /// `thread.id`, 0 when none.
-    pub thread: u64,
-    /// `service.instance.id` of the process that sent it.
-    pub instance: Option<Arc<str>>,
-    /// A summary: the call tree was not kept (`osprey.tree=omitted`), only
-    /// the root span travelled.
-    pub tree_omitted: bool,
+    /// The summary, as [`crate::storage::Storage`] returns it.
+    pub row: TxnRow,
     /// Where the root span is stored.
     pub loc: Loc,
 }
 
-impl Txn {
-    /// End, UNIX ns.
-    pub fn end_ns(&self) -> u64 {
-        self.start_ns.saturating_add(self.elapsed_ns)
-    }
+impl std::ops::Deref for Txn {
+    type Target = TxnRow;
 
+    fn deref(&self) -> &TxnRow {
+        &self.row
+    }
+}
+
+impl Txn {
     /// The "user" counted for concurrent users: the user id, else the client IP.
     pub fn visitor(&self) -> Option<&Arc<str>> {
         self.user.as_ref().or(self.client_ip.as_ref())
     }
 
-    /// The JSON form.
-    pub fn to_json(&self) -> TxnJson {
-        TxnJson {
-            seq: self.seq,
-            id: self.span_id.to_hex(),
-            trace_id: self.trace_id.to_hex(),
-            parent_span_id: self.parent.map(|p| p.to_hex()),
-            service: self.service.to_string(),
-            endpoint: self.endpoint.to_string(),
-            start_ms: self.start_ns / 1_000_000,
-            end_ms: self.end_ns() / 1_000_000,
-            elapsed_ms: self.elapsed_ns as f64 / 1e6,
-            error: self.error,
-            client_ip: self.client_ip.as_deref().map(str::to_owned),
-            user: self.user.as_deref().map(str::to_owned),
-            http_status: self.http_status,
-            thread: self.thread,
-            instance: self.instance.as_deref().map(str::to_owned),
-            tree_omitted: self.tree_omitted,
-        }
+    /// The plain row a [`crate::storage::Storage`] returns.
+    pub fn row(&self) -> TxnRow {
+        self.row.clone()
     }
-}
-
-/// A transaction as the API returns it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct TxnJson {
-    /// Ingest sequence number.
-    pub seq: u64,
-    /// Transaction id (root span id, 16 hex digits).
-    pub id: String,
-    /// Trace id (32 hex digits).
-    pub trace_id: String,
-    /// Parent span id of the root, when called from elsewhere.
-    pub parent_span_id: Option<String>,
-    /// Service.
-    pub service: String,
-    /// Endpoint.
-    pub endpoint: String,
-    /// Start, UNIX ms.
-    pub start_ms: u64,
-    /// End, UNIX ms.
-    pub end_ms: u64,
-    /// Elapsed ms.
-    pub elapsed_ms: f64,
-    /// Failed.
-    pub error: bool,
-    /// Client IP.
-    pub client_ip: Option<String>,
-    /// User id.
-    pub user: Option<String>,
-    /// HTTP status, 0 when none.
-    pub http_status: u16,
-    /// Thread id, 0 when none.
-    pub thread: u64,
-    /// `service.instance.id` of the sending process, when it set one.
-    #[serde(default)]
-    pub instance: Option<String>,
-    /// True for a summary: the agent's tree budget left the call tree out
-    /// and only the transaction itself was sent.
-    #[serde(default)]
-    pub tree_omitted: bool,
-}
-
-/// Filters of a transaction list; every field is optional.
-#[derive(Clone, Debug, Default)]
-pub struct TxnFilter {
-    /// End at or after, UNIX ns.
-    pub from_ns: Option<u64>,
-    /// End before, UNIX ns.
-    pub to_ns: Option<u64>,
-    /// Elapsed at least, ns.
-    pub min_elapsed_ns: Option<u64>,
-    /// Elapsed at most, ns.
-    pub max_elapsed_ns: Option<u64>,
-    /// Only failed ones.
-    pub error_only: bool,
-    /// Service equals.
-    pub service: Option<String>,
-    /// Endpoint equals.
-    pub endpoint: Option<String>,
-    /// Client IP equals.
-    pub client_ip: Option<String>,
-    /// User equals.
-    pub user: Option<String>,
-    /// `service.instance.id` equals.
-    pub instance: Option<String>,
 }
 
 impl TxnFilter {
@@ -224,47 +120,6 @@ struct InstanceEntry {
     transactions: u64,
     errors: u64,
     summaries: u64,
-}
-
-/// One instance as `/api/instances` returns it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct InstanceJson {
-    /// Service name.
-    pub service: String,
-    /// `service.instance.id`.
-    pub instance: String,
-    /// `host.name`, when sent.
-    pub host: Option<String>,
-    /// `process.pid`, when sent.
-    pub pid: Option<i64>,
-    /// End of its first transaction indexed, UNIX ms.
-    pub first_seen_ms: u64,
-    /// End of its latest transaction, UNIX ms.
-    pub last_seen_ms: u64,
-    /// Transactions indexed since the server started (from the whole
-    /// store at start-up).
-    pub transactions: u64,
-    /// Of which failed.
-    pub errors: u64,
-    /// Of which summaries (call tree not kept).
-    pub summaries: u64,
-}
-
-/// Counters shown by `/api/status`.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct IndexStats {
-    /// Transactions held.
-    pub transactions: usize,
-    /// Transactions evicted by the cap or by retention.
-    pub evicted_transactions: u64,
-    /// Outgoing calls held for the server map.
-    pub edges: usize,
-    /// Metric series held.
-    pub series: usize,
-    /// Metric points dropped because the series cap was reached.
-    pub dropped_metric_points: u64,
-    /// Spans indexed since start.
-    pub spans_indexed: u64,
 }
 
 const NS_PER_S: u64 = 1_000_000_000;
@@ -381,7 +236,7 @@ impl Index {
             s.attr(osprey::model::ATTR_TREE),
             Some(osprey::AttrValue::Str(v)) if v == osprey::model::TREE_OMITTED
         );
-        let txn = Txn {
+        let row = TxnRow {
             seq,
             trace_id: s.trace_id,
             span_id: s.span_id,
@@ -400,8 +255,8 @@ impl Index {
             },
             instance,
             tree_omitted,
-            loc,
         };
+        let txn = Txn { row, loc };
         if let Some(id) = txn.instance.clone() {
             self.note_instance(s, &txn, id);
         }

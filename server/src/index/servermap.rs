@@ -7,29 +7,15 @@
 //! or the host of `url.full` / `http.url`). Calls with none of these and no
 //! callee service are left out.
 
+use crate::storage::{EdgeJson, TargetKind};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use osprey::model::{SpanId, TraceId};
-use serde::Serialize;
 
 use crate::record::SpanRec;
 
 const NS_PER_S: u64 = 1_000_000_000;
-
-/// What an edge points at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// Another instrumented service.
-    Service,
-    /// A database.
-    Database,
-    /// An uninstrumented host.
-    External,
-    /// Not known yet (only shown once a callee service is seen).
-    Unknown,
-}
 
 struct Call {
     end_ns: u64,
@@ -40,29 +26,6 @@ struct Call {
     kind: TargetKind,
     elapsed_ns: u64,
     error: bool,
-}
-
-/// One server-map edge.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct EdgeJson {
-    /// Calling service.
-    pub caller: String,
-    /// Callee: service name, database name or host.
-    pub callee: String,
-    /// What the callee is.
-    pub callee_kind: TargetKind,
-    /// Calls.
-    pub count: u64,
-    /// Failed calls.
-    pub errors: u64,
-    /// Median call duration, ms (nearest rank).
-    pub p50_ms: f64,
-    /// 95th percentile, ms.
-    pub p95_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-    /// Largest, ms.
-    pub max_ms: f64,
 }
 
 pub(super) struct EdgeIndex {

@@ -130,7 +130,7 @@ impl OtlpGrpc {
     async fn store<T: Send + 'static>(
         &self,
         convert: impl FnOnce() -> Result<T, Rejected> + Send + 'static,
-        store: fn(&App, T) -> std::io::Result<()>,
+        store: fn(&App, T) -> crate::storage::StorageResult<()>,
     ) -> Result<(), Status> {
         let _permit = self.app.ingest_slot().await;
         let app = self.app.clone();
