@@ -166,7 +166,7 @@ async fn ingest<T: Send + 'static>(
         let encoding = Encoding::from_content_type(ct.as_deref())?;
         let raw = otlp::decode_content(ce.as_deref(), &body, max)?;
         let items = parse(encoding, &raw)?;
-        allowed(&grant, services(&items))?;
+        grant.check_services(services(&items))?;
         store(&app, items).map_err(|e| Rejected {
             status: 503,
             message: format!("cannot store the data: {e}"),
@@ -203,13 +203,6 @@ fn metric_services(points: &Vec<crate::record::MetricPoint>) -> Vec<&str> {
     points.iter().map(|p| p.service.as_str()).collect()
 }
 
-fn allowed(grant: &Grant, services: Vec<&str>) -> Result<(), Rejected> {
-    grant.check_services(services).map_err(|e| Rejected {
-        status: e.status(),
-        message: e.to_string(),
-    })
-}
-
 /// One OTLP route: how its body is decoded, which services it holds,
 /// where it is stored.
 struct OtlpRoute<T> {
@@ -242,8 +235,8 @@ async fn active_report(
 ) -> Response {
     match serde_json::from_slice::<ActiveReport>(&body) {
         Ok(r) => {
-            if let Err(e) = allowed(&grant, vec![r.service.as_str()]) {
-                return rejected(e);
+            if let Err(e) = grant.check_services([r.service.as_str()]) {
+                return rejected(e.into());
             }
             if let Err(e) = app.report_active(r) {
                 return text(503, format!("cannot keep the report: {e}"));

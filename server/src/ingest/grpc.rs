@@ -95,11 +95,7 @@ async fn require_key(
             req.extensions_mut().insert(grant);
             next.run(req).await
         }
-        Err(e) => status(Rejected {
-            status: e.status(),
-            message: e.to_string(),
-        })
-        .into_http(),
+        Err(e) => status(e.into()).into_http(),
     }
 }
 
@@ -110,14 +106,6 @@ fn grant_of<T>(request: &Request<T>) -> Result<Grant, Status> {
         .get::<Grant>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("no API key was checked"))
-}
-
-/// Refuses the whole call when the key may not send one of `services`.
-fn allowed<'a>(grant: &Grant, services: impl IntoIterator<Item = &'a str>) -> Result<(), Rejected> {
-    grant.check_services(services).map_err(|e| Rejected {
-        status: e.status(),
-        message: e.to_string(),
-    })
 }
 
 /// The OTLP services' state: the shared server.
@@ -158,7 +146,7 @@ impl TraceService for OtlpGrpc {
         self.store(
             move || {
                 let spans = otlp::spans_from_request(request)?;
-                allowed(&grant, spans.iter().map(|s: &SpanRec| s.service.as_str()))?;
+                grant.check_services(spans.iter().map(|s: &SpanRec| s.service.as_str()))?;
                 Ok(spans)
             },
             App::ingest_spans,
@@ -179,10 +167,7 @@ impl MetricsService for OtlpGrpc {
         self.store(
             move || {
                 let points = otlp::points_from_request(request);
-                allowed(
-                    &grant,
-                    points.iter().map(|p: &MetricPoint| p.service.as_str()),
-                )?;
+                grant.check_services(points.iter().map(|p: &MetricPoint| p.service.as_str()))?;
                 Ok(points)
             },
             App::ingest_metrics,

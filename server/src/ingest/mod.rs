@@ -23,3 +23,14 @@ impl Rejected {
         }
     }
 }
+
+/// A refused API key, or data of a service the key may not send: 401 or
+/// 403 with the key error's text (never the key).
+impl From<crate::auth::KeyError> for Rejected {
+    fn from(e: crate::auth::KeyError) -> Self {
+        Self {
+            status: e.status(),
+            message: e.to_string(),
+        }
+    }
+}
