@@ -189,4 +189,6 @@ pub enum Batch {
     Spans(Vec<SpanRec>),
     /// Metric points.
     Metrics(Vec<MetricPoint>),
+    /// One active-services report (for replay of past seconds).
+    Active(crate::storage::ActiveReport),
 }

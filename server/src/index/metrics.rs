@@ -74,6 +74,24 @@ impl MetricIndex {
         self.series.retain(|_, s| !s.points.is_empty());
     }
 
+    /// Every point held, as stored points.
+    pub(super) fn points(&self) -> Vec<MetricPoint> {
+        let mut out = Vec::new();
+        for (k, s) in &self.series {
+            out.extend(s.points.iter().map(|&(time_ns, value, count)| MetricPoint {
+                service: k.service.clone(),
+                name: k.name.clone(),
+                unit: s.unit.clone(),
+                kind: s.kind,
+                attributes: k.attributes.clone(),
+                time_ns,
+                value,
+                count,
+            }));
+        }
+        out
+    }
+
     pub(super) fn query(&self, q: &SeriesQuery) -> Vec<SeriesJson> {
         let from = q.from_ns.unwrap_or(0);
         let to = q.to_ns.unwrap_or(u64::MAX);

@@ -23,15 +23,36 @@ use osprey::model::{SpanId, TraceId};
 
 use crate::record::{MetricPoint, SpanRec};
 use crate::storage::TxnRow;
+use crate::storage::disk::agg::{EdgeAgg, SecondAgg};
 use crate::store::Loc;
 use metrics::MetricIndex;
 use servermap::EdgeIndex;
 
+/// Calls of one edge that ended in one second.
+#[derive(Clone, Debug)]
+pub struct EdgeSecond {
+    /// UNIX second of the calls' end.
+    pub second: u64,
+    /// Calling service.
+    pub caller: Arc<str>,
+    /// Callee: service, database or host.
+    pub callee: Arc<str>,
+    /// What the callee is.
+    pub kind: TargetKind,
+    /// The calls' counts and durations.
+    pub agg: EdgeAgg,
+}
+
 /// Caps on what the indexes hold in memory.
 #[derive(Clone, Debug)]
 pub struct IndexConfig {
-    /// Transaction summaries kept (default 1,000,000, about 200 B each).
+    /// Transactions indexed in memory for the segment being written
+    /// (default 200,000, about 500 B each); past it the segment is closed
+    /// and sealed to disk.
     pub max_transactions: usize,
+    /// Bytes of decoded sealed-segment index parts cached for queries
+    /// (default 256 MiB).
+    pub cache_bytes: u64,
     /// Outgoing calls kept for the server map (default 1,000,000, about 80 B each).
     pub max_edges: usize,
     /// Metric series kept (default 2,048); points of new series beyond it are dropped and counted.
@@ -43,7 +64,8 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         Self {
-            max_transactions: 1_000_000,
+            max_transactions: 200_000,
+            cache_bytes: 256 << 20,
             max_edges: 1_000_000,
             max_series: 2_048,
             max_points_per_series: 3_600,
@@ -152,11 +174,18 @@ pub struct Index {
 impl Index {
     /// Empty indexes with caps `cfg`.
     pub fn new(cfg: IndexConfig) -> Self {
+        Self::starting_at(cfg, 1)
+    }
+
+    /// Empty indexes whose first transaction gets sequence number
+    /// `next_seq` (the indexes of successive segments continue one
+    /// numbering).
+    pub fn starting_at(cfg: IndexConfig, next_seq: u64) -> Self {
         Self {
             edges: EdgeIndex::new(cfg.max_edges),
             metrics: MetricIndex::new(cfg.max_series, cfg.max_points_per_series),
             cfg,
-            next_seq: 1,
+            next_seq: next_seq.max(1),
             txns: VecDeque::new(),
             by_end_second: BTreeMap::new(),
             by_id: HashMap::new(),
@@ -480,6 +509,46 @@ impl Index {
             dropped_metric_points: self.metrics.dropped(),
             ..self.stats.clone()
         }
+    }
+
+    /// The sequence number the next transaction gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Transactions held, oldest ingested first.
+    pub fn rows(&self) -> impl Iterator<Item = &Txn> {
+        self.txns.iter()
+    }
+
+    /// Every trace with the records holding its spans.
+    pub fn trace_records(&self) -> impl Iterator<Item = (TraceId, &[Loc])> {
+        self.traces.iter().map(|(t, e)| (*t, e.locs.as_slice()))
+    }
+
+    /// Mergeable per-second aggregates of seconds `from_s..=to_s` (only
+    /// seconds with transactions).
+    pub fn second_aggs(&self, from_s: u64, to_s: u64) -> Vec<SecondAgg> {
+        let mut out: Vec<SecondAgg> = Vec::new();
+        for (sec, t) in self.seconds_range(from_s, to_s) {
+            if out.last().is_none_or(|a| a.second != sec) {
+                out.push(SecondAgg::new(sec));
+            }
+            let a = out.last_mut().expect("pushed above");
+            a.add(t.elapsed_ns, t.error, t.visitor().map(|v| &**v));
+        }
+        out
+    }
+
+    /// Server-map edges of calls ending in `[from_ns, to_ns)`, per end
+    /// second, mergeable.
+    pub fn edge_aggs(&self, from_ns: u64, to_ns: u64) -> Vec<EdgeSecond> {
+        self.edges.edge_aggs(from_ns, to_ns)
+    }
+
+    /// Every metric point held.
+    pub fn metric_points(&self) -> Vec<MetricPoint> {
+        self.metrics.points()
     }
 
     fn seconds_range(&self, from_s: u64, to_s: u64) -> impl Iterator<Item = (u64, &Txn)> {

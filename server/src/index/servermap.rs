@@ -14,6 +14,7 @@ use std::sync::Arc;
 use osprey::model::{SpanId, TraceId};
 
 use crate::record::SpanRec;
+use crate::storage::disk::agg::EdgeAgg;
 
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -151,6 +152,45 @@ impl EdgeIndex {
         }
     }
 
+    /// The calls ending in `[from_ns, to_ns)`, grouped by end second and
+    /// edge.
+    pub(super) fn edge_aggs(&self, from_ns: u64, to_ns: u64) -> Vec<super::EdgeSecond> {
+        type Key = (u64, Arc<str>, Arc<str>, TargetKind);
+        let mut groups: BTreeMap<Key, EdgeAgg> = BTreeMap::new();
+        for c in self
+            .calls
+            .iter()
+            .filter(|c| c.end_ns >= from_ns && c.end_ns < to_ns)
+        {
+            let Some((target, kind)) = self.resolve(c) else {
+                continue;
+            };
+            groups
+                .entry((c.end_ns / NS_PER_S, c.caller.clone(), target, kind))
+                .or_default()
+                .add(c.elapsed_ns, c.error);
+        }
+        groups
+            .into_iter()
+            .map(|((second, caller, callee, kind), agg)| super::EdgeSecond {
+                second,
+                caller,
+                callee,
+                kind,
+                agg,
+            })
+            .collect()
+    }
+
+    /// Where call `c` went, `None` while it is unknown.
+    fn resolve(&self, c: &Call) -> Option<(Arc<str>, TargetKind)> {
+        match self.callee.get(&(c.trace, c.span)) {
+            Some(svc) if *svc != c.caller => Some((svc.clone(), TargetKind::Service)),
+            _ if c.kind == TargetKind::Unknown => None,
+            _ => Some((c.target.clone(), c.kind)),
+        }
+    }
+
     pub(super) fn edges(&self, from_ns: u64, to_ns: u64) -> Vec<EdgeJson> {
         type Key = (Arc<str>, Arc<str>, TargetKind);
         let mut groups: BTreeMap<Key, (Vec<u64>, u64)> = BTreeMap::new();
@@ -159,10 +199,8 @@ impl EdgeIndex {
             .iter()
             .filter(|c| c.end_ns >= from_ns && c.end_ns < to_ns)
         {
-            let (target, kind) = match self.callee.get(&(c.trace, c.span)) {
-                Some(svc) if *svc != c.caller => (svc.clone(), TargetKind::Service),
-                _ if c.kind == TargetKind::Unknown => continue,
-                _ => (c.target.clone(), c.kind),
+            let Some((target, kind)) = self.resolve(c) else {
+                continue;
             };
             let g = groups.entry((c.caller.clone(), target, kind)).or_default();
             g.0.push(c.elapsed_ns);

@@ -130,6 +130,63 @@ fn one_append_is_visible_to_every_query_through_the_trait() {
     );
     assert_eq!(s.append(IngestBatch::default()).unwrap().records, 0);
 
+    // Active services: the latest report per service, and every report
+    // kept for replay.
+    let report = |n: usize| ActiveReport {
+        service: "shop".into(),
+        received_ms: 7,
+        transactions: (0..n)
+            .map(|i| ActiveTxn {
+                endpoint: format!("GET /{i}"),
+                elapsed_ms: 1.0,
+                thread: String::new(),
+                trace_id: None,
+                stack: None,
+            })
+            .collect(),
+    };
+    s.report_active(report(2)).unwrap();
+    s.report_active(report(1)).unwrap();
+    assert_eq!(s.active().unwrap(), vec![report(1)]);
+    assert_eq!(s.active_at(0).unwrap(), vec![report(1)], "received at 7 ms");
+    assert!(
+        s.active_at(100).unwrap().is_empty(),
+        "too old to be in force"
+    );
+
+    let st = s.status();
+    assert_eq!(st.records_written, 5, "3 + one per active report");
+    assert_eq!((st.index.transactions, st.index.spans_indexed), (2, 3));
+    assert_eq!(
+        st.store_bytes,
+        st.segments.iter().map(|x| x.bytes).sum::<u64>(),
+        "nothing sealed yet"
+    );
+    assert!(st.issues.is_empty());
+
+    // The same answers from each tier: in memory, sealed to disk, and
+    // after a restart that reads only the index headers.
+    queries(s, second);
+    assert_eq!(s.active_at(0).unwrap(), vec![report(1)]);
+    assert!(backend.seal_all().unwrap() >= 1);
+    assert!(s.status().index.hot_segments == 0, "everything sealed");
+    queries(s, second);
+    assert_eq!(s.active_at(0).unwrap(), vec![report(1)]);
+    assert_eq!(s.status().index.transactions, 2);
+    drop(backend);
+    let backend = open(&dir);
+    let s: &dyn Storage = &backend;
+    assert!(
+        s.status().index.hot_segments == 0,
+        "restart replays nothing"
+    );
+    queries(s, second);
+    assert_eq!(s.active_at(0).unwrap(), vec![report(1)]);
+    assert!(s.status().issues.is_empty());
+}
+
+/// Every query of [`one_append_is_visible_to_every_query_through_the_trait`].
+fn queries(s: &dyn Storage, second: u64) {
     // Filters, newest first, and the live cursor.
     let all = s.transactions(&TxnFilter::default(), 10).unwrap();
     assert_eq!(endpoints(&all), ["GET /b", "GET /a"]);
@@ -219,35 +276,6 @@ fn one_append_is_visible_to_every_query_through_the_trait() {
         ("i-1", Some("h"))
     );
     assert!(s.instances(Some("other")).unwrap().is_empty());
-
-    // Active services: the latest report per service; no replay yet.
-    let report = |n: usize| ActiveReport {
-        service: "shop".into(),
-        received_ms: 7,
-        transactions: (0..n)
-            .map(|i| ActiveTxn {
-                endpoint: format!("GET /{i}"),
-                elapsed_ms: 1.0,
-                thread: String::new(),
-                trace_id: None,
-                stack: None,
-            })
-            .collect(),
-    };
-    s.report_active(report(2)).unwrap();
-    s.report_active(report(1)).unwrap();
-    assert_eq!(s.active().unwrap(), vec![report(1)]);
-    assert!(matches!(
-        s.active_at(second),
-        Err(StorageError::Unsupported(_))
-    ));
-
-    let st = s.status();
-    assert_eq!(st.records_written, 3);
-    assert_eq!((st.index.transactions, st.index.spans_indexed), (2, 3));
-    assert_eq!(st.segments.len(), 1);
-    assert_eq!(st.store_bytes, st.segments[0].bytes);
-    assert!(st.issues.is_empty());
 }
 
 #[test]

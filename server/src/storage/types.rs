@@ -358,4 +358,13 @@ pub struct IndexStats {
     pub dropped_metric_points: u64,
     /// Spans indexed since start.
     pub spans_indexed: u64,
+    /// Segments indexed in memory (the one being written, and any not
+    /// sealed yet).
+    pub hot_segments: usize,
+    /// Segments answered from their index files.
+    pub sealed_segments: usize,
+    /// Bytes of decoded index parts in the query cache.
+    pub cache_bytes: u64,
+    /// The cache's budget.
+    pub cache_budget_bytes: u64,
 }

@@ -68,7 +68,7 @@ pub fn header() -> [u8; HEADER_LEN as usize] {
 pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) -> Result<(), String> {
     let kind = match batch {
         Batch::Spans(_) => KIND_SPANS,
-        Batch::Metrics(_) => KIND_METRICS,
+        Batch::Metrics(_) | Batch::Active(_) => KIND_METRICS,
     };
     format::encode_record(kind, batch, out)
 }

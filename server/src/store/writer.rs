@@ -132,6 +132,20 @@ impl Store {
             .chain(self.active.as_ref().map(|a| &a.info))
     }
 
+    /// Sequence number of the segment taking writes, if one is open.
+    pub fn active_seq(&self) -> Option<u64> {
+        self.active.as_ref().map(|a| a.info.seq)
+    }
+
+    /// Closes the segment taking writes (synced); the next append starts
+    /// a new one.
+    pub fn close_active(&mut self) {
+        if let Some(old) = self.active.take() {
+            let _ = old.file.sync_data();
+            self.closed.push_back(old.info);
+        }
+    }
+
     /// Bytes held in segments.
     pub fn total_bytes(&self) -> u64 {
         self.segments().map(|s| s.bytes).sum()
@@ -196,10 +210,7 @@ impl Store {
     }
 
     fn roll(&mut self, now: u64) -> io::Result<()> {
-        if let Some(old) = self.active.take() {
-            let _ = old.file.sync_data();
-            self.closed.push_back(old.info);
-        }
+        self.close_active();
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = segment_name(now, seq);
