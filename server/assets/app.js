@@ -153,6 +153,13 @@ async function replayAt(t) {
   list.show(dots, ` in ${clock(second)}`);
   servermap.show(at.edges, [...new Set(dots.map((d) => d.service))]);
   document.getElementById('active-stack').hidden = true;
+  // What was in flight then: the reports kept for that second, and the
+  // agents' sampled metrics at it.
+  const named = (n) => at.metrics.filter((s) => s.name === n);
+  const reported = new Set(at.active.map((s) => s.service));
+  const sampled = active.fromMetrics(named('osprey.active.count'), named('osprey.active.elapsed'), second + 999)
+    .filter((s) => !reported.has(s.service));
+  active.show(at.active.concat(sampled));
   const from = second - CHART_MS, to = second + 1000;
   const [agg, met] = await Promise.all([
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),

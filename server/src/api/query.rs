@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::Params;
 use crate::app::App;
-use crate::storage::{SeriesQuery, StorageError, StorageResult, TxnFilter};
+use crate::storage::{SeriesQuery, StorageError, StorageResult, TxnCursor, TxnFilter};
+use osprey::model::TraceId;
 
 const NS_PER_MS: u64 = 1_000_000;
 const NS_PER_S: u64 = 1_000_000_000;
@@ -69,6 +70,21 @@ fn filter(p: &Params) -> Result<TxnFilter, String> {
         client_ip: p.get("ip").cloned(),
         user: p.get("user").cloned(),
         instance: p.get("instance").cloned(),
+        http_status: num::<u16>(p, "status")?,
+        trace_id: match p.get("trace") {
+            None => None,
+            Some(t) => Some(
+                TraceId::from_hex(t)
+                    .ok_or_else(|| format!("trace: expected 32 hex digits, got {t:?}"))?,
+            ),
+        },
+        before: match p.get("before") {
+            None => None,
+            Some(c) => Some(
+                TxnCursor::parse(c)
+                    .ok_or_else(|| format!("before: expected <end ns>-<seq>, got {c:?}"))?,
+            ),
+        },
     })
 }
 
@@ -118,7 +134,11 @@ pub(super) async fn transactions(State(app): State<Arc<App>>, Query(p): Query<Pa
     let limit = tri!(num::<usize>(&p, "limit")).unwrap_or(100).min(10_000);
     let page = stored!(app.storage().transactions(&f, limit));
     let list: Vec<_> = page.transactions.iter().map(|t| t.to_json()).collect();
-    ok(json!({ "cursor": page.cursor, "transactions": list }))
+    // A full page may have more behind it: `before=<next>` continues.
+    let next = (limit > 0 && list.len() == limit)
+        .then(|| page.transactions.last().map(|t| TxnCursor::of(t).to_text()))
+        .flatten();
+    ok(json!({ "cursor": page.cursor, "next": next, "transactions": list }))
 }
 
 /// Columnar XLog: `since` (cursor) for live updates, else the filters.
@@ -239,12 +259,18 @@ pub(super) async fn at(State(app): State<Arc<App>>, Query(p): Query<Params>) -> 
         ..SeriesQuery::default()
     }));
     let edges = stored!(storage.server_map(from, to));
+    let active = match storage.active_at(second) {
+        Ok(a) => a,
+        Err(StorageError::Unsupported(_)) => Vec::new(),
+        Err(e) => return failed(e),
+    };
     ok(json!({
         "second": second,
         "aggregate": stats,
         "transactions": txns,
         "edges": edges,
         "metrics": latest,
+        "active": active,
     }))
 }
 

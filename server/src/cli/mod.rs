@@ -27,6 +27,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Subcommand, Debug)]
+// Parsed once at start-up: boxing `Serve` would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Receive OTLP (HTTP and gRPC), store it and answer the query API.
     Serve {
@@ -45,8 +47,8 @@ pub enum Command {
         /// Delete the oldest segments while the store is larger (bytes).
         #[arg(long, default_value_t = 4 << 30)]
         retention_bytes: u64,
-        /// Wall-clock time one segment covers.
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        /// Wall-clock time one segment covers before it is sealed to disk.
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
         segment_window: Duration,
         /// Largest segment (bytes).
         #[arg(long, default_value_t = 64 << 20)]
@@ -57,9 +59,14 @@ pub enum Command {
         /// Largest body after gzip decompression (bytes); larger is 413.
         #[arg(long, default_value_t = 64 << 20)]
         max_decompressed_bytes: usize,
-        /// Transactions kept in the in-memory index.
-        #[arg(long, default_value_t = 1_000_000)]
+        /// Transactions indexed in memory for the segment being written
+        /// (about 500 B each); past it the segment is sealed to disk.
+        #[arg(long, default_value_t = 200_000)]
         max_transactions: usize,
+        /// Bytes of decoded index parts cached for queries over sealed
+        /// segments (with the previous option, what bounds memory).
+        #[arg(long, default_value_t = 256 << 20)]
+        cache_bytes: u64,
         /// fdatasync every record before answering (survives power loss, slower).
         #[arg(long)]
         fsync: bool,
@@ -238,6 +245,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             max_body_bytes,
             max_decompressed_bytes,
             max_transactions,
+            cache_bytes,
             fsync,
             tls_cert,
             tls_key,
@@ -259,6 +267,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             cfg.max_body_bytes = max_body_bytes;
             cfg.max_decompressed_bytes = max_decompressed_bytes;
             cfg.index.max_transactions = max_transactions.max(1);
+            cfg.index.cache_bytes = cache_bytes;
             cfg.net.tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(crate::api::TlsFiles { cert, key }),
                 _ => None,

@@ -105,26 +105,7 @@ impl Txn {
 
 impl TxnFilter {
     fn accepts(&self, t: &Txn) -> bool {
-        let end = t.end_ns();
-        self.from_ns.is_none_or(|f| end >= f)
-            && self.to_ns.is_none_or(|x| end < x)
-            && self.min_elapsed_ns.is_none_or(|m| t.elapsed_ns >= m)
-            && self.max_elapsed_ns.is_none_or(|m| t.elapsed_ns <= m)
-            && (!self.error_only || t.error)
-            && self.service.as_deref().is_none_or(|s| &*t.service == s)
-            && self.endpoint.as_deref().is_none_or(|s| &*t.endpoint == s)
-            && self
-                .client_ip
-                .as_deref()
-                .is_none_or(|s| t.client_ip.as_deref() == Some(s))
-            && self
-                .user
-                .as_deref()
-                .is_none_or(|s| t.user.as_deref() == Some(s))
-            && self
-                .instance
-                .as_deref()
-                .is_none_or(|s| t.instance.as_deref() == Some(s))
+        self.matches(&t.row)
     }
 }
 
@@ -421,7 +402,10 @@ impl Index {
     /// Transactions matching `f`, newest end first, at most `limit`.
     pub fn transactions(&self, f: &TxnFilter, limit: usize) -> Vec<&Txn> {
         let lo = f.from_ns.map_or(0, |x| x / NS_PER_S);
-        let hi = f.to_ns.map_or(u64::MAX, |x| x / NS_PER_S);
+        let hi = f
+            .to_ns
+            .map_or(u64::MAX, |x| x / NS_PER_S)
+            .min(f.before.map_or(u64::MAX, |b| b.end_ns / NS_PER_S));
         let mut out = Vec::new();
         for (_, seqs) in self.by_end_second.range(lo..=hi).rev() {
             let mut second: Vec<&Txn> = seqs

@@ -473,8 +473,19 @@ impl Storage for EmbeddedStorage {
 
     fn transactions(&self, filter: &TxnFilter, limit: usize) -> StorageResult<TxnPage> {
         let f = self.clip(filter);
-        let view = self.view();
         let cursor = self.next_seq.load(Ordering::Relaxed).saturating_sub(1);
+        if let Some(trace) = f.trace_id {
+            // The key tables find a trace's few rows without a scan.
+            let mut rows = self.trace_transactions(trace)?;
+            rows.retain(|r| f.matches(r));
+            rows.sort_by(newest_first);
+            rows.truncate(limit);
+            return Ok(TxnPage {
+                cursor,
+                transactions: rows,
+            });
+        }
+        let view = self.view();
         let mut rows: Vec<TxnRow> = Vec::new();
         for h in &view.hot {
             let h = h.read();

@@ -55,6 +55,76 @@ pub struct TxnFilter {
     pub user: Option<String>,
     /// `service.instance.id` equals.
     pub instance: Option<String>,
+    /// HTTP response status equals.
+    pub http_status: Option<u16>,
+    /// Trace id equals.
+    pub trace_id: Option<TraceId>,
+    /// Only rows older than this cursor in the newest-first order: the
+    /// `next` of the previous page, to page through a range.
+    pub before: Option<TxnCursor>,
+}
+
+/// A position in the newest-first order of transactions: a row's end and
+/// sequence number. Pages continue strictly after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TxnCursor {
+    /// End, UNIX ns.
+    pub end_ns: u64,
+    /// Ingest sequence number.
+    pub seq: u64,
+}
+
+impl TxnCursor {
+    /// The cursor at `row`.
+    pub fn of(row: &TxnRow) -> Self {
+        Self {
+            end_ns: row.end_ns(),
+            seq: row.seq,
+        }
+    }
+
+    /// Text form `<end ns>-<seq>`, as the API shows it.
+    pub fn to_text(self) -> String {
+        format!("{}-{}", self.end_ns, self.seq)
+    }
+
+    /// Parses [`TxnCursor::to_text`]'s form.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (end, seq) = s.split_once('-')?;
+        Some(Self {
+            end_ns: end.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl TxnFilter {
+    /// True when `t` passes every filter.
+    pub fn matches(&self, t: &TxnRow) -> bool {
+        let end = t.end_ns();
+        self.from_ns.is_none_or(|f| end >= f)
+            && self.to_ns.is_none_or(|x| end < x)
+            && self.min_elapsed_ns.is_none_or(|m| t.elapsed_ns >= m)
+            && self.max_elapsed_ns.is_none_or(|m| t.elapsed_ns <= m)
+            && (!self.error_only || t.error)
+            && self.service.as_deref().is_none_or(|s| &*t.service == s)
+            && self.endpoint.as_deref().is_none_or(|s| &*t.endpoint == s)
+            && self
+                .client_ip
+                .as_deref()
+                .is_none_or(|s| t.client_ip.as_deref() == Some(s))
+            && self
+                .user
+                .as_deref()
+                .is_none_or(|s| t.user.as_deref() == Some(s))
+            && self
+                .instance
+                .as_deref()
+                .is_none_or(|s| t.instance.as_deref() == Some(s))
+            && self.http_status.is_none_or(|h| t.http_status == h)
+            && self.trace_id.is_none_or(|x| t.trace_id == x)
+            && self.before.is_none_or(|b| TxnCursor::of(t) < b)
+    }
 }
 
 /// One transaction's summary (an XLog entry), as a backend returns it.

@@ -17,7 +17,7 @@ use crate::record::Batch;
 pub struct StoreConfig {
     /// Data directory.
     pub dir: PathBuf,
-    /// A segment covers at most this much wall-clock time (default 60 s).
+    /// A segment covers at most this much wall-clock time (default 1 h).
     pub segment_window: Duration,
     /// A new segment starts past this size (default 64 MiB).
     pub segment_bytes: u64,
@@ -36,7 +36,7 @@ impl StoreConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
-            segment_window: Duration::from_secs(60),
+            segment_window: Duration::from_secs(3_600),
             segment_bytes: 64 << 20,
             max_age: Duration::from_secs(7 * 24 * 3600),
             max_bytes: 4 << 30,

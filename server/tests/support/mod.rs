@@ -79,7 +79,14 @@ pub fn transactions_counted(url: &str, from_ms: u64, to_ms: u64) -> u64 {
 pub fn get_status(url: &str) -> (u16, String) {
     let mut resp = agent().get(url).call().expect("request sent");
     let status = resp.status().as_u16();
-    (status, resp.body_mut().read_to_string().unwrap_or_default())
+    // A day of per-second aggregates is tens of MB: past ureq's 10 MB default.
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {url}: body unreadable: {e}"));
+    (status, text)
 }
 
 pub fn sv(s: &str) -> AnyValue {

@@ -12,10 +12,10 @@
 //! log-bucketed duration sketch for edges, at most 1/128 relative error).
 //! Merging is commutative and associative.
 //!
-//! Each aggregate has a protobuf form ([`SecondAggProto`], [`EdgeAggProto`],
-//! [`EdgeRowProto`]) that can gain fields later; `decode` checks every
-//! invariant, so damaged bytes give an [`AggDecodeError`], never a panic or
-//! a wrong answer.
+//! Each aggregate has a protobuf form ([`ProtoForm`]: [`SecondAggProto`],
+//! [`EdgeAggProto`], [`EdgeRowProto`]) that can gain fields later; decoding
+//! checks every invariant, so damaged bytes give an [`AggDecodeError`],
+//! never a panic or a wrong answer.
 //!
 //! [`window_stats`] turns the aggregates of a range of seconds into the
 //! [`SecondStats`] the query API answers, with the same numbers the
@@ -97,17 +97,28 @@ fn hll_observe(registers: &mut [u8; HLL_REGISTERS], hash: u64) {
     registers[i] = registers[i].max(rank);
 }
 
+/// A register's term of the HyperLogLog sum, 2^-value, in fixed point
+/// (units of 2^-57) so that sums kept incrementally are exact. Values
+/// above [`HLL_RANK_MAX`] (which no hash produces) count as it.
+fn hll_term(value: u8) -> u128 {
+    1 << (HLL_RANK_MAX - value.min(HLL_RANK_MAX))
+}
+
 /// The HyperLogLog estimate of the registers (Flajolet et al. 2007), with
 /// linear counting while it is below 2.5 × the register count and a
 /// register is still 0.
 fn hll_estimate(registers: impl IntoIterator<Item = u8>) -> u64 {
+    let (sum, zeros) = registers.into_iter().fold((0, 0), |(sum, zeros), r| {
+        (sum + hll_term(r), zeros + u32::from(r == 0))
+    });
+    hll_finish(sum, zeros)
+}
+
+/// The estimate from the fixed-point sum of the register terms and the
+/// number of zero registers.
+fn hll_finish(term_sum: u128, zeros: u32) -> u64 {
     let m = HLL_REGISTERS as f64;
-    let mut sum = 0.0_f64;
-    let mut zeros = 0_u32;
-    for r in registers {
-        sum += 0.5_f64.powi(i32::from(r));
-        zeros += u32::from(r == 0);
-    }
+    let sum = term_sum as f64 / hll_term(0) as f64;
     let alpha = 0.7213 / (1.0 + 1.079 / m);
     let raw = alpha * m * m / sum;
     let estimate = if raw <= 2.5 * m && zeros > 0 {
@@ -231,23 +242,21 @@ impl Visitors {
     /// hashed in): the form in which any two sets merge.
     pub fn registers(&self) -> [u8; HLL_REGISTERS] {
         match self {
-            Self::Exact(set) => {
-                let mut registers = [0; HLL_REGISTERS];
-                for &h in set {
-                    hll_observe(&mut registers, h);
-                }
-                registers
-            }
+            Self::Exact(set) => Self::registers_of(set),
             Self::Sketch(registers) => **registers,
         }
     }
 
-    fn sketch_of(hashes: &[u64]) -> Self {
-        let mut registers = Box::new([0; HLL_REGISTERS]);
+    fn registers_of(hashes: &[u64]) -> [u8; HLL_REGISTERS] {
+        let mut registers = [0; HLL_REGISTERS];
         for &h in hashes {
             hll_observe(&mut registers, h);
         }
-        Self::Sketch(registers)
+        registers
+    }
+
+    fn sketch_of(hashes: &[u64]) -> Self {
+        Self::Sketch(Box::new(Self::registers_of(hashes)))
     }
 
     /// Calls `f(register, value)` for every non-zero contribution of the
@@ -312,9 +321,15 @@ impl SecondAgg {
     /// Adds one transaction; `visitor` is its user id, else its client IP
     /// (none: it counts for no visitor).
     pub fn add(&mut self, elapsed_ns: u64, error: bool, visitor: Option<&str>) {
+        if self.count == u64::MAX {
+            // Saturated, as `merge` saturates (no bucket can overflow before
+            // `count` does: they add up to it).
+            return;
+        }
         // Counting and bucketing are `SecondAggregate::add`'s, so that the
         // answers match the in-memory index's: lend it the fields (no
-        // allocation) and take them back.
+        // allocation) and take them back. (The resize is a no-op unless the
+        // public field was given another length.)
         self.histogram.resize(HISTOGRAM_BUCKETS, 0);
         let mut core = SecondAggregate {
             unix_second: self.second,
@@ -371,67 +386,120 @@ impl SecondAgg {
 }
 
 /// Live visitors of a sliding window of exact sets: how many of the
-/// window's seconds hold each hash.
+/// window's seconds hold each hash. Hashes that leave keep their (zero)
+/// entry, so one visitor coming and going costs no map churn; the map
+/// grows to the distinct hashes of the range, which the input holds
+/// anyway.
 #[derive(Default)]
 struct ExactWindow {
-    live: HashMap<u64, u32>,
+    seconds_holding: HashMap<u64, u32>,
+    /// Hashes held by at least one second of the window.
+    live: u64,
 }
 
 impl ExactWindow {
     fn enter(&mut self, hashes: &[u64]) {
         for &h in hashes {
-            *self.live.entry(h).or_default() += 1;
+            let n = self.seconds_holding.entry(h).or_default();
+            self.live += u64::from(*n == 0);
+            *n += 1;
         }
     }
 
     fn leave(&mut self, hashes: &[u64]) {
         for h in hashes {
-            if let Some(n) = self.live.get_mut(h) {
+            if let Some(n) = self.seconds_holding.get_mut(h) {
                 *n -= 1;
-                if *n == 0 {
-                    self.live.remove(h);
-                }
+                self.live -= u64::from(*n == 0);
             }
         }
     }
 }
 
-/// The register-wise maximum of a sliding window of sketches: per
-/// register, a deque of (second, value) with values strictly decreasing
-/// from the front, so the front is the window's maximum (amortised O(1)
-/// per register and second).
+/// The register-wise maximum of a sliding window of sketches.
+///
+/// Per register, a deque of (second, value) with values strictly
+/// decreasing from the front: the front is the window's maximum, and the
+/// deque holds at most [`HLL_RANK_MAX`] entries. The seconds that pushed
+/// to each register are remembered (a 256-bit mask per second), so that
+/// expiry visits only those registers, and the estimate's sum is kept up
+/// to date as maxima change: the cost is O(1) per register value entering
+/// or leaving, and O(1) per second otherwise.
 struct RegisterWindow {
     deques: Vec<VecDeque<(u64, u8)>>,
+    /// (second, registers pushed to in it), oldest first.
+    touched: VecDeque<(u64, [u64; HLL_REGISTERS / 64])>,
+    /// [`hll_term`]s of the current maxima, summed.
+    term_sum: u128,
+    /// Registers whose current maximum is 0.
+    zeros: u32,
 }
 
 impl RegisterWindow {
     fn new() -> Self {
         Self {
             deques: vec![VecDeque::new(); HLL_REGISTERS],
+            touched: VecDeque::new(),
+            term_sum: hll_term(0) * HLL_REGISTERS as u128,
+            zeros: HLL_REGISTERS as u32,
+        }
+    }
+
+    fn front(&self, register: usize) -> u8 {
+        self.deques[register].front().map_or(0, |&(_, v)| v)
+    }
+
+    /// Accounts for a register's maximum going from `old` to `new`.
+    fn replace_max(&mut self, old: u8, new: u8) {
+        if old != new {
+            self.term_sum = self.term_sum - hll_term(old) + hll_term(new);
+            self.zeros = self.zeros + u32::from(new == 0) - u32::from(old == 0);
         }
     }
 
     fn enter(&mut self, second: u64, visitors: &Visitors) {
+        if self.touched.back().is_none_or(|&(s, _)| s != second) {
+            self.touched.push_back((second, [0; HLL_REGISTERS / 64]));
+        }
         visitors.for_each_slot(|i, value| {
+            let old = self.front(i);
             let d = &mut self.deques[i];
             while d.back().is_some_and(|&(_, v)| v <= value) {
                 d.pop_back();
             }
             d.push_back((second, value));
+            if let Some((_, mask)) = self.touched.back_mut() {
+                mask[i / 64] |= 1 << (i % 64);
+            }
+            self.replace_max(old, old.max(value));
         });
     }
 
     /// Drops what entered at or before `second`.
     fn leave_through(&mut self, second: u64) {
-        for d in &mut self.deques {
-            while d.front().is_some_and(|&(s, _)| s <= second) {
-                d.pop_front();
+        while let Some(&(s, mask)) = self.touched.front() {
+            if s > second {
+                break;
+            }
+            self.touched.pop_front();
+            for (word, mut bits) in mask.into_iter().enumerate() {
+                while bits != 0 {
+                    let i = word * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let old = self.front(i);
+                    let d = &mut self.deques[i];
+                    while d.front().is_some_and(|&(s, _)| s <= second) {
+                        d.pop_front();
+                    }
+                    let new = self.front(i);
+                    self.replace_max(old, new);
+                }
             }
         }
     }
 
     fn estimate(&self) -> u64 {
-        hll_estimate(self.deques.iter().map(|d| d.front().map_or(0, |&(_, v)| v)))
+        hll_finish(self.term_sum, self.zeros)
     }
 }
 
@@ -449,8 +517,9 @@ impl RegisterWindow {
 /// For exact data the answers equal the in-memory index's. Visitor counts
 /// are exact for every window that holds no sketch, whatever the size of
 /// the union (a sliding count per hash), else the HyperLogLog estimate of
-/// the window's register-wise maximum. Cost: O(seconds + visitor hashes),
-/// plus O(256) per second when any sketch is in the range.
+/// the window's register-wise maximum (kept by monotonic deques per
+/// register). Cost: O(seconds + visitor hashes + sketch registers in the
+/// range); at most O(256) per second.
 pub fn window_stats(aggs: &[SecondAgg], from_s: u64, to_s: u64, window_s: u64) -> Vec<SecondStats> {
     if to_s < from_s {
         return Vec::new();
@@ -472,8 +541,12 @@ pub fn window_stats(aggs: &[SecondAgg], from_s: u64, to_s: u64, window_s: u64) -
         .then(RegisterWindow::new);
     let mut sketches_live = 0_usize;
     let (mut head, mut tail) = (0, 0);
-    let mut out = Vec::with_capacity(usize::try_from(to_s - from_s + 1).unwrap_or(0));
-    for sec in lo..=to_s {
+    let seconds = (to_s - from_s).saturating_add(1);
+    let mut out = Vec::with_capacity(usize::try_from(seconds.min(1 << 20)).unwrap_or(0));
+    // Seconds before the first aggregate change nothing: start there (a
+    // window of years costs no more than the aggregates it holds).
+    let begin = aggs.first().map_or(from_s, |a| a.second.min(from_s));
+    for sec in begin..=to_s {
         let first = head;
         while head < aggs.len() && aggs[head].second == sec {
             let a = &aggs[head];
@@ -503,7 +576,7 @@ pub fn window_stats(aggs: &[SecondAgg], from_s: u64, to_s: u64, window_s: u64) -
         }
         let users = match &registers {
             Some(r) if sketches_live > 0 => r.estimate(),
-            _ => exact.live.len() as u64,
+            _ => exact.live,
         };
         out.push(match &aggs[first..head] {
             [] => SecondAgg::new(sec).stats(users),
@@ -808,9 +881,34 @@ fn check(ok: bool, what: &'static str) -> Result<(), AggDecodeError> {
     }
 }
 
-impl SecondAgg {
-    /// The protobuf form.
-    pub fn to_proto(&self) -> SecondAggProto {
+/// A value stored as a protobuf message whose decoding checks every
+/// invariant of the value.
+pub trait ProtoForm: Sized {
+    /// The message.
+    type Proto: Message + Default;
+
+    /// The message of the value.
+    fn to_proto(&self) -> Self::Proto;
+
+    /// The value of a message, checked (see each implementation).
+    fn from_proto(proto: Self::Proto) -> Result<Self, AggDecodeError>;
+
+    /// The protobuf bytes.
+    fn encode(&self) -> Vec<u8> {
+        self.to_proto().encode_to_vec()
+    }
+
+    /// The value of protobuf bytes, checked as by
+    /// [`from_proto`](Self::from_proto).
+    fn decode(bytes: &[u8]) -> Result<Self, AggDecodeError> {
+        Self::from_proto(Self::Proto::decode(bytes)?)
+    }
+}
+
+impl ProtoForm for SecondAgg {
+    type Proto = SecondAggProto;
+
+    fn to_proto(&self) -> SecondAggProto {
         let (visitors_exact, visitors_sketch) = match &self.visitors {
             Visitors::Exact(set) => (set.clone(), Vec::new()),
             Visitors::Sketch(registers) => (Vec::new(), registers.to_vec()),
@@ -827,12 +925,12 @@ impl SecondAgg {
         }
     }
 
-    /// The aggregate of a protobuf form, checked: the histogram has
+    /// Checked: the histogram has
     /// [`HISTOGRAM_BUCKETS`] counts adding up to `count`, errors and
     /// visitors do not outnumber transactions, the maximum fits the sum,
     /// an exact set is ascending and small, a sketch has
     /// [`HLL_REGISTERS`] registers of at most [`HLL_RANK_MAX`].
-    pub fn from_proto(p: SecondAggProto) -> Result<Self, AggDecodeError> {
+    fn from_proto(p: SecondAggProto) -> Result<Self, AggDecodeError> {
         check(
             p.histogram.len() == HISTOGRAM_BUCKETS,
             "histogram has the wrong number of buckets",
@@ -895,22 +993,12 @@ impl SecondAgg {
             visitors,
         })
     }
-
-    /// The protobuf bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        self.to_proto().encode_to_vec()
-    }
-
-    /// The aggregate of protobuf bytes, checked as by
-    /// [`from_proto`](Self::from_proto).
-    pub fn decode(bytes: &[u8]) -> Result<Self, AggDecodeError> {
-        Self::from_proto(SecondAggProto::decode(bytes)?)
-    }
 }
 
-impl EdgeAgg {
-    /// The protobuf form.
-    pub fn to_proto(&self) -> EdgeAggProto {
+impl ProtoForm for EdgeAgg {
+    type Proto = EdgeAggProto;
+
+    fn to_proto(&self) -> EdgeAggProto {
         let mut prev = 0;
         EdgeAggProto {
             count: self.count,
@@ -930,11 +1018,11 @@ impl EdgeAgg {
         }
     }
 
-    /// The aggregate of a protobuf form, checked: buckets valid, ascending
+    /// Checked: buckets valid, ascending
     /// and non-empty, adding up to `count`; errors do not outnumber calls;
     /// the minimum and maximum lie in the first and last bucket (both 0
     /// when there are no calls).
-    pub fn from_proto(p: EdgeAggProto) -> Result<Self, AggDecodeError> {
+    fn from_proto(p: EdgeAggProto) -> Result<Self, AggDecodeError> {
         check(
             p.bucket_gaps.len() == p.bucket_counts.len(),
             "bucket indexes and counts differ in number",
@@ -977,22 +1065,12 @@ impl EdgeAgg {
             buckets,
         })
     }
-
-    /// The protobuf bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        self.to_proto().encode_to_vec()
-    }
-
-    /// The aggregate of protobuf bytes, checked as by
-    /// [`from_proto`](Self::from_proto).
-    pub fn decode(bytes: &[u8]) -> Result<Self, AggDecodeError> {
-        Self::from_proto(EdgeAggProto::decode(bytes)?)
-    }
 }
 
-impl EdgeRow {
-    /// The protobuf form.
-    pub fn to_proto(&self) -> EdgeRowProto {
+impl ProtoForm for EdgeRow {
+    type Proto = EdgeRowProto;
+
+    fn to_proto(&self) -> EdgeRowProto {
         EdgeRowProto {
             second: self.second,
             caller: self.caller,
@@ -1002,9 +1080,9 @@ impl EdgeRow {
         }
     }
 
-    /// The row of a protobuf form; its statistics are required and checked
-    /// as by [`EdgeAgg::from_proto`].
-    pub fn from_proto(p: EdgeRowProto) -> Result<Self, AggDecodeError> {
+    /// Checked: the statistics are required and checked
+    /// as by [`EdgeAgg`]'s [`from_proto`](ProtoForm::from_proto).
+    fn from_proto(p: EdgeRowProto) -> Result<Self, AggDecodeError> {
         let agg = p
             .agg
             .ok_or(AggDecodeError::Invalid("edge row without statistics"))?;
@@ -1016,15 +1094,799 @@ impl EdgeRow {
             agg: EdgeAgg::from_proto(agg)?,
         })
     }
+}
 
-    /// The protobuf bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        self.to_proto().encode_to_vec()
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use osprey::AttrValue;
+    use osprey::model::{SpanId, TraceId};
+
+    use super::*;
+    use crate::index::{Index, IndexConfig};
+    use crate::record::{Kind, SpanRec};
+    use crate::store::Loc;
+
+    const S: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+
+    /// splitmix64: a small, seeded generator for reproducible random data.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn chance(&mut self, percent: u64) -> bool {
+            self.below(100) < percent
+        }
+
+        /// Elapsed ns spread over every histogram bucket, often exactly on
+        /// a bound.
+        fn elapsed(&mut self) -> u64 {
+            match self.below(4) {
+                0 => HISTOGRAM_BOUNDS_MS[self.below(14) as usize] * MS,
+                1 => HISTOGRAM_BOUNDS_MS[self.below(14) as usize] * MS + 1,
+                2 => self.below(40_000 * MS),
+                _ => self.below(3 * MS),
+            }
+        }
     }
 
-    /// The row of protobuf bytes, checked as by
-    /// [`from_proto`](Self::from_proto).
-    pub fn decode(bytes: &[u8]) -> Result<Self, AggDecodeError> {
-        Self::from_proto(EdgeRowProto::decode(bytes)?)
+    fn hashes(names: &[String]) -> Vec<u64> {
+        let mut v: Vec<u64> = names.iter().map(|n| visitor_hash(n)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn names(prefix: &str, range: std::ops::Range<u64>) -> Vec<String> {
+        range.map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    /// Sorts and merges parts of the same second, as the engine's reader does.
+    fn merge_by_second(mut parts: Vec<SecondAgg>) -> Vec<SecondAgg> {
+        parts.sort_by_key(|a| a.second);
+        let mut out: Vec<SecondAgg> = Vec::new();
+        for p in parts {
+            match out.last_mut() {
+                Some(last) if last.second == p.second => last.merge(&p),
+                _ => out.push(p),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn visitor_hash_is_fnv1a_then_fmix64() {
+        // FNV-1a 64 reference vectors (draft-eastlake-fnv).
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        // fmix64 is a bijection that fixes 0 and scatters neighbours.
+        assert_eq!(fmix64(0), 0);
+        assert_eq!(visitor_hash("a"), fmix64(0xaf63_dc4c_8601_ec8c));
+        let top: BTreeSet<u64> = (0..64).map(|i| fmix64(i) >> 56).collect();
+        assert!(top.len() > 40, "consecutive inputs reach many registers");
+        // The stored format, computed independently (a Python transcription
+        // of FNV-1a and fmix64): this value must never change.
+        assert_eq!(visitor_hash("u1"), 0x63b9_b7f5_2c45_b2b1);
+    }
+
+    #[test]
+    fn exact_set_becomes_a_sketch_past_64_members() {
+        let mut v = Visitors::new();
+        for n in names("u", 0..64).iter().chain(names("u", 0..64).iter()) {
+            v.insert(n);
+        }
+        assert_eq!(v, Visitors::Exact(hashes(&names("u", 0..64))));
+        assert_eq!(v.estimate(), 64);
+        v.insert("u64");
+        assert!(!v.is_exact());
+        let mut registers = [0; HLL_REGISTERS];
+        for h in hashes(&names("u", 0..65)) {
+            hll_observe(&mut registers, h);
+        }
+        assert_eq!(v, Visitors::Sketch(Box::new(registers)));
+        assert_eq!(v.registers(), registers);
+        let e = v.estimate();
+        assert!((58..=72).contains(&e), "65 members estimated as {e}");
+    }
+
+    #[test]
+    fn merge_is_set_union_in_either_order() {
+        let sets = [
+            names("a", 0..10),
+            names("a", 5..40),
+            names("a", 30..90),
+            names("b", 0..500),
+            Vec::new(),
+        ];
+        let of = |ns: &[String]| {
+            let mut v = Visitors::new();
+            ns.iter().for_each(|n| v.insert(n));
+            v
+        };
+        for x in &sets {
+            for y in &sets {
+                let mut xy = of(x);
+                xy.merge(&of(y));
+                let mut yx = of(y);
+                yx.merge(&of(x));
+                let all: Vec<String> = x.iter().chain(y).cloned().collect();
+                assert_eq!(xy, yx, "commutative");
+                assert_eq!(xy, of(&all), "same as adding every member to one set");
+                if hashes(&all).len() <= EXACT_VISITORS_MAX {
+                    assert_eq!(xy.estimate(), hashes(&all).len() as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sketch_estimates_are_close_for_small_and_large_sets() {
+        for n in [65_u64, 100, 300, 1_000, 10_000, 100_000] {
+            let mut v = Visitors::new();
+            for i in 0..n {
+                v.insert(&format!("10.0.{}.{}", i / 256, i % 256));
+            }
+            let e = v.estimate() as f64;
+            let err = (e - n as f64).abs() / n as f64;
+            // 1.04/sqrt(256) = 6.5 % standard error; the hash is fixed, so
+            // this is deterministic; allow three standard errors.
+            assert!(err < 0.2, "{n} estimated as {e}");
+        }
+    }
+
+    #[test]
+    fn add_buckets_like_the_core_aggregate_and_parts_merge_to_the_whole() {
+        let mut rng = Rng(7);
+        let mut whole = SecondAgg::new(42);
+        let mut core = SecondAggregate::new(42);
+        let mut parts = vec![SecondAgg::new(42), SecondAgg::new(42), SecondAgg::new(42)];
+        for i in 0..5_000 {
+            let elapsed = rng.elapsed();
+            let error = rng.chance(10);
+            let visitor = format!("u{}", rng.below(if i < 2_500 { 30 } else { 200 }));
+            whole.add(elapsed, error, Some(&visitor));
+            core.add(elapsed, error);
+            parts[rng.below(3) as usize].add(elapsed, error, Some(&visitor));
+        }
+        assert_eq!(
+            (
+                whole.count,
+                whole.errors,
+                whole.elapsed_sum_ns,
+                whole.elapsed_max_ns
+            ),
+            (
+                core.count,
+                core.errors,
+                core.elapsed_sum_ns,
+                core.elapsed_max_ns
+            )
+        );
+        assert_eq!(whole.histogram, core.histogram);
+        let mut merged = SecondAgg::new(42);
+        for p in &parts {
+            merged.merge(p);
+        }
+        assert_eq!(merged, whole);
+        let mut other_order = parts[2].clone();
+        other_order.merge(&parts[0]);
+        other_order.merge(&parts[1]);
+        assert_eq!(other_order, whole);
+    }
+
+    #[test]
+    fn a_saturated_second_stays_saturated_instead_of_overflowing() {
+        let mut full = SecondAgg::new(1);
+        full.count = u64::MAX;
+        full.histogram[0] = u64::MAX;
+        let before = full.clone();
+        full.add(MS, true, Some("u"));
+        assert_eq!(full, before);
+        full.merge(&before);
+        assert_eq!((full.count, full.histogram[0]), (u64::MAX, u64::MAX));
+        assert_eq!(SecondAgg::decode(&full.encode()), Ok(full));
+    }
+
+    /// A transaction root span ending at `end_ns`.
+    fn root(n: u64, end_ns: u64, elapsed_ns: u64, error: bool, visitor: &Visitor) -> SpanRec {
+        let mut attributes = Vec::new();
+        match visitor {
+            Visitor::User(u) => attributes.push(("enduser.id".into(), AttrValue::from(u.clone()))),
+            Visitor::Ip(ip) => {
+                attributes.push(("client.address".into(), AttrValue::from(ip.clone())))
+            }
+            Visitor::None => {}
+        }
+        SpanRec {
+            trace_id: TraceId(u128::from(n + 1).to_be_bytes()),
+            span_id: SpanId((n + 1).to_be_bytes()),
+            parent: None,
+            service: "shop".into(),
+            name: "GET /".into(),
+            kind: Kind::Server,
+            flags: 0,
+            start_ns: end_ns - elapsed_ns,
+            end_ns,
+            error,
+            status_message: String::new(),
+            attributes,
+            exceptions: Vec::new(),
+        }
+    }
+
+    enum Visitor {
+        User(String),
+        Ip(String),
+        None,
+    }
+
+    impl Visitor {
+        fn name(&self) -> Option<&str> {
+            match self {
+                Visitor::User(u) | Visitor::Ip(u) => Some(u),
+                Visitor::None => None,
+            }
+        }
+    }
+
+    #[test]
+    fn window_stats_equal_the_in_memory_index_on_exact_data() {
+        let base = 1_700_000_000_u64;
+        let mut rng = Rng(11);
+        let mut index = Index::new(IndexConfig::default());
+        let mut parts = Vec::new();
+        for n in 0..4_000 {
+            // Seconds base..base+60, some left empty.
+            let sec = base + rng.below(60);
+            if (sec - base) % 7 == 3 {
+                continue;
+            }
+            let end_ns = sec * S + rng.below(S);
+            let elapsed = rng.elapsed().min(end_ns);
+            let error = rng.chance(15);
+            let visitor = match rng.below(3) {
+                0 => Visitor::User(format!("user-{}", rng.below(40))),
+                1 => Visitor::Ip(format!("10.0.0.{}", rng.below(20))),
+                _ => Visitor::None,
+            };
+            let span = root(n, end_ns, elapsed, error, &visitor);
+            index.add_spans(
+                Loc {
+                    segment: 0,
+                    offset: n,
+                },
+                std::slice::from_ref(&span),
+            );
+            // Each transaction goes to one of three "segments".
+            let mut part = SecondAgg::new(sec);
+            part.add(elapsed, error, visitor.name());
+            parts.push((rng.below(3), part));
+        }
+        let mut per_segment: Vec<Vec<SecondAgg>> = vec![Vec::new(); 3];
+        for (seg, p) in parts {
+            per_segment[seg as usize].push(p);
+        }
+        let per_segment: Vec<SecondAgg> =
+            per_segment.into_iter().flat_map(merge_by_second).collect();
+        let aggs = merge_by_second(per_segment);
+        assert!(aggs.iter().all(|a| a.visitors.is_exact()));
+        for (from, to, window) in [
+            (base, base + 59, 1),
+            (base, base + 59, 0),
+            (base + 10, base + 50, 5),
+            (base - 5, base + 70, 13),
+            (base + 30, base + 30, 60),
+            (base + 20, base + 65, 3_600),
+            (base + 5, base + 4, 10),
+        ] {
+            assert_eq!(
+                window_stats(&aggs, from, to, window),
+                index.seconds(from, to, window),
+                "{from}..={to} window {window}"
+            );
+        }
+        // A window reaching before all data counts everything so far, and
+        // an endless one costs no more.
+        assert_eq!(
+            window_stats(&aggs, base, base + 59, u64::MAX),
+            index.seconds(base, base + 59, 1_000)
+        );
+        // The window reaches before second 0 without underflow.
+        let near_zero = [SecondAgg::new(0), {
+            let mut a = SecondAgg::new(2);
+            a.add(5 * MS, false, Some("x"));
+            a
+        }];
+        let stats = window_stats(&near_zero, 0, 3, 10);
+        assert_eq!(
+            stats.iter().map(|s| s.concurrent_users).collect::<Vec<_>>(),
+            [0, 0, 1, 1]
+        );
+    }
+
+    /// Distinct visitors of the `window` seconds ending at `t`, by brute
+    /// force: the exact union when no sketch is among them, else the
+    /// estimate of the register-wise maximum.
+    fn brute_force_users(aggs: &[SecondAgg], t: u64, window: u64) -> u64 {
+        let in_window: Vec<&SecondAgg> = aggs
+            .iter()
+            .filter(|a| a.second <= t && a.second + window > t)
+            .collect();
+        if in_window.iter().all(|a| a.visitors.is_exact()) {
+            let mut union = BTreeSet::new();
+            for a in &in_window {
+                if let Visitors::Exact(set) = &a.visitors {
+                    union.extend(set.iter().copied());
+                }
+            }
+            union.len() as u64
+        } else {
+            let mut registers = [0_u8; HLL_REGISTERS];
+            for a in &in_window {
+                for (r, v) in registers.iter_mut().zip(a.visitors.registers()) {
+                    *r = (*r).max(v);
+                }
+            }
+            hll_estimate(registers)
+        }
+    }
+
+    #[test]
+    fn window_users_equal_a_brute_force_union_on_random_data() {
+        // Percent of seconds with a sketch, by seed.
+        let sketched = [0, 0, 5, 5, 60];
+        for seed in 1..=4 {
+            let mut rng = Rng(seed);
+            let mut aggs = Vec::new();
+            for sec in 0..300 {
+                if rng.chance(20) {
+                    continue;
+                }
+                let mut a = SecondAgg::new(sec);
+                let n = if rng.chance(sketched[seed as usize]) {
+                    65 + rng.below(100)
+                } else {
+                    rng.below(12)
+                };
+                for _ in 0..n {
+                    let v = format!("v{}", rng.below(400));
+                    a.add(rng.elapsed(), false, Some(&v));
+                }
+                aggs.push(a);
+            }
+            assert_eq!(seed == 1, aggs.iter().all(|a| a.visitors.is_exact()));
+            for window in [1, 2, 7, 60, 1_000] {
+                let got = window_stats(&aggs, 10, 299, window);
+                assert_eq!(got.len(), 290);
+                for s in &got {
+                    assert_eq!(
+                        s.concurrent_users,
+                        brute_force_users(&aggs, s.second, window),
+                        "seed {seed} window {window} second {}",
+                        s.second
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unmerged_parts_of_a_second_give_the_merged_answer() {
+        let mut rng = Rng(3);
+        let mut parts = Vec::new();
+        for sec in 0..50 {
+            for _ in 0..=rng.below(3) {
+                let mut a = SecondAgg::new(sec);
+                for _ in 0..rng.below(30) {
+                    a.add(
+                        rng.elapsed(),
+                        rng.chance(30),
+                        Some(&format!("v{}", rng.below(90))),
+                    );
+                }
+                parts.push(a);
+            }
+        }
+        let merged = merge_by_second(parts.clone());
+        assert!(merged.len() < parts.len());
+        assert_eq!(
+            window_stats(&parts, 5, 49, 6),
+            window_stats(&merged, 5, 49, 6)
+        );
+    }
+
+    #[test]
+    fn a_day_of_seconds_with_an_hour_window_in_both_modes() {
+        let (from, to, window) = (100_000_u64, 100_000 + 86_399, 3_600_u64);
+        // Exact: "v{s % 4000}" and "w{s % 7}" every second, so every full
+        // window holds 3,600 + 7 distinct visitors.
+        let mut aggs: Vec<SecondAgg> = (from - window + 1..=to)
+            .map(|s| {
+                let mut a = SecondAgg::new(s);
+                a.add(MS, false, Some(&format!("v{}", s % 4_000)));
+                a.add(MS, false, Some(&format!("w{}", s % 7)));
+                a
+            })
+            .collect();
+        let exact = window_stats(&aggs, from, to, window);
+        assert_eq!(exact.len(), 86_400);
+        assert!(
+            exact
+                .iter()
+                .all(|s| s.concurrent_users == 3_607 && s.count == 2)
+        );
+
+        // Sketches: every 600th second has 100 more visitors, so every
+        // window holds six sketches.
+        for a in aggs.iter_mut().filter(|a| a.second % 600 == 0) {
+            for i in 0..100 {
+                a.add(MS, false, Some(&format!("x{}-{i}", a.second)));
+            }
+            assert!(!a.visitors.is_exact());
+        }
+        let sketched = window_stats(&aggs, from, to, window);
+        assert_eq!(sketched.len(), 86_400);
+        for t in [from, from + 1, from + 40_000, to] {
+            let s = &sketched[(t - from) as usize];
+            assert_eq!(s.concurrent_users, brute_force_users(&aggs, t, window));
+            let truth = 3_607.0 + 600.0;
+            let err = (s.concurrent_users as f64 - truth).abs() / truth;
+            assert!(err < 0.2, "{} estimated for {truth}", s.concurrent_users);
+        }
+    }
+
+    #[test]
+    fn buckets_are_contiguous_and_narrow() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_bounds(MAX_BUCKET).1, u64::MAX);
+        let mut next = 0_u64;
+        for b in 0..=MAX_BUCKET {
+            let (low, high) = bucket_bounds(b);
+            assert_eq!(
+                low,
+                next,
+                "bucket {b} starts where {} ended",
+                b.saturating_sub(1)
+            );
+            assert!(high >= low);
+            assert_eq!((bucket_of(low), bucket_of(high)), (b, b));
+            // One value (exact), or at most 1/64 of the lowest.
+            assert!(high == low || (high - low + 1) as f64 / low as f64 <= 1.0 / 64.0);
+            next = high.wrapping_add(1);
+        }
+        assert_eq!(next, 0, "the last bucket ends at u64::MAX");
+    }
+
+    fn nearest_rank(sorted: &[u64], q: f64) -> f64 {
+        let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[i] as f64 / 1e6
+    }
+
+    #[test]
+    fn quantiles_are_within_a_bucket_of_nearest_rank_and_exact_at_the_ends() {
+        let mut rng = Rng(5);
+        for n in [1_usize, 2, 3, 10, 99, 1_000, 20_000] {
+            let mut values: Vec<u64> = (0..n)
+                .map(|_| match rng.below(3) {
+                    0 => rng.below(200),
+                    1 => rng.below(50 * MS),
+                    _ => rng.below(5 * S),
+                })
+                .collect();
+            let mut agg = EdgeAgg::new();
+            let mut parts = [EdgeAgg::new(), EdgeAgg::new()];
+            for &v in &values {
+                agg.add(v, v % 3 == 0);
+                parts[rng.below(2) as usize].add(v, v % 3 == 0);
+            }
+            let mut merged = parts[1].clone();
+            merged.merge(&parts[0]);
+            assert_eq!(merged, agg, "parts merge to the whole");
+            values.sort_unstable();
+            assert_eq!(agg.count, n as u64);
+            assert_eq!(
+                agg.errors,
+                values.iter().filter(|v| *v % 3 == 0).count() as u64
+            );
+            assert_eq!(agg.quantile(1.0), values[n - 1] as f64 / 1e6);
+            assert_eq!(agg.quantile(0.0), values[0] as f64 / 1e6);
+            for q in [0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999] {
+                let want = nearest_rank(&values, q);
+                let got = agg.quantile(q);
+                assert!(
+                    (got - want).abs() <= want / 128.0 + 1e-9,
+                    "n {n} q {q}: {got} for {want}"
+                );
+            }
+        }
+        let mut one = EdgeAgg::new();
+        one.add(123_456_789, false);
+        for q in [0.0, 0.5, 0.99, 1.0, f64::NAN, -1.0, 7.0] {
+            assert_eq!(one.quantile(q), 123.456789);
+        }
+        assert_eq!(EdgeAgg::new().quantile(0.5), 0.0);
+    }
+
+    #[test]
+    fn edge_quantiles_match_the_in_memory_server_map() {
+        let mut rng = Rng(9);
+        let base = 1_700_000_000 * S;
+        let mut index = Index::new(IndexConfig::default());
+        let mut agg = EdgeAgg::new();
+        for n in 0..3_000_u64 {
+            let elapsed = rng.elapsed();
+            let end_ns = base + rng.below(10 * S);
+            let error = rng.chance(5);
+            let mut call = root(n, end_ns, elapsed, error, &Visitor::None);
+            call.kind = Kind::Client;
+            call.parent = Some(SpanId([9; 8]));
+            call.attributes
+                .push(("db.system".into(), AttrValue::from("redis")));
+            index.add_spans(
+                Loc {
+                    segment: 0,
+                    offset: n,
+                },
+                &[call],
+            );
+            agg.add(elapsed, error);
+        }
+        let edges = index.server_map(base, base + 10 * S);
+        assert_eq!(edges.len(), 1);
+        let e = &edges[0];
+        assert_eq!((e.count, e.errors), (agg.count, agg.errors));
+        assert_eq!(e.max_ms, agg.quantile(1.0));
+        for (want, q) in [(e.p50_ms, 0.5), (e.p95_ms, 0.95), (e.p99_ms, 0.99)] {
+            let got = agg.quantile(q);
+            assert!(
+                (got - want).abs() <= want / 128.0,
+                "q {q}: {got} for {want}"
+            );
+        }
+    }
+
+    fn sample_seconds() -> Vec<SecondAgg> {
+        let mut rng = Rng(21);
+        let mut empty = SecondAgg::new(5);
+        empty.second = 5;
+        let mut small = SecondAgg::new(1_700_000_000);
+        let mut big = SecondAgg::new(u64::MAX);
+        for i in 0..40 {
+            small.add(rng.elapsed(), i % 4 == 0, Some(&format!("u{}", i % 9)));
+            small.add(rng.elapsed(), false, None);
+        }
+        for i in 0..500 {
+            big.add(rng.elapsed(), i % 2 == 0, Some(&format!("u{i}")));
+        }
+        assert!(!big.visitors.is_exact());
+        vec![empty, small, big]
+    }
+
+    fn sample_edges() -> Vec<EdgeAgg> {
+        let mut rng = Rng(22);
+        let mut one = EdgeAgg::new();
+        one.add(0, true);
+        let mut many = EdgeAgg::new();
+        for _ in 0..1_000 {
+            many.add(rng.elapsed(), rng.chance(10));
+        }
+        many.add(u64::MAX, false);
+        vec![EdgeAgg::new(), one, many]
+    }
+
+    #[test]
+    fn aggregates_round_trip_through_protobuf() {
+        for a in sample_seconds() {
+            assert_eq!(SecondAgg::decode(&a.encode()).unwrap(), a);
+        }
+        for (i, agg) in sample_edges().into_iter().enumerate() {
+            assert_eq!(EdgeAgg::decode(&agg.encode()).unwrap(), agg);
+            let row = EdgeRow {
+                second: 1_700_000_000 + i as u64,
+                caller: 3,
+                callee: u32::MAX,
+                kind: i as u32,
+                agg,
+            };
+            assert_eq!(EdgeRow::decode(&row.encode()).unwrap(), row);
+        }
+    }
+
+    fn invalid(r: Result<impl fmt::Debug, AggDecodeError>, what: &str) {
+        match r {
+            Err(AggDecodeError::Invalid(w)) => assert_eq!(w, what),
+            other => panic!("expected Invalid({what}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invariant_breaking_messages_are_rejected() {
+        let [_, small, big] = <[SecondAgg; 3]>::try_from(sample_seconds()).unwrap();
+        let broken = |f: &dyn Fn(&mut SecondAggProto), from: &SecondAgg| {
+            let mut p = from.to_proto();
+            f(&mut p);
+            SecondAgg::decode(&p.encode_to_vec())
+        };
+        invalid(
+            broken(&|p| p.histogram.push(0), &small),
+            "histogram has the wrong number of buckets",
+        );
+        invalid(
+            broken(&|p| p.count += 1, &small),
+            "histogram does not add up to count",
+        );
+        invalid(
+            broken(&|p| p.errors = p.count + 1, &small),
+            "more errors than transactions",
+        );
+        invalid(
+            broken(&|p| p.elapsed_max_ns = p.elapsed_sum_ns + 1, &small),
+            "elapsed sum and maximum disagree",
+        );
+        invalid(
+            broken(&|p| p.visitors_exact.swap(0, 1), &small),
+            "exact visitor set not strictly ascending",
+        );
+        invalid(
+            broken(&|p| p.visitors_exact.push(p.visitors_exact[0]), &small),
+            "exact visitor set not strictly ascending",
+        );
+        invalid(
+            broken(
+                &|p| {
+                    p.visitors_sketch.clear();
+                    p.visitors_exact = (0..65).collect();
+                },
+                &big,
+            ),
+            "exact visitor set too large",
+        );
+        invalid(
+            broken(&|p| p.visitors_sketch.pop().map_or((), drop), &big),
+            "visitor sketch of the wrong size",
+        );
+        invalid(
+            broken(&|p| p.visitors_sketch[0] = HLL_RANK_MAX + 1, &big),
+            "visitor sketch register out of range",
+        );
+        invalid(
+            broken(&|p| p.visitors_sketch = vec![1; HLL_REGISTERS], &small),
+            "visitors both exact and sketched",
+        );
+        invalid(
+            broken(&|p| p.visitors_exact = vec![1], &SecondAgg::new(0)),
+            "more visitors than transactions",
+        );
+        invalid(
+            broken(
+                &|p| p.visitors_sketch = vec![1; HLL_REGISTERS],
+                &SecondAgg::new(0),
+            ),
+            "visitors without transactions",
+        );
+
+        let many = sample_edges().pop().unwrap();
+        let broken = |f: &dyn Fn(&mut EdgeAggProto)| {
+            let mut p = many.to_proto();
+            f(&mut p);
+            EdgeAgg::decode(&p.encode_to_vec())
+        };
+        invalid(
+            broken(&|p| p.bucket_counts.truncate(p.bucket_counts.len() - 1)),
+            "bucket indexes and counts differ in number",
+        );
+        invalid(
+            broken(&|p| p.bucket_gaps[3] = 0),
+            "bucket index out of order or range",
+        );
+        invalid(
+            broken(&|p| p.bucket_gaps[1] = u32::MAX),
+            "bucket index out of order or range",
+        );
+        invalid(
+            broken(&|p| *p.bucket_gaps.last_mut().unwrap() += 1),
+            "bucket index out of order or range",
+        );
+        invalid(broken(&|p| p.bucket_counts[2] = 0), "empty bucket");
+        invalid(broken(&|p| p.count += 1), "buckets do not add up to count");
+        invalid(
+            broken(&|p| p.errors = p.count + 1),
+            "more errors than calls",
+        );
+        invalid(
+            broken(&|p| p.min_ns += 1_000_000),
+            "minimum or maximum outside the buckets",
+        );
+        invalid(
+            broken(&|p| p.max_ns -= 1 << 60),
+            "minimum or maximum outside the buckets",
+        );
+        invalid(
+            EdgeAgg::decode(
+                &EdgeAggProto {
+                    min_ns: 1,
+                    ..EdgeAgg::new().to_proto()
+                }
+                .encode_to_vec(),
+            ),
+            "minimum or maximum without calls",
+        );
+        invalid(
+            EdgeRow::decode(
+                &EdgeRowProto {
+                    second: 1,
+                    caller: 1,
+                    callee: 2,
+                    kind: 0,
+                    agg: None,
+                }
+                .encode_to_vec(),
+            ),
+            "edge row without statistics",
+        );
+        assert!(matches!(
+            SecondAgg::decode(&[0x0a, 0xff]),
+            Err(AggDecodeError::Protobuf(_))
+        ));
+    }
+
+    #[test]
+    fn damaged_bytes_decode_to_an_error_or_a_valid_aggregate_never_a_panic() {
+        let mut rng = Rng(33);
+        let seconds: Vec<Vec<u8>> = sample_seconds().iter().map(SecondAgg::encode).collect();
+        let rows: Vec<Vec<u8>> = sample_edges()
+            .into_iter()
+            .map(|agg| {
+                EdgeRow {
+                    second: 9,
+                    caller: 1,
+                    callee: 2,
+                    kind: 3,
+                    agg,
+                }
+                .encode()
+            })
+            .collect();
+        let mut errors = 0;
+        for good in seconds.iter().chain(&rows) {
+            let mut damaged: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+            for _ in 0..2_000 {
+                let mut bad = good.clone();
+                for _ in 0..=rng.below(3) {
+                    let i = rng.below(bad.len() as u64) as usize;
+                    bad[i] ^= 1 << rng.below(8);
+                }
+                damaged.push(bad);
+            }
+            for bad in damaged {
+                // Whatever decodes re-encodes to an equal, valid aggregate.
+                let a = SecondAgg::decode(&bad);
+                if let Ok(a) = &a {
+                    assert_eq!(&SecondAgg::decode(&a.encode()).unwrap(), a);
+                    let _ = window_stats(std::slice::from_ref(a), a.second, a.second, 1);
+                }
+                let r = EdgeRow::decode(&bad);
+                if let Ok(r) = &r {
+                    assert_eq!(&EdgeRow::decode(&r.encode()).unwrap(), r);
+                    let _ = r.agg.quantile(0.5);
+                }
+                errors += usize::from(a.is_err()) + usize::from(r.is_err());
+            }
+        }
+        assert!(errors > 1_000, "damage is noticed ({errors} errors)");
     }
 }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use osprey::model::{SpanId, TraceId};
 use prost::Message;
 
-use super::agg::{EdgeRow, SecondAgg};
+use super::agg::{EdgeRow, ProtoForm, SecondAgg};
 use super::cache::{Part, PartCache, PartKey, StringTab};
 use crate::index::{Index, Txn};
 use crate::record::{MetricKind, MetricPoint};
@@ -909,7 +909,11 @@ impl SealedSegment {
     ) -> io::Result<Visit> {
         let h = &self.header;
         let from = f.from_ns.unwrap_or(0);
-        let to = f.to_ns.unwrap_or(u64::MAX);
+        // Rows at the cursor's end may still follow it (smaller seq).
+        let to = f
+            .to_ns
+            .unwrap_or(u64::MAX)
+            .min(f.before.map_or(u64::MAX, |b| b.end_ns.saturating_add(1)));
         if h.rows == 0
             || h.max_end_ns < from
             || h.min_end_ns >= to
@@ -947,6 +951,9 @@ impl SealedSegment {
                 && client.is_none_or(|id| r.client_ip == id)
                 && user.is_none_or(|id| r.user == id)
                 && instance.is_none_or(|id| r.instance == id)
+                && f.http_status.is_none_or(|h| r.http_status == u32::from(h))
+                && f.trace_id.is_none_or(|t| r.trace_id == t.0)
+                && f.before.is_none_or(|b| (end, r.seq) < (b.end_ns, b.seq))
         };
         for (b, meta) in h.blocks.iter().enumerate().rev() {
             if meta.max_end_ns < from
