@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use osprey_server::app::{App, ServerConfig};
@@ -16,19 +16,10 @@ use osprey_server::index::{SeriesQuery, TxnFilter};
 use osprey_server::ingest::otlp::{Encoding, parse_traces};
 use prost::Message;
 
+mod common;
+use common::{kv, ms, s, time};
+
 const TXNS_PER_REQUEST: u64 = 250;
-
-fn kv(k: &str, v: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..KeyValue::default()
-    }
-}
-
-fn s(v: &str) -> any_value::Value {
-    any_value::Value::StringValue(v.into())
-}
 
 /// Request `r`: 250 transactions of 4 spans each (SERVER root, a method
 /// step, a SQL step, an outgoing HTTP call), spread evenly over one hour.
@@ -128,28 +119,6 @@ fn body(r: u64, total: u64, hour_start_ns: u64) -> Vec<u8> {
         }],
     }
     .encode_to_vec()
-}
-
-fn time<R>(label: &str, runs: u32, mut f: impl FnMut() -> R) {
-    let mut samples = Vec::new();
-    let mut out = None;
-    for _ in 0..runs {
-        let t = Instant::now();
-        out = Some(f());
-        samples.push(t.elapsed());
-    }
-    drop(out);
-    samples.sort();
-    println!(
-        "  {label:<58} median {:>9.3} ms  (min {:.3}, max {:.3})",
-        ms(samples[samples.len() / 2]),
-        ms(samples[0]),
-        ms(samples[samples.len() - 1])
-    );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() {
