@@ -59,6 +59,7 @@ impl EmbeddedStorage {
                     &s,
                 ),
                 Ok(Batch::Metrics(m)) => idx.add_metrics(&m),
+                Ok(Batch::Active(_)) => {}
                 Err(e) => eprintln!(
                     "osprey: {} @{}: undecodable record: {e}",
                     seg.name, f.offset
@@ -147,6 +148,7 @@ impl Storage for EmbeddedStorage {
             match record {
                 Batch::Spans(s) => index.add_spans(loc, s),
                 Batch::Metrics(m) => index.add_metrics(m),
+                Batch::Active(_) => {}
             }
         }
         Ok(ack)
@@ -203,7 +205,7 @@ impl Storage for EmbeddedStorage {
                         .into_iter()
                         .filter(|s| s.trace_id == trace && seen.insert(s.span_id)),
                 ),
-                Ok(Ok(Batch::Metrics(_))) => {}
+                Ok(Ok(Batch::Metrics(_) | Batch::Active(_))) => {}
                 Ok(Err(e)) => self.note_issue(&path, offset, e),
                 Err(e) => self.note_issue(&path, offset, e.to_string()),
             }
