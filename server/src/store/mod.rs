@@ -146,25 +146,4 @@ pub fn decode_payload(payload: &[u8]) -> Result<Batch, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip_and_other_files_are_ignored() {
-        assert_eq!(parse_segment_name(&segment_name(5, 7)), Some((5, 7)));
-        assert_eq!(
-            parse_segment_name("seg-0000000000000005-0000000007.osp"),
-            None
-        );
-        assert!(segment_name(9, 10) < segment_name(10, 2));
-    }
-
-    #[test]
-    fn batches_round_trip_through_a_frame() {
-        let batch = Batch::Metrics(Vec::new());
-        let mut out = Vec::new();
-        encode_batch(&batch, &mut out).unwrap();
-        assert_eq!(decode_payload(&out[8..]).unwrap(), batch);
-        assert!(decode_payload(&[99, 1]).is_err());
-    }
-}
+mod tests;
