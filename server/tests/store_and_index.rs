@@ -48,10 +48,13 @@ fn size_retention_deletes_the_oldest_segments_first() {
     cfg.segment_bytes = 4096;
     cfg.max_bytes = 20_000;
     let mut store = Store::open(cfg).unwrap();
-    let big: Vec<SpanRec> = (0..20).map(|n| root(n, now_ns())).collect();
+    let big = Batch::Spans((0..20).map(|n| root(n, now_ns())).collect());
+    // Write three times the size cap, whatever a record's encoded size.
+    let mut record = Vec::new();
+    store::encode_batch(&big, &mut record).unwrap();
     let mut locs = Vec::new();
-    for _ in 0..40 {
-        locs.push(store.append(&Batch::Spans(big.clone())).unwrap());
+    for _ in 0..=3 * 20_000 / record.len() {
+        locs.push(store.append(&big).unwrap());
     }
     let segs: Vec<u64> = store.segments().map(|s| s.seq).collect();
     assert!(

@@ -74,9 +74,8 @@ pub(super) fn decompress_capped(data: &[u8], cap: usize) -> Result<Vec<u8>, Stri
             let mut slot = cell.borrow_mut();
             let decompressor = match slot.as_mut() {
                 Some(d) => d,
-                None => slot.insert(
-                    Decompressor::new().map_err(|e| format!("zstd context failed: {e}"))?,
-                ),
+                None => slot
+                    .insert(Decompressor::new().map_err(|e| format!("zstd context failed: {e}"))?),
             };
             // `n` bounds the buffer: more output (later frames) is an error.
             decompressor
