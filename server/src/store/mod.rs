@@ -11,11 +11,17 @@
 //! ```
 //!
 //! Payload kinds:
-//! - [`KIND_STORED`] (30, written since version 2): `zstd(protobuf
-//!   `[`StoredRecord`]`)`, the explicit, evolvable schema of [`schema`],
-//!   compressed at level [`ZSTD_LEVEL`];
+//! - [`KIND_STORED`] (30, written since version 2): one zstd frame (level
+//!   [`ZSTD_LEVEL`]) of a protobuf [`StoredRecord`], the explicit, evolvable
+//!   schema of [`schema`];
 //! - [`KIND_SPANS`] (20) and [`KIND_METRICS`] (21), written by version 1: a
 //!   bincode 2 body of [`Batch`]; still read, never written.
+//!
+//! Kind 30 compresses each record alone (records are read one by one, by
+//! position). A zstd frame compressed with a trained dictionary names it in
+//! its header (dictID); this version writes frames without one (dictID 0),
+//! which leaves room to add trained dictionaries later: zstd finds far more
+//! repetition across records than inside one.
 //!
 //! Versions: 1 wrote kinds 20 and 21; 2 writes kind 30. A version-2 reader
 //! reads both (a store written by an older server keeps working); an older
