@@ -189,6 +189,7 @@ pub enum Batch {
     Spans(Vec<SpanRec>),
     /// Metric points.
     Metrics(Vec<MetricPoint>),
-    /// One active-services report (for replay of past seconds).
+    /// One active-services report (the transactions in flight in a service),
+    /// so a replayed second can show what was running.
     Active(crate::storage::ActiveReport),
 }

@@ -48,10 +48,13 @@ fn size_retention_deletes_the_oldest_segments_first() {
     cfg.segment_bytes = 4096;
     cfg.max_bytes = 20_000;
     let mut store = Store::open(cfg).unwrap();
-    let big: Vec<SpanRec> = (0..20).map(|n| root(n, now_ns())).collect();
+    let big = Batch::Spans((0..20).map(|n| root(n, now_ns())).collect());
+    // Write three times the size cap, whatever a record's encoded size.
+    let mut record = Vec::new();
+    store::encode_batch(&big, &mut record).unwrap();
     let mut locs = Vec::new();
-    for _ in 0..40 {
-        locs.push(store.append(&Batch::Spans(big.clone())).unwrap());
+    for _ in 0..=3 * 20_000 / record.len() {
+        locs.push(store.append(&big).unwrap());
     }
     let segs: Vec<u64> = store.segments().map(|s| s.seq).collect();
     assert!(
@@ -191,4 +194,54 @@ fn the_server_map_keeps_only_the_newest_calls_within_its_cap() {
     assert_eq!(app.status().index.edges, 10);
     let recent = app.read(|i| i.server_map(end - 5_500_000, end));
     assert_eq!(recent[0].count, 5, "only calls ending in the range");
+}
+
+#[test]
+fn a_store_written_by_the_version_1_format_still_opens_and_answers() {
+    use osprey::export::store::format;
+    use std::io::Write;
+
+    let dir = TempDir::new("v1");
+    let end = now_ns();
+    let mut child = root(7, end);
+    child.span_id = SpanId([7; 8]);
+    child.parent = Some(root(7, end).span_id);
+    child.kind = Kind::Client;
+    child.name = "SELECT 1".into();
+    // A segment exactly as the version-1 server wrote it: bincode payloads.
+    let mut file = fs::File::create(dir.0.join(store::segment_name(1, 0))).unwrap();
+    file.write_all(&store::header_of_version(1)).unwrap();
+    let mut frames = Vec::new();
+    let old = Batch::Spans(vec![root(7, end), child.clone()]);
+    format::encode_record(store::KIND_SPANS, &old, &mut frames).unwrap();
+    file.write_all(&frames).unwrap();
+    drop(file);
+
+    let app = App::open(ServerConfig::new(&dir.0)).unwrap();
+    app.ingest_spans(vec![root(8, end)]).unwrap();
+    let all = TxnFilter::default();
+    let mut endpoints: Vec<String> = app.read(|i| {
+        i.transactions(&all, 10)
+            .iter()
+            .map(|t| t.endpoint.to_string())
+            .collect()
+    });
+    endpoints.sort();
+    assert_eq!(endpoints, ["GET /7", "GET /8"]);
+    assert!(app.status().issues.is_empty(), "{:?}", app.status().issues);
+    // The call tree is read back from the old segment.
+    let mut spans = app.storage().trace_spans(child.trace_id).unwrap();
+    spans.sort_by_key(|s| s.span_id.0);
+    assert_eq!(spans, [root(7, end), child]);
+    // The new record went to a new, version-2 segment.
+    let names: Vec<String> = app
+        .status()
+        .segments
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let newest = fs::read(dir.0.join(&names[1])).unwrap();
+    assert_eq!(newest[..12], store::header());
+    assert_eq!(newest[12 + 8], store::KIND_STORED);
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{HEADER_LEN, MAGIC, VERSION};
+use super::{HEADER_LEN, MAGIC, MIN_VERSION, VERSION};
 use osprey::export::store::format::{FRAME_HEADER_LEN, MAX_PAYLOAD_BYTES};
 
 /// A damaged part of a segment, as shown by `/api/status`.
@@ -58,7 +58,7 @@ pub fn scan_segment(path: &Path, mut each: impl FnMut(ReadFrame)) -> Vec<Issue> 
         return vec![issue(0, "not a server segment (bad magic); skipped".into())];
     }
     let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return vec![issue(0, format!("unsupported version {version}; skipped"))];
     }
     let mut issues = Vec::new();
