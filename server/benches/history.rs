@@ -86,14 +86,14 @@ fn body(r: u64, total: u64, from_ns: u64, span_ns: u64) -> Vec<u8> {
                 kv("enduser.id", s(&format!("user{}", n % 20_000))),
                 kv(
                     "http.response.status_code",
-                    any_value::Value::IntValue(if n % 100 == 0 { 500 } else { 200 }),
+                    any_value::Value::IntValue(if n.is_multiple_of(100) { 500 } else { 200 }),
                 ),
                 kv("service.instance.id", s(&format!("shop-{}", n % 4))),
             ],
         );
         root.end_time_unix_nano = end;
         root.start_time_unix_nano = start;
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             root.status = Some(Status {
                 code: 2,
                 message: "boom".into(),
