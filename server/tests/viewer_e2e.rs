@@ -203,6 +203,7 @@ fn viewer_shows_a_real_application() {
         active.to_string().as_bytes(),
     );
     assert_eq!(status, 200);
+    let active_posted_ms = now_ms();
 
     // The page and its scripts come from the binary, with a strict CSP.
     let (status, page) = support::get_status(&format!("{url}/"));
@@ -580,6 +581,28 @@ fn viewer_shows_a_real_application() {
     );
     assert!(replayed[3].as_f64().unwrap() < 600.0, "slider moved back");
     browser.screenshot(&shots.join("6-replay.png"));
+    // The second the in-flight report arrived in: replay shows what was
+    // running then, from the reports the server keeps per second.
+    browser.js(
+        "window.osprey.replay(arguments[0]);",
+        json!([active_posted_ms]),
+    );
+    let then = browser.wait_for(
+        "what was in flight in a replayed second",
+        WAIT,
+        &format!(
+            "const r = [...document.querySelectorAll('#active tbody tr')];
+             return document.body.dataset.replay == '{}' && r.length >= 3
+               && r.map(x => x.children[1].textContent);",
+            active_posted_ms / 1_000
+        ),
+    );
+    for endpoint in ["GET /slow", "GET /report", "GET /hello"] {
+        assert!(
+            then.as_array().unwrap().contains(&json!(endpoint)),
+            "{then}"
+        );
+    }
     browser.click(&browser.find("#replay-live"));
     browser.wait_for(
         "live again",

@@ -42,6 +42,9 @@ use crate::store::{self, Issue, Loc, Store};
 /// The backend's settings: segments and retention, and memory budgets.
 pub use crate::{index::IndexConfig, store::StoreConfig};
 
+/// Spans packed into one record (one compressed frame) at most, unless a
+/// single trace has more.
+const SPANS_PER_RECORD: usize = 2_048;
 /// Limits of the active-services board.
 const MAX_ACTIVE_SERVICES: usize = 256;
 const MAX_ACTIVE_PER_SERVICE: usize = 1_000;
@@ -302,8 +305,12 @@ impl EmbeddedStorage {
         f
     }
 
-    /// One record per trace (in first-seen order), then one for the
-    /// metrics: one record per trace keeps call-tree reads small.
+    /// The spans of a request in as few records as fit
+    /// [`SPANS_PER_RECORD`], each trace whole and its spans together
+    /// (traces in first-seen order), then one record for the metrics. A
+    /// record is compressed as one zstd frame, so many transactions per
+    /// record compress several times better than one (measured in
+    /// BENCHMARKS.md); reading a call tree decompresses its record.
     fn records(batch: IngestBatch) -> Vec<Batch> {
         let mut order: Vec<TraceId> = Vec::new();
         let mut by_trace: HashMap<TraceId, Vec<SpanRec>> = HashMap::new();
@@ -316,11 +323,17 @@ impl EmbeddedStorage {
                 })
                 .push(s);
         }
-        let mut records: Vec<Batch> = order
-            .iter()
-            .filter_map(|t| by_trace.remove(t))
-            .map(Batch::Spans)
-            .collect();
+        let mut records: Vec<Batch> = Vec::new();
+        let mut current: Vec<SpanRec> = Vec::new();
+        for spans in order.iter().filter_map(|t| by_trace.remove(t)) {
+            if !current.is_empty() && current.len() + spans.len() > SPANS_PER_RECORD {
+                records.push(Batch::Spans(std::mem::take(&mut current)));
+            }
+            current.extend(spans);
+        }
+        if !current.is_empty() {
+            records.push(Batch::Spans(current));
+        }
         if !batch.metrics.is_empty() {
             records.push(Batch::Metrics(batch.metrics));
         }

@@ -24,7 +24,8 @@ pub struct IngestBatch {
 /// What an [`append`](super::Storage::append) stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppendAck {
-    /// Records written (embedded: one per trace and one for the metrics).
+    /// Records written (embedded: the spans in records of up to 2 048
+    /// spans, and one for the metrics).
     pub records: u64,
     /// Spans stored.
     pub spans: u64,
