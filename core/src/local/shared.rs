@@ -1,0 +1,452 @@
+//! Transactions whose work moves between threads: an `async` request whose
+//! future is polled by whichever runtime worker is free, with steps that
+//! begin on one thread and end on another, or run in parallel.
+//!
+//! The thread-local recorder ([`super::recorder`]) cannot hold such a
+//! transaction (its buffer belongs to one thread), so it is a
+//! [`SharedTxn`] behind an `Arc` that every step holds. A step keeps its
+//! own state (start, busy time, parent) wherever its owner keeps it — a
+//! span's registry extensions, a future, a handle — and when it ends it
+//! pushes one self-contained [`FinishedStep`] onto the transaction's
+//! lock-free queue: no lock, one atomic add when the step begins and one
+//! queue push when it ends, whatever thread either happens on. When the
+//! transaction ends, the thread that ends it drains the queue, orders the
+//! steps by when they began (parents first), links parents, repairs what
+//! ended out of order and hands the usual raw transaction to the collector.
+//!
+//! Memory is bounded as for the thread-local path: steps past the
+//! configured cap are counted, not kept; attributes past
+//! [`MAX_ATTRS`](super::recorder::MAX_ATTRS) are ignored.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
+
+use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTxnName, RawValue};
+use super::recorder::{self, Handover, MAX_ATTRS};
+use crate::clock;
+use crate::model::{self, AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
+use crate::propagation::{self, RemoteParent};
+
+/// One step as it ended.
+#[derive(Debug)]
+pub(crate) struct FinishedStep {
+    /// Its key from [`SharedTxn::open_step`]: the order steps began in.
+    pub key: u32,
+    /// The parent step's key, or [`NO_STEP`] (the transaction).
+    pub parent: u32,
+    pub start: u64,
+    pub end: u64,
+    /// Ticks it was being polled (entered), or `None` when not measured.
+    pub busy: Option<u64>,
+    pub name: RawName,
+    pub kind: StepKind,
+    /// The span id handed out for propagation, if one was.
+    pub span_id: Option<SpanId>,
+    /// Dropped before it completed.
+    pub cancelled: bool,
+}
+
+/// What the transaction's queue carries.
+#[derive(Debug)]
+enum Piece {
+    Step(FinishedStep),
+    Attr {
+        step: u32,
+        key: RawName,
+        value: RawValue,
+    },
+    Error {
+        step: u32,
+        error: ErrorInfo,
+    },
+    Rename(String),
+}
+
+/// A transaction open across threads. Shared by its steps through `Arc`.
+#[derive(Debug)]
+pub(crate) struct SharedTxn {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    kind: SpanKind,
+    /// Taken once, by the end.
+    name: Mutex<Option<RawTxnName>>,
+    start: u64,
+    thread_id: u64,
+    max_steps: u32,
+    next_key: AtomicU32,
+    /// Attributes and errors accepted so far (capped at [`MAX_ATTRS`]).
+    extras: AtomicU32,
+    force_sample: AtomicBool,
+    ended: AtomicBool,
+    pieces: SegQueue<Piece>,
+}
+
+impl SharedTxn {
+    /// Begins a transaction now; `None` when Osprey is not running.
+    pub fn begin(
+        name: RawTxnName,
+        kind: SpanKind,
+        remote: Option<RemoteParent>,
+    ) -> Option<Arc<Self>> {
+        let ids = recorder::shared_start(remote)?;
+        Some(Arc::new(Self {
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            parent_span_id: ids.parent_span_id,
+            kind,
+            name: Mutex::new(Some(name)),
+            start: clock::now(),
+            thread_id: ids.thread_id,
+            max_steps: ids.max_steps,
+            next_key: AtomicU32::new(0),
+            extras: AtomicU32::new(0),
+            force_sample: AtomicBool::new(ids.force_sample),
+            ended: AtomicBool::new(false),
+            pieces: SegQueue::new(),
+        }))
+    }
+
+    /// The trace this transaction belongs to.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The transaction's own span id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+
+    /// True once [`Self::end`] ran: further steps are not recorded.
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// A key for a step beginning now; `None` past the step cap (the step
+    /// is then counted as dropped) or after the end.
+    #[inline]
+    pub fn open_step(&self) -> Option<u32> {
+        if self.has_ended() {
+            return None;
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        (key < self.max_steps).then_some(key)
+    }
+
+    /// Records a step that ended.
+    #[inline]
+    pub fn finish_step(&self, step: FinishedStep) {
+        self.pieces.push(Piece::Step(step));
+    }
+
+    /// Adds an attribute to a step (`step` its key) or to the transaction
+    /// ([`NO_STEP`]).
+    pub fn attr(&self, step: u32, key: RawName, value: AttrValue) {
+        if self.take_extra() {
+            self.pieces.push(Piece::Attr {
+                step,
+                key,
+                value: RawValue::Value(value),
+            });
+        }
+    }
+
+    /// Adds a duration attribute, in ticks (exported in nanoseconds).
+    fn attr_ticks(&self, step: u32, key: &'static str, ticks: u64) {
+        if self.take_extra() {
+            self.pieces.push(Piece::Attr {
+                step,
+                key: RawName::Static(key),
+                value: RawValue::Ticks(ticks),
+            });
+        }
+    }
+
+    /// Records an error on a step or the transaction (as for [`Self::attr`]).
+    pub fn error(&self, step: u32, error: ErrorInfo) {
+        if self.take_extra() {
+            self.pieces.push(Piece::Error { step, error });
+        }
+    }
+
+    /// Renames the transaction (the last rename wins).
+    pub fn rename(&self, name: String) {
+        self.pieces.push(Piece::Rename(name));
+    }
+
+    fn take_extra(&self) -> bool {
+        self.extras
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                ((n as usize) < MAX_ATTRS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// The `traceparent` naming `span` (a step's or the transaction's id)
+    /// as the parent of an outgoing call; the trace then keeps its tree.
+    pub fn traceparent(&self, span: SpanId) -> String {
+        self.force_sample.store(true, Ordering::Relaxed);
+        propagation::format_traceparent(self.trace_id, span, true)
+    }
+
+    /// Ends the transaction at `end` (ticks) and hands it to the collector.
+    /// Only the first call counts (`None` for the others). `busy` is the
+    /// time its own future or span was polled, `cancelled` that it was
+    /// dropped before completing.
+    pub fn end(&self, end: u64, busy: Option<u64>, cancelled: bool) -> Option<Handover> {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        if let Some(busy) = busy {
+            self.attr_ticks(NO_STEP, model::ATTR_BUSY_NS, busy);
+        }
+        let mut raw = recorder::take_buffer();
+        let mut name = self
+            .name
+            .lock()
+            .take()
+            .unwrap_or(RawTxnName::Raw(RawName::Static("?")));
+        let mut steps = Vec::new();
+        let mut rest = Vec::new();
+        while let Some(piece) = self.pieces.pop() {
+            match piece {
+                Piece::Step(step) => steps.push(step),
+                Piece::Rename(new) => name = RawTxnName::Owned(new),
+                other => rest.push(other),
+            }
+        }
+        raw.trace_id = self.trace_id;
+        raw.span_id = self.span_id;
+        raw.parent_span_id = self.parent_span_id;
+        raw.kind = self.kind;
+        raw.name = name;
+        raw.start = self.start;
+        raw.end = end.max(self.start);
+        raw.thread_id = self.thread_id;
+        raw.max_steps = self.max_steps;
+        raw.force_sample = self.force_sample.load(Ordering::Relaxed);
+        raw.repaired = cancelled;
+        let issued = self.next_key.load(Ordering::Relaxed);
+        raw.dropped_steps = issued.saturating_sub(self.max_steps);
+        let unfinished = (issued.min(self.max_steps) as usize).saturating_sub(steps.len());
+        let index_of = link_steps(&mut raw, steps, issued.min(self.max_steps));
+        for piece in rest {
+            let (step, attr) = match piece {
+                Piece::Attr { step, key, value } => (step, Some((key, value))),
+                Piece::Error { step, error } => {
+                    if let Some(index) = resolve(&index_of, step) {
+                        raw.errors.push((index, error));
+                    }
+                    continue;
+                }
+                Piece::Step(_) | Piece::Rename(_) => continue,
+            };
+            if let (Some(index), Some((key, value))) = (resolve(&index_of, step), attr) {
+                raw.attrs.push(RawAttr {
+                    step: index,
+                    key,
+                    value,
+                });
+            }
+        }
+        if cancelled {
+            push_flag(&mut raw.attrs, NO_STEP, model::ATTR_CANCELLED);
+        }
+        if unfinished > 0 {
+            raw.repaired = true;
+            raw.attrs.push(RawAttr {
+                step: NO_STEP,
+                key: RawName::Static(model::ATTR_UNFINISHED_STEPS),
+                value: RawValue::Value(AttrValue::Int(unfinished as i64)),
+            });
+        }
+        Some(recorder::hand_over(raw))
+    }
+}
+
+/// Puts `steps` into `raw` in the order they began, parents linked by
+/// index; returns each key's index (or [`NO_STEP`] when not kept).
+///
+/// Repairs what arrives broken, marking the step: a parent that never
+/// ended (its children hang on the nearest kept ancestor, here the
+/// transaction), a step that ended after its parent (cut to the parent's
+/// end) or after the transaction (cut to its end).
+fn link_steps(
+    raw: &mut super::raw::RawTransaction,
+    mut steps: Vec<FinishedStep>,
+    issued: u32,
+) -> Vec<u32> {
+    steps.sort_unstable_by_key(|s| s.key);
+    let mut index_of = vec![NO_STEP; issued as usize];
+    raw.steps.reserve(steps.len());
+    for s in steps {
+        let Some(slot) = index_of.get_mut(s.key as usize) else {
+            continue;
+        };
+        if *slot != NO_STEP {
+            continue; // a key ended twice: keep the first
+        }
+        let index = raw.steps.len() as u32;
+        *slot = index;
+        let (parent, parent_end, lost_parent) = if s.parent == NO_STEP {
+            (NO_STEP, raw.end, false)
+        } else {
+            match index_of.get(s.parent as usize).copied() {
+                Some(p) if p != NO_STEP && p < index => (p, raw.steps[p as usize].end, false),
+                _ => (NO_STEP, raw.end, true),
+            }
+        };
+        let end = s.end.max(s.start);
+        let late = end > parent_end;
+        let repaired = s.cancelled || lost_parent || late;
+        raw.repaired |= repaired;
+        raw.steps.push(RawStep {
+            start: s.start,
+            end: if late { parent_end.max(s.start) } else { end },
+            name: s.name,
+            parent,
+            kind: s.kind,
+            repaired,
+        });
+        if let Some(busy) = s.busy {
+            raw.attrs.push(RawAttr {
+                step: index,
+                key: RawName::Static(model::ATTR_BUSY_NS),
+                value: RawValue::Ticks(busy),
+            });
+        }
+        if s.cancelled {
+            push_flag(&mut raw.attrs, index, model::ATTR_CANCELLED);
+        }
+        if let Some(id) = s.span_id {
+            raw.assigned_span_ids.push((index, id));
+        }
+    }
+    index_of
+}
+
+fn resolve(index_of: &[u32], key: u32) -> Option<u32> {
+    if key == NO_STEP {
+        return Some(NO_STEP);
+    }
+    index_of.get(key as usize).copied().filter(|i| *i != NO_STEP)
+}
+
+fn push_flag(attrs: &mut Vec<RawAttr>, step: u32, key: &'static str) {
+    attrs.push(RawAttr {
+        step,
+        key: RawName::Static(key),
+        value: RawValue::Value(AttrValue::Bool(true)),
+    });
+}
+
+/// Most entries of a thread's context stack; deeper (leaked) entries are
+/// not pushed, so a guard forgotten in a loop cannot grow memory.
+const MAX_CONTEXT_DEPTH: usize = 256;
+
+thread_local! {
+    /// The async work being polled on this thread, innermost last: the
+    /// transaction and the step key (or [`NO_STEP`]) that new steps hang on.
+    static CONTEXT: RefCell<Vec<(Arc<SharedTxn>, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes `step` of `txn` the parent of steps begun on this thread until
+/// the matching [`pop_context`]. False when not pushed (stack full or
+/// thread tearing down): then do not pop.
+#[inline]
+pub(crate) fn push_context(txn: &Arc<SharedTxn>, step: u32) -> bool {
+    CONTEXT
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= MAX_CONTEXT_DEPTH {
+                return false;
+            }
+            c.push((txn.clone(), step));
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// Undoes [`push_context`]: removes the innermost entry for `step` of
+/// `txn` (normally the last one; an out-of-order exit removes it wherever
+/// it is).
+#[inline]
+pub(crate) fn pop_context(txn: &Arc<SharedTxn>, step: u32) {
+    let _ = CONTEXT.try_with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(pos) = c
+            .iter()
+            .rposition(|(t, s)| *s == step && Arc::ptr_eq(t, txn))
+        {
+            drop(c.remove(pos));
+        }
+    });
+}
+
+/// The innermost async work being polled on this thread, if any.
+pub(crate) fn current_context() -> Option<(Arc<SharedTxn>, u32)> {
+    CONTEXT
+        .try_with(|c| c.borrow().last().cloned())
+        .ok()
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::raw::RawTransaction;
+
+    fn step(key: u32, parent: u32, start: u64, end: u64) -> FinishedStep {
+        FinishedStep {
+            key,
+            parent,
+            start,
+            end,
+            busy: None,
+            name: RawName::Static("s"),
+            kind: StepKind::Method,
+            span_id: None,
+            cancelled: false,
+        }
+    }
+
+    #[test]
+    fn steps_are_ordered_by_begin_and_linked_to_parents_whatever_the_end_order() {
+        let mut raw = RawTransaction::new();
+        raw.end = 100;
+        // Ended innermost first, as spans close.
+        let steps = vec![step(2, 1, 30, 40), step(1, 0, 20, 50), step(0, NO_STEP, 10, 90)];
+        let index_of = link_steps(&mut raw, steps, 3);
+        assert_eq!(index_of, [0, 1, 2]);
+        let parents: Vec<u32> = raw.steps.iter().map(|s| s.parent).collect();
+        assert_eq!(parents, [NO_STEP, 0, 1]);
+        assert!(!raw.repaired);
+        assert!(raw.steps.iter().all(|s| !s.repaired));
+    }
+
+    #[test]
+    fn lost_parents_and_late_ends_are_repaired_and_marked() {
+        let mut raw = RawTransaction::new();
+        raw.end = 100;
+        // Key 1 never ended; key 2 (its child) hangs on the transaction.
+        // Key 3 ended after its parent 0; key 4 after the transaction.
+        let steps = vec![
+            step(0, NO_STEP, 10, 50),
+            step(2, 1, 20, 30),
+            step(3, 0, 30, 70),
+            step(4, NO_STEP, 40, 150),
+        ];
+        let index_of = link_steps(&mut raw, steps, 5);
+        assert_eq!(index_of, [0, NO_STEP, 1, 2, 3]);
+        assert!(raw.repaired);
+        let s = &raw.steps;
+        assert_eq!((s[1].parent, s[1].repaired), (NO_STEP, true));
+        assert_eq!((s[2].parent, s[2].end, s[2].repaired), (0, 50, true));
+        assert_eq!((s[3].end, s[3].repaired), (100, true));
+        assert!(!s[0].repaired);
+    }
+}
