@@ -104,6 +104,27 @@ impl TransactionBuilder {
     }
 }
 
+impl TransactionBuilder {
+    /// Begins it as a transaction shared between threads (for
+    /// [`crate::future`]); `None` when Osprey is not running or compiled out.
+    pub(crate) fn begin_shared(self) -> Option<std::sync::Arc<crate::local::shared::SharedTxn>> {
+        #[cfg(feature = "enable")]
+        {
+            use crate::local::raw::RawTxnName;
+            let name = match self.name {
+                Cow::Borrowed(s) => RawTxnName::Raw(RawName::Static(s)),
+                Cow::Owned(s) => RawTxnName::Owned(s),
+            };
+            crate::local::shared::SharedTxn::begin(name, self.kind, self.remote)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = self;
+            None
+        }
+    }
+}
+
 #[cfg(feature = "enable")]
 #[derive(Debug, Clone, Copy)]
 enum TxnState {
@@ -265,13 +286,18 @@ impl Drop for StepGuard {
     }
 }
 
-/// The `traceparent` an outgoing request from the current step should carry;
-/// `None` outside a transaction.
+/// The `traceparent` an outgoing request from the current step should carry:
+/// the step open on this thread, else the async work being polled here
+/// (see [`crate::future`]); `None` outside a transaction.
 pub fn traceparent() -> Option<String> {
     #[cfg(feature = "enable")]
     {
         recorder::current_context()
             .map(|(trace, span, sampled)| propagation::format_traceparent(trace, span, sampled))
+            .or_else(|| {
+                let (txn, key) = crate::local::shared::current_context()?;
+                Some(txn.traceparent(txn.span_id_of(key)))
+            })
     }
     #[cfg(not(feature = "enable"))]
     None

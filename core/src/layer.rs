@@ -46,7 +46,7 @@ use crate::clock;
 use crate::local::raw::{NO_STEP, RawName, RawTxnName};
 use crate::local::recorder::{self, NewName, StepToken, Target};
 use crate::local::shared::{self, FinishedStep, SharedTxn};
-use crate::model::{self, AttrValue, ErrorInfo, SpanId, SpanKind, StepKind};
+use crate::model::{self, AttrValue, ErrorInfo, SpanKind, StepKind};
 
 /// Records `tracing` spans as Osprey transactions and steps.
 #[derive(Debug, Clone, Default)]
@@ -105,8 +105,6 @@ struct Node {
     entered_at: u64,
     entered: u32,
     measured: bool,
-    /// Handed out for a link or propagation.
-    span_id: Option<SpanId>,
 }
 
 impl Node {
@@ -271,11 +269,7 @@ where
             let Some(node) = ext.get_mut::<Node>() else {
                 return;
             };
-            let span_id = if node.key == NO_STEP {
-                node.txn.span_id()
-            } else {
-                *node.span_id.get_or_insert_with(recorder::new_span_id)
-            };
+            let span_id = node.txn.span_id_of(node.child_parent());
             crate::propagation::format_traceparent(node.txn.trace_id(), span_id, true)
         };
         let Some(span) = ctx.span(id) else { return };
@@ -369,7 +363,6 @@ where
             busy,
             name: RawName::Static(span.metadata().name()),
             kind: StepKind::Method,
-            span_id: node.span_id,
             cancelled: false,
         });
     }
@@ -403,7 +396,6 @@ impl Node {
             entered_at: 0,
             entered: 0,
             measured: false,
-            span_id: None,
         }
     }
 }

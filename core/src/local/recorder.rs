@@ -474,9 +474,9 @@ pub(crate) fn new_span_id() -> SpanId {
 /// a new one.
 pub(crate) fn take_buffer() -> Box<RawTransaction> {
     with_local(None, |l| {
-        l.spare.take().or_else(|| {
-            refresh_link(&mut l.link).and_then(|h| h.pool.try_recv().ok())
-        })
+        l.spare
+            .take()
+            .or_else(|| refresh_link(&mut l.link).and_then(|h| h.pool.try_recv().ok()))
     })
     .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(FRESH_STEPS, FRESH_ATTRS)))
 }

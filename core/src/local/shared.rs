@@ -44,8 +44,6 @@ pub(crate) struct FinishedStep {
     pub busy: Option<u64>,
     pub name: RawName,
     pub kind: StepKind,
-    /// The span id handed out for propagation, if one was.
-    pub span_id: Option<SpanId>,
     /// Dropped before it completed.
     pub cancelled: bool,
 }
@@ -84,6 +82,9 @@ pub(crate) struct SharedTxn {
     force_sample: AtomicBool,
     ended: AtomicBool,
     pieces: SegQueue<Piece>,
+    /// Span ids handed out before the end (step key, id): once per
+    /// outgoing call or link, so a lock is fine here.
+    assigned: Mutex<Vec<(u32, SpanId)>>,
 }
 
 impl SharedTxn {
@@ -108,17 +109,13 @@ impl SharedTxn {
             force_sample: AtomicBool::new(ids.force_sample),
             ended: AtomicBool::new(false),
             pieces: SegQueue::new(),
+            assigned: Mutex::new(Vec::new()),
         }))
     }
 
     /// The trace this transaction belongs to.
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
-    }
-
-    /// The transaction's own span id.
-    pub fn span_id(&self) -> SpanId {
-        self.span_id
     }
 
     /// True once [`Self::end`] ran: further steps are not recorded.
@@ -186,6 +183,21 @@ impl SharedTxn {
             .is_ok()
     }
 
+    /// The span id the step `key` (or the transaction, [`NO_STEP`]) will be
+    /// exported with, assigned now if it has none yet.
+    pub fn span_id_of(&self, key: u32) -> SpanId {
+        if key == NO_STEP {
+            return self.span_id;
+        }
+        let mut assigned = self.assigned.lock();
+        if let Some((_, id)) = assigned.iter().find(|(k, _)| *k == key) {
+            return *id;
+        }
+        let id = recorder::new_span_id();
+        assigned.push((key, id));
+        id
+    }
+
     /// The `traceparent` naming `span` (a step's or the transaction's id)
     /// as the parent of an outgoing call; the trace then keeps its tree.
     pub fn traceparent(&self, span: SpanId) -> String {
@@ -234,6 +246,11 @@ impl SharedTxn {
         raw.dropped_steps = issued.saturating_sub(self.max_steps);
         let unfinished = (issued.min(self.max_steps) as usize).saturating_sub(steps.len());
         let index_of = link_steps(&mut raw, steps, issued.min(self.max_steps));
+        for (key, id) in self.assigned.lock().drain(..) {
+            if let Some(index) = resolve(&index_of, key).filter(|i| *i != NO_STEP) {
+                raw.assigned_span_ids.push((index, id));
+            }
+        }
         for piece in rest {
             let (step, attr) = match piece {
                 Piece::Attr { step, key, value } => (step, Some((key, value))),
@@ -322,9 +339,6 @@ fn link_steps(
         if s.cancelled {
             push_flag(&mut raw.attrs, index, model::ATTR_CANCELLED);
         }
-        if let Some(id) = s.span_id {
-            raw.assigned_span_ids.push((index, id));
-        }
     }
     index_of
 }
@@ -333,7 +347,10 @@ fn resolve(index_of: &[u32], key: u32) -> Option<u32> {
     if key == NO_STEP {
         return Some(NO_STEP);
     }
-    index_of.get(key as usize).copied().filter(|i| *i != NO_STEP)
+    index_of
+        .get(key as usize)
+        .copied()
+        .filter(|i| *i != NO_STEP)
 }
 
 fn push_flag(attrs: &mut Vec<RawAttr>, step: u32, key: &'static str) {
@@ -387,6 +404,35 @@ pub(crate) fn pop_context(txn: &Arc<SharedTxn>, step: u32) {
     });
 }
 
+/// Keeps `key` of a transaction as this thread's async context while alive
+/// (popped on drop, also when the work inside panics).
+pub(crate) struct ContextGuard<'a> {
+    txn: &'a Arc<SharedTxn>,
+    key: u32,
+    pushed: bool,
+}
+
+impl<'a> ContextGuard<'a> {
+    /// Pushes `key` of `txn`; see [`push_context`].
+    #[inline]
+    pub fn new(txn: &'a Arc<SharedTxn>, key: u32) -> Self {
+        Self {
+            txn,
+            key,
+            pushed: push_context(txn, key),
+        }
+    }
+}
+
+impl Drop for ContextGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.pushed {
+            pop_context(self.txn, self.key);
+        }
+    }
+}
+
 /// The innermost async work being polled on this thread, if any.
 pub(crate) fn current_context() -> Option<(Arc<SharedTxn>, u32)> {
     CONTEXT
@@ -409,7 +455,6 @@ mod tests {
             busy: None,
             name: RawName::Static("s"),
             kind: StepKind::Method,
-            span_id: None,
             cancelled: false,
         }
     }
@@ -419,7 +464,11 @@ mod tests {
         let mut raw = RawTransaction::new();
         raw.end = 100;
         // Ended innermost first, as spans close.
-        let steps = vec![step(2, 1, 30, 40), step(1, 0, 20, 50), step(0, NO_STEP, 10, 90)];
+        let steps = vec![
+            step(2, 1, 30, 40),
+            step(1, 0, 20, 50),
+            step(0, NO_STEP, 10, 90),
+        ];
         let index_of = link_steps(&mut raw, steps, 3);
         assert_eq!(index_of, [0, 1, 2]);
         let parents: Vec<u32> = raw.steps.iter().map(|s| s.parent).collect();
