@@ -173,3 +173,187 @@ fn instrumented_async_requests_are_one_transaction_each_with_their_steps() {
         assert!((busy as u64) < t.elapsed_ns);
     }
 }
+
+fn flag(attrs: &[osprey::model::Attribute], key: &str) -> bool {
+    attr(attrs, key) == Some(&AttrValue::Bool(true))
+}
+
+async fn fetch_native(i: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    // A step handed to a plain thread and ended there.
+    let handle = osprey::future::step("on_thread");
+    let header = handle.traceparent().expect("a recording step");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        handle.attr("i", i as i64);
+        let inner = handle.in_scope(|| osprey::future::step("inner"));
+        std::thread::sleep(Duration::from_millis(1));
+        inner.end();
+        handle.end();
+        tx.send(header).unwrap();
+    });
+    let header = rx.await.unwrap();
+    // traceparent: 00-<trace>-<span>-01
+    u64::from_str_radix(&header[36..52], 16).unwrap()
+}
+
+#[test]
+fn native_futures_and_step_handles_make_one_transaction_across_threads() {
+    let _serial = SERIAL.lock();
+    let handed_out = Mutex::new(Vec::new());
+    let txns = recorded(|| {
+        runtime().block_on(async {
+            let tasks: Vec<_> = (0..50u64)
+                .map(|i| {
+                    tokio::spawn(
+                        async move {
+                            let a = fetch_native(i).in_step("fetch").await;
+                            tokio::time::sleep(Duration::from_millis(3))
+                                .in_step("pause")
+                                .await;
+                            (i, a)
+                        }
+                        .in_transaction(osprey::transaction("GET /native").server()),
+                    )
+                })
+                .collect();
+            for t in tasks {
+                let out = t.await.unwrap();
+                handed_out.lock().push(out);
+            }
+        });
+    });
+    assert_eq!(txns.len(), 50);
+    let handed_out = handed_out.into_inner();
+    for t in &txns {
+        assert!(!t.repaired, "{}", render(t));
+        let names: Vec<(String, u16)> = t
+            .steps
+            .iter()
+            .map(|s| (osprey::names::resolve(s.name).to_string(), s.depth))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("fetch".into(), 1),
+                ("on_thread".into(), 2),
+                ("inner".into(), 3),
+                ("pause".into(), 1)
+            ]
+        );
+        let fetch = step(t, "fetch");
+        assert!(fetch.elapsed_ns >= 3 * MS);
+        assert!(step(t, "pause").elapsed_ns >= 3 * MS);
+        assert!(step(t, "inner").elapsed_ns >= MS);
+        let on_thread = step(t, "on_thread");
+        let i = int(&on_thread.attributes, "i").unwrap() as u64;
+        // The header handed out names the step as exported.
+        let (_, span) = handed_out.iter().find(|(j, _)| *j == i).unwrap();
+        assert_eq!(u64::from_be_bytes(on_thread.span_id.0), *span);
+        assert!(t.elapsed_ns >= fetch.elapsed_ns);
+        assert!(int(&t.attributes, osprey::model::ATTR_BUSY_NS).unwrap() > 0);
+    }
+}
+
+#[test]
+fn cancelled_futures_and_late_steps_are_repaired_and_marked_never_a_panic() {
+    let _serial = SERIAL.lock();
+    let leftover = Mutex::new(None);
+    let txns = recorded(|| {
+        runtime().block_on(async {
+            // A step whose future is dropped by a timeout.
+            async {
+                let slow = tokio::time::sleep(Duration::from_secs(30)).in_step("slow");
+                let _ = tokio::time::timeout(Duration::from_millis(5), slow).await;
+            }
+            .in_transaction(osprey::transaction("step cancelled"))
+            .await;
+            // A transaction whose future is dropped.
+            let txn = tokio::time::sleep(Duration::from_secs(30))
+                .in_transaction(osprey::transaction("request cancelled"));
+            let _ = tokio::time::timeout(Duration::from_millis(5), txn).await;
+            // A child that ends after its parent; a step that outlives
+            // its transaction.
+            let txn = osprey::transaction("out of order").begin_async();
+            let parent = txn.step("parent");
+            let child = parent.child("child");
+            let grandchild = child.child("grandchild");
+            parent.end();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            child.end();
+            let late = txn.step("late");
+            *leftover.lock() = Some(grandchild);
+            txn.end();
+            late.end(); // after the end: ignored
+        });
+        // Ended after its transaction was handed over: no panic, no record.
+        leftover.lock().take().unwrap().end();
+    });
+    assert_eq!(txns.len(), 3);
+    let by_name = |n: &str| {
+        txns.iter()
+            .find(|t| &*osprey::names::resolve(t.name) == n)
+            .unwrap()
+    };
+    let t = by_name("step cancelled");
+    let slow = step(t, "slow");
+    assert!(slow.repaired && flag(&slow.attributes, osprey::model::ATTR_CANCELLED));
+    assert!(slow.elapsed_ns >= 5 * MS && slow.elapsed_ns < 30_000 * MS);
+    assert!(t.repaired);
+
+    let t = by_name("request cancelled");
+    assert!(t.repaired && flag(&t.attributes, osprey::model::ATTR_CANCELLED));
+    assert!(t.elapsed_ns >= 5 * MS && t.elapsed_ns < 30_000 * MS);
+
+    let t = by_name("out of order");
+    assert!(t.repaired);
+    assert_eq!(render(t), "out of order\n  parent\n    child (repaired)\n");
+    let (parent, child) = (step(t, "parent"), step(t, "child"));
+    assert_eq!(
+        child.start_offset_ns + child.elapsed_ns,
+        parent.start_offset_ns + parent.elapsed_ns,
+        "cut to its parent's end"
+    );
+    // `grandchild` and `late` were open at the end.
+    assert_eq!(int(&t.attributes, osprey::model::ATTR_UNFINISHED_STEPS), Some(2));
+}
+
+#[test]
+fn follows_from_is_a_link_and_only_configured_targets_begin_transactions() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        // An infrastructure span around the request is not recorded; the
+        // request span inside it (this crate's target) is the transaction.
+        let connection = tracing::info_span!(target: "hyper::proto", "connection");
+        let _c = connection.enter();
+        let producer = tracing::info_span!("produce");
+        producer.in_scope(|| {
+            let _inner = tracing::info_span!("inner").entered();
+        });
+        let consumer = tracing::info_span!("consume");
+        consumer.follows_from(&producer);
+        drop(producer);
+        drop(consumer);
+        // Inside a native transaction on this thread, spans are its steps
+        // (the thread-local fast path).
+        let txn = osprey::transaction("native").begin();
+        tracing::info_span!("sync_step").in_scope(|| {});
+        txn.end();
+    });
+    let names: Vec<String> = txns
+        .iter()
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect();
+    assert_eq!(names, ["produce", "consume", "native"]);
+    assert_eq!(render(&txns[0]), "produce\n  inner\n");
+    let link = attr(&txns[1].attributes, osprey::model::ATTR_LINK).expect("a link");
+    assert_eq!(
+        link,
+        &AttrValue::Str(format!(
+            "00-{}-{}-01",
+            txns[0].trace_id.to_hex(),
+            txns[0].span_id.to_hex()
+        ))
+    );
+    assert_eq!(render(&txns[2]), "native\n  sync_step\n");
+}
