@@ -26,7 +26,12 @@ pub struct TransactionBuilder {
     name: Cow<'static, str>,
     kind: SpanKind,
     remote: Option<RemoteParent>,
+    tracestate: Option<String>,
 }
+
+/// Longest inbound `tracestate` carried on (the W3C limit is 32 members;
+/// 512 bytes is the size a vendor must at least propagate).
+const MAX_TRACESTATE: usize = 512;
 
 /// Starts describing a transaction (the root span of this thread's work).
 ///
@@ -43,6 +48,7 @@ pub fn transaction(name: impl Into<Cow<'static, str>>) -> TransactionBuilder {
         name: name.into(),
         kind: SpanKind::Internal,
         remote: None,
+        tracestate: None,
     }
 }
 
@@ -57,6 +63,20 @@ impl TransactionBuilder {
     /// invalid header starts a new trace.
     pub fn traceparent(mut self, header: &str) -> Self {
         self.remote = propagation::parse_traceparent(header);
+        self
+    }
+
+    /// Carries an inbound W3C `tracestate` on to the outgoing calls of an
+    /// async transaction ([`crate::future`]). Ignored when longer than 512
+    /// bytes or not printable ASCII.
+    pub fn tracestate(mut self, header: &str) -> Self {
+        let header = header.trim();
+        if !header.is_empty()
+            && header.len() <= MAX_TRACESTATE
+            && header.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            self.tracestate = Some(header.to_owned());
+        }
         self
     }
 
@@ -116,6 +136,7 @@ impl TransactionBuilder {
                 Cow::Owned(s) => RawTxnName::Owned(s),
             };
             crate::local::shared::SharedTxn::begin(name, self.kind, self.remote)
+                .map(|txn| txn.with_tracestate(self.tracestate))
         }
         #[cfg(not(feature = "enable"))]
         {

@@ -151,6 +151,12 @@ impl AsyncTransaction {
         self.finish(false)
     }
 
+    /// Ends it now, marked cancelled and repaired (its work was dropped
+    /// before it completed).
+    pub fn cancel(mut self) -> Option<Handover> {
+        self.finish(true)
+    }
+
     fn finish(&mut self, cancelled: bool) -> Option<Handover> {
         let txn = self.txn.take()?;
         txn.end(clock::now(), self.polled.then_some(self.busy), cancelled)
@@ -279,6 +285,12 @@ impl StepHandle {
         self.txn
             .as_ref()
             .map(|t| t.traceparent(t.span_id_of(self.key)))
+    }
+
+    /// The inbound `tracestate` of its transaction, which outgoing calls
+    /// carry on next to [`Self::traceparent`].
+    pub fn tracestate(&self) -> Option<&str> {
+        self.txn.as_ref().and_then(|t| t.tracestate())
     }
 
     /// Runs `f` with this step as the parent of steps begun on this thread.

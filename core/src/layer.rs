@@ -218,6 +218,9 @@ where
             Home::Shared(txn, parent) => (txn, parent),
             Home::Local => return local_span(&span, attrs),
             Home::None if recorder::is_active() => return local_span(&span, attrs),
+            // Inside async work of the native API (a future in
+            // `in_transaction`, a server middleware's request): its step.
+            Home::None if let Some(context) = shared::current_context() => context,
             Home::None if !self.begins_transaction(meta) => return,
             Home::None => {
                 let name = RawTxnName::Raw(RawName::Static(meta.name()));

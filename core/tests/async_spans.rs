@@ -315,7 +315,10 @@ fn cancelled_futures_and_late_steps_are_repaired_and_marked_never_a_panic() {
         "cut to its parent's end"
     );
     // `grandchild` and `late` were open at the end.
-    assert_eq!(int(&t.attributes, osprey::model::ATTR_UNFINISHED_STEPS), Some(2));
+    assert_eq!(
+        int(&t.attributes, osprey::model::ATTR_UNFINISHED_STEPS),
+        Some(2)
+    );
 }
 
 #[test]

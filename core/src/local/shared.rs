@@ -82,6 +82,8 @@ pub(crate) struct SharedTxn {
     force_sample: AtomicBool,
     ended: AtomicBool,
     pieces: SegQueue<Piece>,
+    /// The inbound `tracestate`, passed on to outgoing calls.
+    tracestate: Option<Box<str>>,
     /// Span ids handed out before the end (step key, id): once per
     /// outgoing call or link, so a lock is fine here.
     assigned: Mutex<Vec<(u32, SpanId)>>,
@@ -110,10 +112,26 @@ impl SharedTxn {
             ended: AtomicBool::new(false),
             pieces: SegQueue::new(),
             assigned: Mutex::new(Vec::new()),
+            tracestate: None,
         }))
     }
 
+    /// Sets the inbound `tracestate` (right after [`Self::begin`], while
+    /// the transaction is not yet shared).
+    pub fn with_tracestate(mut self: Arc<Self>, tracestate: Option<String>) -> Arc<Self> {
+        if let Some(txn) = Arc::get_mut(&mut self) {
+            txn.tracestate = tracestate.map(String::into_boxed_str);
+        }
+        self
+    }
+
+    /// The inbound `tracestate`, for outgoing calls.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
     /// The trace this transaction belongs to.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
     }
