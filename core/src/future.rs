@@ -218,7 +218,7 @@ pub fn step_of_kind(kind: StepKind, name: &'static str) -> StepHandle {
         return StepHandle::inert(kind, name);
     }
     match shared::current_context() {
-        Some((txn, parent)) => StepHandle::begin(Some(&txn), parent, kind, name),
+        Some((txn, parent)) => StepHandle::begin_owned(txn, parent, kind, name),
         None => StepHandle::inert(kind, name),
     }
 }
@@ -235,6 +235,20 @@ impl StepHandle {
         };
         Self {
             txn: Some(txn.clone()),
+            key,
+            parent,
+            start: clock::now(),
+            name,
+            kind,
+        }
+    }
+
+    fn begin_owned(txn: Arc<SharedTxn>, parent: u32, kind: StepKind, name: &'static str) -> Self {
+        let Some(key) = txn.open_step() else {
+            return Self::inert(kind, name);
+        };
+        Self {
+            txn: Some(txn),
             key,
             parent,
             start: clock::now(),
@@ -402,10 +416,16 @@ impl<F: Future> Future for InTransaction<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        let Some(shared) = &this.txn.txn else {
+            return this.inner.poll(cx);
+        };
+        let start = clock::now();
         let out = {
-            let _entered = this.txn.enter();
+            let _context = ContextGuard::new(shared, NO_STEP);
             this.inner.poll(cx)
         };
+        this.txn.busy += clock::now().saturating_sub(start);
+        this.txn.polled = true;
         if out.is_ready() {
             *this.done = true;
             this.txn.finish(false);

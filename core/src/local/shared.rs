@@ -170,17 +170,6 @@ impl SharedTxn {
         }
     }
 
-    /// Adds a duration attribute, in ticks (exported in nanoseconds).
-    fn attr_ticks(&self, step: u32, key: &'static str, ticks: u64) {
-        if self.take_extra() {
-            self.pieces.push(Piece::Attr {
-                step,
-                key: RawName::Static(key),
-                value: RawValue::Ticks(ticks),
-            });
-        }
-    }
-
     /// Records an error on a step or the transaction (as for [`Self::attr`]).
     pub fn error(&self, step: u32, error: ErrorInfo) {
         if self.take_extra() {
@@ -231,17 +220,46 @@ impl SharedTxn {
         if self.ended.swap(true, Ordering::AcqRel) {
             return None;
         }
-        if let Some(busy) = busy {
-            self.attr_ticks(NO_STEP, model::ATTR_BUSY_NS, busy);
-        }
         let mut raw = recorder::take_buffer();
-        let mut name = self
+        if let Some(busy) = busy {
+            raw.attrs.push(RawAttr {
+                step: NO_STEP,
+                key: RawName::Static(model::ATTR_BUSY_NS),
+                value: RawValue::Ticks(busy),
+            });
+        }
+        raw.end = end.max(self.start);
+        let name = self
             .name
             .lock()
             .take()
             .unwrap_or(RawTxnName::Raw(RawName::Static("?")));
-        let mut steps = Vec::new();
-        let mut rest = Vec::new();
+        let assembled = SCRATCH.try_with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.assemble(&mut raw, name, cancelled, &mut scratch);
+        });
+        if assembled.is_err() {
+            // This thread is tearing down: nothing is recorded on it any more.
+            return Some(Handover::Dropped);
+        }
+        Some(recorder::hand_over(raw))
+    }
+
+    /// Fills `raw` from the queue (see [`Self::end`]), with `scratch`'s
+    /// buffers (kept per thread, so assembling allocates nothing once warm).
+    fn assemble(
+        &self,
+        raw: &mut super::raw::RawTransaction,
+        name: RawTxnName,
+        cancelled: bool,
+        scratch: &mut Scratch,
+    ) {
+        let Scratch {
+            steps,
+            rest,
+            index_of,
+        } = scratch;
+        let mut name = name;
         while let Some(piece) = self.pieces.pop() {
             match piece {
                 Piece::Step(step) => steps.push(step),
@@ -255,7 +273,6 @@ impl SharedTxn {
         raw.kind = self.kind;
         raw.name = name;
         raw.start = self.start;
-        raw.end = end.max(self.start);
         raw.thread_id = self.thread_id;
         raw.max_steps = self.max_steps;
         raw.force_sample = self.force_sample.load(Ordering::Relaxed);
@@ -263,24 +280,24 @@ impl SharedTxn {
         let issued = self.next_key.load(Ordering::Relaxed);
         raw.dropped_steps = issued.saturating_sub(self.max_steps);
         let unfinished = (issued.min(self.max_steps) as usize).saturating_sub(steps.len());
-        let index_of = link_steps(&mut raw, steps, issued.min(self.max_steps));
+        link_steps(raw, steps, index_of, issued.min(self.max_steps));
         for (key, id) in self.assigned.lock().drain(..) {
-            if let Some(index) = resolve(&index_of, key).filter(|i| *i != NO_STEP) {
+            if let Some(index) = resolve(index_of, key).filter(|i| *i != NO_STEP) {
                 raw.assigned_span_ids.push((index, id));
             }
         }
-        for piece in rest {
+        for piece in rest.drain(..) {
             let (step, attr) = match piece {
                 Piece::Attr { step, key, value } => (step, Some((key, value))),
                 Piece::Error { step, error } => {
-                    if let Some(index) = resolve(&index_of, step) {
+                    if let Some(index) = resolve(index_of, step) {
                         raw.errors.push((index, error));
                     }
                     continue;
                 }
                 Piece::Step(_) | Piece::Rename(_) => continue,
             };
-            if let (Some(index), Some((key, value))) = (resolve(&index_of, step), attr) {
+            if let (Some(index), Some((key, value))) = (resolve(index_of, step), attr) {
                 raw.attrs.push(RawAttr {
                     step: index,
                     key,
@@ -299,12 +316,15 @@ impl SharedTxn {
                 value: RawValue::Value(AttrValue::Int(unfinished as i64)),
             });
         }
-        Some(recorder::hand_over(raw))
+        steps.shrink_to(SCRATCH_KEEP);
+        rest.shrink_to(SCRATCH_KEEP);
+        index_of.shrink_to(SCRATCH_KEEP);
     }
 }
 
 /// Puts `steps` into `raw` in the order they began, parents linked by
-/// index; returns each key's index (or [`NO_STEP`] when not kept).
+/// index, leaving each key's index (or [`NO_STEP`] when not kept) in
+/// `index_of`.
 ///
 /// Repairs what arrives broken, marking the step: a parent that never
 /// ended (its children hang on the nearest kept ancestor, here the
@@ -312,13 +332,15 @@ impl SharedTxn {
 /// end) or after the transaction (cut to its end).
 fn link_steps(
     raw: &mut super::raw::RawTransaction,
-    mut steps: Vec<FinishedStep>,
+    steps: &mut Vec<FinishedStep>,
+    index_of: &mut Vec<u32>,
     issued: u32,
-) -> Vec<u32> {
+) {
     steps.sort_unstable_by_key(|s| s.key);
-    let mut index_of = vec![NO_STEP; issued as usize];
+    index_of.clear();
+    index_of.resize(issued as usize, NO_STEP);
     raw.steps.reserve(steps.len());
-    for s in steps {
+    for s in steps.drain(..) {
         let Some(slot) = index_of.get_mut(s.key as usize) else {
             continue;
         };
@@ -358,7 +380,6 @@ fn link_steps(
             push_flag(&mut raw.attrs, index, model::ATTR_CANCELLED);
         }
     }
-    index_of
 }
 
 fn resolve(index_of: &[u32], key: u32) -> Option<u32> {
@@ -379,14 +400,56 @@ fn push_flag(attrs: &mut Vec<RawAttr>, step: u32, key: &'static str) {
     });
 }
 
+/// Buffers [`SharedTxn::end`] assembles a transaction in.
+#[derive(Default)]
+struct Scratch {
+    steps: Vec<FinishedStep>,
+    rest: Vec<Piece>,
+    index_of: Vec<u32>,
+}
+
+/// Scratch buffers bigger than this many entries are not kept.
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 /// Most entries of a thread's context stack; deeper (leaked) entries are
 /// not pushed, so a guard forgotten in a loop cannot grow memory.
 const MAX_CONTEXT_DEPTH: usize = 256;
 
+/// How a context entry holds its transaction.
+enum Holder {
+    /// A reference of its own: for entries whose pop may never come (a
+    /// `tracing` span entered and never exited, a public guard forgotten).
+    Owned(Arc<SharedTxn>),
+    /// Borrowed from a [`ContextGuard`], which removes the entry (by its
+    /// token) before the borrow ends: no reference-count traffic per poll.
+    Borrowed(std::ptr::NonNull<SharedTxn>, u32),
+}
+
+impl Holder {
+    #[cfg(test)]
+    fn ptr(&self) -> *const SharedTxn {
+        match self {
+            Self::Owned(txn) => Arc::as_ptr(txn),
+            Self::Borrowed(ptr, _) => ptr.as_ptr(),
+        }
+    }
+}
+
+struct ContextStack {
+    entries: Vec<(Holder, u32)>,
+    next_token: u32,
+}
+
 thread_local! {
     /// The async work being polled on this thread, innermost last: the
     /// transaction and the step key (or [`NO_STEP`]) that new steps hang on.
-    static CONTEXT: RefCell<Vec<(Arc<SharedTxn>, u32)>> = const { RefCell::new(Vec::new()) };
+    static CONTEXT: RefCell<ContextStack> = const {
+        RefCell::new(ContextStack { entries: Vec::new(), next_token: 0 })
+    };
 }
 
 /// Makes `step` of `txn` the parent of steps begun on this thread until
@@ -397,47 +460,62 @@ pub(crate) fn push_context(txn: &Arc<SharedTxn>, step: u32) -> bool {
     CONTEXT
         .try_with(|c| {
             let mut c = c.borrow_mut();
-            if c.len() >= MAX_CONTEXT_DEPTH {
+            if c.entries.len() >= MAX_CONTEXT_DEPTH {
                 return false;
             }
-            c.push((txn.clone(), step));
+            c.entries.push((Holder::Owned(txn.clone()), step));
             true
         })
         .unwrap_or(false)
 }
 
-/// Undoes [`push_context`]: removes the innermost entry for `step` of
-/// `txn` (normally the last one; an out-of-order exit removes it wherever
-/// it is).
+/// Undoes [`push_context`]: removes the innermost entry it pushed for
+/// `step` of `txn` (normally the last one; an out-of-order exit removes it
+/// wherever it is).
 #[inline]
 pub(crate) fn pop_context(txn: &Arc<SharedTxn>, step: u32) {
-    let _ = CONTEXT.try_with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(pos) = c
-            .iter()
-            .rposition(|(t, s)| *s == step && Arc::ptr_eq(t, txn))
-        {
-            drop(c.remove(pos));
-        }
-    });
+    let _ =
+        CONTEXT.try_with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(pos) = c.entries.iter().rposition(|(h, s)| {
+                *s == step && matches!(h, Holder::Owned(t) if Arc::ptr_eq(t, txn))
+            }) {
+                drop(c.entries.remove(pos));
+            }
+        });
 }
 
 /// Keeps `key` of a transaction as this thread's async context while alive
-/// (popped on drop, also when the work inside panics).
+/// (removed on drop, also when the work inside panics). Crate-private and
+/// only ever a local of the function it guards, so its drop always runs
+/// while the borrowed `Arc` is alive.
 pub(crate) struct ContextGuard<'a> {
-    txn: &'a Arc<SharedTxn>,
-    key: u32,
-    pushed: bool,
+    _txn: std::marker::PhantomData<&'a Arc<SharedTxn>>,
+    /// The entry's token, `None` when not pushed.
+    token: Option<u32>,
 }
 
 impl<'a> ContextGuard<'a> {
-    /// Pushes `key` of `txn`; see [`push_context`].
+    /// Pushes `key` of `txn`, borrowed.
     #[inline]
     pub fn new(txn: &'a Arc<SharedTxn>, key: u32) -> Self {
+        let token = CONTEXT
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                if c.entries.len() >= MAX_CONTEXT_DEPTH {
+                    return None;
+                }
+                let token = c.next_token;
+                c.next_token = token.wrapping_add(1);
+                let ptr = std::ptr::NonNull::from(&**txn);
+                c.entries.push((Holder::Borrowed(ptr, token), key));
+                Some(token)
+            })
+            .ok()
+            .flatten();
         Self {
-            txn,
-            key,
-            pushed: push_context(txn, key),
+            _txn: std::marker::PhantomData,
+            token,
         }
     }
 }
@@ -445,18 +523,52 @@ impl<'a> ContextGuard<'a> {
 impl Drop for ContextGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.pushed {
-            pop_context(self.txn, self.key);
-        }
+        let Some(token) = self.token else { return };
+        let _ = CONTEXT.try_with(|c| {
+            let mut c = c.borrow_mut();
+            let ours = |(h, _): &(Holder, u32)| matches!(h, Holder::Borrowed(_, t) if *t == token);
+            if c.entries.last().is_some_and(ours) {
+                c.entries.pop();
+            } else if let Some(pos) = c.entries.iter().rposition(ours) {
+                c.entries.remove(pos);
+            }
+        });
     }
 }
 
 /// The innermost async work being polled on this thread, if any.
 pub(crate) fn current_context() -> Option<(Arc<SharedTxn>, u32)> {
     CONTEXT
-        .try_with(|c| c.borrow().last().cloned())
+        .try_with(|c| {
+            let c = c.borrow();
+            let (holder, key) = c.entries.last()?;
+            let txn = match holder {
+                Holder::Owned(txn) => txn.clone(),
+                // SAFETY: a borrowed entry is on the stack only while its
+                // `ContextGuard` lives, which borrows a live `Arc` of this
+                // transaction; so the count is at least one here.
+                Holder::Borrowed(ptr, _) => unsafe {
+                    Arc::increment_strong_count(ptr.as_ptr());
+                    Arc::from_raw(ptr.as_ptr())
+                },
+            };
+            Some((txn, *key))
+        })
         .ok()
         .flatten()
+}
+
+/// True when the innermost async context on this thread is `txn`'s.
+#[cfg(test)]
+fn current_is(txn: &Arc<SharedTxn>) -> bool {
+    CONTEXT
+        .try_with(|c| {
+            c.borrow()
+                .entries
+                .last()
+                .is_some_and(|(h, _)| std::ptr::eq(h.ptr(), Arc::as_ptr(txn)))
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -477,17 +589,65 @@ mod tests {
         }
     }
 
+    fn test_txn() -> Arc<SharedTxn> {
+        Arc::new(SharedTxn {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([1; 8]),
+            parent_span_id: None,
+            kind: SpanKind::Internal,
+            name: Mutex::new(None),
+            start: 0,
+            thread_id: 0,
+            max_steps: 10,
+            next_key: AtomicU32::new(0),
+            extras: AtomicU32::new(0),
+            force_sample: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            pieces: SegQueue::new(),
+            assigned: Mutex::new(Vec::new()),
+            tracestate: None,
+        })
+    }
+
+    #[test]
+    fn context_entries_borrowed_and_owned_come_off_by_their_own_rules() {
+        let (a, b) = (test_txn(), test_txn());
+        assert!(current_context().is_none());
+        {
+            let _outer = ContextGuard::new(&a, NO_STEP);
+            assert!(current_is(&a));
+            // A leaked owned entry above a borrowed one (a span never
+            // exited) does not keep the borrowed one alive past its guard.
+            assert!(push_context(&b, 3));
+            {
+                let _inner = ContextGuard::new(&a, 1);
+                let (txn, key) = current_context().unwrap();
+                assert!(Arc::ptr_eq(&txn, &a) && key == 1);
+                assert_eq!(Arc::strong_count(&a), 2, "borrowed: one count, the clone's");
+            }
+            assert!(current_is(&b));
+        }
+        // The outer guard removed its own entry, not b's.
+        let (txn, key) = current_context().unwrap();
+        assert!(Arc::ptr_eq(&txn, &b) && key == 3);
+        pop_context(&b, 3);
+        assert!(current_context().is_none());
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert_eq!(Arc::strong_count(&b), 2, "b plus `txn` above");
+    }
+
     #[test]
     fn steps_are_ordered_by_begin_and_linked_to_parents_whatever_the_end_order() {
         let mut raw = RawTransaction::new();
         raw.end = 100;
         // Ended innermost first, as spans close.
-        let steps = vec![
+        let mut steps = vec![
             step(2, 1, 30, 40),
             step(1, 0, 20, 50),
             step(0, NO_STEP, 10, 90),
         ];
-        let index_of = link_steps(&mut raw, steps, 3);
+        let mut index_of = Vec::new();
+        link_steps(&mut raw, &mut steps, &mut index_of, 3);
         assert_eq!(index_of, [0, 1, 2]);
         let parents: Vec<u32> = raw.steps.iter().map(|s| s.parent).collect();
         assert_eq!(parents, [NO_STEP, 0, 1]);
@@ -501,13 +661,14 @@ mod tests {
         raw.end = 100;
         // Key 1 never ended; key 2 (its child) hangs on the transaction.
         // Key 3 ended after its parent 0; key 4 after the transaction.
-        let steps = vec![
+        let mut steps = vec![
             step(0, NO_STEP, 10, 50),
             step(2, 1, 20, 30),
             step(3, 0, 30, 70),
             step(4, NO_STEP, 40, 150),
         ];
-        let index_of = link_steps(&mut raw, steps, 5);
+        let mut index_of = vec![7; 9]; // left over from a bigger transaction
+        link_steps(&mut raw, &mut steps, &mut index_of, 5);
         assert_eq!(index_of, [0, NO_STEP, 1, 2, 3]);
         assert!(raw.repaired);
         let s = &raw.steps;
