@@ -351,8 +351,7 @@ pub async fn tracing_async_txn(n: usize) {
 pub fn tracing_osprey() -> &'static tracing::Dispatch {
     static DISPATCH: OnceLock<tracing::Dispatch> = OnceLock::new();
     DISPATCH.get_or_init(|| {
-        let subscriber =
-            tracing_subscriber::registry().with(osprey::layer::OspreyLayer::default());
+        let subscriber = tracing_subscriber::registry().with(osprey::layer::OspreyLayer::default());
         tracing::Dispatch::new(subscriber)
     })
 }

@@ -18,9 +18,10 @@
 //! configured cap are counted, not kept; attributes past
 //! [`MAX_ATTRS`](super::recorder::MAX_ATTRS) are ignored.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
@@ -64,6 +65,92 @@ enum Piece {
     Rename(String),
 }
 
+/// Pieces kept in the transaction's own allocation.
+const INLINE_PIECES: usize = 8;
+
+/// Slot states of [`InlinePieces`].
+const EMPTY: u8 = 0;
+const READY: u8 = 1;
+const TAKEN: u8 = 2;
+
+/// A fixed number of pieces stored in place, lock-free: a pusher reserves a
+/// slot with one atomic add, writes it, then marks it ready; the end takes
+/// each ready slot once. A slot reserved but not yet ready when the end
+/// drains is left (its step ended as the transaction did: counted as
+/// unfinished) and dropped with the transaction.
+struct InlinePieces {
+    next: AtomicUsize,
+    state: [AtomicU8; INLINE_PIECES],
+    slots: [UnsafeCell<MaybeUninit<Piece>>; INLINE_PIECES],
+}
+
+// SAFETY: a slot's value is written only by the one thread whose `fetch_add`
+// returned its index, before its state becomes READY (release); it is read
+// only by the one thread that moves the state from READY to TAKEN
+// (acquire), or by `drop` with exclusive access. No two threads touch a
+// slot's value at once, and `Piece` is `Send`.
+unsafe impl Sync for InlinePieces {}
+
+impl InlinePieces {
+    fn new() -> Self {
+        Self {
+            next: AtomicUsize::new(0),
+            state: [const { AtomicU8::new(EMPTY) }; INLINE_PIECES],
+            slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; INLINE_PIECES],
+        }
+    }
+
+    /// Stores `piece`, or gives it back when every slot is taken.
+    #[inline]
+    fn push(&self, piece: Piece) -> Result<(), Piece> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = self.slots.get(index) else {
+            return Err(piece);
+        };
+        // SAFETY: `index` came from the `fetch_add` above, so this thread
+        // alone writes this slot, and nobody reads it before READY.
+        unsafe { (*slot.get()).write(piece) };
+        self.state[index].store(READY, Ordering::Release);
+        Ok(())
+    }
+
+    /// Passes each ready piece, in slot order, to `f` (once ever).
+    fn take_each(&self, mut f: impl FnMut(Piece)) {
+        let filled = self.next.load(Ordering::Relaxed).min(INLINE_PIECES);
+        for index in 0..filled {
+            if self.state[index]
+                .compare_exchange(READY, TAKEN, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                // SAFETY: READY means written (the acquire pairs with the
+                // writer's release); winning the exchange makes this the only
+                // read, and TAKEN keeps `drop` from dropping it again.
+                f(unsafe { (*self.slots[index].get()).assume_init_read() });
+            }
+        }
+    }
+}
+
+impl Drop for InlinePieces {
+    fn drop(&mut self) {
+        for (state, slot) in self.state.iter_mut().zip(&mut self.slots) {
+            if *state.get_mut() == READY {
+                // SAFETY: READY and not TAKEN: written and never read out;
+                // `&mut self` excludes every other access.
+                unsafe { slot.get_mut().assume_init_drop() };
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for InlinePieces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlinePieces")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A transaction open across threads. Shared by its steps through `Arc`.
 #[derive(Debug)]
 pub(crate) struct SharedTxn {
@@ -81,6 +168,8 @@ pub(crate) struct SharedTxn {
     extras: AtomicU32,
     force_sample: AtomicBool,
     ended: AtomicBool,
+    /// The first pieces, in place; the rest in `pieces`.
+    inline: InlinePieces,
     pieces: SegQueue<Piece>,
     /// The inbound `tracestate`, passed on to outgoing calls.
     tracestate: Option<Box<str>>,
@@ -110,6 +199,7 @@ impl SharedTxn {
             extras: AtomicU32::new(0),
             force_sample: AtomicBool::new(ids.force_sample),
             ended: AtomicBool::new(false),
+            inline: InlinePieces::new(),
             pieces: SegQueue::new(),
             assigned: Mutex::new(Vec::new()),
             tracestate: None,
@@ -155,14 +245,14 @@ impl SharedTxn {
     /// Records a step that ended.
     #[inline]
     pub fn finish_step(&self, step: FinishedStep) {
-        self.pieces.push(Piece::Step(step));
+        self.push(Piece::Step(step));
     }
 
     /// Adds an attribute to a step (`step` its key) or to the transaction
     /// ([`NO_STEP`]).
     pub fn attr(&self, step: u32, key: RawName, value: AttrValue) {
         if self.take_extra() {
-            self.pieces.push(Piece::Attr {
+            self.push(Piece::Attr {
                 step,
                 key,
                 value: RawValue::Value(value),
@@ -173,13 +263,22 @@ impl SharedTxn {
     /// Records an error on a step or the transaction (as for [`Self::attr`]).
     pub fn error(&self, step: u32, error: ErrorInfo) {
         if self.take_extra() {
-            self.pieces.push(Piece::Error { step, error });
+            self.push(Piece::Error { step, error });
         }
     }
 
     /// Renames the transaction (the last rename wins).
     pub fn rename(&self, name: String) {
-        self.pieces.push(Piece::Rename(name));
+        self.push(Piece::Rename(name));
+    }
+
+    /// Queues a piece: in place while there is room (no allocation for a
+    /// small transaction), else on the segmented queue.
+    #[inline]
+    fn push(&self, piece: Piece) {
+        if let Err(piece) = self.inline.push(piece) {
+            self.pieces.push(piece);
+        }
     }
 
     fn take_extra(&self) -> bool {
@@ -260,12 +359,16 @@ impl SharedTxn {
             index_of,
         } = scratch;
         let mut name = name;
+        let mut sort = |piece| match piece {
+            Piece::Step(step) => steps.push(step),
+            Piece::Rename(new) => name = RawTxnName::Owned(new),
+            other => rest.push(other),
+        };
+        // In push order: in place first, then the queue (a rename's order
+        // matters).
+        self.inline.take_each(&mut sort);
         while let Some(piece) = self.pieces.pop() {
-            match piece {
-                Piece::Step(step) => steps.push(step),
-                Piece::Rename(new) => name = RawTxnName::Owned(new),
-                other => rest.push(other),
-            }
+            sort(piece);
         }
         raw.trace_id = self.trace_id;
         raw.span_id = self.span_id;
@@ -603,6 +706,7 @@ mod tests {
             extras: AtomicU32::new(0),
             force_sample: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            inline: InlinePieces::new(),
             pieces: SegQueue::new(),
             assigned: Mutex::new(Vec::new()),
             tracestate: None,
@@ -634,6 +738,31 @@ mod tests {
         assert!(current_context().is_none());
         assert_eq!(Arc::strong_count(&a), 1);
         assert_eq!(Arc::strong_count(&b), 2, "b plus `txn` above");
+    }
+
+    #[test]
+    fn pieces_past_the_inline_slots_go_to_the_queue_and_come_back_in_order() {
+        let txn = test_txn();
+        for i in 0..20u32 {
+            txn.rename(format!("n{i}"));
+        }
+        let mut names = Vec::new();
+        let mut each = |p| {
+            if let Piece::Rename(n) = p {
+                names.push(n)
+            }
+        };
+        txn.inline.take_each(&mut each);
+        while let Some(p) = txn.pieces.pop() {
+            each(p);
+        }
+        let want: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+        assert_eq!(names, want);
+        // Taken once only; untaken ones are dropped with the transaction.
+        txn.inline.take_each(|_| panic!("taken twice"));
+        let other = test_txn();
+        other.rename("left in place".into());
+        drop(other);
     }
 
     #[test]
