@@ -4,8 +4,11 @@ median ns per span, raw and net of the bare runtime's cost, with the
 osprey / fastrace ratios.
 
     cargo bench -p osprey-benches --bench async_compare | tee async_compare.txt
-    python3 benches/scripts/async_table.py async_compare.txt
+    python3 benches/scripts/async_table.py async_compare.txt [more runs...]
+
+With several files, each cell is the median of the runs' medians.
 """
+import statistics
 import sys
 
 from compare_table import parse
@@ -18,13 +21,20 @@ def spans(n):
 
 
 def main():
-    text = open(sys.argv[1], encoding="utf-8").read().splitlines()
-    rows = {tuple(path[1:]): median for path, median in parse(text)}
+    runs = []
+    for name in sys.argv[1:]:
+        text = open(name, encoding="utf-8").read().splitlines()
+        runs.append({tuple(path[1:]): median for path, median in parse(text)})
     libs = ["bare", "osprey", "osprey_layer", "fastrace", "tracing_otel"]
-    ns = sorted({int(k[1]) for k in rows if len(k) == 2})
-    per = {(lib, n): rows[(lib, str(n))] / spans(n) for lib in libs for n in ns
-           if (lib, str(n)) in rows}
-    print("Median ns per span (root + n awaited children, 2 workers); lower is better.\n")
+    ns = sorted({int(k[1]) for rows in runs for k in rows if len(k) == 2})
+    per = {}
+    for lib in libs:
+        for n in ns:
+            vals = [rows[(lib, str(n))] / spans(n) for rows in runs if (lib, str(n)) in rows]
+            if vals:
+                per[(lib, n)] = statistics.median(vals)
+    print(f"Median ns per span (root + n awaited children, 2 workers; {len(runs)} runs); "
+          "lower is better.\n")
     print("| library | " + " | ".join(f"n={n} raw | n={n} net" for n in ns) + " |")
     print("|---" + "|---:|---:" * len(ns) + "|")
     for lib in libs:
