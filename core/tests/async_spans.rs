@@ -81,6 +81,14 @@ fn step<'a>(t: &'a TransactionRecord, name: &str) -> &'a StepRecord {
 
 const MS: u64 = 1_000_000;
 
+/// Step names and depths, in the order the steps began.
+fn shape(t: &TransactionRecord) -> Vec<(String, u16)> {
+    t.steps
+        .iter()
+        .map(|s| (osprey::names::resolve(s.name).to_string(), s.depth))
+        .collect()
+}
+
 #[tracing::instrument]
 async fn query(table: &'static str) -> u32 {
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -134,13 +142,8 @@ fn instrumented_async_requests_are_one_transaction_each_with_their_steps() {
         assert_eq!(osprey::names::resolve(t.name).as_ref(), "handle");
         let tree = render(t);
         // Steps in the order they began, nested by the span tree.
-        let names: Vec<(String, u16)> = t
-            .steps
-            .iter()
-            .map(|s| (osprey::names::resolve(s.name).to_string(), s.depth))
-            .collect();
         assert_eq!(
-            names,
+            shape(t),
             [
                 ("load".to_string(), 1),
                 ("query".to_string(), 2),
@@ -228,13 +231,8 @@ fn native_futures_and_step_handles_make_one_transaction_across_threads() {
     let handed_out = handed_out.into_inner();
     for t in &txns {
         assert!(!t.repaired, "{}", render(t));
-        let names: Vec<(String, u16)> = t
-            .steps
-            .iter()
-            .map(|s| (osprey::names::resolve(s.name).to_string(), s.depth))
-            .collect();
         assert_eq!(
-            names,
+            shape(t),
             [
                 ("fetch".into(), 1),
                 ("on_thread".into(), 2),

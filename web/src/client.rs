@@ -1,7 +1,7 @@
 //! The client side: one CLIENT step per outgoing call.
 
 use http::{Extensions, HeaderValue};
-use osprey::model::{ErrorInfo, StepKind};
+use osprey::model::StepKind;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
@@ -69,19 +69,11 @@ impl Middleware for OspreyMiddleware {
                 let status = response.status();
                 step.attr("http.response.status_code", i64::from(status.as_u16()));
                 if status.is_client_error() || status.is_server_error() {
-                    step.error(ErrorInfo {
-                        kind: status.as_u16().to_string(),
-                        message: status.canonical_reason().unwrap_or("").to_owned(),
-                        stack: String::new(),
-                    });
+                    step.error(crate::status_error(status));
                 }
             }
             Err(e) => {
-                step.error(ErrorInfo {
-                    kind: String::new(),
-                    message: e.to_string(),
-                    stack: String::new(),
-                });
+                step.error(crate::failure(e));
             }
         }
         step.end();

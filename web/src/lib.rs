@@ -44,3 +44,21 @@ pub(crate) fn method_name(method: &http::Method) -> &'static str {
         _ => "HTTP",
     }
 }
+
+/// The error of a failed HTTP exchange: the status (`kind`) and its reason.
+pub(crate) fn status_error(status: http::StatusCode) -> osprey::ErrorInfo {
+    osprey::ErrorInfo {
+        kind: status.as_u16().to_string(),
+        message: status.canonical_reason().unwrap_or("").to_owned(),
+        stack: String::new(),
+    }
+}
+
+/// The error of an exchange that failed without a response.
+pub(crate) fn failure(error: &dyn std::fmt::Display) -> osprey::ErrorInfo {
+    osprey::ErrorInfo {
+        kind: String::new(),
+        message: error.to_string(),
+        stack: String::new(),
+    }
+}

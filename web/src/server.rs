@@ -6,7 +6,6 @@ use std::task::{Context, Poll};
 
 use http::{HeaderMap, Request, Response};
 use osprey::future::AsyncTransaction;
-use osprey::model::ErrorInfo;
 use osprey::propagation::{self, RemoteParent};
 
 /// A `tower` layer recording every request as a SERVER transaction.
@@ -177,19 +176,11 @@ where
                     let status = response.status();
                     txn.attr("http.response.status_code", i64::from(status.as_u16()));
                     if status.is_server_error() {
-                        txn.error(ErrorInfo {
-                            kind: status.as_u16().to_string(),
-                            message: status.canonical_reason().unwrap_or("").to_owned(),
-                            stack: String::new(),
-                        });
+                        txn.error(crate::status_error(status));
                     }
                 }
                 Err(e) => {
-                    txn.error(ErrorInfo {
-                        kind: String::new(),
-                        message: e.to_string(),
-                        stack: String::new(),
-                    });
+                    txn.error(crate::failure(e));
                 }
             }
             txn.end();
