@@ -12,7 +12,10 @@
 //! - Spans under it become its steps; parents come from the span tree
 //!   (`parent:` or the span current at creation), not from the thread.
 //! - Span fields become attributes, `ERROR` events the error of the span
-//!   they happen in, `follows_from` an `osprey.link` attribute.
+//!   they happen in, `follows_from` an `osprey.link` attribute. A span
+//!   declaring `db.statement` (or `db.query.text`, `db.system`) is a SQL
+//!   step, its statement sanitised on export; one declaring
+//!   `http.request.method` and `url.full` an outgoing HTTP call.
 //! - Inside a transaction begun with the native API on this thread
 //!   ([`crate::transaction`]), spans are steps of that transaction through
 //!   the thread-local fast path, one step per enter/exit as before.
@@ -99,6 +102,7 @@ struct Node {
     /// False for a span past the step cap: not recorded, its children
     /// hang on its parent.
     own: bool,
+    kind: StepKind,
     start: u64,
     /// Ticks spent entered, and when the current enter began.
     busy: u64,
@@ -174,6 +178,22 @@ impl Visit for EventText {
     }
 }
 
+/// The step kind a span's declared fields imply: a database statement
+/// (`db.statement`, `db.query.text`, `db.system`, `db.system.name`: a SQL
+/// step, exported as a CLIENT span with its statement sanitised), an
+/// outgoing HTTP call (`http.request.method` with `url.full`), else a method.
+fn step_kind(meta: &Metadata<'_>) -> StepKind {
+    let fields = meta.fields();
+    let has = |name: &str| fields.field(name).is_some();
+    if has("db.statement") || has("db.query.text") || has("db.system") || has("db.system.name") {
+        StepKind::Sql
+    } else if has("http.request.method") && has("url.full") {
+        StepKind::HttpCall
+    } else {
+        StepKind::Method
+    }
+}
+
 /// Where a new span belongs, found from its ancestors.
 enum Home {
     /// Under a span of this transaction: the parent key.
@@ -228,17 +248,18 @@ where
                     return;
                 };
                 record_fields(&txn, NO_STEP, attrs);
-                let node = Node::new(txn, NO_STEP, NO_STEP, true);
+                let node = Node::new(txn, NO_STEP, NO_STEP, true, StepKind::Method);
                 span.extensions_mut().insert(node);
                 return;
             }
         };
+        let kind = step_kind(meta);
         let node = match txn.open_step() {
             Some(key) => {
                 record_fields(&txn, key, attrs);
-                Node::new(txn, key, parent, true)
+                Node::new(txn, key, parent, true, kind)
             }
-            None => Node::new(txn, NO_STEP, parent, false),
+            None => Node::new(txn, NO_STEP, parent, false, kind),
         };
         span.extensions_mut().insert(node);
     }
@@ -303,7 +324,10 @@ where
         }
         let name = span.metadata().name();
         let entered = if recorder::is_active() {
-            Entered::Step(recorder::enter(RawName::Static(name), StepKind::Method))
+            Entered::Step(recorder::enter(
+                RawName::Static(name),
+                step_kind(span.metadata()),
+            ))
         } else {
             match recorder::begin(NewName::Raw(RawName::Static(name)), self.root_kind, None) {
                 Ok(seq) => Entered::Transaction(seq),
@@ -365,7 +389,7 @@ where
             end: now,
             busy,
             name: RawName::Static(span.metadata().name()),
-            kind: StepKind::Method,
+            kind: node.kind,
             cancelled: false,
         });
     }
@@ -388,12 +412,13 @@ where
 }
 
 impl Node {
-    fn new(txn: Arc<SharedTxn>, key: u32, parent: u32, own: bool) -> Self {
+    fn new(txn: Arc<SharedTxn>, key: u32, parent: u32, own: bool, kind: StepKind) -> Self {
         Self {
             txn,
             key,
             parent,
             own,
+            kind,
             start: clock::now(),
             busy: 0,
             entered_at: 0,

@@ -66,10 +66,18 @@ fn tracing_spans_become_a_transaction_with_steps() {
         .map(|a| (osprey::names::resolve(a.key).to_string(), a.value.clone()))
         .collect();
     assert_eq!(
-        attrs,
+        attrs[..2],
         [
             ("order_id".to_string(), AttrValue::Int(42)),
             ("user".to_string(), AttrValue::Str("alice".into()))
         ]
     );
+    // The span declaring `db.statement` is a SQL step: counted as one.
+    assert_eq!(t.steps[1].kind, osprey::model::StepKind::Sql);
+    assert_eq!(
+        attrs[2],
+        (osprey::model::ATTR_SQL_COUNT.to_string(), AttrValue::Int(1))
+    );
+    assert_eq!(attrs[3].0, osprey::model::ATTR_SQL_TIME_MS);
+    assert_eq!(attrs.len(), 4);
 }
