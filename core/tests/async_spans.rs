@@ -364,3 +364,40 @@ fn follows_from_is_a_link_and_only_configured_targets_begin_transactions() {
     );
     assert_eq!(render(&txns[2]), "native\n  sync_step\n");
 }
+
+#[test]
+fn async_transactions_keep_the_step_cap_and_count_the_rest() {
+    let _serial = SERIAL.lock();
+    install_subscriber();
+    let capture = Capture::default();
+    let guard = osprey::init(
+        osprey::Config::default()
+            .max_steps(100)
+            .batch_delay(Duration::from_millis(20))
+            .exporter(capture.clone()),
+    )
+    .unwrap();
+    runtime().block_on(async {
+        async {
+            for _ in 0..150 {
+                async {}.in_step("native").await;
+            }
+            // Spans past the cap: not recorded, their children hang on
+            // the nearest recorded ancestor (here the transaction).
+            for _ in 0..3 {
+                let outer = tracing::info_span!("span");
+                let _inner = tracing::info_span!(parent: &outer, "inner");
+            }
+        }
+        .in_transaction(osprey::transaction("capped"))
+        .await;
+    });
+    assert!(guard.shutdown(Duration::from_secs(10)));
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 1);
+    let t = &txns[0];
+    assert_eq!(t.steps.len(), 100);
+    assert_eq!(t.dropped_steps, 56, "50 futures and 6 spans past the cap");
+    assert!(t.steps.iter().all(|s| s.depth == 1 && !s.repaired));
+    assert!(!t.repaired);
+}
