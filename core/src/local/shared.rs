@@ -21,7 +21,7 @@
 use std::cell::{RefCell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
@@ -151,6 +151,66 @@ impl std::fmt::Debug for InlinePieces {
     }
 }
 
+/// A segmented queue allocated on the first piece that does not fit in
+/// place: most transactions never need it, and kept inline its cache-line
+/// padding would make every transaction an over-aligned allocation.
+#[derive(Default)]
+struct Overflow(AtomicPtr<SegQueue<Piece>>);
+
+impl Overflow {
+    /// The queue, made now if it is not yet (lock-free: a racing maker's
+    /// queue is dropped, the first one stays).
+    fn get(&self) -> &SegQueue<Piece> {
+        let mut ptr = self.0.load(Ordering::Acquire);
+        if ptr.is_null() {
+            let fresh = Box::into_raw(Box::new(SegQueue::new()));
+            match self.0.compare_exchange(
+                std::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => ptr = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` came from `Box::into_raw` above and was
+                    // never shared.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    ptr = winner;
+                }
+            }
+        }
+        // SAFETY: a non-null pointer here came from `Box::into_raw`, is never
+        // replaced once set, and is freed only by `drop` (`&mut self`).
+        unsafe { &*ptr }
+    }
+
+    /// Takes the oldest queued piece, if the queue exists and has one.
+    fn pop(&self) -> Option<Piece> {
+        let ptr = self.0.load(Ordering::Acquire);
+        // SAFETY: as in `get`.
+        (!ptr.is_null())
+            .then(|| unsafe { &*ptr })
+            .and_then(SegQueue::pop)
+    }
+}
+
+impl Drop for Overflow {
+    fn drop(&mut self) {
+        let ptr = *self.0.get_mut();
+        if !ptr.is_null() {
+            // SAFETY: from `Box::into_raw` in `get`; `&mut self` means no
+            // other reference remains.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
+}
+
+impl std::fmt::Debug for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Overflow")
+    }
+}
+
 /// A transaction open across threads. Shared by its steps through `Arc`.
 #[derive(Debug)]
 pub(crate) struct SharedTxn {
@@ -170,7 +230,8 @@ pub(crate) struct SharedTxn {
     ended: AtomicBool,
     /// The first pieces, in place; the rest in `pieces`.
     inline: InlinePieces,
-    pieces: SegQueue<Piece>,
+    /// The pieces past the in-place ones, made on first need.
+    pieces: Overflow,
     /// The inbound `tracestate`, passed on to outgoing calls.
     tracestate: Option<Box<str>>,
     /// Span ids handed out before the end (step key, id): once per
@@ -200,7 +261,7 @@ impl SharedTxn {
             force_sample: AtomicBool::new(ids.force_sample),
             ended: AtomicBool::new(false),
             inline: InlinePieces::new(),
-            pieces: SegQueue::new(),
+            pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
             tracestate: None,
         }))
@@ -277,7 +338,7 @@ impl SharedTxn {
     #[inline]
     fn push(&self, piece: Piece) {
         if let Err(piece) = self.inline.push(piece) {
-            self.pieces.push(piece);
+            self.pieces.get().push(piece);
         }
     }
 
@@ -707,7 +768,7 @@ mod tests {
             force_sample: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             inline: InlinePieces::new(),
-            pieces: SegQueue::new(),
+            pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
             tracestate: None,
         })
