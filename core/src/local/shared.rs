@@ -328,9 +328,12 @@ impl SharedTxn {
         }
     }
 
-    /// Renames the transaction (the last rename wins).
+    /// Renames the transaction (the last rename wins). Counts against the
+    /// attribute cap, so a rename in a loop cannot grow memory without bound.
     pub fn rename(&self, name: String) {
-        self.push(Piece::Rename(name));
+        if self.take_extra() {
+            self.push(Piece::Rename(name));
+        }
     }
 
     /// Queues a piece: in place while there is room (no allocation for a
