@@ -276,3 +276,82 @@ pub fn warm_up(mut f: impl FnMut()) {
         }
     }
 }
+
+// -------------------------------------------------------------- async work
+
+/// Tokio runtime of the async benchmark: two workers (this machine's cores),
+/// each starting with `dispatch` (if any) as its default `tracing`
+/// dispatcher, so that spans created and closed on any worker reach it.
+pub fn async_runtime(dispatch: Option<&'static tracing::Dispatch>) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            if let Some(d) = dispatch {
+                use_dispatch(d);
+            }
+        })
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// A child's work: gives the worker up once (`Pending`, rescheduled, and
+/// maybe resumed on the other worker), so every child is polled twice.
+async fn child_work() {
+    tokio::task::yield_now().await;
+}
+
+/// The async workload without any tracing: the runtime's own cost.
+pub async fn bare_async_txn(n: usize) {
+    for _ in 0..n {
+        child_work().await;
+    }
+}
+
+/// One transaction (`in_transaction`) with `n` awaited steps (`in_step`).
+pub async fn osprey_async_txn(n: usize) {
+    use osprey::future::FutureExt;
+    async move {
+        for _ in 0..n {
+            child_work().in_step(CHILD).await;
+        }
+    }
+    .in_transaction(osprey::transaction(ROOT))
+    .await
+}
+
+/// One root span with `n` awaited children, `Span` + `FutureExt::in_span`.
+pub async fn fastrace_async_txn(n: usize) {
+    use fastrace::future::FutureExt;
+    use fastrace::prelude::*;
+    let root = Span::root(ROOT, SpanContext::random());
+    let children = async move {
+        for _ in 0..n {
+            child_work()
+                .in_span(Span::enter_with_local_parent(CHILD))
+                .await;
+        }
+    };
+    children.in_span(root).await
+}
+
+/// One root span with `n` awaited children, `tracing::Instrument`, through
+/// whichever dispatcher is the worker's default.
+pub async fn tracing_async_txn(n: usize) {
+    use tracing::Instrument;
+    async move {
+        for _ in 0..n {
+            child_work().instrument(tracing::info_span!("child")).await;
+        }
+    }
+    .instrument(tracing::info_span!("root"))
+    .await
+}
+
+/// `tracing_subscriber::Registry` with Osprey's layer.
+pub fn tracing_osprey() -> &'static tracing::Dispatch {
+    static DISPATCH: OnceLock<tracing::Dispatch> = OnceLock::new();
+    DISPATCH.get_or_init(|| {
+        let subscriber = tracing_subscriber::registry().with(osprey::layer::OspreyLayer::default());
+        tracing::Dispatch::new(subscriber)
+    })
+}

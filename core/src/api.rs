@@ -26,7 +26,12 @@ pub struct TransactionBuilder {
     name: Cow<'static, str>,
     kind: SpanKind,
     remote: Option<RemoteParent>,
+    tracestate: Option<String>,
 }
+
+/// Longest inbound `tracestate` carried on (the W3C limit is 32 members;
+/// 512 bytes is the size a vendor must at least propagate).
+const MAX_TRACESTATE: usize = 512;
 
 /// Starts describing a transaction (the root span of this thread's work).
 ///
@@ -43,6 +48,7 @@ pub fn transaction(name: impl Into<Cow<'static, str>>) -> TransactionBuilder {
         name: name.into(),
         kind: SpanKind::Internal,
         remote: None,
+        tracestate: None,
     }
 }
 
@@ -57,6 +63,20 @@ impl TransactionBuilder {
     /// invalid header starts a new trace.
     pub fn traceparent(mut self, header: &str) -> Self {
         self.remote = propagation::parse_traceparent(header);
+        self
+    }
+
+    /// Carries an inbound W3C `tracestate` on to the outgoing calls of an
+    /// async transaction ([`crate::future`]). Ignored when longer than 512
+    /// bytes or not printable ASCII.
+    pub fn tracestate(mut self, header: &str) -> Self {
+        let header = header.trim();
+        if !header.is_empty()
+            && header.len() <= MAX_TRACESTATE
+            && header.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            self.tracestate = Some(header.to_owned());
+        }
         self
     }
 
@@ -100,6 +120,28 @@ impl TransactionBuilder {
             TransactionGuard {
                 _not_send: PhantomData,
             }
+        }
+    }
+}
+
+impl TransactionBuilder {
+    /// Begins it as a transaction shared between threads (for
+    /// [`crate::future`]); `None` when Osprey is not running or compiled out.
+    pub(crate) fn begin_shared(self) -> Option<std::sync::Arc<crate::local::shared::SharedTxn>> {
+        #[cfg(feature = "enable")]
+        {
+            use crate::local::raw::RawTxnName;
+            let name = match self.name {
+                Cow::Borrowed(s) => RawTxnName::Raw(RawName::Static(s)),
+                Cow::Owned(s) => RawTxnName::Owned(s),
+            };
+            crate::local::shared::SharedTxn::begin(name, self.kind, self.remote)
+                .map(|txn| txn.with_tracestate(self.tracestate))
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = self;
+            None
         }
     }
 }
@@ -265,13 +307,18 @@ impl Drop for StepGuard {
     }
 }
 
-/// The `traceparent` an outgoing request from the current step should carry;
-/// `None` outside a transaction.
+/// The `traceparent` an outgoing request from the current step should carry:
+/// the step open on this thread, else the async work being polled here
+/// (see [`crate::future`]); `None` outside a transaction.
 pub fn traceparent() -> Option<String> {
     #[cfg(feature = "enable")]
     {
         recorder::current_context()
             .map(|(trace, span, sampled)| propagation::format_traceparent(trace, span, sampled))
+            .or_else(|| {
+                let (txn, key) = crate::local::shared::current_context()?;
+                Some(txn.traceparent(txn.span_id_of(key)))
+            })
     }
     #[cfg(not(feature = "enable"))]
     None

@@ -1,7 +1,24 @@
 //! A `tracing-subscriber` [`Layer`] that records `tracing` spans into the
-//! Osprey recorder: the outermost span entered on a thread becomes the
-//! transaction, spans entered inside it become steps, span fields become
-//! attributes, and `ERROR` events become the error of the innermost span.
+//! Osprey recorder. A span is one transaction or one step from its creation
+//! to its close, however many times it is entered and on whatever threads:
+//! an `async fn` under `#[instrument]`, polled twenty times by four runtime
+//! workers, is one step whose elapsed time covers its awaits (the time it
+//! was actually polled is its `osprey.busy_ns` attribute).
+//!
+//! - A span with no parent in a transaction becomes the transaction (or,
+//!   with [`OspreyLayer::transactions_from`] / [`OspreyLayer::transaction_level`],
+//!   only spans of that target or level do: an infrastructure span around
+//!   many requests then stays out).
+//! - Spans under it become its steps; parents come from the span tree
+//!   (`parent:` or the span current at creation), not from the thread.
+//! - Span fields become attributes, `ERROR` events the error of the span
+//!   they happen in, `follows_from` an `osprey.link` attribute. A span
+//!   declaring `db.statement` (or `db.query.text`, `db.system`) is a SQL
+//!   step, its statement sanitised on export; one declaring
+//!   `http.request.method` and `url.full` an outgoing HTTP call.
+//! - Inside a transaction begun with the native API on this thread
+//!   ([`crate::transaction`]), spans are steps of that transaction through
+//!   the thread-local fast path, one step per enter/exit as before.
 //!
 //! ```
 //! use tracing_subscriber::prelude::*;
@@ -15,26 +32,31 @@
 //! });
 //! ```
 //!
-//! A span maps to one step per enter/exit pair, so an `async` span polled
-//! several times records one step per poll; spans must exit on the thread
-//! that entered them (as `tracing` guarantees for `Entered` guards).
+//! Transactions and steps recorded here are handed over when the root span
+//! closes; `tracing`'s registry closes a parent only after its children.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Subscriber};
+use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::local::raw::RawName;
+use crate::clock;
+use crate::local::raw::{NO_STEP, RawName, RawTxnName};
 use crate::local::recorder::{self, NewName, StepToken, Target};
-use crate::model::{AttrValue, ErrorInfo, SpanKind, StepKind};
+use crate::local::shared::{self, FinishedStep, SharedTxn};
+use crate::model::{self, AttrValue, ErrorInfo, SpanKind, StepKind};
 
 /// Records `tracing` spans as Osprey transactions and steps.
 #[derive(Debug, Clone, Default)]
 pub struct OspreyLayer {
     root_kind: SpanKind,
+    root_target: Option<Cow<'static, str>>,
+    root_level: Option<Level>,
 }
 
 impl OspreyLayer {
@@ -44,7 +66,61 @@ impl OspreyLayer {
         self.root_kind = SpanKind::Server;
         self
     }
+
+    /// Only spans whose target starts with `prefix` begin transactions
+    /// (when not already in one); other spans outside a transaction are
+    /// not recorded.
+    pub fn transactions_from(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
+        self.root_target = Some(prefix.into());
+        self
+    }
+
+    /// Only spans at `level` or less verbose (`INFO` admits `INFO`, `WARN`
+    /// and `ERROR`) begin transactions; combines with
+    /// [`Self::transactions_from`].
+    pub fn transaction_level(mut self, level: Level) -> Self {
+        self.root_level = Some(level);
+        self
+    }
+
+    fn begins_transaction(&self, meta: &Metadata<'_>) -> bool {
+        self.root_target
+            .as_deref()
+            .is_none_or(|p| meta.target().starts_with(p))
+            && self.root_level.is_none_or(|l| *meta.level() <= l)
+    }
 }
+
+/// A span recorded as the transaction (`key == NO_STEP`) or a step of a
+/// [`SharedTxn`]; kept in the span's registry extensions.
+struct Node {
+    txn: Arc<SharedTxn>,
+    /// The step's key, [`NO_STEP`] for the transaction itself.
+    key: u32,
+    /// The parent's key (or [`NO_STEP`]).
+    parent: u32,
+    /// False for a span past the step cap: not recorded, its children
+    /// hang on its parent.
+    own: bool,
+    kind: StepKind,
+    start: u64,
+    /// Ticks spent entered, and when the current enter began.
+    busy: u64,
+    entered_at: u64,
+    entered: u32,
+    measured: bool,
+}
+
+impl Node {
+    /// The key new child steps name as their parent.
+    fn child_parent(&self) -> u32 {
+        if self.own { self.key } else { self.parent }
+    }
+}
+
+/// A span recorded through the thread-local recorder (inside a native
+/// transaction on this thread): one step per enter/exit.
+struct Local;
 
 /// Fields recorded on a span, kept in its registry extensions.
 #[derive(Default)]
@@ -102,6 +178,52 @@ impl Visit for EventText {
     }
 }
 
+/// The step kind a span's declared fields imply: a database statement
+/// (`db.statement`, `db.query.text`, `db.system`, `db.system.name`: a SQL
+/// step, exported as a CLIENT span with its statement sanitised), an
+/// outgoing HTTP call (`http.request.method` with `url.full`), else a method.
+fn step_kind(meta: &Metadata<'_>) -> StepKind {
+    let fields = meta.fields();
+    let has = |name: &str| fields.field(name).is_some();
+    if has("db.statement") || has("db.query.text") || has("db.system") || has("db.system.name") {
+        StepKind::Sql
+    } else if has("http.request.method") && has("url.full") {
+        StepKind::HttpCall
+    } else {
+        StepKind::Method
+    }
+}
+
+/// Where a new span belongs, found from its ancestors.
+enum Home {
+    /// Under a span of this transaction: the parent key.
+    Shared(Arc<SharedTxn>, u32),
+    /// Under a span recorded through the thread-local recorder.
+    Local,
+    /// No recorded ancestor.
+    None,
+}
+
+fn home_of<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> Home
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let mut ancestor = span.parent();
+    while let Some(a) = ancestor {
+        {
+            let ext = a.extensions();
+            if let Some(node) = ext.get::<Node>() {
+                return Home::Shared(node.txn.clone(), node.child_parent());
+            }
+            if ext.get::<Local>().is_some() {
+                return Home::Local;
+            }
+        }
+        ancestor = a.parent();
+    }
+    Home::None
+}
+
 impl<S> Layer<S> for OspreyLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -110,16 +232,47 @@ where
         if !cfg!(feature = "enable") {
             return;
         }
-        if let Some(span) = ctx.span(id) {
-            let mut fields = SpanFields::default();
-            attrs.record(&mut fields);
-            span.extensions_mut().insert(fields);
-        }
+        let Some(span) = ctx.span(id) else { return };
+        let meta = span.metadata();
+        let (txn, parent) = match home_of(&span) {
+            Home::Shared(txn, parent) => (txn, parent),
+            Home::Local => return local_span(&span, attrs),
+            Home::None if recorder::is_active() => return local_span(&span, attrs),
+            // Inside async work of the native API (a future in
+            // `in_transaction`, a server middleware's request): its step.
+            Home::None if let Some(context) = shared::current_context() => context,
+            Home::None if !self.begins_transaction(meta) => return,
+            Home::None => {
+                let name = RawTxnName::Raw(RawName::Static(meta.name()));
+                let Some(txn) = SharedTxn::begin(name, self.root_kind, None) else {
+                    return;
+                };
+                record_fields(&txn, NO_STEP, attrs);
+                let node = Node::new(txn, NO_STEP, NO_STEP, true, StepKind::Method);
+                span.extensions_mut().insert(node);
+                return;
+            }
+        };
+        let kind = step_kind(meta);
+        let node = match txn.open_step() {
+            Some(key) => {
+                record_fields(&txn, key, attrs);
+                Node::new(txn, key, parent, true, kind)
+            }
+            None => Node::new(txn, NO_STEP, parent, false, kind),
+        };
+        span.extensions_mut().insert(node);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
+        if let Some(node) = ext.get_mut::<Node>() {
+            if node.own {
+                record_fields(&node.txn, node.key, values);
+            }
+            return;
+        }
         let mut fresh = SpanFields::default();
         values.record(&mut fresh);
         // Fields recorded while the span is open go straight to its step.
@@ -131,21 +284,56 @@ where
         }
     }
 
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let Some(target) = ctx.span(follows) else {
+            return;
+        };
+        let link = {
+            let mut ext = target.extensions_mut();
+            let Some(node) = ext.get_mut::<Node>() else {
+                return;
+            };
+            let span_id = node.txn.span_id_of(node.child_parent());
+            crate::propagation::format_traceparent(node.txn.trace_id(), span_id, true)
+        };
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(node) = span.extensions().get::<Node>()
+            && node.own
+        {
+            node.txn
+                .attr(node.key, RawName::Static(model::ATTR_LINK), link.into());
+        }
+    }
+
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if !cfg!(feature = "enable") {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(node) = ext.get_mut::<Node>() {
+            if node.entered == 0 {
+                node.entered_at = clock::now();
+            }
+            node.entered += 1;
+            shared::push_context(&node.txn, node.child_parent());
+            return;
+        }
+        if ext.get_mut::<Local>().is_none() {
+            return;
+        }
         let name = span.metadata().name();
         let entered = if recorder::is_active() {
-            Entered::Step(recorder::enter(RawName::Static(name), StepKind::Method))
+            Entered::Step(recorder::enter(
+                RawName::Static(name),
+                step_kind(span.metadata()),
+            ))
         } else {
             match recorder::begin(NewName::Raw(RawName::Static(name)), self.root_kind, None) {
                 Ok(seq) => Entered::Transaction(seq),
                 Err(_) => return,
             }
         };
-        let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
             apply(entered, &fields.0);
         }
@@ -154,7 +342,19 @@ where
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        match span.extensions_mut().remove::<Entered>() {
+        let mut ext = span.extensions_mut();
+        if let Some(node) = ext.get_mut::<Node>() {
+            shared::pop_context(&node.txn, node.child_parent());
+            if node.entered > 0 {
+                node.entered -= 1;
+                if node.entered == 0 {
+                    node.busy += clock::now().saturating_sub(node.entered_at);
+                    node.measured = true;
+                }
+            }
+            return;
+        }
+        match ext.remove::<Entered>() {
             Some(Entered::Transaction(seq)) => {
                 let _ = recorder::end_seq(seq);
             }
@@ -163,20 +363,117 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if *event.metadata().level() != Level::ERROR || !recorder::is_active() {
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(node) = span.extensions_mut().remove::<Node>() else {
+            return;
+        };
+        let now = clock::now();
+        // Still entered when closed (a guard leaked across the close):
+        // count the time up to now.
+        let busy = if node.entered > 0 {
+            Some(node.busy + now.saturating_sub(node.entered_at))
+        } else {
+            node.measured.then_some(node.busy)
+        };
+        if node.key == NO_STEP {
+            if node.own {
+                let _ = node.txn.end(now, busy, false);
+            }
             return;
         }
-        let mut text = EventText::default();
-        event.record(&mut text);
-        let _ = recorder::set_error(
-            Target::Current,
-            ErrorInfo {
-                kind: String::new(),
-                message: text.0,
-                stack: String::new(),
-            },
-        );
+        node.txn.finish_step(FinishedStep {
+            key: node.key,
+            parent: node.parent,
+            start: node.start,
+            end: now,
+            busy,
+            name: RawName::Static(span.metadata().name()),
+            kind: node.kind,
+            cancelled: false,
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        if let Some(span) = ctx.event_span(event)
+            && let Some(node) = span.extensions().get::<Node>()
+        {
+            node.txn.error(node.child_parent(), event_error(event));
+            return;
+        }
+        if !recorder::is_active() {
+            return;
+        }
+        let _ = recorder::set_error(Target::Current, event_error(event));
+    }
+}
+
+impl Node {
+    fn new(txn: Arc<SharedTxn>, key: u32, parent: u32, own: bool, kind: StepKind) -> Self {
+        Self {
+            txn,
+            key,
+            parent,
+            own,
+            kind,
+            start: clock::now(),
+            busy: 0,
+            entered_at: 0,
+            entered: 0,
+            measured: false,
+        }
+    }
+}
+
+/// Marks a span for the thread-local path and keeps its fields for its
+/// enters.
+fn local_span<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>, attrs: &Attributes<'_>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let mut fields = SpanFields::default();
+    attrs.record(&mut fields);
+    let mut ext = span.extensions_mut();
+    ext.insert(fields);
+    ext.insert(Local);
+}
+
+/// Records span fields as attributes of a shared transaction's step.
+fn record_fields(txn: &SharedTxn, key: u32, values: &impl RecordFields) {
+    let mut fields = SpanFields::default();
+    values.record_into(&mut fields);
+    for (name, value) in fields.0 {
+        txn.attr(key, RawName::Static(name), value);
+    }
+}
+
+/// `Attributes` and `Record` both record their fields into a visitor.
+trait RecordFields {
+    fn record_into(&self, visitor: &mut dyn Visit);
+}
+
+impl RecordFields for Attributes<'_> {
+    fn record_into(&self, visitor: &mut dyn Visit) {
+        self.record(visitor);
+    }
+}
+
+impl RecordFields for Record<'_> {
+    fn record_into(&self, visitor: &mut dyn Visit) {
+        self.record(visitor);
+    }
+}
+
+fn event_error(event: &Event<'_>) -> ErrorInfo {
+    let mut text = EventText::default();
+    event.record(&mut text);
+    ErrorInfo {
+        kind: String::new(),
+        message: text.0,
+        stack: String::new(),
     }
 }
 

@@ -37,6 +37,14 @@
 //! transaction is open on the thread, or Osprey is not initialised, a step
 //! costs one thread-local check.
 //!
+//! ## In `async` code
+//!
+//! Wrap a request's future with
+//! [`in_transaction`](future::FutureExt::in_transaction) and its parts with
+//! [`in_step`](future::FutureExt::in_step) (see [`future`]), or use
+//! `#[instrument]`ed functions with [`layer::OspreyLayer`]: either way a
+//! request is one transaction, whatever threads poll it.
+//!
 //! ## In applications
 //!
 //! Call [`init`] once with a [`Config`]; [`Config::from_env`] reads the
@@ -59,6 +67,7 @@ pub mod collector;
 mod config_error;
 mod diag;
 pub mod export;
+pub mod future;
 #[cfg(feature = "layer")]
 pub mod layer;
 mod local;

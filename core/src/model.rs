@@ -185,6 +185,23 @@ pub const ATTR_HTTP_STATUS: &str = "http.response.status_code";
 /// call) and had not when the transaction was converted: its elapsed time
 /// is up to when the call was handed off.
 pub const ATTR_INCOMPLETE: &str = "osprey.incomplete";
+/// Step or transaction attribute of work that awaited (an `async` span, a
+/// future wrapped with [`crate::future::FutureExt`]): the nanoseconds it was
+/// actually being polled. Its elapsed time runs from creation to close and
+/// so covers the awaits; this is the part spent running.
+pub const ATTR_BUSY_NS: &str = "osprey.busy_ns";
+/// Set (true) on a step or transaction whose future was dropped before it
+/// completed (a cancelled request, a lost `select!` branch): its end is
+/// when it was dropped.
+pub const ATTR_CANCELLED: &str = "osprey.cancelled";
+/// Transaction attribute: steps begun but not ended when the transaction
+/// ended (a step handle that outlived its transaction); they are not in
+/// the tree, and the transaction is marked repaired.
+pub const ATTR_UNFINISHED_STEPS: &str = "osprey.unfinished_steps";
+/// A link to another span (`tracing`'s `follows_from`), as the
+/// `traceparent` text of the span linked to; the model carries links as
+/// this attribute (one per link).
+pub const ATTR_LINK: &str = "osprey.link";
 
 /// Root-span attribute of a transaction exported without its call tree
 /// (the tree budget or ratio left it out): [`TREE_OMITTED`]. Such a span is

@@ -49,16 +49,35 @@ fn tracing_spans_become_a_transaction_with_steps() {
         render(t),
         "handle_order\n  load table=orders\n    query db.statement=SELECT ?\n  pay !card declined code=402\n"
     );
+    let busy = t
+        .attributes
+        .iter()
+        .find(|a| &*osprey::names::resolve(a.key) == osprey::model::ATTR_BUSY_NS)
+        .map(|a| a.value.clone());
+    assert!(
+        matches!(busy, Some(AttrValue::Int(ns)) if ns > 0 && ns as u64 <= t.elapsed_ns),
+        "busy {busy:?} within elapsed {}",
+        t.elapsed_ns
+    );
     let attrs: Vec<_> = t
         .attributes
         .iter()
+        .filter(|a| &*osprey::names::resolve(a.key) != osprey::model::ATTR_BUSY_NS)
         .map(|a| (osprey::names::resolve(a.key).to_string(), a.value.clone()))
         .collect();
     assert_eq!(
-        attrs,
+        attrs[..2],
         [
             ("order_id".to_string(), AttrValue::Int(42)),
             ("user".to_string(), AttrValue::Str("alice".into()))
         ]
     );
+    // The span declaring `db.statement` is a SQL step: counted as one.
+    assert_eq!(t.steps[1].kind, osprey::model::StepKind::Sql);
+    assert_eq!(
+        attrs[2],
+        (osprey::model::ATTR_SQL_COUNT.to_string(), AttrValue::Int(1))
+    );
+    assert_eq!(attrs[3].0, osprey::model::ATTR_SQL_TIME_MS);
+    assert_eq!(attrs.len(), 4);
 }

@@ -187,6 +187,9 @@ impl Converter {
             let value = match attr.value {
                 RawValue::Value(v) => v,
                 RawValue::Name(id) => AttrValue::Str(names::resolve(id).to_string()),
+                RawValue::Ticks(ticks) => AttrValue::Int(
+                    i64::try_from(self.calibration.duration_ns(0, ticks)).unwrap_or(i64::MAX),
+                ),
                 RawValue::Text { start, len } => {
                     let start = start as usize;
                     AttrValue::Str(

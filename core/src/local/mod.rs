@@ -4,6 +4,7 @@ pub(crate) mod deferred;
 pub(crate) mod detached;
 pub(crate) mod raw;
 pub(crate) mod recorder;
+pub(crate) mod shared;
 
 pub use deferred::{DeferredEnd, MAX_OUTSTANDING};
 pub use detached::{DetachError, MAX_DETACHED};

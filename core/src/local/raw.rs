@@ -57,6 +57,8 @@ pub(crate) enum RawValue {
         start: u32,
         len: u32,
     },
+    /// A duration in clock ticks, exported as integer nanoseconds.
+    Ticks(u64),
 }
 
 /// An attribute or error, addressed to a step index or [`NO_STEP`] (the

@@ -424,6 +424,87 @@ impl LocalRecorder {
     }
 }
 
+/// What a transaction recorded off the thread-local path (see
+/// [`super::shared`]) takes from this thread at its begin: fresh ids, the
+/// step cap and this thread's id. `None` when Osprey is not running.
+pub(crate) struct SharedStart {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub force_sample: bool,
+    pub max_steps: u32,
+    pub thread_id: u64,
+}
+
+/// Ids and limits for a transaction that [`super::shared`] records.
+pub(crate) fn shared_start(remote: Option<RemoteParent>) -> Option<SharedStart> {
+    with_local(None, |l| {
+        let max_steps = refresh_link(&mut l.link)?.max_steps;
+        if l.thread_id == 0 {
+            // SAFETY: gettid has no preconditions.
+            l.thread_id = unsafe { libc::gettid() } as u64;
+        }
+        let (trace_id, parent_span_id, force_sample) = match remote {
+            Some(parent) => (parent.trace_id, Some(parent.span_id), parent.sampled),
+            None => {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&l.rng.next_nonzero().to_be_bytes());
+                id[8..].copy_from_slice(&l.rng.next_nonzero().to_be_bytes());
+                (TraceId(id), None, false)
+            }
+        };
+        Some(SharedStart {
+            trace_id,
+            span_id: SpanId(l.rng.next_nonzero().to_le_bytes()),
+            parent_span_id,
+            force_sample,
+            max_steps,
+            thread_id: l.thread_id,
+        })
+    })
+}
+
+/// A fresh span id from this thread's generator.
+pub(crate) fn new_span_id() -> SpanId {
+    let v = with_local(0, |l| l.rng.next_nonzero());
+    SpanId(if v == 0 { 1u64 } else { v }.to_le_bytes())
+}
+
+/// An empty transaction buffer: this thread's spare, one from the pool, or
+/// a new one.
+pub(crate) fn take_buffer() -> Box<RawTransaction> {
+    with_local(None, |l| {
+        l.spare
+            .take()
+            .or_else(|| refresh_link(&mut l.link).and_then(|h| h.pool.try_recv().ok()))
+    })
+    .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(FRESH_STEPS, FRESH_ATTRS)))
+}
+
+/// Hands a finished transaction to the collector (never blocks); keeps the
+/// buffer as this thread's spare when it was dropped.
+pub(crate) fn hand_over(txn: Box<RawTransaction>) -> Handover {
+    let mut slot = Some(txn);
+    with_local(Handover::Dropped, |l| {
+        let Some(txn) = slot.take() else {
+            return Handover::Dropped;
+        };
+        let refused = match refresh_link(&mut l.link) {
+            Some(handoff) => match handoff.try_send(txn) {
+                Ok(()) => return Handover::Queued,
+                Err(txn) => txn,
+            },
+            None => txn,
+        };
+        let mut txn = refused;
+        txn.recycle(RECYCLED_STEPS);
+        if l.spare.is_none() {
+            l.spare = Some(txn);
+        }
+        Handover::Dropped
+    })
+}
+
 /// Step and attribute capacity of a buffer allocated when none was free for
 /// reuse: room for a typical request without growing.
 const FRESH_STEPS: usize = 64;

@@ -1,0 +1,117 @@
+//! Async work in one run: one root plus `n` awaited children (`args`), each
+//! child yielding once so it is polled twice and may resume on the other
+//! worker, on a two-worker multi-thread tokio runtime. Four tasks run
+//! `reps(n)` transactions each per iteration, concurrently; divan counts
+//! the spans as items. `bare` is the same work without tracing: subtract it
+//! for each library's own cost per span.
+//!
+//! `cargo bench -p osprey-benches --bench async_compare`
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::OnceLock;
+
+use divan::Bencher;
+use divan::counter::ItemsCount;
+use osprey_benches as peers;
+use tokio::runtime::Runtime;
+
+fn main() {
+    peers::osprey_start();
+    peers::fastrace_start();
+    let _ = peers::tracing_otel();
+    let _ = peers::tracing_osprey();
+    divan::main();
+    // Everything recorded reached the exporter (native API and layer).
+    osprey::flush(std::time::Duration::from_secs(10));
+    let (produced, dropped_queue, dropped_export, delivered) = peers::osprey_counts();
+    eprintln!(
+        "osprey transactions: produced {produced}, dropped before the collector \
+         {dropped_queue}, at the exporter {dropped_export}, delivered {delivered}"
+    );
+}
+
+const N: &[usize] = &[1, 10, 100];
+
+/// Tasks per iteration.
+const TASKS: usize = 4;
+
+/// Transactions per task and iteration: about 1000 spans' worth in all.
+fn reps(n: usize) -> usize {
+    (1000 / TASKS / (n + 1)).max(1)
+}
+
+/// Spans per iteration.
+fn spans(n: usize) -> ItemsCount {
+    ItemsCount::new(TASKS * reps(n) * (n + 1))
+}
+
+/// Runs `TASKS` tasks of `reps(n)` transactions each, concurrently.
+fn run<F, Fut>(rt: &Runtime, n: usize, txn: F)
+where
+    F: Fn(usize) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    rt.block_on(async move {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                tokio::spawn(async move {
+                    for _ in 0..reps(n) {
+                        txn(black_box(n)).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+    });
+}
+
+fn measure<F, Fut>(bencher: Bencher, rt: &Runtime, n: usize, txn: F)
+where
+    F: Fn(usize) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    peers::warm_up(|| run(rt, n, txn));
+    bencher.counter(spans(n)).bench(|| run(rt, n, txn));
+}
+
+fn runtime(
+    slot: &'static OnceLock<Runtime>,
+    dispatch: Option<&'static tracing::Dispatch>,
+) -> &'static Runtime {
+    slot.get_or_init(|| peers::async_runtime(dispatch))
+}
+
+#[divan::bench(args = N)]
+fn bare(bencher: Bencher, n: usize) {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    measure(bencher, runtime(&RT, None), n, peers::bare_async_txn);
+}
+
+#[divan::bench(args = N)]
+fn osprey(bencher: Bencher, n: usize) {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    measure(bencher, runtime(&RT, None), n, peers::osprey_async_txn);
+}
+
+#[divan::bench(args = N)]
+fn osprey_layer(bencher: Bencher, n: usize) {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    let rt = runtime(&RT, Some(peers::tracing_osprey()));
+    measure(bencher, rt, n, peers::tracing_async_txn);
+}
+
+#[divan::bench(args = N)]
+fn fastrace(bencher: Bencher, n: usize) {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    measure(bencher, runtime(&RT, None), n, peers::fastrace_async_txn);
+}
+
+#[divan::bench(args = N)]
+fn tracing_otel(bencher: Bencher, n: usize) {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    let rt = runtime(&RT, Some(&peers::tracing_otel().0));
+    measure(bencher, rt, n, peers::tracing_async_txn);
+}

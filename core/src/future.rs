@@ -1,0 +1,479 @@
+//! Recording `async` work: a transaction or step per future, whatever
+//! threads poll it, and a [`Send`] step handle for work handed between
+//! threads.
+//!
+//! A future wrapped with [`FutureExt::in_transaction`] is one transaction
+//! from the wrap to its completion; futures wrapped with
+//! [`FutureExt::in_step`] while it (or a step of it) is being polled are its
+//! steps, nested as they were created. Elapsed times cover the awaits; the
+//! time spent being polled is the `osprey.busy_ns` attribute. A future
+//! dropped before it completes (a cancelled request) ends at the drop,
+//! marked `osprey.cancelled` and repaired.
+//!
+//! ```
+//! use osprey::future::FutureExt;
+//!
+//! # let _osprey = osprey::init(osprey::Config::default().exporter(osprey::export::NullExporter)).unwrap();
+//! async fn load_cart() -> u32 {
+//!     // An outgoing call would carry this header.
+//!     let header = osprey::traceparent();
+//!     assert!(header.is_some());
+//!     3
+//! }
+//!
+//! async fn handle() -> u32 {
+//!     load_cart().in_step("load_cart").await
+//! }
+//!
+//! # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! let items = rt.block_on(async {
+//!     handle()
+//!         .in_transaction(osprey::transaction("GET /cart").server())
+//!         .await
+//! });
+//! assert_eq!(items, 3);
+//! ```
+//!
+//! Work handed to another thread (a spawned task, a thread pool) takes a
+//! [`StepHandle`] with it:
+//!
+//! ```
+//! # let _osprey = osprey::init(osprey::Config::default().exporter(osprey::export::NullExporter)).unwrap();
+//! let txn = osprey::transaction("nightly-report").begin_async();
+//! let step = txn.step("render");
+//! std::thread::spawn(move || {
+//!     step.attr("pages", 12i64);
+//!     // Steps begun inside `in_scope` hang under `render`.
+//!     step.in_scope(|| drop(osprey::future::step("layout")));
+//!     step.end();
+//! })
+//! .join()
+//! .unwrap();
+//! txn.end();
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::api::TransactionBuilder;
+use crate::clock;
+use crate::local::Handover;
+use crate::local::raw::{NO_STEP, RawName};
+use crate::local::shared::{self, ContextGuard, FinishedStep, SharedTxn};
+use crate::model::{AttrValue, ErrorInfo, StepKind};
+
+/// A transaction of `async` work, open until [`AsyncTransaction::end`] or
+/// drop; `Send` and `Sync`, so it can go wherever the work goes.
+#[must_use = "the transaction ends when this is dropped"]
+#[derive(Debug)]
+pub struct AsyncTransaction {
+    txn: Option<Arc<SharedTxn>>,
+    busy: u64,
+    polled: bool,
+}
+
+impl TransactionBuilder {
+    /// Begins it as an `async` transaction: not tied to this thread, its
+    /// steps may begin and end anywhere. Inert when Osprey is not running
+    /// (or is compiled out).
+    pub fn begin_async(self) -> AsyncTransaction {
+        AsyncTransaction {
+            txn: self.begin_shared(),
+            busy: 0,
+            polled: false,
+        }
+    }
+}
+
+impl AsyncTransaction {
+    /// True when it records (Osprey running and compiled in).
+    pub fn is_recording(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Adds an attribute to the transaction.
+    pub fn attr(&self, key: &'static str, value: impl Into<AttrValue>) -> &Self {
+        if let Some(txn) = &self.txn {
+            txn.attr(NO_STEP, RawName::Static(key), value.into());
+        }
+        self
+    }
+
+    /// Marks the transaction failed.
+    pub fn error(&self, error: ErrorInfo) -> &Self {
+        if let Some(txn) = &self.txn {
+            txn.error(NO_STEP, error);
+        }
+        self
+    }
+
+    /// Renames the transaction (a route learnt late).
+    pub fn rename(&self, name: impl Into<String>) -> &Self {
+        if let Some(txn) = &self.txn {
+            txn.rename(name.into());
+        }
+        self
+    }
+
+    /// Begins a method step directly under the transaction.
+    pub fn step(&self, name: &'static str) -> StepHandle {
+        StepHandle::begin(self.txn.as_ref(), NO_STEP, StepKind::Method, name)
+    }
+
+    /// The `traceparent` an outgoing call made directly from the
+    /// transaction should carry.
+    pub fn traceparent(&self) -> Option<String> {
+        self.txn
+            .as_ref()
+            .map(|t| t.traceparent(t.span_id_of(NO_STEP)))
+    }
+
+    /// Makes the transaction the parent of steps begun on this thread
+    /// (by [`step`], [`FutureExt::in_step`], the `tracing` layer) until the
+    /// guard drops; the time until then counts as busy time.
+    pub fn enter(&mut self) -> Entered<'_> {
+        let pushed = self
+            .txn
+            .as_ref()
+            .is_some_and(|t| shared::push_context(t, NO_STEP));
+        Entered {
+            start: if self.txn.is_some() { clock::now() } else { 0 },
+            pushed,
+            txn: self,
+        }
+    }
+
+    /// Ends it now and hands it to the collector; `None` when it recorded
+    /// nothing.
+    pub fn end(mut self) -> Option<Handover> {
+        self.finish(false)
+    }
+
+    /// Ends it now, marked cancelled and repaired (its work was dropped
+    /// before it completed).
+    pub fn cancel(mut self) -> Option<Handover> {
+        self.finish(true)
+    }
+
+    fn finish(&mut self, cancelled: bool) -> Option<Handover> {
+        let txn = self.txn.take()?;
+        txn.end(clock::now(), self.polled.then_some(self.busy), cancelled)
+    }
+}
+
+impl Drop for AsyncTransaction {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+/// While alive, the transaction is this thread's async context; see
+/// [`AsyncTransaction::enter`].
+#[must_use = "the context is left when this is dropped"]
+#[derive(Debug)]
+pub struct Entered<'a> {
+    txn: &'a mut AsyncTransaction,
+    start: u64,
+    pushed: bool,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if let Some(txn) = &self.txn.txn {
+            if self.pushed {
+                shared::pop_context(txn, NO_STEP);
+            }
+            self.txn.busy += clock::now().saturating_sub(self.start);
+            self.txn.polled = true;
+        }
+    }
+}
+
+/// An open step that may move between threads (`Send` and `Sync`): ends on
+/// [`StepHandle::end`] or drop, wherever that happens.
+#[must_use = "the step ends when this is dropped"]
+#[derive(Debug)]
+pub struct StepHandle {
+    txn: Option<Arc<SharedTxn>>,
+    key: u32,
+    parent: u32,
+    start: u64,
+    name: &'static str,
+    kind: StepKind,
+}
+
+/// Begins a method step under the async work being polled on this thread
+/// (a future in [`FutureExt::in_transaction`] or [`FutureExt::in_step`], an
+/// entered `tracing` span, a [`StepHandle::in_scope`]); inert outside any.
+pub fn step(name: &'static str) -> StepHandle {
+    step_of_kind(StepKind::Method, name)
+}
+
+/// As [`step`], of the given kind (`HttpCall` and `Sql` are exported as
+/// CLIENT spans).
+pub fn step_of_kind(kind: StepKind, name: &'static str) -> StepHandle {
+    if !cfg!(feature = "enable") {
+        return StepHandle::inert(kind, name);
+    }
+    match shared::current_context() {
+        Some((txn, parent)) => StepHandle::begin_owned(txn, parent, kind, name),
+        None => StepHandle::inert(kind, name),
+    }
+}
+
+impl StepHandle {
+    fn begin(
+        txn: Option<&Arc<SharedTxn>>,
+        parent: u32,
+        kind: StepKind,
+        name: &'static str,
+    ) -> Self {
+        let Some((txn, key)) = txn.and_then(|t| Some((t, t.open_step()?))) else {
+            return Self::inert(kind, name);
+        };
+        Self {
+            txn: Some(txn.clone()),
+            key,
+            parent,
+            start: clock::now(),
+            name,
+            kind,
+        }
+    }
+
+    fn begin_owned(txn: Arc<SharedTxn>, parent: u32, kind: StepKind, name: &'static str) -> Self {
+        let Some(key) = txn.open_step() else {
+            return Self::inert(kind, name);
+        };
+        Self {
+            txn: Some(txn),
+            key,
+            parent,
+            start: clock::now(),
+            name,
+            kind,
+        }
+    }
+
+    fn inert(kind: StepKind, name: &'static str) -> Self {
+        Self {
+            txn: None,
+            key: NO_STEP,
+            parent: NO_STEP,
+            start: 0,
+            name,
+            kind,
+        }
+    }
+
+    /// True when it records.
+    pub fn is_recording(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Adds an attribute to this step.
+    pub fn attr(&self, key: &'static str, value: impl Into<AttrValue>) -> &Self {
+        if let Some(txn) = &self.txn {
+            txn.attr(self.key, RawName::Static(key), value.into());
+        }
+        self
+    }
+
+    /// Records an error on this step.
+    pub fn error(&self, error: ErrorInfo) -> &Self {
+        if let Some(txn) = &self.txn {
+            txn.error(self.key, error);
+        }
+        self
+    }
+
+    /// Begins a method step nested in this one.
+    pub fn child(&self, name: &'static str) -> StepHandle {
+        StepHandle::begin(self.txn.as_ref(), self.key, StepKind::Method, name)
+    }
+
+    /// The `traceparent` an outgoing call made by this step should carry.
+    pub fn traceparent(&self) -> Option<String> {
+        self.txn
+            .as_ref()
+            .map(|t| t.traceparent(t.span_id_of(self.key)))
+    }
+
+    /// The inbound `tracestate` of its transaction, which outgoing calls
+    /// carry on next to [`Self::traceparent`].
+    pub fn tracestate(&self) -> Option<&str> {
+        self.txn.as_ref().and_then(|t| t.tracestate())
+    }
+
+    /// Runs `f` with this step as the parent of steps begun on this thread.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let Some(txn) = &self.txn else { return f() };
+        let _context = ContextGuard::new(txn, self.key);
+        f()
+    }
+
+    /// Ends the step now.
+    pub fn end(mut self) {
+        self.finish(None, false);
+    }
+
+    fn finish(&mut self, busy: Option<u64>, cancelled: bool) {
+        let Some(txn) = self.txn.take() else { return };
+        txn.finish_step(FinishedStep {
+            key: self.key,
+            parent: self.parent,
+            start: self.start,
+            end: clock::now(),
+            busy,
+            name: RawName::Static(self.name),
+            kind: self.kind,
+            cancelled,
+        });
+    }
+}
+
+impl Drop for StepHandle {
+    fn drop(&mut self) {
+        self.finish(None, false);
+    }
+}
+
+/// Wraps futures in transactions and steps.
+pub trait FutureExt: Future + Sized {
+    /// Runs this future as one transaction, from now until it completes.
+    /// Takes a [`TransactionBuilder`] (begun now) or an
+    /// [`AsyncTransaction`] begun earlier.
+    fn in_transaction(self, txn: impl IntoAsyncTransaction) -> InTransaction<Self> {
+        InTransaction {
+            inner: self,
+            txn: txn.into_async_transaction(),
+            done: false,
+        }
+    }
+
+    /// Runs this future as a method step of the async work being polled
+    /// now (see [`step`]), from now until it completes.
+    fn in_step(self, name: &'static str) -> InStep<Self> {
+        self.in_step_of_kind(StepKind::Method, name)
+    }
+
+    /// As [`FutureExt::in_step`], of the given kind.
+    fn in_step_of_kind(self, kind: StepKind, name: &'static str) -> InStep<Self> {
+        InStep {
+            inner: self,
+            step: step_of_kind(kind, name),
+            busy: 0,
+            polled: false,
+        }
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// What [`FutureExt::in_transaction`] accepts.
+pub trait IntoAsyncTransaction {
+    /// The transaction, begun.
+    fn into_async_transaction(self) -> AsyncTransaction;
+}
+
+impl IntoAsyncTransaction for TransactionBuilder {
+    fn into_async_transaction(self) -> AsyncTransaction {
+        self.begin_async()
+    }
+}
+
+impl IntoAsyncTransaction for AsyncTransaction {
+    fn into_async_transaction(self) -> AsyncTransaction {
+        self
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run as a transaction; see [`FutureExt::in_transaction`].
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct InTransaction<F> {
+        #[pin]
+        inner: F,
+        txn: AsyncTransaction,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for InTransaction<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                this.txn.finish(true);
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for InTransaction<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(shared) = &this.txn.txn else {
+            return this.inner.poll(cx);
+        };
+        let start = clock::now();
+        let out = {
+            let _context = ContextGuard::new(shared, NO_STEP);
+            this.inner.poll(cx)
+        };
+        this.txn.busy += clock::now().saturating_sub(start);
+        this.txn.polled = true;
+        if out.is_ready() {
+            *this.done = true;
+            this.txn.finish(false);
+        }
+        out
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run as a step; see [`FutureExt::in_step`].
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct InStep<F> {
+        #[pin]
+        inner: F,
+        step: StepHandle,
+        busy: u64,
+        polled: bool,
+    }
+
+    impl<F> PinnedDrop for InStep<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Still open: dropped before it completed.
+            let busy = this.polled.then_some(*this.busy);
+            this.step.finish(busy, true);
+        }
+    }
+}
+
+impl<F: Future> Future for InStep<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(txn) = &this.step.txn else {
+            return this.inner.poll(cx);
+        };
+        let start = clock::now();
+        let out = {
+            let _context = ContextGuard::new(txn, this.step.key);
+            this.inner.poll(cx)
+        };
+        *this.busy += clock::now().saturating_sub(start);
+        *this.polled = true;
+        if out.is_ready() {
+            this.step.finish(Some(*this.busy), false);
+        }
+        out
+    }
+}

@@ -1,0 +1,873 @@
+//! Transactions whose work moves between threads: an `async` request whose
+//! future is polled by whichever runtime worker is free, with steps that
+//! begin on one thread and end on another, or run in parallel.
+//!
+//! The thread-local recorder ([`super::recorder`]) cannot hold such a
+//! transaction (its buffer belongs to one thread), so it is a
+//! [`SharedTxn`] behind an `Arc` that every step holds. A step keeps its
+//! own state (start, busy time, parent) wherever its owner keeps it — a
+//! span's registry extensions, a future, a handle — and when it ends it
+//! pushes one self-contained [`FinishedStep`] onto the transaction's
+//! lock-free queue: no lock, one atomic add when the step begins and one
+//! queue push when it ends, whatever thread either happens on. When the
+//! transaction ends, the thread that ends it drains the queue, orders the
+//! steps by when they began (parents first), links parents, repairs what
+//! ended out of order and hands the usual raw transaction to the collector.
+//!
+//! Memory is bounded as for the thread-local path: steps past the
+//! configured cap are counted, not kept; attributes past
+//! [`MAX_ATTRS`](super::recorder::MAX_ATTRS) are ignored.
+
+use std::cell::{RefCell, UnsafeCell};
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+
+use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
+
+use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTxnName, RawValue};
+use super::recorder::{self, Handover, MAX_ATTRS};
+use crate::clock;
+use crate::model::{self, AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
+use crate::propagation::{self, RemoteParent};
+
+/// One step as it ended.
+#[derive(Debug)]
+pub(crate) struct FinishedStep {
+    /// Its key from [`SharedTxn::open_step`]: the order steps began in.
+    pub key: u32,
+    /// The parent step's key, or [`NO_STEP`] (the transaction).
+    pub parent: u32,
+    pub start: u64,
+    pub end: u64,
+    /// Ticks it was being polled (entered), or `None` when not measured.
+    pub busy: Option<u64>,
+    pub name: RawName,
+    pub kind: StepKind,
+    /// Dropped before it completed.
+    pub cancelled: bool,
+}
+
+/// What the transaction's queue carries.
+#[derive(Debug)]
+enum Piece {
+    Step(FinishedStep),
+    Attr {
+        step: u32,
+        key: RawName,
+        value: RawValue,
+    },
+    Error {
+        step: u32,
+        error: ErrorInfo,
+    },
+    Rename(String),
+}
+
+/// Pieces kept in the transaction's own allocation.
+const INLINE_PIECES: usize = 8;
+
+/// Slot states of [`InlinePieces`].
+const EMPTY: u8 = 0;
+const READY: u8 = 1;
+const TAKEN: u8 = 2;
+
+/// A fixed number of pieces stored in place, lock-free: a pusher reserves a
+/// slot with one atomic add, writes it, then marks it ready; the end takes
+/// each ready slot once. A slot reserved but not yet ready when the end
+/// drains is left (its step ended as the transaction did: counted as
+/// unfinished) and dropped with the transaction.
+struct InlinePieces {
+    next: AtomicUsize,
+    state: [AtomicU8; INLINE_PIECES],
+    slots: [UnsafeCell<MaybeUninit<Piece>>; INLINE_PIECES],
+}
+
+// SAFETY: a slot's value is written only by the one thread whose `fetch_add`
+// returned its index, before its state becomes READY (release); it is read
+// only by the one thread that moves the state from READY to TAKEN
+// (acquire), or by `drop` with exclusive access. No two threads touch a
+// slot's value at once, and `Piece` is `Send`.
+unsafe impl Sync for InlinePieces {}
+
+impl InlinePieces {
+    fn new() -> Self {
+        Self {
+            next: AtomicUsize::new(0),
+            state: [const { AtomicU8::new(EMPTY) }; INLINE_PIECES],
+            slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; INLINE_PIECES],
+        }
+    }
+
+    /// Stores `piece`, or gives it back when every slot is taken.
+    #[inline]
+    fn push(&self, piece: Piece) -> Result<(), Piece> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = self.slots.get(index) else {
+            return Err(piece);
+        };
+        // SAFETY: `index` came from the `fetch_add` above, so this thread
+        // alone writes this slot, and nobody reads it before READY.
+        unsafe { (*slot.get()).write(piece) };
+        self.state[index].store(READY, Ordering::Release);
+        Ok(())
+    }
+
+    /// Passes each ready piece, in slot order, to `f` (once ever).
+    fn take_each(&self, mut f: impl FnMut(Piece)) {
+        let filled = self.next.load(Ordering::Relaxed).min(INLINE_PIECES);
+        for index in 0..filled {
+            if self.state[index]
+                .compare_exchange(READY, TAKEN, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                // SAFETY: READY means written (the acquire pairs with the
+                // writer's release); winning the exchange makes this the only
+                // read, and TAKEN keeps `drop` from dropping it again.
+                f(unsafe { (*self.slots[index].get()).assume_init_read() });
+            }
+        }
+    }
+}
+
+impl Drop for InlinePieces {
+    fn drop(&mut self) {
+        for (state, slot) in self.state.iter_mut().zip(&mut self.slots) {
+            if *state.get_mut() == READY {
+                // SAFETY: READY and not TAKEN: written and never read out;
+                // `&mut self` excludes every other access.
+                unsafe { slot.get_mut().assume_init_drop() };
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for InlinePieces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlinePieces")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A segmented queue allocated on the first piece that does not fit in
+/// place: most transactions never need it, and kept inline its cache-line
+/// padding would make every transaction an over-aligned allocation.
+#[derive(Default)]
+struct Overflow(AtomicPtr<SegQueue<Piece>>);
+
+impl Overflow {
+    /// The queue, made now if it is not yet (lock-free: a racing maker's
+    /// queue is dropped, the first one stays).
+    fn get(&self) -> &SegQueue<Piece> {
+        let mut ptr = self.0.load(Ordering::Acquire);
+        if ptr.is_null() {
+            let fresh = Box::into_raw(Box::new(SegQueue::new()));
+            match self.0.compare_exchange(
+                std::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => ptr = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` came from `Box::into_raw` above and was
+                    // never shared.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    ptr = winner;
+                }
+            }
+        }
+        // SAFETY: a non-null pointer here came from `Box::into_raw`, is never
+        // replaced once set, and is freed only by `drop` (`&mut self`).
+        unsafe { &*ptr }
+    }
+
+    /// Takes the oldest queued piece, if the queue exists and has one.
+    fn pop(&self) -> Option<Piece> {
+        let ptr = self.0.load(Ordering::Acquire);
+        // SAFETY: as in `get`.
+        (!ptr.is_null())
+            .then(|| unsafe { &*ptr })
+            .and_then(SegQueue::pop)
+    }
+}
+
+impl Drop for Overflow {
+    fn drop(&mut self) {
+        let ptr = *self.0.get_mut();
+        if !ptr.is_null() {
+            // SAFETY: from `Box::into_raw` in `get`; `&mut self` means no
+            // other reference remains.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
+}
+
+impl std::fmt::Debug for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Overflow")
+    }
+}
+
+/// A transaction open across threads. Shared by its steps through `Arc`.
+#[derive(Debug)]
+pub(crate) struct SharedTxn {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    kind: SpanKind,
+    /// Taken once, by the end.
+    name: Mutex<Option<RawTxnName>>,
+    start: u64,
+    thread_id: u64,
+    max_steps: u32,
+    next_key: AtomicU32,
+    /// Attributes and errors accepted so far (capped at [`MAX_ATTRS`]).
+    extras: AtomicU32,
+    force_sample: AtomicBool,
+    ended: AtomicBool,
+    /// The first pieces, in place; the rest in `pieces`.
+    inline: InlinePieces,
+    /// The pieces past the in-place ones, made on first need.
+    pieces: Overflow,
+    /// The inbound `tracestate`, passed on to outgoing calls.
+    tracestate: Option<Box<str>>,
+    /// Span ids handed out before the end (step key, id): once per
+    /// outgoing call or link, so a lock is fine here.
+    assigned: Mutex<Vec<(u32, SpanId)>>,
+}
+
+impl SharedTxn {
+    /// Begins a transaction now; `None` when Osprey is not running.
+    pub fn begin(
+        name: RawTxnName,
+        kind: SpanKind,
+        remote: Option<RemoteParent>,
+    ) -> Option<Arc<Self>> {
+        let ids = recorder::shared_start(remote)?;
+        Some(Arc::new(Self {
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            parent_span_id: ids.parent_span_id,
+            kind,
+            name: Mutex::new(Some(name)),
+            start: clock::now(),
+            thread_id: ids.thread_id,
+            max_steps: ids.max_steps,
+            next_key: AtomicU32::new(0),
+            extras: AtomicU32::new(0),
+            force_sample: AtomicBool::new(ids.force_sample),
+            ended: AtomicBool::new(false),
+            inline: InlinePieces::new(),
+            pieces: Overflow::default(),
+            assigned: Mutex::new(Vec::new()),
+            tracestate: None,
+        }))
+    }
+
+    /// Sets the inbound `tracestate` (right after [`Self::begin`], while
+    /// the transaction is not yet shared).
+    pub fn with_tracestate(mut self: Arc<Self>, tracestate: Option<String>) -> Arc<Self> {
+        if let Some(txn) = Arc::get_mut(&mut self) {
+            txn.tracestate = tracestate.map(String::into_boxed_str);
+        }
+        self
+    }
+
+    /// The inbound `tracestate`, for outgoing calls.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
+    /// The trace this transaction belongs to.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// True once [`Self::end`] ran: further steps are not recorded.
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// A key for a step beginning now; `None` past the step cap (the step
+    /// is then counted as dropped) or after the end.
+    #[inline]
+    pub fn open_step(&self) -> Option<u32> {
+        if self.has_ended() {
+            return None;
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        (key < self.max_steps).then_some(key)
+    }
+
+    /// Records a step that ended.
+    #[inline]
+    pub fn finish_step(&self, step: FinishedStep) {
+        self.push(Piece::Step(step));
+    }
+
+    /// Adds an attribute to a step (`step` its key) or to the transaction
+    /// ([`NO_STEP`]).
+    pub fn attr(&self, step: u32, key: RawName, value: AttrValue) {
+        if self.take_extra() {
+            self.push(Piece::Attr {
+                step,
+                key,
+                value: RawValue::Value(value),
+            });
+        }
+    }
+
+    /// Records an error on a step or the transaction (as for [`Self::attr`]).
+    pub fn error(&self, step: u32, error: ErrorInfo) {
+        if self.take_extra() {
+            self.push(Piece::Error { step, error });
+        }
+    }
+
+    /// Renames the transaction (the last rename wins). Counts against the
+    /// attribute cap, so a rename in a loop cannot grow memory without bound.
+    pub fn rename(&self, name: String) {
+        if self.take_extra() {
+            self.push(Piece::Rename(name));
+        }
+    }
+
+    /// Queues a piece: in place while there is room (no allocation for a
+    /// small transaction), else on the segmented queue.
+    #[inline]
+    fn push(&self, piece: Piece) {
+        if let Err(piece) = self.inline.push(piece) {
+            self.pieces.get().push(piece);
+        }
+    }
+
+    fn take_extra(&self) -> bool {
+        self.extras
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                ((n as usize) < MAX_ATTRS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// The span id the step `key` (or the transaction, [`NO_STEP`]) will be
+    /// exported with, assigned now if it has none yet.
+    pub fn span_id_of(&self, key: u32) -> SpanId {
+        if key == NO_STEP {
+            return self.span_id;
+        }
+        let mut assigned = self.assigned.lock();
+        if let Some((_, id)) = assigned.iter().find(|(k, _)| *k == key) {
+            return *id;
+        }
+        let id = recorder::new_span_id();
+        assigned.push((key, id));
+        id
+    }
+
+    /// The `traceparent` naming `span` (a step's or the transaction's id)
+    /// as the parent of an outgoing call; the trace then keeps its tree.
+    pub fn traceparent(&self, span: SpanId) -> String {
+        self.force_sample.store(true, Ordering::Relaxed);
+        propagation::format_traceparent(self.trace_id, span, true)
+    }
+
+    /// Ends the transaction at `end` (ticks) and hands it to the collector.
+    /// Only the first call counts (`None` for the others). `busy` is the
+    /// time its own future or span was polled, `cancelled` that it was
+    /// dropped before completing.
+    pub fn end(&self, end: u64, busy: Option<u64>, cancelled: bool) -> Option<Handover> {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let mut raw = recorder::take_buffer();
+        if let Some(busy) = busy {
+            raw.attrs.push(RawAttr {
+                step: NO_STEP,
+                key: RawName::Static(model::ATTR_BUSY_NS),
+                value: RawValue::Ticks(busy),
+            });
+        }
+        raw.end = end.max(self.start);
+        let name = self
+            .name
+            .lock()
+            .take()
+            .unwrap_or(RawTxnName::Raw(RawName::Static("?")));
+        let assembled = SCRATCH.try_with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.assemble(&mut raw, name, cancelled, &mut scratch);
+        });
+        if assembled.is_err() {
+            // This thread is tearing down: nothing is recorded on it any more.
+            return Some(Handover::Dropped);
+        }
+        Some(recorder::hand_over(raw))
+    }
+
+    /// Fills `raw` from the queue (see [`Self::end`]), with `scratch`'s
+    /// buffers (kept per thread, so assembling allocates nothing once warm).
+    fn assemble(
+        &self,
+        raw: &mut super::raw::RawTransaction,
+        name: RawTxnName,
+        cancelled: bool,
+        scratch: &mut Scratch,
+    ) {
+        let Scratch {
+            steps,
+            rest,
+            index_of,
+        } = scratch;
+        let mut name = name;
+        let mut sort = |piece| match piece {
+            Piece::Step(step) => steps.push(step),
+            Piece::Rename(new) => name = RawTxnName::Owned(new),
+            other => rest.push(other),
+        };
+        // In push order: in place first, then the queue (a rename's order
+        // matters).
+        self.inline.take_each(&mut sort);
+        while let Some(piece) = self.pieces.pop() {
+            sort(piece);
+        }
+        raw.trace_id = self.trace_id;
+        raw.span_id = self.span_id;
+        raw.parent_span_id = self.parent_span_id;
+        raw.kind = self.kind;
+        raw.name = name;
+        raw.start = self.start;
+        raw.thread_id = self.thread_id;
+        raw.max_steps = self.max_steps;
+        raw.force_sample = self.force_sample.load(Ordering::Relaxed);
+        raw.repaired = cancelled;
+        let issued = self.next_key.load(Ordering::Relaxed);
+        raw.dropped_steps = issued.saturating_sub(self.max_steps);
+        let unfinished = (issued.min(self.max_steps) as usize).saturating_sub(steps.len());
+        link_steps(raw, steps, index_of, issued.min(self.max_steps));
+        for (key, id) in self.assigned.lock().drain(..) {
+            if let Some(index) = resolve(index_of, key).filter(|i| *i != NO_STEP) {
+                raw.assigned_span_ids.push((index, id));
+            }
+        }
+        for piece in rest.drain(..) {
+            let (step, attr) = match piece {
+                Piece::Attr { step, key, value } => (step, Some((key, value))),
+                Piece::Error { step, error } => {
+                    if let Some(index) = resolve(index_of, step) {
+                        raw.errors.push((index, error));
+                    }
+                    continue;
+                }
+                Piece::Step(_) | Piece::Rename(_) => continue,
+            };
+            if let (Some(index), Some((key, value))) = (resolve(index_of, step), attr) {
+                raw.attrs.push(RawAttr {
+                    step: index,
+                    key,
+                    value,
+                });
+            }
+        }
+        if cancelled {
+            push_flag(&mut raw.attrs, NO_STEP, model::ATTR_CANCELLED);
+        }
+        if unfinished > 0 {
+            raw.repaired = true;
+            raw.attrs.push(RawAttr {
+                step: NO_STEP,
+                key: RawName::Static(model::ATTR_UNFINISHED_STEPS),
+                value: RawValue::Value(AttrValue::Int(unfinished as i64)),
+            });
+        }
+        steps.shrink_to(SCRATCH_KEEP);
+        rest.shrink_to(SCRATCH_KEEP);
+        index_of.shrink_to(SCRATCH_KEEP);
+    }
+}
+
+/// Puts `steps` into `raw` in the order they began, parents linked by
+/// index, leaving each key's index (or [`NO_STEP`] when not kept) in
+/// `index_of`.
+///
+/// Repairs what arrives broken, marking the step: a parent that never
+/// ended (its children hang on the nearest kept ancestor, here the
+/// transaction), a step that ended after its parent (cut to the parent's
+/// end) or after the transaction (cut to its end).
+fn link_steps(
+    raw: &mut super::raw::RawTransaction,
+    steps: &mut Vec<FinishedStep>,
+    index_of: &mut Vec<u32>,
+    issued: u32,
+) {
+    steps.sort_unstable_by_key(|s| s.key);
+    index_of.clear();
+    index_of.resize(issued as usize, NO_STEP);
+    raw.steps.reserve(steps.len());
+    for s in steps.drain(..) {
+        let Some(slot) = index_of.get_mut(s.key as usize) else {
+            continue;
+        };
+        if *slot != NO_STEP {
+            continue; // a key ended twice: keep the first
+        }
+        let index = raw.steps.len() as u32;
+        *slot = index;
+        let (parent, parent_end, lost_parent) = if s.parent == NO_STEP {
+            (NO_STEP, raw.end, false)
+        } else {
+            match index_of.get(s.parent as usize).copied() {
+                Some(p) if p != NO_STEP && p < index => (p, raw.steps[p as usize].end, false),
+                _ => (NO_STEP, raw.end, true),
+            }
+        };
+        let end = s.end.max(s.start);
+        let late = end > parent_end;
+        let repaired = s.cancelled || lost_parent || late;
+        raw.repaired |= repaired;
+        raw.steps.push(RawStep {
+            start: s.start,
+            end: if late { parent_end.max(s.start) } else { end },
+            name: s.name,
+            parent,
+            kind: s.kind,
+            repaired,
+        });
+        if let Some(busy) = s.busy {
+            raw.attrs.push(RawAttr {
+                step: index,
+                key: RawName::Static(model::ATTR_BUSY_NS),
+                value: RawValue::Ticks(busy),
+            });
+        }
+        if s.cancelled {
+            push_flag(&mut raw.attrs, index, model::ATTR_CANCELLED);
+        }
+    }
+}
+
+fn resolve(index_of: &[u32], key: u32) -> Option<u32> {
+    if key == NO_STEP {
+        return Some(NO_STEP);
+    }
+    index_of
+        .get(key as usize)
+        .copied()
+        .filter(|i| *i != NO_STEP)
+}
+
+fn push_flag(attrs: &mut Vec<RawAttr>, step: u32, key: &'static str) {
+    attrs.push(RawAttr {
+        step,
+        key: RawName::Static(key),
+        value: RawValue::Value(AttrValue::Bool(true)),
+    });
+}
+
+/// Buffers [`SharedTxn::end`] assembles a transaction in.
+#[derive(Default)]
+struct Scratch {
+    steps: Vec<FinishedStep>,
+    rest: Vec<Piece>,
+    index_of: Vec<u32>,
+}
+
+/// Scratch buffers bigger than this many entries are not kept.
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Most entries of a thread's context stack; deeper (leaked) entries are
+/// not pushed, so a guard forgotten in a loop cannot grow memory.
+const MAX_CONTEXT_DEPTH: usize = 256;
+
+/// How a context entry holds its transaction.
+enum Holder {
+    /// A reference of its own: for entries whose pop may never come (a
+    /// `tracing` span entered and never exited, a public guard forgotten).
+    Owned(Arc<SharedTxn>),
+    /// Borrowed from a [`ContextGuard`], which removes the entry (by its
+    /// token) before the borrow ends: no reference-count traffic per poll.
+    Borrowed(std::ptr::NonNull<SharedTxn>, u32),
+}
+
+impl Holder {
+    #[cfg(test)]
+    fn ptr(&self) -> *const SharedTxn {
+        match self {
+            Self::Owned(txn) => Arc::as_ptr(txn),
+            Self::Borrowed(ptr, _) => ptr.as_ptr(),
+        }
+    }
+}
+
+struct ContextStack {
+    entries: Vec<(Holder, u32)>,
+    next_token: u32,
+}
+
+thread_local! {
+    /// The async work being polled on this thread, innermost last: the
+    /// transaction and the step key (or [`NO_STEP`]) that new steps hang on.
+    static CONTEXT: RefCell<ContextStack> = const {
+        RefCell::new(ContextStack { entries: Vec::new(), next_token: 0 })
+    };
+}
+
+/// Makes `step` of `txn` the parent of steps begun on this thread until
+/// the matching [`pop_context`]. False when not pushed (stack full or
+/// thread tearing down): then do not pop.
+#[inline]
+pub(crate) fn push_context(txn: &Arc<SharedTxn>, step: u32) -> bool {
+    CONTEXT
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            if c.entries.len() >= MAX_CONTEXT_DEPTH {
+                return false;
+            }
+            c.entries.push((Holder::Owned(txn.clone()), step));
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// Undoes [`push_context`]: removes the innermost entry it pushed for
+/// `step` of `txn` (normally the last one; an out-of-order exit removes it
+/// wherever it is).
+#[inline]
+pub(crate) fn pop_context(txn: &Arc<SharedTxn>, step: u32) {
+    let _ =
+        CONTEXT.try_with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(pos) = c.entries.iter().rposition(|(h, s)| {
+                *s == step && matches!(h, Holder::Owned(t) if Arc::ptr_eq(t, txn))
+            }) {
+                drop(c.entries.remove(pos));
+            }
+        });
+}
+
+/// Keeps `key` of a transaction as this thread's async context while alive
+/// (removed on drop, also when the work inside panics). Crate-private and
+/// only ever a local of the function it guards, so its drop always runs
+/// while the borrowed `Arc` is alive.
+pub(crate) struct ContextGuard<'a> {
+    _txn: std::marker::PhantomData<&'a Arc<SharedTxn>>,
+    /// The entry's token, `None` when not pushed.
+    token: Option<u32>,
+}
+
+impl<'a> ContextGuard<'a> {
+    /// Pushes `key` of `txn`, borrowed.
+    #[inline]
+    pub fn new(txn: &'a Arc<SharedTxn>, key: u32) -> Self {
+        let token = CONTEXT
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                if c.entries.len() >= MAX_CONTEXT_DEPTH {
+                    return None;
+                }
+                let token = c.next_token;
+                c.next_token = token.wrapping_add(1);
+                let ptr = std::ptr::NonNull::from(&**txn);
+                c.entries.push((Holder::Borrowed(ptr, token), key));
+                Some(token)
+            })
+            .ok()
+            .flatten();
+        Self {
+            _txn: std::marker::PhantomData,
+            token,
+        }
+    }
+}
+
+impl Drop for ContextGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(token) = self.token else { return };
+        let _ = CONTEXT.try_with(|c| {
+            let mut c = c.borrow_mut();
+            let ours = |(h, _): &(Holder, u32)| matches!(h, Holder::Borrowed(_, t) if *t == token);
+            if c.entries.last().is_some_and(ours) {
+                c.entries.pop();
+            } else if let Some(pos) = c.entries.iter().rposition(ours) {
+                c.entries.remove(pos);
+            }
+        });
+    }
+}
+
+/// The innermost async work being polled on this thread, if any.
+pub(crate) fn current_context() -> Option<(Arc<SharedTxn>, u32)> {
+    CONTEXT
+        .try_with(|c| {
+            let c = c.borrow();
+            let (holder, key) = c.entries.last()?;
+            let txn = match holder {
+                Holder::Owned(txn) => txn.clone(),
+                // SAFETY: a borrowed entry is on the stack only while its
+                // `ContextGuard` lives, which borrows a live `Arc` of this
+                // transaction; so the count is at least one here.
+                Holder::Borrowed(ptr, _) => unsafe {
+                    Arc::increment_strong_count(ptr.as_ptr());
+                    Arc::from_raw(ptr.as_ptr())
+                },
+            };
+            Some((txn, *key))
+        })
+        .ok()
+        .flatten()
+}
+
+/// True when the innermost async context on this thread is `txn`'s.
+#[cfg(test)]
+fn current_is(txn: &Arc<SharedTxn>) -> bool {
+    CONTEXT
+        .try_with(|c| {
+            c.borrow()
+                .entries
+                .last()
+                .is_some_and(|(h, _)| std::ptr::eq(h.ptr(), Arc::as_ptr(txn)))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::raw::RawTransaction;
+
+    fn step(key: u32, parent: u32, start: u64, end: u64) -> FinishedStep {
+        FinishedStep {
+            key,
+            parent,
+            start,
+            end,
+            busy: None,
+            name: RawName::Static("s"),
+            kind: StepKind::Method,
+            cancelled: false,
+        }
+    }
+
+    fn test_txn() -> Arc<SharedTxn> {
+        Arc::new(SharedTxn {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([1; 8]),
+            parent_span_id: None,
+            kind: SpanKind::Internal,
+            name: Mutex::new(None),
+            start: 0,
+            thread_id: 0,
+            max_steps: 10,
+            next_key: AtomicU32::new(0),
+            extras: AtomicU32::new(0),
+            force_sample: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            inline: InlinePieces::new(),
+            pieces: Overflow::default(),
+            assigned: Mutex::new(Vec::new()),
+            tracestate: None,
+        })
+    }
+
+    #[test]
+    fn context_entries_borrowed_and_owned_come_off_by_their_own_rules() {
+        let (a, b) = (test_txn(), test_txn());
+        assert!(current_context().is_none());
+        {
+            let _outer = ContextGuard::new(&a, NO_STEP);
+            assert!(current_is(&a));
+            // A leaked owned entry above a borrowed one (a span never
+            // exited) does not keep the borrowed one alive past its guard.
+            assert!(push_context(&b, 3));
+            {
+                let _inner = ContextGuard::new(&a, 1);
+                let (txn, key) = current_context().unwrap();
+                assert!(Arc::ptr_eq(&txn, &a) && key == 1);
+                assert_eq!(Arc::strong_count(&a), 2, "borrowed: one count, the clone's");
+            }
+            assert!(current_is(&b));
+        }
+        // The outer guard removed its own entry, not b's.
+        let (txn, key) = current_context().unwrap();
+        assert!(Arc::ptr_eq(&txn, &b) && key == 3);
+        pop_context(&b, 3);
+        assert!(current_context().is_none());
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert_eq!(Arc::strong_count(&b), 2, "b plus `txn` above");
+    }
+
+    #[test]
+    fn pieces_past_the_inline_slots_go_to_the_queue_and_come_back_in_order() {
+        let txn = test_txn();
+        for i in 0..20u32 {
+            txn.rename(format!("n{i}"));
+        }
+        let mut names = Vec::new();
+        let mut each = |p| {
+            if let Piece::Rename(n) = p {
+                names.push(n)
+            }
+        };
+        txn.inline.take_each(&mut each);
+        while let Some(p) = txn.pieces.pop() {
+            each(p);
+        }
+        let want: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+        assert_eq!(names, want);
+        // Taken once only; untaken ones are dropped with the transaction.
+        txn.inline.take_each(|_| panic!("taken twice"));
+        let other = test_txn();
+        other.rename("left in place".into());
+        drop(other);
+    }
+
+    #[test]
+    fn steps_are_ordered_by_begin_and_linked_to_parents_whatever_the_end_order() {
+        let mut raw = RawTransaction::new();
+        raw.end = 100;
+        // Ended innermost first, as spans close.
+        let mut steps = vec![
+            step(2, 1, 30, 40),
+            step(1, 0, 20, 50),
+            step(0, NO_STEP, 10, 90),
+        ];
+        let mut index_of = Vec::new();
+        link_steps(&mut raw, &mut steps, &mut index_of, 3);
+        assert_eq!(index_of, [0, 1, 2]);
+        let parents: Vec<u32> = raw.steps.iter().map(|s| s.parent).collect();
+        assert_eq!(parents, [NO_STEP, 0, 1]);
+        assert!(!raw.repaired);
+        assert!(raw.steps.iter().all(|s| !s.repaired));
+    }
+
+    #[test]
+    fn lost_parents_and_late_ends_are_repaired_and_marked() {
+        let mut raw = RawTransaction::new();
+        raw.end = 100;
+        // Key 1 never ended; key 2 (its child) hangs on the transaction.
+        // Key 3 ended after its parent 0; key 4 after the transaction.
+        let mut steps = vec![
+            step(0, NO_STEP, 10, 50),
+            step(2, 1, 20, 30),
+            step(3, 0, 30, 70),
+            step(4, NO_STEP, 40, 150),
+        ];
+        let mut index_of = vec![7; 9]; // left over from a bigger transaction
+        link_steps(&mut raw, &mut steps, &mut index_of, 5);
+        assert_eq!(index_of, [0, NO_STEP, 1, 2, 3]);
+        assert!(raw.repaired);
+        let s = &raw.steps;
+        assert_eq!((s[1].parent, s[1].repaired), (NO_STEP, true));
+        assert_eq!((s[2].parent, s[2].end, s[2].repaired), (0, 50, true));
+        assert_eq!((s[3].end, s[3].repaired), (100, true));
+        assert!(!s[0].repaired);
+    }
+}

@@ -1,0 +1,403 @@
+//! `async` work on a multi-thread runtime: one transaction per request
+//! whatever threads poll it, through the `tracing` layer (`#[instrument]`)
+//! and through the native API (`FutureExt`, `StepHandle`). Every test runs
+//! a real collector and reads what a real exporter received.
+#![cfg(all(feature = "enable", feature = "layer"))]
+
+#[path = "support/capture.rs"]
+mod capture;
+
+use std::time::Duration;
+
+use capture::{Capture, render};
+use osprey::future::FutureExt;
+use osprey::model::{AttrValue, SpanKind, StepRecord, TransactionRecord};
+use parking_lot::Mutex;
+use tracing::Instrument;
+use tracing_subscriber::prelude::*;
+
+/// Osprey is one per process: the tests here take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The `tracing` subscriber of this test binary: global, as in a service
+/// (a scoped one does not reach every thread that drops a span, and the
+/// registry closes a parent through the dropping thread's subscriber).
+fn install_subscriber() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::registry().with(
+            osprey::layer::OspreyLayer::default()
+                .server_roots()
+                .transactions_from("async_spans"),
+        );
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Runs `body` with Osprey started on a capturing exporter and returns what
+/// it exported once shut down.
+fn recorded(body: impl FnOnce()) -> Vec<TransactionRecord> {
+    install_subscriber();
+    let capture = Capture::default();
+    let guard = osprey::init(
+        osprey::Config::default()
+            .batch_delay(Duration::from_millis(20))
+            .exporter(capture.clone()),
+    )
+    .unwrap();
+    body();
+    assert!(guard.shutdown(Duration::from_secs(10)));
+    capture.transactions()
+}
+
+fn attr<'a>(attrs: &'a [osprey::model::Attribute], key: &str) -> Option<&'a AttrValue> {
+    attrs
+        .iter()
+        .find(|a| &*osprey::names::resolve(a.key) == key)
+        .map(|a| &a.value)
+}
+
+fn int(attrs: &[osprey::model::Attribute], key: &str) -> Option<i64> {
+    match attr(attrs, key) {
+        Some(AttrValue::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+fn step<'a>(t: &'a TransactionRecord, name: &str) -> &'a StepRecord {
+    t.steps
+        .iter()
+        .find(|s| &*osprey::names::resolve(s.name) == name)
+        .unwrap_or_else(|| panic!("no step {name} in\n{}", render(t)))
+}
+
+const MS: u64 = 1_000_000;
+
+/// Step names and depths, in the order the steps began.
+fn shape(t: &TransactionRecord) -> Vec<(String, u16)> {
+    t.steps
+        .iter()
+        .map(|s| (osprey::names::resolve(s.name).to_string(), s.depth))
+        .collect()
+}
+
+#[tracing::instrument]
+async fn query(table: &'static str) -> u32 {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    tokio::task::yield_now().await;
+    7
+}
+
+#[tracing::instrument]
+async fn load(id: u64) -> u32 {
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    query("orders").await + query("items").await
+}
+
+#[tracing::instrument(fields(request = id))]
+async fn handle(id: u64) -> u32 {
+    let n = load(id).await;
+    // Work in another task, in parallel, under this request.
+    let background = tokio::spawn(
+        async {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        .instrument(tracing::info_span!("background")),
+    );
+    tokio::time::sleep(Duration::from_millis(4)).await;
+    background.await.unwrap();
+    n
+}
+
+#[test]
+fn instrumented_async_requests_are_one_transaction_each_with_their_steps() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let rt = runtime();
+        rt.block_on(async move {
+            let tasks: Vec<_> = (0..20u64).map(|id| tokio::spawn(handle(id))).collect();
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), 14);
+            }
+        });
+    });
+    assert_eq!(txns.len(), 20, "one transaction per request");
+    let mut seen: Vec<i64> = txns
+        .iter()
+        .map(|t| int(&t.attributes, "request").expect("the request field"))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    for t in &txns {
+        assert_eq!(t.kind, SpanKind::Server);
+        assert!(!t.repaired, "{}", render(t));
+        assert_eq!(osprey::names::resolve(t.name).as_ref(), "handle");
+        let tree = render(t);
+        // Steps in the order they began, nested by the span tree.
+        assert_eq!(
+            shape(t),
+            [
+                ("load".to_string(), 1),
+                ("query".to_string(), 2),
+                ("query".to_string(), 2),
+                ("background".to_string(), 1)
+            ],
+            "{tree}"
+        );
+        // Elapsed covers the awaits: 10 + 5 + 5 ms in load, 4 ms after.
+        let load = step(t, "load");
+        assert!(load.elapsed_ns >= 20 * MS, "{}", load.elapsed_ns);
+        assert!(t.elapsed_ns >= 24 * MS, "{}", t.elapsed_ns);
+        for q in t.steps.iter().filter(|s| s.depth == 2) {
+            assert!(q.elapsed_ns >= 5 * MS);
+            assert!(q.start_offset_ns >= load.start_offset_ns);
+            assert!(q.start_offset_ns + q.elapsed_ns <= load.start_offset_ns + load.elapsed_ns);
+        }
+        let bg = step(t, "background");
+        assert!(bg.elapsed_ns >= 3 * MS);
+        // Busy time is measured and is a part of the elapsed time.
+        for s in &t.steps {
+            let busy = int(&s.attributes, osprey::model::ATTR_BUSY_NS).expect("busy time");
+            assert!(
+                busy > 0 && (busy as u64) < s.elapsed_ns,
+                "{busy} of {}",
+                s.elapsed_ns
+            );
+        }
+        let busy = int(&t.attributes, osprey::model::ATTR_BUSY_NS).expect("busy time");
+        assert!((busy as u64) < t.elapsed_ns);
+    }
+}
+
+fn flag(attrs: &[osprey::model::Attribute], key: &str) -> bool {
+    attr(attrs, key) == Some(&AttrValue::Bool(true))
+}
+
+async fn fetch_native(i: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    // A step handed to a plain thread and ended there.
+    let handle = osprey::future::step("on_thread");
+    let header = handle.traceparent().expect("a recording step");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        handle.attr("i", i as i64);
+        let inner = handle.in_scope(|| osprey::future::step("inner"));
+        std::thread::sleep(Duration::from_millis(1));
+        inner.end();
+        handle.end();
+        tx.send(header).unwrap();
+    });
+    let header = rx.await.unwrap();
+    // traceparent: 00-<trace>-<span>-01
+    u64::from_str_radix(&header[36..52], 16).unwrap()
+}
+
+#[test]
+fn native_futures_and_step_handles_make_one_transaction_across_threads() {
+    let _serial = SERIAL.lock();
+    let handed_out = Mutex::new(Vec::new());
+    let txns = recorded(|| {
+        runtime().block_on(async {
+            let tasks: Vec<_> = (0..50u64)
+                .map(|i| {
+                    tokio::spawn(
+                        async move {
+                            let a = fetch_native(i).in_step("fetch").await;
+                            // The timer is made inside the step.
+                            async { tokio::time::sleep(Duration::from_millis(3)).await }
+                                .in_step("pause")
+                                .await;
+                            (i, a)
+                        }
+                        .in_transaction(osprey::transaction("GET /native").server()),
+                    )
+                })
+                .collect();
+            for t in tasks {
+                let out = t.await.unwrap();
+                handed_out.lock().push(out);
+            }
+        });
+    });
+    assert_eq!(txns.len(), 50);
+    let handed_out = handed_out.into_inner();
+    for t in &txns {
+        assert!(!t.repaired, "{}", render(t));
+        assert_eq!(
+            shape(t),
+            [
+                ("fetch".into(), 1),
+                ("on_thread".into(), 2),
+                ("inner".into(), 3),
+                ("pause".into(), 1)
+            ]
+        );
+        let fetch = step(t, "fetch");
+        assert!(fetch.elapsed_ns >= 3 * MS);
+        assert!(step(t, "pause").elapsed_ns >= 3 * MS);
+        assert!(step(t, "inner").elapsed_ns >= MS);
+        let on_thread = step(t, "on_thread");
+        let i = int(&on_thread.attributes, "i").unwrap() as u64;
+        // The header handed out names the step as exported.
+        let (_, span) = handed_out.iter().find(|(j, _)| *j == i).unwrap();
+        assert_eq!(u64::from_be_bytes(on_thread.span_id.0), *span);
+        assert!(t.elapsed_ns >= fetch.elapsed_ns);
+        assert!(int(&t.attributes, osprey::model::ATTR_BUSY_NS).unwrap() > 0);
+    }
+}
+
+#[test]
+fn cancelled_futures_and_late_steps_are_repaired_and_marked_never_a_panic() {
+    let _serial = SERIAL.lock();
+    let leftover = Mutex::new(None);
+    let txns = recorded(|| {
+        runtime().block_on(async {
+            // A step whose future is dropped by a timeout.
+            async {
+                let slow = tokio::time::sleep(Duration::from_secs(30)).in_step("slow");
+                let _ = tokio::time::timeout(Duration::from_millis(5), slow).await;
+            }
+            .in_transaction(osprey::transaction("step cancelled"))
+            .await;
+            // A transaction whose future is dropped.
+            let txn = tokio::time::sleep(Duration::from_secs(30))
+                .in_transaction(osprey::transaction("request cancelled"));
+            let _ = tokio::time::timeout(Duration::from_millis(5), txn).await;
+            // A child that ends after its parent; a step that outlives
+            // its transaction.
+            let txn = osprey::transaction("out of order").begin_async();
+            let parent = txn.step("parent");
+            let child = parent.child("child");
+            let grandchild = child.child("grandchild");
+            parent.end();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            child.end();
+            let late = txn.step("late");
+            *leftover.lock() = Some(grandchild);
+            txn.end();
+            late.end(); // after the end: ignored
+        });
+        // Ended after its transaction was handed over: no panic, no record.
+        leftover.lock().take().unwrap().end();
+    });
+    assert_eq!(txns.len(), 3);
+    let by_name = |n: &str| {
+        txns.iter()
+            .find(|t| &*osprey::names::resolve(t.name) == n)
+            .unwrap()
+    };
+    let t = by_name("step cancelled");
+    let slow = step(t, "slow");
+    assert!(slow.repaired && flag(&slow.attributes, osprey::model::ATTR_CANCELLED));
+    assert!(slow.elapsed_ns >= 5 * MS && slow.elapsed_ns < 30_000 * MS);
+    assert!(t.repaired);
+
+    let t = by_name("request cancelled");
+    assert!(t.repaired && flag(&t.attributes, osprey::model::ATTR_CANCELLED));
+    assert!(t.elapsed_ns >= 5 * MS && t.elapsed_ns < 30_000 * MS);
+
+    let t = by_name("out of order");
+    assert!(t.repaired);
+    assert_eq!(render(t), "out of order\n  parent\n    child (repaired)\n");
+    let (parent, child) = (step(t, "parent"), step(t, "child"));
+    // Cut to its parent's end (offsets and durations are rounded to the
+    // nanosecond separately).
+    let (child_end, parent_end) = (
+        child.start_offset_ns + child.elapsed_ns,
+        parent.start_offset_ns + parent.elapsed_ns,
+    );
+    assert!(
+        child_end.abs_diff(parent_end) <= 1,
+        "{child_end} vs {parent_end}"
+    );
+    // `grandchild` and `late` were open at the end.
+    assert_eq!(
+        int(&t.attributes, osprey::model::ATTR_UNFINISHED_STEPS),
+        Some(2)
+    );
+}
+
+#[test]
+fn follows_from_is_a_link_and_only_configured_targets_begin_transactions() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        // An infrastructure span around the request is not recorded; the
+        // request span inside it (this crate's target) is the transaction.
+        let connection = tracing::info_span!(target: "hyper::proto", "connection");
+        let _c = connection.enter();
+        let producer = tracing::info_span!("produce");
+        producer.in_scope(|| {
+            let _inner = tracing::info_span!("inner").entered();
+        });
+        let consumer = tracing::info_span!("consume");
+        consumer.follows_from(&producer);
+        drop(producer);
+        drop(consumer);
+        // Inside a native transaction on this thread, spans are its steps
+        // (the thread-local fast path).
+        let txn = osprey::transaction("native").begin();
+        tracing::info_span!("sync_step").in_scope(|| {});
+        txn.end();
+    });
+    let names: Vec<String> = txns
+        .iter()
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect();
+    assert_eq!(names, ["produce", "consume", "native"]);
+    assert_eq!(render(&txns[0]), "produce\n  inner\n");
+    let link = attr(&txns[1].attributes, osprey::model::ATTR_LINK).expect("a link");
+    assert_eq!(
+        link,
+        &AttrValue::Str(format!(
+            "00-{}-{}-01",
+            txns[0].trace_id.to_hex(),
+            txns[0].span_id.to_hex()
+        ))
+    );
+    assert_eq!(render(&txns[2]), "native\n  sync_step\n");
+}
+
+#[test]
+fn async_transactions_keep_the_step_cap_and_count_the_rest() {
+    let _serial = SERIAL.lock();
+    install_subscriber();
+    let capture = Capture::default();
+    let guard = osprey::init(
+        osprey::Config::default()
+            .max_steps(100)
+            .batch_delay(Duration::from_millis(20))
+            .exporter(capture.clone()),
+    )
+    .unwrap();
+    runtime().block_on(async {
+        async {
+            for _ in 0..150 {
+                async {}.in_step("native").await;
+            }
+            // Spans past the cap: not recorded, their children hang on
+            // the nearest recorded ancestor (here the transaction).
+            for _ in 0..3 {
+                let outer = tracing::info_span!("span");
+                let _inner = tracing::info_span!(parent: &outer, "inner");
+            }
+        }
+        .in_transaction(osprey::transaction("capped"))
+        .await;
+    });
+    assert!(guard.shutdown(Duration::from_secs(10)));
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 1);
+    let t = &txns[0];
+    assert_eq!(t.steps.len(), 100);
+    assert_eq!(t.dropped_steps, 56, "50 futures and 6 spans past the cap");
+    assert!(t.steps.iter().all(|s| s.depth == 1 && !s.repaired));
+    assert!(!t.repaired);
+}
