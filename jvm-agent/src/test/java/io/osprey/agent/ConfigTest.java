@@ -19,10 +19,10 @@ class ConfigTest {
         Map<String, String> env = new HashMap<String, String>();
         env.put("OSPREY_INSTRUMENT_HTTP_CLIENT", "false");
         AgentConfig off = AgentConfig.load(null, null, env, new Properties());
-        assertFalse(off.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT));
-        assertFalse(off.recorderItems().containsKey(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+        assertFalse(off.flagOn("instrument.http_client"));
+        assertFalse(off.recorderItems().containsKey("instrument.http_client"));
         AgentConfig on = AgentConfig.load("service.name=x", null, new HashMap<String, String>(), new Properties());
-        assertTrue(on.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+        assertTrue(on.flagOn("instrument.http_client"));
     }
 
     @Test

@@ -1,7 +1,9 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.httpclient;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
-import io.osprey.agent.bootstrap.HttpClients;
+import io.osprey.agent.AgentPremain;
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.ClassRewriter;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
 import java.lang.reflect.Method;
@@ -48,7 +50,7 @@ import org.objectweb.asm.commons.AdviceAdapter;
  * by reflection: the agent is compiled for Java 8). Classes loaded before the agent started are
  * retransformed; only method bodies change.
  */
-final class JdkHttpInstrumentation implements ClassFileTransformer {
+public final class JdkHttpInstrumentation implements ClassFileTransformer {
     static final String URL_CONNECTION = "sun/net/www/protocol/http/HttpURLConnection";
     static final String CLIENT = "jdk/internal/net/http/HttpClientImpl";
     static final String REQUEST = "jdk/internal/net/http/HttpRequestImpl";
@@ -57,7 +59,7 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
     static final Set<String> CLASSES = Collections.unmodifiableSet(
             new HashSet<String>(Arrays.asList(URL_CONNECTION, CLIENT, REQUEST)));
 
-    private static final String HTTP_CLIENTS = HttpClientInstrumentation.HTTP_CLIENTS;
+    private static final String HTTP_CLIENTS = ApacheHttpInstrumentation.HTTP_CLIENTS;
     private static final String SEND_DESC =
             "(Ljava/net/http/HttpRequest;Ljava/net/http/HttpResponse$BodyHandler;)Ljava/net/http/HttpResponse;";
     private static final String SEND_ASYNC_DESC = "(Ljava/net/http/HttpRequest;"
@@ -143,13 +145,13 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
             return rewriteUrlConnection(reader);
         }
         if (CLIENT.equals(className)) {
-            byte[] send = HttpClientInstrumentation.rewriteCall(reader, "send", SEND_DESC, "jdkEnter", 1, "jdkExit");
+            byte[] send = ApacheHttpInstrumentation.rewriteCall(reader, "send", SEND_DESC, "jdkEnter", 1, "jdkExit");
             if (send == null) {
                 return null;
             }
             // The public sendAsync with a push-promise handler: the two-argument one calls it, and
             // send() goes past both to a private overload, so each call is one step.
-            byte[] async = HttpClientInstrumentation.rewriteCall(new ClassReader(send), "sendAsync",
+            byte[] async = ApacheHttpInstrumentation.rewriteCall(new ClassReader(send), "sendAsync",
                     SEND_ASYNC_DESC, "jdkEnter", 1, "jdkAsyncExit");
             return async != null ? async : send;
         }
@@ -184,7 +186,7 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
                 }
                 return new AroundHook(mv, access, name, desc, frames) {
                     @Override
-                    void emitEnter() {
+                    protected void emitEnter() {
                         loadThis();
                         loadThis();
                         visitFieldInsn(GETFIELD, owner, "connected", "Z");
@@ -193,13 +195,13 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
                     }
 
                     @Override
-                    void emitExit() {
+                    protected void emitExit() {
                         loadThis();
                         visitMethodInsn(INVOKESTATIC, HTTP_CLIENTS, "urlExit", "(JLjava/lang/Object;)V", false);
                     }
 
                     @Override
-                    void emitExitError() {
+                    protected void emitExitError() {
                         // The handler's frame holds only the handle: no `this` here.
                         visitMethodInsn(INVOKESTATIC, HTTP_CLIENTS, "urlExitError", "(Ljava/lang/Throwable;J)V",
                                 false);
@@ -266,8 +268,8 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
             done += rewriteUrlConnection(new ClassReader(code)) != null ? 1 : 0;
             done += rewrite(CLIENT, new ClassReader(code)) != null ? 1 : 0;
             done += rewrite(REQUEST, new ClassReader(code)) != null ? 1 : 0;
-            done += HttpClientInstrumentation.rewriteCall(new ClassReader(code), "doExecute",
-                    HttpClientInstrumentation.CLASSES.get("org/apache/hc/client5/http/impl/classic/InternalHttpClient"),
+            done += ApacheHttpInstrumentation.rewriteCall(new ClassReader(code), "doExecute",
+                    ApacheHttpInstrumentation.CLASSES.get("org/apache/hc/client5/http/impl/classic/InternalHttpClient"),
                     "apacheEnter", 2, "apacheExit") != null ? 1 : 0;
         } catch (Throwable ignored) {
             // only a warm-up
@@ -292,8 +294,8 @@ final class JdkHttpInstrumentation implements ClassFileTransformer {
             {"connect", "()V"},
             {"getInputStream", "()Ljava/io/InputStream;"},
             {"send", SEND_DESC},
-            {"doExecute", HttpClientInstrumentation.CLASSES.get("org/apache/http/impl/client/InternalHttpClient")},
-            {"doExecute", HttpClientInstrumentation.CLASSES.get(
+            {"doExecute", ApacheHttpInstrumentation.CLASSES.get("org/apache/http/impl/client/InternalHttpClient")},
+            {"doExecute", ApacheHttpInstrumentation.CLASSES.get(
                     "org/apache/hc/client5/http/impl/classic/InternalHttpClient")},
         };
         for (String[] m : methods) {

@@ -1,6 +1,10 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.jdbc;
 
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.ClassRewriter;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import io.osprey.agent.lib.PerLoader;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.Set;
@@ -24,31 +28,67 @@ import org.objectweb.asm.commons.AdviceAdapter;
  * directly) is not instrumented.
  *
  * <p>The outermost instrumented statement class of a hierarchy that may be prepared also gets a
- * field for the SQL it was prepared with and implements {@link io.osprey.agent.bootstrap.PreparedSql}
+ * field for the SQL it was prepared with and implements {@link PreparedSql}
  * to reach it, so that remembering a prepared statement's SQL allocates nothing (statements of
  * other classes are remembered in a weak map). A class naming {@code java.sql.Statement} and no
  * prepared interface is a plain statement, never prepared: it is left its size (one field more
  * makes many objects 8 bytes bigger), and its subclasses get the field instead. Serializable
  * classes are left without it: a new field would change their computed {@code serialVersionUID}.
  */
-final class JdbcInstrumentation extends LibraryInstrumentation {
+public final class JdbcInstrumentation extends LibraryInstrumentation {
+    static final String JDBC = "io/osprey/agent/lib/jdbc/Jdbc";
     private static final Set<String> STATEMENT_INTERFACES = new HashSet<String>(java.util.Arrays.asList(
             "java/sql/Statement", "java/sql/PreparedStatement", "java/sql/CallableStatement"));
     private static final String CONNECTION = "java/sql/Connection";
-    static final String PREPARED_SQL = "io/osprey/agent/bootstrap/PreparedSql";
+    static final String PREPARED_SQL_TYPE = "io/osprey/agent/lib/jdbc/PreparedSql";
     private static final String SQL_FIELD = "osprey$sql";
     private static final String STRING = "Ljava/lang/String;";
 
-    /** Classes matched so far, so that their subclasses match too. */
-    private final Set<String> statements = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
-    private final Set<String> connections = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
-    /** Statement classes given the SQL field (their subclasses inherit it). */
-    private final Set<String> holders = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
+    /**
+     * Per class loader: the classes matched so far, so that their subclasses match too, and the
+     * statement classes given the SQL field (their subclasses inherit it). A class's superclass
+     * may come from its loader or any parent, so lookups walk the parents.
+     */
+    private final PerLoader<Matched> matched = new PerLoader<Matched>() {
+        @Override
+        protected Matched create() {
+            return new Matched();
+        }
+    };
+
+    /** What one loader's classes taught. */
+    static final class Matched {
+        final Set<String> statements = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
+        final Set<String> connections = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
+        final Set<String> holders = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
+    }
+
+    /** Whether {@code name} is a class of kind 1 (statement), 2 (connection) or 3 (SQL holder) matched in {@code loader} or a parent. */
+    private boolean known(ClassLoader loader, String name, int kind) {
+        ClassLoader l = loader;
+        for (int depth = 0; depth < 32; depth++) {
+            Matched m = matched.of(l);
+            Set<String> set = kind == 1 ? m.statements : kind == 2 ? m.connections : m.holders;
+            if (set.contains(name)) {
+                return true;
+            }
+            if (l == null) {
+                return false;
+            }
+            try {
+                l = l.getParent();
+            } catch (Throwable t) {
+                return false;
+            }
+        }
+        return false;
+    }
 
     @Override
-    byte[] transform(String internalName, ClassReader reader) {
-        boolean statement = statements.contains(reader.getSuperName());
-        boolean connection = connections.contains(reader.getSuperName());
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
+        String superName = reader.getSuperName();
+        boolean statement = known(loader, superName, 1);
+        boolean connection = known(loader, superName, 2);
         boolean serializable = false;
         boolean plain = false;
         boolean prepared = false;
@@ -59,19 +99,20 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
             plain |= "java/sql/Statement".equals(i);
             prepared |= "java/sql/PreparedStatement".equals(i) || "java/sql/CallableStatement".equals(i);
         }
+        Matched mine = matched.of(loader);
         if (statement) {
-            statements.add(internalName);
-            boolean inherits = holders.contains(reader.getSuperName());
+            mine.statements.add(internalName);
+            boolean inherits = known(loader, superName, 3);
             boolean hold = !inherits && !serializable && (prepared || !plain)
                     && (reader.getAccess() & Opcodes.ACC_INTERFACE) == 0;
             byte[] out = rewriteStatement(reader, hold);
             if (out != null && (inherits || hold)) {
-                holders.add(internalName);
+                mine.holders.add(internalName);
             }
             return out;
         }
         if (connection) {
-            connections.add(internalName);
+            mine.connections.add(internalName);
             return rewriteConnection(reader);
         }
         return null;
@@ -85,9 +126,9 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
     /**
      * Wraps {@code execute*()} (prepared) and {@code execute*(String, ...)} as SQL steps; with
      * {@code holdSql}, also adds the SQL field and implements {@link
-     * io.osprey.agent.bootstrap.PreparedSql}.
+     * PreparedSql}.
      */
-    static byte[] rewriteStatement(ClassReader reader, boolean holdSql) {
+    public static byte[] rewriteStatement(ClassReader reader, boolean holdSql) {
         return rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
@@ -101,7 +142,7 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
                 }
                 return new AroundHook(mv, access, name, desc, frames) {
                     @Override
-                    void emitEnter() {
+                    protected void emitEnter() {
                         loadThis();
                         if (batch) {
                             visitMethodInsn(INVOKESTATIC, JDBC, "enterBatch", "(Ljava/lang/Object;)J", false);
@@ -116,12 +157,12 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
                     }
 
                     @Override
-                    void emitExit() {
+                    protected void emitExit() {
                         visitMethodInsn(INVOKESTATIC, JDBC, "exit", "(J)V", false);
                     }
 
                     @Override
-                    void emitExitError() {
+                    protected void emitExitError() {
                         visitMethodInsn(INVOKESTATIC, JDBC, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
@@ -131,7 +172,7 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
 
     /**
      * Adds {@code private transient String osprey$sql} and the {@link
-     * io.osprey.agent.bootstrap.PreparedSql} methods reading and writing it.
+     * PreparedSql} methods reading and writing it.
      */
     static final ClassRewriter.Extension SQL_HOLDER = new ClassRewriter.Extension() {
         @Override
@@ -147,7 +188,7 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
                     if (interfaces != null) {
                         System.arraycopy(interfaces, 0, more, 0, interfaces.length);
                     }
-                    more[more.length - 1] = PREPARED_SQL;
+                    more[more.length - 1] = PREPARED_SQL_TYPE;
                     super.visit(version, access, name, signature, superName, more);
                 }
 
@@ -180,7 +221,7 @@ final class JdbcInstrumentation extends LibraryInstrumentation {
     };
 
     /** After {@code prepareStatement/prepareCall(String, ...)} returns: remember statement → SQL. */
-    static byte[] rewriteConnection(ClassReader reader) {
+    public static byte[] rewriteConnection(ClassReader reader) {
         return rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {

@@ -1,5 +1,9 @@
-package io.osprey.agent.bootstrap;
+package io.osprey.agent.lib.jdbc;
 
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -321,7 +325,7 @@ public final class Jdbc {
         Class<?> c = statement.getClass();
         MethodHandle h = GET_CONNECTION.get(c);
         if (h == null) {
-            Method m = Servers.publicMethod(c, "getConnection");
+            Method m = Reflection.publicMethod(c, "getConnection");
             if (m == null) {
                 return null;
             }
@@ -332,7 +336,7 @@ public final class Jdbc {
     }
 
     private static Object invoke(Object target, String name) throws Exception {
-        Method m = Servers.publicMethod(target.getClass(), name);
+        Method m = Reflection.publicMethod(target.getClass(), name);
         return m == null ? null : m.invoke(target);
     }
 }

@@ -1,5 +1,9 @@
-package io.osprey.agent.bootstrap;
+package io.osprey.agent.lib.httpclient;
 
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.net.HttpURLConnection;

@@ -1,5 +1,9 @@
-package io.osprey.agent.bootstrap;
+package io.osprey.agent.lib.servlet;
 
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -349,31 +353,7 @@ public final class Servers {
      * there is none.
      */
     static Method publicMethod(Class<?> type, String name, Class<?>... args) {
-        Method m;
-        try {
-            m = type.getMethod(name, args);
-        } catch (Throwable t) {
-            return null;
-        }
-        if (java.lang.reflect.Modifier.isPublic(m.getDeclaringClass().getModifiers())) {
-            return m;
-        }
-        for (Class<?> c = type; c != null; c = c.getSuperclass()) {
-            for (Class<?> i : c.getInterfaces()) {
-                Method found = publicMethod(i, name, args);
-                if (found != null) {
-                    return found;
-                }
-            }
-            if (c.getSuperclass() != null && java.lang.reflect.Modifier.isPublic(c.getSuperclass().getModifiers())) {
-                try {
-                    return c.getSuperclass().getMethod(name, args);
-                } catch (Throwable ignored) {
-                    // keep looking
-                }
-            }
-        }
-        return null;
+        return Reflection.publicMethod(type, name, args);
     }
 
     /** The path without query string or path parameters ({@code ;jsessionid=...}). */

@@ -1,4 +1,4 @@
-package io.osprey.agent.bootstrap;
+package io.osprey.agent.lib.jdbc;
 
 /**
  * Added by the JDBC instrumentation to the statement classes it wraps (with a field that holds

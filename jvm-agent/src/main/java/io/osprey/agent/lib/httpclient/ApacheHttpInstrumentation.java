@@ -1,6 +1,9 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.httpclient;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.ClassRewriter;
+import io.osprey.agent.lib.LibraryInstrumentation;
 import java.util.HashMap;
 import java.util.Map;
 import org.objectweb.asm.ClassReader;
@@ -15,8 +18,8 @@ import org.objectweb.asm.Opcodes;
  * exact class name and descriptor; other versions are left alone. The JDK's own clients are
  * {@link JdkHttpInstrumentation}'s.
  */
-final class HttpClientInstrumentation extends LibraryInstrumentation {
-    static final String HTTP_CLIENTS = "io/osprey/agent/bootstrap/HttpClients";
+public final class ApacheHttpInstrumentation extends LibraryInstrumentation {
+    static final String HTTP_CLIENTS = "io/osprey/agent/lib/httpclient/HttpClients";
 
     private static final String V4_DESC = "(Lorg/apache/http/HttpHost;Lorg/apache/http/HttpRequest;"
             + "Lorg/apache/http/protocol/HttpContext;)Lorg/apache/http/client/methods/CloseableHttpResponse;";
@@ -35,7 +38,7 @@ final class HttpClientInstrumentation extends LibraryInstrumentation {
     }
 
     @Override
-    byte[] transform(String internalName, ClassReader reader) {
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
         String desc = CLASSES.get(internalName);
         return desc == null ? null : rewriteCall(reader, "doExecute", desc, "apacheEnter", 2, "apacheExit");
     }
@@ -57,7 +60,7 @@ final class HttpClientInstrumentation extends LibraryInstrumentation {
                 }
                 return new AroundHook(mv, access, name, d, frames) {
                     @Override
-                    void emitEnter() {
+                    protected void emitEnter() {
                         StringBuilder sig = new StringBuilder("(");
                         for (int i = 0; i < args; i++) {
                             loadArg(i);
@@ -67,17 +70,17 @@ final class HttpClientInstrumentation extends LibraryInstrumentation {
                     }
 
                     @Override
-                    boolean wantsResult() {
+                    protected boolean wantsResult() {
                         return true;
                     }
 
                     @Override
-                    void emitExit() {
+                    protected void emitExit() {
                         visitMethodInsn(INVOKESTATIC, HTTP_CLIENTS, exit, "(Ljava/lang/Object;J)V", false);
                     }
 
                     @Override
-                    void emitExitError() {
+                    protected void emitExitError() {
                         visitMethodInsn(INVOKESTATIC, HTTP_CLIENTS, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };

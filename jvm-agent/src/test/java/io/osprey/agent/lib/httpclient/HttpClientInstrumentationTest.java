@@ -1,4 +1,4 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.httpclient;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.osprey.agent.bootstrap.HttpClients;
+import io.osprey.agent.TestClasses;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.reflect.InvocationTargetException;
@@ -24,7 +24,7 @@ class HttpClientInstrumentationTest {
 
     @Test
     void apacheStyleDoExecuteIsWrappedAndBehavesTheSame() throws Exception {
-        byte[] out = HttpClientInstrumentation.rewriteCall(reader("sample/FakeHttpClient"), "doExecute",
+        byte[] out = ApacheHttpInstrumentation.rewriteCall(reader("sample/FakeHttpClient"), "doExecute",
                 "(Ljava/lang/String;Ljava/lang/StringBuilder;Ljava/lang/Object;)Ljava/lang/StringBuilder;",
                 "apacheEnter", 2, "apacheExit");
         assertNotNull(out);
@@ -39,9 +39,9 @@ class HttpClientInstrumentationTest {
 
     @Test
     void onlyTheExactApacheClassesMatch() throws Exception {
-        HttpClientInstrumentation http = new HttpClientInstrumentation();
-        assertNull(http.transform("sample/FakeHttpClient", reader("sample/FakeHttpClient")));
-        assertTrue(HttpClientInstrumentation.CLASSES.containsKey(
+        ApacheHttpInstrumentation http = new ApacheHttpInstrumentation();
+        assertNull(http.transform(null, "sample/FakeHttpClient", reader("sample/FakeHttpClient")));
+        assertTrue(ApacheHttpInstrumentation.CLASSES.containsKey(
                 "org/apache/hc/client5/http/impl/classic/InternalHttpClient"));
     }
 

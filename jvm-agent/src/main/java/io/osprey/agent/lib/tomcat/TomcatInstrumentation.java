@@ -1,6 +1,9 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.tomcat;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import static io.osprey.agent.lib.servlet.ServletInstrumentation.SERVERS;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.MethodVisitor;
 
@@ -11,13 +14,13 @@ import org.objectweb.asm.MethodVisitor;
  * aside, error pages, forwards and includes do not pass this valve again) find the transaction
  * open and are not recorded.
  */
-final class TomcatInstrumentation extends LibraryInstrumentation {
+public final class TomcatInstrumentation extends LibraryInstrumentation {
     static final String VALVE = "org/apache/catalina/core/StandardHostValve";
     static final String INVOKE_DESC =
             "(Lorg/apache/catalina/connector/Request;Lorg/apache/catalina/connector/Response;)V";
 
     @Override
-    byte[] transform(String internalName, ClassReader reader) {
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
         if (!VALVE.equals(internalName)) {
             return null;
         }
@@ -25,7 +28,7 @@ final class TomcatInstrumentation extends LibraryInstrumentation {
     }
 
     /** Wraps {@code method(desc)}, whose first two arguments are the request and the response. */
-    static byte[] rewrite(ClassReader reader, final String method, final String desc) {
+    public static byte[] rewrite(ClassReader reader, final String method, final String desc) {
         return rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String d, boolean frames) {
@@ -34,13 +37,13 @@ final class TomcatInstrumentation extends LibraryInstrumentation {
                 }
                 return new AroundHook(mv, access, name, d, frames) {
                     @Override
-                    void emitEnter() {
+                    protected void emitEnter() {
                         loadArg(0);
                         visitMethodInsn(INVOKESTATIC, SERVERS, "enter", "(Ljava/lang/Object;)J", false);
                     }
 
                     @Override
-                    void emitExit() {
+                    protected void emitExit() {
                         loadArg(0);
                         loadArg(1);
                         visitMethodInsn(INVOKESTATIC, SERVERS, "exit",
@@ -48,7 +51,7 @@ final class TomcatInstrumentation extends LibraryInstrumentation {
                     }
 
                     @Override
-                    void emitExitError() {
+                    protected void emitExitError() {
                         visitMethodInsn(INVOKESTATIC, SERVERS, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };

@@ -1,6 +1,10 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.undertow;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.ClassRewriter;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import static io.osprey.agent.lib.servlet.ServletInstrumentation.SERVERS;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.MethodVisitor;
 
@@ -11,14 +15,14 @@ import org.objectweb.asm.MethodVisitor;
  * I/O thread dispatched the exchange to. Forwards, includes and error pages do not pass through it
  * again; async requests end on completion (see {@code AsyncRequests}).
  */
-final class UndertowInstrumentation extends LibraryInstrumentation {
+public final class UndertowInstrumentation extends LibraryInstrumentation {
     static final String HANDLER = "io/undertow/servlet/handlers/ServletInitialHandler";
     static final String METHOD = "handleFirstRequest";
     static final String DESC =
             "(Lio/undertow/server/HttpServerExchange;Lio/undertow/servlet/handlers/ServletRequestContext;)V";
 
     @Override
-    byte[] transform(String internalName, ClassReader reader) {
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
         if (!HANDLER.equals(internalName)) {
             return null;
         }
@@ -29,7 +33,7 @@ final class UndertowInstrumentation extends LibraryInstrumentation {
      * Wraps {@code handleFirstRequest(desc)}, whose second argument is the request context (private,
      * so not through {@link #rewrite(ClassReader, MethodAdapter)}).
      */
-    static byte[] rewrite(ClassReader reader, final String handlerDesc) {
+    public static byte[] rewrite(ClassReader reader, final String handlerDesc) {
         return ClassRewriter.rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
@@ -38,19 +42,19 @@ final class UndertowInstrumentation extends LibraryInstrumentation {
                 }
                 return new AroundHook(mv, access, name, desc, frames) {
                     @Override
-                    void emitEnter() {
+                    protected void emitEnter() {
                         loadArg(1);
                         visitMethodInsn(INVOKESTATIC, SERVERS, "enterUndertow", "(Ljava/lang/Object;)J", false);
                     }
 
                     @Override
-                    void emitExit() {
+                    protected void emitExit() {
                         loadArg(1);
                         visitMethodInsn(INVOKESTATIC, SERVERS, "exitUndertow", "(JLjava/lang/Object;)V", false);
                     }
 
                     @Override
-                    void emitExitError() {
+                    protected void emitExitError() {
                         visitMethodInsn(INVOKESTATIC, SERVERS, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };

@@ -1,6 +1,8 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.servlet;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.LibraryInstrumentation;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.MethodVisitor;
 
@@ -13,11 +15,14 @@ import org.objectweb.asm.MethodVisitor;
  * afterwards (Undertow renders it without telling anyone; Tomcat also sets the error attribute,
  * which is then not recorded twice).
  */
-final class ServletInstrumentation extends LibraryInstrumentation {
+public final class ServletInstrumentation extends LibraryInstrumentation {
+    /** The server runtime every server instrumentation calls. */
+    public static final String SERVERS = "io/osprey/agent/lib/servlet/Servers";
+
     private static final String[] PACKAGES = {"jakarta/servlet/", "javax/servlet/"};
 
     @Override
-    byte[] transform(String internalName, ClassReader reader) {
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
         for (String p : PACKAGES) {
             if (internalName.equals(p + "http/HttpServlet")) {
                 return rewrite(reader, "(L" + p + "ServletRequest;L" + p + "ServletResponse;)V");
@@ -27,7 +32,7 @@ final class ServletInstrumentation extends LibraryInstrumentation {
     }
 
     /** Wraps {@code service(desc)}. */
-    static byte[] rewrite(ClassReader reader, final String serviceDesc) {
+    public static byte[] rewrite(ClassReader reader, final String serviceDesc) {
         return rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
@@ -36,18 +41,18 @@ final class ServletInstrumentation extends LibraryInstrumentation {
                 }
                 return new AroundHook(mv, access, name, desc, frames) {
                     @Override
-                    void emitEnter() {
+                    protected void emitEnter() {
                         loadArg(0);
                         visitMethodInsn(INVOKESTATIC, SERVERS, "servletEnter", "(Ljava/lang/Object;)J", false);
                     }
 
                     @Override
-                    void emitExit() {
+                    protected void emitExit() {
                         visitMethodInsn(INVOKESTATIC, SERVERS, "servletExit", "(J)V", false);
                     }
 
                     @Override
-                    void emitExitError() {
+                    protected void emitExitError() {
                         visitMethodInsn(INVOKESTATIC, SERVERS, "servletError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };

@@ -1,4 +1,4 @@
-package io.osprey.agent;
+package io.osprey.agent.lib.jdbc;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,16 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.osprey.agent.bootstrap.Jdbc;
-import io.osprey.agent.bootstrap.PreparedSql;
-import io.osprey.agent.bootstrap.Servers;
+import io.osprey.agent.TestClasses;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import org.junit.jupiter.api.Test;
 import org.objectweb.asm.ClassReader;
 
-class LibraryInstrumentationTest {
+class JdbcInstrumentationTest {
     private static byte[] bytes(String name) throws Exception {
         return TestClasses.bytes("/" + name + ".class");
     }
@@ -33,33 +31,33 @@ class LibraryInstrumentationTest {
     @Test
     void statementsAreRecognisedByInterfaceAndStillBehave() throws Exception {
         JdbcInstrumentation jdbc = new JdbcInstrumentation();
-        byte[] out = jdbc.transform("sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
+        byte[] out = jdbc.transform(null, "sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
         assertNotNull(out);
         Class<?> c = define("sample.FakeStatement", out);
         assertTrue(Modifier.isAbstract(c.getModifiers()));
         // A subclass matches through its superclass, seen first.
-        assertNotNull(jdbc.transform("sample/SubStatement", subclassOf("sample/FakeStatement")));
+        assertNotNull(jdbc.transform(null, "sample/SubStatement", subclassOf("sample/FakeStatement")));
         // Unrelated classes are left alone.
-        assertNull(jdbc.transform("sample/FakeValve", new ClassReader(bytes("sample/FakeValve"))));
+        assertNull(jdbc.transform(null, "sample/FakeValve", new ClassReader(bytes("sample/FakeValve"))));
     }
 
     @Test
     void theOutermostPreparedStatementClassHoldsItsPreparedSql() throws Exception {
         JdbcInstrumentation jdbc = new JdbcInstrumentation();
-        final byte[] base = jdbc.transform("sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
+        final byte[] base = jdbc.transform(null, "sample/FakeStatement", new ClassReader(bytes("sample/FakeStatement")));
         assertNotNull(base);
         // A plain statement class (java.sql.Statement only) is never prepared: no field.
         assertEquals(0, sqlFields(base));
         // Its prepared subclass holds the field...
-        final byte[] sub = jdbc.transform("sample/SubStatement", new ClassReader(concreteSubclassOf(
+        final byte[] sub = jdbc.transform(null, "sample/SubStatement", new ClassReader(concreteSubclassOf(
                 "sample/SubStatement", "sample/FakeStatement", new String[] {"java/sql/PreparedStatement"})));
         assertNotNull(sub);
         assertEquals(1, sqlFields(sub));
         // ... and a subclass of that inherits it: without execute methods of its own it is left alone.
-        assertNull(jdbc.transform("sample/SubSubStatement", new ClassReader(concreteSubclassOf(
+        assertNull(jdbc.transform(null, "sample/SubSubStatement", new ClassReader(concreteSubclassOf(
                 "sample/SubSubStatement", "sample/SubStatement", new String[0]))));
         // A subclass of a plain statement class naming no interface may be prepared: it holds the field.
-        byte[] unnamed = jdbc.transform("sample/OtherStatement", new ClassReader(concreteSubclassOf(
+        byte[] unnamed = jdbc.transform(null, "sample/OtherStatement", new ClassReader(concreteSubclassOf(
                 "sample/OtherStatement", "sample/FakeStatement", new String[0])));
         assertEquals(1, sqlFields(unnamed));
         // Both defined in one loader: the subclass's instances hold the SQL through the interface.
@@ -102,7 +100,7 @@ class LibraryInstrumentationTest {
 
         // A serializable statement class keeps its shape (and serialVersionUID): no field.
         JdbcInstrumentation fresh = new JdbcInstrumentation();
-        byte[] serializable = fresh.transform("sample/SerialStatement", new ClassReader(concreteSubclassOf(
+        byte[] serializable = fresh.transform(null, "sample/SerialStatement", new ClassReader(concreteSubclassOf(
                 "sample/SerialStatement", "java/lang/Object",
                 new String[] {"java/sql/PreparedStatement", "java/io/Serializable"})));
         assertNotNull(serializable);
@@ -153,34 +151,13 @@ class LibraryInstrumentationTest {
     @Test
     void connectionsAreRecognisedAndVerify() throws Exception {
         JdbcInstrumentation jdbc = new JdbcInstrumentation();
-        byte[] out = jdbc.transform("sample/FakeConnection", new ClassReader(bytes("sample/FakeConnection")));
+        byte[] out = jdbc.transform(null, "sample/FakeConnection", new ClassReader(bytes("sample/FakeConnection")));
         assertNotNull(out);
         define("sample.FakeConnection", out);
     }
 
     @Test
-    void valveIsWrappedAndBehavesTheSame() throws Exception {
-        byte[] out = TomcatInstrumentation.rewrite(new ClassReader(bytes("sample/FakeValve")), "invoke",
-                "(Ljava/lang/StringBuilder;Ljava/lang/StringBuilder;)V");
-        assertNotNull(out);
-        Class<?> c = define("sample.FakeValve", out);
-        Object valve = c.getDeclaredConstructor().newInstance();
-        Method invoke = c.getMethod("invoke", StringBuilder.class, StringBuilder.class);
-        StringBuilder response = new StringBuilder();
-        invoke.invoke(valve, new StringBuilder("ab"), response);
-        assertEquals("abab", response.toString());
-        InvocationTargetException e = assertThrows(InvocationTargetException.class,
-                () -> invoke.invoke(valve, new StringBuilder(), new StringBuilder()));
-        assertEquals("empty", e.getCause().getMessage());
-        // Only the real valve's name is matched.
-        assertNull(new TomcatInstrumentation().transform("sample/FakeValve",
-                new ClassReader(bytes("sample/FakeValve"))));
-    }
-
-    @Test
     void helpersNeverThrowWhenOff() {
-        assertEquals(0L, Servers.enter(new Object()));
-        Servers.exit(0L, null, null);
         assertEquals(0L, Jdbc.enter(new Object(), "SELECT 1"));
         Jdbc.exit(0L);
         Jdbc.prepared(null, null);
@@ -188,9 +165,6 @@ class LibraryInstrumentationTest {
 
     @Test
     void pathsAndSystems() {
-        assertEquals("/a/b", Servers.path("/a/b?x=1"));
-        assertEquals("/a", Servers.path("/a;jsessionid=S?x"));
-        assertNull(Servers.path(null));
         assertEquals("h2", Jdbc.fromUrl("jdbc:h2:mem:x;USER=sa;PASSWORD=pw"));
         assertEquals("postgresql", Jdbc.fromUrl("jdbc:postgresql://u:p@h/db"));
         assertEquals("mssql", Jdbc.fromUrl("jdbc:sqlserver://h"));
@@ -204,6 +178,35 @@ class LibraryInstrumentationTest {
         assertTarget("oracle", "ora", 1521, "jdbc:oracle:thin:scott/tiger@ora:1521:ORCL");
         assertTarget("oracle", "ora", 1522, "jdbc:oracle:thin:@//ora:1522/svc");
         assertTarget("other_sql", null, -1, "not a url");
+    }
+
+    @Test
+    void whatOneLoaderTaughtStaysInItsLoaderAndItsChildren() throws Exception {
+        JdbcInstrumentation jdbc = new JdbcInstrumentation();
+        ClassLoader appA = new ClassLoader(null) {};
+        ClassLoader appB = new ClassLoader(null) {};
+        ClassLoader childOfA = new ClassLoader(appA) {};
+        // Application A's sample/Base is a statement class; application B's class of that name is not.
+        assertNotNull(jdbc.transform(appA, "sample/Base", plainClass("sample/Base", "java/lang/Object",
+                new String[] {"java/sql/PreparedStatement"})));
+        assertNull(jdbc.transform(appB, "sample/Base", plainClass("sample/Base", "java/lang/Object", null)));
+        // So B's subclass is left alone, while A's (and one in a loader delegating to A) match.
+        assertNull(jdbc.transform(appB, "sample/SubStatement", subclassOf("sample/Base")));
+        assertNotNull(jdbc.transform(appA, "sample/SubStatement", subclassOf("sample/Base")));
+        assertNotNull(jdbc.transform(childOfA, "sample/Other", concreteReader("sample/Other", "sample/Base")));
+    }
+
+    private static ClassReader plainClass(String name, String superName, String[] interfaces) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC, name, null, superName,
+                interfaces);
+        addExecuteReturningTrue(w);
+        w.visitEnd();
+        return new ClassReader(w.toByteArray());
+    }
+
+    private static ClassReader concreteReader(String name, String superName) {
+        return plainClass(name, superName, null);
     }
 
     /** Adds {@code public boolean execute() { return true; }}. */

@@ -1,4 +1,4 @@
-package io.osprey.agent.bootstrap;
+package io.osprey.agent.lib.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

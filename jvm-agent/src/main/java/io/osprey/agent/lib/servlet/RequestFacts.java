@@ -1,5 +1,9 @@
-package io.osprey.agent.bootstrap;
+package io.osprey.agent.lib.servlet;
 
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.ValueNames;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.HashSet;

@@ -1,0 +1,35 @@
+package io.osprey.agent.lib.tomcat;
+
+import io.osprey.agent.lib.Library;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import io.osprey.agent.lib.Settings;
+import io.osprey.agent.lib.servlet.ServletLibrary;
+import org.objectweb.asm.ClassReader;
+
+/**
+ * Tomcat server transactions ({@code instrument.tomcat}); the request handling is the servlet
+ * runtime's ({@code io.osprey.agent.lib.servlet.Servers}), shared with Undertow.
+ */
+public final class TomcatLibrary extends Library {
+    private final TomcatInstrumentation instrumentation = new TomcatInstrumentation();
+
+    @Override
+    public String name() {
+        return "tomcat";
+    }
+
+    @Override
+    public String start(Settings settings) {
+        return ServletLibrary.startServers(settings);
+    }
+
+    @Override
+    public LibraryInstrumentation instrumentation() {
+        return instrumentation;
+    }
+
+    @Override
+    public void warmUp(byte[] code, String self) {
+        TomcatInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
+    }
+}
