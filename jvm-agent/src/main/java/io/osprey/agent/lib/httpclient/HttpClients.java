@@ -3,6 +3,7 @@ package io.osprey.agent.lib.httpclient;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.TraceContext;
 import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
@@ -111,9 +112,13 @@ public final class HttpClients {
                 opened = true;
                 try {
                     if (c.getRequestProperty(TRACEPARENT) == null) {
-                        String header = OspreyNative.traceparent();
+                        String header = TraceContext.outgoing(OspreyNative.traceparent());
                         if (header != null) {
                             c.setRequestProperty(TRACEPARENT, header);
+                            String state = TraceContext.outgoingState();
+                            if (state != null && c.getRequestProperty(TraceContext.TRACESTATE) == null) {
+                                c.setRequestProperty(TraceContext.TRACESTATE, state);
+                            }
                         }
                     }
                 } catch (Throwable ignored) {
@@ -320,16 +325,23 @@ public final class HttpClients {
             return;
         }
         try {
-            String header = OspreyNative.traceparent();
+            String header = TraceContext.outgoing(OspreyNative.traceparent());
             if (header == null) {
                 return;
             }
             Object headers = jdkApi(requestImpl).call(3, requestImpl);
+            String state = TraceContext.outgoingState();
             if (headers != null) {
                 Method first = find(headers.getClass(), "firstValue", String.class);
                 Object value = first.invoke(headers, TRACEPARENT);
                 if (value instanceof Optional && ((Optional<?>) value).isPresent()) {
                     return;
+                }
+                if (state != null) {
+                    Object own = first.invoke(headers, TraceContext.TRACESTATE);
+                    if (own instanceof Optional && ((Optional<?>) own).isPresent()) {
+                        state = null; // the application's own
+                    }
                 }
             }
             Method set = headersSetter;
@@ -338,6 +350,9 @@ public final class HttpClients {
                 headersSetter = set;
             }
             set.invoke(systemHeaders, TRACEPARENT, header);
+            if (state != null) {
+                set.invoke(systemHeaders, TraceContext.TRACESTATE, state);
+            }
         } catch (Throwable ignored) {
             // the step is recorded without propagation
         }
@@ -413,15 +428,20 @@ public final class HttpClients {
     }
 
     private static void apacheInject(Reflected req, Object request) throws Exception {
-        String header = OspreyNative.traceparent();
+        String header = TraceContext.outgoing(OspreyNative.traceparent());
         if (header == null) {
             return;
         }
         Object has = req.methods[3].invoke(request, TRACEPARENT);
-        if (Boolean.TRUE.equals(has) && !INJECTED.containsKey(request)) {
+        boolean ours = INJECTED.containsKey(request);
+        if (Boolean.TRUE.equals(has) && !ours) {
             return; // the application's own
         }
         req.methods[4].invoke(request, TRACEPARENT, header);
+        String state = TraceContext.outgoingState();
+        if (state != null && (ours || !Boolean.TRUE.equals(req.methods[3].invoke(request, TraceContext.TRACESTATE)))) {
+            req.methods[4].invoke(request, TraceContext.TRACESTATE, state);
+        }
         INJECTED.put(request, Boolean.TRUE);
     }
 

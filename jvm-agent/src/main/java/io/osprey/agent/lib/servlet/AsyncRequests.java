@@ -3,6 +3,7 @@ package io.osprey.agent.lib.servlet;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.TraceContext;
 import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Method;
@@ -75,6 +76,8 @@ public final class AsyncRequests {
     static final class Parked implements InvocationHandler {
         /** The detached transaction's id; 0 while attached to a thread or ended. */
         private long id;
+        /** What the transaction continued from its caller, restored with it on a dispatch. */
+        private TraceContext context;
         private boolean ended;
         private Throwable error;
         private boolean timedOut;
@@ -89,6 +92,7 @@ public final class AsyncRequests {
                 return false;
             }
             id = detached;
+            context = TraceContext.current();
             return true;
         }
 
@@ -109,6 +113,7 @@ public final class AsyncRequests {
                 id = again > 0L ? again : 0L;
                 return false;
             }
+            TraceContext.set(context);
             return true;
         }
 

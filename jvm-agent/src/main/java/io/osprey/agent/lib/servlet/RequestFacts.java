@@ -3,6 +3,7 @@ package io.osprey.agent.lib.servlet;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.TraceContext;
 import io.osprey.agent.bootstrap.ValueNames;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -27,6 +28,8 @@ final class RequestFacts {
     private static volatile Set<String> queryAllow = new HashSet<String>();
 
     String inboundParent;
+    /** What the transaction continues from its caller (flags, {@code tracestate}); null for none. */
+    TraceContext inbound;
     String clientAddress;
     String peerAddress;
     String user;
@@ -68,7 +71,7 @@ final class RequestFacts {
     /** Reads the facts of {@code request} through its accessors into {@code f} (reused). */
     static RequestFacts read(Servers.Accessors a, Object request, RequestFacts f) {
         f.peerAddress = null;
-        f.inboundParent = inboundParent(a, request);
+        f.inboundParent = inboundParent(a, request, f);
         String remote = a.string(a.remoteAddr, request, null);
         String header = clientIpHeader;
         String forwarded = header == null ? null : firstAddress(a.string(a.header, request, header));
@@ -85,13 +88,26 @@ final class RequestFacts {
         return f;
     }
 
-    private static String inboundParent(Servers.Accessors a, Object request) {
-        String traceparent = a.string(a.header, request, "traceparent");
-        if (traceparent != null) {
-            return traceparent;
+    /**
+     * The parent to continue: a single valid W3C {@code traceparent} (with its {@code
+     * tracestate}, see {@link TraceContext}); else (none, repeated or malformed) B3 in its single
+     * or multi-header form; else null, a new trace. Sets {@code f.inbound}.
+     */
+    private static String inboundParent(Servers.Accessors a, Object request, RequestFacts f) {
+        f.inbound = null;
+        String first = a.string(a.header, request, TraceContext.TRACEPARENT);
+        if (first != null) {
+            String parent = TraceContext.traceparent(a.headerLines(request, TraceContext.TRACEPARENT, first));
+            if (parent != null) {
+                String state = a.string(a.header, request, TraceContext.TRACESTATE);
+                f.inbound = new TraceContext(TraceContext.flagsOf(parent),
+                        TraceContext.tracestate(a.headerLines(request, TraceContext.TRACESTATE, state)));
+                return parent;
+            }
         }
         String b3 = a.string(a.header, request, "b3");
         if (b3 != null) {
+            f.inbound = new TraceContext(b3Sampled(b3) ? TraceContext.SAMPLED : 0, null);
             return b3;
         }
         String trace = a.string(a.header, request, "X-B3-TraceId");
@@ -100,7 +116,15 @@ final class RequestFacts {
             return null;
         }
         String sampled = a.string(a.header, request, "X-B3-Sampled");
+        f.inbound = new TraceContext("0".equals(sampled == null ? null : sampled.trim()) ? 0 : TraceContext.SAMPLED, null);
         return trace.trim() + "-" + span.trim() + (sampled == null ? "" : "-" + sampled.trim());
+    }
+
+    /** Whether a B3 single header ({@code trace-span[-sampled[-parent]]} or {@code 0}) is sampled. */
+    static boolean b3Sampled(String b3) {
+        String[] parts = b3.trim().split("-");
+        String flag = parts.length == 1 ? parts[0] : parts.length >= 3 ? parts[2] : "1";
+        return !"0".equals(flag);
     }
 
     /** The first address of a forwarding header's comma-separated list; null when empty. */

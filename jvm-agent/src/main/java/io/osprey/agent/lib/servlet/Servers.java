@@ -3,6 +3,7 @@ package io.osprey.agent.lib.servlet;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
+import io.osprey.agent.bootstrap.TraceContext;
 import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
@@ -114,6 +115,7 @@ public final class Servers {
                 return 0L;
             }
             Osprey.began(name);
+            TraceContext.set(facts.inbound);
         } catch (Throwable t) {
             return 0L;
         }
@@ -149,6 +151,7 @@ public final class Servers {
             if (request != null) {
                 Accessors a = accessors(request, true);
                 if (AsyncRequests.park(request, a, handle == RESUMED)) {
+                    TraceContext.set(null); // parked with the transaction
                     return; // ends when the container completes the request
                 }
                 Object t = a.call(a.attribute, request, ERROR_EXCEPTION_JAKARTA);
@@ -166,6 +169,7 @@ public final class Servers {
             // never into the application
         }
         outcome(response, thrown, false, errorKnown);
+        TraceContext.set(null);
         Osprey.exit(Osprey.TXN);
     }
 
@@ -305,6 +309,7 @@ public final class Servers {
             // never into the application
         }
         outcome(null, thrown, false, false);
+        TraceContext.set(null);
         Osprey.exit(Osprey.TXN);
     }
 
@@ -520,6 +525,8 @@ public final class Servers {
         final MethodHandle method;
         final MethodHandle uri;
         final MethodHandle header;
+        /** {@code getHeaders(String)}: every line of a header, as an {@code Enumeration}. */
+        final MethodHandle headers;
         final MethodHandle remoteAddr;
         final MethodHandle remoteUser;
         final MethodHandle queryString;
@@ -542,6 +549,7 @@ public final class Servers {
             this.method = find(type, "getMethod");
             this.uri = find(type, "getRequestURI");
             this.header = find(type, "getHeader", String.class);
+            this.headers = find(type, "getHeaders", String.class);
             this.remoteAddr = find(type, "getRemoteAddr");
             this.remoteUser = find(type, "getRemoteUser");
             this.queryString = find(type, "getQueryString");
@@ -588,6 +596,29 @@ public final class Servers {
             } catch (Throwable t) {
                 return null;
             }
+        }
+
+        /**
+         * Every line of header {@code name} ({@code first}, the first, already read: null when
+         * absent); just {@code first} when the request cannot list them.
+         */
+        String[] headerLines(Object request, String name, String first) {
+            if (first == null) {
+                return null;
+            }
+            Object all = call(headers, request, name);
+            if (!(all instanceof java.util.Enumeration)) {
+                return new String[] {first};
+            }
+            java.util.List<String> out = new java.util.ArrayList<String>(2);
+            java.util.Enumeration<?> e = (java.util.Enumeration<?>) all;
+            while (e.hasMoreElements() && out.size() < 64) {
+                Object v = e.nextElement();
+                if (v != null) {
+                    out.add(v.toString());
+                }
+            }
+            return out.isEmpty() ? new String[] {first} : out.toArray(new String[0]);
         }
 
         String string(MethodHandle h, Object target, String arg) {
