@@ -2,6 +2,7 @@ package io.osprey.agent.lib.servlet;
 
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.Endpoints;
 import io.osprey.agent.bootstrap.Reflection;
 import io.osprey.agent.bootstrap.TraceContext;
 import io.osprey.agent.bootstrap.ValueNames;
@@ -32,6 +33,10 @@ public final class Servers {
     private static int kPeer = -1;
     private static int kUser = -1;
     private static int kQuery = -1;
+    private static int kRoute = -1;
+
+    /** The request attribute Spring MVC's handler mapping sets to the pattern it matched. */
+    static final String SPRING_PATTERN = "org.springframework.web.servlet.HandlerMapping.bestMatchingPattern";
 
     /** Handle of an entry that attached a parked asynchronous request's transaction. */
     static final long RESUMED = Long.MIN_VALUE + 1;
@@ -69,6 +74,7 @@ public final class Servers {
         kPeer = OspreyNative.intern("network.peer.address");
         kUser = OspreyNative.intern("user.id");
         kQuery = OspreyNative.intern("url.query");
+        kRoute = OspreyNative.intern("http.route");
         return complaint;
     }
 
@@ -110,10 +116,16 @@ public final class Servers {
             agent = a.string(a.header, request, "user-agent");
             facts = RequestFacts.read(a, request, state.facts);
             servlet = state;
-            String name = state.name(method, path);
+            String name = state.name(Endpoints.method(method), Routes.normalize(path));
+            if (!Endpoints.known(name)) {
+                name = Endpoints.other(method);
+            }
             if (OspreyNative.begin(name, OspreyNative.TXN_SERVER, facts.inboundParent) != OspreyNative.OK) {
                 return 0L;
             }
+            state.txnName = name;
+            state.txnMethod = method;
+            state.routed = false;
             Osprey.began(name);
             TraceContext.set(facts.inbound);
         } catch (Throwable t) {
@@ -150,6 +162,9 @@ public final class Servers {
             SERVLET.get().direct = null;
             if (request != null) {
                 Accessors a = accessors(request, true);
+                if (handle == Osprey.TXN) {
+                    finishName(SERVLET.get());
+                }
                 if (AsyncRequests.park(request, a, handle == RESUMED)) {
                     TraceContext.set(null); // parked with the transaction
                     return; // ends when the container completes the request
@@ -216,11 +231,12 @@ public final class Servers {
             ServletState s = SERVLET.get();
             if (s.depth == 0) {
                 s.recorded = null;
+                s.outer = request;
                 // The container's own request, mapped exactly (or by default): no route to ask for.
-                boolean plain = request == null || (request == s.direct && !s.directRouted);
+                boolean plain = s.routed || request == null || (request == s.direct && !s.directRouted);
                 String route = plain ? null : route(request, s);
                 if (route != null) {
-                    OspreyNative.rename(route);
+                    rename(s, route, s.lastRoutePath);
                 }
             }
             s.depth++;
@@ -260,18 +276,83 @@ public final class Servers {
         }
         String context = a.string(a.contextPath, request, null);
         String method = a.string(a.method, request, null);
-        return s.route(method == null ? "HTTP" : method, context == null ? "" : context, pattern.toString());
+        return s.route(Endpoints.method(method), context == null ? "" : context, pattern.toString());
     }
 
-    /** Normal exit of {@code HttpServlet.service}. */
+    /**
+     * Normal exit of {@code HttpServlet.service}: at the outermost, names the transaction after
+     * the framework's route when there is one ({@link #frameworkRoute}).
+     */
     public static void servletExit(long handle) {
         if (handle == 0L) {
             return;
         }
         try {
-            SERVLET.get().depth--;
+            ServletState s = SERVLET.get();
+            if (--s.depth == 0) {
+                frameworkRoute(s);
+            }
         } catch (Throwable ignored) {
             // never into the application
+        }
+    }
+
+    /**
+     * After the first outermost servlet of a transaction: Spring MVC's best-matching pattern
+     * ({@code GET /owners/{ownerId}}, under the context path) renames it and becomes {@code
+     * http.route}. Only this first dispatch names the transaction: an error page or a dispatch
+     * later (Spring Boot's {@code /error}) does not rename it again.
+     */
+    static void frameworkRoute(ServletState s) {
+        Object request = s.outer;
+        s.outer = null;
+        if (s.routed || request == null || s.txnName == null) {
+            return;
+        }
+        s.routed = true;
+        Accessors a = routeAccessors(request);
+        Object pattern = a.call(a.attribute, request, SPRING_PATTERN);
+        if (!(pattern instanceof String)) {
+            return;
+        }
+        String context = a.string(a.contextPath, request, null);
+        String method = a.string(a.method, request, null);
+        String name = s.route(Endpoints.method(method), context == null ? "" : context, (String) pattern);
+        rename(s, name, s.lastRoutePath);
+    }
+
+    /**
+     * Renames this thread's transaction to {@code name} ({@code METHOD route}; {@code METHOD other}
+     * past the cap of distinct names) and records {@code http.route}.
+     */
+    static void rename(ServletState s, String name, String route) {
+        if (!Endpoints.known(name)) {
+            name = Endpoints.other(s.txnMethod);
+            route = null;
+        }
+        if (!name.equals(s.txnName)) {
+            OspreyNative.rename(name);
+            s.txnName = name;
+        }
+        if (route != null) {
+            ValueNames.attr(-1L, kRoute, route);
+        }
+    }
+
+    /**
+     * At the end of the transaction's first entry: admits its final name under the cap of
+     * distinct names ({@link Endpoints}), else renames it {@code METHOD other}.
+     */
+    static void finishName(ServletState s) {
+        String name = s.txnName;
+        s.txnName = null;
+        s.outer = null;
+        s.routed = true; // a later dispatch of a parked request does not rename it
+        if (name != null && !Endpoints.admit(name)) {
+            String other = Endpoints.other(s.txnMethod);
+            if (!other.equals(name)) {
+                OspreyNative.rename(other);
+            }
         }
     }
 
@@ -290,6 +371,9 @@ public final class Servers {
                 Osprey.recordError(-1L, thrown);
                 s.recorded = thrown;
             }
+            if (s.depth == 0) {
+                frameworkRoute(s);
+            }
         } catch (Throwable ignored) {
             // never into the application
         }
@@ -307,6 +391,13 @@ public final class Servers {
             SERVLET.get().direct = null;
         } catch (Throwable ignored) {
             // never into the application
+        }
+        if (handle == Osprey.TXN) {
+            try {
+                finishName(SERVLET.get());
+            } catch (Throwable ignored) {
+                // never into the application
+            }
         }
         outcome(null, thrown, false, false);
         TraceContext.set(null);
@@ -432,6 +523,13 @@ public final class Servers {
          */
         Object direct;
         boolean directRouted;
+        /** The open transaction's name and request method; null once its name is final. */
+        String txnName;
+        String txnMethod;
+        /** Whether the transaction was named by its route already (no later dispatch renames it). */
+        boolean routed;
+        /** The request the outermost {@code HttpServlet.service} runs with, until it returns. */
+        Object outer;
         /** The previous request URI and the raw bytes it was decoded from ({@link TomcatRequests}). */
         String uri;
         private byte[] uriBytes;
@@ -488,6 +586,8 @@ public final class Servers {
         private String lastRouteContext;
         private String lastRoutePattern;
         private String lastRoute;
+        /** {@link #lastRoute} without the method: {@code /context/pattern}, the {@code http.route}. */
+        String lastRoutePath;
 
         /** {@code METHOD /context/pattern}, the previous route's string when all three are the same. */
         String route(String method, String context, String pattern) {
@@ -496,7 +596,8 @@ public final class Servers {
                 lastRouteMethod = method;
                 lastRouteContext = context;
                 lastRoutePattern = pattern;
-                lastRoute = method + " " + context + (pattern.startsWith("/") ? pattern : "/" + pattern);
+                lastRoutePath = context + (pattern.startsWith("/") ? pattern : "/" + pattern);
+                lastRoute = method + " " + lastRoutePath;
             }
             return lastRoute;
         }

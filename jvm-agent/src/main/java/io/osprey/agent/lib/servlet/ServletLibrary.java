@@ -1,5 +1,6 @@
 package io.osprey.agent.lib.servlet;
 
+import io.osprey.agent.bootstrap.Endpoints;
 import io.osprey.agent.lib.Library;
 import io.osprey.agent.lib.LibraryInstrumentation;
 import io.osprey.agent.lib.Settings;
@@ -20,11 +21,18 @@ public final class ServletLibrary extends Library {
     /** Query parameter names kept in {@code url.query}. */
     public static final String HTTP_QUERY_ALLOW = "http.query.allow";
 
+    /** Path patterns ({@code /files/*}) that name the paths they match. */
+    public static final String URL_NORMALIZE = "url.normalize";
+    /** {@code false}: number, UUID and long hex segments are not replaced by {@code {id}}. */
+    public static final String URL_NORMALIZE_IDS = "url.normalize.ids";
+    /** The cap on distinct transaction names of the service. */
+    public static final String HTTP_ENDPOINTS_MAX = "http.endpoints.max";
+
     private static final List<String> KEYS = Collections.unmodifiableList(Arrays.asList(
-            HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW));
+            HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW, URL_NORMALIZE, URL_NORMALIZE_IDS,
+            HTTP_ENDPOINTS_MAX));
 
     private static boolean started;
-    private static String complaint;
 
     private final ServletInstrumentation instrumentation = new ServletInstrumentation();
 
@@ -53,9 +61,15 @@ public final class ServletLibrary extends Library {
             return null;
         }
         started = true;
-        complaint = Servers.init(settings.get(HTTP_CLIENT_IP_HEADER), settings.get(HTTP_USER),
+        String complaint = Servers.init(settings.get(HTTP_CLIENT_IP_HEADER), settings.get(HTTP_USER),
                 settings.get(HTTP_QUERY_ALLOW));
-        return complaint;
+        String routes = Routes.configure(settings.get(URL_NORMALIZE), settings.get(URL_NORMALIZE_IDS));
+        String cap = Endpoints.configure(settings.get(HTTP_ENDPOINTS_MAX));
+        return join(join(complaint, routes), cap);
+    }
+
+    private static String join(String a, String b) {
+        return a == null ? b : b == null ? a : a + "; " + b;
     }
 
     @Override
