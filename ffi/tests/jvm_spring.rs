@@ -6,6 +6,8 @@
 //! pattern>` (`GET /owners/{ownerId}/pets/{petId}`) with `http.route` set
 //! to the pattern and the raw path kept in `url.path`; a failing handler
 //! keeps its route (Spring Boot's `/error` dispatch does not rename it); a
+//! JAX-RS resource (Jersey in a servlet at `/api/*`) is named by its
+//! matched `@Path` templates (`GET /api/pets/{petId}/toys/{toyId}`); a
 //! servlet mapped by path prefix is named by its mapping (`GET
 //! /legacy/*`); a path no framework names is normalised (numbers, UUIDs,
 //! long hex ids → `{id}`, the user's `url.normalize=/files/*` first) and
@@ -87,6 +89,8 @@ fn requests() -> Vec<(&'static str, String)> {
             "/blobs/9f86d081884c7d659a2feaa0c55ad015/raw".to_owned(),
         ),
         ("GET", "/files/a/b.txt".to_owned()),
+        ("GET", "/api/pets/rex".to_owned()),
+        ("GET", "/api/pets/rex/toys/3".to_owned()),
     ]
 }
 
@@ -206,6 +210,10 @@ fn routes_on_spring(jdk: &Path, label: &str) {
     assert!(expected[5].0.contains(" 500"), "{expected:?}");
     assert!(expected[6].1.contains("legacy /a/b"), "{expected:?}");
     assert!(expected[7].0.contains(" 404"), "{expected:?}");
+    assert!(
+        expected[12].1.contains("jaxrs toy 3 of rex"),
+        "{expected:?}"
+    );
 
     let receiver = Receiver::start();
     let args = vec![agent_arg(&receiver, ",url.normalize=/files/*")];
@@ -264,6 +272,14 @@ fn routes_on_spring(jdk: &Path, label: &str) {
         None,
     );
     expect("/files/a/b.txt", "GET /files/*", None);
+    // JAX-RS (Jersey in a servlet at /api/*): the matched @Path templates.
+    expect(
+        "/api/pets/rex",
+        "GET /api/pets/{petId}",
+        Some("/api/pets/{petId}"),
+    );
+    let toys = "/api/pets/{petId}/toys/{toyId}";
+    expect("/api/pets/rex/toys/3", &format!("GET {toys}"), Some(toys));
     assert_eq!(
         spans.len(),
         requests().len() + 1,

@@ -4,6 +4,8 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import org.glassfish.jersey.server.ResourceConfig;
+import org.glassfish.jersey.servlet.ServletContainer;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.web.context.WebServerInitializedEvent;
@@ -17,8 +19,9 @@ import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 
 /**
- * A Spring Boot 3 (Spring MVC on embedded Tomcat) application with URI-template routes and a
- * plain servlet mapped by path prefix ({@code /legacy/*}), for the agent's route naming test.
+ * A Spring Boot 3 (Spring MVC on embedded Tomcat) application with URI-template routes, a JAX-RS
+ * resource in a Jersey servlet ({@code /api/*}, {@link Pets}) and a plain servlet mapped by path
+ * prefix ({@code /legacy/*}), for the agent's route naming test.
  * {@code server.port=0} picks a free port, printed as {@code port=N}; {@code /exit} stops it.
  */
 @SpringBootApplication
@@ -34,6 +37,13 @@ public class DemoApplication {
             System.out.println("port=" + event.getWebServer().getPort());
             System.out.flush();
         };
+    }
+
+    /** Jersey (JAX-RS) in a servlet of its own at {@code /api/*}. */
+    @Bean
+    public ServletRegistrationBean<ServletContainer> jaxrs() {
+        return new ServletRegistrationBean<ServletContainer>(
+                new ServletContainer(new ResourceConfig(Pets.class)), "/api/*");
     }
 
     /** A servlet outside Spring MVC, mapped by path prefix. */

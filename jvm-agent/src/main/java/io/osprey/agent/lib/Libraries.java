@@ -1,6 +1,7 @@
 package io.osprey.agent.lib;
 
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
+import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
@@ -25,6 +26,7 @@ public final class Libraries {
                 new TomcatLibrary(),
                 new UndertowLibrary(),
                 new ServletLibrary(),
+                new JaxrsLibrary(),
                 new JdbcLibrary(),
                 new HttpClientLibrary()));
     }

@@ -235,8 +235,8 @@ public final class Servers {
                 // The container's own request, mapped exactly (or by default): no route to ask for.
                 boolean plain = s.routed || request == null || (request == s.direct && !s.directRouted);
                 String route = plain ? null : route(request, s);
-                if (route != null) {
-                    rename(s, route, s.lastRoutePath);
+                if (route != null && rename(s, route, null)) {
+                    s.mappingRoute = s.lastRoutePath; // http.route unless a framework names it
                 }
             }
             s.depth++;
@@ -305,7 +305,9 @@ public final class Servers {
      */
     static void frameworkRoute(ServletState s) {
         Object request = s.outer;
+        String mapping = s.mappingRoute;
         s.outer = null;
+        s.mappingRoute = null;
         if (s.routed || request == null || s.txnName == null) {
             return;
         }
@@ -313,6 +315,9 @@ public final class Servers {
         Accessors a = routeAccessors(request);
         Object pattern = a.call(a.attribute, request, SPRING_PATTERN);
         if (!(pattern instanceof String)) {
+            if (mapping != null) {
+                ValueNames.attr(-1L, kRoute, mapping);
+            }
             return;
         }
         String context = a.string(a.contextPath, request, null);
@@ -323,10 +328,12 @@ public final class Servers {
 
     /**
      * Renames this thread's transaction to {@code name} ({@code METHOD route}; {@code METHOD other}
-     * past the cap of distinct names) and records {@code http.route}.
+     * past the cap of distinct names) and records {@code http.route} (when given); false when the
+     * cap replaced the name.
      */
-    static void rename(ServletState s, String name, String route) {
-        if (!Endpoints.known(name)) {
+    static boolean rename(ServletState s, String name, String route) {
+        boolean kept = Endpoints.known(name);
+        if (!kept) {
             name = Endpoints.other(s.txnMethod);
             route = null;
         }
@@ -336,6 +343,29 @@ public final class Servers {
         }
         if (route != null) {
             ValueNames.attr(-1L, kRoute, route);
+        }
+        return kept;
+    }
+
+    /**
+     * A framework that routes inside a servlet (JAX-RS) names this thread's server transaction
+     * {@code METHOD route} with {@code http.route}; the first such call wins and the servlet's
+     * own mapping and Spring's pattern are then not used. Never throws.
+     */
+    public static void namedRoute(String method, String route) {
+        if (!Osprey.enabled || route == null) {
+            return;
+        }
+        try {
+            ServletState s = SERVLET.get();
+            if (s.routed || s.txnName == null) {
+                return;
+            }
+            s.routed = true;
+            s.mappingRoute = null;
+            rename(s, Endpoints.method(method) + " " + route, route);
+        } catch (Throwable ignored) {
+            // never into the application
         }
     }
 
@@ -347,6 +377,7 @@ public final class Servers {
         String name = s.txnName;
         s.txnName = null;
         s.outer = null;
+        s.mappingRoute = null;
         s.routed = true; // a later dispatch of a parked request does not rename it
         if (name != null && !Endpoints.admit(name)) {
             String other = Endpoints.other(s.txnMethod);
@@ -530,6 +561,8 @@ public final class Servers {
         boolean routed;
         /** The request the outermost {@code HttpServlet.service} runs with, until it returns. */
         Object outer;
+        /** The servlet mapping's route, {@code http.route} at the servlet's end unless a framework names one. */
+        String mappingRoute;
         /** The previous request URI and the raw bytes it was decoded from ({@link TomcatRequests}). */
         String uri;
         private byte[] uriBytes;
