@@ -21,7 +21,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -41,19 +40,12 @@ fn app_jar() -> &'static Path {
     static JAR: OnceLock<PathBuf> = OnceLock::new();
     JAR.get_or_init(|| {
         let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spring-demo-build");
-        let out = Command::new("mvn")
-            .args(["-q", "-B", "package", "-DskipTests"])
-            .arg(format!("-Dspring.demo.build.dir={}", build.display()))
-            .current_dir(common::repo_root().join("examples/spring-boot"))
-            .env("JAVA_HOME", common::java::java_home())
-            .stdin(Stdio::null())
-            .output()
-            .expect("mvn runs (Maven is needed for this test)");
-        assert!(
-            out.status.success(),
-            "mvn package failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        common::java::mvn_package(
+            &common::repo_root().join("examples/spring-boot"),
+            &[
+                "-DskipTests".to_owned(),
+                format!("-Dspring.demo.build.dir={}", build.display()),
+            ],
         );
         build.join("spring-demo.jar")
     })

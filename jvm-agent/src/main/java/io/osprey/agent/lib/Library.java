@@ -19,8 +19,22 @@ import java.util.List;
  * {@code LayoutTest} checks both rules on the compiled classes.
  */
 public abstract class Library {
+    private final String name;
+    private final LibraryInstrumentation instrumentation;
+
+    /**
+     * A library named {@code name} (its switch is {@code instrument.<name>}) whose classes
+     * {@code instrumentation} transforms (null: none, through the main transformer).
+     */
+    protected Library(String name, LibraryInstrumentation instrumentation) {
+        this.name = name;
+        this.instrumentation = instrumentation;
+    }
+
     /** The short name; the switch is {@code instrument.<name>}. */
-    public abstract String name();
+    public final String name() {
+        return name;
+    }
 
     /** {@code instrument.<name>}: {@code false} switches the library off. */
     public final String switchKey() {
@@ -42,7 +56,9 @@ public abstract class Library {
     }
 
     /** The transform the agent's main transformer asks for each class; null for none. */
-    public abstract LibraryInstrumentation instrumentation();
+    public final LibraryInstrumentation instrumentation() {
+        return instrumentation;
+    }
 
     /**
      * Installs transformers of its own (platform classes that need retransformation); called

@@ -1,7 +1,6 @@
 package io.osprey.agent.lib.httpclient;
 
 import io.osprey.agent.lib.Library;
-import io.osprey.agent.lib.LibraryInstrumentation;
 import io.osprey.agent.lib.Settings;
 import java.lang.instrument.Instrumentation;
 
@@ -11,22 +10,15 @@ import java.lang.instrument.Instrumentation;
  * retransformation-capable transformer of their own; one runtime ({@link HttpClients}).
  */
 public final class HttpClientLibrary extends Library {
-    private final ApacheHttpInstrumentation instrumentation = new ApacheHttpInstrumentation();
-
-    @Override
-    public String name() {
-        return "http_client";
+    /** The library, with a fresh transform. */
+    public HttpClientLibrary() {
+        super("http_client", new ApacheHttpInstrumentation());
     }
 
     @Override
     public String start(Settings settings) {
         HttpClients.init();
         return null;
-    }
-
-    @Override
-    public LibraryInstrumentation instrumentation() {
-        return instrumentation;
     }
 
     @Override
@@ -37,6 +29,6 @@ public final class HttpClientLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        instrumentation.transform(null, "io/osprey/agent/Warmup", new org.objectweb.asm.ClassReader(code));
+        instrumentation().transform(null, "io/osprey/agent/Warmup", new org.objectweb.asm.ClassReader(code));
     }
 }

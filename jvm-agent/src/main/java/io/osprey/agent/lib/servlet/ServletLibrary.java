@@ -2,7 +2,6 @@ package io.osprey.agent.lib.servlet;
 
 import io.osprey.agent.bootstrap.Endpoints;
 import io.osprey.agent.lib.Library;
-import io.osprey.agent.lib.LibraryInstrumentation;
 import io.osprey.agent.lib.Settings;
 import java.util.Arrays;
 import java.util.Collections;
@@ -34,11 +33,9 @@ public final class ServletLibrary extends Library {
 
     private static boolean started;
 
-    private final ServletInstrumentation instrumentation = new ServletInstrumentation();
-
-    @Override
-    public String name() {
-        return "servlet";
+    /** The library, with a fresh transform. */
+    public ServletLibrary() {
+        super("servlet", new ServletInstrumentation());
     }
 
     @Override
@@ -70,11 +67,6 @@ public final class ServletLibrary extends Library {
 
     private static String join(String a, String b) {
         return a == null ? b : b == null ? a : a + "; " + b;
-    }
-
-    @Override
-    public LibraryInstrumentation instrumentation() {
-        return instrumentation;
     }
 
     @Override

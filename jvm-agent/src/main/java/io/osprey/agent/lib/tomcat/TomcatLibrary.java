@@ -1,7 +1,6 @@
 package io.osprey.agent.lib.tomcat;
 
 import io.osprey.agent.lib.Library;
-import io.osprey.agent.lib.LibraryInstrumentation;
 import io.osprey.agent.lib.Settings;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import org.objectweb.asm.ClassReader;
@@ -11,21 +10,14 @@ import org.objectweb.asm.ClassReader;
  * runtime's ({@code io.osprey.agent.lib.servlet.Servers}), shared with Undertow.
  */
 public final class TomcatLibrary extends Library {
-    private final TomcatInstrumentation instrumentation = new TomcatInstrumentation();
-
-    @Override
-    public String name() {
-        return "tomcat";
+    /** The library, with a fresh transform. */
+    public TomcatLibrary() {
+        super("tomcat", new TomcatInstrumentation());
     }
 
     @Override
     public String start(Settings settings) {
         return ServletLibrary.startServers(settings);
-    }
-
-    @Override
-    public LibraryInstrumentation instrumentation() {
-        return instrumentation;
     }
 
     @Override
