@@ -11,10 +11,12 @@ package io.osprey.agent.bootstrap;
  *       or the 56th is a {@code -}, with only the flags this version knows (sampled {@code 01},
  *       random {@code 02}); all-zero ids are invalid. A duplicated or malformed header is no
  *       parent: the transaction starts a new trace and {@code tracestate} is not continued.
- *   <li>{@code tracestate}: all header lines combined, list members trimmed, empty ones skipped,
- *       invalid ones (key or value outside the grammar) and repeated keys (after the first)
- *       dropped; at most 32 members and 512 characters kept (past 512, members longer than 128
- *       characters go first, then members from the right).
+ *   <li>{@code tracestate}: all header lines combined, list members trimmed of optional white
+ *       space, empty ones skipped. A header with a member outside the grammar (key or value), a
+ *       repeated key or more than 32 members is invalid and not continued at all, as the
+ *       specification's test suite requires (its strict level). A valid one is sent on, cut to
+ *       512 characters when longer (members longer than 128 characters go first, then members
+ *       from the right).
  *   <li>outgoing: the recorder's {@code traceparent} (version 00, this step's span id) with the
  *       flags of the caller kept (its sampled decision and its random flag), or, on a new trace,
  *       sampled and random (the recorder draws trace ids at random); {@code tracestate} forwarded
@@ -119,9 +121,9 @@ public final class TraceContext {
     }
 
     /**
-     * The {@code tracestate} to continue from a request's header lines (combined in order):
-     * invalid members and repeated keys dropped, then cut to {@link #MAX_MEMBERS} and {@link
-     * #MAX_LENGTH}; null when nothing valid remains.
+     * The {@code tracestate} to continue from a request's header lines (combined in order), cut to
+     * {@link #MAX_LENGTH}; null when there is none or it is invalid (a member outside the grammar,
+     * a repeated key, more than {@link #MAX_MEMBERS} members).
      */
     public static String tracestate(String[] values) {
         if (values == null || values.length == 0) {
@@ -141,16 +143,14 @@ public final class TraceContext {
                 String member = trimOws(line.substring(start, end));
                 if (!member.isEmpty()) {
                     int eq = member.indexOf('=');
-                    if (eq > 0 && validKey(member, eq) && validValue(member, eq + 1)
-                            && keys.add(member.substring(0, eq))) {
-                        members.add(member);
+                    if (eq <= 0 || !validKey(member, eq) || !validValue(member, eq + 1)
+                            || !keys.add(member.substring(0, eq)) || members.size() == MAX_MEMBERS) {
+                        return null;
                     }
+                    members.add(member);
                 }
                 start = end + 1;
             }
-        }
-        while (members.size() > MAX_MEMBERS) {
-            members.remove(members.size() - 1);
         }
         int total = combinedLength(members);
         for (int i = members.size() - 1; total > MAX_LENGTH && i >= 0; i--) {

@@ -82,69 +82,100 @@ class TraceContextTest {
     }
 
     @Test
-    void tracestateIsCombinedAndInvalidMembersDropped() {
-        assertEquals("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
-                TraceContext.tracestate(lines("congo=t61rcWkgMzE", " rojo=00f067aa0ba902b7 ")));
-        // Empty members are skipped; optional white space is trimmed.
+    void tracestateLinesAreCombinedInOrderWithOptionalWhiteSpaceTrimmed() {
+        assertEquals("foo=1,bar=2,rojo=1,congo=2,baz=3",
+                TraceContext.tracestate(lines("foo=1,bar=2", "rojo=1,congo=2", "baz=3")));
+        assertEquals("foo=1,bar=2,baz=3", TraceContext.tracestate(lines("foo=1 \t , \t bar=2, \t baz=3")));
+        assertEquals("foo=1,bar=2,baz=3", TraceContext.tracestate(lines("foo=1\t \t,\t \tbar=2,\t \tbaz=3")));
+        for (String ows : new String[] {" foo=1", "\tfoo=1", "foo=1 ", "foo=1\t", "\t foo=1 \t"}) {
+            assertEquals("foo=1", TraceContext.tracestate(lines(ows)), ows);
+        }
+        // Empty members are allowed and skipped; a value keeps its inner spaces.
         assertEquals("a=1,b=2", TraceContext.tracestate(lines(",a=1 , ,\tb=2,")));
-        // Invalid keys and values are dropped, the rest kept in order.
-        assertEquals("ok=1,t1@sys=v,x_-*/9=z,k=a",
-                TraceContext.tracestate(lines("Upper=1,ok=1,1bad=2,t1@sys=v,t@1sys=v,x_-*/9=z,=v,k=,k=a=b,k=a,b,n")));
-        // A value keeps inner spaces but not a trailing space inside the member (trimmed as OWS).
         assertEquals("k=a b", TraceContext.tracestate(lines("k=a b ")));
-        // Repeated keys: the first (left-most) wins.
-        assertEquals("k=1,j=2", TraceContext.tracestate(lines("k=1,j=2", "k=3")));
         assertNull(TraceContext.tracestate(lines("")));
-        assertNull(TraceContext.tracestate(lines("BAD=1")));
+        assertNull(TraceContext.tracestate(lines(" , ")));
         assertNull(TraceContext.tracestate(null));
-        // Characters outside printable ASCII are invalid in values.
-        assertNull(TraceContext.tracestate(lines("k=caf\u00e9")));
+    }
+
+    @Test
+    void everyAllowedCharacterIsKept() {
+        StringBuilder key = new StringBuilder();
+        for (char c = 'a'; c <= 'z'; c++) {
+            key.append(c);
+        }
+        key.append("0123456789_-*/");
+        StringBuilder value = new StringBuilder();
+        for (char c = 0x20; c <= 0x7e; c++) {
+            if (c != ',' && c != '=') {
+                value.append(c);
+            }
+        }
+        String member = key + "=" + value;
+        assertEquals(member, TraceContext.tracestate(lines(member)));
+        String vendor = key + "@a-z0-9_-*/=" + value;
+        assertEquals(vendor, TraceContext.tracestate(lines(vendor)));
+    }
+
+    @Test
+    void anInvalidMemberOrARepeatedKeyDiscardsTheHeader() {
+        String[][] bad = {
+            {"foo=1,foo=1"}, {"foo=1,foo=2"}, {"foo=1", "foo=1"}, {"foo=1", "foo=2"}, // repeated keys
+            {"foo =1"}, {"FOO=1"}, {"foo.bar=1"}, {"ok=1,Upper=1"}, // illegal keys
+            {"foo@=1,bar=2"}, {"@foo=1,bar=2"}, {"foo@@bar=1,bar=2"}, {"foo@bar@baz=1,bar=2"}, // vendor format
+            {"1bad=2,ok=1"}, {"t@1sys=v"}, {"=v"}, {"k="}, {"k=a=b"}, {"n"}, {"k=caf\u00e9"},
+        };
+        for (String[] b : bad) {
+            assertNull(TraceContext.tracestate(b), String.join("|", b));
+        }
+        assertEquals("t1@sys=v,x_-*/9=z,1a@b=c", TraceContext.tracestate(lines("t1@sys=v,x_-*/9=z,1a@b=c")));
     }
 
     @Test
     void keyAndValueLengthLimits() {
-        StringBuilder key = new StringBuilder("a");
-        while (key.length() < 256) {
-            key.append('b');
-        }
-        assertEquals(key + "=1", TraceContext.tracestate(lines(key + "=1")));
-        assertNull(TraceContext.tracestate(lines(key + "b=1")));
-        StringBuilder value = new StringBuilder();
-        while (value.length() < 256) {
-            value.append('v');
-        }
-        assertEquals("k=" + value, TraceContext.tracestate(lines("k=" + value)));
-        assertNull(TraceContext.tracestate(lines("k=" + value + "v")));
-        assertNull(TraceContext.tracestate(lines("t@abcdefghijklmno=1"))); // system of 15
-        assertEquals("t@abcdefghijklmn=1", TraceContext.tracestate(lines("t@abcdefghijklmn=1")));
+        assertEquals("foo=1," + repeat('z', 256) + "=1", TraceContext.tracestate(lines("foo=1", repeat('z', 256) + "=1")));
+        assertNull(TraceContext.tracestate(lines("foo=1", repeat('z', 257) + "=1")));
+        String tenant = repeat('t', 241) + "@" + repeat('v', 14) + "=1";
+        assertEquals("foo=1," + tenant, TraceContext.tracestate(lines("foo=1", tenant)));
+        assertNull(TraceContext.tracestate(lines("foo=1", repeat('t', 242) + "@v=1")));
+        assertNull(TraceContext.tracestate(lines("foo=1", "t@" + repeat('v', 15) + "=1")));
+        assertEquals("k=" + repeat('v', 256), TraceContext.tracestate(lines("k=" + repeat('v', 256))));
+        assertNull(TraceContext.tracestate(lines("k=" + repeat('v', 257))));
     }
 
     @Test
-    void atMost32MembersAnd512Characters() {
-        StringBuilder many = new StringBuilder();
-        for (int i = 0; i < 40; i++) {
-            many.append(i == 0 ? "" : ",").append("k").append(i).append("=v");
-        }
-        String kept = TraceContext.tracestate(lines(many.toString()));
+    void at32MembersTheHeaderIsKeptAt33Discarded() {
+        String[] ten = {
+            "bar01=01,bar02=02,bar03=03,bar04=04,bar05=05,bar06=06,bar07=07,bar08=08,bar09=09,bar10=10",
+            "bar11=11,bar12=12,bar13=13,bar14=14,bar15=15,bar16=16,bar17=17,bar18=18,bar19=19,bar20=20",
+            "bar21=21,bar22=22,bar23=23,bar24=24,bar25=25,bar26=26,bar27=27,bar28=28,bar29=29,bar30=30",
+        };
+        String kept = TraceContext.tracestate(lines(ten[0], ten[1], ten[2], "bar31=31,bar32=32"));
         assertEquals(32, kept.split(",").length);
-        assertTrue(kept.startsWith("k0=v,k1=v,") && kept.endsWith(",k31=v"), kept);
-        // Past 512 characters, members longer than 128 go first, then members from the right.
-        StringBuilder big = new StringBuilder("big=");
-        while (big.length() < 200) {
-            big.append('x');
-        }
+        assertTrue(kept.startsWith("bar01=01,"), kept);
+        assertNull(TraceContext.tracestate(lines(ten[0], ten[1], ten[2], "bar31=31,bar32=32,bar33=33")));
+    }
+
+    @Test
+    void past512CharactersLargeMembersGoFirstThenFromTheRight() {
+        String big = "big=" + repeat('x', 196);
         StringBuilder mid = new StringBuilder();
         for (int i = 0; i < 6; i++) {
-            mid.append(',').append("m").append(i).append('=');
-            for (int j = 0; j < 90; j++) {
-                mid.append('y');
-            }
+            mid.append(',').append("m").append(i).append('=').append(repeat('y', 90));
         }
         String cut = TraceContext.tracestate(lines("a=1," + big + mid));
         assertTrue(cut.length() <= 512, cut);
         assertTrue(cut.startsWith("a=1,m0="), cut);
         assertTrue(!cut.contains("big="), cut);
         assertEquals(6, cut.split(",").length); // a, m0..m4 (m5 cut from the right)
+    }
+
+    private static String repeat(char c, int n) {
+        StringBuilder sb = new StringBuilder(n);
+        for (int i = 0; i < n; i++) {
+            sb.append(c);
+        }
+        return sb.toString();
     }
 
     @Test
