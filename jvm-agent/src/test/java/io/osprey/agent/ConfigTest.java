@@ -26,6 +26,24 @@ class ConfigTest {
     }
 
     @Test
+    void everyLibraryKeyIsTheAgentsNotTheRecorders() {
+        Map<String, String> env = new HashMap<String, String>();
+        env.put("OSPREY_URL_NORMALIZE", "/files/*");
+        AgentConfig cfg = AgentConfig.load("instrument.jaxrs=false,http.endpoints.max=5,service.name=x", null, env,
+                new Properties());
+        for (String key : io.osprey.agent.lib.Libraries.keys()) {
+            assertTrue(AgentConfig.AGENT_KEYS.contains(key), key);
+        }
+        assertEquals("/files/*", cfg.get("url.normalize"));
+        assertEquals("5", cfg.get("http.endpoints.max"));
+        assertFalse(cfg.flagOn("instrument.jaxrs"));
+        assertFalse(cfg.recorderItems().containsKey("url.normalize"));
+        assertFalse(cfg.recorderItems().containsKey("http.endpoints.max"));
+        assertFalse(cfg.recorderItems().containsKey("instrument.jaxrs"));
+        assertTrue(cfg.recorderItems().containsKey("service.name"));
+    }
+
+    @Test
     void theAgentBudgetsCallTreesUnlessConfigured() {
         Map<String, String> noEnv = new HashMap<String, String>();
         AgentConfig plain = AgentConfig.load("service.name=x", null, noEnv, new Properties());
