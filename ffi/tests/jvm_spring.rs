@@ -4,7 +4,8 @@
 //!
 //! Proves: a request Spring MVC handles is named `METHOD <best-matching
 //! pattern>` (`GET /owners/{ownerId}/pets/{petId}`) with `http.route` set
-//! to the pattern and the raw path kept in `url.path`; a failing handler
+//! to the pattern and the raw path kept in `url.path` (under the servlet's
+//! prefix when the `DispatcherServlet` is mapped by one, `/mvc/*`); a failing handler
 //! keeps its route (Spring Boot's `/error` dispatch does not rename it); a
 //! JAX-RS resource (Jersey in a servlet at `/api/*`) is named by its
 //! matched `@Path` templates (`GET /api/pets/{petId}/toys/{toyId}`); a
@@ -276,6 +277,33 @@ fn routes_on_spring(jdk: &Path, label: &str) {
         spans.len(),
         requests().len() + 1,
         "{label}: one span per request"
+    );
+
+    // The DispatcherServlet mapped by a path prefix (spring.mvc.servlet.path):
+    // Spring's pattern is within the mapping, the route is under it.
+    let receiver = Receiver::start();
+    let args = vec![
+        agent_arg(&receiver, ""),
+        "-Dspring.mvc.servlet.path=/mvc".to_owned(),
+    ];
+    let app = start(jdk, &args, &format!("spring-prefix-{label}"));
+    let (status, body) = send(app.port, "GET", "/mvc/owners/5");
+    assert!(
+        status.contains(" 200") && body.contains("owner 5"),
+        "{status} {body}"
+    );
+    // Exported within the batch delay; /exit is under /mvc too, so the JVM is
+    // just ended once the span is in.
+    let spans = server_spans(&receiver, 1);
+    drop(app);
+    let owner = spans
+        .iter()
+        .find(|s| str_attr(&s.attributes, "url.path") == Some("/mvc/owners/5"))
+        .unwrap_or_else(|| panic!("{label}: no span for /mvc/owners/5"));
+    assert_eq!(owner.name, "GET /mvc/owners/{ownerId}", "{label}");
+    assert_eq!(
+        str_attr(&owner.attributes, "http.route"),
+        Some("/mvc/owners/{ownerId}")
     );
 
     // The cap: 3 distinct names, then `METHOD other`, counted.

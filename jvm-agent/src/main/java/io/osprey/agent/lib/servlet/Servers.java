@@ -299,8 +299,8 @@ public final class Servers {
 
     /**
      * After the first outermost servlet of a transaction: Spring MVC's best-matching pattern
-     * ({@code GET /owners/{ownerId}}, under the context path) renames it and becomes {@code
-     * http.route}. Only this first dispatch names the transaction: an error page or a dispatch
+     * ({@code GET /owners/{ownerId}}, under the context path, and under the servlet's path prefix
+     * when it is mapped by one) renames it and becomes {@code http.route}. Only this first dispatch names the transaction: an error page or a dispatch
      * later (Spring Boot's {@code /error}) does not rename it again.
      */
     static void frameworkRoute(ServletState s) {
@@ -322,7 +322,10 @@ public final class Servers {
         }
         String context = a.string(a.contextPath, request, null);
         String method = a.string(a.method, request, null);
-        String name = s.route(Endpoints.method(method), context == null ? "" : context, (String) pattern);
+        // Mapped by a path prefix (/mvc/*), the DispatcherServlet matches within it.
+        String base = mapping != null && mapping.endsWith("/*") ? mapping.substring(0, mapping.length() - 2)
+                : context == null ? "" : context;
+        String name = s.route(Endpoints.method(method), base, (String) pattern);
         rename(s, name, s.lastRoutePath);
     }
 
