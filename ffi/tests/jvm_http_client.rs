@@ -21,6 +21,13 @@
 //! first loaded them before ours started, are retransformed and still give
 //! steps and headers. On JDK 17 and Temurin 25.
 //!
+//! W3C Trace Context end to end: a servlet (`Relay.java`) calling back into
+//! its server with three clients while it serves requests carrying valid,
+//! unsampled, duplicated, malformed, future-version and B3 `traceparent`
+//! headers and valid, over-long (33 members) and invalid `tracestate`; what
+//! each callee received (`traceparent` flags, `tracestate` forwarded or
+//! dropped) and the spans (continued or new trace).
+//!
 //! Tomcat, HttpClient 5 and their dependencies come from Maven Central
 //! (`mvn dependency:copy`) into the cargo target directory. Set
 //! `OSPREY_AGENT_JAR` to test a prebuilt agent jar.
@@ -100,7 +107,7 @@ fn app_classes() -> &'static Path {
     CLASSES.get_or_init(|| {
         common::java::compile_app(
             "jvm-agent/src/test-app/http/demo/http",
-            &["EchoServer.java", "ClientApp.java"],
+            &["EchoServer.java", "ClientApp.java", "Relay.java"],
             libs(),
             "jvm-http-classes",
         )
@@ -324,8 +331,9 @@ fn two_services_one_trace(jdk: &Path, label: &str) {
             assert!(elapsed >= 300_000_000, "{label}: async step {elapsed} ns");
             assert!(step.end_time_unix_nano >= child.start_time_unix_nano);
         }
+        // A trace begun here: sampled, and its id random (W3C level 2).
         if want.status != Some(500) {
-            let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
+            let header = format!("00-{}-{}-03", hex(&txn.trace_id), hex(&step.span_id));
             assert!(
                 seen(&server_out, id).contains(&header),
                 "{label}: id={id} expected {header}:\n{server_out}"
@@ -500,7 +508,7 @@ fn preloaded_classes_retransformed(jdk: &Path, label: &str) {
     // classes sent the step's traceparent.
     for (step, want) in steps.iter().zip(EXPECTED).take(2) {
         assert_eq!(step.name, format!("GET 127.0.0.1:{port}"));
-        let header = format!("00-{}-{}-01", hex(&txn.trace_id), hex(&step.span_id));
+        let header = format!("00-{}-{}-03", hex(&txn.trace_id), hex(&step.span_id));
         assert_eq!(
             seen(&server_out, want.id),
             [header],
@@ -514,5 +522,178 @@ fn preloaded_classes_retransformed(jdk: &Path, label: &str) {
 fn jdk_http_classes_loaded_before_the_agent_are_retransformed() {
     for (jdk, label) in jdks() {
         preloaded_classes_retransformed(&jdk, label);
+    }
+}
+
+/// What one echo saw (`url echo N traceparent=X tracestate=Y` in the
+/// relay's answer), per client, in the relay's order.
+fn relayed(body: &str) -> Vec<(String, String, String)> {
+    body.lines()
+        .map(|l| {
+            let (client, rest) = l.split_once(' ').expect("client name");
+            let tp = rest
+                .split_once(" traceparent=")
+                .and_then(|(_, r)| r.split_once(" tracestate="))
+                .expect("echo line");
+            (client.to_owned(), tp.0.to_owned(), tp.1.to_owned())
+        })
+        .collect()
+}
+
+/// W3C Trace Context end to end through a servlet (`Relay`) that makes
+/// outgoing calls with three clients while it serves a request: what each
+/// callee saw, for each inbound case, and the relay's SERVER span.
+fn trace_context_through_a_relay(jdk: &Path, label: &str) {
+    const T: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const P: &str = "00f067aa0ba902b7";
+    let receiver = Receiver::start();
+    let args = vec![agent_arg(&receiver, "service.name=relay")];
+    let server = Server::start(jdk, &args, &format!("http-relay-{label}"));
+    let relay = |id: u32, headers: &str| {
+        let (status, body) = server.0.get(&format!("/relay?id={id}"), headers);
+        assert!(status.contains(" 200"), "{status} {body}");
+        let seen = relayed(&body);
+        assert_eq!(
+            seen.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+            ["url", "jdk", "apache"],
+            "{body}"
+        );
+        seen
+    };
+    let trace_of = |tp: &str| tp.split('-').nth(1).unwrap().to_owned();
+    let flags_of = |tp: &str| tp.rsplit('-').next().unwrap().to_owned();
+    let mut new_traces = Vec::new();
+
+    // 1. Continued: same trace, the caller's flags, tracestate forwarded
+    //    (optional white space trimmed).
+    let ts = "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7";
+    for (_, tp, state) in relay(
+        1,
+        &format!("traceparent: 00-{T}-{P}-01\r\ntracestate: {ts}\r\n"),
+    ) {
+        assert_eq!(trace_of(&tp), T, "{tp}");
+        assert!(
+            !tp.contains(P),
+            "the callee's parent is the client step: {tp}"
+        );
+        assert_eq!(flags_of(&tp), "01");
+        assert_eq!(state, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+    }
+    // 2. The caller did not sample: the decision is passed on; two
+    //    tracestate lines are combined.
+    let t2 = "0af7651916cd43dd8448eb211c80319c";
+    let headers = format!("traceparent: 00-{t2}-{P}-00\r\ntracestate: a=1\r\ntracestate: b=2\r\n");
+    for (_, tp, state) in relay(2, &headers) {
+        assert_eq!(
+            (trace_of(&tp), flags_of(&tp)),
+            (t2.to_owned(), "00".to_owned())
+        );
+        assert_eq!(state, "a=1,b=2");
+    }
+    // 3. Duplicated traceparent, 4. malformed (upper case), 5. none: a new
+    //    trace (sampled, random id), no tracestate continued.
+    let t3 = "11111111111111111111111111111111";
+    let dup =
+        format!("traceparent: 00-{t3}-{P}-01\r\ntraceparent: 00-{T}-{P}-01\r\ntracestate: a=1\r\n");
+    let upper = format!(
+        "traceparent: 00-{}-{P}-01\r\ntracestate: a=1\r\n",
+        T.to_uppercase()
+    );
+    for (id, headers) in [(3, dup.as_str()), (4, upper.as_str()), (5, "")] {
+        let seen = relay(id, headers);
+        let trace = trace_of(&seen[0].1);
+        assert!(trace != t3 && trace != T, "id={id}: {seen:?}");
+        for (_, tp, state) in &seen {
+            assert_eq!(
+                (trace_of(tp), flags_of(tp)),
+                (trace.clone(), "03".to_owned())
+            );
+            assert_eq!(state, "none", "id={id}");
+        }
+        new_traces.push(trace);
+    }
+    // 6. A future version is read by its first four fields and sent on as 00.
+    let t6 = "22222222222222222222222222222222";
+    for (_, tp, _) in relay(
+        6,
+        &format!("traceparent: cc-{t6}-{P}-01-what-the-future-will-be-like\r\n"),
+    ) {
+        assert!(
+            tp.starts_with(&format!("00-{t6}-")) && tp.ends_with("-01"),
+            "{tp}"
+        );
+    }
+    // 7. B3 as before: continued, sampled, no random flag, no tracestate.
+    let t7 = "33333333333333333333333333333333";
+    for (_, tp, state) in relay(7, &format!("b3: {t7}-{P}-1\r\n")) {
+        assert_eq!(
+            (trace_of(&tp), flags_of(&tp)),
+            (t7.to_owned(), "01".to_owned())
+        );
+        assert_eq!(state, "none");
+    }
+    // 8. 32 list members go on; 33, or an invalid member, make the
+    //    tracestate invalid: the trace is continued without it.
+    let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+    let t8 = "44444444444444444444444444444444";
+    let cases = [
+        (8, many[..32].join(","), many[..32].join(",")),
+        (9, many.join(","), "none".to_owned()),
+        (10, "ok=1,BAD=2".to_owned(), "none".to_owned()),
+    ];
+    for (id, sent, want) in &cases {
+        let headers = format!("traceparent: 00-{t8}-{P}-01\r\ntracestate: {sent}\r\n");
+        for (_, tp, state) in relay(*id, &headers) {
+            assert_eq!(trace_of(&tp), t8, "id={id}");
+            assert_eq!(&state, want, "id={id}");
+        }
+    }
+
+    let _ = server.stop(&format!("http-relay-{label}"));
+    // 10 relay spans + 30 echo spans + 30 client steps.
+    let all = spans(&receiver, 70);
+    let server_spans: Vec<&Span> = all
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.kind == span::SpanKind::Server as i32)
+        .collect();
+    let relay_span = |trace: &str| {
+        server_spans
+            .iter()
+            .find(|s| s.name == "GET /relay" && hex(&s.trace_id) == trace)
+            .unwrap_or_else(|| panic!("no relay span in trace {trace}"))
+    };
+    for (trace, parent) in [(T, P), (t2, P), (t6, P), (t7, P), (t8, P)] {
+        assert_eq!(hex(&relay_span(trace).parent_span_id), parent, "{trace}");
+    }
+    for trace in &new_traces {
+        assert!(
+            relay_span(trace).parent_span_id.is_empty(),
+            "{trace}: a new trace has no parent"
+        );
+    }
+    // Every echo span is the child of a client step of its relay's trace.
+    for echo in server_spans.iter().filter(|s| s.name == "GET /echo") {
+        let parent = all
+            .iter()
+            .map(|(_, s)| s)
+            .find(|s| s.span_id == echo.parent_span_id)
+            .unwrap_or_else(|| panic!("echo span without its client step"));
+        assert_eq!(parent.kind, span::SpanKind::Client as i32);
+        assert_eq!(parent.trace_id, echo.trace_id);
+    }
+    assert_eq!(
+        server_spans
+            .iter()
+            .filter(|s| s.name == "GET /echo")
+            .count(),
+        30
+    );
+}
+
+#[test]
+fn w3c_trace_context_through_a_servlet_making_calls() {
+    for (jdk, label) in jdks() {
+        trace_context_through_a_relay(&jdk, label);
     }
 }

@@ -188,6 +188,23 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
         server_names.contains(&"GET /app/items/*") && !server_names.contains(&"GET /app/items/17"),
         "{name}: {server_names:?}"
     );
+    let items = servers
+        .iter()
+        .find(|s| s.name == "GET /app/items/*")
+        .unwrap();
+    assert_eq!(
+        str_attr(&items.attributes, "http.route"),
+        Some("/app/items/*"),
+        "{name}"
+    );
+    assert_eq!(
+        str_attr(&items.attributes, "url.path"),
+        Some("/app/items/17"),
+        "{name}"
+    );
+    // An exactly mapped servlet says no route: none is made up.
+    let hello = servers.iter().find(|s| s.name == "GET /app/hello").unwrap();
+    assert_eq!(str_attr(&hello.attributes, "http.route"), None, "{name}");
 
     // JDBC batches over TCP: one step each, the server from the URL, the
     // password in the URL nowhere.

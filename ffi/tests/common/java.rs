@@ -50,25 +50,13 @@ pub fn agent_jar(build_dir: &str, mvn_args: &[&str]) -> &'static Path {
             return jar;
         }
         let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join(build_dir);
-        let out = Command::new("mvn")
-            .args(["-q", "-B", "package"])
-            .args(mvn_args)
-            .arg(format!(
-                "-Dosprey.native.dir={}",
-                super::lib_dir().display()
-            ))
-            .arg(format!("-Dosprey.build.dir={}", build.display()))
-            .current_dir(super::repo_root().join("jvm-agent"))
-            .env("JAVA_HOME", java_home())
-            .stdin(Stdio::null())
-            .output()
-            .expect("mvn runs (Maven is needed for this test)");
-        assert!(
-            out.status.success(),
-            "mvn package failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args: Vec<String> = mvn_args.iter().map(|a| (*a).to_owned()).collect();
+        args.push(format!(
+            "-Dosprey.native.dir={}",
+            super::lib_dir().display()
+        ));
+        args.push(format!("-Dosprey.build.dir={}", build.display()));
+        mvn_package(&super::repo_root().join("jvm-agent"), &args);
         let jar = build.join("osprey-agent.jar");
         assert!(jar.is_file(), "{} not built", jar.display());
         jar
@@ -76,6 +64,26 @@ pub fn agent_jar(build_dir: &str, mvn_args: &[&str]) -> &'static Path {
 }
 
 /// The artifact `coords` (`group:artifact:version[:type]`) copied from
+/// `mvn -q -B package` of the Maven project in `project` with `args`, under
+/// [`java_home`]; fails the test when Maven does.
+pub fn mvn_package(project: &Path, args: &[String]) {
+    let out = Command::new("mvn")
+        .args(["-q", "-B", "package"])
+        .args(args)
+        .current_dir(project)
+        .env("JAVA_HOME", java_home())
+        .stdin(Stdio::null())
+        .output()
+        .expect("mvn runs (Maven is needed for this test)");
+    assert!(
+        out.status.success(),
+        "mvn package in {} failed:\n{}\n{}",
+        project.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Maven Central into `dir` as `file`, fetched once (`mvn dependency:copy`).
 pub fn maven_artifact(coords: &str, file: &str, dir: &Path) -> PathBuf {
     let path = dir.join(file);

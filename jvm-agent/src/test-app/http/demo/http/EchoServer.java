@@ -15,7 +15,7 @@ import org.apache.catalina.startup.Tomcat;
  * The callee of the HTTP client test: embedded Tomcat 11 on 127.0.0.1 (port printed as {@code
  * port=N}). {@code /echo?id=N} answers {@code echo N} and prints the {@code traceparent} it
  * received ({@code seen id=N traceparent=...}, {@code none} without one) on standard output, not
- * in the response; a POST there answers {@code posted <body length> id=N}; {@code /status?code=N} answers with status N; {@code /exit} stops it (or it
+ * in the response (with {@code show=1}, also in it, with the {@code tracestate}); a POST there answers {@code posted <body length> id=N}; {@code /status?code=N} answers with status N; {@code /relay?id=N} calls {@code /echo} with three clients ({@link Relay}); {@code /exit} stops it (or it
  * stops by itself after two minutes).
  */
 public final class EchoServer {
@@ -35,6 +35,7 @@ public final class EchoServer {
         Tomcat.addServlet(ctx, "echo", new Echo()).addMapping("/echo");
         Tomcat.addServlet(ctx, "status", new Status()).addMapping("/status");
         Tomcat.addServlet(ctx, "exit", new Exit()).addMapping("/exit");
+        Tomcat.addServlet(ctx, "relay", new Relay()).addMapping("/relay");
         tomcat.start();
         System.out.println("port=" + connector.getLocalPort());
         System.out.flush();
@@ -63,6 +64,12 @@ public final class EchoServer {
                 }
             }
             resp.setContentType("text/plain");
+            if (req.getParameter("show") != null) { // the Trace Context headers it saw, in the body
+                String ts = req.getHeader("tracestate");
+                resp.getWriter().print("echo " + id + " traceparent=" + (tp == null ? "none" : tp)
+                        + " tracestate=" + (ts == null ? "none" : ts));
+                return;
+            }
             resp.getWriter().print("echo " + id);
         }
 

@@ -4,6 +4,11 @@ import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import java.io.File;
 import java.lang.instrument.Instrumentation;
+import io.osprey.agent.lib.Libraries;
+import io.osprey.agent.lib.Library;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /** Loads the configuration and libosprey, starts the recorder and installs the hooks. */
@@ -59,13 +64,13 @@ final class Agent {
         Osprey.setTxnKind("server".equalsIgnoreCase(cfg.get(AgentConfig.TXN_KIND))
                 ? OspreyNative.TXN_SERVER
                 : OspreyNative.TXN_INTERNAL);
-        String complaint = io.osprey.agent.bootstrap.Servers.init(cfg.get(AgentConfig.HTTP_CLIENT_IP_HEADER),
-                cfg.get(AgentConfig.HTTP_USER), cfg.get(AgentConfig.HTTP_QUERY_ALLOW));
-        if (complaint != null) {
-            System.err.println("osprey: ignoring configuration: " + complaint);
+        List<Library> libraries = Libraries.enabled(cfg);
+        for (Library library : libraries) {
+            String complaint = library.start(cfg);
+            if (complaint != null) {
+                System.err.println("osprey: ignoring configuration: " + complaint);
+            }
         }
-        io.osprey.agent.bootstrap.Jdbc.init();
-        io.osprey.agent.bootstrap.HttpClients.init();
         Osprey.enabled = true;
         Inspector.install(cfg, inst);
         final int timeoutMs = cfg.shutdownTimeoutMs();
@@ -81,27 +86,17 @@ final class Agent {
             }
         });
         Hooks hooks = Hooks.from(cfg);
-        java.util.List<LibraryInstrumentation> libraries = new java.util.ArrayList<LibraryInstrumentation>();
-        if (cfg.flagOn(AgentConfig.INSTRUMENT_TOMCAT)) {
-            libraries.add(new TomcatInstrumentation());
+        List<LibraryInstrumentation> transforms = new ArrayList<LibraryInstrumentation>();
+        for (Library library : libraries) {
+            LibraryInstrumentation t = library.instrumentation();
+            if (t != null) {
+                transforms.add(t);
+            }
+            library.install(inst);
         }
-        if (cfg.flagOn(AgentConfig.INSTRUMENT_UNDERTOW)) {
-            libraries.add(new UndertowInstrumentation());
-        }
-        if (cfg.flagOn(AgentConfig.INSTRUMENT_SERVLET)) {
-            libraries.add(new ServletInstrumentation());
-        }
-        if (cfg.flagOn(AgentConfig.INSTRUMENT_JDBC)) {
-            libraries.add(new JdbcInstrumentation());
-        }
-        if (cfg.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT)) {
-            libraries.add(new HttpClientInstrumentation());
-            JdkHttpInstrumentation.warmUp();
-            new JdkHttpInstrumentation().install(inst);
-        }
-        if (!hooks.isEmpty() || !libraries.isEmpty()) {
-            HookTransformer transformer = new HookTransformer(hooks, libraries);
-            transformer.warmUp();
+        if (!hooks.isEmpty() || !transforms.isEmpty()) {
+            HookTransformer transformer = new HookTransformer(hooks, transforms);
+            transformer.warmUp(libraries);
             inst.addTransformer(transformer, false);
         }
     }

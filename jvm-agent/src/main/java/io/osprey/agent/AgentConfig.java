@@ -18,7 +18,7 @@ import java.util.Set;
  * written with or without the {@code osprey.} prefix. Keys the agent does not know go to the
  * recorder, which names any key it does not know either.
  */
-final class AgentConfig {
+final class AgentConfig implements io.osprey.agent.lib.Settings {
     static final String ENABLED = "enabled";
     static final String CONFIG = "config";
     static final String NATIVE_PATH = "native.path";
@@ -27,14 +27,6 @@ final class AgentConfig {
     static final String HOOK_TRANSACTIONS = "hook.transactions";
     static final String HOOK_NONPUBLIC = "hook.nonpublic";
     static final String TXN_KIND = "hook.transaction.kind";
-    static final String INSTRUMENT_TOMCAT = "instrument.tomcat";
-    static final String INSTRUMENT_JDBC = "instrument.jdbc";
-    static final String INSTRUMENT_UNDERTOW = "instrument.undertow";
-    static final String INSTRUMENT_SERVLET = "instrument.servlet";
-    static final String HTTP_CLIENT_IP_HEADER = "http.client_ip_header";
-    static final String HTTP_USER = "http.user";
-    static final String HTTP_QUERY_ALLOW = "http.query.allow";
-    static final String INSTRUMENT_HTTP_CLIENT = "instrument.http_client";
     static final String INSPECTOR = "inspector";
     static final String INSPECTOR_INTERVAL = "inspector.interval_ms";
     static final String INSPECTOR_DELAY = "inspector.delay_ms";
@@ -52,12 +44,20 @@ final class AgentConfig {
      */
     static final String DEFAULT_TREES_PER_SECOND = "1000";
 
-    /** Keys the Java agent consumes; all others are the recorder's. */
-    static final Set<String> AGENT_KEYS = new HashSet<String>(Arrays.asList(
-            ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
-            HOOK_NONPUBLIC, TXN_KIND, INSTRUMENT_TOMCAT, INSTRUMENT_JDBC, INSTRUMENT_HTTP_CLIENT,
-            INSTRUMENT_UNDERTOW, INSTRUMENT_SERVLET, HTTP_CLIENT_IP_HEADER, HTTP_USER, HTTP_QUERY_ALLOW,
-            INSPECTOR, INSPECTOR_INTERVAL, INSPECTOR_DELAY, ACTIVE, ACTIVE_STACK_THRESHOLD));
+    /**
+     * Keys the Java agent consumes: its own, and every library's switch and keys (from the one
+     * list, {@link io.osprey.agent.lib.Libraries}); all others are the recorder's.
+     */
+    static final Set<String> AGENT_KEYS = agentKeys();
+
+    private static Set<String> agentKeys() {
+        Set<String> keys = new HashSet<String>(Arrays.asList(
+                ENABLED, CONFIG, NATIVE_PATH, HOOK_METHODS, HOOK_EXCLUDE, HOOK_TRANSACTIONS,
+                HOOK_NONPUBLIC, TXN_KIND, INSPECTOR, INSPECTOR_INTERVAL, INSPECTOR_DELAY, ACTIVE,
+                ACTIVE_STACK_THRESHOLD));
+        keys.addAll(io.osprey.agent.lib.Libraries.keys());
+        return keys;
+    }
 
     private final Map<String, String> values;
 
@@ -161,7 +161,8 @@ final class AgentConfig {
         return null;
     }
 
-    String get(String key) {
+    @Override
+    public String get(String key) {
         String v = values.get(key);
         return v == null || v.isEmpty() ? null : v;
     }
@@ -170,8 +171,8 @@ final class AgentConfig {
         return !"false".equalsIgnoreCase(get(ENABLED));
     }
 
-    /** A boolean key that is on unless set to {@code false}. */
-    boolean flagOn(String key) {
+    @Override
+    public boolean flagOn(String key) {
         return !"false".equalsIgnoreCase(get(key));
     }
 

@@ -64,7 +64,8 @@ public final class AgentPremain {
         }
     }
 
-    static String oneLine(Throwable t) {
+    /** The throwable as one line: its type and message. */
+    public static String oneLine(Throwable t) {
         return String.valueOf(t).replace('\n', ' ').replace('\r', ' ');
     }
 }

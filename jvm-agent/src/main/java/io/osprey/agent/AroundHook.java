@@ -12,33 +12,33 @@ import org.objectweb.asm.commons.AdviceAdapter;
  * is a static method of the bootstrap bridge that never throws. The handler's frame lists only
  * the handle (every other local as TOP), so it is valid whatever the body keeps in its locals.
  */
-abstract class AroundHook extends AdviceAdapter {
+public abstract class AroundHook extends AdviceAdapter {
     private final boolean frames;
     private final Label start = new Label();
     private final Label handler = new Label();
     private int handle = -1;
 
-    AroundHook(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+    protected AroundHook(MethodVisitor mv, int access, String name, String desc, boolean frames) {
         super(Opcodes.ASM9, mv, access, name, desc);
         this.frames = frames;
     }
 
     /** Leaves the handle (a long) on the stack. */
-    abstract void emitEnter();
+    protected abstract void emitEnter();
 
     /**
      * The handle is on the stack (above the returned reference when {@link #wantsResult} says
      * so); consumes it (and the copy of the result).
      */
-    abstract void emitExit();
+    protected abstract void emitExit();
 
     /** True to find a copy of the returned reference under the handle in {@link #emitExit}. */
-    boolean wantsResult() {
+    protected boolean wantsResult() {
         return false;
     }
 
     /** The throwable and the handle are on the stack; consumes both. */
-    abstract void emitExitError();
+    protected abstract void emitExitError();
 
     @Override
     protected void onMethodEnter() {

@@ -11,7 +11,7 @@ import org.objectweb.asm.Opcodes;
  * frames are expanded by the reader and kept by the adapters, the writer only computes maxima (no
  * getCommonSuperClass), so nothing is loaded while transforming.
  */
-final class ClassRewriter {
+public final class ClassRewriter {
     private ClassRewriter() {
     }
 
@@ -19,7 +19,7 @@ final class ClassRewriter {
      * The class with the methods {@code adapt} returns a visitor for adapted; null when none was,
      * and for interfaces, annotations and modules.
      */
-    static byte[] rewrite(ClassReader reader, final MethodAdapter adapt) {
+    public static byte[] rewrite(ClassReader reader, final MethodAdapter adapt) {
         return rewrite(reader, adapt, null);
     }
 
@@ -27,7 +27,7 @@ final class ClassRewriter {
      * As {@link #rewrite(ClassReader, MethodAdapter)}, and {@code extension} (when not null) adds
      * members to the class, which then always counts as changed.
      */
-    static byte[] rewrite(ClassReader reader, final MethodAdapter adapt, Extension extension) {
+    public static byte[] rewrite(ClassReader reader, final MethodAdapter adapt, Extension extension) {
         if ((reader.getAccess() & (Opcodes.ACC_INTERFACE | Opcodes.ACC_ANNOTATION | Opcodes.ACC_MODULE)) != 0) {
             return null;
         }
@@ -64,13 +64,13 @@ final class ClassRewriter {
     }
 
     /** Adds members (interfaces, fields, methods) to a class. */
-    interface Extension {
+    public interface Extension {
         /** A visitor that adds them on the way to {@code next}. */
         ClassVisitor wrap(ClassVisitor next);
     }
 
     /** Picks and wraps methods. */
-    interface MethodAdapter {
+    public interface MethodAdapter {
         /**
          * A visitor wrapping {@code mv}, or null to leave the method alone; {@code frames} tells
          * whether the class file has stack map frames (version 50 and later).

@@ -1,6 +1,8 @@
 package io.osprey.agent;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.lib.Library;
+import io.osprey.agent.lib.LibraryInstrumentation;
 import io.osprey.agent.bootstrap.OspreyNative;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -81,7 +83,7 @@ final class HookTransformer implements ClassFileTransformer {
             if (libraries.length > 0) {
                 ClassReader reader = new ClassReader(bytes);
                 for (LibraryInstrumentation library : libraries) {
-                    byte[] out = library.transform(className, reader);
+                    byte[] out = library.transform(loader, className, reader);
                     if (out != null) {
                         return seesBridge(loader) ? out : null;
                     }
@@ -103,8 +105,11 @@ final class HookTransformer implements ClassFileTransformer {
                 || internalName.startsWith("io/osprey/agent/");
     }
 
-    /** Runs the whole pipeline once so every class it needs is loaded before transforms start. */
-    void warmUp() {
+    /**
+     * Runs the whole pipeline once, for the method hooks and each of {@code libraries}, so every
+     * class it needs is loaded before transforms start.
+     */
+    void warmUp(List<Library> libraries) {
         try (InputStream in = HookTransformer.class.getResourceAsStream("Warmup.class")) {
             if (in == null) {
                 return;
@@ -120,13 +125,12 @@ final class HookTransformer implements ClassFileTransformer {
                     new Hooks(Warmup.class.getName() + ".*", null, Warmup.class.getName() + ".run", false),
                     NATIVE_IDS);
             String self = "L" + Warmup.class.getName().replace('.', '/') + ";";
-            TomcatInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
-            ServletInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
-            UndertowInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
-            JdbcInstrumentation.rewriteStatement(new ClassReader(code), true);
-            JdbcInstrumentation.rewriteConnection(new ClassReader(code));
-            for (LibraryInstrumentation library : libraries) {
-                library.transform(Warmup.class.getName().replace('.', '/'), new ClassReader(code));
+            for (Library library : libraries) {
+                try {
+                    library.warmUp(code, self);
+                } catch (Throwable ignored) {
+                    // only a warm-up
+                }
             }
         } catch (Throwable ignored) {
             // only a warm-up

@@ -9,6 +9,8 @@ package io.osprey.agent;
 final class JBossModules {
     static final String PROPERTY = "jboss.modules.system.pkgs";
     static final String BRIDGE_PACKAGE = "io.osprey.agent.bootstrap";
+    /** The libraries' runtime helpers ({@code io.osprey.agent.lib.*}), on the boot class path too. */
+    static final String LIBRARY_PACKAGE = "io.osprey.agent.lib";
 
     private static volatile boolean delegated;
 
@@ -18,11 +20,15 @@ final class JBossModules {
     static void delegateBridge() {
         try {
             String current = System.getProperty(PROPERTY);
-            if (current == null || current.trim().isEmpty()) {
-                System.setProperty(PROPERTY, BRIDGE_PACKAGE);
-            } else if (!names(current, BRIDGE_PACKAGE)) {
-                System.setProperty(PROPERTY, current + "," + BRIDGE_PACKAGE);
+            String value = current == null || current.trim().isEmpty() ? null : current;
+            for (String pkg : new String[] {BRIDGE_PACKAGE, LIBRARY_PACKAGE}) {
+                if (value == null) {
+                    value = pkg;
+                } else if (!names(value, pkg)) {
+                    value = value + "," + pkg;
+                }
             }
+            System.setProperty(PROPERTY, value);
             delegated = true;
         } catch (Throwable t) {
             // A security manager refusing: JBoss module classes then stay uninstrumented.

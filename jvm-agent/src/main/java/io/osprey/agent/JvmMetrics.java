@@ -1,5 +1,6 @@
 package io.osprey.agent;
 
+import io.osprey.agent.bootstrap.Endpoints;
 import io.osprey.agent.bootstrap.OspreyNative;
 import java.lang.management.ClassLoadingMXBean;
 import java.lang.management.GarbageCollectorMXBean;
@@ -60,6 +61,9 @@ final class JvmMetrics {
 
     private final int[] ids;
     private final double[] values;
+    /** Distinct server transaction names admitted, and those named {@code other} past the cap. */
+    private final int endpoints;
+    private final int endpointsOverflow;
     private int n;
 
     /** Defines the series; throws when the recorder refuses one. */
@@ -91,7 +95,9 @@ final class JvmMetrics {
             gcCount[i] = series("jvm.gc.collections.count", "{collection}", counter, "jvm.gc.name", name);
             gcElapsed[i] = series("jvm.gc.collections.elapsed", "ms", counter, "jvm.gc.name", name);
         }
-        ids = new int[16 + 2 * gcs.size()];
+        endpoints = series("osprey.endpoints", "{endpoint}", up, null, null);
+        endpointsOverflow = series("osprey.endpoints.overflow", "{transaction}", counter, null, null);
+        ids = new int[18 + 2 * gcs.size()];
         values = new double[ids.length];
     }
 
@@ -133,6 +139,11 @@ final class JvmMetrics {
             GarbageCollectorMXBean gc = gcs.get(i);
             put(gcCount[i], gc.getCollectionCount());
             put(gcElapsed[i], gc.getCollectionTime());
+        }
+        int admitted = Endpoints.admitted();
+        if (admitted > 0) { // a service with server transactions
+            put(endpoints, admitted);
+            put(endpointsOverflow, Endpoints.overflowed());
         }
         return OspreyNative.metrics(ids, values, n);
     }

@@ -28,7 +28,7 @@ final class MethodHook extends AroundHook {
     }
 
     @Override
-    void emitEnter() {
+    protected void emitEnter() {
         push(nameId);
         if (txnName != null) {
             push(txnName);
@@ -39,12 +39,12 @@ final class MethodHook extends AroundHook {
     }
 
     @Override
-    void emitExit() {
+    protected void emitExit() {
         visitMethodInsn(INVOKESTATIC, OSPREY, "exit", "(J)V", false);
     }
 
     @Override
-    void emitExitError() {
+    protected void emitExitError() {
         visitMethodInsn(INVOKESTATIC, OSPREY, "exitError", "(Ljava/lang/Throwable;J)V", false);
     }
 }

@@ -19,6 +19,11 @@ public final class Warmup {
     /** Shaped like Undertow's {@code ServletInitialHandler.handleFirstRequest}. */
     void handleFirstRequest(Warmup exchange, Warmup context) {}
 
+    /** Shaped like Jersey's {@code ResourceMethodInvoker.apply(RequestProcessingContext)}. */
+    public Warmup apply(Warmup context) {
+        return context;
+    }
+
     /** Shaped like {@code Statement.execute(String)}. */
     public boolean execute(String sql) {
         return sql != null;

@@ -19,10 +19,28 @@ class ConfigTest {
         Map<String, String> env = new HashMap<String, String>();
         env.put("OSPREY_INSTRUMENT_HTTP_CLIENT", "false");
         AgentConfig off = AgentConfig.load(null, null, env, new Properties());
-        assertFalse(off.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT));
-        assertFalse(off.recorderItems().containsKey(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+        assertFalse(off.flagOn("instrument.http_client"));
+        assertFalse(off.recorderItems().containsKey("instrument.http_client"));
         AgentConfig on = AgentConfig.load("service.name=x", null, new HashMap<String, String>(), new Properties());
-        assertTrue(on.flagOn(AgentConfig.INSTRUMENT_HTTP_CLIENT));
+        assertTrue(on.flagOn("instrument.http_client"));
+    }
+
+    @Test
+    void everyLibraryKeyIsTheAgentsNotTheRecorders() {
+        Map<String, String> env = new HashMap<String, String>();
+        env.put("OSPREY_URL_NORMALIZE", "/files/*");
+        AgentConfig cfg = AgentConfig.load("instrument.jaxrs=false,http.endpoints.max=5,service.name=x", null, env,
+                new Properties());
+        for (String key : io.osprey.agent.lib.Libraries.keys()) {
+            assertTrue(AgentConfig.AGENT_KEYS.contains(key), key);
+        }
+        assertEquals("/files/*", cfg.get("url.normalize"));
+        assertEquals("5", cfg.get("http.endpoints.max"));
+        assertFalse(cfg.flagOn("instrument.jaxrs"));
+        assertFalse(cfg.recorderItems().containsKey("url.normalize"));
+        assertFalse(cfg.recorderItems().containsKey("http.endpoints.max"));
+        assertFalse(cfg.recorderItems().containsKey("instrument.jaxrs"));
+        assertTrue(cfg.recorderItems().containsKey("service.name"));
     }
 
     @Test

@@ -4,19 +4,19 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 
 /** Reading test classes' bytes and defining transformed classes, for the transform tests. */
-final class TestClasses {
+public final class TestClasses {
     private TestClasses() {
     }
 
     /** The bytes of the resource {@code path} (relative to this package unless it starts with /). */
-    static byte[] bytes(String path) throws Exception {
+    public static byte[] bytes(String path) throws Exception {
         try (InputStream in = TestClasses.class.getResourceAsStream(path)) {
             return read(in);
         }
     }
 
     /** Everything {@code in} has left (not closed). */
-    static byte[] read(InputStream in) throws Exception {
+    public static byte[] read(InputStream in) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         byte[] buf = new byte[8192];
         int n;
@@ -30,7 +30,7 @@ final class TestClasses {
      * Defines {@code code} as {@code name} in its own loader (a child of the test classes'
      * loader) and initialises it, so the verifier checks every method.
      */
-    static Class<?> define(final String name, final byte[] code) throws Exception {
+    public static Class<?> define(final String name, final byte[] code) throws Exception {
         ClassLoader loader = new ClassLoader(TestClasses.class.getClassLoader()) {
             @Override
             protected Class<?> loadClass(String n, boolean resolve) throws ClassNotFoundException {

@@ -10,7 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * characters (the name table would cut it), so an unexpectedly varied value cannot fill the name
  * table: such values are recorded as text, as {@link OspreyNative#attrStr} does. Never throws.
  */
-final class ValueNames {
+public final class ValueNames {
     /** Most distinct values interned. */
     static final int MAX = 4096;
     /** Longest value interned, in chars: at most 1 024 UTF-8 bytes, the name table's limit. */
@@ -21,7 +21,7 @@ final class ValueNames {
     private ValueNames() {}
 
     /** The name id of {@code value} ({@code > 0}), or -1 when it is to be recorded as text. */
-    static int id(String value) {
+    public static int id(String value) {
         if (value == null) {
             return -1;
         }
@@ -41,7 +41,7 @@ final class ValueNames {
     }
 
     /** Adds {@code key=value} (null: nothing) to a step target: by id when {@code id > 0}, else as text. */
-    static void attr(long target, int key, String value, int id) {
+    public static void attr(long target, int key, String value, int id) {
         if (value == null || key < 0) {
             return;
         }
@@ -53,7 +53,7 @@ final class ValueNames {
     }
 
     /** Adds {@code key=value} (null: nothing) to a step target, by id when it has one. */
-    static void attr(long target, int key, String value) {
+    public static void attr(long target, int key, String value) {
         if (value != null) {
             attr(target, key, value, id(value));
         }

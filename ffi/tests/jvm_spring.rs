@@ -1,0 +1,364 @@
+//! Route naming on a real Spring Boot 3 application (`examples/spring-boot`:
+//! Spring MVC on embedded Tomcat, built here with Maven from Maven Central)
+//! run with `-javaagent:` against the loopback OTLP/HTTP receiver.
+//!
+//! Proves: a request Spring MVC handles is named `METHOD <best-matching
+//! pattern>` (`GET /owners/{ownerId}/pets/{petId}`) with `http.route` set
+//! to the pattern and the raw path kept in `url.path` (under the servlet's
+//! prefix when the `DispatcherServlet` is mapped by one, `/mvc/*`); a failing handler
+//! keeps its route (Spring Boot's `/error` dispatch does not rename it); a
+//! JAX-RS resource (Jersey in a servlet at `/api/*`) is named by its
+//! matched `@Path` templates (`GET /api/pets/{petId}/toys/{toyId}`); a
+//! servlet mapped by path prefix is named by its mapping (`GET
+//! /legacy/*`); a path no framework names is normalised (numbers, UUIDs,
+//! long hex ids → `{id}`, the user's `url.normalize=/files/*` first) and
+//! gets no `http.route`; past `http.endpoints.max` distinct names a new
+//! name becomes `METHOD other`, counted in the `osprey.endpoints.overflow`
+//! metric; responses are identical with and without the agent. On JDK 17
+//! and Temurin 25.
+//!
+//! Set `OSPREY_AGENT_JAR` to test a prebuilt agent jar.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::java::{PortApp, jdks, received};
+use opentelemetry_proto::tonic::metrics::v1::metric;
+use opentelemetry_proto::tonic::trace::v1::{Span, span};
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::str_attr;
+
+fn agent_jar() -> &'static Path {
+    common::java::agent_jar("jvm-agent-build-spring", &["-DskipTests"])
+}
+
+/// `examples/spring-boot` packaged once (`mvn package`, into cargo's target
+/// directory): the executable Spring Boot jar.
+fn app_jar() -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| {
+        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spring-demo-build");
+        common::java::mvn_package(
+            &common::repo_root().join("examples/spring-boot"),
+            &[
+                "-DskipTests".to_owned(),
+                format!("-Dspring.demo.build.dir={}", build.display()),
+            ],
+        );
+        build.join("spring-demo.jar")
+    })
+}
+
+fn start(jdk: &Path, jvm_args: &[String], name: &str) -> PortApp {
+    let cmd = common::java::java(
+        jdk,
+        jvm_args,
+        app_jar(),
+        "org.springframework.boot.loader.launch.JarLauncher",
+        &[],
+    );
+    PortApp::start(cmd, name)
+}
+
+const UUID: &str = "123e4567-e89b-12d3-a456-426614174000";
+
+/// The requests, in order: (method, path).
+fn requests() -> Vec<(&'static str, String)> {
+    vec![
+        ("GET", "/owners/17".to_owned()),
+        ("GET", "/owners/18".to_owned()),
+        ("GET", "/owners/17/pets/rex".to_owned()),
+        ("POST", "/owners/17/visits".to_owned()),
+        ("GET", "/hello".to_owned()),
+        ("GET", "/fail/7".to_owned()),
+        ("GET", "/legacy/a/b".to_owned()),
+        ("GET", "/nothing/42".to_owned()),
+        ("GET", format!("/nothing/{UUID}")),
+        (
+            "GET",
+            "/blobs/9f86d081884c7d659a2feaa0c55ad015/raw".to_owned(),
+        ),
+        ("GET", "/files/a/b.txt".to_owned()),
+        ("GET", "/api/pets/rex".to_owned()),
+        ("GET", "/api/pets/rex/toys/3".to_owned()),
+    ]
+}
+
+/// Status line and body of each request; the time stamp of Spring Boot's
+/// JSON error bodies is left out (it differs from run to run).
+fn exercise(app: &PortApp) -> Vec<(String, String)> {
+    requests()
+        .into_iter()
+        .map(|(method, path)| {
+            let (status, body) = send(app.port, method, &path);
+            (status, without_timestamp(&body))
+        })
+        .collect()
+}
+
+fn without_timestamp(body: &str) -> String {
+    match body.split_once("\"timestamp\":\"") {
+        Some((head, rest)) => match rest.split_once('"') {
+            Some((_, tail)) => format!("{head}{}", tail.trim_start_matches(',')),
+            None => body.to_owned(),
+        },
+        None => body.to_owned(),
+    }
+}
+
+/// One HTTP/1.1 request (GET through the shared helper; POST by hand).
+fn send(port: u16, method: &str, path: &str) -> (String, String) {
+    if method == "GET" {
+        return common::http_get(port, path, "").expect("GET");
+    }
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    // Chunked bodies: keep the text lines that are not chunk sizes.
+    let body = body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status, body)
+}
+
+fn agent_arg(receiver: &Receiver, items: &str) -> String {
+    format!(
+        "-javaagent:{}=service.name=spring-demo,exporter=otlp,otlp.endpoint=http://127.0.0.1:{},\
+         batch.delay_ms=50,inspector.interval_ms=100,inspector.delay_ms=0{items}",
+        agent_jar().display(),
+        receiver.port()
+    )
+}
+
+/// Waits (bounded) for `n` SERVER spans.
+fn server_spans(receiver: &Receiver, n: usize) -> Vec<Span> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let spans: Vec<Span> = received(receiver)
+            .into_iter()
+            .filter(|s| s.kind == span::SpanKind::Server as i32)
+            .collect();
+        if spans.len() >= n || Instant::now() >= deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last value of the integer metric `name` (waits, bounded, for `want`).
+fn metric_value(receiver: &Receiver, name: &str, want: i64) -> Option<i64> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let last = receiver
+            .metrics()
+            .into_iter()
+            .flat_map(|r| r.resource_metrics)
+            .flat_map(|rm| rm.scope_metrics)
+            .flat_map(|sm| sm.metrics)
+            .filter(|m| m.name == name)
+            .flat_map(|m| match m.data {
+                Some(metric::Data::Gauge(g)) => g.data_points,
+                Some(metric::Data::Sum(s)) => s.data_points,
+                _ => Vec::new(),
+            })
+            .filter_map(|p| match p.value {
+                Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(
+                    i,
+                )) => Some(i),
+                Some(
+                    opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(d),
+                ) => Some(d as i64),
+                None => None,
+            })
+            .next_back();
+        if last == Some(want) || Instant::now() >= deadline {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn routes_on_spring(jdk: &Path, label: &str) {
+    let plain = start(jdk, &[], &format!("spring-plain-{label}"));
+    let expected = exercise(&plain);
+    let _ = plain.stop();
+    assert!(
+        expected[2].0.contains(" 200") && expected[2].1.contains("pet rex of 17"),
+        "{expected:?}"
+    );
+    assert!(expected[5].0.contains(" 500"), "{expected:?}");
+    assert!(expected[6].1.contains("legacy /a/b"), "{expected:?}");
+    assert!(expected[7].0.contains(" 404"), "{expected:?}");
+    assert!(
+        expected[12].1.contains("jaxrs toy 3 of rex"),
+        "{expected:?}"
+    );
+
+    let receiver = Receiver::start();
+    let args = vec![agent_arg(&receiver, ",url.normalize=/files/*")];
+    let name = format!("spring-agent-{label}");
+    let app = start(jdk, &args, &name);
+    let got = exercise(&app);
+    let (_, stderr) = app.stop();
+    assert_eq!(got, expected, "{label}: responses changed by the agent");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("osprey:")),
+        "{label}: {stderr}"
+    );
+
+    // One SERVER span per request (and /exit).
+    let spans = server_spans(&receiver, requests().len() + 1);
+    let by_path = |path: &str| -> &Span {
+        spans
+            .iter()
+            .find(|s| str_attr(&s.attributes, "url.path") == Some(path))
+            .unwrap_or_else(|| panic!("{label}: no span with url.path {path}"))
+    };
+    let expect = |path: &str, name: &str, route: Option<&str>| {
+        let s = by_path(path);
+        assert_eq!(s.name, name, "{label}: {path}");
+        assert_eq!(
+            str_attr(&s.attributes, "http.route"),
+            route,
+            "{label}: http.route of {path}"
+        );
+    };
+    expect(
+        "/owners/17",
+        "GET /owners/{ownerId}",
+        Some("/owners/{ownerId}"),
+    );
+    expect(
+        "/owners/18",
+        "GET /owners/{ownerId}",
+        Some("/owners/{ownerId}"),
+    );
+    let pets = "/owners/{ownerId}/pets/{petId}";
+    expect("/owners/17/pets/rex", &format!("GET {pets}"), Some(pets));
+    expect(
+        "/owners/17/visits",
+        "POST /owners/{ownerId}/visits",
+        Some("/owners/{ownerId}/visits"),
+    );
+    expect("/hello", "GET /hello", Some("/hello"));
+    expect("/fail/7", "GET /fail/{code}", Some("/fail/{code}"));
+    expect("/legacy/a/b", "GET /legacy/*", Some("/legacy/*"));
+    expect("/nothing/42", "GET /nothing/{id}", None);
+    expect(&format!("/nothing/{UUID}"), "GET /nothing/{id}", None);
+    expect(
+        "/blobs/9f86d081884c7d659a2feaa0c55ad015/raw",
+        "GET /blobs/{id}/raw",
+        None,
+    );
+    expect("/files/a/b.txt", "GET /files/*", None);
+    // JAX-RS (Jersey in a servlet at /api/*): the matched @Path templates.
+    expect(
+        "/api/pets/rex",
+        "GET /api/pets/{petId}",
+        Some("/api/pets/{petId}"),
+    );
+    let toys = "/api/pets/{petId}/toys/{toyId}";
+    expect("/api/pets/rex/toys/3", &format!("GET {toys}"), Some(toys));
+    assert_eq!(
+        spans.len(),
+        requests().len() + 1,
+        "{label}: one span per request"
+    );
+
+    // The DispatcherServlet mapped by a path prefix (spring.mvc.servlet.path):
+    // Spring's pattern is within the mapping, the route is under it.
+    let receiver = Receiver::start();
+    let args = vec![
+        agent_arg(&receiver, ""),
+        "-Dspring.mvc.servlet.path=/mvc".to_owned(),
+    ];
+    let app = start(jdk, &args, &format!("spring-prefix-{label}"));
+    let (status, body) = send(app.port, "GET", "/mvc/owners/5");
+    assert!(
+        status.contains(" 200") && body.contains("owner 5"),
+        "{status} {body}"
+    );
+    // Exported within the batch delay; /exit is under /mvc too, so the JVM is
+    // just ended once the span is in.
+    let spans = server_spans(&receiver, 1);
+    drop(app);
+    let owner = spans
+        .iter()
+        .find(|s| str_attr(&s.attributes, "url.path") == Some("/mvc/owners/5"))
+        .unwrap_or_else(|| panic!("{label}: no span for /mvc/owners/5"));
+    assert_eq!(owner.name, "GET /mvc/owners/{ownerId}", "{label}");
+    assert_eq!(
+        str_attr(&owner.attributes, "http.route"),
+        Some("/mvc/owners/{ownerId}")
+    );
+
+    // The cap: 3 distinct names, then `METHOD other`, counted.
+    let receiver = Receiver::start();
+    let args = vec![agent_arg(&receiver, ",http.endpoints.max=3")];
+    let name = format!("spring-cap-{label}");
+    let app = start(jdk, &args, &name);
+    for path in [
+        "/owners/1",
+        "/owners/1/pets/a",
+        "/hello",
+        "/owners/2",
+        "/legacy/x",
+        "/fail/1",
+    ] {
+        let _ = send(app.port, "GET", path);
+    }
+    let _ = send(app.port, "POST", "/owners/3/visits");
+    let overflow = metric_value(&receiver, "osprey.endpoints.overflow", 3);
+    let admitted = metric_value(&receiver, "osprey.endpoints", 3);
+    let _ = app.stop();
+    assert_eq!(
+        overflow,
+        Some(3),
+        "{label}: overflowed transactions counted"
+    );
+    assert_eq!(admitted, Some(3), "{label}: distinct names");
+    let spans = server_spans(&receiver, 8);
+    let name_of = |path: &str| {
+        spans
+            .iter()
+            .find(|s| str_attr(&s.attributes, "url.path") == Some(path))
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| panic!("{label}: no span for {path}"))
+    };
+    assert_eq!(
+        name_of("/owners/2"),
+        "GET /owners/{ownerId}",
+        "{label}: a known name stays"
+    );
+    assert_eq!(name_of("/legacy/x"), "GET other");
+    assert_eq!(name_of("/fail/1"), "GET other");
+    assert_eq!(name_of("/owners/3/visits"), "POST other");
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s.name.ends_with(" other"))
+            .all(|s| str_attr(&s.attributes, "http.route").is_none()),
+        "{label}: no http.route on an overflowed name"
+    );
+}
+
+#[test]
+fn spring_mvc_routes_servlet_mappings_and_normalised_paths_name_transactions() {
+    for (jdk, label) in jdks() {
+        routes_on_spring(&jdk, label);
+    }
+}

@@ -1,0 +1,54 @@
+package io.osprey.agent.lib;
+
+import io.osprey.agent.lib.httpclient.HttpClientLibrary;
+import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
+import io.osprey.agent.lib.jdbc.JdbcLibrary;
+import io.osprey.agent.lib.servlet.ServletLibrary;
+import io.osprey.agent.lib.tomcat.TomcatLibrary;
+import io.osprey.agent.lib.undertow.UndertowLibrary;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/** The one list of instrumented libraries, in the order the transformer asks them. */
+public final class Libraries {
+    private Libraries() {}
+
+    /**
+     * Every library, new instances (a library's transform keeps per-class-loader state, so one
+     * agent start makes one set).
+     */
+    public static List<Library> all() {
+        return Collections.unmodifiableList(Arrays.<Library>asList(
+                new TomcatLibrary(),
+                new UndertowLibrary(),
+                new ServletLibrary(),
+                new JaxrsLibrary(),
+                new JdbcLibrary(),
+                new HttpClientLibrary()));
+    }
+
+    /** Every configuration key of every library: switches and their own keys. */
+    public static Set<String> keys() {
+        Set<String> out = new LinkedHashSet<String>();
+        for (Library l : all()) {
+            out.add(l.switchKey());
+            out.addAll(l.keys());
+        }
+        return out;
+    }
+
+    /** The libraries {@code settings} leaves switched on. */
+    public static List<Library> enabled(Settings settings) {
+        List<Library> out = new ArrayList<Library>();
+        for (Library l : all()) {
+            if (settings.flagOn(l.switchKey())) {
+                out.add(l);
+            }
+        }
+        return out;
+    }
+}
