@@ -8,9 +8,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -26,47 +24,18 @@ const PER_HOUR: u64 = 240;
 /// Transactions held in memory before the segment is sealed.
 const HOT_BUDGET: &str = "2000";
 
-/// The server process; killed (SIGKILL) when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
-        .args([
-            "serve",
-            "--grpc-listen",
-            "off",
-            "--listen",
-            "127.0.0.1:0",
+fn serve(data: &Path) -> (ServerProcess, String) {
+    serve_binary(
+        data,
+        &[
             "--retention-age",
             "9d",
             "--max-transactions",
             HOT_BUDGET,
             "--cache-bytes",
             "4000000",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("osprey starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    (Server(child), url)
+        ],
+    )
 }
 
 fn id16(n: u64) -> Vec<u8> {

@@ -5,6 +5,9 @@
 //! Transaction summaries live here; span details (call trees) stay on disk
 //! and are read back by position ([`Index::trace_locations`]).
 
+// The exact answers the mergeable aggregates of `storage::disk::agg` are
+// checked against.
+#[cfg(test)]
 mod aggregate;
 mod metrics;
 mod servermap;
@@ -341,18 +344,7 @@ impl Index {
                 summaries: e.summaries,
             })
             .collect();
-        out.sort_by(|a, b| {
-            (
-                a.service.as_str(),
-                std::cmp::Reverse(a.last_seen_ms),
-                &a.instance,
-            )
-                .cmp(&(
-                    b.service.as_str(),
-                    std::cmp::Reverse(b.last_seen_ms),
-                    &b.instance,
-                ))
-        });
+        crate::storage::sort_instances(&mut out);
         out
     }
 
@@ -469,12 +461,16 @@ impl Index {
     }
 
     /// Per-second statistics for seconds `from_s..=to_s`, concurrent users
-    /// counted over the `window_s` seconds ending at each second.
+    /// counted over the `window_s` seconds ending at each second, exactly
+    /// (the reference for the mergeable aggregates).
+    #[cfg(test)]
     pub fn seconds(&self, from_s: u64, to_s: u64, window_s: u64) -> Vec<SecondStats> {
         aggregate::seconds(self, from_s, to_s, window_s)
     }
 
-    /// Server-map edges of calls ending in `[from_ns, to_ns)`.
+    /// Server-map edges of calls ending in `[from_ns, to_ns)`, with exact
+    /// percentiles (the reference for the edge sketches).
+    #[cfg(test)]
     pub fn server_map(&self, from_ns: u64, to_ns: u64) -> Vec<EdgeJson> {
         self.edges.edges(from_ns, to_ns)
     }

@@ -7,7 +7,7 @@
 //! or the host of `url.full` / `http.url`). Calls with none of these and no
 //! callee service are left out.
 
-use crate::storage::{EdgeJson, TargetKind};
+use crate::storage::TargetKind;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -191,7 +191,8 @@ impl EdgeIndex {
         }
     }
 
-    pub(super) fn edges(&self, from_ns: u64, to_ns: u64) -> Vec<EdgeJson> {
+    #[cfg(test)]
+    pub(super) fn edges(&self, from_ns: u64, to_ns: u64) -> Vec<crate::storage::EdgeJson> {
         type Key = (Arc<str>, Arc<str>, TargetKind);
         let mut groups: BTreeMap<Key, (Vec<u64>, u64)> = BTreeMap::new();
         for c in self
@@ -214,7 +215,7 @@ impl EdgeIndex {
                     let i = ((q * el.len() as f64).ceil() as usize).clamp(1, el.len()) - 1;
                     el[i] as f64 / 1e6
                 };
-                EdgeJson {
+                crate::storage::EdgeJson {
                     caller: caller.to_string(),
                     callee: callee.to_string(),
                     callee_kind: kind,

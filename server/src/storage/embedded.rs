@@ -764,18 +764,7 @@ impl Storage for EmbeddedStorage {
             .into_values()
             .filter(|i| service.is_none_or(|s| i.service == s))
             .collect();
-        out.sort_by(|a, b| {
-            (
-                a.service.as_str(),
-                std::cmp::Reverse(a.last_seen_ms),
-                &a.instance,
-            )
-                .cmp(&(
-                    b.service.as_str(),
-                    std::cmp::Reverse(b.last_seen_ms),
-                    &b.instance,
-                ))
-        });
+        crate::storage::sort_instances(&mut out);
         Ok(out)
     }
 

@@ -414,6 +414,23 @@ pub struct InstanceJson {
     pub summaries: u64,
 }
 
+/// Orders instances as `/api/instances` lists them: by service, then
+/// latest seen first, then by id.
+pub fn sort_instances(list: &mut [InstanceJson]) {
+    list.sort_by(|a, b| {
+        (
+            a.service.as_str(),
+            std::cmp::Reverse(a.last_seen_ms),
+            &a.instance,
+        )
+            .cmp(&(
+                b.service.as_str(),
+                std::cmp::Reverse(b.last_seen_ms),
+                &b.instance,
+            ))
+    });
+}
+
 /// Counters shown by `/api/status`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct IndexStats {

@@ -209,3 +209,41 @@ pub fn run_osprey(args: &[&str], stdin: &str) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The `osprey serve` process of a test; killed with SIGKILL when dropped
+/// (also when the test fails).
+pub struct ServerProcess(pub std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the real binary, `osprey serve` on an ephemeral loopback port
+/// with data in `data` (gRPC off) and `extra` arguments; returns the
+/// process and its base URL once it listens.
+pub fn serve_binary(data: &std::path::Path, extra: &[&str]) -> (ServerProcess, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(["serve", "--grpc-listen", "off", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("osprey starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (ServerProcess(child), url)
+}

@@ -389,6 +389,22 @@ fn bad(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
+/// Decodes one protobuf message of a part.
+fn message<M: Message + Default>(raw: &[u8]) -> io::Result<M> {
+    M::decode(raw).map_err(|e| bad(e.to_string()))
+}
+
+/// Decodes every encoded row of a list part.
+fn rows_of<T: ProtoForm>(rows: &[Vec<u8>]) -> io::Result<Vec<T>> {
+    rows.iter()
+        .map(|r| T::decode(r).map_err(|e| bad(e.to_string())))
+        .collect()
+}
+
+fn other_part() -> io::Error {
+    bad("cache holds another part")
+}
+
 fn compress(raw: &[u8]) -> io::Result<Vec<u8>> {
     zstd::bulk::compress(raw, ZSTD_LEVEL)
 }
@@ -839,6 +855,18 @@ impl SealedSegment {
         }
     }
 
+    /// Part `id` (lying at `at`) from the cache, or read, decompressed
+    /// and decoded by `decode`.
+    fn part(
+        &self,
+        cache: &PartCache,
+        id: u32,
+        at: Option<PartRef>,
+        decode: impl FnOnce(&[u8]) -> io::Result<Part>,
+    ) -> io::Result<Part> {
+        cache.get_or_load(self.key(id), || decode(&self.read_z(at)?))
+    }
+
     fn key(&self, part: u32) -> PartKey {
         PartKey {
             segment: self.header.segment,
@@ -848,28 +876,26 @@ impl SealedSegment {
 
     /// The string table.
     fn strings(&self, cache: &PartCache) -> io::Result<Arc<StringTab>> {
-        let part = cache.get_or_load(self.key(PART_STRINGS), || {
-            let t = StringTable::decode(&self.read_z(self.header.strings)?[..])
-                .map_err(|e| bad(e.to_string()))?;
+        let part = self.part(cache, PART_STRINGS, self.header.strings, |raw| {
+            let t = message::<StringTable>(raw)?;
             Ok(Part::Strings(Arc::new(StringTab::new(
                 t.strings.into_iter().map(Arc::from).collect(),
             ))))
         })?;
         match part {
             Part::Strings(s) => Ok(s),
-            _ => Err(bad("cache holds another part")),
+            _ => Err(other_part()),
         }
     }
 
     fn block(&self, cache: &PartCache, b: usize) -> io::Result<Arc<Vec<RowRec>>> {
-        let part = cache.get_or_load(self.key(PART_BLOCKS + b as u32), || {
-            let block = RowBlock::decode(&self.read_z(self.header.blocks[b].at)?[..])
-                .map_err(|e| bad(e.to_string()))?;
-            Ok(Part::Rows(Arc::new(block.rows)))
+        let at = self.header.blocks[b].at;
+        let part = self.part(cache, PART_BLOCKS + b as u32, at, |raw| {
+            Ok(Part::Rows(Arc::new(message::<RowBlock>(raw)?.rows)))
         })?;
         match part {
             Part::Rows(r) => Ok(r),
-            _ => Err(bad("cache holds another part")),
+            _ => Err(other_part()),
         }
     }
 
@@ -1096,18 +1122,12 @@ impl SealedSegment {
         if h.aggs.is_none_or(|a| a.len == 0) || h.agg_max_s < from_s || h.agg_min_s > to_s {
             return Ok(Vec::new());
         }
-        let part = cache.get_or_load(self.key(PART_AGGS), || {
-            let list =
-                AggList::decode(&self.read_z(h.aggs)?[..]).map_err(|e| bad(e.to_string()))?;
-            let rows = list
-                .rows
-                .iter()
-                .map(|r| SecondAgg::decode(r).map_err(|e| bad(e.to_string())))
-                .collect::<io::Result<Vec<_>>>()?;
+        let part = self.part(cache, PART_AGGS, h.aggs, |raw| {
+            let rows = rows_of(&message::<AggList>(raw)?.rows)?;
             Ok(Part::Aggs(Arc::new(rows)))
         })?;
         let Part::Aggs(rows) = part else {
-            return Err(bad("cache holds another part"));
+            return Err(other_part());
         };
         let lo = rows.partition_point(|a| a.second < from_s);
         let hi = rows.partition_point(|a| a.second <= to_s);
@@ -1120,18 +1140,12 @@ impl SealedSegment {
         if h.edges.is_none_or(|a| a.len == 0) || h.edge_max_s < from_s || h.edge_min_s > to_s {
             return Ok(Vec::new());
         }
-        let part = cache.get_or_load(self.key(PART_EDGES), || {
-            let list =
-                EdgeList::decode(&self.read_z(h.edges)?[..]).map_err(|e| bad(e.to_string()))?;
-            let rows = list
-                .rows
-                .iter()
-                .map(|r| EdgeRow::decode(r).map_err(|e| bad(e.to_string())))
-                .collect::<io::Result<Vec<_>>>()?;
+        let part = self.part(cache, PART_EDGES, h.edges, |raw| {
+            let rows = rows_of(&message::<EdgeList>(raw)?.rows)?;
             Ok(Part::Edges(Arc::new(rows)))
         })?;
         let Part::Edges(rows) = part else {
-            return Err(bad("cache holds another part"));
+            return Err(other_part());
         };
         let strings = self.strings(cache)?;
         let name = |id: u32| strings.get(id)?.ok_or_else(|| bad("edge names no string"));
@@ -1157,15 +1171,14 @@ impl SealedSegment {
         {
             return Ok(Vec::new());
         }
-        let part = cache.get_or_load(self.key(PART_METRICS), || {
-            let list =
-                MetricList::decode(&self.read_z(h.metrics)?[..]).map_err(|e| bad(e.to_string()))?;
+        let part = self.part(cache, PART_METRICS, h.metrics, |raw| {
+            let list = message::<MetricList>(raw)?;
             Ok(Part::Metrics(Arc::new(
                 list.points.into_iter().map(metric_point).collect(),
             )))
         })?;
         let Part::Metrics(points) = part else {
-            return Err(bad("cache holds another part"));
+            return Err(other_part());
         };
         Ok(points
             .iter()
@@ -1193,10 +1206,8 @@ impl SealedSegment {
         {
             return Ok(Vec::new());
         }
-        let part = cache.get_or_load(self.key(PART_ACTIVE), || {
-            let list =
-                ActiveList::decode(&self.read_z(h.active)?[..]).map_err(|e| bad(e.to_string()))?;
-            let reports = list
+        let part = self.part(cache, PART_ACTIVE, h.active, |raw| {
+            let reports = message::<ActiveList>(raw)?
                 .reports
                 .iter()
                 .map(|r| serde_json::from_slice(r).map_err(|e| bad(e.to_string())))
@@ -1204,7 +1215,7 @@ impl SealedSegment {
             Ok(Part::Active(Arc::new(reports)))
         })?;
         let Part::Active(reports) = part else {
-            return Err(bad("cache holds another part"));
+            return Err(other_part());
         };
         Ok(reports
             .iter()
