@@ -162,11 +162,12 @@ fn main() {
     app.maintain();
     let st = app.status();
     println!(
-        "  protobuf in: {:.0} B/transaction; store: {:.0} B/transaction ({} bytes, {} segments)",
+        "  protobuf in: {:.0} B/transaction; store: {:.0} B/transaction ({} bytes, {} segments; log {:.0} B/transaction)",
         bytes_in as f64 / total as f64,
         st.store_bytes as f64 / total as f64,
         st.store_bytes,
-        st.segments.len()
+        st.segments.len(),
+        st.segments.iter().map(|s| s.bytes).sum::<u64>() as f64 / total as f64,
     );
     assert_eq!(st.index.transactions as u64, total);
 

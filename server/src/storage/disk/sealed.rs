@@ -13,7 +13,7 @@
 //!          metrics           zstd(MetricList)
 //!          active            zstd(ActiveList): every active-services report
 //!          trace / span keys Bloom filters and sorted tables, in 256
-//!                            partitions by the key's first byte, raw (ids
+//!                            partitions by a hash of the key, raw (ids
 //!                            are random: they do not compress)
 //! ```
 //!
@@ -47,7 +47,7 @@ pub const VERSION: u32 = 1;
 pub const SUFFIX: &str = ".osx";
 /// Transactions per row block.
 pub const BLOCK_ROWS: usize = 4_096;
-/// Partitions of the key filters and tables (by the key's first byte).
+/// Partitions of the key filters and tables (by a hash of the key).
 const PARTS: usize = 256;
 /// Bloom filter bits per key, and probes.
 const BLOOM_BITS_PER_KEY: usize = 10;
@@ -466,24 +466,43 @@ impl Body {
     }
 }
 
-fn partition(key: &[u8]) -> usize {
-    key[0] as usize
+/// MurmurHash3's 64-bit finaliser.
+fn fmix(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
 }
 
+/// Two hashes of a key. Ids are mixed rather than used as they are: agents
+/// and tests also make sequential ones, which would crowd one partition.
+fn key_hash(key: &[u8]) -> (u64, u64) {
+    let (mut a, mut b) = (0x9E37_79B9_7F4A_7C15u64, 0xC2B2_AE3D_27D4_EB4Fu64);
+    for chunk in key.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        a = fmix(a ^ x);
+        b = fmix(b.wrapping_add(x).rotate_left(31));
+    }
+    (a, b | 1)
+}
+
+/// The partition of a key (the top byte of its first hash).
+fn partition(key: &[u8]) -> usize {
+    (key_hash(key).0 >> 56) as usize
+}
+
+/// The Bloom filter's probe base and step for a key.
 fn probes(key: &[u8]) -> (u64, u64) {
-    // Ids are random: their bytes are the hash. Short keys are mixed.
-    let a = u64::from_le_bytes(key[..8].try_into().expect("keys are 8+ bytes"));
-    let b = if key.len() >= 16 {
-        u64::from_le_bytes(key[8..16].try_into().expect("16-byte key"))
-    } else {
-        a.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    };
-    (a >> 8, b | 1)
+    key_hash(key)
 }
 
 /// Builds a [`KeyTable`] over `entries` (key bytes, value).
 fn key_table(body: &mut Body, mut entries: Vec<(Vec<u8>, u64)>) -> KeyTable {
-    entries.sort();
+    // By partition, then key: a partition's entries are one sorted run.
+    entries.sort_by_cached_key(|(k, v)| (partition(k), k.clone(), *v));
     entries.dedup();
     let key_len = entries.first().map_or(8, |e| e.0.len());
     let mut counts = [0usize; PARTS];
@@ -1247,3 +1266,84 @@ const PART_EDGES: u32 = 2;
 const PART_METRICS: u32 = 3;
 const PART_ACTIVE: u32 = 4;
 const PART_BLOCKS: u32 = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A segment file holding only `table`'s parts, opened for lookups.
+    fn table_segment(entries: Vec<(Vec<u8>, u64)>) -> (tempfile::TempDir, SealedSegment, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut body = Body { bytes: Vec::new() };
+        let table = key_table(&mut body, entries);
+        let header = IndexHeader {
+            trace_records: Some(table.clone()),
+            trace_rows: Some(table.clone()),
+            span_rows: Some(table),
+            ..IndexHeader::default()
+        };
+        let head = header.encode_to_vec();
+        let path = dir.path().join("t.osx");
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&head);
+        bytes.extend_from_slice(&body.bytes);
+        fs::write(&path, &bytes).unwrap();
+        let size = body.bytes.len() as u64;
+        (dir, SealedSegment::open(&path).unwrap(), size)
+    }
+
+    #[test]
+    fn sequential_ids_spread_over_the_partitions_and_are_all_found() {
+        // Ids as a test or a simple agent makes them: a counter.
+        let n = 50_000u64;
+        let key = |i: u64| {
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&i.to_be_bytes());
+            k.to_vec()
+        };
+        let entries = (0..n).map(|i| (key(i), i * 10)).collect();
+        let (_dir, seg, size) = table_segment(entries);
+        // 24 bytes an entry plus about 10 bits of filter, not a filter
+        // sized for every key in one partition.
+        assert!(size < n * 30, "{size} bytes for {n} keys");
+        for i in (0..n).step_by(97) {
+            assert_eq!(
+                seg.lookup(&seg.header.trace_rows, &key(i)).unwrap(),
+                vec![i * 10]
+            );
+        }
+        let false_hits = (n..n + 10_000)
+            .filter(|&i| {
+                !seg.lookup(&seg.header.trace_rows, &key(i))
+                    .unwrap()
+                    .is_empty()
+            })
+            .count();
+        assert_eq!(false_hits, 0, "a miss never returns a value");
+    }
+
+    #[test]
+    fn a_corrupt_header_or_a_part_outside_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.osx");
+        fs::write(&path, b"NOTANIDX\x01\0\0\0\0\0\0\0").unwrap();
+        assert!(SealedSegment::open(&path).is_err());
+        let header = IndexHeader {
+            strings: Some(PartRef {
+                offset: 0,
+                len: 1 << 20,
+            }),
+            ..IndexHeader::default()
+        };
+        let head = header.encode_to_vec();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&head);
+        fs::write(&path, &bytes).unwrap();
+        let e = SealedSegment::open(&path).err().expect("refused");
+        assert!(e.to_string().contains("outside the file"), "{e}");
+    }
+}
