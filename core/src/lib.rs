@@ -77,6 +77,8 @@ pub mod names;
 pub mod propagation;
 pub mod resource;
 mod rng;
+#[cfg(feature = "seglog")]
+pub mod seglog;
 
 use std::time::Duration;
 

@@ -365,7 +365,7 @@ fn a_version_1_segment_written_before_metrics_existed_still_reads() {
     // Byte for byte what version 1 wrote: header, names, resource,
     // transaction, aggregate (kinds 1 to 4 are unchanged in version 2).
     let t = txn(4, false);
-    let mut bytes = format::header_of_version(1).to_vec();
+    let mut bytes = format::FORMAT.header_of_version(1).to_vec();
     let names: Vec<(u32, String)> = [t.name]
         .into_iter()
         .chain(t.attributes.iter().map(|a| a.key))
@@ -381,7 +381,7 @@ fn a_version_1_segment_written_before_metrics_existed_still_reads() {
     let mut agg = SecondAggregate::new(1_700_000_000);
     agg.add(5_000_000, false);
     format::encode_record(format::KIND_AGGREGATE, &agg, &mut bytes).unwrap();
-    fs::write(dir.0.join(format::segment_file_name(1, 0)), &bytes).unwrap();
+    fs::write(dir.0.join(format::FORMAT.file_name(1, 0)), &bytes).unwrap();
 
     let reader = StoreReader::open(&dir.0).unwrap();
     let mut records = reader.records();

@@ -2,16 +2,17 @@
 //! damaged records skipped and reported instead of failing the whole read.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{
-    self, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE, KIND_TRANSACTION,
+    self, FORMAT, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE,
+    KIND_TRANSACTION,
 };
 use crate::model::{ActiveSnapshot, MetricRecord, Resource, SecondAggregate, TransactionRecord};
 use crate::names::NameId;
+use crate::seglog::{self, FrameProblem, SegmentReader};
 
 /// Reads the segments of a store directory, oldest first.
 ///
@@ -37,18 +38,12 @@ impl StoreReader {
     /// Lists the segment files of `dir` in creation order. Other files are
     /// ignored; a missing directory is an error.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
-        let mut found = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            if let Some(key) = name.to_str().and_then(format::parse_segment_file_name) {
-                found.push((key, entry.path()));
-            }
-        }
-        found.sort();
-        Ok(Self {
-            segments: found.into_iter().map(|(_, p)| p).collect(),
-        })
+        let dir = dir.as_ref();
+        let segments = seglog::list_segments(&FORMAT, dir)?
+            .into_iter()
+            .map(|s| dir.join(s.name))
+            .collect();
+        Ok(Self { segments })
     }
 
     /// The segment files, oldest first.
@@ -254,12 +249,29 @@ impl Records {
         let Some(path) = self.pending.next() else {
             return false;
         };
-        match Cursor::open(&path) {
-            Ok(Ok(cursor)) => self.cursor = Some(cursor),
-            Ok(Err(problem)) => self.issue(&path, 0, problem),
-            Err(e) => self.issue(&path, 0, Problem::Io(e.to_string())),
+        match SegmentReader::open(&FORMAT, &path) {
+            Ok(frames) => {
+                self.cursor = Some(Cursor {
+                    frames,
+                    names: HashMap::new(),
+                    resource: None,
+                })
+            }
+            Err(issue) => self.issue(&path, issue.offset, problem_of(issue.problem)),
         }
         true
+    }
+}
+
+/// The store's name for damage the segment log found.
+fn problem_of(problem: FrameProblem) -> Problem {
+    match problem {
+        FrameProblem::ShortHeader | FrameProblem::TornTail => Problem::TornTail,
+        FrameProblem::BadMagic => Problem::BadHeader,
+        FrameProblem::UnsupportedVersion(v) => Problem::UnsupportedVersion(v),
+        FrameProblem::BadChecksum => Problem::BadChecksum,
+        FrameProblem::BadLength(len) => Problem::BadLength(len),
+        FrameProblem::Io(e) => Problem::Io(e),
     }
 }
 
@@ -274,36 +286,30 @@ impl Iterator for Records {
                 }
                 return None;
             };
-            let offset = cursor.offset;
-            let payload = match cursor.next_frame() {
-                Frame::Payload(payload) => payload,
-                Frame::End => {
+            let frame = match cursor.frames.next() {
+                Some(Ok(frame)) => frame,
+                None => {
                     self.cursor = None;
                     continue;
                 }
-                Frame::Skip(problem) => {
-                    let path = cursor.path.clone();
-                    self.issue(&path, offset, problem);
-                    continue;
-                }
-                Frame::Stop(problem) => {
-                    let path = cursor.path.clone();
-                    self.cursor = None;
-                    self.issue(&path, offset, problem);
+                Some(Err(issue)) => {
+                    let path = cursor.frames.path().to_owned();
+                    self.issue(&path, issue.offset, problem_of(issue.problem));
                     continue;
                 }
             };
+            let (offset, payload) = (frame.offset, frame.payload);
             match cursor.decode(payload[0], &payload[1..]) {
                 Ok(Some(record)) => {
                     self.last = Some(RecordPosition {
-                        segment: cursor.path.clone(),
+                        segment: cursor.frames.path().to_owned(),
                         offset,
                     });
                     return Some(record);
                 }
                 Ok(None) => {}
                 Err(problem) => {
-                    let path = cursor.path.clone();
+                    let path = cursor.frames.path().to_owned();
                     self.issue(&path, offset, problem);
                 }
             }
@@ -314,82 +320,12 @@ impl Iterator for Records {
 /// Reading state within one segment.
 #[derive(Debug)]
 struct Cursor {
-    path: PathBuf,
-    file: BufReader<File>,
-    offset: u64,
-    len: u64,
+    frames: SegmentReader,
     names: HashMap<NameId, Arc<str>>,
     resource: Option<Arc<Resource>>,
 }
 
-enum Frame {
-    /// Kind byte, then body.
-    Payload(Vec<u8>),
-    End,
-    Skip(Problem),
-    Stop(Problem),
-}
-
 impl Cursor {
-    /// Opens a segment and checks its header; the inner error says why the
-    /// segment is unusable.
-    fn open(path: &Path) -> io::Result<Result<Self, Problem>> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        let mut file = BufReader::with_capacity(64 * 1024, file);
-        let mut header = [0u8; format::HEADER_LEN as usize];
-        if len < format::HEADER_LEN {
-            return Ok(Err(Problem::TornTail));
-        }
-        file.read_exact(&mut header)?;
-        if header[..8] != format::MAGIC {
-            return Ok(Err(Problem::BadHeader));
-        }
-        let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        if !(format::MIN_FORMAT_VERSION..=format::FORMAT_VERSION).contains(&version) {
-            return Ok(Err(Problem::UnsupportedVersion(version)));
-        }
-        Ok(Ok(Self {
-            path: path.to_owned(),
-            file,
-            offset: format::HEADER_LEN,
-            len,
-            names: HashMap::new(),
-            resource: None,
-        }))
-    }
-
-    fn next_frame(&mut self) -> Frame {
-        let remaining = self.len - self.offset;
-        if remaining == 0 {
-            return Frame::End;
-        }
-        if remaining < format::FRAME_HEADER_LEN {
-            return Frame::Stop(Problem::TornTail);
-        }
-        let mut head = [0u8; format::FRAME_HEADER_LEN as usize];
-        if let Err(e) = self.file.read_exact(&mut head) {
-            return Frame::Stop(Problem::Io(e.to_string()));
-        }
-        let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
-        let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-        if len == 0 || len > format::MAX_PAYLOAD_BYTES {
-            return Frame::Stop(Problem::BadLength(len));
-        }
-        if u64::from(len) > remaining - format::FRAME_HEADER_LEN {
-            return Frame::Stop(Problem::TornTail);
-        }
-        let mut payload = vec![0u8; len as usize];
-        if let Err(e) = self.file.read_exact(&mut payload) {
-            return Frame::Stop(Problem::Io(e.to_string()));
-        }
-        self.offset += format::FRAME_HEADER_LEN + u64::from(len);
-        if crc32fast::hash(&payload) != crc {
-            return Frame::Skip(Problem::BadChecksum);
-        }
-        Frame::Payload(payload)
-    }
-
     /// Decodes a payload; name definitions update the segment's table and
     /// yield nothing.
     fn decode(&mut self, kind: u8, body: &[u8]) -> Result<Option<StoredRecord>, Problem> {
