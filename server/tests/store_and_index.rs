@@ -209,8 +209,8 @@ fn a_store_written_by_the_version_1_format_still_opens_and_answers() {
     child.kind = Kind::Client;
     child.name = "SELECT 1".into();
     // A segment exactly as the version-1 server wrote it: bincode payloads.
-    let mut file = fs::File::create(dir.0.join(store::segment_name(1, 0))).unwrap();
-    file.write_all(&store::header_of_version(1)).unwrap();
+    let mut file = fs::File::create(dir.0.join(store::FORMAT.file_name(1, 0))).unwrap();
+    file.write_all(&store::FORMAT.header_of_version(1)).unwrap();
     let mut frames = Vec::new();
     let old = Batch::Spans(vec![root(7, end), child.clone()]);
     format::encode_record(store::KIND_SPANS, &old, &mut frames).unwrap();
@@ -242,6 +242,6 @@ fn a_store_written_by_the_version_1_format_still_opens_and_answers() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     let newest = fs::read(dir.0.join(&names[1])).unwrap();
-    assert_eq!(newest[..12], store::header());
+    assert_eq!(newest[..12], store::FORMAT.header());
     assert_eq!(newest[12 + 8], store::KIND_STORED);
 }

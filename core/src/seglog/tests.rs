@@ -228,10 +228,7 @@ fn only_versions_in_the_readable_range_are_read() {
             assert!(issues.is_empty(), "version {version}: {issues:?}");
         } else {
             assert!(frames.is_empty(), "version {version}");
-            assert_eq!(
-                issues[0].problem,
-                FrameProblem::UnsupportedVersion(version)
-            );
+            assert_eq!(issues[0].problem, FrameProblem::UnsupportedVersion(version));
             assert!(
                 issues[0]
                     .problem
@@ -251,7 +248,13 @@ fn appends_land_where_they_say_and_read_back() {
     buf.extend(frame(2, b"two"));
     let a = log.append(&buf, 1_000).unwrap();
     let b = log.append(&frame(3, b"three"), 1_001).unwrap();
-    assert_eq!(a, Appended { segment: 0, offset: HEADER_LEN });
+    assert_eq!(
+        a,
+        Appended {
+            segment: 0,
+            offset: HEADER_LEN
+        }
+    );
     assert_eq!(b.segment, 0);
     assert_eq!(b.offset, HEADER_LEN + buf.len() as u64);
     assert_eq!(log.active_seq(), Some(0));
@@ -284,7 +287,13 @@ fn segments_roll_by_size() {
     assert!(log.roll_due(0, 0));
     assert_eq!(log.roll(5).unwrap(), 1);
     let at = log.append(&f, 5).unwrap();
-    assert_eq!(at, Appended { segment: 1, offset: HEADER_LEN });
+    assert_eq!(
+        at,
+        Appended {
+            segment: 1,
+            offset: HEADER_LEN
+        }
+    );
     let sizes: Vec<(u64, u64)> = log.segments().map(|s| (s.seq, s.bytes)).collect();
     assert_eq!(sizes, [(0, 132), (1, 52)]);
     for s in log.segments() {

@@ -28,9 +28,11 @@
 //! reader skips version-2 segments as a whole instead of failing record by
 //! record.
 //!
-//! The frame layout is the core's [`osprey::export::store::format`] one;
-//! only the header and the file names differ (`srv-<unix ms>-<sequence>.oss`),
-//! so the agent's reader never mistakes a server segment for its own.
+//! Files, headers, frames, rolling and retention are the core's segment
+//! log ([`osprey::seglog`]), shared with the agent's local store; only the
+//! [`FORMAT`] differs (magic `OSPRYSRV`, names `srv-<unix ms>-<sequence>.oss`),
+//! so neither store mistakes the other's segments for its own. This module
+//! owns the payloads.
 
 mod compress;
 mod reader;
@@ -42,17 +44,19 @@ pub use schema::StoredRecord;
 pub use writer::{SegmentInfo, Store, StoreConfig};
 
 use crate::record::Batch;
-use osprey::export::store::format::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_BYTES};
+use osprey::export::store::format;
+use osprey::seglog::{self, MAX_PAYLOAD_BYTES, SegmentFormat};
 use prost::Message;
 
-/// First bytes of every server segment.
-pub const MAGIC: [u8; 8] = *b"OSPRYSRV";
-/// Format version written in the header.
-pub const VERSION: u32 = 2;
-/// Oldest format version still read.
-pub const MIN_VERSION: u32 = 1;
-/// Header length in bytes.
-pub const HEADER_LEN: u64 = 12;
+/// The server's segment files: magic `OSPRYSRV`, version 2 written,
+/// versions 1 and 2 read, named `srv-<unix ms, 16 digits>-<sequence, 10 digits>.oss`.
+pub const FORMAT: SegmentFormat = SegmentFormat {
+    magic: *b"OSPRYSRV",
+    prefix: "srv-",
+    suffix: ".oss",
+    version: 2,
+    min_version: 1,
+};
 /// Record kind (version 1, read only): a bincode batch of spans.
 pub const KIND_SPANS: u8 = 20;
 /// Record kind (version 1, read only): a bincode batch of metric points.
@@ -74,31 +78,6 @@ pub struct Loc {
     pub offset: u64,
 }
 
-/// File name of segment `seq` created at `unix_ms`.
-pub fn segment_name(unix_ms: u64, seq: u64) -> String {
-    format!("srv-{unix_ms:016}-{seq:010}.oss")
-}
-
-/// `(unix_ms, seq)` of a segment file name.
-pub fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
-    let core = name.strip_prefix("srv-")?.strip_suffix(".oss")?;
-    let (ms, seq) = core.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
-/// The header bytes.
-pub fn header() -> [u8; HEADER_LEN as usize] {
-    header_of_version(VERSION)
-}
-
-/// The header of a segment of `version` (tests write old segments with it).
-pub fn header_of_version(version: u32) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[..8].copy_from_slice(&MAGIC);
-    h[8..].copy_from_slice(&version.to_le_bytes());
-    h
-}
-
 /// Appends the framed [`KIND_STORED`] record for `batch` to `out`; on error
 /// `out` is left as it was.
 pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) -> Result<(), String> {
@@ -109,30 +88,15 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) -> Result<(), String> {
             "record of {plain_len} bytes is too large (limit {MAX_DECODED_BYTES})"
         ));
     }
-    let start = out.len();
-    out.extend_from_slice(&[0u8; FRAME_HEADER_LEN as usize]);
-    out.push(KIND_STORED);
-    let framed = compress::with_scratch(|plain| {
-        record
-            .encode(plain)
-            .map_err(|e| format!("cannot encode record: {e}"))?;
-        compress::compress_into(plain, out)
+    seglog::encode_frame(KIND_STORED, out, |body| {
+        compress::with_scratch(|plain| {
+            record
+                .encode(plain)
+                .map_err(|e| format!("cannot encode record: {e}"))?;
+            compress::compress_into(plain, body)
+        })
     })
-    .and_then(|()| {
-        let payload = &out[start + FRAME_HEADER_LEN as usize..];
-        let len = u32::try_from(payload.len())
-            .ok()
-            .filter(|l| *l <= MAX_PAYLOAD_BYTES)
-            .ok_or_else(|| format!("record of {} bytes is too large", payload.len()))?;
-        let crc = crc32fast::hash(payload);
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-        Ok(())
-    });
-    if framed.is_err() {
-        out.truncate(start);
-    }
-    framed
+    .map_err(|e| e.to_string())
 }
 
 /// Decodes a payload (kind byte first): [`KIND_STORED`], or the version-1

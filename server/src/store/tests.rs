@@ -18,7 +18,7 @@ fn framed(batch: &Batch) -> Vec<u8> {
 /// The payload of the single frame in `out` (after length and CRC).
 fn payload(out: &[u8]) -> &[u8] {
     let len = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
-    assert_eq!(out.len(), FRAME_HEADER_LEN as usize + len);
+    assert_eq!(out.len(), seglog::FRAME_HEADER_LEN as usize + len);
     let crc = u32::from_le_bytes(out[4..8].try_into().unwrap());
     assert_eq!(crc, crc32fast::hash(&out[8..]));
     &out[8..]
@@ -222,9 +222,9 @@ fn a_version_1_segment_is_scanned_and_a_version_3_one_skipped() {
     let new_frame = framed(&batch);
     frames.extend_from_slice(&new_frame);
     for (version, expect) in [(1, 2usize), (2, 2), (3, 0)] {
-        let path = dir.join(segment_name(1, u64::from(version)));
+        let path = dir.join(FORMAT.file_name(1, u64::from(version)));
         let mut f = std::fs::File::create(&path).unwrap();
-        f.write_all(&header_of_version(version)).unwrap();
+        f.write_all(&FORMAT.header_of_version(version)).unwrap();
         f.write_all(&frames).unwrap();
         drop(f);
         let mut read = Vec::new();
@@ -554,5 +554,19 @@ fn compressed_records_are_much_smaller_than_bincode_on_a_servlet_trace() {
     assert!(
         new < old * 0.6,
         "bincode {old:.1} B/span, kind 30 {new:.1} B/span"
+    );
+}
+
+#[test]
+fn segments_keep_the_bytes_and_names_of_earlier_servers() {
+    assert_eq!(FORMAT.header(), *b"OSPRYSRV\x02\0\0\0");
+    assert_eq!(FORMAT.header_of_version(1), *b"OSPRYSRV\x01\0\0\0");
+    assert_eq!(
+        FORMAT.file_name(1_764_000_000_000, 7),
+        "srv-0001764000000000-0000000007.oss"
+    );
+    assert_eq!(
+        FORMAT.parse_file_name("seg-0000000000000001-0000000000.osp"),
+        None
     );
 }
