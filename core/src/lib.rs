@@ -55,7 +55,8 @@
 //!
 //! `enable` (default) switches recording on at compile time; without it every
 //! recording call compiles to nothing. `otlp`, `zipkin`, `store`, `console`
-//! and `layer` select the exporters and the `tracing` layer.
+//! and `layer` select the exporters and the `tracing` layer; `seglog` (part
+//! of `store`) the segment log the local store shares with the server.
 
 // Without `enable` the recorder internals are compiled but never called.
 #![cfg_attr(not(feature = "enable"), allow(dead_code))]

@@ -4,6 +4,8 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tempfile::tempdir;
+
 use super::*;
 
 const FORMAT: SegmentFormat = SegmentFormat {
@@ -13,28 +15,6 @@ const FORMAT: SegmentFormat = SegmentFormat {
     version: 3,
     min_version: 2,
 };
-
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "osprey-seglog-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -112,8 +92,8 @@ fn a_failed_body_leaves_the_buffer_as_it_was() {
 
 #[test]
 fn every_frame_of_an_intact_segment_is_read_in_order() {
-    let dir = TempDir::new("intact");
-    let (path, offsets) = segment_of(&dir.0, 3);
+    let dir = tempdir().unwrap();
+    let (path, offsets) = segment_of(dir.path(), 3);
     let (frames, issues) = scan(&path);
     assert!(issues.is_empty(), "{issues:?}");
     assert_eq!(kinds(&frames), [1, 2, 3]);
@@ -125,8 +105,8 @@ fn every_frame_of_an_intact_segment_is_read_in_order() {
 
 #[test]
 fn a_torn_tail_ends_the_scan_and_keeps_what_came_before() {
-    let dir = TempDir::new("torn");
-    let (path, offsets) = segment_of(&dir.0, 3);
+    let dir = tempdir().unwrap();
+    let (path, offsets) = segment_of(dir.path(), 3);
     let full = fs::metadata(&path).unwrap().len();
     // Cut inside the last payload, then inside the last frame header.
     for cut in [full - 5, offsets[2] + 3] {
@@ -150,8 +130,8 @@ fn a_torn_tail_ends_the_scan_and_keeps_what_came_before() {
 
 #[test]
 fn a_checksum_mismatch_skips_one_frame() {
-    let dir = TempDir::new("crc");
-    let (path, offsets) = segment_of(&dir.0, 3);
+    let dir = tempdir().unwrap();
+    let (path, offsets) = segment_of(dir.path(), 3);
     let mut bytes = fs::read(&path).unwrap();
     bytes[offsets[1] as usize + 12] ^= 0xff;
     fs::write(&path, &bytes).unwrap();
@@ -171,8 +151,8 @@ fn a_checksum_mismatch_skips_one_frame() {
 
 #[test]
 fn an_impossible_length_ends_the_scan() {
-    let dir = TempDir::new("len");
-    let (path, offsets) = segment_of(&dir.0, 3);
+    let dir = tempdir().unwrap();
+    let (path, offsets) = segment_of(dir.path(), 3);
     let mut bytes = fs::read(&path).unwrap();
     let at = offsets[1] as usize;
     bytes[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
@@ -196,8 +176,8 @@ fn an_impossible_length_ends_the_scan() {
 
 #[test]
 fn a_bad_header_skips_the_file() {
-    let dir = TempDir::new("header");
-    let (path, _) = segment_of(&dir.0, 3);
+    let dir = tempdir().unwrap();
+    let (path, _) = segment_of(dir.path(), 3);
     let mut bytes = fs::read(&path).unwrap();
     bytes[0] = b'X';
     fs::write(&path, &bytes).unwrap();
@@ -213,15 +193,15 @@ fn a_bad_header_skips_the_file() {
     assert!(issues[0].problem.to_string().contains("bad magic"));
     fs::write(&path, &bytes[..7]).unwrap();
     assert_eq!(scan(&path).1[0].problem, FrameProblem::ShortHeader);
-    let missing = dir.0.join("missing.tst");
+    let missing = dir.path().join("missing.tst");
     assert!(matches!(scan(&missing).1[0].problem, FrameProblem::Io(_)));
 }
 
 #[test]
 fn only_versions_in_the_readable_range_are_read() {
-    let dir = TempDir::new("versions");
+    let dir = tempdir().unwrap();
     for (version, readable) in [(1, false), (2, true), (3, true), (4, false)] {
-        let (path, _) = segment_of(&dir.0, version);
+        let (path, _) = segment_of(dir.path(), version);
         let (frames, issues) = scan(&path);
         if readable {
             assert_eq!(kinds(&frames), [1, 2, 3], "version {version}");
@@ -241,8 +221,8 @@ fn only_versions_in_the_readable_range_are_read() {
 
 #[test]
 fn appends_land_where_they_say_and_read_back() {
-    let dir = TempDir::new("append");
-    let mut log = SegmentLog::open(FORMAT, LogConfig::new(&dir.0)).unwrap();
+    let dir = tempdir().unwrap();
+    let mut log = SegmentLog::open(FORMAT, LogConfig::new(dir.path())).unwrap();
     assert_eq!(log.active_seq(), None);
     let mut buf = frame(1, b"one");
     buf.extend(frame(2, b"two"));
@@ -259,7 +239,7 @@ fn appends_land_where_they_say_and_read_back() {
     assert_eq!(b.offset, HEADER_LEN + buf.len() as u64);
     assert_eq!(log.active_seq(), Some(0));
     let path = log.segment_path(0).unwrap();
-    assert_eq!(path, dir.0.join(FORMAT.file_name(1_000, 0)));
+    assert_eq!(path, dir.path().join(FORMAT.file_name(1_000, 0)));
     assert_eq!(read_frame_at(&path, b.offset).unwrap(), b"\x03three");
     let (frames, issues) = scan(&path);
     assert!(issues.is_empty());
@@ -273,8 +253,8 @@ fn appends_land_where_they_say_and_read_back() {
 
 #[test]
 fn segments_roll_by_size() {
-    let dir = TempDir::new("size");
-    let mut log = SegmentLog::open(FORMAT, config(&dir.0)).unwrap();
+    let dir = tempdir().unwrap();
+    let mut log = SegmentLog::open(FORMAT, config(dir.path())).unwrap();
     let f = frame(1, &[0; 31]); // 40 bytes
     assert!(log.roll_due(0, 0), "nothing open yet");
     log.append(&f, 0).unwrap();
@@ -297,7 +277,7 @@ fn segments_roll_by_size() {
     let sizes: Vec<(u64, u64)> = log.segments().map(|s| (s.seq, s.bytes)).collect();
     assert_eq!(sizes, [(0, 132), (1, 52)]);
     for s in log.segments() {
-        let (frames, issues) = scan(&dir.0.join(&s.name));
+        let (frames, issues) = scan(&dir.path().join(&s.name));
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(frames.len() as u64, (s.bytes - HEADER_LEN) / 40);
     }
@@ -305,29 +285,29 @@ fn segments_roll_by_size() {
 
 #[test]
 fn segments_roll_by_window_when_one_is_set() {
-    let dir = TempDir::new("window");
-    let mut cfg = LogConfig::new(&dir.0);
+    let dir = tempdir().unwrap();
+    let mut cfg = LogConfig::new(dir.path());
     cfg.segment_window = Some(Duration::from_secs(1));
     let mut log = SegmentLog::open(FORMAT, cfg).unwrap();
     log.append(&frame(1, b"x"), 10_000).unwrap();
     assert!(!log.roll_due(10_999, 0));
     assert!(log.roll_due(11_000, 0));
-    let mut unwindowed = SegmentLog::open(FORMAT, LogConfig::new(dir.0.join("u"))).unwrap();
+    let mut unwindowed = SegmentLog::open(FORMAT, LogConfig::new(dir.path().join("u"))).unwrap();
     unwindowed.append(&frame(1, b"x"), 10_000).unwrap();
     assert!(!unwindowed.roll_due(u64::MAX, 0));
 }
 
 #[test]
 fn open_lists_segments_oldest_first_and_never_appends_to_them() {
-    let dir = TempDir::new("reopen");
+    let dir = tempdir().unwrap();
     {
-        let mut log = SegmentLog::open(FORMAT, LogConfig::new(&dir.0)).unwrap();
+        let mut log = SegmentLog::open(FORMAT, LogConfig::new(dir.path())).unwrap();
         log.append(&frame(1, b"a"), 1).unwrap();
         log.roll(2).unwrap();
         log.append(&frame(1, b"b"), 2).unwrap();
     }
-    fs::write(dir.0.join("notes.txt"), "not a segment").unwrap();
-    let mut log = SegmentLog::open(FORMAT, LogConfig::new(&dir.0)).unwrap();
+    fs::write(dir.path().join("notes.txt"), "not a segment").unwrap();
+    let mut log = SegmentLog::open(FORMAT, LogConfig::new(dir.path())).unwrap();
     let seqs: Vec<u64> = log.segments().map(|s| s.seq).collect();
     assert_eq!(seqs, [0, 1]);
     assert_eq!(log.active_seq(), None);
@@ -339,8 +319,8 @@ fn open_lists_segments_oldest_first_and_never_appends_to_them() {
 
 #[test]
 fn close_active_makes_the_next_append_start_a_segment() {
-    let dir = TempDir::new("close");
-    let mut log = SegmentLog::open(FORMAT, LogConfig::new(&dir.0)).unwrap();
+    let dir = tempdir().unwrap();
+    let mut log = SegmentLog::open(FORMAT, LogConfig::new(dir.path())).unwrap();
     log.append(&frame(1, b"a"), 1).unwrap();
     log.close_active().unwrap();
     assert_eq!(log.active_seq(), None);
@@ -350,8 +330,8 @@ fn close_active_makes_the_next_append_start_a_segment() {
 
 #[test]
 fn retention_by_bytes_deletes_the_oldest_finished_segments() {
-    let dir = TempDir::new("bytes");
-    let mut cfg = config(&dir.0);
+    let dir = tempdir().unwrap();
+    let mut cfg = config(dir.path());
     cfg.max_bytes = 1_000_000;
     let mut log = SegmentLog::open(FORMAT, cfg).unwrap();
     let f = frame(1, &[0; 91]); // 100 bytes: one frame fills a segment
@@ -365,8 +345,8 @@ fn retention_by_bytes_deletes_the_oldest_finished_segments() {
     assert_eq!(log.enforce_retention(10), [0, 1]);
     let left: Vec<u64> = log.segments().map(|s| s.seq).collect();
     assert_eq!(left, [2, 3, 4]);
-    assert!(!dir.0.join(FORMAT.file_name(0, 0)).exists());
-    assert!(dir.0.join(FORMAT.file_name(2, 2)).exists());
+    assert!(!dir.path().join(FORMAT.file_name(0, 0)).exists());
+    assert!(dir.path().join(FORMAT.file_name(2, 2)).exists());
     // The active segment stays, whatever the limit.
     log.config_mut().max_bytes = 0;
     assert_eq!(log.enforce_retention(10), [2, 3]);
@@ -376,8 +356,8 @@ fn retention_by_bytes_deletes_the_oldest_finished_segments() {
 
 #[test]
 fn retention_by_age_deletes_segments_last_written_too_long_ago() {
-    let dir = TempDir::new("age");
-    let mut cfg = LogConfig::new(&dir.0);
+    let dir = tempdir().unwrap();
+    let mut cfg = LogConfig::new(dir.path());
     cfg.max_age = Some(Duration::from_secs(60));
     let mut log = SegmentLog::open(FORMAT, cfg).unwrap();
     log.append(&frame(1, b"a"), 1_000).unwrap();
@@ -389,7 +369,7 @@ fn retention_by_age_deletes_segments_last_written_too_long_ago() {
     assert_eq!(log.enforce_retention(65_001), [0]);
     assert_eq!(log.enforce_retention(1 << 40), [1], "the active one stays");
     assert_eq!(log.active_seq(), Some(2));
-    let mut ageless = SegmentLog::open(FORMAT, LogConfig::new(dir.0.join("n"))).unwrap();
+    let mut ageless = SegmentLog::open(FORMAT, LogConfig::new(dir.path().join("n"))).unwrap();
     ageless.append(&frame(1, b"a"), 0).unwrap();
     ageless.close_active().unwrap();
     assert!(ageless.enforce_retention(u64::MAX).is_empty());
@@ -397,8 +377,8 @@ fn retention_by_age_deletes_segments_last_written_too_long_ago() {
 
 #[test]
 fn a_failed_write_abandons_the_segment() {
-    let dir = TempDir::new("abandon");
-    let mut log = SegmentLog::open(FORMAT, LogConfig::new(&dir.0)).unwrap();
+    let dir = tempdir().unwrap();
+    let mut log = SegmentLog::open(FORMAT, LogConfig::new(dir.path())).unwrap();
     log.append(&frame(1, b"kept"), 1).unwrap();
     let path = log.segment_path(0).unwrap();
     // A descriptor opened read-only: write(2) fails with EBADF.

@@ -7,8 +7,9 @@
 //! files are named `seg-<unix ms>-<sequence>.osp` and sort by creation; a new
 //! one starts once the active one passes `segment_bytes`, and the oldest are
 //! deleted while the directory holds more than `max_bytes`. Each segment
-//! defines the names it uses, so it can be read (or deleted) alone. See
-//! [`format`](mod@format) for the bytes and [`StoreReader`] to read them back.
+//! defines the names it uses, so it can be read (or deleted) alone. The
+//! files, frames, rolling and retention are [`crate::seglog`]'s; see
+//! [`format`](mod@format) for the records and [`StoreReader`] to read them back.
 
 pub mod format;
 mod reader;
