@@ -323,6 +323,37 @@ fn every_segment_defines_its_own_names() {
 }
 
 #[test]
+fn one_large_batch_spans_several_writes_and_segments_and_reads_back_whole() {
+    let dir = TempDir::new("store-large-batch");
+    let cfg = StoreConfig {
+        dir: dir.0.clone(),
+        segment_bytes: 150_000,
+        max_bytes: 1 << 30,
+    };
+    // Well past the writer's 64 KiB buffer and two segments' worth.
+    let txns = (0..2_000).map(|n| {
+        let mut t = txn(n % 200, true); // `txn` keeps n below 255
+        t.attributes[1].value = (n as i64).into();
+        t
+    });
+    let big = batch(txns.collect(), Vec::new());
+    write(cfg, &[big]);
+    let reader = StoreReader::open(&dir.0).unwrap();
+    assert!(reader.segments().len() >= 3, "{:?}", reader.segments());
+    let (txns, issues) = reader.transactions();
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(seqs(&txns), (0..2_000).collect::<Vec<i64>>());
+    for t in &txns {
+        assert!(t.endpoint().starts_with("GET /orders/"), "{}", t.endpoint());
+        assert_eq!(
+            t.name(t.record.steps[1].name),
+            "SELECT * FROM orders WHERE id = ?"
+        );
+        assert_eq!(t.resource.as_ref().unwrap().service_name, "shop");
+    }
+}
+
+#[test]
 fn reopening_appends_new_segments_after_old_ones() {
     let dir = TempDir::new("store-reopen");
     write(config(&dir.0), &[batch(vec![txn(0, true)], Vec::new())]);

@@ -289,7 +289,7 @@ impl SegmentLog {
     }
 
     #[cfg(test)]
-    pub(super) fn replace_active_file(&mut self, file: File) {
+    pub(crate) fn replace_active_file(&mut self, file: File) {
         self.active.as_mut().expect("a segment is open").file = file;
     }
 }

@@ -16,6 +16,11 @@ use crate::model::{ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::names::{self, NameId};
 use crate::seglog::{self, LogConfig, SegmentLog};
 
+/// Encoded records are appended once this many bytes wait (and at the end
+/// of every batch): one `write(2)` per 64 KiB, and memory bounded as a
+/// 64 KiB `BufWriter` would bound it.
+const FLUSH_BYTES: usize = 64 * 1024;
+
 /// Owns the data directory's segment files.
 pub(super) struct SegmentWriter {
     log: SegmentLog,
@@ -49,8 +54,9 @@ impl SegmentWriter {
     }
 
     /// Writes a batch: its transactions (with the names they use),
-    /// aggregates, metrics and active snapshots, one `write(2)` per segment
-    /// it touches. The records encoded before an error are still written; on
+    /// aggregates, metrics and active snapshots, one `write(2)` per
+    /// [`FLUSH_BYTES`] and per segment it touches. The records encoded
+    /// before an error are still written; on
     /// an I/O error the segment log abandons the active segment, so the next
     /// batch starts a fresh one.
     pub fn write_batch(&mut self, batch: &ExportBatch) -> Result<(), ExportError> {
@@ -112,6 +118,8 @@ impl SegmentWriter {
         if self.log.roll_due(now, self.buf.len() as u64) {
             self.flush_buf(now)?;
             self.log.roll(now)?;
+        } else if self.buf.len() >= FLUSH_BYTES {
+            self.flush_buf(now)?;
         }
         let active = self.log.active_seq();
         if self.segment != active {
@@ -135,6 +143,10 @@ impl SegmentWriter {
         }
         let appended = self.log.append(&self.buf, now);
         self.buf.clear();
+        if self.buf.capacity() > 4 * FLUSH_BYTES {
+            // One large record passed: give its memory back.
+            self.buf.shrink_to(FLUSH_BYTES);
+        }
         appended.map(|_| ())
     }
 
@@ -185,5 +197,75 @@ impl SegmentWriter {
     /// Bytes held in segment files, the active one included.
     pub fn total_bytes(&self) -> u64 {
         self.log.total_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::store::StoreReader;
+    use crate::model::{SpanId, SpanKind, TraceId};
+
+    fn txn(endpoint: &str) -> TransactionRecord {
+        TransactionRecord {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([2; 8]),
+            parent_span_id: None,
+            kind: SpanKind::Server,
+            name: names::intern(endpoint),
+            start_unix_ns: 1_700_000_000_000_000_000,
+            elapsed_ns: 5_000,
+            error: None,
+            attributes: Vec::new(),
+            steps: Vec::new(),
+            dropped_steps: 0,
+            repaired: false,
+            sampled: false,
+            thread_id: 1,
+        }
+    }
+
+    fn batch(t: TransactionRecord) -> ExportBatch {
+        ExportBatch {
+            resource: Arc::new(Resource {
+                service_name: "svc".into(),
+                attributes: Vec::new(),
+            }),
+            transactions: vec![t],
+            aggregates: Vec::new(),
+            metrics: Vec::new(),
+            active: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn after_a_failed_write_the_next_segment_defines_its_names_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SegmentWriter::open(StoreConfig {
+            dir: dir.path().to_owned(),
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        writer.write_batch(&batch(txn("GET /a"))).unwrap();
+        let first = writer.log.segment_path(0).unwrap();
+        // A read-only descriptor: the next write(2) fails.
+        writer
+            .log
+            .replace_active_file(std::fs::File::open(&first).unwrap());
+        assert!(writer.write_batch(&batch(txn("GET /a"))).is_err());
+        writer.write_batch(&batch(txn("GET /a"))).unwrap();
+        writer.sync().unwrap();
+
+        let reader = StoreReader::open(dir.path()).unwrap();
+        assert_eq!(reader.segments().len(), 2, "{:?}", reader.segments());
+        let (txns, issues) = reader.transactions();
+        assert!(issues.is_empty(), "{issues:?}");
+        let endpoints: Vec<&str> = txns.iter().map(|t| t.endpoint()).collect();
+        assert_eq!(
+            endpoints,
+            ["GET /a", "GET /a"],
+            "names and resource in both"
+        );
+        assert!(txns.iter().all(|t| t.resource.is_some()));
     }
 }
