@@ -3,7 +3,9 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read};
+#[cfg(not(unix))]
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::frame::{self, FRAME_HEADER_LEN};
@@ -201,16 +203,15 @@ pub fn scan_segment(
 /// (kind byte first). A bad length or checksum is an
 /// [`io::ErrorKind::InvalidData`] error.
 pub fn read_frame_at(path: &Path, offset: u64) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
+    let file = File::open(path)?;
     let mut head = [0u8; FRAME_HEADER_LEN as usize];
-    file.read_exact(&mut head)?;
+    read_exact_at(&file, &mut head, offset)?;
     let (len, crc) = frame::parse_header(&head);
     if !frame::plausible_len(len) {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "bad length"));
     }
     let mut payload = vec![0u8; len as usize];
-    file.read_exact(&mut payload)?;
+    read_exact_at(&file, &mut payload, offset + FRAME_HEADER_LEN)?;
     if !frame::crc_matches(&payload, crc) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -218,4 +219,17 @@ pub fn read_frame_at(path: &Path, offset: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(payload)
+}
+
+/// Fills `buf` from `offset` of `file` (`pread(2)` where there is one).
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Fills `buf` from `offset` of `file`.
+#[cfg(not(unix))]
+fn read_exact_at(mut file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
