@@ -829,42 +829,55 @@ impl Storage for EmbeddedStorage {
         if let Err(e) = self.seal_ready() {
             eprintln!("osprey: store: sealing failed (retried at the next pass): {e}");
         }
-        let (deleted, names) = {
+        // Retention also runs when the store rolls to a new segment: drop
+        // every segment the store no longer has, whenever it went.
+        let live: HashSet<u64> = {
             let mut store = self.store.lock();
-            let before: HashMap<u64, String> =
-                store.segments().map(|s| (s.seq, s.name.clone())).collect();
-            let deleted = store.enforce_retention(now_ms);
-            let names: Vec<String> = deleted
-                .iter()
-                .filter_map(|d| before.get(d).cloned())
-                .collect();
-            (deleted, names)
+            store.enforce_retention(now_ms);
+            store.segments().map(|s| s.seq).collect()
         };
-        for name in &names {
-            let _ = fs::remove_file(index_path(&self.store_config.dir, name));
-        }
-        if !deleted.is_empty() {
+        let mut gone: Vec<u64> = Vec::new();
+        {
             let mut t = self.tiers.write();
-            t.sealed.retain(|s| !deleted.contains(&s.header().segment));
-            t.hot.retain(|h| !deleted.contains(&h.read().segment));
-            let mut map = BTreeMap::new();
-            for s in &t.sealed {
-                for i in s.instances() {
-                    merge_instance(&mut map, (i.service.clone(), i.instance.clone()), i);
+            t.sealed.retain(|s| {
+                let keep = live.contains(&s.header().segment);
+                if !keep {
+                    gone.push(s.header().segment);
+                    if let Err(e) = fs::remove_file(&s.path)
+                        && e.kind() != io::ErrorKind::NotFound
+                    {
+                        eprintln!("osprey: store: cannot delete {}: {e}", s.path.display());
+                    }
                 }
+                keep
+            });
+            t.hot.retain(|h| {
+                let segment = h.read().segment;
+                let keep = live.contains(&segment);
+                if !keep {
+                    gone.push(segment);
+                }
+                keep
+            });
+            if !gone.is_empty() {
+                let mut map = BTreeMap::new();
+                for s in &t.sealed {
+                    for i in s.instances() {
+                        merge_instance(&mut map, (i.service.clone(), i.instance.clone()), i);
+                    }
+                }
+                t.sealed_instances = map;
             }
-            t.sealed_instances = map;
-            drop(t);
-            for d in &deleted {
-                self.cache.forget(*d);
-            }
+        }
+        for d in &gone {
+            self.cache.forget(*d);
         }
         let cutoff = now_ms
             .saturating_sub(self.store_config.max_age.as_millis() as u64)
             .saturating_mul(1_000_000);
         self.cutoff_ns.fetch_max(cutoff, Ordering::Relaxed);
         Ok(RetentionReport {
-            partitions_removed: deleted.len() as u64,
+            partitions_removed: gone.len() as u64,
         })
     }
 

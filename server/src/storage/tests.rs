@@ -354,3 +354,46 @@ fn errors_name_their_http_status_and_io_errors_read_as_themselves() {
     assert_eq!(status(StorageError::Unavailable("x".into())), 503);
     assert_eq!(status(StorageError::Unsupported("x")), 501);
 }
+
+#[test]
+fn segments_deleted_while_rolling_leave_no_index_or_answer_behind() {
+    let dir = Dir::new("roll-retention");
+    let mut store = StoreConfig::new(&dir.0);
+    store.segment_window = Duration::from_millis(1);
+    // Every closed segment is over the size budget: the store deletes it
+    // as soon as it rolls to the next one.
+    store.max_bytes = 1;
+    let backend = EmbeddedStorage::open(store, IndexConfig::default()).expect("opens");
+    let s: &dyn Storage = &backend;
+    let second = crate::time::now_ms() / 1_000 - 10;
+    s.append(IngestBatch {
+        spans: request(second),
+        metrics: Vec::new(),
+    })
+    .unwrap();
+    assert_eq!(backend.seal_all().unwrap(), 1);
+    let indexes = || {
+        std::fs::read_dir(&dir.0)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy()
+                    .ends_with(super::disk::sealed::SUFFIX)
+            })
+            .count()
+    };
+    assert_eq!(indexes(), 1);
+    std::thread::sleep(Duration::from_millis(5));
+    let mut fresh = span(3, 4, None, Kind::Server, "GET /new", second * S);
+    fresh.service = "shop".into();
+    s.append(IngestBatch {
+        spans: vec![fresh],
+        metrics: Vec::new(),
+    })
+    .unwrap();
+    let report = s.apply_retention(crate::time::now_ms()).unwrap();
+    assert_eq!(report.partitions_removed, 1, "the segment the roll deleted");
+    assert_eq!(indexes(), 0, "its index went with it");
+    let left = s.transactions(&TxnFilter::default(), 10).unwrap();
+    assert_eq!(endpoints(&left), ["GET /new"]);
+}
