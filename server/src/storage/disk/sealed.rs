@@ -95,6 +95,10 @@ pub struct BlockRef {
     /// Largest sequence number.
     #[prost(uint64, tag = "8")]
     pub max_seq: u64,
+    /// A Bloom filter of the client-IP and user string ids in the block
+    /// (raw bits): a filter on one client or user skips blocks without it.
+    #[prost(message, optional, tag = "9")]
+    pub visitors: Option<PartRef>,
 }
 
 /// A key filter and table: Bloom filter partitions of equal size, then the
@@ -244,9 +248,13 @@ pub struct RowRec {
     /// Ingest sequence number.
     #[prost(uint64, tag = "1")]
     pub seq: u64,
-    /// Trace id, 16 bytes.
-    #[prost(bytes = "vec", tag = "2")]
-    pub trace_id: Vec<u8>,
+    /// Trace id, first 8 bytes (little-endian); tag 2 is not used (two
+    /// fixed words decode without an allocation per row).
+    #[prost(fixed64, tag = "17")]
+    pub trace_lo: u64,
+    /// Trace id, last 8 bytes.
+    #[prost(fixed64, tag = "18")]
+    pub trace_hi: u64,
     /// Root span id.
     #[prost(fixed64, tag = "3")]
     pub span_id: u64,
@@ -294,6 +302,19 @@ pub struct RowRec {
 impl RowRec {
     fn end_ns(&self) -> u64 {
         self.start_ns.saturating_add(self.elapsed_ns)
+    }
+
+    fn trace(&self) -> TraceId {
+        let mut t = [0u8; 16];
+        t[..8].copy_from_slice(&self.trace_lo.to_le_bytes());
+        t[8..].copy_from_slice(&self.trace_hi.to_le_bytes());
+        TraceId(t)
+    }
+
+    fn words(t: TraceId) -> (u64, u64) {
+        let lo = u64::from_le_bytes(t.0[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(t.0[8..].try_into().expect("8 bytes"));
+        (lo, hi)
     }
 }
 
@@ -499,6 +520,39 @@ fn probes(key: &[u8]) -> (u64, u64) {
     key_hash(key)
 }
 
+/// A Bloom filter of string ids, ~10 bits an id (a power of two).
+fn id_filter(ids: &[u32]) -> Vec<u8> {
+    let mut distinct = ids.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let bytes = (distinct.len() * BLOOM_BITS_PER_KEY)
+        .div_ceil(8)
+        .next_power_of_two()
+        .max(8);
+    let mut bits = vec![0u8; bytes];
+    for id in distinct {
+        let (a, b) = key_hash(&u64::from(id).to_le_bytes());
+        for j in 0..BLOOM_PROBES {
+            let bit = a.wrapping_add(j.wrapping_mul(b)) % (bytes as u64 * 8);
+            bits[(bit / 8) as usize] |= 1 << (bit % 8);
+        }
+    }
+    bits
+}
+
+/// Whether `filter` (from [`id_filter`]) may hold `id`.
+fn id_filter_has(filter: &[u8], id: u32) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let bits = filter.len() as u64 * 8;
+    let (a, b) = key_hash(&u64::from(id).to_le_bytes());
+    (0..BLOOM_PROBES).all(|j| {
+        let bit = a.wrapping_add(j.wrapping_mul(b)) % bits;
+        filter[(bit / 8) as usize] & (1 << (bit % 8)) != 0
+    })
+}
+
 /// Builds a [`KeyTable`] over `entries` (key bytes, value).
 fn key_table(body: &mut Body, mut entries: Vec<(Vec<u8>, u64)>) -> KeyTable {
     // By partition, then key: a partition's entries are one sorted run.
@@ -583,7 +637,8 @@ pub fn write_index(path: &Path, input: &SealInput<'_>) -> io::Result<IndexHeader
             r.max_seq = r.max_seq.max(t.seq);
             block.rows.push(RowRec {
                 seq: t.seq,
-                trace_id: t.trace_id.0.to_vec(),
+                trace_lo: RowRec::words(t.trace_id).0,
+                trace_hi: RowRec::words(t.trace_id).1,
                 span_id: u64::from_le_bytes(t.span_id.0),
                 parent: t.parent.map_or(0, |p| u64::from_le_bytes(p.0)),
                 service: strings.id(&t.service),
@@ -600,6 +655,13 @@ pub fn write_index(path: &Path, input: &SealInput<'_>) -> io::Result<IndexHeader
                 offset: t.loc.offset,
             });
         }
+        let ids: Vec<u32> = block
+            .rows
+            .iter()
+            .flat_map(|x| [x.client_ip, x.user])
+            .filter(|id| *id != 0)
+            .collect();
+        r.visitors = Some(body.put(&id_filter(&ids)));
         h.max_elapsed_ns = h.max_elapsed_ns.max(r.max_elapsed_ns);
         h.errors += u64::from(r.errors);
         raw.clear();
@@ -831,7 +893,7 @@ impl SealedSegment {
         let body = self.bytes - self.body_at;
         let h = &self.header;
         let mut parts: Vec<Option<PartRef>> = vec![h.strings, h.aggs, h.edges, h.metrics, h.active];
-        parts.extend(h.blocks.iter().map(|b| b.at));
+        parts.extend(h.blocks.iter().flat_map(|b| [b.at, b.visitors]));
         for t in [&h.trace_records, &h.trace_rows, &h.span_rows]
             .into_iter()
             .flatten()
@@ -920,14 +982,9 @@ impl SealedSegment {
 
     fn row(&self, strings: &StringTab, r: &RowRec) -> io::Result<TxnRow> {
         let s = |id: u32| strings.get(id);
-        let trace: [u8; 16] = r
-            .trace_id
-            .as_slice()
-            .try_into()
-            .map_err(|_| bad("trace id of a row is not 16 bytes"))?;
         Ok(TxnRow {
             seq: r.seq,
-            trace_id: TraceId(trace),
+            trace_id: r.trace(),
             span_id: SpanId(r.span_id.to_le_bytes()),
             parent: (r.parent != 0).then(|| SpanId(r.parent.to_le_bytes())),
             service: s(r.service)?.unwrap_or_else(|| Arc::from("")),
@@ -997,7 +1054,7 @@ impl SealedSegment {
                 && user.is_none_or(|id| r.user == id)
                 && instance.is_none_or(|id| r.instance == id)
                 && f.http_status.is_none_or(|h| r.http_status == u32::from(h))
-                && f.trace_id.is_none_or(|t| r.trace_id == t.0)
+                && f.trace_id.is_none_or(|t| r.trace() == t)
                 && f.before.is_none_or(|b| (end, r.seq) < (b.end_ns, b.seq))
         };
         for (b, meta) in h.blocks.iter().enumerate().rev() {
@@ -1007,6 +1064,16 @@ impl SealedSegment {
                 || f.min_elapsed_ns.is_some_and(|m| meta.max_elapsed_ns < m)
             {
                 continue;
+            }
+            if let Some(at) = meta.visitors.filter(|_| client.is_some() || user.is_some()) {
+                let filter = self.read(at)?;
+                if [client, user]
+                    .into_iter()
+                    .flatten()
+                    .any(|id| !id_filter_has(&filter, id))
+                {
+                    continue;
+                }
             }
             let rows = self.block(cache, b)?;
             for r in rows.iter().rev().filter(|r| matches(r)) {
@@ -1322,6 +1389,19 @@ mod tests {
             })
             .count();
         assert_eq!(false_hits, 0, "a miss never returns a value");
+    }
+
+    #[test]
+    fn a_block_filter_holds_its_ids_and_rejects_most_others() {
+        let ids: Vec<u32> = (1..=4_000).map(|i| i * 3).collect();
+        let f = id_filter(&ids);
+        assert!(ids.iter().all(|&id| id_filter_has(&f, id)));
+        let false_hits = (1..=4_000u32)
+            .map(|i| i * 3 + 1)
+            .filter(|&id| id_filter_has(&f, id))
+            .count();
+        assert!(false_hits < 120, "{false_hits} of 4 000 (≈ 1 % expected)");
+        assert!(id_filter_has(&[], 7), "no filter: every block may match");
     }
 
     #[test]
