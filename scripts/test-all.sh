@@ -39,6 +39,9 @@ cargo test --workspace --all-targets
 step "doc examples"
 cargo test --workspace --doc
 
+step "API docs (one page per library, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
 step "compile-time off switch"
 cargo test -p osprey --no-default-features --test disabled
 
