@@ -82,7 +82,8 @@ pub struct osprey_statistics {
 /// including `exporters`): all `osprey_stats` writes.
 pub const OSPREY_STATS_V1_SIZE: usize = 56;
 
-const _: () = assert!(OSPREY_STATS_V1_SIZE == std::mem::offset_of!(osprey_statistics, counted_only));
+const _: () =
+    assert!(OSPREY_STATS_V1_SIZE == std::mem::offset_of!(osprey_statistics, counted_only));
 
 /// Unwraps `Ok`, or returns the error code from the enclosing body.
 macro_rules! tri {
@@ -909,11 +910,7 @@ pub unsafe extern "C" fn osprey_stats_sized(
         // SAFETY: `out` is non-NULL and writable for `size` >= `len` bytes
         // per the contract; `stats` is a local, so the ranges are disjoint.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                (&raw const stats).cast::<u8>(),
-                out.cast::<u8>(),
-                len,
-            );
+            std::ptr::copy_nonoverlapping((&raw const stats).cast::<u8>(), out.cast::<u8>(), len);
         }
         OSPREY_OK
     })
