@@ -58,8 +58,17 @@ fn statement() -> impl Strategy<Value = String> {
     prop::collection::vec(sql_piece(), 1..24).prop_map(|p| p.concat())
 }
 
+/// 512 cases per property (a few seconds in CI); `PROPTEST_CASES` overrides.
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 512;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config())]
 
     #[test]
     fn no_sql_literal_survives(text in statement()) {
