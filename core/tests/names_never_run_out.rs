@@ -28,6 +28,7 @@ struct Check {
     delivered: Arc<AtomicU64>,
     wrong: Arc<AtomicU64>,
     steps: Arc<AtomicU64>,
+    first_seen_at_the_end: Arc<AtomicU64>,
 }
 
 impl Exporter for Check {
@@ -44,6 +45,9 @@ impl Exporter for Check {
                 .and_then(|k| k.parse::<u64>().ok())
                 .is_some_and(|k| k < ENDPOINTS)
                 || &*name == "GET /first-seen-at-the-end";
+            if &*name == "GET /first-seen-at-the-end" {
+                self.first_seen_at_the_end.fetch_add(1, Ordering::Relaxed);
+            }
             let steps_ok = t.steps.iter().all(|s| {
                 self.steps.fetch_add(1, Ordering::Relaxed);
                 s.kind == StepKind::Sql && &*batch.name(s.name) == SHAPE && s.attributes.is_empty()
@@ -105,6 +109,8 @@ fn ten_million_literal_statements_leave_every_endpoint_named_and_memory_flat() {
         raw::exit_step(h);
         txn.end();
     }
+    // Room in the queue, so that the new endpoint is not dropped with the flood's tail.
+    assert!(osprey::flush(Duration::from_secs(60)));
     let last = osprey::transaction(String::from("GET /first-seen-at-the-end"))
         .server()
         .begin();
@@ -128,6 +134,11 @@ fn ten_million_literal_statements_leave_every_endpoint_named_and_memory_flat() {
         names::refused_count(),
     );
     assert_eq!(wrong, 0, "every delivered transaction named right");
+    assert_eq!(
+        check.first_seen_at_the_end.load(Ordering::Relaxed),
+        1,
+        "the endpoint first seen after the flood is delivered, named right"
+    );
     assert_eq!(
         delivered + stats.dropped_queue + stats.exporters[0].dropped,
         n + 1,
