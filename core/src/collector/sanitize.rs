@@ -33,10 +33,11 @@ const SQL_KEYS: &[&str] = &["db.statement", "db.query.text"];
 const URL_KEYS: &[&str] = &["url.full", "http.url", "url.query"];
 
 /// Replaces string, numeric and hex literals in SQL with `?`, keeping
-/// identifiers (`t1`, `"col 2"`), keywords and punctuation. A parenthesised
-/// list of placeholders becomes `(?)` and repeated `(?)` tuples one
-/// (`IN (?, ?, ?)`, `VALUES (1, 2), (3, 4)` each give one shape), so that
-/// statements differing only in their literals or list lengths share a name.
+/// identifiers (`t1`, `"col 2"`), keywords and punctuation. An `IN` list of
+/// placeholders becomes `(?)` and a tuple of placeholders repeating the one
+/// before it is dropped (`IN (1, 2, 3)` is `IN (?)`, `VALUES (1, 2), (3, 4)`
+/// is `VALUES (?, ?)`), so that statements differing only in their literals
+/// or list lengths share a name.
 /// Idempotent: a sanitised statement comes back unchanged.
 pub fn sql(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
@@ -109,6 +110,22 @@ pub fn sql(text: &str) -> Cow<'_, str> {
     Cow::Owned(out.finish())
 }
 
+/// Whitespace between SQL tokens.
+const SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// True when `text` ends with `keyword` (ASCII, any case) as a whole word.
+fn ends_with_keyword(text: &str, keyword: &str) -> bool {
+    let Some(head_len) = text.len().checked_sub(keyword.len()) else {
+        return false;
+    };
+    text.is_char_boundary(head_len)
+        && text[head_len..].eq_ignore_ascii_case(keyword)
+        && !text[..head_len]
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// The output of [`sql`] with the placeholder lists collapsed as they close.
 struct Lists {
     out: String,
@@ -157,20 +174,23 @@ impl Lists {
             self.out.push(')');
             return;
         }
-        // A list of placeholders: one `(?)`, which to its parent is a
-        // placeholder, and which repeats a `(?)` just before it if any.
-        self.out.truncate(start);
-        let kept = self.out.trim_end_matches([' ', '\t', '\n', '\r']);
-        let repeat = kept
-            .strip_suffix(',')
-            .map(|k| k.trim_end_matches([' ', '\t', '\n', '\r']))
-            .filter(|k| k.ends_with("(?)"));
-        match repeat {
-            Some(k) => {
-                let end = k.len();
-                self.out.truncate(end);
-            }
-            None => self.out.push_str("(?)"),
+        // A tuple of placeholders: `IN (?, ?, ?)` is one `(?)` whatever its
+        // length; other tuples keep their shape (`VALUES (?, ?)`), and a
+        // tuple repeating the one just before it (`VALUES (?, ?), (?, ?)`)
+        // is dropped.
+        self.out.push(')');
+        let before = self.out[..start].trim_end_matches(SPACE);
+        if ends_with_keyword(before, "in") {
+            self.out.truncate(start);
+            self.out.push_str("(?)");
+        }
+        let tuple = self.out[start..].to_owned();
+        let before = self.out[..start].trim_end_matches(SPACE);
+        if let Some(prev) = before.strip_suffix(',')
+            && prev.trim_end_matches(SPACE).ends_with(&tuple)
+        {
+            let end = prev.trim_end_matches(SPACE).len();
+            self.out.truncate(end);
         }
     }
 
@@ -460,13 +480,26 @@ mod tests {
             ),
             (
                 "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
-                "INSERT INTO t VALUES (?)",
+                "INSERT INTO t VALUES (?, ?)",
+            ),
+            ("INSERT INTO t VALUES (?, ?)", "INSERT INTO t VALUES (?, ?)"),
+            (
+                "SELECT coalesce(?, ?) FROM t",
+                "SELECT coalesce(?, ?) FROM t",
+            ),
+            (
+                "SELECT a FROM t WHERE b in(1,2) OR c IN (?)",
+                "SELECT a FROM t WHERE b in(?) OR c IN (?)",
+            ),
+            (
+                "SELECT a FROM t WHERE pin (1, 2)",
+                "SELECT a FROM t WHERE pin (?, ?)",
             ),
             ("SELECT f(a, 1) FROM t", "SELECT f(a, ?) FROM t"),
             ("SELECT count() FROM t", "SELECT count() FROM t"),
             (
                 "SELECT a FROM t WHERE (b, c) IN ((1, 2), (3, 4))",
-                "SELECT a FROM t WHERE (b, c) IN ((?))",
+                "SELECT a FROM t WHERE (b, c) IN ((?, ?))",
             ),
         ];
         for (input, want) in cases {
