@@ -6,14 +6,9 @@
 
 use osprey::names::{self, ENTRY_OVERHEAD, MAX_TABLE_BYTES, NameKind};
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib;
 
 #[test]
 fn a_full_table_stays_within_its_budget_in_resident_memory() {

@@ -18,6 +18,10 @@ use osprey::model::{ExportBatch, StepKind};
 use osprey::names::{self, NameKind};
 use osprey::{Config, raw};
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib;
+
 const ENDPOINTS: u64 = 25;
 const SHAPE: &str = "SELECT * FROM orders WHERE id = ? AND note = ? AND total > ?";
 
@@ -58,16 +62,6 @@ impl Exporter for Check {
         }
         Ok(())
     }
-}
-
-/// Resident set size of this process, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 #[test]

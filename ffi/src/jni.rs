@@ -253,6 +253,14 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_intern
     })
 }
 
+/// The step kind `0..=3` (method, SQL, HTTP call, custom) names.
+fn step_kind_of(kind: jint) -> Option<StepKind> {
+    u8::try_from(kind)
+        .ok()
+        .filter(|k| *k <= 3)
+        .map(StepKind::from_u8)
+}
+
 /// `static native int internStep(String name, int stepKind)`: the id of a
 /// step name sanitised for its kind (SQL literals and URL ids become `?`
 /// before interning), or `-1` for a null name or an unknown kind. Past the
@@ -266,11 +274,7 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_intern
     step_kind: jint,
 ) -> jint {
     ffi_boundary!({
-        let Some(kind) = u8::try_from(step_kind)
-            .ok()
-            .filter(|k| *k <= 3)
-            .map(StepKind::from_u8)
-        else {
+        let Some(kind) = step_kind_of(step_kind) else {
             return -1;
         };
         // SAFETY: called by the JVM with a valid env and argument.
@@ -294,11 +298,7 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_enterN
     step_kind: jint,
 ) -> jlong {
     ffi_boundary!({
-        let Some(kind) = u8::try_from(step_kind)
-            .ok()
-            .filter(|k| *k <= 3)
-            .map(StepKind::from_u8)
-        else {
+        let Some(kind) = step_kind_of(step_kind) else {
             return 0;
         };
         // SAFETY: called by the JVM with a valid env and argument.
