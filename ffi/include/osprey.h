@@ -209,8 +209,8 @@ typedef struct osprey_statistics {
      */
     uint64_t counted_only;
     /**
-     * New names given an overflow name because the name table's budget
-     * for their kind was used up (their text then travels with each
+     * New names given an overflow name since the process started, because
+     * the name table's budget for their kind was used up (their text then travels with each
      * transaction). Filled by `osprey_stats_sized` only.
      */
     uint64_t names_refused;

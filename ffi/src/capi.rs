@@ -72,8 +72,8 @@ pub struct osprey_statistics {
     /// wanted them (OTLP and Zipkin send kept trees only): counted in the
     /// per-second aggregates, in no batch.
     pub counted_only: u64,
-    /// New names given an overflow name because the name table's budget
-    /// for their kind was used up (their text then travels with each
+    /// New names given an overflow name since the process started, because
+    /// the name table's budget for their kind was used up (their text then travels with each
     /// transaction). Filled by `osprey_stats_sized` only.
     pub names_refused: u64,
 }
