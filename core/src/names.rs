@@ -58,7 +58,7 @@ pub enum NameKind {
     Endpoint,
     /// SQL statements: literals become `?` before interning.
     Sql,
-    /// Outgoing URLs: query values and id-like path segments become `?`.
+    /// Outgoing URLs: query values become `?`, id-like path segments `{id}`.
     Url,
 }
 
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(&*resolve(a), "SELECT * FROM t_names WHERE id = ? AND n = ?");
         let u = intern_as("https://api/users/12345/orders?token=abc", NameKind::Url);
-        assert_eq!(&*resolve(u), "https://api/users/?/orders?token=?");
+        assert_eq!(&*resolve(u), "https://api/users/{id}/orders?token=?");
         let e = intern_as("GET /names-test?session=s3cr3t", NameKind::Endpoint);
         assert_eq!(&*resolve(e), "GET /names-test?session=?");
         assert!(!is_overflow(a) && !is_overflow(u) && !is_overflow(e));

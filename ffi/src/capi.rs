@@ -222,7 +222,7 @@ pub extern "C" fn osprey_flush(timeout_ms: u32) -> osprey_result {
 /// Text that starts with a SQL verb (`SELECT`, `INSERT`, ...) is interned
 /// as `osprey_intern_step` does for `OSPREY_STEP_SQL`, and text starting
 /// with a URL (`https://...`, `GET https://...`) as for
-/// `OSPREY_STEP_HTTP_CALL`: literals and ids become `?` first. Prefer
+/// `OSPREY_STEP_HTTP_CALL`: literals become `?` and ids `{id}` first. Prefer
 /// `osprey_intern_step`, which does not guess.
 ///
 /// # Safety
@@ -244,7 +244,7 @@ pub unsafe extern "C" fn osprey_intern(name: *const c_char, out_id: *mut u32) ->
 
 /// Interns the name of a step of `step_kind` (an `osprey_step_kind`) and
 /// writes its id to `*out_id`: SQL literals (`'a'`, `42`, `IN (1, 2)`)
-/// become `?` and URLs lose their query values and id-like path segments
+/// become `?` and URLs lose their query values and id-like path segments (`{id}`)
 /// *before* the text is interned, so that statements differing only in
 /// their literals share one id and no literal stays in memory. Each kind
 /// of name has its own budget in the table; past it the id is the kind's
@@ -448,7 +448,7 @@ pub unsafe extern "C" fn osprey_step_enter(
 }
 
 /// Like `osprey_step_enter`, interning `name` first as `osprey_intern_step`
-/// does (SQL literals and URL ids become `?`). When the table's budget for
+/// does (SQL literals become `?`, URL ids `{id}`). When the table's budget for
 /// the name's kind is used up, the step is named by the kind's overflow
 /// name and the sanitised text is copied into the transaction as
 /// `db.query.text` (SQL), `url.full` (calls) or `code.function.name`, so no

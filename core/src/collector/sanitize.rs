@@ -221,8 +221,10 @@ pub fn url(text: &str) -> Cow<'_, str> {
 }
 
 /// [`url`], and path segments that look like ids (all digits, a UUID, or
-/// 16 or more hex digits) become `?`: the name of an outgoing call, whose
-/// path often carries the id of what it fetches. Idempotent.
+/// 16 or more hex digits) become `{id}`: the name of an outgoing call, whose
+/// path often carries the id of what it fetches. Idempotent (not `?`, which
+/// would start a query string on a second pass: found by the property
+/// tests with `/0/=`).
 pub fn url_route(text: &str) -> Cow<'_, str> {
     let masked = url(text);
     let end = masked.find(['?', '#']).unwrap_or(masked.len());
@@ -240,11 +242,14 @@ pub fn url_route(text: &str) -> Cow<'_, str> {
         if n > 0 {
             out.push('/');
         }
-        out.push_str(if id_like(segment) { "?" } else { segment });
+        out.push_str(if id_like(segment) { ID } else { segment });
     }
     out.push_str(&masked[end..]);
     Cow::Owned(out)
 }
+
+/// What replaces an id-like path segment.
+const ID: &str = "{id}";
 
 /// A path segment that names one object rather than a route.
 fn id_like(segment: &str) -> bool {
@@ -512,14 +517,16 @@ mod tests {
     fn id_like_path_segments_of_outgoing_urls_are_masked() {
         assert_eq!(
             url_route("https://api/users/12345/orders/5f0c0ffee0ddba11c0ffee00?x=1"),
-            "https://api/users/?/orders/??x=?"
+            "https://api/users/{id}/orders/{id}?x=?"
         );
         assert_eq!(
             url_route("GET http://h:8080/v2/items/123e4567-e89b-12d3-a456-426614174000"),
-            "GET http://h:8080/v2/items/?"
+            "GET http://h:8080/v2/items/{id}"
         );
         assert_eq!(url_route("http://h/v2/items"), "http://h/v2/items");
-        assert_eq!(url_route("/a/7"), "/a/?");
+        assert_eq!(url_route("/a/7"), "/a/{id}");
+        assert_eq!(url_route("/0/="), "/{id}/=");
+        assert_eq!(url_route("/{id}/="), "/{id}/=");
     }
 
     #[test]
