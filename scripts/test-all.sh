@@ -39,6 +39,18 @@ cargo test --workspace --all-targets
 step "doc examples"
 cargo test --workspace --doc
 
+step "API docs (one page per library, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "fuzz targets, briefly (fuzz/, needs nightly and cargo-fuzz)"
+if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
+  for target in sanitize config otlp_ingest; do
+    (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-15}")
+  done
+else
+  echo "skipped: install a nightly toolchain and cargo-fuzz (cargo install cargo-fuzz) to run them"
+fi
+
 step "compile-time off switch"
 cargo test -p osprey --no-default-features --test disabled
 

@@ -13,7 +13,7 @@ use crate::local::raw::RawName;
 use crate::local::recorder::{self, NewName, StepToken, Target};
 use crate::local::{DetachError, Handover, RecordError};
 use crate::model::{AttrValue, ErrorInfo, SpanKind, StepKind};
-use crate::names::NameId;
+use crate::names::{NameId, NameKind};
 use crate::propagation::{self, RemoteParent};
 
 /// Makes guards `!Send`: a step must end on the thread that began it.
@@ -99,8 +99,12 @@ impl TransactionBuilder {
             let state = if recorder::is_active() {
                 let raw = match name {
                     NewName::Raw(r) => r,
-                    NewName::Owned(s) => RawName::Id(crate::names::intern(&s)),
-                    NewName::Copied(s) => RawName::Id(crate::names::intern(s)),
+                    NewName::Owned(s) => {
+                        RawName::Id(crate::names::intern_as(&s, NameKind::Endpoint))
+                    }
+                    NewName::Copied(s) => {
+                        RawName::Id(crate::names::intern_as(s, NameKind::Endpoint))
+                    }
                 };
                 TxnState::Nested(recorder::enter(raw, StepKind::Custom))
             } else {
@@ -442,6 +446,26 @@ pub mod raw {
             let _ = (name, kind);
             0
         }
+    }
+
+    /// Enters a step named by `text`, sanitised and interned for `kind`
+    /// ([`names::intern_as`](crate::names::intern_as): SQL literals and URL
+    /// ids become `?` first, so statements that differ only in their
+    /// literals share a name). Past the budget of the name's kind the step
+    /// is named by the kind's overflow id and the sanitised text is copied
+    /// into the transaction under [`NameKind::overflow_key`], so it still
+    /// reaches the exporters. Takes the name table's read lock (its write
+    /// lock for a new name): for names known only at run time.
+    pub fn enter_named(text: &str, kind: StepKind) -> StepHandle {
+        let name_kind = NameKind::of_step(kind);
+        let id = crate::names::intern_as(text, name_kind);
+        let handle = enter(id, kind);
+        if handle != 0 && crate::names::is_overflow(id) {
+            let key = crate::names::intern(name_kind.overflow_key());
+            let clean = crate::names::clean(text, name_kind);
+            let _ = attr_str(Some(handle), key, crate::names::truncate(&clean));
+        }
+        handle
     }
 
     /// Exits the innermost open step.

@@ -25,11 +25,11 @@ impl Exporter for Stuck {
     }
 }
 
+#[path = "support/rss.rs"]
+mod rss;
+
 fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
+    rss::rss_kib() * 1024
 }
 
 #[test]

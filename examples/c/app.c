@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "osprey.h"
@@ -112,7 +113,8 @@ int main(int argc, char **argv) {
 
     CHECK(osprey_flush(5000));
     osprey_statistics stats;
-    CHECK(osprey_stats(&stats));
+    memset(&stats, 0, sizeof stats);
+    CHECK(osprey_stats_sized(&stats, sizeof stats));
     printf("produced %llu, dropped %llu, delivered %llu\n",
            (unsigned long long)stats.produced, (unsigned long long)stats.dropped,
            (unsigned long long)stats.delivered);

@@ -22,6 +22,12 @@
 #define OSPREY_TRACEPARENT_LEN 56
 
 /**
+ * Bytes of `osprey_statistics` as the first header declared it (up to and
+ * including `exporters`): all `osprey_stats` writes.
+ */
+#define OSPREY_STATS_V1_SIZE 56
+
+/**
  * Flag for `osprey_metric_series`' kind: values are exported as doubles
  * (otherwise they are rounded toward zero to integers).
  */
@@ -161,7 +167,11 @@ typedef enum osprey_metric_kind {
 typedef struct osprey_deferred osprey_deferred;
 
 /**
- * Delivery statistics filled by `osprey_stats`.
+ * Delivery statistics filled by `osprey_stats_sized`.
+ *
+ * Append-only: fields are only ever added at the end, so the first bytes
+ * of a newer struct are an older one. A program passes the size it was
+ * built with and the library writes no more than that.
  */
 typedef struct osprey_statistics {
     /**
@@ -198,6 +208,12 @@ typedef struct osprey_statistics {
      * per-second aggregates, in no batch.
      */
     uint64_t counted_only;
+    /**
+     * New names given an overflow name since the process started, because
+     * the name table's budget for their kind was used up (their text then travels with each
+     * transaction). Filled by `osprey_stats_sized` only.
+     */
+    uint64_t names_refused;
 } osprey_statistics;
 
 #ifdef __cplusplus
@@ -244,10 +260,34 @@ enum osprey_result osprey_flush(uint32_t timeout_ms);
  * 1024 bytes are cut at a character boundary. Works whether or not Osprey
  * is running. Intern once at start-up and keep the id: this takes a lock.
  *
+ * Text that starts with a SQL verb (`SELECT`, `INSERT`, ...) is interned
+ * as `osprey_intern_step` does for `OSPREY_STEP_SQL`, and text starting
+ * with a URL (`https://...`, `GET https://...`) as for
+ * `OSPREY_STEP_HTTP_CALL`: literals become `?` and ids `{id}` first. Prefer
+ * `osprey_intern_step`, which does not guess.
+ *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out_id` is NULL or writable.
  */
 enum osprey_result osprey_intern(const char *name, uint32_t *out_id);
+
+/**
+ * Interns the name of a step of `step_kind` (an `osprey_step_kind`) and
+ * writes its id to `*out_id`: SQL literals (`'a'`, `42`, `IN (1, 2)`)
+ * become `?` and URLs lose their query values and id-like path segments (`{id}`)
+ * *before* the text is interned, so that statements differing only in
+ * their literals share one id and no literal stays in memory. Each kind
+ * of name has its own budget in the table; past it the id is the kind's
+ * overflow name (`"(other SQL: name budget full)"`) — name such steps
+ * with `osprey_step_enter_name`, which then copies the text into the
+ * transaction. Takes a lock.
+ *
+ * Returns `OSPREY_ERR_INVALID` for an unknown kind.
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string; `out_id` is NULL or writable.
+ */
+enum osprey_result osprey_intern_step(const char *name, int step_kind, uint32_t *out_id);
 
 /**
  * Begins a transaction on the calling thread. `kind` is an
@@ -334,8 +374,12 @@ bool osprey_txn_active(void);
 enum osprey_result osprey_step_enter(uint32_t name_id, int step_kind, uint64_t *out_handle);
 
 /**
- * Like `osprey_step_enter`, interning `name` first (takes a lock: prefer
- * ids on hot paths).
+ * Like `osprey_step_enter`, interning `name` first as `osprey_intern_step`
+ * does (SQL literals become `?`, URL ids `{id}`). When the table's budget for
+ * the name's kind is used up, the step is named by the kind's overflow
+ * name and the sanitised text is copied into the transaction as
+ * `db.query.text` (SQL), `url.full` (calls) or `code.function.name`, so no
+ * step is left unnamed. Takes a lock: prefer ids on hot paths.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out_handle` is NULL or
@@ -480,14 +524,30 @@ enum osprey_result osprey_txn_error(const char *type, const char *message, const
 enum osprey_result osprey_traceparent(char *buf, size_t len);
 
 /**
- * Fills `*out` with delivery statistics: zeroes before the first
- * `osprey_init`; after `osprey_shutdown` the final counts, so
+ * Fills the first `OSPREY_STATS_V1_SIZE` bytes of `*out` (the fields up
+ * to `exporters`, the layout of the first header) with delivery
+ * statistics; later fields are left as they are. Kept for programs built
+ * against that header, which would be overrun by more: new code calls
+ * `osprey_stats_sized`.
+ *
+ * # Safety
+ * `out` is NULL or writable for `OSPREY_STATS_V1_SIZE` bytes.
+ */
+enum osprey_result osprey_stats(struct osprey_statistics *out);
+
+/**
+ * Fills `*out` with delivery statistics, writing at most `size` bytes:
+ * pass `sizeof(osprey_statistics)` as the program was compiled, so that a
+ * newer library with more fields never writes past an older program's
+ * struct (and a library older than the program leaves the fields it
+ * does not know as they were: zero the struct first). Zeroes before the first `osprey_init`;
+ * after `osprey_shutdown` the final counts, so
  * `produced == dropped + delivered + export_dropped` can be checked then.
  *
  * # Safety
- * `out` is NULL or writable.
+ * `out` is NULL or writable for `size` bytes.
  */
-enum osprey_result osprey_stats(struct osprey_statistics *out);
+enum osprey_result osprey_stats_sized(struct osprey_statistics *out, size_t size);
 
 /**
  * The text of the last failed `osprey_*` call on the calling thread

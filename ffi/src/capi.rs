@@ -7,7 +7,7 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::time::Duration;
 
-use osprey::names::{self, NameId};
+use osprey::names::{self, NameId, NameKind};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
 use crate::error::{
@@ -45,7 +45,11 @@ pub enum osprey_step_kind {
     OSPREY_STEP_CUSTOM = 3,
 }
 
-/// Delivery statistics filled by `osprey_stats`.
+/// Delivery statistics filled by `osprey_stats_sized`.
+///
+/// Append-only: fields are only ever added at the end, so the first bytes
+/// of a newer struct are an older one. A program passes the size it was
+/// built with and the library writes no more than that.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,7 +72,18 @@ pub struct osprey_statistics {
     /// wanted them (OTLP and Zipkin send kept trees only): counted in the
     /// per-second aggregates, in no batch.
     pub counted_only: u64,
+    /// New names given an overflow name since the process started, because
+    /// the name table's budget for their kind was used up (their text then travels with each
+    /// transaction). Filled by `osprey_stats_sized` only.
+    pub names_refused: u64,
 }
+
+/// Bytes of `osprey_statistics` as the first header declared it (up to and
+/// including `exporters`): all `osprey_stats` writes.
+pub const OSPREY_STATS_V1_SIZE: usize = 56;
+
+const _: () =
+    assert!(OSPREY_STATS_V1_SIZE == std::mem::offset_of!(osprey_statistics, counted_only));
 
 /// Unwraps `Ok`, or returns the error code from the enclosing body.
 macro_rules! tri {
@@ -204,6 +219,12 @@ pub extern "C" fn osprey_flush(timeout_ms: u32) -> osprey_result {
 /// 1024 bytes are cut at a character boundary. Works whether or not Osprey
 /// is running. Intern once at start-up and keep the id: this takes a lock.
 ///
+/// Text that starts with a SQL verb (`SELECT`, `INSERT`, ...) is interned
+/// as `osprey_intern_step` does for `OSPREY_STEP_SQL`, and text starting
+/// with a URL (`https://...`, `GET https://...`) as for
+/// `OSPREY_STEP_HTTP_CALL`: literals become `?` and ids `{id}` first. Prefer
+/// `osprey_intern_step`, which does not guess.
+///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; `out_id` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -214,7 +235,41 @@ pub unsafe extern "C" fn osprey_intern(name: *const c_char, out_id: *mut u32) ->
         }
         // SAFETY: forwarded contract.
         let name = tri!(unsafe { arg_str(name, "name") });
-        let id = names::intern(name);
+        let id = names::intern_as(name, NameKind::guess(name));
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { out_id.write(id.0) };
+        OSPREY_OK
+    })
+}
+
+/// Interns the name of a step of `step_kind` (an `osprey_step_kind`) and
+/// writes its id to `*out_id`: SQL literals (`'a'`, `42`, `IN (1, 2)`)
+/// become `?` and URLs lose their query values and id-like path segments (`{id}`)
+/// *before* the text is interned, so that statements differing only in
+/// their literals share one id and no literal stays in memory. Each kind
+/// of name has its own budget in the table; past it the id is the kind's
+/// overflow name (`"(other SQL: name budget full)"`) — name such steps
+/// with `osprey_step_enter_name`, which then copies the text into the
+/// transaction. Takes a lock.
+///
+/// Returns `OSPREY_ERR_INVALID` for an unknown kind.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string; `out_id` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn osprey_intern_step(
+    name: *const c_char,
+    step_kind: c_int,
+    out_id: *mut u32,
+) -> osprey_result {
+    ffi_boundary!({
+        if out_id.is_null() {
+            return fail(OSPREY_ERR_NULL, "`out_id` is NULL");
+        }
+        // SAFETY: forwarded contract.
+        let name = tri!(unsafe { arg_str(name, "name") });
+        let kind = tri!(self::step_kind(step_kind));
+        let id = names::intern_as(name, NameKind::of_step(kind));
         // SAFETY: non-NULL and writable per the contract.
         unsafe { out_id.write(id.0) };
         OSPREY_OK
@@ -392,8 +447,12 @@ pub unsafe extern "C" fn osprey_step_enter(
     })
 }
 
-/// Like `osprey_step_enter`, interning `name` first (takes a lock: prefer
-/// ids on hot paths).
+/// Like `osprey_step_enter`, interning `name` first as `osprey_intern_step`
+/// does (SQL literals become `?`, URL ids `{id}`). When the table's budget for
+/// the name's kind is used up, the step is named by the kind's overflow
+/// name and the sanitised text is copied into the transaction as
+/// `db.query.text` (SQL), `url.full` (calls) or `code.function.name`, so no
+/// step is left unnamed. Takes a lock: prefer ids on hot paths.
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; `out_handle` is NULL or
@@ -412,7 +471,7 @@ pub unsafe extern "C" fn osprey_step_enter_name(
         // SAFETY: forwarded contract.
         let name = tri!(unsafe { arg_str(name, "name") });
         let kind = tri!(self::step_kind(step_kind));
-        let handle = raw::enter(names::intern(name), kind);
+        let handle = raw::enter_named(name, kind);
         if !out_handle.is_null() {
             // SAFETY: non-NULL and writable per the contract.
             unsafe { out_handle.write(handle) };
@@ -801,14 +860,35 @@ pub unsafe extern "C" fn osprey_traceparent(buf: *mut c_char, len: usize) -> osp
     })
 }
 
-/// Fills `*out` with delivery statistics: zeroes before the first
-/// `osprey_init`; after `osprey_shutdown` the final counts, so
+/// Fills the first `OSPREY_STATS_V1_SIZE` bytes of `*out` (the fields up
+/// to `exporters`, the layout of the first header) with delivery
+/// statistics; later fields are left as they are. Kept for programs built
+/// against that header, which would be overrun by more: new code calls
+/// `osprey_stats_sized`.
+///
+/// # Safety
+/// `out` is NULL or writable for `OSPREY_STATS_V1_SIZE` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn osprey_stats(out: *mut osprey_statistics) -> osprey_result {
+    // SAFETY: forwarded contract.
+    unsafe { osprey_stats_sized(out, OSPREY_STATS_V1_SIZE) }
+}
+
+/// Fills `*out` with delivery statistics, writing at most `size` bytes:
+/// pass `sizeof(osprey_statistics)` as the program was compiled, so that a
+/// newer library with more fields never writes past an older program's
+/// struct (and a library older than the program leaves the fields it
+/// does not know as they were: zero the struct first). Zeroes before the first `osprey_init`;
+/// after `osprey_shutdown` the final counts, so
 /// `produced == dropped + delivered + export_dropped` can be checked then.
 ///
 /// # Safety
-/// `out` is NULL or writable.
+/// `out` is NULL or writable for `size` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn osprey_stats(out: *mut osprey_statistics) -> osprey_result {
+pub unsafe extern "C" fn osprey_stats_sized(
+    out: *mut osprey_statistics,
+    size: usize,
+) -> osprey_result {
     ffi_boundary!({
         if out.is_null() {
             return fail(OSPREY_ERR_NULL, "`out` is NULL");
@@ -824,9 +904,14 @@ pub unsafe extern "C" fn osprey_stats(out: *mut osprey_statistics) -> osprey_res
             failed_batches: first.failed_batches,
             exporters: u32::try_from(s.exporters.len()).unwrap_or(u32::MAX),
             counted_only: s.counted_only,
+            names_refused: names::refused_count(),
         };
-        // SAFETY: non-NULL and writable per the contract.
-        unsafe { out.write(stats) };
+        let len = size.min(std::mem::size_of::<osprey_statistics>());
+        // SAFETY: `out` is non-NULL and writable for `size` >= `len` bytes
+        // per the contract; `stats` is a local, so the ranges are disjoint.
+        unsafe {
+            std::ptr::copy_nonoverlapping((&raw const stats).cast::<u8>(), out.cast::<u8>(), len);
+        }
         OSPREY_OK
     })
 }

@@ -146,32 +146,22 @@ pub(crate) fn last_error_ptr() -> *const c_char {
 
 /// The code for a recording error, recording its text.
 pub(crate) fn record_error(e: RecordError) -> osprey_result {
-    match e {
-        RecordError::NotRunning => fail(OSPREY_ERR_NOT_RUNNING, "osprey is not running"),
-        RecordError::AlreadyActive => fail(
-            OSPREY_ERR_ALREADY_ACTIVE,
-            "this thread already has an open transaction",
-        ),
-        RecordError::NoTransaction => fail(
-            OSPREY_ERR_NO_TRANSACTION,
-            "this thread has no open transaction",
-        ),
-    }
+    let code = match e {
+        RecordError::NotRunning => OSPREY_ERR_NOT_RUNNING,
+        RecordError::AlreadyActive => OSPREY_ERR_ALREADY_ACTIVE,
+        RecordError::NoTransaction => OSPREY_ERR_NO_TRANSACTION,
+    };
+    fail(code, e.to_string())
 }
 
 /// The code for a detach/attach error, recording its text.
 pub(crate) fn detach_error(e: DetachError) -> osprey_result {
-    match e {
-        DetachError::NoTransaction => record_error(RecordError::NoTransaction),
-        DetachError::Full => fail(
-            OSPREY_ERR_LIMIT,
-            format!("{} transactions are detached already", osprey::MAX_DETACHED),
-        ),
-        DetachError::UnknownId => fail(
-            OSPREY_ERR_INVALID,
-            "no detached transaction has this id (attached already, or never issued)",
-        ),
-    }
+    let code = match e {
+        DetachError::NoTransaction => OSPREY_ERR_NO_TRANSACTION,
+        DetachError::Full => OSPREY_ERR_LIMIT,
+        DetachError::UnknownId => OSPREY_ERR_INVALID,
+    };
+    fail(code, e.to_string())
 }
 
 /// The code for a refused metric definition or sample set, recording its

@@ -26,7 +26,7 @@ use std::mem::MaybeUninit;
 use jni_sys::{
     JNIEnv, jclass, jdoubleArray, jint, jintArray, jlong, jlongArray, jobjectArray, jstring,
 };
-use osprey::names::{self, NameId};
+use osprey::names::{self, NameId, NameKind};
 use osprey::{AttrValue, Config, ErrorInfo, SpanKind, StepKind, raw};
 
 use crate::capi::{bounded_wait, start_from_text};
@@ -247,8 +247,64 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_intern
     ffi_boundary!({
         // SAFETY: called by the JVM with a valid env and argument.
         match unsafe { arg(env, name, "name") } {
-            Ok(name) => names::intern(&name).0 as jint,
+            Ok(name) => names::intern_as(&name, NameKind::guess(&name)).0 as jint,
             Err(_) => -1,
+        }
+    })
+}
+
+/// The step kind `0..=3` (method, SQL, HTTP call, custom) names.
+fn step_kind_of(kind: jint) -> Option<StepKind> {
+    u8::try_from(kind)
+        .ok()
+        .filter(|k| *k <= 3)
+        .map(StepKind::from_u8)
+}
+
+/// `static native int internStep(String name, int stepKind)`: the id of a
+/// step name sanitised for its kind (SQL literals and URL ids become `?`
+/// before interning), or `-1` for a null name or an unknown kind. Past the
+/// budget of the name's kind, the kind's overflow id: name such steps with
+/// `enterName`. Takes the name table's lock: call it outside any Java lock.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_internStep(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+    step_kind: jint,
+) -> jint {
+    ffi_boundary!({
+        let Some(kind) = step_kind_of(step_kind) else {
+            return -1;
+        };
+        // SAFETY: called by the JVM with a valid env and argument.
+        match unsafe { arg(env, name, "name") } {
+            Ok(name) => names::intern_as(&name, NameKind::of_step(kind)).0 as jint,
+            Err(_) => -1,
+        }
+    })
+}
+
+/// `static native long enterName(String name, int stepKind)`: enters a step
+/// named by `name`, sanitised and interned for its kind; past the kind's
+/// budget the step gets the overflow name and the sanitised text is
+/// copied into the transaction (`db.query.text`, `url.full`). The step's
+/// handle, `0` without a transaction, a null name or an unknown kind.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_enterName(
+    env: *mut JNIEnv,
+    _class: jclass,
+    name: jstring,
+    step_kind: jint,
+) -> jlong {
+    ffi_boundary!({
+        let Some(kind) = step_kind_of(step_kind) else {
+            return 0;
+        };
+        // SAFETY: called by the JVM with a valid env and argument.
+        match unsafe { arg(env, name, "name") } {
+            Ok(name) => raw::enter_named(&name, kind) as jlong,
+            Err(_) => 0,
         }
     })
 }

@@ -8,7 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::clock::Calibration;
 use crate::local::raw::{NO_STEP, RawName, RawStep, RawTransaction, RawTxnName, RawValue};
 use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, TransactionRecord};
-use crate::names::{self, NameId};
+use crate::names::{self, NameId, NameKind};
 use crate::rng::Rng;
 
 /// Hashes `'static` string addresses: one multiply per word, no SipHash
@@ -261,7 +261,18 @@ impl Converter {
         // The name's buffer stays with `raw`, for the next transaction.
         let name = match &raw.name {
             RawTxnName::Raw(r) => self.name(*r),
-            RawTxnName::Owned(s) => names::intern(s),
+            RawTxnName::Owned(s) => {
+                let id = names::intern_as(s, NameKind::Endpoint);
+                if names::is_overflow(id) {
+                    // Past the endpoints' budget the name travels with the
+                    // transaction, sanitised as it would have been interned.
+                    attributes.push(Attribute {
+                        key: self.name(RawName::Static(NameKind::Endpoint.overflow_key())),
+                        value: AttrValue::Str(names::clean(s, NameKind::Endpoint).into_owned()),
+                    });
+                }
+                id
+            }
         };
         TransactionRecord {
             trace_id: raw.trace_id,

@@ -45,7 +45,7 @@ impl HttpResponse {
 /// Characters of collector-supplied text kept for a log line.
 const MAX_LOGGED_CHARS: usize = 256;
 
-/// At most [`MAX_LOGGED_CHARS`] characters of `text`, control characters
+/// At most `MAX_LOGGED_CHARS` (256) characters of `text`, control characters
 /// replaced, so a hostile answer cannot forge or flood log lines.
 pub fn printable(text: &str) -> String {
     text.chars()

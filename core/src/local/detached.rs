@@ -37,6 +37,20 @@ pub enum DetachError {
     UnknownId,
 }
 
+impl std::fmt::Display for DetachError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoTransaction => f.write_str("this thread has no open transaction to detach"),
+            Self::Full => write!(f, "{MAX_DETACHED} transactions are detached already"),
+            Self::UnknownId => f.write_str(
+                "no detached transaction has this id (never issued, or attached already)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DetachError {}
+
 impl From<RecordError> for DetachError {
     fn from(_: RecordError) -> Self {
         Self::NoTransaction

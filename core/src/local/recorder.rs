@@ -31,6 +31,18 @@ pub enum RecordError {
     NoTransaction,
 }
 
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotRunning => "osprey is not running (init was not called, or shutdown ran)",
+            Self::AlreadyActive => "this thread already has an open transaction",
+            Self::NoTransaction => "this thread has no open transaction",
+        })
+    }
+}
+
+impl std::error::Error for RecordError {}
+
 /// What happened to a transaction handed to the collector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handover {
@@ -658,6 +670,23 @@ mod tests {
     }
 
     const A: RawName = RawName::Static("a");
+
+    #[test]
+    fn errors_describe_themselves() {
+        fn text(e: &dyn std::error::Error) -> String {
+            e.to_string()
+        }
+        assert!(text(&RecordError::NotRunning).contains("not running"));
+        assert!(text(&RecordError::AlreadyActive).contains("already has an open transaction"));
+        assert!(text(&RecordError::NoTransaction).contains("no open transaction"));
+        let full = crate::local::DetachError::Full.to_string();
+        assert!(full.contains(&crate::MAX_DETACHED.to_string()), "{full}");
+        assert!(
+            crate::local::DetachError::UnknownId
+                .to_string()
+                .contains("no detached transaction has this id")
+        );
+    }
 
     #[test]
     fn nested_steps_link_to_parents_and_nest_in_time() {

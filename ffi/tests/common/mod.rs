@@ -64,15 +64,20 @@ pub fn lib_dir() -> PathBuf {
 /// Compiles `source` with gcc (`-Wall -Wextra -Werror`) against
 /// `ffi/include/osprey.h` and links it to `libosprey.so`.
 pub fn compile(source: &Path, name: &str) -> PathBuf {
+    compile_with_header(source, name, &repo_root().join("ffi/include"))
+}
+
+/// As [`compile`], with the `osprey.h` found in `include` (an older
+/// header, for the ABI compatibility test).
+pub fn compile_with_header(source: &Path, name: &str, include: &Path) -> PathBuf {
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-programs");
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(name);
     let lib = lib_dir();
-    let include = repo_root().join("ffi/include");
     let output = Command::new("gcc")
         .args(["-Wall", "-Wextra", "-Werror", "-std=c11", "-pthread", "-g"])
         .arg("-I")
-        .arg(&include)
+        .arg(include)
         .arg(source)
         .arg("-L")
         .arg(&lib)

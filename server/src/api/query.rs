@@ -19,26 +19,96 @@ const NS_PER_S: u64 = 1_000_000_000;
 /// Longest range `/api/aggregates` answers, seconds.
 const MAX_SECONDS: u64 = 86_400;
 
-fn bad(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+/// A query parameter the API cannot use; answered 400 with its text as
+/// `{"error": ...}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamError {
+    /// A time that is neither UNIX milliseconds nor RFC 3339 UTC.
+    BadTime {
+        /// The parameter.
+        key: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A parameter that should be a number.
+    NotANumber {
+        /// The parameter.
+        key: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A required parameter is missing.
+    Missing {
+        /// The parameter.
+        key: &'static str,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// `from` is after `to`.
+    Reversed,
+    /// A range longer than the endpoint answers, in seconds.
+    RangeTooLong(u64),
+    /// A value of the wrong form (a trace id, a cursor).
+    Malformed {
+        /// The parameter.
+        key: &'static str,
+        /// The form expected.
+        expected: &'static str,
+        /// What was given.
+        value: String,
+    },
 }
 
-fn time(p: &Params, key: &str) -> Result<Option<u64>, String> {
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadTime { key, value } => {
+                write!(f, "{key}: expected UNIX ms or RFC 3339 UTC, got {value:?}")
+            }
+            Self::NotANumber { key, value } => write!(f, "{key}: not a number: {value:?}"),
+            Self::Missing { key, expected } => write!(f, "{key} is required ({expected})"),
+            Self::Reversed => f.write_str("from is after to"),
+            Self::RangeTooLong(max) => write!(f, "range longer than {max} s"),
+            Self::Malformed {
+                key,
+                expected,
+                value,
+            } => write!(f, "{key}: expected {expected}, got {value:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+impl IntoResponse for ParamError {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+fn time(p: &Params, key: &'static str) -> Result<Option<u64>, ParamError> {
     match p.get(key) {
         None => Ok(None),
         Some(v) => crate::time::parse(v)
             .map(Some)
-            .ok_or_else(|| format!("{key}: expected UNIX ms or RFC 3339 UTC, got {v:?}")),
+            .ok_or_else(|| ParamError::BadTime {
+                key,
+                value: v.clone(),
+            }),
     }
 }
 
-fn num<T: std::str::FromStr>(p: &Params, key: &str) -> Result<Option<T>, String> {
+fn num<T: std::str::FromStr>(p: &Params, key: &'static str) -> Result<Option<T>, ParamError> {
     match p.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{key}: not a number: {v:?}")),
+        Some(v) => v.parse().map(Some).map_err(|_| ParamError::NotANumber {
+            key,
+            value: v.clone(),
+        }),
     }
 }
 
@@ -47,18 +117,18 @@ fn flag(p: &Params, key: &str) -> bool {
 }
 
 /// `from`/`to` with defaults: the last five minutes.
-fn range(p: &Params) -> Result<(u64, u64), String> {
+fn range(p: &Params) -> Result<(u64, u64), ParamError> {
     let now = crate::time::now_ms() * NS_PER_MS;
     let to = time(p, "to")?.unwrap_or(now + NS_PER_S);
     let from = time(p, "from")?.unwrap_or(to.saturating_sub(300 * NS_PER_S));
     if from > to {
-        return Err("from is after to".into());
+        return Err(ParamError::Reversed);
     }
     Ok((from, to))
 }
 
-fn filter(p: &Params) -> Result<TxnFilter, String> {
-    let ms = |k| num::<f64>(p, k).map(|o| o.map(|v| (v.max(0.0) * 1e6) as u64));
+fn filter(p: &Params) -> Result<TxnFilter, ParamError> {
+    let ms = |k: &'static str| num::<f64>(p, k).map(|o| o.map(|v| (v.max(0.0) * 1e6) as u64));
     Ok(TxnFilter {
         from_ns: time(p, "from")?,
         to_ns: time(p, "to")?,
@@ -73,17 +143,19 @@ fn filter(p: &Params) -> Result<TxnFilter, String> {
         http_status: num::<u16>(p, "status")?,
         trace_id: match p.get("trace") {
             None => None,
-            Some(t) => Some(
-                TraceId::from_hex(t)
-                    .ok_or_else(|| format!("trace: expected 32 hex digits, got {t:?}"))?,
-            ),
+            Some(t) => Some(TraceId::from_hex(t).ok_or_else(|| ParamError::Malformed {
+                key: "trace",
+                expected: "32 hex digits",
+                value: t.clone(),
+            })?),
         },
         before: match p.get("before") {
             None => None,
-            Some(c) => Some(
-                TxnCursor::parse(c)
-                    .ok_or_else(|| format!("before: expected <end ns>-<seq>, got {c:?}"))?,
-            ),
+            Some(c) => Some(TxnCursor::parse(c).ok_or_else(|| ParamError::Malformed {
+                key: "before",
+                expected: "<end ns>-<seq>",
+                value: c.clone(),
+            })?),
         },
     })
 }
@@ -96,7 +168,7 @@ macro_rules! tri {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(message) => return bad(message),
+            Err(e) => return ParamError::into_response(e),
         }
     };
 }
@@ -213,7 +285,7 @@ pub(super) async fn aggregates(State(app): State<Arc<App>>, Query(p): Query<Para
         .clamp(1, 3_600);
     let (from_s, to_s) = (from / NS_PER_S, to.saturating_sub(1) / NS_PER_S);
     if to_s.saturating_sub(from_s) >= MAX_SECONDS {
-        return bad(format!("range longer than {MAX_SECONDS} s"));
+        return ParamError::RangeTooLong(MAX_SECONDS).into_response();
     }
     let seconds = stored!(app.storage().seconds(from_s, to_s, window));
     ok(json!({
@@ -231,7 +303,11 @@ pub(super) async fn servermap(State(app): State<Arc<App>>, Query(p): Query<Param
 
 pub(super) async fn at(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
     let Some(t) = tri!(time(&p, "t")) else {
-        return bad("t is required (UNIX ms or RFC 3339 UTC)".into());
+        return ParamError::Missing {
+            key: "t",
+            expected: "UNIX ms or RFC 3339 UTC",
+        }
+        .into_response();
     };
     let window = tri!(num::<u64>(&p, "window_s"))
         .unwrap_or(60)
@@ -311,6 +387,37 @@ mod tests {
         assert_eq!(
             v["error"],
             "not kept by this storage backend: active services per second"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_parameters_are_typed_and_answer_400_with_their_text() {
+        let params = |pairs: &[(&str, &str)]| -> Params {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            filter(&params(&[("min_ms", "ten")])).unwrap_err(),
+            ParamError::NotANumber {
+                key: "min_ms",
+                value: "ten".into()
+            }
+        );
+        assert_eq!(
+            range(&params(&[("from", "2000"), ("to", "1000")])).unwrap_err(),
+            ParamError::Reversed
+        );
+        let e = time(&params(&[("t", "yesterday")]), "t").unwrap_err();
+        assert!(matches!(e, ParamError::BadTime { key: "t", .. }));
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"],
+            "t: expected UNIX ms or RFC 3339 UTC, got \"yesterday\""
         );
     }
 }

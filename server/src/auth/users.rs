@@ -33,13 +33,25 @@ impl Role {
     }
 }
 
+/// A role name that is neither `viewer` nor `admin`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownRole(pub String);
+
+impl std::fmt::Display for UnknownRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown role {:?} (viewer or admin)", self.0)
+    }
+}
+
+impl std::error::Error for UnknownRole {}
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "viewer" => Ok(Role::Viewer),
             "admin" => Ok(Role::Admin),
-            _ => Err(format!("unknown role {s:?} (viewer or admin)")),
+            _ => Err(UnknownRole(s.to_owned())),
         }
     }
 }

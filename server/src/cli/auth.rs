@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 
-use super::{KeyAction, UserAction};
+use super::{CliError, KeyAction, UserAction};
 use crate::auth::{self, Auth};
 
 /// A non-loopback address needs TLS and auth, or `--insecure` (which
@@ -14,7 +14,7 @@ pub fn check_exposure(
     tls: bool,
     auth_on: bool,
     insecure: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     if listen.ip().is_loopback() || (tls && auth_on) {
         return Ok(());
     }
@@ -24,11 +24,7 @@ pub fn check_exposure(
         _ => "auth",
     };
     if !insecure {
-        return Err(format!(
-            "{listen} is not a loopback address and the server would run without {missing}: \
-             pass --tls-cert and --tls-key, add a user (osprey user add) or a key \
-             (osprey key add) or pass --auth, or pass --insecure to insist"
-        ));
+        return Err(CliError::Exposed { listen, missing });
     }
     eprintln!(
         "osprey: WARNING: --insecure: listening on {listen} without {missing}; \
@@ -70,15 +66,11 @@ pub fn report(auth: &Auth) {
     }
 }
 
-fn fail(e: auth::AuthError) -> String {
-    e.to_string()
-}
-
 /// `osprey key add|remove|list`.
-pub fn key(action: KeyAction, data: &Path) -> Result<(), String> {
+pub fn key(action: KeyAction, data: &Path) -> Result<(), CliError> {
     match action {
         KeyAction::Add { service, name } => {
-            let (entry, key) = auth::keys::add(data, name, service).map_err(fail)?;
+            let (entry, key) = auth::keys::add(data, name, service)?;
             // The key alone on stdout (for scripts); how to use it on stderr.
             println!("{key}");
             eprintln!(
@@ -94,15 +86,18 @@ pub fn key(action: KeyAction, data: &Path) -> Result<(), String> {
             );
             Ok(())
         }
-        KeyAction::Remove { key } => match auth::keys::remove(data, &key).map_err(fail)? {
-            0 => Err(format!("no key with id or name {key:?}")),
+        KeyAction::Remove { key } => match auth::keys::remove(data, &key)? {
+            0 => Err(CliError::NotFound {
+                what: "key with id or name",
+                name: key,
+            }),
             n => {
                 println!("removed {n} key(s)");
                 Ok(())
             }
         },
         KeyAction::List => {
-            for k in auth::keys::list(data).map_err(fail)? {
+            for k in auth::keys::list(data)? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     k.id,
@@ -122,15 +117,15 @@ pub fn key(action: KeyAction, data: &Path) -> Result<(), String> {
 
 /// The password: a prompt without echo on a terminal (twice when
 /// `confirm`), else the first line of standard input.
-pub fn read_password(name: &str, confirm: bool) -> Result<String, String> {
+pub fn read_password(name: &str, confirm: bool) -> Result<String, CliError> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("password for {name}: "))
-            .map_err(|e| format!("cannot read the password: {e}"))?;
+            .map_err(CliError::io("cannot read the password"))?;
         if confirm {
             let again = rpassword::prompt_password("again: ")
-                .map_err(|e| format!("cannot read the password: {e}"))?;
+                .map_err(CliError::io("cannot read the password"))?;
             if first != again {
-                return Err("the passwords differ".into());
+                return Err(CliError::PasswordsDiffer);
             }
         }
         return Ok(first);
@@ -139,29 +134,29 @@ pub fn read_password(name: &str, confirm: bool) -> Result<String, String> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        .map_err(CliError::io("cannot read the password from stdin"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// `osprey user add|remove|list`.
-pub fn user(action: UserAction, data: &Path) -> Result<(), String> {
+pub fn user(action: UserAction, data: &Path) -> Result<(), CliError> {
     match action {
         UserAction::Add { name, role } => {
             let password = read_password(&name, true)?;
-            auth::users::add(data, &name, role, &password).map_err(fail)?;
+            auth::users::add(data, &name, role, &password)?;
             println!("user {name} added ({})", role.as_str());
             Ok(())
         }
         UserAction::Remove { name } => {
-            if auth::users::remove(data, &name).map_err(fail)? {
+            if auth::users::remove(data, &name)? {
                 println!("user {name} removed");
                 Ok(())
             } else {
-                Err(format!("no user {name:?}"))
+                Err(CliError::NotFound { what: "user", name })
             }
         }
         UserAction::List => {
-            for u in auth::users::list(data).map_err(fail)? {
+            for u in auth::users::list(data)? {
                 println!(
                     "{}\t{}\t{}",
                     u.name,

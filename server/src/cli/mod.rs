@@ -2,7 +2,10 @@
 //! auth files: `key add|remove|list`, `user add|remove|list`.
 
 mod auth;
+mod error;
 mod remote;
+
+pub use error::CliError;
 
 pub use remote::RemoteArgs;
 
@@ -200,16 +203,16 @@ pub enum UserAction {
 }
 
 /// `90s`, `30m`, `12h`, `7d` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, CliError> {
     let s = s.trim();
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    let n: u64 = n.parse().map_err(|_| CliError::bad("not a duration", s))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
-        _ => return Err(format!("unknown unit in {s:?} (use s, m, h or d)")),
+        _ => return Err(CliError::UnknownUnit(s.to_owned())),
     };
     Ok(Duration::from_secs(secs))
 }
@@ -232,7 +235,7 @@ pub fn xlog_line(
 }
 
 /// Runs a parsed command line; the error is printed by `main`.
-pub fn run(cli: Cli) -> Result<(), String> {
+pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve {
             listen,
@@ -276,7 +279,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 "off" | "" => None,
                 a => Some(
                     a.parse()
-                        .map_err(|_| format!("--grpc-listen: not an address or `off`: {a:?}"))?,
+                        .map_err(|_| CliError::bad("--grpc-listen: not an address or `off`", a))?,
                 ),
             };
             cfg.net.max_connections = max_connections.max(1);
@@ -286,17 +289,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
             cfg.auth.key_header = api_key_header
                 .to_ascii_lowercase()
                 .parse()
-                .map_err(|_| format!("not a header name: {api_key_header:?}"))?;
+                .map_err(|_| CliError::bad("not a header name", api_key_header.as_str()))?;
             cfg.auth.session_ttl = session_ttl;
             cfg.auth.login_failures = login_failures.max(1);
-            let auth_on = auth
-                || crate::auth::configured(&cfg.store.dir)
-                    .map_err(|e| format!("cannot read the auth files: {e}"))?;
+            let auth_on = auth || crate::auth::configured(&cfg.store.dir)?;
             for address in std::iter::once(listen).chain(cfg.net.grpc_listen) {
                 auth::check_exposure(address, cfg.net.tls.is_some(), auth_on, insecure)?;
             }
-            let running =
-                crate::api::start(cfg, listen).map_err(|e| format!("cannot start: {e}"))?;
+            let running = crate::api::start(cfg, listen).map_err(CliError::io("cannot start"))?;
             let st = running.app.status();
             if let Some(a) = running.grpc_addr {
                 eprintln!("osprey: OTLP/gRPC also on {a}");
@@ -349,15 +349,21 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Tree { id, remote } => {
             let v = remote::Remote::connect(&remote)?.get_json(&format!("/api/tree/{id}"))?;
-            let trees: Vec<TreeJson> = serde_json::from_value(v["transactions"].clone())
-                .map_err(|e| format!("unexpected answer: {e}"))?;
+            let trees: Vec<TreeJson> =
+                serde_json::from_value(v["transactions"].clone()).map_err(|e| {
+                    CliError::Remote {
+                        request: format!("GET /api/tree/{id}"),
+                        message: format!("unexpected answer: {e}"),
+                    }
+                })?;
             for t in &trees {
                 print!("{}", crate::tree::render(t));
             }
             Ok(())
         }
         Command::At { time, remote } => {
-            let ns = crate::time::parse(&time).ok_or_else(|| format!("not a time: {time:?}"))?;
+            let ns =
+                crate::time::parse(&time).ok_or_else(|| CliError::bad("not a time", &*time))?;
             let v = remote::Remote::connect(&remote)?
                 .get_json(&format!("/api/at?t={}", ns / 1_000_000))?;
             print!("{}", render_at(&v));
@@ -367,15 +373,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::User { action, data } => auth::user(action, &data),
         Command::Import { dir, data } => {
             let found = crate::ingest::import::read_agent_store(&dir)
-                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+                .map_err(CliError::io(format!("cannot read {}", dir.display())))?;
             for issue in &found.issues {
                 eprintln!("osprey import: skipped damage: {issue}");
             }
             let app = App::open(ServerConfig::new(&data))
-                .map_err(|e| format!("cannot open {}: {e}", data.display()))?;
+                .map_err(CliError::io(format!("cannot open {}", data.display())))?;
             for chunk in found.spans.chunks(4096) {
                 app.ingest_spans(chunk.to_vec())
-                    .map_err(|e| format!("cannot store: {e}"))?;
+                    .map_err(CliError::Storage)?;
             }
             println!(
                 "imported {} transactions ({} spans) into {}",

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
+use super::CliError;
+
 /// Where the server is and how to log in.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RemoteArgs {
@@ -32,11 +34,11 @@ pub struct Remote {
 
 impl Remote {
     /// Connects (and logs in when `--user` is given).
-    pub fn connect(args: &RemoteArgs) -> Result<Remote, String> {
+    pub fn connect(args: &RemoteArgs) -> Result<Remote, CliError> {
         let mut tls = TlsConfig::builder();
         if let Some(path) = &args.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let pem = std::fs::read(path)
+                .map_err(CliError::io(format!("cannot read {}", path.display())))?;
             let certs: Vec<_> = ureq::tls::parse_pem(&pem)
                 .filter_map(|i| match i {
                     Ok(PemItem::Certificate(c)) => Some(c),
@@ -44,7 +46,7 @@ impl Remote {
                 })
                 .collect();
             if certs.is_empty() {
-                return Err(format!("no certificate in {}", path.display()));
+                return Err(CliError::NoCertificate(path.display().to_string()));
             }
             tls = tls.root_certs(RootCerts::new_with_certs(&certs));
         }
@@ -68,7 +70,7 @@ impl Remote {
         Ok(remote)
     }
 
-    fn login(&mut self, user: &str, password: &str) -> Result<(), String> {
+    fn login(&mut self, user: &str, password: &str) -> Result<(), CliError> {
         let url = format!("{}/login", self.base);
         let body = json!({ "user": user, "password": password }).to_string();
         let resp = self
@@ -76,11 +78,14 @@ impl Remote {
             .post(&url)
             .header("content-type", "application/json")
             .send(body.as_bytes())
-            .map_err(|e| format!("POST {url}: {e}"))?;
+            .map_err(|e| CliError::Remote {
+                request: format!("POST {url}"),
+                message: e.to_string(),
+            })?;
         match resp.status().as_u16() {
             200 => {}
-            429 => return Err("too many failed logins: try again later".into()),
-            s => return Err(format!("login refused ({s})")),
+            429 => return Err(CliError::TooManyLogins),
+            s => return Err(CliError::LoginRefused(s)),
         }
         self.cookie = resp
             .headers()
@@ -94,24 +99,26 @@ impl Remote {
     }
 
     /// GETs `path` (from `/api/...`) as JSON.
-    pub fn get_json(&self, path: &str) -> Result<Value, String> {
+    pub fn get_json(&self, path: &str) -> Result<Value, CliError> {
         let url = format!("{}{path}", self.base);
+        let failed = |message: String| CliError::Remote {
+            request: format!("GET {url}"),
+            message,
+        };
         let mut req = self.agent.get(&url);
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
         }
-        let mut resp = req.call().map_err(|e| format!("GET {url}: {e}"))?;
+        let mut resp = req.call().map_err(|e| failed(e.to_string()))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .read_to_string()
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|e| failed(e.to_string()))?;
         match status {
-            200 => serde_json::from_str(&text).map_err(|e| format!("GET {url}: bad JSON: {e}")),
-            401 => Err(format!(
-                "GET {url}: login required (pass --user NAME; the password from OSPREY_PASSWORD or stdin)"
-            )),
-            s => Err(format!("GET {url}: {s} {}", text.trim())),
+            200 => serde_json::from_str(&text).map_err(|e| failed(format!("bad JSON: {e}"))),
+            401 => Err(CliError::LoginRequired(format!("GET {url}"))),
+            s => Err(failed(format!("{s} {}", text.trim()))),
         }
     }
 }
