@@ -142,7 +142,7 @@ impl EmbeddedStorage {
                 Ok(s) => {
                     let max = s.header().max_seq;
                     this.next_seq.fetch_max(max + 1, Ordering::Relaxed);
-                    this.add_sealed(Arc::new(s));
+                    this.add_sealed(Arc::new(s), None);
                 }
                 Err(e) => {
                     this.note_issue(&path, 0, format!("index unreadable ({e}); rebuilt"));
@@ -215,8 +215,14 @@ impl EmbeddedStorage {
         }
     }
 
-    fn add_sealed(&self, s: Arc<SealedSegment>) {
+    /// Adds a sealed segment and, in the same step, drops the hot copy it
+    /// replaces (`replaces`), so no query sees the segment twice or not at
+    /// all.
+    fn add_sealed(&self, s: Arc<SealedSegment>, replaces: Option<&Hot>) {
         let mut tiers = self.tiers.write();
+        if let Some(hot) = replaces {
+            tiers.hot.retain(|h| !Arc::ptr_eq(h, hot));
+        }
         for i in s.instances() {
             merge_instance(
                 &mut tiers.sealed_instances,
@@ -258,8 +264,7 @@ impl EmbeddedStorage {
             )?;
         }
         let s = Arc::new(SealedSegment::open(&path)?);
-        self.add_sealed(s);
-        self.tiers.write().hot.retain(|h| !Arc::ptr_eq(h, hot));
+        self.add_sealed(s, Some(hot));
         Ok(())
     }
 
