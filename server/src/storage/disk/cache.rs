@@ -5,7 +5,6 @@
 //! LRU: concurrent readers, one loader per missing key, and a weight per
 //! entry so the budget is in bytes.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
@@ -23,24 +22,37 @@ pub struct PartKey {
     pub part: u32,
 }
 
-/// A segment's string table, by id and by text.
+/// A segment's string table: sorted texts back to back, found by id in
+/// O(1) and by text by binary search, with no allocation per string.
 #[derive(Debug, Default)]
 pub struct StringTab {
-    /// Id `n` is `list[n - 1]`.
-    pub list: Vec<Arc<str>>,
-    /// Text → id.
-    pub ids: HashMap<Arc<str>, u32>,
+    blob: String,
+    ends: Vec<u32>,
+}
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
 impl StringTab {
-    /// The table of `list`.
-    pub fn new(list: Vec<Arc<str>>) -> Self {
-        let ids = list
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as u32 + 1))
-            .collect();
-        Self { list, ids }
+    /// The table of `blob` split at `ends`; an error unless the blob is
+    /// UTF-8, the ends rise within it and fall on character boundaries.
+    pub fn new(blob: Vec<u8>, ends: Vec<u32>) -> io::Result<Self> {
+        let blob = String::from_utf8(blob).map_err(|_| corrupt("string table is not UTF-8"))?;
+        let mut prev = 0usize;
+        for &e in &ends {
+            let e = e as usize;
+            if e < prev || e > blob.len() || !blob.is_char_boundary(e) {
+                return Err(corrupt("string table offsets out of order"));
+            }
+            prev = e;
+        }
+        Ok(Self { blob, ends })
+    }
+
+    fn text(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.blob[start..self.ends[i] as usize]
     }
 
     /// The text of id `id` (`None` for 0), an error for an id past the table.
@@ -48,16 +60,29 @@ impl StringTab {
         if id == 0 {
             return Ok(None);
         }
-        self.list
-            .get(id as usize - 1)
-            .cloned()
-            .map(Some)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "index names a string its table lacks",
-                )
-            })
+        let i = id as usize - 1;
+        if i >= self.ends.len() {
+            return Err(corrupt("index names a string its table lacks"));
+        }
+        Ok(Some(Arc::from(self.text(i))))
+    }
+
+    /// The id of `text`, `None` when the segment never saw it.
+    pub fn find(&self, text: &str) -> Option<u32> {
+        let (mut lo, mut hi) = (0, self.ends.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.text(mid).cmp(text) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32 + 1),
+            }
+        }
+        None
+    }
+
+    fn bytes(&self) -> usize {
+        self.blob.len() + self.ends.len() * 4
     }
 }
 
@@ -82,7 +107,7 @@ impl Part {
     /// Approximate bytes held (what the budget counts).
     fn weight(&self) -> u64 {
         let w = match self {
-            Part::Strings(s) => s.list.iter().map(|x| x.len() + 56).sum::<usize>(),
+            Part::Strings(s) => s.bytes(),
             Part::Rows(r) => r.len() * (std::mem::size_of::<RowRec>() + 16),
             Part::Aggs(a) => a.len() * 400,
             Part::Edges(e) => e.len() * 200,
@@ -142,5 +167,37 @@ impl PartCache {
     /// Bytes held now, and the budget.
     pub fn usage(&self) -> (u64, u64) {
         (self.cache.weight(), self.budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_table_answers_by_id_and_by_text_and_refuses_bad_offsets() {
+        let texts = ["10.0.0.1", "GET /a", "shop", "ü-user"];
+        let mut blob = Vec::new();
+        let mut ends = Vec::new();
+        for t in texts {
+            blob.extend_from_slice(t.as_bytes());
+            ends.push(blob.len() as u32);
+        }
+        let tab = StringTab::new(blob.clone(), ends.clone()).unwrap();
+        for (i, t) in texts.iter().enumerate() {
+            let id = i as u32 + 1;
+            assert_eq!(tab.get(id).unwrap().as_deref(), Some(*t));
+            assert_eq!(tab.find(t), Some(id));
+        }
+        assert_eq!(tab.get(0).unwrap(), None);
+        assert!(tab.get(5).is_err(), "past the table");
+        assert_eq!(tab.find("GET /b"), None);
+        assert_eq!(tab.find(""), None);
+        // Offsets that fall inside a character, go backwards or past the end.
+        let inside = vec![ends[0], ends[1], ends[2], ends[2] + 1];
+        assert!(StringTab::new(blob.clone(), inside).is_err());
+        assert!(StringTab::new(blob.clone(), vec![5, 3]).is_err());
+        assert!(StringTab::new(blob.clone(), vec![ends[3] + 1]).is_err());
+        assert!(StringTab::new(vec![0xff], vec![1]).is_err(), "not UTF-8");
     }
 }

@@ -326,12 +326,17 @@ pub struct RowBlock {
     pub rows: Vec<RowRec>,
 }
 
-/// The string table.
+/// The string table: the texts sorted and concatenated, so a reader
+/// neither allocates per string nor hashes them (id `n` is the `n`-th
+/// text; a text's id is found by binary search). Tag 1 is not used.
 #[derive(Clone, PartialEq, Message)]
 pub struct StringTable {
-    /// Entries; id `n` is entry `n - 1`.
-    #[prost(string, repeated, tag = "1")]
-    pub strings: Vec<String>,
+    /// The texts, sorted, back to back (UTF-8).
+    #[prost(bytes = "vec", tag = "2")]
+    pub blob: Vec<u8>,
+    /// The end offset of each text in `blob`.
+    #[prost(uint32, repeated, tag = "3")]
+    pub ends: Vec<u32>,
 }
 
 /// Per-second aggregates.
@@ -444,25 +449,34 @@ fn decompress(z: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The string table being built.
+/// The string table being built: every text first, then ids in sorted
+/// order.
 #[derive(Default)]
 struct Strings {
     ids: std::collections::HashMap<Arc<str>, u32>,
-    list: Vec<String>,
 }
 
 impl Strings {
-    fn id(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.ids.get(s) {
-            return *id;
+    /// A table of `texts` (any order, repeats allowed).
+    fn of<'a>(texts: impl Iterator<Item = &'a str>) -> (Self, StringTable) {
+        let mut sorted: Vec<&str> = texts.collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut table = StringTable::default();
+        let mut ids = std::collections::HashMap::with_capacity(sorted.len());
+        for (i, t) in sorted.into_iter().enumerate() {
+            table.blob.extend_from_slice(t.as_bytes());
+            table.ends.push(table.blob.len() as u32);
+            ids.insert(Arc::from(t), i as u32 + 1);
         }
-        self.list.push(s.to_owned());
-        let id = self.list.len() as u32;
-        self.ids.insert(Arc::from(s), id);
-        id
+        (Self { ids }, table)
     }
 
-    fn opt(&mut self, s: Option<&Arc<str>>) -> u32 {
+    fn id(&self, s: &str) -> u32 {
+        self.ids.get(s).copied().unwrap_or(0)
+    }
+
+    fn opt(&self, s: Option<&Arc<str>>) -> u32 {
         s.map_or(0, |s| self.id(s))
     }
 }
@@ -603,7 +617,22 @@ pub fn write_index(path: &Path, input: &SealInput<'_>) -> io::Result<IndexHeader
     let index = input.index;
     let mut rows: Vec<&Txn> = index.rows().collect();
     rows.sort_by_key(|t| (t.end_ns(), t.seq));
-    let mut strings = Strings::default();
+    let edges = index.edge_aggs(0, u64::MAX);
+    let (strings, table) = Strings::of(
+        rows.iter()
+            .flat_map(|t| {
+                [
+                    Some(&t.service),
+                    Some(&t.endpoint),
+                    t.client_ip.as_ref(),
+                    t.user.as_ref(),
+                    t.instance.as_ref(),
+                ]
+            })
+            .flatten()
+            .chain(edges.iter().flat_map(|e| [&e.caller, &e.callee]))
+            .map(|s| &**s),
+    );
     let mut body = Body { bytes: Vec::new() };
     let mut h = IndexHeader {
         segment: input.segment,
@@ -678,7 +707,6 @@ pub fn write_index(path: &Path, input: &SealInput<'_>) -> io::Result<IndexHeader
     };
     h.aggs = Some(body.put_z(&list.encode_to_vec())?);
 
-    let edges = index.edge_aggs(0, u64::MAX);
     h.edge_min_s = edges.iter().map(|e| e.second).min().unwrap_or(0);
     h.edge_max_s = edges.iter().map(|e| e.second).max().unwrap_or(0);
     let list = EdgeList {
@@ -750,14 +778,7 @@ pub fn write_index(path: &Path, input: &SealInput<'_>) -> io::Result<IndexHeader
             summaries: i.summaries,
         })
         .collect();
-    h.strings = Some(
-        body.put_z(
-            &StringTable {
-                strings: std::mem::take(&mut strings.list),
-            }
-            .encode_to_vec(),
-        )?,
-    );
+    h.strings = Some(body.put_z(&table.encode_to_vec())?);
 
     let head = h.encode_to_vec();
     let tmp = path.with_extension("osx-tmp");
@@ -959,9 +980,7 @@ impl SealedSegment {
     fn strings(&self, cache: &PartCache) -> io::Result<Arc<StringTab>> {
         let part = self.part(cache, PART_STRINGS, self.header.strings, |raw| {
             let t = message::<StringTable>(raw)?;
-            Ok(Part::Strings(Arc::new(StringTab::new(
-                t.strings.into_iter().map(Arc::from).collect(),
-            ))))
+            Ok(Part::Strings(Arc::new(StringTab::new(t.blob, t.ends)?)))
         })?;
         match part {
             Part::Strings(s) => Ok(s),
@@ -1029,7 +1048,7 @@ impl SealedSegment {
         let want = |v: &Option<String>| -> Option<Option<u32>> {
             match v {
                 None => Some(None),
-                Some(s) => strings.ids.get(s.as_str()).copied().map(Some),
+                Some(s) => strings.find(s).map(Some),
             }
         };
         let (Some(service), Some(endpoint), Some(client), Some(user), Some(instance)) = (
