@@ -12,18 +12,15 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use osprey::model::TraceId;
 use osprey_server::app::{App, ServerConfig};
 use osprey_server::index::{SeriesQuery, TxnFilter};
 use osprey_server::ingest::otlp::{Encoding, parse_traces};
-use prost::Message;
 
 mod common;
-use common::{kv, ms, rss, s, time};
+use common::{kv, ms, request_bytes, rss, s, time};
 
 const TXNS_PER_REQUEST: u64 = 100;
 const SPANS_PER_TXN: u64 = 10;
@@ -135,20 +132,7 @@ fn body(r: u64, total: u64, from_ns: u64, span_ns: u64) -> Vec<u8> {
             ));
         }
     }
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", s("shop"))],
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            schema_url: String::new(),
-        }],
-    }
-    .encode_to_vec()
+    request_bytes("shop", spans)
 }
 
 fn mib(b: u64) -> f64 {

@@ -9,15 +9,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use osprey_server::app::{App, ServerConfig};
 use osprey_server::index::{SeriesQuery, TxnFilter};
 use osprey_server::ingest::otlp::{Encoding, parse_traces};
 use prost::Message;
 
 mod common;
-use common::{kv, ms, s, time};
+use common::{kv, ms, request_bytes, s, time};
 
 const TXNS_PER_REQUEST: u64 = 250;
 
@@ -105,20 +104,7 @@ fn body(r: u64, total: u64, hour_start_ns: u64) -> Vec<u8> {
             vec![kv("url.full", s("http://inventory:8080/stock"))],
         ));
     }
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", s("shop"))],
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            schema_url: String::new(),
-        }],
-    }
-    .encode_to_vec()
+    request_bytes("shop", spans)
 }
 
 fn main() {
