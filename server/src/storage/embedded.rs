@@ -537,8 +537,11 @@ impl Storage for EmbeddedStorage {
                 Visit::More
             })
             .map_err(storage_io)?;
-            rows.sort_by(newest_first);
-            rows.truncate(limit);
+            // Most segments of a long range add nothing: no re-sort then.
+            if taken > 0 {
+                rows.sort_by(newest_first);
+                rows.truncate(limit);
+            }
         }
         Ok(TxnPage {
             cursor,
