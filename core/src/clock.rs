@@ -142,6 +142,25 @@ pub fn anchor() -> Anchor {
     *ANCHOR.get_or_init(Anchor::read)
 }
 
+/// The tick reading `ns` nanoseconds before the reading `now`: for work
+/// whose duration is reported after it ended (a library's "statement took
+/// 3 ms" event). With the TSC the rate is derived from the anchor and the
+/// monotonic clock read now, so it is as exact as the collector's once the
+/// process has run for a while.
+pub fn ticks_before(now: u64, ns: u64) -> u64 {
+    if !uses_tsc() {
+        return now.saturating_sub(ns);
+    }
+    let anchor = anchor();
+    let dticks = now.wrapping_sub(anchor.ticks);
+    let dns = monotonic_ns().saturating_sub(anchor.mono_ns);
+    if dns == 0 || dticks == 0 {
+        return now.saturating_sub(ns);
+    }
+    let ticks = u128::from(ns) * u128::from(dticks) / u128::from(dns);
+    now.saturating_sub(u64::try_from(ticks).unwrap_or(u64::MAX))
+}
+
 /// Converts ticks to nanoseconds and UNIX time. Owned by the collector
 /// thread; refreshes at most once a second. Ticks map to monotonic time by
 /// a 32.32 fixed-point rate (a 64×64→128-bit multiply); monotonic time maps

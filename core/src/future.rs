@@ -119,7 +119,21 @@ impl AsyncTransaction {
 
     /// Begins a method step directly under the transaction.
     pub fn step(&self, name: &'static str) -> StepHandle {
-        StepHandle::begin(self.txn.as_ref(), NO_STEP, StepKind::Method, name)
+        StepHandle::begin(
+            self.txn.as_ref(),
+            NO_STEP,
+            StepKind::Method,
+            RawName::Static(name),
+        )
+    }
+
+    /// Begins a SQL step directly under the transaction, named by
+    /// `statement` sanitised (see [`sql_step`]).
+    pub fn sql(&self, statement: &str) -> StepHandle {
+        match &self.txn {
+            Some(txn) => StepHandle::begin_named(txn, NO_STEP, StepKind::Sql, statement),
+            None => StepHandle::inert(StepKind::Sql, RawName::Static("")),
+        }
     }
 
     /// The `traceparent` an outgoing call made directly from the
@@ -200,7 +214,7 @@ pub struct StepHandle {
     key: u32,
     parent: u32,
     start: u64,
-    name: &'static str,
+    name: RawName,
     kind: StepKind,
 }
 
@@ -215,21 +229,66 @@ pub fn step(name: &'static str) -> StepHandle {
 /// CLIENT spans).
 pub fn step_of_kind(kind: StepKind, name: &'static str) -> StepHandle {
     if !cfg!(feature = "enable") {
-        return StepHandle::inert(kind, name);
+        return StepHandle::inert(kind, RawName::Static(name));
     }
     match shared::current_context() {
-        Some((txn, parent)) => StepHandle::begin_owned(txn, parent, kind, name),
-        None => StepHandle::inert(kind, name),
+        Some((txn, parent)) => StepHandle::begin_owned(txn, parent, kind, RawName::Static(name)),
+        None => StepHandle::inert(kind, RawName::Static(name)),
     }
 }
 
+/// A SQL step under the async work being polled on this thread (see
+/// [`step`]), named by `statement` with its literals replaced by `?`
+/// ([`crate::names::intern_as`]): the literal values never reach the name
+/// table or an exporter, and statements differing only in them share a
+/// name. Exporters give the name as `db.statement`. For database clients
+/// whose statements are only known at run time:
+///
+/// ```
+/// # let _osprey = osprey::init(osprey::Config::default().exporter(osprey::export::NullExporter)).unwrap();
+/// let txn = osprey::transaction("GET /orders").begin_async();
+/// let query = txn.sql("SELECT * FROM orders WHERE customer = 'alice'");
+/// query.attr("db.system", "postgresql");
+/// query.end();
+/// txn.end();
+/// ```
+pub fn sql_step(statement: &str) -> StepHandle {
+    named_step(StepKind::Sql, statement)
+}
+
+/// As [`sql_step`], of any kind: `text` is sanitised for the kind
+/// ([`crate::names::NameKind::of_step`]: SQL literals, URL query values and
+/// ids) and interned.
+pub fn named_step(kind: StepKind, text: &str) -> StepHandle {
+    if !cfg!(feature = "enable") {
+        return StepHandle::inert(kind, RawName::Static(""));
+    }
+    match shared::current_context() {
+        Some((txn, parent)) => StepHandle::begin_named(&txn, parent, kind, text),
+        None => StepHandle::inert(kind, RawName::Static("")),
+    }
+}
+
+/// Opens step `key` of `txn` named by `text` sanitised for `kind`: the
+/// interned name, and past the kind's name budget the overflow id with the
+/// sanitised text as the step's attribute (so it still reaches exporters).
+pub(crate) fn intern_step_name(txn: &SharedTxn, key: u32, kind: StepKind, text: &str) -> RawName {
+    use crate::names::{self, NameKind};
+    let name_kind = NameKind::of_step(kind);
+    let id = names::intern_as(text, name_kind);
+    if names::is_overflow(id) {
+        let clean = names::clean(text, name_kind);
+        txn.attr(
+            key,
+            RawName::Static(name_kind.overflow_key()),
+            AttrValue::Str(names::truncate(&clean).to_owned()),
+        );
+    }
+    RawName::Id(id)
+}
+
 impl StepHandle {
-    fn begin(
-        txn: Option<&Arc<SharedTxn>>,
-        parent: u32,
-        kind: StepKind,
-        name: &'static str,
-    ) -> Self {
+    fn begin(txn: Option<&Arc<SharedTxn>>, parent: u32, kind: StepKind, name: RawName) -> Self {
         let Some((txn, key)) = txn.and_then(|t| Some((t, t.open_step()?))) else {
             return Self::inert(kind, name);
         };
@@ -243,7 +302,22 @@ impl StepHandle {
         }
     }
 
-    fn begin_owned(txn: Arc<SharedTxn>, parent: u32, kind: StepKind, name: &'static str) -> Self {
+    fn begin_named(txn: &Arc<SharedTxn>, parent: u32, kind: StepKind, text: &str) -> Self {
+        let Some(key) = txn.open_step() else {
+            return Self::inert(kind, RawName::Static(""));
+        };
+        let name = intern_step_name(txn, key, kind, text);
+        Self {
+            txn: Some(txn.clone()),
+            key,
+            parent,
+            start: clock::now(),
+            name,
+            kind,
+        }
+    }
+
+    fn begin_owned(txn: Arc<SharedTxn>, parent: u32, kind: StepKind, name: RawName) -> Self {
         let Some(key) = txn.open_step() else {
             return Self::inert(kind, name);
         };
@@ -257,7 +331,7 @@ impl StepHandle {
         }
     }
 
-    fn inert(kind: StepKind, name: &'static str) -> Self {
+    fn inert(kind: StepKind, name: RawName) -> Self {
         Self {
             txn: None,
             key: NO_STEP,
@@ -291,7 +365,12 @@ impl StepHandle {
 
     /// Begins a method step nested in this one.
     pub fn child(&self, name: &'static str) -> StepHandle {
-        StepHandle::begin(self.txn.as_ref(), self.key, StepKind::Method, name)
+        StepHandle::begin(
+            self.txn.as_ref(),
+            self.key,
+            StepKind::Method,
+            RawName::Static(name),
+        )
     }
 
     /// The `traceparent` an outgoing call made by this step should carry.
@@ -327,7 +406,7 @@ impl StepHandle {
             start: self.start,
             end: clock::now(),
             busy,
-            name: RawName::Static(self.name),
+            name: self.name,
             kind: self.kind,
             cancelled,
         });
@@ -361,9 +440,16 @@ pub trait FutureExt: Future + Sized {
 
     /// As [`FutureExt::in_step`], of the given kind.
     fn in_step_of_kind(self, kind: StepKind, name: &'static str) -> InStep<Self> {
+        self.in_step_handle(step_of_kind(kind, name))
+    }
+
+    /// Runs this future as `step`, begun earlier (to give it attributes
+    /// first, or a name known only at run time: [`sql_step`]), until it
+    /// completes; steps begun while it is polled nest under it.
+    fn in_step_handle(self, step: StepHandle) -> InStep<Self> {
         InStep {
             inner: self,
-            step: step_of_kind(kind, name),
+            step,
             busy: 0,
             polled: false,
         }

@@ -16,6 +16,12 @@
 //!   declaring `db.statement` (or `db.query.text`, `db.system`) is a SQL
 //!   step, its statement sanitised on export; one declaring
 //!   `http.request.method` and `url.full` an outgoing HTTP call.
+//! - With the `sqlx` feature, sqlx's statement events (target
+//!   `sqlx::query`, logged when a statement finishes) become SQL steps of
+//!   the async work or span they happen in, named by the statement with its
+//!   literals replaced and lasting the reported `elapsed_secs` (see
+//!   [`OspreyLayer::sqlx_system`] for `db.system`). sqlx logs them at
+//!   `DEBUG`: a level filter in front of this layer must let them through.
 //! - Inside a transaction begun with the native API on this thread
 //!   ([`crate::transaction`]), spans are steps of that transaction through
 //!   the thread-local fast path, one step per enter/exit as before.
@@ -57,6 +63,8 @@ pub struct OspreyLayer {
     root_kind: SpanKind,
     root_target: Option<Cow<'static, str>>,
     root_level: Option<Level>,
+    #[cfg(feature = "sqlx")]
+    sqlx_system: Option<&'static str>,
 }
 
 impl OspreyLayer {
@@ -80,6 +88,15 @@ impl OspreyLayer {
     /// [`Self::transactions_from`].
     pub fn transaction_level(mut self, level: Level) -> Self {
         self.root_level = Some(level);
+        self
+    }
+
+    /// The `db.system` given to SQL steps recorded from sqlx's statement
+    /// events (`"postgresql"`, `"mysql"`, `"sqlite"`): the events do not say
+    /// which database they come from.
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_system(mut self, system: &'static str) -> Self {
+        self.sqlx_system = Some(system);
         self
     }
 
@@ -395,6 +412,10 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        #[cfg(feature = "sqlx")]
+        if event.metadata().target() == sqlx::TARGET {
+            return sqlx::record(event, &ctx, self.sqlx_system);
+        }
         if *event.metadata().level() != Level::ERROR {
             return;
         }
@@ -408,6 +429,113 @@ where
             return;
         }
         let _ = recorder::set_error(Target::Current, event_error(event));
+    }
+}
+
+/// SQL steps from sqlx's statement events. sqlx opens no span per
+/// statement; when a statement's rows have been read (or it is dropped) it
+/// logs one event, target `sqlx::query`, with `summary` (its first four
+/// words), `db.statement` (the whole text when longer than the summary,
+/// else empty), `rows_affected`, `rows_returned` and `elapsed_secs`. Logged
+/// on the thread polling the query, inside the request's async context, the
+/// event becomes a SQL step ending now and starting `elapsed_secs` ago.
+#[cfg(feature = "sqlx")]
+mod sqlx {
+    use super::*;
+
+    pub(super) const TARGET: &str = "sqlx::query";
+
+    #[derive(Default)]
+    struct Statement {
+        summary: String,
+        text: String,
+        elapsed_ns: u64,
+        rows_returned: Option<u64>,
+        rows_affected: Option<u64>,
+    }
+
+    impl Visit for Statement {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            match field.name() {
+                "summary" => value.clone_into(&mut self.summary),
+                "db.statement" => value.trim().clone_into(&mut self.text),
+                _ => {}
+            }
+        }
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            if field.name() == "elapsed_secs" && value.is_finite() && value > 0.0 {
+                self.elapsed_ns = (value * 1e9) as u64;
+            }
+        }
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            match field.name() {
+                "rows_returned" => self.rows_returned = Some(value),
+                "rows_affected" => self.rows_affected = Some(value),
+                _ => {}
+            }
+        }
+        fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+    }
+
+    pub(super) fn record<S>(event: &Event<'_>, ctx: &Context<'_, S>, system: Option<&'static str>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if !cfg!(feature = "enable") {
+            return;
+        }
+        let now = clock::now();
+        let context = match ctx.event_span(event) {
+            Some(span) => span
+                .extensions()
+                .get::<Node>()
+                .map(|node| (node.txn.clone(), node.child_parent())),
+            None => None,
+        };
+        let Some((txn, parent)) = context.or_else(shared::current_context) else {
+            return;
+        };
+        let mut statement = Statement::default();
+        event.record(&mut statement);
+        let text = if statement.text.is_empty() {
+            statement.summary.as_str()
+        } else {
+            statement.text.as_str()
+        };
+        if text.is_empty() {
+            return;
+        }
+        let Some(key) = txn.open_step() else { return };
+        let name = crate::future::intern_step_name(&txn, key, StepKind::Sql, text);
+        if let Some(system) = system {
+            txn.attr(key, RawName::Static("db.system"), system.into());
+        }
+        if let Some(rows) = statement.rows_returned.filter(|r| *r > 0) {
+            let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+            txn.attr(
+                key,
+                RawName::Static("db.response.returned_rows"),
+                rows.into(),
+            );
+        }
+        if let Some(rows) = statement.rows_affected.filter(|r| *r > 0) {
+            let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+            txn.attr(
+                key,
+                RawName::Static("db.response.affected_rows"),
+                rows.into(),
+            );
+        }
+        txn.finish_step(FinishedStep {
+            key,
+            parent,
+            start: clock::ticks_before(now, statement.elapsed_ns),
+            end: now,
+            busy: None,
+            name,
+            kind: StepKind::Sql,
+            cancelled: false,
+        });
     }
 }
 

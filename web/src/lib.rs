@@ -11,6 +11,11 @@
 //! - [`OspreyMiddleware`] (feature `reqwest`): a `reqwest-middleware`
 //!   middleware that records each outgoing call as a CLIENT step of the
 //!   transaction being polled and injects `traceparent` (and `tracestate`).
+//! - [`postgres::Client`] (feature `tokio-postgres`): a tokio-postgres client
+//!   recording each statement as a SQL step, literals replaced by `?`.
+//! - Feature `sqlx`: `osprey::layer::OspreyLayer` turns sqlx's statement
+//!   events into SQL steps (sqlx opens no span per statement; it logs one
+//!   event, target `sqlx::query`, when a statement finishes).
 //!
 //! A separate crate rather than features of `osprey`: the recorder is also
 //! the C ABI's and the Java agent's, which should never resolve axum or
@@ -18,6 +23,9 @@
 
 mod server;
 pub use server::{OspreyServerLayer, OspreyServerService, ResponseFuture};
+
+#[cfg(feature = "tokio-postgres")]
+pub mod postgres;
 
 #[cfg(feature = "reqwest")]
 mod client;

@@ -1,11 +1,16 @@
 //! Two real axum services on a 4-worker tokio runtime, each behind
 //! `OspreyServerLayer`; the first calls the second through a reqwest client
 //! with `OspreyMiddleware`. Handlers await timers inside native steps and
-//! `#[instrument]`ed functions (the `tracing` layer is installed too). What
-//! the collector exported is read back from a capturing exporter.
+//! `#[instrument]`ed functions (the `tracing` layer is installed too) and
+//! query a real PostgreSQL server started by the test: the front through
+//! sqlx (steps from its statement events), the back through tokio-postgres
+//! (`osprey_web::postgres::Client`). What the collector exported is read
+//! back from a capturing exporter.
 
 #[path = "../../core/tests/support/capture.rs"]
 mod capture;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -22,6 +27,10 @@ use osprey::model::{AttrValue, SpanKind, StepKind, TransactionRecord};
 use tracing_subscriber::prelude::*;
 
 const MS: u64 = 1_000_000;
+/// The front's sqlx statement as named: literals replaced, binds kept.
+const FRONT_SQL_NAME: &str = "SELECT $1::int8 AS id, ? AS status";
+/// [`STOCK_SQL`] as named.
+const BACK_SQL_NAME: &str = "SELECT $1::int8 * ? + ? AS left, ? AS site";
 
 fn name(id: osprey::names::NameId) -> String {
     osprey::names::resolve(id).to_string()
@@ -55,17 +64,38 @@ async fn orders(
     if !stock.status().is_success() {
         return Err(StatusCode::BAD_GATEWAY);
     }
+    // A literal in the text: the step's name must not keep it.
+    let (order, status): (i64, String) =
+        sqlx::query_as("SELECT $1::int8 AS id, 'pending' AS status")
+            .bind(id as i64)
+            .fetch_one(&state.db)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    assert_eq!((order, status.as_str()), (id as i64, "pending"));
     Ok(render_page(id).await)
 }
 
-async fn stock(Path(sku): Path<u64>, headers: axum::http::HeaderMap) -> String {
+/// The back's statement, with literals.
+const STOCK_SQL: &str = "SELECT $1::int8 * 0 + 3 AS left, 'warehouse-7' AS site";
+
+async fn stock(
+    State(pg): State<Arc<osprey_web::postgres::Client>>,
+    Path(sku): Path<u64>,
+    headers: axum::http::HeaderMap,
+) -> Result<String, StatusCode> {
     let lookup = osprey::future::step("lookup");
     if let Some(state) = headers.get("tracestate").and_then(|v| v.to_str().ok()) {
         lookup.attr("seen.tracestate", state);
     }
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    lookup.end();
-    format!("{sku}: 3 left")
+    let left: i64 = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let row = pg.query_one(STOCK_SQL, &[&(sku as i64)]).await?;
+        Ok::<_, tokio_postgres::Error>(row.get(0))
+    }
+    .in_step_handle(lookup)
+    .await
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(format!("{sku}: {left} left"))
 }
 
 async fn broken() -> StatusCode {
@@ -75,6 +105,7 @@ async fn broken() -> StatusCode {
 struct Front {
     client: reqwest_middleware::ClientWithMiddleware,
     backend: SocketAddr,
+    db: sqlx::PgPool,
 }
 
 async fn serve(app: Router) -> SocketAddr {
@@ -86,8 +117,10 @@ async fn serve(app: Router) -> SocketAddr {
 
 #[test]
 fn requests_through_two_services_are_one_transaction_each_in_one_trace() {
+    let pg = postgres::Postgres::start();
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(osprey::layer::OspreyLayer::default()),
+        tracing_subscriber::registry()
+            .with(osprey::layer::OspreyLayer::default().sqlx_system("postgresql")),
     )
     .unwrap();
     let capture = Capture::default();
@@ -110,12 +143,22 @@ fn requests_through_two_services_are_one_transaction_each_in_one_trace() {
     const CONCURRENT: usize = 64;
     let inbound_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     rt.block_on(async {
+        let (pg_client, connection) = tokio_postgres::connect(&pg.config(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
         let backend = serve(
             Router::new()
                 .route("/stock/{sku}", get(stock))
+                .with_state(Arc::new(osprey_web::postgres::Client::new(pg_client)))
                 .layer(osprey_web::OspreyServerLayer::new()),
         )
         .await;
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&pg.url())
+            .await
+            .unwrap();
         let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
             .with(osprey_web::OspreyMiddleware)
             .build();
@@ -123,7 +166,11 @@ fn requests_through_two_services_are_one_transaction_each_in_one_trace() {
             Router::new()
                 .route("/orders/{id}", get(orders))
                 .route("/broken", get(broken))
-                .with_state(Arc::new(Front { client, backend }))
+                .with_state(Arc::new(Front {
+                    client,
+                    backend,
+                    db: db.clone(),
+                }))
                 .layer(osprey_web::OspreyServerLayer::new()),
         )
         .await;
@@ -148,8 +195,10 @@ fn requests_through_two_services_are_one_transaction_each_in_one_trace() {
                     req = req.header("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1");
                 }
                 let res = req.send().await.unwrap();
-                assert_eq!(res.status(), 200);
-                assert_eq!(res.text().await.unwrap(), format!("order {id}"));
+                let status = res.status();
+                let body = res.text().await.unwrap();
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body, format!("order {id}"));
             }));
         }
         for t in tasks {
@@ -218,27 +267,64 @@ fn requests_through_two_services_are_one_transaction_each_in_one_trace() {
             [
                 ("prepare".into(), 1, StepKind::Method),
                 ("GET".into(), 1, StepKind::HttpCall),
+                // From sqlx's statement event, its literal replaced.
+                (FRONT_SQL_NAME.into(), 1, StepKind::Sql),
                 ("render_page".into(), 1, StepKind::Method),
             ],
             "{}",
             render(t)
         );
-        let (prepare, call, page) = (&t.steps[0], &t.steps[1], &t.steps[2]);
+        let (prepare, call, sql, page) = (&t.steps[0], &t.steps[1], &t.steps[2], &t.steps[3]);
         // In order, each covering its awaits.
         assert!(prepare.elapsed_ns >= 10 * MS);
         assert!(call.start_offset_ns >= prepare.start_offset_ns + prepare.elapsed_ns);
-        assert!(page.start_offset_ns >= call.start_offset_ns + call.elapsed_ns);
+        assert!(sql.start_offset_ns >= call.start_offset_ns + call.elapsed_ns);
+        assert!(sql.elapsed_ns > 0);
+        assert!(page.start_offset_ns >= sql.start_offset_ns + sql.elapsed_ns);
         assert!(page.elapsed_ns >= 2 * MS);
         assert!(t.elapsed_ns >= 17 * MS);
+        assert_eq!(
+            attr(&sql.attributes, "db.system"),
+            Some(&AttrValue::Str("postgresql".into()))
+        );
+        assert_eq!(
+            attr(&sql.attributes, "db.response.returned_rows"),
+            Some(&AttrValue::Int(1))
+        );
         // One trace across both services: the backend's transaction hangs
         // on the call step.
         let back = backs_by_parent
             .get(&(t.trace_id, call.span_id))
             .unwrap_or_else(|| panic!("no backend transaction under\n{}", render(t)));
         assert_eq!(back.kind, SpanKind::Server);
-        assert_eq!(name(back.steps[0].name), "lookup");
-        assert!(back.steps[0].elapsed_ns >= 5 * MS);
-        assert!(call.elapsed_ns >= back.steps[0].elapsed_ns);
+        assert!(!back.repaired, "{}", render(back));
+        let back_steps: Vec<(String, u16, StepKind)> = back
+            .steps
+            .iter()
+            .map(|s| (name(s.name), s.depth, s.kind))
+            .collect();
+        assert_eq!(
+            back_steps,
+            [
+                ("lookup".into(), 1, StepKind::Method),
+                // From tokio-postgres, nested in the step awaiting it.
+                (BACK_SQL_NAME.into(), 2, StepKind::Sql),
+            ],
+            "{}",
+            render(back)
+        );
+        let (lookup, query) = (&back.steps[0], &back.steps[1]);
+        assert!(lookup.elapsed_ns >= 5 * MS);
+        assert!(query.start_offset_ns >= lookup.start_offset_ns + 5 * MS);
+        assert!(
+            query.start_offset_ns + query.elapsed_ns <= lookup.start_offset_ns + lookup.elapsed_ns
+        );
+        assert_eq!(query.parent, Some(0));
+        assert_eq!(
+            attr(&query.attributes, "db.system"),
+            Some(&AttrValue::Str("postgresql".into()))
+        );
+        assert!(call.elapsed_ns >= lookup.elapsed_ns);
         assert_eq!(
             attr(&call.attributes, "http.response.status_code"),
             Some(&AttrValue::Int(200))
