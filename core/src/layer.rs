@@ -12,7 +12,8 @@
 //! - Spans under it become its steps; parents come from the span tree
 //!   (`parent:` or the span current at creation), not from the thread.
 //! - Span fields become attributes, `ERROR` events the error of the span
-//!   they happen in, `follows_from` an `osprey.link` attribute. A span
+//!   they happen in, `follows_from` a link (an `osprey.link` attribute in the
+//!   model, a `Span.Link` over OTLP). A span
 //!   declaring `db.statement` (or `db.query.text`, `db.system`) is a SQL
 //!   step, its statement sanitised on export; one declaring
 //!   `http.request.method` and `url.full` an outgoing HTTP call.

@@ -200,7 +200,8 @@ pub const ATTR_CANCELLED: &str = "osprey.cancelled";
 pub const ATTR_UNFINISHED_STEPS: &str = "osprey.unfinished_steps";
 /// A link to another span (`tracing`'s `follows_from`), as the
 /// `traceparent` text of the span linked to; the model carries links as
-/// this attribute (one per link).
+/// this attribute (one per link). The OTLP exporter sends each as a
+/// `Span.Link` instead of an attribute.
 pub const ATTR_LINK: &str = "osprey.link";
 
 /// Root-span attribute of a transaction exported without its call tree

@@ -148,6 +148,7 @@ fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
         end_time_unix_nano: end,
         attributes,
         events: exception_event(txn.error.as_ref(), end),
+        links: links(batch, &txn.attributes),
         status: txn.error.as_ref().map(error_status),
         ..Span::default()
     }
@@ -176,6 +177,7 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
         end_time_unix_nano: end,
         attributes,
         events: exception_event(step.error.as_deref(), end),
+        links: links(batch, &step.attributes),
         status: step.error.as_deref().map(error_status),
         ..Span::default()
     }
@@ -219,6 +221,44 @@ pub(crate) fn status_message(error: &ErrorInfo) -> &str {
     } else {
         &error.message
     }
+}
+
+/// A `follows_from` link, recorded as an [`crate::model::ATTR_LINK`]
+/// attribute holding the linked span's `traceparent`: OTLP exporters send it
+/// as a `Span.Link` (and not as the attribute). Other values stay attributes.
+pub(crate) fn link_of(key: &str, value: &AttrValue) -> Option<crate::propagation::RemoteParent> {
+    if key != crate::model::ATTR_LINK {
+        return None;
+    }
+    match value {
+        AttrValue::Str(text) => crate::propagation::parse_traceparent(text),
+        _ => None,
+    }
+}
+
+/// A link's flags: W3C `sampled` as the linked span had it; the linked span
+/// is of this process (has-is-remote set, is-remote clear).
+pub(crate) fn link_flags(link: &crate::propagation::RemoteParent) -> u32 {
+    if link.sampled {
+        FLAGS_SAMPLED_HAS_IS_REMOTE
+    } else {
+        FLAGS_SAMPLED_HAS_IS_REMOTE & !0x01
+    }
+}
+
+/// The links among `attrs` (see [`link_of`]).
+#[cfg(test)]
+fn links(batch: &ExportBatch, attrs: &[Attribute]) -> Vec<span::Link> {
+    attrs
+        .iter()
+        .filter_map(|a| link_of(&batch.name(a.key), &a.value))
+        .map(|l| span::Link {
+            trace_id: l.trace_id.0.to_vec(),
+            span_id: l.span_id.0.to_vec(),
+            flags: link_flags(&l),
+            ..span::Link::default()
+        })
+        .collect()
 }
 
 /// An `exception` event following the OpenTelemetry semantic conventions.
@@ -459,7 +499,12 @@ pub(crate) fn scope() -> InstrumentationScope {
 fn attributes(batch: &ExportBatch, attrs: &[Attribute]) -> Vec<KeyValue> {
     attrs
         .iter()
-        .map(|a| kv(&batch.name(a.key), any_value(&a.value)))
+        .filter_map(|a| {
+            let key = batch.name(a.key);
+            link_of(&key, &a.value)
+                .is_none()
+                .then(|| kv(&key, any_value(&a.value)))
+        })
         .collect()
 }
 

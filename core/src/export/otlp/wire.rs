@@ -132,7 +132,7 @@ fn root_span(names: &NameMirror, txn: &TransactionRecord, out: &mut Vec<u8>) {
     if !txn.sampled {
         key_str(ATTR_TREE, TREE_OMITTED, out);
     }
-    error_parts(txn.error.as_ref(), end, out);
+    error_parts(txn.error.as_ref(), end, names, &txn.attributes, out);
     field_fixed32(16, flags, out);
 }
 
@@ -159,13 +159,36 @@ fn step_span(names: &NameMirror, txn: &TransactionRecord, step: &StepRecord, out
     if step.repaired {
         key_value("osprey.repaired", &AttrValue::Bool(true), out);
     }
-    error_parts(step.error.as_deref(), end, out);
+    error_parts(step.error.as_deref(), end, names, &step.attributes, out);
     field_fixed32(16, encode::FLAGS_SAMPLED_HAS_IS_REMOTE, out);
 }
 
-/// Span.events (11): the `exception` event; Span.status (15).
-fn error_parts(error: Option<&ErrorInfo>, at_unix_ns: u64, out: &mut Vec<u8>) {
+/// Span.links (13): the `follows_from` links among `attrs`
+/// ([`encode::link_of`]).
+fn links(names: &NameMirror, attrs: &[Attribute], out: &mut Vec<u8>) {
+    for a in attrs {
+        let Some(link) = encode::link_of(names.get(a.key), &a.value) else {
+            continue;
+        };
+        field_with(13, out, |out| {
+            field_bytes(1, &link.trace_id.0, out);
+            field_bytes(2, &link.span_id.0, out);
+            field_fixed32(6, encode::link_flags(&link), out);
+        });
+    }
+}
+
+/// Span.events (11): the `exception` event; Span.links (13); Span.status
+/// (15) — in field order, as prost writes them.
+fn error_parts(
+    error: Option<&ErrorInfo>,
+    at_unix_ns: u64,
+    names: &NameMirror,
+    attrs: &[Attribute],
+    out: &mut Vec<u8>,
+) {
     let Some(error) = error else {
+        links(names, attrs, out);
         return;
     };
     let fields = [
@@ -192,6 +215,7 @@ fn error_parts(error: Option<&ErrorInfo>, at_unix_ns: u64, out: &mut Vec<u8>) {
         encode_varint(str_len(v) as u64, out);
         field_bytes(1, v.as_bytes(), out);
     }
+    links(names, attrs, out);
     let message = encode::status_message(error);
     let status_len = if message.is_empty() {
         0
@@ -213,7 +237,10 @@ fn error_parts(error: Option<&ErrorInfo>, at_unix_ns: u64, out: &mut Vec<u8>) {
 /// Span.attributes (9), one KeyValue each.
 fn attributes(names: &NameMirror, attrs: &[Attribute], out: &mut Vec<u8>) {
     for a in attrs {
-        key_value(names.get(a.key), &a.value, out);
+        let key = names.get(a.key);
+        if encode::link_of(key, &a.value).is_none() {
+            key_value(key, &a.value, out);
+        }
     }
 }
 
@@ -402,6 +429,9 @@ mod tests {
         }
     }
 
+    const LINK: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const LINK_UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00";
+
     /// Every shape the mapping has: remote parent or none, attributes of
     /// each type (empty string, negative and large integers, false), errors
     /// with and without message, repaired and dropped steps, no thread id,
@@ -425,8 +455,18 @@ mod tests {
             attr("ratio", AttrValue::Float(0.25)),
             attr("flag", AttrValue::Bool(false)),
             attr("", AttrValue::Int(0)),
+            attr(crate::model::ATTR_LINK, AttrValue::from(LINK_UNSAMPLED)),
         ];
         sql.repaired = true;
+        let mut load = step(3, None, StepKind::Method, "load");
+        load.attributes = vec![
+            attr(crate::model::ATTR_LINK, AttrValue::from(LINK)),
+            // Not a traceparent: stays an attribute.
+            attr(
+                crate::model::ATTR_LINK,
+                AttrValue::from("not-a-traceparent"),
+            ),
+        ];
         let mut own_text = step(6, Some(0), StepKind::Sql, "CALL audit(?)");
         own_text.attributes = vec![attr("db.query.text", AttrValue::from("CALL audit(?)"))];
         let mut batch_op = step(8, Some(0), StepKind::Sql, "BATCH");
@@ -455,14 +495,9 @@ mod tests {
                 attr("http.response.status_code", AttrValue::Int(500)),
                 attr("big", AttrValue::Int(i64::MAX)),
                 attr("yes", AttrValue::Bool(true)),
+                attr(crate::model::ATTR_LINK, AttrValue::from(LINK)),
             ],
-            steps: vec![
-                step(3, None, StepKind::Method, "load"),
-                sql,
-                http,
-                own_text,
-                batch_op,
-            ],
+            steps: vec![load, sql, http, own_text, batch_op],
             dropped_steps: 2,
             repaired: true,
             sampled: true,
@@ -496,6 +531,47 @@ mod tests {
             transactions: vec![txn, unsampled, plain],
             ..ExportBatch::default()
         }
+    }
+
+    #[test]
+    fn follows_from_links_are_span_links_not_attributes() {
+        let mut out = Vec::new();
+        let start = encode_traces(&batch(), &mirror(), Spans::All, &mut out).unwrap();
+        let request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        let by_id = |id: u8| spans.iter().find(|s| s.span_id == [id; 8]).unwrap();
+        let links = |id: u8| -> Vec<(String, String, u32)> {
+            by_id(id)
+                .links
+                .iter()
+                .map(|l| {
+                    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect();
+                    (hex(&l.trace_id), hex(&l.span_id), l.flags)
+                })
+                .collect()
+        };
+        let trace = "0af7651916cd43dd8448eb211c80319c".to_owned();
+        let sampled = (trace.clone(), "b7ad6b7169203331".to_owned(), 0x101);
+        assert_eq!(links(1), std::slice::from_ref(&sampled), "the transaction's link");
+        assert_eq!(links(3), [sampled], "a step's link");
+        assert_eq!(
+            links(2),
+            [(trace, "00f067aa0ba902b7".to_owned(), 0x100)],
+            "an unsampled link, on a failed step"
+        );
+        let link_values = |id: u8| -> Vec<String> {
+            by_id(id)
+                .attributes
+                .iter()
+                .filter(|kv| kv.key == crate::model::ATTR_LINK)
+                .map(|kv| format!("{:?}", kv.value))
+                .collect()
+        };
+        assert!(link_values(1).is_empty());
+        assert!(link_values(2).is_empty());
+        let kept = link_values(3);
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].contains("not-a-traceparent"));
     }
 
     #[test]
