@@ -44,7 +44,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "fuzz targets, briefly (fuzz/, needs nightly and cargo-fuzz)"
 if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
-  for target in sanitize config otlp_ingest; do
+  for target in sanitize config otlp_ingest segment_file index_file grpc_frames query_params; do
     (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-15}")
   done
 else

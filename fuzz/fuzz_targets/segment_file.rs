@@ -1,0 +1,28 @@
+//! The store's segment reader as start-up runs it (frames, checksums,
+//! record decoding): first byte even, the rest is the whole file; odd, the
+//! rest edits a real segment file (`inputs::edit`).
+#![no_main]
+
+#[path = "../../server/tests/support/inputs.rs"]
+mod inputs;
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+
+fn harness() -> &'static inputs::Harness {
+    static H: OnceLock<inputs::Harness> = OnceLock::new();
+    H.get_or_init(inputs::Harness::new)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let h = harness();
+    if mode & 1 == 0 {
+        h.check_segment(rest);
+    } else {
+        h.check_segment(&inputs::edit(&h.samples.segment, rest));
+    }
+});
