@@ -133,7 +133,13 @@ fn text(status: u16, message: String) -> Response {
 }
 
 fn rejected(r: Rejected) -> Response {
-    text(r.status, r.message)
+    let mut resp = text(r.status, r.message);
+    if r.status == 503 {
+        // The storage is full or down: OTLP exporters retry after this.
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(1));
+    }
+    resp
 }
 
 /// Decodes the body per its headers and hands it to `store` on a

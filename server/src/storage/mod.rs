@@ -16,6 +16,7 @@
 //! The trait is synchronous and object-safe: handlers call it from
 //! blocking tasks, and every method may be called from many threads at once.
 
+pub mod clickhouse;
 pub mod disk;
 pub mod embedded;
 #[cfg(test)]
