@@ -104,6 +104,7 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .route("/api/instances", get(query::instances))
         .merge(crate::web::routes())
         .merge(auth::http::session_routes(auth.clone()))
+        .layer(middleware::from_fn_with_state(app.clone(), mark_partial))
         .layer(read())
         .layer(middleware::from_fn_with_state(
             auth.clone(),
@@ -120,6 +121,27 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .merge(crate::ingest::grpc::routes(app, auth))
         // Tells exporters they talk to an Osprey server (summaries on).
         .layer(axum::middleware::from_fn(otlp::announce))
+}
+
+/// The header naming what an answer leaves out (a sharded storage's
+/// shards that are down): `x-osprey-partial: shard 2 (http://h:8123)`.
+pub const PARTIAL_HEADER: &str = "x-osprey-partial";
+
+/// Adds [`PARTIAL_HEADER`] to answers given while part of the storage is
+/// unreachable.
+async fn mark_partial(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let missing = app.storage().missing();
+    if !missing.is_empty()
+        && let Ok(v) = axum::http::HeaderValue::from_str(&missing.join("; "))
+    {
+        resp.headers_mut().insert(PARTIAL_HEADER, v);
+    }
+    resp
 }
 
 fn text(status: u16, message: String) -> Response {

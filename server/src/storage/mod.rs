@@ -96,6 +96,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Sizes, counters and damage found, for `/api/status`.
     fn status(&self) -> Status;
+
+    /// The parts of the data this backend cannot reach now (a sharded
+    /// backend's shards that are down), named; answers leave their data
+    /// out and the API says so. Empty by default.
+    fn missing(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Result of every storage call.

@@ -199,6 +199,7 @@ fn replay_loop(inner: Weak<Inner>) {
         if i.stop.load(Ordering::Relaxed) {
             return;
         }
+        i.check_shards();
         i.replay_all();
         drop(i);
         std::thread::park_timeout(REPLAY_EVERY);
@@ -280,6 +281,21 @@ impl Inner {
                 if d.remove(&i).is_some() {
                     eprintln!("osprey: clickhouse shard {} is back", self.cfg.shards[i]);
                 }
+            }
+        }
+    }
+
+    /// Asks every shard of a sharded setup whether it answers, and notes
+    /// those that do not (what [`Storage::missing`] reports).
+    fn check_shards(&self) {
+        if !self.cfg.sharded() {
+            return;
+        }
+        for (i, shard) in self.cfg.shards.iter().enumerate() {
+            match self.http.query(shard, None, "SELECT 1", &[]) {
+                Err(e) => self.mark(i, Some(e.to_string())),
+                Ok(_) if self.spools[i].is_empty() => self.mark(i, None),
+                Ok(_) => {}
             }
         }
     }
@@ -609,9 +625,10 @@ impl Storage for ClickHouseStorage {
         let b = i.select(&format!(
             "SELECT caller, target, kind, callee, elapsed_ns, error, count() FROM calls \
              ANY LEFT JOIN (SELECT trace_id, assumeNotNull(parent) AS span_id, service AS callee \
-             FROM {txns} WHERE parent IS NOT NULL AND {callee_days}) USING (trace_id, span_id) \
+             FROM {db}.{txns} WHERE parent IS NOT NULL AND {callee_days}) USING (trace_id, span_id) \
              WHERE end_ns >= {from_ns} AND end_ns < {to_ns} AND {days} \
              GROUP BY caller, target, kind, callee, elapsed_ns, error",
+            db = i.db(),
             txns = schema::local_name(&i.cfg, "transactions"),
         ))?;
         type Key = (String, String, TargetKind);
@@ -848,10 +865,14 @@ impl Storage for ClickHouseStorage {
                 st.issues.push(Issue {
                     segment: format!("buffer of shard {}", i.cfg.shards[n]),
                     offset: 0,
-                    problem: format!(
-                        "{} bytes waiting, {replayed} batches replayed",
-                        spool.bytes()
-                    ),
+                    problem: if spool.is_empty() {
+                        format!("buffer empty, {replayed} batches replayed")
+                    } else {
+                        format!(
+                            "{} bytes waiting, {replayed} batches replayed",
+                            spool.bytes()
+                        )
+                    },
                 });
             }
         }
@@ -871,6 +892,15 @@ impl Storage for ClickHouseStorage {
             });
         }
         st
+    }
+
+    fn missing(&self) -> Vec<String> {
+        let i = &self.inner;
+        i.down
+            .lock()
+            .keys()
+            .map(|n| format!("shard {} ({})", n + 1, i.cfg.shards[*n]))
+            .collect()
     }
 }
 
