@@ -7,8 +7,8 @@
 
 use std::io::Read;
 
-use super::ChError;
 use super::config::ClickHouseConfig;
+use super::{ChError, Transport};
 
 /// One HTTP connection pool to every shard.
 pub struct Http {
@@ -67,17 +67,17 @@ impl Http {
         let text = String::from_utf8_lossy(&out);
         let text = text.trim();
         Err(
-            if status >= 500 && text.contains("Code: 279") || status == 503 {
+            if (status >= 500 && text.contains("Code: 279")) || status == 503 {
                 ChError::Unreachable(format!("{what}: {text}"))
             } else {
                 ChError::Server(format!("{what}: HTTP {status}: {text}"))
             },
         )
     }
+}
 
-    /// Runs `sql` on `base` (`http://host:port`) with `settings`; the
-    /// answer's bytes.
-    pub fn query(
+impl Transport for Http {
+    fn query(
         &self,
         base: &str,
         database: Option<&str>,
@@ -95,14 +95,7 @@ impl Http {
         self.post(&url, sql.as_bytes(), first_line)
     }
 
-    /// Inserts `rows` (`RowBinary`) into `table` of `database` on `base`.
-    pub fn insert(
-        &self,
-        base: &str,
-        database: &str,
-        table: &str,
-        rows: &[u8],
-    ) -> Result<(), ChError> {
+    fn insert(&self, base: &str, database: &str, table: &str, rows: &[u8]) -> Result<(), ChError> {
         let q = percent_encode(&format!("INSERT INTO {database}.{table} FORMAT RowBinary"));
         let url = format!("{base}/?query={q}");
         self.post(&url, rows, &format!("insert into {table}"))

@@ -34,6 +34,8 @@ pub mod rowbinary;
 pub mod rows;
 pub mod schema;
 pub mod spool;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -106,6 +108,25 @@ impl From<ChError> for StorageError {
     }
 }
 
+/// How statements reach a ClickHouse server: HTTP ([`http::Http`]) in
+/// production; the tests also run every statement through an embedded
+/// current ClickHouse (chdb).
+pub trait Transport: Send + Sync {
+    /// Runs `sql` on `shard` (`http://host:port`) with `database` as the
+    /// default database and `settings`; the answer's bytes.
+    fn query(
+        &self,
+        shard: &str,
+        database: Option<&str>,
+        sql: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ChError>;
+
+    /// Inserts `rows` (`RowBinary`, in the columns' order) into
+    /// `database.table` on `shard`.
+    fn insert(&self, shard: &str, database: &str, table: &str, rows: &[u8]) -> Result<(), ChError>;
+}
+
 /// Counters of the write path.
 #[derive(Default)]
 struct Counters {
@@ -119,7 +140,7 @@ struct Counters {
 
 struct Inner {
     cfg: ClickHouseConfig,
-    http: Http,
+    http: Box<dyn Transport>,
     spools: Vec<Spool>,
     /// The last transaction sequence number handed out.
     last_seq: AtomicU64,
@@ -154,8 +175,16 @@ impl ClickHouseStorage {
     /// reachable (`osprey storage migrate` creates it), opens the
     /// buffers and starts replaying what they hold.
     pub fn open(cfg: ClickHouseConfig) -> Result<Self, ChError> {
-        let http = Http::new(&cfg);
-        schema::check(&http, &cfg)?;
+        let http = Box::new(Http::new(&cfg));
+        Self::with_transport(cfg, http)
+    }
+
+    /// [`open`](Self::open) over another transport.
+    pub fn with_transport(
+        cfg: ClickHouseConfig,
+        http: Box<dyn Transport>,
+    ) -> Result<Self, ChError> {
+        schema::check(&*http, &cfg)?;
         let spools = (0..cfg.shards.len())
             .map(|i| Spool::open(cfg.spool_dir.join(format!("shard-{i}"))))
             .collect::<Result<Vec<_>, _>>()
@@ -419,17 +448,20 @@ impl Inner {
 
     fn status(&self) -> Result<Status, ChError> {
         let mut index = IndexStats::default();
-        let b = self.select(&format!(
-            "SELECT (SELECT count() FROM transactions WHERE end_ns >= {c}), \
-             (SELECT count() FROM spans), (SELECT count() FROM calls)",
-            c = self.cutoff()
-        ))?;
-        let v = read_all(&b, |r| Ok((r.u64()?, r.u64()?, r.u64()?)))?;
-        if let Some((t, s, c)) = v.first() {
-            index.transactions = *t as usize;
-            index.spans_indexed = *s;
-            index.edges = *c as usize;
-        }
+        // One count per statement: scalar subqueries answer Nullable on
+        // current servers, plain on 18.16.
+        let count = |sql: String| -> Result<u64, ChError> {
+            Ok(read_all(&self.select(&sql)?, |r| r.u64())?
+                .first()
+                .copied()
+                .unwrap_or(0))
+        };
+        let c = self.cutoff();
+        index.transactions = count(format!(
+            "SELECT count() FROM transactions WHERE end_ns >= {c}"
+        ))? as usize;
+        index.spans_indexed = count(format!("SELECT count() FROM spans WHERE end_ns >= {c}"))?;
+        index.edges = count(format!("SELECT count() FROM calls WHERE end_ns >= {c}"))? as usize;
         let mut bytes = 0;
         for shard in &self.cfg.shards {
             let sql = format!(
@@ -625,7 +657,8 @@ impl Storage for ClickHouseStorage {
         let b = i.select(&format!(
             "SELECT caller, target, kind, callee, elapsed_ns, error, count() FROM calls \
              ANY LEFT JOIN (SELECT trace_id, assumeNotNull(parent) AS span_id, service AS callee \
-             FROM {db}.{txns} WHERE parent IS NOT NULL AND {callee_days}) USING (trace_id, span_id) \
+             FROM {db}.{txns} WHERE parent IS NOT NULL AND {callee_days}) AS callees \
+             USING (trace_id, span_id) \
              WHERE end_ns >= {from_ns} AND end_ns < {to_ns} AND {days} \
              GROUP BY caller, target, kind, callee, elapsed_ns, error",
             db = i.db(),

@@ -22,9 +22,8 @@
 //! table has one (what [`ClickHouseConfig::shard_of`] computes).
 //! `osprey_schema` (never distributed) records the applied versions.
 
-use super::ChError;
 use super::config::ClickHouseConfig;
-use super::http::Http;
+use super::{ChError, Transport};
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -156,7 +155,7 @@ pub struct Migrated {
 }
 
 /// The schema version on `shard` (0 when none).
-pub fn version(http: &Http, cfg: &ClickHouseConfig, shard: &str) -> Result<u32, ChError> {
+pub fn version(http: &dyn Transport, cfg: &ClickHouseConfig, shard: &str) -> Result<u32, ChError> {
     let db = &cfg.database;
     let exists = http.query(
         shard,
@@ -183,7 +182,7 @@ pub fn version(http: &Http, cfg: &ClickHouseConfig, shard: &str) -> Result<u32, 
 
 /// Brings every shard to [`SCHEMA_VERSION`]; a shard with a newer
 /// version (written by a newer Osprey) is refused.
-pub fn migrate(http: &Http, cfg: &ClickHouseConfig) -> Result<Vec<Migrated>, ChError> {
+pub fn migrate(http: &dyn Transport, cfg: &ClickHouseConfig) -> Result<Vec<Migrated>, ChError> {
     let mut out = Vec::new();
     for shard in &cfg.shards {
         let from = version(http, cfg, shard)?;
@@ -218,7 +217,7 @@ pub fn migrate(http: &Http, cfg: &ClickHouseConfig) -> Result<Vec<Migrated>, ChE
 
 /// Checks that every shard reachable now has [`SCHEMA_VERSION`]; names
 /// the command that fixes it otherwise.
-pub fn check(http: &Http, cfg: &ClickHouseConfig) -> Result<(), ChError> {
+pub fn check(http: &dyn Transport, cfg: &ClickHouseConfig) -> Result<(), ChError> {
     for shard in &cfg.shards {
         match version(http, cfg, shard) {
             Ok(v) if v == SCHEMA_VERSION => {}
