@@ -27,6 +27,7 @@
 //! JavaScript reads it exactly), unique per process, increasing across
 //! processes as their clocks do.
 
+pub mod commit;
 pub mod config;
 pub mod http;
 pub mod query;
@@ -142,6 +143,8 @@ struct Inner {
     cfg: ClickHouseConfig,
     http: Box<dyn Transport>,
     spools: Vec<Spool>,
+    /// Group commit, per shard.
+    committers: Vec<commit::Committer>,
     /// The last transaction sequence number handed out.
     last_seq: AtomicU64,
     /// Round-robin shard for rows that belong to no trace.
@@ -192,6 +195,10 @@ impl ClickHouseStorage {
         let inner = Arc::new(Inner {
             cfg,
             http,
+            committers: spools
+                .iter()
+                .map(|_| commit::Committer::default())
+                .collect(),
             spools,
             last_seq: AtomicU64::new(0),
             spare: AtomicU64::new(0),
@@ -383,36 +390,47 @@ impl Inner {
                 continue;
             }
             ack.records += ins.tables.len() as u64;
-            let spool = &self.spools[i];
-            // Order is kept: while a shard has a backlog, its batches queue.
-            let left = if spool.is_empty() {
-                match self.send(i, ins) {
-                    Ok(()) => continue,
-                    Err((e, rest)) => {
-                        self.mark(i, Some(e.to_string()));
-                        rest
-                    }
-                }
-            } else {
-                ins.clone()
-            };
-            self.counters.buffered.fetch_add(1, Ordering::Relaxed);
-            match spool.push(&left, cap) {
-                Ok(()) => {}
-                Err(SpoolError::Full) => {
-                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(StorageError::Unavailable(format!(
-                        "ClickHouse shard {} is down and its buffer is full",
-                        self.cfg.shards[i]
-                    )));
-                }
-                Err(SpoolError::Io(e)) => return Err(StorageError::Io(e)),
-            }
+            self.committers[i]
+                .commit(ins, |group| self.flush(i, group))
+                .map_err(|e| match e {
+                    commit::GroupError::Full(m) => StorageError::Unavailable(m),
+                    commit::GroupError::Io(m) => StorageError::Io(std::io::Error::other(m)),
+                })?;
         }
         self.counters
             .records
             .fetch_add(ack.records, Ordering::Relaxed);
         Ok(ack)
+    }
+
+    /// Sends one group to shard `i`, or buffers it (what is left of it)
+    /// on disk when the shard fails or already has a backlog (order is
+    /// kept: while a shard has a backlog, its groups queue behind it).
+    fn flush(&self, i: usize, group: ShardInserts) -> Result<(), commit::GroupError> {
+        let spool = &self.spools[i];
+        let left = if spool.is_empty() {
+            match self.send(i, &group) {
+                Ok(()) => return Ok(()),
+                Err((e, rest)) => {
+                    self.mark(i, Some(e.to_string()));
+                    rest
+                }
+            }
+        } else {
+            group
+        };
+        self.counters.buffered.fetch_add(1, Ordering::Relaxed);
+        match spool.push(&left, self.cfg.spool_max_bytes) {
+            Ok(()) => Ok(()),
+            Err(SpoolError::Full) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                Err(commit::GroupError::Full(format!(
+                    "ClickHouse shard {} is down and its buffer is full",
+                    self.cfg.shards[i]
+                )))
+            }
+            Err(SpoolError::Io(e)) => Err(commit::GroupError::Io(e.to_string())),
+        }
     }
 
     fn cutoff(&self) -> u64 {
