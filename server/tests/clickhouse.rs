@@ -143,8 +143,11 @@ fn clickhouse_answers_every_query_as_the_embedded_backend_does() {
     let ch = ClickHouse::cluster(&bin, &root, 1);
     let url = format!("clickhouse://{}/osprey_same", ch[0].addr());
     migrate(&url);
-    let (_e, embedded) = serve_binary(&root.0.join("embedded"), &[]);
-    let (_c, clickhouse) = serve_binary(&root.0.join("ch"), &["--storage", &url]);
+    let (_e, embedded) = serve_binary(&root.0.join("embedded"), &["--retention-age", "2d"]);
+    let (_c, clickhouse) = serve_binary(
+        &root.0.join("ch"),
+        &["--storage", &url, "--retention-age", "2d"],
+    );
     let base_ms = now_ms() / 1_000 * 1_000 - 120_000;
     for (_, body) in demo_requests(base_ms, 200) {
         for u in [&embedded, &clickhouse] {
@@ -211,6 +214,35 @@ fn clickhouse_answers_every_query_as_the_embedded_backend_does() {
     }
     let tail = get(&format!("{clickhouse}/api/xlog?since={cursor}"));
     assert_eq!(tail["endpoint"].as_array().unwrap().len(), 2, "{tail}");
+
+    // Retention on 18.16: a trace three days old is hidden at once and
+    // its day partitions are dropped by the next maintenance pass.
+    let old_ms = base_ms - 3 * 86_400_000;
+    for (_, body) in demo_requests(old_ms, 1) {
+        assert_eq!(
+            post(&format!("{clickhouse}/v1/traces"), PROTO, None, &body).0,
+            200
+        );
+    }
+    let old_day = ch[0].query(&format!("SELECT toDate(toDateTime({}))", old_ms / 1_000));
+    let parts = format!(
+        "SELECT count() FROM system.parts WHERE database = 'osprey_same' AND active \
+         AND partition = '{}'",
+        old_day.trim()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ch[0].query(&parts).trim() != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the old day's partitions were never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        get(&format!("{clickhouse}/api/status"))["index"]["transactions"],
+        402,
+        "the workload and the two of the tail; not the old ones"
+    );
 }
 
 #[test]
