@@ -105,6 +105,12 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
+/// Rows newest end first, ties newest ingested first: the order of
+/// [`Storage::transactions`].
+pub fn newest_first(a: &TxnRow, b: &TxnRow) -> std::cmp::Ordering {
+    (b.end_ns(), b.seq).cmp(&(a.end_ns(), a.seq))
+}
+
 /// Result of every storage call.
 pub type StorageResult<T> = Result<T, StorageError>;
 

@@ -53,13 +53,13 @@ use query::{bytes_lit, date_of, lit, read_all};
 use rows::ShardInserts;
 use spool::{Spool, SpoolError};
 
-use super::disk::agg::{EdgeAgg, ProtoForm, SecondAgg, window_stats};
+use super::disk::agg::{EdgeAgg, ProtoForm, SecondAgg, merge_seconds, window_stats};
 use super::{
     ActiveReport, AppendAck, EdgeJson, IndexStats, IngestBatch, InstanceJson, Issue,
     RetentionReport, SecondStats, SeriesJson, SeriesQuery, Status, Storage, StorageError,
-    StorageResult, TargetKind, TxnFilter, TxnPage, TxnRow,
+    StorageResult, TargetKind, TxnFilter, TxnPage, TxnRow, newest_first,
 };
-use crate::record::SpanRec;
+use crate::record::{MetricKind, SpanRec};
 
 const NS_PER_S: u64 = 1_000_000_000;
 const NS_PER_MS: u64 = 1_000_000;
@@ -501,11 +501,6 @@ impl Inner {
     }
 }
 
-/// Rows newest end first, ties newest ingested first.
-fn newest_first(a: &TxnRow, b: &TxnRow) -> std::cmp::Ordering {
-    (b.end_ns(), b.seq).cmp(&(a.end_ns(), a.seq))
-}
-
 impl Storage for ClickHouseStorage {
     fn backend(&self) -> &'static str {
         "clickhouse"
@@ -643,14 +638,7 @@ impl Storage for ClickHouseStorage {
             SecondAgg::decode(r.bytes()?)
                 .map_err(|e| ChError::Decode(format!("seconds.state: {e}")))
         })?;
-        let mut merged: Vec<SecondAgg> = Vec::with_capacity(parts.len());
-        for a in parts {
-            match merged.last_mut() {
-                Some(m) if m.second == a.second => m.merge(&a),
-                _ => merged.push(a),
-            }
-        }
-        Ok(window_stats(&merged, from_s, to_s, window_s))
+        Ok(window_stats(&merge_seconds(parts), from_s, to_s, window_s))
     }
 
     /// Calls are joined with the transactions they reached (same trace,
@@ -709,17 +697,7 @@ impl Storage for ClickHouseStorage {
         }
         Ok(groups
             .into_iter()
-            .map(|((caller, callee, kind), a)| EdgeJson {
-                caller,
-                callee,
-                callee_kind: kind,
-                count: a.count,
-                errors: a.errors,
-                p50_ms: a.quantile(0.5),
-                p95_ms: a.quantile(0.95),
-                p99_ms: a.quantile(0.99),
-                max_ms: a.quantile(1.0),
-            })
+            .map(|((caller, callee, kind), a)| a.to_edge(caller, callee, kind))
             .collect())
     }
 
@@ -753,7 +731,9 @@ impl Storage for ClickHouseStorage {
         let mut out: Vec<SeriesJson> = Vec::new();
         read_all(&b, |r| {
             let (service, name, attributes) = (r.string()?, r.string()?, r.string()?);
-            let (unit, kind) = (r.string()?, rows::metric_of(r.u8()?));
+            let unit = r.string()?;
+            let kind = MetricKind::from_code(i32::from(r.u8()?))
+                .ok_or_else(|| ChError::Decode("metrics.kind: unknown code".into()))?;
             let point = (r.u64()? / NS_PER_MS, r.f64()?, r.u64()?);
             match out.last_mut() {
                 Some(s) if s.service == service && s.name == name && s.attributes == attributes => {

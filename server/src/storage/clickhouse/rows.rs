@@ -13,7 +13,7 @@ use osprey::model::SpanId;
 use super::config::ClickHouseConfig;
 use super::rowbinary::{RowWriter, day_of_ns};
 use crate::index::{Index, IndexConfig, call_target};
-use crate::record::{Kind, MetricKind, SpanRec};
+use crate::record::{Kind, SpanRec};
 use crate::storage::disk::agg::ProtoForm;
 use crate::storage::{ActiveReport, IngestBatch, TargetKind};
 use crate::store::Loc;
@@ -71,17 +71,6 @@ impl Builder {
     }
 }
 
-fn kind_code(k: Kind) -> u8 {
-    match k {
-        Kind::Unspecified => 0,
-        Kind::Internal => 1,
-        Kind::Server => 2,
-        Kind::Client => 3,
-        Kind::Producer => 4,
-        Kind::Consumer => 5,
-    }
-}
-
 /// The stored code of a target kind.
 pub fn target_code(k: TargetKind) -> u8 {
     match k {
@@ -99,24 +88,6 @@ pub fn target_of(code: u8) -> TargetKind {
         1 => TargetKind::Database,
         2 => TargetKind::External,
         _ => TargetKind::Unknown,
-    }
-}
-
-/// The stored code of a metric kind.
-pub fn metric_code(k: MetricKind) -> u8 {
-    match k {
-        MetricKind::Gauge => 0,
-        MetricKind::Sum => 1,
-        MetricKind::Histogram => 2,
-    }
-}
-
-/// The metric kind of a stored code.
-pub fn metric_of(code: u8) -> MetricKind {
-    match code {
-        0 => MetricKind::Gauge,
-        1 => MetricKind::Sum,
-        _ => MetricKind::Histogram,
     }
 }
 
@@ -239,7 +210,7 @@ pub fn encode(
         w.str(&p.service);
         w.str(&p.name);
         w.str(&p.unit);
-        w.u8(metric_code(p.kind));
+        w.u8(p.kind.code() as u8);
         w.str(&p.attributes);
         w.u64(p.time_ns);
         w.f64(p.value);
@@ -256,7 +227,7 @@ fn write_span(w: &mut RowWriter, s: &SpanRec) {
     w.opt_fixed(s.parent.as_ref().map(|p| &p.0[..]));
     w.str(&s.service);
     w.str(&s.name);
-    w.u8(kind_code(s.kind));
+    w.u8(s.kind.to_otlp() as u8);
     w.u64(u64::from(s.flags));
     w.u64(s.start_ns);
     w.u64(s.end_ns);
