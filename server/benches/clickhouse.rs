@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use osprey_server::app::{App, ServerConfig};
-use osprey_server::index::{SeriesQuery, TxnFilter};
+use osprey_server::index::TxnFilter;
 use osprey_server::ingest::otlp::{Encoding, parse_traces};
 use osprey_server::storage::clickhouse::{self, ClickHouseConfig};
 
 mod common;
-use common::{TXNS_PER_REQUEST, body, time};
+use common::{TXNS_PER_REQUEST, body, state_at, time};
 
 /// CPU seconds (user + system) this process has used.
 fn cpu_s() -> f64 {
@@ -177,22 +177,7 @@ fn main() {
         time(
             "state at one second (txns, aggregate, edges, metrics)",
             10,
-            || {
-                app.read(|i| {
-                    let f = TxnFilter {
-                        from_ns: Some(one),
-                        to_ns: Some(one + 1_000_000_000),
-                        ..TxnFilter::default()
-                    };
-                    (
-                        i.transactions(&f, 1000).len(),
-                        i.seconds(one / 1_000_000_000, one / 1_000_000_000, 60)
-                            .len(),
-                        i.server_map(one, one + 1_000_000_000).len(),
-                        i.series(&SeriesQuery::default()).len(),
-                    )
-                })
-            },
+            || app.read(|i| state_at(i, one)),
         );
         time("call tree of one transaction", 10, || {
             app.trees(&some).map(|t| t.len())

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use osprey_server::app::{App, ServerConfig};
-use osprey_server::index::{SeriesQuery, TxnFilter};
+use osprey_server::index::TxnFilter;
 use osprey_server::ingest::otlp::{Encoding, parse_traces};
 use prost::Message;
 
 mod common;
-use common::{TXNS_PER_REQUEST, body, ms, time};
+use common::{TXNS_PER_REQUEST, body, ms, state_at, time};
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` does not:
@@ -117,22 +117,7 @@ fn main() {
     time(
         "state at one second (txns + aggregate + edges + metrics)",
         20,
-        || {
-            app.read(|i| {
-                let f = TxnFilter {
-                    from_ns: Some(one),
-                    to_ns: Some(one + 1_000_000_000),
-                    ..TxnFilter::default()
-                };
-                (
-                    i.transactions(&f, 1000).len(),
-                    i.seconds(one / 1_000_000_000, one / 1_000_000_000, 60)
-                        .len(),
-                    i.server_map(one, one + 1_000_000_000).len(),
-                    i.series(&SeriesQuery::default()).len(),
-                )
-            })
-        },
+        || app.read(|i| state_at(i, one)),
     );
     let some = app.read(|i| i.transactions(&hour, 1)[0].span_id.to_hex());
     time(

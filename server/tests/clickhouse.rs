@@ -136,6 +136,14 @@ fn ids_of(url: &str, base_ms: u64, service: &str) -> Vec<String> {
         .collect()
 }
 
+/// The trace of `service`'s newest transaction.
+fn newest_trace(url: &str, service: &str) -> String {
+    get(&format!("{url}/api/transactions?limit=1&service={service}"))["transactions"][0]["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn clickhouse_answers_every_query_as_the_embedded_backend_does() {
     let Some(bin) = require() else { return };
@@ -159,11 +167,7 @@ fn clickhouse_answers_every_query_as_the_embedded_backend_does() {
     }
     let ids = ids_of(&embedded, base_ms, "front");
     assert_eq!(ids.len(), 200);
-    let trace = get(&format!("{embedded}/api/transactions?limit=1&service=back"))["transactions"]
-        [0]["trace_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let trace = newest_trace(&embedded, "back");
     let paths = api_paths(base_ms, &ids[..5], &trace);
     assert_same_answers(&embedded, &clickhouse, &paths);
 
@@ -292,11 +296,7 @@ fn two_shards_fed_by_two_servers_answer_as_one_and_say_what_a_shard_down_leaves_
         assert!(n > 50 && n < 350, "shard {i} holds {n} of 400 transactions");
     }
     let ids = ids_of(&embedded, base_ms, "front");
-    let trace = get(&format!("{embedded}/api/transactions?limit=1&service=back"))["transactions"]
-        [0]["trace_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let trace = newest_trace(&embedded, "back");
     let paths = api_paths(base_ms, &ids[..5], &trace);
     assert_same_answers(&embedded, &a, &paths);
     assert_same_answers(&embedded, &b, &paths);

@@ -172,3 +172,24 @@ pub fn body(r: u64, total: u64, hour_start_ns: u64) -> Vec<u8> {
     }
     request_bytes("shop", spans)
 }
+
+/// What `/api/at` reads for the second starting at `one` (UNIX ns):
+/// its transactions, aggregate, edges and every series; the sizes.
+pub fn state_at(
+    i: &osprey_server::storage::ReadView<'_>,
+    one: u64,
+) -> (usize, usize, usize, usize) {
+    use osprey_server::index::{SeriesQuery, TxnFilter};
+    let f = TxnFilter {
+        from_ns: Some(one),
+        to_ns: Some(one + 1_000_000_000),
+        ..TxnFilter::default()
+    };
+    (
+        i.transactions(&f, 1000).len(),
+        i.seconds(one / 1_000_000_000, one / 1_000_000_000, 60)
+            .len(),
+        i.server_map(one, one + 1_000_000_000).len(),
+        i.series(&SeriesQuery::default()).len(),
+    )
+}
