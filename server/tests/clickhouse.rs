@@ -381,42 +381,57 @@ fn clickhouse_killed_mid_ingest_loses_nothing_acknowledged_and_a_full_buffer_ans
     let (_c, server) = serve_binary(&root.0.join("ch"), &["--storage", &url]);
     let base_ms = now_ms() / 1_000 * 1_000 - 300_000;
     let requests = demo_requests(base_ms, 400);
-    let (first, rest) = requests.split_at(requests.len() / 2);
-    let mut acked = 0;
-    for (_, body) in first {
-        assert_eq!(
-            post(&format!("{server}/v1/traces"), PROTO, None, body).0,
-            200
+    // One client posts without pause while ClickHouse is killed (in the
+    // middle of whatever insert runs then) and later started again.
+    let acked = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for (_, body) in &requests {
+                let (status, text) = post(&format!("{server}/v1/traces"), PROTO, None, body);
+                assert_eq!(status, 200, "inserted or buffered: {text}");
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let at = |n: usize| {
+            while acked.load(std::sync::atomic::Ordering::SeqCst) < n {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        at(requests.len() / 4);
+        ch[0].kill();
+        at(requests.len() / 2);
+        let st = get(&format!("{server}/api/status"));
+        assert!(st["issues"].to_string().contains("bytes waiting"), "{st}");
+        assert!(
+            !st["segments"].as_array().unwrap().is_empty(),
+            "the buffer's segments are shown"
         );
-        acked += 1;
-    }
-    ch[0].kill();
-    for (_, body) in rest {
-        let (status, text) = post(&format!("{server}/v1/traces"), PROTO, None, body);
-        assert_eq!(status, 200, "buffered while ClickHouse is down: {text}");
-        acked += 1;
-    }
-    assert_eq!(acked, requests.len());
-    let st = get(&format!("{server}/api/status"));
-    assert!(st["issues"].to_string().contains("bytes waiting"), "{st}");
-    assert!(
-        !st["segments"].as_array().unwrap().is_empty(),
-        "the buffer's segments are shown"
-    );
-    ch[0].start();
+        ch[0].start();
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let st = get(&format!("{server}/api/status"));
-        if st["index"]["transactions"] == 800 && !st["issues"].to_string().contains("bytes waiting")
+        if st["index"]["transactions"].as_u64().unwrap() >= 800
+            && !st["issues"].to_string().contains("bytes waiting")
         {
             break;
         }
         assert!(Instant::now() < deadline, "never replayed: {st}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let front: BTreeSet<String> = ids_of(&server, base_ms, "front").into_iter().collect();
-    assert_eq!(front.len(), 400, "every acknowledged transaction, once");
-    assert_eq!(ids_of(&server, base_ms, "back").len(), 400);
+    // At least once: an insert the kill interrupted after ClickHouse kept
+    // it is sent again from the buffer, so a row may be there twice; none
+    // may be missing.
+    let ids = ids_of(&server, base_ms, "front");
+    let front: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(front.len(), 400, "every acknowledged transaction");
+    assert!(
+        ids.len() <= 400 + 25,
+        "at most one batch twice: {}",
+        ids.len()
+    );
+    let back: BTreeSet<String> = ids_of(&server, base_ms, "back").into_iter().collect();
+    assert_eq!(back.len(), 400);
     drop(_c);
 
     // A small buffer: once it is full, 503 with Retry-After; nothing
