@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub auth: crate::auth::AuthConfig,
     /// TLS, connection cap and read timeouts of the listener.
     pub net: crate::api::NetConfig,
+    /// Store in ClickHouse instead of the embedded store (`--storage`).
+    pub clickhouse: Option<crate::storage::clickhouse::ClickHouseConfig>,
 }
 
 impl ServerConfig {
@@ -42,6 +44,7 @@ impl ServerConfig {
             max_decompressed_bytes: 64 << 20,
             auth: crate::auth::AuthConfig::default(),
             net: crate::api::NetConfig::default(),
+            clickhouse: None,
         }
     }
 }
@@ -55,10 +58,17 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the embedded backend in `config.store.dir` (the segment store
-    /// and the indexes rebuilt from it; damaged segments are skipped,
-    /// reported in the status and logged).
+    /// Opens the backend `config` names: ClickHouse when
+    /// `config.clickhouse` is set (its schema must exist), else the
+    /// embedded backend in `config.store.dir` (the segment store and the
+    /// indexes rebuilt from it; damaged segments are skipped, reported in
+    /// the status and logged).
     pub fn open(config: ServerConfig) -> io::Result<Arc<Self>> {
+        if let Some(ch) = config.clickhouse.clone() {
+            let storage = crate::storage::clickhouse::ClickHouseStorage::open(ch)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            return Ok(Self::with_storage(config, Arc::new(storage)));
+        }
         let storage = EmbeddedStorage::open(config.store.clone(), config.index.clone())?;
         Ok(Self::with_storage(config, Arc::new(storage)))
     }

@@ -34,6 +34,18 @@ impl Kind {
         }
     }
 
+    /// The OTLP enum value.
+    pub fn to_otlp(self) -> i32 {
+        match self {
+            Self::Unspecified => 0,
+            Self::Internal => 1,
+            Self::Server => 2,
+            Self::Client => 3,
+            Self::Producer => 4,
+            Self::Consumer => 5,
+        }
+    }
+
     /// Upper-case name (`SERVER`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -159,6 +171,27 @@ pub enum MetricKind {
     /// A histogram (explicit or exponential) or summary: `value` is the sum
     /// of the observations and `count` their number.
     Histogram,
+}
+
+impl MetricKind {
+    /// The stored code: 0 gauge, 1 sum, 2 histogram.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Gauge => 0,
+            Self::Sum => 1,
+            Self::Histogram => 2,
+        }
+    }
+
+    /// The kind of a stored code, `None` when unknown.
+    pub fn from_code(v: i32) -> Option<Self> {
+        match v {
+            0 => Some(Self::Gauge),
+            1 => Some(Self::Sum),
+            2 => Some(Self::Histogram),
+            _ => None,
+        }
+    }
 }
 
 /// One metric data point as stored.

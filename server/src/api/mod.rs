@@ -104,6 +104,7 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .route("/api/instances", get(query::instances))
         .merge(crate::web::routes())
         .merge(auth::http::session_routes(auth.clone()))
+        .layer(middleware::from_fn_with_state(app.clone(), mark_partial))
         .layer(read())
         .layer(middleware::from_fn_with_state(
             auth.clone(),
@@ -122,6 +123,27 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .layer(axum::middleware::from_fn(otlp::announce))
 }
 
+/// The header naming what an answer leaves out (a sharded storage's
+/// shards that are down): `x-osprey-partial: shard 2 (http://h:8123)`.
+pub const PARTIAL_HEADER: &str = "x-osprey-partial";
+
+/// Adds [`PARTIAL_HEADER`] to answers given while part of the storage is
+/// unreachable.
+async fn mark_partial(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let missing = app.storage().missing();
+    if !missing.is_empty()
+        && let Ok(v) = axum::http::HeaderValue::from_str(&missing.join("; "))
+    {
+        resp.headers_mut().insert(PARTIAL_HEADER, v);
+    }
+    resp
+}
+
 fn text(status: u16, message: String) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (
@@ -133,7 +155,13 @@ fn text(status: u16, message: String) -> Response {
 }
 
 fn rejected(r: Rejected) -> Response {
-    text(r.status, r.message)
+    let mut resp = text(r.status, r.message);
+    if r.status == 503 {
+        // The storage is full or down: OTLP exporters retry after this.
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(1));
+    }
+    resp
 }
 
 /// Decodes the body per its headers and hands it to `store` on a

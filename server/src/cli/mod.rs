@@ -105,6 +105,21 @@ pub enum Command {
         /// (anyone who can reach it can read and send everything).
         #[arg(long)]
         insecure: bool,
+        /// Where the data lives: the embedded store in --data (default), or
+        /// `clickhouse://host:8123[,host2:8123...]/db[?cluster=name]` (see
+        /// server/CLICKHOUSE.md; create the schema with `osprey storage migrate`).
+        #[arg(long)]
+        storage: Option<String>,
+        /// With ClickHouse: most bytes buffered on disk (in --data) while a
+        /// shard is unreachable; past it ingest answers 503.
+        #[arg(long, default_value_t = 1 << 30)]
+        storage_buffer_bytes: u64,
+    },
+    /// Manage an external storage backend's schema.
+    Storage {
+        /// What to do.
+        #[command(subcommand)]
+        action: StorageAction,
     },
     /// Manage ingest API keys (stored hashed in `<data>/auth/keys.json`).
     Key {
@@ -234,6 +249,37 @@ pub fn xlog_line(
     )
 }
 
+/// `osprey storage` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum StorageAction {
+    /// Create or upgrade the ClickHouse schema on every shard (idempotent).
+    Migrate {
+        /// `clickhouse://host:8123[,host2:8123...]/db[?cluster=name]`.
+        #[arg(long)]
+        storage: String,
+    },
+}
+
+/// The ClickHouse settings of `--storage` (`None` for the embedded store).
+fn clickhouse_config(
+    storage: Option<&str>,
+    data: &std::path::Path,
+) -> Result<Option<crate::storage::clickhouse::ClickHouseConfig>, CliError> {
+    match storage {
+        None | Some("embedded") => Ok(None),
+        Some(url) => {
+            crate::storage::clickhouse::ClickHouseConfig::parse(url, data.join("clickhouse-buffer"))
+                .map(Some)
+                .map_err(|e| {
+                    CliError::bad(
+                        "--storage: expected embedded or clickhouse://host:port/db",
+                        &e.0,
+                    )
+                })
+        }
+    }
+}
+
 /// Runs a parsed command line; the error is printed by `main`.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
@@ -260,8 +306,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             header_timeout,
             body_timeout,
             insecure,
+            storage,
+            storage_buffer_bytes,
         } => {
+            let clickhouse = clickhouse_config(storage.as_deref(), &data)?;
             let mut cfg = ServerConfig::new(data);
+            cfg.clickhouse = clickhouse.map(|mut c| {
+                c.max_age = retention_age;
+                c.spool_max_bytes = storage_buffer_bytes;
+                c
+            });
             cfg.store.max_age = retention_age;
             cfg.store.max_bytes = retention_bytes;
             cfg.store.segment_window = segment_window;
@@ -367,6 +421,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let v = remote::Remote::connect(&remote)?
                 .get_json(&format!("/api/at?t={}", ns / 1_000_000))?;
             print!("{}", render_at(&v));
+            Ok(())
+        }
+        Command::Storage {
+            action: StorageAction::Migrate { storage },
+        } => {
+            let cfg = clickhouse_config(Some(&storage), std::path::Path::new("."))?
+                .ok_or_else(|| CliError::bad("--storage: nothing to migrate", &*storage))?;
+            let done = crate::storage::clickhouse::migrate(&cfg)
+                .map_err(|e| CliError::Storage(e.into()))?;
+            for m in done {
+                println!("{}: schema version {} -> {}", m.shard, m.from, m.to);
+            }
             Ok(())
         }
         Command::Key { action, data } => auth::key(action, &data),

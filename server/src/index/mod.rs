@@ -30,6 +30,7 @@ use crate::storage::disk::agg::{EdgeAgg, SecondAgg};
 use crate::store::Loc;
 use metrics::MetricIndex;
 use servermap::EdgeIndex;
+pub use servermap::call_target;
 
 /// Calls of one edge that ended in one second.
 #[derive(Clone, Debug)]

@@ -48,6 +48,33 @@ fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_owned())
 }
 
+/// Where a CLIENT span `s` calls, before any callee service is known: a
+/// database (`db.system`, named by `db.namespace`, `db.name` or
+/// `server.address`), else an external host (`server.address`, or the
+/// host of `url.full` / `http.url`), else unknown (empty name).
+pub fn call_target(s: &SpanRec) -> (String, TargetKind) {
+    if let Some(system) = s.attr_text("db.system") {
+        let name = s
+            .attr_text("db.namespace")
+            .or_else(|| s.attr_text("db.name"))
+            .or_else(|| s.attr_text("server.address"));
+        let target = match name {
+            Some(n) => format!("{system}:{n}"),
+            None => system.into_owned(),
+        };
+        (target, TargetKind::Database)
+    } else if let Some(host) = s
+        .attr_text("server.address")
+        .map(|h| h.into_owned())
+        .or_else(|| s.attr_text("url.full").and_then(|u| host_of(&u)))
+        .or_else(|| s.attr_text("http.url").and_then(|u| host_of(&u)))
+    {
+        (host, TargetKind::External)
+    } else {
+        (String::new(), TargetKind::Unknown)
+    }
+}
+
 impl EdgeIndex {
     pub(super) fn new(cap: usize) -> Self {
         Self {
@@ -79,26 +106,8 @@ impl EdgeIndex {
     }
 
     pub(super) fn add_call(&mut self, s: &SpanRec, caller: Arc<str>) {
-        let (target, kind) = if let Some(system) = s.attr_text("db.system") {
-            let name = s
-                .attr_text("db.namespace")
-                .or_else(|| s.attr_text("db.name"))
-                .or_else(|| s.attr_text("server.address"));
-            let target = match name {
-                Some(n) => self.target(&format!("{system}:{n}")),
-                None => self.target(&system),
-            };
-            (target, TargetKind::Database)
-        } else if let Some(host) = s
-            .attr_text("server.address")
-            .map(|h| h.into_owned())
-            .or_else(|| s.attr_text("url.full").and_then(|u| host_of(&u)))
-            .or_else(|| s.attr_text("http.url").and_then(|u| host_of(&u)))
-        {
-            (self.target(&host), TargetKind::External)
-        } else {
-            (self.target(""), TargetKind::Unknown)
-        };
+        let (name, kind) = call_target(s);
+        let target = self.target(&name);
         let seq = self.first_seq + self.calls.len() as u64;
         self.by_end_second
             .entry(s.end_ns / NS_PER_S)

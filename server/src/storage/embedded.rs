@@ -28,13 +28,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use osprey::model::{SpanId, TraceId};
 use parking_lot::{Mutex, RwLock};
 
-use super::disk::agg::{EdgeAgg, SecondAgg, window_stats};
+use super::disk::agg::{EdgeAgg, SecondAgg, merge_seconds, window_stats};
 use super::disk::cache::PartCache;
 use super::disk::sealed::{self, SealInput, SealedSegment, Visit};
 use super::{
     ActiveReport, AppendAck, EdgeJson, IndexStats, IngestBatch, InstanceJson, RetentionReport,
     SecondStats, SeriesJson, SeriesQuery, Status, Storage, StorageError, StorageResult, TargetKind,
-    TxnFilter, TxnPage, TxnRow,
+    TxnFilter, TxnPage, TxnRow, newest_first,
 };
 use crate::index::Index;
 use crate::record::{Batch, MetricPoint, SpanRec};
@@ -462,11 +462,6 @@ fn storage_io(e: io::Error) -> StorageError {
     }
 }
 
-/// Rows newest end first, ties newest ingested first.
-fn newest_first(a: &TxnRow, b: &TxnRow) -> std::cmp::Ordering {
-    (b.end_ns(), b.seq).cmp(&(a.end_ns(), a.seq))
-}
-
 impl Storage for EmbeddedStorage {
     fn backend(&self) -> &'static str {
         "segment-log"
@@ -641,15 +636,7 @@ impl Storage for EmbeddedStorage {
         for h in &view.hot {
             aggs.extend(h.read().index.second_aggs(lo, to_s));
         }
-        aggs.sort_by_key(|a| a.second);
-        let mut merged: Vec<SecondAgg> = Vec::with_capacity(aggs.len());
-        for a in aggs {
-            match merged.last_mut() {
-                Some(m) if m.second == a.second => m.merge(&a),
-                _ => merged.push(a),
-            }
-        }
-        Ok(window_stats(&merged, from_s, to_s, window_s))
+        Ok(window_stats(&merge_seconds(aggs), from_s, to_s, window_s))
     }
 
     fn server_map(&self, from_ns: u64, to_ns: u64) -> StorageResult<Vec<EdgeJson>> {
@@ -680,16 +667,8 @@ impl Storage for EmbeddedStorage {
         }
         Ok(groups
             .into_iter()
-            .map(|((caller, callee, kind), a)| EdgeJson {
-                caller: caller.to_string(),
-                callee: callee.to_string(),
-                callee_kind: kind,
-                count: a.count,
-                errors: a.errors,
-                p50_ms: a.quantile(0.5),
-                p95_ms: a.quantile(0.95),
-                p99_ms: a.quantile(0.99),
-                max_ms: a.quantile(1.0),
+            .map(|((caller, callee, kind), a)| {
+                a.to_edge(caller.to_string(), callee.to_string(), kind)
             })
             .collect())
     }

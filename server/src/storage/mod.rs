@@ -16,6 +16,7 @@
 //! The trait is synchronous and object-safe: handlers call it from
 //! blocking tasks, and every method may be called from many threads at once.
 
+pub mod clickhouse;
 pub mod disk;
 pub mod embedded;
 #[cfg(test)]
@@ -95,6 +96,19 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Sizes, counters and damage found, for `/api/status`.
     fn status(&self) -> Status;
+
+    /// The parts of the data this backend cannot reach now (a sharded
+    /// backend's shards that are down), named; answers leave their data
+    /// out and the API says so. Empty by default.
+    fn missing(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Rows newest end first, ties newest ingested first: the order of
+/// [`Storage::transactions`].
+pub fn newest_first(a: &TxnRow, b: &TxnRow) -> std::cmp::Ordering {
+    (b.end_ns(), b.seq).cmp(&(a.end_ns(), a.seq))
 }
 
 /// Result of every storage call.

@@ -273,34 +273,6 @@ impl std::fmt::Display for SchemaError {
 
 impl std::error::Error for SchemaError {}
 
-fn kind_to_otlp(kind: Kind) -> i32 {
-    match kind {
-        Kind::Unspecified => 0,
-        Kind::Internal => 1,
-        Kind::Server => 2,
-        Kind::Client => 3,
-        Kind::Producer => 4,
-        Kind::Consumer => 5,
-    }
-}
-
-fn metric_kind_to_i32(kind: MetricKind) -> i32 {
-    match kind {
-        MetricKind::Gauge => 0,
-        MetricKind::Sum => 1,
-        MetricKind::Histogram => 2,
-    }
-}
-
-fn metric_kind_from_i32(v: i32) -> Result<MetricKind, SchemaError> {
-    match v {
-        0 => Ok(MetricKind::Gauge),
-        1 => Ok(MetricKind::Sum),
-        2 => Ok(MetricKind::Histogram),
-        other => Err(SchemaError::MetricKind(other)),
-    }
-}
-
 impl From<&SpanRec> for StoredSpan {
     fn from(s: &SpanRec) -> Self {
         Self {
@@ -309,7 +281,7 @@ impl From<&SpanRec> for StoredSpan {
             parent: s.parent.map(|p| u64::from_be_bytes(p.0)),
             service: s.service.clone(),
             name: s.name.clone(),
-            kind: kind_to_otlp(s.kind),
+            kind: s.kind.to_otlp(),
             flags: s.flags,
             start_ns: s.start_ns,
             end_delta_ns: s.end_ns.wrapping_sub(s.start_ns) as i64,
@@ -394,7 +366,7 @@ impl From<&MetricPoint> for StoredMetric {
             service: m.service.clone(),
             name: m.name.clone(),
             unit: m.unit.clone(),
-            kind: metric_kind_to_i32(m.kind),
+            kind: m.kind.code(),
             attributes: m.attributes.clone(),
             time_ns: m.time_ns,
             value: m.value,
@@ -411,7 +383,7 @@ impl TryFrom<StoredMetric> for MetricPoint {
             service: m.service,
             name: m.name,
             unit: m.unit,
-            kind: metric_kind_from_i32(m.kind)?,
+            kind: MetricKind::from_code(m.kind).ok_or(SchemaError::MetricKind(m.kind))?,
             attributes: m.attributes,
             time_ns: m.time_ns,
             value: m.value,

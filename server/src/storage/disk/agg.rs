@@ -27,7 +27,7 @@ use std::fmt;
 use osprey::model::{HISTOGRAM_BOUNDS_MS, SecondAggregate};
 use prost::Message;
 
-use crate::storage::SecondStats;
+use crate::storage::{EdgeJson, SecondStats, TargetKind};
 
 /// Buckets of [`SecondAgg::histogram`]: one per bound of
 /// [`HISTOGRAM_BOUNDS_MS`] (upper bounds in ms, inclusive) and an overflow
@@ -503,6 +503,20 @@ impl RegisterWindow {
     }
 }
 
+/// Parts of the same seconds merged into one aggregate per second, by
+/// second (the parts in any order).
+pub fn merge_seconds(mut parts: Vec<SecondAgg>) -> Vec<SecondAgg> {
+    parts.sort_by_key(|a| a.second);
+    let mut merged: Vec<SecondAgg> = Vec::with_capacity(parts.len());
+    for a in parts {
+        match merged.last_mut() {
+            Some(m) if m.second == a.second => m.merge(&a),
+            _ => merged.push(a),
+        }
+    }
+    merged
+}
+
 /// The answers for seconds `from_s..=to_s` (one [`SecondStats`] per second,
 /// empty ones included), as
 /// [`Storage::seconds`](crate::storage::Storage::seconds) gives them.
@@ -707,6 +721,22 @@ impl EdgeAgg {
         merged.extend_from_slice(&a[i..]);
         merged.extend_from_slice(&b[j..]);
         self.buckets = merged;
+    }
+
+    /// The server-map edge from `caller` to `callee` (a `kind`) with these
+    /// calls: counts, p50, p95, p99 and maximum.
+    pub fn to_edge(&self, caller: String, callee: String, kind: TargetKind) -> EdgeJson {
+        EdgeJson {
+            caller,
+            callee,
+            callee_kind: kind,
+            count: self.count,
+            errors: self.errors,
+            p50_ms: self.quantile(0.5),
+            p95_ms: self.quantile(0.95),
+            p99_ms: self.quantile(0.99),
+            max_ms: self.quantile(1.0),
+        }
     }
 
     /// The `q` quantile of the call durations in ms, with the server map's
