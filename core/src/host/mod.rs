@@ -188,10 +188,12 @@ impl HostSampler {
     /// One sample stamped `unix_ns`: every metric the files allow (a file
     /// that is missing or unreadable leaves its metrics out).
     pub fn sample_at(&mut self, unix_ns: u64) -> Vec<MetricRecord> {
+        // Counters keep one start time, never after their first point.
+        self.start_unix_ns = self.start_unix_ns.min(unix_ns);
         let mut out = Points {
             records: Vec::with_capacity(256),
             unix_ns,
-            start_unix_ns: self.start_unix_ns.min(unix_ns),
+            start_unix_ns: self.start_unix_ns,
         };
         let elapsed_s = if self.previous_unix_ns > 0 && unix_ns > self.previous_unix_ns {
             Some((unix_ns - self.previous_unix_ns) as f64 / 1e9)
