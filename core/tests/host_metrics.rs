@@ -361,5 +361,5 @@ fn this_machine_against_proc() {
         (all - 1.0).abs() < 1e-6 || all == 0.0,
         "shares add up to 1: {all}"
     );
-    assert!(busy <= 1.0);
+    assert!(busy <= 1.0 + 1e-9, "{busy}");
 }
