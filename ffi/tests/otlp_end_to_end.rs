@@ -65,7 +65,11 @@ fn c_example_trace_arrives_over_otlp_http() {
     // The C library detects the identity too, and names no runtime (a C
     // program has none; Rust's would be wrong).
     let first = receiver.requests_to("/v1/traces")[0].traces();
-    let resource = &first.resource_spans[0].resource.as_ref().unwrap().attributes;
+    let resource = &first.resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(str_attr(resource, "host.name"), Some(host.trim()));
     assert_eq!(str_attr(resource, "os.type"), Some("linux"));
