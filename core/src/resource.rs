@@ -67,11 +67,14 @@ impl Runtime {
     }
 }
 
+/// Reads an environment variable (a closure in tests).
+type EnvGetter = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Finds the resource attributes of this process, reading files below a
 /// root directory (`/` for the real system) and variables through a getter.
 pub struct Detector {
     root: PathBuf,
-    env: Box<dyn Fn(&str) -> Option<String>>,
+    env: EnvGetter,
     host_name: Option<String>,
 }
 
