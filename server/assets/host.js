@@ -213,9 +213,10 @@ function containerFigures(list, x0, x1, marker) {
     const mem = [...named(mine, 'container.memory.usage').map((s) => ({ label: 'usage', pts: s.points.map(([t, v]) => [t, v / MiB]) })),
       ...named(mine, 'container.memory.limit').map((s) => ({ label: 'limit', pts: s.points.map(([t, v]) => [t, v / MiB]) }))];
     const oom = named(mine, 'container.memory.oom_kills').map((s) => latest(s)?.[1] ?? 0)[0];
-    const figs = [chart(`${label} CPU`, cpu, x0, x1, marker, '% of a core'),
-      chart(`${label} throttling`, thr, x0, x1, marker, '/s'),
-      chart(`${label} memory`, mem, x0, x1, marker, 'MiB')];
+    // A cgroup without the memory controller (the root) has no memory chart.
+    const figs = [[`${label} CPU`, cpu, '% of a core'], [`${label} throttling`, thr, '/s'], [`${label} memory`, mem, 'MiB']]
+      .filter(([, lines]) => lines.length)
+      .map(([title, lines, unit]) => chart(title, lines, x0, x1, marker, unit));
     if (oom !== undefined) figs.push(el('p', { class: 'oom', 'data-name': 'oom', text: `${label}: ${oom} processes killed for lack of memory (OOM)` }));
     return figs;
   });
