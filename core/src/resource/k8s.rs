@@ -2,7 +2,7 @@
 //! from `fieldRef`s, or files of a `downwardAPI` volume, with the pod's
 //! host name and the service-account namespace file as fallbacks.
 //!
-//! The manifest snippet (also in `core/README.md`):
+//! The manifest snippet (also in the top-level `README.md`):
 //!
 //! ```yaml
 //! containers:
