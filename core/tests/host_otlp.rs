@@ -47,7 +47,11 @@ fn host_metrics_and_identity_reach_an_otlp_receiver() {
     };
     drop(guard);
 
-    let resource = &reqs[0].resource_metrics[0].resource.as_ref().unwrap().attributes;
+    let resource = &reqs[0].resource_metrics[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(str_attr(resource, "host.name"), Some(host.trim()));
     if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
@@ -58,7 +62,10 @@ fn host_metrics_and_identity_reach_an_otlp_receiver() {
         str_attr(resource, "process.runtime.name"),
         Some("OpenJDK Runtime Environment")
     );
-    assert_eq!(str_attr(resource, "process.runtime.version"), Some("17.0.15+6"));
+    assert_eq!(
+        str_attr(resource, "process.runtime.version"),
+        Some("17.0.15+6")
+    );
     assert_eq!(
         str_attr(resource, "process.runtime.description"),
         None,
@@ -105,7 +112,10 @@ fn host_metrics_and_identity_reach_an_otlp_receiver() {
     for mode in ["user", "system", "iowait", "steal"] {
         assert!(modes.contains(&mode), "{modes:?}");
     }
-    assert!(find(&reqs, "system.cpu.utilization").is_some(), "a second sample");
+    assert!(
+        find(&reqs, "system.cpu.utilization").is_some(),
+        "a second sample"
+    );
     for name in [
         "system.network.io",
         "system.disk.io",
@@ -121,12 +131,8 @@ fn host_metrics_and_identity_reach_an_otlp_receiver() {
     let Some(metric::Data::Sum(sum)) = &procs.data else {
         panic!("{procs:?}")
     };
-    assert!(
-        sum.data_points
-            .iter()
-            .all(|p| matches!(
-                osprey_testkit::spans::attr(&p.attributes, "process.pid"),
-                Some(Value::IntValue(_))
-            ))
-    );
+    assert!(sum.data_points.iter().all(|p| matches!(
+        osprey_testkit::spans::attr(&p.attributes, "process.pid"),
+        Some(Value::IntValue(_))
+    )));
 }

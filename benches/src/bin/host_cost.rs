@@ -112,9 +112,50 @@ fn run(seconds: u64, host: bool, top: usize, port: u16) {
         1000.0 * (cpu1 - cpu0) / wall,
         rss0,
         rss1 as i64 - rss0 as i64,
-        stats.exporters.iter().map(|e| e.failed_batches).sum::<u64>(),
+        stats
+            .exporters
+            .iter()
+            .map(|e| e.failed_batches)
+            .sum::<u64>(),
     );
     let _ = rss_before;
+}
+
+/// This thread's CPU time, seconds.
+fn thread_cpu() -> f64 {
+    // SAFETY: timespec is plain data; an all-zero value is valid.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// CPU ms per call of `f`, over `n` calls on this thread.
+fn cpu_ms(n: u32, mut f: impl FnMut()) -> f64 {
+    f();
+    let t = thread_cpu();
+    for _ in 0..n {
+        f();
+    }
+    (thread_cpu() - t) * 1000.0 / f64::from(n)
+}
+
+/// What each part of a sample costs, CPU ms per call on this thread.
+fn parts() {
+    use osprey::host::{HostSampler, net, process};
+    let proc_dir = std::path::Path::new("/proc");
+    let mut all = Vec::new();
+    let mut top0 = HostSampler::at("/", 0, Some("h"), None);
+    let mut top5 = HostSampler::at("/", 5, Some("h"), None);
+    println!(
+        "CPU ms per call: sample(top 0) {:.3}, sample(top 5) {:.3}, TCP states by netlink {:.3}, \
+         by /proc/net/tcp{{,6}} {:.3}, process scan {:.3}",
+        cpu_ms(20, || drop(top0.sample())),
+        cpu_ms(20, || drop(top5.sample())),
+        cpu_ms(20, || drop(net::diag_tcp())),
+        cpu_ms(20, || drop(net::read_tcp(proc_dir))),
+        cpu_ms(20, || process::scan(proc_dir, &mut all)),
+    );
 }
 
 fn main() {
@@ -124,9 +165,15 @@ fn main() {
     let processes = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .count();
     println!("{seconds} s per run, {processes} processes on this machine");
+    parts();
     let port = sink();
     run(seconds, false, top, port);
     run(seconds, true, 0, port);

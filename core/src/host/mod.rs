@@ -18,7 +18,7 @@
 //! | `system.filesystem.usage` | By | `system.device`, `system.filesystem.mountpoint`, `.type`, `.state` | mounts, `statvfs` |
 //! | `system.filesystem.utilization` | 1 | as above without state | mounts, `statvfs` |
 //! | `system.network.io`, `.packets`, `.errors`, `.dropped` | By, {packet}, {error}, {packet} | `network.interface.name`, `network.io.direction` | `/proc/net/dev` |
-//! | `system.network.connections` | {connection} | `network.transport`=tcp, `network.connection.state` | `/proc/net/tcp{,6}` |
+//! | `system.network.connections` | {connection} | `network.transport`=tcp, `network.connection.state` | `sock_diag` netlink (else `/proc/net/tcp{,6}`) |
 //! | `process.cpu.utilization` | 1 | `process.pid`, `process.executable.name` | top processes, `/proc/<pid>/stat` |
 //! | `process.memory.usage` | By | as above | top processes, `/proc/<pid>/stat` |
 //! | `container.cpu.time` | s | `cpu.mode` (user, system) | cgroup v2 `cpu.stat` |
@@ -556,7 +556,14 @@ impl HostSampler {
                 );
             }
         }
-        if let Some(counts) = net::read_tcp(&self.proc_dir) {
+        // This machine: netlink (a fraction of /proc/net/tcp's cost);
+        // a fixture tree, or netlink refused: the text files.
+        let counts = if self.root == Path::new("/") {
+            net::diag_tcp().or_else(|| net::read_tcp(&self.proc_dir))
+        } else {
+            net::read_tcp(&self.proc_dir)
+        };
+        if let Some(counts) = counts {
             for (state, n) in net::TCP_STATES.iter().zip(counts) {
                 let attrs = [
                     ("network.transport", str_value("tcp")),
