@@ -363,3 +363,35 @@ fn this_machine_against_proc() {
     );
     assert!(busy <= 1.0 + 1e-9, "{busy}");
 }
+
+#[test]
+fn costly_parts_every_n_samples_with_rates_over_their_own_interval() {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host/docker-v2");
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture, dir.path());
+    let mut sampler = HostSampler::at(dir.path(), 2, Some("h"), None).detail_every(2);
+    let t0 = 1_700_000_000_000_000_000;
+    let has = |t: &BTreeMap<String, f64>, prefix: &str| t.keys().any(|k| k.starts_with(prefix));
+    let first = table(&sampler.sample_at(t0));
+    assert!(has(&first, "system.network.connections{") && has(&first, "process.memory.usage{"));
+    let second = table(&sampler.sample_at(t0 + 1_000_000_000));
+    assert!(!has(&second, "system.network.connections{") && !has(&second, "process."));
+    assert!(
+        has(&second, "system.cpu.time{") && has(&second, "system.network.io{"),
+        "the rest every sample"
+    );
+    // sh used 80 ticks over the 2 s since the last scan: 400 ticks possible
+    // on 2 CPUs at 100 per second → 0.2.
+    std::fs::write(
+        dir.path().join("proc/303/stat"),
+        "303 (sh) S 1 303 303 0 -1 4194560 100 0 0 0 61 21 0 0 20 0 1 0 7000 9000000 200 18446744073709551615 1 1 0",
+    )
+    .unwrap();
+    let third = table(&sampler.sample_at(t0 + 2_000_000_000));
+    let sh = get(
+        &third,
+        "process.cpu.utilization{host.name=h,process.executable.name=sh,process.pid=303}",
+    );
+    assert!((sh - 0.2).abs() < 1e-9, "{sh}");
+    assert!(has(&third, "system.network.connections{"));
+}

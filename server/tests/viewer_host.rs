@@ -96,14 +96,28 @@ fn server_map_leads_to_the_host_panel() {
         "system.network.connections",
         "process.memory.usage",
     ] {
-        assert!(metrics.as_array().unwrap().contains(&json!(name)), "{name}: {metrics}");
+        assert!(
+            metrics.as_array().unwrap().contains(&json!(name)),
+            "{name}: {metrics}"
+        );
     }
     let charts = browser.js(
         "return [...document.querySelectorAll('#host figure')].map((f) => f.dataset.name)",
         json!([]),
     );
-    for title in ["CPU", "Load", "Memory", "Disk I/O", "Network", "tcp", "processes"] {
-        assert!(charts.as_array().unwrap().contains(&json!(title)), "{title}: {charts}");
+    for title in [
+        "CPU",
+        "Load",
+        "Memory",
+        "Disk I/O",
+        "Network",
+        "tcp",
+        "processes",
+    ] {
+        assert!(
+            charts.as_array().unwrap().contains(&json!(title)),
+            "{title}: {charts}"
+        );
     }
     let processes = browser.js(
         "return document.querySelectorAll('#host-processes tbody tr').length",
@@ -122,7 +136,10 @@ fn server_map_leads_to_the_host_panel() {
         WAIT,
         "return document.getElementById('charts').dataset.metrics || ''",
     );
-    assert!(!inspector.as_str().unwrap().contains("system."), "{inspector}");
+    assert!(
+        !inspector.as_str().unwrap().contains("system."),
+        "{inspector}"
+    );
 
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()

@@ -88,13 +88,13 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn run(seconds: u64, host: bool, top: usize, port: u16) {
-    let rss_before = rss_kib();
+fn run(seconds: u64, host: bool, top: usize, detail: u32, port: u16) {
     let guard = osprey::init(
         Config::default()
             .service_name("host-cost")
             .host_metrics(host)
             .host_top_processes(top)
+            .host_detail_interval(detail)
             .exporter_spec(OtlpConfig::default().endpoint(&format!("http://127.0.0.1:{port}"))),
     )
     .unwrap();
@@ -106,7 +106,7 @@ fn run(seconds: u64, host: bool, top: usize, port: u16) {
     let stats = osprey::stats();
     drop(guard);
     println!(
-        "host.metrics={host:<5} top_processes={top}: {:.3} % of one core ({:.1} ms CPU per second), \
+        "host.metrics={host:<5} top_processes={top} detail_interval_s={detail}: {:.3} % of one core ({:.1} ms CPU per second), \
          RSS {} KiB at start, +{} KiB while running, export failures {}",
         100.0 * (cpu1 - cpu0) / wall,
         1000.0 * (cpu1 - cpu0) / wall,
@@ -118,7 +118,6 @@ fn run(seconds: u64, host: bool, top: usize, port: u16) {
             .map(|e| e.failed_batches)
             .sum::<u64>(),
     );
-    let _ = rss_before;
 }
 
 /// This thread's CPU time, seconds.
@@ -175,7 +174,7 @@ fn main() {
     println!("{seconds} s per run, {processes} processes on this machine");
     parts();
     let port = sink();
-    run(seconds, false, top, port);
-    run(seconds, true, 0, port);
-    run(seconds, true, top, port);
+    run(seconds, false, top, 5, port);
+    run(seconds, true, top, 1, port);
+    run(seconds, true, top, 5, port);
 }

@@ -143,6 +143,7 @@ pub const KEYS: &[&str] = &[
     "process.runtime.description",
     "host.metrics",
     "host.top_processes",
+    "host.detail_interval_s",
 ];
 
 /// Every key [`Config::set`] accepts: [`KEYS`], then each compiled-in
@@ -412,6 +413,10 @@ impl Config {
                 self.host.enabled = value.parse().map_err(|_| invalid("true or false"))?;
             }
             "host.top_processes" => self.host.top_processes = num("a count")? as usize,
+            "host.detail_interval_s" => {
+                self.host.detail_every =
+                    u32::try_from(num("seconds")?.max(1)).map_err(|_| invalid("seconds"))?
+            }
             "exporter" => {
                 for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     self.enable_exporter(name)?;
@@ -441,6 +446,13 @@ impl Config {
     /// (`host.top_processes`; 0 lists none and skips the process scan).
     pub fn host_top_processes(mut self, n: usize) -> Self {
         self.host.top_processes = n;
+        self
+    }
+
+    /// TCP states and top processes every `seconds` host samples
+    /// (`host.detail_interval_s`, 5 by default; 1 for every second).
+    pub fn host_detail_interval(mut self, seconds: u32) -> Self {
+        self.host.detail_every = seconds.max(1);
         self
     }
 

@@ -33,7 +33,11 @@
 //! the hosts of one service apart. Counters are totals since boot (or
 //! since the cgroup was made); their start time is the sampler's start.
 //! The top processes are the [`HostConfig::top_processes`] busiest by CPU
-//! over the last interval and as many largest by resident memory.
+//! since the previous scan and as many largest by resident memory. TCP
+//! states and the process scan cost more than everything else together
+//! (measured in `BENCHMARKS.md`): they run every
+//! [`HostConfig::detail_every`] samples (`host.detail_interval_s`, 5 by
+//! default; 1 for every second).
 //!
 //! # Why our own parsers
 //! The files are line-oriented and stable kernel ABI; a parser each is a
@@ -72,6 +76,10 @@ pub struct HostConfig {
     pub enabled: bool,
     /// Processes listed by CPU and by memory; 0 skips the process scan.
     pub top_processes: usize,
+    /// The two costly parts — TCP states (the kernel walks its whole
+    /// connection table) and the process scan (a file per process) — run
+    /// every this many samples (seconds); the rest every sample.
+    pub detail_every: u32,
 }
 
 impl Default for HostConfig {
@@ -79,6 +87,7 @@ impl Default for HostConfig {
         Self {
             enabled: false,
             top_processes: 5,
+            detail_every: 5,
         }
     }
 }
@@ -99,7 +108,9 @@ pub struct HostSampler {
     previous_cpu: Option<cpu::CpuTimes>,
     logical_cpus: usize,
     previous_procs: HashMap<u32, (u64, u64)>,
-    previous_unix_ns: u64,
+    previous_scan_unix_ns: u64,
+    detail_every: u32,
+    samples: u64,
     scan: Vec<process::ProcStat>,
 }
 
@@ -120,6 +131,13 @@ impl HostSampler {
             get("host.name").as_deref(),
             get("container.id").as_deref(),
         )
+        .detail_every(config.detail_every)
+    }
+
+    /// TCP states and the process scan every `n` samples (1: every one).
+    pub fn detail_every(mut self, n: u32) -> Self {
+        self.detail_every = n.max(1);
+        self
     }
 
     /// A sampler reading below `root` (`/` for this machine; a fixture tree
@@ -170,7 +188,9 @@ impl HostSampler {
             previous_cpu: None,
             logical_cpus: 1,
             previous_procs: HashMap::new(),
-            previous_unix_ns: 0,
+            previous_scan_unix_ns: 0,
+            detail_every: 1,
+            samples: 0,
             scan: Vec::new(),
         }
     }
@@ -195,20 +215,19 @@ impl HostSampler {
             unix_ns,
             start_unix_ns: self.start_unix_ns,
         };
-        let elapsed_s = if self.previous_unix_ns > 0 && unix_ns > self.previous_unix_ns {
-            Some((unix_ns - self.previous_unix_ns) as f64 / 1e9)
-        } else {
-            None
-        };
+        let detail = self.samples % u64::from(self.detail_every) == 0;
+        self.samples += 1;
         self.cpu(&mut out);
         self.memory(&mut out);
         self.disks(&mut out);
-        self.network(&mut out);
-        if self.top > 0 {
+        self.network(&mut out, detail);
+        if self.top > 0 && detail {
+            let since = self.previous_scan_unix_ns;
+            let elapsed_s = (since > 0 && unix_ns > since).then(|| (unix_ns - since) as f64 / 1e9);
             self.processes(&mut out, elapsed_s);
+            self.previous_scan_unix_ns = unix_ns;
         }
         self.container(&mut out);
-        self.previous_unix_ns = unix_ns;
         out.records
     }
 
@@ -489,7 +508,7 @@ impl HostSampler {
         }
     }
 
-    fn network(&mut self, out: &mut Points) {
+    fn network(&mut self, out: &mut Points, detail: bool) {
         use MetricKind::{Counter, UpDownCounter};
         let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         let devs = self
@@ -558,7 +577,9 @@ impl HostSampler {
         }
         // This machine: netlink (a fraction of /proc/net/tcp's cost);
         // a fixture tree, or netlink refused: the text files.
-        let counts = if self.root == Path::new("/") {
+        let counts = if !detail {
+            None
+        } else if self.root == Path::new("/") {
             net::diag_tcp().or_else(|| net::read_tcp(&self.proc_dir))
         } else {
             net::read_tcp(&self.proc_dir)

@@ -23,6 +23,9 @@ pub struct HostArgs {
     /// Processes listed by CPU and by memory each second (0: none).
     #[arg(long, default_value_t = 5)]
     pub top_processes: usize,
+    /// Seconds between the two costly parts: TCP states and the process scan.
+    #[arg(long, default_value_t = 5)]
+    pub detail_interval_s: u32,
     /// Header carrying the ingest key read from `OSPREY_API_KEY` (never
     /// from the command line); `authorization` sends `Bearer <key>`.
     #[arg(long, default_value = "authorization")]
@@ -51,6 +54,7 @@ pub fn config(args: &HostArgs, api_key: Option<&str>) -> Result<Config, CliError
         .service_name(&args.service)
         .host_metrics(true)
         .host_top_processes(args.top_processes)
+        .host_detail_interval(args.detail_interval_s)
         .exporter_spec(otlp))
 }
 
