@@ -69,6 +69,7 @@ mod config_error;
 mod diag;
 pub mod export;
 pub mod future;
+pub mod host;
 #[cfg(feature = "layer")]
 pub mod layer;
 mod local;

@@ -178,8 +178,13 @@ pub unsafe extern "C" fn osprey_init(config: *const c_char) -> osprey_result {
 /// Starts Osprey from the environment (`OTEL_*`, `OSPREY_*`) overlaid with
 /// the `key=value` items of `text`: the one start-up path of the C ABI and
 /// the JNI bridge.
+/// No `process.runtime.*` of its own: a C program has no runtime, and the
+/// Java agent names the JVM's in `text`.
 pub(crate) fn start_from_text(text: &str) -> osprey_result {
-    let config = match Config::from_env() {
+    let config = match Config::default()
+        .process_runtime(None)
+        .with_env(|k| std::env::var(k).ok())
+    {
         Ok(c) => c,
         Err(e) => return fail(OSPREY_ERR_CONFIG, format!("environment: {e}")),
     };

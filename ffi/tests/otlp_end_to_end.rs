@@ -62,6 +62,22 @@ fn c_example_trace_arrives_over_otlp_http() {
         "no traces arrived; app stderr:\n{}",
         out.stderr
     );
+    // The C library detects the identity too, and names no runtime (a C
+    // program has none; Rust's would be wrong).
+    let first = receiver.requests_to("/v1/traces")[0].traces();
+    let resource = &first.resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(str_attr(resource, "host.name"), Some(host.trim()));
+    assert_eq!(str_attr(resource, "os.type"), Some("linux"));
+    if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
+        assert_eq!(str_attr(resource, "host.id"), Some(id.trim()));
+    }
+    assert_eq!(str_attr(resource, "process.runtime.name"), None);
+    assert_eq!(str_attr(resource, "process.executable.name"), Some("app"));
     let mut spans: Vec<(String, Span)> = Vec::new();
     for req in receiver.requests_to("/v1/traces") {
         assert_eq!(req.header("content-type"), Some("application/x-protobuf"));

@@ -18,6 +18,7 @@ import * as charts from './charts.js';
 import * as active from './active.js';
 import * as replay from './replay.js';
 import * as session from './session.js';
+import * as host from './host.js';
 
 const WINDOW_MS = 600_000;   // dots kept: last ten minutes ...
 const MAX_DOTS = 50_000;     // ... and at most this many
@@ -89,12 +90,17 @@ async function pollCharts() {
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
     getJSON(`/api/metrics?from=${from}&to=${to}`),
   ]);
-  if (state.mode === 'live') charts.show(agg.seconds, met.series, from, to);
+  if (state.mode === 'live') {
+    // Host series go to the host panel, the rest to the inspector.
+    charts.show(agg.seconds, met.series.filter((s) => !host.owns(s)), from, to);
+    host.show(met.series, null, from, to);
+  }
 }
 
 async function pollInstances() {
   const answer = await getJSON('/api/instances');
   filter.showInstances(answer.instances, state.filter.instance);
+  host.setInstances(answer.instances);
 }
 
 async function pollActive() {
@@ -165,7 +171,8 @@ async function replayAt(t) {
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
     getJSON(`/api/metrics?from=${from}&to=${to}`),
   ]);
-  charts.show(agg.seconds, met.series, from, to, second);
+  charts.show(agg.seconds, met.series.filter((s) => !host.owns(s)), from, to, second);
+  host.show(met.series, null, from, to, second);
   document.body.dataset.replay = String(at.second);
 }
 
@@ -194,7 +201,8 @@ function start() {
     else { tick = 0; live(); }
   });
   replay.init(replayAt, goLive);
-  servermap.init((name) => filter.showOnly(name));
+  servermap.init((name) => { filter.showOnly(name); host.showService(name); });
+  host.init();
   session.init(document.querySelector('header'));
   live();
   setInterval(live, 1000);

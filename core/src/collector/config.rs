@@ -64,6 +64,8 @@ pub struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) specs: Vec<ExporterSpec>,
     pub(crate) custom: Vec<Box<dyn Exporter>>,
+    pub(crate) runtime: Option<crate::resource::Runtime>,
+    pub(crate) host: crate::host::HostConfig,
 }
 
 impl fmt::Debug for Config {
@@ -83,6 +85,8 @@ impl fmt::Debug for Config {
             .field("slow_threshold", &self.slow_threshold)
             .field("specs", &self.specs)
             .field("custom_exporters", &self.custom.len())
+            .field("runtime", &self.runtime)
+            .field("host", &self.host)
             .finish()
     }
 }
@@ -109,6 +113,8 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             specs: Vec::new(),
             custom: Vec::new(),
+            runtime: Some(crate::resource::Runtime::rust()),
+            host: crate::host::HostConfig::default(),
         }
     }
 }
@@ -132,6 +138,12 @@ pub const KEYS: &[&str] = &[
     "exporter",
     "exporter.queue_batches",
     "shutdown.timeout_ms",
+    "process.runtime.name",
+    "process.runtime.version",
+    "process.runtime.description",
+    "host.metrics",
+    "host.top_processes",
+    "host.detail_interval_s",
 ];
 
 /// Every key [`Config::set`] accepts: [`KEYS`], then each compiled-in
@@ -394,6 +406,17 @@ impl Config {
             "shutdown.timeout_ms" => {
                 self.shutdown_timeout = Duration::from_millis(num("milliseconds")?)
             }
+            "process.runtime.name" => self.runtime_mut().name = value.to_owned(),
+            "process.runtime.version" => self.runtime_mut().version = value.to_owned(),
+            "process.runtime.description" => self.runtime_mut().description = value.to_owned(),
+            "host.metrics" => {
+                self.host.enabled = value.parse().map_err(|_| invalid("true or false"))?;
+            }
+            "host.top_processes" => self.host.top_processes = num("a count")? as usize,
+            "host.detail_interval_s" => {
+                self.host.detail_every =
+                    u32::try_from(num("seconds")?.max(1)).map_err(|_| invalid("seconds"))?
+            }
             "exporter" => {
                 for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     self.enable_exporter(name)?;
@@ -402,6 +425,45 @@ impl Config {
             _ => self.set_exporter_key(key, value)?,
         }
         Ok(())
+    }
+
+    /// The runtime reported as `process.runtime.*` (Rust's by default;
+    /// `None` for none, as the C library does). Detected attributes never
+    /// replace ones set through `resource.attributes`.
+    pub fn process_runtime(mut self, runtime: Option<crate::resource::Runtime>) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Host and container metrics on the collector thread, once a second
+    /// (`host.metrics`, off by default; see [`crate::host`]).
+    pub fn host_metrics(mut self, on: bool) -> Self {
+        self.host.enabled = on;
+        self
+    }
+
+    /// How many processes the host metrics list by CPU and by memory
+    /// (`host.top_processes`; 0 lists none and skips the process scan).
+    pub fn host_top_processes(mut self, n: usize) -> Self {
+        self.host.top_processes = n;
+        self
+    }
+
+    /// TCP states and top processes every `seconds` host samples
+    /// (`host.detail_interval_s`, 5 by default; 1 for every second).
+    pub fn host_detail_interval(mut self, seconds: u32) -> Self {
+        self.host.detail_every = seconds.max(1);
+        self
+    }
+
+    /// A runtime set key by key starts empty (not from Rust's).
+    fn runtime_mut(&mut self) -> &mut crate::resource::Runtime {
+        let rust = crate::resource::Runtime::rust();
+        let r = self.runtime.get_or_insert_with(Default::default);
+        if *r == rust {
+            *r = Default::default();
+        }
+        r
     }
 
     fn enable_exporter(&mut self, name: &str) -> Result<(), ConfigError> {

@@ -148,7 +148,11 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         return Err(InitError::AlreadyRunning);
     }
     crate::clock::anchor();
-    crate::resource::complete(&mut config.resource);
+    crate::resource::complete_with(
+        &mut config.resource,
+        config.runtime.as_ref(),
+        &crate::resource::Detector::system(),
+    );
     let mut exporters = config.build_exporters()?;
     let unsampled_wanted = Arc::new(AtomicUsize::new(0));
     for e in &mut exporters {
@@ -212,6 +216,10 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         wait_until: None,
         sanitizer: config.sanitize.then(sanitize::Sanitizer::default),
         batch_delay: config.batch_delay,
+        host: config
+            .host
+            .enabled
+            .then(|| crate::host::HostSampler::new(&config.host, &config.resource)),
     };
     let thread = std::thread::Builder::new()
         .name("osprey-collector".into())
@@ -339,11 +347,17 @@ struct Collector {
     wait_until: Option<Instant>,
     /// Keeps SQL literals, URL query values and credentials in the process.
     sanitizer: Option<sanitize::Sanitizer>,
+    /// Host and container metrics, sampled every [`HOST_INTERVAL`].
+    host: Option<crate::host::HostSampler>,
 }
+
+/// How often the collector samples host and container metrics.
+const HOST_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Collector {
     fn run(mut self) {
         let mut next_tick = Instant::now() + self.batch_delay;
+        let mut next_host = Instant::now();
         loop {
             let Some(taken) = self.take_queued() else {
                 return;
@@ -383,6 +397,14 @@ impl Collector {
                     Err(_) => return,
                 },
                 default(wait) => {}
+            }
+            if self.host.is_some() && Instant::now() >= next_host {
+                self.sample_host();
+                next_host += HOST_INTERVAL;
+                if next_host < Instant::now() {
+                    // After a stall: no burst of catch-up samples.
+                    next_host = Instant::now() + HOST_INTERVAL;
+                }
             }
             if Instant::now() >= next_tick {
                 self.dispatch(unix_second().saturating_sub(1));
@@ -484,6 +506,21 @@ impl Collector {
             Sampled::Metrics(set) => self.metrics.extend(set.into_records()),
             Sampled::Active(snapshot) => self.active.push(snapshot),
         }
+    }
+
+    /// Adds one host sample to the next batch; dropped and counted like a
+    /// metric set when more points wait than the collector holds.
+    fn sample_host(&mut self) {
+        let Some(host) = &mut self.host else { return };
+        let records = host.sample();
+        if self.metrics.len() + records.len() > crate::metrics::MAX_PENDING_POINTS {
+            self.handoff
+                .counters
+                .dropped_metric_sets
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.metrics.extend(records);
     }
 
     fn dispatch(&mut self, before_second: u64) {

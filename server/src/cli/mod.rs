@@ -1,8 +1,9 @@
-//! The command line: `serve`, `tail`, `tree`, `at`, `import`, and the
-//! auth files: `key add|remove|list`, `user add|remove|list`.
+//! The command line: `serve`, `tail`, `tree`, `at`, `import`, `host`, and
+//! the auth files: `key add|remove|list`, `user add|remove|list`.
 
 mod auth;
 mod error;
+pub mod host;
 mod remote;
 
 pub use error::CliError;
@@ -173,6 +174,10 @@ pub enum Command {
         #[arg(long, default_value = "./osprey-server-data")]
         data: PathBuf,
     },
+    /// Send this machine's host and container metrics (CPU, load, memory,
+    /// disks, network, TCP, top processes, cgroup v2) to a server over OTLP
+    /// once a second, for machines without an instrumented application.
+    Host(host::HostArgs),
 }
 
 /// `osprey key ...`.
@@ -435,6 +440,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Host(args) => host::run(args),
         Command::Key { action, data } => auth::key(action, &data),
         Command::User { action, data } => auth::user(action, &data),
         Command::Import { dir, data } => {

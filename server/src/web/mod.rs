@@ -40,6 +40,7 @@ const ASSETS: &[Asset] = &[
     asset!("filter.js", JS),
     asset!("servermap.js", JS),
     asset!("charts.js", JS),
+    asset!("host.js", JS),
     asset!("active.js", JS),
     asset!("replay.js", JS),
     asset!("session.js", JS),

@@ -49,6 +49,19 @@ final class Agent {
             }
         }
         StringBuilder pairs = new StringBuilder();
+        // process.runtime.* of this JVM (the native library names no runtime of its own);
+        // the user's items come after and win.
+        String[][] runtime = {
+            {"process.runtime.name", System.getProperty("java.runtime.name")},
+            {"process.runtime.version", System.getProperty("java.runtime.version")},
+            {"process.runtime.description", System.getProperty("java.vm.vendor") + " "
+                    + System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")},
+        };
+        for (String[] item : runtime) {
+            if (item[1] != null && OspreyNative.checkKey(item[0], item[1]) == OspreyNative.OK) {
+                pairs.append(item[0]).append('=').append(item[1].replaceAll("[;\\r\\n]", " ")).append(';');
+            }
+        }
         for (Map.Entry<String, String> e : cfg.recorderItems().entrySet()) {
             if (OspreyNative.checkKey(e.getKey(), e.getValue()) != OspreyNative.OK) {
                 System.err.println("osprey: ignoring configuration: " + OspreyNative.lastError());
