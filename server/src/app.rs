@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub auth: crate::auth::AuthConfig,
     /// TLS, connection cap and read timeouts of the listener.
     pub net: crate::api::NetConfig,
+    /// Alert rules and notifiers (see [`crate::alerts`]).
+    pub alerts: crate::alerts::AlertConfig,
 }
 
 impl ServerConfig {
@@ -42,6 +44,7 @@ impl ServerConfig {
             max_decompressed_bytes: 64 << 20,
             auth: crate::auth::AuthConfig::default(),
             net: crate::api::NetConfig::default(),
+            alerts: crate::alerts::AlertConfig::default(),
         }
     }
 }

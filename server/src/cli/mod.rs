@@ -105,6 +105,14 @@ pub enum Command {
         /// (anyone who can reach it can read and send everything).
         #[arg(long)]
         insecure: bool,
+        /// Alert rules (TOML; default `<data>/alerts.toml`, saved there
+        /// when admins edit them in the viewer).
+        #[arg(long)]
+        alert_rules: Option<PathBuf>,
+        /// Alert notifiers: webhooks, Slack, e-mail, Alertmanager (TOML;
+        /// default `<data>/notifiers.toml`).
+        #[arg(long)]
+        alert_notifiers: Option<PathBuf>,
     },
     /// Manage ingest API keys (stored hashed in `<data>/auth/keys.json`).
     Key {
@@ -260,6 +268,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             header_timeout,
             body_timeout,
             insecure,
+            alert_rules,
+            alert_notifiers,
         } => {
             let mut cfg = ServerConfig::new(data);
             cfg.store.max_age = retention_age;
@@ -286,6 +296,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             cfg.net.header_timeout = header_timeout;
             cfg.net.body_timeout = body_timeout;
             cfg.auth.force = auth;
+            cfg.alerts.rules = alert_rules;
+            cfg.alerts.notifiers = alert_notifiers;
             cfg.auth.key_header = api_key_header
                 .to_ascii_lowercase()
                 .parse()
