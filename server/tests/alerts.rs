@@ -26,8 +26,11 @@ use support::TempDir;
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// What the webhook receiver got: (path, body) of every POST.
+type Posts = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A real HTTP server that keeps every POST as (path, body).
-fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+fn webhook_receiver() -> (String, Posts) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));

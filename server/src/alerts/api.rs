@@ -50,13 +50,11 @@ fn refused(e: AlertError) -> Response {
     }
 }
 
-fn text_of(body: &Bytes) -> Result<&str, Response> {
-    std::str::from_utf8(body).map_err(|_| {
-        bad(
-            StatusCode::BAD_REQUEST,
-            "the rules file is not UTF-8".into(),
-        )
-    })
+fn not_utf8() -> Response {
+    bad(
+        StatusCode::BAD_REQUEST,
+        "the rules file is not UTF-8".into(),
+    )
 }
 
 async fn overview(State(live): State<Arc<Live>>) -> Response {
@@ -87,9 +85,8 @@ async fn overview(State(live): State<Arc<Live>>) -> Response {
 }
 
 async fn save(State(live): State<Arc<Live>>, body: Bytes) -> Response {
-    let text = match text_of(&body) {
-        Ok(t) => t.to_owned(),
-        Err(r) => return r,
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return not_utf8();
     };
     match tokio::task::spawn_blocking(move || live.alerts.replace(&text)).await {
         Ok(Ok(n)) => axum::Json(json!({ "rules": n })).into_response(),
@@ -99,9 +96,8 @@ async fn save(State(live): State<Arc<Live>>, body: Bytes) -> Response {
 }
 
 async fn trial(State(live): State<Arc<Live>>, body: Bytes) -> Response {
-    let text = match text_of(&body) {
-        Ok(t) => t.to_owned(),
-        Err(r) => return r,
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return not_utf8();
     };
     let now = crate::time::now_ms();
     let answer =

@@ -374,7 +374,7 @@ impl Alerts {
                     .map(|i| (now_ms.saturating_sub(i.last_seen_ms), i.service, i.instance))
                     .filter(|(quiet, _, _)| *quiet < SILENT_FORGET_MS)
                     .collect();
-                silent.sort_by(|a, b| b.0.cmp(&a.0));
+                silent.sort_by_key(|s| std::cmp::Reverse(s.0));
                 match silent.first() {
                     None => Reading::none("no instance seen in the last 24 h"),
                     Some((quiet, svc, inst)) => {

@@ -63,11 +63,11 @@ fn unit_suffix(unit: &str, kind: MetricKind) -> Option<&'static str> {
 /// The Prometheus name of a stored series.
 pub fn metric_name(name: &str, unit: &str, kind: MetricKind) -> String {
     let mut n = sanitize(name);
-    if let Some(suffix) = unit_suffix(unit, kind) {
-        if !n.ends_with(suffix) {
-            n.push('_');
-            n.push_str(suffix);
-        }
+    if let Some(suffix) = unit_suffix(unit, kind)
+        && !n.ends_with(suffix)
+    {
+        n.push('_');
+        n.push_str(suffix);
     }
     n
 }
