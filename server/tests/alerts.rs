@@ -11,8 +11,6 @@ mod ops;
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,50 +19,10 @@ use std::time::Duration;
 use osprey_server::app::ServerConfig;
 use serde_json::Value;
 
-use ops::{call, free_port, send_txns, spawn, wait_for};
+use ops::{call, free_port, hook_event, posted, send_txns, spawn, wait_for, webhook_receiver};
 use support::TempDir;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// What the webhook receiver got: (path, body) of every POST.
-type Posts = Arc<Mutex<Vec<(String, String)>>>;
-
-/// A real HTTP server that keeps every POST as (path, body).
-fn webhook_receiver() -> (String, Posts) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let keep = got.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            keep.lock()
-                .unwrap()
-                .push((path, String::from_utf8_lossy(&body).into_owned()));
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        }
-    });
-    (url, got)
-}
 
 /// A test CA (the notifier's `ca_file`) and a certificate for 127.0.0.1.
 fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -195,22 +153,6 @@ impl Drop for Traffic {
             let _ = t.join();
         }
     }
-}
-
-/// The webhook bodies posted to `path` as JSON.
-fn posted(got: &Mutex<Vec<(String, String)>>, path: &str) -> Vec<Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| p == path)
-        .map(|(_, b)| serde_json::from_str(b).unwrap())
-        .collect()
-}
-
-fn hook_event(got: &Mutex<Vec<(String, String)>>, rule: &str, state: &str) -> Option<Value> {
-    posted(got, "/hook")
-        .into_iter()
-        .find(|v| v["rule"] == rule && v["state"] == state)
 }
 
 fn am_alerts(am: &str, rule: &str) -> Vec<Value> {

@@ -3,9 +3,11 @@
 //! current timestamps sent with a key, and polling until a condition holds.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -179,4 +181,65 @@ pub fn send_txns(
     );
     assert_eq!(status, 200, "ingest: {body}");
     ids
+}
+
+/// What the webhook receiver got: (path, body) of every POST.
+pub type Posts = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A real HTTP server that keeps every POST as (path, body).
+pub fn webhook_receiver() -> (String, Posts) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            keep.lock()
+                .unwrap()
+                .push((path, String::from_utf8_lossy(&body).into_owned()));
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (url, got)
+}
+
+/// The webhook bodies posted to `path` as JSON.
+pub fn posted(got: &Mutex<Vec<(String, String)>>, path: &str) -> Vec<serde_json::Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect()
+}
+
+/// The first event of `rule` in `state` posted to `/hook`.
+pub fn hook_event(
+    got: &Mutex<Vec<(String, String)>>,
+    rule: &str,
+    state: &str,
+) -> Option<serde_json::Value> {
+    posted(got, "/hook")
+        .into_iter()
+        .find(|v| v["rule"] == rule && v["state"] == state)
 }
