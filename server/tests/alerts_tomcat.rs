@@ -112,7 +112,7 @@ fn rules_fire_and_recover_on_the_tomcat_demo_and_show_in_the_viewer() {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 match mode.load(Ordering::Relaxed) {
-                    FAILING if n % 2 == 0 => assert_eq!(demo.get("/fail", &[]).0, 500),
+                    FAILING if n.is_multiple_of(2) => assert_eq!(demo.get("/fail", &[]).0, 500),
                     SLOW => assert_eq!(
                         demo.get(&format!("/slow?id={}&ms=600", n % 3 + 1), &[]).0,
                         200
