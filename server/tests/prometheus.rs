@@ -17,24 +17,36 @@ use support::TempDir;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-fn promql(prom: &str, q: &str) -> Vec<Value> {
-    let url = format!(
-        "{prom}/api/v1/query?query={}",
-        q.replace('{', "%7B")
-            .replace('}', "%7D")
-            .replace('"', "%22")
-            .replace(' ', "%20")
-            .replace('+', "%2B")
-            .replace('[', "%5B")
-            .replace(']', "%5D")
-            .replace('=', "%3D")
-            .replace(',', "%2C")
+/// `s` percent-encoded for a query string.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A PromQL instant query: Prometheus's HTTP status and answer.
+fn query(prom: &str, q: &str) -> (u16, Value) {
+    let (status, _, body) = call(
+        "GET",
+        &format!("{prom}/api/v1/query?query={}", encode(q)),
+        None,
+        None,
+        None,
     );
-    let (status, _, body) = call("GET", &url, None, None, None);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The result vector of a PromQL query (empty while Prometheus is not up).
+fn promql(prom: &str, q: &str) -> Vec<Value> {
+    let (status, v) = query(prom, q);
     if status != 200 {
         return Vec::new();
     }
-    let v: Value = serde_json::from_str(&body).unwrap();
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
@@ -112,8 +124,10 @@ fn prometheus_scrapes_and_queries_the_metrics() {
     let metrics = format!(
         r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"shop"}}}}]}},
         "scopeMetrics":[{{"metrics":[{{"name":"jvm.memory.used","unit":"By","gauge":{{"dataPoints":[
-          {{"timeUnixNano":"{}","asInt":"123456","attributes":[{{"key":"jvm.memory.type","value":{{"stringValue":"heap"}}}}]}}]}}}}]}}]}}]}}"#,
-        ops::now_ns()
+          {{"timeUnixNano":"{now}","asInt":"123456","attributes":[{{"key":"jvm.memory.type","value":{{"stringValue":"heap"}}}}]}}]}}}},
+          {{"name":"jvm.memory.limit","unit":"By","gauge":{{"dataPoints":[
+          {{"timeUnixNano":"{now}","asInt":"1000000","attributes":[{{"key":"jvm.memory.type","value":{{"stringValue":"heap"}}}}]}}]}}}}]}}]}}]}}"#,
+        now = ops::now_ns()
     );
     let (st, _, body) = call(
         "POST",
@@ -257,5 +271,48 @@ fn prometheus_scrapes_and_queries_the_metrics() {
     assert_eq!(value(&heap[0]), 123456.0);
     let up = promql(&prom, "up{job=\"osprey\"}");
     assert_eq!(value(&up[0]), 1.0);
+
+    // The Grafana dashboard: every query is valid PromQL here, and the
+    // request, latency and heap panels have data.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/osprey.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let e = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$service", ".*")
+                .replace("$__rate_interval", "1m");
+            exprs.push((panel["title"].as_str().unwrap().to_owned(), e));
+        }
+    }
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    for (title, e) in &exprs {
+        let (status, v) = query(&prom, e);
+        assert_eq!(
+            (status, v["status"].as_str()),
+            (200, Some("success")),
+            "{title}: {e}: {v}"
+        );
+    }
+    for title in [
+        "Requests per second",
+        "Error rate",
+        "Response time p95 / p99",
+        "Heap used / limit",
+    ] {
+        let (_, e) = exprs.iter().find(|(t, _)| t == title).unwrap();
+        let r = wait_for(title, WAIT, || {
+            let r = promql(&prom, e);
+            (!r.is_empty()).then_some(r)
+        });
+        if title == "Heap used / limit" {
+            assert_eq!(value(&r[0]), 0.123456);
+        }
+    }
     running.stop();
 }
