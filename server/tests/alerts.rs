@@ -532,3 +532,63 @@ fn rules_fire_on_injected_errors_and_slowness_notify_everywhere_and_recover() {
     drop(traffic);
     running.stop();
 }
+
+/// A rules or notifiers file with a mistake stops `osprey serve` at start,
+/// naming the file, the rule and the field.
+#[test]
+fn bad_alert_files_stop_the_server_with_the_rule_and_field() {
+    let dir = TempDir::new("alerts-bad");
+    let rules = dir.0.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"x\"\nkind = \"p95\"\nthreshold = 500\nfor = \"ten seconds\"\n",
+    )
+    .unwrap();
+    let data = dir.0.join("data");
+    let (ok, _, err) = support::run_osprey(
+        &[
+            "serve",
+            "--grpc-listen",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().unwrap(),
+            "--alert-rules",
+            rules.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "{}: rule \"x\": for: \"ten seconds\" is not a duration (90s, 5m, 1h, 1d)",
+            rules.display()
+        )),
+        "{err}"
+    );
+    let notifiers = dir.0.join("notifiers.toml");
+    std::fs::write(&rules, "").unwrap();
+    std::fs::write(&notifiers, "[[email]]\nname = \"mail\"\nhost = \"smtp.example.com\"\nfrom = \"not an address\"\nto = [\"a@example.com\"]\n").unwrap();
+    let (ok, _, err) = support::run_osprey(
+        &[
+            "serve",
+            "--grpc-listen",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().unwrap(),
+            "--alert-rules",
+            rules.to_str().unwrap(),
+            "--alert-notifiers",
+            notifiers.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("email \"mail\": from \"not an address\""),
+        "{err}"
+    );
+}
