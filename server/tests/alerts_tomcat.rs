@@ -16,14 +16,13 @@ mod ops;
 mod support;
 mod viewer_support;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
 
-use ops::{Proc, call, free_port, hook_event, wait_for, webhook_receiver};
+use ops::{call, hook_event, wait_for, webhook_receiver};
 use support::TempDir;
 use viewer_support::{Browser, Demo};
 
@@ -72,32 +71,15 @@ fn rules_fire_and_recover_on_the_tomcat_demo_and_show_in_the_viewer() {
         format!("[[webhook]]\nname = \"hook\"\nurl = \"{hook}/hook\"\n"),
     )
     .unwrap();
-    let port = free_port();
-    let server = Proc(
-        Command::new(env!("CARGO_BIN_EXE_osprey"))
-            .args([
-                "serve",
-                "--grpc-listen",
-                "off",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data")
-            .arg(dir.0.join("data"))
-            .arg("--alert-rules")
-            .arg(&rules)
-            .arg("--alert-notifiers")
-            .arg(&notifiers)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.0.join("osprey.err")).unwrap())
-            .spawn()
-            .unwrap(),
-        "osprey",
+    let (server, url) = support::serve_binary(
+        &dir.0.join("data"),
+        &[
+            "--alert-rules",
+            rules.to_str().unwrap(),
+            "--alert-notifiers",
+            notifiers.to_str().unwrap(),
+        ],
     );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_for("osprey to listen", WAIT, || {
-        (call("GET", &format!("{url}/api/status"), None, None, None).0 == 200).then_some(())
-    });
 
     let demo = Arc::new(Demo::start(
         &format!("exporter=otlp,otlp.endpoint={url},batch.delay_ms=50,service.name=tomcat-demo"),

@@ -53,20 +53,7 @@ pub fn body(n: &Notice) -> serde_json::Value {
     if let Some(s) = &e.service {
         labels["service"] = s.clone().into();
     }
-    let evidence: Vec<String> = e
-        .evidence
-        .iter()
-        .map(|t| {
-            format!(
-                "{} {} {:.1} ms{} {}",
-                t.service,
-                t.endpoint,
-                t.elapsed_ms,
-                if t.error { " ERROR" } else { "" },
-                n.url(&t.link)
-            )
-        })
-        .collect();
+    let evidence: Vec<String> = e.evidence.iter().map(|t| n.evidence_line(t)).collect();
     let mut alert = json!({
         "labels": labels,
         "annotations": {

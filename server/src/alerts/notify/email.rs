@@ -84,7 +84,7 @@ impl Email {
         let from: Mailbox = c
             .from
             .parse()
-            .map_err(|e| bad(format!("from {:?}: {e}", c.from)))?;
+            .map_err(|e| bad(format!("from {:?} is not an e-mail address ({e})", c.from)))?;
         if c.to.is_empty() {
             return Err(bad("to: no recipient".into()));
         }
@@ -92,7 +92,7 @@ impl Email {
             c.to.iter()
                 .map(|t| {
                     t.parse::<Mailbox>()
-                        .map_err(|e| bad(format!("to {t:?}: {e}")))
+                        .map_err(|e| bad(format!("to {t:?} is not an e-mail address ({e})")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
         let mut params = TlsParameters::builder(c.host.clone());

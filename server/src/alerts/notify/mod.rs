@@ -76,6 +76,18 @@ impl Notice {
         format!("[{state}] {}{service}: {}", e.rule, e.detail)
     }
 
+    /// One evidence transaction: service, endpoint, elapsed, error, link.
+    pub fn evidence_line(&self, t: &super::history::Evidence) -> String {
+        format!(
+            "{} {} {:.1} ms{} {}",
+            t.service,
+            t.endpoint,
+            t.elapsed_ms,
+            if t.error { " ERROR" } else { "" },
+            self.url(&t.link)
+        )
+    }
+
     /// The plain-text body shared by e-mail and chat.
     pub fn text(&self) -> String {
         let e = &self.event;
@@ -95,14 +107,7 @@ impl Notice {
         if !e.evidence.is_empty() {
             s.push_str("Worst transactions of the window:\n");
             for t in &e.evidence {
-                s.push_str(&format!(
-                    "  {} {} {:.1} ms{} {}\n",
-                    t.service,
-                    t.endpoint,
-                    t.elapsed_ms,
-                    if t.error { " ERROR" } else { "" },
-                    self.url(&t.link)
-                ));
+                s.push_str(&format!("  {}\n", self.evidence_line(t)));
             }
         }
         s
