@@ -144,6 +144,78 @@ mod tests {
         assert!(parse_attributes("").is_empty());
     }
 
+    fn series(
+        name: &str,
+        unit: &str,
+        kind: MetricKind,
+        attributes: &str,
+        points: &[(u64, f64, u64)],
+    ) -> SeriesJson {
+        SeriesJson {
+            service: "shop".into(),
+            name: name.into(),
+            attributes: attributes.into(),
+            unit: unit.into(),
+            kind,
+            points: points.to_vec(),
+        }
+    }
+
+    #[test]
+    fn series_become_families_with_safe_unique_labels() {
+        let all = vec![
+            series(
+                "jvm.memory.used",
+                "By",
+                MetricKind::Gauge,
+                "jvm.memory.type=heap",
+                &[(1, 5.0, 0), (2, 7.0, 0)],
+            ),
+            // `service` and `le` attributes must not clash with ours.
+            series(
+                "jvm.memory.used",
+                "By",
+                MetricKind::Gauge,
+                "le=x,service=other",
+                &[(2, 1.0, 0)],
+            ),
+            series(
+                "http.server.duration",
+                "ms",
+                MetricKind::Histogram,
+                "",
+                &[(2, 30.0, 4)],
+            ),
+            series("empty", "", MetricKind::Gauge, "", &[]),
+        ];
+        let fams = families(&all, &|s| s == "shop");
+        let names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["http_server_duration_milliseconds", "jvm_memory_used_bytes"]
+        );
+        let hist = &fams[0];
+        assert_eq!(hist.kind, Type::Summary);
+        assert_eq!(
+            hist.samples
+                .iter()
+                .map(|s| (s.suffix, s.value))
+                .collect::<Vec<_>>(),
+            [("_sum", 30.0), ("_count", 4.0)]
+        );
+        let heap = &fams[1].samples;
+        assert_eq!(heap[0].value, 7.0, "the latest point");
+        assert_eq!(
+            heap[1].labels,
+            [
+                ("service".to_owned(), "shop".to_owned()),
+                ("attr_le".into(), "x".into()),
+                ("attr_service".into(), "other".into())
+            ]
+        );
+        assert!(families(&all, &|s| s == "billing").is_empty());
+    }
+
     #[test]
     fn names_follow_the_otel_translation() {
         assert_eq!(
