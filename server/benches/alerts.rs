@@ -9,7 +9,7 @@
 //! - `tick_one_rule`: one evaluation of one rule of each kind (what the
 //!   server does every second per rule; nothing fires);
 //! - `feed_one_second`: counting one second of 1 000 transactions for
-//!   `/metrics` and the rules' windows;
+//!   `/metrics` and for three rule scopes (all, a service, an endpoint);
 //! - `metrics_exposition`: one `/metrics` answer (text format).
 //!
 //! `cargo bench -p osprey-server --bench alerts` (under `cargo test` a
@@ -18,6 +18,7 @@
 use std::sync::LazyLock;
 
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
+use osprey_server::alerts::window::{Recent, ScopeKey};
 use osprey_server::alerts::{AlertConfig, Alerts};
 use osprey_server::app::{App, ServerConfig};
 use osprey_server::auth::Grant;
@@ -90,9 +91,12 @@ fn seconds() -> u64 {
 
 fn build() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    // The longest rule (tps_drop: 60 s + 10 min) sets what the feed keeps.
+    // Every rule while the data is fed (the longest, tps_drop: 60 s + 10
+    // min, sets what is kept); each bench then keeps one, whose scope
+    // keeps its seconds.
     let rules = dir.path().join("alerts.toml");
-    std::fs::write(&rules, rule_text("tps_drop")).unwrap();
+    let all: String = RULES.iter().map(|r| rule_text(r.0)).collect();
+    std::fs::write(&rules, all).unwrap();
     let mut cfg = ServerConfig::new(dir.path());
     cfg.alerts = AlertConfig {
         rules: Some(rules),
@@ -260,7 +264,19 @@ fn tick_one_rule(bencher: divan::Bencher, kind: &str) {
 fn feed_one_second(bencher: divan::Bencher) {
     let f = &*FIXTURE;
     let counters = prom::counters::Counters::default();
-    let recent = osprey_server::alerts::window::Recent::new(60);
+    let scopes = vec![
+        ScopeKey::default(),
+        ScopeKey {
+            service: Some("shop".into()),
+            ..ScopeKey::default()
+        },
+        ScopeKey {
+            service: Some("shop".into()),
+            endpoint: Some("POST /pay".into()),
+            ..ScopeKey::default()
+        },
+    ];
+    let recent = Recent::new(scopes, 60);
     let now_s = f.now_ms / 1000;
     bencher.bench(|| {
         counters.add(&f.second);

@@ -40,7 +40,7 @@ use crate::storage::{SeriesQuery, Storage, StorageResult};
 use eval::{Phase, Reading, Tracker, Transition};
 use history::{Event, History};
 use rules::{Checked, Kind, RuleError, Rules};
-use window::{Recent, Scope};
+use window::{Recent, ScopeKey};
 
 /// Where the alert files are and how rules are evaluated.
 #[derive(Clone, Debug)]
@@ -173,7 +173,7 @@ impl Alerts {
         let engine = Self {
             rules_path,
             text: RwLock::new(text),
-            recent: Recent::new(keep_s(&rules)),
+            recent: Recent::new(scopes(&rules), keep_s(&rules)),
             rules: RwLock::new(Arc::new(rules)),
             states: Mutex::new(HashMap::new()),
             notify: notify::Dispatcher::start(public_url, notifiers, history.clone()),
@@ -234,7 +234,7 @@ impl Alerts {
         std::fs::write(&tmp, text).map_err(io)?;
         std::fs::rename(&tmp, &self.rules_path).map_err(io)?;
         let n = rules.rules.len();
-        self.recent.set_keep(keep_s(&rules));
+        self.recent.set_scopes(scopes(&rules), keep_s(&rules));
         let names: Vec<String> = rules.rules.iter().map(|c| c.rule.name.clone()).collect();
         *self.rules.write() = Arc::new(rules);
         *self.text.write() = text.to_owned();
@@ -319,16 +319,12 @@ impl Alerts {
         let r = &c.rule;
         Ok(match r.kind {
             k if k.on_transactions() => {
-                let scope = Scope {
-                    service: r.service.as_deref(),
-                    instance: r.instance.as_deref(),
-                    endpoint: r.endpoint.as_deref(),
-                };
+                let scope = scope_of(c);
                 let (from_s, end_s) = (from_ms / 1000, end_ms / 1000);
-                let win = self.recent.sum(from_s, end_s, scope);
+                let win = self.recent.sum(from_s, end_s, &scope);
                 let base = if k == Kind::TpsDrop {
                     self.recent
-                        .sum(from_s.saturating_sub(c.baseline.as_secs()), from_s, scope)
+                        .sum(from_s.saturating_sub(c.baseline.as_secs()), from_s, &scope)
                 } else {
                     window::Bucket::default()
                 };
@@ -504,6 +500,27 @@ impl Alerts {
         }
         st.reading = Some(reading);
     }
+}
+
+/// The scope of a rule.
+fn scope_of(c: &Checked) -> ScopeKey {
+    ScopeKey {
+        service: c.rule.service.clone(),
+        instance: c.rule.instance.clone(),
+        endpoint: c.rule.endpoint.clone(),
+    }
+}
+
+/// The distinct scopes of the transaction rules.
+fn scopes(rules: &Rules) -> Vec<ScopeKey> {
+    let mut out: Vec<ScopeKey> = Vec::new();
+    for c in rules.rules.iter().filter(|c| c.rule.kind.on_transactions()) {
+        let k = scope_of(c);
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
 }
 
 /// Seconds of per-second buckets the rules need (plus a margin).

@@ -1,10 +1,9 @@
 //! Per-second transaction statistics kept in memory for the rules: one
-//! [`Bucket`] per second and (service, instance, endpoint), fed from the
-//! live transaction feed ([`crate::live`]) and kept only as long as the
-//! longest rule looks back.
+//! [`Bucket`] per second and per scope (service, instance, endpoint) that
+//! a transaction rule uses, fed from the live transaction feed
+//! ([`crate::live`]) and kept only as long as the longest rule looks back.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use osprey::model::HISTOGRAM_BOUNDS_MS;
 use parking_lot::Mutex;
@@ -121,90 +120,131 @@ impl Scope<'_> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    service: Arc<str>,
-    instance: Option<Arc<str>>,
-    endpoint: Arc<str>,
+/// A scope as the rules write it, owned: what [`Recent`] keeps a bucket
+/// per second for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ScopeKey {
+    /// Service equals.
+    pub service: Option<String>,
+    /// Instance equals.
+    pub instance: Option<String>,
+    /// Endpoint equals.
+    pub endpoint: Option<String>,
 }
 
-/// Most (service, instance, endpoint) keys kept per second; further
-/// endpoints of that second are counted under [`OTHER_ENDPOINT`].
-pub const MAX_KEYS_PER_SECOND: usize = 5_000;
-/// The endpoint name of what [`MAX_KEYS_PER_SECOND`] folds together.
-pub const OTHER_ENDPOINT: &str = "(other)";
+impl ScopeKey {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            service: self.service.as_deref(),
+            instance: self.instance.as_deref(),
+            endpoint: self.endpoint.as_deref(),
+        }
+    }
+}
 
 struct Inner {
     keep_s: u64,
-    seconds: BTreeMap<u64, HashMap<Key, Bucket>>,
+    scopes: Vec<ScopeKey>,
+    /// Per second, one bucket per scope (in `scopes` order).
+    seconds: BTreeMap<u64, Vec<Bucket>>,
 }
 
-/// The last seconds' buckets (shared by the feed and the evaluator).
+/// The last seconds' buckets of the scopes the transaction rules use
+/// (shared by the feed and the evaluator): memory is seconds × scopes,
+/// whatever the number of services and endpoints.
 pub struct Recent {
     inner: Mutex<Inner>,
 }
 
 impl Recent {
-    /// Keeps `keep_s` seconds before the newest second seen.
-    pub fn new(keep_s: u64) -> Self {
+    /// Keeps `keep_s` seconds of `scopes`.
+    pub fn new(scopes: Vec<ScopeKey>, keep_s: u64) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 keep_s: keep_s.max(1),
+                scopes,
                 seconds: BTreeMap::new(),
             }),
         }
     }
 
-    /// Changes how long seconds are kept (new rules).
-    pub fn set_keep(&self, keep_s: u64) {
-        self.inner.lock().keep_s = keep_s.max(1);
+    /// New rules: the scopes kept and for how long. A scope that stays
+    /// keeps its seconds; a new one starts empty.
+    pub fn set_scopes(&self, scopes: Vec<ScopeKey>, keep_s: u64) {
+        let mut g = self.inner.lock();
+        let old: HashMap<ScopeKey, usize> = g
+            .scopes
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect();
+        let map: Vec<Option<usize>> = scopes.iter().map(|k| old.get(k).copied()).collect();
+        for buckets in g.seconds.values_mut() {
+            *buckets = map
+                .iter()
+                .map(|i| i.and_then(|i| buckets.get(i).cloned()).unwrap_or_default())
+                .collect();
+        }
+        g.scopes = scopes;
+        g.keep_s = keep_s.max(1);
     }
 
-    /// Counts `rows` in the second each ended in; rows older than the
-    /// kept period (relative to `now_s`) are ignored.
+    /// Counts `rows` in the second each ended in, in every scope that
+    /// holds them; rows older than the kept period (relative to `now_s`)
+    /// are ignored.
     pub fn add(&self, rows: &[TxnRow], now_s: u64) {
         let mut g = self.inner.lock();
+        if g.scopes.is_empty() {
+            return;
+        }
         let floor = now_s.saturating_sub(g.keep_s);
-        let other: Arc<str> = Arc::from(OTHER_ENDPOINT);
+        let Inner {
+            scopes, seconds, ..
+        } = &mut *g;
         for r in rows {
             let sec = r.end_ns() / 1_000_000_000;
             if sec < floor {
                 continue;
             }
-            let map = g.seconds.entry(sec).or_default();
-            let mut key = Key {
-                service: r.service.clone(),
-                instance: r.instance.clone(),
-                endpoint: r.endpoint.clone(),
+            let holds = |k: &ScopeKey| {
+                k.scope()
+                    .matches(&r.service, r.instance.as_deref(), &r.endpoint)
             };
-            if map.len() >= MAX_KEYS_PER_SECOND && !map.contains_key(&key) {
-                key.endpoint = other.clone();
+            if !scopes.iter().any(holds) {
+                continue;
             }
-            map.entry(key).or_default().add(r.elapsed_ns, r.error);
+            let buckets = seconds
+                .entry(sec)
+                .or_insert_with(|| vec![Bucket::default(); scopes.len()]);
+            for (b, k) in buckets.iter_mut().zip(scopes.iter()) {
+                if holds(k) {
+                    b.add(r.elapsed_ns, r.error);
+                }
+            }
         }
         while g.seconds.first_key_value().is_some_and(|(s, _)| *s < floor) {
             g.seconds.pop_first();
         }
     }
 
-    /// The sum of seconds `from_s..to_s` in `scope`.
-    pub fn sum(&self, from_s: u64, to_s: u64, scope: Scope<'_>) -> Bucket {
+    /// The sum of seconds `from_s..to_s` of `scope` (empty when no rule
+    /// uses that scope).
+    pub fn sum(&self, from_s: u64, to_s: u64, scope: &ScopeKey) -> Bucket {
         let g = self.inner.lock();
         let mut out = Bucket::default();
-        for (_, map) in g.seconds.range(from_s..to_s) {
-            for (k, b) in map {
-                if scope.matches(&k.service, k.instance.as_deref(), &k.endpoint) {
-                    out.merge(b);
-                }
+        if let Some(i) = g.scopes.iter().position(|k| k == scope) {
+            for (_, buckets) in g.seconds.range(from_s..to_s) {
+                out.merge(&buckets[i]);
             }
         }
         out
     }
 
-    /// Seconds held and buckets in them (for status and tests).
+    /// Seconds held and scopes (for status and tests).
     pub fn size(&self) -> (usize, usize) {
         let g = self.inner.lock();
-        (g.seconds.len(), g.seconds.values().map(HashMap::len).sum())
+        (g.seconds.len(), g.scopes.len())
     }
 }
 
@@ -229,5 +269,65 @@ mod tests {
         w.subtract(&b);
         assert_eq!(w.count, b.count);
         assert_eq!(w.hist, b.hist);
+    }
+
+    fn row(service: &str, endpoint: &str, end_s: u64, error: bool) -> TxnRow {
+        use osprey::model::{SpanId, TraceId};
+        TxnRow {
+            seq: 0,
+            trace_id: TraceId::from_hex("0123456789abcdef0123456789abcdef").unwrap(),
+            span_id: SpanId::from_hex("0123456789abcdef").unwrap(),
+            parent: None,
+            service: service.into(),
+            endpoint: endpoint.into(),
+            start_ns: end_s * 1_000_000_000 - 5_000_000,
+            elapsed_ns: 5_000_000,
+            error,
+            client_ip: None,
+            user: None,
+            http_status: 200,
+            thread: 0,
+            instance: None,
+            tree_omitted: false,
+        }
+    }
+
+    #[test]
+    fn recent_keeps_the_rules_scopes_and_forgets_old_seconds() {
+        let all = ScopeKey::default();
+        let shop = ScopeKey {
+            service: Some("shop".into()),
+            ..ScopeKey::default()
+        };
+        let pay = ScopeKey {
+            endpoint: Some("POST /pay".into()),
+            ..shop.clone()
+        };
+        let r = Recent::new(vec![all.clone(), shop.clone()], 10);
+        r.add(
+            &[
+                row("shop", "POST /pay", 100, true),
+                row("shop", "GET /", 101, false),
+                row("bill", "GET /", 101, false),
+            ],
+            105,
+        );
+        assert_eq!(r.sum(100, 102, &all).count, 3);
+        assert_eq!(r.sum(100, 102, &shop).count, 2);
+        assert_eq!(r.sum(101, 102, &shop).errors, 0);
+        assert_eq!(r.sum(100, 102, &pay).count, 0, "not a rule's scope");
+        // New rules: `shop` keeps its seconds, `pay` starts empty.
+        r.set_scopes(vec![pay.clone(), shop.clone()], 10);
+        assert_eq!(r.sum(100, 102, &shop).count, 2);
+        assert_eq!(r.sum(100, 102, &pay).count, 0);
+        r.add(
+            &[
+                row("shop", "POST /pay", 104, false),
+                row("shop", "GET /", 80, false),
+            ],
+            111,
+        );
+        assert_eq!(r.sum(0, 200, &pay).count, 1, "second 80 is older than kept");
+        assert_eq!(r.size(), (2, 2), "seconds 101 and 104 (100 fell out)");
     }
 }

@@ -9,12 +9,15 @@ use osprey::model::HISTOGRAM_BOUNDS_MS;
 use parking_lot::Mutex;
 
 use super::encode::{Family, Sample, Type};
-use crate::alerts::window::{BUCKETS, Bucket, OTHER_ENDPOINT};
+use crate::alerts::window::{BUCKETS, Bucket};
 use crate::storage::TxnRow;
 
 /// Most (service, instance, endpoint) series; transactions of further
 /// endpoints are counted under the endpoint `(other)` of their service.
 pub const MAX_SERIES: usize = 10_000;
+
+/// The endpoint name of what [`MAX_SERIES`] folds together.
+pub const OTHER_ENDPOINT: &str = "(other)";
 
 type Key = (Arc<str>, Option<Arc<str>>, Arc<str>);
 
