@@ -19,6 +19,7 @@ import * as active from './active.js';
 import * as replay from './replay.js';
 import * as session from './session.js';
 import * as host from './host.js';
+import * as alerts from './alerts.js';
 
 const WINDOW_MS = 600_000;   // dots kept: last ten minutes ...
 const MAX_DOTS = 50_000;     // ... and at most this many
@@ -136,6 +137,7 @@ async function live() {
     if (t % 5 === 0) await guarded('inspector', pollCharts);
     if (t % 5 === 0) await guarded('instances', pollInstances);
     if (t % 2 === 0) await guarded('active services', pollActive);
+    if (t % 5 === 0) await guarded('alerts', alerts.poll);
   } finally {
     busy = false;
   }
@@ -204,6 +206,10 @@ function start() {
   servermap.init((name) => { filter.showOnly(name); host.showService(name); });
   host.init();
   session.init(document.querySelector('header'));
+  alerts.init((id) => tree.show(id));
+  // A linked transaction (`?txn=<id>`, as alert notices link) opens its tree.
+  const txn = new URLSearchParams(location.search).get('txn');
+  if (txn && /^[0-9a-f]{16}([0-9a-f]{16})?$/i.test(txn)) tree.show(txn);
   live();
   setInterval(live, 1000);
   setInterval(() => xlog.draw(), 1000);

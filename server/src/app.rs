@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub net: crate::api::NetConfig,
     /// Store in ClickHouse instead of the embedded store (`--storage`).
     pub clickhouse: Option<crate::storage::clickhouse::ClickHouseConfig>,
+    /// Alert rules and notifiers (see [`crate::alerts`]).
+    pub alerts: crate::alerts::AlertConfig,
 }
 
 impl ServerConfig {
@@ -45,6 +47,7 @@ impl ServerConfig {
             auth: crate::auth::AuthConfig::default(),
             net: crate::api::NetConfig::default(),
             clickhouse: None,
+            alerts: crate::alerts::AlertConfig::default(),
         }
     }
 }

@@ -28,12 +28,15 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod index;
 pub mod ingest;
+pub mod live;
+pub mod prom;
 pub mod record;
 pub mod storage;
 pub mod store;

@@ -60,8 +60,9 @@ async fn read_body(State(limits): State<BodyRead>, req: Request, next: Next) -> 
     }
 }
 
-/// The routes over `app`, guarded by `auth`.
-pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
+/// The routes over `app`, guarded by `auth`; `/metrics` and the alerts
+/// API over `live`.
+pub fn router(app: Arc<App>, auth: Arc<Auth>, live: Arc<crate::live::Live>) -> Router {
     let limit = app.config().max_body_bytes;
     let body = BodyRead {
         max: limit,
@@ -102,6 +103,7 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .route("/api/metrics", get(query::metrics))
         .route("/api/active", get(query::active))
         .route("/api/instances", get(query::instances))
+        .merge(crate::alerts::api::routes(live.clone()))
         .merge(crate::web::routes())
         .merge(auth::http::session_routes(auth.clone()))
         .layer(middleware::from_fn_with_state(app.clone(), mark_partial))
@@ -116,6 +118,7 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .merge(auth::http::public_routes(auth.clone()).layer(read()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app.clone())
+        .merge(crate::prom::routes(live, auth.clone()))
         // OTLP/gRPC: tonic services behind the same keys, limited by their
         // own message sizes.
         .merge(crate::ingest::grpc::routes(app, auth))
@@ -290,6 +293,8 @@ pub struct Running {
     pub app: Arc<App>,
     /// Its keys, users and sessions.
     pub auth: Arc<Auth>,
+    /// The live feed, `/metrics` counters and alert engine.
+    pub live: Arc<crate::live::Live>,
     tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -335,7 +340,13 @@ pub fn start(mut config: ServerConfig, listen: SocketAddr) -> io::Result<Running
     config.auth.secure_cookies |= tls.is_some();
     let auth = Arc::new(Auth::open(&config.store.dir, config.auth.clone())?);
     let net = config.net.clone();
+    let alerts = crate::alerts::Alerts::open(&config.alerts, &config.store.dir)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("alerts: {e}")))?;
     let app = App::open(config)?;
+    let live = Arc::new(
+        crate::live::Live::new(app.clone(), alerts)
+            .map_err(|e| io::Error::other(format!("live feed: {e}")))?,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -350,6 +361,7 @@ pub fn start(mut config: ServerConfig, listen: SocketAddr) -> io::Result<Running
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = app.clone();
     let guard = auth.clone();
+    let watched = live.clone();
     let secure = tls.is_some();
     let thread = std::thread::Builder::new()
         .name("osprey-server".into())
@@ -364,7 +376,19 @@ pub fn start(mut config: ServerConfig, listen: SocketAddr) -> io::Result<Running
                         let _ = tokio::task::spawn_blocking(move || app.maintain()).await;
                     }
                 });
-                let routes = router(served, guard);
+                let every = watched.clone();
+                let evaluator = tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(crate::live::Live::EVERY);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                    loop {
+                        tick.tick().await;
+                        let live = every.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || live.step(crate::time::now_ms()))
+                                .await;
+                    }
+                });
+                let routes = router(served, guard, watched);
                 let slots = listen::connection_slots(&net);
                 let (stop_all, stopping) = tokio::sync::watch::channel(());
                 let until = |mut rx: tokio::sync::watch::Receiver<()>| async move {
@@ -389,6 +413,7 @@ pub fn start(mut config: ServerConfig, listen: SocketAddr) -> io::Result<Running
                 };
                 tokio::join!(main, second, stop);
                 ticker.abort();
+                evaluator.abort();
             });
         })?;
     Ok(Running {
@@ -396,6 +421,7 @@ pub fn start(mut config: ServerConfig, listen: SocketAddr) -> io::Result<Running
         grpc_addr,
         app,
         auth,
+        live,
         tls: secure,
         stop: Some(stop),
         thread: Some(thread),

@@ -106,6 +106,14 @@ pub enum Command {
         /// (anyone who can reach it can read and send everything).
         #[arg(long)]
         insecure: bool,
+        /// Alert rules (TOML; default `<data>/alerts.toml`, saved there
+        /// when admins edit them in the viewer).
+        #[arg(long)]
+        alert_rules: Option<PathBuf>,
+        /// Alert notifiers: webhooks, Slack, e-mail, Alertmanager (TOML;
+        /// default `<data>/notifiers.toml`).
+        #[arg(long)]
+        alert_notifiers: Option<PathBuf>,
         /// Where the data lives: the embedded store in --data (default), or
         /// `clickhouse://host:8123[,host2:8123...]/db[?cluster=name]` (see
         /// server/CLICKHOUSE.md; create the schema with `osprey storage migrate`).
@@ -313,6 +321,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             insecure,
             storage,
             storage_buffer_bytes,
+            alert_rules,
+            alert_notifiers,
         } => {
             let clickhouse = clickhouse_config(storage.as_deref(), &data)?;
             let mut cfg = ServerConfig::new(data);
@@ -345,6 +355,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             cfg.net.header_timeout = header_timeout;
             cfg.net.body_timeout = body_timeout;
             cfg.auth.force = auth;
+            cfg.alerts.rules = alert_rules;
+            cfg.alerts.notifiers = alert_notifiers;
             cfg.auth.key_header = api_key_header
                 .to_ascii_lowercase()
                 .parse()
