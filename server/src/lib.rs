@@ -35,6 +35,7 @@ pub mod cli;
 pub mod index;
 pub mod ingest;
 pub mod record;
+pub mod report;
 pub mod storage;
 pub mod store;
 pub mod time;
