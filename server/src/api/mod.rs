@@ -4,6 +4,7 @@
 
 pub mod listen;
 mod query;
+mod report;
 
 use std::collections::HashMap;
 use std::io;
@@ -102,6 +103,7 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .route("/api/metrics", get(query::metrics))
         .route("/api/active", get(query::active))
         .route("/api/instances", get(query::instances))
+        .route("/api/report", get(report::report))
         .merge(crate::web::routes())
         .merge(auth::http::session_routes(auth.clone()))
         .layer(read())

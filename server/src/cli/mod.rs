@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod remote;
+mod report;
 
 pub use error::CliError;
 
@@ -105,6 +106,10 @@ pub enum Command {
         /// (anyone who can reach it can read and send everything).
         #[arg(long)]
         insecure: bool,
+        /// Send the reports this JSON file schedules by e-mail (see
+        /// `osprey_server::report::schedule`).
+        #[arg(long)]
+        reports: Option<PathBuf>,
     },
     /// Manage ingest API keys (stored hashed in `<data>/auth/keys.json`).
     Key {
@@ -149,6 +154,9 @@ pub enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Write a service's report (trends, top endpoints, slowest
+    /// transactions, top SQL, JVM and host) as HTML, CSV or PDF.
+    Report(report::ReportArgs),
     /// Import an agent's local store directory into a server data directory
     /// (the server must not be running on that directory).
     Import {
@@ -260,6 +268,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             header_timeout,
             body_timeout,
             insecure,
+            reports,
         } => {
             let mut cfg = ServerConfig::new(data);
             cfg.store.max_age = retention_age;
@@ -296,7 +305,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             for address in std::iter::once(listen).chain(cfg.net.grpc_listen) {
                 auth::check_exposure(address, cfg.net.tls.is_some(), auth_on, insecure)?;
             }
+            let schedule = reports
+                .as_deref()
+                .map(crate::report::schedule::Schedule::load)
+                .transpose()?;
+            let data_dir = cfg.store.dir.clone();
             let running = crate::api::start(cfg, listen).map_err(CliError::io("cannot start"))?;
+            let _reports = match schedule {
+                Some(s) => Some(
+                    s.start(running.app.clone(), &data_dir)
+                        .map_err(CliError::io("cannot start the report schedule"))?,
+                ),
+                None => None,
+            };
             let st = running.app.status();
             if let Some(a) = running.grpc_addr {
                 eprintln!("osprey: OTLP/gRPC also on {a}");
@@ -369,6 +390,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", render_at(&v));
             Ok(())
         }
+        Command::Report(args) => report::run(args),
         Command::Key { action, data } => auth::key(action, &data),
         Command::User { action, data } => auth::user(action, &data),
         Command::Import { dir, data } => {
