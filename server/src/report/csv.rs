@@ -24,8 +24,20 @@ pub fn render(r: &Report) -> Result<Vec<u8>, ReportError> {
     let rows: Vec<Vec<String>> = {
         let mut rows = vec![
             strings(&[
-                "summary", "service", "from", "to", "count", "errors", "error_pct", "tps_avg",
-                "tps_peak", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+                "summary",
+                "service",
+                "from",
+                "to",
+                "count",
+                "errors",
+                "error_pct",
+                "tps_avg",
+                "tps_peak",
+                "avg_ms",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "max_ms",
             ]),
             vec![
                 "summary".into(),
@@ -66,7 +78,14 @@ pub fn render(r: &Report) -> Result<Vec<u8>, ReportError> {
         endpoints(&mut rows, "top_by_errors", &r.top_by_errors);
         rows.push(Vec::new());
         rows.push(strings(&[
-            "slowest", "id", "trace_id", "endpoint", "end", "end_ms", "elapsed_ms", "error",
+            "slowest",
+            "id",
+            "trace_id",
+            "endpoint",
+            "end",
+            "end_ms",
+            "elapsed_ms",
+            "error",
             "instance",
         ]));
         for s in &r.slowest {
@@ -84,7 +103,13 @@ pub fn render(r: &Report) -> Result<Vec<u8>, ReportError> {
         }
         rows.push(Vec::new());
         rows.push(strings(&[
-            "sql", "statement", "count", "errors", "total_ms", "avg_ms", "max_ms",
+            "sql",
+            "statement",
+            "count",
+            "errors",
+            "total_ms",
+            "avg_ms",
+            "max_ms",
         ]));
         for s in &r.sql {
             rows.push(vec![

@@ -19,9 +19,10 @@ const NS_PER_MS: u64 = 1_000_000;
 /// Rows read per storage call.
 const PAGE: usize = 10_000;
 
-/// Response times in microseconds, 3 significant digits (0.1 % error).
+/// Response times in microseconds up to a day (longer ones count as a
+/// day), 3 significant digits (0.1 % error).
 fn histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant digits is a valid histogram")
+    Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("valid histogram bounds")
 }
 
 fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
@@ -329,11 +330,7 @@ fn summarize(s: SeriesJson) -> Option<SeriesSummary> {
         sum += p.1;
     }
     let step = n.div_ceil(SPARK_POINTS).max(1);
-    let spark = points
-        .iter()
-        .step_by(step)
-        .map(|p| (p.0, p.1))
-        .collect();
+    let spark = points.iter().step_by(step).map(|p| (p.0, p.1)).collect();
     Some(SeriesSummary {
         name: s.name,
         attributes: s.attributes,

@@ -94,7 +94,11 @@ pub fn render(r: &Report) -> String {
         "Response time",
         &xs,
         &[
-            ("average", "#1f6feb", r.trend.iter().map(|p| p.avg_ms).collect()),
+            (
+                "average",
+                "#1f6feb",
+                r.trend.iter().map(|p| p.avg_ms).collect(),
+            ),
             ("p95", "#d4760a", r.trend.iter().map(|p| p.p95_ms).collect()),
         ],
         "ms",
@@ -123,7 +127,11 @@ pub fn render(r: &Report) -> String {
             esc(&s.endpoint),
             esc(&format_ms(s.end_ms)),
             num(s.elapsed_ms),
-            if s.error { "<span class=\"err\">error</span>" } else { "" },
+            if s.error {
+                "<span class=\"err\">error</span>"
+            } else {
+                ""
+            },
             esc(s.instance.as_deref().unwrap_or("")),
             esc(&s.id)
         );

@@ -61,14 +61,20 @@ pub fn render(html: &str, cfg: &PdfConfig) -> Result<Vec<u8>, ReportError> {
             "--no-first-run",
             "--no-pdf-header-footer",
         ])
-        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
         .arg(format!("--print-to-pdf={}", out.display()))
         .arg(format!("file://{}", page.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .map_err(ReportError::io(format!("cannot start {}", browser.display())))?;
+        .map_err(ReportError::io(format!(
+            "cannot start {}",
+            browser.display()
+        )))?;
     let deadline = Instant::now() + cfg.timeout;
     let status = loop {
         match child.try_wait() {

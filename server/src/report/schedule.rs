@@ -204,12 +204,13 @@ impl Schedule {
                 .map_err(|e| ReportError::Config(format!("address {a:?}: {e}")))
         };
         let from = mailbox(&file.smtp.from)?;
-        let password = match &file.smtp.password_env {
-            Some(var) => Some(env(var).ok_or_else(|| {
-                ReportError::Config(format!("password_env: ${var} is not set"))
-            })?),
-            None => None,
-        };
+        let password =
+            match &file.smtp.password_env {
+                Some(var) => Some(env(var).ok_or_else(|| {
+                    ReportError::Config(format!("password_env: ${var} is not set"))
+                })?),
+                None => None,
+            };
         if password.is_some() && file.smtp.user.is_none() {
             return Err(ReportError::Config("password_env needs user".into()));
         }
@@ -423,7 +424,10 @@ fn save(path: &Path, sent: &BTreeMap<String, u64>) {
     let tmp = path.with_extension("json.tmp");
     let body = serde_json::to_vec_pretty(sent).unwrap_or_default();
     if let Err(e) = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, path)) {
-        eprintln!("osprey: cannot record sent reports in {}: {e}", path.display());
+        eprintln!(
+            "osprey: cannot record sent reports in {}: {e}",
+            path.display()
+        );
     }
 }
 
