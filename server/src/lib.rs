@@ -32,6 +32,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod dashboards;
 pub mod index;
 pub mod ingest;
 pub mod record;

@@ -2,6 +2,7 @@
 //! JSON query API (`/api/*`) and viewer (behind a login) on one listener
 //! ([`listen`]). See `server/README.md` for every route.
 
+mod dashboards;
 pub mod listen;
 mod query;
 mod report;
@@ -104,6 +105,7 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>) -> Router {
         .route("/api/active", get(query::active))
         .route("/api/instances", get(query::instances))
         .route("/api/report", get(report::report))
+        .merge(dashboards::routes(&app.config().store.dir))
         .merge(crate::web::routes())
         .merge(auth::http::session_routes(auth.clone()))
         .layer(read())
