@@ -43,6 +43,7 @@ const ASSETS: &[Asset] = &[
     asset!("active.js", JS),
     asset!("replay.js", JS),
     asset!("session.js", JS),
+    asset!("dashboards.js", JS),
     asset!("login.html", "text/html; charset=utf-8"),
     asset!("login.js", JS),
     asset!("login.css", "text/css; charset=utf-8"),
