@@ -61,7 +61,8 @@ export function chart(title, lines, x0, x1, marker, unit = '') {
   return fig;
 }
 
-function scaled(s) {
+/** Display unit and scale of a series (bytes as MiB, utilization as %). */
+export function scaled(s) {
   if (s.unit === 'By') return { unit: 'MiB', f: (v) => v / 1048576 };
   if (s.unit === '1' && /utilization/.test(s.name)) return { unit: '%', f: (v) => v * 100 };
   return { unit: s.unit || '', f: (v) => v };

@@ -9,7 +9,7 @@
 // from /api/xlog's columns, bucketed here. Metric charts from /api/metrics.
 
 import { el, getJSON, setUrlParams, urlParam } from './util.js';
-import { chart } from './charts.js';
+import { chart, scaled } from './charts.js';
 import { csrfHeaders } from './session.js';
 
 const RANGES = [[15, '15 min'], [60, '1 hour'], [360, '6 hours'], [1440, '24 hours']];
@@ -78,10 +78,13 @@ async function metric(c, from, to) {
   if (c.service) q.set('service', c.service);
   const m = await getJSON(`/api/metrics?${q}`);
   const services = new Set(m.series.map((s) => s.service)).size;
-  return m.series.slice(0, 6).map((s) => ({
+  const { unit, f } = m.series.length ? scaled(m.series[0]) : { unit: '', f: (v) => v };
+  const lines = m.series.slice(0, 6).map((s) => ({
     label: [services > 1 ? s.service : '', s.attributes].filter(Boolean).join(' ') || s.service,
-    pts: s.points.map(([time, v]) => [time, v]),
+    pts: s.points.map(([time, v]) => [time, f(v)]),
   }));
+  lines.unit = unit;
+  return lines;
 }
 
 /** Draws every chart of the board over the range ending now or at the replayed second. */
@@ -101,7 +104,7 @@ export async function draw() {
   // Built and attached in one go: each chart draws its canvas once laid out.
   const figs = board.charts.map((c, i) => {
     const { lines, error } = loaded[i];
-    const fig = chart(title(c), lines, from, to, at, c.kind === 'response' ? 'ms' : '');
+    const fig = chart(title(c), lines, from, to, at, c.kind === 'response' ? 'ms' : (lines.unit || ''));
     fig.dataset.kind = c.kind;
     fig.dataset.points = String(lines.reduce((n, l) => n + l.pts.filter(([, v]) => v > 0).length, 0));
     if (error) fig.append(el('p', { class: 'hint', role: 'alert', text: `cannot load: ${error}` }));
