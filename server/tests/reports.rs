@@ -295,7 +295,7 @@ fn check_report(r: &Report, sent: &[Sent], from_ns: u64, to_ns: u64) {
         e.2 += t.elapsed_ns;
     }
     let mut want: Vec<_> = by.iter().collect();
-    want.sort_by(|a, b| b.1.2.cmp(&a.1.2));
+    want.sort_by_key(|w| std::cmp::Reverse(w.1.2));
     let got: Vec<&str> = r.top_by_time.iter().map(|e| e.endpoint.as_str()).collect();
     assert_eq!(got, want.iter().map(|w| *w.0).collect::<Vec<_>>());
     for e in &r.top_by_time {
@@ -304,7 +304,7 @@ fn check_report(r: &Report, sent: &[Sent], from_ns: u64, to_ns: u64) {
         close(&e.endpoint, e.total_ms, total as f64 / 1e6);
     }
     let mut want_err: Vec<_> = by.iter().filter(|w| w.1.1 > 0).collect();
-    want_err.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+    want_err.sort_by_key(|w| std::cmp::Reverse(w.1.1));
     assert_eq!(
         r.top_by_errors
             .iter()
@@ -315,7 +315,7 @@ fn check_report(r: &Report, sent: &[Sent], from_ns: u64, to_ns: u64) {
 
     // The slowest, slowest first.
     let mut slow = mine.clone();
-    slow.sort_by(|a, b| b.elapsed_ns.cmp(&a.elapsed_ns));
+    slow.sort_by_key(|t| std::cmp::Reverse(t.elapsed_ns));
     let want_ids: Vec<String> = slow
         .iter()
         .take(r.slowest.len())

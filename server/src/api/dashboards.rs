@@ -36,26 +36,22 @@ fn failed(e: BoardError) -> Response {
     (code, Json(json!({ "error": e.to_string() }))).into_response()
 }
 
-fn boards(shelf: &Shelf) -> Result<&Boards, Response> {
+fn boards(shelf: &Shelf) -> Result<&Boards, BoardError> {
     match shelf {
         Shelf::Open(b) => Ok(b),
-        Shelf::Damaged(m) => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": format!("the boards file is damaged: {m}") })),
-        )
-            .into_response()),
+        Shelf::Damaged(m) => Err(BoardError::Damaged(m.to_string())),
     }
 }
 
-fn parse(body: &[u8]) -> Result<BoardInput, Response> {
-    serde_json::from_slice(body).map_err(|e| failed(BoardError::Invalid(e.to_string())))
+fn parse(body: &[u8]) -> Result<BoardInput, BoardError> {
+    serde_json::from_slice(body).map_err(|e| BoardError::Invalid(e.to_string()))
 }
 
 macro_rules! ok_or_return {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(r) => return r,
+            Err(e) => return failed(e),
         }
     };
 }

@@ -117,6 +117,8 @@ pub enum BoardError {
     Full,
     /// The file could not be written (500).
     Io(std::io::Error),
+    /// The file could not be read at start; it is left as it is (500).
+    Damaged(String),
 }
 
 impl BoardError {
@@ -127,7 +129,7 @@ impl BoardError {
             Self::NotOwner => 403,
             Self::Invalid(_) => 400,
             Self::Full => 409,
-            Self::Io(_) => 500,
+            Self::Io(_) | Self::Damaged(_) => 500,
         }
     }
 }
@@ -140,6 +142,7 @@ impl std::fmt::Display for BoardError {
             Self::Invalid(m) => write!(f, "invalid board: {m}"),
             Self::Full => write!(f, "at most {MAX_BOARDS} boards"),
             Self::Io(e) => write!(f, "cannot save the boards: {e}"),
+            Self::Damaged(m) => write!(f, "the boards file is damaged: {m}"),
         }
     }
 }
