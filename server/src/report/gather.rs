@@ -26,8 +26,9 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// Distinct endpoints kept apart; past it, others share [`OTHER_ENDPOINTS`]
-/// (URLs with ids in them would otherwise grow without bound).
-pub const MAX_ENDPOINTS: usize = 5_000;
+/// (URLs with ids in them would otherwise grow without bound; each
+/// endpoint holds a histogram of about 32 KiB).
+pub const MAX_ENDPOINTS: usize = 1_000;
 /// The name the endpoints past [`MAX_ENDPOINTS`] are counted under.
 pub const OTHER_ENDPOINTS: &str = "(other endpoints)";
 
