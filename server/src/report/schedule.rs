@@ -367,7 +367,7 @@ impl Schedule {
             .name("osprey-reports".into())
             .spawn(move || self.run(&app, &state_path, &stopped))?;
         Ok(ScheduleHandle {
-            _stop: stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -433,14 +433,15 @@ fn save(path: &Path, sent: &BTreeMap<String, u64>) {
 
 /// A running schedule; dropping it stops the thread (after a send under way).
 pub struct ScheduleHandle {
-    _stop: mpsc::Sender<()>,
+    /// Dropping it wakes the thread, which then ends.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ScheduleHandle {
     /// Stops the schedule and waits for its thread.
     pub fn stop(mut self) {
-        drop(std::mem::replace(&mut self._stop, mpsc::channel().0));
+        self.stop.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
