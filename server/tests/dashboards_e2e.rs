@@ -18,13 +18,7 @@ mod viewer_support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::{
-    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message;
 use serde_json::{Value, json};
 use support::*;
 use viewer_support::{Browser, serve};
@@ -68,44 +62,12 @@ fn produce(url: &str) -> (Vec<(String, u64)>, u64) {
         &proto(&request("shop", spans)),
     );
     assert_eq!(status, 200, "{body}");
-    let points = [now - 50_000, now - 30_000, now - 10_000]
+    let heap = [now - 50_000, now - 30_000, now - 10_000]
         .iter()
         .enumerate()
-        .map(|(i, t)| NumberDataPoint {
-            time_unix_nano: t * MS,
-            value: Some(number_data_point::Value::AsDouble(
-                (i as f64 + 1.0) * 64.0 * 1_048_576.0,
-            )),
-            ..NumberDataPoint::default()
-        })
-        .collect();
-    let req = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", sv("shop"))],
-                ..Resource::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "jvm.memory.used".into(),
-                    unit: "By".into(),
-                    data: Some(metric::Data::Gauge(Gauge {
-                        data_points: points,
-                    })),
-                    ..Metric::default()
-                }],
-                ..ScopeMetrics::default()
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    let (status, body) = post(
-        &format!("{url}/v1/metrics"),
-        "application/x-protobuf",
-        None,
-        &req.encode_to_vec(),
-    );
-    assert_eq!(status, 200, "{body}");
+        .map(|(i, t)| (t * MS, (i as f64 + 1.0) * 64.0 * 1_048_576.0))
+        .collect::<Vec<_>>();
+    send_metrics(url, "shop", vec![gauge("jvm.memory.used", "By", &heap)]);
     (txns, now)
 }
 

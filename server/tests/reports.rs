@@ -20,14 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::{
-    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span::SpanKind};
 use osprey_server::report::Report;
-use prost::Message;
 use serde_json::Value;
 use support::*;
 use viewer_support::{Proc, eventually, free_port, repo_root, which};
@@ -185,47 +179,6 @@ fn send(url: &str, sent: &[Sent]) {
         );
         assert_eq!(status, 200, "{body}");
     }
-}
-
-fn gauge(name: &str, unit: &str, points: &[(u64, f64)]) -> Metric {
-    Metric {
-        name: name.into(),
-        unit: unit.into(),
-        data: Some(metric::Data::Gauge(Gauge {
-            data_points: points
-                .iter()
-                .map(|&(t, v)| NumberDataPoint {
-                    time_unix_nano: t,
-                    value: Some(number_data_point::Value::AsDouble(v)),
-                    ..NumberDataPoint::default()
-                })
-                .collect(),
-        })),
-        ..Metric::default()
-    }
-}
-
-fn send_metrics(url: &str, service: &str, metrics: Vec<Metric>) {
-    let req = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", sv(service))],
-                ..Resource::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                metrics,
-                ..ScopeMetrics::default()
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    let (status, body) = post(
-        &format!("{url}/v1/metrics"),
-        "application/x-protobuf",
-        None,
-        &req.encode_to_vec(),
-    );
-    assert_eq!(status, 200, "{body}");
 }
 
 /// Nearest-rank percentile of `v` (sorted), ms.
@@ -505,20 +458,15 @@ fn reports_count_what_was_sent_in_every_format_and_are_mailed_on_schedule() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("from must be before to"), "{body}");
 
+    // `osprey report` of `shop` over the range from `source`, with `more`.
+    let report = |source: [&str; 2], more: &[&str]| {
+        let mut args = vec!["report", source[0], source[1], "--service", "shop"];
+        args.extend(["--from", &from, "--to", &to]);
+        args.extend(more);
+        osprey(&args)
+    };
     // CSV through the CLI against the server: the same figures.
-    let csv_remote = osprey(&[
-        "report",
-        "--server",
-        &url,
-        "--service",
-        "shop",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--format",
-        "csv",
-    ]);
+    let csv_remote = report(["--server", &url], &["--format", "csv"]);
     let summary = csv_summary(&csv_remote);
     assert_eq!(summary["count"], r.totals.count.to_string());
     assert_eq!(summary["errors"], r.totals.errors.to_string());
@@ -530,38 +478,17 @@ fn reports_count_what_was_sent_in_every_format_and_are_mailed_on_schedule() {
     );
 
     // HTML: self-contained, charts inline, no script.
-    let html = osprey(&[
-        "report",
-        "--server",
-        &url,
-        "--service",
-        "shop",
-        "--from",
-        &from,
-        "--to",
-        &to,
-    ]);
+    let html = report(["--server", &url], &[]);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert_eq!(html.matches("<figure><figcaption>").count(), 3);
     assert!(!html.contains("<script") && !html.contains("src="));
 
     // PDF printed by Chromium, read back as text.
     let pdf = dir.0.join("shop.pdf");
-    osprey(&[
-        "report",
-        "--server",
-        &url,
-        "--service",
-        "shop",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--format",
-        "pdf",
-        "--out",
-        pdf.to_str().unwrap(),
-    ]);
+    report(
+        ["--server", &url],
+        &["--format", "pdf", "--out", pdf.to_str().unwrap()],
+    );
     let text = pdf_text(&pdf);
     for needle in [
         "Osprey report: shop",
@@ -647,18 +574,6 @@ fn reports_count_what_was_sent_in_every_format_and_are_mailed_on_schedule() {
 
     // The data directory, read directly once the server is gone: the same CSV.
     drop(server);
-    let csv_local = osprey(&[
-        "report",
-        "--data",
-        data.to_str().unwrap(),
-        "--service",
-        "shop",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--format",
-        "csv",
-    ]);
+    let csv_local = report(["--data", data.to_str().unwrap()], &["--format", "csv"]);
     assert_eq!(csv_local, csv_remote);
 }

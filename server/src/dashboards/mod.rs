@@ -288,9 +288,14 @@ impl Boards {
         }
     }
 
-    /// Replaces board `id` (its owner stays).
-    pub fn update(&self, who: &Caller, id: &str, input: BoardInput) -> Result<Board, BoardError> {
-        check(&input)?;
+    /// Applies `edit` to a copy of the list with board `id` (which `who`
+    /// may change) at the index given, saves it, then keeps it.
+    fn change<R>(
+        &self,
+        who: &Caller,
+        id: &str,
+        edit: impl FnOnce(&mut Vec<Board>, usize) -> R,
+    ) -> Result<R, BoardError> {
         let mut boards = self.boards.lock();
         let i = boards
             .iter()
@@ -298,31 +303,31 @@ impl Boards {
             .ok_or(BoardError::NotFound)?;
         Self::may_change(&boards[i], who)?;
         let mut next = boards.clone();
-        let b = &mut next[i];
-        b.name = input.name.trim().to_owned();
-        b.shared = input.shared;
-        b.range_min = input.range_min.unwrap_or(b.range_min);
-        b.charts = input.charts;
-        b.updated_ms = crate::time::now_ms();
-        let board = b.clone();
+        let out = edit(&mut next, i);
         self.save(&next)?;
         *boards = next;
-        Ok(board)
+        Ok(out)
+    }
+
+    /// Replaces board `id` (its owner stays).
+    pub fn update(&self, who: &Caller, id: &str, input: BoardInput) -> Result<Board, BoardError> {
+        check(&input)?;
+        self.change(who, id, |next, i| {
+            let b = &mut next[i];
+            b.name = input.name.trim().to_owned();
+            b.shared = input.shared;
+            b.range_min = input.range_min.unwrap_or(b.range_min);
+            b.charts = input.charts;
+            b.updated_ms = crate::time::now_ms();
+            b.clone()
+        })
     }
 
     /// Deletes board `id`.
     pub fn delete(&self, who: &Caller, id: &str) -> Result<(), BoardError> {
-        let mut boards = self.boards.lock();
-        let i = boards
-            .iter()
-            .position(|b| b.id == id)
-            .ok_or(BoardError::NotFound)?;
-        Self::may_change(&boards[i], who)?;
-        let mut next = boards.clone();
-        next.remove(i);
-        self.save(&next)?;
-        *boards = next;
-        Ok(())
+        self.change(who, id, |next, i| {
+            next.remove(i);
+        })
     }
 
     /// Writes `boards` to a temporary file, syncs it and renames it over
