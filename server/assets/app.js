@@ -7,8 +7,13 @@
 // Every few seconds the server map, the inspector and active services.
 // Replay: /api/at for one second drives the scatter, list and map; the
 // charts show the five minutes up to it with a marker.
+//
+// The whole view is in the page URL, so every view can be linked: the
+// filter (filter.js), `t` (the replayed second, UNIX ms), `txn` (the
+// transaction whose call tree is open), `range` (minutes of the inspector
+// and the board) and `board` (dashboards.js).
 
-import { getJSON, clock } from './util.js';
+import { getJSON, clock, setUrlParams, urlParam } from './util.js';
 import * as xlog from './xlog.js';
 import * as list from './list.js';
 import * as tree from './tree.js';
@@ -20,10 +25,17 @@ import * as replay from './replay.js';
 import * as session from './session.js';
 import * as host from './host.js';
 import * as alerts from './alerts.js';
+import * as dashboards from './dashboards.js';
 
 const WINDOW_MS = 600_000;   // dots kept: last ten minutes ...
 const MAX_DOTS = 50_000;     // ... and at most this many
-const CHART_MS = 300_000;    // inspector range
+const CHART_MS = 300_000;    // inspector range, unless the URL sets `range`
+
+/** The inspector's range, ms: the URL's `range` (minutes) or five minutes. */
+function chartMs() {
+  const r = Number(urlParam('range'));
+  return Number.isFinite(r) && r > 0 ? Math.min(r, 1440) * 60_000 : CHART_MS;
+}
 
 const state = { mode: 'live', t: null, filter: {}, gen: 0, dots: [], cursor: null, polls: 0, errors: 0 };
 let tick = 0;
@@ -86,7 +98,7 @@ async function pollMap() {
 }
 
 async function pollCharts() {
-  const to = Date.now() + 1000, from = to - CHART_MS;
+  const to = Date.now() + 1000, from = to - chartMs();
   const [agg, met] = await Promise.all([
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
     getJSON(`/api/metrics?from=${from}&to=${to}`),
@@ -150,6 +162,8 @@ async function replayAt(t) {
   state.mode = 'replay';
   state.t = t;
   replay.showAt(t);
+  setUrlParams({ t });
+  dashboards.draw();
   const mode = document.getElementById('mode');
   mode.className = 'mode replay';
   const at = await getJSON(`/api/at?t=${t}&limit=${MAX_DOTS}`);
@@ -168,7 +182,7 @@ async function replayAt(t) {
   const sampled = active.fromMetrics(named('osprey.active.count'), named('osprey.active.elapsed'), second + 999)
     .filter((s) => !reported.has(s.service));
   active.show(at.active.concat(sampled));
-  const from = second - CHART_MS, to = second + 1000;
+  const from = second - chartMs(), to = second + 1000;
   const [agg, met] = await Promise.all([
     getJSON(`/api/aggregates?from=${from}&to=${to}&window_s=60`),
     getJSON(`/api/metrics?from=${from}&to=${to}`),
@@ -183,6 +197,8 @@ function goLive() {
   state.mode = 'live';
   state.t = null;
   replay.showAt(null);
+  setUrlParams({ t: null });
+  dashboards.draw();
   delete document.body.dataset.replay;
   const mode = document.getElementById('mode');
   mode.className = 'mode live';
@@ -192,9 +208,15 @@ function goLive() {
   live();
 }
 
+/** Opens the call tree of transaction `id` and keeps it in the URL. */
+function openTree(id) {
+  tree.show(id);
+  setUrlParams({ txn: id });
+}
+
 function start() {
-  xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); tree.show(dot.id); });
-  list.init((d) => tree.show(d.id));
+  xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); openTree(dot.id); });
+  list.init((d) => openTree(d.id));
   state.filter = filter.init((f) => {
     state.filter = f;
     state.gen++;
@@ -207,9 +229,17 @@ function start() {
   host.init();
   session.init(document.querySelector('header'));
   alerts.init((id) => tree.show(id));
-  // A linked transaction (`?txn=<id>`, as alert notices link) opens its tree.
-  const txn = new URLSearchParams(location.search).get('txn');
-  if (txn && /^[0-9a-f]{16}([0-9a-f]{16})?$/i.test(txn)) tree.show(txn);
+  charts.setAddHandler((spec) => dashboards.addChart(spec));
+  dashboards.init(document.getElementById('boards-panel'), {
+    replayAt: () => (state.mode === 'replay' ? state.t : null),
+    filter: () => state.filter,
+  });
+  // A linked view: the replayed second and the open call tree (`?txn=<id>`,
+  // as alert notices link).
+  const t = Number(urlParam('t'));
+  if (urlParam('t') && Number.isFinite(t) && t > 0) replayAt(t);
+  const txn = urlParam('txn');
+  if (txn) tree.show(txn);
   live();
   setInterval(live, 1000);
   setInterval(() => xlog.draw(), 1000);

@@ -17,8 +17,15 @@ const CUMULATIVE = new Set(['jvm.gc.collections.count', 'jvm.gc.collections.elap
 const MAX_CHARTS = 24;
 const MIN_SPAN_MS = 60_000;
 
+let onAdd = null;
+
+/** Gives every inspector chart an "Add to board" button calling `f(spec)`. */
+export function setAddHandler(f) {
+  onAdd = f;
+}
+
 /** Draws one chart: `lines` = [{label, pts: [[t_ms, v]]}], x range [x0, x1]. */
-function chart(title, lines, x0, x1, marker, unit = '') {
+export function chart(title, lines, x0, x1, marker, unit = '') {
   const canvas = el('canvas', { role: 'img', 'aria-label': title });
   const legend = el('div', { class: 'legend' }, ...lines.map((l, i) => {
     const key = el('span', { text: '■ ' });
@@ -54,7 +61,8 @@ function chart(title, lines, x0, x1, marker, unit = '') {
   return fig;
 }
 
-function scaled(s) {
+/** Display unit and scale of a series (bytes as MiB, utilization as %). */
+export function scaled(s) {
   if (s.unit === 'By') return { unit: 'MiB', f: (v) => v / 1048576 };
   if (s.unit === '1' && /utilization/.test(s.name)) return { unit: '%', f: (v) => v * 100 };
   return { unit: s.unit || '', f: (v) => v };
@@ -83,10 +91,21 @@ export function show(seconds, series, x0, x1, marker = null) {
   x0 = Math.max(x0, Math.min(first, x1 - MIN_SPAN_MS));
   const figs = [];
   const pts = (f) => seconds.map((s) => [s.second * 1000, f(s)]);
+  const addable = (fig, spec) => {
+    if (onAdd) {
+      fig.append(el('button', {
+        type: 'button', class: 'chart-add', text: 'Add to board',
+        'aria-label': `Add ${fig.dataset.name} to the board`, onclick: () => onAdd(spec),
+      }));
+    }
+    return fig;
+  };
   figs.push(chart('TPS', [{ label: 'transactions/s', pts: pts((s) => s.count) },
     { label: 'errors/s', pts: pts((s) => s.errors) }], x0, x1, marker));
+  addable(figs[0], { kind: 'tps' });
   figs.push(chart('Response time', [{ label: 'avg', pts: pts((s) => s.elapsed_avg_ms) },
     { label: 'max', pts: pts((s) => s.elapsed_max_ms) }], x0, x1, marker, 'ms'));
+  addable(figs[1], { kind: 'response' });
   const byName = new Map();
   for (const s of series) (byName.get(s.name) || byName.set(s.name, []).get(s.name)).push(s);
   const names = [...byName.keys()].sort((a, b) => {
@@ -101,7 +120,8 @@ export function show(seconds, series, x0, x1, marker = null) {
       label: [services > 1 ? s.service : '', s.attributes].filter(Boolean).join(' ') || s.service,
       pts: CUMULATIVE.has(name) ? increases(s.points, f) : s.points.map(([t, v]) => [t, f(v)]),
     }));
-    figs.push(chart(name, lines, x0, x1, marker, CUMULATIVE.has(name) ? `${unit} per sample` : unit));
+    figs.push(addable(chart(name, lines, x0, x1, marker, CUMULATIVE.has(name) ? `${unit} per sample` : unit),
+      { kind: 'metric', metric: name }));
   }
   box.replaceChildren(...figs);
   box.dataset.metrics = JSON.stringify(names);

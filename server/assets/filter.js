@@ -5,7 +5,7 @@
 // a reload or a shared link shows the same view. The instances table lists
 // each service's processes; a click filters by one.
 
-import { clock, el } from './util.js';
+import { clock, el, setUrlParams } from './util.js';
 
 const form = () => document.getElementById('filter');
 
@@ -58,10 +58,11 @@ function fromUrl() {
   form().elements.error.checked = params.get('error') === 'true';
 }
 
-/** Puts filter `f` in the page URL (replacing the entry: no history flood). */
+/** Puts filter `f` in the page URL, keeping the rest of the view's state there. */
 function toUrl(f) {
-  const q = new URLSearchParams(f).toString();
-  window.history.replaceState(null, '', `${window.location.pathname}${q ? '?' + q : ''}`);
+  const values = { error: f.error || null };
+  for (const k of FIELDS) values[k] = f[k] || null;
+  setUrlParams(values);
 }
 
 /**

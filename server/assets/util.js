@@ -55,3 +55,23 @@ export function fitCanvas(canvas) {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   return { ctx, w, h };
 }
+
+/** The page URL's query parameter `k` (null when absent). */
+export function urlParam(k) {
+  return new URLSearchParams(window.location.search).get(k);
+}
+
+/**
+ * Sets (or, for null/empty values, removes) query parameters of the page
+ * URL, keeping the others: every view can be linked. Replaces the history
+ * entry (no flood of entries while the state changes).
+ */
+export function setUrlParams(values) {
+  const p = new URLSearchParams(window.location.search);
+  for (const [k, v] of Object.entries(values)) {
+    if (v === null || v === undefined || v === '') p.delete(k);
+    else p.set(k, String(v));
+  }
+  const q = p.toString();
+  window.history.replaceState(null, '', `${window.location.pathname}${q ? '?' + q : ''}`);
+}

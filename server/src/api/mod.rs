@@ -2,8 +2,10 @@
 //! JSON query API (`/api/*`) and viewer (behind a login) on one listener
 //! ([`listen`]). See `server/README.md` for every route.
 
+mod dashboards;
 pub mod listen;
 mod query;
+mod report;
 
 use std::collections::HashMap;
 use std::io;
@@ -104,6 +106,8 @@ pub fn router(app: Arc<App>, auth: Arc<Auth>, live: Arc<crate::live::Live>) -> R
         .route("/api/active", get(query::active))
         .route("/api/instances", get(query::instances))
         .merge(crate::alerts::api::routes(live.clone()))
+        .route("/api/report", get(report::report))
+        .merge(dashboards::routes(&app.config().store.dir))
         .merge(crate::web::routes())
         .merge(auth::http::session_routes(auth.clone()))
         .layer(middleware::from_fn_with_state(app.clone(), mark_partial))

@@ -62,6 +62,8 @@ pub enum CliError {
     LoginRefused(u16),
     /// The remote server throttles logins after failures.
     TooManyLogins,
+    /// A report could not be made, or the report schedule is wrong.
+    Report(crate::report::ReportError),
 }
 
 impl fmt::Display for CliError {
@@ -88,6 +90,7 @@ impl fmt::Display for CliError {
             ),
             Self::LoginRefused(status) => write!(f, "login refused ({status})"),
             Self::TooManyLogins => f.write_str("too many failed logins: try again later"),
+            Self::Report(e) => e.fmt(f),
         }
     }
 }
@@ -98,8 +101,15 @@ impl std::error::Error for CliError {
             Self::Io { source, .. } => Some(source),
             Self::Auth(e) => Some(e),
             Self::Storage(e) => Some(e),
+            Self::Report(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::report::ReportError> for CliError {
+    fn from(e: crate::report::ReportError) -> Self {
+        Self::Report(e)
     }
 }
 

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 pub mod host;
 mod remote;
+mod report;
 
 pub use error::CliError;
 
@@ -123,6 +124,10 @@ pub enum Command {
         /// shard is unreachable; past it ingest answers 503.
         #[arg(long, default_value_t = 1 << 30)]
         storage_buffer_bytes: u64,
+        /// Send the reports this JSON file schedules by e-mail (see
+        /// `osprey_server::report::schedule`).
+        #[arg(long)]
+        reports: Option<PathBuf>,
     },
     /// Manage an external storage backend's schema.
     Storage {
@@ -173,6 +178,9 @@ pub enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Write a service's report (trends, top endpoints, slowest
+    /// transactions, top SQL, JVM and host) as HTML, CSV or PDF.
+    Report(report::ReportArgs),
     /// Import an agent's local store directory into a server data directory
     /// (the server must not be running on that directory).
     Import {
@@ -319,6 +327,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             header_timeout,
             body_timeout,
             insecure,
+            reports,
             storage,
             storage_buffer_bytes,
             alert_rules,
@@ -367,7 +376,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             for address in std::iter::once(listen).chain(cfg.net.grpc_listen) {
                 auth::check_exposure(address, cfg.net.tls.is_some(), auth_on, insecure)?;
             }
+            let schedule = reports
+                .as_deref()
+                .map(crate::report::schedule::Schedule::load)
+                .transpose()?;
+            let data_dir = cfg.store.dir.clone();
             let running = crate::api::start(cfg, listen).map_err(CliError::io("cannot start"))?;
+            let _reports = match schedule {
+                Some(s) => Some(
+                    s.start(running.app.clone(), &data_dir)
+                        .map_err(CliError::io("cannot start the report schedule"))?,
+                ),
+                None => None,
+            };
             let st = running.app.status();
             if let Some(a) = running.grpc_addr {
                 eprintln!("osprey: OTLP/gRPC also on {a}");
@@ -453,6 +474,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Host(args) => host::run(args),
+        Command::Report(args) => report::run(args),
         Command::Key { action, data } => auth::key(action, &data),
         Command::User { action, data } => auth::user(action, &data),
         Command::Import { dir, data } => {

@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("replay.js", JS),
     asset!("session.js", JS),
     asset!("alerts.js", JS),
+    asset!("dashboards.js", JS),
     asset!("login.html", "text/html; charset=utf-8"),
     asset!("login.js", JS),
     asset!("login.css", "text/css; charset=utf-8"),

@@ -6,8 +6,12 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use prost::Message;
@@ -246,4 +250,47 @@ pub fn serve_binary(data: &std::path::Path, extra: &[&str]) -> (ServerProcess, S
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
     (ServerProcess(child), url)
+}
+
+/// A gauge of `points` (`(time ns, value)`).
+pub fn gauge(name: &str, unit: &str, points: &[(u64, f64)]) -> Metric {
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: points
+                .iter()
+                .map(|&(t, v)| NumberDataPoint {
+                    time_unix_nano: t,
+                    value: Some(number_data_point::Value::AsDouble(v)),
+                    ..NumberDataPoint::default()
+                })
+                .collect(),
+        })),
+        ..Metric::default()
+    }
+}
+
+/// POSTs `metrics` of `service` to `{url}/v1/metrics`; panics unless 200.
+pub fn send_metrics(url: &str, service: &str, metrics: Vec<Metric>) {
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", sv(service))],
+                ..Resource::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..ScopeMetrics::default()
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let (status, body) = post(
+        &format!("{url}/v1/metrics"),
+        "application/x-protobuf",
+        None,
+        &req.encode_to_vec(),
+    );
+    assert_eq!(status, 200, "{body}");
 }
