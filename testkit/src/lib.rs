@@ -1,8 +1,9 @@
 //! Test support shared by Osprey's crates (never shipped): a loopback
-//! OTLP/HTTP receiver that decodes what exporters send, and helpers to read
-//! the decoded spans.
+//! OTLP/HTTP receiver that decodes what exporters send, helpers to read
+//! the decoded spans, the secrets scanner, and a fault-injecting TCP proxy.
 
 pub mod otlp_receiver;
+pub mod secrets;
 pub mod spans;
 
 pub use otlp_receiver::{Receiver, Reply, Request};
