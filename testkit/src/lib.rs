@@ -2,8 +2,10 @@
 //! OTLP/HTTP receiver that decodes what exporters send, helpers to read
 //! the decoded spans, the secrets scanner, and a fault-injecting TCP proxy.
 
+pub mod fault_proxy;
 pub mod otlp_receiver;
 pub mod secrets;
 pub mod spans;
 
+pub use fault_proxy::{FaultProxy, Mode, TlsFront};
 pub use otlp_receiver::{Receiver, Reply, Request};
