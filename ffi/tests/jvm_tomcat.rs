@@ -480,7 +480,11 @@ fn no_planted_secret_leaves_the_agent() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let spans = loop {
         let spans = received(&receiver);
-        if spans.iter().filter(|s| s.name.starts_with("SELECT")).count() >= 4
+        if spans
+            .iter()
+            .filter(|s| s.name.starts_with("SELECT"))
+            .count()
+            >= 4
             || Instant::now() >= deadline
         {
             break spans;

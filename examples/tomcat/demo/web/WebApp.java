@@ -50,6 +50,7 @@ public final class WebApp {
         Tomcat.addServlet(ctx, "bench", new Bench()).addMapping("/bench");
         Tomcat.addServlet(ctx, "stats", new Stats()).addMapping("/stats");
         Tomcat.addServlet(ctx, "login", new Login()).addMapping("/login");
+        Tomcat.addServlet(ctx, "big", new Big()).addMapping("/big");
         tomcat.start();
         System.out.println("port=" + connector.getLocalPort());
         System.out.flush();
@@ -97,6 +98,27 @@ public final class WebApp {
                 }
             } catch (java.sql.SQLException e) {
                 answer = "db error " + e.getClass().getName();
+            }
+            resp.getWriter().print(answer);
+        }
+    }
+
+    /**
+     * For the agent-fault test ({@code ffi/tests/jvm_faults.rs}): calls {@code demo.web.Big.sum()}
+     * when the test put that class on the class path (a method too large to instrument), else
+     * answers {@code no big}.
+     */
+    static final class Big extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            String answer;
+            try {
+                answer = "big " + Class.forName("demo.web.Big").getMethod("sum").invoke(null);
+            } catch (ClassNotFoundException e) {
+                answer = "no big";
+            } catch (ReflectiveOperationException e) {
+                answer = "big failed " + e.getCause();
             }
             resp.getWriter().print(answer);
         }
