@@ -30,6 +30,9 @@ use osprey_testkit::Receiver;
 /// 21 842 of them make a 65 530-byte method, 5 bytes under the limit.
 const BIG_STATEMENTS: usize = 21_842;
 
+/// What the line of the failed transform says.
+const TRANSFORM: &str = "could not instrument demo.web.Big";
+
 fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-faults", &["-DskipTests"])
 }
@@ -168,27 +171,26 @@ fn agent_faults_never_change_a_response() {
     assert!(statuses.iter().any(|s| s.contains(" 500")), "{statuses:?}");
     assert_eq!(expected[6].1, format!("big {}", 7 * BIG_STATEMENTS));
 
-    let transform = "could not instrument demo.web.Big";
     let cases: [Case; 4] = [
         (
             "every-3rd-call",
             "",
             &[("OSPREY_FAULT_EVERY", "3")],
-            &["internal error in libosprey", transform],
+            &["internal error in libosprey", TRANSFORM],
         ),
         (
             "exporter-panics",
             "",
             &[("OSPREY_FAULT_EXPORTER_PANIC", "1")],
-            &["export to `panicking` failed", transform],
+            &["export to `panicking` failed", TRANSFORM],
         ),
         (
             "corrupt-config",
             ",batch.delay_ms=soon",
             &[],
-            &["batch.delay_ms", transform],
+            &["batch.delay_ms", TRANSFORM],
         ),
-        ("failed-transform", "", &[], &[transform]),
+        ("failed-transform", "", &[], &[TRANSFORM]),
     ];
     let mut report = Vec::new();
     for (label, extra, env, expected_lines) in cases {
