@@ -230,10 +230,12 @@ fn run_fault(label: &str, fault: Mode, tls: Option<&Tls>) -> String {
     let mut fault_after_recovery = 0;
     for r in &requests {
         for s in all_spans(&[r.traces()]) {
-            if PHASES.contains(&s.name.as_str()) && roots.insert(s.span_id.clone()) {
-                if s.name == PHASES[1] && r.at >= recovered_at {
-                    fault_after_recovery += 1;
-                }
+            if PHASES.contains(&s.name.as_str())
+                && roots.insert(s.span_id.clone())
+                && s.name == PHASES[1]
+                && r.at >= recovered_at
+            {
+                fault_after_recovery += 1;
             }
         }
     }

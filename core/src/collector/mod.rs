@@ -8,6 +8,7 @@ mod convert;
 pub(crate) mod handoff;
 mod sampler;
 pub mod sanitize;
+mod self_metrics;
 mod worker;
 
 use std::sync::Arc;
@@ -212,6 +213,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         wait_until: None,
         sanitizer: config.sanitize.then(sanitize::Sanitizer::default),
         batch_delay: config.batch_delay,
+        self_metrics: self_metrics::SelfMetrics::new(unix_ns()),
     };
     let thread = std::thread::Builder::new()
         .name("osprey-collector".into())
@@ -339,11 +341,14 @@ struct Collector {
     wait_until: Option<Instant>,
     /// Keeps SQL literals, URL query values and credentials in the process.
     sanitizer: Option<sanitize::Sanitizer>,
+    /// Osprey's own counters, sampled once a second into `metrics`.
+    self_metrics: self_metrics::SelfMetrics,
 }
 
 impl Collector {
     fn run(mut self) {
         let mut next_tick = Instant::now() + self.batch_delay;
+        let mut next_self_sample = Instant::now() + SELF_METRICS_INTERVAL;
         loop {
             let Some(taken) = self.take_queued() else {
                 return;
@@ -383,6 +388,10 @@ impl Collector {
                     Err(_) => return,
                 },
                 default(wait) => {}
+            }
+            if Instant::now() >= next_self_sample {
+                next_self_sample = Instant::now() + SELF_METRICS_INTERVAL;
+                self.sample_self();
             }
             if Instant::now() >= next_tick {
                 self.dispatch(unix_second().saturating_sub(1));
@@ -461,6 +470,18 @@ impl Collector {
         self.wait_until = None;
     }
 
+    /// Adds Osprey's own counters to the next batch (unless the pending
+    /// metrics are at their bound: then the next second's sample will do,
+    /// the counters being cumulative).
+    fn sample_self(&mut self) {
+        let records = self
+            .self_metrics
+            .sample(&self.handoff, &self.workers.lock(), unix_ns());
+        if self.metrics.len() + records.len() <= crate::metrics::MAX_PENDING_POINTS {
+            self.metrics.extend(records);
+        }
+    }
+
     /// Keeps a metric sample set or active snapshot for the next batch.
     /// Beyond [`crate::metrics::MAX_PENDING_POINTS`] points or
     /// [`crate::active::MAX_PENDING_SNAPSHOTS`] snapshots waiting for the
@@ -527,6 +548,16 @@ impl Collector {
         acks.into_iter()
             .all(|ack| ack.is_some_and(|a| a.recv_deadline(deadline).is_ok()))
     }
+}
+
+/// How often Osprey's own counters are sampled.
+const SELF_METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 fn unix_second() -> u64 {
