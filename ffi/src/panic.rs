@@ -89,8 +89,12 @@ fn panicked<T: PanicValue>(payload: Box<dyn Any + Send>) -> T {
 
 /// One line on stderr for the first caught panic of each minute, with how
 /// many more were caught since the last line: a bug inside libosprey must
-/// neither go unseen nor flood the application's log.
+/// neither go unseen nor flood the application's log (`OSPREY_QUIET`
+/// silences it, as it does Osprey's other diagnostics).
 fn log_once_a_minute(message: &str) {
+    if std::env::var_os("OSPREY_QUIET").is_some() {
+        return;
+    }
     static SINCE_LOGGED: AtomicU64 = AtomicU64::new(0);
     static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
     let now = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
