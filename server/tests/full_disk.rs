@@ -45,13 +45,8 @@ fn stored(url: &str) -> u64 {
 
 #[test]
 fn a_full_disk_answers_503_keeps_serving_and_resumes() {
-    let disk = match SmallDisk::mount("server", 8 << 20) {
-        Ok(d) => d,
-        Err(why) if std::env::var_os("OSPREY_REQUIRE_TMPFS").is_none() => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        Err(why) => panic!("{why}"),
+    let Some(disk) = SmallDisk::for_test("server", 8 << 20) else {
+        return;
     };
     let data = disk.path().join("data");
     let (server, url) = serve_binary(&data, &[]);

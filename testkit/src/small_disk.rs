@@ -32,6 +32,21 @@ impl SmallDisk {
         Ok(Self { dir })
     }
 
+    /// [`SmallDisk::mount`] for a test: `None` (after saying why on
+    /// stderr) where mounting is not allowed, so the test skips; a panic
+    /// instead when `OSPREY_REQUIRE_TMPFS` is set (CI on a machine that can
+    /// mount).
+    pub fn for_test(tag: &str, bytes: u64) -> Option<Self> {
+        match Self::mount(tag, bytes) {
+            Ok(d) => Some(d),
+            Err(why) if std::env::var_os("OSPREY_REQUIRE_TMPFS").is_none() => {
+                eprintln!("skipped: {why}");
+                None
+            }
+            Err(why) => panic!("{why}"),
+        }
+    }
+
     /// Where it is mounted.
     pub fn path(&self) -> &Path {
         &self.dir
