@@ -192,8 +192,14 @@ pub(crate) fn start_from_text(text: &str) -> osprey_result {
         Ok(c) => c,
         Err(e) => return fail(OSPREY_ERR_CONFIG, e.to_string()),
     };
+    #[cfg(any(debug_assertions, feature = "fault-inject"))]
+    let config = crate::fault::with_injected_exporter(config);
     match osprey::start(config) {
-        Ok(()) => OSPREY_OK,
+        Ok(()) => {
+            #[cfg(any(debug_assertions, feature = "fault-inject"))]
+            crate::fault::arm();
+            OSPREY_OK
+        }
         Err(e) => init_error(e),
     }
 }

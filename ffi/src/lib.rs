@@ -15,6 +15,8 @@
 
 pub mod capi;
 pub mod error;
+#[cfg(any(debug_assertions, feature = "fault-inject"))]
+mod fault;
 pub mod jni;
 pub mod metrics;
 mod panic;

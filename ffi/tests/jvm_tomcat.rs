@@ -440,3 +440,73 @@ fn past_the_tree_budget_every_request_is_recorded_with_its_counts() {
         "osprey.transactions counted {counted}"
     );
 }
+
+/// The secrets scan through the Java agent: requests carry the planted
+/// `Authorization` and `Cookie` headers and a query token; `/login` opens a
+/// database by a JDBC URL with the planted password, concatenates the
+/// planted SQL literal into a statement whose error quotes it and binds the
+/// planted value. Nothing planted appears in what the collector received,
+/// in the agent's local store, or in the application's output and logs.
+#[test]
+fn no_planted_secret_leaves_the_agent() {
+    use osprey_testkit::secrets;
+    let receiver = Receiver::start();
+    let store = common::scratch("tomcat-secrets-store");
+    let agent = format!(
+        "-javaagent:{}=hook.methods=demo.web.Work.*,exporter=otlp,store,store.dir={},\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,http.query.allow=page",
+        agent_jar().display(),
+        store.display(),
+        receiver.port()
+    );
+    let name = "tomcat-secrets";
+    let app = App::start(&java_home(), &[agent], name);
+    let headers = format!(
+        "{}X-Db-Password: {}\r\nX-Literal: {}\r\nX-Bind: {}\r\n",
+        secrets::header_lines(),
+        secrets::JDBC_PASSWORD,
+        secrets::SQL_LITERAL,
+        secrets::BIND_VALUE
+    );
+    let (status, body) = app.get(&format!("/login?{}", secrets::QUERY), &headers);
+    assert!(
+        status.contains(" 200") && body == "login ok (missing table)",
+        "{status} {body}"
+    );
+    let (status, _) = app.get(&format!("/hello?id=42&{}", secrets::QUERY), &headers);
+    assert!(status.contains(" 200"), "{status}");
+    let (stdout, stderr) = app.0.stop();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans = loop {
+        let spans = received(&receiver);
+        if spans
+            .iter()
+            .filter(|s| s.name.starts_with("SELECT"))
+            .count()
+            >= 4
+            || Instant::now() >= deadline
+        {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"GET /login"), "{names:?}");
+    // The failing statement and its error arrived (sanitised), so the scan saw them.
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name.contains("FROM missing") && mentions(s, "Exception")),
+        "{names:?}"
+    );
+    for r in receiver.requests() {
+        secrets::assert_none("OTLP head", format!("{:?}", r.headers).as_bytes());
+        secrets::assert_none(&format!("OTLP {}", r.path), &r.body);
+    }
+    let (stored, _) = StoreReader::open(&store).expect("store").transactions();
+    assert!(stored.iter().any(|t| t.endpoint() == "GET /login"));
+    assert!(secrets::assert_none_in_dir(&store) > 0);
+    secrets::assert_none("the application's stdout", stdout.as_bytes());
+    secrets::assert_none("the application's stderr", stderr.as_bytes());
+}

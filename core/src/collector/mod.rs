@@ -8,6 +8,7 @@ mod convert;
 pub(crate) mod handoff;
 mod sampler;
 pub mod sanitize;
+mod self_metrics;
 mod worker;
 
 use std::sync::Arc;
@@ -220,6 +221,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
             .host
             .enabled
             .then(|| crate::host::HostSampler::new(&config.host, &config.resource)),
+        self_metrics: self_metrics::SelfMetrics::new(unix_ns()),
     };
     let thread = std::thread::Builder::new()
         .name("osprey-collector".into())
@@ -349,6 +351,8 @@ struct Collector {
     sanitizer: Option<sanitize::Sanitizer>,
     /// Host and container metrics, sampled every [`HOST_INTERVAL`].
     host: Option<crate::host::HostSampler>,
+    /// Osprey's own counters, sampled once a second into `metrics`.
+    self_metrics: self_metrics::SelfMetrics,
 }
 
 /// How often the collector samples host and container metrics.
@@ -358,6 +362,7 @@ impl Collector {
     fn run(mut self) {
         let mut next_tick = Instant::now() + self.batch_delay;
         let mut next_host = Instant::now();
+        let mut next_self_sample = Instant::now() + SELF_METRICS_INTERVAL;
         loop {
             let Some(taken) = self.take_queued() else {
                 return;
@@ -405,6 +410,10 @@ impl Collector {
                     // After a stall: no burst of catch-up samples.
                     next_host = Instant::now() + HOST_INTERVAL;
                 }
+            }
+            if Instant::now() >= next_self_sample {
+                next_self_sample = Instant::now() + SELF_METRICS_INTERVAL;
+                self.sample_self();
             }
             if Instant::now() >= next_tick {
                 self.dispatch(unix_second().saturating_sub(1));
@@ -481,6 +490,18 @@ impl Collector {
         }
         self.dispatch(before_second);
         self.wait_until = None;
+    }
+
+    /// Adds Osprey's own counters to the next batch (unless the pending
+    /// metrics are at their bound: then the next second's sample will do,
+    /// the counters being cumulative).
+    fn sample_self(&mut self) {
+        let records = self
+            .self_metrics
+            .sample(&self.handoff, &self.workers.lock(), unix_ns());
+        if self.metrics.len() + records.len() <= crate::metrics::MAX_PENDING_POINTS {
+            self.metrics.extend(records);
+        }
     }
 
     /// Keeps a metric sample set or active snapshot for the next batch.
@@ -564,6 +585,16 @@ impl Collector {
         acks.into_iter()
             .all(|ack| ack.is_some_and(|a| a.recv_deadline(deadline).is_ok()))
     }
+}
+
+/// How often Osprey's own counters are sampled.
+const SELF_METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 fn unix_second() -> u64 {

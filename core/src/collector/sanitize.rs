@@ -30,7 +30,15 @@ const SECRET_KEY_PARTS: &[&str] = &[
 const SQL_KEYS: &[&str] = &["db.statement", "db.query.text"];
 
 /// Attribute keys holding URLs.
-const URL_KEYS: &[&str] = &["url.full", "http.url", "url.query"];
+const URL_KEYS: &[&str] = &["url.full", "http.url", "db.connection_string"];
+
+/// Attribute keys holding a query string without its `?`.
+const QUERY_KEYS: &[&str] = &["url.query"];
+
+/// Attribute-key prefixes of values bound to a statement's parameters
+/// (OpenTelemetry's `db.query.parameter.<key>`, formerly
+/// `db.operation.parameter.<key>`): redacted like credentials.
+const BIND_KEY_PREFIXES: &[&str] = &["db.query.parameter.", "db.operation.parameter."];
 
 /// Replaces string, numeric and hex literals in SQL with `?`, keeping
 /// identifiers (`t1`, `"col 2"`), keywords and punctuation. An `IN` list of
@@ -212,24 +220,94 @@ impl Lists {
 }
 
 /// Replaces every query-string value of a URL with `?` (signed URLs carry
-/// credentials there); the path and parameter names stay.
+/// credentials there), every `;key=value` parameter's value with `*`
+/// (session ids, JDBC passwords), and drops the user information (`user:password@`);
+/// the path and parameter names stay.
 pub fn url(text: &str) -> Cow<'_, str> {
-    let Some(q) = text.find('?') else {
+    let userinfo = userinfo(text);
+    if userinfo.is_none() && !text.contains(['?', ';']) {
         return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let rest = match userinfo {
+        Some((start, end)) => {
+            out.push_str(&text[..start]);
+            &text[end..]
+        }
+        None => text,
     };
-    let (head, rest) = text.split_at(q + 1);
-    let (query, fragment) = match rest.find('#') {
-        Some(h) => rest.split_at(h),
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => rest.split_at(q),
         None => (rest, ""),
     };
-    let masked: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) => format!("{k}=?"),
-            None => pair.to_owned(),
-        })
-        .collect();
-    Cow::Owned(format!("{head}{}{fragment}", masked.join("&")))
+    out.push_str(&mask_params(before_query));
+    if let Some(query) = query.strip_prefix('?') {
+        let (query, fragment) = match query.find('#') {
+            Some(h) => query.split_at(h),
+            None => (query, ""),
+        };
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) => format!("{k}=?"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+        out.push_str(fragment);
+    }
+    if out == text {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(out)
+}
+
+/// A query string's values become `?` (`a=1&b` is `a=?&b`), as in [`url`].
+pub fn query_string(text: &str) -> Cow<'_, str> {
+    match url(&format!("?{text}")) {
+        Cow::Owned(s) => Cow::Owned(s[1..].to_owned()),
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+    }
+}
+
+/// Where the user information (`user:password@`) of `text`'s authority is,
+/// as a byte range including the `@`.
+fn userinfo(text: &str) -> Option<(usize, usize)> {
+    let start = text.find("://")? + 3;
+    let authority = &text[start..];
+    let end = authority
+        .find(['/', '?', '#', ';'])
+        .unwrap_or(authority.len());
+    let at = authority[..end].rfind('@')?;
+    Some((start, start + at + 1))
+}
+
+/// Values of `;key=value` parameters (path parameters such as `;jsessionid=`,
+/// JDBC properties such as `;password=`) become `*` (not `?`, which would
+/// start a query string on a second pass).
+fn mask_params(text: &str) -> Cow<'_, str> {
+    if !text.contains(';') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (n, part) in text.split(';').enumerate() {
+        if n > 0 {
+            out.push(';');
+        }
+        match part.split_once('=') {
+            Some((k, v)) if n > 0 => {
+                out.push_str(k);
+                out.push_str("=*");
+                // A path parameter ends at the next segment.
+                if let Some(slash) = v.find(['/', '#']) {
+                    out.push_str(&v[slash..]);
+                }
+            }
+            _ => out.push_str(part),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// [`url`], and path segments that look like ids (all digits, a UUID, or
@@ -310,6 +388,8 @@ enum KeyKind {
     Sql,
     /// A URL: credentials and query values dropped.
     Url,
+    /// A query string: values dropped.
+    Query,
 }
 
 impl Sanitizer {
@@ -372,6 +452,7 @@ impl Sanitizer {
                 }
                 KeyKind::Sql => sql,
                 KeyKind::Url => url,
+                KeyKind::Query => query_string,
             };
             if let AttrValue::Str(value) = &mut a.value
                 && let Cow::Owned(s) = clean(value)
@@ -390,12 +471,15 @@ impl Sanitizer {
             return kind;
         }
         let text = names::resolve(key);
-        let kind = if is_secret_key(&text) {
+        let kind = if is_secret_key(&text) || BIND_KEY_PREFIXES.iter().any(|p| text.starts_with(p))
+        {
             KeyKind::Secret
         } else if SQL_KEYS.contains(&&*text) {
             KeyKind::Sql
         } else if URL_KEYS.contains(&&*text) {
             KeyKind::Url
+        } else if QUERY_KEYS.contains(&&*text) {
+            KeyKind::Query
         } else {
             KeyKind::Plain
         };
@@ -547,6 +631,31 @@ mod tests {
             "https://s3/b/k?X-Amz-Signature=?&X-Amz-Expires=?#frag"
         );
         assert_eq!(url("http://inventory/stock"), "http://inventory/stock");
+    }
+
+    #[test]
+    fn url_credentials_and_parameters_are_dropped() {
+        assert_eq!(
+            url("http://app:pw@inventory:8080/items?page=2"),
+            "http://inventory:8080/items?page=?"
+        );
+        assert_eq!(
+            url("jdbc:sqlserver://db:1433;databaseName=app;user=sa;password=pw"),
+            "jdbc:sqlserver://db:1433;databaseName=*;user=*;password=*"
+        );
+        assert_eq!(
+            url("/cart;jsessionid=AB12/view#top"),
+            "/cart;jsessionid=*/view#top"
+        );
+        assert_eq!(url("mailto:a@b"), "mailto:a@b");
+        assert_eq!(query_string("token=t&page=2&x"), "token=?&page=?&x");
+        assert_eq!(query_string("plain"), "plain");
+        for once in [
+            url("http://u:p@h/a;b=c?d=e#f").into_owned(),
+            url("jdbc:mysql://u@h;x=1").into_owned(),
+        ] {
+            assert_eq!(url(&once), once);
+        }
     }
 
     #[test]

@@ -65,12 +65,15 @@ impl Worker {
             Some(deadline) => self.tx.send_deadline(command, deadline).is_ok(),
         };
         if !sent {
-            self.counters
-                .dropped
-                .fetch_add(batch.transactions.len() as u64, Ordering::Relaxed);
+            let n = batch.transactions.len() as u64;
+            let total = self.counters.dropped.fetch_add(n, Ordering::Relaxed) + n;
             diag::warn(
                 &format!("queue-{}", self.name),
-                &format!("export queue of `{}` is full; dropping batches", self.name),
+                &format!(
+                    "export queue of `{}` is full; dropping batches ({total} transactions \
+                     dropped by `{}` so far; logged at most once a minute)",
+                    self.name, self.name
+                ),
             );
         }
     }
@@ -144,11 +147,14 @@ fn run(mut exporter: Box<dyn Exporter>, rx: Receiver<Command>, counters: &Worker
 }
 
 fn fail(name: &str, counters: &WorkerCounters, n: u64, error: &str) {
-    counters.dropped.fetch_add(n, Ordering::Relaxed);
+    let total = counters.dropped.fetch_add(n, Ordering::Relaxed) + n;
     counters.failed_batches.fetch_add(1, Ordering::Relaxed);
     *counters.last_error.lock() = Some(error.to_owned());
     diag::warn(
         &format!("export-{name}"),
-        &format!("export to `{name}` failed, {n} transactions dropped: {error}"),
+        &format!(
+            "export to `{name}` failed, {n} transactions dropped ({total} by `{name}` so far; \
+             logged at most once a minute): {error}"
+        ),
     );
 }

@@ -184,8 +184,16 @@ impl SegmentLog {
             bytes: 0,
         };
         if let Err(e) = file.write_all(&self.format.header()) {
-            info.bytes = file.metadata().map_or(0, |m| m.len());
-            self.closed.push_back(info);
+            // It holds nothing but a torn header (a full disk): removed, so
+            // a disk that stays full does not collect one empty segment per
+            // attempt.
+            drop(file);
+            if let Err(removed) = fs::remove_file(&path) {
+                info.bytes = fs::metadata(&path).map_or(0, |m| m.len());
+                if removed.kind() != io::ErrorKind::NotFound {
+                    self.closed.push_back(info);
+                }
+            }
             return Err(e);
         }
         info.bytes = HEADER_LEN;

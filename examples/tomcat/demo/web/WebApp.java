@@ -49,6 +49,8 @@ public final class WebApp {
         Tomcat.addServlet(ctx, "exit", new Exit()).addMapping("/exit");
         Tomcat.addServlet(ctx, "bench", new Bench()).addMapping("/bench");
         Tomcat.addServlet(ctx, "stats", new Stats()).addMapping("/stats");
+        Tomcat.addServlet(ctx, "login", new Login()).addMapping("/login");
+        Tomcat.addServlet(ctx, "big", new Big()).addMapping("/big");
         tomcat.start();
         System.out.println("port=" + connector.getLocalPort());
         System.out.flush();
@@ -65,6 +67,60 @@ public final class WebApp {
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/plain");
             resp.getWriter().print(Work.outer(req.getParameter("id")));
+        }
+    }
+
+    /**
+     * For the secrets scan ({@code ffi/tests/jvm_tomcat.rs}): opens a database by a JDBC URL
+     * carrying the password sent in {@code X-Db-Password}, runs a plain statement with {@code
+     * X-Literal} concatenated in (against a missing table, so the driver's error quotes it) and a
+     * prepared statement bound to {@code X-Bind}; answers {@code login ok} or the error's class.
+     */
+    static final class Login extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            String url = "jdbc:h2:mem:login;USER=sa;PASSWORD=" + req.getHeader("X-Db-Password");
+            String answer = "login ok";
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement st = c.createStatement()) {
+                st.execute("CREATE TABLE IF NOT EXISTS account(api_key VARCHAR(40))");
+                try {
+                    st.executeQuery("SELECT api_key FROM missing WHERE api_key = '"
+                            + req.getHeader("X-Literal") + "'").close();
+                } catch (java.sql.SQLException expected) {
+                    answer += " (missing table)";
+                }
+                try (java.sql.PreparedStatement ps =
+                        c.prepareStatement("SELECT api_key FROM account WHERE api_key = ?")) {
+                    ps.setString(1, req.getHeader("X-Bind"));
+                    ps.executeQuery().close();
+                }
+            } catch (java.sql.SQLException e) {
+                answer = "db error " + e.getClass().getName();
+            }
+            resp.getWriter().print(answer);
+        }
+    }
+
+    /**
+     * For the agent-fault test ({@code ffi/tests/jvm_faults.rs}): calls {@code demo.web.Big.sum()}
+     * when the test put that class on the class path (a method too large to instrument), else
+     * answers {@code no big}.
+     */
+    static final class Big extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain");
+            String answer;
+            try {
+                answer = "big " + Class.forName("demo.web.Big").getMethod("sum").invoke(null);
+            } catch (ClassNotFoundException e) {
+                answer = "no big";
+            } catch (ReflectiveOperationException e) {
+                answer = "big failed " + e.getCause();
+            }
+            resp.getWriter().print(answer);
         }
     }
 

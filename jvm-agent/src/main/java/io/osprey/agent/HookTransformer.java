@@ -95,7 +95,26 @@ final class HookTransformer implements ClassFileTransformer {
             }
             return instrument(bytes, dotted, hooks, NATIVE_IDS);
         } catch (Throwable t) {
+            reportFailure(className, t);
             return null;
+        }
+    }
+
+    /** Failed transforms reported so far; past {@link #MAX_REPORTED}, one last line says so. */
+    private static final java.util.concurrent.atomic.AtomicInteger REPORTED =
+            new java.util.concurrent.atomic.AtomicInteger();
+    private static final int MAX_REPORTED = 10;
+
+    /**
+     * One line on stderr per class that could not be transformed (the class then runs as it is),
+     * for the first {@link #MAX_REPORTED} of them.
+     */
+    static void reportFailure(String className, Throwable t) {
+        int n = REPORTED.incrementAndGet();
+        if (n <= MAX_REPORTED) {
+            System.err.println("osprey: could not instrument " + className.replace('/', '.') + " ("
+                    + AgentPremain.oneLine(t) + "); it runs unchanged"
+                    + (n == MAX_REPORTED ? "; further failures are not reported" : ""));
         }
     }
 
