@@ -882,12 +882,18 @@ fn forked_work_is_a_step_where_it_ran_or_a_linked_child_when_it_outlives_the_par
                 Err(osprey::RecordError::AlreadyActive)
             );
             let (trace, _) = osprey::current_ids().unwrap();
-            assert_eq!(trace, parent_trace, "the worker's log lines carry the trace");
+            assert_eq!(
+                trace, parent_trace,
+                "the worker's log lines carry the trace"
+            );
             let q = osprey::raw::enter(query, StepKind::Sql);
             std::thread::sleep(Duration::from_millis(20));
             osprey::raw::exit_step(q);
             osprey::raw::end().unwrap();
-            assert!(!osprey::raw::in_transaction(), "nothing left on the pooled thread");
+            assert!(
+                !osprey::raw::in_transaction(),
+                "nothing left on the pooled thread"
+            );
             assert_eq!(
                 osprey::raw::begin_fork(&fork),
                 Err(osprey::RecordError::NoTransaction),
@@ -897,7 +903,9 @@ fn forked_work_is_a_step_where_it_ran_or_a_linked_child_when_it_outlives_the_par
         worker.join().unwrap();
         osprey::raw::exit_step(submit);
         osprey::raw::end().unwrap();
-        // The parent ended before this work began: a transaction of its own.
+        // The collector took the parent before this work began: a
+        // transaction of its own.
+        assert!(osprey::flush(Duration::from_secs(10)));
         std::thread::spawn(move || {
             osprey::raw::begin_fork(&late).unwrap();
             drop(osprey::step("late work"));
@@ -917,7 +925,10 @@ fn forked_work_is_a_step_where_it_ran_or_a_linked_child_when_it_outlives_the_par
         "GET /report\n  submit\n    task demo.Report\n      SELECT ?\n"
     );
     let task_step = &report.steps[1];
-    assert!(task_step.elapsed_ns >= 20_000_000, "the worker's own timing");
+    assert!(
+        task_step.elapsed_ns >= 20_000_000,
+        "the worker's own timing"
+    );
     assert_eq!(report.steps[0].span_id, late.1, "the submitting step's id");
     let child = txns
         .iter()

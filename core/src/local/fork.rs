@@ -7,17 +7,20 @@
 //! of its own from it ([`super::recorder::begin_fork`]), so its steps are
 //! recorded at full speed with the worker's own clock reads, and when it
 //! ends:
-//! - if the submitting transaction is still open, the finished fragment is
-//!   left in the fork and merged into that transaction when it ends: one step
-//!   named after the task, under the step open at submission, with the
-//!   worker's steps inside it (its true start and end, on the worker);
-//! - if the submitting transaction ended first (the work outlived it), the
-//!   fragment goes to the collector as a transaction of its own in the same
-//!   trace, whose parent is the step open at submission: a linked child.
-//!   The parent then keeps its tree, so the link resolves.
+//! - if the submitting transaction has not been taken up by the collector
+//!   yet, the finished fragment is left in the fork and merged into that
+//!   transaction when the collector takes it: one step named after the task,
+//!   under the step open at submission, with the worker's steps inside it
+//!   (its true start and end, on the worker; cut to the transaction's end
+//!   when the worker's bookkeeping finished just after it, as a `FutureTask`
+//!   publishes its result before its runner returns);
+//! - otherwise (the work outlived it), the fragment goes to the collector as
+//!   a transaction of its own in the same trace, whose parent is the step
+//!   open at submission: a linked child. The parent then keeps its tree, so
+//!   the link resolves.
 //!
-//! One lock per fork at the worker's end and at the parent's end; nothing on
-//! the step path. A transaction takes at most [`MAX_FORKS`] forks; further
+//! One lock per fork at the worker's end and on the collector thread;
+//! nothing on the step path. A transaction takes at most [`MAX_FORKS`] forks; further
 //! submissions run without context.
 
 use parking_lot::Mutex;
@@ -115,7 +118,7 @@ impl Fork {
     }
 }
 
-/// Settles every fork of `txn`, which is ending: finished fragments become
+/// Settles every fork of `txn`, which ended (on the collector thread): finished fragments become
 /// its steps (with their own forks in turn), unfinished ones orphans (and
 /// `txn` then keeps its tree, which they link to).
 pub(crate) fn settle_all(txn: &mut RawTransaction) {
@@ -141,17 +144,23 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
         return;
     }
     let kept = fragment.steps.len().min(room - 1);
-    txn.dropped_steps = txn.dropped_steps.saturating_add(
-        (fragment.steps.len() - kept) as u32 + fragment.dropped_steps,
-    );
+    txn.dropped_steps = txn
+        .dropped_steps
+        .saturating_add((fragment.steps.len() - kept) as u32 + fragment.dropped_steps);
     let task_name = match &fragment.name {
         super::raw::RawTxnName::Raw(name) => *name,
         super::raw::RawTxnName::Owned(_) => RawName::Static("task"),
     };
-    let under = if (under as usize) < base { under } else { NO_STEP };
+    let under = if (under as usize) < base {
+        under
+    } else {
+        NO_STEP
+    };
+    // Ends past the transaction's (the worker's last bookkeeping) are cut.
+    let limit = if txn.end == 0 { u64::MAX } else { txn.end };
     txn.steps.push(RawStep {
-        start: fragment.start,
-        end: fragment.end.max(fragment.start),
+        start: fragment.start.min(limit),
+        end: fragment.end.max(fragment.start).min(limit),
         name: task_name,
         parent: under,
         kind: StepKind::Method,
@@ -169,6 +178,8 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
     for s in fragment.steps.drain(..kept) {
         txn.steps.push(RawStep {
             parent: at(s.parent).unwrap_or(base as u32),
+            start: s.start.min(limit),
+            end: s.end.min(limit),
             ..s
         });
     }
@@ -226,9 +237,9 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::local::raw::RawTxnName;
     use crate::model::{AttrValue, ErrorInfo};
+    use std::sync::Arc;
 
     fn step(start: u64, end: u64, parent: u32) -> RawStep {
         RawStep {
@@ -267,7 +278,11 @@ mod tests {
 
     #[test]
     fn a_finished_fragment_becomes_a_task_step_under_the_submitting_step() {
-        let fork = Arc::new(Fork::new(TraceId([1; 16]), SpanId([2; 8]), RawName::Static("t")));
+        let fork = Arc::new(Fork::new(
+            TraceId([1; 16]),
+            SpanId([2; 8]),
+            RawName::Static("t"),
+        ));
         assert!(fork.start());
         assert!(!fork.start(), "a second run is not recorded");
         assert!(fork.finish(fragment()).is_none(), "kept for the parent");
@@ -298,7 +313,11 @@ mod tests {
 
     #[test]
     fn work_outliving_its_parent_is_an_orphan_and_the_parent_keeps_its_tree() {
-        let fork = Arc::new(Fork::new(TraceId([1; 16]), SpanId([2; 8]), RawName::Static("t")));
+        let fork = Arc::new(Fork::new(
+            TraceId([1; 16]),
+            SpanId([2; 8]),
+            RawName::Static("t"),
+        ));
         let mut txn = RawTransaction::new();
         txn.forks.push((NO_STEP, fork.clone()));
         settle_all(&mut txn);
@@ -310,7 +329,11 @@ mod tests {
 
     #[test]
     fn merging_respects_the_step_cap_and_counts_what_it_drops() {
-        let fork = Arc::new(Fork::new(TraceId([1; 16]), SpanId([2; 8]), RawName::Static("t")));
+        let fork = Arc::new(Fork::new(
+            TraceId([1; 16]),
+            SpanId([2; 8]),
+            RawName::Static("t"),
+        ));
         fork.start();
         fork.finish(fragment());
         let mut txn = RawTransaction::new();

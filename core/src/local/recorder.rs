@@ -6,7 +6,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
 use super::deferred::DeferredEnd;
-use super::fork::{self as forks, Fork, MAX_FORKS};
+use super::fork::{Fork, MAX_FORKS};
 use super::raw::{
     NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
 };
@@ -300,7 +300,9 @@ pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
 /// tree: a log line is not a downstream span.
 pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
     with_local(None, |l| {
-        with_active(None, |txn| Some((txn.trace_id, current_span(txn, &mut l.rng))))
+        with_active(None, |txn| {
+            Some((txn.trace_id, current_span(txn, &mut l.rng)))
+        })
     })
 }
 
@@ -483,7 +485,6 @@ impl LocalRecorder {
                 }
             }
         }
-        forks::settle_all(&mut txn);
         let Some(handoff) = refresh_link(&mut self.link) else {
             txn.recycle(RECYCLED_STEPS);
             self.spare = Some(txn);

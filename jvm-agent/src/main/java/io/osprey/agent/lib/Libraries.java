@@ -1,5 +1,6 @@
 package io.osprey.agent.lib;
 
+import io.osprey.agent.lib.executor.ExecutorLibrary;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
@@ -28,7 +29,8 @@ public final class Libraries {
                 new ServletLibrary(),
                 new JaxrsLibrary(),
                 new JdbcLibrary(),
-                new HttpClientLibrary()));
+                new HttpClientLibrary(),
+                new ExecutorLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */
