@@ -4,6 +4,7 @@ import io.osprey.agent.lib.executor.ExecutorLibrary;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
+import io.osprey.agent.lib.logs.LogsLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
@@ -30,7 +31,8 @@ public final class Libraries {
                 new JaxrsLibrary(),
                 new JdbcLibrary(),
                 new HttpClientLibrary(),
-                new ExecutorLibrary()));
+                new ExecutorLibrary(),
+                new LogsLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */
