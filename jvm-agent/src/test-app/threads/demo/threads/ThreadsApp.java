@@ -45,7 +45,7 @@ public final class ThreadsApp {
             System.out.println(requestVirtual(virtual));
             virtual.shutdown();
         } else {
-            System.out.println("virtual 2");
+            System.out.println("virtual 4");
         }
         // The same pooled threads, outside any transaction: nothing is recorded.
         List<Future<?>> plain = new ArrayList<Future<?>>();
@@ -89,11 +89,17 @@ public final class ThreadsApp {
         return "late submitted";
     }
 
-    /** Two tasks on virtual threads. */
+    /** Two tasks on virtual threads, each blocking (unmounting) between two steps. */
     public static String requestVirtual(ExecutorService virtual) throws Exception {
-        Future<String> a = virtual.submit(() -> work("v"));
-        Future<String> b = virtual.submit(() -> work("w"));
+        Future<String> a = virtual.submit(() -> work("v") + pause() + work("v"));
+        Future<String> b = virtual.submit(() -> work("w") + pause() + work("w"));
         return "virtual " + (a.get() + b.get()).length();
+    }
+
+    /** Blocks: a virtual thread unmounts from its carrier here. */
+    static String pause() throws InterruptedException {
+        Thread.sleep(50);
+        return "";
     }
 
     /** A hooked method: a step wherever it runs inside a transaction. */

@@ -43,5 +43,6 @@ public final class ExecutorLibrary extends Library {
         ExecutorInstrumentation.wrapFirstArgument(new ClassReader(code),
                 new String[] {"execute(Ljava/lang/Runnable;)V", "submit(Ljava/util/concurrent/Callable;)V"});
         ExecutorInstrumentation.rewriteHint(new ClassReader(code));
+        JdkExecutorInstrumentation.rewriteVirtualThread(new ClassReader(code));
     }
 }

@@ -20,7 +20,9 @@ import org.objectweb.asm.ClassReader;
  * ForkJoinPool}'s {@code execute} and {@code submit} of plain tasks (where {@code
  * CompletableFuture}'s async methods go; recursive {@code ForkJoinTask}s are left alone), the
  * thread-per-task executor of {@code CompletableFuture} (JDK 17 with one CPU for the common pool)
- * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}. Their task
+ * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}; and, JDK 21+,
+ * {@code VirtualThread.mount()}/{@code unmount()}, so that a virtual thread's transaction follows
+ * it from carrier to carrier ({@link Tasks#unmounting}). Their task
  * argument goes through {@link Tasks#wrap} on entry; only method bodies change, so classes
  * loaded before the agent are retransformed. {@code java.base} is made to read the bridge's
  * module and to open {@code java.util.concurrent} to it (so tasks are named after the
@@ -29,6 +31,9 @@ import org.objectweb.asm.ClassReader;
 public final class JdkExecutorInstrumentation implements ClassFileTransformer {
     private static final String RUN = "Ljava/lang/Runnable;";
     private static final String CALL = "Ljava/util/concurrent/Callable;";
+
+    /** JDK 21+: its transaction follows a virtual thread from carrier to carrier. */
+    static final String VIRTUAL_THREAD = "java/lang/VirtualThread";
 
     /** Exactly the classes this transformer changes, with the methods whose task it wraps. */
     static final Map<String, String[]> CLASSES;
@@ -49,6 +54,7 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
         m.put("java/util/concurrent/CompletableFuture$ThreadPerTaskExecutor", new String[] {"execute(" + RUN + ")V"});
         m.put("java/util/concurrent/ThreadPerTaskExecutor", new String[] {
             "execute(" + RUN + ")V", "submit(" + CALL + ")Ljava/util/concurrent/Future;"});
+        m.put(VIRTUAL_THREAD, new String[0]);
         CLASSES = Collections.unmodifiableMap(m);
     }
 
@@ -102,11 +108,52 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
             return null;
         }
         try {
+            if (VIRTUAL_THREAD.equals(className)) {
+                return rewriteVirtualThread(new ClassReader(bytes));
+            }
             return ExecutorInstrumentation.wrapFirstArgument(new ClassReader(bytes), methods);
         } catch (Throwable t) {
             logOnce("left " + className.replace('/', '.') + " unchanged: " + AgentPremain.oneLine(t));
             return null;
         }
+    }
+
+    /**
+     * {@code VirtualThread.unmount()} calls {@link Tasks#unmounting} first, {@code mount()} calls
+     * {@link Tasks#mounted} last; null when the class has neither (before JDK 21).
+     */
+    static byte[] rewriteVirtualThread(ClassReader reader) {
+        return io.osprey.agent.ClassRewriter.rewrite(reader, new io.osprey.agent.ClassRewriter.MethodAdapter() {
+            @Override
+            public org.objectweb.asm.MethodVisitor adapt(org.objectweb.asm.MethodVisitor mv, int access, String name,
+                    String desc, boolean frames) {
+                final boolean unmount = name.equals("unmount");
+                if ((!unmount && !name.equals("mount")) || !desc.equals("()V")
+                        || (access & org.objectweb.asm.Opcodes.ACC_STATIC) != 0) {
+                    return null;
+                }
+                return new org.objectweb.asm.commons.AdviceAdapter(org.objectweb.asm.Opcodes.ASM9, mv, access, name,
+                        desc) {
+                    @Override
+                    protected void onMethodEnter() {
+                        if (unmount) {
+                            loadThis();
+                            visitMethodInsn(INVOKESTATIC, ExecutorInstrumentation.TASKS, "unmounting",
+                                    "(Ljava/lang/Object;)V", false);
+                        }
+                    }
+
+                    @Override
+                    protected void onMethodExit(int opcode) {
+                        if (!unmount && opcode == RETURN) {
+                            loadThis();
+                            visitMethodInsn(INVOKESTATIC, ExecutorInstrumentation.TASKS, "mounted",
+                                    "(Ljava/lang/Object;)V", false);
+                        }
+                    }
+                };
+            }
+        });
     }
 
     private void logOnce(String message) {

@@ -321,6 +321,49 @@ public final class Tasks {
         }
     }
 
+    /** Transactions of virtual threads that unmounted with one open: the thread, the parked id. */
+    private static final ConcurrentHashMap<Object, Long> UNMOUNTED = new ConcurrentHashMap<Object, Long>();
+    /** Most transactions parked for unmounted virtual threads. */
+    private static final int MAX_UNMOUNTED = 4096;
+
+    /**
+     * Entry of {@code VirtualThread.unmount()}, still on the virtual thread: the recorder keeps a
+     * transaction per carrier (OS) thread, so a transaction open on the virtual thread is parked
+     * until it mounts again (maybe on another carrier), and the carrier runs other virtual threads
+     * without it. Costs one native call without a transaction.
+     */
+    public static void unmounting(Object virtualThread) {
+        if (!on) {
+            return;
+        }
+        try {
+            if (UNMOUNTED.size() >= MAX_UNMOUNTED) {
+                return;
+            }
+            long id = OspreyNative.detach();
+            if (id > 0L) {
+                UNMOUNTED.put(virtualThread, id);
+            }
+        } catch (Throwable ignored) {
+            // never into the JDK
+        }
+    }
+
+    /** Exit of {@code VirtualThread.mount()}: its parked transaction is this carrier's again. */
+    public static void mounted(Object virtualThread) {
+        if (!on || UNMOUNTED.isEmpty()) {
+            return;
+        }
+        try {
+            Long id = UNMOUNTED.remove(virtualThread);
+            if (id != null) {
+                OspreyNative.attach(id);
+            }
+        } catch (Throwable ignored) {
+            // never into the JDK
+        }
+    }
+
     /** A task carrying a fork of the transaction that submitted it. */
     public static final class Task implements Runnable, Callable<Object> {
         private final Runnable runnable;
