@@ -328,6 +328,32 @@ pub fn traceparent() -> Option<String> {
     None
 }
 
+/// The trace id and the span id of the step open on this thread (else of
+/// the async work being polled here, see [`crate::future`]), for putting
+/// into log lines; `None` outside a transaction. The span id is the one the
+/// step is exported with. Unlike [`traceparent`] this does not make the
+/// trace keep its tree: a log line is not a span downstream.
+///
+/// ```
+/// let _osprey = osprey::init(osprey::Config::default().exporter(osprey::export::NullExporter)).unwrap();
+/// assert!(osprey::current_ids().is_none());
+/// let txn = osprey::transaction("GET /orders").begin();
+/// let (trace, _span) = osprey::current_ids().unwrap();
+/// assert_eq!(trace.to_hex().len(), 32);
+/// txn.end();
+/// ```
+pub fn current_ids() -> Option<(crate::model::TraceId, crate::model::SpanId)> {
+    #[cfg(feature = "enable")]
+    {
+        recorder::current_ids().or_else(|| {
+            let (txn, key) = crate::local::shared::current_context()?;
+            Some((txn.trace_id(), txn.span_id_of(key)))
+        })
+    }
+    #[cfg(not(feature = "enable"))]
+    None
+}
+
 /// Low-level, id-based recording for the C ABI and the Java agent: names
 /// interned once up front, steps exited without a guard.
 pub mod raw {
@@ -405,6 +431,40 @@ pub mod raw {
         {
             let _ = id;
             Err(DetachError::UnknownId)
+        }
+    }
+
+    /// Hands work to another thread: a [`Fork`](crate::Fork) of this
+    /// thread's open transaction under its innermost open step, the task
+    /// named `name`. The worker calls [`begin_fork`] with it, records as
+    /// usual and calls [`end`]: its part becomes a step of this transaction
+    /// when that is still open, else a linked transaction of its own (see
+    /// the `local::fork` module). `None` without a transaction or past
+    /// [`MAX_FORKS`](crate::MAX_FORKS) forks.
+    pub fn fork(name: NameId) -> Option<std::sync::Arc<crate::Fork>> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::fork(RawName::Id(name))
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = name;
+            None
+        }
+    }
+
+    /// Begins the worker's part of `fork` on this thread (ended by
+    /// [`end`]). `AlreadyActive` when this thread has a transaction open
+    /// ([`detach`] it first), `NoTransaction` when `fork` was begun before.
+    pub fn begin_fork(fork: &std::sync::Arc<crate::Fork>) -> Result<(), RecordError> {
+        #[cfg(feature = "enable")]
+        {
+            recorder::begin_fork(fork).map(drop)
+        }
+        #[cfg(not(feature = "enable"))]
+        {
+            let _ = fork;
+            Err(RecordError::NotRunning)
         }
     }
 

@@ -85,12 +85,13 @@ pub mod seglog;
 use std::time::Duration;
 
 pub use api::{
-    StepGuard, TransactionBuilder, TransactionGuard, raw, step, step_of_kind, traceparent,
-    transaction,
+    StepGuard, TransactionBuilder, TransactionGuard, current_ids, raw, step, step_of_kind,
+    traceparent, transaction,
 };
 pub use collector::{Config, ConfigError, ExporterSpec, ExporterStats, InitError, Stats};
 pub use local::{
-    DeferredEnd, DetachError, Handover, MAX_DETACHED, MAX_OUTSTANDING, RawName, RecordError,
+    DeferredEnd, DetachError, Fork, Handover, MAX_DETACHED, MAX_FORKS, MAX_OUTSTANDING, RawName,
+    RecordError,
 };
 pub use model::{AttrValue, ErrorInfo, SpanKind, StepKind};
 

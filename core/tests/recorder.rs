@@ -859,3 +859,105 @@ fn cpu_time_is_measured_per_transaction_when_asked() {
     });
     assert_eq!(cpu(&capture.transactions()[0]), None, "off by default");
 }
+
+#[test]
+fn forked_work_is_a_step_where_it_ran_or_a_linked_child_when_it_outlives_the_parent() {
+    let capture = Capture::default();
+    let (task, late_task, query) = (
+        osprey::names::intern("task demo.Report"),
+        osprey::names::intern("task demo.Late"),
+        osprey::names::intern("SELECT 1"),
+    );
+    let late = with_osprey(quick().sample_ratio(0.0), &capture, || {
+        osprey::raw::begin("GET /report", SpanKind::Server, None).unwrap();
+        let submit = osprey::raw::enter(osprey::names::intern("submit"), StepKind::Method);
+        let fork = osprey::raw::fork(task).expect("a transaction is open");
+        let late = osprey::raw::fork(late_task).expect("a transaction is open");
+        let (parent_trace, parent_span) = osprey::current_ids().unwrap();
+        let worker = std::thread::spawn(move || {
+            // A pooled thread with nothing open: the work records here.
+            osprey::raw::begin_fork(&fork).expect("begin the worker's part");
+            assert_eq!(
+                osprey::raw::begin_fork(&fork),
+                Err(osprey::RecordError::AlreadyActive)
+            );
+            let (trace, _) = osprey::current_ids().unwrap();
+            assert_eq!(
+                trace, parent_trace,
+                "the worker's log lines carry the trace"
+            );
+            let q = osprey::raw::enter(query, StepKind::Sql);
+            std::thread::sleep(Duration::from_millis(20));
+            osprey::raw::exit_step(q);
+            osprey::raw::end().unwrap();
+            assert!(
+                !osprey::raw::in_transaction(),
+                "nothing left on the pooled thread"
+            );
+            assert_eq!(
+                osprey::raw::begin_fork(&fork),
+                Err(osprey::RecordError::NoTransaction),
+                "a fork begins once"
+            );
+        });
+        worker.join().unwrap();
+        osprey::raw::exit_step(submit);
+        osprey::raw::end().unwrap();
+        // The collector took the parent before this work began: a
+        // transaction of its own.
+        assert!(osprey::flush(Duration::from_secs(10)));
+        std::thread::spawn(move || {
+            osprey::raw::begin_fork(&late).unwrap();
+            drop(osprey::step("late work"));
+            osprey::raw::end().unwrap();
+        })
+        .join()
+        .unwrap();
+        (parent_trace, parent_span)
+    });
+    let txns = capture.transactions();
+    let report = txns
+        .iter()
+        .find(|t| &*osprey::names::resolve(t.name) == "GET /report")
+        .expect("the parent");
+    assert_eq!(
+        render(report),
+        "GET /report\n  submit\n    task demo.Report\n      SELECT ?\n"
+    );
+    let task_step = &report.steps[1];
+    assert!(
+        task_step.elapsed_ns >= 20_000_000,
+        "the worker's own timing"
+    );
+    assert_eq!(report.steps[0].span_id, late.1, "the submitting step's id");
+    let child = txns
+        .iter()
+        .find(|t| &*osprey::names::resolve(t.name) == "task demo.Late")
+        .expect("the late work is a transaction of its own");
+    assert_eq!(child.trace_id, report.trace_id);
+    assert_eq!(child.parent_span_id, Some(report.steps[0].span_id));
+    assert!(child.sampled && report.sampled, "both keep their trees");
+    assert_eq!(render(child), "task demo.Late\n  late work\n");
+    assert_eq!(txns.len(), 2);
+}
+
+#[test]
+fn log_ids_name_the_open_step_without_keeping_the_tree() {
+    let capture = Capture::default();
+    let ids = with_osprey(quick().sample_ratio(0.0), &capture, || {
+        assert!(osprey::current_ids().is_none());
+        let txn = osprey::transaction("GET /quiet").begin();
+        let at_txn = osprey::current_ids().unwrap();
+        let step = osprey::step("work");
+        let at_step = osprey::current_ids().unwrap();
+        assert_eq!(osprey::current_ids().unwrap(), at_step, "stable");
+        drop(step);
+        txn.end();
+        (at_txn, at_step)
+    });
+    let t = &capture.transactions()[0];
+    assert_eq!(ids.0, (t.trace_id, t.span_id));
+    assert_eq!(ids.1.0, t.trace_id);
+    assert_ne!(ids.1.1, t.span_id);
+    assert!(!t.sampled, "asking for log ids does not keep the tree");
+}

@@ -597,6 +597,89 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_tracep
     })
 }
 
+/// `static native String currentIds()`: the trace id (32 hex digits) and
+/// the span id (16) of the innermost open step, joined (48 characters), for
+/// log lines; null without a transaction. Does not make the trace keep its
+/// tree (a log line is not a span downstream).
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_currentIds(
+    env: *mut JNIEnv,
+    _class: jclass,
+) -> jstring {
+    ffi_boundary!({
+        match osprey::current_ids() {
+            Some((trace, span)) => {
+                let mut ids = trace.to_hex();
+                ids.push_str(&span.to_hex());
+                // SAFETY: valid env from the JVM.
+                unsafe { new_java_str(env, &ids) }
+            }
+            None => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// `static native long fork(int nameId)`: hands work to another thread: a
+/// fork of this thread's open transaction under its innermost open step,
+/// the task named `nameId`. A cell for `beginFork`, released exactly once
+/// with `releaseFork`; `0` without a transaction or past the forks cap.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_fork(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    name_id: jint,
+) -> jlong {
+    ffi_boundary!({
+        if name_id < 0 {
+            return 0;
+        }
+        raw::fork(NameId(name_id as u32)).map_or(0, |fork| Box::into_raw(Box::new(fork)) as jlong)
+    })
+}
+
+/// `static native int beginFork(long cell)`: begins the worker's part of the
+/// fork `cell` (from `fork`, not yet released) as this thread's transaction;
+/// `end` ends it. `OSPREY_ERR_ALREADY_ACTIVE` when this thread has one
+/// open (detach it first), `OSPREY_ERR_NO_TRANSACTION` when the fork was
+/// begun before, `OSPREY_ERR_NULL` for `0`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_beginFork(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    cell: jlong,
+) -> jint {
+    ffi_boundary!({
+        if cell == 0 {
+            return code(fail(OSPREY_ERR_NULL, "`cell` is 0"));
+        }
+        // SAFETY: a non-zero `cell` came from `fork`'s `Box::into_raw` and
+        // the caller has not released it yet.
+        let fork = unsafe { &*(cell as *const std::sync::Arc<osprey::Fork>) };
+        match raw::begin_fork(fork) {
+            Ok(()) => code(OSPREY_OK),
+            Err(e) => code(record_error(e)),
+        }
+    })
+}
+
+/// `static native void releaseFork(long cell)`: gives back the cell `fork`
+/// returned (`0` is ignored); called exactly once per cell, after the work
+/// ran or once it can no longer run.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_releaseFork(
+    _env: *mut JNIEnv,
+    _class: jclass,
+    cell: jlong,
+) {
+    ffi_boundary!({
+        if cell != 0 {
+            // SAFETY: `cell` came from `fork`'s `Box::into_raw`, and the
+            // caller hands each one back exactly once.
+            drop(unsafe { Box::from_raw(cell as *mut std::sync::Arc<osprey::Fork>) });
+        }
+    })
+}
+
 /// `static native int metricSeries(String name, String unit, int kind,
 /// String attrKey, String attrValue)`: defines a metric series (see
 /// `osprey_metric_series`; `kind` may carry `| 16` for doubles; the

@@ -48,6 +48,12 @@ fn exercise(server: &Server) -> Responses {
         server.get(&format!("/app/async?ms={ASYNC_MS}"), ""),
         server.get("/app/batch", ""),
         server.get("/app/items/17", ""),
+        server.get(&format!("/app/async-start?ms={ASYNC_MS}"), ""),
+        server.get(&format!("/app/async-dispatch?ms={ASYNC_MS}&to=servlet"), ""),
+        server.get(&format!("/app/async-dispatch?ms={ASYNC_MS}&to=jsp"), ""),
+        server.get(&format!("/app/async-timeout?ms={ASYNC_MS}"), ""),
+        server.get(&format!("/app/async-handled?ms={ASYNC_MS}"), ""),
+        server.get(&format!("/app/async-error?ms={ASYNC_MS}"), ""),
     ]
     .into_iter()
     .map(|(status, body)| match body.split_once("<pre>") {
@@ -80,6 +86,12 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
     assert_eq!(expected[2].1, format!("async after {ASYNC_MS} ms"));
     assert_eq!(expected[3].1, "batched 3 + 2", "{expected:?}");
     assert_eq!(expected[4].1, "item 17", "{expected:?}");
+    assert_eq!(expected[5].1, "started hello widget widget", "{expected:?}");
+    assert_eq!(expected[6].1, "hello widget widget", "{expected:?}");
+    assert_eq!(expected[7].1, "jsp ASYNC", "{expected:?}");
+    assert!(expected[8].0.contains(" 500"), "{expected:?}");
+    assert_eq!(expected[9].1, "no news", "{expected:?}");
+    assert!(expected[10].0.contains(" 503"), "{expected:?}");
 
     let receiver = Receiver::start();
     let agent = format!(
@@ -104,6 +116,11 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
             "GET /app/async",
             "GET /app/batch",
             "GET /app/items/*",
+            "GET /app/async-start",
+            "GET /app/async-dispatch",
+            "GET /app/async-timeout",
+            "GET /app/async-handled",
+            "GET /app/async-error",
         ],
     );
     let servers: Vec<&Span> = spans
@@ -183,6 +200,8 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
     );
     assert_ne!(status_code(async_span), status::StatusCode::Error as i32);
 
+    async_patterns(&spans, &servers, &name);
+
     // A servlet mapped by prefix names the transaction after its route.
     assert!(
         server_names.contains(&"GET /app/items/*") && !server_names.contains(&"GET /app/items/17"),
@@ -248,6 +267,92 @@ fn server_through_agent(kind: Kind, jdk: &Path, label: &str) {
         !format!("{batch_steps:?}").contains("secret-literal"),
         "{name}: plain batch SQL is not exported"
     );
+}
+
+/// The asynchronous patterns of `AsyncPatterns`: one SERVER span each,
+/// ending at the real completion with the final status; the work done in
+/// `AsyncContext.start` and in a dispatched servlet is in the trace.
+fn async_patterns(spans: &[Span], servers: &[&Span], name: &str) {
+    let named =
+        |n: &str| -> Vec<&Span> { servers.iter().copied().filter(|s| s.name == n).collect() };
+    let in_trace = |root: &Span, step: &str| {
+        spans
+            .iter()
+            .any(|s| s.trace_id == root.trace_id && s.name == step)
+    };
+    let elapsed_ms = |s: &Span| (s.end_time_unix_nano - s.start_time_unix_nano) / 1_000_000;
+    let status = |s: &Span| int_attr(&s.attributes, "http.response.status_code");
+    let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+
+    let start = named("GET /app/async-start");
+    assert_eq!(start.len(), 1, "{name}: one transaction: {names:?}");
+    let start = start[0];
+    assert_eq!(status(start), Some(200), "{name}");
+    assert_ne!(
+        status_code(start),
+        status::StatusCode::Error as i32,
+        "{name}"
+    );
+    assert!(elapsed_ms(start) >= ASYNC_MS, "{name}: ends at completion");
+    assert!(
+        in_trace(start, OUTER),
+        "{name}: the started work is in the trace"
+    );
+
+    let dispatched = named("GET /app/async-dispatch");
+    assert_eq!(
+        dispatched.len(),
+        2,
+        "{name}: one transaction each: {names:?}"
+    );
+    for d in &dispatched {
+        assert_eq!(status(d), Some(200), "{name}");
+        assert!(elapsed_ms(d) >= ASYNC_MS, "{name}: ends after the dispatch");
+        assert_eq!(
+            str_attr(&d.attributes, "url.path"),
+            Some("/app/async-dispatch"),
+            "{name}: keeps its own path"
+        );
+    }
+    assert_eq!(
+        dispatched.iter().filter(|d| in_trace(d, OUTER)).count(),
+        1,
+        "{name}: the servlet dispatched to records into the transaction"
+    );
+
+    let timeout = named("GET /app/async-timeout");
+    assert_eq!(timeout.len(), 1, "{name}: {names:?}");
+    assert_eq!(status(timeout[0]), Some(500), "{name}");
+    assert_eq!(
+        status_code(timeout[0]),
+        status::StatusCode::Error as i32,
+        "{name}"
+    );
+    assert!(
+        mentions(timeout[0], "AsyncTimeout"),
+        "{name}: {:?}",
+        timeout[0]
+    );
+
+    let handled = named("GET /app/async-handled");
+    assert_eq!(handled.len(), 1, "{name}: {names:?}");
+    assert_eq!(status(handled[0]), Some(200), "{name}");
+    assert_ne!(
+        status_code(handled[0]),
+        status::StatusCode::Error as i32,
+        "{name}: a timeout the application answered is no error"
+    );
+    assert!(elapsed_ms(handled[0]) >= ASYNC_MS, "{name}");
+
+    let failed = named("GET /app/async-error");
+    assert_eq!(failed.len(), 1, "{name}: {names:?}");
+    assert_eq!(status(failed[0]), Some(503), "{name}");
+    assert_eq!(
+        status_code(failed[0]),
+        status::StatusCode::Error as i32,
+        "{name}"
+    );
+    assert!(elapsed_ms(failed[0]) >= ASYNC_MS, "{name}");
 }
 
 #[test]

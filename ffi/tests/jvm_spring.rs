@@ -362,3 +362,139 @@ fn spring_mvc_routes_servlet_mappings_and_normalised_paths_name_transactions() {
         routes_on_spring(&jdk, label);
     }
 }
+
+/// The `[trace span]` of the first log line containing `needle`
+/// (`logging.pattern.correlation`): both empty without the ids.
+fn log_ids(stdout: &str, needle: &str) -> (String, String) {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no log line with {needle:?} in:\n{stdout}"));
+    line.split('[')
+        .filter_map(|part| part.split_once(']').map(|(inside, _)| inside))
+        .find_map(|inside| {
+            let mut it = inside.split(' ');
+            let (trace, span) = (it.next()?, it.next()?);
+            let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit());
+            let ok = it.next().is_none()
+                && ((hex(trace, 32) && hex(span, 16)) || (trace.is_empty() && span.is_empty()));
+            ok.then(|| (trace.to_owned(), span.to_owned()))
+        })
+        .unwrap_or_else(|| panic!("no [trace span] in {line:?}"))
+}
+
+fn async_and_logs_on_spring(jdk: &Path, label: &str) {
+    let paths = ["/jobs/async/7", "/jobs/pool/2"];
+    let plain = start(jdk, &[], &format!("spring-jobs-plain-{label}"));
+    let expected: Vec<(String, String)> =
+        paths.iter().map(|p| send(plain.port, "GET", p)).collect();
+    let (plain_out, _) = plain.stop();
+    assert_eq!(expected[0].1, "report 7", "{expected:?}");
+    assert_eq!(expected[1].1, "jobs 0 1 staged", "{expected:?}");
+    assert_eq!(
+        log_ids(&plain_out, "building report 7"),
+        (String::new(), String::new())
+    );
+
+    let receiver = Receiver::start();
+    let app = start(
+        jdk,
+        &[agent_arg(&receiver, "")],
+        &format!("spring-jobs-{label}"),
+    );
+    let got: Vec<(String, String)> = paths.iter().map(|p| send(app.port, "GET", p)).collect();
+    let (stdout, stderr) = app.stop();
+    assert_eq!(got, expected, "{label}: responses changed by the agent");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("osprey:")),
+        "{label}: {stderr}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let spans = loop {
+        let spans = received(&receiver);
+        let tasks = spans
+            .iter()
+            .filter(|s| s.name.starts_with("async "))
+            .count();
+        if tasks >= 4 || Instant::now() >= deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let server = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.kind == span::SpanKind::Server as i32 && s.name == name)
+            .unwrap_or_else(|| panic!("{label}: no {name}: {names:?}"))
+    };
+    let in_txn = |txn: &Span, task: &Span| {
+        task.trace_id == txn.trace_id
+            && !task.parent_span_id.is_empty()
+            && osprey_testkit::spans::within(task, txn)
+    };
+
+    // @Async: a step named after the method, on Spring Boot's task executor.
+    let asked = server("GET /jobs/async/{id}");
+    let built = spans
+        .iter()
+        .find(|s| s.name == "async demo.spring.Jobs$Reports.build")
+        .unwrap_or_else(|| panic!("{label}: the @Async step: {names:?}"));
+    assert!(in_txn(asked, built), "{label}: {built:?}");
+    assert!(
+        str_attr(&built.attributes, "thread.name").is_some_and(|t| t.starts_with("task-")),
+        "{label}: {built:?}"
+    );
+    let trace = osprey_testkit::spans::hex(&asked.trace_id);
+    let (t, s) = log_ids(&stdout, "asking for report 7");
+    assert_eq!(t, trace, "{label}: the request's log line");
+    assert!(
+        spans
+            .iter()
+            .any(|x| osprey_testkit::spans::hex(&x.span_id) == s && x.trace_id == asked.trace_id),
+        "{label}: its span id is one of the trace's spans"
+    );
+    assert_eq!(
+        log_ids(&stdout, "building report 7"),
+        (trace, osprey_testkit::spans::hex(&built.span_id)),
+        "{label}: the @Async method's line names its step"
+    );
+
+    // A pool of the application's own: two tasks and a stage, steps of
+    // the request on the pool's threads, each log line naming its step.
+    let pooled = server("GET /jobs/pool/{n}");
+    let tasks: Vec<&Span> = spans
+        .iter()
+        .filter(|s| {
+            s.name.starts_with("async demo.spring.Jobs$JobsController") && in_txn(pooled, s)
+        })
+        .collect();
+    assert_eq!(tasks.len(), 3, "{label}: {names:?}");
+    let task_ids: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            assert!(
+                str_attr(&t.attributes, "thread.name").is_some_and(|n| n.starts_with("jobs-")),
+                "{label}: {t:?}"
+            );
+            osprey_testkit::spans::hex(&t.span_id)
+        })
+        .collect();
+    let trace = osprey_testkit::spans::hex(&pooled.trace_id);
+    for needle in ["running job 0", "running job 1", "running stage"] {
+        let (t, s) = log_ids(&stdout, needle);
+        assert_eq!(t, trace, "{label}: {needle}");
+        assert!(
+            task_ids.contains(&s),
+            "{label}: {needle} names its task step"
+        );
+    }
+}
+
+#[test]
+fn async_and_pooled_work_join_the_request_and_log_lines_carry_its_ids() {
+    for (jdk, label) in jdks() {
+        async_and_logs_on_spring(&jdk, label);
+    }
+}

@@ -444,6 +444,8 @@ impl Collector {
 
     fn accept(&mut self, mut raw: Box<RawTransaction>) {
         self.handoff.received(&raw);
+        // Work it handed to other threads: merged when done, else linked.
+        crate::local::fork::settle_all(&mut raw);
         let facts = self.converter.facts(&mut raw);
         let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
         if !tree && self.unsampled_wanted.load(Ordering::Relaxed) == 0 {

@@ -60,6 +60,10 @@ impl From<RecordError> for DetachError {
 /// Takes this thread's open transaction off the thread and parks it;
 /// returns its id (never 0). The thread is then free to begin another.
 pub(crate) fn detach() -> Result<u64, DetachError> {
+    // Without a transaction, no lock: a virtual thread's every unmount asks.
+    if !recorder::is_active() {
+        return Err(DetachError::NoTransaction);
+    }
     let mut parked = PARKED.lock();
     let parked = parked.get_or_insert_with(|| Parked {
         next_id: 1,

@@ -96,6 +96,12 @@ pub(crate) struct RawTransaction {
     pub assigned_span_ids: Vec<(u32, SpanId)>,
     /// Steps whose end another thread reports (step, its end).
     pub deferred: Vec<(u32, std::sync::Arc<super::deferred::DeferredEnd>)>,
+    /// Work handed to other threads (the step open at submission, its fork),
+    /// settled when this transaction ends.
+    pub forks: Vec<(u32, std::sync::Arc<super::fork::Fork>)>,
+    /// Set when this transaction is a worker's part of another one (see
+    /// [`super::fork`]).
+    pub fork: Option<std::sync::Arc<super::fork::Fork>>,
     /// Most steps recorded; further enters are counted in `dropped_steps`.
     pub max_steps: u32,
     /// `min(steps.capacity(), max_steps)`: below it an enter needs no
@@ -136,6 +142,8 @@ impl RawTransaction {
             errors: Vec::new(),
             assigned_span_ids: Vec::new(),
             deferred: Vec::new(),
+            forks: Vec::new(),
+            fork: None,
             max_steps: 2048,
             fast_limit: 0,
             seq: 0,
@@ -167,6 +175,8 @@ impl RawTransaction {
         self.errors.clear();
         self.assigned_span_ids.clear();
         self.deferred.clear();
+        self.forks.clear();
+        self.fork = None;
         if self.steps.capacity() > keep_steps {
             self.steps.shrink_to(keep_steps);
         }

@@ -6,6 +6,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 
 use super::deferred::DeferredEnd;
+use super::fork::{Fork, MAX_FORKS};
 use super::raw::{
     NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
 };
@@ -288,22 +289,75 @@ pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
         with_active(None, |txn| {
             // A trace that continues elsewhere must keep its tree here too.
             txn.force_sample = true;
-            let span = if txn.current == NO_STEP {
-                txn.span_id
-            } else {
-                let current = txn.current;
-                match txn.assigned_span_ids.iter().find(|(s, _)| *s == current) {
-                    Some((_, id)) => *id,
-                    None => {
-                        let id = SpanId(l.rng.next_nonzero().to_le_bytes());
-                        txn.assigned_span_ids.push((current, id));
-                        id
-                    }
-                }
-            };
-            Some((txn.trace_id, span, true))
+            Some((txn.trace_id, current_span(txn, &mut l.rng), true))
         })
     })
+}
+
+/// The trace id and the innermost open step's span id (assigned now, so it
+/// is the id the step is exported with), or the transaction's: for log
+/// lines. Unlike [`current_context`] it does not make the trace keep its
+/// tree: a log line is not a downstream span.
+pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
+    with_local(None, |l| {
+        with_active(None, |txn| {
+            Some((txn.trace_id, current_span(txn, &mut l.rng)))
+        })
+    })
+}
+
+/// The span id of `txn`'s innermost open step (assigned now when it has
+/// none yet), or the transaction's when none is open.
+fn current_span(txn: &mut RawTransaction, rng: &mut Rng) -> SpanId {
+    if txn.current == NO_STEP {
+        return txn.span_id;
+    }
+    let current = txn.current;
+    match txn.assigned_span_ids.iter().find(|(s, _)| *s == current) {
+        Some((_, id)) => *id,
+        None => {
+            let id = SpanId(rng.next_nonzero().to_le_bytes());
+            txn.assigned_span_ids.push((current, id));
+            id
+        }
+    }
+}
+
+/// Hands work to another thread: a [`Fork`] of this thread's open
+/// transaction under its innermost open step, for the worker's
+/// [`begin_fork`]. `None` without a transaction or past [`MAX_FORKS`].
+pub(crate) fn fork(name: RawName) -> Option<Arc<Fork>> {
+    with_local(None, |l| {
+        with_active(None, |txn| {
+            if txn.forks.len() >= MAX_FORKS {
+                return None;
+            }
+            let span = current_span(txn, &mut l.rng);
+            let fork = Arc::new(Fork::new(txn.trace_id, span, name));
+            txn.forks.push((txn.current, fork.clone()));
+            Some(fork)
+        })
+    })
+}
+
+/// Begins the worker's part of `fork` as this thread's transaction (see
+/// [`super::fork`]). `AlreadyActive` when this thread has one open,
+/// `NoTransaction` when the fork was begun before.
+pub(crate) fn begin_fork(fork: &Arc<Fork>) -> Result<u32, RecordError> {
+    if is_active() {
+        return Err(RecordError::AlreadyActive);
+    }
+    if !fork.start() {
+        return Err(RecordError::NoTransaction);
+    }
+    let remote = RemoteParent {
+        trace_id: fork.trace_id,
+        span_id: fork.parent_span_id,
+        sampled: false,
+    };
+    let seq = begin(NewName::Raw(fork.name), SpanKind::Internal, Some(remote))?;
+    with_active((), |txn| txn.fork = Some(fork.clone()));
+    Ok(seq)
 }
 
 /// Makes the end of the step `token` names come from the returned cell,
@@ -419,6 +473,17 @@ impl LocalRecorder {
         // Only when it ends on the thread it began on (not after a detach).
         if txn.cpu_start_ns != 0 && txn.thread_id == self.thread_id {
             txn.cpu_ns = thread_cpu_ns().saturating_sub(txn.cpu_start_ns);
+        }
+        if let Some(fork) = txn.fork.take() {
+            match fork.finish(txn) {
+                // Merged into the submitting transaction when that ends.
+                None => return Ok(Handover::Queued),
+                // That ended first: a transaction of its own, in its trace.
+                Some(fragment) => {
+                    txn = fragment;
+                    txn.force_sample = true;
+                }
+            }
         }
         let Some(handoff) = refresh_link(&mut self.link) else {
             txn.recycle(RECYCLED_STEPS);

@@ -124,8 +124,15 @@ pub fn war(kind: Kind) -> PathBuf {
     std::fs::create_dir_all(&src_dir).unwrap();
     let original = super::repo_root().join("jvm-agent/src/test-app/war/demo/war");
     let mut sources = Vec::new();
+    let staging = build.join("staging");
     for entry in std::fs::read_dir(&original).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsp") {
+            // Pages go to the WAR's root, compiled by the server.
+            std::fs::create_dir_all(&staging).unwrap();
+            std::fs::copy(&path, staging.join(path.file_name().unwrap())).unwrap();
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         let text = if kind.javax() {
             text.replace("jakarta.servlet", "javax.servlet")
@@ -153,7 +160,6 @@ pub fn war(kind: Kind) -> PathBuf {
         api_home.join("lib/servlet-api.jar").display(),
         h2.display()
     );
-    let staging = build.join("staging");
     let classes = staging.join("WEB-INF/classes");
     let options = ["--release", "17", "-nowarn", "-cp", &class_path].map(Into::into);
     super::java::javac(&java_home(), &options, &classes, &sources);

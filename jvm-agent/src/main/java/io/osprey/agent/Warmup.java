@@ -24,6 +24,9 @@ public final class Warmup {
         return context;
     }
 
+    /** Shaped like {@code Executor.execute(Runnable)}. */
+    public void execute(Runnable task) {}
+
     /** Shaped like {@code Statement.execute(String)}. */
     public boolean execute(String sql) {
         return sql != null;

@@ -122,6 +122,29 @@ public final class OspreyNative {
     public static native String traceparent();
 
     /**
+     * The trace id (32 hex digits) and span id (16) of the innermost open step, joined (48
+     * characters), for log lines; null without a transaction. Does not make the trace keep its tree.
+     */
+    public static native String currentIds();
+
+    /**
+     * Hands work to another thread: a fork of this thread's open transaction under its innermost
+     * open step, the task named {@code nameId}. A cell for {@link #beginFork}, released exactly
+     * once with {@link #releaseFork}; 0 without a transaction or past the forks cap.
+     */
+    public static native long fork(int nameId);
+
+    /**
+     * Begins the worker's part of the fork {@code cell} as this thread's transaction ({@link #end}
+     * ends it: a step of the submitting transaction while that is open, else a linked transaction
+     * of its own). {@link #ERR_ALREADY_ACTIVE} when this thread has one open (detach it first).
+     */
+    public static native int beginFork(long cell);
+
+    /** Gives back a cell from {@link #fork} (0 is ignored); exactly once per cell. */
+    public static native void releaseFork(long cell);
+
+    /**
      * Defines a metric series: an OpenTelemetry metric name, UCUM unit, kind (a {@code METRIC_*}
      * kind, optionally {@code | METRIC_DOUBLE}) and at most one attribute (both null for none; the
      * values {@code true}/{@code false} become booleans). The id ({@code >= 0}), or minus a result

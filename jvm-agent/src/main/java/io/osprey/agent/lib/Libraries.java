@@ -1,8 +1,10 @@
 package io.osprey.agent.lib;
 
+import io.osprey.agent.lib.executor.ExecutorLibrary;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
+import io.osprey.agent.lib.logs.LogsLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
@@ -28,7 +30,9 @@ public final class Libraries {
                 new ServletLibrary(),
                 new JaxrsLibrary(),
                 new JdbcLibrary(),
-                new HttpClientLibrary()));
+                new HttpClientLibrary(),
+                new ExecutorLibrary(),
+                new LogsLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */

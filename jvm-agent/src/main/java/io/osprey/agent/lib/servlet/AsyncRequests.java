@@ -81,9 +81,25 @@ public final class AsyncRequests {
         private boolean ended;
         private Throwable error;
         private boolean timedOut;
+        /**
+         * The request completed while its transaction was attached to a thread (Tomcat completes
+         * a dispatched request inside the dispatch): that thread's exit ends it.
+         */
+        private boolean completedAttached;
 
-        /** Detaches this thread's transaction into this handler. */
+        /**
+         * Detaches this thread's transaction into this handler; false when it is to end now (also
+         * when the request completed meanwhile: the caller ends it, with the error the listener
+         * saw recorded here).
+         */
         synchronized boolean park() {
+            if (completedAttached && !ended && id == 0L) {
+                ended = true;
+                if (error != null) {
+                    Osprey.recordError(-1L, error);
+                }
+                return false;
+            }
             if (ended || id != 0L) {
                 return false;
             }
@@ -171,7 +187,12 @@ public final class AsyncRequests {
             Throwable thrown;
             boolean timeout;
             synchronized (this) {
-                if (ended || id == 0L) {
+                if (ended) {
+                    return;
+                }
+                if (id == 0L) {
+                    // Attached to the thread running a dispatch: its exit ends it.
+                    completedAttached = true;
                     return;
                 }
                 ended = true;

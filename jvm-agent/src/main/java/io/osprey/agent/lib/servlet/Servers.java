@@ -89,8 +89,14 @@ public final class Servers {
             return 0L;
         }
         try {
-            SERVLET.get().direct = null;
+            ServletState resumed = SERVLET.get();
+            resumed.direct = null;
             if (AsyncRequests.resume(request, accessors(request, true))) {
+                // A dispatch of a parked request: it keeps the name it has (a dispatch to a
+                // JSP or another servlet does not rename it).
+                resumed.routed = true;
+                resumed.outer = null;
+                resumed.mappingRoute = null;
                 return RESUMED;
             }
         } catch (Throwable t) {
@@ -440,8 +446,8 @@ public final class Servers {
 
     /**
      * Records the response status on this thread's transaction and marks it an error for {@code
-     * thrown}, a timeout, or (unless an error was recorded already: {@code errorKnown}) a 5xx
-     * status.
+     * thrown}, a timeout the application did not answer (no status, or a 5xx one), or (unless an
+     * error was recorded already: {@code errorKnown}) a 5xx status.
      */
     static void outcome(Object response, Throwable thrown, boolean timedOut, boolean errorKnown) {
         try {
@@ -454,7 +460,8 @@ public final class Servers {
             }
             if (thrown != null) {
                 Osprey.recordError(-1L, thrown);
-            } else if (timedOut) {
+            } else if (timedOut && (status < 0 || status >= 500)) {
+                // Not answered by the application's listeners: the container's error response.
                 OspreyNative.error(-1L, "AsyncTimeout", "the asynchronous request timed out", null);
             } else if (status >= 500 && !errorKnown) {
                 OspreyNative.error(-1L, "HTTP " + status, "response status " + status, null);

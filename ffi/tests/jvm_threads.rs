@@ -1,0 +1,226 @@
+//! Context across threads, end to end: `ThreadsApp`
+//! (`jvm-agent/src/test-app/threads/demo/threads`, JDK classes only) under
+//! the agent hands work from transactions (`hook.transactions`) to a fixed
+//! thread pool, to `CompletableFuture` stages (the default async pool, then
+//! the pool) and, on JDK 21+, to virtual threads that block (unmount) mid-task,
+//! exporting to a loopback
+//! OTLP receiver.
+//!
+//! Proves: each task is a step of the transaction that submitted it, named
+//! `async <task class>`, under the step open at submission, with the worker
+//! thread's name, inside its parent's time, and the worker's own steps
+//! (the hooked `work` method) inside it; a task still running when its
+//! transaction ended is a transaction of its own in the same trace, whose
+//! parent is the submitting transaction; the same pooled threads running
+//! work outside any transaction afterwards record nothing (no context
+//! leaks); the output is the same with and without the agent. On JDK 17
+//! and Temurin 25.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::java::jdks;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{str_attr, within};
+
+const WORK: &str = "demo.threads.ThreadsApp.work(java.lang.String)";
+const UNTRACED: &str = "demo.threads.ThreadsApp.untraced()";
+const TASK: &str = "async demo.threads.ThreadsApp$$Lambda";
+
+fn agent_jar() -> &'static Path {
+    common::java::agent_jar("jvm-agent-build-threads", &["-DskipTests"])
+}
+
+fn app_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        common::java::compile_app(
+            "jvm-agent/src/test-app/threads/demo/threads",
+            &["ThreadsApp.java"],
+            &[],
+            "jvm-threads-classes",
+        )
+    })
+}
+
+fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
+    let cmd = common::java::java(jdk, jvm_args, app_classes(), "demo.threads.ThreadsApp", &[]);
+    let out = common::java::run_java(cmd, name);
+    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    assert!(
+        !out.stderr.contains("osprey:"),
+        "{name}: the agent complained: {}",
+        out.stderr
+    );
+    out.stdout
+}
+
+fn root<'a>(spans: &'a [Span], method: &str, label: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.parent_span_id.is_empty() && s.name.contains(method))
+        .unwrap_or_else(|| panic!("{label}: no {method} transaction"))
+}
+
+/// The task steps directly under `parent`, each checked: a `work` step
+/// inside, the worker's thread name, inside the transaction's time.
+fn tasks_under<'a>(spans: &'a [Span], parent: &Span, label: &str) -> Vec<&'a Span> {
+    let tasks: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == parent.span_id && s.name == TASK)
+        .collect();
+    for t in &tasks {
+        assert_eq!(t.trace_id, parent.trace_id, "{label}");
+        if parent.parent_span_id.is_empty() {
+            assert!(
+                within(t, parent),
+                "{label}: {} inside {}",
+                t.name,
+                parent.name
+            );
+        } else {
+            // Submitted by another task, it may run on after that one ended.
+            assert!(
+                t.start_time_unix_nano >= parent.start_time_unix_nano,
+                "{label}"
+            );
+        }
+        let work = spans
+            .iter()
+            .find(|s| s.parent_span_id == t.span_id && s.name == WORK)
+            .unwrap_or_else(|| panic!("{label}: the worker's step inside its task: {t:?}"));
+        assert!(within(work, t), "{label}");
+        assert!(
+            str_attr(&t.attributes, "thread.name").is_some(),
+            "{label}: {t:?}"
+        );
+    }
+    tasks
+}
+
+fn threads_through_agent(jdk: &Path, label: &str) {
+    let expected = run(jdk, &[], &format!("threads-plain-{label}"));
+    assert_eq!(
+        expected,
+        "pool ab\nfuture cd\nlate submitted\nvirtual 4\nuntraced 4\n"
+    );
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=hook.methods=demo.threads.ThreadsApp.*,\
+         hook.transactions=demo.threads.ThreadsApp.request*,exporter=otlp,\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=threads",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let out = run(jdk, &[agent], &format!("threads-agent-{label}"));
+    assert_eq!(out, expected, "{label}: output changed under the agent");
+
+    let on_virtual = label != "jdk17";
+    // Requests (pool, future, late, virtual) and tasks (2 + 2 + 1 + 2).
+    let (want_roots, want_tasks) = if on_virtual { (4, 7) } else { (3, 5) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans = loop {
+        let spans = common::java::received(&receiver);
+        let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+        let tasks = spans.iter().filter(|s| s.name == TASK).count();
+        if (roots >= want_roots && tasks >= want_tasks) || Instant::now() >= deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let names: Vec<(&str, &str)> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                str_attr(&s.attributes, "thread.name").unwrap_or(""),
+            )
+        })
+        .collect();
+
+    // Two tasks on the pool: steps of the request, on the pool's threads.
+    let pool = root(&spans, "requestPool", label);
+    let tasks = tasks_under(&spans, pool, label);
+    assert_eq!(tasks.len(), 2, "{label}: {names:?}");
+    for t in &tasks {
+        let thread = str_attr(&t.attributes, "thread.name").unwrap();
+        assert!(thread.starts_with("app-pool-"), "{label}: {thread}");
+    }
+
+    // CompletableFuture: the first stage on the default async pool, the
+    // second on the pool, both in the request's transaction.
+    let future = root(&spans, "requestFuture", label);
+    let mut stages = tasks_under(&spans, future, label);
+    // The second stage is submitted by whichever thread completes the first:
+    // the request's, or the first stage's worker (then it nests there).
+    let nested: Vec<&Span> = stages
+        .iter()
+        .flat_map(|t| tasks_under(&spans, t, label))
+        .collect();
+    stages.extend(nested);
+    assert_eq!(stages.len(), 2, "{label}: {names:?}");
+    let on_pool = stages
+        .iter()
+        .filter(|t| {
+            str_attr(&t.attributes, "thread.name").is_some_and(|n| n.starts_with("app-pool-"))
+        })
+        .count();
+    assert_eq!(
+        on_pool, 1,
+        "{label}: the second stage on the pool: {names:?}"
+    );
+
+    // Outlived its request: a transaction of its own, linked to it.
+    let late_parent = root(&spans, "requestLate", label);
+    let late = spans
+        .iter()
+        .find(|s| s.name == TASK && s.parent_span_id == late_parent.span_id)
+        .unwrap_or_else(|| panic!("{label}: the late task: {names:?}"));
+    assert_eq!(late.trace_id, late_parent.trace_id, "{label}: same trace");
+    assert!(late.end_time_unix_nano > late_parent.end_time_unix_nano);
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.parent_span_id == late.span_id && s.name == WORK),
+        "{label}: the late task's own step"
+    );
+    assert!(
+        str_attr(&late.attributes, "thread.name").is_some_and(|n| n.starts_with("app-pool-")),
+        "{label}"
+    );
+
+    if on_virtual {
+        let request = root(&spans, "requestVirtual", label);
+        let tasks = tasks_under(&spans, request, label);
+        assert_eq!(tasks.len(), 2, "{label}: {names:?}");
+        for t in &tasks {
+            let thread = str_attr(&t.attributes, "thread.name").unwrap();
+            assert!(thread.starts_with("vt-"), "{label}: {thread}");
+            // Both steps, before and after the virtual thread unmounted.
+            let steps = spans
+                .iter()
+                .filter(|s| s.parent_span_id == t.span_id && s.name == WORK)
+                .count();
+            assert_eq!(steps, 2, "{label}: {names:?}");
+        }
+    }
+
+    // Nothing recorded outside transactions, on the same pooled threads.
+    assert!(
+        !spans.iter().any(|s| s.name == UNTRACED),
+        "{label}: context leaked into unrelated work: {names:?}"
+    );
+    let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+    assert_eq!(roots, want_roots, "{label}: {names:?}");
+}
+
+#[test]
+fn pooled_async_and_virtual_thread_work_is_recorded_in_its_transaction() {
+    for (jdk, label) in jdks() {
+        threads_through_agent(&jdk, label);
+    }
+}

@@ -1,0 +1,165 @@
+package io.osprey.agent.lib.executor;
+
+import io.osprey.agent.AgentPremain;
+import java.lang.instrument.ClassFileTransformer;
+import java.lang.instrument.Instrumentation;
+import java.lang.reflect.Method;
+import java.security.ProtectionDomain;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.objectweb.asm.ClassReader;
+
+/**
+ * The JDK's executors, an explicit allow-list of platform classes ({@link #CLASSES}): {@code
+ * ThreadPoolExecutor.execute} (which {@code submit} and {@code invokeAll} call), {@code
+ * ScheduledThreadPoolExecutor}'s immediate {@code execute} and {@code submit}, {@code
+ * ForkJoinPool}'s {@code execute} and {@code submit} of plain tasks (where {@code
+ * CompletableFuture}'s async methods go; recursive {@code ForkJoinTask}s are left alone), the
+ * thread-per-task executor of {@code CompletableFuture} (JDK 17 with one CPU for the common pool)
+ * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}; and, JDK 21+,
+ * {@code VirtualThread.mount()}/{@code unmount()}, so that a virtual thread's transaction follows
+ * it from carrier to carrier ({@link Tasks#unmounting}). Their task
+ * argument goes through {@link Tasks#wrap} on entry; only method bodies change, so classes
+ * loaded before the agent are retransformed. {@code java.base} is made to read the bridge's
+ * module and to open {@code java.util.concurrent} to it (so tasks are named after the
+ * application's callable inside a {@code FutureTask}).
+ */
+public final class JdkExecutorInstrumentation implements ClassFileTransformer {
+    private static final String RUN = "Ljava/lang/Runnable;";
+    private static final String CALL = "Ljava/util/concurrent/Callable;";
+
+    /** JDK 21+: its transaction follows a virtual thread from carrier to carrier. */
+    static final String VIRTUAL_THREAD = "java/lang/VirtualThread";
+
+    /** Exactly the classes this transformer changes, with the methods whose task it wraps. */
+    static final Map<String, String[]> CLASSES;
+
+    static {
+        Map<String, String[]> m = new HashMap<String, String[]>();
+        m.put("java/util/concurrent/ThreadPoolExecutor", new String[] {"execute(" + RUN + ")V"});
+        m.put("java/util/concurrent/ScheduledThreadPoolExecutor", new String[] {
+            "execute(" + RUN + ")V",
+            "submit(" + RUN + ")Ljava/util/concurrent/Future;",
+            "submit(" + RUN + "Ljava/lang/Object;)Ljava/util/concurrent/Future;",
+            "submit(" + CALL + ")Ljava/util/concurrent/Future;"});
+        m.put("java/util/concurrent/ForkJoinPool", new String[] {
+            "execute(" + RUN + ")V",
+            "submit(" + RUN + ")Ljava/util/concurrent/ForkJoinTask;",
+            "submit(" + RUN + "Ljava/lang/Object;)Ljava/util/concurrent/ForkJoinTask;",
+            "submit(" + CALL + ")Ljava/util/concurrent/ForkJoinTask;"});
+        m.put("java/util/concurrent/CompletableFuture$ThreadPerTaskExecutor", new String[] {"execute(" + RUN + ")V"});
+        m.put("java/util/concurrent/ThreadPerTaskExecutor", new String[] {
+            "execute(" + RUN + ")V", "submit(" + CALL + ")Ljava/util/concurrent/Future;"});
+        m.put(VIRTUAL_THREAD, new String[0]);
+        CLASSES = Collections.unmodifiableMap(m);
+    }
+
+    private volatile boolean failureLogged;
+
+    /** Opens the module, registers this transformer and retransforms the classes already loaded. */
+    void install(Instrumentation inst) {
+        try {
+            openModule(inst);
+            inst.addTransformer(this, true);
+            List<Class<?>> loaded = new ArrayList<Class<?>>();
+            for (Class<?> c : inst.getAllLoadedClasses()) {
+                if (CLASSES.containsKey(c.getName().replace('.', '/')) && inst.isModifiableClass(c)) {
+                    loaded.add(c);
+                }
+            }
+            if (!loaded.isEmpty()) {
+                inst.retransformClasses(loaded.toArray(new Class<?>[0]));
+            }
+        } catch (Throwable t) {
+            logOnce("cannot instrument the JDK's executors: " + AgentPremain.oneLine(t));
+        }
+    }
+
+    /** {@code java.base} reads the bridge and opens {@code java.util.concurrent} to it (Java 9+). */
+    static void openModule(Instrumentation inst) throws Exception {
+        Method getModule;
+        try {
+            getModule = Class.class.getMethod("getModule");
+        } catch (NoSuchMethodException java8) {
+            return;
+        }
+        Class<?> moduleClass = Class.forName("java.lang.Module");
+        Object bridge = getModule.invoke(Tasks.class);
+        Method redefine = Instrumentation.class.getMethod(
+                "redefineModule", moduleClass, Set.class, Map.class, Map.class, Set.class, Map.class);
+        redefine.invoke(inst, getModule.invoke(Object.class), Collections.singleton(bridge),
+                Collections.emptyMap(),
+                Collections.singletonMap("java.util.concurrent", Collections.singleton(bridge)),
+                Collections.emptySet(), Collections.emptyMap());
+    }
+
+    @Override
+    public byte[] transform(ClassLoader loader, String className, Class<?> redefined,
+            ProtectionDomain domain, byte[] bytes) {
+        if (className == null || bytes == null || loader != null) {
+            return null;
+        }
+        String[] methods = CLASSES.get(className);
+        if (methods == null) {
+            return null;
+        }
+        try {
+            if (VIRTUAL_THREAD.equals(className)) {
+                return rewriteVirtualThread(new ClassReader(bytes));
+            }
+            return ExecutorInstrumentation.wrapFirstArgument(new ClassReader(bytes), methods);
+        } catch (Throwable t) {
+            logOnce("left " + className.replace('/', '.') + " unchanged: " + AgentPremain.oneLine(t));
+            return null;
+        }
+    }
+
+    /**
+     * {@code VirtualThread.unmount()} calls {@link Tasks#unmounting} first, {@code mount()} calls
+     * {@link Tasks#mounted} last; null when the class has neither (before JDK 21).
+     */
+    static byte[] rewriteVirtualThread(ClassReader reader) {
+        return io.osprey.agent.ClassRewriter.rewrite(reader, new io.osprey.agent.ClassRewriter.MethodAdapter() {
+            @Override
+            public org.objectweb.asm.MethodVisitor adapt(org.objectweb.asm.MethodVisitor mv, int access, String name,
+                    String desc, boolean frames) {
+                final boolean unmount = name.equals("unmount");
+                if ((!unmount && !name.equals("mount")) || !desc.equals("()V")
+                        || (access & org.objectweb.asm.Opcodes.ACC_STATIC) != 0) {
+                    return null;
+                }
+                return new org.objectweb.asm.commons.AdviceAdapter(org.objectweb.asm.Opcodes.ASM9, mv, access, name,
+                        desc) {
+                    @Override
+                    protected void onMethodEnter() {
+                        if (unmount) {
+                            loadThis();
+                            visitMethodInsn(INVOKESTATIC, ExecutorInstrumentation.TASKS, "unmounting",
+                                    "(Ljava/lang/Object;)V", false);
+                        }
+                    }
+
+                    @Override
+                    protected void onMethodExit(int opcode) {
+                        if (!unmount && opcode == RETURN) {
+                            loadThis();
+                            visitMethodInsn(INVOKESTATIC, ExecutorInstrumentation.TASKS, "mounted",
+                                    "(Ljava/lang/Object;)V", false);
+                        }
+                    }
+                };
+            }
+        });
+    }
+
+    private void logOnce(String message) {
+        if (!failureLogged) {
+            failureLogged = true;
+            System.err.println("osprey: " + message);
+        }
+    }
+}

@@ -1,0 +1,487 @@
+package io.osprey.agent.lib.executor;
+
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.TraceContext;
+import io.osprey.agent.bootstrap.ValueNames;
+import java.lang.ref.PhantomReference;
+import java.lang.ref.ReferenceQueue;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Work handed to another thread inside a transaction. The instrumented executors call {@link
+ * #wrap} (or {@link #wrapCallable}) with the task they are given: outside a transaction, or for
+ * the JDK's own internal tasks, the task comes back unchanged; inside one it comes back as a
+ * {@link Task} holding a fork of the transaction (see {@link OspreyNative#fork}). When the task
+ * runs, on whatever thread, its work is recorded there: a step of the submitting transaction
+ * named {@code async <task class>} under the step open at submission, with the worker thread's
+ * name and the worker's own start and end, and the worker's steps inside it; or, when it ends
+ * after the submitting transaction did, a transaction of its own in the same trace whose parent
+ * is that step. The worker thread is left exactly as it was found: a transaction it had open is
+ * parked while the task runs and restored after, so nothing leaks into unrelated work on pooled
+ * threads.
+ *
+ * <p>A task that is never run (dropped from a queue, an executor shut down) gives its fork back
+ * once it is garbage: a phantom reference per task, drained at the next wrap. A task run twice
+ * records its first run only. Nothing here throws into the application.
+ */
+public final class Tasks {
+    /** Step names start with this. */
+    static final String PREFIX = "async ";
+
+    /** Set when the library starts. */
+    static volatile boolean on;
+
+    private static int kThread = -1;
+
+    /** Name id of each task class ({@code -1}: not recorded, a JDK-internal task). */
+    private static final ClassValue<Integer> NAMES = new ClassValue<Integer>() {
+        @Override
+        protected Integer computeValue(Class<?> type) {
+            String name = taskName(type.getName());
+            return name == null ? -1 : OspreyNative.intern(name);
+        }
+    };
+
+    /** The name the next fork on this thread takes instead of its task's class (Spring's {@code @Async}). */
+    private static final ThreadLocal<String> HINT = new ThreadLocal<String>();
+    private static final ConcurrentHashMap<String, Integer> HINT_IDS = new ConcurrentHashMap<String, Integer>();
+    private static final int MAX_HINTS = 1024;
+
+    private static final ReferenceQueue<Task> GONE = new ReferenceQueue<Task>();
+    private static final Set<Pending> PENDING =
+            java.util.Collections.newSetFromMap(new ConcurrentHashMap<Pending, Boolean>());
+
+    private Tasks() {}
+
+    /** Interns the attribute keys; called once by the library's start. */
+    public static void init() {
+        kThread = OspreyNative.intern("thread.name");
+        on = true;
+    }
+
+    /**
+     * The step name of a task of class {@code className}: {@code async demo.Jobs$$Lambda} (a
+     * lambda's per-run suffix cut), or null for tasks that are the JDK's own work (virtual thread
+     * continuations, the HTTP client's internals) or the agent's, which are never recorded.
+     */
+    static String taskName(String className) {
+        if (className.startsWith("java.lang.") || className.startsWith("jdk.") || className.startsWith("sun.")
+                || className.startsWith("com.sun.") || className.startsWith("io.osprey.agent.")) {
+            return null;
+        }
+        int lambda = className.indexOf("$$Lambda");
+        if (lambda >= 0) {
+            className = className.substring(0, lambda + "$$Lambda".length());
+        }
+        return PREFIX + className;
+    }
+
+    /** The field holding the task a JDK task adapter wraps, per adapter class (null: none). */
+    private static final ClassValue<java.lang.reflect.Field> INNER = new ClassValue<java.lang.reflect.Field>() {
+        @Override
+        protected java.lang.reflect.Field computeValue(Class<?> type) {
+            String name = type.getName();
+            String field;
+            if (name.equals("java.util.concurrent.FutureTask")) {
+                field = "callable";
+            } else if (name.equals("java.util.concurrent.Executors$RunnableAdapter")) {
+                field = "task";
+            } else if (name.startsWith("java.util.concurrent.CompletableFuture$")) {
+                field = "fn"; // AsyncSupply, AsyncRun and the dependent stages (UniApply, ...)
+            } else {
+                return null;
+            }
+            try {
+                java.lang.reflect.Field f = type.getDeclaredField(field);
+                f.setAccessible(true);
+                return f;
+            } catch (Throwable t) {
+                return null; // not opened to the agent: named by the adapter
+            }
+        }
+    };
+
+    /** The application's own task inside the JDK's adapters ({@code FutureTask} and others). */
+    static Object innermost(Object task) {
+        for (int i = 0; i < 4 && task != null; i++) {
+            java.lang.reflect.Field f = INNER.get(task.getClass());
+            if (f == null) {
+                return task;
+            }
+            try {
+                Object inner = f.get(task);
+                if (inner == null) {
+                    return task;
+                }
+                task = inner;
+            } catch (Throwable t) {
+                return task;
+            }
+        }
+        return task;
+    }
+
+    /** {@code task}, or a {@link Task} carrying this thread's transaction when one is open. */
+    public static Runnable wrap(Runnable task) {
+        // A Comparable task may be ordered by a priority queue: it stays as it is.
+        if (!on || !Osprey.enabled || task == null || task instanceof Task || task instanceof Comparable) {
+            return task;
+        }
+        try {
+            long cell = fork(task);
+            return cell == 0L ? task : new Task(task, null, cell);
+        } catch (Throwable t) {
+            return task;
+        }
+    }
+
+    /** As {@link #wrap}, for a {@link Callable}. */
+    @SuppressWarnings("unchecked")
+    public static <T> Callable<T> wrapCallable(Callable<T> task) {
+        if (!on || !Osprey.enabled || task == null || task instanceof Task) {
+            return task;
+        }
+        try {
+            long cell = fork(task);
+            return cell == 0L ? task : (Callable<T>) new Task(null, task, cell);
+        } catch (Throwable t) {
+            return task;
+        }
+    }
+
+    /**
+     * Names the tasks this thread submits until {@link #endHint} ({@code async Bean.method} for
+     * Spring's {@code @Async}); returns the previous hint for {@link #endHint}.
+     */
+    public static String hint(String name) {
+        if (!on) {
+            return null;
+        }
+        try {
+            String previous = HINT.get();
+            HINT.set(name);
+            return previous;
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    /** Restores the hint {@link #hint} returned. */
+    public static void endHint(String previous) {
+        if (!on) {
+            return;
+        }
+        try {
+            if (previous == null) {
+                HINT.remove();
+            } else {
+                HINT.set(previous);
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+    }
+
+    private static final ConcurrentHashMap<java.lang.reflect.Method, String> ASYNC_NAMES =
+            new ConcurrentHashMap<java.lang.reflect.Method, String>();
+
+    /**
+     * Entry of Spring's {@code AsyncExecutionInterceptor.invoke(MethodInvocation)}: the tasks it
+     * submits are named after the {@code @Async} method ({@code async demo.Reports.build}).
+     * Returns 1 when a name was set, for {@link #springAsyncExit}.
+     */
+    public static long springAsyncEnter(Object invocation) {
+        if (!on || !Osprey.enabled || invocation == null) {
+            return 0L;
+        }
+        try {
+            java.lang.reflect.Method getter = io.osprey.agent.bootstrap.Reflection.publicMethod(
+                    invocation.getClass(), "getMethod");
+            Object m = getter == null ? null : getter.invoke(invocation);
+            if (!(m instanceof java.lang.reflect.Method)) {
+                return 0L;
+            }
+            java.lang.reflect.Method method = (java.lang.reflect.Method) m;
+            String name = ASYNC_NAMES.get(method);
+            if (name == null) {
+                name = method.getDeclaringClass().getName() + "." + method.getName();
+                if (ASYNC_NAMES.size() < MAX_HINTS) {
+                    ASYNC_NAMES.put(method, name);
+                }
+            }
+            HINT.set(name);
+            return 1L;
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Exit of {@code AsyncExecutionInterceptor.invoke}: tasks are named by their class again. */
+    public static void springAsyncExit(long handle) {
+        if (handle != 0L) {
+            endHint(null);
+        }
+    }
+
+    /** As {@link #springAsyncExit}, when {@code invoke} throws; the caller rethrows. */
+    public static void springAsyncError(Throwable thrown, long handle) {
+        springAsyncExit(handle);
+    }
+
+    /** A fork of this thread's transaction for {@code task} (0: none), after releasing lost ones. */
+    private static long fork(Object task) {
+        drain();
+        int name = nameOf(task);
+        if (name < 0) {
+            return 0L;
+        }
+        return OspreyNative.fork(name);
+    }
+
+    private static int nameOf(Object task) {
+        String hint = HINT.get();
+        if (hint != null) {
+            Integer id = HINT_IDS.get(hint);
+            if (id == null && HINT_IDS.size() < MAX_HINTS) {
+                id = OspreyNative.intern(PREFIX + hint);
+                HINT_IDS.put(hint, id);
+            }
+            if (id != null) {
+                return id;
+            }
+        }
+        return NAMES.get(innermost(task).getClass());
+    }
+
+    /** Releases the forks of tasks that became garbage without running. */
+    private static void drain() {
+        Pending p;
+        while ((p = (Pending) GONE.poll()) != null) {
+            PENDING.remove(p);
+            OspreyNative.releaseFork(p.take());
+        }
+    }
+
+    /** Forks not yet begun (or released), for {@link TasksTest}. */
+    static int pending() {
+        drain();
+        return PENDING.size();
+    }
+
+    /**
+     * Begins the worker's part of {@code cell} on this thread, parking a transaction it has open;
+     * returns the parked transaction's id (0: none; -1: nothing was begun).
+     */
+    static long begin(long cell) {
+        if (cell == 0L) {
+            return -1L;
+        }
+        try {
+            long parked = 0L;
+            int rc = OspreyNative.beginFork(cell);
+            if (rc == OspreyNative.ERR_ALREADY_ACTIVE) {
+                parked = OspreyNative.detach();
+                if (parked <= 0L) {
+                    return -1L;
+                }
+                rc = OspreyNative.beginFork(cell);
+                if (rc != OspreyNative.OK) {
+                    OspreyNative.attach(parked);
+                    return -1L;
+                }
+            } else if (rc != OspreyNative.OK) {
+                return -1L;
+            }
+            ValueNames.attr(-1L, kThread, Thread.currentThread().getName());
+            return parked;
+        } catch (Throwable t) {
+            return -1L;
+        }
+    }
+
+    /** Ends the worker's part ({@code parked} from {@link #begin}) and restores the thread. */
+    static void end(long parked, Throwable thrown) {
+        if (parked < 0L) {
+            return;
+        }
+        try {
+            if (thrown != null) {
+                Osprey.recordError(-1L, thrown);
+            }
+            OspreyNative.end();
+            if (parked > 0L) {
+                OspreyNative.attach(parked);
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+    }
+
+    /** Transactions of virtual threads that unmounted with one open: the thread, the parked id. */
+    private static final ConcurrentHashMap<Object, Long> UNMOUNTED = new ConcurrentHashMap<Object, Long>();
+    /** Most transactions parked for unmounted virtual threads. */
+    private static final int MAX_UNMOUNTED = 4096;
+
+    /**
+     * Entry of {@code VirtualThread.unmount()}, still on the virtual thread: the recorder keeps a
+     * transaction per carrier (OS) thread, so a transaction open on the virtual thread is parked
+     * until it mounts again (maybe on another carrier), and the carrier runs other virtual threads
+     * without it. Costs one native call without a transaction.
+     */
+    public static void unmounting(Object virtualThread) {
+        if (!on) {
+            return;
+        }
+        try {
+            if (UNMOUNTED.size() >= MAX_UNMOUNTED) {
+                return;
+            }
+            long id = OspreyNative.detach();
+            if (id > 0L) {
+                UNMOUNTED.put(virtualThread, id);
+            }
+        } catch (Throwable ignored) {
+            // never into the JDK
+        }
+    }
+
+    /** Exit of {@code VirtualThread.mount()}: its parked transaction is this carrier's again. */
+    public static void mounted(Object virtualThread) {
+        if (!on || UNMOUNTED.isEmpty()) {
+            return;
+        }
+        try {
+            Long id = UNMOUNTED.remove(virtualThread);
+            if (id != null) {
+                OspreyNative.attach(id);
+            }
+        } catch (Throwable ignored) {
+            // never into the JDK
+        }
+    }
+
+    /** A task carrying a fork of the transaction that submitted it. */
+    public static final class Task implements Runnable, Callable<Object> {
+        private final Runnable runnable;
+        private final Callable<?> callable;
+        private final Pending pending;
+        private final TraceContext context;
+
+        Task(Runnable runnable, Callable<?> callable, long cell) {
+            this.runnable = runnable;
+            this.callable = callable;
+            this.context = TraceContext.current();
+            this.pending = new Pending(this, cell);
+            PENDING.add(pending);
+        }
+
+        /** The task it wraps. */
+        public Object unwrap() {
+            return runnable != null ? runnable : callable;
+        }
+
+        private long start() {
+            long cell = pending.take();
+            PENDING.remove(pending);
+            pending.clear();
+            long parked = begin(cell);
+            OspreyNative.releaseFork(cell);
+            return parked;
+        }
+
+        @Override
+        public void run() {
+            long parked = -1L;
+            TraceContext previous = null;
+            try {
+                parked = start();
+                if (parked >= 0L) {
+                    previous = TraceContext.current();
+                    TraceContext.set(context);
+                }
+            } catch (Throwable ignored) {
+                // run it plainly
+            }
+            Throwable thrown = null;
+            try {
+                if (runnable != null) {
+                    runnable.run();
+                } else {
+                    callable.call();
+                }
+            } catch (RuntimeException | Error e) {
+                thrown = e;
+                throw e;
+            } catch (Exception e) {
+                thrown = e;
+                throw new java.util.concurrent.CompletionException(e);
+            } finally {
+                finish(parked, thrown, previous);
+            }
+        }
+
+        @Override
+        public Object call() throws Exception {
+            if (callable == null) {
+                run();
+                return null;
+            }
+            long parked = -1L;
+            TraceContext previous = null;
+            try {
+                parked = start();
+                if (parked >= 0L) {
+                    previous = TraceContext.current();
+                    TraceContext.set(context);
+                }
+            } catch (Throwable ignored) {
+                // run it plainly
+            }
+            Throwable thrown = null;
+            try {
+                return callable.call();
+            } catch (Exception | Error e) {
+                thrown = e;
+                throw e;
+            } finally {
+                finish(parked, thrown, previous);
+            }
+        }
+
+        private static void finish(long parked, Throwable thrown, TraceContext previous) {
+            if (parked < 0L) {
+                return;
+            }
+            end(parked, thrown);
+            try {
+                TraceContext.set(previous);
+            } catch (Throwable ignored) {
+                // never into the application
+            }
+        }
+
+        @Override
+        public String toString() {
+            return String.valueOf(unwrap());
+        }
+    }
+
+    /** A task's fork until it runs; enqueued when the task became garbage first. */
+    static final class Pending extends PhantomReference<Task> {
+        private final AtomicLong cell;
+
+        Pending(Task task, long cell) {
+            super(task, GONE);
+            this.cell = new AtomicLong(cell);
+        }
+
+        /** The fork, once (0 afterwards). */
+        long take() {
+            return cell.getAndSet(0L);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package io.osprey.agent.lib.executor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.osprey.agent.TestClasses;
+import java.lang.reflect.InvocationTargetException;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.objectweb.asm.ClassReader;
+
+/** The executor rewrites verify and keep behaviour; task names; only allow-listed classes change. */
+class ExecutorInstrumentationTest {
+    private static ClassReader reader(String name) throws Exception {
+        return new ClassReader(TestClasses.bytes("/" + name + ".class"));
+    }
+
+    @Test
+    void wrappedExecuteAndSubmitStillRunTheTaskAndPassItOnUnchangedOutsideATransaction() throws Exception {
+        byte[] out = ExecutorInstrumentation.wrapFirstArgument(reader("sample/FakeExecutor"), new String[] {
+            "execute(Ljava/lang/Runnable;)V", "submit(Ljava/util/concurrent/Callable;)Ljava/lang/Object;"});
+        assertNotNull(out);
+        Class<?> c = TestClasses.define("sample.FakeExecutor", out);
+        Object executor = c.getDeclaredConstructor().newInstance();
+        AtomicInteger runs = new AtomicInteger();
+        Runnable task = runs::incrementAndGet;
+        c.getMethod("execute", Runnable.class).invoke(executor, task);
+        assertEquals(1, runs.get());
+        assertSame(task, c.getField("last").get(executor), "no transaction: the task itself");
+        Callable<String> call = () -> "done";
+        assertEquals("done", c.getMethod("submit", Callable.class).invoke(executor, call));
+        InvocationTargetException e = assertThrows(InvocationTargetException.class,
+                () -> c.getMethod("execute", Runnable.class).invoke(executor, (Object) null));
+        assertTrue(e.getCause() instanceof NullPointerException, "the executor's own failure, unchanged");
+    }
+
+    @Test
+    void onlyTheListedMethodsAndClassesAreChanged() throws Exception {
+        assertNull(ExecutorInstrumentation.wrapFirstArgument(reader("sample/FakeExecutor"),
+                new String[] {"execute(Ljava/lang/Object;)V"}));
+        assertNull(new ExecutorInstrumentation().transform(null, "sample/FakeExecutor", reader("sample/FakeExecutor")));
+        assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey("java/util/concurrent/ThreadPoolExecutor"));
+        assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey("java/util/concurrent/ForkJoinPool"));
+    }
+
+    @Test
+    void tasksAreNamedAfterTheApplicationsClassAndTheJdksOwnWorkIsNotRecorded() {
+        assertEquals("async demo.Jobs$$Lambda", Tasks.taskName("demo.Jobs$$Lambda$14/0x0000000800c0b440"));
+        assertEquals("async demo.Jobs$$Lambda", Tasks.taskName("demo.Jobs$$Lambda/0x0000000801001200"));
+        assertEquals("async demo.Jobs$Report", Tasks.taskName("demo.Jobs$Report"));
+        assertEquals("async java.util.concurrent.FutureTask", Tasks.taskName("java.util.concurrent.FutureTask"));
+        assertNull(Tasks.taskName("java.lang.VirtualThread$$Lambda/0x1"), "a virtual thread's continuation");
+        assertNull(Tasks.taskName("jdk.internal.net.http.common.SequentialScheduler$SchedulableTask"));
+        assertNull(Tasks.taskName("io.osprey.agent.lib.executor.Tasks$Task"));
+    }
+
+    @Test
+    void theApplicationsTaskIsFoundInsideTheJdksAdapters() throws Exception {
+        Callable<String> mine = () -> "x";
+        java.util.concurrent.FutureTask<String> future = new java.util.concurrent.FutureTask<String>(mine);
+        Object inner = Tasks.innermost(future);
+        // Inside the agent java.util.concurrent is opened to it; here it may not be.
+        assertTrue(inner == mine || inner == future, String.valueOf(inner));
+        assertSame(mine, Tasks.innermost(mine));
+    }
+}
