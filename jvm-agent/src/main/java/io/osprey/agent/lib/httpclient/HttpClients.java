@@ -520,7 +520,8 @@ public final class HttpClients {
         if (id < 0) {
             return 0L;
         }
-        long h = OspreyNative.enter(id, OspreyNative.STEP_HTTP);
+        long h = id < OspreyNative.OVERFLOW_IDS ? OspreyNative.enterName(name, OspreyNative.STEP_HTTP)
+                : OspreyNative.enter(id, OspreyNative.STEP_HTTP);
         if (h == 0L) {
             return 0L;
         }
@@ -638,8 +639,9 @@ public final class HttpClients {
         if (id != null) {
             return id;
         }
-        int fresh = OspreyNative.intern(name); // idempotent: a race interns the same id twice
-        if (fresh >= 0 && NAME_IDS.size() < MAX_NAME_IDS) {
+        // Outside any lock; idempotent: a race interns the same id twice.
+        int fresh = OspreyNative.internStep(name, OspreyNative.STEP_HTTP);
+        if (fresh >= OspreyNative.OVERFLOW_IDS && NAME_IDS.size() < MAX_NAME_IDS) {
             NAME_IDS.put(name, fresh);
         }
         return fresh;

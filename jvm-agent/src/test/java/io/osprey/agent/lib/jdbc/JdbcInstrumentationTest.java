@@ -169,15 +169,17 @@ class JdbcInstrumentationTest {
         assertEquals("postgresql", Jdbc.fromUrl("jdbc:postgresql://u:p@h/db"));
         assertEquals("mssql", Jdbc.fromUrl("jdbc:sqlserver://h"));
         assertNull(Jdbc.fromUrl("mysql://h"));
-        assertTarget("h2", null, -1, "jdbc:h2:mem:x;USER=sa;PASSWORD=pw");
-        assertTarget("h2", "db.local", 9092, "jdbc:h2:tcp://db.local:9092/~/test;PASSWORD=pw");
-        assertTarget("postgresql", "h", -1, "jdbc:postgresql://u:p@h/db");
-        assertTarget("postgresql", "10.0.0.5", 5432, "jdbc:postgresql://10.0.0.5:5432/shop?password=x");
-        assertTarget("mysql", "[::1]", 3306, "jdbc:mysql://root:pw@[::1]:3306/shop");
-        assertTarget("mssql", "sql.acme", 1433, "jdbc:sqlserver://sql.acme:1433;databaseName=x;password=pw");
-        assertTarget("oracle", "ora", 1521, "jdbc:oracle:thin:scott/tiger@ora:1521:ORCL");
-        assertTarget("oracle", "ora", 1522, "jdbc:oracle:thin:@//ora:1522/svc");
-        assertTarget("other_sql", null, -1, "not a url");
+        assertTarget("h2", null, -1, null, "jdbc:h2:mem:x;USER=sa;PASSWORD=pw");
+        assertTarget("h2", "db.local", 9092, "~/test", "jdbc:h2:tcp://db.local:9092/~/test;PASSWORD=pw");
+        assertTarget("postgresql", "h", -1, "db", "jdbc:postgresql://u:p@h/db");
+        assertTarget("postgresql", "10.0.0.5", 5432, "shop", "jdbc:postgresql://10.0.0.5:5432/shop?password=x");
+        assertTarget("postgresql", "h", 5432, null, "jdbc:postgresql://h:5432/?password=x");
+        assertTarget("mysql", "[::1]", 3306, "shop", "jdbc:mysql://root:pw@[::1]:3306/shop");
+        assertTarget("mariadb", "127.0.0.1", 3306, "shop", "jdbc:mariadb://127.0.0.1:3306/shop?user=root&password=pw");
+        assertTarget("mssql", "sql.acme", 1433, "x", "jdbc:sqlserver://sql.acme:1433;databaseName=x;password=pw");
+        assertTarget("oracle", "ora", 1521, "ORCL", "jdbc:oracle:thin:scott/tiger@ora:1521:ORCL");
+        assertTarget("oracle", "ora", 1522, "svc", "jdbc:oracle:thin:@//ora:1522/svc");
+        assertTarget("other_sql", null, -1, null, "not a url");
     }
 
     @Test
@@ -229,9 +231,11 @@ class JdbcInstrumentationTest {
         return new ClassReader(w.toByteArray());
     }
 
-    private static void assertTarget(String system, String host, int port, String url) {
+    private static void assertTarget(String system, String host, int port, String namespace, String url) {
         Jdbc.DbTarget t = Jdbc.DbTarget.parse(url);
         assertEquals(system, t.system, url);
+        assertEquals(namespace, t.namespace, url);
+        assertFalse(String.valueOf(t.namespace).contains("pw") || String.valueOf(t.namespace).contains("tiger"), url);
         assertEquals(host, t.host, url);
         assertEquals(port, t.port, url);
         assertFalse(String.valueOf(t.host).contains("pw") || String.valueOf(t.host).contains("tiger"), url);
