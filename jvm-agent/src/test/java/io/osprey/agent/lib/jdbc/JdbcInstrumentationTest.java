@@ -13,6 +13,7 @@ import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import org.junit.jupiter.api.Test;
 import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.MethodVisitor;
 
 class JdbcInstrumentationTest {
     private static byte[] bytes(String name) throws Exception {
@@ -220,6 +221,55 @@ class JdbcInstrumentationTest {
         mv.visitInsn(org.objectweb.asm.Opcodes.IRETURN);
         mv.visitMaxs(1, 1);
         mv.visitEnd();
+    }
+
+    @Test
+    void aConnectionNamingOnlyTheDriversOwnInterfaceMatchesThroughItsClassFile() throws Exception {
+        // As PostgreSQL's PgConnection implements BaseConnection extends PGConnection, Connection.
+        final java.util.Map<String, byte[]> files = new java.util.HashMap<String, byte[]>();
+        files.put("vendor/PGConnection.class", iface("vendor/PGConnection"));
+        files.put("vendor/BaseConnection.class", iface("vendor/BaseConnection", "vendor/PGConnection",
+                "java/sql/Connection"));
+        ClassLoader withFiles = new ClassLoader(null) {
+            @Override
+            public java.io.InputStream getResourceAsStream(String name) {
+                byte[] b = files.get(name);
+                return b == null ? null : new java.io.ByteArrayInputStream(b);
+            }
+        };
+        byte[] conn = connectionImplementing("vendor/BaseConnection");
+        assertNotNull(new JdbcInstrumentation().transform(withFiles, "vendor/PgConnection", new ClassReader(conn)));
+        // Without the interface's class file nothing says it is a connection.
+        ClassLoader without = new ClassLoader(null) {};
+        assertNull(new JdbcInstrumentation().transform(without, "vendor/PgConnection", new ClassReader(conn)));
+        // Nor does an interface extending none of JDBC's.
+        files.put("vendor/BaseConnection.class", iface("vendor/BaseConnection", "vendor/PGConnection"));
+        assertNull(new JdbcInstrumentation().transform(withFiles, "vendor/PgConnection", new ClassReader(conn)));
+    }
+
+    private static byte[] iface(String name, String... extended) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
+                | org.objectweb.asm.Opcodes.ACC_INTERFACE | org.objectweb.asm.Opcodes.ACC_ABSTRACT, name, null,
+                "java/lang/Object", extended);
+        w.visitEnd();
+        return w.toByteArray();
+    }
+
+    private static byte[] connectionImplementing(String iface) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
+                | org.objectweb.asm.Opcodes.ACC_ABSTRACT, "vendor/PgConnection", null, "java/lang/Object",
+                new String[] {iface});
+        MethodVisitor mv = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "prepareStatement",
+                "(Ljava/lang/String;)Ljava/sql/PreparedStatement;", null, null);
+        mv.visitCode();
+        mv.visitInsn(org.objectweb.asm.Opcodes.ACONST_NULL);
+        mv.visitInsn(org.objectweb.asm.Opcodes.ARETURN);
+        mv.visitMaxs(1, 2);
+        mv.visitEnd();
+        w.visitEnd();
+        return w.toByteArray();
     }
 
     private static ClassReader subclassOf(String superName) {

@@ -1,0 +1,229 @@
+//! JDBC against real database servers, end to end: `StoresApp`
+//! (`jvm-agent/src/test-app/stores/demo/stores`) under the agent talks to a
+//! PostgreSQL cluster and a MariaDB server each started by the test on
+//! 127.0.0.1 (own port, own directory), exporting to a loopback OTLP
+//! receiver.
+//!
+//! Each statement is one CLIENT step named with its sanitised SQL and
+//! carrying `db.system`, `db.namespace`, `server.address` and
+//! `server.port`, never the password or a literal. Then 2 000 plain
+//! statements whose literals all differ (behind a comment, so the text
+//! does not start with a SQL verb) must share one step name, and the
+//! recorder's name table must not grow with them. The output is the same
+//! with and without the agent.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::java::jdks;
+use common::stores::{MariaDb, Postgres};
+use opentelemetry_proto::tonic::trace::v1::{Span, span};
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::{int_attr, str_attr};
+
+const ARTIFACTS: &[(&str, &str)] = &[
+    ("org.postgresql:postgresql:42.7.14", "postgresql-42.7.14.jar"),
+    (
+        "org.mariadb.jdbc:mariadb-java-client:3.5.7",
+        "mariadb-java-client-3.5.7.jar",
+    ),
+];
+
+const QUERY: &str = "SELECT name, hits FROM item WHERE id = ?";
+const UPDATE: &str = "UPDATE item SET hits = hits + ? WHERE name = ?";
+/// Transactions of 50 distinct literal statements each.
+const REPORT_ROUNDS: usize = 40;
+const REPORT_STATEMENTS: usize = 50;
+
+fn agent_jar() -> &'static Path {
+    common::java::agent_jar("jvm-agent-build-stores", &["-DskipTests"])
+}
+
+fn libs() -> &'static [PathBuf] {
+    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-stores-libs"))
+}
+
+fn app_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        common::java::compile_app(
+            "jvm-agent/src/test-app/stores/demo/stores",
+            &["StoresApp.java"],
+            libs(),
+            "jvm-stores-classes",
+        )
+    })
+}
+
+/// Runs the application with `args`; its standard output and error.
+fn run(jdk: &Path, jvm_args: &[String], args: &[&str], name: &str) -> (String, String) {
+    let mut cmd = common::java::java(
+        jdk,
+        jvm_args,
+        common::java::class_path(app_classes(), libs()),
+        "demo.stores.StoresApp",
+        &[],
+    );
+    cmd.args(args);
+    let out = common::java::run_java(cmd, name);
+    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    (out.stdout, out.stderr)
+}
+
+/// Waits until the receiver holds at least `n` spans (or 20 s passed).
+fn spans_at_least(receiver: &Receiver, n: usize) -> Vec<Span> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = common::java::received(receiver);
+        if spans.len() >= n || Instant::now() >= deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The JDBC checks against one server: `reset` empties its database
+/// between the runs (each run makes the table anew).
+fn jdbc_through_agent(
+    jdk: &Path,
+    label: &str,
+    system: &str,
+    url: &str,
+    user: &str,
+    port: u16,
+    reset: &dyn Fn(),
+) {
+    let rounds = REPORT_ROUNDS.to_string();
+    let args = ["jdbc", url, user, "", &rounds];
+    let (expected, _) = run(jdk, &[], &args, &format!("stores-{system}-plain-{label}"));
+    assert_eq!(expected, "widget 0\nreport 0\n", "{label} {system}");
+    reset();
+
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,exporter=otlp,\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let (out, err) = run(
+        jdk,
+        &[agent],
+        &args,
+        &format!("stores-{system}-agent-{label}"),
+    );
+    assert_eq!(out, expected, "{label} {system}: output changed under the agent");
+    reset();
+
+    // The name table: 2 000 distinct statements add a few dozen names at
+    // most (the one statement shape, attribute values, names other agent
+    // threads intern meanwhile, as metric series), not one each.
+    let added: usize = err
+        .lines()
+        .find_map(|l| l.strip_prefix("names-added="))
+        .unwrap_or_else(|| panic!("{label} {system}: no names-added line in {err}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        added < 100,
+        "{label} {system}: {added} names added by {} distinct statements",
+        REPORT_ROUNDS * REPORT_STATEMENTS
+    );
+
+    let total = 4 + REPORT_ROUNDS * (1 + REPORT_STATEMENTS);
+    let spans = spans_at_least(&receiver, total);
+    let dump = format!("{spans:?}");
+    assert!(!dump.contains("widget"), "{label} {system}: a literal left");
+    assert!(!dump.contains("'w-"), "{label} {system}: a literal left");
+
+    let roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
+    let steps_of = |root: &Span| -> Vec<&Span> {
+        let mut steps: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
+            .collect();
+        steps.sort_by_key(|s| s.start_time_unix_nano);
+        steps
+    };
+    let order = roots
+        .iter()
+        .find(|s| s.name.contains("requestOrder"))
+        .unwrap_or_else(|| panic!("{label} {system}: no order transaction in {spans:#?}"));
+    let steps = steps_of(order);
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, [QUERY, QUERY, UPDATE], "{label} {system}");
+    for s in &steps {
+        assert_eq!(s.parent_span_id, order.span_id, "{label} {system}: {s:?}");
+        assert_eq!(s.kind, span::SpanKind::Client as i32);
+        let a = &s.attributes;
+        assert_eq!(str_attr(a, "db.system"), Some(system), "{label}: {s:?}");
+        assert_eq!(str_attr(a, "db.namespace"), Some("shop"), "{label}: {s:?}");
+        assert_eq!(str_attr(a, "server.address"), Some("127.0.0.1"));
+        assert_eq!(int_attr(a, "server.port"), Some(i64::from(port)));
+        assert_eq!(str_attr(a, "db.statement"), Some(s.name.as_str()));
+    }
+
+    let reports: Vec<&&Span> = roots
+        .iter()
+        .filter(|s| s.name.contains("requestReport"))
+        .collect();
+    assert_eq!(reports.len(), REPORT_ROUNDS, "{label} {system}");
+    let mut shapes: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| steps_of(r))
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        shapes.len(),
+        REPORT_ROUNDS * REPORT_STATEMENTS,
+        "{label} {system}"
+    );
+    shapes.dedup();
+    assert_eq!(
+        shapes.len(),
+        1,
+        "{label} {system}: distinct literal statements share one name: {:?}",
+        &shapes[..shapes.len().min(5)]
+    );
+    assert!(
+        shapes[0].starts_with("/* report */ SELECT hits FROM item WHERE name = ?"),
+        "{label} {system}: {}",
+        shapes[0]
+    );
+}
+
+#[test]
+fn jdbc_on_postgresql_and_mariadb() {
+    let pg = Postgres::start("jdbc-pg");
+    let maria = MariaDb::start("jdbc-maria");
+    for (jdk, label) in jdks() {
+        let pg_url = format!("jdbc:postgresql://127.0.0.1:{}/shop", pg.port);
+        jdbc_through_agent(
+            &jdk,
+            label,
+            "postgresql",
+            &pg_url,
+            "osprey",
+            pg.port,
+            &|| pg.sql("shop", "DROP TABLE item"),
+        );
+        let maria_url = format!("jdbc:mariadb://127.0.0.1:{}/shop", maria.port);
+        jdbc_through_agent(
+            &jdk,
+            label,
+            "mariadb",
+            &maria_url,
+            "root",
+            maria.port,
+            &|| maria.sql("shop", "DROP TABLE item"),
+        );
+    }
+}

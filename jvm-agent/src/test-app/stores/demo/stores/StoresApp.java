@@ -1,0 +1,110 @@
+package demo.stores;
+
+import java.lang.reflect.Method;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+
+/**
+ * Clients of data stores as applications use them, against servers the test started on loopback.
+ * Each {@code request*} method is one transaction under the agent's {@code hook.transactions}.
+ * Prints the same lines with and without the agent; under the agent it also prints, on standard
+ * error, how many names the recorder's name table gained while the application ran many distinct
+ * literal statements ({@code names-added=N}).
+ *
+ * <p>{@code jdbc URL USER PASSWORD ROUNDS}: makes a table outside any transaction, then one {@link
+ * #requestOrder} (a prepared query run twice and a plain update with literals) and {@code ROUNDS}
+ * of {@link #requestReport}, each running 50 plain statements whose literals all differ.
+ */
+public final class StoresApp {
+    /** Statements per {@link #requestReport}. */
+    static final int REPORT_STATEMENTS = 50;
+
+    private StoresApp() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args[0].equals("jdbc")) {
+            jdbc(args[1], args[2], args[3], Integer.parseInt(args[4]));
+        } else {
+            throw new IllegalArgumentException("unknown mode " + args[0]);
+        }
+    }
+
+    static void jdbc(String url, String user, String password, int rounds) throws Exception {
+        try (Connection c = DriverManager.getConnection(url, user, password)) {
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE item (id INT PRIMARY KEY, name VARCHAR(64), hits INT)");
+                s.execute("INSERT INTO item VALUES (42, 'widget', 0)");
+            }
+            System.out.println(requestOrder(c, 42));
+            int before = internProbe("stores-probe-before");
+            long total = 0;
+            for (int round = 0; round < rounds; round++) {
+                total += requestReport(c, round);
+            }
+            int after = internProbe("stores-probe-after");
+            if (before >= 0 && after >= 0) {
+                System.err.println("names-added=" + (after - before - 1));
+            }
+            System.out.println("report " + total);
+        }
+    }
+
+    /** A prepared query run twice on one statement, then a plain update with literals. */
+    public static String requestOrder(Connection c, int id) throws SQLException {
+        String name = null;
+        int hits = -1;
+        try (PreparedStatement ps = c.prepareStatement("SELECT name, hits FROM item WHERE id = ?")) {
+            for (int round = 0; round < 2; round++) {
+                ps.setInt(1, id);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        name = rs.getString(1);
+                        hits = rs.getInt(2);
+                    }
+                }
+            }
+        }
+        try (Statement s = c.createStatement()) {
+            s.executeUpdate("UPDATE item SET hits = hits + 1 WHERE name = 'widget'");
+        }
+        return name + " " + hits;
+    }
+
+    /**
+     * {@link #REPORT_STATEMENTS} plain statements, each with literals no other one has, behind a
+     * comment as ORMs write (so the text does not start with a SQL verb).
+     */
+    public static long requestReport(Connection c, int round) throws SQLException {
+        long rows = 0;
+        try (Statement s = c.createStatement()) {
+            for (int i = 0; i < REPORT_STATEMENTS; i++) {
+                int n = round * REPORT_STATEMENTS + i;
+                try (ResultSet rs = s.executeQuery("/* report */ SELECT hits FROM item WHERE name = 'w-" + n
+                        + "' OR id = " + (1000000 + n))) {
+                    while (rs.next()) {
+                        rows++;
+                    }
+                }
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The id the agent's name table gives a new name: ids are issued in order, so the difference
+     * of two probes counts the names added in between. -1 without the agent.
+     */
+    static int internProbe(String name) {
+        try {
+            Class<?> nat = Class.forName("io.osprey.agent.bootstrap.OspreyNative", true, null);
+            Method intern = nat.getMethod("intern", String.class);
+            return (Integer) intern.invoke(null, name);
+        } catch (Throwable t) {
+            return -1;
+        }
+    }
+}
