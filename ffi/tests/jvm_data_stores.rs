@@ -1,8 +1,13 @@
-//! JDBC against real database servers, end to end: `StoresApp`
+//! Data-store clients against real servers, end to end: `StoresApp`
 //! (`jvm-agent/src/test-app/stores/demo/stores`) under the agent talks to a
-//! PostgreSQL cluster and a MariaDB server each started by the test on
-//! 127.0.0.1 (own port, own directory), exporting to a loopback OTLP
-//! receiver.
+//! PostgreSQL cluster, a MariaDB server and a Redis server, each started by
+//! the test on 127.0.0.1 (own port, own directory), exporting to a loopback
+//! OTLP receiver.
+//!
+//! Redis through Jedis: each synchronous command is one CLIENT step named
+//! with the command alone, with `db.system=redis`, `db.operation.name` and
+//! the server; keys and values appear nowhere; an error reply marks its
+//! step.
 //!
 //! Each statement is one CLIENT step named with its sanitised SQL and
 //! carrying `db.system`, `db.namespace`, `server.address` and
@@ -19,16 +24,31 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::java::jdks;
-use common::stores::{MariaDb, Postgres};
+use common::stores::{MariaDb, Postgres, Redis};
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{int_attr, str_attr};
 
 const ARTIFACTS: &[(&str, &str)] = &[
-    ("org.postgresql:postgresql:42.7.14", "postgresql-42.7.14.jar"),
+    (
+        "org.postgresql:postgresql:42.7.14",
+        "postgresql-42.7.14.jar",
+    ),
     (
         "org.mariadb.jdbc:mariadb-java-client:3.5.7",
         "mariadb-java-client-3.5.7.jar",
+    ),
+    ("redis.clients:jedis:7.2.1", "jedis-7.2.1.jar"),
+    (
+        "org.apache.commons:commons-pool2:2.12.1",
+        "commons-pool2-2.12.1.jar",
+    ),
+    ("org.slf4j:slf4j-api:2.0.20", "slf4j-api-2.0.20.jar"),
+    ("org.json:json:20250517", "json-20250517.jar"),
+    ("com.google.code.gson:gson:2.13.2", "gson-2.13.2.jar"),
+    (
+        "redis.clients.authentication:redis-authx-core:0.1.1-beta2",
+        "redis-authx-core-0.1.1-beta2.jar",
     ),
 ];
 
@@ -116,7 +136,10 @@ fn jdbc_through_agent(
         &args,
         &format!("stores-{system}-agent-{label}"),
     );
-    assert_eq!(out, expected, "{label} {system}: output changed under the agent");
+    assert_eq!(
+        out, expected,
+        "{label} {system}: output changed under the agent"
+    );
     reset();
 
     // The name table: 2 000 distinct statements add a few dozen names at
@@ -225,5 +248,68 @@ fn jdbc_on_postgresql_and_mariadb() {
             maria.port,
             &|| maria.sql("shop", "DROP TABLE item"),
         );
+    }
+}
+
+#[test]
+fn jedis_on_redis() {
+    let redis = Redis::start("jedis");
+    let port = redis.port.to_string();
+    for (jdk, label) in jdks() {
+        let args = ["jedis", "127.0.0.1", &port];
+        let (expected, _) = run(&jdk, &[], &args, &format!("stores-jedis-plain-{label}"));
+        assert_eq!(
+            expected, "cart secret-value-1 1 refused secret-value-1 1\n",
+            "{label}"
+        );
+
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let (out, _) = run(
+            &jdk,
+            &[agent],
+            &args,
+            &format!("stores-jedis-agent-{label}"),
+        );
+        assert_eq!(out, expected, "{label}: output changed under the agent");
+
+        let spans = spans_at_least(&receiver, 5);
+        let dump = format!("{spans:?}");
+        assert!(
+            !dump.contains("secret"),
+            "{label}: a key or value left: {dump}"
+        );
+        let root = spans
+            .iter()
+            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestCart"))
+            .unwrap_or_else(|| panic!("{label}: no cart transaction in {spans:#?}"));
+        let mut steps: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
+            .collect();
+        steps.sort_by_key(|s| s.start_time_unix_nano);
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        // Pipelined commands are sent without waiting for their replies: no steps.
+        assert_eq!(names, ["SET", "GET", "HSET", "INCR"], "{label}: {spans:#?}");
+        for s in &steps {
+            let a = &s.attributes;
+            assert_eq!(s.parent_span_id, root.span_id, "{label}: {s:?}");
+            assert_eq!(s.kind, span::SpanKind::Client as i32, "{label}: {s:?}");
+            assert_eq!(str_attr(a, "db.system"), Some("redis"), "{label}: {s:?}");
+            assert_eq!(str_attr(a, "db.operation.name"), Some(s.name.as_str()));
+            assert_eq!(str_attr(a, "server.address"), Some("127.0.0.1"));
+            assert_eq!(int_attr(a, "server.port"), Some(i64::from(redis.port)));
+            let failed = common::java::status_code(s) == 2;
+            assert_eq!(
+                failed,
+                s.name == "INCR",
+                "{label}: only the error reply fails: {s:?}"
+            );
+        }
     }
 }

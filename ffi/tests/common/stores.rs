@@ -115,10 +115,14 @@ impl Postgres {
         );
         let data = dir.0.join("data");
         let mut initdb = as_postgres(&bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "osprey", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "osprey",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
         run(initdb, "initdb");
         let port = free_port();
         let mut start = as_postgres(&bin.join("pg_ctl"));
@@ -137,7 +141,15 @@ impl Postgres {
         run(start, "pg_ctl start");
         let pg = Postgres { port, bin, dir };
         let mut create = as_postgres(&pg.bin.join("createdb"));
-        create.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "osprey", "shop"]);
+        create.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "osprey",
+            "shop",
+        ]);
         run(create, "createdb");
         pg
     }
@@ -145,8 +157,15 @@ impl Postgres {
     /// Runs `sql` in database `db` with `psql`; fails the test when it fails.
     pub fn sql(&self, db: &str, sql: &str) {
         let mut psql = as_postgres(&self.bin.join("psql"));
-        psql.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "osprey"])
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", db, "-c", sql]);
+        psql.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "osprey",
+        ])
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", db, "-c", sql]);
         run(psql, "psql");
     }
 }
@@ -222,7 +241,14 @@ impl MariaDb {
         let mut client = Command::new("mariadb");
         client
             .arg("--no-defaults")
-            .args(["-h", "127.0.0.1", "-P", &self.port.to_string(), "-u", "root"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "-u",
+                "root",
+            ])
             .args(["-D", db, "-e", sql]);
         run(client, "mariadb");
     }

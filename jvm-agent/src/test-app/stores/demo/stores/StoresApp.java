@@ -18,6 +18,9 @@ import java.sql.Statement;
  * <p>{@code jdbc URL USER PASSWORD ROUNDS}: makes a table outside any transaction, then one {@link
  * #requestOrder} (a prepared query run twice and a plain update with literals) and {@code ROUNDS}
  * of {@link #requestReport}, each running 50 plain statements whose literals all differ.
+ *
+ * <p>{@code jedis HOST PORT}: one {@link #requestCart} through a {@code JedisPooled}: SET, GET,
+ * HSET, an error reply, and a pipeline.
  */
 public final class StoresApp {
     /** Statements per {@link #requestReport}. */
@@ -28,6 +31,8 @@ public final class StoresApp {
     public static void main(String[] args) throws Exception {
         if (args[0].equals("jdbc")) {
             jdbc(args[1], args[2], args[3], Integer.parseInt(args[4]));
+        } else if (args[0].equals("jedis")) {
+            jedis(args[1], Integer.parseInt(args[2]));
         } else {
             throw new IllegalArgumentException("unknown mode " + args[0]);
         }
@@ -92,6 +97,38 @@ public final class StoresApp {
             }
         }
         return rows;
+    }
+
+    static void jedis(String host, int port) {
+        try (redis.clients.jedis.JedisPooled jedis = new redis.clients.jedis.JedisPooled(host, port)) {
+            jedis.del("cart:items"); // outside any transaction: each run starts afresh
+            System.out.println(requestCart(jedis));
+        }
+    }
+
+    /**
+     * SET and GET of a secret-looking value, HSET, INCR on a string (an error reply), and a
+     * pipeline of two commands.
+     */
+    public static String requestCart(redis.clients.jedis.JedisPooled jedis) {
+        jedis.set("cart:secret-key-1", "secret-value-1");
+        String got = jedis.get("cart:secret-key-1");
+        long added = jedis.hset("cart:items", "secret-field", "3");
+        String error;
+        try {
+            jedis.incr("cart:secret-key-1");
+            error = "none";
+        } catch (redis.clients.jedis.exceptions.JedisDataException e) {
+            error = "refused";
+        }
+        String piped;
+        try (redis.clients.jedis.AbstractPipeline p = jedis.pipelined()) {
+            redis.clients.jedis.Response<String> a = p.get("cart:secret-key-1");
+            redis.clients.jedis.Response<Long> b = p.hlen("cart:items");
+            p.sync();
+            piped = a.get() + " " + b.get();
+        }
+        return "cart " + got + " " + added + " " + error + " " + piped;
     }
 
     /**

@@ -3,6 +3,7 @@ package io.osprey.agent.lib;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
+import io.osprey.agent.lib.redis.RedisLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
@@ -28,7 +29,8 @@ public final class Libraries {
                 new ServletLibrary(),
                 new JaxrsLibrary(),
                 new JdbcLibrary(),
-                new HttpClientLibrary()));
+                new HttpClientLibrary(),
+                new RedisLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */
