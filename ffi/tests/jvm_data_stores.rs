@@ -9,6 +9,12 @@
 //! the server; keys and values appear nowhere; an error reply marks its
 //! step.
 //!
+//! Kafka (a single-node KRaft broker run from the Kafka jars): each send
+//! in a transaction is a step `<topic> publish` whose `traceparent` the
+//! record carries in its headers (unless the application set its own), and
+//! each consumed record is a transaction `<topic> process` continuing that
+//! trace, with the consumer's own work as its step.
+//!
 //! Each statement is one CLIENT step named with its sanitised SQL and
 //! carrying `db.system`, `db.namespace`, `server.address` and
 //! `server.port`, never the password or a literal. Then 2 000 plain
@@ -24,10 +30,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::java::jdks;
-use common::stores::{MariaDb, Postgres, Redis};
+use common::stores::{Kafka, MariaDb, Postgres, Redis};
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
-use osprey_testkit::spans::{int_attr, str_attr};
+use osprey_testkit::spans::{hex, int_attr, str_attr};
 
 const ARTIFACTS: &[(&str, &str)] = &[
     (
@@ -39,6 +45,10 @@ const ARTIFACTS: &[(&str, &str)] = &[
         "mariadb-java-client-3.5.7.jar",
     ),
     ("redis.clients:jedis:7.2.1", "jedis-7.2.1.jar"),
+    (
+        "org.apache.kafka:kafka-clients:4.1.1",
+        "kafka-clients-4.1.1.jar",
+    ),
     (
         "org.apache.commons:commons-pool2:2.12.1",
         "commons-pool2-2.12.1.jar",
@@ -310,6 +320,100 @@ fn jedis_on_redis() {
                 s.name == "INCR",
                 "{label}: only the error reply fails: {s:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn kafka_records_carry_the_trace_from_producer_to_consumer() {
+    let kafka = Kafka::start("kafka");
+    let bootstrap = format!("127.0.0.1:{}", kafka.port);
+    for (jdk, label) in jdks() {
+        let topic = format!("orders-{label}-plain");
+        let args = ["kafka", bootstrap.as_str(), topic.as_str()];
+        let (expected, _) = run(&jdk, &[], &args, &format!("stores-kafka-plain-{label}"));
+        assert_eq!(
+            expected,
+            "published 4\nconsumed order-1\nconsumed order-2\nconsumed order-3\n\
+             consumed order-4 own-parent\n",
+            "{label}"
+        );
+
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,\
+             hook.methods=demo.stores.StoresApp.handle*,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let topic = format!("orders-{label}-agent");
+        let args = ["kafka", bootstrap.as_str(), topic.as_str()];
+        let (out, _) = run(
+            &jdk,
+            &[agent],
+            &args,
+            &format!("stores-kafka-agent-{label}"),
+        );
+        assert_eq!(out, expected, "{label}: output changed under the agent");
+
+        // 1 + 4 publish steps, 4 process transactions with one step each.
+        let spans = spans_at_least(&receiver, 13);
+        let dump = format!("{spans:?}");
+        assert!(!dump.contains("secret-card"), "{label}: a value left");
+        let publish = spans
+            .iter()
+            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestPublish"))
+            .unwrap_or_else(|| panic!("{label}: no publish transaction in {spans:#?}"));
+        let mut sends: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.trace_id == publish.trace_id && s.parent_span_id == publish.span_id)
+            .collect();
+        sends.sort_by_key(|s| s.start_time_unix_nano);
+        let send_name = format!("{topic} publish");
+        assert_eq!(sends.len(), 4, "{label}: {spans:#?}");
+        for s in &sends {
+            assert_eq!(s.name, send_name, "{label}");
+            assert_eq!(str_attr(&s.attributes, "messaging.system"), Some("kafka"));
+            assert_eq!(
+                str_attr(&s.attributes, "messaging.destination.name"),
+                Some(topic.as_str())
+            );
+        }
+        let process_name = format!("{topic} process");
+        let mut processed: Vec<&Span> = spans.iter().filter(|s| s.name == process_name).collect();
+        processed.sort_by_key(|s| s.start_time_unix_nano);
+        assert_eq!(
+            processed.len(),
+            4,
+            "{label}: one transaction per record: {spans:#?}"
+        );
+        for (i, p) in processed.iter().enumerate() {
+            assert_eq!(p.kind, span::SpanKind::Server as i32, "{label}: {p:?}");
+            assert_eq!(str_attr(&p.attributes, "messaging.system"), Some("kafka"));
+            assert_eq!(
+                str_attr(&p.attributes, "messaging.operation.type"),
+                Some("process")
+            );
+            assert_eq!(
+                int_attr(&p.attributes, "messaging.kafka.offset"),
+                Some(i as i64)
+            );
+            if i < 3 {
+                // Continues the producer's trace, child of its send step.
+                assert_eq!(p.trace_id, publish.trace_id, "{label}: record {i}");
+                assert_eq!(p.parent_span_id, sends[i].span_id, "{label}: record {i}");
+            } else {
+                // The application's own traceparent was kept and continued.
+                assert_eq!(hex(&p.trace_id), "0af7651916cd43dd8448eb211c80319c");
+                assert_eq!(hex(&p.parent_span_id), "b7ad6b7169203331");
+            }
+            let work: Vec<&Span> = spans
+                .iter()
+                .filter(|s| s.trace_id == p.trace_id && s.parent_span_id == p.span_id)
+                .collect();
+            assert_eq!(work.len(), 1, "{label}: record {i}: {work:#?}");
+            assert!(work[0].name.contains("handleRecord"), "{label}: {work:?}");
         }
     }
 }

@@ -310,3 +310,97 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// A single-node Kafka broker in KRaft mode (broker and controller in one
+/// JVM, from the Kafka jars on Maven Central), one partition per topic,
+/// topics created on first use.
+pub struct Kafka {
+    /// The port of its PLAINTEXT listener.
+    pub port: u16,
+    child: Child,
+    _dir: Dir,
+}
+
+impl Kafka {
+    /// Fetches the broker's jars once (`mvn dependency:copy-dependencies`
+    /// of `ffi/tests/kafka-broker`), formats a fresh log directory and
+    /// starts the broker.
+    pub fn start(name: &str) -> Kafka {
+        let libs = kafka_libs();
+        let dir = Dir::new(name);
+        let port = free_port();
+        let controller = free_port();
+        let config = dir.0.join("server.properties");
+        std::fs::write(
+            &config,
+            format!(
+                "process.roles=broker,controller\n\
+                 node.id=1\n\
+                 controller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 controller.listener.names=CONTROLLER\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 log.dirs={}\n\
+                 num.partitions=1\n\
+                 offsets.topic.replication.factor=1\n\
+                 offsets.topic.num.partitions=1\n\
+                 transaction.state.log.replication.factor=1\n\
+                 transaction.state.log.min.isr=1\n\
+                 share.coordinator.state.topic.replication.factor=1\n\
+                 share.coordinator.state.topic.min.isr=1\n\
+                 group.initial.rebalance.delay.ms=0\n",
+                dir.0.join("data").display()
+            ),
+        )
+        .unwrap();
+        let java = super::java::java_home().join("bin/java");
+        let class_path = format!("{}/*", libs.display());
+        let mut format = Command::new(&java);
+        format
+            .args(["-cp", &class_path, "kafka.tools.StorageTool", "format"])
+            .args(["-t", "osprey-test-cluster-0001", "--standalone", "-c"])
+            .arg(&config);
+        run(format, "kafka StorageTool format");
+        let log = dir.0.join("log");
+        let mut child = Command::new(&java)
+            .args(["-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .args(["-cp", &class_path, "kafka.Kafka"])
+            .arg(&config)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the Kafka broker starts");
+        wait_for_port(port, &mut child, &log, "kafka");
+        Kafka {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The broker's jars, copied once into the target's tmp dir.
+fn kafka_libs() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kafka-broker-libs");
+    if !dir.join("kafka_2.13-4.1.1.jar").is_file() {
+        let pom = super::repo_root().join("ffi/tests/kafka-broker/pom.xml");
+        let mut mvn = Command::new("mvn");
+        mvn.args(["-q", "-B", "-f"])
+            .arg(&pom)
+            .arg("dependency:copy-dependencies")
+            .arg(format!("-DoutputDirectory={}", dir.display()))
+            .arg("-DincludeScope=runtime")
+            .env("JAVA_HOME", super::java::java_home())
+            .stdin(Stdio::null());
+        run(mvn, "mvn dependency:copy-dependencies (Kafka broker)");
+    }
+    dir
+}

@@ -21,6 +21,10 @@ import java.sql.Statement;
  *
  * <p>{@code jedis HOST PORT}: one {@link #requestCart} through a {@code JedisPooled}: SET, GET,
  * HSET, an error reply, and a pipeline.
+ *
+ * <p>{@code kafka BOOTSTRAP TOPIC}: one {@link #requestPublish} sends three records and a fourth
+ * carrying the application's own {@code traceparent}; then, outside any transaction, a consumer
+ * reads the topic from its start and {@link #handleRecord handles} each record.
  */
 public final class StoresApp {
     /** Statements per {@link #requestReport}. */
@@ -31,6 +35,8 @@ public final class StoresApp {
     public static void main(String[] args) throws Exception {
         if (args[0].equals("jdbc")) {
             jdbc(args[1], args[2], args[3], Integer.parseInt(args[4]));
+        } else if (args[0].equals("kafka")) {
+            kafka(args[1], args[2]);
         } else if (args[0].equals("jedis")) {
             jedis(args[1], Integer.parseInt(args[2]));
         } else {
@@ -129,6 +135,63 @@ public final class StoresApp {
             piped = a.get() + " " + b.get();
         }
         return "cart " + got + " " + added + " " + error + " " + piped;
+    }
+
+    /** A traceparent the application sets itself on one record. */
+    static final String OWN_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    static void kafka(String bootstrap, String topic) throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("key.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+        p.put("value.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+        try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer =
+                new org.apache.kafka.clients.producer.KafkaProducer<String, String>(p)) {
+            System.out.println(requestPublish(producer, topic));
+        }
+        java.util.Properties c = new java.util.Properties();
+        c.put("bootstrap.servers", bootstrap);
+        c.put("key.deserializer", "org.apache.kafka.common.serialization.StringDeserializer");
+        c.put("value.deserializer", "org.apache.kafka.common.serialization.StringDeserializer");
+        c.put("enable.auto.commit", "false");
+        java.util.List<String> seen = new java.util.ArrayList<String>();
+        try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> consumer =
+                new org.apache.kafka.clients.consumer.KafkaConsumer<String, String>(c)) {
+            org.apache.kafka.common.TopicPartition tp = new org.apache.kafka.common.TopicPartition(topic, 0);
+            consumer.assign(java.util.Collections.singletonList(tp));
+            consumer.seekToBeginning(java.util.Collections.singletonList(tp));
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (seen.size() < 4 && System.nanoTime() < deadline) {
+                for (org.apache.kafka.clients.consumer.ConsumerRecord<String, String> r
+                        : consumer.poll(java.time.Duration.ofMillis(200))) {
+                    seen.add(handleRecord(r));
+                }
+            }
+        }
+        for (String line : seen) {
+            System.out.println(line);
+        }
+    }
+
+    /** Three records, then one with the application's own traceparent; waits for each. */
+    public static String requestPublish(org.apache.kafka.clients.producer.KafkaProducer<String, String> producer,
+            String topic) throws Exception {
+        for (int i = 1; i <= 3; i++) {
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<String, String>(
+                    topic, "order-" + i, "secret-card-" + i)).get();
+        }
+        org.apache.kafka.clients.producer.ProducerRecord<String, String> own =
+                new org.apache.kafka.clients.producer.ProducerRecord<String, String>(topic, "order-4", "secret-card-4");
+        own.headers().add("traceparent", OWN_PARENT.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        producer.send(own).get();
+        return "published 4";
+    }
+
+    /** What the consumer does with one record: a step of its transaction under the agent. */
+    public static String handleRecord(org.apache.kafka.clients.consumer.ConsumerRecord<String, String> r) {
+        org.apache.kafka.common.header.Header h = r.headers().lastHeader("traceparent");
+        boolean own = h != null && OWN_PARENT.equals(new String(h.value(), java.nio.charset.StandardCharsets.US_ASCII));
+        return "consumed " + r.key() + (own ? " own-parent" : "");
     }
 
     /**

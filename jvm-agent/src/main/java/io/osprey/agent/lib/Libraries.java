@@ -3,6 +3,7 @@ package io.osprey.agent.lib;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
+import io.osprey.agent.lib.kafka.KafkaLibrary;
 import io.osprey.agent.lib.redis.RedisLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
@@ -30,7 +31,8 @@ public final class Libraries {
                 new JaxrsLibrary(),
                 new JdbcLibrary(),
                 new HttpClientLibrary(),
-                new RedisLibrary()));
+                new RedisLibrary(),
+                new KafkaLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */
