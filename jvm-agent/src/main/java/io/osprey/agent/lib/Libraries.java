@@ -4,7 +4,9 @@ import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
 import io.osprey.agent.lib.kafka.KafkaLibrary;
+import io.osprey.agent.lib.quartz.QuartzLibrary;
 import io.osprey.agent.lib.redis.RedisLibrary;
+import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
@@ -32,7 +34,9 @@ public final class Libraries {
                 new JdbcLibrary(),
                 new HttpClientLibrary(),
                 new RedisLibrary(),
-                new KafkaLibrary()));
+                new KafkaLibrary(),
+                new ScheduledLibrary(),
+                new QuartzLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */
