@@ -4,6 +4,7 @@ import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
 import io.osprey.agent.lib.kafka.KafkaLibrary;
+import io.osprey.agent.lib.okhttp.OkHttpLibrary;
 import io.osprey.agent.lib.quartz.QuartzLibrary;
 import io.osprey.agent.lib.redis.RedisLibrary;
 import io.osprey.agent.lib.scheduled.ScheduledLibrary;
@@ -36,7 +37,8 @@ public final class Libraries {
                 new RedisLibrary(),
                 new KafkaLibrary(),
                 new ScheduledLibrary(),
-                new QuartzLibrary()));
+                new QuartzLibrary(),
+                new OkHttpLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */

@@ -513,7 +513,7 @@ public final class HttpClients {
      * Opens the CLIENT step {@code METHOD host:port} with its request attributes; 0 outside a
      * transaction.
      */
-    static long start(String method, String host, int port, String url) {
+    public static long start(String method, String host, int port, String url) {
         String m = method == null ? "GET" : method;
         String name = m + " " + (host == null ? "unknown" : host) + (port < 0 ? "" : ":" + port);
         int id = nameId(name);
@@ -548,7 +548,7 @@ public final class HttpClients {
      * more, or when {@code thrown} came without a status; a 4xx with an exception (as {@code
      * HttpURLConnection} throws for 404) is the server's answer, not a failure of the call.
      */
-    static void finish(long handle, int status, Throwable thrown, String url) {
+    public static void finish(long handle, int status, Throwable thrown, String url) {
         try {
             if (status >= 0) {
                 OspreyNative.attrLong(handle, kStatus, status);
