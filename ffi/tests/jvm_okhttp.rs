@@ -11,6 +11,11 @@
 //! bodies never leave the process; a call outside any transaction carries
 //! nothing; `instrument.okhttp=false` switches it off; output is the same
 //! with and without the agent. On JDK 17 and Temurin 25.
+//!
+//! Spring's `RestTemplate` and `RestClient` with their default request
+//! factories (`ClientsApp`, Spring Framework 6.2 without Boot) go through
+//! `HttpURLConnection` and the JDK's `HttpClient`: one step each, whose
+//! span id the server's `traceparent` names.
 
 mod common;
 
@@ -34,6 +39,33 @@ const OKHTTP4: &[(&str, &str)] = &[
 const OKHTTP3: &[(&str, &str)] = &[
     ("com.squareup.okhttp3:okhttp:3.14.9", "okhttp-3.14.9.jar"),
     ("com.squareup.okio:okio:1.17.2", "okio-1.17.2.jar"),
+];
+
+const SPRING_WEB: &[(&str, &str)] = &[
+    (
+        "org.springframework:spring-web:6.2.19",
+        "spring-web-6.2.19.jar",
+    ),
+    (
+        "org.springframework:spring-core:6.2.19",
+        "spring-core-6.2.19.jar",
+    ),
+    (
+        "org.springframework:spring-beans:6.2.19",
+        "spring-beans-6.2.19.jar",
+    ),
+    (
+        "org.springframework:spring-jcl:6.2.19",
+        "spring-jcl-6.2.19.jar",
+    ),
+    (
+        "io.micrometer:micrometer-observation:1.15.12",
+        "micrometer-observation-1.15.12.jar",
+    ),
+    (
+        "io.micrometer:micrometer-commons:1.15.12",
+        "micrometer-commons-1.15.12.jar",
+    ),
 ];
 
 fn agent_jar() -> &'static Path {
@@ -186,5 +218,79 @@ fn okhttp_calls_are_steps_carrying_traceparent() {
     for (jdk, label) in jdks() {
         calls_through_agent(&jdk, label, 4);
         calls_through_agent(&jdk, label, 3);
+    }
+}
+
+fn spring_libs() -> &'static [PathBuf] {
+    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    LIBS.get_or_init(|| common::java::maven_artifacts(SPRING_WEB, "jvm-spring-web-libs"))
+}
+
+fn spring_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        common::java::compile_app(
+            "jvm-agent/src/test-app/springclients/demo/springclients",
+            &["ClientsApp.java"],
+            spring_libs(),
+            "jvm-springclients-classes",
+        )
+    })
+}
+
+#[test]
+fn rest_template_and_rest_client_calls_are_steps_carrying_traceparent() {
+    for (jdk, label) in jdks() {
+        let run = |jvm_args: &[String], name: &str| {
+            let cmd = common::java::java(
+                &jdk,
+                jvm_args,
+                common::java::class_path(spring_classes(), spring_libs()),
+                "demo.springclients.ClientsApp",
+                &[],
+            );
+            let out = common::java::run_java(cmd, name);
+            assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+            (out.stdout, out.stderr)
+        };
+        let (expected, _) = run(&[], &format!("springclients-plain-{label}"));
+        assert_eq!(expected, "template client\n", "{label}");
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.transactions=demo.springclients.ClientsApp.request*,\
+             exporter=otlp,otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let (out, err) = run(&[agent], &format!("springclients-agent-{label}"));
+        assert_eq!(out, expected, "{label}: output changed under the agent");
+        let spans = common::java::received(&receiver);
+        assert!(!format!("{spans:?}").contains("secret"), "{label}");
+        let root = spans
+            .iter()
+            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestBoth"))
+            .unwrap_or_else(|| panic!("{label}: no transaction in {spans:#?}"));
+        let mut steps: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.trace_id == root.trace_id && s.parent_span_id == root.span_id)
+            .collect();
+        steps.sort_by_key(|s| s.start_time_unix_nano);
+        assert_eq!(steps.len(), 2, "{label}: {spans:#?}");
+        for (step, path) in steps.iter().zip(["/template", "/client"]) {
+            assert_eq!(step.kind, span::SpanKind::Client as i32);
+            assert!(
+                step.name.starts_with("GET 127.0.0.1:"),
+                "{label}: {}",
+                step.name
+            );
+            assert_eq!(
+                seen(&err, path),
+                (
+                    format!("00-{}-{}-03", hex(&root.trace_id), hex(&step.span_id)).as_str(),
+                    1
+                ),
+                "{label}: {path}"
+            );
+        }
     }
 }
