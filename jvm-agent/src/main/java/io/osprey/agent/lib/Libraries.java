@@ -2,6 +2,7 @@ package io.osprey.agent.lib;
 
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
+import io.osprey.agent.lib.jaxrsresources.JaxrsResourcesLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
 import io.osprey.agent.lib.kafka.KafkaLibrary;
 import io.osprey.agent.lib.okhttp.OkHttpLibrary;
@@ -9,8 +10,10 @@ import io.osprey.agent.lib.quartz.QuartzLibrary;
 import io.osprey.agent.lib.redis.RedisLibrary;
 import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
+import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
+import io.osprey.agent.lib.views.ViewsLibrary;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -38,7 +41,10 @@ public final class Libraries {
                 new KafkaLibrary(),
                 new ScheduledLibrary(),
                 new QuartzLibrary(),
-                new OkHttpLibrary()));
+                new OkHttpLibrary(),
+                new SpringMvcLibrary(),
+                new ViewsLibrary(),
+                new JaxrsResourcesLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */
