@@ -6,6 +6,7 @@
 
 pub mod java;
 pub mod servers;
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -61,6 +61,28 @@ public final class OspreyNative {
     /** The id of a name (method, attribute key); -1 for null. Takes a lock: not per call. */
     public static native int intern(String name);
 
+    /**
+     * Ids below this are the overflow names (one per kind of name): a name interned past its
+     * kind's budget gets one of them, so a step named at run time should then be entered with
+     * {@link #enterName}, which keeps the text in the transaction.
+     */
+    public static final int OVERFLOW_IDS = 4;
+
+    /**
+     * The id of a step name sanitised for its step kind (a {@code STEP_*} constant: SQL literals
+     * and URL ids become {@code ?} before interning); -1 for null or an unknown kind; below
+     * {@link #OVERFLOW_IDS} past the kind's budget. Takes the name table's lock: call it outside
+     * any Java lock.
+     */
+    public static native int internStep(String name, int stepKind);
+
+    /**
+     * Enters a step named {@code name}, sanitised and interned for its kind ({@code STEP_*}); past
+     * the kind's budget the step gets the overflow name and the sanitised text goes into the
+     * transaction. The handle, 0 without a transaction.
+     */
+    public static native long enterName(String name, int stepKind);
+
     /** Begins a transaction on this thread; kind 0 internal, 1 server; traceparent may be null. */
     public static native int begin(String name, int kind, String traceparentOrNull);
 

@@ -3,11 +3,19 @@ package io.osprey.agent.lib;
 import io.osprey.agent.lib.executor.ExecutorLibrary;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
+import io.osprey.agent.lib.jaxrsresources.JaxrsResourcesLibrary;
 import io.osprey.agent.lib.jdbc.JdbcLibrary;
 import io.osprey.agent.lib.logs.LogsLibrary;
+import io.osprey.agent.lib.kafka.KafkaLibrary;
+import io.osprey.agent.lib.okhttp.OkHttpLibrary;
+import io.osprey.agent.lib.quartz.QuartzLibrary;
+import io.osprey.agent.lib.redis.RedisLibrary;
+import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
+import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
+import io.osprey.agent.lib.views.ViewsLibrary;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -32,7 +40,15 @@ public final class Libraries {
                 new JdbcLibrary(),
                 new HttpClientLibrary(),
                 new ExecutorLibrary(),
-                new LogsLibrary()));
+                new LogsLibrary(),
+                new RedisLibrary(),
+                new KafkaLibrary(),
+                new ScheduledLibrary(),
+                new QuartzLibrary(),
+                new OkHttpLibrary(),
+                new SpringMvcLibrary(),
+                new ViewsLibrary(),
+                new JaxrsResourcesLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */

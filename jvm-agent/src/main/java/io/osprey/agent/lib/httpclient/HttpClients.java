@@ -513,14 +513,15 @@ public final class HttpClients {
      * Opens the CLIENT step {@code METHOD host:port} with its request attributes; 0 outside a
      * transaction.
      */
-    static long start(String method, String host, int port, String url) {
+    public static long start(String method, String host, int port, String url) {
         String m = method == null ? "GET" : method;
         String name = m + " " + (host == null ? "unknown" : host) + (port < 0 ? "" : ":" + port);
         int id = nameId(name);
         if (id < 0) {
             return 0L;
         }
-        long h = OspreyNative.enter(id, OspreyNative.STEP_HTTP);
+        long h = id < OspreyNative.OVERFLOW_IDS ? OspreyNative.enterName(name, OspreyNative.STEP_HTTP)
+                : OspreyNative.enter(id, OspreyNative.STEP_HTTP);
         if (h == 0L) {
             return 0L;
         }
@@ -547,7 +548,7 @@ public final class HttpClients {
      * more, or when {@code thrown} came without a status; a 4xx with an exception (as {@code
      * HttpURLConnection} throws for 404) is the server's answer, not a failure of the call.
      */
-    static void finish(long handle, int status, Throwable thrown, String url) {
+    public static void finish(long handle, int status, Throwable thrown, String url) {
         try {
             if (status >= 0) {
                 OspreyNative.attrLong(handle, kStatus, status);
@@ -638,8 +639,9 @@ public final class HttpClients {
         if (id != null) {
             return id;
         }
-        int fresh = OspreyNative.intern(name); // idempotent: a race interns the same id twice
-        if (fresh >= 0 && NAME_IDS.size() < MAX_NAME_IDS) {
+        // Outside any lock; idempotent: a race interns the same id twice.
+        int fresh = OspreyNative.internStep(name, OspreyNative.STEP_HTTP);
+        if (fresh >= OspreyNative.OVERFLOW_IDS && NAME_IDS.size() < MAX_NAME_IDS) {
             NAME_IDS.put(name, fresh);
         }
         return fresh;

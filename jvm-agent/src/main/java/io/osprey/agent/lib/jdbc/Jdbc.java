@@ -9,9 +9,9 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.lang.reflect.Method;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.WeakHashMap;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * SQL steps for the JDBC instrumentation. Statements arrive as {@code Object}: {@code java.sql}
@@ -29,14 +29,19 @@ public final class Jdbc {
             Collections.synchronizedMap(new WeakHashMap<Object, String>());
     private static final int MAX_PREPARED = 10000;
 
-    /** SQL text → interned step name id. Bounded; the recorder's name table is bounded too. */
-    private static final Map<String, Integer> NAME_IDS = new HashMap<String, Integer>();
+    /**
+     * Prepared SQL text → interned step name id. Prepared statements come from the application's
+     * code, so their texts are few; bounded all the same (past the bound each execution interns,
+     * which the name table answers from its own map). Plain statements' SQL may carry literals and
+     * is never kept here: it goes to {@link OspreyNative#enterName}, which sanitises it first.
+     */
+    private static final Map<String, Integer> NAME_IDS = new ConcurrentHashMap<String, Integer>();
     private static final int MAX_NAME_IDS = 4096;
 
     /** Connection → what its URL says. Weak keys. */
     private static final Map<Object, DbTarget> TARGETS =
             Collections.synchronizedMap(new WeakHashMap<Object, DbTarget>());
-    private static final DbTarget UNKNOWN = new DbTarget("other_sql", null, -1);
+    private static final DbTarget UNKNOWN = new DbTarget("other_sql", null, -1, null);
     /** Name of a batch of a plain statement (each {@code addBatch(sql)} may differ). */
     private static final String BATCH = "BATCH";
 
@@ -52,6 +57,7 @@ public final class Jdbc {
     private static int kOperation = -1;
     private static int kAddress = -1;
     private static int kPort = -1;
+    private static int kNamespace = -1;
 
     private Jdbc() {}
 
@@ -61,6 +67,7 @@ public final class Jdbc {
         kOperation = OspreyNative.intern("db.operation.name");
         kAddress = OspreyNative.intern("server.address");
         kPort = OspreyNative.intern("server.port");
+        kNamespace = OspreyNative.intern("db.namespace");
     }
 
     /** After {@code Connection.prepareStatement/prepareCall(sql, ...)} returned {@code statement}. */
@@ -115,12 +122,19 @@ public final class Jdbc {
             if (text == null) {
                 return 0L;
             }
-            int id = nameId(text);
-            if (id < 0) {
-                return 0L;
-            }
             DbTarget target = target(statement);
-            long h = OspreyNative.enter(id, OspreyNative.STEP_SQL);
+            long h;
+            if (sql != null) {
+                // A plain statement's SQL: literals and all; sanitised and interned natively.
+                h = OspreyNative.enterName(text, OspreyNative.STEP_SQL);
+            } else {
+                int id = nameId(text);
+                if (id < 0) {
+                    return 0L;
+                }
+                h = id < OspreyNative.OVERFLOW_IDS ? OspreyNative.enterName(text, OspreyNative.STEP_SQL)
+                        : OspreyNative.enter(id, OspreyNative.STEP_SQL);
+            }
             if (h == 0L) {
                 return 0L;
             }
@@ -134,6 +148,7 @@ public final class Jdbc {
                 if (text == BATCH) {
                     ValueNames.attr(h, kOperation, BATCH);
                 }
+                ValueNames.attr(h, kNamespace, target.namespace, target.namespaceId);
                 ValueNames.attr(h, kAddress, target.host, target.hostId);
                 if (target.port > 0) {
                     OspreyNative.attrLong(h, kPort, target.port);
@@ -169,18 +184,22 @@ public final class Jdbc {
         exit(handle);
     }
 
+    /**
+     * The step name id of prepared SQL. The native call takes the name table's lock, so it is made
+     * outside any Java lock (no {@code computeIfAbsent}): two threads racing on a new text both
+     * intern it and get the same id. Overflow ids are not kept (the table may have room later for
+     * nothing, but a cached overflow id would hide the text for good).
+     */
     private static int nameId(String sql) {
-        synchronized (NAME_IDS) {
-            Integer id = NAME_IDS.get(sql);
-            if (id != null) {
-                return id;
-            }
-            int fresh = OspreyNative.intern(sql);
-            if (NAME_IDS.size() < MAX_NAME_IDS) {
-                NAME_IDS.put(sql, fresh);
-            }
-            return fresh;
+        Integer id = NAME_IDS.get(sql);
+        if (id != null) {
+            return id;
         }
+        int fresh = OspreyNative.internStep(sql, OspreyNative.STEP_SQL);
+        if (fresh >= OspreyNative.OVERFLOW_IDS && NAME_IDS.size() < MAX_NAME_IDS) {
+            NAME_IDS.put(sql, fresh);
+        }
+        return fresh;
     }
 
     /** What the statement's connection URL says; cached per connection. */
@@ -238,15 +257,22 @@ public final class Jdbc {
         public final String host;
         /** The server's port; -1 when the URL names none. */
         public final int port;
-        /** Value ids of {@link #system} and {@link #host} ({@link ValueNames}); set by {@link #intern}. */
+        /**
+         * {@code db.namespace}: the database the URL names (its path, SQL Server's {@code
+         * databaseName}, Oracle's service or SID); null when it names none.
+         */
+        public final String namespace;
+        /** Value ids of {@link #system}, {@link #host} and {@link #namespace} ({@link ValueNames}); set by {@link #intern}. */
         int systemId = -1;
         int hostId = -1;
+        int namespaceId = -1;
         private volatile boolean interned;
 
-        DbTarget(String system, String host, int port) {
+        DbTarget(String system, String host, int port, String namespace) {
             this.system = system;
             this.host = host;
             this.port = port;
+            this.namespace = namespace;
         }
 
         /** Interns the values once; until then (or when refused) they are recorded as text. */
@@ -254,6 +280,7 @@ public final class Jdbc {
             if (!interned) {
                 systemId = ValueNames.id(system);
                 hostId = ValueNames.id(host);
+                namespaceId = ValueNames.id(namespace);
                 interned = true;
             }
         }
@@ -283,7 +310,7 @@ public final class Jdbc {
                 authority = rest.substring(slashes + 2);
             }
             if (authority == null) {
-                return new DbTarget(system, null, -1);
+                return new DbTarget(system, null, -1, null);
             }
             int end = authority.length();
             for (char c : new char[] {'/', ';', '?', ',', ')'}) {
@@ -292,6 +319,7 @@ public final class Jdbc {
                     end = i;
                 }
             }
+            String namespace = namespace(authority.substring(end), rest, system.equals("h2"));
             authority = authority.substring(0, end);
             int userInfo = authority.lastIndexOf('@');
             if (userInfo >= 0) {
@@ -311,8 +339,46 @@ public final class Jdbc {
                 if (digits > 0 && digits <= 5) {
                     port = Integer.parseInt(p.substring(0, digits));
                 }
+                // Oracle's host:port:SID
+                if (digits < p.length() && p.charAt(digits) == ':' && namespace == null) {
+                    namespace = name(p.substring(digits + 1));
+                }
             }
-            return new DbTarget(system, host.isEmpty() ? null : host, port);
+            return new DbTarget(system, host.isEmpty() ? null : host, port, namespace);
+        }
+
+        /**
+         * The database named after the authority ({@code /shop?...}), or by a {@code
+         * databaseName=}/{@code database=} property (SQL Server); never anything else of the URL.
+         * H2's database over TCP is a file path ({@code filePath}): kept whole.
+         */
+        private static String namespace(String afterAuthority, String rest, boolean filePath) {
+            if (afterAuthority.startsWith("/")) {
+                String path = afterAuthority.substring(1);
+                int semi = path.indexOf(';');
+                String db = filePath ? (semi == 0 ? null : semi > 0 ? path.substring(0, semi) : path)
+                        : name(path);
+                if (db != null) {
+                    return db;
+                }
+            }
+            String lower = rest.toLowerCase(java.util.Locale.ROOT);
+            for (String key : new String[] {";databasename=", ";database="}) {
+                int i = lower.indexOf(key);
+                if (i >= 0) {
+                    return name(rest.substring(i + key.length()));
+                }
+            }
+            return null;
+        }
+
+        /** The leading name of {@code s}, up to a separator; null when empty. */
+        private static String name(String s) {
+            int end = 0;
+            while (end < s.length() && "/;?&,)@:".indexOf(s.charAt(end)) < 0) {
+                end++;
+            }
+            return end == 0 ? null : s.substring(0, end);
         }
     }
 

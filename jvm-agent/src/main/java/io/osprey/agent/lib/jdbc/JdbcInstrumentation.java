@@ -7,6 +7,7 @@ import io.osprey.agent.lib.LibraryInstrumentation;
 import io.osprey.agent.lib.PerLoader;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.objectweb.asm.ClassReader;
@@ -23,9 +24,10 @@ import org.objectweb.asm.commons.AdviceAdapter;
  *
  * <p>Classes are recognised without loading anything: a class matches when its direct interfaces
  * include {@code java.sql.Statement}, {@code PreparedStatement}, {@code CallableStatement} (or
- * {@code java.sql.Connection}), or when its superclass matched earlier. A driver class that only
- * inherits the interface from a superclass not yet seen (or an abstract base it does not name
- * directly) is not instrumented.
+ * {@code java.sql.Connection}), or a driver's own interface that extends one of them (read from its
+ * class file through the class's loader, as PostgreSQL's {@code PgConnection implements
+ * BaseConnection}), or when its superclass matched earlier. A driver class that only inherits the
+ * interface from a superclass not yet seen is not instrumented.
  *
  * <p>The outermost instrumented statement class of a hierarchy that may be prepared also gets a
  * field for the SQL it was prepared with and implements {@link PreparedSql}
@@ -39,7 +41,7 @@ public final class JdbcInstrumentation extends LibraryInstrumentation {
     static final String JDBC = "io/osprey/agent/lib/jdbc/Jdbc";
     private static final Set<String> STATEMENT_INTERFACES = new HashSet<String>(java.util.Arrays.asList(
             "java/sql/Statement", "java/sql/PreparedStatement", "java/sql/CallableStatement"));
-    private static final String CONNECTION = "java/sql/Connection";
+    private static final String CONNECTION_TYPE = "java/sql/Connection";
     static final String PREPARED_SQL_TYPE = "io/osprey/agent/lib/jdbc/PreparedSql";
     private static final String SQL_FIELD = "osprey$sql";
     private static final String STRING = "Ljava/lang/String;";
@@ -61,6 +63,58 @@ public final class JdbcInstrumentation extends LibraryInstrumentation {
         final Set<String> statements = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
         final Set<String> connections = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
         final Set<String> holders = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
+        /** Interface → the JDBC interfaces it extends ({@link #interfaceKinds}); 0 for none. */
+        final Map<String, Integer> interfaces = new ConcurrentHashMap<String, Integer>();
+    }
+
+    /** Bits of {@link #interfaceKinds}. */
+    static final int STATEMENT = 1;
+    static final int CONNECTION = 2;
+    static final int PLAIN = 4;
+    static final int PREPARED = 8;
+
+    /**
+     * The JDBC interfaces the interface {@code name} is or extends, as {@link #STATEMENT} | {@link
+     * #CONNECTION} | {@link #PLAIN} | {@link #PREPARED} bits, reading class files through {@code
+     * loader} (no class is loaded); remembered per loader. Platform interfaces other than JDBC's
+     * are 0 without a look.
+     */
+    int interfaceKinds(ClassLoader loader, String name, int depth) {
+        if (STATEMENT_INTERFACES.contains(name) || CONNECTION_TYPE.equals(name)) {
+            return CONNECTION_TYPE.equals(name) ? CONNECTION
+                    : STATEMENT | ("java/sql/Statement".equals(name) ? PLAIN : PREPARED);
+        }
+        if (loader == null || depth > 8 || name.startsWith("java/") || name.startsWith("javax/")
+                || name.startsWith("jdk/") || name.startsWith("sun/")) {
+            return 0;
+        }
+        Matched m = matched.of(loader);
+        Integer known = m.interfaces.get(name);
+        if (known != null) {
+            return known;
+        }
+        int kinds = 0;
+        try {
+            java.io.InputStream in = loader.getResourceAsStream(name + ".class");
+            if (in != null) {
+                try {
+                    ClassReader r = new ClassReader(in);
+                    if ((r.getAccess() & Opcodes.ACC_INTERFACE) != 0) {
+                        for (String i : r.getInterfaces()) {
+                            kinds |= interfaceKinds(loader, i, depth + 1);
+                        }
+                    }
+                } finally {
+                    in.close();
+                }
+            }
+        } catch (Throwable t) {
+            kinds = 0;
+        }
+        if (m.interfaces.size() < 10000) {
+            m.interfaces.put(name, kinds);
+        }
+        return kinds;
     }
 
     /** Whether {@code name} is a class of kind 1 (statement), 2 (connection) or 3 (SQL holder) matched in {@code loader} or a parent. */
@@ -93,11 +147,12 @@ public final class JdbcInstrumentation extends LibraryInstrumentation {
         boolean plain = false;
         boolean prepared = false;
         for (String i : reader.getInterfaces()) {
-            statement |= STATEMENT_INTERFACES.contains(i);
-            connection |= CONNECTION.equals(i);
             serializable |= "java/io/Serializable".equals(i);
-            plain |= "java/sql/Statement".equals(i);
-            prepared |= "java/sql/PreparedStatement".equals(i) || "java/sql/CallableStatement".equals(i);
+            int kinds = interfaceKinds(loader, i, 0);
+            statement |= (kinds & STATEMENT) != 0;
+            connection |= (kinds & CONNECTION) != 0;
+            plain |= (kinds & PLAIN) != 0;
+            prepared |= (kinds & PREPARED) != 0;
         }
         Matched mine = matched.of(loader);
         if (statement) {

@@ -13,6 +13,7 @@ import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import org.junit.jupiter.api.Test;
 import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.MethodVisitor;
 
 class JdbcInstrumentationTest {
     private static byte[] bytes(String name) throws Exception {
@@ -169,15 +170,17 @@ class JdbcInstrumentationTest {
         assertEquals("postgresql", Jdbc.fromUrl("jdbc:postgresql://u:p@h/db"));
         assertEquals("mssql", Jdbc.fromUrl("jdbc:sqlserver://h"));
         assertNull(Jdbc.fromUrl("mysql://h"));
-        assertTarget("h2", null, -1, "jdbc:h2:mem:x;USER=sa;PASSWORD=pw");
-        assertTarget("h2", "db.local", 9092, "jdbc:h2:tcp://db.local:9092/~/test;PASSWORD=pw");
-        assertTarget("postgresql", "h", -1, "jdbc:postgresql://u:p@h/db");
-        assertTarget("postgresql", "10.0.0.5", 5432, "jdbc:postgresql://10.0.0.5:5432/shop?password=x");
-        assertTarget("mysql", "[::1]", 3306, "jdbc:mysql://root:pw@[::1]:3306/shop");
-        assertTarget("mssql", "sql.acme", 1433, "jdbc:sqlserver://sql.acme:1433;databaseName=x;password=pw");
-        assertTarget("oracle", "ora", 1521, "jdbc:oracle:thin:scott/tiger@ora:1521:ORCL");
-        assertTarget("oracle", "ora", 1522, "jdbc:oracle:thin:@//ora:1522/svc");
-        assertTarget("other_sql", null, -1, "not a url");
+        assertTarget("h2", null, -1, null, "jdbc:h2:mem:x;USER=sa;PASSWORD=pw");
+        assertTarget("h2", "db.local", 9092, "~/test", "jdbc:h2:tcp://db.local:9092/~/test;PASSWORD=pw");
+        assertTarget("postgresql", "h", -1, "db", "jdbc:postgresql://u:p@h/db");
+        assertTarget("postgresql", "10.0.0.5", 5432, "shop", "jdbc:postgresql://10.0.0.5:5432/shop?password=x");
+        assertTarget("postgresql", "h", 5432, null, "jdbc:postgresql://h:5432/?password=x");
+        assertTarget("mysql", "[::1]", 3306, "shop", "jdbc:mysql://root:pw@[::1]:3306/shop");
+        assertTarget("mariadb", "127.0.0.1", 3306, "shop", "jdbc:mariadb://127.0.0.1:3306/shop?user=root&password=pw");
+        assertTarget("mssql", "sql.acme", 1433, "x", "jdbc:sqlserver://sql.acme:1433;databaseName=x;password=pw");
+        assertTarget("oracle", "ora", 1521, "ORCL", "jdbc:oracle:thin:scott/tiger@ora:1521:ORCL");
+        assertTarget("oracle", "ora", 1522, "svc", "jdbc:oracle:thin:@//ora:1522/svc");
+        assertTarget("other_sql", null, -1, null, "not a url");
     }
 
     @Test
@@ -220,6 +223,55 @@ class JdbcInstrumentationTest {
         mv.visitEnd();
     }
 
+    @Test
+    void aConnectionNamingOnlyTheDriversOwnInterfaceMatchesThroughItsClassFile() throws Exception {
+        // As PostgreSQL's PgConnection implements BaseConnection extends PGConnection, Connection.
+        final java.util.Map<String, byte[]> files = new java.util.HashMap<String, byte[]>();
+        files.put("vendor/PGConnection.class", iface("vendor/PGConnection"));
+        files.put("vendor/BaseConnection.class", iface("vendor/BaseConnection", "vendor/PGConnection",
+                "java/sql/Connection"));
+        ClassLoader withFiles = new ClassLoader(null) {
+            @Override
+            public java.io.InputStream getResourceAsStream(String name) {
+                byte[] b = files.get(name);
+                return b == null ? null : new java.io.ByteArrayInputStream(b);
+            }
+        };
+        byte[] conn = connectionImplementing("vendor/BaseConnection");
+        assertNotNull(new JdbcInstrumentation().transform(withFiles, "vendor/PgConnection", new ClassReader(conn)));
+        // Without the interface's class file nothing says it is a connection.
+        ClassLoader without = new ClassLoader(null) {};
+        assertNull(new JdbcInstrumentation().transform(without, "vendor/PgConnection", new ClassReader(conn)));
+        // Nor does an interface extending none of JDBC's.
+        files.put("vendor/BaseConnection.class", iface("vendor/BaseConnection", "vendor/PGConnection"));
+        assertNull(new JdbcInstrumentation().transform(withFiles, "vendor/PgConnection", new ClassReader(conn)));
+    }
+
+    private static byte[] iface(String name, String... extended) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
+                | org.objectweb.asm.Opcodes.ACC_INTERFACE | org.objectweb.asm.Opcodes.ACC_ABSTRACT, name, null,
+                "java/lang/Object", extended);
+        w.visitEnd();
+        return w.toByteArray();
+    }
+
+    private static byte[] connectionImplementing(String iface) {
+        org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
+        w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
+                | org.objectweb.asm.Opcodes.ACC_ABSTRACT, "vendor/PgConnection", null, "java/lang/Object",
+                new String[] {iface});
+        MethodVisitor mv = w.visitMethod(org.objectweb.asm.Opcodes.ACC_PUBLIC, "prepareStatement",
+                "(Ljava/lang/String;)Ljava/sql/PreparedStatement;", null, null);
+        mv.visitCode();
+        mv.visitInsn(org.objectweb.asm.Opcodes.ACONST_NULL);
+        mv.visitInsn(org.objectweb.asm.Opcodes.ARETURN);
+        mv.visitMaxs(1, 2);
+        mv.visitEnd();
+        w.visitEnd();
+        return w.toByteArray();
+    }
+
     private static ClassReader subclassOf(String superName) {
         org.objectweb.asm.ClassWriter w = new org.objectweb.asm.ClassWriter(0);
         w.visit(org.objectweb.asm.Opcodes.V1_8, org.objectweb.asm.Opcodes.ACC_PUBLIC
@@ -229,9 +281,11 @@ class JdbcInstrumentationTest {
         return new ClassReader(w.toByteArray());
     }
 
-    private static void assertTarget(String system, String host, int port, String url) {
+    private static void assertTarget(String system, String host, int port, String namespace, String url) {
         Jdbc.DbTarget t = Jdbc.DbTarget.parse(url);
         assertEquals(system, t.system, url);
+        assertEquals(namespace, t.namespace, url);
+        assertFalse(String.valueOf(t.namespace).contains("pw") || String.valueOf(t.namespace).contains("tiger"), url);
         assertEquals(host, t.host, url);
         assertEquals(port, t.port, url);
         assertFalse(String.valueOf(t.host).contains("pw") || String.valueOf(t.host).contains("tiger"), url);

@@ -1,0 +1,172 @@
+//! Framework steps with no configuration, on the Spring Boot 3 example
+//! (`examples/spring-boot`) under the agent against a loopback OTLP
+//! receiver: no `hook.methods` at all.
+//!
+//! Proves: a Spring MVC handler method is a step `Controller.method` of the
+//! request's SERVER transaction (`instrument.spring_mvc`); a view the handler
+//! chose is rendered in a step `Render <view>` after it (`instrument.views`);
+//! a JAX-RS resource method run by Jersey is a step `Resource.method`
+//! (`instrument.jaxrs_resources`); a handler that throws fails its step;
+//! each switch turns its steps off; responses are identical with and
+//! without the agent. On JDK 17 and Temurin 25.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::java::{PortApp, jdks, received, status_code};
+use opentelemetry_proto::tonic::trace::v1::{Span, span};
+use osprey_testkit::Receiver;
+use osprey_testkit::spans::str_attr;
+
+fn agent_jar() -> &'static Path {
+    common::java::agent_jar("jvm-agent-build-spring-steps", &["-DskipTests"])
+}
+
+fn app_jar() -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| {
+        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spring-demo-build-steps");
+        common::java::mvn_package(
+            &common::repo_root().join("examples/spring-boot"),
+            &[
+                "-DskipTests".to_owned(),
+                format!("-Dspring.demo.build.dir={}", build.display()),
+            ],
+        );
+        build.join("spring-demo.jar")
+    })
+}
+
+fn start(jdk: &Path, jvm_args: &[String], name: &str) -> PortApp {
+    let cmd = common::java::java(
+        jdk,
+        jvm_args,
+        app_jar(),
+        "org.springframework.boot.loader.launch.JarLauncher",
+        &[],
+    );
+    PortApp::start(cmd, name)
+}
+
+const PATHS: [&str; 4] = ["/owners/17", "/greeting/ann", "/api/pets/rex", "/fail/7"];
+
+/// Status line and body of each request; the time stamp of Spring Boot's
+/// JSON error body is cut off.
+fn exercise(app: &PortApp) -> Vec<(String, String)> {
+    PATHS
+        .iter()
+        .map(|p| {
+            let (status, body) = common::http_get(app.port, p, "").expect("GET");
+            let body = body.split("\"timestamp\"").next().unwrap_or("").to_owned();
+            (status, body)
+        })
+        .collect()
+}
+
+/// The spans once `n` SERVER spans arrived (bounded wait).
+fn spans_with_servers(receiver: &Receiver, n: usize) -> Vec<Span> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let spans = received(receiver);
+        let servers = spans
+            .iter()
+            .filter(|s| s.kind == span::SpanKind::Server as i32)
+            .count();
+        if servers >= n || Instant::now() >= deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The names of the steps under the SERVER span of `path`, in start order,
+/// with whether each failed.
+fn steps_of(spans: &[Span], path: &str) -> Vec<(String, bool)> {
+    let root = spans
+        .iter()
+        .find(|s| {
+            s.kind == span::SpanKind::Server as i32
+                && str_attr(&s.attributes, "url.path") == Some(path)
+        })
+        .unwrap_or_else(|| panic!("no SERVER span for {path} in {spans:#?}"));
+    let mut steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id == root.trace_id && s.parent_span_id == root.span_id)
+        .collect();
+    steps.sort_by_key(|s| s.start_time_unix_nano);
+    steps
+        .iter()
+        .map(|s| (s.name.clone(), status_code(s) == 2))
+        .collect()
+}
+
+fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)]) -> Vec<Span> {
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=service.name=spring-steps,exporter=otlp,\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50{items}",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let app = start(jdk, &[agent], &format!("spring-steps-{label}"));
+    let got = exercise(&app);
+    let _ = app.stop();
+    assert_eq!(got, expected, "{label}: responses changed by the agent");
+    spans_with_servers(&receiver, PATHS.len())
+}
+
+fn steps(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
+    pairs.iter().map(|(n, f)| (n.to_string(), *f)).collect()
+}
+
+#[test]
+fn handler_view_and_resource_methods_are_steps() {
+    for (jdk, label) in jdks() {
+        let plain = start(&jdk, &[], &format!("spring-steps-plain-{label}"));
+        let expected = exercise(&plain);
+        let _ = plain.stop();
+        assert_eq!(expected[1].1, "hello ann", "{label}");
+        assert_eq!(expected[2].1, "jaxrs pet rex", "{label}");
+
+        let spans = run_with(&jdk, label, "", &expected);
+        assert_eq!(
+            steps_of(&spans, "/owners/17"),
+            steps(&[("Owners.owner", false)]),
+            "{label}"
+        );
+        assert_eq!(
+            steps_of(&spans, "/greeting/ann"),
+            steps(&[("Greetings.greet", false), ("Render greeting", false)]),
+            "{label}"
+        );
+        assert_eq!(
+            steps_of(&spans, "/api/pets/rex"),
+            steps(&[("Pets.pet", false)]),
+            "{label}"
+        );
+        assert_eq!(
+            steps_of(&spans, "/fail/7"),
+            // Spring Boot's error dispatch runs its own handler in the same transaction.
+            steps(&[("Misc.fail", true), ("BasicErrorController.error", false)]),
+            "{label}"
+        );
+
+        let off = run_with(
+            &jdk,
+            &format!("{label}-off"),
+            ",instrument.spring_mvc=false,instrument.views=false,\
+             instrument.jaxrs_resources=false",
+            &expected,
+        );
+        for path in PATHS {
+            assert_eq!(
+                steps_of(&off, path),
+                steps(&[]),
+                "{label}: {path} switched off"
+            );
+        }
+    }
+}

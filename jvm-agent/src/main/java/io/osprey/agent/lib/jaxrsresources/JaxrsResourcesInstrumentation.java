@@ -1,0 +1,55 @@
+package io.osprey.agent.lib.jaxrsresources;
+
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.ClassRewriter;
+import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.MethodVisitor;
+import org.objectweb.asm.Opcodes;
+
+/**
+ * Jersey 2 to 4: {@code AbstractJavaResourceMethodDispatcher.dispatch(resource, request)}, which
+ * calls a resource method, becomes a step {@code Resource.method} ({@link JaxrsResources#enter}).
+ */
+public final class JaxrsResourcesInstrumentation extends LibraryInstrumentation {
+    static final String DISPATCHER = "org/glassfish/jersey/server/model/internal/AbstractJavaResourceMethodDispatcher";
+    static final String DISPATCH_PREFIX = "(Ljava/lang/Object;Lorg/glassfish/jersey/server/ContainerRequest;)";
+    static final String RESOURCES = "io/osprey/agent/lib/jaxrsresources/JaxrsResources";
+
+    @Override
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
+        return DISPATCHER.equals(internalName) ? rewrite(reader, (String) null) : null;
+    }
+
+    /** Wraps {@code dispatch}, or for the warm-up the method {@code invoke(warmUpDesc)}. */
+    public static byte[] rewrite(ClassReader reader, final String warmUpDesc) {
+        return ClassRewriter.rewrite(reader, new MethodAdapter() {
+            @Override
+            public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+                boolean match = warmUpDesc == null ? "dispatch".equals(name) && desc.startsWith(DISPATCH_PREFIX)
+                        : "invoke".equals(name) && warmUpDesc.equals(desc);
+                if (!match || (access & (Opcodes.ACC_STATIC | Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) != 0) {
+                    return null;
+                }
+                return new AroundHook(mv, access, name, desc, frames) {
+                    @Override
+                    protected void emitEnter() {
+                        loadThis();
+                        visitMethodInsn(INVOKESTATIC, RESOURCES, "enter", "(Ljava/lang/Object;)J", false);
+                    }
+
+                    @Override
+                    protected void emitExit() {
+                        visitMethodInsn(INVOKESTATIC, RESOURCES, "exit", "(J)V", false);
+                    }
+
+                    @Override
+                    protected void emitExitError() {
+                        visitMethodInsn(INVOKESTATIC, RESOURCES, "exitError", "(Ljava/lang/Throwable;J)V", false);
+                    }
+                };
+            }
+        });
+    }
+}

@@ -1,0 +1,99 @@
+package io.osprey.agent.lib.quartz;
+
+import io.osprey.agent.bootstrap.Osprey;
+import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.Reflection;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
+
+/**
+ * A Quartz job firing is a transaction named {@code JobClass.execute} (the job class's simple
+ * name: job and trigger names are left out, an application may make them per item), of the kind
+ * {@code hook.transaction.kind} sets; inside a transaction already open on the thread it is a
+ * step. The job comes from the shell's {@code jec} field ({@code getJobInstance()}). Nothing here
+ * throws.
+ */
+public final class Quartz {
+    /** Job class → its name and name id. Weak keys, bounded. */
+    private static final Map<Class<?>, Named> NAMES = Collections.synchronizedMap(new WeakHashMap<Class<?>, Named>());
+    private static final int MAX_NAMES = 4096;
+
+    private static volatile Class<?> shellClass;
+    private static volatile Field jecField;
+
+    private Quartz() {}
+
+    /** Entry of {@code JobRunShell.run()}: {@link Osprey#TXN}, a step handle, or 0. */
+    public static long enter(Object shell) {
+        if (!Osprey.enabled || shell == null) {
+            return 0L;
+        }
+        try {
+            Object jec = jec(shell);
+            Method getJob = jec == null ? null : Reflection.publicMethod(jec.getClass(), "getJobInstance");
+            Object job = getJob == null ? null : getJob.invoke(jec);
+            if (job == null) {
+                return 0L;
+            }
+            Class<?> type = job.getClass();
+            Named n = NAMES.get(type);
+            if (n == null) {
+                String name = type.getSimpleName() + ".execute";
+                // Outside any lock: the name table takes its own.
+                n = new Named(name, OspreyNative.internStep(name, OspreyNative.STEP_METHOD));
+                if (NAMES.size() < MAX_NAMES) {
+                    NAMES.put(type, n);
+                }
+            }
+            return Osprey.enterTxn(n.id, n.name);
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Normal exit of {@code run()}. */
+    public static void exit(long handle) {
+        Osprey.exit(handle);
+    }
+
+    /** Exceptional exit: the error is recorded on the transaction (or step). */
+    public static void exitError(Throwable thrown, long handle) {
+        Osprey.exitError(thrown, handle);
+    }
+
+    private static Object jec(Object shell) throws Exception {
+        Class<?> c = shell.getClass();
+        Field f = jecField;
+        if (f == null || shellClass != c) {
+            f = null;
+            for (Class<?> k = c; k != null && f == null; k = k.getSuperclass()) {
+                try {
+                    f = k.getDeclaredField("jec");
+                } catch (NoSuchFieldException e) {
+                    // look further up
+                }
+            }
+            if (f == null) {
+                return null;
+            }
+            f.setAccessible(true);
+            jecField = f;
+            shellClass = c;
+        }
+        return f.get(shell);
+    }
+
+    /** A transaction name and its id. */
+    static final class Named {
+        final String name;
+        final int id;
+
+        Named(String name, int id) {
+            this.name = name;
+            this.id = id;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package io.osprey.agent.lib.redis;
+
+import io.osprey.agent.AroundHook;
+import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.lib.LibraryInstrumentation;
+import org.objectweb.asm.ClassReader;
+import org.objectweb.asm.MethodVisitor;
+
+/**
+ * Jedis (4 and later): {@code redis.clients.jedis.Connection.executeCommand(CommandObject)}, which
+ * every synchronous command of {@code Jedis}, {@code JedisPooled} and {@code UnifiedJedis} goes
+ * through, becomes a step named with the command ({@link Redis#enter}). Pipelined and
+ * transaction ({@code MULTI}) commands, sent without waiting for their replies, are not steps.
+ */
+public final class RedisInstrumentation extends LibraryInstrumentation {
+    static final String CONNECTION = "redis/clients/jedis/Connection";
+    static final String EXECUTE_DESC = "(Lredis/clients/jedis/CommandObject;)Ljava/lang/Object;";
+    static final String REDIS = "io/osprey/agent/lib/redis/Redis";
+
+    @Override
+    public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
+        return CONNECTION.equals(internalName) ? rewrite(reader, "executeCommand", EXECUTE_DESC) : null;
+    }
+
+    /** Wraps the method {@code method(desc)}, whose first argument is the command, as a step. */
+    public static byte[] rewrite(ClassReader reader, final String method, final String methodDesc) {
+        return rewrite(reader, new MethodAdapter() {
+            @Override
+            public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+                if (!method.equals(name) || !methodDesc.equals(desc)) {
+                    return null;
+                }
+                return new AroundHook(mv, access, name, desc, frames) {
+                    @Override
+                    protected void emitEnter() {
+                        loadThis();
+                        loadArg(0);
+                        visitMethodInsn(INVOKESTATIC, REDIS, "enter", "(Ljava/lang/Object;Ljava/lang/Object;)J", false);
+                    }
+
+                    @Override
+                    protected void emitExit() {
+                        visitMethodInsn(INVOKESTATIC, REDIS, "exit", "(J)V", false);
+                    }
+
+                    @Override
+                    protected void emitExitError() {
+                        visitMethodInsn(INVOKESTATIC, REDIS, "exitError", "(Ljava/lang/Throwable;J)V", false);
+                    }
+                };
+            }
+        });
+    }
+}
