@@ -457,11 +457,22 @@ impl Inner {
     }
 
     fn trace_days(&self, trace: TraceId) -> Result<Vec<u16>, ChError> {
+        Ok(self.trace_extent(trace)?.0)
+    }
+
+    /// The days holding spans of `trace`, and the first and last start
+    /// among them (what lets a span lookup skip most of a day's parts:
+    /// `spans` is ordered by service, name and start).
+    fn trace_extent(&self, trace: TraceId) -> Result<(Vec<u16>, u64, u64), ChError> {
         let b = self.select(&format!(
-            "SELECT DISTINCT toUInt16(day) FROM trace_index WHERE trace_id = {}",
+            "SELECT toUInt16(day), min(start_min), max(start_max) FROM trace_index \
+             WHERE trace_id = {} GROUP BY day",
             bytes_lit(&trace.0)
         ))?;
-        read_all(&b, |r| r.u16())
+        let rows = read_all(&b, |r| Ok((r.u16()?, r.u64()?, r.u64()?)))?;
+        let first = rows.iter().map(|r| r.1).min().unwrap_or(0);
+        let last = rows.iter().map(|r| r.2).max().unwrap_or(0);
+        Ok((rows.into_iter().map(|r| r.0).collect(), first, last))
     }
 
     fn status(&self) -> Result<Status, ChError> {
@@ -601,13 +612,14 @@ impl Storage for ClickHouseStorage {
 
     fn trace_spans(&self, trace: TraceId) -> StorageResult<Vec<SpanRec>> {
         let i = &self.inner;
-        let days = i.trace_days(trace)?;
+        let (days, first, last) = i.trace_extent(trace)?;
         if days.is_empty() {
             return Ok(Vec::new());
         }
         let list: Vec<String> = days.iter().map(|d| query::date(*d)).collect();
         let b = i.select(&format!(
-            "SELECT {} FROM spans WHERE trace_id = {} AND day IN ({}) AND end_ns >= {}",
+            "SELECT {} FROM spans WHERE trace_id = {} AND day IN ({}) AND start_ns >= {first} \
+             AND start_ns <= {last} AND end_ns >= {}",
             query::SPAN_COLUMNS,
             bytes_lit(&trace.0),
             list.join(", "),

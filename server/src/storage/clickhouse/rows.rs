@@ -5,7 +5,7 @@
 //! per-second aggregates (mergeable [`SecondAgg`] states) and server-map
 //! calls.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use osprey::AttrValue;
 use osprey::model::SpanId;
@@ -121,12 +121,16 @@ pub fn encode(
         },
         &batch.spans,
     );
-    let mut trace_days: BTreeSet<([u8; 16], u16)> = BTreeSet::new();
+    // Per trace and day: the first and last span start.
+    let mut trace_days: BTreeMap<([u8; 16], u16), (u64, u64)> = BTreeMap::new();
     let mut roots: HashMap<SpanId, &SpanRec> = HashMap::new();
     for s in &batch.spans {
         let shard = cfg.shard_of(&s.trace_id.0);
         write_span(b.table(shard, "spans"), s);
-        trace_days.insert((s.trace_id.0, day_of_ns(s.start_ns)));
+        let span = trace_days
+            .entry((s.trace_id.0, day_of_ns(s.start_ns)))
+            .or_insert((s.start_ns, s.start_ns));
+        *span = (span.0.min(s.start_ns), span.1.max(s.start_ns));
         if s.is_transaction_root() {
             roots.entry(s.span_id).or_insert(s);
         }
@@ -187,10 +191,12 @@ pub fn encode(
         w.fixed(&t.trace_id.0);
         w.end_row();
     }
-    for (trace, day) in trace_days {
+    for ((trace, day), (first, last)) in trace_days {
         let w = b.table(cfg.shard_of(&trace), "trace_index");
         w.u16(day);
         w.fixed(&trace);
+        w.u64(first);
+        w.u64(last);
         w.end_row();
     }
     for a in index.second_aggs(0, u64::MAX) {

@@ -10,7 +10,7 @@
 //! |----------------|--------------------------------------|-------------------------------|
 //! | `transactions` | transaction (root span) summary      | service, endpoint, start_ns   |
 //! | `spans`        | span (attributes and exceptions JSON) | service, name, start_ns      |
-//! | `trace_index`  | trace per insert: which days hold it | trace_id                      |
+//! | `trace_index`  | trace per insert: days and span starts | trace_id                    |
 //! | `txn_index`    | transaction id → trace and day       | span_id                       |
 //! | `seconds`      | second per insert: mergeable stats   | second                        |
 //! | `calls`        | CLIENT span (a server-map call)      | caller, end_ns                |
@@ -52,7 +52,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "trace_index",
-        columns: "day Date, trace_id FixedString(16)",
+        columns: "day Date, trace_id FixedString(16), start_min UInt64, start_max UInt64",
         order_by: "trace_id",
         shard_by: TRACE_KEY,
     },
