@@ -18,7 +18,7 @@ const MAX_CHARTS = 24;
 const MIN_SPAN_MS = 60_000;
 
 /** Draws one chart: `lines` = [{label, pts: [[t_ms, v]]}], x range [x0, x1]. */
-function chart(title, lines, x0, x1, marker, unit = '') {
+export function chart(title, lines, x0, x1, marker, unit = '') {
   const canvas = el('canvas', { role: 'img', 'aria-label': title });
   const legend = el('div', { class: 'legend' }, ...lines.map((l, i) => {
     const key = el('span', { text: '■ ' });

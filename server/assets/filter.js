@@ -58,10 +58,16 @@ function fromUrl() {
   form().elements.error.checked = params.get('error') === 'true';
 }
 
-/** Puts filter `f` in the page URL (replacing the entry: no history flood). */
+/**
+ * Puts filter `f` in the page URL (replacing the entry: no history flood),
+ * keeping the parameters other panels own (`host`, ...).
+ */
 function toUrl(f) {
-  const q = new URLSearchParams(f).toString();
-  window.history.replaceState(null, '', `${window.location.pathname}${q ? '?' + q : ''}`);
+  const params = new URLSearchParams(window.location.search);
+  for (const k of [...FIELDS, 'error']) params.delete(k);
+  for (const [k, v] of Object.entries(f)) params.set(k, v);
+  const q = params.toString();
+  window.history.replaceState(null, '', `${window.location.pathname}${q ? '?' + q : ''}${window.location.hash}`);
 }
 
 /**
