@@ -5,9 +5,9 @@
 // Series are told apart by their `host.name` point attribute; several
 // services on one host send the same system series, so each is shown once.
 
-import { clock, el, fitCanvas } from './util.js';
+import { el } from './util.js';
+import { chart as lineChart } from './charts.js';
 
-const COLORS = ['#4fa3ff', '#ff4d4f', '#57c785', '#f5c542', '#b48cff', '#ff9f43'];
 const MiB = 1048576;
 const MIN_SPAN_MS = 60_000;
 
@@ -222,42 +222,13 @@ function containerFigures(list, x0, x1, marker) {
   });
 }
 
-/** One line chart; the caption carries each line's latest value for screen readers. */
+/** One chart (the inspector's), its canvas labelled with each line's latest value for screen readers. */
 function chart(title, lines, x0, x1, marker, unit = '') {
+  const fig = lineChart(title, lines, x0, x1, marker, unit);
   const summary = lines.map((l) => {
     const p = l.pts[l.pts.length - 1];
     return p ? `${l.label} ${p[1] >= 100 ? p[1].toFixed(0) : p[1].toPrecision(3)}` : null;
   }).filter(Boolean).join(', ');
-  const canvas = el('canvas', { role: 'img', 'aria-label': `${title}${unit ? ` (${unit})` : ''}: ${summary || 'no data'}` });
-  const legend = el('div', { class: 'legend' }, ...lines.map((l, i) => {
-    const key = el('span', { text: '■ ' });
-    key.style.color = COLORS[i % COLORS.length];
-    return el('span', {}, key, l.label, ' ');
-  }));
-  const fig = el('figure', { class: 'chart', 'data-name': title },
-    el('figcaption', { text: `${title}${unit ? ` (${unit})` : ''}` }), canvas, legend);
-  queueMicrotask(() => {
-    const { ctx, w, h } = fitCanvas(canvas);
-    let max = 0;
-    for (const l of lines) for (const [, v] of l.pts) if (v > max) max = v;
-    max = max > 0 ? max * 1.1 : 1;
-    const px = (t) => 4 + ((t - x0) / Math.max(1, x1 - x0)) * (w - 8);
-    const py = (v) => h - 12 - (v / max) * (h - 22);
-    ctx.fillStyle = '#8a94a3';
-    ctx.font = '10px system-ui';
-    ctx.fillText(max >= 100 ? max.toFixed(0) : max.toPrecision(3), 4, 10);
-    ctx.fillText(clock(x0), 4, h - 1);
-    ctx.fillText(clock(x1), w - 48, h - 1);
-    lines.forEach((l, i) => {
-      ctx.strokeStyle = COLORS[i % COLORS.length];
-      ctx.beginPath();
-      l.pts.forEach(([t, v], j) => (j ? ctx.lineTo(px(t), py(v)) : ctx.moveTo(px(t), py(v))));
-      ctx.stroke();
-    });
-    if (marker) {
-      ctx.strokeStyle = '#f5c542';
-      ctx.beginPath(); ctx.moveTo(px(marker), 0); ctx.lineTo(px(marker), h); ctx.stroke();
-    }
-  });
+  fig.querySelector('canvas').setAttribute('aria-label', `${title}${unit ? ` (${unit})` : ''}: ${summary || 'no data'}`);
   return fig;
 }

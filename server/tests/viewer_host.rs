@@ -75,11 +75,14 @@ fn server_map_leads_to_the_host_panel() {
         "return document.getElementById('host').dataset.host || ''",
     );
     assert_eq!(shown, json!(host));
-    let url_host = browser.js(
-        "return new URLSearchParams(location.search).get('host')",
-        json!([]),
+    // The host joins the filter's parameters in the URL (neither drops the other).
+    let params = browser.wait_for(
+        "the host and the service in the URL",
+        WAIT,
+        "const p = new URLSearchParams(location.search);
+         return p.get('host') && p.get('service') ? [p.get('host'), p.get('service')] : null",
     );
-    assert_eq!(url_host, json!(host));
+    assert_eq!(params, json!([host, "rust-front"]));
     let metrics = browser.wait_for(
         "host metrics charted",
         WAIT,

@@ -215,7 +215,7 @@ impl HostSampler {
             unix_ns,
             start_unix_ns: self.start_unix_ns,
         };
-        let detail = self.samples % u64::from(self.detail_every) == 0;
+        let detail = self.samples.is_multiple_of(u64::from(self.detail_every));
         self.samples += 1;
         self.cpu(&mut out);
         self.memory(&mut out);
@@ -239,23 +239,19 @@ impl HostSampler {
         *self.names.entry(s).or_insert_with(|| names::intern(s))
     }
 
-    /// A record of `name` with the host attributes (or the container's)
-    /// plus `extra`.
-    #[allow(clippy::too_many_arguments)]
+    /// A record of `metric` with the `tags` attributes plus `extra`.
     fn put(
         &mut self,
         out: &mut Points,
-        container: bool,
-        name: &'static str,
-        unit: &'static str,
-        kind: MetricKind,
+        tags: Tags,
+        metric: Metric,
         extra: &[(&'static str, AttrValue)],
         value: MetricValue,
     ) {
-        let mut attributes = if container {
-            self.container_attrs.clone()
-        } else {
-            self.host_attrs.clone()
+        let Metric(name, unit, kind) = metric;
+        let mut attributes = match tags {
+            Tags::Host => self.host_attrs.clone(),
+            Tags::Container => self.container_attrs.clone(),
         };
         for (k, v) in extra {
             attributes.push(Attribute {
@@ -278,7 +274,6 @@ impl HostSampler {
     }
 
     fn cpu(&mut self, out: &mut Points) {
-        use MetricKind::{Counter, Gauge, UpDownCounter};
         if let Some((times, cpus)) = self
             .read("stat")
             .and_then(|t| cpu::parse_stat(&t, self.ticks_per_second))
@@ -288,10 +283,8 @@ impl HostSampler {
                 let attrs = [("cpu.mode", str_value(mode))];
                 self.put(
                     out,
-                    false,
-                    "system.cpu.time",
-                    "s",
-                    Counter,
+                    Tags::Host,
+                    SYSTEM_CPU_TIME,
                     &attrs,
                     MetricValue::Double(secs),
                 );
@@ -304,10 +297,8 @@ impl HostSampler {
                         let attrs = [("cpu.mode", str_value(mode))];
                         self.put(
                             out,
-                            false,
-                            "system.cpu.utilization",
-                            "1",
-                            Gauge,
+                            Tags::Host,
+                            SYSTEM_CPU_UTILIZATION,
                             &attrs,
                             MetricValue::Double(share),
                         );
@@ -316,37 +307,20 @@ impl HostSampler {
             }
             self.previous_cpu = Some(times);
             let n = MetricValue::Int(cpus as i64);
-            self.put(
-                out,
-                false,
-                "system.cpu.logical.count",
-                "{cpu}",
-                UpDownCounter,
-                &[],
-                n,
-            );
+            self.put(out, Tags::Host, SYSTEM_CPU_LOGICAL_COUNT, &[], n);
         }
         if let Some(load) = self.read("loadavg").and_then(|t| cpu::parse_loadavg(&t)) {
-            for (name, v) in [
-                ("system.cpu.load_average.1m", load[0]),
-                ("system.cpu.load_average.5m", load[1]),
-                ("system.cpu.load_average.15m", load[2]),
+            for (metric, v) in [
+                (SYSTEM_CPU_LOAD_AVERAGE_1M, load[0]),
+                (SYSTEM_CPU_LOAD_AVERAGE_5M, load[1]),
+                (SYSTEM_CPU_LOAD_AVERAGE_15M, load[2]),
             ] {
-                self.put(
-                    out,
-                    false,
-                    name,
-                    "{thread}",
-                    Gauge,
-                    &[],
-                    MetricValue::Double(v),
-                );
+                self.put(out, Tags::Host, metric, &[], MetricValue::Double(v));
             }
         }
     }
 
     fn memory(&mut self, out: &mut Points) {
-        use MetricKind::{Gauge, UpDownCounter};
         let Some(m) = self.read("meminfo").and_then(|t| memory::parse(&t)) else {
             return;
         };
@@ -358,64 +332,29 @@ impl HostSampler {
             ("cached", m.cached),
         ] {
             let attrs = [("system.memory.state", str_value(state))];
-            self.put(
-                out,
-                false,
-                "system.memory.usage",
-                "By",
-                UpDownCounter,
-                &attrs,
-                bytes(v),
-            );
+            self.put(out, Tags::Host, SYSTEM_MEMORY_USAGE, &attrs, bytes(v));
         }
-        self.put(
-            out,
-            false,
-            "system.memory.limit",
-            "By",
-            UpDownCounter,
-            &[],
-            bytes(m.total),
-        );
+        self.put(out, Tags::Host, SYSTEM_MEMORY_LIMIT, &[], bytes(m.total));
         let available = bytes(m.available);
         self.put(
             out,
-            false,
-            "system.linux.memory.available",
-            "By",
-            UpDownCounter,
+            Tags::Host,
+            SYSTEM_LINUX_MEMORY_AVAILABLE,
             &[],
             available,
         );
         if m.total > 0 {
             let used = MetricValue::Double(m.used() as f64 / m.total as f64);
             let attrs = [("system.memory.state", str_value("used"))];
-            self.put(
-                out,
-                false,
-                "system.memory.utilization",
-                "1",
-                Gauge,
-                &attrs,
-                used,
-            );
+            self.put(out, Tags::Host, SYSTEM_MEMORY_UTILIZATION, &attrs, used);
         }
         for (state, v) in [("used", m.swap_used()), ("free", m.swap_free)] {
             let attrs = [("system.paging.state", str_value(state))];
-            self.put(
-                out,
-                false,
-                "system.paging.usage",
-                "By",
-                UpDownCounter,
-                &attrs,
-                bytes(v),
-            );
+            self.put(out, Tags::Host, SYSTEM_PAGING_USAGE, &attrs, bytes(v));
         }
     }
 
     fn disks(&mut self, out: &mut Points) {
-        use MetricKind::{Counter, Gauge, UpDownCounter};
         let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         for d in self
             .read("diskstats")
@@ -431,32 +370,14 @@ impl HostSampler {
                     ("system.device", dev.clone()),
                     ("disk.io.direction", str_value(dir)),
                 ];
-                self.put(
-                    out,
-                    false,
-                    "system.disk.io",
-                    "By",
-                    Counter,
-                    &attrs,
-                    int(bytes),
-                );
-                self.put(
-                    out,
-                    false,
-                    "system.disk.operations",
-                    "{operation}",
-                    Counter,
-                    &attrs,
-                    int(ops),
-                );
+                self.put(out, Tags::Host, SYSTEM_DISK_IO, &attrs, int(bytes));
+                self.put(out, Tags::Host, SYSTEM_DISK_OPERATIONS, &attrs, int(ops));
             }
             let busy = MetricValue::Double(d.io_ms as f64 / 1000.0);
             self.put(
                 out,
-                false,
-                "system.disk.io_time",
-                "s",
-                Counter,
+                Tags::Host,
+                SYSTEM_DISK_IO_TIME,
                 &[("system.device", dev)],
                 busy,
             );
@@ -482,34 +403,17 @@ impl HostSampler {
             ] {
                 let mut attrs = base.to_vec();
                 attrs.push(("system.filesystem.state", str_value(state)));
-                self.put(
-                    out,
-                    false,
-                    "system.filesystem.usage",
-                    "By",
-                    UpDownCounter,
-                    &attrs,
-                    int(v),
-                );
+                self.put(out, Tags::Host, SYSTEM_FILESYSTEM_USAGE, &attrs, int(v));
             }
             let total = space.used + space.free + space.reserved;
             if total > 0 {
                 let u = MetricValue::Double(space.used as f64 / total as f64);
-                self.put(
-                    out,
-                    false,
-                    "system.filesystem.utilization",
-                    "1",
-                    Gauge,
-                    &base,
-                    u,
-                );
+                self.put(out, Tags::Host, SYSTEM_FILESYSTEM_UTILIZATION, &base, u);
             }
         }
     }
 
     fn network(&mut self, out: &mut Points, detail: bool) {
-        use MetricKind::{Counter, UpDownCounter};
         let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         let devs = self
             .read("net/dev")
@@ -537,39 +441,19 @@ impl HostSampler {
                     ("network.interface.name", name.clone()),
                     ("network.io.direction", str_value(dir)),
                 ];
+                self.put(out, Tags::Host, SYSTEM_NETWORK_IO, &attrs, int(bytes));
                 self.put(
                     out,
-                    false,
-                    "system.network.io",
-                    "By",
-                    Counter,
-                    &attrs,
-                    int(bytes),
-                );
-                self.put(
-                    out,
-                    false,
-                    "system.network.packets",
-                    "{packet}",
-                    Counter,
+                    Tags::Host,
+                    SYSTEM_NETWORK_PACKETS,
                     &attrs,
                     int(packets),
                 );
+                self.put(out, Tags::Host, SYSTEM_NETWORK_ERRORS, &attrs, int(errors));
                 self.put(
                     out,
-                    false,
-                    "system.network.errors",
-                    "{error}",
-                    Counter,
-                    &attrs,
-                    int(errors),
-                );
-                self.put(
-                    out,
-                    false,
-                    "system.network.dropped",
-                    "{packet}",
-                    Counter,
+                    Tags::Host,
+                    SYSTEM_NETWORK_DROPPED,
                     &attrs,
                     int(dropped),
                 );
@@ -590,21 +474,12 @@ impl HostSampler {
                     ("network.transport", str_value("tcp")),
                     ("network.connection.state", str_value(state)),
                 ];
-                self.put(
-                    out,
-                    false,
-                    "system.network.connections",
-                    "{connection}",
-                    UpDownCounter,
-                    &attrs,
-                    int(n),
-                );
+                self.put(out, Tags::Host, SYSTEM_NETWORK_CONNECTIONS, &attrs, int(n));
             }
         }
     }
 
     fn processes(&mut self, out: &mut Points, elapsed_s: Option<f64>) {
-        use MetricKind::{Gauge, UpDownCounter};
         let mut scan = std::mem::take(&mut self.scan);
         process::scan(&self.proc_dir, &mut scan);
         // CPU used over the interval as a share of all CPUs, per process
@@ -650,10 +525,8 @@ impl HostSampler {
             if capacity.is_some() {
                 self.put(
                     out,
-                    false,
-                    "process.cpu.utilization",
-                    "1",
-                    Gauge,
+                    Tags::Host,
+                    PROCESS_CPU_UTILIZATION,
                     &attrs,
                     MetricValue::Double(cpu),
                 );
@@ -662,10 +535,8 @@ impl HostSampler {
                 i64::try_from(p.rss_pages.saturating_mul(self.page_bytes)).unwrap_or(i64::MAX);
             self.put(
                 out,
-                false,
-                "process.memory.usage",
-                "By",
-                UpDownCounter,
+                Tags::Host,
+                PROCESS_MEMORY_USAGE,
                 &attrs,
                 MetricValue::Int(rss),
             );
@@ -677,7 +548,6 @@ impl HostSampler {
     }
 
     fn container(&mut self, out: &mut Points) {
-        use MetricKind::{Counter, UpDownCounter};
         let Some(s) = self.cgroup_dir.as_deref().and_then(cgroup::read) else {
             return;
         };
@@ -685,78 +555,125 @@ impl HostSampler {
         let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         for (mode, us) in [("user", s.user_usec), ("system", s.system_usec)] {
             let attrs = [("cpu.mode", str_value(mode))];
-            self.put(
-                out,
-                true,
-                "container.cpu.time",
-                "s",
-                Counter,
-                &attrs,
-                secs(us),
-            );
+            self.put(out, Tags::Container, CONTAINER_CPU_TIME, &attrs, secs(us));
         }
         self.put(
             out,
-            true,
-            "container.cpu.throttled.time",
-            "s",
-            Counter,
+            Tags::Container,
+            CONTAINER_CPU_THROTTLED_TIME,
             &[],
             secs(s.throttled_usec),
         );
         self.put(
             out,
-            true,
-            "container.cpu.periods",
-            "{period}",
-            Counter,
+            Tags::Container,
+            CONTAINER_CPU_PERIODS,
             &[],
             int(s.periods),
         );
         let throttled = int(s.throttled_periods);
         self.put(
             out,
-            true,
-            "container.cpu.throttled.periods",
-            "{period}",
-            Counter,
+            Tags::Container,
+            CONTAINER_CPU_THROTTLED_PERIODS,
             &[],
             throttled,
         );
         if let Some(v) = s.memory_usage {
-            self.put(
-                out,
-                true,
-                "container.memory.usage",
-                "By",
-                UpDownCounter,
-                &[],
-                int(v),
-            );
+            self.put(out, Tags::Container, CONTAINER_MEMORY_USAGE, &[], int(v));
         }
         if let Some(v) = s.memory_limit {
-            self.put(
-                out,
-                true,
-                "container.memory.limit",
-                "By",
-                UpDownCounter,
-                &[],
-                int(v),
-            );
+            self.put(out, Tags::Container, CONTAINER_MEMORY_LIMIT, &[], int(v));
         }
         if let Some(v) = s.oom_kills {
             self.put(
                 out,
-                true,
-                "container.memory.oom_kills",
-                "{process}",
-                Counter,
+                Tags::Container,
+                CONTAINER_MEMORY_OOM_KILLS,
                 &[],
                 int(v),
             );
         }
     }
+}
+
+/// A metric's semantic-convention name, UCUM unit and kind.
+#[derive(Clone, Copy)]
+struct Metric(&'static str, &'static str, MetricKind);
+
+const SYSTEM_CPU_TIME: Metric = Metric("system.cpu.time", "s", MetricKind::Counter);
+const SYSTEM_CPU_UTILIZATION: Metric = Metric("system.cpu.utilization", "1", MetricKind::Gauge);
+const SYSTEM_CPU_LOGICAL_COUNT: Metric = Metric(
+    "system.cpu.logical.count",
+    "{cpu}",
+    MetricKind::UpDownCounter,
+);
+const SYSTEM_MEMORY_USAGE: Metric = Metric("system.memory.usage", "By", MetricKind::UpDownCounter);
+const SYSTEM_MEMORY_LIMIT: Metric = Metric("system.memory.limit", "By", MetricKind::UpDownCounter);
+const SYSTEM_LINUX_MEMORY_AVAILABLE: Metric = Metric(
+    "system.linux.memory.available",
+    "By",
+    MetricKind::UpDownCounter,
+);
+const SYSTEM_MEMORY_UTILIZATION: Metric =
+    Metric("system.memory.utilization", "1", MetricKind::Gauge);
+const SYSTEM_PAGING_USAGE: Metric = Metric("system.paging.usage", "By", MetricKind::UpDownCounter);
+const SYSTEM_DISK_IO: Metric = Metric("system.disk.io", "By", MetricKind::Counter);
+const SYSTEM_DISK_OPERATIONS: Metric =
+    Metric("system.disk.operations", "{operation}", MetricKind::Counter);
+const SYSTEM_DISK_IO_TIME: Metric = Metric("system.disk.io_time", "s", MetricKind::Counter);
+const SYSTEM_FILESYSTEM_USAGE: Metric =
+    Metric("system.filesystem.usage", "By", MetricKind::UpDownCounter);
+const SYSTEM_FILESYSTEM_UTILIZATION: Metric =
+    Metric("system.filesystem.utilization", "1", MetricKind::Gauge);
+const SYSTEM_NETWORK_IO: Metric = Metric("system.network.io", "By", MetricKind::Counter);
+const SYSTEM_NETWORK_PACKETS: Metric =
+    Metric("system.network.packets", "{packet}", MetricKind::Counter);
+const SYSTEM_NETWORK_ERRORS: Metric =
+    Metric("system.network.errors", "{error}", MetricKind::Counter);
+const SYSTEM_NETWORK_DROPPED: Metric =
+    Metric("system.network.dropped", "{packet}", MetricKind::Counter);
+const SYSTEM_NETWORK_CONNECTIONS: Metric = Metric(
+    "system.network.connections",
+    "{connection}",
+    MetricKind::UpDownCounter,
+);
+const PROCESS_CPU_UTILIZATION: Metric = Metric("process.cpu.utilization", "1", MetricKind::Gauge);
+const PROCESS_MEMORY_USAGE: Metric =
+    Metric("process.memory.usage", "By", MetricKind::UpDownCounter);
+const CONTAINER_CPU_TIME: Metric = Metric("container.cpu.time", "s", MetricKind::Counter);
+const CONTAINER_CPU_THROTTLED_TIME: Metric =
+    Metric("container.cpu.throttled.time", "s", MetricKind::Counter);
+const CONTAINER_CPU_PERIODS: Metric =
+    Metric("container.cpu.periods", "{period}", MetricKind::Counter);
+const CONTAINER_CPU_THROTTLED_PERIODS: Metric = Metric(
+    "container.cpu.throttled.periods",
+    "{period}",
+    MetricKind::Counter,
+);
+const CONTAINER_MEMORY_USAGE: Metric =
+    Metric("container.memory.usage", "By", MetricKind::UpDownCounter);
+const CONTAINER_MEMORY_LIMIT: Metric =
+    Metric("container.memory.limit", "By", MetricKind::UpDownCounter);
+const CONTAINER_MEMORY_OOM_KILLS: Metric = Metric(
+    "container.memory.oom_kills",
+    "{process}",
+    MetricKind::Counter,
+);
+const SYSTEM_CPU_LOAD_AVERAGE_1M: Metric =
+    Metric("system.cpu.load_average.1m", "{thread}", MetricKind::Gauge);
+const SYSTEM_CPU_LOAD_AVERAGE_5M: Metric =
+    Metric("system.cpu.load_average.5m", "{thread}", MetricKind::Gauge);
+const SYSTEM_CPU_LOAD_AVERAGE_15M: Metric =
+    Metric("system.cpu.load_average.15m", "{thread}", MetricKind::Gauge);
+
+/// Which attributes a point carries besides its own.
+#[derive(Clone, Copy)]
+enum Tags {
+    /// `host.name`.
+    Host,
+    /// `host.name` and `container.id`.
+    Container,
 }
 
 /// The records of one sample being built.
