@@ -8,6 +8,7 @@
 //! - [`window`]: the live per-second buckets the transaction rules read;
 //! - [`eval`] and [`metric`]: the judgement and the `for` state machine;
 //! - [`backtest`]: a rule tried on the last 24 h before it is saved;
+//! - [`inflight`]: the live state `active_age` and `silent` read;
 //! - [`evidence`]: the worst transactions of a firing window, linked;
 //! - [`history`]: firings and recoveries, on disk and for the viewer;
 //! - [`notify`]: webhook, Slack-compatible, e-mail and Alertmanager.
@@ -22,6 +23,7 @@ pub mod backtest;
 pub mod eval;
 pub mod evidence;
 pub mod history;
+pub mod inflight;
 pub mod metric;
 pub mod notify;
 pub mod rules;
@@ -126,10 +128,6 @@ struct RuleState {
 
 /// Re-sent to Alertmanager this often while firing.
 const REFRESH_MS: u64 = 60_000;
-/// Active-services reports older than this are not judged.
-const ACTIVE_FRESH_MS: u64 = 60_000;
-/// Instances not seen for this long are no longer watched by `silent`.
-const SILENT_FORGET_MS: u64 = 86_400_000;
 
 /// The engine.
 pub struct Alerts {
@@ -330,69 +328,8 @@ impl Alerts {
                 };
                 eval::judge_transactions(c, &win, &base)
             }
-            Kind::ActiveAge => {
-                let mut worst: Option<(f64, String, String)> = None;
-                for rep in storage.active()? {
-                    if now_ms.saturating_sub(rep.received_ms) > ACTIVE_FRESH_MS
-                        || r.service.as_deref().is_some_and(|s| s != rep.service)
-                    {
-                        continue;
-                    }
-                    for t in rep
-                        .transactions
-                        .iter()
-                        .filter(|t| r.endpoint.as_deref().is_none_or(|e| e == t.endpoint))
-                    {
-                        if worst.as_ref().is_none_or(|w| t.elapsed_ms > w.0) {
-                            worst = Some((t.elapsed_ms, rep.service.clone(), t.endpoint.clone()));
-                        }
-                    }
-                }
-                match worst {
-                    None => Reading::of(0.0, r.threshold, false, "no transaction in flight".into()),
-                    Some((ms, svc, ep)) => {
-                        let mut rd = Reading::of(
-                            ms / 1000.0,
-                            r.threshold,
-                            false,
-                            format!("{svc} {ep} in flight for {:.1} s", ms / 1000.0),
-                        );
-                        rd.service = Some(svc);
-                        rd
-                    }
-                }
-            }
-            Kind::Silent => {
-                let mut silent: Vec<(u64, String, String)> = storage
-                    .instances(r.service.as_deref())?
-                    .into_iter()
-                    .filter(|i| r.instance.as_deref().is_none_or(|x| x == i.instance))
-                    .map(|i| (now_ms.saturating_sub(i.last_seen_ms), i.service, i.instance))
-                    .filter(|(quiet, _, _)| *quiet < SILENT_FORGET_MS)
-                    .collect();
-                silent.sort_by_key(|s| std::cmp::Reverse(s.0));
-                match silent.first() {
-                    None => Reading::none("no instance seen in the last 24 h"),
-                    Some((quiet, svc, inst)) => {
-                        let over = silent
-                            .iter()
-                            .filter(|s| s.0 as f64 / 1000.0 > r.threshold)
-                            .count();
-                        let mut rd = Reading::of(
-                            *quiet as f64 / 1000.0,
-                            r.threshold,
-                            false,
-                            format!(
-                                "{svc} instance {inst} silent for {} s ({over} instance(s) over {} s)",
-                                quiet / 1000,
-                                r.threshold
-                            ),
-                        );
-                        rd.service = Some(svc.clone());
-                        rd
-                    }
-                }
-            }
+            Kind::ActiveAge => inflight::active_age(storage, c, now_ms)?,
+            Kind::Silent => inflight::silent(storage, c, now_ms)?,
             _ => {
                 let mut series = Vec::new();
                 for name in metric::names(c) {
