@@ -253,9 +253,14 @@ fn tick_one_rule(bencher: divan::Bencher, kind: &str) {
     f.live.alerts.replace(&rule_text(kind)).unwrap();
     let storage = f.live.app.storage();
     bencher.bench(|| f.live.alerts.tick(storage, f.now_ms));
+    let state = &f.live.alerts.states()[0];
+    assert!(!state.firing, "{kind} must not fire in the bench");
+    // Judged on data (in the short smoke store tps_drop has no baseline).
+    let judged = state.reading.as_ref().is_some_and(|r| r.value.is_some());
     assert!(
-        !f.live.alerts.states()[0].firing,
-        "{kind} must not fire in the bench"
+        judged || (kind == "tps_drop" && seconds() < 660),
+        "{kind}: {:?}",
+        state.reading
     );
 }
 
