@@ -250,7 +250,7 @@ fn main() {
 fn tick_one_rule(bencher: divan::Bencher, kind: &str) {
     let _one = ONE_AT_A_TIME.lock();
     let f = &*FIXTURE;
-    f.live.alerts.replace(&rule_text(kind)).unwrap();
+    f.live.replace_rules(&rule_text(kind)).unwrap();
     let storage = f.live.app.storage();
     bencher.bench(|| f.live.alerts.tick(storage, f.now_ms));
     let state = &f.live.alerts.states()[0];

@@ -38,7 +38,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::storage::{SeriesQuery, Storage, StorageResult};
+use crate::storage::{SeriesQuery, Storage, StorageResult, TxnCursor, TxnFilter};
 use eval::{Phase, Reading, Tracker, Transition};
 use history::{Event, History};
 use rules::{Checked, Kind, RuleError, Rules};
@@ -125,6 +125,10 @@ struct RuleState {
     sent_ms: u64,
     refreshed_ms: u64,
 }
+
+/// Stored transactions read at most per scope to fill a new rule's window.
+pub const BACKFILL_ROWS: usize = 200_000;
+const BACKFILL_PAGE: usize = 10_000;
 
 /// Re-sent to Alertmanager this often while firing.
 const REFRESH_MS: u64 = 60_000;
@@ -220,8 +224,10 @@ impl Alerts {
     }
 
     /// Checks `text`, writes it to the rules file (atomically) and puts it
-    /// in force; on any error nothing changes.
-    pub fn replace(&self, text: &str) -> Result<usize, AlertError> {
+    /// in force; on any error nothing changes. Returns the number of rules
+    /// and the transaction scopes that are new (their windows start empty:
+    /// see [`Alerts::backfill`]; [`crate::live::Live::replace_rules`] does both).
+    pub fn replace(&self, text: &str) -> Result<(usize, Vec<ScopeKey>), AlertError> {
         let rules = Rules::parse(text)?;
         self.check_notify(&rules)?;
         let tmp = self.rules_path.with_extension("toml.tmp");
@@ -232,13 +238,57 @@ impl Alerts {
         std::fs::write(&tmp, text).map_err(io)?;
         std::fs::rename(&tmp, &self.rules_path).map_err(io)?;
         let n = rules.rules.len();
-        self.recent.set_scopes(scopes(&rules), keep_s(&rules));
+        let before = self.recent.scopes();
+        let now = scopes(&rules);
+        let fresh: Vec<ScopeKey> = now
+            .iter()
+            .filter(|k| !before.contains(k))
+            .cloned()
+            .collect();
+        self.recent.set_scopes(now, keep_s(&rules));
         let names: Vec<String> = rules.rules.iter().map(|c| c.rule.name.clone()).collect();
         *self.rules.write() = Arc::new(rules);
         *self.text.write() = text.to_owned();
         // A removed or renamed rule forgets its state (no recovery notice).
         self.states.lock().retain(|k, _| names.contains(k));
-        Ok(n)
+        Ok((n, fresh))
+    }
+
+    /// Fills the windows of `scopes` from stored transactions of the kept
+    /// period with a sequence number up to `max_seq` (what the feed has
+    /// already passed), at most [`BACKFILL_ROWS`] per scope, newest first.
+    pub fn backfill(
+        &self,
+        storage: &dyn Storage,
+        scopes: &[ScopeKey],
+        max_seq: u64,
+        now_ms: u64,
+    ) -> StorageResult<()> {
+        let keep = keep_s(&self.rules());
+        let now_s = now_ms / 1000;
+        for k in scopes {
+            let mut filter = TxnFilter {
+                from_ns: Some(now_s.saturating_sub(keep) * 1_000_000_000),
+                service: k.service.clone(),
+                instance: k.instance.clone(),
+                endpoint: k.endpoint.clone(),
+                ..TxnFilter::default()
+            };
+            let mut read = 0;
+            loop {
+                let page = storage.transactions(&filter, BACKFILL_PAGE)?.transactions;
+                let Some(last) = page.last() else { break };
+                filter.before = Some(TxnCursor::of(last));
+                let full = page.len() == BACKFILL_PAGE;
+                let rows: Vec<_> = page.into_iter().filter(|r| r.seq <= max_seq).collect();
+                read += rows.len();
+                self.recent.add_to(k, &rows, now_s);
+                if !full || read >= BACKFILL_ROWS {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Tries `text`'s rules on the last 24 h of `storage`.
