@@ -250,12 +250,17 @@ fn main() {
 fn tick_one_rule(bencher: divan::Bencher, kind: &str) {
     let _one = ONE_AT_A_TIME.lock();
     let f = &*FIXTURE;
-    f.live.alerts.replace(&rule_text(kind)).unwrap();
+    f.live.replace_rules(&rule_text(kind)).unwrap();
     let storage = f.live.app.storage();
     bencher.bench(|| f.live.alerts.tick(storage, f.now_ms));
+    let state = &f.live.alerts.states()[0];
+    assert!(!state.firing, "{kind} must not fire in the bench");
+    // Judged on data (in the short smoke store tps_drop has no baseline).
+    let judged = state.reading.as_ref().is_some_and(|r| r.value.is_some());
     assert!(
-        !f.live.alerts.states()[0].firing,
-        "{kind} must not fire in the bench"
+        judged || (kind == "tps_drop" && seconds() < 660),
+        "{kind}: {:?}",
+        state.reading
     );
 }
 

@@ -34,12 +34,31 @@ impl Live {
     /// Starts the feed at what is stored now (the counters count from here).
     pub fn new(app: Arc<App>, alerts: Alerts) -> StorageResult<Self> {
         let cursor = app.storage().transactions(&TxnFilter::default(), 0)?.cursor;
+        // The rules' windows start with what is stored (a restart does not
+        // blind them); the counters start at zero.
+        let scopes = alerts.recent().scopes();
+        alerts.backfill(app.storage(), &scopes, cursor, crate::time::now_ms())?;
         Ok(Self {
             app,
             counters: Counters::default(),
             alerts,
             cursor: Mutex::new(cursor),
         })
+    }
+
+    /// New rules ([`Alerts::replace`]), with the windows of new scopes
+    /// filled from stored data; the feed waits meanwhile, so no
+    /// transaction is counted twice.
+    pub fn replace_rules(&self, text: &str) -> Result<usize, crate::alerts::AlertError> {
+        let cursor = self.cursor.lock();
+        let (n, fresh) = self.alerts.replace(text)?;
+        if let Err(e) =
+            self.alerts
+                .backfill(self.app.storage(), &fresh, *cursor, crate::time::now_ms())
+        {
+            eprintln!("osprey: alert windows not filled from stored data: {e}");
+        }
+        Ok(n)
     }
 
     /// Reads what arrived since the last call and hands it on; returns

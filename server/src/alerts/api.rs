@@ -88,7 +88,7 @@ async fn save(State(live): State<Arc<Live>>, body: Bytes) -> Response {
     let Ok(text) = String::from_utf8(body.to_vec()) else {
         return not_utf8();
     };
-    match tokio::task::spawn_blocking(move || live.alerts.replace(&text)).await {
+    match tokio::task::spawn_blocking(move || live.replace_rules(&text)).await {
         Ok(Ok(n)) => axum::Json(json!({ "rules": n })).into_response(),
         Ok(Err(e)) => refused(e),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -8,6 +8,7 @@
 //! - [`window`]: the live per-second buckets the transaction rules read;
 //! - [`eval`] and [`metric`]: the judgement and the `for` state machine;
 //! - [`backtest`]: a rule tried on the last 24 h before it is saved;
+//! - [`inflight`]: the live state `active_age` and `silent` read;
 //! - [`evidence`]: the worst transactions of a firing window, linked;
 //! - [`history`]: firings and recoveries, on disk and for the viewer;
 //! - [`notify`]: webhook, Slack-compatible, e-mail and Alertmanager.
@@ -22,6 +23,7 @@ pub mod backtest;
 pub mod eval;
 pub mod evidence;
 pub mod history;
+pub mod inflight;
 pub mod metric;
 pub mod notify;
 pub mod rules;
@@ -36,7 +38,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::storage::{SeriesQuery, Storage, StorageResult};
+use crate::storage::{SeriesQuery, Storage, StorageResult, TxnCursor, TxnFilter};
 use eval::{Phase, Reading, Tracker, Transition};
 use history::{Event, History};
 use rules::{Checked, Kind, RuleError, Rules};
@@ -124,12 +126,12 @@ struct RuleState {
     refreshed_ms: u64,
 }
 
+/// Stored transactions read at most per scope to fill a new rule's window.
+pub const BACKFILL_ROWS: usize = 200_000;
+const BACKFILL_PAGE: usize = 10_000;
+
 /// Re-sent to Alertmanager this often while firing.
 const REFRESH_MS: u64 = 60_000;
-/// Active-services reports older than this are not judged.
-const ACTIVE_FRESH_MS: u64 = 60_000;
-/// Instances not seen for this long are no longer watched by `silent`.
-const SILENT_FORGET_MS: u64 = 86_400_000;
 
 /// The engine.
 pub struct Alerts {
@@ -222,8 +224,10 @@ impl Alerts {
     }
 
     /// Checks `text`, writes it to the rules file (atomically) and puts it
-    /// in force; on any error nothing changes.
-    pub fn replace(&self, text: &str) -> Result<usize, AlertError> {
+    /// in force; on any error nothing changes. Returns the number of rules
+    /// and the transaction scopes that are new (their windows start empty:
+    /// see [`Alerts::backfill`]; [`crate::live::Live::replace_rules`] does both).
+    pub fn replace(&self, text: &str) -> Result<(usize, Vec<ScopeKey>), AlertError> {
         let rules = Rules::parse(text)?;
         self.check_notify(&rules)?;
         let tmp = self.rules_path.with_extension("toml.tmp");
@@ -234,13 +238,57 @@ impl Alerts {
         std::fs::write(&tmp, text).map_err(io)?;
         std::fs::rename(&tmp, &self.rules_path).map_err(io)?;
         let n = rules.rules.len();
-        self.recent.set_scopes(scopes(&rules), keep_s(&rules));
+        let before = self.recent.scopes();
+        let now = scopes(&rules);
+        let fresh: Vec<ScopeKey> = now
+            .iter()
+            .filter(|k| !before.contains(k))
+            .cloned()
+            .collect();
+        self.recent.set_scopes(now, keep_s(&rules));
         let names: Vec<String> = rules.rules.iter().map(|c| c.rule.name.clone()).collect();
         *self.rules.write() = Arc::new(rules);
         *self.text.write() = text.to_owned();
         // A removed or renamed rule forgets its state (no recovery notice).
         self.states.lock().retain(|k, _| names.contains(k));
-        Ok(n)
+        Ok((n, fresh))
+    }
+
+    /// Fills the windows of `scopes` from stored transactions of the kept
+    /// period with a sequence number up to `max_seq` (what the feed has
+    /// already passed), at most [`BACKFILL_ROWS`] per scope, newest first.
+    pub fn backfill(
+        &self,
+        storage: &dyn Storage,
+        scopes: &[ScopeKey],
+        max_seq: u64,
+        now_ms: u64,
+    ) -> StorageResult<()> {
+        let keep = keep_s(&self.rules());
+        let now_s = now_ms / 1000;
+        for k in scopes {
+            let mut filter = TxnFilter {
+                from_ns: Some(now_s.saturating_sub(keep) * 1_000_000_000),
+                service: k.service.clone(),
+                instance: k.instance.clone(),
+                endpoint: k.endpoint.clone(),
+                ..TxnFilter::default()
+            };
+            let mut read = 0;
+            loop {
+                let page = storage.transactions(&filter, BACKFILL_PAGE)?.transactions;
+                let Some(last) = page.last() else { break };
+                filter.before = Some(TxnCursor::of(last));
+                let full = page.len() == BACKFILL_PAGE;
+                let rows: Vec<_> = page.into_iter().filter(|r| r.seq <= max_seq).collect();
+                read += rows.len();
+                self.recent.add_to(k, &rows, now_s);
+                if !full || read >= BACKFILL_ROWS {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Tries `text`'s rules on the last 24 h of `storage`.
@@ -330,69 +378,8 @@ impl Alerts {
                 };
                 eval::judge_transactions(c, &win, &base)
             }
-            Kind::ActiveAge => {
-                let mut worst: Option<(f64, String, String)> = None;
-                for rep in storage.active()? {
-                    if now_ms.saturating_sub(rep.received_ms) > ACTIVE_FRESH_MS
-                        || r.service.as_deref().is_some_and(|s| s != rep.service)
-                    {
-                        continue;
-                    }
-                    for t in rep
-                        .transactions
-                        .iter()
-                        .filter(|t| r.endpoint.as_deref().is_none_or(|e| e == t.endpoint))
-                    {
-                        if worst.as_ref().is_none_or(|w| t.elapsed_ms > w.0) {
-                            worst = Some((t.elapsed_ms, rep.service.clone(), t.endpoint.clone()));
-                        }
-                    }
-                }
-                match worst {
-                    None => Reading::of(0.0, r.threshold, false, "no transaction in flight".into()),
-                    Some((ms, svc, ep)) => {
-                        let mut rd = Reading::of(
-                            ms / 1000.0,
-                            r.threshold,
-                            false,
-                            format!("{svc} {ep} in flight for {:.1} s", ms / 1000.0),
-                        );
-                        rd.service = Some(svc);
-                        rd
-                    }
-                }
-            }
-            Kind::Silent => {
-                let mut silent: Vec<(u64, String, String)> = storage
-                    .instances(r.service.as_deref())?
-                    .into_iter()
-                    .filter(|i| r.instance.as_deref().is_none_or(|x| x == i.instance))
-                    .map(|i| (now_ms.saturating_sub(i.last_seen_ms), i.service, i.instance))
-                    .filter(|(quiet, _, _)| *quiet < SILENT_FORGET_MS)
-                    .collect();
-                silent.sort_by_key(|s| std::cmp::Reverse(s.0));
-                match silent.first() {
-                    None => Reading::none("no instance seen in the last 24 h"),
-                    Some((quiet, svc, inst)) => {
-                        let over = silent
-                            .iter()
-                            .filter(|s| s.0 as f64 / 1000.0 > r.threshold)
-                            .count();
-                        let mut rd = Reading::of(
-                            *quiet as f64 / 1000.0,
-                            r.threshold,
-                            false,
-                            format!(
-                                "{svc} instance {inst} silent for {} s ({over} instance(s) over {} s)",
-                                quiet / 1000,
-                                r.threshold
-                            ),
-                        );
-                        rd.service = Some(svc.clone());
-                        rd
-                    }
-                }
-            }
+            Kind::ActiveAge => inflight::active_age(storage, c, now_ms)?,
+            Kind::Silent => inflight::silent(storage, c, now_ms)?,
             _ => {
                 let mut series = Vec::new();
                 for name in metric::names(c) {

@@ -194,6 +194,19 @@ impl Recent {
     /// holds them; rows older than the kept period (relative to `now_s`)
     /// are ignored.
     pub fn add(&self, rows: &[TxnRow], now_s: u64) {
+        self.count(rows, now_s, None);
+    }
+
+    /// Counts `rows` in `scope` only (filling a new rule's window from
+    /// stored data); nothing when no rule uses that scope.
+    pub fn add_to(&self, scope: &ScopeKey, rows: &[TxnRow], now_s: u64) {
+        let only = self.inner.lock().scopes.iter().position(|k| k == scope);
+        if let Some(i) = only {
+            self.count(rows, now_s, Some(i));
+        }
+    }
+
+    fn count(&self, rows: &[TxnRow], now_s: u64, only: Option<usize>) {
         let mut g = self.inner.lock();
         if g.scopes.is_empty() {
             return;
@@ -207,18 +220,19 @@ impl Recent {
             if sec < floor {
                 continue;
             }
-            let holds = |k: &ScopeKey| {
-                k.scope()
-                    .matches(&r.service, r.instance.as_deref(), &r.endpoint)
+            let holds = |(i, k): (usize, &ScopeKey)| {
+                only.is_none_or(|o| o == i)
+                    && k.scope()
+                        .matches(&r.service, r.instance.as_deref(), &r.endpoint)
             };
-            if !scopes.iter().any(holds) {
+            if !scopes.iter().enumerate().any(holds) {
                 continue;
             }
             let buckets = seconds
                 .entry(sec)
                 .or_insert_with(|| vec![Bucket::default(); scopes.len()]);
-            for (b, k) in buckets.iter_mut().zip(scopes.iter()) {
-                if holds(k) {
+            for (i, (b, k)) in buckets.iter_mut().zip(scopes.iter()).enumerate() {
+                if holds((i, k)) {
                     b.add(r.elapsed_ns, r.error);
                 }
             }
@@ -226,6 +240,11 @@ impl Recent {
         while g.seconds.first_key_value().is_some_and(|(s, _)| *s < floor) {
             g.seconds.pop_first();
         }
+    }
+
+    /// The scopes kept.
+    pub fn scopes(&self) -> Vec<ScopeKey> {
+        self.inner.lock().scopes.clone()
     }
 
     /// The sum of seconds `from_s..to_s` of `scope` (empty when no rule

@@ -243,3 +243,38 @@ pub fn hook_event(
         .into_iter()
         .find(|v| v["rule"] == rule && v["state"] == state)
 }
+
+/// A request with any headers: status, `set-cookie` and body.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Option<String>, String) {
+    let a = agent();
+    let resp = match method {
+        "GET" => headers
+            .iter()
+            .fold(a.get(url), |r, (k, v)| r.header(*k, *v))
+            .call(),
+        "PUT" => headers
+            .iter()
+            .fold(a.put(url), |r, (k, v)| r.header(*k, *v))
+            .send(body),
+        _ => headers
+            .iter()
+            .fold(a.post(url), |r, (k, v)| r.header(*k, *v))
+            .send(body),
+    };
+    let mut resp = resp.expect("request sent");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (
+        resp.status().as_u16(),
+        cookie,
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
