@@ -208,15 +208,9 @@ function goLive() {
   live();
 }
 
-/** Opens the call tree of transaction `id` and keeps it in the URL. */
-function openTree(id) {
-  tree.show(id);
-  setUrlParams({ txn: id });
-}
-
 function start() {
-  xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); openTree(dot.id); });
-  list.init((d) => openTree(d.id));
+  xlog.init((sel) => list.show(sel), (dot) => { list.show([dot]); tree.show(dot.id); });
+  list.init((d) => tree.show(d.id));
   state.filter = filter.init((f) => {
     state.filter = f;
     state.gen++;

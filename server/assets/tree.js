@@ -3,7 +3,7 @@
 // indented by depth, SQL text, exception, and a bar placed at its offset
 // with its duration, relative to the transaction. Attributes expand.
 
-import { clock, el, fmtMs, getJSON } from './util.js';
+import { clock, el, fmtMs, getJSON, setUrlParams } from './util.js';
 
 function attrs(map) {
   const keys = Object.keys(map || {});
@@ -95,6 +95,8 @@ export async function show(id) {
       total: Math.max(end - start, t.transaction.elapsed_ms),
     })));
     box.dataset.id = id;
+    // The open tree is part of the view's link (`txn=`).
+    setUrlParams({ txn: id });
   } catch (e) {
     box.replaceChildren(el('p', { class: 'hint', text: `No call tree: ${e.message}` }));
   }

@@ -14,9 +14,11 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
+use osprey::model::TraceId;
 use osprey_server::app::{App, ServerConfig};
 use osprey_server::ingest::otlp::{Encoding, parse_traces};
 use osprey_server::report::{self, ReportRequest};
+use osprey_server::storage::{TxnCursor, TxnFilter};
 
 mod common;
 use common::{kv, request_bytes, rss, s, time};
@@ -133,6 +135,41 @@ fn main() {
         },
     );
     let r = r.expect("ran");
+    // Where the time goes: the pass over the transactions alone (pages of
+    // 10 000 and of 100 000 rows), and the 200 slowest trees alone.
+    for page in [10_000, 100_000] {
+        time(
+            &format!("  of which: every transaction, pages of {page}"),
+            1,
+            || {
+                let mut f = TxnFilter {
+                    service: Some("shop".into()),
+                    from_ns: Some(req.from_ns),
+                    to_ns: Some(req.to_ns),
+                    ..TxnFilter::default()
+                };
+                let mut n = 0;
+                loop {
+                    let rows = app
+                        .storage()
+                        .transactions(&f, page)
+                        .expect("page")
+                        .transactions;
+                    n += rows.len();
+                    match rows.last() {
+                        Some(last) if rows.len() == page => f.before = Some(TxnCursor::of(last)),
+                        _ => break n,
+                    }
+                }
+            },
+        );
+    }
+    time("  of which: 20 of the 200 slowest call trees", 1, || {
+        for s in &r.slowest {
+            let trace = TraceId::from_hex(&s.trace_id).expect("hex");
+            app.storage().trace_spans(trace).expect("spans");
+        }
+    });
     assert_eq!(r.totals.count, seconds * tps, "every transaction counted");
     assert!(!r.sql.is_empty(), "SQL found in the slowest trees");
     time("render HTML", runs, || report::html::render(&r).len());
