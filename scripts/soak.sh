@@ -101,7 +101,7 @@ wrk -t1 "-c$connections" "-d${seconds}s" --latency -s "$out/mix.lua" "$base" >"$
 load=$!
 
 csv="$out/samples.csv"
-echo "t_s,jvm_heap_live_kib,jvm_rss_kib,jvm_threads,jvm_fds,server_rss_kib,server_threads,server_fds,server_transactions" >"$csv"
+echo "t_s,jvm_heap_live_kib,jvm_rss_kib,jvm_threads,jvm_fds,server_rss_kib,server_threads,server_fds,server_transactions,server_sealed" >"$csv"
 status_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 started=$SECONDS
 while kill -0 "$load" 2>/dev/null; do
@@ -112,7 +112,7 @@ while kill -0 "$load" 2>/dev/null; do
     sed -n 's/.*total [0-9]*K, used \([0-9]*\)K.*/\1/p' | head -1)"
   held="$(curl -s "http://127.0.0.1:$port/api/status" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["index"]["transactions"])' 2>/dev/null || echo 0)"
-  echo "$t,${heap:-0},$(status_of "$app" VmRSS),$(status_of "$app" Threads),$(ls "/proc/$app/fd" | wc -l),$(status_of "$server" VmRSS),$(status_of "$server" Threads),$(ls "/proc/$server/fd" | wc -l),$held" >>"$csv"
+  echo "$t,${heap:-0},$(status_of "$app" VmRSS),$(status_of "$app" Threads),$(ls "/proc/$app/fd" | wc -l),$(status_of "$server" VmRSS),$(status_of "$server" Threads),$(ls "/proc/$server/fd" | wc -l),$held,$(find "$out/server-data" -name '*.osx' | wc -l)" >>"$csv"
   sleep "$sample_s"
 done
 wait "$load" || true

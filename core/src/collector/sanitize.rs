@@ -263,13 +263,33 @@ pub fn url(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A query string's values become `?` (`a=1&b` is `a=?&b`), as in [`url`].
+/// A query string (`url.query`) keeps what the recording side chose to keep
+/// (the Java agent's `http.query.allow` list), except the values of
+/// parameters whose names mark a credential (`access_token`, `password`,
+/// `api_key`, `sig`, `session`, ...), which become `?`.
 pub fn query_string(text: &str) -> Cow<'_, str> {
-    match url(&format!("?{text}")) {
-        Cow::Owned(s) => Cow::Owned(s[1..].to_owned()),
-        Cow::Borrowed(_) => Cow::Borrowed(text),
+    let secret = |pair: &str| {
+        pair.split_once('=').is_some_and(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            is_secret_key(&k) || QUERY_SECRET_PARTS.iter().any(|p| k.contains(p))
+        })
+    };
+    if !text.split('&').any(secret) {
+        return Cow::Borrowed(text);
     }
+    let masked: Vec<String> = text
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if secret(pair) => format!("{k}=?"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    Cow::Owned(masked.join("&"))
 }
+
+/// Query-parameter name fragments that mark a credential, besides
+/// [`SECRET_KEY_PARTS`].
+const QUERY_SECRET_PARTS: &[&str] = &["key", "sig", "session", "sid", "auth", "code", "pass"];
 
 /// Where the user information (`user:password@`) of `text`'s authority is,
 /// as a byte range including the `@`.
@@ -388,7 +408,7 @@ enum KeyKind {
     Sql,
     /// A URL: credentials and query values dropped.
     Url,
-    /// A query string: values dropped.
+    /// A query string: values of credential-like parameters dropped.
     Query,
 }
 
@@ -648,7 +668,12 @@ mod tests {
             "/cart;jsessionid=*/view#top"
         );
         assert_eq!(url("mailto:a@b"), "mailto:a@b");
-        assert_eq!(query_string("token=t&page=2&x"), "token=?&page=?&x");
+        assert_eq!(query_string("token=t&page=2&x"), "token=?&page=2&x");
+        assert_eq!(query_string("id=42"), "id=42");
+        assert_eq!(
+            query_string("X-Amz-Signature=s&sessionid=1"),
+            "X-Amz-Signature=?&sessionid=?"
+        );
         assert_eq!(query_string("plain"), "plain");
         for once in [
             url("http://u:p@h/a;b=c?d=e#f").into_owned(),
