@@ -64,14 +64,27 @@ public final class Tasks {
     }
 
     /**
+     * Packages whose tasks are infrastructure, not the application's work: the JDK's own
+     * (virtual thread continuations, the HTTP client's internals), the servlet containers' (a
+     * socket processor; an {@code AsyncContext.start} task is wrapped before the container wraps
+     * it), connection pools' housekeeping, and the agent's.
+     */
+    private static final String[] INFRASTRUCTURE = {
+        "java.lang.", "jdk.", "sun.", "com.sun.", "io.osprey.agent.", "org.apache.tomcat.",
+        "org.apache.catalina.", "org.apache.coyote.", "io.undertow.", "org.xnio.", "org.jboss.threads.",
+        "com.zaxxer.hikari.",
+    };
+
+    /**
      * The step name of a task of class {@code className}: {@code async demo.Jobs$$Lambda} (a
-     * lambda's per-run suffix cut), or null for tasks that are the JDK's own work (virtual thread
-     * continuations, the HTTP client's internals) or the agent's, which are never recorded.
+     * lambda's per-run suffix cut), or null for infrastructure tasks ({@link #INFRASTRUCTURE}),
+     * which are never recorded.
      */
     static String taskName(String className) {
-        if (className.startsWith("java.lang.") || className.startsWith("jdk.") || className.startsWith("sun.")
-                || className.startsWith("com.sun.") || className.startsWith("io.osprey.agent.")) {
-            return null;
+        for (String p : INFRASTRUCTURE) {
+            if (className.startsWith(p)) {
+                return null;
+            }
         }
         int lambda = className.indexOf("$$Lambda");
         if (lambda >= 0) {
