@@ -397,75 +397,68 @@ public final class Tasks {
             return runnable != null ? runnable : callable;
         }
 
-        private long start() {
-            long cell = pending.take();
-            PENDING.remove(pending);
-            pending.clear();
-            long parked = begin(cell);
-            OspreyNative.releaseFork(cell);
-            return parked;
-        }
-
-        @Override
-        public void run() {
-            long parked = -1L;
-            TraceContext previous = null;
+        /** Begins the worker's part (once), with the submitter's trace context on this thread. */
+        private Scope open() {
+            Scope scope = new Scope();
             try {
-                parked = start();
-                if (parked >= 0L) {
-                    previous = TraceContext.current();
+                long cell = pending.take();
+                PENDING.remove(pending);
+                pending.clear();
+                scope.parked = begin(cell);
+                OspreyNative.releaseFork(cell);
+                if (scope.parked >= 0L) {
+                    scope.previous = TraceContext.current();
                     TraceContext.set(context);
                 }
             } catch (Throwable ignored) {
                 // run it plainly
             }
-            Throwable thrown = null;
+            return scope;
+        }
+
+        @Override
+        public void run() {
             try {
-                if (runnable != null) {
-                    runnable.run();
-                } else {
-                    callable.call();
-                }
+                call();
             } catch (RuntimeException | Error e) {
-                thrown = e;
                 throw e;
             } catch (Exception e) {
-                thrown = e;
+                // Only a wrapped Callable throws checked exceptions, and it is called, not run.
                 throw new java.util.concurrent.CompletionException(e);
-            } finally {
-                finish(parked, thrown, previous);
             }
         }
 
         @Override
         public Object call() throws Exception {
-            if (callable == null) {
-                run();
-                return null;
-            }
-            long parked = -1L;
-            TraceContext previous = null;
-            try {
-                parked = start();
-                if (parked >= 0L) {
-                    previous = TraceContext.current();
-                    TraceContext.set(context);
-                }
-            } catch (Throwable ignored) {
-                // run it plainly
-            }
+            Scope scope = open();
             Throwable thrown = null;
             try {
+                if (runnable != null) {
+                    runnable.run();
+                    return null;
+                }
                 return callable.call();
             } catch (Exception | Error e) {
                 thrown = e;
                 throw e;
             } finally {
-                finish(parked, thrown, previous);
+                scope.close(thrown);
             }
         }
 
-        private static void finish(long parked, Throwable thrown, TraceContext previous) {
+        @Override
+        public String toString() {
+            return String.valueOf(unwrap());
+        }
+    }
+
+    /** One run of a task: the parked transaction's id (-1: nothing begun) and the context it replaced. */
+    static final class Scope {
+        long parked = -1L;
+        TraceContext previous;
+
+        /** Ends the worker's part and restores the thread. */
+        void close(Throwable thrown) {
             if (parked < 0L) {
                 return;
             }
@@ -475,11 +468,6 @@ public final class Tasks {
             } catch (Throwable ignored) {
                 // never into the application
             }
-        }
-
-        @Override
-        public String toString() {
-            return String.valueOf(unwrap());
         }
     }
 
