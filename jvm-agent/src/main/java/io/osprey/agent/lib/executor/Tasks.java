@@ -343,14 +343,14 @@ public final class Tasks {
      * Entry of {@code VirtualThread.unmount()}, still on the virtual thread: the recorder keeps a
      * transaction per carrier (OS) thread, so a transaction open on the virtual thread is parked
      * until it mounts again (maybe on another carrier), and the carrier runs other virtual threads
-     * without it. Costs one native call without a transaction.
+     * without it. Without a transaction: one native call reading a thread-local.
      */
     public static void unmounting(Object virtualThread) {
         if (!on) {
             return;
         }
         try {
-            if (UNMOUNTED.size() >= MAX_UNMOUNTED) {
+            if (!OspreyNative.inTransaction() || UNMOUNTED.size() >= MAX_UNMOUNTED) {
                 return;
             }
             long id = OspreyNative.detach();
