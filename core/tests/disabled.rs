@@ -23,6 +23,8 @@ fn disabled_build_records_nothing_and_costs_nothing() {
         s.attr("k", 1i64);
     }
     assert_eq!(osprey::traceparent(), None);
+    assert_eq!(osprey::current_ids(), None);
+    assert!(osprey::raw::fork(osprey::names::intern("task")).is_none());
     assert_eq!(txn.end(), None);
     assert!(osprey::flush(Duration::from_secs(5)));
     assert_eq!(osprey::stats().produced(), 0);

@@ -381,6 +381,17 @@ pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_detach
     })
 }
 
+/// `static native boolean inTransaction()`: whether this thread has an open
+/// transaction. Hot path (a virtual thread asks at every unmount): one
+/// thread-local read, no allocation, no lock.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_io_osprey_agent_bootstrap_OspreyNative_inTransaction(
+    _env: *mut JNIEnv,
+    _class: jclass,
+) -> jni_sys::jboolean {
+    ffi_boundary!({ raw::in_transaction() })
+}
+
 /// `static native long attach(long id)`: makes the detached transaction
 /// `id` this thread's open one; returns the id the thread's previous
 /// transaction was detached as (0 when none), or a negated result code.

@@ -172,8 +172,8 @@ impl Drop for PortApp {
 }
 
 impl PortApp {
-    /// Starts `cmd` in a fresh scratch directory `name` and waits (up to a
-    /// minute) for its `port=` line.
+    /// Starts `cmd` in a fresh scratch directory `name` and waits (up to
+    /// three minutes: a Spring Boot start on a loaded machine) for its `port=` line.
     pub fn start(cmd: Command, name: &str) -> PortApp {
         let (child, stdout, stderr) = spawn_java(cmd, name);
         let mut app = PortApp {
@@ -183,7 +183,7 @@ impl PortApp {
             stderr,
             name: name.to_owned(),
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
         loop {
             let text = std::fs::read_to_string(&app.stdout).unwrap_or_default();
             if let Some(port) = text.lines().find_map(|l| l.strip_prefix("port=")) {
@@ -195,7 +195,7 @@ impl PortApp {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{name}: not serving within a minute:\n{}",
+                "{name}: not serving within three minutes:\n{}",
                 app.stderr_text()
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -20,7 +20,8 @@ import org.springframework.web.bind.annotation.RestController;
 
 /**
  * Work handed to other threads, with log lines along the way: {@code /jobs/async/{id}} runs an
- * {@code @Async} method on Spring Boot's task executor ({@code task-N} threads) and waits for it;
+ * {@code @Async} method on Spring's {@code SimpleAsyncTaskExecutor} (Boot's own task executor backs
+ * off since the application defines an executor) and waits for it;
  * {@code /jobs/pool/{n}} submits {@code n} tasks to an executor of its own ({@code jobs-N}
  * threads) plus a {@code CompletableFuture} stage on it, and waits. With the agent each line
  * carries the transaction's trace id and the span id of the step it was logged in
@@ -42,7 +43,7 @@ public class Jobs {
     /** An {@code @Async} service. */
     @Service
     public static class Reports {
-        /** Builds a report on Spring Boot's task executor. */
+        /** Builds a report on another thread. */
         @Async
         public CompletableFuture<String> build(long id) {
             LOG.info("building report {}", id);

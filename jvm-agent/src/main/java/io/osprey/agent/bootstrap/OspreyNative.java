@@ -102,6 +102,9 @@ public final class OspreyNative {
      */
     public static native long attach(long id);
 
+    /** Whether this thread has an open transaction: one thread-local read, for hot paths. */
+    public static native boolean inTransaction();
+
     /** Enters a step; the handle is 0 when no transaction is open. */
     public static native long enter(int nameId, int kind);
 

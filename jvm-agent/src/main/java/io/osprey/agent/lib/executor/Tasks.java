@@ -64,14 +64,27 @@ public final class Tasks {
     }
 
     /**
+     * Packages whose tasks are infrastructure, not the application's work: the JDK's own
+     * (virtual thread continuations, the HTTP client's internals), the servlet containers' (a
+     * socket processor; an {@code AsyncContext.start} task is wrapped before the container wraps
+     * it), connection pools' housekeeping, and the agent's.
+     */
+    private static final String[] INFRASTRUCTURE = {
+        "java.lang.", "jdk.", "sun.", "com.sun.", "io.osprey.agent.", "org.apache.tomcat.",
+        "org.apache.catalina.", "org.apache.coyote.", "io.undertow.", "org.xnio.", "org.jboss.threads.",
+        "com.zaxxer.hikari.",
+    };
+
+    /**
      * The step name of a task of class {@code className}: {@code async demo.Jobs$$Lambda} (a
-     * lambda's per-run suffix cut), or null for tasks that are the JDK's own work (virtual thread
-     * continuations, the HTTP client's internals) or the agent's, which are never recorded.
+     * lambda's per-run suffix cut), or null for infrastructure tasks ({@link #INFRASTRUCTURE}),
+     * which are never recorded.
      */
     static String taskName(String className) {
-        if (className.startsWith("java.lang.") || className.startsWith("jdk.") || className.startsWith("sun.")
-                || className.startsWith("com.sun.") || className.startsWith("io.osprey.agent.")) {
-            return null;
+        for (String p : INFRASTRUCTURE) {
+            if (className.startsWith(p)) {
+                return null;
+            }
         }
         int lambda = className.indexOf("$$Lambda");
         if (lambda >= 0) {
@@ -330,14 +343,14 @@ public final class Tasks {
      * Entry of {@code VirtualThread.unmount()}, still on the virtual thread: the recorder keeps a
      * transaction per carrier (OS) thread, so a transaction open on the virtual thread is parked
      * until it mounts again (maybe on another carrier), and the carrier runs other virtual threads
-     * without it. Costs one native call without a transaction.
+     * without it. Without a transaction: one native call reading a thread-local.
      */
     public static void unmounting(Object virtualThread) {
         if (!on) {
             return;
         }
         try {
-            if (UNMOUNTED.size() >= MAX_UNMOUNTED) {
+            if (!OspreyNative.inTransaction() || UNMOUNTED.size() >= MAX_UNMOUNTED) {
                 return;
             }
             long id = OspreyNative.detach();
@@ -384,75 +397,68 @@ public final class Tasks {
             return runnable != null ? runnable : callable;
         }
 
-        private long start() {
-            long cell = pending.take();
-            PENDING.remove(pending);
-            pending.clear();
-            long parked = begin(cell);
-            OspreyNative.releaseFork(cell);
-            return parked;
-        }
-
-        @Override
-        public void run() {
-            long parked = -1L;
-            TraceContext previous = null;
+        /** Begins the worker's part (once), with the submitter's trace context on this thread. */
+        private Scope open() {
+            Scope scope = new Scope();
             try {
-                parked = start();
-                if (parked >= 0L) {
-                    previous = TraceContext.current();
+                long cell = pending.take();
+                PENDING.remove(pending);
+                pending.clear();
+                scope.parked = begin(cell);
+                OspreyNative.releaseFork(cell);
+                if (scope.parked >= 0L) {
+                    scope.previous = TraceContext.current();
                     TraceContext.set(context);
                 }
             } catch (Throwable ignored) {
                 // run it plainly
             }
-            Throwable thrown = null;
+            return scope;
+        }
+
+        @Override
+        public void run() {
             try {
-                if (runnable != null) {
-                    runnable.run();
-                } else {
-                    callable.call();
-                }
+                call();
             } catch (RuntimeException | Error e) {
-                thrown = e;
                 throw e;
             } catch (Exception e) {
-                thrown = e;
+                // Only a wrapped Callable throws checked exceptions, and it is called, not run.
                 throw new java.util.concurrent.CompletionException(e);
-            } finally {
-                finish(parked, thrown, previous);
             }
         }
 
         @Override
         public Object call() throws Exception {
-            if (callable == null) {
-                run();
-                return null;
-            }
-            long parked = -1L;
-            TraceContext previous = null;
-            try {
-                parked = start();
-                if (parked >= 0L) {
-                    previous = TraceContext.current();
-                    TraceContext.set(context);
-                }
-            } catch (Throwable ignored) {
-                // run it plainly
-            }
+            Scope scope = open();
             Throwable thrown = null;
             try {
+                if (runnable != null) {
+                    runnable.run();
+                    return null;
+                }
                 return callable.call();
             } catch (Exception | Error e) {
                 thrown = e;
                 throw e;
             } finally {
-                finish(parked, thrown, previous);
+                scope.close(thrown);
             }
         }
 
-        private static void finish(long parked, Throwable thrown, TraceContext previous) {
+        @Override
+        public String toString() {
+            return String.valueOf(unwrap());
+        }
+    }
+
+    /** One run of a task: the parked transaction's id (-1: nothing begun) and the context it replaced. */
+    static final class Scope {
+        long parked = -1L;
+        TraceContext previous;
+
+        /** Ends the worker's part and restores the thread. */
+        void close(Throwable thrown) {
             if (parked < 0L) {
                 return;
             }
@@ -462,11 +468,6 @@ public final class Tasks {
             } catch (Throwable ignored) {
                 // never into the application
             }
-        }
-
-        @Override
-        public String toString() {
-            return String.valueOf(unwrap());
         }
     }
 

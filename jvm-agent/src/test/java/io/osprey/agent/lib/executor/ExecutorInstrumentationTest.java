@@ -57,6 +57,8 @@ class ExecutorInstrumentationTest {
         assertNull(Tasks.taskName("java.lang.VirtualThread$$Lambda/0x1"), "a virtual thread's continuation");
         assertNull(Tasks.taskName("jdk.internal.net.http.common.SequentialScheduler$SchedulableTask"));
         assertNull(Tasks.taskName("io.osprey.agent.lib.executor.Tasks$Task"));
+        assertNull(Tasks.taskName("org.apache.tomcat.util.net.NioEndpoint$SocketProcessor"));
+        assertNull(Tasks.taskName("com.zaxxer.hikari.pool.HikariPool$PoolEntryCreator"));
     }
 
     @Test
