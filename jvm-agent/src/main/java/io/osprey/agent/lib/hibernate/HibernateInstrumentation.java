@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.hibernate;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
 import java.util.HashMap;
@@ -57,21 +57,10 @@ public final class HibernateInstrumentation extends LibraryInstrumentation {
                 if (step == null) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, HIBERNATE, "(Ljava/lang/String;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         visitLdcInsn(step);
-                        visitMethodInsn(INVOKESTATIC, HIBERNATE, "enter", "(Ljava/lang/String;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, HIBERNATE, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, HIBERNATE, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

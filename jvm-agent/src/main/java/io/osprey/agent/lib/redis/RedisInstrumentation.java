@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.redis;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
 import org.objectweb.asm.ClassReader;
@@ -30,22 +30,11 @@ public final class RedisInstrumentation extends LibraryInstrumentation {
                 if (!method.equals(name) || !methodDesc.equals(desc)) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, REDIS, "(Ljava/lang/Object;Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         loadThis();
                         loadArg(0);
-                        visitMethodInsn(INVOKESTATIC, REDIS, "enter", "(Ljava/lang/Object;Ljava/lang/Object;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, REDIS, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, REDIS, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.springdata;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
 import org.objectweb.asm.ClassReader;
@@ -32,23 +32,11 @@ public final class SpringDataInstrumentation extends LibraryInstrumentation {
                 if (!method.equals(name) || !methodDesc.equals(desc)) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, SPRING_DATA, "(Ljava/lang/Object;Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         loadThis();
                         loadArg(0);
-                        visitMethodInsn(INVOKESTATIC, SPRING_DATA, "enter", "(Ljava/lang/Object;Ljava/lang/Object;)J",
-                                false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, SPRING_DATA, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, SPRING_DATA, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }
