@@ -7,7 +7,8 @@
 //! Redis through Jedis: each synchronous command is one CLIENT step named
 //! with the command alone, with `db.system=redis`, `db.operation.name` and
 //! the server; keys and values appear nowhere; an error reply marks its
-//! step.
+//! step. Through Lettuce (synchronous and asynchronous API) the same, each
+//! step ending when its command completes on Lettuce's own thread.
 //!
 //! Kafka (a single-node KRaft broker run from the Kafka jars): each send
 //! in a transaction is a step `<topic> publish` whose `traceparent` the
@@ -74,7 +75,20 @@ fn agent_jar() -> &'static Path {
 
 fn libs() -> &'static [PathBuf] {
     static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-stores-libs"))
+    LIBS.get_or_init(|| {
+        let mut libs = common::java::maven_artifacts(ARTIFACTS, "jvm-stores-libs");
+        // Lettuce with Netty and Reactor.
+        let lettuce =
+            common::stores::maven_dependencies("ffi/tests/lettuce-client", "jvm-lettuce-libs");
+        let mut jars: Vec<PathBuf> = std::fs::read_dir(lettuce)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jar"))
+            .collect();
+        jars.sort();
+        libs.extend(jars);
+        libs
+    })
 }
 
 fn app_classes() -> &'static Path {
@@ -414,6 +428,70 @@ fn kafka_records_carry_the_trace_from_producer_to_consumer() {
                 .collect();
             assert_eq!(work.len(), 1, "{label}: record {i}: {work:#?}");
             assert!(work[0].name.contains("handleRecord"), "{label}: {work:?}");
+        }
+    }
+}
+
+#[test]
+fn lettuce_on_redis() {
+    let redis = Redis::start("lettuce");
+    let port = redis.port.to_string();
+    for (jdk, label) in jdks() {
+        let args = ["lettuce", "127.0.0.1", &port];
+        let (expected, _) = run(&jdk, &[], &args, &format!("stores-lettuce-plain-{label}"));
+        assert_eq!(
+            expected, "lettuce secret-value-2 true refused secret-value-2\n",
+            "{label}"
+        );
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let (out, _) = run(
+            &jdk,
+            &[agent],
+            &args,
+            &format!("stores-lettuce-agent-{label}"),
+        );
+        assert_eq!(out, expected, "{label}: output changed under the agent");
+
+        let spans = spans_at_least(&receiver, 6);
+        assert!(
+            !format!("{spans:?}").contains("secret"),
+            "{label}: a key or value left"
+        );
+        let root = spans
+            .iter()
+            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestLettuce"))
+            .unwrap_or_else(|| panic!("{label}: no transaction in {spans:#?}"));
+        let mut steps: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
+            .collect();
+        steps.sort_by_key(|s| s.start_time_unix_nano);
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["SET", "GET", "HSET", "INCR", "GET"],
+            "{label}: {spans:#?}"
+        );
+        for s in &steps {
+            assert_eq!(s.parent_span_id, root.span_id, "{label}: {s:?}");
+            assert_eq!(s.kind, span::SpanKind::Client as i32, "{label}: {s:?}");
+            assert_eq!(str_attr(&s.attributes, "db.system"), Some("redis"));
+            assert_eq!(
+                str_attr(&s.attributes, "db.operation.name"),
+                Some(s.name.as_str())
+            );
+            let failed = common::java::status_code(s) == 2;
+            assert_eq!(
+                failed,
+                s.name == "INCR",
+                "{label}: only the error reply fails: {s:?}"
+            );
         }
     }
 }

@@ -389,9 +389,18 @@ impl Drop for Kafka {
 
 /// The broker's jars, copied once into the target's tmp dir.
 fn kafka_libs() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kafka-broker-libs");
-    if !dir.join("kafka_2.13-4.1.1.jar").is_file() {
-        let pom = super::repo_root().join("ffi/tests/kafka-broker/pom.xml");
+    maven_dependencies("ffi/tests/kafka-broker", "kafka-broker-libs")
+}
+
+/// The runtime dependencies of the Maven project in the repository
+/// directory `project` (a `pom` listing them), copied once with `mvn
+/// dependency:copy-dependencies` into the target's tmp dir `dir_name`;
+/// returns that directory.
+pub fn maven_dependencies(project: &str, dir_name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir_name);
+    let done = dir.join(".copied");
+    if !done.is_file() {
+        let pom = super::repo_root().join(project).join("pom.xml");
         let mut mvn = Command::new("mvn");
         mvn.args(["-q", "-B", "-f"])
             .arg(&pom)
@@ -400,7 +409,11 @@ fn kafka_libs() -> PathBuf {
             .arg("-DincludeScope=runtime")
             .env("JAVA_HOME", super::java::java_home())
             .stdin(Stdio::null());
-        run(mvn, "mvn dependency:copy-dependencies (Kafka broker)");
+        run(
+            mvn,
+            &format!("mvn dependency:copy-dependencies ({project})"),
+        );
+        std::fs::write(&done, "").unwrap();
     }
     dir
 }

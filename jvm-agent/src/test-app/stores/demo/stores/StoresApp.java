@@ -22,6 +22,9 @@ import java.sql.Statement;
  * <p>{@code jedis HOST PORT}: one {@link #requestCart} through a {@code JedisPooled}: SET, GET,
  * HSET, an error reply, and a pipeline.
  *
+ * <p>{@code lettuce HOST PORT}: one {@link #requestLettuce} through Lettuce's synchronous API
+ * (SET, GET, HSET, an error reply) and one asynchronous GET.
+ *
  * <p>{@code kafka BOOTSTRAP TOPIC}: one {@link #requestPublish} sends three records and a fourth
  * carrying the application's own {@code traceparent}; then, outside any transaction, a consumer
  * reads the topic from its start and {@link #handleRecord handles} each record.
@@ -37,6 +40,8 @@ public final class StoresApp {
             jdbc(args[1], args[2], args[3], Integer.parseInt(args[4]));
         } else if (args[0].equals("kafka")) {
             kafka(args[1], args[2]);
+        } else if (args[0].equals("lettuce")) {
+            lettuce(args[1], Integer.parseInt(args[2]));
         } else if (args[0].equals("jedis")) {
             jedis(args[1], Integer.parseInt(args[2]));
         } else {
@@ -135,6 +140,34 @@ public final class StoresApp {
             piped = a.get() + " " + b.get();
         }
         return "cart " + got + " " + added + " " + error + " " + piped;
+    }
+
+    static void lettuce(String host, int port) throws Exception {
+        io.lettuce.core.RedisClient client = io.lettuce.core.RedisClient.create("redis://" + host + ":" + port);
+        try (io.lettuce.core.api.StatefulRedisConnection<String, String> conn = client.connect()) {
+            conn.sync().del("cart:lettuce-items"); // outside any transaction: each run starts afresh
+            System.out.println(requestLettuce(conn));
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    /** SET, GET, HSET and INCR on a string (an error reply) synchronously, then a GET asynchronously. */
+    public static String requestLettuce(io.lettuce.core.api.StatefulRedisConnection<String, String> conn)
+            throws Exception {
+        io.lettuce.core.api.sync.RedisCommands<String, String> sync = conn.sync();
+        sync.set("cart:secret-key-2", "secret-value-2");
+        String got = sync.get("cart:secret-key-2");
+        boolean added = sync.hset("cart:lettuce-items", "secret-field", "1");
+        String error;
+        try {
+            sync.incr("cart:secret-key-2");
+            error = "none";
+        } catch (io.lettuce.core.RedisCommandExecutionException e) {
+            error = "refused";
+        }
+        String async = conn.async().get("cart:secret-key-2").get();
+        return "lettuce " + got + " " + added + " " + error + " " + async;
     }
 
     /** A traceparent the application sets itself on one record. */

@@ -1,6 +1,7 @@
 package io.osprey.agent.lib;
 
 import io.osprey.agent.lib.executor.ExecutorLibrary;
+import io.osprey.agent.lib.hibernate.HibernateLibrary;
 import io.osprey.agent.lib.httpclient.HttpClientLibrary;
 import io.osprey.agent.lib.jaxrs.JaxrsLibrary;
 import io.osprey.agent.lib.jaxrsresources.JaxrsResourcesLibrary;
@@ -12,6 +13,7 @@ import io.osprey.agent.lib.quartz.QuartzLibrary;
 import io.osprey.agent.lib.redis.RedisLibrary;
 import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
+import io.osprey.agent.lib.springdata.SpringDataLibrary;
 import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
@@ -48,7 +50,9 @@ public final class Libraries {
                 new OkHttpLibrary(),
                 new SpringMvcLibrary(),
                 new ViewsLibrary(),
-                new JaxrsResourcesLibrary()));
+                new JaxrsResourcesLibrary(),
+                new SpringDataLibrary(),
+                new HibernateLibrary()));
     }
 
     /** Every configuration key of every library: switches and their own keys. */

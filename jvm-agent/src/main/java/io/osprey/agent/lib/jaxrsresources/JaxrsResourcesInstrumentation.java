@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.jaxrsresources;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
@@ -32,21 +32,10 @@ public final class JaxrsResourcesInstrumentation extends LibraryInstrumentation 
                 if (!match || (access & (Opcodes.ACC_STATIC | Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) != 0) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, RESOURCES, "(Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         loadThis();
-                        visitMethodInsn(INVOKESTATIC, RESOURCES, "enter", "(Ljava/lang/Object;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, RESOURCES, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, RESOURCES, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

@@ -146,9 +146,15 @@ public final class JdbcInstrumentation extends LibraryInstrumentation {
         boolean serializable = false;
         boolean plain = false;
         boolean prepared = false;
+        // A driver's own interfaces are read only for a class that declares JDBC's methods: most
+        // classes never cost a class-file read.
+        int candidate = -1; // unknown until a class names an interface of its own
         for (String i : reader.getInterfaces()) {
             serializable |= "java/io/Serializable".equals(i);
-            int kinds = interfaceKinds(loader, i, 0);
+            if (!i.startsWith("java/") && candidate < 0) {
+                candidate = declaresJdbcMethods(reader) ? 1 : 0;
+            }
+            int kinds = candidate == 1 || i.startsWith("java/") ? interfaceKinds(loader, i, 0) : 0;
             statement |= (kinds & STATEMENT) != 0;
             connection |= (kinds & CONNECTION) != 0;
             plain |= (kinds & PLAIN) != 0;
@@ -171,6 +177,26 @@ public final class JdbcInstrumentation extends LibraryInstrumentation {
             return rewriteConnection(reader);
         }
         return null;
+    }
+
+    /**
+     * Whether the class declares {@code execute*} or {@code prepareStatement}/{@code prepareCall}:
+     * method names read from its constant pool, nothing else parsed.
+     */
+    static boolean declaresJdbcMethods(ClassReader reader) {
+        final boolean[] found = new boolean[1];
+        reader.accept(new ClassVisitor(Opcodes.ASM9) {
+            @Override
+            public MethodVisitor visitMethod(int access, String name, String desc, String signature,
+                    String[] exceptions) {
+                if (isExecute(name) || name.equals("executeBatch") || name.equals("prepareStatement")
+                        || name.equals("prepareCall")) {
+                    found[0] = true;
+                }
+                return null;
+            }
+        }, ClassReader.SKIP_CODE | ClassReader.SKIP_DEBUG | ClassReader.SKIP_FRAMES);
+        return found[0];
     }
 
     static boolean isExecute(String name) {

@@ -63,7 +63,7 @@ public final class Kafka {
     // ---- producer ----
 
     /** Entry of {@code KafkaProducer.send(record, callback)}: the step handle (0: none). */
-    public static long sendEnter(Object record) {
+    public static long enter(Object record) {
         if (!Osprey.enabled || record == null) {
             return 0L;
         }
@@ -97,12 +97,12 @@ public final class Kafka {
     }
 
     /** Normal exit of {@code send}. */
-    public static void sendExit(long handle) {
+    public static void exit(long handle) {
         Osprey.exit(handle);
     }
 
     /** Exceptional exit of {@code send}: records {@code thrown}; the caller rethrows. */
-    public static void sendExitError(Throwable thrown, long handle) {
+    public static void exitError(Throwable thrown, long handle) {
         Osprey.exitError(thrown, handle);
     }
 

@@ -1,7 +1,7 @@
 package io.osprey.agent.lib.kafka;
 
-import io.osprey.agent.AroundHook;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.lib.LibraryInstrumentation;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.MethodVisitor;
@@ -11,7 +11,7 @@ import org.objectweb.asm.commons.AdviceAdapter;
 /**
  * Kafka clients (2.x to 4.x): {@code KafkaProducer.send(ProducerRecord, Callback)} (which {@code
  * send(ProducerRecord)} calls) becomes a step that adds {@code traceparent}/{@code tracestate}
- * headers to the record ({@link Kafka#sendEnter}); {@code ConsumerRecords.iterator()} returns an
+ * headers to the record ({@link Kafka#enter}); {@code ConsumerRecords.iterator()} returns an
  * iterator that makes each record a transaction, from its {@code next()} to the next call
  * ({@link Kafka#records}).
  */
@@ -42,21 +42,10 @@ public final class KafkaInstrumentation extends LibraryInstrumentation {
                 if (!method.equals(name) || !methodDesc.equals(desc)) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, KAFKA, "(Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         loadArg(0);
-                        visitMethodInsn(INVOKESTATIC, KAFKA, "sendEnter", "(Ljava/lang/Object;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, KAFKA, "sendExit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, KAFKA, "sendExitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

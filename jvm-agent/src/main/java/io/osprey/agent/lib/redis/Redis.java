@@ -11,7 +11,7 @@ import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Redis command steps for the Jedis instrumentation. A step is named with the command alone
+ * Redis command steps for the Jedis and Lettuce instrumentations. A step is named with the command alone
  * ({@code GET}, {@code HSET}): keys and values are never read. It is a database step (a CLIENT
  * span, counted with the database calls) with {@code db.system=redis}, {@code
  * db.operation.name}, {@code server.address} and {@code server.port}. Jedis's types are reached
@@ -98,6 +98,95 @@ public final class Redis {
         }
     }
 
+    /**
+     * Entry of Lettuce's {@code dispatch(command)}: a step named with {@code command.getType()}
+     * (a {@code ProtocolKeyword}: its bytes), without server attributes. 0 for none.
+     */
+    public static long lettuceEnter(Object command) {
+        if (!Osprey.enabled || command == null) {
+            return 0L;
+        }
+        try {
+            boolean[] active = ACTIVE.get();
+            if (active[0]) {
+                return 0L;
+            }
+            Method getType = publicMethod(command.getClass(), "getType");
+            Object keyword = getType == null ? null : getType.invoke(command);
+            Command c = keyword == null ? null : named(keyword);
+            if (c == null) {
+                return 0L;
+            }
+            long h = c.id < OspreyNative.OVERFLOW_IDS ? OspreyNative.enterName(c.name, OspreyNative.STEP_SQL)
+                    : OspreyNative.enter(c.id, OspreyNative.STEP_SQL);
+            if (h == 0L) {
+                return 0L;
+            }
+            active[0] = true;
+            try {
+                ValueNames.attr(h, kSystem, "redis", vRedis);
+                ValueNames.attr(h, kOperation, c.name, c.id);
+            } catch (Throwable ignored) {
+                // attributes are best effort
+            }
+            return h;
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /**
+     * Normal exit of {@code dispatch}: the step is exited now and ends when {@code future} (the
+     * command, a {@code CompletableFuture}) completes, on the thread that completes it, failed
+     * when the command failed (an error reply).
+     */
+    public static void lettuceExit(Object future, long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        long cell = 0L;
+        try {
+            cell = OspreyNative.deferEnd(handle);
+            if (cell != 0L && future instanceof java.util.concurrent.CompletableFuture) {
+                final long c = cell;
+                ((java.util.concurrent.CompletableFuture<?>) future).whenComplete(new CommandEnd(c));
+                cell = 0L;
+            }
+        } catch (Throwable ignored) {
+            // the step ends now
+        }
+        if (cell != 0L) {
+            OspreyNative.completeDeferred(cell, 0, null, null);
+        }
+        exit(handle);
+    }
+
+    /** Completes a deferred command step; runs once. */
+    static final class CommandEnd implements java.util.function.BiConsumer<Object, Throwable> {
+        private final long cell;
+
+        CommandEnd(long cell) {
+            this.cell = cell;
+        }
+
+        @Override
+        public void accept(Object result, Throwable failure) {
+            String type = null;
+            String message = null;
+            try {
+                if (failure != null) {
+                    Throwable cause = failure instanceof java.util.concurrent.CompletionException
+                            && failure.getCause() != null ? failure.getCause() : failure;
+                    type = cause.getClass().getName();
+                    message = String.valueOf(cause.getMessage());
+                }
+            } catch (Throwable ignored) {
+                // completed without details
+            }
+            OspreyNative.completeDeferred(cell, 0, type, message);
+        }
+    }
+
     /** Normal exit of the step {@link #enter} returned. */
     public static void exit(long handle) {
         if (handle == 0L) {
@@ -132,11 +221,22 @@ public final class Redis {
         if (protocolCommand == null) {
             return null;
         }
+        return named(protocolCommand);
+    }
+
+    /**
+     * The command's name from its bytes (Jedis's {@code getRaw()}, Lettuce's {@code getBytes()}),
+     * cached per command object (enum constants, as a rule).
+     */
+    static Command named(Object protocolCommand) throws Exception {
         Command known = COMMANDS.get(protocolCommand);
         if (known != null) {
             return known;
         }
         Method getRaw = publicMethod(protocolCommand.getClass(), "getRaw");
+        if (getRaw == null) {
+            getRaw = publicMethod(protocolCommand.getClass(), "getBytes");
+        }
         Object raw = getRaw == null ? null : getRaw.invoke(protocolCommand);
         String name = raw instanceof byte[] ? new String((byte[]) raw, StandardCharsets.US_ASCII)
                 : String.valueOf(protocolCommand);

@@ -4,7 +4,7 @@ import io.osprey.agent.lib.Library;
 import io.osprey.agent.lib.Settings;
 import org.objectweb.asm.ClassReader;
 
-/** Redis commands through Jedis ({@code instrument.redis}). */
+/** Redis commands through Jedis and Lettuce ({@code instrument.redis}). */
 public final class RedisLibrary extends Library {
     /** The library, with a fresh transform. */
     public RedisLibrary() {
@@ -21,5 +21,6 @@ public final class RedisLibrary extends Library {
     public void warmUp(byte[] code, String self) {
         // The warm-up class's execute(String) stands in for executeCommand(CommandObject).
         RedisInstrumentation.rewrite(new ClassReader(code), "execute", "(Ljava/lang/String;)Z");
+        RedisInstrumentation.rewriteDispatch(new ClassReader(code), "apply", "(" + self + ")" + self);
     }
 }

@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.scheduled;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
@@ -36,25 +36,14 @@ public final class ScheduledInstrumentation extends LibraryInstrumentation {
                     return null;
                 }
                 final boolean isStatic = (access & Opcodes.ACC_STATIC) != 0;
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, SCHEDULED, "(Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         if (isStatic) {
                             visitInsn(Opcodes.ACONST_NULL);
                         } else {
                             loadThis();
                         }
-                        visitMethodInsn(INVOKESTATIC, SCHEDULED, "enter", "(Ljava/lang/Object;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, SCHEDULED, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, SCHEDULED, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

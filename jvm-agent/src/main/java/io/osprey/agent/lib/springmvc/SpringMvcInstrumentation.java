@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.springmvc;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
 import org.objectweb.asm.ClassReader;
@@ -30,21 +30,10 @@ public final class SpringMvcInstrumentation extends LibraryInstrumentation {
                 if (!method.equals(name) || !methodDesc.equals(desc)) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, SPRING_MVC, "(Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         loadThis();
-                        visitMethodInsn(INVOKESTATIC, SPRING_MVC, "enter", "(Ljava/lang/Object;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, SPRING_MVC, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, SPRING_MVC, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

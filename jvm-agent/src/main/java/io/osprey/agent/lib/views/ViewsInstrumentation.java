@@ -1,6 +1,6 @@
 package io.osprey.agent.lib.views;
 
-import io.osprey.agent.AroundHook;
+import io.osprey.agent.lib.HelperHook;
 import io.osprey.agent.ClassRewriter;
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import org.objectweb.asm.ClassReader;
@@ -37,21 +37,10 @@ public final class ViewsInstrumentation extends io.osprey.agent.lib.LibraryInstr
                 if (!match || (access & (Opcodes.ACC_STATIC | Opcodes.ACC_ABSTRACT | Opcodes.ACC_NATIVE)) != 0) {
                     return null;
                 }
-                return new AroundHook(mv, access, name, desc, frames) {
+                return new HelperHook(mv, access, name, desc, frames, VIEWS, "(Ljava/lang/Object;)J") {
                     @Override
-                    protected void emitEnter() {
+                    protected void pushEnterArgs() {
                         loadArg(0);
-                        visitMethodInsn(INVOKESTATIC, VIEWS, "enter", "(Ljava/lang/Object;)J", false);
-                    }
-
-                    @Override
-                    protected void emitExit() {
-                        visitMethodInsn(INVOKESTATIC, VIEWS, "exit", "(J)V", false);
-                    }
-
-                    @Override
-                    protected void emitExitError() {
-                        visitMethodInsn(INVOKESTATIC, VIEWS, "exitError", "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }
