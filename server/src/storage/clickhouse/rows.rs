@@ -2,7 +2,7 @@
 //! each shard and table, with the derived rows built here, at ingest —
 //! transaction summaries (by the same [`Index`] code the embedded backend
 //! uses, so both answer alike), the trace and transaction lookup rows,
-//! per-second aggregates (mergeable [`SecondAgg`] states) and server-map
+//! per-second aggregates (mergeable [`SecondAgg`](crate::storage::disk::agg::SecondAgg) states) and server-map
 //! calls.
 
 use std::collections::{BTreeMap, HashMap};

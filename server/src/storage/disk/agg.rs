@@ -786,7 +786,7 @@ pub struct EdgeRow {
     /// Callee (service, database or host) id.
     pub callee: u32,
     /// What the callee is (the engine's code of a
-    /// [`TargetKind`](crate::storage::TargetKind)).
+    /// [`TargetKind`]).
     pub kind: u32,
     /// The calls.
     pub agg: EdgeAgg,
