@@ -138,23 +138,29 @@ impl Default for Harness {
 
 impl Harness {
     /// Opens a store, writes samples through it (segments rolled after
-    /// every batch, the closed ones sealed), and serves it.
+    /// every batch, the closed ones sealed), then serves the same data
+    /// directory reopened with default segments (so that what the checks
+    /// store does not start a segment per request).
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let scratch = dir.path().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
-        let mut config = ServerConfig::new(&data);
-        config.store.segment_bytes = 1;
-        let storage =
-            Arc::new(EmbeddedStorage::open(config.store.clone(), config.index.clone()).unwrap());
-        let app = App::with_storage(config, storage.clone());
-        let auth = Arc::new(Auth::open(&data, AuthConfig::default()).unwrap());
-        let router = osprey_server::api::router(app, auth);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        let serve = |config: ServerConfig| -> (Arc<EmbeddedStorage>, axum::Router) {
+            let storage = Arc::new(
+                EmbeddedStorage::open(config.store.clone(), config.index.clone()).unwrap(),
+            );
+            let app = App::with_storage(config, storage.clone());
+            let auth = Arc::new(Auth::open(&data, AuthConfig::default()).unwrap());
+            (storage, osprey_server::api::router(app, auth))
+        };
+        let mut rolling = ServerConfig::new(&data);
+        rolling.store.segment_bytes = 1;
+        let (storage, router) = serve(rolling);
         let mut harness = Self {
             rt,
             router,
@@ -179,6 +185,9 @@ impl Harness {
         assert!(storage.seal_ready().unwrap() > 0, "a sealed segment");
         harness.samples.segment = first_file(&data, ".oss");
         harness.samples.index = first_file(&data, ".osx");
+        harness.router = axum::Router::new();
+        drop(storage);
+        harness.router = serve(ServerConfig::new(&data)).1;
         harness
     }
 
