@@ -292,14 +292,7 @@ impl StepHandle {
         let Some((txn, key)) = txn.and_then(|t| Some((t, t.open_step()?))) else {
             return Self::inert(kind, name);
         };
-        Self {
-            txn: Some(txn.clone()),
-            key,
-            parent,
-            start: clock::now(),
-            name,
-            kind,
-        }
+        Self::opened(txn.clone(), key, parent, kind, name)
     }
 
     fn begin_named(txn: &Arc<SharedTxn>, parent: u32, kind: StepKind, text: &str) -> Self {
@@ -307,20 +300,18 @@ impl StepHandle {
             return Self::inert(kind, RawName::Static(""));
         };
         let name = intern_step_name(txn, key, kind, text);
-        Self {
-            txn: Some(txn.clone()),
-            key,
-            parent,
-            start: clock::now(),
-            name,
-            kind,
-        }
+        Self::opened(txn.clone(), key, parent, kind, name)
     }
 
     fn begin_owned(txn: Arc<SharedTxn>, parent: u32, kind: StepKind, name: RawName) -> Self {
         let Some(key) = txn.open_step() else {
             return Self::inert(kind, name);
         };
+        Self::opened(txn, key, parent, kind, name)
+    }
+
+    /// Step `key` of `txn`, beginning now.
+    fn opened(txn: Arc<SharedTxn>, key: u32, parent: u32, kind: StepKind, name: RawName) -> Self {
         Self {
             txn: Some(txn),
             key,

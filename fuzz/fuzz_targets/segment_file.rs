@@ -3,26 +3,10 @@
 //! rest edits a real segment file (`inputs::edit`).
 #![no_main]
 
+#[allow(dead_code)]
 #[path = "../../server/tests/support/inputs.rs"]
 mod inputs;
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 
-fn harness() -> &'static inputs::Harness {
-    static H: OnceLock<inputs::Harness> = OnceLock::new();
-    H.get_or_init(inputs::Harness::new)
-}
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
-    let h = harness();
-    if mode & 1 == 0 {
-        h.check_segment(rest);
-    } else {
-        h.check_segment(&inputs::edit(&h.samples.segment, rest));
-    }
-});
+fuzz_target!(|data: &[u8]| inputs::shared().segment_input(data));

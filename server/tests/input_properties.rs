@@ -8,14 +8,11 @@
 #[path = "support/inputs.rs"]
 mod inputs;
 
-use std::sync::OnceLock;
-
-use inputs::{Harness, edit};
+use inputs::{Harness, edit, frame};
 use proptest::prelude::*;
 
 fn harness() -> &'static Harness {
-    static H: OnceLock<Harness> = OnceLock::new();
-    H.get_or_init(Harness::new)
+    inputs::shared()
 }
 
 fn config() -> ProptestConfig {
@@ -35,14 +32,6 @@ fn edits() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..49)
 }
 
-/// A gRPC length-prefixed message frame: flag, big-endian length, body.
-fn frame(compressed: bool, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![u8::from(compressed)];
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
 proptest! {
     #![proptest_config(config())]
 
@@ -53,8 +42,8 @@ proptest! {
 
     #[test]
     fn edited_segment_files_are_read_or_reported(e in edits()) {
-        let h = harness();
-        h.check_segment(&edit(&h.samples.segment, &e));
+        // Mode 1: the rest edits the sample (what the fuzz target does).
+        harness().segment_input(&[&[1u8][..], &e].concat());
     }
 
     #[test]
@@ -64,8 +53,7 @@ proptest! {
 
     #[test]
     fn edited_index_files_answer_or_fail(e in edits()) {
-        let h = harness();
-        h.check_index(&edit(&h.samples.index, &e));
+        harness().index_input(&[&[1u8][..], &e].concat());
     }
 
     #[test]

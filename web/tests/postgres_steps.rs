@@ -5,6 +5,8 @@
 
 #[path = "../../core/tests/support/capture.rs"]
 mod capture;
+// Shared with two_services.rs, which also uses `url`.
+#[allow(dead_code)]
 #[path = "support/postgres.rs"]
 mod postgres;
 

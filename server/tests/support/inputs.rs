@@ -13,7 +13,7 @@
 //! numbers and checksums into the records and index parts.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -73,11 +73,22 @@ fn sample_request(n: u8) -> ExportTraceServiceRequest {
         ..Span::default()
     };
     let mut root = span(1, None, "GET /orders/{id}", span::SpanKind::Server);
-    root.attributes = vec![kv("http.route", "/orders/{id}"), kv("client.address", "10.0.0.7")];
-    let mut sql = span(2, Some(1), "SELECT * FROM orders WHERE id = ?", span::SpanKind::Client);
+    root.attributes = vec![
+        kv("http.route", "/orders/{id}"),
+        kv("client.address", "10.0.0.7"),
+    ];
+    let mut sql = span(
+        2,
+        Some(1),
+        "SELECT * FROM orders WHERE id = ?",
+        span::SpanKind::Client,
+    );
     sql.attributes = vec![kv("db.system", "postgresql")];
     let mut call = span(3, Some(1), "GET", span::SpanKind::Client);
-    call.attributes = vec![kv("url.full", "http://inventory/stock"), kv("server.address", "inventory")];
+    call.attributes = vec![
+        kv("url.full", "http://inventory/stock"),
+        kv("server.address", "inventory"),
+    ];
     call.status = Some(Status {
         code: 2,
         message: "503".into(),
@@ -104,7 +115,19 @@ fn first_file(dir: &Path, suffix: &str) -> Vec<u8> {
         .filter(|p| p.to_string_lossy().ends_with(suffix))
         .collect();
     paths.sort();
-    std::fs::read(paths.first().unwrap_or_else(|| panic!("no {suffix} file in {dir:?}"))).unwrap()
+    std::fs::read(
+        paths
+            .first()
+            .unwrap_or_else(|| panic!("no {suffix} file in {dir:?}")),
+    )
+    .unwrap()
+}
+
+/// The process's harness, made on first use (the property tests and the
+/// fuzz targets run many inputs against one).
+pub fn shared() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(Harness::new)
 }
 
 impl Default for Harness {
@@ -115,23 +138,29 @@ impl Default for Harness {
 
 impl Harness {
     /// Opens a store, writes samples through it (segments rolled after
-    /// every batch, the closed ones sealed), and serves it.
+    /// every batch, the closed ones sealed), then serves the same data
+    /// directory reopened with default segments (so that what the checks
+    /// store does not start a segment per request).
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let scratch = dir.path().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
-        let mut config = ServerConfig::new(&data);
-        config.store.segment_bytes = 1;
-        let storage =
-            Arc::new(EmbeddedStorage::open(config.store.clone(), config.index.clone()).unwrap());
-        let app = App::with_storage(config, storage.clone());
-        let auth = Arc::new(Auth::open(&data, AuthConfig::default()).unwrap());
-        let router = osprey_server::api::router(app, auth);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        let serve = |config: ServerConfig| -> (Arc<EmbeddedStorage>, axum::Router) {
+            let storage = Arc::new(
+                EmbeddedStorage::open(config.store.clone(), config.index.clone()).unwrap(),
+            );
+            let app = App::with_storage(config, storage.clone());
+            let auth = Arc::new(Auth::open(&data, AuthConfig::default()).unwrap());
+            (storage, osprey_server::api::router(app, auth))
+        };
+        let mut rolling = ServerConfig::new(&data);
+        rolling.store.segment_bytes = 1;
+        let (storage, router) = serve(rolling);
         let mut harness = Self {
             rt,
             router,
@@ -156,6 +185,9 @@ impl Harness {
         assert!(storage.seal_ready().unwrap() > 0, "a sealed segment");
         harness.samples.segment = first_file(&data, ".oss");
         harness.samples.index = first_file(&data, ".osx");
+        harness.router = axum::Router::new();
+        drop(storage);
+        harness.router = serve(ServerConfig::new(&data)).1;
         harness
     }
 
@@ -214,6 +246,33 @@ impl Harness {
         (decoded, issues.len())
     }
 
+    /// A fuzz input for [`Self::check_segment`]: first byte even, the rest
+    /// is the whole file; odd, the rest edits the sample ([`edit`]).
+    pub fn segment_input(&self, data: &[u8]) {
+        match data.split_first() {
+            Some((mode, rest)) if mode & 1 == 1 => {
+                self.check_segment(&edit(&self.samples.segment, rest));
+            }
+            Some((_, rest)) => {
+                self.check_segment(rest);
+            }
+            None => {}
+        }
+    }
+
+    /// A fuzz input for [`Self::check_index`], as [`Self::segment_input`].
+    pub fn index_input(&self, data: &[u8]) {
+        match data.split_first() {
+            Some((mode, rest)) if mode & 1 == 1 => {
+                self.check_index(&edit(&self.samples.index, rest));
+            }
+            Some((_, rest)) => {
+                self.check_index(rest);
+            }
+            None => {}
+        }
+    }
+
     /// An index file of `bytes` opened and every kind of query run on it:
     /// each answers or fails with an error, none panics. The transactions
     /// listed, or `None` when the file does not open.
@@ -226,7 +285,11 @@ impl Harness {
         let mut rows = 0usize;
         let _ = segment.transactions(&cache, &TxnFilter::default(), &mut |_| {
             rows += 1;
-            if rows > 100_000 { Visit::Done } else { Visit::More }
+            if rows > 100_000 {
+                Visit::Done
+            } else {
+                Visit::More
+            }
         });
         let _ = segment.since(&cache, 0);
         let _ = segment.aggs(&cache, 0, u64::MAX);
@@ -318,6 +381,14 @@ fn uri_text(bytes: &[u8]) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
+    out
+}
+
+/// A gRPC length-prefixed message frame: flag, big-endian length, body.
+pub fn frame(compressed: bool, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![u8::from(compressed)];
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
     out
 }
 

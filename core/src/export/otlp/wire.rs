@@ -552,7 +552,11 @@ mod tests {
         };
         let trace = "0af7651916cd43dd8448eb211c80319c".to_owned();
         let sampled = (trace.clone(), "b7ad6b7169203331".to_owned(), 0x101);
-        assert_eq!(links(1), std::slice::from_ref(&sampled), "the transaction's link");
+        assert_eq!(
+            links(1),
+            std::slice::from_ref(&sampled),
+            "the transaction's link"
+        );
         assert_eq!(links(3), [sampled], "a step's link");
         assert_eq!(
             links(2),
