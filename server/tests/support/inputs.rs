@@ -154,9 +154,11 @@ impl Harness {
             let storage = Arc::new(
                 EmbeddedStorage::open(config.store.clone(), config.index.clone()).unwrap(),
             );
+            let alerts = osprey_server::alerts::Alerts::open(&config.alerts, &data).unwrap();
             let app = App::with_storage(config, storage.clone());
             let auth = Arc::new(Auth::open(&data, AuthConfig::default()).unwrap());
-            (storage, osprey_server::api::router(app, auth))
+            let live = Arc::new(osprey_server::live::Live::new(app.clone(), alerts).unwrap());
+            (storage, osprey_server::api::router(app, auth, live))
         };
         let mut rolling = ServerConfig::new(&data);
         rolling.store.segment_bytes = 1;
