@@ -4,11 +4,14 @@
 //! same data, two shards behind a `Distributed` table fed by two
 //! `osprey serve` processes at once, a shard down (answers say what they
 //! miss), and ClickHouse killed mid-ingest then restarted (nothing
-//! acknowledged is lost; a full buffer answers 503 with `Retry-After`).
+//! acknowledged is lost; a full buffer answers 503 with `Retry-After`),
+//! and the Tomcat demo's own traces under the Java agent, fed by two
+//! servers into two shards, answered as the embedded backend answers them.
 //! Each test skips with a message when `clickhouse-server` is absent.
 
 mod clickhouse_support;
 mod support;
+mod viewer_support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -488,4 +491,120 @@ fn clickhouse_killed_mid_ingest_loses_nothing_acknowledged_and_a_full_buffer_ans
         .as_u64()
         .unwrap();
     assert_eq!(n, 800 + 25 * accepted as u64);
+}
+
+/// The Tomcat demo under the Java agent (real servlet, JDBC and JVM data,
+/// not a synthetic shape): what the agent sends is caught once by a
+/// loopback receiver, then the same requests go to the embedded backend
+/// and, split between two `osprey serve` processes posting at once, to
+/// two ClickHouse shards; every viewer query answers the same on both.
+#[test]
+fn the_tomcat_demos_traces_through_two_servers_answer_as_the_embedded_backend() {
+    let Some(bin) = require() else { return };
+    let root = TempDir::new("ch-tomcat");
+    let receiver = osprey_testkit::Receiver::start();
+    let demo = viewer_support::Demo::start(
+        &format!(
+            "exporter=otlp,otlp.endpoint={},batch.delay_ms=50,service.name=tomcat-demo",
+            receiver.endpoint()
+        ),
+        &root.0.join("demo"),
+    );
+    let base_ms = now_ms();
+    for n in 0..120u32 {
+        let (status, _) = match n % 6 {
+            4 => demo.get("/fail", &[]),
+            5 => demo.get(&format!("/slow?id={}&ms=120", n % 4), &[]),
+            _ => demo.get(&format!("/hello?id={}", n % 5 + 1), &[]),
+        };
+        assert_eq!(status, if n % 6 == 4 { 500 } else { 200 });
+    }
+    demo.stop();
+    let end_ms = now_ms();
+    let sent = receiver.requests();
+    let traces: Vec<_> = sent.iter().filter(|r| r.path == "/v1/traces").collect();
+    let spans: usize = traces
+        .iter()
+        .map(|r| {
+            r.traces()
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert!(spans >= 120, "the agent sent {spans} spans");
+
+    let ch = ClickHouse::cluster(&bin, &root, 2);
+    let url = format!(
+        "clickhouse://{},{}/osprey_demo?cluster=osprey",
+        ch[0].addr(),
+        ch[1].addr()
+    );
+    migrate(&url);
+    let (_e, embedded) = serve_binary(&root.0.join("embedded"), &[]);
+    let (_a, a) = serve_binary(&root.0.join("a"), &["--storage", &url]);
+    let (_b, b) = serve_binary(&root.0.join("b"), &["--storage", &url]);
+    let content_type =
+        |r: &osprey_testkit::Request| r.header("content-type").unwrap_or(PROTO).to_owned();
+    for r in &sent {
+        let ct = content_type(r);
+        let status = post(&format!("{embedded}{}", r.path), &ct, None, &r.body).0;
+        assert_eq!(status, 200, "embedded {}", r.path);
+    }
+    // Trace requests alternate between the two servers, posted at once;
+    // metrics and active-services reports go to the first.
+    std::thread::scope(|s| {
+        for (k, server) in [&a, &b].into_iter().enumerate() {
+            let sent = &sent;
+            s.spawn(move || {
+                let mut n = 0;
+                for r in sent {
+                    let mine = if r.path == "/v1/traces" {
+                        n += 1;
+                        n % 2 == k
+                    } else {
+                        k == 0
+                    };
+                    if mine {
+                        let status = post(
+                            &format!("{server}{}", r.path),
+                            &content_type(r),
+                            None,
+                            &r.body,
+                        )
+                        .0;
+                        assert_eq!(status, 200, "{server}{}", r.path);
+                    }
+                }
+            });
+        }
+    });
+    for (i, c) in ch.iter().enumerate() {
+        let n: u64 = c
+            .query("SELECT count() FROM osprey_demo.transactions_local")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(n > 0, "shard {i} holds no transaction");
+    }
+
+    let (from, to) = (base_ms - 1_000, end_ms + 1_000);
+    let ids = ids_of(&embedded, base_ms, "tomcat-demo");
+    assert!(ids.len() >= 120, "{} demo transactions stored", ids.len());
+    let trace = newest_trace(&embedded, "tomcat-demo");
+    let mut paths = api_paths(base_ms, &ids[..8], &trace);
+    paths.extend([
+        format!("/api/transactions?limit=1000&service=tomcat-demo&from={from}&to={to}"),
+        format!("/api/transactions?limit=50&service=tomcat-demo&error=1&from={from}&to={to}"),
+        format!("/api/transactions?limit=50&min_ms=100&from={from}&to={to}"),
+        format!("/api/transactions?limit=50&endpoint=GET%20/hello&from={from}&to={to}"),
+        format!("/api/xlog?from={from}&to={to}"),
+        format!("/api/servermap?from={from}&to={to}"),
+        format!("/api/metrics?from={}&to={to}", from - 120_000),
+        "/api/instances?service=tomcat-demo".to_owned(),
+    ]);
+    assert_same_answers(&embedded, &a, &paths);
+    assert_same_answers(&embedded, &b, &paths);
 }

@@ -1,16 +1,13 @@
 package io.osprey.agent.lib.executor;
 
 import io.osprey.agent.AgentPremain;
+import io.osprey.agent.lib.JdkModules;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
-import java.lang.reflect.Method;
 import java.security.ProtectionDomain;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.objectweb.asm.ClassReader;
 
 /**
@@ -63,38 +60,12 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
     /** Opens the module, registers this transformer and retransforms the classes already loaded. */
     void install(Instrumentation inst) {
         try {
-            openModule(inst);
-            inst.addTransformer(this, true);
-            List<Class<?>> loaded = new ArrayList<Class<?>>();
-            for (Class<?> c : inst.getAllLoadedClasses()) {
-                if (CLASSES.containsKey(c.getName().replace('.', '/')) && inst.isModifiableClass(c)) {
-                    loaded.add(c);
-                }
-            }
-            if (!loaded.isEmpty()) {
-                inst.retransformClasses(loaded.toArray(new Class<?>[0]));
-            }
+            // java.base reads the bridge and opens java.util.concurrent to it.
+            JdkModules.readBridge(inst, Tasks.class, "java.base", null, "java.util.concurrent");
+            JdkModules.addAndRetransform(inst, this, CLASSES.keySet());
         } catch (Throwable t) {
             logOnce("cannot instrument the JDK's executors: " + AgentPremain.oneLine(t));
         }
-    }
-
-    /** {@code java.base} reads the bridge and opens {@code java.util.concurrent} to it (Java 9+). */
-    static void openModule(Instrumentation inst) throws Exception {
-        Method getModule;
-        try {
-            getModule = Class.class.getMethod("getModule");
-        } catch (NoSuchMethodException java8) {
-            return;
-        }
-        Class<?> moduleClass = Class.forName("java.lang.Module");
-        Object bridge = getModule.invoke(Tasks.class);
-        Method redefine = Instrumentation.class.getMethod(
-                "redefineModule", moduleClass, Set.class, Map.class, Map.class, Set.class, Map.class);
-        redefine.invoke(inst, getModule.invoke(Object.class), Collections.singleton(bridge),
-                Collections.emptyMap(),
-                Collections.singletonMap("java.util.concurrent", Collections.singleton(bridge)),
-                Collections.emptySet(), Collections.emptyMap());
     }
 
     @Override

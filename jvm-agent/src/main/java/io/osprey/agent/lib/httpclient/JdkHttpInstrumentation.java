@@ -2,19 +2,15 @@ package io.osprey.agent.lib.httpclient;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.AgentPremain;
+import io.osprey.agent.lib.JdkModules;
 import io.osprey.agent.AroundHook;
 import io.osprey.agent.ClassRewriter;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
-import java.lang.reflect.Method;
 import java.security.ProtectionDomain;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import org.objectweb.asm.ClassReader;
 import org.objectweb.asm.ClassVisitor;
@@ -77,43 +73,13 @@ public final class JdkHttpInstrumentation implements ClassFileTransformer {
      */
     void install(Instrumentation inst) {
         try {
-            openModules(inst);
-            inst.addTransformer(this, true);
-            List<Class<?>> loaded = new ArrayList<Class<?>>();
-            for (Class<?> c : inst.getAllLoadedClasses()) {
-                if (CLASSES.contains(c.getName().replace('.', '/')) && inst.isModifiableClass(c)) {
-                    loaded.add(c);
-                }
-            }
-            if (!loaded.isEmpty()) {
-                inst.retransformClasses(loaded.toArray(new Class<?>[0]));
-            }
+            // java.base and java.net.http link to the bridge; java.net.http exports its headers
+            // builder's package to it.
+            JdkModules.readBridge(inst, HttpClients.class, "java.base", null, null);
+            JdkModules.readBridge(inst, HttpClients.class, "java.net.http", "jdk.internal.net.http.common", null);
+            JdkModules.addAndRetransform(inst, this, CLASSES);
         } catch (Throwable t) {
             logOnce("cannot instrument the JDK's HTTP clients: " + AgentPremain.oneLine(t));
-        }
-    }
-
-    /** Lets {@code java.base} and {@code java.net.http} link to the bridge (Java 9+; no-op on 8). */
-    static void openModules(Instrumentation inst) throws Exception {
-        Method getModule;
-        try {
-            getModule = Class.class.getMethod("getModule");
-        } catch (NoSuchMethodException java8) {
-            return;
-        }
-        Class<?> moduleClass = Class.forName("java.lang.Module");
-        Object bridge = getModule.invoke(HttpClients.class);
-        Method redefine = Instrumentation.class.getMethod(
-                "redefineModule", moduleClass, Set.class, Map.class, Map.class, Set.class, Map.class);
-        redefine.invoke(inst, getModule.invoke(Object.class), Collections.singleton(bridge),
-                Collections.emptyMap(), Collections.emptyMap(), Collections.emptySet(), Collections.emptyMap());
-        Class<?> layerClass = Class.forName("java.lang.ModuleLayer");
-        Object layer = layerClass.getMethod("boot").invoke(null);
-        Object found = layerClass.getMethod("findModule", String.class).invoke(layer, "java.net.http");
-        if (found instanceof Optional && ((Optional<?>) found).isPresent()) {
-            redefine.invoke(inst, ((Optional<?>) found).get(), Collections.singleton(bridge),
-                    Collections.singletonMap("jdk.internal.net.http.common", Collections.singleton(bridge)),
-                    Collections.emptyMap(), Collections.emptySet(), Collections.emptyMap());
         }
     }
 

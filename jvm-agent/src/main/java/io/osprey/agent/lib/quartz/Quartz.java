@@ -1,13 +1,10 @@
 package io.osprey.agent.lib.quartz;
 
+import io.osprey.agent.bootstrap.MethodSteps;
 import io.osprey.agent.bootstrap.Osprey;
-import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
-import java.util.Collections;
-import java.util.Map;
-import java.util.WeakHashMap;
 
 /**
  * A Quartz job firing is a transaction named {@code JobClass.execute} (the job class's simple
@@ -17,10 +14,6 @@ import java.util.WeakHashMap;
  * throws.
  */
 public final class Quartz {
-    /** Job class → its name and name id. Weak keys, bounded. */
-    private static final Map<Class<?>, Named> NAMES = Collections.synchronizedMap(new WeakHashMap<Class<?>, Named>());
-    private static final int MAX_NAMES = 4096;
-
     private static volatile Class<?> shellClass;
     private static volatile Field jecField;
 
@@ -38,17 +31,7 @@ public final class Quartz {
             if (job == null) {
                 return 0L;
             }
-            Class<?> type = job.getClass();
-            Named n = NAMES.get(type);
-            if (n == null) {
-                String name = type.getSimpleName() + ".execute";
-                // Outside any lock: the name table takes its own.
-                n = new Named(name, OspreyNative.internStep(name, OspreyNative.STEP_METHOD));
-                if (NAMES.size() < MAX_NAMES) {
-                    NAMES.put(type, n);
-                }
-            }
-            return Osprey.enterTxn(n.id, n.name);
+            return MethodSteps.enterEntry(job.getClass(), job.getClass(), "execute");
         } catch (Throwable t) {
             return 0L;
         }
@@ -84,16 +67,5 @@ public final class Quartz {
             shellClass = c;
         }
         return f.get(shell);
-    }
-
-    /** A transaction name and its id. */
-    static final class Named {
-        final String name;
-        final int id;
-
-        Named(String name, int id) {
-            this.name = name;
-            this.id = id;
-        }
     }
 }

@@ -1,12 +1,9 @@
 package io.osprey.agent.lib.scheduled;
 
+import io.osprey.agent.bootstrap.MethodSteps;
 import io.osprey.agent.bootstrap.Osprey;
-import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
 import java.lang.reflect.Method;
-import java.util.Collections;
-import java.util.Map;
-import java.util.WeakHashMap;
 
 /**
  * A Spring {@code @Scheduled} run is a transaction named {@code Class.method} (the declaring
@@ -15,10 +12,6 @@ import java.util.WeakHashMap;
  * Nothing here throws.
  */
 public final class Scheduled {
-    /** Scheduled method → its name and name id. Weak keys (an application's methods), bounded. */
-    private static final Map<Method, Named> NAMES = Collections.synchronizedMap(new WeakHashMap<Method, Named>());
-    private static final int MAX_NAMES = 4096;
-
     private static volatile Class<?> runnableClass;
     private static volatile Method getMethod;
 
@@ -34,16 +27,7 @@ public final class Scheduled {
             if (m == null) {
                 return 0L;
             }
-            Named n = NAMES.get(m);
-            if (n == null) {
-                String name = m.getDeclaringClass().getSimpleName() + "." + m.getName();
-                // Outside any lock: the name table takes its own.
-                n = new Named(name, OspreyNative.internStep(name, OspreyNative.STEP_METHOD));
-                if (NAMES.size() < MAX_NAMES) {
-                    NAMES.put(m, n);
-                }
-            }
-            return Osprey.enterTxn(n.id, n.name);
+            return MethodSteps.enterEntry(m, m.getDeclaringClass(), m.getName());
         } catch (Throwable t) {
             return 0L;
         }
@@ -72,16 +56,5 @@ public final class Scheduled {
         }
         Object m = getter.invoke(runnable);
         return m instanceof Method ? (Method) m : null;
-    }
-
-    /** A transaction name and its id. */
-    static final class Named {
-        final String name;
-        final int id;
-
-        Named(String name, int id) {
-            this.name = name;
-            this.id = id;
-        }
     }
 }
