@@ -33,8 +33,12 @@ const BIG_STATEMENTS: usize = 21_842;
 /// What the line of the failed transform says.
 const TRANSFORM: &str = "could not instrument demo.web.Big";
 
+/// The agent around this build's libosprey (debug under `cargo test`),
+/// which has the fault injection; never `OSPREY_AGENT_JAR`, whose library
+/// is the release build CI makes, without it.
 fn agent_jar() -> &'static Path {
-    common::java::agent_jar("jvm-agent-build-faults", &["-DskipTests"])
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| common::java::build_agent_jar("jvm-agent-build-faults", &["-DskipTests"]))
 }
 
 fn libs() -> &'static [PathBuf] {

@@ -49,18 +49,26 @@ pub fn agent_jar(build_dir: &str, mvn_args: &[&str]) -> &'static Path {
             assert!(jar.is_file(), "OSPREY_AGENT_JAR={} missing", jar.display());
             return jar;
         }
-        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join(build_dir);
-        let mut args: Vec<String> = mvn_args.iter().map(|a| (*a).to_owned()).collect();
-        args.push(format!(
-            "-Dosprey.native.dir={}",
-            super::lib_dir().display()
-        ));
-        args.push(format!("-Dosprey.build.dir={}", build.display()));
-        mvn_package(&super::repo_root().join("jvm-agent"), &args);
-        let jar = build.join("osprey-agent.jar");
-        assert!(jar.is_file(), "{} not built", jar.display());
-        jar
+        build_agent_jar(build_dir, mvn_args)
     })
+}
+
+/// Builds the agent jar around this test build's libosprey (debug for
+/// `cargo test`) into `target/tmp/<build_dir>`, whatever `OSPREY_AGENT_JAR`
+/// says: for tests that need what only this build of the library has (the
+/// fault injection of `ffi/src/fault.rs`).
+pub fn build_agent_jar(build_dir: &str, mvn_args: &[&str]) -> PathBuf {
+    let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join(build_dir);
+    let mut args: Vec<String> = mvn_args.iter().map(|a| (*a).to_owned()).collect();
+    args.push(format!(
+        "-Dosprey.native.dir={}",
+        super::lib_dir().display()
+    ));
+    args.push(format!("-Dosprey.build.dir={}", build.display()));
+    mvn_package(&super::repo_root().join("jvm-agent"), &args);
+    let jar = build.join("osprey-agent.jar");
+    assert!(jar.is_file(), "{} not built", jar.display());
+    jar
 }
 
 /// The artifact `coords` (`group:artifact:version[:type]`) copied from
