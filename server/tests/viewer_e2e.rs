@@ -312,7 +312,7 @@ fn viewer_shows_a_real_application() {
 
     // 3. Click a /hello: its call tree, in order, with bars.
     let hello_id = hello["id"].as_str().unwrap();
-    browser.click(&browser.find(&format!("#txn-list tr[data-id='{hello_id}']")));
+    browser.click_css(&format!("#txn-list tr[data-id='{hello_id}']"));
     let steps = browser.wait_for(
         "the call tree",
         WAIT,
@@ -348,10 +348,10 @@ fn viewer_shows_a_real_application() {
     browser.screenshot(&shots.join("2-call-tree.png"));
 
     // 4. The failing one: marked and its exception shown.
-    browser.click(&browser.find(&format!(
+    browser.click_css(&format!(
         "#txn-list tr[data-id='{}']",
         fail["id"].as_str().unwrap()
-    )));
+    ));
     let exc = browser.wait_for(
         "the failing transaction's tree",
         WAIT,
@@ -367,14 +367,14 @@ fn viewer_shows_a_real_application() {
     // A distributed call: GET /front's HTTP step links to the Tomcat
     // transaction it called; "Whole trace" shows both.
     let front = by("GET /front")[0]["id"].as_str().unwrap().to_owned();
-    browser.click(&browser.find(&format!("#txn-list tr[data-id='{front}']")));
+    browser.click_css(&format!("#txn-list tr[data-id='{front}']"));
     let callee = browser.wait_for(
         "the callee link",
         WAIT,
         "const b = document.querySelector('#tree tr.step.http button.callee'); return b && b.dataset.id;",
     );
     let callee = callee.as_str().unwrap();
-    browser.click(&browser.find("#tree button.callee"));
+    browser.click_css("#tree button.callee");
     browser.wait_for(
         "the callee's tree",
         WAIT,
@@ -383,7 +383,7 @@ fn viewer_shows_a_real_application() {
              return t && t.querySelector('tr.step[data-name=\"{OUTER}\"]');"
         ),
     );
-    browser.click(&browser.find("#tree button.whole-trace"));
+    browser.click_css("#tree button.whole-trace");
     let services = browser.wait_for(
         "the whole trace",
         WAIT,
@@ -410,14 +410,14 @@ fn viewer_shows_a_real_application() {
     assert!(map[1].as_str().unwrap().starts_with("6 calls"), "{map}");
 
     // A service node narrows the scatter to that service.
-    browser.click(&browser.find("#servermap g.node[data-name='rust-front']"));
+    browser.click_css("#servermap g.node[data-name='rust-front']");
     browser.wait_for(
         "the scatter narrowed to rust-front",
         WAIT,
         "return document.getElementById('xlog').dataset.dots == '1' &&
            document.getElementById('filter').elements.service.value == 'rust-front';",
     );
-    browser.click(&browser.find("#filter button[type=reset]"));
+    browser.click_css("#filter button[type=reset]");
 
     // 6. The inspector: TPS, response time and every metric the API lists.
     let names: Vec<Value> = {
@@ -470,7 +470,7 @@ fn viewer_shows_a_real_application() {
             ["", "GET /hello"]
         ])
     );
-    browser.click(&browser.find("#active tbody tr.slow"));
+    browser.click_css("#active tbody tr.slow");
     let stack = browser.js(
         "return document.getElementById('active-stack').textContent;",
         json!([]),
@@ -486,7 +486,7 @@ fn viewer_shows_a_real_application() {
                f.elements[k].type == 'checkbox' ? f.elements[k].checked = v : f.elements[k].value = v;",
             json!([fields]),
         );
-        browser.click(&browser.find("#filter button[type=submit]"));
+        browser.click_css("#filter button[type=submit]");
     };
     let dots_are = |n: usize, what: &str| {
         browser.wait_for(
@@ -507,7 +507,7 @@ fn viewer_shows_a_real_application() {
     apply(json!({"ip": "127.0.0.1"}));
     dots_are(from_localhost, "the dots from 127.0.0.1");
     browser.screenshot(&shots.join("5-filter-ip.png"));
-    browser.click(&browser.find("#filter button[type=reset]"));
+    browser.click_css("#filter button[type=reset]");
     dots_are(expected, "all dots again");
 
     // 8b. The instances: each process of each service with its host and
@@ -538,7 +538,7 @@ fn viewer_shows_a_real_application() {
         WAIT,
         &format!("return document.querySelector(\"{row}\") !== null;"),
     );
-    browser.click(&browser.find(&row));
+    browser.click_css(&row);
     dots_are(of_jvm, "the JVM instance's dots");
     let search = browser.js("return window.location.search;", json!([]));
     let search = search.as_str().unwrap().to_owned();
@@ -550,7 +550,7 @@ fn viewer_shows_a_real_application() {
         json!([]),
     );
     assert_eq!(field, jvm_id.as_str());
-    browser.click(&browser.find("#filter button[type=reset]"));
+    browser.click_css("#filter button[type=reset]");
     dots_are(expected, "all dots again");
 
     // 9. Replay the second the failing request ended in.
@@ -603,7 +603,7 @@ fn viewer_shows_a_real_application() {
             "{then}"
         );
     }
-    browser.click(&browser.find("#replay-live"));
+    browser.click_css("#replay-live");
     browser.wait_for(
         "live again",
         WAIT,
@@ -631,7 +631,7 @@ fn viewer_shows_a_real_application() {
             "return document.body.dataset.replay == '{second}' && document.getElementById('xlog').dataset.dots == '{n}';"
         ),
     );
-    browser.click(&browser.find("#replay-live"));
+    browser.click_css("#replay-live");
     browser.wait_for(
         "live again",
         WAIT,

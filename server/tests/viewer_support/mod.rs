@@ -185,6 +185,24 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Clicks the element `css` selects, finding it again when the page
+    /// replaced it between the find and the click (the viewer re-renders
+    /// its lists and tables every second or two).
+    pub fn click_css(&self, css: &str) {
+        for _ in 0..10 {
+            let element = self.find(css);
+            let id = element[ELEMENT].as_str().unwrap();
+            let path = format!("/session/{}/element/{id}/click", self.session);
+            let v = raw(&self.base, "POST", &path, Some(json!({})));
+            match v["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => continue,
+                Some(err) => panic!("WebDriver click {css}: {err}: {}", v["value"]["message"]),
+            }
+        }
+        panic!("{css}: replaced before every one of 10 clicks");
+    }
+
     /// Types `keys` into an element (WebDriver key codes: `\u{E015}` is
     /// ArrowDown, `\u{E007}` Enter); the element is focused first.
     pub fn send_keys(&self, element: &Value, keys: &str) {
