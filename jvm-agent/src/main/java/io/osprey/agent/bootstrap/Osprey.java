@@ -51,6 +51,14 @@ public final class Osprey {
         }
     }
 
+    /**
+     * This thread's transaction was detached to go on elsewhere (a reactive request between
+     * threads): the thread no longer counts as running it. Never throws.
+     */
+    public static void parked() {
+        Active.end();
+    }
+
     /** Enters a method step; returns the handle for {@link #exit}. */
     public static long enter(int nameId) {
         if (!enabled) {

@@ -18,6 +18,9 @@ import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
 import io.osprey.agent.lib.views.ViewsLibrary;
+import io.osprey.agent.lib.webclient.WebClientLibrary;
+import io.osprey.agent.lib.webflux.WebFluxHandlersLibrary;
+import io.osprey.agent.lib.webflux.WebFluxLibrary;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -49,6 +52,9 @@ public final class Libraries {
                 new QuartzLibrary(),
                 new OkHttpLibrary(),
                 new SpringMvcLibrary(),
+                new WebFluxLibrary(),
+                new WebFluxHandlersLibrary(),
+                new WebClientLibrary(),
                 new ViewsLibrary(),
                 new JaxrsResourcesLibrary(),
                 new SpringDataLibrary(),
