@@ -15,11 +15,11 @@ import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.springdata.SpringDataLibrary;
 import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
+import io.osprey.agent.lib.springwebflux.SpringWebFluxLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
 import io.osprey.agent.lib.views.ViewsLibrary;
 import io.osprey.agent.lib.webclient.WebClientLibrary;
-import io.osprey.agent.lib.webflux.WebFluxHandlersLibrary;
 import io.osprey.agent.lib.webflux.WebFluxLibrary;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -53,7 +53,7 @@ public final class Libraries {
                 new OkHttpLibrary(),
                 new SpringMvcLibrary(),
                 new WebFluxLibrary(),
-                new WebFluxHandlersLibrary(),
+                new SpringWebFluxLibrary(),
                 new WebClientLibrary(),
                 new ViewsLibrary(),
                 new JaxrsResourcesLibrary(),

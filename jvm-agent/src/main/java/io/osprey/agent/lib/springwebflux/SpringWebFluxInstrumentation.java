@@ -1,4 +1,4 @@
-package io.osprey.agent.lib.webflux;
+package io.osprey.agent.lib.springwebflux;
 
 import io.osprey.agent.ClassRewriter.MethodAdapter;
 import io.osprey.agent.lib.LibraryInstrumentation;
@@ -11,20 +11,20 @@ import org.objectweb.asm.commons.AdviceAdapter;
 /**
  * Spring WebFlux (5.3 to 7) handler methods: the {@code Mono<HandlerResult>} the reactive {@code
  * InvocableHandlerMethod.invoke(exchange, bindingContext, args)} returns is replaced by one whose
- * subscription is the step {@code Controller.method} ({@link WebFluxHandlers#wrap}).
+ * subscription is the step {@code Controller.method} ({@link SpringWebFlux#wrap}).
  */
-public final class WebFluxHandlersInstrumentation extends LibraryInstrumentation {
+public final class SpringWebFluxInstrumentation extends LibraryInstrumentation {
     static final String INVOCABLE = "org/springframework/web/reactive/result/method/InvocableHandlerMethod";
     static final String INVOKE_DESC = "(Lorg/springframework/web/server/ServerWebExchange;"
             + "Lorg/springframework/web/reactive/BindingContext;[Ljava/lang/Object;)Lreactor/core/publisher/Mono;";
-    static final String HANDLERS = "io/osprey/agent/lib/webflux/WebFluxHandlers";
+    static final String HANDLERS = "io/osprey/agent/lib/springwebflux/SpringWebFlux";
 
     @Override
     public byte[] transform(ClassLoader loader, String internalName, ClassReader reader) {
         return INVOCABLE.equals(internalName) ? rewrite(reader, "invoke", INVOKE_DESC) : null;
     }
 
-    /** The reference {@code method(desc)} returns goes through {@code WebFluxHandlers.wrap(it, this)}. */
+    /** The reference {@code method(desc)} returns goes through {@code SpringWebFlux.wrap(it, this)}. */
     public static byte[] rewrite(ClassReader reader, final String method, final String methodDesc) {
         return rewrite(reader, new MethodAdapter() {
             @Override

@@ -1,8 +1,9 @@
-package io.osprey.agent.lib.webflux;
+package io.osprey.agent.lib.springwebflux;
 
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.lib.springmvc.SpringMvc;
+import io.osprey.agent.lib.webflux.Monos;
 
 /**
  * A Spring WebFlux handler method call is a step {@code Controller.method}, as in Spring MVC
@@ -13,8 +14,8 @@ import io.osprey.agent.lib.springmvc.SpringMvc;
  * thread when it came at once, else, as an asynchronous step, when it comes (arguments that wait
  * for the request body). Nothing here throws.
  */
-public final class WebFluxHandlers {
-    private WebFluxHandlers() {}
+public final class SpringWebFlux {
+    private SpringWebFlux() {}
 
     /** Exit of {@code invoke}: the Mono, watched; itself outside a transaction or on failure. */
     public static Object wrap(Object mono, Object handlerMethod) {
