@@ -29,6 +29,21 @@ public abstract class LibraryInstrumentation {
         return rewrite(reader, adapt, null);
     }
 
+    /**
+     * Adapts the one public, non-static, concrete method {@code method(methodDesc)} with the
+     * visitor {@code adapt} returns; null when the class has no such method.
+     */
+    public static byte[] rewriteMethod(ClassReader reader, final String method, final String methodDesc,
+            final MethodAdapter adapt) {
+        return rewrite(reader, new MethodAdapter() {
+            @Override
+            public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
+                return method.equals(name) && methodDesc.equals(desc) ? adapt.adapt(mv, access, name, desc, frames)
+                        : null;
+            }
+        });
+    }
+
     /** As {@link #rewrite(ClassReader, MethodAdapter)}, adding {@code extension}'s members too. */
     public static byte[] rewrite(ClassReader reader, final MethodAdapter adapt, ClassRewriter.Extension extension) {
         return ClassRewriter.rewrite(reader, new MethodAdapter() {

@@ -26,12 +26,9 @@ public final class SpringWebFluxInstrumentation extends LibraryInstrumentation {
 
     /** The reference {@code method(desc)} returns goes through {@code SpringWebFlux.wrap(it, this)}. */
     public static byte[] rewrite(ClassReader reader, final String method, final String methodDesc) {
-        return rewrite(reader, new MethodAdapter() {
+        return rewriteMethod(reader, method, methodDesc, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
-                if (!method.equals(name) || !methodDesc.equals(desc)) {
-                    return null;
-                }
                 final Type returns = Type.getReturnType(desc);
                 return new AdviceAdapter(Opcodes.ASM9, mv, access, name, desc) {
                     @Override

@@ -27,12 +27,9 @@ public final class WebClientInstrumentation extends LibraryInstrumentation {
 
     /** {@code method(desc)} (one object argument, an object result) goes through {@link WebClients}. */
     public static byte[] rewrite(ClassReader reader, final String method, final String methodDesc) {
-        return rewrite(reader, new MethodAdapter() {
+        return rewriteMethod(reader, method, methodDesc, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
-                if (!method.equals(name) || !methodDesc.equals(desc)) {
-                    return null;
-                }
                 final Type argument = Type.getArgumentTypes(desc)[0];
                 final Type returns = Type.getReturnType(desc);
                 return new AdviceAdapter(Opcodes.ASM9, mv, access, name, desc) {

@@ -39,12 +39,9 @@ public final class WebFluxInstrumentation extends LibraryInstrumentation {
 
     /** {@code method(desc)} (two object arguments) begins the transaction and returns the Mono carrying it. */
     public static byte[] rewriteHandle(ClassReader reader, final String method, final String methodDesc) {
-        return rewrite(reader, new MethodAdapter() {
+        return rewriteMethod(reader, method, methodDesc, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
-                if (!method.equals(name) || !methodDesc.equals(desc)) {
-                    return null;
-                }
                 return new ReplaceResult(mv, access, name, desc, frames) {
                     @Override
                     protected void emitEnter() {
@@ -69,12 +66,9 @@ public final class WebFluxInstrumentation extends LibraryInstrumentation {
 
     /** {@code method(desc)} first passes its argument (the exchange) to {@link WebFlux#exchange}. */
     public static byte[] rewriteExchange(ClassReader reader, final String method, final String methodDesc) {
-        return rewrite(reader, new MethodAdapter() {
+        return rewriteMethod(reader, method, methodDesc, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
-                if (!method.equals(name) || !methodDesc.equals(desc)) {
-                    return null;
-                }
                 return new AdviceAdapter(Opcodes.ASM9, mv, access, name, desc) {
                     @Override
                     protected void onMethodEnter() {
