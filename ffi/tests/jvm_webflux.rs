@@ -186,7 +186,11 @@ fn descendants<'a>(spans: &'a [Span], root: &Span) -> Vec<&'a Span> {
 fn assert_route(spans: &[Span], path: &str, route: &str, status: i64, label: &str) -> Span {
     let s = server(spans, path, label);
     assert_eq!(s.name, format!("GET {route}"), "{label}: {path}");
-    assert_eq!(str_attr(&s.attributes, "http.route"), Some(route), "{label}");
+    assert_eq!(
+        str_attr(&s.attributes, "http.route"),
+        Some(route),
+        "{label}"
+    );
     assert_eq!(
         int_attr(&s.attributes, "http.response.status_code"),
         Some(status),
@@ -212,7 +216,10 @@ fn assert_elastic_work(spans: &[Span], txn: &Span, label: &str) {
                     .is_some_and(|t| t.starts_with("boundedElastic-"))
         })
         .unwrap_or_else(|| panic!("{label}: no task on the scheduler: {:?}", names(spans)));
-    assert!(within(task, txn), "{label}: the task inside its transaction");
+    assert!(
+        within(task, txn),
+        "{label}: the task inside its transaction"
+    );
     let work = below
         .iter()
         .find(|s| s.name == WORK && s.parent_span_id == task.span_id)
@@ -246,7 +253,10 @@ fn assert_call(spans: &[Span], caller: &Span, body: &str, port: u16, label: &str
         Some(200),
         "{label}"
     );
-    assert!(within(&client, caller), "{label}: the call inside its caller");
+    assert!(
+        within(&client, caller),
+        "{label}: the call inside its caller"
+    );
     let callee = spans
         .iter()
         .find(|s| s.kind == span::SpanKind::Server as i32 && s.parent_span_id == client.span_id)
@@ -271,13 +281,14 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     assert!(expected[4].0.contains(" 500"), "{expected:?}");
     assert!(expected[5].1.contains("3 on elastic"), "{expected:?}");
     assert!(expected[6].1.contains("4 on elastic"), "{expected:?}");
-    assert!(
-        expected[7].1.contains("traceparent=null"),
-        "{expected:?}"
-    );
+    assert!(expected[7].1.contains("traceparent=null"), "{expected:?}");
 
     let receiver = Receiver::start();
-    let app = start(jdk, &[agent_arg(&receiver, "")], &format!("webflux-agent-{label}"));
+    let app = start(
+        jdk,
+        &[agent_arg(&receiver, "")],
+        &format!("webflux-agent-{label}"),
+    );
     let port = app.port;
     let got = exercise(&app);
     let (_, stderr) = app.stop();
@@ -286,7 +297,10 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
         "{label}: the agent complained: {stderr}"
     );
     for (((path, _), want), have) in requests().iter().zip(&expected).zip(&got) {
-        assert_eq!(have.0, want.0, "{label}: {path}: status changed under the agent");
+        assert_eq!(
+            have.0, want.0,
+            "{label}: {path}: status changed under the agent"
+        );
         assert_eq!(
             comparable(path, &have.1),
             comparable(path, &want.1),
@@ -309,7 +323,11 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     );
     assert_route(&spans, "/fn/leaf", "/fn/{name}", 200, label);
     let fail = assert_route(&spans, "/fail/9", "/fail/{id}", 500, label);
-    assert_eq!(status_code(&fail), 2, "{label}: the failed request is an error");
+    assert_eq!(
+        status_code(&fail),
+        2,
+        "{label}: the failed request is an error"
+    );
     assert!(mentions(&fail, "no owner 9"), "{label}: {fail:?}");
 
     // The handler method, a step inside the transaction.
@@ -374,7 +392,12 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
         .iter()
         .filter(|s| s.kind == span::SpanKind::Server as i32)
         .count();
-    assert_eq!(servers, requests().len() + 4, "{label}: {:?}", names(&spans));
+    assert_eq!(
+        servers,
+        requests().len() + 4,
+        "{label}: {:?}",
+        names(&spans)
+    );
 }
 
 #[test]
@@ -393,7 +416,10 @@ fn webflux_handler_steps_switch_off_alone() {
         "webflux-no-steps",
     );
     let (status, body) = app.get("/owners/7", "");
-    assert!(status.contains(" 200") && body.contains("owner 7"), "{status} {body}");
+    assert!(
+        status.contains(" 200") && body.contains("owner 7"),
+        "{status} {body}"
+    );
     let _ = app.stop();
     let spans = spans_with_servers(&receiver, 2);
     let owner = assert_route(&spans, "/owners/7", "/owners/{ownerId}", 200, "no-steps");
