@@ -504,6 +504,7 @@ public final class WebFlux {
                 // Never parked (handle failed or the Mono could not be watched): attached here.
                 end(error, cancelled);
                 ATTACHED.remove();
+                TraceContext.set(null);
                 return;
             }
             long had = OspreyNative.attach(id);
