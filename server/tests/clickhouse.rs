@@ -29,10 +29,10 @@ fn now_ms() -> u64 {
 fn migrate(url: &str) {
     let (ok, out, err) = run_osprey(&["storage", "migrate", "--storage", url], "");
     assert!(ok, "migrate failed: {out} {err}");
-    assert!(out.contains("schema version 0 -> 1"), "{out}");
+    assert!(out.contains("schema version 0 -> 2"), "{out}");
     let (ok, again, _) = run_osprey(&["storage", "migrate", "--storage", url], "");
     assert!(
-        ok && again.contains("schema version 1 -> 1"),
+        ok && again.contains("schema version 2 -> 2"),
         "idempotent: {again}"
     );
 }

@@ -158,6 +158,9 @@ struct Inner {
     cutoff_ns: AtomicU64,
     /// Shards whose last insert or replay failed (by index), with why.
     down: Mutex<BTreeMap<usize, String>>,
+    /// What each shard's server can do (by index; asked, and its TTL
+    /// checked, at the first retention pass that reaches it).
+    caps: Mutex<BTreeMap<usize, schema::ServerCaps>>,
     counters: Counters,
     stop: AtomicBool,
 }
@@ -209,6 +212,7 @@ impl ClickHouseStorage {
             spare: AtomicU64::new(0),
             cutoff_ns: AtomicU64::new(0),
             down: Mutex::new(BTreeMap::new()),
+            caps: Mutex::new(BTreeMap::new()),
             counters: Counters::default(),
             stop: AtomicBool::new(false),
         });
