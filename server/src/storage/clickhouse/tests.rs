@@ -28,6 +28,11 @@ struct Chdb {
 
 impl Chdb {
     fn start(dir: &std::path::Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// A session reading the server configuration `config`.
+    fn start_with(dir: &std::path::Path, config: Option<&std::path::Path>) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/chdb_bridge.py");
         let ok = Command::new("python3")
             .args(["-c", "import chdb"])
@@ -40,6 +45,7 @@ impl Chdb {
         let mut child = Command::new("python3")
             .arg(script)
             .arg(dir)
+            .args(config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -397,4 +403,81 @@ fn a_version_1_schema_with_data_is_upgraded_and_its_data_still_answers() {
             .text("SHOW CREATE TABLE osprey.metrics FORMAT TSVRaw"),
         create
     );
+}
+
+#[test]
+fn distributed_tables_on_current_clickhouse_answer_the_storage_contract() {
+    // chdb serves no network port, so its cluster has one shard: itself
+    // (the replica at its own `tcp_port` is local). Osprey's two shards
+    // both reach that engine; the reads go through the `Distributed`
+    // tables, the writes to the `_local` ones, as on a cluster.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cluster.xml");
+    std::fs::write(
+        &config,
+        "<clickhouse><tcp_port>9000</tcp_port><remote_servers><osprey><shard><replica>\
+         <host>127.0.0.1</host><port>9000</port></replica></shard></osprey></remote_servers>\
+         </clickhouse>",
+    )
+    .unwrap();
+    let mut cfg = ClickHouseConfig::parse(
+        "clickhouse://chdb:1,chdb:2/osprey?cluster=osprey",
+        dir.path().join("buffer"),
+    )
+    .unwrap();
+    cfg.max_age = Duration::from_secs(10 * 86_400);
+    let chdb = Shared(Arc::new(Chdb::start_with(
+        &dir.path().join("chdb"),
+        Some(&config),
+    )));
+    assert_eq!(
+        chdb.0.text(
+            "SELECT cluster, is_local FROM system.clusters WHERE cluster = 'osprey' FORMAT TSV"
+        ),
+        "osprey\t1\n"
+    );
+    let done = schema::migrate(&chdb, &cfg).unwrap();
+    assert!(done.iter().all(|m| m.to == 2 && m.ttl), "{done:?}");
+    for t in schema::TABLES {
+        let create = chdb.0.text(&format!(
+            "SHOW CREATE TABLE osprey.{} FORMAT TSVRaw",
+            t.name
+        ));
+        assert!(
+            create.contains(&format!(
+                "ENGINE = Distributed('osprey', 'osprey', '{}_local', {})",
+                t.name, t.shard_by
+            )),
+            "{create}"
+        );
+        let local = chdb.0.text(&format!(
+            "SHOW CREATE TABLE osprey.{}_local FORMAT TSVRaw",
+            t.name
+        ));
+        assert!(local.contains("TTL toDateTime(day, 'UTC')"), "{local}");
+    }
+    let metrics = chdb
+        .0
+        .text("SHOW CREATE TABLE osprey.metrics FORMAT TSVRaw");
+    assert!(
+        metrics.contains("`instance` LowCardinality(String) DEFAULT ''"),
+        "{metrics}"
+    );
+
+    let backend = ClickHouseStorage::with_transport(cfg, Box::new(chdb.clone())).unwrap();
+    let s: &dyn Storage = &backend;
+    let second = crate::time::now_ms() / 1_000 - 10;
+    s.append(IngestBatch {
+        spans: request(second),
+        metrics: vec![gauge(second * S, 12.0)],
+    })
+    .unwrap();
+    queries(s, second);
+    assert_eq!(
+        s.apply_retention(crate::time::now_ms())
+            .unwrap()
+            .partitions_removed,
+        0
+    );
+    assert!(s.status().issues.is_empty());
 }
