@@ -47,17 +47,27 @@ impl Inner {
     }
 
     /// True when shard `n` removes old days by table TTL, set to this
-    /// server's retention age (checked once per process and shard).
+    /// server's retention age (checked once per process and shard). A
+    /// server that refuses the TTL gets its partitions dropped instead.
     pub(super) fn ttl_in_force(&self, n: usize) -> Result<bool, ChError> {
-        if let Some(caps) = self.caps.lock().get(&n) {
-            return Ok(caps.modern);
+        if let Some(ttl) = self.ttl.lock().get(&n) {
+            return Ok(*ttl);
         }
         let shard = &self.cfg.shards[n];
         let caps = schema::caps(&*self.http, shard)?;
-        schema::sync_ttl(&*self.http, &self.cfg, shard, &caps)?;
-        let modern = caps.modern;
-        self.caps.lock().insert(n, caps);
-        Ok(modern)
+        let ttl = match schema::sync_ttl(&*self.http, &self.cfg, shard, &caps) {
+            Ok(_) => caps.modern,
+            Err(ChError::Server(m)) => {
+                eprintln!(
+                    "osprey: clickhouse: {shard}: the retention TTL was refused ({m}); \
+                     old day partitions are dropped instead"
+                );
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        self.ttl.lock().insert(n, ttl);
+        Ok(ttl)
     }
 
     pub(super) fn status(&self) -> Result<Status, ChError> {
