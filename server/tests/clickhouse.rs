@@ -29,10 +29,10 @@ fn now_ms() -> u64 {
 fn migrate(url: &str) {
     let (ok, out, err) = run_osprey(&["storage", "migrate", "--storage", url], "");
     assert!(ok, "migrate failed: {out} {err}");
-    assert!(out.contains("schema version 0 -> 1"), "{out}");
+    assert!(out.contains("schema version 0 -> 2"), "{out}");
     let (ok, again, _) = run_osprey(&["storage", "migrate", "--storage", url], "");
     assert!(
-        ok && again.contains("schema version 1 -> 1"),
+        ok && again.contains("schema version 2 -> 2"),
         "idempotent: {again}"
     );
 }
@@ -237,6 +237,10 @@ fn clickhouse_answers_every_query_as_the_embedded_backend_does() {
          AND partition = '{}'",
         old_day.trim()
     );
+    let engine = ch[0].query(
+        "SELECT engine_full FROM system.tables WHERE database = 'osprey_same' AND name = 'spans'",
+    );
+    assert!(!engine.contains("TTL"), "18.16 has no table TTL: {engine}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while ch[0].query(&parts).trim() != "0" {
         assert!(
@@ -249,6 +253,126 @@ fn clickhouse_answers_every_query_as_the_embedded_backend_does() {
         get(&format!("{clickhouse}/api/status"))["index"]["transactions"],
         402,
         "the workload and the two of the tail; not the old ones"
+    );
+}
+
+#[test]
+fn a_version_1_schema_on_two_shards_is_upgraded_and_its_data_answers_as_before() {
+    use osprey_server::storage::clickhouse::{ClickHouseConfig, schema};
+    let Some(bin) = require() else { return };
+    let root = TempDir::new("ch-upgrade");
+    let ch = ClickHouse::cluster(&bin, &root, 2);
+    let hosts = format!("{},{}", ch[0].addr(), ch[1].addr());
+    // The data is ingested by this build into a staging database, then
+    // copied into a version 1 schema made by version 1's DDL: the tables
+    // version 2 left alone hold exactly what version 1 wrote, and
+    // `metrics` gets its version 1 columns.
+    let staging = format!("clickhouse://{hosts}/osprey_staging?cluster=osprey");
+    migrate(&staging);
+    let (_s, before) = serve_binary(&root.0.join("staging"), &["--storage", &staging]);
+    let base_ms = now_ms() / 1_000 * 1_000 - 120_000;
+    for (_, body) in demo_requests(base_ms, 100) {
+        assert_eq!(
+            post(&format!("{before}/v1/traces"), PROTO, None, &body).0,
+            200
+        );
+    }
+    post_extras(&before, base_ms);
+    let url = format!("clickhouse://{hosts}/osprey_up?cluster=osprey");
+    let cfg = ClickHouseConfig::parse(&url, root.0.join("unused")).unwrap();
+    for c in &ch {
+        for stmt in schema::ddl_v1(&cfg) {
+            c.query(&stmt);
+        }
+        c.query("INSERT INTO osprey_up.osprey_schema VALUES (1, 0)");
+        for t in schema::TABLES {
+            let cols: Vec<&str> = t
+                .columns
+                .split(',')
+                .map(|c| c.split_whitespace().next().unwrap())
+                .collect();
+            let cols = cols.join(", ");
+            c.query(&format!(
+                "INSERT INTO osprey_up.{n}_local ({cols}) SELECT {cols} FROM osprey_staging.{n}_local",
+                n = t.name
+            ));
+        }
+    }
+
+    let (ok, out, err) = run_osprey(&["storage", "migrate", "--storage", &url], "");
+    assert!(ok, "{out} {err}");
+    assert_eq!(
+        out.matches("schema version 1 -> 2 (ClickHouse 18.16, retention: day partitions dropped by osprey serve)")
+            .count(),
+        2,
+        "both shards: {out}"
+    );
+    let (ok, again, _) = run_osprey(&["storage", "migrate", "--storage", &url], "");
+    assert!(
+        ok && again.matches("schema version 2 -> 2").count() == 2,
+        "{again}"
+    );
+    for c in &ch {
+        assert_eq!(
+            c.query("SELECT version FROM osprey_up.osprey_schema ORDER BY version"),
+            "1\n2\n"
+        );
+        for table in ["metrics_local", "metrics"] {
+            let cols = c.query(&format!(
+                "SELECT name, type, default_expression FROM system.columns \
+                 WHERE database = 'osprey_up' AND table = '{table}'"
+            ));
+            assert!(
+                cols.ends_with("count\tUInt64\t\ninstance\tString\t\\'\\'\n"),
+                "{table}: the new column last, once: {cols}"
+            );
+        }
+    }
+
+    // Every viewer query answers the version 1 rows as before.
+    let (_u, after) = serve_binary(&root.0.join("up"), &["--storage", &url]);
+    let ids = ids_of(&before, base_ms, "front");
+    assert_eq!(ids.len(), 100);
+    let trace = newest_trace(&before, "back");
+    assert_same_answers(&before, &after, &api_paths(base_ms, &ids[..5], &trace));
+    // New rows come with the column.
+    let m = metrics_json("front", &[(base_ms + 3_000, 50)]);
+    assert_eq!(
+        post(
+            &format!("{after}/v1/metrics"),
+            "application/json",
+            None,
+            m.as_bytes()
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        ch[0].query("SELECT count(), countIf(instance = '') FROM osprey_up.metrics"),
+        "4\t4\n"
+    );
+    let series = get(&format!(
+        "{after}/api/metrics?from={}&to={}",
+        base_ms - 1_000,
+        base_ms + 60_000
+    ));
+    assert_eq!(
+        series["series"][0]["points"].as_array().unwrap().len(),
+        4,
+        "{series}"
+    );
+
+    // A schema written by a newer osprey is refused, and left alone.
+    ch[1].query("INSERT INTO osprey_up.osprey_schema VALUES (3, 0)");
+    let (ok, out, err) = run_osprey(&["storage", "migrate", "--storage", &url], "");
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("schema version 3, written by a newer osprey"),
+        "{err}"
+    );
+    assert_eq!(
+        ch[0].query("SELECT max(version) FROM osprey_up.osprey_schema"),
+        "2\n"
     );
 }
 

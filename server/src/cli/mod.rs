@@ -469,7 +469,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let done = crate::storage::clickhouse::migrate(&cfg)
                 .map_err(|e| CliError::Storage(e.into()))?;
             for m in done {
-                println!("{}: schema version {} -> {}", m.shard, m.from, m.to);
+                let (major, minor) = m.server;
+                let retention = if m.ttl {
+                    "table TTL"
+                } else {
+                    "day partitions dropped by osprey serve"
+                };
+                println!(
+                    "{}: schema version {} -> {} (ClickHouse {major}.{minor}, retention: {retention})",
+                    m.shard, m.from, m.to
+                );
             }
             Ok(())
         }

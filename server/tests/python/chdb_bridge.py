@@ -7,7 +7,8 @@ Protocol, one JSON object per line each way:
   {"op": "query", "db": "name" | null, "sql": "..."}
   {"op": "insert", "db": "name", "table": "t", "structure": "cols", "rows": "<hex RowBinary>"}
 answered by {"ok": true, "data": "<hex of the answer>"} or
-{"ok": false, "error": "..."}. The data directory is the first argument.
+{"ok": false, "error": "..."}. The data directory is the first argument; an
+optional second one is a server configuration file (for `remote_servers`).
 """
 
 import json
@@ -19,7 +20,10 @@ from chdb import session
 
 def main() -> None:
     path = sys.argv[1]
-    s = session.Session(path)
+    if len(sys.argv) > 2:
+        s = session.Session(f"file:{path}?config-file={sys.argv[2]}")
+    else:
+        s = session.Session(path)
     n = 0
     for line in sys.stdin:
         req = json.loads(line)

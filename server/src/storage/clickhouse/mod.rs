@@ -158,6 +158,9 @@ struct Inner {
     cutoff_ns: AtomicU64,
     /// Shards whose last insert or replay failed (by index), with why.
     down: Mutex<BTreeMap<usize, String>>,
+    /// Whether each shard removes old days by table TTL (by index;
+    /// asked, and the TTL set, at the first retention pass reaching it).
+    ttl: Mutex<BTreeMap<usize, bool>>,
     counters: Counters,
     stop: AtomicBool,
 }
@@ -209,6 +212,7 @@ impl ClickHouseStorage {
             spare: AtomicU64::new(0),
             cutoff_ns: AtomicU64::new(0),
             down: Mutex::new(BTreeMap::new()),
+            ttl: Mutex::new(BTreeMap::new()),
             counters: Counters::default(),
             stop: AtomicBool::new(false),
         });

@@ -46,6 +46,30 @@ impl Inner {
         Ok((rows.into_iter().map(|r| r.0).collect(), first, last))
     }
 
+    /// True when shard `n` removes old days by table TTL, set to this
+    /// server's retention age (checked once per process and shard). A
+    /// server that refuses the TTL gets its partitions dropped instead.
+    pub(super) fn ttl_in_force(&self, n: usize) -> Result<bool, ChError> {
+        if let Some(ttl) = self.ttl.lock().get(&n) {
+            return Ok(*ttl);
+        }
+        let shard = &self.cfg.shards[n];
+        let caps = schema::caps(&*self.http, shard)?;
+        let ttl = match schema::sync_ttl(&*self.http, &self.cfg, shard, &caps) {
+            Ok(_) => caps.modern,
+            Err(ChError::Server(m)) => {
+                eprintln!(
+                    "osprey: clickhouse: {shard}: the retention TTL was refused ({m}); \
+                     old day partitions are dropped instead"
+                );
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        self.ttl.lock().insert(n, ttl);
+        Ok(ttl)
+    }
+
     pub(super) fn status(&self) -> Result<Status, ChError> {
         let mut index = IndexStats::default();
         // One count per statement: scalar subqueries answer Nullable on
@@ -407,8 +431,10 @@ impl Storage for ClickHouseStorage {
         self.active_between(from_ms, to_ms)
     }
 
-    /// Drops, on every shard, the day partitions wholly older than the
-    /// retention age, and hides what ended before it.
+    /// Hides what ended before the retention age and, on every shard,
+    /// removes the days wholly older than it: a server with table TTL
+    /// does so itself (its TTL is set here when the age changed), older
+    /// servers get their old day partitions dropped.
     fn apply_retention(&self, now_ms: u64) -> StorageResult<RetentionReport> {
         let i = &self.inner;
         let cutoff_ms = now_ms.saturating_sub(i.cfg.max_age.as_millis() as u64);
@@ -419,7 +445,14 @@ impl Storage for ClickHouseStorage {
             .map(|t| lit(&schema::local_name(&i.cfg, t.name)))
             .collect();
         let mut removed = 0;
-        for shard in &i.cfg.shards {
+        for (n, shard) in i.cfg.shards.iter().enumerate() {
+            match i.ttl_in_force(n) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                // Down: its partitions go at a later pass.
+                Err(ChError::Unreachable(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
             let sql = format!(
                 "SELECT DISTINCT table, partition FROM system.parts WHERE database = {} \
                  AND active AND table IN ({}) AND max_date < {} FORMAT RowBinary",
@@ -429,7 +462,6 @@ impl Storage for ClickHouseStorage {
             );
             let parts = match i.http.query(shard, None, &sql, &[]) {
                 Ok(b) => read_all(&b, |r| Ok((r.string()?, r.string()?)))?,
-                // Down: its partitions go at a later pass.
                 Err(ChError::Unreachable(_)) => continue,
                 Err(e) => return Err(e.into()),
             };

@@ -221,6 +221,9 @@ pub fn encode(
         w.u64(p.time_ns);
         w.f64(p.value);
         w.u64(p.count);
+        // `instance` (schema version 2): filled from the point's own
+        // instance where the metric model has one.
+        w.str("");
         w.end_row();
     }
     (b.finish(), txns)

@@ -2,9 +2,12 @@
 //!
 //! Written for ClickHouse 18.16 (Debian's package) and current releases
 //! alike: plain `MergeTree` with a `Date` column `day` as the partition
-//! key (retention drops whole day partitions, which every version can;
-//! `TTL` needs 19.6), no `LowCardinality`, `DateTime64` or skip indexes,
-//! times as `UInt64` ns. Each table:
+//! key, no `DateTime64` or skip indexes, times as `UInt64` ns. Retention:
+//! on servers from 19.6 ([`ServerCaps::modern`]) a table `TTL` that
+//! expires whole days ([`sync_ttl`], with `ttl_only_drop_parts` where the
+//! server has it); on older ones `osprey serve` drops the old day
+//! partitions. Columns added later ([`ADDED`]) are `LowCardinality` where
+//! the server is modern. Each table (version 1; [`ADDED`] lists the rest):
 //!
 //! | table          | one row per                          | order by                      |
 //! |----------------|--------------------------------------|-------------------------------|
@@ -21,12 +24,17 @@
 //! is a `Distributed` table over them, sharded by trace id where the
 //! table has one (what [`ClickHouseConfig::shard_of`] computes).
 //! `osprey_schema` (never distributed) records the applied versions.
+//!
+//! Versions: 1 is [`ddl_v1`]; 2 adds `metrics.instance` (at the end of
+//! the table) and the TTL. [`migrate`] runs the steps from a shard's
+//! version to [`SCHEMA_VERSION`] in order, so a new install runs the
+//! same statements as an upgrade.
 
 use super::config::ClickHouseConfig;
 use super::{ChError, Transport};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Every data table, with its columns, key and sharding key.
 pub const TABLES: &[Table] = &[
@@ -105,9 +113,11 @@ pub struct Table {
     pub shard_by: &'static str,
 }
 
-/// The statements that create the schema on one shard (every statement is
-/// idempotent: `IF NOT EXISTS`).
-pub fn ddl(cfg: &ClickHouseConfig) -> Vec<String> {
+/// The statements that create version 1 of the schema on one shard
+/// (every statement is idempotent: `IF NOT EXISTS`). Later versions are
+/// reached from it by [`migrate`]'s steps, so a new install and an
+/// upgraded one run the same statements and end up alike.
+pub fn ddl_v1(cfg: &ClickHouseConfig) -> Vec<String> {
     let db = &cfg.database;
     let mut out = vec![
         format!("CREATE DATABASE IF NOT EXISTS {db}"),
@@ -134,6 +144,18 @@ pub fn ddl(cfg: &ClickHouseConfig) -> Vec<String> {
     out
 }
 
+/// The columns of `table` as this build writes them (`RowBinary`, in
+/// order): version 1's, then those [`ADDED`] since, with their types on
+/// an old server (`LowCardinality(String)` is `String` on the wire).
+pub fn structure(table: &str) -> Option<String> {
+    let t = TABLES.iter().find(|t| t.name == table)?;
+    let mut s = t.columns.to_owned();
+    for a in ADDED.iter().filter(|a| a.table == table) {
+        s.push_str(&format!(", {} {}", a.column, a.old_type));
+    }
+    Some(s)
+}
+
 /// The table rows are written to on a shard: `<name>_local` when sharded.
 pub fn local_name(cfg: &ClickHouseConfig, name: &str) -> String {
     if cfg.sharded() {
@@ -141,6 +163,216 @@ pub fn local_name(cfg: &ClickHouseConfig, name: &str) -> String {
     } else {
         name.to_owned()
     }
+}
+
+/// A column added after version 1, at the end of its table.
+pub struct Added {
+    /// The schema version that adds it.
+    pub version: u32,
+    /// Its table (the local one, and the `Distributed` one when sharded).
+    pub table: &'static str,
+    /// Its name.
+    pub column: &'static str,
+    /// Its type on servers older than [`ServerCaps::modern`].
+    pub old_type: &'static str,
+    /// Its type on newer servers (the same bytes in `RowBinary`).
+    pub new_type: &'static str,
+    /// What rows written before it hold.
+    pub default: &'static str,
+}
+
+/// Columns added since version 1, oldest first. Rows are encoded with
+/// them ([`super::rows`]), so a build that knows a column needs a schema
+/// that has it (what [`check`] verifies at start-up).
+pub const ADDED: &[Added] = &[Added {
+    version: 2,
+    table: "metrics",
+    column: "instance",
+    old_type: "String",
+    new_type: "LowCardinality(String)",
+    default: "''",
+}];
+
+/// What a ClickHouse server can do, from `SELECT version()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerCaps {
+    /// `major.minor` of the server.
+    pub version: (u32, u32),
+    /// 19.6 or newer: table `TTL` (and `ALTER … MODIFY TTL`), and
+    /// `LowCardinality` out of its experimental stage.
+    pub modern: bool,
+    /// The server has the MergeTree setting `ttl_only_drop_parts` (a TTL
+    /// then drops whole expired parts — here whole days — instead of
+    /// rewriting them).
+    pub drop_parts_only: bool,
+}
+
+/// The first `major.minor` with table TTL.
+pub const TTL_SINCE: (u32, u32) = (19, 6);
+
+/// Parses `major.minor[...]` of a `version()` answer.
+pub fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.trim().split('.');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Asks `shard` what it can do.
+pub fn caps(http: &dyn Transport, shard: &str) -> Result<ServerCaps, ChError> {
+    let v = http.query(shard, None, "SELECT version() FORMAT TSV", &[])?;
+    let v = String::from_utf8_lossy(&v);
+    let version = parse_version(&v)
+        .ok_or_else(|| ChError::Decode(format!("version() answered {:?}", v.trim())))?;
+    let modern = version >= TTL_SINCE;
+    let drop_parts_only = modern && {
+        let n = http.query(
+            shard,
+            None,
+            "SELECT count() FROM system.merge_tree_settings \
+             WHERE name = 'ttl_only_drop_parts' FORMAT TSV",
+            &[],
+        )?;
+        String::from_utf8_lossy(&n).trim() == "1"
+    };
+    Ok(ServerCaps {
+        version,
+        modern,
+        drop_parts_only,
+    })
+}
+
+/// The table TTL that keeps `max_age` of data: a day's rows expire once
+/// the whole day is older than `max_age` (what the partition drop of old
+/// servers does too).
+pub fn ttl_expr(max_age: std::time::Duration) -> String {
+    format!(
+        "toDateTime(day, 'UTC') + toIntervalSecond({})",
+        max_age.as_secs() + 86_400
+    )
+}
+
+/// On a server with table TTL, sets every day-partitioned table's TTL to
+/// `cfg.max_age` (and, where the server has it, `ttl_only_drop_parts`),
+/// altering only the tables whose definition says otherwise. Returns the
+/// number of statements run. Changing the TTL makes current servers
+/// recompute it for the parts on disk (a background mutation).
+pub fn sync_ttl(
+    http: &dyn Transport,
+    cfg: &ClickHouseConfig,
+    shard: &str,
+    caps: &ServerCaps,
+) -> Result<usize, ChError> {
+    if !caps.modern {
+        return Ok(0);
+    }
+    let db = &cfg.database;
+    let want = ttl_expr(cfg.max_age);
+    let number = format!("toIntervalSecond({})", cfg.max_age.as_secs() + 86_400);
+    let names: Vec<String> = TABLES
+        .iter()
+        .map(|t| super::query::lit(&local_name(cfg, t.name)))
+        .collect();
+    let b = http.query(
+        shard,
+        None,
+        &format!(
+            "SELECT name, engine_full FROM system.tables WHERE database = {} AND name IN ({}) \
+             FORMAT RowBinary",
+            super::query::lit(db),
+            names.join(", ")
+        ),
+        &[],
+    )?;
+    let tables = super::query::read_all(&b, |r| Ok((r.string()?, r.string()?)))?;
+    let mut ran = 0;
+    for (name, engine) in tables {
+        // The server prints the TTL back in its own words:
+        // `TTL toDateTime(day, 'UTC') + toIntervalSecond(N)`.
+        let ttl = engine
+            .split_once(" TTL ")
+            .map(|(_, t)| t.split(" SETTINGS ").next().unwrap_or(t))
+            .unwrap_or("");
+        if !(ttl.contains("toDateTime(day") && ttl.contains(&number)) {
+            http.query(
+                shard,
+                None,
+                &format!("ALTER TABLE {db}.{name} MODIFY TTL {want}"),
+                &[],
+            )?;
+            ran += 1;
+        }
+        if caps.drop_parts_only && !engine.contains("ttl_only_drop_parts = 1") {
+            http.query(
+                shard,
+                None,
+                &format!("ALTER TABLE {db}.{name} MODIFY SETTING ttl_only_drop_parts = 1"),
+                &[],
+            )?;
+            ran += 1;
+        }
+    }
+    Ok(ran)
+}
+
+/// The columns `database.table` has on `shard`.
+fn columns(
+    http: &dyn Transport,
+    shard: &str,
+    database: &str,
+    table: &str,
+) -> Result<Vec<String>, ChError> {
+    let lit = super::query::lit;
+    let b = http.query(
+        shard,
+        None,
+        &format!(
+            "SELECT name FROM system.columns WHERE database = {} AND table = {} \
+             FORMAT RowBinary",
+            lit(database),
+            lit(table)
+        ),
+        &[],
+    )?;
+    super::query::read_all(&b, |r| r.string())
+}
+
+/// Version `from` → `from + 1` on `shard`; each statement is skipped when
+/// already done, so a step interrupted halfway is run again safely.
+fn step(
+    http: &dyn Transport,
+    cfg: &ClickHouseConfig,
+    shard: &str,
+    caps: &ServerCaps,
+    to: u32,
+) -> Result<(), ChError> {
+    let db = &cfg.database;
+    if to == 1 {
+        for stmt in ddl_v1(cfg) {
+            http.query(shard, None, &stmt, &[])?;
+        }
+        return Ok(());
+    }
+    for a in ADDED.iter().filter(|a| a.version == to) {
+        let ty = if caps.modern { a.new_type } else { a.old_type };
+        let mut tables = vec![local_name(cfg, a.table)];
+        if cfg.sharded() {
+            // The Distributed table after its local table.
+            tables.push(a.table.to_owned());
+        }
+        for t in tables {
+            if !columns(http, shard, db, &t)?.iter().any(|c| c == a.column) {
+                http.query(
+                    shard,
+                    None,
+                    &format!(
+                        "ALTER TABLE {db}.{t} ADD COLUMN {} {ty} DEFAULT {}",
+                        a.column, a.default
+                    ),
+                    &[],
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What [`migrate`] did on each shard.
@@ -152,6 +384,11 @@ pub struct Migrated {
     pub from: u32,
     /// Its version now.
     pub to: u32,
+    /// Its server's `major.minor`.
+    pub server: (u32, u32),
+    /// True when the retention is a table TTL there (else `osprey serve`
+    /// drops old day partitions).
+    pub ttl: bool,
 }
 
 /// The schema version on `shard` (0 when none).
@@ -180,36 +417,48 @@ pub fn version(http: &dyn Transport, cfg: &ClickHouseConfig, shard: &str) -> Res
         .map_err(|_| ChError::Decode("osprey_schema.version is not a number".into()))
 }
 
-/// Brings every shard to [`SCHEMA_VERSION`]; a shard with a newer
-/// version (written by a newer Osprey) is refused.
+fn newer(shard: &str, found: u32) -> ChError {
+    ChError::Schema(format!(
+        "{shard} has schema version {found}, written by a newer osprey; this one knows up to \
+         {SCHEMA_VERSION}: run the newer osprey (a schema is never downgraded)"
+    ))
+}
+
+/// Brings every shard to [`SCHEMA_VERSION`], one version at a time (each
+/// recorded in `osprey_schema` once done), and sets the retention TTL on
+/// servers that have it. Nothing is changed anywhere when a shard holds
+/// a newer version than this build knows.
 pub fn migrate(http: &dyn Transport, cfg: &ClickHouseConfig) -> Result<Vec<Migrated>, ChError> {
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     for shard in &cfg.shards {
         let from = version(http, cfg, shard)?;
         if from > SCHEMA_VERSION {
-            return Err(ChError::Schema(format!(
-                "{shard} has schema version {from}; this osprey knows up to {SCHEMA_VERSION}"
-            )));
+            return Err(newer(shard, from));
         }
-        if from < SCHEMA_VERSION {
-            for stmt in ddl(cfg) {
-                http.query(shard, None, &stmt, &[])?;
-            }
+        found.push((shard, from, caps(http, shard)?));
+    }
+    let mut out = Vec::new();
+    for (shard, from, caps) in found {
+        for to in from + 1..=SCHEMA_VERSION {
+            step(http, cfg, shard, &caps, to)?;
             http.query(
                 shard,
                 None,
                 &format!(
-                    "INSERT INTO {}.osprey_schema VALUES ({SCHEMA_VERSION}, {})",
+                    "INSERT INTO {}.osprey_schema VALUES ({to}, {})",
                     cfg.database,
                     crate::time::now_ms()
                 ),
                 &[],
             )?;
         }
+        sync_ttl(http, cfg, shard, &caps)?;
         out.push(Migrated {
             shard: shard.clone(),
             from,
             to: SCHEMA_VERSION,
+            server: caps.version,
+            ttl: caps.modern,
         });
     }
     Ok(out)
@@ -221,6 +470,7 @@ pub fn check(http: &dyn Transport, cfg: &ClickHouseConfig) -> Result<(), ChError
     for shard in &cfg.shards {
         match version(http, cfg, shard) {
             Ok(v) if v == SCHEMA_VERSION => {}
+            Ok(v) if v > SCHEMA_VERSION => return Err(newer(shard, v)),
             Ok(v) => {
                 return Err(ChError::Schema(format!(
                     "{shard}: schema version {v}, this osprey needs {SCHEMA_VERSION}: \
@@ -233,4 +483,25 @@ pub fn check(http: &dyn Transport, cfg: &ClickHouseConfig) -> Result<(), ChError
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_ttl_expressions() {
+        assert_eq!(parse_version("18.16.1\n"), Some((18, 16)));
+        assert_eq!(parse_version("26.9.2.1"), Some((26, 9)));
+        assert_eq!(parse_version("x"), None);
+        assert!((18, 16) < TTL_SINCE && (19, 6) >= TTL_SINCE && (26, 9) >= TTL_SINCE);
+        assert_eq!(
+            ttl_expr(std::time::Duration::from_secs(2 * 86_400)),
+            "toDateTime(day, 'UTC') + toIntervalSecond(259200)"
+        );
+        assert_eq!(
+            structure("metrics").unwrap(),
+            format!("{}, instance String", TABLES[6].columns)
+        );
+    }
 }

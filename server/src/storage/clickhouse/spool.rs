@@ -10,6 +10,11 @@
 //! kept, the next pass resumes at it). A crash during replay re-sends the
 //! frames of the segment being replayed (at-least-once: duplicates are
 //! possible, losses are not). Damaged frames are skipped and counted.
+//!
+//! The frame kind is the schema version of its rows: a buffer left by a
+//! build of schema version 1 (kind 1) is replayed by this one with its
+//! `metrics` rows given the column version 2 added, so upgrading while
+//! ClickHouse is down loses nothing.
 
 use std::fs;
 use std::io;
@@ -20,10 +25,14 @@ use osprey::seglog::{self, LogConfig, SegmentFormat, SegmentLog, SegmentReader};
 use parking_lot::Mutex;
 
 use super::ChError;
+use super::rowbinary::{RowReader, RowWriter};
 use super::rows::ShardInserts;
 
-/// The kind byte of a buffered batch.
-pub const FRAME_KIND: u8 = 1;
+/// The kind byte of a buffered batch: the schema version of its rows.
+pub const FRAME_KIND: u8 = 2;
+
+/// The kind of the batches a build of schema version 1 buffered.
+const FRAME_KIND_V1: u8 = 1;
 
 const FORMAT: SegmentFormat = SegmentFormat {
     magic: *b"OSPRCHB1",
@@ -55,8 +64,12 @@ pub enum SpoolError {
 }
 
 fn encode(inserts: &ShardInserts) -> Result<Vec<u8>, io::Error> {
+    encode_kind(FRAME_KIND, inserts)
+}
+
+fn encode_kind(kind: u8, inserts: &ShardInserts) -> Result<Vec<u8>, io::Error> {
     let mut frames = Vec::new();
-    seglog::encode_frame(FRAME_KIND, &mut frames, |out| {
+    seglog::encode_frame(kind, &mut frames, |out| {
         for (table, rows) in &inserts.tables {
             out.push(table.len() as u8);
             out.extend_from_slice(table.as_bytes());
@@ -71,7 +84,7 @@ fn encode(inserts: &ShardInserts) -> Result<Vec<u8>, io::Error> {
 
 fn decode(payload: &[u8]) -> Option<ShardInserts> {
     let (&kind, mut rest) = payload.split_first()?;
-    if kind != FRAME_KIND {
+    if kind != FRAME_KIND && kind != FRAME_KIND_V1 {
         return None;
     }
     let mut tables = Vec::new();
@@ -79,11 +92,36 @@ fn decode(payload: &[u8]) -> Option<ShardInserts> {
         let name = std::str::from_utf8(r.get(..n as usize)?).ok()?.to_owned();
         let r = &r[n as usize..];
         let len = u64::from_le_bytes(r.get(..8)?.try_into().ok()?) as usize;
-        let rows = r.get(8..8usize.checked_add(len)?)?.to_vec();
+        let mut rows = r.get(8..8usize.checked_add(len)?)?.to_vec();
         rest = &r[8 + len..];
+        if kind == FRAME_KIND_V1 && name == "metrics" {
+            rows = metrics_v1_to_v2(&rows)?;
+        }
         tables.push((name, rows));
     }
     Some(ShardInserts { tables })
+}
+
+/// `metrics` rows of schema version 1 (day, service, name, unit, kind,
+/// attributes, time_ns, value, count) as version 2's: the same, then an
+/// empty `instance`.
+fn metrics_v1_to_v2(rows: &[u8]) -> Option<Vec<u8>> {
+    let mut r = RowReader::new(rows);
+    let mut w = RowWriter::new();
+    while !r.done() {
+        w.u16(r.u16().ok()?);
+        for _ in 0..3 {
+            w.bytes(r.bytes().ok()?);
+        }
+        w.u8(r.u8().ok()?);
+        w.bytes(r.bytes().ok()?);
+        w.u64(r.u64().ok()?);
+        w.f64(r.f64().ok()?);
+        w.u64(r.u64().ok()?);
+        w.str("");
+        w.end_row();
+    }
+    Some(w.buf)
 }
 
 impl Spool {
@@ -263,5 +301,65 @@ mod tests {
         assert_eq!(sent, [batch(0), batch(1), batch(2), batch(3)]);
         assert!(spool.is_empty());
         assert_eq!(spool.counters(), (4, 0));
+    }
+
+    #[test]
+    fn a_buffer_of_schema_version_1_replays_with_the_metrics_column_of_version_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path().join("s")).unwrap();
+        let metric = |w: &mut RowWriter, v: f64| {
+            w.u16(20_000);
+            for s in ["shop", "jvm.threads", "{thread}"] {
+                w.str(s);
+            }
+            w.u8(1);
+            w.str("");
+            w.u64(7);
+            w.f64(v);
+            w.u64(0);
+        };
+        let mut v1 = RowWriter::new();
+        metric(&mut v1, 1.0);
+        metric(&mut v1, 2.0);
+        let old = ShardInserts {
+            tables: vec![
+                ("metrics".into(), v1.buf.clone()),
+                ("spans".into(), vec![5; 3]),
+            ],
+        };
+        // As the version 1 build wrote it.
+        let frame = encode_kind(FRAME_KIND_V1, &old).unwrap();
+        spool.log.lock().append(&frame, seglog::now_ms()).unwrap();
+        spool.push(&batch(1), 1 << 20).unwrap();
+        let mut sent = Vec::new();
+        spool
+            .replay(|b| {
+                sent.push(b.clone());
+                Ok(())
+            })
+            .unwrap();
+        let mut v2 = RowWriter::new();
+        for v in [1.0, 2.0] {
+            metric(&mut v2, v);
+            v2.str("");
+        }
+        assert_eq!(
+            sent,
+            [
+                ShardInserts {
+                    tables: vec![("metrics".into(), v2.buf), ("spans".into(), vec![5; 3])],
+                },
+                batch(1)
+            ]
+        );
+        assert_eq!(spool.counters(), (2, 0));
+        // A damaged version 1 body is counted, not sent.
+        let bad = ShardInserts {
+            tables: vec![("metrics".into(), v1.buf[..v1.buf.len() - 1].to_vec())],
+        };
+        let frame = encode_kind(FRAME_KIND_V1, &bad).unwrap();
+        spool.log.lock().append(&frame, seglog::now_ms()).unwrap();
+        spool.replay(|_| panic!("nothing to send")).unwrap();
+        assert_eq!(spool.counters(), (2, 1));
     }
 }
