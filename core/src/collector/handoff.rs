@@ -86,19 +86,6 @@ impl Handoff {
         }
     }
 
-    /// A recycled buffer from the pool. When the pool is empty the
-    /// collector is rung (at most once until it wakes: the bell holds one
-    /// ring) so that it drains the queue and refills the pool, instead of
-    /// every transaction of a burst allocating a buffer that the collector
-    /// then frees; a wake-up per pool's worth of transactions at most.
-    pub fn take_pooled(&self) -> Option<Box<RawTransaction>> {
-        let taken = self.pool.try_recv().ok();
-        if taken.is_none() {
-            let _ = self.wake.try_send(());
-        }
-        taken
-    }
-
     /// Queues a metric sample set or an active snapshot unless the queue is
     /// full (then it is dropped and counted); never blocks.
     pub fn try_send_sampled(&self, set: Sampled) -> bool {

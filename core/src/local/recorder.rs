@@ -559,7 +559,7 @@ pub(crate) fn take_buffer(steps: usize, attrs: usize) -> Box<RawTransaction> {
     with_local(None, |l| {
         l.spare
             .take()
-            .or_else(|| refresh_link(&mut l.link).and_then(|h| h.take_pooled()))
+            .or_else(|| refresh_link(&mut l.link).and_then(|h| h.pool.try_recv().ok()))
     })
     .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(steps, attrs)))
 }
