@@ -65,6 +65,29 @@ def main():
             else:
                 cells.append("–")
         print(f"| {label} | " + " | ".join(cells) + " |")
+    print(f"\nosprey, each build / {labels[0]} in the same round (paired): median [min–max]\n")
+    print("| build | " + " | ".join(f"n={n}" for n in ns) + " |")
+    print("|---" + "|---:" * len(ns) + "|")
+    rounds = {}
+    for path in sys.argv[1:]:
+        for label, r in runs_of(path):
+            rounds.setdefault((path, round_no(path, label, rounds)), {})[label] = r
+    for label in labels[1:]:
+        cells = []
+        for n in ns:
+            k = ("osprey", str(n))
+            rat = sorted(rs[label][k] / rs[labels[0]][k] for rs in rounds.values()
+                         if label in rs and labels[0] in rs and k in rs[label] and k in rs[labels[0]])
+            cells.append(f"{statistics.median(rat):.2f} [{rat[0]:.2f}–{rat[-1]:.2f}]" if rat else "–")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def round_no(path, label, rounds):
+    """The first round of `path` that has no run of `label` yet."""
+    i = 0
+    while label in rounds.get((path, i), {}):
+        i += 1
+    return i
 
 
 if __name__ == "__main__":
