@@ -12,6 +12,8 @@ from compare_table import parse
 
 NS = ["1", "10", "100", "1000"]
 TS = ["t=1", "t=2"]
+# Those present in the runs are shown.
+LIBS = ["osprey", "fastrace", "tracing_otel", "tracing_registry", "otel_sdk"]
 
 
 def spans(n):
@@ -29,8 +31,9 @@ def main():
         else:
             lines.append(line)
     med = {}
+    libs = [lib for lib in LIBS if any((lib, "1", "t=1") in r for rs in runs.values() for r in rs)]
     for kind, rs in runs.items():
-        for lib in ["osprey", "fastrace"]:
+        for lib in libs:
             for n in NS:
                 for t in TS:
                     vals = [r[(lib, n, t)] / spans(n) for r in rs if (lib, n, t) in r]
@@ -40,12 +43,23 @@ def main():
     print("| build | library | " + " | ".join(f"n={n} {t}" for n, t in cols) + " |")
     print("|---|---" + "|---:" * len(cols) + "|")
     for kind in ["base", "branch"]:
-        for lib in ["osprey", "fastrace"]:
+        for lib in libs:
             print(f"| {kind} | {lib} | " + " | ".join(f"{med[(kind, lib, n, t)]:.1f}" for n, t in cols) + " |")
         print(f"| {kind} | **osprey / fastrace** | " + " | ".join(
             f"{med[(kind, 'osprey', n, t)] / med[(kind, 'fastrace', n, t)]:.2f}" for n, t in cols) + " |")
     print("| | **osprey branch / base** | " + " | ".join(
         f"{med[('branch', 'osprey', n, t)] / med[('base', 'osprey', n, t)]:.2f}" for n, t in cols) + " |")
+    print("\nosprey / fastrace per run (same process): median [min–max]\n")
+    print("| build | " + " | ".join(f"n={n} {t}" for n, t in cols) + " |")
+    print("|---" + "|---:" * len(cols) + "|")
+    for kind, rs in runs.items():
+        cells = []
+        for n, t in cols:
+            k = (n, t)
+            rat = sorted(r[("osprey",) + k] / r[("fastrace",) + k]
+                         for r in rs if ("osprey",) + k in r and ("fastrace",) + k in r)
+            cells.append(f"{statistics.median(rat):.2f} [{rat[0]:.2f}–{rat[-1]:.2f}]")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

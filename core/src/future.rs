@@ -172,8 +172,13 @@ impl AsyncTransaction {
     }
 
     fn finish(&mut self, cancelled: bool) -> Option<Handover> {
+        self.finish_at(clock::now(), cancelled)
+    }
+
+    /// Ends it at `end` (ticks), a clock read its caller made anyway.
+    fn finish_at(&mut self, end: u64, cancelled: bool) -> Option<Handover> {
         let txn = self.txn.take()?;
-        txn.end(clock::now(), self.polled.then_some(self.busy), cancelled)
+        txn.end(end, self.polled.then_some(self.busy), cancelled)
     }
 }
 
@@ -390,12 +395,19 @@ impl StepHandle {
     }
 
     fn finish(&mut self, busy: Option<u64>, cancelled: bool) {
+        if self.txn.is_some() {
+            self.finish_at(clock::now(), busy, cancelled);
+        }
+    }
+
+    /// Ends the step at `end` (ticks), a clock read its caller made anyway.
+    fn finish_at(&mut self, end: u64, busy: Option<u64>, cancelled: bool) {
         let Some(txn) = self.txn.take() else { return };
         txn.finish_step(FinishedStep {
             key: self.key,
             parent: self.parent,
             start: self.start,
-            end: clock::now(),
+            end,
             busy,
             name: self.name,
             kind: self.kind,
@@ -501,11 +513,13 @@ impl<F: Future> Future for InTransaction<F> {
             let _context = ContextGuard::new(shared, NO_STEP);
             this.inner.poll(cx)
         };
-        this.txn.busy += clock::now().saturating_sub(start);
+        // One clock read ends the poll and, when done, the transaction.
+        let now = clock::now();
+        this.txn.busy += now.saturating_sub(start);
         this.txn.polled = true;
         if out.is_ready() {
             *this.done = true;
-            this.txn.finish(false);
+            this.txn.finish_at(now, false);
         }
         out
     }
@@ -546,10 +560,11 @@ impl<F: Future> Future for InStep<F> {
             let _context = ContextGuard::new(txn, this.step.key);
             this.inner.poll(cx)
         };
-        *this.busy += clock::now().saturating_sub(start);
+        let now = clock::now();
+        *this.busy += now.saturating_sub(start);
         *this.polled = true;
         if out.is_ready() {
-            this.step.finish(Some(*this.busy), false);
+            this.step.finish_at(now, Some(*this.busy), false);
         }
         out
     }

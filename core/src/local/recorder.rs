@@ -548,14 +548,20 @@ pub(crate) fn new_span_id() -> SpanId {
 }
 
 /// An empty transaction buffer: this thread's spare, one from the pool, or
-/// a new one.
-pub(crate) fn take_buffer() -> Box<RawTransaction> {
+/// a new one with room for `steps` steps and `attrs` attributes.
+///
+/// The caller knows the sizes (a shared transaction is assembled once it
+/// ended), so a new buffer is made to measure: a few small allocations
+/// that the allocator serves from its free lists, rather than a
+/// [`FRESH_STEPS`] buffer of kilobytes. Under a burst the pool runs dry and
+/// every transaction takes a new buffer, so this is the common case then.
+pub(crate) fn take_buffer(steps: usize, attrs: usize) -> Box<RawTransaction> {
     with_local(None, |l| {
         l.spare
             .take()
             .or_else(|| refresh_link(&mut l.link).and_then(|h| h.pool.try_recv().ok()))
     })
-    .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(FRESH_STEPS, FRESH_ATTRS)))
+    .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(steps, attrs)))
 }
 
 /// Hands a finished transaction to the collector (never blocks); keeps the

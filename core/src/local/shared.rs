@@ -383,7 +383,13 @@ impl SharedTxn {
         if self.ended.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let mut raw = recorder::take_buffer();
+        // Sized for what it usually holds: every kept step with its busy
+        // time, the attributes and errors accepted, and the transaction's
+        // busy time, cancelled and unfinished marks (cancelled steps'
+        // flags, rare, grow it).
+        let steps = self.next_key.load(Ordering::Relaxed).min(self.max_steps) as usize;
+        let extras = self.extras.load(Ordering::Relaxed) as usize;
+        let mut raw = recorder::take_buffer(steps, steps + extras + 3);
         if let Some(busy) = busy {
             raw.attrs.push(RawAttr {
                 step: NO_STEP,
