@@ -44,5 +44,6 @@ public final class ExecutorLibrary extends Library {
                 new String[] {"execute(Ljava/lang/Runnable;)V", "submit(Ljava/util/concurrent/Callable;)V"});
         ExecutorInstrumentation.rewriteHint(new ClassReader(code));
         JdkExecutorInstrumentation.rewriteVirtualThread(new ClassReader(code));
+        JdkExecutorInstrumentation.rewriteThread(new ClassReader(code));
     }
 }
