@@ -15,6 +15,7 @@ import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.springdata.SpringDataLibrary;
 import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
+import io.osprey.agent.lib.thymeleaf.ThymeleafLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
 import io.osprey.agent.lib.views.ViewsLibrary;
@@ -50,6 +51,7 @@ public final class Libraries {
                 new OkHttpLibrary(),
                 new SpringMvcLibrary(),
                 new ViewsLibrary(),
+                new ThymeleafLibrary(),
                 new JaxrsResourcesLibrary(),
                 new SpringDataLibrary(),
                 new HibernateLibrary()));
