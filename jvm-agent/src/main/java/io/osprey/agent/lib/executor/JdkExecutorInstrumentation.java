@@ -71,9 +71,18 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
             JdkModules.readBridge(inst, Tasks.class, "java.base", null, "java.util.concurrent");
             // ... and java.lang, where a plain thread's target is read.
             JdkModules.readBridge(inst, Tasks.class, "java.base", null, "java.lang");
-            JdkModules.addAndRetransform(inst, this, CLASSES.keySet());
+            java.util.Set<String> executors = new java.util.HashSet<String>(CLASSES.keySet());
+            executors.remove(THREAD);
+            JdkModules.addAndRetransform(inst, this, executors);
         } catch (Throwable t) {
             logOnce("cannot instrument the JDK's executors: " + AgentPremain.oneLine(t));
+            return;
+        }
+        try {
+            // On its own: a failure leaves the executors instrumented.
+            inst.retransformClasses(Thread.class);
+        } catch (Throwable t) {
+            logOnce("cannot instrument Thread.start: " + AgentPremain.oneLine(t));
         }
     }
 
@@ -171,13 +180,9 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
 
                     @Override
                     protected void emitExitError() {
-                        if (start) {
-                            loadThis();
-                            visitMethodInsn(INVOKESTATIC, tasks, "threadStartFailed",
-                                    "(Ljava/lang/Throwable;JLjava/lang/Object;)V", false);
-                        } else {
-                            visitMethodInsn(INVOKESTATIC, tasks, "threadRunError", "(Ljava/lang/Throwable;J)V", false);
-                        }
+                        // The handler's frame has only the handle: no `this` here.
+                        visitMethodInsn(INVOKESTATIC, tasks, start ? "threadStartFailed" : "threadRunError",
+                                "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

@@ -439,24 +439,32 @@ public final class Tasks {
             if (STARTED.putIfAbsent((Thread) thread, task) != null) {
                 return 0L; // started twice while pending: the new task's fork goes back once it is garbage
             }
+            STARTING.set((Thread) thread);
             return 1L;
         } catch (Throwable t) {
             return 0L;
         }
     }
 
-    /** Normal exit of {@code Thread.start()}. */
+    /** The thread this thread is starting, between {@link #threadStarting} and its exit. */
+    private static final ThreadLocal<Thread> STARTING = new ThreadLocal<Thread>();
+
+    /** Normal exit of {@code Thread.start()}: the task waits for {@code run()}. */
     public static void threadStarted(long handle) {
-        // the task waits for run()
+        if (handle != 0L) {
+            STARTING.remove();
+        }
     }
 
-    /** {@code Thread.start()} threw (the thread never runs): its fork goes back. */
-    public static void threadStartFailed(Throwable thrown, long handle, Object thread) {
-        if (handle == 0L || thread == null) {
+    /** {@code Thread.start()} threw (the thread never runs): its fork goes back. The caller rethrows. */
+    public static void threadStartFailed(Throwable thrown, long handle) {
+        if (handle == 0L) {
             return;
         }
         try {
-            Task task = STARTED.remove(thread);
+            Thread thread = STARTING.get();
+            STARTING.remove();
+            Task task = thread == null ? null : STARTED.remove(thread);
             if (task != null) {
                 long cell = task.pending.take();
                 PENDING.remove(task.pending);
