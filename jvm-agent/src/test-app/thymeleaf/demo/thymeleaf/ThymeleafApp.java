@@ -9,11 +9,12 @@ import org.springframework.stereotype.Controller;
 import org.springframework.ui.Model;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.ResponseBody;
 
 /**
  * A Spring Boot MVC application rendering Thymeleaf templates ({@code templates/*.html} on the
  * class path): a page with a fragment, and a template whose expression fails. Prints {@code
- * port=N} once it listens on 127.0.0.1.
+ * port=N} once it listens on 127.0.0.1; {@code /exit} stops it.
  */
 @SpringBootApplication
 @Controller
@@ -45,5 +46,21 @@ public class ThymeleafApp {
     @GetMapping("/broken")
     public String broken() {
         return "broken";
+    }
+
+    /** Answers, then stops the application (the test's way out). */
+    @GetMapping("/exit")
+    @ResponseBody
+    public String exit() {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+            System.exit(0);
+        });
+        t.start();
+        return "bye";
     }
 }
