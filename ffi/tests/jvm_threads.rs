@@ -48,7 +48,19 @@ fn app_classes() -> &'static Path {
 }
 
 fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    let cmd = common::java::java(jdk, jvm_args, app_classes(), "demo.threads.ThreadsApp", &[]);
+    run_main(
+        jdk,
+        jvm_args,
+        app_classes(),
+        "demo.threads.ThreadsApp",
+        name,
+    )
+}
+
+/// Runs `main` of `classes`; its standard output, once it exited 0 with no
+/// complaint from the agent.
+fn run_main(jdk: &Path, jvm_args: &[String], classes: &Path, main: &str, name: &str) -> String {
+    let cmd = common::java::java(jdk, jvm_args, classes, main, &[]);
     let out = common::java::run_java(cmd, name);
     assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
     assert!(
@@ -245,21 +257,13 @@ fn scheduled_classes() -> &'static Path {
 }
 
 fn run_scheduled(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    let cmd = common::java::java(
+    run_main(
         jdk,
         jvm_args,
         scheduled_classes(),
         "demo.threads.ScheduledApp",
-        &[],
-    );
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
-    assert!(
-        !out.stderr.contains("osprey:"),
-        "{name}: the agent complained: {}",
-        out.stderr
-    );
-    out.stdout
+        name,
+    )
 }
 
 /// The one task span named `task` directly under `parent`, with the

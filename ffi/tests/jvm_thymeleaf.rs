@@ -32,7 +32,8 @@ fn agent_jar() -> &'static Path {
 fn libs() -> &'static [PathBuf] {
     static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
     LIBS.get_or_init(|| {
-        let dir = common::stores::maven_dependencies("ffi/tests/thymeleaf-app", "jvm-thymeleaf-libs");
+        let dir =
+            common::stores::maven_dependencies("ffi/tests/thymeleaf-app", "jvm-thymeleaf-libs");
         let mut jars: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -57,8 +58,11 @@ fn app_classes() -> &'static Path {
         std::fs::create_dir_all(classes.join("templates")).unwrap();
         for entry in std::fs::read_dir(templates).unwrap() {
             let path = entry.unwrap().path();
-            std::fs::copy(&path, classes.join("templates").join(path.file_name().unwrap()))
-                .unwrap();
+            std::fs::copy(
+                &path,
+                classes.join("templates").join(path.file_name().unwrap()),
+            )
+            .unwrap();
         }
         classes
     })
