@@ -418,3 +418,117 @@ fn delayed_periodic_and_thread_started_work() {
         scheduled_through_agent(&jdk, label);
     }
 }
+
+const SPRING_TASK: &str = "async demo.threads.SpringSchedulerApp$$Lambda";
+const SPRING_WORK: &str = "demo.threads.SpringSchedulerApp.work(java.lang.String)";
+const SPRING_TICK: &str = "demo.threads.SpringSchedulerApp.tick()";
+
+/// Spring's scheduler and what it needs, from Maven Central.
+const SPRING: [(&str, &str); 4] = [
+    (
+        "org.springframework:spring-context:6.2.12",
+        "spring-context-6.2.12.jar",
+    ),
+    (
+        "org.springframework:spring-core:6.2.12",
+        "spring-core-6.2.12.jar",
+    ),
+    (
+        "org.springframework:spring-beans:6.2.12",
+        "spring-beans-6.2.12.jar",
+    ),
+    (
+        "org.springframework:spring-jcl:6.2.12",
+        "spring-jcl-6.2.12.jar",
+    ),
+];
+
+#[test]
+fn spring_task_scheduler_delayed_and_periodic() {
+    let libs = common::java::maven_artifacts(&SPRING, "jvm-spring-scheduler-libs");
+    let classes = common::java::compile_app(
+        "jvm-agent/src/test-app/threads/demo/threads",
+        &["SpringSchedulerApp.java"],
+        &libs,
+        "jvm-spring-scheduler-classes",
+    );
+    let class_path = common::java::class_path(&classes, &libs);
+    let main = "demo.threads.SpringSchedulerApp";
+    for (jdk, label) in jdks() {
+        let expected = run_main(
+            &jdk,
+            &[],
+            Path::new(&class_path),
+            main,
+            &format!("spring-scheduler-plain-{label}"),
+        );
+        assert_eq!(expected, "later true\nperiodic true\n");
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.methods=demo.threads.SpringSchedulerApp.*,\
+             hook.transactions=demo.threads.SpringSchedulerApp.request*,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=spring-scheduler",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let out = run_main(
+            &jdk,
+            &[agent],
+            Path::new(&class_path),
+            main,
+            &format!("spring-scheduler-agent-{label}"),
+        );
+        assert_eq!(out, expected, "{label}: output changed under the agent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let spans = loop {
+            let spans = common::java::received(&receiver);
+            let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+            if (roots >= 2 && spans.iter().any(|s| s.name == SPRING_TASK))
+                || Instant::now() >= deadline
+            {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+
+        // Named after the application's task inside Spring's wrapper, run
+        // after its request ended, linked to it.
+        let later = root(&spans, "requestLater", label);
+        let task = spans
+            .iter()
+            .find(|s| s.parent_span_id == later.span_id && s.name == SPRING_TASK)
+            .unwrap_or_else(|| panic!("{label}: the delayed task: {names:?}"));
+        assert_eq!(task.trace_id, later.trace_id, "{label}");
+        assert!(
+            task.end_time_unix_nano > later.end_time_unix_nano,
+            "{label}"
+        );
+        assert!(
+            str_attr(&task.attributes, "thread.name")
+                .is_some_and(|n| n.starts_with("spring-scheduler-")),
+            "{label}: {task:?}"
+        );
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.parent_span_id == task.span_id && s.name == SPRING_WORK),
+            "{label}: {names:?}"
+        );
+
+        // Periodic (fixed rate, trigger): nothing chained onto the request.
+        let periodic = root(&spans, "requestPeriodic", label);
+        assert!(
+            !spans
+                .iter()
+                .any(|s| s.trace_id == periodic.trace_id && s.span_id != periodic.span_id),
+            "{label}: periodic runs chained onto their request: {names:?}"
+        );
+        assert!(
+            !spans.iter().any(|s| s.name == SPRING_TICK),
+            "{label}: {names:?}"
+        );
+        let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+        assert_eq!(roots, 2, "{label}: {names:?}");
+    }
+}
