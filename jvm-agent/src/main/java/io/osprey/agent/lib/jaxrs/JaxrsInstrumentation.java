@@ -9,7 +9,7 @@ import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.commons.AdviceAdapter;
 
 /**
- * JAX-RS on RESTEasy (3 to 6: at the start of {@code ResourceMethodInvoker.invoke(request,
+ * JAX-RS on RESTEasy (4 to 6: at the start of {@code ResourceMethodInvoker.invoke(request,
  * response, target)}, {@link Jaxrs#resteasyRoute}) and on Jersey (2.x {@code javax}, 3.x and
  * 4.x {@code jakarta}: the server types are Jersey's own): at the start of {@code ResourceMethodInvoker.apply(RequestProcessingContext)},
  * when the request has been routed to its resource method, the matched {@code @Path} templates
@@ -21,7 +21,7 @@ public final class JaxrsInstrumentation extends LibraryInstrumentation {
             + "Lorg/glassfish/jersey/server/ContainerResponse;";
     static final String JAXRS = "io/osprey/agent/lib/jaxrs/Jaxrs";
 
-    /** RESTEasy 3 to 6 (WildFly 10 to 39, javax and jakarta). */
+    /** RESTEasy 4 to 6 (WildFly 19 to 39, javax and jakarta). */
     static final String RESTEASY_INVOKER = "org/jboss/resteasy/core/ResourceMethodInvoker";
     static final String RESTEASY_INVOKE_PREFIX =
             "(Lorg/jboss/resteasy/spi/HttpRequest;Lorg/jboss/resteasy/spi/HttpResponse;Ljava/lang/Object;)";

@@ -10,7 +10,7 @@ import org.objectweb.asm.Opcodes;
 
 /**
  * Jersey 2 to 4: {@code AbstractJavaResourceMethodDispatcher.dispatch(resource, request)}, and
- * RESTEasy 3 to 6: {@code MethodInjectorImpl.invoke(request, response, target)}, each of which
+ * RESTEasy 4 to 6: {@code MethodInjectorImpl.invoke(request, response, target)}, each of which
  * calls a resource method, become a step {@code Resource.method} ({@link JaxrsResources#enter}).
  */
 public final class JaxrsResourcesInstrumentation extends LibraryInstrumentation {
@@ -18,7 +18,7 @@ public final class JaxrsResourcesInstrumentation extends LibraryInstrumentation 
     static final String DISPATCH_PREFIX = "(Ljava/lang/Object;Lorg/glassfish/jersey/server/ContainerRequest;)";
     static final String RESOURCES = "io/osprey/agent/lib/jaxrsresources/JaxrsResources";
 
-    /** RESTEasy 3 to 6: {@code MethodInjectorImpl.invoke(request, response, target)}. */
+    /** RESTEasy 4 to 6: {@code MethodInjectorImpl.invoke(request, response, target)}. */
     static final String RESTEASY_INJECTOR = "org/jboss/resteasy/core/MethodInjectorImpl";
     static final String RESTEASY_INVOKE = "(Lorg/jboss/resteasy/spi/HttpRequest;Lorg/jboss/resteasy/spi/HttpResponse;"
             + "Ljava/lang/Object;)Ljava/lang/Object;";
