@@ -8,7 +8,8 @@
 //! with the command alone, with `db.system=redis`, `db.operation.name` and
 //! the server; keys and values appear nowhere; an error reply marks its
 //! step. Through Lettuce (synchronous and asynchronous API) the same, each
-//! step ending when its command completes on Lettuce's own thread.
+//! step ending when its command completes on Lettuce's own thread, with the
+//! connection's `server.address` and `server.port`.
 //!
 //! Kafka (a single-node KRaft broker run from the Kafka jars): each send
 //! in a transaction is a step `<topic> publish` whose `traceparent` the
@@ -485,6 +486,16 @@ fn lettuce_on_redis() {
             assert_eq!(
                 str_attr(&s.attributes, "db.operation.name"),
                 Some(s.name.as_str())
+            );
+            assert_eq!(
+                str_attr(&s.attributes, "server.address"),
+                Some("127.0.0.1"),
+                "{label}: {s:?}"
+            );
+            assert_eq!(
+                int_attr(&s.attributes, "server.port"),
+                Some(i64::from(redis.port)),
+                "{label}: {s:?}"
             );
             let failed = common::java::status_code(s) == 2;
             assert_eq!(

@@ -48,7 +48,19 @@ fn app_classes() -> &'static Path {
 }
 
 fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    let cmd = common::java::java(jdk, jvm_args, app_classes(), "demo.threads.ThreadsApp", &[]);
+    run_main(
+        jdk,
+        jvm_args,
+        app_classes(),
+        "demo.threads.ThreadsApp",
+        name,
+    )
+}
+
+/// Runs `main` of `classes`; its standard output, once it exited 0 with no
+/// complaint from the agent.
+fn run_main(jdk: &Path, jvm_args: &[String], classes: &Path, main: &str, name: &str) -> String {
+    let cmd = common::java::java(jdk, jvm_args, classes, main, &[]);
     let out = common::java::run_java(cmd, name);
     assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
     assert!(
@@ -222,5 +234,301 @@ fn threads_through_agent(jdk: &Path, label: &str) {
 fn pooled_async_and_virtual_thread_work_is_recorded_in_its_transaction() {
     for (jdk, label) in jdks() {
         threads_through_agent(&jdk, label);
+    }
+}
+
+const SCHEDULED_TASK: &str = "async demo.threads.ScheduledApp$$Lambda";
+const SCHEDULED_WORK: &str = "demo.threads.ScheduledApp.work(java.lang.String)";
+const HOP_TASK: &str = "async demo.threads.ScheduledApp$Hop";
+const HOP: &str = "demo.threads.ScheduledApp.hop()";
+const TICK: &str = "demo.threads.ScheduledApp.tick()";
+const SCHEDULED_UNTRACED: &str = "demo.threads.ScheduledApp.untraced()";
+
+fn scheduled_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        common::java::compile_app(
+            "jvm-agent/src/test-app/threads/demo/threads",
+            &["ScheduledApp.java"],
+            &[],
+            "jvm-scheduled-classes",
+        )
+    })
+}
+
+fn run_scheduled(jdk: &Path, jvm_args: &[String], name: &str) -> String {
+    run_main(
+        jdk,
+        jvm_args,
+        scheduled_classes(),
+        "demo.threads.ScheduledApp",
+        name,
+    )
+}
+
+/// The one task span named `task` directly under `parent`, with the
+/// worker's `work` step inside it and the worker thread `thread`.
+fn task_with_work<'a>(
+    spans: &'a [Span],
+    parent: &Span,
+    task: &str,
+    thread: &str,
+    label: &str,
+) -> &'a Span {
+    let found: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == parent.span_id && s.name == task)
+        .collect();
+    assert_eq!(found.len(), 1, "{label}: {task} under {}", parent.name);
+    let t = found[0];
+    assert_eq!(t.trace_id, parent.trace_id, "{label}: same trace");
+    assert_eq!(
+        str_attr(&t.attributes, "thread.name"),
+        Some(thread),
+        "{label}: {t:?}"
+    );
+    assert!(
+        t.start_time_unix_nano >= parent.start_time_unix_nano,
+        "{label}"
+    );
+    t
+}
+
+fn scheduled_through_agent(jdk: &Path, label: &str) {
+    let expected = run_scheduled(jdk, &[], &format!("scheduled-plain-{label}"));
+    assert_eq!(
+        expected,
+        "delayed later true\nperiodic true\nchain true\nthread thread\nthread late true\n\
+         lazy lazy\nlazy outside outside\n"
+    );
+    let receiver = Receiver::start();
+    let agent = format!(
+        "-javaagent:{}=hook.methods=demo.threads.ScheduledApp.*,\
+         hook.transactions=demo.threads.ScheduledApp.request*,exporter=otlp,\
+         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=scheduled",
+        agent_jar().display(),
+        receiver.port()
+    );
+    let out = run_scheduled(jdk, &[agent], &format!("scheduled-agent-{label}"));
+    assert_eq!(out, expected, "{label}: output changed under the agent");
+
+    // Requests; lambda tasks (2 delayed, 2 threads, 1 lazy pool) and one hop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans = loop {
+        let spans = common::java::received(&receiver);
+        let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+        let tasks = spans.iter().filter(|s| s.name == SCHEDULED_TASK).count();
+        let hops = spans.iter().filter(|s| s.name == HOP_TASK).count();
+        if (roots >= 6 && tasks >= 5 && hops >= 1) || Instant::now() >= deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let names: Vec<(&str, &str)> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                str_attr(&s.attributes, "thread.name").unwrap_or(""),
+            )
+        })
+        .collect();
+    let has_work = |t: &Span| {
+        spans
+            .iter()
+            .any(|s| s.parent_span_id == t.span_id && s.name == SCHEDULED_WORK)
+    };
+
+    // Delayed tasks run after their request ended: linked to it, each with
+    // its own step.
+    let delayed = root(&spans, "requestDelayed", label);
+    let tasks: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == delayed.span_id && s.name == SCHEDULED_TASK)
+        .collect();
+    assert_eq!(tasks.len(), 2, "{label}: {names:?}");
+    for t in &tasks {
+        assert_eq!(t.trace_id, delayed.trace_id, "{label}");
+        assert!(t.end_time_unix_nano > delayed.end_time_unix_nano, "{label}");
+        assert_eq!(
+            str_attr(&t.attributes, "thread.name"),
+            Some("app-scheduler")
+        );
+        assert!(has_work(t), "{label}: {names:?}");
+    }
+
+    // Periodic tasks carry nothing: no run is recorded, the request's trace
+    // holds the request alone.
+    let periodic = root(&spans, "requestPeriodic", label);
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.trace_id == periodic.trace_id && s.span_id != periodic.span_id),
+        "{label}: periodic runs chained onto their request: {names:?}"
+    );
+    assert!(!spans.iter().any(|s| s.name == TICK), "{label}: {names:?}");
+
+    // A task that schedules itself again: its first run only.
+    let chain = root(&spans, "requestChain", label);
+    let hop = task_with_work(&spans, chain, HOP_TASK, "app-scheduler", label);
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.parent_span_id == hop.span_id && s.name == HOP),
+        "{label}: {names:?}"
+    );
+    assert_eq!(
+        spans.iter().filter(|s| s.name == HOP).count(),
+        1,
+        "{label}: later runs chained: {names:?}"
+    );
+    assert_eq!(
+        spans.iter().filter(|s| s.name == HOP_TASK).count(),
+        1,
+        "{label}"
+    );
+
+    // new Thread(r).start(): joined, a step inside its request; outliving
+    // it, linked to it.
+    let thread = root(&spans, "requestThread()", label);
+    let t = task_with_work(&spans, thread, SCHEDULED_TASK, "app-thread", label);
+    assert!(within(t, thread), "{label}");
+    assert!(has_work(t), "{label}: {names:?}");
+    let late = root(&spans, "requestThreadLate", label);
+    let t = task_with_work(&spans, late, SCHEDULED_TASK, "app-thread-late", label);
+    assert!(t.end_time_unix_nano > late.end_time_unix_nano, "{label}");
+    assert!(has_work(t), "{label}: {names:?}");
+
+    // A pool's worker thread started inside a request is not the request's:
+    // its task is (through the executor), its later work outside is nothing.
+    let lazy = root(&spans, "requestLazyPool", label);
+    let t = task_with_work(&spans, lazy, SCHEDULED_TASK, "lazy-pool", label);
+    assert!(has_work(t), "{label}: {names:?}");
+    assert!(
+        !spans.iter().any(|s| s.name == SCHEDULED_UNTRACED),
+        "{label}: context leaked into the pool: {names:?}"
+    );
+    let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+    assert_eq!(roots, 6, "{label}: {names:?}");
+}
+
+#[test]
+fn delayed_periodic_and_thread_started_work() {
+    for (jdk, label) in jdks() {
+        scheduled_through_agent(&jdk, label);
+    }
+}
+
+const SPRING_TASK: &str = "async demo.threads.SpringSchedulerApp$$Lambda";
+const SPRING_WORK: &str = "demo.threads.SpringSchedulerApp.work(java.lang.String)";
+const SPRING_TICK: &str = "demo.threads.SpringSchedulerApp.tick()";
+
+/// Spring's scheduler and what it needs, from Maven Central.
+const SPRING: [(&str, &str); 4] = [
+    (
+        "org.springframework:spring-context:6.2.12",
+        "spring-context-6.2.12.jar",
+    ),
+    (
+        "org.springframework:spring-core:6.2.12",
+        "spring-core-6.2.12.jar",
+    ),
+    (
+        "org.springframework:spring-beans:6.2.12",
+        "spring-beans-6.2.12.jar",
+    ),
+    (
+        "org.springframework:spring-jcl:6.2.12",
+        "spring-jcl-6.2.12.jar",
+    ),
+];
+
+#[test]
+fn spring_task_scheduler_delayed_and_periodic() {
+    let libs = common::java::maven_artifacts(&SPRING, "jvm-spring-scheduler-libs");
+    let classes = common::java::compile_app(
+        "jvm-agent/src/test-app/threads/demo/threads",
+        &["SpringSchedulerApp.java"],
+        &libs,
+        "jvm-spring-scheduler-classes",
+    );
+    let class_path = common::java::class_path(&classes, &libs);
+    let main = "demo.threads.SpringSchedulerApp";
+    for (jdk, label) in jdks() {
+        let expected = run_main(
+            &jdk,
+            &[],
+            Path::new(&class_path),
+            main,
+            &format!("spring-scheduler-plain-{label}"),
+        );
+        assert_eq!(expected, "later true\nperiodic true\n");
+        let receiver = Receiver::start();
+        let agent = format!(
+            "-javaagent:{}=hook.methods=demo.threads.SpringSchedulerApp.*,\
+             hook.transactions=demo.threads.SpringSchedulerApp.request*,exporter=otlp,\
+             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=spring-scheduler",
+            agent_jar().display(),
+            receiver.port()
+        );
+        let out = run_main(
+            &jdk,
+            &[agent],
+            Path::new(&class_path),
+            main,
+            &format!("spring-scheduler-agent-{label}"),
+        );
+        assert_eq!(out, expected, "{label}: output changed under the agent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let spans = loop {
+            let spans = common::java::received(&receiver);
+            let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+            if (roots >= 2 && spans.iter().any(|s| s.name == SPRING_TASK))
+                || Instant::now() >= deadline
+            {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+
+        // Named after the application's task inside Spring's wrapper, run
+        // after its request ended, linked to it.
+        let later = root(&spans, "requestLater", label);
+        let task = spans
+            .iter()
+            .find(|s| s.parent_span_id == later.span_id && s.name == SPRING_TASK)
+            .unwrap_or_else(|| panic!("{label}: the delayed task: {names:?}"));
+        assert_eq!(task.trace_id, later.trace_id, "{label}");
+        assert!(
+            task.end_time_unix_nano > later.end_time_unix_nano,
+            "{label}"
+        );
+        assert!(
+            str_attr(&task.attributes, "thread.name")
+                .is_some_and(|n| n.starts_with("spring-scheduler-")),
+            "{label}: {task:?}"
+        );
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.parent_span_id == task.span_id && s.name == SPRING_WORK),
+            "{label}: {names:?}"
+        );
+
+        // Periodic (fixed rate, trigger): nothing chained onto the request.
+        let periodic = root(&spans, "requestPeriodic", label);
+        assert!(
+            !spans
+                .iter()
+                .any(|s| s.trace_id == periodic.trace_id && s.span_id != periodic.span_id),
+            "{label}: periodic runs chained onto their request: {names:?}"
+        );
+        assert!(
+            !spans.iter().any(|s| s.name == SPRING_TICK),
+            "{label}: {names:?}"
+        );
+        let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+        assert_eq!(roots, 2, "{label}: {names:?}");
     }
 }

@@ -16,6 +16,7 @@ import io.osprey.agent.lib.servlet.ServletLibrary;
 import io.osprey.agent.lib.springdata.SpringDataLibrary;
 import io.osprey.agent.lib.springmvc.SpringMvcLibrary;
 import io.osprey.agent.lib.springwebflux.SpringWebFluxLibrary;
+import io.osprey.agent.lib.thymeleaf.ThymeleafLibrary;
 import io.osprey.agent.lib.tomcat.TomcatLibrary;
 import io.osprey.agent.lib.undertow.UndertowLibrary;
 import io.osprey.agent.lib.views.ViewsLibrary;
@@ -56,6 +57,7 @@ public final class Libraries {
                 new SpringWebFluxLibrary(),
                 new WebClientLibrary(),
                 new ViewsLibrary(),
+                new ThymeleafLibrary(),
                 new JaxrsResourcesLibrary(),
                 new SpringDataLibrary(),
                 new HibernateLibrary()));

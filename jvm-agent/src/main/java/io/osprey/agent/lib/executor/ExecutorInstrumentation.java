@@ -38,6 +38,13 @@ public final class ExecutorInstrumentation extends LibraryInstrumentation {
         CLASSES = Collections.unmodifiableMap(m);
     }
 
+    /** {@code ScheduledExecutorService.schedule} of a delayed {@code Runnable}: {@link Tasks#wrapDelayed}. */
+    static final String SCHEDULE_RUNNABLE =
+            "schedule(" + RUNNABLE + "JLjava/util/concurrent/TimeUnit;)Ljava/util/concurrent/ScheduledFuture;";
+    /** The same for a {@code Callable}: {@link Tasks#wrapDelayedCallable}. */
+    static final String SCHEDULE_CALLABLE =
+            "schedule(" + CALLABLE + "JLjava/util/concurrent/TimeUnit;)Ljava/util/concurrent/ScheduledFuture;";
+
     static final String SPRING_ASYNC = "org/springframework/aop/interceptor/AsyncExecutionInterceptor";
     static final String SPRING_ASYNC_INVOKE =
             "invoke(Lorg/aopalliance/intercept/MethodInvocation;)Ljava/lang/Object;";
@@ -54,7 +61,8 @@ public final class ExecutorInstrumentation extends LibraryInstrumentation {
     /**
      * The class with the first argument of each of {@code methods} ({@code name + desc}; a
      * {@code Runnable} or a {@code Callable}) replaced on entry by {@link Tasks#wrap} or {@link
-     * Tasks#wrapCallable} of it; null when none is declared. Public and non-public methods alike.
+     * Tasks#wrapCallable} of it ({@link Tasks#wrapDelayed} for {@link #SCHEDULE_RUNNABLE} and
+     * {@link #SCHEDULE_CALLABLE}); null when none is declared. Public and non-public methods alike.
      */
     public static byte[] wrapFirstArgument(ClassReader reader, final String[] methods) {
         return ClassRewriter.rewrite(reader, new MethodAdapter() {
@@ -73,6 +81,7 @@ public final class ExecutorInstrumentation extends LibraryInstrumentation {
                     return null;
                 }
                 final boolean callable = desc.startsWith("(" + CALLABLE);
+                final String suffix = key.equals(SCHEDULE_RUNNABLE) || key.equals(SCHEDULE_CALLABLE) ? "Delayed" : "";
                 if (!callable && !desc.startsWith("(" + RUNNABLE)) {
                     return null;
                 }
@@ -81,10 +90,11 @@ public final class ExecutorInstrumentation extends LibraryInstrumentation {
                     protected void onMethodEnter() {
                         loadArg(0);
                         if (callable) {
-                            visitMethodInsn(INVOKESTATIC, TASKS, "wrapCallable",
+                            visitMethodInsn(INVOKESTATIC, TASKS, "wrap" + suffix + "Callable",
                                     "(" + CALLABLE + ")" + CALLABLE, false);
                         } else {
-                            visitMethodInsn(INVOKESTATIC, TASKS, "wrap", "(" + RUNNABLE + ")" + RUNNABLE, false);
+                            visitMethodInsn(INVOKESTATIC, TASKS, "wrap" + suffix, "(" + RUNNABLE + ")" + RUNNABLE,
+                                    false);
                         }
                         storeArg(0);
                     }

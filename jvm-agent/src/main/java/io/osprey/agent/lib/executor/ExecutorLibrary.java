@@ -7,7 +7,8 @@ import org.objectweb.asm.ClassReader;
 
 /**
  * Context across threads ({@code instrument.executor}): work submitted inside a transaction to
- * the JDK's executors ({@link JdkExecutorInstrumentation}), Spring's task executors and {@code @Async}, and a
+ * the JDK's executors ({@link JdkExecutorInstrumentation}: immediate and delayed, never periodic),
+ * to a plain {@code new Thread(r).start()}, to Spring's task executors and {@code @Async}, and a
  * servlet's {@code AsyncContext.start} ({@link ExecutorInstrumentation}) is recorded where it
  * runs, as a step of the transaction or a linked child transaction ({@link Tasks}).
  */
@@ -44,5 +45,6 @@ public final class ExecutorLibrary extends Library {
                 new String[] {"execute(Ljava/lang/Runnable;)V", "submit(Ljava/util/concurrent/Callable;)V"});
         ExecutorInstrumentation.rewriteHint(new ClassReader(code));
         JdkExecutorInstrumentation.rewriteVirtualThread(new ClassReader(code));
+        JdkExecutorInstrumentation.rewriteThread(new ClassReader(code));
     }
 }

@@ -13,7 +13,8 @@ import org.objectweb.asm.ClassReader;
 /**
  * The JDK's executors, an explicit allow-list of platform classes ({@link #CLASSES}): {@code
  * ThreadPoolExecutor.execute} (which {@code submit} and {@code invokeAll} call), {@code
- * ScheduledThreadPoolExecutor}'s immediate {@code execute} and {@code submit}, {@code
+ * ScheduledThreadPoolExecutor}'s immediate {@code execute} and {@code submit} and its delayed
+ * {@code schedule} ({@link Tasks#wrapDelayed}; its periodic methods are left alone), {@code
  * ForkJoinPool}'s {@code execute} and {@code submit} of plain tasks (where {@code
  * CompletableFuture}'s async methods go; recursive {@code ForkJoinTask}s are left alone), the
  * thread-per-task executor of {@code CompletableFuture} (JDK 17 with one CPU for the common pool)
@@ -32,6 +33,9 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
     /** JDK 21+: its transaction follows a virtual thread from carrier to carrier. */
     static final String VIRTUAL_THREAD = "java/lang/VirtualThread";
 
+    /** {@code new Thread(r).start()}: {@link Tasks#threadStarting} and {@link Tasks#threadRun}. */
+    static final String THREAD = "java/lang/Thread";
+
     /** Exactly the classes this transformer changes, with the methods whose task it wraps. */
     static final Map<String, String[]> CLASSES;
 
@@ -42,7 +46,9 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
             "execute(" + RUN + ")V",
             "submit(" + RUN + ")Ljava/util/concurrent/Future;",
             "submit(" + RUN + "Ljava/lang/Object;)Ljava/util/concurrent/Future;",
-            "submit(" + CALL + ")Ljava/util/concurrent/Future;"});
+            "submit(" + CALL + ")Ljava/util/concurrent/Future;",
+            ExecutorInstrumentation.SCHEDULE_RUNNABLE,
+            ExecutorInstrumentation.SCHEDULE_CALLABLE});
         m.put("java/util/concurrent/ForkJoinPool", new String[] {
             "execute(" + RUN + ")V",
             "submit(" + RUN + ")Ljava/util/concurrent/ForkJoinTask;",
@@ -52,6 +58,7 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
         m.put("java/util/concurrent/ThreadPerTaskExecutor", new String[] {
             "execute(" + RUN + ")V", "submit(" + CALL + ")Ljava/util/concurrent/Future;"});
         m.put(VIRTUAL_THREAD, new String[0]);
+        m.put(THREAD, new String[0]);
         CLASSES = Collections.unmodifiableMap(m);
     }
 
@@ -62,9 +69,20 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
         try {
             // java.base reads the bridge and opens java.util.concurrent to it.
             JdkModules.readBridge(inst, Tasks.class, "java.base", null, "java.util.concurrent");
-            JdkModules.addAndRetransform(inst, this, CLASSES.keySet());
+            // ... and java.lang, where a plain thread's target is read.
+            JdkModules.readBridge(inst, Tasks.class, "java.base", null, "java.lang");
+            java.util.Set<String> executors = new java.util.HashSet<String>(CLASSES.keySet());
+            executors.remove(THREAD);
+            JdkModules.addAndRetransform(inst, this, executors);
         } catch (Throwable t) {
             logOnce("cannot instrument the JDK's executors: " + AgentPremain.oneLine(t));
+            return;
+        }
+        try {
+            // On its own: a failure leaves the executors instrumented.
+            inst.retransformClasses(Thread.class);
+        } catch (Throwable t) {
+            logOnce("cannot instrument Thread.start: " + AgentPremain.oneLine(t));
         }
     }
 
@@ -81,6 +99,9 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
         try {
             if (VIRTUAL_THREAD.equals(className)) {
                 return rewriteVirtualThread(new ClassReader(bytes));
+            }
+            if (THREAD.equals(className)) {
+                return rewriteThread(new ClassReader(bytes));
             }
             return ExecutorInstrumentation.wrapFirstArgument(new ClassReader(bytes), methods);
         } catch (Throwable t) {
@@ -121,6 +142,47 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
                             visitMethodInsn(INVOKESTATIC, ExecutorInstrumentation.TASKS, "mounted",
                                     "(Ljava/lang/Object;)V", false);
                         }
+                    }
+                };
+            }
+        });
+    }
+
+    /**
+     * {@code Thread.start()} around {@link Tasks#threadStarting} (its failure gives the fork back)
+     * and {@code Thread.run()}, {@code java.lang.Thread}'s own body that runs the target, around
+     * {@link Tasks#threadRun}; null when the class has neither.
+     */
+    static byte[] rewriteThread(ClassReader reader) {
+        return io.osprey.agent.ClassRewriter.rewrite(reader, new io.osprey.agent.ClassRewriter.MethodAdapter() {
+            @Override
+            public org.objectweb.asm.MethodVisitor adapt(org.objectweb.asm.MethodVisitor mv, int access, String name,
+                    String desc, boolean frames) {
+                final boolean start = name.equals("start");
+                if ((!start && !name.equals("run")) || !desc.equals("()V")
+                        || (access & (org.objectweb.asm.Opcodes.ACC_STATIC | org.objectweb.asm.Opcodes.ACC_ABSTRACT
+                                | org.objectweb.asm.Opcodes.ACC_NATIVE)) != 0) {
+                    return null;
+                }
+                final String tasks = ExecutorInstrumentation.TASKS;
+                return new io.osprey.agent.AroundHook(mv, access, name, desc, frames) {
+                    @Override
+                    protected void emitEnter() {
+                        loadThis();
+                        visitMethodInsn(INVOKESTATIC, tasks, start ? "threadStarting" : "threadRun",
+                                "(Ljava/lang/Object;)J", false);
+                    }
+
+                    @Override
+                    protected void emitExit() {
+                        visitMethodInsn(INVOKESTATIC, tasks, start ? "threadStarted" : "threadRunExit", "(J)V", false);
+                    }
+
+                    @Override
+                    protected void emitExitError() {
+                        // The handler's frame has only the handle: no `this` here.
+                        visitMethodInsn(INVOKESTATIC, tasks, start ? "threadStartFailed" : "threadRunError",
+                                "(Ljava/lang/Throwable;J)V", false);
                     }
                 };
             }

@@ -105,6 +105,8 @@ public final class Tasks {
                 field = "task";
             } else if (name.startsWith("java.util.concurrent.CompletableFuture$")) {
                 field = "fn"; // AsyncSupply, AsyncRun and the dependent stages (UniApply, ...)
+            } else if (name.equals("org.springframework.scheduling.support.DelegatingErrorHandlingRunnable")) {
+                field = "delegate"; // Spring's TaskScheduler wraps every task in one
             } else {
                 return null;
             }
@@ -165,6 +167,57 @@ public final class Tasks {
             return task;
         }
     }
+
+    /**
+     * A task given to {@code ScheduledExecutorService.schedule} with a delay (Spring's {@code
+     * TaskScheduler.schedule(task, Instant)} goes there): as {@link #wrap}, so it runs as a
+     * linked child transaction when it starts after its transaction ended, or a step when it
+     * starts before; except when this thread is itself running a delayed task (a task that
+     * schedules itself again, or its successor, would otherwise chain every run onto the first
+     * transaction's trace forever). Periodic tasks ({@code scheduleAtFixedRate}, {@code
+     * scheduleWithFixedDelay}, a Spring {@code Trigger}'s {@code ReschedulingRunnable}, which is
+     * a {@code Comparable} {@code ScheduledFuture}) are never given here: they do not carry the
+     * transaction that scheduled them.
+     */
+    public static Runnable wrapDelayed(Runnable task) {
+        if (!on || !Osprey.enabled || task == null || task instanceof Task || task instanceof Comparable) {
+            return task;
+        }
+        try {
+            if (IN_DELAYED.get()[0]) {
+                return task;
+            }
+            long cell = fork(task);
+            return cell == 0L ? task : new Task(task, null, cell, true);
+        } catch (Throwable t) {
+            return task;
+        }
+    }
+
+    /** As {@link #wrapDelayed}, for a {@link Callable}. */
+    @SuppressWarnings("unchecked")
+    public static <T> Callable<T> wrapDelayedCallable(Callable<T> task) {
+        if (!on || !Osprey.enabled || task == null || task instanceof Task) {
+            return task;
+        }
+        try {
+            if (IN_DELAYED.get()[0]) {
+                return task;
+            }
+            long cell = fork(task);
+            return cell == 0L ? task : (Callable<T>) new Task(null, task, cell, true);
+        } catch (Throwable t) {
+            return task;
+        }
+    }
+
+    /** Set while this thread runs a delayed task: the tasks it schedules with a delay are not carried. */
+    private static final ThreadLocal<boolean[]> IN_DELAYED = new ThreadLocal<boolean[]>() {
+        @Override
+        protected boolean[] initialValue() {
+            return new boolean[1];
+        }
+    };
 
     /**
      * Names the tasks this thread submits until {@link #endHint} ({@code async Bean.method} for
@@ -334,6 +387,165 @@ public final class Tasks {
         }
     }
 
+    /** Platform threads started inside a transaction whose {@code run()} has not begun: their task. */
+    private static final ConcurrentHashMap<Thread, Task> STARTED = new ConcurrentHashMap<Thread, Task>();
+    /** Most threads waiting in {@link #STARTED}. */
+    private static final int MAX_STARTED = 4096;
+    /** The run of a started thread's task, from {@link #threadRun} to {@link #threadRunExit}. */
+    private static final ThreadLocal<Scope> THREAD_RUN = new ThreadLocal<Scope>();
+
+    /**
+     * Packages of thread targets that are libraries' long-lived loops, not the application's
+     * work (an event loop or a client's I/O thread started lazily inside a request would carry
+     * it forever), besides {@link #INFRASTRUCTURE}.
+     */
+    private static final String[] THREAD_INFRASTRUCTURE = {
+        "java.", "javax.", "jakarta.", "io.netty.", "reactor.", "org.apache.", "org.eclipse.", "org.jboss.",
+        "org.wildfly.", "io.lettuce.", "redis.clients.", "org.springframework.", "org.hibernate.",
+        "org.postgresql.", "org.mariadb.", "com.mysql.", "okhttp3.", "okio.", "io.grpc.", "kotlinx.",
+        "ch.qos.logback.", "com.google.", "io.micrometer.", "io.opentelemetry.", "com.fasterxml.",
+    };
+
+    /**
+     * Entry of {@code Thread.start()}: inside a transaction, a plain {@code java.lang.Thread}
+     * (not a subclass: frameworks' threads and those overriding {@code run()}) whose target is
+     * the application's {@code Runnable} (not a pool's worker, see {@link
+     * #THREAD_INFRASTRUCTURE}) gets a fork of the transaction, begun when its {@code run()}
+     * starts ({@link #threadRun}). 1 when one was made, else 0.
+     */
+    public static long threadStarting(Object thread) {
+        if (!on || !Osprey.enabled || thread == null || thread.getClass() != Thread.class) {
+            return 0L;
+        }
+        try {
+            if (!OspreyNative.inTransaction() || STARTED.size() >= MAX_STARTED) {
+                return 0L;
+            }
+            Object target = threadTarget((Thread) thread);
+            if (!(target instanceof Runnable) || target instanceof Task) {
+                return 0L;
+            }
+            String name = innermost(target).getClass().getName();
+            for (String p : THREAD_INFRASTRUCTURE) {
+                if (name.startsWith(p)) {
+                    return 0L;
+                }
+            }
+            long cell = fork(target);
+            if (cell == 0L) {
+                return 0L;
+            }
+            Task task = new Task((Runnable) target, null, cell);
+            if (STARTED.putIfAbsent((Thread) thread, task) != null) {
+                return 0L; // started twice while pending: the new task's fork goes back once it is garbage
+            }
+            STARTING.set((Thread) thread);
+            return 1L;
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** The thread this thread is starting, between {@link #threadStarting} and its exit. */
+    private static final ThreadLocal<Thread> STARTING = new ThreadLocal<Thread>();
+
+    /** Normal exit of {@code Thread.start()}: the task waits for {@code run()}. */
+    public static void threadStarted(long handle) {
+        if (handle != 0L) {
+            STARTING.remove();
+        }
+    }
+
+    /** {@code Thread.start()} threw (the thread never runs): its fork goes back. The caller rethrows. */
+    public static void threadStartFailed(Throwable thrown, long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        try {
+            Thread thread = STARTING.get();
+            STARTING.remove();
+            Task task = thread == null ? null : STARTED.remove(thread);
+            if (task != null) {
+                long cell = task.pending.take();
+                PENDING.remove(task.pending);
+                OspreyNative.releaseFork(cell);
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+    }
+
+    /**
+     * Entry of {@code Thread.run()} (the body of {@code java.lang.Thread}'s own, which runs the
+     * target): on a thread {@link #threadStarting} gave a fork, begins its part. 1 when begun.
+     */
+    public static long threadRun(Object thread) {
+        if (STARTED.isEmpty()) {
+            return 0L;
+        }
+        try {
+            if (thread != Thread.currentThread()) {
+                return 0L;
+            }
+            Task task = STARTED.remove(thread);
+            if (task == null) {
+                return 0L;
+            }
+            THREAD_RUN.set(task.open());
+            return 1L;
+        } catch (Throwable t) {
+            return 0L;
+        }
+    }
+
+    /** Normal exit of {@code Thread.run()}: the thread's part ends. */
+    public static void threadRunExit(long handle) {
+        threadRunError(null, handle);
+    }
+
+    /** {@code Thread.run()} ends, {@code thrown} (null: normally); the caller rethrows. */
+    public static void threadRunError(Throwable thrown, long handle) {
+        if (handle == 0L) {
+            return;
+        }
+        try {
+            Scope scope = THREAD_RUN.get();
+            THREAD_RUN.remove();
+            if (scope != null) {
+                scope.close(thrown);
+            }
+        } catch (Throwable ignored) {
+            // never into the application
+        }
+    }
+
+    /** The fields holding a thread's target: {@code target} (JDK 8 to 18), {@code holder.task} (19+). */
+    private static volatile java.lang.reflect.Field[] targetFields;
+
+    /** The {@code Runnable} a plain thread runs; null when it cannot be read. */
+    static Object threadTarget(Thread thread) throws Exception {
+        java.lang.reflect.Field[] f = targetFields;
+        if (f == null) {
+            try {
+                java.lang.reflect.Field target = Thread.class.getDeclaredField("target");
+                target.setAccessible(true);
+                f = new java.lang.reflect.Field[] {target};
+            } catch (NoSuchFieldException jdk19) {
+                java.lang.reflect.Field holder = Thread.class.getDeclaredField("holder");
+                holder.setAccessible(true);
+                java.lang.reflect.Field task = holder.getType().getDeclaredField("task");
+                task.setAccessible(true);
+                f = new java.lang.reflect.Field[] {holder, task};
+            }
+            targetFields = f;
+        }
+        Object o = thread;
+        for (java.lang.reflect.Field field : f) {
+            o = o == null ? null : field.get(o);
+        }
+        return o;
+    }
+
     /** Transactions of virtual threads that unmounted with one open: the thread, the parked id. */
     private static final ConcurrentHashMap<Object, Long> UNMOUNTED = new ConcurrentHashMap<Object, Long>();
     /** Most transactions parked for unmounted virtual threads. */
@@ -377,16 +589,31 @@ public final class Tasks {
         }
     }
 
+    /** This thread's flag of {@link #IN_DELAYED}; null if it cannot be had. */
+    static boolean[] delayedFlag() {
+        try {
+            return IN_DELAYED.get();
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
     /** A task carrying a fork of the transaction that submitted it. */
     public static final class Task implements Runnable, Callable<Object> {
         private final Runnable runnable;
         private final Callable<?> callable;
         private final Pending pending;
         private final TraceContext context;
+        private final boolean delayed;
 
         Task(Runnable runnable, Callable<?> callable, long cell) {
+            this(runnable, callable, cell, false);
+        }
+
+        Task(Runnable runnable, Callable<?> callable, long cell, boolean delayed) {
             this.runnable = runnable;
             this.callable = callable;
+            this.delayed = delayed;
             this.context = TraceContext.current();
             this.pending = new Pending(this, cell);
             PENDING.add(pending);
@@ -432,6 +659,11 @@ public final class Tasks {
         public Object call() throws Exception {
             Scope scope = open();
             Throwable thrown = null;
+            boolean[] inDelayed = delayed ? delayedFlag() : null;
+            boolean wasDelayed = inDelayed != null && inDelayed[0];
+            if (inDelayed != null) {
+                inDelayed[0] = true;
+            }
             try {
                 if (runnable != null) {
                     runnable.run();
@@ -442,6 +674,9 @@ public final class Tasks {
                 thrown = e;
                 throw e;
             } finally {
+                if (inDelayed != null) {
+                    inDelayed[0] = wasDelayed;
+                }
                 scope.close(thrown);
             }
         }

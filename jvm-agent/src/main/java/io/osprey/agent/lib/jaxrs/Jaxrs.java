@@ -8,7 +8,7 @@ import java.net.URI;
 import java.util.List;
 
 /**
- * Jersey's route of a request: the base URI's path (context and servlet path, {@code /api}) and
+ * JAX-RS routes: on RESTEasy, {@link #resteasyRoute}; on Jersey, the route of a request is the base URI's path (context and servlet path, {@code /api}) and
  * the matched {@code @Path} templates, outermost first, with regular expressions left out of
  * their variables ({@code /api/pets/{petId}/toys/{toyId}}). Read through the public API by
  * reflection (methods found once per class); any failure leaves the name as it was. Never throws.
@@ -49,6 +49,67 @@ public final class Jaxrs {
         } catch (Throwable ignored) {
             // the transaction keeps its name
         }
+    }
+
+    private static volatile Class<?> resteasyClass;
+    private static volatile java.lang.reflect.Field resteasyMethod;
+
+    /**
+     * At RESTEasy's {@code ResourceMethodInvoker.invoke(request, response, target)}: names the
+     * transaction {@code METHOD base/fullpath}, where the base is the request's base URI's path
+     * (context path and JAX-RS application path) and the full path is the resource method's
+     * {@code ResourceMethod.getFullpath()} (the class's and the method's {@code @Path} joined).
+     * A method of a sub-resource (its class has no {@code @Path}, reached through a locator)
+     * leaves the name as it was: its full path lacks the locator's.
+     */
+    public static void resteasyRoute(Object invoker, Object request) {
+        if (!Osprey.enabled || invoker == null || request == null) {
+            return;
+        }
+        try {
+            java.lang.reflect.Field f = resteasyMethod;
+            if (f == null || resteasyClass != invoker.getClass()) {
+                f = null;
+                for (Class<?> k = invoker.getClass(); k != null && f == null; k = k.getSuperclass()) {
+                    try {
+                        f = k.getDeclaredField("method");
+                    } catch (NoSuchFieldException e) {
+                        // look further up
+                    }
+                }
+                if (f == null) {
+                    return;
+                }
+                f.setAccessible(true);
+                resteasyMethod = f;
+                resteasyClass = invoker.getClass();
+            }
+            Object resourceMethod = f.get(invoker);
+            if (resourceMethod == null) {
+                return;
+            }
+            Object resourceClass = call(resourceMethod, "getResourceClass");
+            if (resourceClass == null || call(resourceClass, "getPath") == null) {
+                return; // a sub-resource
+            }
+            Object fullpath = call(resourceMethod, "getFullpath");
+            Object uri = call(request, "getUri");
+            Object base = uri == null ? null : call(uri, "getBaseUri");
+            Object method = call(request, "getHttpMethod");
+            if (!(fullpath instanceof String) || !(base instanceof URI)) {
+                return;
+            }
+            Servers.namedRoute(method == null ? null : method.toString(),
+                    route(((URI) base).getRawPath(), new String[] {(String) fullpath}));
+        } catch (Throwable ignored) {
+            // the transaction keeps its name
+        }
+    }
+
+    /** {@code target.name()} through a public class or interface; null when there is none. */
+    private static Object call(Object target, String name) throws Exception {
+        Method m = Reflection.publicMethod(target.getClass(), name);
+        return m == null ? null : m.invoke(target);
     }
 
     /**

@@ -5,7 +5,7 @@ import io.osprey.agent.lib.Settings;
 import io.osprey.agent.lib.servlet.ServletLibrary;
 import org.objectweb.asm.ClassReader;
 
-/** JAX-RS route names from Jersey's matched {@code @Path} templates ({@code instrument.jaxrs}). */
+/** JAX-RS route names from the matched {@code @Path} templates (Jersey, RESTEasy) ({@code instrument.jaxrs}). */
 public final class JaxrsLibrary extends Library {
     /** The library, with a fresh transform. */
     public JaxrsLibrary() {
@@ -20,5 +20,6 @@ public final class JaxrsLibrary extends Library {
     @Override
     public void warmUp(byte[] code, String self) {
         JaxrsInstrumentation.rewrite(new ClassReader(code), "(" + self + ")" + self);
+        JaxrsInstrumentation.rewriteResteasy(new ClassReader(code), "invoke", "(" + self + self + ")V");
     }
 }

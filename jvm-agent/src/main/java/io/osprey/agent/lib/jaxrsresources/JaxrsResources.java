@@ -6,9 +6,10 @@ import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 
 /**
- * A JAX-RS resource method call through Jersey is a step {@code Resource.method} (the method's
- * declaring class's simple name), read from the dispatcher's {@code method} field. Nothing here
- * throws.
+ * A JAX-RS resource method call through Jersey or RESTEasy is a step {@code Resource.method} (the
+ * method's declaring class's simple name), read from the {@code method} field of Jersey's
+ * dispatcher (a {@code Method}) or of RESTEasy's {@code MethodInjectorImpl} (a {@code
+ * ResourceLocator}, whose {@code getMethod()}). Nothing here throws.
  */
 public final class JaxrsResources {
     private static volatile Class<?> lastClass;
@@ -33,7 +34,7 @@ public final class JaxrsResources {
                         // look further up
                     }
                 }
-                if (f == null || f.getType() != Method.class) {
+                if (f == null) {
                     return 0L;
                 }
                 f.setAccessible(true);
@@ -41,6 +42,11 @@ public final class JaxrsResources {
                 lastClass = c;
             }
             Object m = f.get(dispatcher);
+            if (m != null && !(m instanceof Method)) {
+                // RESTEasy's ResourceLocator: the Java method it calls
+                Method getMethod = io.osprey.agent.bootstrap.Reflection.publicMethod(m.getClass(), "getMethod");
+                m = getMethod == null ? null : getMethod.invoke(m);
+            }
             return m instanceof Method ? MethodSteps.enter(null, (Method) m) : 0L;
         } catch (Throwable t) {
             return 0L;

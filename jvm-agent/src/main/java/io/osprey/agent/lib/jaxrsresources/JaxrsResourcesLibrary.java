@@ -3,7 +3,7 @@ package io.osprey.agent.lib.jaxrsresources;
 import io.osprey.agent.lib.Library;
 import org.objectweb.asm.ClassReader;
 
-/** JAX-RS resource methods (Jersey) as steps ({@code instrument.jaxrs_resources}). */
+/** JAX-RS resource methods (Jersey, RESTEasy) as steps ({@code instrument.jaxrs_resources}). */
 public final class JaxrsResourcesLibrary extends Library {
     /** The library, with a fresh transform. */
     public JaxrsResourcesLibrary() {
@@ -13,5 +13,6 @@ public final class JaxrsResourcesLibrary extends Library {
     @Override
     public void warmUp(byte[] code, String self) {
         JaxrsResourcesInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
+        JaxrsResourcesInstrumentation.rewrite(new ClassReader(code), "apply", "(" + self + ")" + self);
     }
 }

@@ -99,10 +99,11 @@ public final class Redis {
     }
 
     /**
-     * Entry of Lettuce's {@code dispatch(command)}: a step named with {@code command.getType()}
-     * (a {@code ProtocolKeyword}: its bytes), without server attributes. 0 for none.
+     * Entry of Lettuce's {@code commands.dispatch(command)}: a step named with {@code
+     * command.getType()} (a {@code ProtocolKeyword}: its bytes), with the server of the
+     * commands' connection ({@link #lettuceServer}). 0 for none.
      */
-    public static long lettuceEnter(Object command) {
+    public static long lettuceEnter(Object commands, Object command) {
         if (!Osprey.enabled || command == null) {
             return 0L;
         }
@@ -126,6 +127,11 @@ public final class Redis {
             try {
                 ValueNames.attr(h, kSystem, "redis", vRedis);
                 ValueNames.attr(h, kOperation, c.name, c.id);
+                Server server = lettuceServer(commands);
+                ValueNames.attr(h, kAddress, server.host, server.hostId);
+                if (server.port > 0) {
+                    OspreyNative.attrLong(h, kPort, server.port);
+                }
             } catch (Throwable ignored) {
                 // attributes are best effort
             }
@@ -303,6 +309,70 @@ public final class Redis {
             SERVERS.put(connection, server);
         }
         return server;
+    }
+
+    /**
+     * The server of Lettuce's {@code commands.getConnection()}: the remote address of the Netty
+     * channel of its endpoint ({@code getChannelWriter()}, through the writers that delegate to
+     * it, to the {@code DefaultEndpoint}'s {@code channel}). Cached per connection once known;
+     * unknown (no attributes) while the channel is not connected, and for cluster and
+     * master/replica connections, whose commands go to several servers.
+     */
+    static Server lettuceServer(Object commands) {
+        try {
+            Method getConnection = publicMethod(commands.getClass(), "getConnection");
+            Object connection = getConnection == null ? null : getConnection.invoke(commands);
+            if (connection == null) {
+                return UNKNOWN;
+            }
+            Server known = SERVERS.get(connection);
+            if (known != null) {
+                return known;
+            }
+            Method getWriter = publicMethod(connection.getClass(), "getChannelWriter");
+            Object writer = getWriter == null ? null : getWriter.invoke(connection);
+            for (int i = 0; i < 8 && writer != null; i++) {
+                java.lang.reflect.Field channelField = field(writer.getClass(), "channel");
+                if (channelField != null) {
+                    Object channel = channelField.get(writer);
+                    Method remote = channel == null ? null : publicMethod(channel.getClass(), "remoteAddress");
+                    Object address = remote == null ? null : remote.invoke(channel);
+                    if (!(address instanceof java.net.InetSocketAddress)) {
+                        return UNKNOWN; // not connected yet: asked again next time
+                    }
+                    java.net.InetSocketAddress a = (java.net.InetSocketAddress) address;
+                    return remember(connection, new Server(a.getHostString(), a.getPort()));
+                }
+                Method getDelegate = publicMethod(writer.getClass(), "getDelegate");
+                writer = getDelegate == null ? null : getDelegate.invoke(writer);
+            }
+            return remember(connection, UNKNOWN); // several servers behind it
+        } catch (Throwable t) {
+            return UNKNOWN;
+        }
+    }
+
+    private static Server remember(Object connection, Server server) {
+        if (SERVERS.size() < MAX_SERVERS) {
+            SERVERS.put(connection, server);
+        }
+        return server;
+    }
+
+    /** The field {@code name} declared by {@code c} or a superclass, made accessible; null if none. */
+    private static java.lang.reflect.Field field(Class<?> c, String name) {
+        for (Class<?> k = c; k != null; k = k.getSuperclass()) {
+            try {
+                java.lang.reflect.Field f = k.getDeclaredField(name);
+                f.setAccessible(true);
+                return f;
+            } catch (NoSuchFieldException e) {
+                // look further up
+            } catch (Throwable t) {
+                return null;
+            }
+        }
+        return null;
     }
 
     /** A command's name and its step name id. */

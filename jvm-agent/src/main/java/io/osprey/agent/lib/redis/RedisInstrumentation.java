@@ -34,8 +34,9 @@ public final class RedisInstrumentation extends LibraryInstrumentation {
     }
 
     /**
-     * Wraps {@code method(desc)}, whose first argument is the command and whose result completes
-     * with it, as a step ended by that completion.
+     * Wraps the instance method {@code method(desc)}, whose first argument is the command and
+     * whose result completes with it, as a step ended by that completion; {@code this} (the
+     * commands object) leads to the server.
      */
     public static byte[] rewriteDispatch(ClassReader reader, final String method, final String methodDesc) {
         return rewrite(reader, new MethodAdapter() {
@@ -47,8 +48,10 @@ public final class RedisInstrumentation extends LibraryInstrumentation {
                 return new AroundHook(mv, access, name, desc, frames) {
                     @Override
                     protected void emitEnter() {
+                        loadThis();
                         loadArg(0);
-                        visitMethodInsn(INVOKESTATIC, REDIS, "lettuceEnter", "(Ljava/lang/Object;)J", false);
+                        visitMethodInsn(INVOKESTATIC, REDIS, "lettuceEnter", "(Ljava/lang/Object;Ljava/lang/Object;)J",
+                                false);
                     }
 
                     @Override

@@ -46,6 +46,40 @@ class ExecutorInstrumentationTest {
         assertNull(new ExecutorInstrumentation().transform(null, "sample/FakeExecutor", reader("sample/FakeExecutor")));
         assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey("java/util/concurrent/ThreadPoolExecutor"));
         assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey("java/util/concurrent/ForkJoinPool"));
+        // Delayed tasks are wrapped, periodic ones never.
+        String[] scheduled = JdkExecutorInstrumentation.CLASSES.get("java/util/concurrent/ScheduledThreadPoolExecutor");
+        java.util.List<String> methods = java.util.Arrays.asList(scheduled);
+        assertTrue(methods.contains(ExecutorInstrumentation.SCHEDULE_RUNNABLE));
+        assertTrue(methods.contains(ExecutorInstrumentation.SCHEDULE_CALLABLE));
+        for (String m : scheduled) {
+            assertTrue(!m.startsWith("scheduleAtFixedRate") && !m.startsWith("scheduleWithFixedDelay"), m);
+        }
+        assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey("java/lang/Thread"));
+    }
+
+    @Test
+    void outsideATransactionTasksAndThreadsPassUnchanged() {
+        Runnable task = () -> { };
+        Callable<String> call = () -> "x";
+        assertSame(task, Tasks.wrapDelayed(task));
+        assertSame(call, Tasks.wrapDelayedCallable(call));
+        Thread t = new Thread(task);
+        assertEquals(0L, Tasks.threadStarting(t));
+        assertEquals(0L, Tasks.threadRun(t));
+        Tasks.threadRunExit(0L);
+        Tasks.threadStartFailed(new IllegalStateException(), 0L);
+    }
+
+    @Test
+    void aPlainThreadsTargetIsRead() throws Exception {
+        Runnable task = () -> { };
+        Object target;
+        try {
+            target = Tasks.threadTarget(new Thread(task));
+        } catch (RuntimeException notOpened) {
+            return; // java.lang is opened to the agent only inside it
+        }
+        assertSame(task, target);
     }
 
     @Test

@@ -40,4 +40,25 @@ class JaxrsTest {
         assertEquals(w, apply.invoke(w, w)); // behaves the same (the agent is off here)
         assertNull(new JaxrsInstrumentation().transform(null, "io/osprey/agent/Warmup", new ClassReader(code)));
     }
+
+    @Test
+    void resteasysFullPathJoinsUnderTheBasePath() {
+        // RESTEasy gives the class's and the method's @Path joined, outermost first.
+        assertEquals("/rest/api/pets/{id}/toys/{toy}",
+                Jaxrs.route("/rest/api/", new String[] {"/pets/{id}/toys/{toy: [a-z]+}"}));
+        assertEquals("/rest/pets", Jaxrs.route("/rest/", new String[] {"pets"}));
+    }
+
+    @Test
+    void resteasysInvokerIsRewrittenAndVerifies() throws Exception {
+        byte[] code = TestClasses.bytes("/io/osprey/agent/Warmup.class");
+        String self = "Lio/osprey/agent/Warmup;";
+        byte[] out = JaxrsInstrumentation.rewriteResteasy(new ClassReader(code), "invoke", "(" + self + self + ")");
+        assertNotNull(out);
+        Class<?> c = TestClasses.define("io.osprey.agent.Warmup", out);
+        Object w = c.getDeclaredConstructor().newInstance();
+        c.getMethod("invoke", c, c).invoke(w, w, w); // runs as before (the agent is off here)
+        assertNull(JaxrsInstrumentation.rewriteResteasy(new ClassReader(code), "invoke", "(Ljava/lang/String;)"));
+        Jaxrs.resteasyRoute(w, w); // nothing to read: never throws
+    }
 }
