@@ -221,6 +221,10 @@ pub fn encode(
         w.u64(p.time_ns);
         w.f64(p.value);
         w.u64(p.count);
+        // INSTANCE (metrics helper): the `instance` column that schema
+        // migration 2 adds at the end of `metrics` (service.instance.id,
+        // "" when none). `host.name` has no column: not kept here.
+        w.str(&p.instance);
         w.end_row();
     }
     (b.finish(), txns)
