@@ -53,7 +53,7 @@ fn steps_past_the_cap_are_counted_and_exported() {
                 })
                 .flat_map(|(unit, s)| s.data_points.into_iter().map(move |p| (unit.clone(), p)))
                 .filter_map(|(unit, p)| match p.value {
-                    Some(number_data_point::Value::AsInt(v)) if v == 21 => Some(unit),
+                    Some(number_data_point::Value::AsInt(21)) => Some(unit),
                     _ => None,
                 })
                 .next()
