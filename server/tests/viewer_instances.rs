@@ -3,7 +3,8 @@
 //! - the agents' own drop counters (OTLP metrics, the names
 //!   core/src/collector/self_metrics.rs exports) from two instances of one
 //!   service show as one row each in the drops table, the lossy one marked,
-//!   beside the row of the real `osprey host` agent's own counters;
+//!   beside the row of the real `osprey host` agent's own counters, and
+//!   the inspector names each instance's line;
 //! - `osprey host` alone (no instrumented app on the machine) puts this
 //!   machine on the server map as a host node, and the node opens its
 //!   host panel (kept in the URL).
@@ -145,6 +146,19 @@ fn drops_per_instance_and_a_host_only_node_on_the_map() {
     assert!(
         headers.as_array().unwrap().iter().all(|s| s == "col"),
         "{headers}"
+    );
+
+    // The inspector names each instance's line of the same series.
+    let legend = browser.wait_for(
+        "the inspector's steps chart",
+        WAIT,
+        "const f = document.querySelector(\"#charts figure[data-name='osprey.agent.steps.dropped']\");
+         return f ? f.textContent : null",
+    );
+    let legend = legend.as_str().unwrap();
+    assert!(
+        legend.contains("shop shop-a") && legend.contains("shop shop-b"),
+        "{legend}"
     );
 
     // The machine that only runs `osprey host`: a host node on the map.
