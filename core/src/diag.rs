@@ -18,8 +18,14 @@ fn last_logged() -> &'static Mutex<HashMap<String, Instant>> {
 /// Logs `message` unless a message with the same `topic` was logged in the
 /// last minute. Never called from the recording hot path.
 pub fn warn(topic: &str, message: &str) {
+    warn_logged(topic, message);
+}
+
+/// [`warn`], saying whether the line went out now (or would have, with
+/// `OSPREY_QUIET` set): false when the topic's minute was not over.
+pub fn warn_logged(topic: &str, message: &str) -> bool {
     if std::env::var_os("OSPREY_QUIET").is_some() {
-        return;
+        return true;
     }
     let now = Instant::now();
     {
@@ -28,10 +34,11 @@ pub fn warn(topic: &str, message: &str) {
             .get(topic)
             .is_some_and(|t| now.duration_since(*t) < REPEAT_AFTER)
         {
-            return;
+            return false;
         }
         last.insert(topic.to_owned(), now);
     }
     // Never panic (as `eprintln!` does) when stderr is closed or broken.
     let _ = writeln!(std::io::stderr().lock(), "osprey: {message}");
+    true
 }

@@ -24,6 +24,7 @@ import * as active from './active.js';
 import * as replay from './replay.js';
 import * as session from './session.js';
 import * as host from './host.js';
+import * as drops from './drops.js';
 import * as alerts from './alerts.js';
 import * as dashboards from './dashboards.js';
 
@@ -94,7 +95,7 @@ async function pollXlog() {
 async function pollMap() {
   const to = Date.now() + 1000;
   const map = await getJSON(`/api/servermap?from=${to - WINDOW_MS}&to=${to}`);
-  if (state.mode === 'live') servermap.show(map.edges, [...new Set(state.dots.map((d) => d.service))]);
+  if (state.mode === 'live') servermap.show(map.edges, [...new Set(state.dots.map((d) => d.service))], host.bareHosts());
 }
 
 async function pollCharts() {
@@ -107,6 +108,7 @@ async function pollCharts() {
     // Host series go to the host panel, the rest to the inspector.
     charts.show(agg.seconds, met.series.filter((s) => !host.owns(s)), from, to);
     host.show(met.series, null, from, to);
+    drops.show(met.series);
   }
 }
 
@@ -173,7 +175,7 @@ async function replayAt(t) {
   const dots = rows(at.transactions).filter((d) => filter.matches(state.filter, d));
   xlog.setDots(dots, [second, second + 1000]);
   list.show(dots, ` in ${clock(second)}`);
-  servermap.show(at.edges, [...new Set(dots.map((d) => d.service))]);
+  servermap.show(at.edges, [...new Set(dots.map((d) => d.service))], host.bareHosts());
   document.getElementById('active-stack').hidden = true;
   // What was in flight then: the reports kept for that second, and the
   // agents' sampled metrics at it.
@@ -189,6 +191,7 @@ async function replayAt(t) {
   ]);
   charts.show(agg.seconds, met.series.filter((s) => !host.owns(s)), from, to, second);
   host.show(met.series, null, from, to, second);
+  drops.show(met.series);
   document.body.dataset.replay = String(at.second);
 }
 
@@ -219,7 +222,7 @@ function start() {
     else { tick = 0; live(); }
   });
   replay.init(replayAt, goLive);
-  servermap.init((name) => { filter.showOnly(name); host.showService(name); });
+  servermap.init((name) => { filter.showOnly(name); host.showService(name); }, (name) => host.showHost(name));
   host.init();
   session.init(document.querySelector('header'));
   alerts.init((id) => tree.show(id));

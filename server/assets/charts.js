@@ -116,8 +116,11 @@ export function show(seconds, series, x0, x1, marker = null) {
     const list = byName.get(name);
     const { unit, f } = scaled(list[0]);
     const services = new Set(list.map((s) => s.service)).size;
+    // Several processes of one service send the same series: name the instance.
+    const instances = new Set(list.map((s) => s.instance || '')).size;
     const lines = list.slice(0, 6).map((s) => ({
-      label: [services > 1 ? s.service : '', s.attributes].filter(Boolean).join(' ') || s.service,
+      label: [services > 1 ? s.service : '', instances > 1 ? s.instance || s.host : '', s.attributes]
+        .filter(Boolean).join(' ') || s.service,
       pts: CUMULATIVE.has(name) ? increases(s.points, f) : s.points.map(([t, v]) => [t, f(v)]),
     }));
     figs.push(addable(chart(name, lines, x0, x1, marker, CUMULATIVE.has(name) ? `${unit} per sample` : unit),

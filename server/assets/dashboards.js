@@ -10,7 +10,7 @@
 
 import { el, getJSON, setUrlParams, urlParam } from './util.js';
 import { chart, scaled } from './charts.js';
-import { csrfHeaders } from './session.js';
+import { csrfHeaders, isAdmin, ready } from './session.js';
 
 const RANGES = [[15, '15 min'], [60, '1 hour'], [360, '6 hours'], [1440, '24 hours']];
 const KINDS = [['tps', 'TPS'], ['response', 'Response time'], ['errors', 'Errors'], ['metric', 'Metric']];
@@ -129,6 +129,7 @@ function changed() {
 function showBoard() {
   ui.name.value = board.name;
   ui.shared.checked = board.shared;
+  applyRole();
   ui.range.value = String(rangeMin());
   ui.remove.disabled = !board.id;
   ui.link.hidden = !board.id;
@@ -206,6 +207,12 @@ export function addChart(spec) {
   ui.panel.scrollIntoView({ block: 'nearest' });
 }
 
+/** Viewers save personal boards only; sharing is for admins. */
+function applyRole() {
+  ui.shared.disabled = !isAdmin();
+  ui.shared.title = isAdmin() ? '' : 'Only admins share boards with every user';
+}
+
 function label(text, control) {
   return el('label', {}, `${text} `, control);
 }
@@ -271,6 +278,7 @@ export async function init(panel, h) {
   hooks = { ...hooks, ...h };
   ui = build(panel);
   showBoard();
+  ready.then(applyRole);
   setInterval(() => { if (board.charts.length && hooks.replayAt() === null) draw(); }, REFRESH_MS);
   try {
     await Promise.all([refreshList(), fillMetricNames()]);

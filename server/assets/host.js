@@ -48,11 +48,34 @@ export function init() {
   });
 }
 
+/** The host of series `s`: its `host.name` attribute, else its sender's. */
+function hostOf(s) {
+  return attrs(s.attributes).get('host.name') || s.host || undefined;
+}
+
+/**
+ * Hosts that send host metrics but run no instrumented instance seen
+ * (`osprey host` alone): the server map shows them as host nodes.
+ */
+export function bareHosts() {
+  const busy = new Set(last.instances.map((i) => i.host).filter(Boolean));
+  const hosts = new Set(last.series.map(hostOf).filter((h) => h && !busy.has(h)));
+  return [...hosts].sort();
+}
+
+/** Shows host `name` (a host node of the server map). */
+export function showHost(name) {
+  selected = name;
+  writeURL();
+  render();
+  document.getElementById('host-panel').scrollIntoView({ block: 'nearest' });
+}
+
 /** Shows the host that runs service `name` (from the server map). */
 export function showService(name) {
   const hosts = new Set(last.instances.filter((i) => i.service === name && i.host).map((i) => i.host));
   for (const s of last.series) {
-    if (s.service === name && owns(s)) hosts.add(attrs(s.attributes).get('host.name'));
+    if (s.service === name && owns(s)) hosts.add(hostOf(s));
   }
   hosts.delete(undefined);
   if (hosts.size === 0) return;
@@ -78,7 +101,7 @@ function hostSeries(host) {
   const byKey = new Map();
   for (const s of last.series) {
     const a = attrs(s.attributes);
-    if (a.get('host.name') !== host) continue;
+    if (hostOf(s) !== host) continue;
     const key = `${s.name}|${s.attributes}`;
     const have = byKey.get(key);
     if (!have || s.points.length > have.points.length) byKey.set(key, { ...s, attrs: a });
@@ -110,7 +133,7 @@ function render() {
   writeURL();
   const hosts = new Set();
   for (const s of last.series) {
-    const h = attrs(s.attributes).get('host.name');
+    const h = hostOf(s);
     if (h) hosts.add(h);
   }
   if (selected) hosts.add(selected);

@@ -1,14 +1,21 @@
 // Server map: services, databases and external hosts as nodes, calls as
-// edges labelled with count, errors and p95. Layered layout: a node's
-// column is its longest call path from a service nobody calls.
+// edges labelled with count, errors and p95, and the hosts that send host
+// metrics without an instrumented app (`osprey host`) as host nodes that
+// open their host panel. Layered layout: a node's column is its longest
+// call path from a service nobody calls.
 
 import { fmtMs, svg } from './util.js';
 
 let onService = () => {};
+let onHost = () => {};
 
-/** `pick(name)` is called when a service node is clicked (or Enter on it). */
-export function init(pick) {
+/**
+ * `pick(name)` is called when a service node is clicked (or Enter on it),
+ * `pickHost(name)` for a host node.
+ */
+export function init(pick, pickHost = () => {}) {
   onService = pick;
+  onHost = pickHost;
 }
 
 const NODE_W = 130, NODE_H = 34, MIN_GAP = 150, ROW_GAP = 24;
@@ -28,11 +35,15 @@ function layers(nodes, edges) {
   return rank;
 }
 
-/** Draws `edges` (from /api/servermap or /api/at); `services` adds nodes without calls. */
-export function show(edges, services = []) {
+/**
+ * Draws `edges` (from /api/servermap or /api/at); `services` adds nodes
+ * without calls, `hosts` host nodes (hosts without an instrumented app).
+ */
+export function show(edges, services = [], hosts = []) {
   const root = document.getElementById('servermap');
   root.replaceChildren();
   const nodes = new Map();
+  for (const h of hosts) nodes.set(h, 'host');
   for (const s of services) nodes.set(s, 'service');
   for (const e of edges) {
     if (!nodes.has(e.caller)) nodes.set(e.caller, 'service');
@@ -88,12 +99,13 @@ export function show(edges, services = []) {
   for (const [n, kind] of nodes) {
     const p = pos.get(n);
     const g = svg('g', { class: `node ${kind}`, 'data-name': n, 'data-kind': kind });
-    if (kind === 'service') {
+    if (kind === 'service' || kind === 'host') {
+      const pick = kind === 'service' ? onService : onHost;
       g.setAttribute('tabindex', '0');
       g.setAttribute('role', 'button');
-      g.setAttribute('aria-label', `Show only ${n}`);
-      g.addEventListener('click', () => onService(n));
-      g.addEventListener('keydown', (e) => { if (e.key === 'Enter') onService(n); });
+      g.setAttribute('aria-label', kind === 'service' ? `Show only ${n}` : `Show host ${n}`);
+      g.addEventListener('click', () => pick(n));
+      g.addEventListener('keydown', (e) => { if (e.key === 'Enter') pick(n); });
     }
     if (kind === 'database') {
       g.append(svg('rect', { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 14 }));

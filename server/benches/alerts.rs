@@ -173,6 +173,8 @@ fn metric_points(sec: u64) -> Vec<MetricPoint> {
             time_ns: sec * NS,
             value,
             count: 0,
+            instance: String::new(),
+            host: String::new(),
         };
     let mut out = Vec::new();
     for svc in SERVICES {

@@ -213,6 +213,15 @@ pub struct MetricPoint {
     pub value: f64,
     /// Observation count for histograms, 0 otherwise.
     pub count: u64,
+    /// `service.instance.id` of the resource, empty when it had none (and
+    /// in points stored before the field existed). Not in the serde form:
+    /// that is the version-1 bincode record, which never had it.
+    #[serde(skip)]
+    pub instance: String,
+    /// `host.name` of the resource, empty when it had none (not in the
+    /// serde form either).
+    #[serde(skip)]
+    pub host: String,
 }
 
 /// The payload of one stored record: what one request brought.

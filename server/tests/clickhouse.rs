@@ -335,8 +335,12 @@ fn a_version_1_schema_on_two_shards_is_upgraded_and_its_data_answers_as_before()
     assert_eq!(ids.len(), 100);
     let trace = newest_trace(&before, "back");
     assert_same_answers(&before, &after, &api_paths(base_ms, &ids[..5], &trace));
-    // New rows come with the column.
-    let m = metrics_json("front", &[(base_ms + 3_000, 50)]);
+    // New rows come with the column, filled from the resource's instance.
+    let m = metrics_json("front", &[(base_ms + 3_000, 50)]).replacen(
+        r#"{"key":"service.name""#,
+        r#"{"key":"service.instance.id","value":{"stringValue":"front-1"}},{"key":"service.name""#,
+        1,
+    );
     assert_eq!(
         post(
             &format!("{after}/v1/metrics"),
@@ -348,8 +352,10 @@ fn a_version_1_schema_on_two_shards_is_upgraded_and_its_data_answers_as_before()
         200
     );
     assert_eq!(
-        ch[0].query("SELECT count(), countIf(instance = '') FROM osprey_up.metrics"),
-        "4\t4\n"
+        ch[0].query(
+            "SELECT count(), countIf(instance = ''), countIf(instance = 'front-1') FROM osprey_up.metrics"
+        ),
+        "4\t3\t1\n"
     );
     let series = get(&format!(
         "{after}/api/metrics?from={}&to={}",

@@ -1,9 +1,11 @@
 //! Boards under auth, through the real HTTP stack (`api::start` with users
-//! in the data directory): a viewer reads shared boards but saves nothing
-//! (403, as every state-changing `/api` call); an admin's private board is
-//! invisible to another admin (404), a shared one is listed for everyone
-//! and changeable by any admin; a request without the CSRF token is
-//! refused; every board survives a restart; `/api/report` needs a session.
+//! in the data directory): a viewer saves, changes and deletes personal
+//! boards of their own, but shares none and changes no shared board (403);
+//! a personal board is listed only for its owner, read-only by its link
+//! for everyone else (200 to read, 403 to change); a shared one is listed
+//! for everyone and changeable by any admin; a request without the CSRF
+//! token is refused; every board survives a restart; `/api/report` needs a
+//! session, and other state-changing `/api` calls stay admin-only.
 
 mod support;
 
@@ -173,22 +175,59 @@ fn boards_follow_the_auth_rules_and_survive_a_restart() {
     let shared_id = shared.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(shared.json()["owner"], "ann");
 
-    // A viewer reads the shared board and saves nothing.
+    // A viewer reads the shared board, and ann's personal one by its link.
     assert_eq!(names(&val), ["team"]);
     assert_eq!(val.get(&format!("/api/dashboards/{shared_id}")).status, 200);
+    let by_link = val.get(&format!("/api/dashboards/{private_id}"));
+    assert_eq!(by_link.status, 200, "{}", by_link.body);
+    assert_eq!(by_link.json()["owner"], "ann");
     assert_eq!(
-        val.get(&format!("/api/dashboards/{private_id}")).status,
-        404
+        val.get("/api/dashboards/0123456789abcdef").status,
+        404,
+        "an unknown id"
     );
-    let refused = val.send("POST", "/api/dashboards", Some(board("mine", false)));
-    assert_eq!(refused.status, 403, "{}", refused.body);
-    assert_eq!(
-        val.send("DELETE", &format!("/api/dashboards/{shared_id}"), None)
-            .status,
-        403
+    // ... saves personal boards of their own ...
+    let mine = val.send("POST", "/api/dashboards", Some(board("val's", false)));
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    assert_eq!(mine.json()["owner"], "val");
+    let mine_id = mine.json()["id"].as_str().unwrap().to_owned();
+    let changed = val.send(
+        "PUT",
+        &format!("/api/dashboards/{mine_id}"),
+        Some(board("val's 2", false)),
     );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(names(&val), ["team", "val's 2"]);
+    assert_eq!(names(&ann), ["ann only", "team"], "not listed for others");
+    // ... and shares nothing, changes no one else's.
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/dashboards".to_owned(),
+            Some(board("all", true)),
+        ),
+        (
+            "PUT",
+            format!("/api/dashboards/{mine_id}"),
+            Some(board("all", true)),
+        ),
+        (
+            "PUT",
+            format!("/api/dashboards/{shared_id}"),
+            Some(board("x", false)),
+        ),
+        ("DELETE", format!("/api/dashboards/{shared_id}"), None),
+        ("DELETE", format!("/api/dashboards/{private_id}"), None),
+    ] {
+        let refused = val.send(method, &path, body);
+        assert_eq!(refused.status, 403, "{method} {path}: {}", refused.body);
+    }
+    // Other state-changing `/api` calls stay admin-only.
+    let rule = val.send("PUT", "/api/alerts/rules", Some(json!({})));
+    assert_eq!(rule.status, 403, "{}", rule.body);
+    assert!(rule.body.contains("admin role"), "{}", rule.body);
 
-    // Another admin: the shared board yes, the private one is not there.
+    // Another admin: the shared board yes; the personal one read-only.
     assert_eq!(names(&bob), ["team"]);
     assert_eq!(
         bob.send(
@@ -197,7 +236,7 @@ fn boards_follow_the_auth_rules_and_survive_a_restart() {
             Some(board("x", true))
         )
         .status,
-        404
+        403
     );
     let renamed = bob.send(
         "PUT",
@@ -238,6 +277,12 @@ fn boards_follow_the_auth_rules_and_survive_a_restart() {
     );
     assert_eq!(unknown.status, 400, "{}", unknown.body);
     assert_eq!(names(&ann), ["ann only", "team 2"]);
+    assert_eq!(
+        val.send("DELETE", &format!("/api/dashboards/{mine_id}"), None)
+            .status,
+        204,
+        "a viewer deletes their own"
+    );
 
     // A restart keeps them.
     server.stop();

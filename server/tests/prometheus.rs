@@ -316,3 +316,154 @@ fn prometheus_scrapes_and_queries_the_metrics() {
     }
     running.stop();
 }
+
+/// One OTLP metrics request with `jvm.thread.count` from each of two
+/// processes of `shop` (`service.instance.id`, `host.name`) and one from
+/// a process that sent neither.
+fn two_instances_request(now_ns: u64) -> String {
+    let resource = |attrs: &[(&str, &str)], value: u32| {
+        let attrs: Vec<String> = attrs
+            .iter()
+            .map(|(k, v)| format!(r#"{{"key":"{k}","value":{{"stringValue":"{v}"}}}}"#))
+            .collect();
+        format!(
+            r#"{{"resource":{{"attributes":[{}]}},"scopeMetrics":[{{"metrics":[{{"name":"jvm.thread.count","unit":"{{thread}}","gauge":{{"dataPoints":[{{"timeUnixNano":"{now_ns}","asInt":"{value}","attributes":[{{"key":"jvm.thread.daemon","value":{{"boolValue":true}}}}]}}]}}}}]}}]}}"#,
+            attrs.join(",")
+        )
+    };
+    format!(
+        r#"{{"resourceMetrics":[{},{},{}]}}"#,
+        resource(
+            &[
+                ("service.name", "shop"),
+                ("service.instance.id", "shop-a"),
+                ("host.name", "web-1")
+            ],
+            11
+        ),
+        resource(
+            &[
+                ("service.name", "shop"),
+                ("service.instance.id", "shop-b"),
+                ("host.name", "web-2")
+            ],
+            22
+        ),
+        resource(&[("service.name", "shop")], 33),
+    )
+}
+
+#[test]
+fn metric_points_of_two_instances_reach_prometheus_apart() {
+    let dir = TempDir::new("prom-instances");
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let running =
+        osprey_server::api::start(ServerConfig::new(&data), "127.0.0.1:0".parse().unwrap())
+            .unwrap();
+    let base = running.base_url();
+    let body = two_instances_request(ops::now_ns());
+    let (st, _, answer) = call(
+        "POST",
+        &format!("{base}/v1/metrics"),
+        None,
+        None,
+        Some(("application/json", body.as_bytes())),
+    );
+    assert_eq!(st, 200, "{answer}");
+
+    // The exposition: one sample per instance, labelled with it.
+    let (_, _, text) = call("GET", &format!("{base}/metrics"), None, None, None);
+    for line in [
+        "jvm_thread_count{service=\"shop\",instance=\"shop-a\",host_name=\"web-1\",jvm_thread_daemon=\"true\"} 11",
+        "jvm_thread_count{service=\"shop\",instance=\"shop-b\",host_name=\"web-2\",jvm_thread_daemon=\"true\"} 22",
+        "jvm_thread_count{service=\"shop\",jvm_thread_daemon=\"true\"} 33",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    // The query API answers per instance too.
+    let (_, _, one) = call(
+        "GET",
+        &format!("{base}/api/metrics?name=jvm.thread.count&instance=shop-b"),
+        None,
+        None,
+        None,
+    );
+    let one: Value = serde_json::from_str(&one).unwrap();
+    let series = one["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{one}");
+    assert_eq!(
+        (
+            &series[0]["instance"],
+            &series[0]["host"],
+            &series[0]["points"][0][1]
+        ),
+        (
+            &Value::from("shop-b"),
+            &Value::from("web-2"),
+            &Value::from(22.0)
+        )
+    );
+
+    // The real Prometheus, keeping our `instance` label (honor_labels).
+    let port = free_port();
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: osprey\n    honor_labels: true\n    static_configs:\n      - targets: ['{}']\n",
+            running.addr
+        ),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let _prom = spawn(
+        "prometheus",
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.0.join("tsdb").display()),
+            &format!("--web.listen-address={listen}"),
+        ],
+        &dir.0,
+    );
+    let prom = format!("http://{listen}");
+    let found = wait_for("Prometheus to scrape both instances", WAIT, || {
+        let r = promql(
+            &prom,
+            "jvm_thread_count{service=\"shop\",instance=~\"shop-.*\"}",
+        );
+        (r.len() == 2).then_some(r)
+    });
+    let mut by_instance: Vec<(String, String, f64)> = found
+        .iter()
+        .map(|r| {
+            (
+                r["metric"]["instance"].as_str().unwrap().to_owned(),
+                r["metric"]["host_name"].as_str().unwrap().to_owned(),
+                value(r),
+            )
+        })
+        .collect();
+    by_instance.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        by_instance,
+        [
+            ("shop-a".to_owned(), "web-1".to_owned(), 11.0),
+            ("shop-b".to_owned(), "web-2".to_owned(), 22.0)
+        ]
+    );
+    // The process without an id keeps the target's `instance`.
+    let plain = promql(
+        &prom,
+        "jvm_thread_count{service=\"shop\",instance=~\"127.0.0.1:.*\"}",
+    );
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert_eq!(value(&plain[0]), 33.0);
+    assert_eq!(
+        promql(&prom, "sum(jvm_thread_count{service=\"shop\"})")
+            .first()
+            .map(value),
+        Some(66.0)
+    );
+    running.stop();
+}

@@ -35,6 +35,10 @@ pub(crate) struct Counters {
     /// Metric sample sets and active snapshots dropped because their queue
     /// was full.
     pub dropped_metric_sets: AtomicU64,
+    /// Steps left out of received transactions (past `steps.max`, or of
+    /// work handed to other threads that could not be merged): the sum of
+    /// their `dropped_steps`.
+    pub dropped_steps: AtomicU64,
 }
 
 /// What a recording thread needs to hand a transaction over.

@@ -67,6 +67,9 @@ pub struct Stats {
     /// an Osprey server, send spans for kept trees only): counted in the
     /// per-second aggregates, never in a batch.
     pub counted_only: u64,
+    /// Steps left out of the transactions the collector received (past
+    /// `steps.max`): the sum of their `dropped_steps`.
+    pub dropped_steps: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
 }
@@ -306,6 +309,7 @@ fn collect_stats(r: &Running) -> Stats {
         received: r.counters.received.load(Ordering::Relaxed),
         counted_only: r.counters.counted_only.load(Ordering::Relaxed),
         dropped_metric_sets: r.counters.dropped_metric_sets.load(Ordering::Relaxed),
+        dropped_steps: r.counters.dropped_steps.load(Ordering::Relaxed),
         exporters: r
             .exporters
             .iter()
@@ -446,6 +450,12 @@ impl Collector {
         self.handoff.received(&raw);
         // Work it handed to other threads: merged when done, else linked.
         crate::local::fork::settle_all(&mut raw);
+        if raw.dropped_steps > 0 {
+            self.handoff
+                .counters
+                .dropped_steps
+                .fetch_add(u64::from(raw.dropped_steps), Ordering::Relaxed);
+        }
         let facts = self.converter.facts(&mut raw);
         let tree = self.sampler.keep(&facts, raw.force_sample, &mut self.rng);
         if !tree && self.unsampled_wanted.load(Ordering::Relaxed) == 0 {

@@ -131,6 +131,7 @@ fn try_rule(storage: &dyn Storage, rule: &Checked, now_ms: u64) -> StorageResult
                 series.extend(storage.series(&SeriesQuery {
                     name: Some(name.to_owned()),
                     service: rule.rule.service.clone(),
+                    instance: None,
                     from_ns: Some((start_s * 1000).saturating_sub(w_ms + 60_000) * 1_000_000),
                     to_ns: Some(end_s * 1_000_000_000),
                     latest_only: false,

@@ -41,6 +41,7 @@ pub fn active_age(storage: &dyn Storage, c: &Checked, now_ms: u64) -> StorageRes
     let sampled = storage.series(&SeriesQuery {
         name: Some("osprey.active.elapsed".into()),
         service: r.service.clone(),
+        instance: None,
         from_ns: Some(now_ms.saturating_sub(SAMPLE_FRESH_MS) * 1_000_000),
         to_ns: None,
         latest_only: true,
@@ -145,6 +146,8 @@ mod tests {
             time_ns: time_ms * 1_000_000,
             value,
             count: 0,
+            instance: String::new(),
+            host: String::new(),
         };
         app.ingest_metrics(vec![
             sample(now_ms - 500, "GET /slow", 9.5),

@@ -272,6 +272,8 @@ mod tests {
             unit: String::new(),
             kind: MetricKind::Gauge,
             points: points.iter().map(|&(t, v)| (t, v, 0)).collect(),
+            instance: String::new(),
+            host: String::new(),
         }
     }
 

@@ -386,6 +386,7 @@ impl Alerts {
                     series.extend(storage.series(&SeriesQuery {
                         name: Some(name.to_owned()),
                         service: r.service.clone(),
+                        instance: None,
                         // A counter's increase starts at the point before the window.
                         from_ns: Some(from_ms.saturating_sub(60_000) * 1_000_000),
                         to_ns: Some((now_ms + 1) * 1_000_000),

@@ -2,7 +2,7 @@
 //! `GET /api/dashboards` lists the boards the caller may see, `POST`
 //! creates one; `GET|PUT|DELETE /api/dashboards/{id}` reads, replaces and
 //! deletes one. State-changing calls pass the session middleware (CSRF
-//! token, admin role) first.
+//! token; viewers too, for their personal boards) first.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
 
-use crate::auth::Session;
+use crate::auth::{Role, Session};
 use crate::dashboards::{BoardError, BoardInput, Boards, Caller, LOCAL_USER};
 
 /// The boards, or why the file could not be read (every call answers it;
@@ -26,8 +26,15 @@ enum Shelf {
 }
 
 fn caller(session: Option<Extension<Session>>) -> Caller {
-    Caller {
-        user: session.map_or_else(|| LOCAL_USER.to_owned(), |Extension(s)| s.user),
+    match session {
+        Some(Extension(s)) => Caller {
+            admin: s.role == Role::Admin,
+            user: s.user,
+        },
+        None => Caller {
+            user: LOCAL_USER.to_owned(),
+            admin: true,
+        },
     }
 }
 

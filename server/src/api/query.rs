@@ -354,6 +354,7 @@ pub(super) async fn metrics(State(app): State<Arc<App>>, Query(p): Query<Params>
     let q = SeriesQuery {
         service: p.get("service").cloned(),
         name: p.get("name").cloned(),
+        instance: p.get("instance").cloned(),
         from_ns: tri!(time(&p, "from")),
         to_ns: tri!(time(&p, "to")),
         latest_only: flag(&p, "latest"),

@@ -113,10 +113,21 @@ fn is_safe(method: &Method) -> bool {
 #[derive(Clone)]
 struct SessionToken(String);
 
+/// `/api` paths whose state-changing calls every logged-in user may make:
+/// the dashboards, where viewers save personal boards and
+/// [`crate::dashboards`] keeps shared ones to admins.
+fn user_writable(path: &str) -> bool {
+    path == "/api/dashboards"
+        || path
+            .strip_prefix("/api/dashboards/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// Middleware of the viewer and the query API: a live session is needed
 /// (else 401, and the page `/` redirects to the login page); a
 /// state-changing method needs the session's CSRF token in `X-CSRF-Token`
-/// (else 403) and, under `/api`, the admin role (else 403).
+/// (else 403) and, under `/api`, the admin role (else 403) — except the
+/// dashboards ([`user_writable`]), which apply their own rules.
 pub async fn require_session(
     State(auth): State<Arc<Auth>>,
     mut req: Request,
@@ -147,7 +158,10 @@ pub async fn require_session(
         if !bool::from(sent.ct_eq(session.csrf.as_bytes())) {
             return plain(StatusCode::FORBIDDEN, "missing or wrong CSRF token");
         }
-        if req.uri().path().starts_with("/api/") && session.role != Role::Admin {
+        if req.uri().path().starts_with("/api/")
+            && session.role != Role::Admin
+            && !user_writable(req.uri().path())
+        {
             return plain(StatusCode::FORBIDDEN, "this needs the admin role");
         }
     }

@@ -2,12 +2,18 @@
 //! in `<data>/dashboards/boards.json` (replaced atomically on every change)
 //! and shared by URL (`/?board=<id>`).
 //!
-//! Who may do what follows [`crate::auth`]: every logged-in user reads the
-//! boards marked shared and their own; saving is a state-changing `/api`
-//! call, so it needs the admin role (the session middleware refuses it
-//! otherwise); an admin changes or deletes only the boards they own, and
-//! any shared board. Without auth (no users, no `--auth`) everyone is the
-//! local user [`LOCAL_USER`], who owns every board.
+//! Who may do what, with auth on ([`crate::auth`]):
+//! - every logged-in user, viewers included, saves **personal** boards:
+//!   owned by them, listed only for them, changed and deleted only by
+//!   them, and readable by anyone logged in who has the link (`?board=`
+//!   with its random 64-bit id): shared read-only by URL;
+//! - **shared** boards (listed for everyone) are the admins': only an
+//!   admin makes a board shared, and any admin changes or deletes one.
+//!
+//! The session middleware lets `/api/dashboards` calls of viewers through
+//! (CSRF token still needed); this module applies the rules above. Without
+//! auth (no users, no `--auth`) everyone is the local user [`LOCAL_USER`],
+//! an admin who owns every board.
 
 use std::path::{Path, PathBuf};
 
@@ -102,6 +108,8 @@ pub struct Board {
 pub struct Caller {
     /// User name ([`LOCAL_USER`] without auth).
     pub user: String,
+    /// Has the admin role (always, without auth): may share boards.
+    pub admin: bool,
 }
 
 /// Why a board call failed.
@@ -111,6 +119,9 @@ pub enum BoardError {
     NotFound,
     /// The caller may see it but not change it (403).
     NotOwner,
+    /// Sharing with everyone, or changing a shared board, needs the admin
+    /// role (403).
+    NeedsAdmin,
     /// The input is wrong (400).
     Invalid(String),
     /// The limit of boards is reached (409).
@@ -126,7 +137,7 @@ impl BoardError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::NotFound => 404,
-            Self::NotOwner => 403,
+            Self::NotOwner | Self::NeedsAdmin => 403,
             Self::Invalid(_) => 400,
             Self::Full => 409,
             Self::Io(_) | Self::Damaged(_) => 500,
@@ -138,7 +149,8 @@ impl std::fmt::Display for BoardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NotFound => f.write_str("no such board"),
-            Self::NotOwner => f.write_str("only its owner changes a private board"),
+            Self::NotOwner => f.write_str("only its owner changes a personal board"),
+            Self::NeedsAdmin => f.write_str("shared boards are made and changed by admins only"),
             Self::Invalid(m) => write!(f, "invalid board: {m}"),
             Self::Full => write!(f, "at most {MAX_BOARDS} boards"),
             Self::Io(e) => write!(f, "cannot save the boards: {e}"),
@@ -226,7 +238,8 @@ impl Boards {
         })
     }
 
-    fn visible(b: &Board, who: &Caller) -> bool {
+    /// Listed for `who`: shared, or theirs.
+    fn listed(b: &Board, who: &Caller) -> bool {
         b.shared || b.owner == who.user
     }
 
@@ -236,19 +249,20 @@ impl Boards {
             .boards
             .lock()
             .iter()
-            .filter(|b| Self::visible(b, who))
+            .filter(|b| Self::listed(b, who))
             .cloned()
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         v
     }
 
-    /// One board, when `who` may see it.
-    pub fn get(&self, who: &Caller, id: &str) -> Result<Board, BoardError> {
+    /// One board by its id, for anyone who has it (the link is how a
+    /// personal board is shared, read-only).
+    pub fn get(&self, _who: &Caller, id: &str) -> Result<Board, BoardError> {
         self.boards
             .lock()
             .iter()
-            .find(|b| b.id == id && Self::visible(b, who))
+            .find(|b| b.id == id)
             .cloned()
             .ok_or(BoardError::NotFound)
     }
@@ -256,6 +270,9 @@ impl Boards {
     /// Saves a new board owned by `who`.
     pub fn create(&self, who: &Caller, input: BoardInput) -> Result<Board, BoardError> {
         check(&input)?;
+        if input.shared && !who.admin {
+            return Err(BoardError::NeedsAdmin);
+        }
         let mut boards = self.boards.lock();
         if boards.len() >= MAX_BOARDS {
             return Err(BoardError::Full);
@@ -278,9 +295,10 @@ impl Boards {
         Ok(board)
     }
 
-    fn may_change(b: &Board, who: &Caller) -> Result<(), BoardError> {
-        if !Self::visible(b, who) {
-            Err(BoardError::NotFound)
+    /// `who` may change `b` (and make it `shared`, when asked to).
+    fn may_change(b: &Board, who: &Caller, shared: bool) -> Result<(), BoardError> {
+        if (b.shared || shared) && !who.admin {
+            Err(BoardError::NeedsAdmin)
         } else if b.owner != who.user && !b.shared {
             Err(BoardError::NotOwner)
         } else {
@@ -294,6 +312,7 @@ impl Boards {
         &self,
         who: &Caller,
         id: &str,
+        shared: bool,
         edit: impl FnOnce(&mut Vec<Board>, usize) -> R,
     ) -> Result<R, BoardError> {
         let mut boards = self.boards.lock();
@@ -301,7 +320,7 @@ impl Boards {
             .iter()
             .position(|b| b.id == id)
             .ok_or(BoardError::NotFound)?;
-        Self::may_change(&boards[i], who)?;
+        Self::may_change(&boards[i], who, shared)?;
         let mut next = boards.clone();
         let out = edit(&mut next, i);
         self.save(&next)?;
@@ -312,7 +331,7 @@ impl Boards {
     /// Replaces board `id` (its owner stays).
     pub fn update(&self, who: &Caller, id: &str, input: BoardInput) -> Result<Board, BoardError> {
         check(&input)?;
-        self.change(who, id, |next, i| {
+        self.change(who, id, input.shared, |next, i| {
             let b = &mut next[i];
             b.name = input.name.trim().to_owned();
             b.shared = input.shared;
@@ -325,7 +344,7 @@ impl Boards {
 
     /// Deletes board `id`.
     pub fn delete(&self, who: &Caller, id: &str) -> Result<(), BoardError> {
-        self.change(who, id, |next, i| {
+        self.change(who, id, false, |next, i| {
             next.remove(i);
         })
     }
@@ -366,22 +385,30 @@ mod tests {
     }
 
     #[test]
-    fn private_boards_are_their_owners_shared_ones_everyones_and_both_survive_a_reopen() {
+    fn personal_boards_are_their_owners_shared_ones_the_admins_and_both_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let ann = Caller { user: "ann".into() };
-        let bob = Caller { user: "bob".into() };
+        let ann = Caller {
+            user: "ann".into(),
+            admin: true,
+        };
+        let bob = Caller {
+            user: "bob".into(),
+            admin: true,
+        };
+        let val = Caller {
+            user: "val".into(),
+            admin: false,
+        };
         let boards = Boards::open(dir.path()).unwrap();
         let mine = boards.create(&ann, input("ann's", false)).unwrap();
         let ours = boards.create(&ann, input("team", true)).unwrap();
         assert_eq!(boards.list(&ann).len(), 2);
         assert_eq!(boards.list(&bob), vec![ours.clone()]);
-        assert!(matches!(
-            boards.get(&bob, &mine.id),
-            Err(BoardError::NotFound)
-        ));
+        // Read-only by its link, for anyone.
+        assert_eq!(boards.get(&bob, &mine.id).unwrap(), mine);
         assert!(matches!(
             boards.delete(&bob, &mine.id),
-            Err(BoardError::NotFound)
+            Err(BoardError::NotOwner)
         ));
         // A shared board is the team's: another admin may change it.
         let renamed = boards
@@ -391,6 +418,28 @@ mod tests {
             (renamed.owner.as_str(), renamed.name.as_str()),
             ("ann", "team 2")
         );
+        // A viewer: personal boards yes, sharing or shared boards no.
+        let vals = boards.create(&val, input("val's", false)).unwrap();
+        assert_eq!(vals.owner, "val");
+        for refused in [
+            boards.create(&val, input("x", true)).map(|_| ()),
+            boards.update(&val, &vals.id, input("x", true)).map(|_| ()),
+            boards.update(&val, &ours.id, input("x", false)).map(|_| ()),
+            boards.delete(&val, &ours.id),
+        ] {
+            assert!(
+                matches!(refused, Err(BoardError::NeedsAdmin)),
+                "{refused:?}"
+            );
+        }
+        assert!(matches!(
+            boards.update(&val, &mine.id, input("x", false)),
+            Err(BoardError::NotOwner)
+        ));
+        boards
+            .update(&val, &vals.id, input("val 2", false))
+            .unwrap();
+        assert_eq!(boards.list(&val).len(), 2, "val's and the shared one");
 
         let again = Boards::open(dir.path()).unwrap();
         assert_eq!(again.list(&ann), boards.list(&ann));
@@ -404,6 +453,7 @@ mod tests {
         let boards = Boards::open(dir.path()).unwrap();
         let who = Caller {
             user: LOCAL_USER.into(),
+            admin: true,
         };
         let mut b = input(" ", false);
         assert!(

@@ -1,4 +1,5 @@
-//! Metric points as time series keyed by service, name and attributes.
+//! Metric points as time series keyed by service, instance, host, name
+//! and attributes.
 
 use crate::storage::{SeriesJson, SeriesQuery};
 use std::collections::{BTreeMap, VecDeque};
@@ -8,6 +9,8 @@ use crate::record::{MetricKind, MetricPoint};
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     service: String,
+    instance: String,
+    host: String,
     name: String,
     attributes: String,
 }
@@ -47,6 +50,8 @@ impl MetricIndex {
     pub(super) fn add(&mut self, p: &MetricPoint) {
         let key = Key {
             service: p.service.clone(),
+            instance: p.instance.clone(),
+            host: p.host.clone(),
             name: p.name.clone(),
             attributes: p.attributes.clone(),
         };
@@ -87,6 +92,8 @@ impl MetricIndex {
                 time_ns,
                 value,
                 count,
+                instance: k.instance.clone(),
+                host: k.host.clone(),
             }));
         }
         out
@@ -99,6 +106,7 @@ impl MetricIndex {
         for (k, s) in &self.series {
             if q.service.as_deref().is_some_and(|x| x != k.service)
                 || q.name.as_deref().is_some_and(|x| x != k.name)
+                || q.instance.as_deref().is_some_and(|x| x != k.instance)
             {
                 continue;
             }
@@ -122,6 +130,8 @@ impl MetricIndex {
                 unit: s.unit.clone(),
                 kind: s.kind,
                 points: pts,
+                instance: k.instance.clone(),
+                host: k.host.clone(),
             });
         }
         out

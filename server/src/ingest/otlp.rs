@@ -152,6 +152,15 @@ fn service_of(resource: Option<&Resource>) -> String {
         .unwrap_or_else(|| "unknown_service".to_owned())
 }
 
+/// The text of resource attribute `key`, empty when absent.
+fn resource_str(resource: Option<&Resource>, key: &str) -> String {
+    resource
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == key))
+        .and_then(|kv| kv.value.as_ref())
+        .map(any_to_string)
+        .unwrap_or_default()
+}
+
 /// Spans of a decoded request; ids of the wrong length are refused.
 pub fn spans_from_request(req: ExportTraceServiceRequest) -> Result<Vec<SpanRec>, Rejected> {
     let mut out = Vec::new();
@@ -243,6 +252,8 @@ pub fn points_from_request(req: ExportMetricsServiceRequest) -> Vec<MetricPoint>
     let mut out = Vec::new();
     for rm in req.resource_metrics {
         let service = service_of(rm.resource.as_ref());
+        let instance = resource_str(rm.resource.as_ref(), "service.instance.id");
+        let host = resource_str(rm.resource.as_ref(), "host.name");
         for sm in rm.scope_metrics {
             for m in sm.metrics {
                 let mut push = |kind, attrs: &[KeyValue], time_ns, value, count| {
@@ -255,6 +266,8 @@ pub fn points_from_request(req: ExportMetricsServiceRequest) -> Vec<MetricPoint>
                         time_ns,
                         value,
                         count,
+                        instance: instance.clone(),
+                        host: host.clone(),
                     })
                 };
                 let number =

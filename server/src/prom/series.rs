@@ -2,10 +2,12 @@
 //! OpenTelemetry names, and anything else agents send) as Prometheus
 //! families: the name sanitized with a unit suffix as the OpenTelemetry
 //! to Prometheus translation does (`jvm.memory.used` in `By` →
-//! `jvm_memory_used_bytes`), the service as label `service` and every
-//! point attribute as a label. The latest point of each series of the
-//! last [`FRESH`] is exposed; sums as gauges (their monotonicity is not
-//! stored), histograms as summaries (`_sum`, `_count`).
+//! `jvm_memory_used_bytes`), the service as label `service`, the
+//! sender's `service.instance.id` as `instance` and its `host.name` as
+//! `host_name` (when it sent them), and every point attribute as a label.
+//! The latest point of each series of the last [`FRESH`] is exposed; sums
+//! as gauges (their monotonicity is not stored), histograms as summaries
+//! (`_sum`, `_count`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,6 +18,10 @@ use crate::storage::SeriesJson;
 
 /// Series without a point for this long are left out (stale).
 pub const FRESH: Duration = Duration::from_secs(300);
+
+/// Label names of ours (and Prometheus's): a point attribute of the same
+/// name is exposed as `attr_<name>`.
+const RESERVED: [&str; 5] = ["service", "instance", "host_name", "le", "quantile"];
 
 /// `k=v,k=v` (as stored) as pairs; a value holding `,` stays whole.
 pub fn parse_attributes(s: &str) -> Vec<(&str, &str)> {
@@ -96,16 +102,22 @@ pub fn families(series: &[SeriesJson], allow: &dyn Fn(&str) -> bool) -> Vec<Fami
             continue;
         }
         let mut labels = vec![("service".to_owned(), s.service.clone())];
+        for (k, v) in [("instance", &s.instance), ("host_name", &s.host)] {
+            if !v.is_empty() {
+                labels.push((k.to_owned(), v.clone()));
+            }
+        }
+        let fixed = labels.len();
         for (k, v) in parse_attributes(&s.attributes) {
             let mut k = sanitize(k);
-            if k == "service" || k == "le" || k == "quantile" || k.starts_with("__") {
+            if RESERVED.contains(&k.as_str()) || k.starts_with("__") {
                 k = format!("attr_{}", k.trim_start_matches('_'));
             }
             if labels.iter().all(|(x, _)| *x != k) {
                 labels.push((k, v.to_owned()));
             }
         }
-        labels[1..].sort();
+        labels[fixed..].sort();
         if !seen.insert((name, labels.clone())) {
             continue;
         }
@@ -158,6 +170,8 @@ mod tests {
             unit: unit.into(),
             kind,
             points: points.to_vec(),
+            instance: String::new(),
+            host: String::new(),
         }
     }
 
@@ -214,6 +228,43 @@ mod tests {
             ]
         );
         assert!(families(&all, &|s| s == "billing").is_empty());
+    }
+
+    #[test]
+    fn each_instance_is_its_own_sample_labelled_with_its_identity() {
+        let mut a = series(
+            "jvm.thread.count",
+            "",
+            MetricKind::Gauge,
+            "instance=x",
+            &[(1, 5.0, 0)],
+        );
+        a.instance = "shop-a".into();
+        a.host = "h1".into();
+        let mut b = a.clone();
+        b.instance = "shop-b".into();
+        b.points = vec![(1, 9.0, 0)];
+        let fams = families(&[a, b], &|_| true);
+        let samples = &fams[0].samples;
+        let pairs = |i: usize| {
+            samples[i]
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(samples.len(), 2, "{samples:?}");
+        assert_eq!(
+            pairs(0),
+            [
+                "service=shop",
+                "instance=shop-a",
+                "host_name=h1",
+                "attr_instance=x"
+            ]
+        );
+        assert_eq!((samples[0].value, samples[1].value), (5.0, 9.0));
+        assert_eq!(pairs(1)[1], "instance=shop-b");
     }
 
     #[test]

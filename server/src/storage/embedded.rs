@@ -695,10 +695,10 @@ impl Storage for EmbeddedStorage {
                 .map_err(storage_io)?,
             );
         }
-        type Key = (String, String, String);
+        type Key = (String, String, String, String, String);
         let mut series: BTreeMap<Key, SeriesJson> = BTreeMap::new();
         let mut add = |s: SeriesJson| {
-            let key = (s.service.clone(), s.name.clone(), s.attributes.clone());
+            let key = s.key();
             match series.get_mut(&key) {
                 Some(e) => e.points.extend(s.points),
                 None => {
@@ -707,6 +707,9 @@ impl Storage for EmbeddedStorage {
             }
         };
         for p in points {
+            if q.instance.as_deref().is_some_and(|i| i != p.instance) {
+                continue;
+            }
             add(SeriesJson {
                 service: p.service,
                 name: p.name,
@@ -714,6 +717,8 @@ impl Storage for EmbeddedStorage {
                 unit: p.unit,
                 kind: p.kind,
                 points: vec![(p.time_ns / 1_000_000, p.value, p.count)],
+                instance: p.instance,
+                host: p.host,
             });
         }
         let hot_q = SeriesQuery {

@@ -106,6 +106,8 @@ pub(super) fn gauge(time_ns: u64, value: f64) -> MetricPoint {
         time_ns,
         value,
         count: 0,
+        instance: String::new(),
+        host: String::new(),
     }
 }
 
@@ -410,4 +412,66 @@ fn segments_deleted_while_rolling_leave_no_index_or_answer_behind() {
     assert_eq!(indexes(), 0, "its index went with it");
     let left = s.transactions(&TxnFilter::default(), 10).unwrap();
     assert_eq!(endpoints(&left), ["GET /new"]);
+}
+
+/// Two processes of one service sending the same metric: each point keeps
+/// its `service.instance.id` and `host.name`, the series stay apart and a
+/// query can ask for one instance — in memory, sealed, and after a restart.
+#[test]
+fn metric_points_keep_their_instance_in_every_tier() {
+    let dir = Dir::new("metric-instance");
+    let backend = open(&dir);
+    let second = crate::time::now_ms() / 1_000 - 10;
+    let point = |instance: &str, host: &str, at: u64, value: f64| MetricPoint {
+        instance: instance.into(),
+        host: host.into(),
+        ..gauge(at, value)
+    };
+    let s: &dyn Storage = &backend;
+    s.append(IngestBatch {
+        spans: Vec::new(),
+        metrics: vec![
+            point("shop-a", "h1", second * S, 1.0),
+            point("shop-b", "h2", second * S, 2.0),
+            point("shop-a", "h1", second * S + 500 * MS, 3.0),
+            point("", "", second * S, 4.0),
+        ],
+    })
+    .unwrap();
+    let check = |s: &dyn Storage| {
+        let all = s.series(&SeriesQuery::default()).unwrap();
+        let got: Vec<(&str, &str, Vec<f64>)> = all
+            .iter()
+            .map(|x| {
+                (
+                    x.instance.as_str(),
+                    x.host.as_str(),
+                    x.points.iter().map(|p| p.1).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("", "", vec![4.0]),
+                ("shop-a", "h1", vec![1.0, 3.0]),
+                ("shop-b", "h2", vec![2.0]),
+            ]
+        );
+        let one = s
+            .series(&SeriesQuery {
+                instance: Some("shop-b".into()),
+                latest_only: true,
+                ..SeriesQuery::default()
+            })
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!((one[0].host.as_str(), one[0].points[0].1), ("h2", 2.0));
+    };
+    check(s);
+    assert!(backend.seal_all().unwrap() >= 1);
+    check(s);
+    drop(backend);
+    let backend = open(&dir);
+    check(&backend);
 }

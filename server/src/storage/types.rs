@@ -328,6 +328,9 @@ pub struct SeriesQuery {
     pub service: Option<String>,
     /// Metric name equals.
     pub name: Option<String>,
+    /// `service.instance.id` equals (`Some("")`: points sent without one).
+    #[serde(default)]
+    pub instance: Option<String>,
     /// Points at or after, UNIX ns.
     pub from_ns: Option<u64>,
     /// Points before, UNIX ns.
@@ -351,6 +354,26 @@ pub struct SeriesJson {
     pub kind: MetricKind,
     /// `[time ms, value, count]` (count is the histogram observation count, else 0).
     pub points: Vec<(u64, f64, u64)>,
+    /// `service.instance.id` of the sender, empty when it sent none.
+    #[serde(default)]
+    pub instance: String,
+    /// `host.name` of the sender, empty when it sent none.
+    #[serde(default)]
+    pub host: String,
+}
+
+impl SeriesJson {
+    /// What tells one series from another: service, instance, host, name
+    /// and point attributes.
+    pub fn key(&self) -> (String, String, String, String, String) {
+        (
+            self.service.clone(),
+            self.instance.clone(),
+            self.host.clone(),
+            self.name.clone(),
+            self.attributes.clone(),
+        )
+    }
 }
 
 /// What an edge points at.

@@ -35,6 +35,8 @@
 //!   string service = 1; string name = 2; string unit = 3;
 //!   int32 kind = 4;                    // 0 gauge, 1 sum, 2 histogram
 //!   string attributes = 5; fixed64 time_ns = 6; double value = 7; uint64 count = 8;
+//!   string instance = 9;               // service.instance.id, "" when none (and before it existed)
+//!   string host = 10;                  // host.name, "" when none
 //! }
 //! message StoredActive {
 //!   string service = 1; uint64 received_ms = 2; repeated StoredActiveTxn transactions = 3;
@@ -199,6 +201,13 @@ pub struct StoredMetric {
     /// Observation count for histograms.
     #[prost(uint64, tag = "8")]
     pub count: u64,
+    /// `service.instance.id` of the resource ("" when none; records
+    /// written before the field existed read as "").
+    #[prost(string, tag = "9")]
+    pub instance: String,
+    /// `host.name` of the resource ("" when none).
+    #[prost(string, tag = "10")]
+    pub host: String,
 }
 
 /// An active-services report ([`ActiveReport`]).
@@ -371,6 +380,8 @@ impl From<&MetricPoint> for StoredMetric {
             time_ns: m.time_ns,
             value: m.value,
             count: m.count,
+            instance: m.instance.clone(),
+            host: m.host.clone(),
         }
     }
 }
@@ -388,6 +399,8 @@ impl TryFrom<StoredMetric> for MetricPoint {
             time_ns: m.time_ns,
             value: m.value,
             count: m.count,
+            instance: m.instance,
+            host: m.host,
         })
     }
 }

@@ -131,6 +131,8 @@ fn metrics_and_active_reports_round_trip() {
             time_ns: u64::MAX,
             value: 1.5e9,
             count: 0,
+            instance: "shop-7f3a".into(),
+            host: "web-1".into(),
         },
         MetricPoint {
             service: String::new(),
@@ -141,6 +143,8 @@ fn metrics_and_active_reports_round_trip() {
             time_ns: 0,
             value: -0.0,
             count: u64::MAX,
+            instance: String::new(),
+            host: String::new(),
         },
         MetricPoint {
             service: "s".into(),
@@ -151,6 +155,8 @@ fn metrics_and_active_reports_round_trip() {
             time_ns: 1,
             value: f64::NEG_INFINITY,
             count: 7,
+            instance: "s-1".into(),
+            host: String::new(),
         },
     ]);
     assert_eq!(round_trip(&metrics), metrics);
@@ -197,6 +203,8 @@ fn version_1_bincode_payloads_still_decode() {
         time_ns: 9,
         value: 2.0,
         count: 0,
+        instance: String::new(),
+        host: String::new(),
     }]);
     // Exactly what the version-1 writer did.
     for (kind, batch) in [(KIND_SPANS, &spans), (KIND_METRICS, &metrics)] {

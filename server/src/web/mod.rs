@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = &[
     asset!("servermap.js", JS),
     asset!("charts.js", JS),
     asset!("host.js", JS),
+    asset!("drops.js", JS),
     asset!("active.js", JS),
     asset!("replay.js", JS),
     asset!("session.js", JS),

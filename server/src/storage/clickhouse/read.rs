@@ -330,20 +330,31 @@ impl Storage for ClickHouseStorage {
         if let Some(n) = &q.name {
             c.push(format!("name = {}", lit(n)));
         }
+        // INSTANCE (metrics helper): the `instance` column of schema
+        // migration 2; series are told apart by it.
+        if let Some(x) = &q.instance {
+            c.push(format!("instance = {}", lit(x)));
+        }
         let b = i.select(&format!(
-            "SELECT service, name, attributes, unit, kind, time_ns, value, count FROM metrics \
-             WHERE {} ORDER BY service, name, attributes, time_ns",
+            "SELECT service, instance, name, attributes, unit, kind, time_ns, value, count \
+             FROM metrics WHERE {} ORDER BY service, instance, name, attributes, time_ns",
             c.join(" AND ")
         ))?;
         let mut out: Vec<SeriesJson> = Vec::new();
         read_all(&b, |r| {
-            let (service, name, attributes) = (r.string()?, r.string()?, r.string()?);
+            let (service, instance) = (r.string()?, r.string()?);
+            let (name, attributes) = (r.string()?, r.string()?);
             let unit = r.string()?;
             let kind = MetricKind::from_code(i32::from(r.u8()?))
                 .ok_or_else(|| ChError::Decode("metrics.kind: unknown code".into()))?;
             let point = (r.u64()? / NS_PER_MS, r.f64()?, r.u64()?);
             match out.last_mut() {
-                Some(s) if s.service == service && s.name == name && s.attributes == attributes => {
+                Some(s)
+                    if s.service == service
+                        && s.instance == instance
+                        && s.name == name
+                        && s.attributes == attributes =>
+                {
                     s.points.push(point)
                 }
                 _ => out.push(SeriesJson {
@@ -353,6 +364,8 @@ impl Storage for ClickHouseStorage {
                     unit,
                     kind,
                     points: vec![point],
+                    instance,
+                    host: String::new(),
                 }),
             }
             Ok(())

@@ -221,9 +221,10 @@ pub fn encode(
         w.u64(p.time_ns);
         w.f64(p.value);
         w.u64(p.count);
-        // `instance` (schema version 2): filled from the point's own
-        // instance where the metric model has one.
-        w.str("");
+        // The `instance` column that schema
+        // migration 2 adds at the end of `metrics` (service.instance.id,
+        // "" when none). `host.name` has no column: not kept here.
+        w.str(&p.instance);
         w.end_row();
     }
     (b.finish(), txns)

@@ -382,6 +382,12 @@ pub struct MetricRec {
     /// Observation count (histograms).
     #[prost(uint64, tag = "8")]
     pub count: u64,
+    /// `service.instance.id` ("" when none, and in older files).
+    #[prost(string, tag = "9")]
+    pub instance: String,
+    /// `host.name` ("" when none, and in older files).
+    #[prost(string, tag = "10")]
+    pub host: String,
 }
 
 /// Metric points.
@@ -832,6 +838,8 @@ fn metric_rec(p: &MetricPoint) -> MetricRec {
         time_ns: p.time_ns,
         value: p.value,
         count: p.count,
+        instance: p.instance.clone(),
+        host: p.host.clone(),
     }
 }
 
@@ -849,6 +857,8 @@ fn metric_point(r: MetricRec) -> MetricPoint {
         time_ns: r.time_ns,
         value: r.value,
         count: r.count,
+        instance: r.instance,
+        host: r.host,
     }
 }
 
