@@ -330,19 +330,19 @@ impl Storage for ClickHouseStorage {
         if let Some(n) = &q.name {
             c.push(format!("name = {}", lit(n)));
         }
-        // INSTANCE (metrics helper): the `instance` column of schema
-        // migration 2; series are told apart by it.
+        // The `instance` and `host` columns of schema migration 2; series
+        // are told apart by them, as in the embedded store.
         if let Some(x) = &q.instance {
             c.push(format!("instance = {}", lit(x)));
         }
         let b = i.select(&format!(
-            "SELECT service, instance, name, attributes, unit, kind, time_ns, value, count \
-             FROM metrics WHERE {} ORDER BY service, instance, name, attributes, time_ns",
+            "SELECT service, instance, host, name, attributes, unit, kind, time_ns, value, count \
+             FROM metrics WHERE {} ORDER BY service, instance, host, name, attributes, time_ns",
             c.join(" AND ")
         ))?;
         let mut out: Vec<SeriesJson> = Vec::new();
         read_all(&b, |r| {
-            let (service, instance) = (r.string()?, r.string()?);
+            let (service, instance, host) = (r.string()?, r.string()?, r.string()?);
             let (name, attributes) = (r.string()?, r.string()?);
             let unit = r.string()?;
             let kind = MetricKind::from_code(i32::from(r.u8()?))
@@ -352,6 +352,7 @@ impl Storage for ClickHouseStorage {
                 Some(s)
                     if s.service == service
                         && s.instance == instance
+                        && s.host == host
                         && s.name == name
                         && s.attributes == attributes =>
                 {
@@ -365,7 +366,7 @@ impl Storage for ClickHouseStorage {
                     kind,
                     points: vec![point],
                     instance,
-                    host: String::new(),
+                    host,
                 }),
             }
             Ok(())

@@ -221,10 +221,11 @@ pub fn encode(
         w.u64(p.time_ns);
         w.f64(p.value);
         w.u64(p.count);
-        // The `instance` column that schema
-        // migration 2 adds at the end of `metrics` (service.instance.id,
-        // "" when none). `host.name` has no column: not kept here.
+        // The `instance` and `host` columns that schema migration 2 adds
+        // at the end of `metrics` (service.instance.id and host.name, ""
+        // when none).
         w.str(&p.instance);
+        w.str(&p.host);
         w.end_row();
     }
     (b.finish(), txns)

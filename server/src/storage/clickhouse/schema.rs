@@ -25,7 +25,7 @@
 //! table has one (what [`ClickHouseConfig::shard_of`] computes).
 //! `osprey_schema` (never distributed) records the applied versions.
 //!
-//! Versions: 1 is [`ddl_v1`]; 2 adds `metrics.instance` (at the end of
+//! Versions: 1 is [`ddl_v1`]; 2 adds `metrics.instance` and `metrics.host` (at the end of
 //! the table) and the TTL. [`migrate`] runs the steps from a shard's
 //! version to [`SCHEMA_VERSION`] in order, so a new install runs the
 //! same statements as an upgrade.
@@ -184,14 +184,24 @@ pub struct Added {
 /// Columns added since version 1, oldest first. Rows are encoded with
 /// them ([`super::rows`]), so a build that knows a column needs a schema
 /// that has it (what [`check`] verifies at start-up).
-pub const ADDED: &[Added] = &[Added {
-    version: 2,
-    table: "metrics",
-    column: "instance",
-    old_type: "String",
-    new_type: "LowCardinality(String)",
-    default: "''",
-}];
+pub const ADDED: &[Added] = &[
+    Added {
+        version: 2,
+        table: "metrics",
+        column: "instance",
+        old_type: "String",
+        new_type: "LowCardinality(String)",
+        default: "''",
+    },
+    Added {
+        version: 2,
+        table: "metrics",
+        column: "host",
+        old_type: "String",
+        new_type: "LowCardinality(String)",
+        default: "''",
+    },
+];
 
 /// What a ClickHouse server can do, from `SELECT version()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -501,7 +511,7 @@ mod tests {
         );
         assert_eq!(
             structure("metrics").unwrap(),
-            format!("{}, instance String", TABLES[6].columns)
+            format!("{}, instance String, host String", TABLES[6].columns)
         );
     }
 }

@@ -104,7 +104,7 @@ fn decode(payload: &[u8]) -> Option<ShardInserts> {
 
 /// `metrics` rows of schema version 1 (day, service, name, unit, kind,
 /// attributes, time_ns, value, count) as version 2's: the same, then an
-/// empty `instance`.
+/// empty `instance` and `host`.
 fn metrics_v1_to_v2(rows: &[u8]) -> Option<Vec<u8>> {
     let mut r = RowReader::new(rows);
     let mut w = RowWriter::new();
@@ -118,6 +118,7 @@ fn metrics_v1_to_v2(rows: &[u8]) -> Option<Vec<u8>> {
         w.u64(r.u64().ok()?);
         w.f64(r.f64().ok()?);
         w.u64(r.u64().ok()?);
+        w.str("");
         w.str("");
         w.end_row();
     }

@@ -338,7 +338,9 @@ fn a_version_1_schema_with_data_is_upgraded_and_its_data_still_answers() {
         .0
         .text("SHOW CREATE TABLE osprey.metrics FORMAT TSVRaw");
     assert!(
-        create.contains("`count` UInt64,\n    `instance` LowCardinality(String) DEFAULT ''\n)")
+        create.contains(
+            "`count` UInt64,\n    `instance` LowCardinality(String) DEFAULT '',\n    `host` LowCardinality(String) DEFAULT ''\n)"
+        )
             && create.contains("TTL toDateTime(day, 'UTC')"),
         "the column at the end, and the TTL: {create}"
     );
