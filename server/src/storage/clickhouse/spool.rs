@@ -305,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_of_schema_version_1_replays_with_the_metrics_column_of_version_2() {
+    fn a_buffer_of_schema_version_1_replays_with_the_metrics_columns_of_version_2() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path().join("s")).unwrap();
         let metric = |w: &mut RowWriter, v: f64| {
@@ -342,7 +342,8 @@ mod tests {
         let mut v2 = RowWriter::new();
         for v in [1.0, 2.0] {
             metric(&mut v2, v);
-            v2.str("");
+            v2.str(""); // instance
+            v2.str(""); // host
         }
         assert_eq!(
             sent,
