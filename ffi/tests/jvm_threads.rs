@@ -18,11 +18,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::java::jdks;
+use common::java::{AppSpec, jdks};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{str_attr, within};
@@ -35,22 +34,17 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-threads", &["-DskipTests"])
 }
 
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/threads/demo/threads",
-            &["ThreadsApp.java"],
-            &[],
-            "jvm-threads-classes",
-        )
-    })
-}
+const APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/threads/demo/threads",
+    files: &["ThreadsApp.java"],
+    main_class: "demo.threads.ThreadsApp",
+    artifacts: &[],
+    pom: None,
+    name: "jvm-threads",
+};
 
 fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    let cmd = common::java::java(jdk, jvm_args, app_classes(), "demo.threads.ThreadsApp", &[]);
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    let out = APP.app().run(jdk, jvm_args, &[], name);
     assert!(
         !out.stderr.contains("osprey:"),
         "{name}: the agent complained: {}",
@@ -60,10 +54,7 @@ fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
 }
 
 fn root<'a>(spans: &'a [Span], method: &str, label: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.parent_span_id.is_empty() && s.name.contains(method))
-        .unwrap_or_else(|| panic!("{label}: no {method} transaction"))
+    common::java::root_named(spans, method, label)
 }
 
 /// The task steps directly under `parent`, each checked: a `work` step
@@ -109,12 +100,10 @@ fn threads_through_agent(jdk: &Path, label: &str) {
         "pool ab\nfuture cd\nlate submitted\nvirtual 4\nuntraced 4\n"
     );
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=hook.methods=demo.threads.ThreadsApp.*,\
-         hook.transactions=demo.threads.ThreadsApp.request*,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=threads",
-        agent_jar().display(),
-        receiver.port()
+    let agent = common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        "hook.methods=demo.threads.ThreadsApp.*,hook.transactions=demo.threads.ThreadsApp.request*,service.name=threads",
     );
     let out = run(jdk, &[agent], &format!("threads-agent-{label}"));
     assert_eq!(out, expected, "{label}: output changed under the agent");

@@ -6,6 +6,7 @@
 
 pub mod java;
 pub mod servers;
+pub mod spring;
 pub mod stores;
 
 use std::path::{Path, PathBuf};
