@@ -290,8 +290,11 @@ fn redis_through_agent(
         assert_eq!(s.kind, span::SpanKind::Client as i32, "{label}: {s:?}");
         assert_eq!(str_attr(a, "db.system"), Some("redis"), "{label}: {s:?}");
         assert_eq!(str_attr(a, "db.operation.name"), Some(s.name.as_str()));
-        assert_eq!(str_attr(a, "server.address"), Some("127.0.0.1"));
-        assert_eq!(int_attr(a, "server.port"), Some(i64::from(redis.port)));
+        if client == "jedis" {
+            // Jedis knows its server on every command; Lettuce's steps name none.
+            assert_eq!(str_attr(a, "server.address"), Some("127.0.0.1"));
+            assert_eq!(int_attr(a, "server.port"), Some(i64::from(redis.port)));
+        }
         let failed = common::java::status_code(s) == 2;
         assert_eq!(
             failed,
