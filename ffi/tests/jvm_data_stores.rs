@@ -27,11 +27,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::java::jdks;
+use common::java::{AppSpec, jdks, root_named, trace_steps};
 use common::stores::{Kafka, MariaDb, Postgres, Redis};
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
@@ -74,61 +73,42 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-stores", &["-DskipTests"])
 }
 
-fn libs() -> &'static [PathBuf] {
-    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| {
-        let mut libs = common::java::maven_artifacts(ARTIFACTS, "jvm-stores-libs");
-        // Lettuce with Netty and Reactor.
-        let lettuce =
-            common::stores::maven_dependencies("ffi/tests/lettuce-client", "jvm-lettuce-libs");
-        let mut jars: Vec<PathBuf> = std::fs::read_dir(lettuce)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "jar"))
-            .collect();
-        jars.sort();
-        libs.extend(jars);
-        libs
-    })
-}
-
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/stores/demo/stores",
-            &["StoresApp.java"],
-            libs(),
-            "jvm-stores-classes",
-        )
-    })
-}
+/// With Lettuce, Netty and Reactor (the `lettuce-client` pom's dependencies).
+const APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/stores/demo/stores",
+    files: &["StoresApp.java"],
+    main_class: "demo.stores.StoresApp",
+    artifacts: ARTIFACTS,
+    pom: Some("ffi/tests/lettuce-client"),
+    name: "jvm-stores",
+};
 
 /// Runs the application with `args`; its standard output and error.
 fn run(jdk: &Path, jvm_args: &[String], args: &[&str], name: &str) -> (String, String) {
-    let mut cmd = common::java::java(
-        jdk,
-        jvm_args,
-        common::java::class_path(app_classes(), libs()),
-        "demo.stores.StoresApp",
-        &[],
-    );
-    cmd.args(args);
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    let out = APP.app().run(jdk, jvm_args, args, name);
     (out.stdout, out.stderr)
+}
+
+/// Runs the application under the agent (transactions at its `request*`
+/// methods, then the `extra` options) exporting to `receiver`.
+fn run_traced(
+    jdk: &Path,
+    receiver: &Receiver,
+    extra: &str,
+    args: &[&str],
+    name: &str,
+) -> (String, String) {
+    let agent = common::java::agent_option(
+        agent_jar(),
+        receiver,
+        &format!("hook.transactions=demo.stores.StoresApp.request*,service.name=stores{extra}"),
+    );
+    run(jdk, &[agent], args, name)
 }
 
 /// Waits until the receiver holds at least `n` spans (or 20 s passed).
 fn spans_at_least(receiver: &Receiver, n: usize) -> Vec<Span> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let spans = common::java::received(receiver);
-        if spans.len() >= n || Instant::now() >= deadline {
-            return spans;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::java::spans_at_least(receiver, n, Duration::from_secs(20))
 }
 
 /// The JDBC checks against one server: `reset` empties its database
@@ -149,15 +129,10 @@ fn jdbc_through_agent(
     reset();
 
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
-        agent_jar().display(),
-        receiver.port()
-    );
-    let (out, err) = run(
+    let (out, err) = run_traced(
         jdk,
-        &[agent],
+        &receiver,
+        "",
         &args,
         &format!("stores-{system}-agent-{label}"),
     );
@@ -193,14 +168,7 @@ fn jdbc_through_agent(
         .iter()
         .filter(|s| s.parent_span_id.is_empty())
         .collect();
-    let steps_of = |root: &Span| -> Vec<&Span> {
-        let mut steps: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
-            .collect();
-        steps.sort_by_key(|s| s.start_time_unix_nano);
-        steps
-    };
+    let steps_of = |root: &Span| -> Vec<&Span> { trace_steps(&spans, root) };
     let order = roots
         .iter()
         .find(|s| s.name.contains("requestOrder"))
@@ -276,66 +244,88 @@ fn jdbc_on_postgresql_and_mariadb() {
     }
 }
 
+/// One Redis client against `redis`: the output with and without the agent
+/// is `expected`; the transaction `txn` has one CLIENT step per command,
+/// named `commands` in order, carrying no key or value, and only the `INCR`
+/// of a string (an error reply) failed.
+fn redis_through_agent(
+    jdk: &Path,
+    label: &str,
+    redis: &Redis,
+    client: &str,
+    expected: &str,
+    txn: &str,
+    commands: &[&str],
+) {
+    let port = redis.port.to_string();
+    let args = [client, "127.0.0.1", &port];
+    let (plain, _) = run(jdk, &[], &args, &format!("stores-{client}-plain-{label}"));
+    assert_eq!(plain, expected, "{label} {client}");
+
+    let receiver = Receiver::start();
+    let (out, _) = run_traced(
+        jdk,
+        &receiver,
+        "",
+        &args,
+        &format!("stores-{client}-agent-{label}"),
+    );
+    assert_eq!(
+        out, expected,
+        "{label} {client}: output changed under the agent"
+    );
+
+    let spans = spans_at_least(&receiver, 1 + commands.len());
+    let dump = format!("{spans:?}");
+    assert!(
+        !dump.contains("secret"),
+        "{label} {client}: a key or value left: {dump}"
+    );
+    let root = root_named(&spans, txn, label);
+    let steps = trace_steps(&spans, root);
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, commands, "{label} {client}: {spans:#?}");
+    for s in &steps {
+        let a = &s.attributes;
+        assert_eq!(s.parent_span_id, root.span_id, "{label}: {s:?}");
+        assert_eq!(s.kind, span::SpanKind::Client as i32, "{label}: {s:?}");
+        assert_eq!(str_attr(a, "db.system"), Some("redis"), "{label}: {s:?}");
+        assert_eq!(str_attr(a, "db.operation.name"), Some(s.name.as_str()));
+        // Both clients name their server on every command (Lettuce reads it
+        // once per connection from its channel).
+        assert_eq!(
+            str_attr(a, "server.address"),
+            Some("127.0.0.1"),
+            "{label} {client}: {s:?}"
+        );
+        assert_eq!(
+            int_attr(a, "server.port"),
+            Some(i64::from(redis.port)),
+            "{label} {client}: {s:?}"
+        );
+        let failed = common::java::status_code(s) == 2;
+        assert_eq!(
+            failed,
+            s.name == "INCR",
+            "{label} {client}: only the error reply fails: {s:?}"
+        );
+    }
+}
+
 #[test]
 fn jedis_on_redis() {
     let redis = Redis::start("jedis");
-    let port = redis.port.to_string();
     for (jdk, label) in jdks() {
-        let args = ["jedis", "127.0.0.1", &port];
-        let (expected, _) = run(&jdk, &[], &args, &format!("stores-jedis-plain-{label}"));
-        assert_eq!(
-            expected, "cart secret-value-1 1 refused secret-value-1 1\n",
-            "{label}"
-        );
-
-        let receiver = Receiver::start();
-        let agent = format!(
-            "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,exporter=otlp,\
-             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
-            agent_jar().display(),
-            receiver.port()
-        );
-        let (out, _) = run(
+        redis_through_agent(
             &jdk,
-            &[agent],
-            &args,
-            &format!("stores-jedis-agent-{label}"),
+            label,
+            &redis,
+            "jedis",
+            "cart secret-value-1 1 refused secret-value-1 1\n",
+            "requestCart",
+            // Pipelined commands are sent without waiting for their replies: no steps.
+            &["SET", "GET", "HSET", "INCR"],
         );
-        assert_eq!(out, expected, "{label}: output changed under the agent");
-
-        let spans = spans_at_least(&receiver, 5);
-        let dump = format!("{spans:?}");
-        assert!(
-            !dump.contains("secret"),
-            "{label}: a key or value left: {dump}"
-        );
-        let root = spans
-            .iter()
-            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestCart"))
-            .unwrap_or_else(|| panic!("{label}: no cart transaction in {spans:#?}"));
-        let mut steps: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
-            .collect();
-        steps.sort_by_key(|s| s.start_time_unix_nano);
-        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        // Pipelined commands are sent without waiting for their replies: no steps.
-        assert_eq!(names, ["SET", "GET", "HSET", "INCR"], "{label}: {spans:#?}");
-        for s in &steps {
-            let a = &s.attributes;
-            assert_eq!(s.parent_span_id, root.span_id, "{label}: {s:?}");
-            assert_eq!(s.kind, span::SpanKind::Client as i32, "{label}: {s:?}");
-            assert_eq!(str_attr(a, "db.system"), Some("redis"), "{label}: {s:?}");
-            assert_eq!(str_attr(a, "db.operation.name"), Some(s.name.as_str()));
-            assert_eq!(str_attr(a, "server.address"), Some("127.0.0.1"));
-            assert_eq!(int_attr(a, "server.port"), Some(i64::from(redis.port)));
-            let failed = common::java::status_code(s) == 2;
-            assert_eq!(
-                failed,
-                s.name == "INCR",
-                "{label}: only the error reply fails: {s:?}"
-            );
-        }
     }
 }
 
@@ -355,18 +345,12 @@ fn kafka_records_carry_the_trace_from_producer_to_consumer() {
         );
 
         let receiver = Receiver::start();
-        let agent = format!(
-            "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,\
-             hook.methods=demo.stores.StoresApp.handle*,exporter=otlp,\
-             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
-            agent_jar().display(),
-            receiver.port()
-        );
         let topic = format!("orders-{label}-agent");
         let args = ["kafka", bootstrap.as_str(), topic.as_str()];
-        let (out, _) = run(
+        let (out, _) = run_traced(
             &jdk,
-            &[agent],
+            &receiver,
+            ",hook.methods=demo.stores.StoresApp.handle*",
             &args,
             &format!("stores-kafka-agent-{label}"),
         );
@@ -376,10 +360,7 @@ fn kafka_records_carry_the_trace_from_producer_to_consumer() {
         let spans = spans_at_least(&receiver, 13);
         let dump = format!("{spans:?}");
         assert!(!dump.contains("secret-card"), "{label}: a value left");
-        let publish = spans
-            .iter()
-            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestPublish"))
-            .unwrap_or_else(|| panic!("{label}: no publish transaction in {spans:#?}"));
+        let publish = root_named(&spans, "requestPublish", label);
         let mut sends: Vec<&Span> = spans
             .iter()
             .filter(|s| s.trace_id == publish.trace_id && s.parent_span_id == publish.span_id)
@@ -436,73 +417,15 @@ fn kafka_records_carry_the_trace_from_producer_to_consumer() {
 #[test]
 fn lettuce_on_redis() {
     let redis = Redis::start("lettuce");
-    let port = redis.port.to_string();
     for (jdk, label) in jdks() {
-        let args = ["lettuce", "127.0.0.1", &port];
-        let (expected, _) = run(&jdk, &[], &args, &format!("stores-lettuce-plain-{label}"));
-        assert_eq!(
-            expected, "lettuce secret-value-2 true refused secret-value-2\n",
-            "{label}"
-        );
-        let receiver = Receiver::start();
-        let agent = format!(
-            "-javaagent:{}=hook.transactions=demo.stores.StoresApp.request*,exporter=otlp,\
-             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=stores",
-            agent_jar().display(),
-            receiver.port()
-        );
-        let (out, _) = run(
+        redis_through_agent(
             &jdk,
-            &[agent],
-            &args,
-            &format!("stores-lettuce-agent-{label}"),
+            label,
+            &redis,
+            "lettuce",
+            "lettuce secret-value-2 true refused secret-value-2\n",
+            "requestLettuce",
+            &["SET", "GET", "HSET", "INCR", "GET"],
         );
-        assert_eq!(out, expected, "{label}: output changed under the agent");
-
-        let spans = spans_at_least(&receiver, 6);
-        assert!(
-            !format!("{spans:?}").contains("secret"),
-            "{label}: a key or value left"
-        );
-        let root = spans
-            .iter()
-            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestLettuce"))
-            .unwrap_or_else(|| panic!("{label}: no transaction in {spans:#?}"));
-        let mut steps: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
-            .collect();
-        steps.sort_by_key(|s| s.start_time_unix_nano);
-        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["SET", "GET", "HSET", "INCR", "GET"],
-            "{label}: {spans:#?}"
-        );
-        for s in &steps {
-            assert_eq!(s.parent_span_id, root.span_id, "{label}: {s:?}");
-            assert_eq!(s.kind, span::SpanKind::Client as i32, "{label}: {s:?}");
-            assert_eq!(str_attr(&s.attributes, "db.system"), Some("redis"));
-            assert_eq!(
-                str_attr(&s.attributes, "db.operation.name"),
-                Some(s.name.as_str())
-            );
-            assert_eq!(
-                str_attr(&s.attributes, "server.address"),
-                Some("127.0.0.1"),
-                "{label}: {s:?}"
-            );
-            assert_eq!(
-                int_attr(&s.attributes, "server.port"),
-                Some(i64::from(redis.port)),
-                "{label}: {s:?}"
-            );
-            let failed = common::java::status_code(s) == 2;
-            assert_eq!(
-                failed,
-                s.name == "INCR",
-                "{label}: only the error reply fails: {s:?}"
-            );
-        }
     }
 }

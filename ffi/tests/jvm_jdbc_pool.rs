@@ -16,12 +16,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::java::jdks;
-use opentelemetry_proto::tonic::trace::v1::{Span, span};
+use common::java::{AppSpec, jdks};
+use opentelemetry_proto::tonic::trace::v1::span;
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::str_attr;
 
@@ -46,35 +45,18 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-pool", &["-DskipTests"])
 }
 
-fn libs() -> &'static [PathBuf] {
-    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-pool-libs"))
-}
-
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/pool/demo/pool",
-            &["PoolApp.java"],
-            libs(),
-            "jvm-pool-classes",
-        )
-    })
-}
+const APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/pool/demo/pool",
+    files: &["PoolApp.java"],
+    main_class: "demo.pool.PoolApp",
+    artifacts: ARTIFACTS,
+    pom: None,
+    name: "jvm-pool",
+};
 
 /// Runs the application; its standard output.
 fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    let cmd = common::java::java(
-        jdk,
-        jvm_args,
-        common::java::class_path(app_classes(), libs()),
-        "demo.pool.PoolApp",
-        &[],
-    );
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
-    out.stdout
+    APP.app().run(jdk, jvm_args, &[], name).stdout
 }
 
 fn pools_through_agent(jdk: &Path, label: &str) {
@@ -82,39 +64,23 @@ fn pools_through_agent(jdk: &Path, label: &str) {
     assert_eq!(expected, "hikari widget 0\ntomcat widget 1\n");
 
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=hook.methods=demo.pool.PoolApp.request*,\
-         hook.transactions=demo.pool.PoolApp.request*,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=pool",
-        agent_jar().display(),
-        receiver.port()
+    let agent = common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        "hook.methods=demo.pool.PoolApp.request*,hook.transactions=demo.pool.PoolApp.request*,service.name=pool",
     );
     let out = run(jdk, &[agent], &format!("pool-agent-{label}"));
     assert_eq!(out, expected, "{label}: output changed under the agent");
 
     // Two transactions of 1 + 3 spans each, exported at shutdown.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let spans: Vec<Span> = loop {
-        let spans = common::java::received(&receiver);
-        if spans.len() >= 8 || Instant::now() >= deadline {
-            break spans;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let spans = common::java::spans_at_least(&receiver, 8, Duration::from_secs(10));
     let dump = format!("{spans:?}");
     assert!(!dump.contains("pool-secret"), "{label}: the password left");
     assert!(!dump.contains("widget"), "{label}: a literal left");
 
     for (method, pool) in [("requestHikari", "hikari"), ("requestTomcat", "tomcat")] {
-        let root = spans
-            .iter()
-            .find(|s| s.parent_span_id.is_empty() && s.name.contains(method))
-            .unwrap_or_else(|| panic!("{label}: no {pool} transaction in {spans:#?}"));
-        let mut steps: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
-            .collect();
-        steps.sort_by_key(|s| s.start_time_unix_nano);
+        let root = common::java::root_named(&spans, method, label);
+        let steps = common::java::trace_steps(&spans, root);
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,

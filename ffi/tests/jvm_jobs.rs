@@ -13,11 +13,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::java::{jdks, status_code};
+use common::java::{AppSpec, jdks, status_code};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
 
@@ -62,60 +61,33 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-jobs", &["-DskipTests"])
 }
 
-fn libs() -> &'static [PathBuf] {
-    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-jobs-libs"))
-}
-
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/jobs/demo/jobs",
-            &["JobsApp.java"],
-            libs(),
-            "jvm-jobs-classes",
-        )
-    })
-}
+const APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/jobs/demo/jobs",
+    files: &["JobsApp.java"],
+    main_class: "demo.jobs.JobsApp",
+    artifacts: ARTIFACTS,
+    pom: None,
+    name: "jvm-jobs",
+};
 
 fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    let cmd = common::java::java(
-        jdk,
-        jvm_args,
-        common::java::class_path(app_classes(), libs()),
-        "demo.jobs.JobsApp",
-        &[],
-    );
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
-    out.stdout
+    APP.app().run(jdk, jvm_args, &[], name).stdout
 }
 
 /// Runs under the agent with `extra` options; the spans received once the
 /// process ended (it flushes at shutdown).
 fn traced(jdk: &Path, label: &str, extra: &str, expected: &str) -> Vec<Span> {
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=hook.methods=demo.jobs.JobsApp.work,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=jobs{extra}",
-        agent_jar().display(),
-        receiver.port()
+    let agent = common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        &format!("hook.methods=demo.jobs.JobsApp.work,service.name=jobs{extra}"),
     );
     let out = run(jdk, &[agent], &format!("jobs-agent-{label}"));
     assert_eq!(out, expected, "{label}: output changed under the agent");
     // Everything was flushed at shutdown; give the receiver a moment to
     // have decoded the last request.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = 0;
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let spans = common::java::received(&receiver);
-        if (spans.len() == last && last > 0) || Instant::now() >= deadline {
-            return spans;
-        }
-        last = spans.len();
-    }
+    common::java::spans_settled(&receiver, Duration::from_secs(5))
 }
 
 fn transactions_named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {

@@ -15,10 +15,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
-use common::java::jdks;
+use common::java::{AppSpec, jdks};
 use common::stores::Postgres;
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
@@ -27,44 +26,17 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-jpa", &["-DskipTests"])
 }
 
-fn libs() -> &'static [PathBuf] {
-    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| {
-        let dir = common::stores::maven_dependencies("ffi/tests/jpa-app", "jvm-jpa-libs");
-        let mut jars: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "jar"))
-            .collect();
-        jars.sort();
-        jars
-    })
-}
-
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/jpa/demo/jpa",
-            &["JpaApp.java"],
-            libs(),
-            "jvm-jpa-classes",
-        )
-    })
-}
+const APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/jpa/demo/jpa",
+    files: &["JpaApp.java"],
+    main_class: "demo.jpa.JpaApp",
+    artifacts: &[],
+    pom: Some("ffi/tests/jpa-app"),
+    name: "jvm-jpa",
+};
 
 fn run(jdk: &Path, jvm_args: &[String], url: &str, name: &str) -> String {
-    let mut cmd = common::java::java(
-        jdk,
-        jvm_args,
-        common::java::class_path(app_classes(), libs()),
-        "demo.jpa.JpaApp",
-        &[],
-    );
-    cmd.args([url, "osprey"]);
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
-    out.stdout
+    APP.app().run(jdk, jvm_args, &[url, "osprey"], name).stdout
 }
 
 /// The tree under the transaction as `(depth, name)` in start order.
@@ -93,19 +65,15 @@ fn tree(spans: &[Span], root: &Span) -> Vec<(usize, String)> {
 
 fn traced(jdk: &Path, label: &str, url: &str, extra: &str, expected: &str) -> Vec<(usize, String)> {
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=hook.transactions=demo.jpa.JpaApp.request*,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=jpa{extra}",
-        agent_jar().display(),
-        receiver.port()
+    let agent = common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        &format!("hook.transactions=demo.jpa.JpaApp.request*,service.name=jpa{extra}"),
     );
     let out = run(jdk, &[agent], url, &format!("jpa-agent-{label}"));
     assert_eq!(out, expected, "{label}: output changed under the agent");
     let spans = common::java::received(&receiver);
-    let root = spans
-        .iter()
-        .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestRegister"))
-        .unwrap_or_else(|| panic!("{label}: no transaction in {spans:#?}"));
+    let root = common::java::root_named(&spans, "requestRegister", label);
     tree(&spans, root)
 }
 

@@ -11,12 +11,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::java::jdks;
-use opentelemetry_proto::tonic::trace::v1::Span;
+use common::java::{AppSpec, jdks};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::hex;
 
@@ -46,17 +44,14 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-logs", &["-DskipTests"])
 }
 
-fn libs() -> &'static [PathBuf] {
-    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(ARTIFACTS, "jvm-logs-libs"))
-}
-
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(APP, &["LogsApp.java"], libs(), "jvm-logs-classes")
-    })
-}
+const LOGS_APP: AppSpec = AppSpec {
+    src: APP,
+    files: &["LogsApp.java"],
+    main_class: "demo.logs.LogsApp",
+    artifacts: ARTIFACTS,
+    pom: None,
+    name: "jvm-logs",
+};
 
 /// `(library, where) -> (trace, span)` from lines `<lib> <where> trace=<t> span=<s>`.
 fn ids(text: &str) -> Vec<(String, String, String, String)> {
@@ -74,12 +69,10 @@ fn logs_through_agent(jdk: &Path, label: &str) {
     let receiver = Receiver::start();
     let conf = common::repo_root().join(APP);
     let args = vec![
-        format!(
-            "-javaagent:{}=hook.methods=demo.logs.LogsApp.step,\
-             hook.transactions=demo.logs.LogsApp.request,exporter=otlp,\
-             otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=logs",
-            agent_jar().display(),
-            receiver.port()
+        common::java::agent_option(
+            agent_jar(),
+            &receiver,
+            "hook.methods=demo.logs.LogsApp.step,hook.transactions=demo.logs.LogsApp.request,service.name=logs",
         ),
         format!(
             "-Dlogback.configurationFile={}",
@@ -94,26 +87,13 @@ fn logs_through_agent(jdk: &Path, label: &str) {
             conf.join("logging.properties").display()
         ),
     ];
-    let cmd = common::java::java(
-        jdk,
-        &args,
-        common::java::class_path(app_classes(), libs()),
-        "demo.logs.LogsApp",
-        &[],
-    );
-    let out = common::java::run_java(cmd, &format!("logs-{label}"));
-    assert_eq!(out.code, Some(0), "{label}: {}", out.stderr);
+    let out = LOGS_APP
+        .app()
+        .run(jdk, &args, &[], &format!("logs-{label}"));
     let lines = ids(&format!("{}\n{}", out.stdout, out.stderr));
     assert_eq!(lines.len(), 9, "{label}: {}\n{}", out.stdout, out.stderr);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let spans: Vec<Span> = loop {
-        let spans = common::java::received(&receiver);
-        if spans.len() >= 2 || Instant::now() >= deadline {
-            break spans;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let spans = common::java::spans_at_least(&receiver, 2, Duration::from_secs(10));
     let txn = spans
         .iter()
         .find(|s| s.parent_span_id.is_empty())

@@ -19,10 +19,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
-use common::java::{jdks, status_code};
+use common::java::{AppSpec, TestApp, jdks, status_code};
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr};
@@ -72,39 +72,30 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-okhttp", &["-DskipTests"])
 }
 
-fn libs(version: u8) -> &'static [PathBuf] {
-    static V4: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    static V3: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    if version == 4 {
-        V4.get_or_init(|| common::java::maven_artifacts(OKHTTP4, "jvm-okhttp4-libs"))
-    } else {
-        V3.get_or_init(|| common::java::maven_artifacts(OKHTTP3, "jvm-okhttp3-libs"))
-    }
-}
-
 /// Compiled once against OkHttp 4; OkHttp 3 runs the same classes.
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/okhttp/demo/okhttp",
-            &["OkApp.java"],
-            libs(4),
-            "jvm-okhttp-classes",
-        )
+const OK_APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/okhttp/demo/okhttp",
+    files: &["OkApp.java"],
+    main_class: "demo.okhttp.OkApp",
+    artifacts: OKHTTP4,
+    pom: None,
+    name: "jvm-okhttp",
+};
+
+fn app(version: u8) -> &'static TestApp {
+    static V3: OnceLock<TestApp> = OnceLock::new();
+    if version == 4 {
+        return OK_APP.app();
+    }
+    V3.get_or_init(|| {
+        OK_APP
+            .app()
+            .with_libs(common::java::maven_artifacts(OKHTTP3, "jvm-okhttp3-libs"))
     })
 }
 
 fn run(jdk: &Path, version: u8, jvm_args: &[String], name: &str) -> (String, String) {
-    let cmd = common::java::java(
-        jdk,
-        jvm_args,
-        common::java::class_path(app_classes(), libs(version)),
-        "demo.okhttp.OkApp",
-        &[],
-    );
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    let out = app(version).run(jdk, jvm_args, &[], name);
     (out.stdout, out.stderr)
 }
 
@@ -120,11 +111,10 @@ fn seen<'a>(stderr: &'a str, path: &str) -> (&'a str, u32) {
 }
 
 fn agent(receiver: &Receiver, extra: &str) -> String {
-    format!(
-        "-javaagent:{}=hook.transactions=demo.okhttp.OkApp.request*,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=okhttp{extra}",
-        agent_jar().display(),
-        receiver.port()
+    common::java::agent_option(
+        agent_jar(),
+        receiver,
+        &format!("hook.transactions=demo.okhttp.OkApp.request*,service.name=okhttp{extra}"),
     )
 }
 
@@ -151,15 +141,8 @@ fn calls_through_agent(jdk: &Path, label: &str, version: u8) {
         !dump.contains("secret"),
         "{ctx}: a query value or body left"
     );
-    let root = spans
-        .iter()
-        .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestCalls"))
-        .unwrap_or_else(|| panic!("{ctx}: no transaction in {spans:#?}"));
-    let mut steps: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
-        .collect();
-    steps.sort_by_key(|s| s.start_time_unix_nano);
+    let root = common::java::root_named(&spans, "requestCalls", &ctx);
+    let steps = common::java::trace_steps(&spans, root);
     assert_eq!(steps.len(), 6, "{ctx}: one step per call: {steps:#?}");
     let statuses: Vec<Option<i64>> = steps
         .iter()
@@ -221,55 +204,35 @@ fn okhttp_calls_are_steps_carrying_traceparent() {
     }
 }
 
-fn spring_libs() -> &'static [PathBuf] {
-    static LIBS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    LIBS.get_or_init(|| common::java::maven_artifacts(SPRING_WEB, "jvm-spring-web-libs"))
-}
-
-fn spring_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/springclients/demo/springclients",
-            &["ClientsApp.java"],
-            spring_libs(),
-            "jvm-springclients-classes",
-        )
-    })
-}
+const CLIENTS_APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/springclients/demo/springclients",
+    files: &["ClientsApp.java"],
+    main_class: "demo.springclients.ClientsApp",
+    artifacts: SPRING_WEB,
+    pom: None,
+    name: "jvm-springclients",
+};
 
 #[test]
 fn rest_template_and_rest_client_calls_are_steps_carrying_traceparent() {
     for (jdk, label) in jdks() {
         let run = |jvm_args: &[String], name: &str| {
-            let cmd = common::java::java(
-                &jdk,
-                jvm_args,
-                common::java::class_path(spring_classes(), spring_libs()),
-                "demo.springclients.ClientsApp",
-                &[],
-            );
-            let out = common::java::run_java(cmd, name);
-            assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+            let out = CLIENTS_APP.app().run(&jdk, jvm_args, &[], name);
             (out.stdout, out.stderr)
         };
         let (expected, _) = run(&[], &format!("springclients-plain-{label}"));
         assert_eq!(expected, "template client\n", "{label}");
         let receiver = Receiver::start();
-        let agent = format!(
-            "-javaagent:{}=hook.transactions=demo.springclients.ClientsApp.request*,\
-             exporter=otlp,otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50",
-            agent_jar().display(),
-            receiver.port()
+        let agent = common::java::agent_option(
+            agent_jar(),
+            &receiver,
+            "hook.transactions=demo.springclients.ClientsApp.request*",
         );
         let (out, err) = run(&[agent], &format!("springclients-agent-{label}"));
         assert_eq!(out, expected, "{label}: output changed under the agent");
         let spans = common::java::received(&receiver);
         assert!(!format!("{spans:?}").contains("secret"), "{label}");
-        let root = spans
-            .iter()
-            .find(|s| s.parent_span_id.is_empty() && s.name.contains("requestBoth"))
-            .unwrap_or_else(|| panic!("{label}: no transaction in {spans:#?}"));
+        let root = common::java::root_named(&spans, "requestBoth", label);
         let mut steps: Vec<&Span> = spans
             .iter()
             .filter(|s| s.trace_id == root.trace_id && s.parent_span_id == root.span_id)

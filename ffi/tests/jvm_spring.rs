@@ -21,8 +21,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::java::{PortApp, jdks, received};
@@ -35,32 +34,8 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-spring", &["-DskipTests"])
 }
 
-/// `examples/spring-boot` packaged once (`mvn package`, into cargo's target
-/// directory): the executable Spring Boot jar.
-fn app_jar() -> &'static Path {
-    static JAR: OnceLock<PathBuf> = OnceLock::new();
-    JAR.get_or_init(|| {
-        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spring-demo-build");
-        common::java::mvn_package(
-            &common::repo_root().join("examples/spring-boot"),
-            &[
-                "-DskipTests".to_owned(),
-                format!("-Dspring.demo.build.dir={}", build.display()),
-            ],
-        );
-        build.join("spring-demo.jar")
-    })
-}
-
 fn start(jdk: &Path, jvm_args: &[String], name: &str) -> PortApp {
-    let cmd = common::java::java(
-        jdk,
-        jvm_args,
-        app_jar(),
-        "org.springframework.boot.loader.launch.JarLauncher",
-        &[],
-    );
-    PortApp::start(cmd, name)
+    common::spring::start_demo(jdk, jvm_args, "spring-demo-build", name)
 }
 
 const UUID: &str = "123e4567-e89b-12d3-a456-426614174000";
@@ -136,11 +111,10 @@ fn send(port: u16, method: &str, path: &str) -> (String, String) {
 }
 
 fn agent_arg(receiver: &Receiver, items: &str) -> String {
-    format!(
-        "-javaagent:{}=service.name=spring-demo,exporter=otlp,otlp.endpoint=http://127.0.0.1:{},\
-         batch.delay_ms=50,inspector.interval_ms=100,inspector.delay_ms=0{items}",
-        agent_jar().display(),
-        receiver.port()
+    common::java::agent_option(
+        agent_jar(),
+        receiver,
+        &format!("service.name=spring-demo,inspector.interval_ms=100,inspector.delay_ms=0{items}"),
     )
 }
 
@@ -363,26 +337,6 @@ fn spring_mvc_routes_servlet_mappings_and_normalised_paths_name_transactions() {
     }
 }
 
-/// The `[trace span]` of the first log line containing `needle`
-/// (`logging.pattern.correlation`): both empty without the ids.
-fn log_ids(stdout: &str, needle: &str) -> (String, String) {
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no log line with {needle:?} in:\n{stdout}"));
-    line.split('[')
-        .filter_map(|part| part.split_once(']').map(|(inside, _)| inside))
-        .find_map(|inside| {
-            let mut it = inside.split(' ');
-            let (trace, span) = (it.next()?, it.next()?);
-            let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit());
-            let ok = it.next().is_none()
-                && ((hex(trace, 32) && hex(span, 16)) || (trace.is_empty() && span.is_empty()));
-            ok.then(|| (trace.to_owned(), span.to_owned()))
-        })
-        .unwrap_or_else(|| panic!("no [trace span] in {line:?}"))
-}
-
 fn async_and_logs_on_spring(jdk: &Path, label: &str) {
     let paths = ["/jobs/async/7", "/jobs/pool/2"];
     let plain = start(jdk, &[], &format!("spring-jobs-plain-{label}"));
@@ -392,7 +346,7 @@ fn async_and_logs_on_spring(jdk: &Path, label: &str) {
     assert_eq!(expected[0].1, "report 7", "{expected:?}");
     assert_eq!(expected[1].1, "jobs 0 1 staged", "{expected:?}");
     assert_eq!(
-        log_ids(&plain_out, "building report 7"),
+        common::spring::log_ids(&plain_out, "building report 7"),
         (String::new(), String::new())
     );
 
@@ -450,7 +404,7 @@ fn async_and_logs_on_spring(jdk: &Path, label: &str) {
         "{label}: {built:?}"
     );
     let trace = osprey_testkit::spans::hex(&asked.trace_id);
-    let (t, s) = log_ids(&stdout, "asking for report 7");
+    let (t, s) = common::spring::log_ids(&stdout, "asking for report 7");
     assert_eq!(t, trace, "{label}: the request's log line");
     assert!(
         spans
@@ -459,7 +413,7 @@ fn async_and_logs_on_spring(jdk: &Path, label: &str) {
         "{label}: its span id is one of the trace's spans"
     );
     assert_eq!(
-        log_ids(&stdout, "building report 7"),
+        common::spring::log_ids(&stdout, "building report 7"),
         (trace, osprey_testkit::spans::hex(&built.span_id)),
         "{label}: the @Async method's line names its step"
     );
@@ -486,7 +440,7 @@ fn async_and_logs_on_spring(jdk: &Path, label: &str) {
         .collect();
     let trace = osprey_testkit::spans::hex(&pooled.trace_id);
     for needle in ["running job 0", "running job 1", "running stage"] {
-        let (t, s) = log_ids(&stdout, needle);
+        let (t, s) = common::spring::log_ids(&stdout, needle);
         assert_eq!(t, trace, "{label}: {needle}");
         assert!(
             task_ids.contains(&s),

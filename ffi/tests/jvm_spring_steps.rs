@@ -12,8 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::java::{PortApp, jdks, received, status_code};
@@ -25,30 +24,8 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-spring-steps", &["-DskipTests"])
 }
 
-fn app_jar() -> &'static Path {
-    static JAR: OnceLock<PathBuf> = OnceLock::new();
-    JAR.get_or_init(|| {
-        let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spring-demo-build-steps");
-        common::java::mvn_package(
-            &common::repo_root().join("examples/spring-boot"),
-            &[
-                "-DskipTests".to_owned(),
-                format!("-Dspring.demo.build.dir={}", build.display()),
-            ],
-        );
-        build.join("spring-demo.jar")
-    })
-}
-
 fn start(jdk: &Path, jvm_args: &[String], name: &str) -> PortApp {
-    let cmd = common::java::java(
-        jdk,
-        jvm_args,
-        app_jar(),
-        "org.springframework.boot.loader.launch.JarLauncher",
-        &[],
-    );
-    PortApp::start(cmd, name)
+    common::spring::start_demo(jdk, jvm_args, "spring-demo-build-steps", name)
 }
 
 const PATHS: [&str; 4] = ["/owners/17", "/greeting/ann", "/api/pets/rex", "/fail/7"];
@@ -105,11 +82,10 @@ fn steps_of(spans: &[Span], path: &str) -> Vec<(String, bool)> {
 
 fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)]) -> Vec<Span> {
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=service.name=spring-steps,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50{items}",
-        agent_jar().display(),
-        receiver.port()
+    let agent = common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        &format!("service.name=spring-steps{items}"),
     );
     let app = start(jdk, &[agent], &format!("spring-steps-{label}"));
     let got = exercise(&app);

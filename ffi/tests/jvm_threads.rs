@@ -18,11 +18,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::java::jdks;
+use common::java::{AppSpec, jdks};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{str_attr, within};
@@ -35,34 +34,23 @@ fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-threads", &["-DskipTests"])
 }
 
-fn app_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/threads/demo/threads",
-            &["ThreadsApp.java"],
-            &[],
-            "jvm-threads-classes",
-        )
-    })
-}
+const APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/threads/demo/threads",
+    files: &["ThreadsApp.java"],
+    main_class: "demo.threads.ThreadsApp",
+    artifacts: &[],
+    pom: None,
+    name: "jvm-threads",
+};
 
 fn run(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    run_main(
-        jdk,
-        jvm_args,
-        app_classes(),
-        "demo.threads.ThreadsApp",
-        name,
-    )
+    run_app(&APP, jdk, jvm_args, name)
 }
 
-/// Runs `main` of `classes`; its standard output, once it exited 0 with no
+/// Runs `app`'s main class; its standard output, once it exited 0 with no
 /// complaint from the agent.
-fn run_main(jdk: &Path, jvm_args: &[String], classes: &Path, main: &str, name: &str) -> String {
-    let cmd = common::java::java(jdk, jvm_args, classes, main, &[]);
-    let out = common::java::run_java(cmd, name);
-    assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+fn run_app(app: &'static AppSpec, jdk: &Path, jvm_args: &[String], name: &str) -> String {
+    let out = app.app().run(jdk, jvm_args, &[], name);
     assert!(
         !out.stderr.contains("osprey:"),
         "{name}: the agent complained: {}",
@@ -72,10 +60,7 @@ fn run_main(jdk: &Path, jvm_args: &[String], classes: &Path, main: &str, name: &
 }
 
 fn root<'a>(spans: &'a [Span], method: &str, label: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.parent_span_id.is_empty() && s.name.contains(method))
-        .unwrap_or_else(|| panic!("{label}: no {method} transaction"))
+    common::java::root_named(spans, method, label)
 }
 
 /// The task steps directly under `parent`, each checked: a `work` step
@@ -121,12 +106,10 @@ fn threads_through_agent(jdk: &Path, label: &str) {
         "pool ab\nfuture cd\nlate submitted\nvirtual 4\nuntraced 4\n"
     );
     let receiver = Receiver::start();
-    let agent = format!(
-        "-javaagent:{}=hook.methods=demo.threads.ThreadsApp.*,\
-         hook.transactions=demo.threads.ThreadsApp.request*,exporter=otlp,\
-         otlp.endpoint=http://127.0.0.1:{},batch.delay_ms=50,service.name=threads",
-        agent_jar().display(),
-        receiver.port()
+    let agent = common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        "hook.methods=demo.threads.ThreadsApp.*,hook.transactions=demo.threads.ThreadsApp.request*,service.name=threads",
     );
     let out = run(jdk, &[agent], &format!("threads-agent-{label}"));
     assert_eq!(out, expected, "{label}: output changed under the agent");
@@ -244,26 +227,17 @@ const HOP: &str = "demo.threads.ScheduledApp.hop()";
 const TICK: &str = "demo.threads.ScheduledApp.tick()";
 const SCHEDULED_UNTRACED: &str = "demo.threads.ScheduledApp.untraced()";
 
-fn scheduled_classes() -> &'static Path {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        common::java::compile_app(
-            "jvm-agent/src/test-app/threads/demo/threads",
-            &["ScheduledApp.java"],
-            &[],
-            "jvm-scheduled-classes",
-        )
-    })
-}
+const SCHEDULED_APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/threads/demo/threads",
+    files: &["ScheduledApp.java"],
+    main_class: "demo.threads.ScheduledApp",
+    artifacts: &[],
+    pom: None,
+    name: "jvm-scheduled",
+};
 
 fn run_scheduled(jdk: &Path, jvm_args: &[String], name: &str) -> String {
-    run_main(
-        jdk,
-        jvm_args,
-        scheduled_classes(),
-        "demo.threads.ScheduledApp",
-        name,
-    )
+    run_app(&SCHEDULED_APP, jdk, jvm_args, name)
 }
 
 /// The one task span named `task` directly under `parent`, with the
@@ -443,23 +417,22 @@ const SPRING: [(&str, &str); 4] = [
     ),
 ];
 
+const SPRING_APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/threads/demo/threads",
+    files: &["SpringSchedulerApp.java"],
+    main_class: "demo.threads.SpringSchedulerApp",
+    artifacts: &SPRING,
+    pom: None,
+    name: "jvm-spring-scheduler",
+};
+
 #[test]
 fn spring_task_scheduler_delayed_and_periodic() {
-    let libs = common::java::maven_artifacts(&SPRING, "jvm-spring-scheduler-libs");
-    let classes = common::java::compile_app(
-        "jvm-agent/src/test-app/threads/demo/threads",
-        &["SpringSchedulerApp.java"],
-        &libs,
-        "jvm-spring-scheduler-classes",
-    );
-    let class_path = common::java::class_path(&classes, &libs);
-    let main = "demo.threads.SpringSchedulerApp";
     for (jdk, label) in jdks() {
-        let expected = run_main(
+        let expected = run_app(
+            &SPRING_APP,
             &jdk,
             &[],
-            Path::new(&class_path),
-            main,
             &format!("spring-scheduler-plain-{label}"),
         );
         assert_eq!(expected, "later true\nperiodic true\n");
@@ -471,11 +444,10 @@ fn spring_task_scheduler_delayed_and_periodic() {
             agent_jar().display(),
             receiver.port()
         );
-        let out = run_main(
+        let out = run_app(
+            &SPRING_APP,
             &jdk,
             &[agent],
-            Path::new(&class_path),
-            main,
             &format!("spring-scheduler-agent-{label}"),
         );
         assert_eq!(out, expected, "{label}: output changed under the agent");

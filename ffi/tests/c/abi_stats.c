@@ -13,20 +13,9 @@
 #include <string.h>
 
 #include "osprey.h"
+#include "expect.h"
 
 #define GUARD 0xA5
-
-static int checks = 0;
-static int failures = 0;
-
-#define ASSERT(cond)                                                             \
-    do {                                                                         \
-        checks++;                                                                \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "line %d: assertion failed: %s\n", __LINE__, #cond); \
-        }                                                                        \
-    } while (0)
 
 /* The statistics struct with guard bytes before and after it. */
 struct guarded {

@@ -14,9 +14,7 @@
 #include <string.h>
 
 #include "osprey.h"
-
-static int checks = 0;
-static int failures = 0;
+#include "expect.h"
 
 #define EXPECT(call, want)                                                              \
     do {                                                                                \
@@ -28,15 +26,6 @@ static int failures = 0;
                     __LINE__, #call, (int)got_, osprey_result_text((int)got_), #want,   \
                     osprey_last_error());                                               \
         }                                                                               \
-    } while (0)
-
-#define ASSERT(cond)                                                      \
-    do {                                                                  \
-        checks++;                                                         \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "line %d: assertion failed: %s\n", __LINE__, #cond); \
-        }                                                                 \
     } while (0)
 
 #define LAST_ERROR_HAS(text) ASSERT(strstr(osprey_last_error(), (text)) != NULL)

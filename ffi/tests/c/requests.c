@@ -13,17 +13,7 @@
 #include <unistd.h>
 
 #include "osprey.h"
-
-#define CHECK(call)                                                              \
-    do {                                                                         \
-        osprey_result check_result_ = (call);                                    \
-        if (check_result_ != OSPREY_OK) {                                        \
-            fprintf(stderr, "%s:%d: %s returned %d (%s): %s\n", __FILE__,         \
-                    __LINE__, #call, (int)check_result_,                          \
-                    osprey_result_text((int)check_result_), osprey_last_error()); \
-            exit(1);                                                             \
-        }                                                                        \
-    } while (0)
+#include "check.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {

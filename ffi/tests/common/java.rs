@@ -374,3 +374,177 @@ pub fn assert_demo_tree(spans: &[Span], root: &Span, outer: &str, inner: &str, c
         );
     }
 }
+
+/// The `-javaagent:` option for the agent jar `jar`: `options` (comma-separated
+/// `key=value`s, without a leading comma; may be empty), then OTLP export to
+/// `receiver` with a 50 ms batch delay.
+pub fn agent_option(jar: &Path, receiver: &Receiver, options: &str) -> String {
+    let sep = if options.is_empty() { "" } else { "," };
+    format!(
+        "-javaagent:{}={options}{sep}exporter=otlp,otlp.endpoint=http://127.0.0.1:{},\
+         batch.delay_ms=50",
+        jar.display(),
+        receiver.port()
+    )
+}
+
+/// The jars in `dir`, sorted by name.
+pub fn jars_in(dir: &Path) -> Vec<PathBuf> {
+    let mut jars: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jar"))
+        .collect();
+    jars.sort();
+    jars
+}
+
+/// A test application of `jvm-agent/src/test-app`: its compiled classes, the
+/// jars it runs with and its main class.
+#[derive(Clone, Debug)]
+pub struct TestApp {
+    /// The directory of its compiled classes.
+    pub classes: PathBuf,
+    /// The jars on its class path after the classes.
+    pub libs: Vec<PathBuf>,
+    /// Its main class.
+    pub main_class: &'static str,
+}
+
+impl TestApp {
+    /// Compiles `files` of the repository directory `src` against `libs`
+    /// into the target's tmp dir `out` (see [`compile_app`]).
+    pub fn compile(
+        src: &str,
+        files: &[&str],
+        libs: Vec<PathBuf>,
+        out: &str,
+        main_class: &'static str,
+    ) -> TestApp {
+        let classes = compile_app(src, files, &libs, out);
+        TestApp {
+            classes,
+            libs,
+            main_class,
+        }
+    }
+
+    /// The same classes run with other jars (a library's other version).
+    pub fn with_libs(&self, libs: Vec<PathBuf>) -> TestApp {
+        TestApp {
+            libs,
+            ..self.clone()
+        }
+    }
+
+    /// Runs it on `jdk` with `jvm_args` and the program arguments `args` in
+    /// a scratch directory `name` (see [`run_java`]); fails the test unless
+    /// it exits with status 0.
+    pub fn run(&self, jdk: &Path, jvm_args: &[String], args: &[&str], name: &str) -> Output {
+        let mut cmd = java(
+            jdk,
+            jvm_args,
+            class_path(&self.classes, &self.libs),
+            self.main_class,
+            &[],
+        );
+        cmd.args(args);
+        let out = run_java(cmd, name);
+        assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+        out
+    }
+}
+
+/// Waits (up to `limit`) until the receiver holds at least `n` spans;
+/// returns what it holds then.
+pub fn spans_at_least(receiver: &Receiver, n: usize, limit: Duration) -> Vec<Span> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let spans = received(receiver);
+        if spans.len() >= n || std::time::Instant::now() >= deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The first transaction (a span without parent) whose name contains
+/// `needle`; fails the test (prefixing `context`) when there is none.
+pub fn root_named<'a>(spans: &'a [Span], needle: &str, context: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.parent_span_id.is_empty() && s.name.contains(needle))
+        .unwrap_or_else(|| panic!("{context}: no {needle} transaction in {spans:#?}"))
+}
+
+/// Every other span of `root`'s trace, in start order.
+pub fn trace_steps<'a>(spans: &'a [Span], root: &Span) -> Vec<&'a Span> {
+    let mut steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id == root.trace_id && s.span_id != root.span_id)
+        .collect();
+    steps.sort_by_key(|s| s.start_time_unix_nano);
+    steps
+}
+
+/// What makes a [`TestApp`]: its sources, main class and libraries, and
+/// the name its files go under in the target's tmp dir (`<name>-classes`,
+/// `<name>-libs` for the `artifacts`, `<name>-deps` for the `pom`'s
+/// dependencies).
+#[derive(Debug)]
+pub struct AppSpec {
+    /// The repository directory of its sources.
+    pub src: &'static str,
+    /// The source files there to compile.
+    pub files: &'static [&'static str],
+    /// Its main class.
+    pub main_class: &'static str,
+    /// Maven Central artifacts it needs (`(coords, file)`, see [`maven_artifacts`]).
+    pub artifacts: &'static [(&'static str, &'static str)],
+    /// A repository directory with a `pom.xml` whose runtime dependencies
+    /// it needs too (see [`super::stores::maven_dependencies`]).
+    pub pom: Option<&'static str>,
+    /// The base name of its directories under the target's tmp dir.
+    pub name: &'static str,
+}
+
+impl AppSpec {
+    /// Its libraries fetched and its classes compiled, once per test binary.
+    pub fn app(&'static self) -> &'static TestApp {
+        static APPS: std::sync::Mutex<Vec<(&'static str, &'static TestApp)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut apps = APPS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, app)) = apps.iter().find(|(n, _)| *n == self.name) {
+            return app;
+        }
+        let mut libs = maven_artifacts(self.artifacts, &format!("{}-libs", self.name));
+        if let Some(pom) = self.pom {
+            let deps = super::stores::maven_dependencies(pom, &format!("{}-deps", self.name));
+            libs.extend(jars_in(&deps));
+        }
+        let app: &'static TestApp = Box::leak(Box::new(TestApp::compile(
+            self.src,
+            self.files,
+            libs,
+            &format!("{}-classes", self.name),
+            self.main_class,
+        )));
+        apps.push((self.name, app));
+        app
+    }
+}
+
+/// The spans once the receiver's count stopped growing (checked every
+/// 200 ms, for at most `limit`): for processes that flushed at exit.
+pub fn spans_settled(receiver: &Receiver, limit: Duration) -> Vec<Span> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut last = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let spans = received(receiver);
+        if (spans.len() == last && last > 0) || std::time::Instant::now() >= deadline {
+            return spans;
+        }
+        last = spans.len();
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod java;
 pub mod servers;
+pub mod spring;
 pub mod stores;
 
 use std::path::{Path, PathBuf};
@@ -185,12 +186,14 @@ pub fn spans_with_service(resource_spans: Vec<ResourceSpans>) -> Vec<(String, Sp
 
 /// Status line and body of `GET path` on 127.0.0.1:`port` over HTTP/1.1
 /// (`Connection: close`; a chunked body is joined); `None` when the
-/// connection or the response fails.
+/// connection or the response fails, or no answer came within two minutes
+/// (a first request that warms up a Spring Boot application on a loaded
+/// machine can take half a minute).
 pub fn http_get(port: u16, path: &str, extra_headers: &str) -> Option<(String, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(120)))
         .ok()?;
     write!(
         stream,
