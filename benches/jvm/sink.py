@@ -2,7 +2,8 @@
 """OTLP/HTTP sink for benches/jvm/run.sh: answers 200 (empty body) to every POST
 and counts, per path, requests, body bytes as received, and, of the bodies it
 inspects, those (gunzipped if need be) that mention the bench's method
-(`chain`) and SQL (`SELECT`). It inspects one body in INSPECT_EVERY, so that
+(`chain`) and SQL (`SELECT`). It inspects one body in INSPECT_EVERY
+(environment SINK_INSPECT_EVERY, default 16), so that
 the sink, which shares the machine with the app under test, costs little:
 the load run should measure the agent, not its receiver. `GET /counts` prints
 `PATH posts=N bytes=M chain=C sql=S` lines, followed by `markI=K` for each
@@ -10,11 +11,12 @@ MARK given: of the inspected bodies, K mention the I-th (from 0). Usage: sink.py
 PORT_FILE [MARK...] (the chosen port is written to PORT_FILE once the socket
 listens)."""
 import gzip
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-INSPECT_EVERY = 16
+INSPECT_EVERY = int(os.environ.get("SINK_INSPECT_EVERY", "16"))
 MARKS = [m.encode() for m in sys.argv[2:]]
 counts = {}
 lock = threading.Lock()
