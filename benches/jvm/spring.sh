@@ -147,6 +147,18 @@ stop_app() { # SIGTERM: Spring closes its context, the agents flush at shutdown
 # The app JVM's CPU time so far (user + system, all threads), in clock ticks.
 cpu_ticks() { cut -d' ' -f14,15 "/proc/$app/stat" | awk '{ print $1 + $2 }'; }
 
+# The CPU time so far of each JIT compiler thread of the app (C1/C2 CompilerThreadN) as
+# "tid ticks" lines into a file. JDK 17 starts and ends compiler threads as needed: one that
+# ended between two readings is missed, so this is a lower bound.
+jit_ticks() { # file
+  local t comm
+  for t in /proc/"$app"/task/*; do
+    comm="$(cat "$t/comm" 2>/dev/null)" || continue
+    [[ "$comm" == C[12]\ Compiler* ]] || continue
+    echo "${t##*/} $(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
+  done >"$1"
+}
+
 to_ms() { # wrk duration (12.3us, 4.5ms, 1.2s, 2m) -> ms
   awk -v d="$1" 'BEGIN {
     n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
@@ -166,7 +178,7 @@ delta() { # key -> its count in after_sink less that in before_sink
 run_start="$(date -u '+%Y-%m-%d %H:%M')"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.tsv"
-printf 'config\tround\trps\tp50_ms\tp99_ms\tstarted_ms\tfirst_ms\tjvm_cpu_us_per_req\trequests\tposts\tbytes\tload1\n' >"$results"
+printf 'config\tround\trps\tp50_ms\tp99_ms\tstarted_ms\tfirst_ms\tjvm_cpu_us_per_req\trequests\tposts\tbytes\tload1\tjit_cpu_us_per_req\n' >"$results"
 for round in $(seq 1 "$ROUNDS"); do
 for config in $CONFIGS; do
   echo "==> $config (round $round of $ROUNDS)"
@@ -179,9 +191,11 @@ for config in $CONFIGS; do
   [ "$answer" = "owner 42: First42 Last42, McFarland" ] || { echo "unexpected answer: $answer"; exit 1; }
   url="http://127.0.0.1:$port"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s benches/jvm/spring/owners.lua "$url" >"$work/wrk-$config-$round-warmup.txt"
+  jit_ticks "$work/jit-before"
   c0="$(cpu_ticks)"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/jvm/spring/owners.lua "$url" >"$work/wrk-$config-$round.txt"
   c1="$(cpu_ticks)"
+  jit_ticks "$work/jit-after"
   load1="$(cut -d' ' -f1 /proc/loadavg)"
   stop_app
   after_sink="$(curl -s "$sink_url/counts")"
@@ -195,17 +209,19 @@ for config in $CONFIGS; do
   p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
   cpu_us=$(awk -v t="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
     'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  jit_us=$(awk -v hz="$(getconf CLK_TCK)" -v n="$requests" 'FNR == NR { b[$1] = $2; next }
+    { t += $2 - b[$1] } END { printf "%.1f", t / hz * 1e6 / n }' "$work/jit-before" "$work/jit-after")
   posts=$(delta posts); bytes=$(delta bytes); route=$(delta mark0); repo=$(delta mark1)
   ctrl=$(delta mark2); sql=$(delta mark3)
-  echo "$rps requests/s, p50 $p50 ms, p99 $p99 ms, JVM CPU $cpu_us us/request, load average $load1"
+  echo "$rps requests/s, p50 $p50 ms, p99 $p99 ms, JVM CPU $cpu_us us/request (JIT compiler threads $jit_us), load average $load1"
   echo "sink: $posts POSTs to /v1/traces, $bytes bytes; of the one in 4 inspected: $route name" \
     "/owners/{id}, $repo OwnerRepository, $ctrl OwnerController, $sql the SQL (from owner)"
   if [ "$config" != none ] && { [ "$posts" -le 0 ] || [ "$route" -le 0 ] || [ "$repo" -le 0 ] || [ "$sql" -le 0 ]; }; then
     echo "FAILED: $config sent no traces with the route, the repository step and SQL to the sink (see $log, $log.err)"
     exit 1
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$round" "$rps" "$p50" "$p99" \
-    "$started_ms" "$first_ms" "$cpu_us" "$requests" "$posts" "$bytes" "$load1" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$round" "$rps" "$p50" "$p99" \
+    "$started_ms" "$first_ms" "$cpu_us" "$requests" "$posts" "$bytes" "$load1" "$jit_us" >>"$results"
 done
 done
 
@@ -230,29 +246,30 @@ awk -F'\t' '
   {
     k = $1; r = $2; if (!(k in seen)) { order[++nc] = k; seen[k] = 1 }
     if (r > rounds) rounds = r
-    RPS[k, r] = $3; CPU[k, r] = $8; FIRST[k, r] = $7; STARTED[k, r] = $6; LOAD[r] = LOAD[r] " " $12
+    RPS[k, r] = $3; CPU[k, r] = $8; FIRST[k, r] = $7; STARTED[k, r] = $6; LOAD[r] = LOAD[r] " " $12; NOJIT[k, r] = $8 - $13; jit[k] = jit[k] " " $13
     rps[k] = rps[k] " " $3; p50[k] = p50[k] " " $4; p99[k] = p99[k] " " $5; st[k] = st[k] " " $6
     fi[k] = fi[k] " " $7; cpu[k] = cpu[k] " " $8; loads = loads " " $12
   }
   END {
     printf "Medians of %d interleaved rounds (spread: lowest to highest round); load average (1 min) at the end of each measured run: %s.\n\n", rounds, range(loads, "%.1f")
-    print "| configuration | requests/s | p50 ms | p99 ms | JVM CPU µs / request | start-up: \"Started\" line ms | start-up: first 200 ms |"
-    print "|---|---:|---:|---:|---:|---:|---:|"
+    print "| configuration | requests/s | p50 ms | p99 ms | JVM CPU µs / request | of which JIT compiler threads | start-up: \"Started\" line ms | start-up: first 200 ms |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 1; i <= nc; i++) { k = order[i]
-      printf "| %s | %.0f (%s) | %.2f | %.2f | %.1f (%s) | %d (%s) | %d (%s) |\n", k, median(rps[k]), range(rps[k], "%.0f"),
-        median(p50[k]), median(p99[k]), median(cpu[k]), range(cpu[k], "%.1f"), median(st[k]), range(st[k], "%d"),
+      printf "| %s | %.0f (%s) | %.2f | %.2f | %.1f (%s) | %.1f (%s) | %d (%s) | %d (%s) |\n", k, median(rps[k]), range(rps[k], "%.0f"),
+        median(p50[k]), median(p99[k]), median(cpu[k]), range(cpu[k], "%.1f"), median(jit[k]), range(jit[k], "%.1f"), median(st[k]), range(st[k], "%d"),
         median(fi[k]), range(fi[k], "%d") }
     if (!("none" in seen)) exit
     print ""
     # Per-round paired ratios: each agent against no agent (and Osprey against OpenTelemetry) in the same round.
     for (i = 1; i <= nc; i++) { k = order[i]; if (k == "none") continue
-      loss = ""; cr = ""; add = ""; adds = ""
+      loss = ""; cr = ""; add = ""; adds = ""; nj = ""
       for (r = 1; r <= rounds; r++) if (((k, r) in RPS) && (("none", r) in RPS)) {
-        loss = loss " " 100 * (1 - RPS[k, r] / RPS["none", r]); cr = cr " " CPU[k, r] / CPU["none", r]
+        loss = loss " " 100 * (1 - RPS[k, r] / RPS["none", r]); cr = cr " " CPU[k, r] / CPU["none", r]; nj = nj " " NOJIT[k, r] / NOJIT["none", r]
         add = add " " FIRST[k, r] - FIRST["none", r]; adds = adds " " STARTED[k, r] - STARTED["none", r] }
       L[k] = median(loss); C[k] = median(cr); A[k] = median(add); AS[k] = median(adds)
       printf "- %s against no agent: throughput loss %.1f %% (%s), JVM CPU per request x%.2f (%s), start-up added (first 200) %+d ms (%s), (\"Started\" line) %+d ms (%s)\n",
-        k, L[k], range(loss, "%.1f"), C[k], range(cr, "%.2f"), A[k], range(add, "%+d"), AS[k], range(adds, "%+d") }
+        k, L[k], range(loss, "%.1f"), C[k], range(cr, "%.2f"), A[k], range(add, "%+d"), AS[k], range(adds, "%+d")
+      printf "  - JVM CPU per request less the JIT compiler threads x%.2f (%s)\n", median(nj), range(nj, "%.2f") }
     if (("osprey" in seen) && ("otel" in seen)) {
       rr = ""; cr = ""; sr = ""
       for (r = 1; r <= rounds; r++) if ((("osprey", r) in RPS) && (("otel", r) in RPS)) {
