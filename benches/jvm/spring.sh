@@ -21,7 +21,9 @@
 #   OSPREY_AGENT_JAR              use this agent jar instead of building one
 #   BENCH_JDK [/usr/lib/jvm/java-17-openjdk-amd64]   JVM_OPTS [-Xms512m -Xmx512m]
 # Start-up is timed from spawning the JVM to (a) the "Started BenchApplication in" log line and
-# (b) the first 200 answer to GET /owners/1 (curl every 20 ms once the port is printed).
+# (b) the first 200 answer to GET /owners/100 (curl every 20 ms once the port is printed): Spring
+# Boot logs "Started" before it runs the CommandLineRunner that stores the owners, and owner 100
+# is the last one stored.
 # JVM CPU per request: utime + stime of the JVM (/proc/PID/stat) over the measured wrk run,
 # divided by the requests wrk completed.
 # Smoke run: ROUNDS=1 WARMUP=3s DURATION=5s bash benches/jvm/spring.sh
@@ -63,24 +65,14 @@ otel_agent="$work/agents/opentelemetry-javaagent-$OTEL_AGENT_VERSION.jar"
 [ -f "$otel_agent" ] || mvn -q -B dependency:copy \
   -Dartifact="io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_AGENT_VERSION" -DoutputDirectory="$work/agents"
 
-echo "==> starting the OTLP sink"
-rm -f "$work/sink.port"
-# Marks counted in the inspected bodies: the route, the repository step, the controller step and
-# the SQL of findById (Hibernate 6 writes it in lower case: `select ... from owner o1_0 ...`).
+# shellcheck source=benches/jvm/common.sh
+source benches/jvm/common.sh
 # An agent sends a few POSTs a second here; the first ones carry the start-up's INSERTs: look into
-# one in 4 so that the load run's traces are seen.
-SINK_INSPECT_EVERY=4 python3 benches/jvm/sink.py "$work/sink.port" '/owners/{id}' 'OwnerRepository' 'OwnerController' 'from owner' &
-sink=$!
-app=""
-cleanup() {
-  if [ -n "$app" ]; then kill "$app" 2>/dev/null || true; fi
-  kill "$sink" 2>/dev/null || true
-  rm -f "$work/app.fifo"
-}
-trap cleanup EXIT
-for _ in $(seq 1 200); do [ -s "$work/sink.port" ] && break; sleep 0.05; done
-sink_url="http://127.0.0.1:$(cat "$work/sink.port")"
-echo "sink on $sink_url"
+# one in 4 so that the load run's traces are seen. Marks counted in the inspected bodies: the
+# route, the repository step, the controller step and the SQL of findById (Hibernate 6 writes it
+# in lower case: `select ... from owner o1_0 ...`).
+export SINK_INSPECT_EVERY=4
+start_sink '/owners/{id}' 'OwnerRepository' 'OwnerController' 'from owner'
 
 agent_opts() { # config -> the JVM options that load its agent
   case "$1" in
@@ -101,7 +93,7 @@ agent_opts() { # config -> the JVM options that load its agent
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # Starts the app; sets app (pid), port, started_ms (spawn -> "Started BenchApplication in")
-# and first_ms (spawn -> first 200 from GET /owners/1).
+# and first_ms (spawn -> first 200 from GET /owners/100, the last owner stored).
 start_app() { # config log
   local opts t0 line
   read -r -a opts <<<"$(agent_opts "$1")"
@@ -127,13 +119,13 @@ start_app() { # config log
   exec 3<&-
   first_ms=""
   for _ in $(seq 1 3000); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/owners/1")" = 200 ]; then
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/owners/100")" = 200 ]; then
       first_ms=$(( ($(now_us) - t0) / 1000 ))
       break
     fi
     sleep 0.02
   done
-  [ -n "$first_ms" ] || { echo "GET /owners/1 never answered 200 ($1)"; exit 1; }
+  [ -n "$first_ms" ] || { echo "GET /owners/100 never answered 200 ($1)"; exit 1; }
 }
 
 stop_app() { # SIGTERM: Spring closes its context, the agents flush at shutdown
@@ -143,9 +135,6 @@ stop_app() { # SIGTERM: Spring closes its context, the agents flush at shutdown
   wait "$app" || true
   app=""
 }
-
-# The app JVM's CPU time so far (user + system, all threads), in clock ticks.
-cpu_ticks() { cut -d' ' -f14,15 "/proc/$app/stat" | awk '{ print $1 + $2 }'; }
 
 # The CPU time so far of each JIT compiler thread of the app (C1/C2 CompilerThreadN) as
 # "tid ticks" lines into a file. JDK 17 starts and ends compiler threads as needed: one that
@@ -157,18 +146,6 @@ jit_ticks() { # file
     [[ "$comm" == C[12]\ Compiler* ]] || continue
     echo "${t##*/} $(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
   done >"$1"
-}
-
-to_ms() { # wrk duration (12.3us, 4.5ms, 1.2s, 2m) -> ms
-  awk -v d="$1" 'BEGIN {
-    n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
-    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-    printf "%.3f", n }'
-}
-
-field() { # sink counts text, key -> that count for /v1/traces (0 if none)
-  awk -v k="$2" '$1 == "/v1/traces" { for (i = 2; i <= NF; i++)
-    if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { printf "%.0f\n", v + 0 }' <<<"$1"
 }
 
 delta() { # key -> its count in after_sink less that in before_sink
