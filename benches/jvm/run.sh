@@ -118,20 +118,9 @@ if [[ " $CONFIGS " == *" noop_agent"* ]]; then
   "$jdk/bin/jar" cfm "$work/noop/noop-agent-rt.jar" "$work/noop/rt.mf" -C "$work/noop/classes" .
 fi
 
-echo "==> starting the OTLP sink"
-rm -f "$work/sink.port"
-python3 benches/jvm/sink.py "$work/sink.port" &
-sink=$!
-app=""
-cleanup() {
-  if [ -n "$app" ]; then kill "$app" 2>/dev/null || true; fi
-  kill "$sink" 2>/dev/null || true
-  rm -f "$work/app.fifo"
-}
-trap cleanup EXIT
-for _ in $(seq 1 100); do [ -s "$work/sink.port" ] && break; sleep 0.05; done
-sink_url="http://127.0.0.1:$(cat "$work/sink.port")"
-echo "sink on $sink_url"
+# shellcheck source=benches/jvm/common.sh
+source benches/jvm/common.sh
+start_sink
 
 agent_opts() { # config -> the JVM options that load its agent
   case "$1" in
@@ -197,9 +186,6 @@ stop_app() {
   app=""
 }
 
-# The app JVM's CPU time so far (user + system, all threads), in clock ticks.
-cpu_ticks() { cut -d' ' -f14,15 "/proc/$app/stat" | awk '{ print $1 + $2 }'; }
-
 allocated() { curl -s "http://127.0.0.1:$port/stats" | sed -n 's/^allocated_bytes=//p'; }
 
 by_thread() { # file -> /stats?threads=1 saved there
@@ -226,19 +212,7 @@ thread_groups() { # before after requests -> bytes per request by thread group (
     }' "$1" "$2"
 }
 
-to_ms() { # wrk duration (12.3us, 4.5ms, 1.2s, 2m) -> ms
-  awk -v d="$1" 'BEGIN {
-    n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
-    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-    printf "%.3f", n }'
-}
-
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-
-field() { # sink counts text, key (posts|bytes) -> that count for /v1/traces (0 if none)
-  awk -v k="$2" '$1 == "/v1/traces" { for (i = 2; i <= NF; i++)
-    if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { printf "%.0f\n", v + 0 }' <<<"$1"
-}
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.tsv"

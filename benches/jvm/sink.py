@@ -2,17 +2,22 @@
 """OTLP/HTTP sink for benches/jvm/run.sh: answers 200 (empty body) to every POST
 and counts, per path, requests, body bytes as received, and, of the bodies it
 inspects, those (gunzipped if need be) that mention the bench's method
-(`chain`) and SQL (`SELECT`). It inspects one body in INSPECT_EVERY, so that
+(`chain`) and SQL (`SELECT`). It inspects one body in INSPECT_EVERY
+(environment SINK_INSPECT_EVERY, default 16), so that
 the sink, which shares the machine with the app under test, costs little:
 the load run should measure the agent, not its receiver. `GET /counts` prints
-`PATH posts=N bytes=M chain=C sql=S` lines. Usage: sink.py PORT_FILE (the
-chosen port is written there once the socket listens)."""
+`PATH posts=N bytes=M chain=C sql=S` lines, followed by `markI=K` for each
+MARK given: of the inspected bodies, K mention the I-th (from 0). Usage: sink.py
+PORT_FILE [MARK...] (the chosen port is written to PORT_FILE once the socket
+listens)."""
 import gzip
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-INSPECT_EVERY = 16
+INSPECT_EVERY = int(os.environ.get("SINK_INSPECT_EVERY", "16"))
+MARKS = [m.encode() for m in sys.argv[2:]]
 counts = {}
 lock = threading.Lock()
 
@@ -32,19 +37,21 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         wire = len(body)
+        empty = (0, 0, 0, 0, (0,) * len(MARKS))
         with lock:
-            posts, size, chain, sql = counts.get(self.path, (0, 0, 0, 0))
+            posts = counts.get(self.path, empty)[0]
         if posts % INSPECT_EVERY != 0:
             body = b""
         elif self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         with lock:
-            posts, size, chain, sql = counts.get(self.path, (0, 0, 0, 0))
+            posts, size, chain, sql, marks = counts.get(self.path, empty)
             counts[self.path] = (
                 posts + 1,
                 size + wire,
                 chain + (b"chain" in body),
                 sql + (b"SELECT" in body),
+                tuple(k + (m in body) for k, m in zip(marks, MARKS)),
             )
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
@@ -54,8 +61,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         with lock:
             text = "".join(
-                f"{p} posts={n} bytes={b} chain={c} sql={q}\n"
-                for p, (n, b, c, q) in sorted(counts.items())
+                f"{p} posts={n} bytes={b} chain={c} sql={q}"
+                + "".join(f" mark{i}={k}" for i, k in enumerate(marks))
+                + "\n"
+                for p, (n, b, c, q, marks) in sorted(counts.items())
             )
         data = text.encode()
         self.send_response(200)
