@@ -15,6 +15,9 @@
 //! (default a day at 1 000 TPS; under `cargo test` a 20-second smoke run).
 //! `OSPREY_BENCH_DIR` puts the store elsewhere than the temp directory; it
 //! is removed at the end unless `OSPREY_BENCH_KEEP=1`.
+//! `OSPREY_BENCH_CHECKPOINT=<seconds>` also gathers the report of what
+//! is ingested so far every that many seconds of data (time and peak RSS),
+//! so a long run gives figures before it ends.
 //! `OSPREY_BENCH_REUSE=<store dir>` skips the ingest and reports on a
 //! store kept by an earlier run (same `seconds` and `tps`; the range is
 //! read from its newest transaction).
@@ -75,7 +78,11 @@ fn second(from_s: u64, sec: u64, tps: u64) -> Vec<SpanRec> {
             start_ns: start,
             end_ns: end,
             error,
-            status_message: if error { "failed".into() } else { String::new() },
+            status_message: if error {
+                "failed".into()
+            } else {
+                String::new()
+            },
             attributes: Vec::new(),
             exceptions: Vec::new(),
         };
@@ -134,6 +141,9 @@ fn main() {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     let reuse = env("OSPREY_BENCH_REUSE").map(std::path::PathBuf::from);
     let keep = reuse.is_some() || env("OSPREY_BENCH_KEEP").is_some();
+    let checkpoint: Option<u64> = env("OSPREY_BENCH_CHECKPOINT")
+        .and_then(|v| v.to_str()?.parse().ok())
+        .filter(|c| *c > 0);
     let dir = reuse.clone().unwrap_or_else(|| {
         env("OSPREY_BENCH_DIR")
             .map(std::path::PathBuf::from)
@@ -180,6 +190,27 @@ fn main() {
                     "  ingested {} h in {:.0} s",
                     (sec + 1) / 3_600,
                     t.elapsed().as_secs_f64()
+                );
+            }
+            let done = sec as u64 + 1;
+            if checkpoint.is_some_and(|c| done % c == 0 && done < seconds) {
+                app.maintain();
+                let req =
+                    ReportRequest::new("shop", from_s * NS, (from_s + done) * NS).expect("valid");
+                let (before, _) = rss();
+                reset_peak_rss();
+                let t = Instant::now();
+                let r = report::gather(app.storage(), &req).expect("gathered");
+                let took = t.elapsed();
+                let (_, peak) = rss();
+                assert_eq!(r.totals.count, done * tps, "every transaction counted");
+                println!(
+                    "  checkpoint: report of the first {done} s ({} transactions): \
+                     {:.3} s, RSS before {:.0} MiB, peak {:.0} MiB",
+                    r.totals.count,
+                    took.as_secs_f64(),
+                    before as f64 / 1048576.0,
+                    peak as f64 / 1048576.0
                 );
             }
         }
