@@ -191,7 +191,7 @@ fn gather_rollup(
     }
     if newest.len() > MAX_ENDPOINTS {
         let mut order: Vec<_> = newest.into_iter().collect();
-        order.sort_by(|a, b| b.1.cmp(&a.1));
+        order.sort_by_key(|e| std::cmp::Reverse(e.1));
         let slots = order
             .into_iter()
             .take(MAX_ENDPOINTS)

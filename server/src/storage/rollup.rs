@@ -229,11 +229,15 @@ struct EndpointBuild {
     hist: HashMap<u64, u64>,
 }
 
+/// One service's minute while it is built: transactions per second, and
+/// per endpoint.
+type MinuteBuild = ([u32; 60], HashMap<Arc<str>, EndpointBuild>);
+
 /// Makes a [`SegmentRollup`] from rows in any order.
 pub struct RollupBuilder {
     /// To reduce a value to its bucket's highest equivalent.
     template: Histogram<u64>,
-    minutes: HashMap<(Arc<str>, u64), ([u32; 60], HashMap<Arc<str>, EndpointBuild>)>,
+    minutes: HashMap<(Arc<str>, u64), MinuteBuild>,
 }
 
 impl Default for RollupBuilder {
