@@ -193,7 +193,7 @@ fn main() {
                 );
             }
             let done = sec as u64 + 1;
-            if checkpoint.is_some_and(|c| done % c == 0 && done < seconds) {
+            if checkpoint.is_some_and(|c| done.is_multiple_of(c) && done < seconds) {
                 app.maintain();
                 let req =
                     ReportRequest::new("shop", from_s * NS, (from_s + done) * NS).expect("valid");
