@@ -662,7 +662,7 @@ mod counting {
 /// tail, many equal response times, 3 % errors.
 fn generated(n: u64, t0_ns: u64) -> (String, u64, u64, bool) {
     let r = n.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33;
-    let endpoint = if r % 3 == 0 {
+    let endpoint = if r.is_multiple_of(3) {
         format!("GET /item/{}", (r / 3) % 1_050)
     } else {
         format!("GET /api/{}", r % 7)
@@ -675,7 +675,7 @@ fn generated(n: u64, t0_ns: u64) -> (String, u64, u64, bool) {
         _ => 3 + r % 80,
     } * MS
         + (r % 4) * 1_000;
-    (endpoint, end, elapsed, r % 33 == 0)
+    (endpoint, end, elapsed, r.is_multiple_of(33))
 }
 
 #[test]
@@ -734,7 +734,7 @@ fn reports_from_rollups_equal_reports_from_every_row() {
             spans.push(root);
             spans.push(sql);
         }
-        let service = if chunk[0] % 5_000 == 0 {
+        let service = if chunk[0].is_multiple_of(5_000) {
             "other"
         } else {
             "shop"

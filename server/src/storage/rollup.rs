@@ -363,7 +363,7 @@ mod tests {
                 ["/a", "/b"][(i % 2) as usize],
                 end,
                 elapsed,
-                i % 10 == 0,
+                i.is_multiple_of(10),
             ));
             whole.record(hist_value(elapsed)).unwrap();
         }
