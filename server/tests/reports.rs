@@ -577,3 +577,245 @@ fn reports_count_what_was_sent_in_every_format_and_are_mailed_on_schedule() {
     let csv_local = report(["--data", data.to_str().unwrap()], &["--format", "csv"]);
     assert_eq!(csv_local, csv_remote);
 }
+
+/// A [`Storage`](osprey_server::storage::Storage) that answers from the
+/// embedded backend and counts the transaction rows it hands out.
+struct Counting {
+    inner: osprey_server::storage::embedded::EmbeddedStorage,
+    rows: std::sync::atomic::AtomicU64,
+}
+
+mod counting {
+    use osprey::model::{SpanId, TraceId};
+    use osprey_server::record::SpanRec;
+    use osprey_server::storage::rollup::MinuteAgg;
+    use osprey_server::storage::*;
+    use std::sync::atomic::Ordering;
+
+    impl Storage for super::Counting {
+        fn backend(&self) -> &'static str {
+            self.inner.backend()
+        }
+        fn append(&self, batch: IngestBatch) -> StorageResult<AppendAck> {
+            self.inner.append(batch)
+        }
+        fn transactions(&self, filter: &TxnFilter, limit: usize) -> StorageResult<TxnPage> {
+            let page = self.inner.transactions(filter, limit)?;
+            self.rows
+                .fetch_add(page.transactions.len() as u64, Ordering::Relaxed);
+            Ok(page)
+        }
+        fn since(&self, cursor: u64, limit: usize) -> StorageResult<TxnPage> {
+            self.inner.since(cursor, limit)
+        }
+        fn transaction(&self, id: SpanId) -> StorageResult<Option<TxnRow>> {
+            self.inner.transaction(id)
+        }
+        fn trace_transactions(&self, trace: TraceId) -> StorageResult<Vec<TxnRow>> {
+            self.inner.trace_transactions(trace)
+        }
+        fn trace_spans(&self, trace: TraceId) -> StorageResult<Vec<SpanRec>> {
+            self.inner.trace_spans(trace)
+        }
+        fn seconds(&self, from_s: u64, to_s: u64, w: u64) -> StorageResult<Vec<SecondStats>> {
+            self.inner.seconds(from_s, to_s, w)
+        }
+        fn server_map(&self, from_ns: u64, to_ns: u64) -> StorageResult<Vec<EdgeJson>> {
+            self.inner.server_map(from_ns, to_ns)
+        }
+        fn series(&self, q: &SeriesQuery) -> StorageResult<Vec<SeriesJson>> {
+            self.inner.series(q)
+        }
+        fn instances(&self, service: Option<&str>) -> StorageResult<Vec<InstanceJson>> {
+            self.inner.instances(service)
+        }
+        fn report_active(&self, report: ActiveReport) -> StorageResult<()> {
+            self.inner.report_active(report)
+        }
+        fn active(&self) -> StorageResult<Vec<ActiveReport>> {
+            self.inner.active()
+        }
+        fn active_at(&self, second: u64) -> StorageResult<Vec<ActiveReport>> {
+            self.inner.active_at(second)
+        }
+        fn apply_retention(&self, now_ms: u64) -> StorageResult<RetentionReport> {
+            self.inner.apply_retention(now_ms)
+        }
+        fn status(&self) -> Status {
+            self.inner.status()
+        }
+        fn minute_rollup(
+            &self,
+            service: &str,
+            from_minute: u64,
+            to_minute: u64,
+            visit: &mut dyn FnMut(&MinuteAgg),
+        ) -> StorageResult<Option<std::ops::Range<u64>>> {
+            self.inner
+                .minute_rollup(service, from_minute, to_minute, visit)
+        }
+    }
+}
+
+/// Transaction `n` of the generated data: `(endpoint, end ns, elapsed ns,
+/// error)`. 1 050 endpoints (more than a report keeps apart), a long
+/// tail, many equal response times, 3 % errors.
+fn generated(n: u64, t0_ns: u64) -> (String, u64, u64, bool) {
+    let r = n.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33;
+    let endpoint = if r.is_multiple_of(3) {
+        format!("GET /item/{}", (r / 3) % 1_050)
+    } else {
+        format!("GET /api/{}", r % 7)
+    };
+    // 2 h 13 min of traffic, 5 a second on average, in bursts.
+    let end = t0_ns + n * 1_600_000_000 / 8 + (r % 3) * 200_000_000;
+    let elapsed = match r % 500 {
+        0..=1 => 2_000 + r % 3_000,
+        2..=20 => 300 + r % 700,
+        _ => 3 + r % 80,
+    } * MS
+        + (r % 4) * 1_000;
+    (endpoint, end, elapsed, r.is_multiple_of(33))
+}
+
+#[test]
+fn reports_from_rollups_equal_reports_from_every_row() {
+    use osprey_server::ingest::otlp::{Encoding, parse_traces};
+    use osprey_server::report::{self, OTHER_ENDPOINTS, ReportRequest};
+    use osprey_server::storage::embedded::{EmbeddedStorage, IndexConfig, StoreConfig};
+    use osprey_server::storage::{IngestBatch, Storage};
+    use std::sync::atomic::Ordering;
+
+    let dir = TempDir::new("report-rollups");
+    let index = IndexConfig {
+        // Many sealed segments, each with its rollup file.
+        max_transactions: 4_000,
+        ..IndexConfig::default()
+    };
+    let store = EmbeddedStorage::open(StoreConfig::new(&dir.0), index).expect("opens");
+    let now_s = osprey_server::time::now_ms() / 1_000;
+    let t0_s = (now_s - 6 * 3_600) / 60 * 60;
+    let t0 = t0_s * NS_PER_S;
+    let total = 40_000u64;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+        let mut spans = Vec::new();
+        for &n in chunk {
+            let (endpoint, end, elapsed, error) = generated(n, t0);
+            let trace = (n as u8).wrapping_add(1);
+            let mut root = Span {
+                trace_id: [[trace; 8], n.to_be_bytes()].concat(),
+                span_id: (n * 2 + 1).to_be_bytes().to_vec(),
+                name: endpoint,
+                kind: SpanKind::Server as i32,
+                start_time_unix_nano: end - elapsed,
+                end_time_unix_nano: end,
+                ..Span::default()
+            };
+            if error {
+                root.status = Some(Status {
+                    code: 2,
+                    message: "failed".into(),
+                });
+            }
+            let sql = Span {
+                trace_id: root.trace_id.clone(),
+                span_id: (n * 2 + 2).to_be_bytes().to_vec(),
+                parent_span_id: root.span_id.clone(),
+                name: "SQL".into(),
+                kind: SpanKind::Client as i32,
+                start_time_unix_nano: end - elapsed / 2,
+                end_time_unix_nano: end - elapsed / 4,
+                attributes: vec![
+                    kv("db.system", sv("postgresql")),
+                    kv("db.query.text", sv([INSERT, SELECT][(n % 2) as usize])),
+                ],
+                ..Span::default()
+            };
+            spans.push(root);
+            spans.push(sql);
+        }
+        let service = if chunk[0].is_multiple_of(5_000) {
+            "other"
+        } else {
+            "shop"
+        };
+        let bytes = proto(&request(service, spans));
+        let spans = parse_traces(Encoding::Protobuf, &bytes).expect("valid");
+        store
+            .append(IngestBatch {
+                spans,
+                metrics: Vec::new(),
+            })
+            .expect("stored");
+    }
+    assert!(store.seal_ready().expect("sealed") >= 8, "segments sealed");
+    let rollups: Vec<PathBuf> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".rollup"))
+        .collect();
+    assert!(rollups.len() >= 8, "a rollup file per sealed segment");
+    // One rollup lost and one damaged: both are built again from rows.
+    std::fs::remove_file(&rollups[0]).unwrap();
+    std::fs::write(&rollups[1], b"OSPRRU01 not a rollup").unwrap();
+    let storage = Counting {
+        inner: store,
+        rows: Default::default(),
+    };
+
+    let end = t0 + total * 1_600_000_000 / 8;
+    let ranges = [
+        // All of it, with a partial minute at the end: 300 s trend buckets.
+        (t0, end + 30_500_000_000),
+        // Whole minutes from the middle (60 s buckets), on sealed and hot.
+        (t0 + 3_600 * NS_PER_S, end - 120 * NS_PER_S),
+        // One minute and 17 s.
+        (t0 + 600 * NS_PER_S, t0 + 677 * NS_PER_S),
+        // Not starting on a minute: row by row.
+        (t0 + 7 * NS_PER_S, end),
+    ];
+    for (i, (from, to)) in ranges.into_iter().enumerate() {
+        let req = ReportRequest::new("shop", from, to).unwrap();
+        storage.rows.store(0, Ordering::Relaxed);
+        let exact = report::gather_exact(&storage, &req).expect("exact");
+        let exact_rows = storage.rows.swap(0, Ordering::Relaxed);
+        let mut fast = report::gather(&storage, &req).expect("from rollups");
+        let fast_rows = storage.rows.load(Ordering::Relaxed);
+        fast.generated_ms = exact.generated_ms;
+        assert_eq!(fast, exact, "range {i}");
+        assert_eq!(exact_rows, exact.totals.count, "range {i}");
+        assert!(exact.totals.count > 300, "range {i}: data in it");
+        assert!(!exact.slowest.is_empty() && !exact.sql.is_empty());
+        if i == 3 {
+            assert_eq!(fast_rows, exact_rows, "no rollups off the minute");
+        } else if i == 2 {
+            // 17 s of rows, and the 200 slowest of 385 (most of them).
+            assert!(
+                fast_rows < exact_rows,
+                "{fast_rows} rows read of {exact_rows}"
+            );
+        } else {
+            // The partial minute and the slowest only.
+            assert!(
+                fast_rows * 5 < exact_rows,
+                "range {i}: {fast_rows} rows read of {exact_rows}"
+            );
+        }
+        if i == 0 {
+            assert!(
+                exact
+                    .top_by_time
+                    .iter()
+                    .any(|e| e.endpoint == OTHER_ENDPOINTS),
+                "more endpoints than a report keeps apart"
+            );
+        }
+    }
+    let issues = storage.status().issues;
+    assert!(
+        issues.iter().any(|i| i.problem.contains("bad rollup")),
+        "{issues:?}"
+    );
+    assert!(rollups[0].exists(), "the lost rollup was written again");
+}

@@ -4,7 +4,10 @@
 //! SQL, and a JVM and host summary from the stored metric series.
 //!
 //! [`gather`] reads everything through the [`Storage`](crate::storage::Storage)
-//! trait into a plain [`Report`] (also what `GET /api/report` answers, so
+//! trait — from its per-minute rollups when it keeps them
+//! ([`crate::storage::rollup`]; a day at 1 000 TPS in about a second
+//! instead of minutes), else row by row ([`gather_exact`], the same
+//! figures) — into a plain [`Report`] (also what `GET /api/report` answers, so
 //! `osprey report --server` renders a remote server's data locally);
 //! [`html`], [`csv`] and [`pdf`] render it; [`schedule`] sends reports by
 //! e-mail from `osprey serve`.
@@ -19,7 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use gather::gather;
+pub use gather::{MAX_ENDPOINTS, OTHER_ENDPOINTS, gather, gather_exact};
 
 /// Longest range a report covers, seconds (31 days).
 pub const MAX_RANGE_S: u64 = 31 * 86_400;

@@ -31,6 +31,7 @@ use parking_lot::{Mutex, RwLock};
 use super::disk::agg::{EdgeAgg, SecondAgg, merge_seconds, window_stats};
 use super::disk::cache::PartCache;
 use super::disk::sealed::{self, SealInput, SealedSegment, Visit};
+use super::rollup::{self, MinuteAgg, NS_PER_MIN, RollupBuilder, SegmentRollup};
 use super::{
     ActiveReport, AppendAck, EdgeJson, IndexStats, IngestBatch, InstanceJson, RetentionReport,
     SecondStats, SeriesJson, SeriesQuery, Status, Storage, StorageError, StorageResult, TargetKind,
@@ -168,7 +169,13 @@ impl EmbeddedStorage {
         for e in dir.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let stale_tmp = name.ends_with(".osx-tmp");
-            if stale_tmp || (name.ends_with(sealed::SUFFIX) && !keep.contains(&name)) {
+            let orphan_rollup = name
+                .strip_suffix(rollup::SUFFIX)
+                .is_some_and(|index| !keep.contains(index));
+            if stale_tmp
+                || orphan_rollup
+                || (name.ends_with(sealed::SUFFIX) && !keep.contains(&name))
+            {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -262,6 +269,12 @@ impl EmbeddedStorage {
                     active: &h.active,
                 },
             )?;
+            let mut b = RollupBuilder::default();
+            h.index.rows().for_each(|t| b.add(t));
+            if let Err(e) = write_rollup(&path, &b.finish()) {
+                // Built again from the index file when a report needs it.
+                eprintln!("osprey: store: cannot write the rollup of {name}: {e}");
+            }
         }
         let s = Arc::new(SealedSegment::open(&path)?);
         self.add_sealed(s, Some(hot));
@@ -424,6 +437,30 @@ impl EmbeddedStorage {
         }
     }
 
+    /// The rollup of sealed segment `s`: its file, or built from its rows
+    /// (and written) when the file is missing or damaged.
+    fn sealed_rollup(&self, s: &SealedSegment) -> io::Result<SegmentRollup> {
+        let path = rollup_path(&s.path);
+        match fs::read(&path) {
+            Ok(bytes) => match SegmentRollup::decode_file(&bytes) {
+                Ok(r) => return Ok(r),
+                Err(e) => self.note_issue(&path, 0, format!("{e}; rebuilt")),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut b = RollupBuilder::default();
+        s.transactions(&self.cache, &TxnFilter::default(), &mut |row| {
+            b.add(&row);
+            Visit::More
+        })?;
+        let r = b.finish();
+        if let Err(e) = write_rollup(&s.path, &r) {
+            eprintln!("osprey: store: cannot write {}: {e}", path.display());
+        }
+        Ok(r)
+    }
+
     /// The bytes of decoded index parts held, and the budget.
     pub fn cache_usage(&self) -> (u64, u64) {
         self.cache.usage()
@@ -451,6 +488,23 @@ fn merge_instance(
             e.summaries += i.summaries;
         }
     }
+}
+
+/// The rollup file of the index file `index`.
+fn rollup_path(index: &Path) -> PathBuf {
+    let mut p = index.as_os_str().to_owned();
+    p.push(rollup::SUFFIX);
+    PathBuf::from(p)
+}
+
+/// Writes the rollup of the segment whose index file is `index`, whole or
+/// not at all (a temporary file renamed; a stale one is removed at open).
+fn write_rollup(index: &Path, r: &SegmentRollup) -> io::Result<()> {
+    let path = rollup_path(index);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".osx-tmp");
+    fs::write(&tmp, r.encode())?;
+    fs::rename(&tmp, &path)
 }
 
 fn storage_io(e: io::Error) -> StorageError {
@@ -835,10 +889,12 @@ impl Storage for EmbeddedStorage {
                 let keep = live.contains(&s.header().segment);
                 if !keep {
                     gone.push(s.header().segment);
-                    if let Err(e) = fs::remove_file(&s.path)
-                        && e.kind() != io::ErrorKind::NotFound
-                    {
-                        eprintln!("osprey: store: cannot delete {}: {e}", s.path.display());
+                    for p in [s.path.clone(), rollup_path(&s.path)] {
+                        if let Err(e) = fs::remove_file(&p)
+                            && e.kind() != io::ErrorKind::NotFound
+                        {
+                            eprintln!("osprey: store: cannot delete {}: {e}", p.display());
+                        }
                     }
                 }
                 keep
@@ -871,6 +927,41 @@ impl Storage for EmbeddedStorage {
         Ok(RetentionReport {
             partitions_removed: gone.len() as u64,
         })
+    }
+
+    /// Sealed segments answer from their rollup files, hot ones from
+    /// their rows; minutes before the retention cutoff are not covered.
+    fn minute_rollup(
+        &self,
+        service: &str,
+        from_minute: u64,
+        to_minute: u64,
+        visit: &mut dyn FnMut(&MinuteAgg),
+    ) -> StorageResult<Option<std::ops::Range<u64>>> {
+        let cutoff = self.cutoff_ns.load(Ordering::Relaxed);
+        let from = from_minute.max(cutoff.div_ceil(NS_PER_MIN)).min(to_minute);
+        let (lo, hi) = (from * NS_PER_MIN, to_minute * NS_PER_MIN);
+        let view = self.view();
+        for s in &view.sealed {
+            let h = s.header();
+            if h.rows == 0 || h.max_end_ns < lo || h.min_end_ns >= hi {
+                continue;
+            }
+            let r = self.sealed_rollup(s).map_err(storage_io)?;
+            r.minutes_of(service, from, to_minute).for_each(&mut *visit);
+        }
+        for h in &view.hot {
+            let mut b = RollupBuilder::default();
+            h.read()
+                .index
+                .rows()
+                .filter(|t| &*t.service == service && (lo..hi).contains(&t.end_ns()))
+                .for_each(|t| b.add(t));
+            b.finish()
+                .minutes_of(service, from, to_minute)
+                .for_each(&mut *visit);
+        }
+        Ok(Some(from..to_minute))
     }
 
     fn status(&self) -> Status {

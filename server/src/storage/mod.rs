@@ -19,6 +19,7 @@
 pub mod clickhouse;
 pub mod disk;
 pub mod embedded;
+pub mod rollup;
 #[cfg(test)]
 mod tests;
 pub mod types;
@@ -102,6 +103,24 @@ pub trait Storage: Send + Sync + 'static {
     /// out and the API says so. Empty by default.
     fn missing(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Visits the per-minute rollups ([`rollup::MinuteAgg`]) of `service`
+    /// for the UNIX minutes `from_minute..to_minute`, in no particular
+    /// order; a minute may come in several parts (one per segment), which
+    /// add up. Answers the minutes covered — the start may be later than
+    /// asked when retention cut the range; the caller reads the rows of
+    /// the rest — or `None` when this backend keeps no rollups (the
+    /// default: reports then read every row).
+    fn minute_rollup(
+        &self,
+        service: &str,
+        from_minute: u64,
+        to_minute: u64,
+        visit: &mut dyn FnMut(&rollup::MinuteAgg),
+    ) -> StorageResult<Option<std::ops::Range<u64>>> {
+        let _ = (service, from_minute, to_minute, visit);
+        Ok(None)
     }
 }
 
