@@ -239,16 +239,15 @@ impl HostSampler {
         *self.names.entry(s).or_insert_with(|| names::intern(s))
     }
 
-    /// A record of `metric` with the `tags` attributes plus `extra`.
+    /// A record of `metric` with its [`Tags`] attributes plus `extra`.
     fn put(
         &mut self,
         out: &mut Points,
-        tags: Tags,
         metric: Metric,
         extra: &[(&'static str, AttrValue)],
         value: MetricValue,
     ) {
-        let Metric(name, unit, kind) = metric;
+        let Metric(name, unit, kind, tags) = metric;
         let mut attributes = match tags {
             Tags::Host => self.host_attrs.clone(),
             Tags::Container => self.container_attrs.clone(),
@@ -281,13 +280,7 @@ impl HostSampler {
             self.logical_cpus = cpus.max(1);
             for (mode, secs) in times.modes() {
                 let attrs = [("cpu.mode", str_value(mode))];
-                self.put(
-                    out,
-                    Tags::Host,
-                    SYSTEM_CPU_TIME,
-                    &attrs,
-                    MetricValue::Double(secs),
-                );
+                self.put(out, SYSTEM_CPU_TIME, &attrs, MetricValue::Double(secs));
             }
             if let Some(before) = self.previous_cpu {
                 let all = times.total() - before.total();
@@ -297,7 +290,6 @@ impl HostSampler {
                         let attrs = [("cpu.mode", str_value(mode))];
                         self.put(
                             out,
-                            Tags::Host,
                             SYSTEM_CPU_UTILIZATION,
                             &attrs,
                             MetricValue::Double(share),
@@ -307,7 +299,7 @@ impl HostSampler {
             }
             self.previous_cpu = Some(times);
             let n = MetricValue::Int(cpus as i64);
-            self.put(out, Tags::Host, SYSTEM_CPU_LOGICAL_COUNT, &[], n);
+            self.put(out, SYSTEM_CPU_LOGICAL_COUNT, &[], n);
         }
         if let Some(load) = self.read("loadavg").and_then(|t| cpu::parse_loadavg(&t)) {
             for (metric, v) in [
@@ -315,7 +307,7 @@ impl HostSampler {
                 (SYSTEM_CPU_LOAD_AVERAGE_5M, load[1]),
                 (SYSTEM_CPU_LOAD_AVERAGE_15M, load[2]),
             ] {
-                self.put(out, Tags::Host, metric, &[], MetricValue::Double(v));
+                self.put(out, metric, &[], MetricValue::Double(v));
             }
         }
     }
@@ -324,7 +316,6 @@ impl HostSampler {
         let Some(m) = self.read("meminfo").and_then(|t| memory::parse(&t)) else {
             return;
         };
-        let bytes = |b: u64| MetricValue::Int(i64::try_from(b).unwrap_or(i64::MAX));
         for (state, v) in [
             ("used", m.used()),
             ("free", m.free),
@@ -332,30 +323,23 @@ impl HostSampler {
             ("cached", m.cached),
         ] {
             let attrs = [("system.memory.state", str_value(state))];
-            self.put(out, Tags::Host, SYSTEM_MEMORY_USAGE, &attrs, bytes(v));
+            self.put(out, SYSTEM_MEMORY_USAGE, &attrs, int(v));
         }
-        self.put(out, Tags::Host, SYSTEM_MEMORY_LIMIT, &[], bytes(m.total));
-        let available = bytes(m.available);
-        self.put(
-            out,
-            Tags::Host,
-            SYSTEM_LINUX_MEMORY_AVAILABLE,
-            &[],
-            available,
-        );
+        self.put(out, SYSTEM_MEMORY_LIMIT, &[], int(m.total));
+        let available = int(m.available);
+        self.put(out, SYSTEM_LINUX_MEMORY_AVAILABLE, &[], available);
         if m.total > 0 {
             let used = MetricValue::Double(m.used() as f64 / m.total as f64);
             let attrs = [("system.memory.state", str_value("used"))];
-            self.put(out, Tags::Host, SYSTEM_MEMORY_UTILIZATION, &attrs, used);
+            self.put(out, SYSTEM_MEMORY_UTILIZATION, &attrs, used);
         }
         for (state, v) in [("used", m.swap_used()), ("free", m.swap_free)] {
             let attrs = [("system.paging.state", str_value(state))];
-            self.put(out, Tags::Host, SYSTEM_PAGING_USAGE, &attrs, bytes(v));
+            self.put(out, SYSTEM_PAGING_USAGE, &attrs, int(v));
         }
     }
 
     fn disks(&mut self, out: &mut Points) {
-        let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         for d in self
             .read("diskstats")
             .map(|t| disk::parse_diskstats(&t))
@@ -370,17 +354,11 @@ impl HostSampler {
                     ("system.device", dev.clone()),
                     ("disk.io.direction", str_value(dir)),
                 ];
-                self.put(out, Tags::Host, SYSTEM_DISK_IO, &attrs, int(bytes));
-                self.put(out, Tags::Host, SYSTEM_DISK_OPERATIONS, &attrs, int(ops));
+                self.put(out, SYSTEM_DISK_IO, &attrs, int(bytes));
+                self.put(out, SYSTEM_DISK_OPERATIONS, &attrs, int(ops));
             }
             let busy = MetricValue::Double(d.io_ms as f64 / 1000.0);
-            self.put(
-                out,
-                Tags::Host,
-                SYSTEM_DISK_IO_TIME,
-                &[("system.device", dev)],
-                busy,
-            );
+            self.put(out, SYSTEM_DISK_IO_TIME, &[("system.device", dev)], busy);
         }
         let mounts = self
             .read("self/mounts")
@@ -403,18 +381,17 @@ impl HostSampler {
             ] {
                 let mut attrs = base.to_vec();
                 attrs.push(("system.filesystem.state", str_value(state)));
-                self.put(out, Tags::Host, SYSTEM_FILESYSTEM_USAGE, &attrs, int(v));
+                self.put(out, SYSTEM_FILESYSTEM_USAGE, &attrs, int(v));
             }
             let total = space.used + space.free + space.reserved;
             if total > 0 {
                 let u = MetricValue::Double(space.used as f64 / total as f64);
-                self.put(out, Tags::Host, SYSTEM_FILESYSTEM_UTILIZATION, &base, u);
+                self.put(out, SYSTEM_FILESYSTEM_UTILIZATION, &base, u);
             }
         }
     }
 
     fn network(&mut self, out: &mut Points, detail: bool) {
-        let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         let devs = self
             .read("net/dev")
             .map(|t| net::parse_dev(&t))
@@ -441,22 +418,10 @@ impl HostSampler {
                     ("network.interface.name", name.clone()),
                     ("network.io.direction", str_value(dir)),
                 ];
-                self.put(out, Tags::Host, SYSTEM_NETWORK_IO, &attrs, int(bytes));
-                self.put(
-                    out,
-                    Tags::Host,
-                    SYSTEM_NETWORK_PACKETS,
-                    &attrs,
-                    int(packets),
-                );
-                self.put(out, Tags::Host, SYSTEM_NETWORK_ERRORS, &attrs, int(errors));
-                self.put(
-                    out,
-                    Tags::Host,
-                    SYSTEM_NETWORK_DROPPED,
-                    &attrs,
-                    int(dropped),
-                );
+                self.put(out, SYSTEM_NETWORK_IO, &attrs, int(bytes));
+                self.put(out, SYSTEM_NETWORK_PACKETS, &attrs, int(packets));
+                self.put(out, SYSTEM_NETWORK_ERRORS, &attrs, int(errors));
+                self.put(out, SYSTEM_NETWORK_DROPPED, &attrs, int(dropped));
             }
         }
         // This machine: netlink (a fraction of /proc/net/tcp's cost);
@@ -474,7 +439,7 @@ impl HostSampler {
                     ("network.transport", str_value("tcp")),
                     ("network.connection.state", str_value(state)),
                 ];
-                self.put(out, Tags::Host, SYSTEM_NETWORK_CONNECTIONS, &attrs, int(n));
+                self.put(out, SYSTEM_NETWORK_CONNECTIONS, &attrs, int(n));
             }
         }
     }
@@ -525,7 +490,6 @@ impl HostSampler {
             if capacity.is_some() {
                 self.put(
                     out,
-                    Tags::Host,
                     PROCESS_CPU_UTILIZATION,
                     &attrs,
                     MetricValue::Double(cpu),
@@ -533,13 +497,7 @@ impl HostSampler {
             }
             let rss =
                 i64::try_from(p.rss_pages.saturating_mul(self.page_bytes)).unwrap_or(i64::MAX);
-            self.put(
-                out,
-                Tags::Host,
-                PROCESS_MEMORY_USAGE,
-                &attrs,
-                MetricValue::Int(rss),
-            );
+            self.put(out, PROCESS_MEMORY_USAGE, &attrs, MetricValue::Int(rss));
         }
         self.previous_procs.clear();
         self.previous_procs
@@ -552,120 +510,77 @@ impl HostSampler {
             return;
         };
         let secs = |us: u64| MetricValue::Double(us as f64 / 1e6);
-        let int = |v: u64| MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
         for (mode, us) in [("user", s.user_usec), ("system", s.system_usec)] {
             let attrs = [("cpu.mode", str_value(mode))];
-            self.put(out, Tags::Container, CONTAINER_CPU_TIME, &attrs, secs(us));
+            self.put(out, CONTAINER_CPU_TIME, &attrs, secs(us));
         }
         self.put(
             out,
-            Tags::Container,
             CONTAINER_CPU_THROTTLED_TIME,
             &[],
             secs(s.throttled_usec),
         );
-        self.put(
-            out,
-            Tags::Container,
-            CONTAINER_CPU_PERIODS,
-            &[],
-            int(s.periods),
-        );
+        self.put(out, CONTAINER_CPU_PERIODS, &[], int(s.periods));
         let throttled = int(s.throttled_periods);
-        self.put(
-            out,
-            Tags::Container,
-            CONTAINER_CPU_THROTTLED_PERIODS,
-            &[],
-            throttled,
-        );
+        self.put(out, CONTAINER_CPU_THROTTLED_PERIODS, &[], throttled);
         if let Some(v) = s.memory_usage {
-            self.put(out, Tags::Container, CONTAINER_MEMORY_USAGE, &[], int(v));
+            self.put(out, CONTAINER_MEMORY_USAGE, &[], int(v));
         }
         if let Some(v) = s.memory_limit {
-            self.put(out, Tags::Container, CONTAINER_MEMORY_LIMIT, &[], int(v));
+            self.put(out, CONTAINER_MEMORY_LIMIT, &[], int(v));
         }
         if let Some(v) = s.oom_kills {
-            self.put(
-                out,
-                Tags::Container,
-                CONTAINER_MEMORY_OOM_KILLS,
-                &[],
-                int(v),
-            );
+            self.put(out, CONTAINER_MEMORY_OOM_KILLS, &[], int(v));
         }
     }
 }
 
-/// A metric's semantic-convention name, UCUM unit and kind.
+/// A metric's semantic-convention name, UCUM unit, kind and the
+/// attributes its points carry besides their own.
 #[derive(Clone, Copy)]
-struct Metric(&'static str, &'static str, MetricKind);
+struct Metric(&'static str, &'static str, MetricKind, Tags);
 
-const SYSTEM_CPU_TIME: Metric = Metric("system.cpu.time", "s", MetricKind::Counter);
-const SYSTEM_CPU_UTILIZATION: Metric = Metric("system.cpu.utilization", "1", MetricKind::Gauge);
-const SYSTEM_CPU_LOGICAL_COUNT: Metric = Metric(
-    "system.cpu.logical.count",
-    "{cpu}",
-    MetricKind::UpDownCounter,
-);
-const SYSTEM_MEMORY_USAGE: Metric = Metric("system.memory.usage", "By", MetricKind::UpDownCounter);
-const SYSTEM_MEMORY_LIMIT: Metric = Metric("system.memory.limit", "By", MetricKind::UpDownCounter);
-const SYSTEM_LINUX_MEMORY_AVAILABLE: Metric = Metric(
-    "system.linux.memory.available",
-    "By",
-    MetricKind::UpDownCounter,
-);
-const SYSTEM_MEMORY_UTILIZATION: Metric =
-    Metric("system.memory.utilization", "1", MetricKind::Gauge);
-const SYSTEM_PAGING_USAGE: Metric = Metric("system.paging.usage", "By", MetricKind::UpDownCounter);
-const SYSTEM_DISK_IO: Metric = Metric("system.disk.io", "By", MetricKind::Counter);
-const SYSTEM_DISK_OPERATIONS: Metric =
-    Metric("system.disk.operations", "{operation}", MetricKind::Counter);
-const SYSTEM_DISK_IO_TIME: Metric = Metric("system.disk.io_time", "s", MetricKind::Counter);
-const SYSTEM_FILESYSTEM_USAGE: Metric =
-    Metric("system.filesystem.usage", "By", MetricKind::UpDownCounter);
-const SYSTEM_FILESYSTEM_UTILIZATION: Metric =
-    Metric("system.filesystem.utilization", "1", MetricKind::Gauge);
-const SYSTEM_NETWORK_IO: Metric = Metric("system.network.io", "By", MetricKind::Counter);
-const SYSTEM_NETWORK_PACKETS: Metric =
-    Metric("system.network.packets", "{packet}", MetricKind::Counter);
-const SYSTEM_NETWORK_ERRORS: Metric =
-    Metric("system.network.errors", "{error}", MetricKind::Counter);
-const SYSTEM_NETWORK_DROPPED: Metric =
-    Metric("system.network.dropped", "{packet}", MetricKind::Counter);
-const SYSTEM_NETWORK_CONNECTIONS: Metric = Metric(
-    "system.network.connections",
-    "{connection}",
-    MetricKind::UpDownCounter,
-);
-const PROCESS_CPU_UTILIZATION: Metric = Metric("process.cpu.utilization", "1", MetricKind::Gauge);
-const PROCESS_MEMORY_USAGE: Metric =
-    Metric("process.memory.usage", "By", MetricKind::UpDownCounter);
-const CONTAINER_CPU_TIME: Metric = Metric("container.cpu.time", "s", MetricKind::Counter);
-const CONTAINER_CPU_THROTTLED_TIME: Metric =
-    Metric("container.cpu.throttled.time", "s", MetricKind::Counter);
-const CONTAINER_CPU_PERIODS: Metric =
-    Metric("container.cpu.periods", "{period}", MetricKind::Counter);
-const CONTAINER_CPU_THROTTLED_PERIODS: Metric = Metric(
-    "container.cpu.throttled.periods",
-    "{period}",
-    MetricKind::Counter,
-);
-const CONTAINER_MEMORY_USAGE: Metric =
-    Metric("container.memory.usage", "By", MetricKind::UpDownCounter);
-const CONTAINER_MEMORY_LIMIT: Metric =
-    Metric("container.memory.limit", "By", MetricKind::UpDownCounter);
-const CONTAINER_MEMORY_OOM_KILLS: Metric = Metric(
-    "container.memory.oom_kills",
-    "{process}",
-    MetricKind::Counter,
-);
-const SYSTEM_CPU_LOAD_AVERAGE_1M: Metric =
-    Metric("system.cpu.load_average.1m", "{thread}", MetricKind::Gauge);
-const SYSTEM_CPU_LOAD_AVERAGE_5M: Metric =
-    Metric("system.cpu.load_average.5m", "{thread}", MetricKind::Gauge);
-const SYSTEM_CPU_LOAD_AVERAGE_15M: Metric =
-    Metric("system.cpu.load_average.15m", "{thread}", MetricKind::Gauge);
+/// Declares each metric once, one row a metric:
+/// `CONST = name, unit, kind, tags;`.
+macro_rules! metrics {
+    ($($id:ident = $name:literal, $unit:literal, $kind:ident, $tags:ident;)*) => {
+        $(const $id: Metric = Metric($name, $unit, MetricKind::$kind, Tags::$tags);)*
+    };
+}
+
+metrics! {
+    SYSTEM_CPU_TIME = "system.cpu.time", "s", Counter, Host;
+    SYSTEM_CPU_UTILIZATION = "system.cpu.utilization", "1", Gauge, Host;
+    SYSTEM_CPU_LOGICAL_COUNT = "system.cpu.logical.count", "{cpu}", UpDownCounter, Host;
+    SYSTEM_MEMORY_USAGE = "system.memory.usage", "By", UpDownCounter, Host;
+    SYSTEM_MEMORY_LIMIT = "system.memory.limit", "By", UpDownCounter, Host;
+    SYSTEM_LINUX_MEMORY_AVAILABLE = "system.linux.memory.available", "By", UpDownCounter, Host;
+    SYSTEM_MEMORY_UTILIZATION = "system.memory.utilization", "1", Gauge, Host;
+    SYSTEM_PAGING_USAGE = "system.paging.usage", "By", UpDownCounter, Host;
+    SYSTEM_DISK_IO = "system.disk.io", "By", Counter, Host;
+    SYSTEM_DISK_OPERATIONS = "system.disk.operations", "{operation}", Counter, Host;
+    SYSTEM_DISK_IO_TIME = "system.disk.io_time", "s", Counter, Host;
+    SYSTEM_FILESYSTEM_USAGE = "system.filesystem.usage", "By", UpDownCounter, Host;
+    SYSTEM_FILESYSTEM_UTILIZATION = "system.filesystem.utilization", "1", Gauge, Host;
+    SYSTEM_NETWORK_IO = "system.network.io", "By", Counter, Host;
+    SYSTEM_NETWORK_PACKETS = "system.network.packets", "{packet}", Counter, Host;
+    SYSTEM_NETWORK_ERRORS = "system.network.errors", "{error}", Counter, Host;
+    SYSTEM_NETWORK_DROPPED = "system.network.dropped", "{packet}", Counter, Host;
+    SYSTEM_NETWORK_CONNECTIONS = "system.network.connections", "{connection}", UpDownCounter, Host;
+    PROCESS_CPU_UTILIZATION = "process.cpu.utilization", "1", Gauge, Host;
+    PROCESS_MEMORY_USAGE = "process.memory.usage", "By", UpDownCounter, Host;
+    CONTAINER_CPU_TIME = "container.cpu.time", "s", Counter, Container;
+    CONTAINER_CPU_THROTTLED_TIME = "container.cpu.throttled.time", "s", Counter, Container;
+    CONTAINER_CPU_PERIODS = "container.cpu.periods", "{period}", Counter, Container;
+    CONTAINER_CPU_THROTTLED_PERIODS =
+        "container.cpu.throttled.periods", "{period}", Counter, Container;
+    CONTAINER_MEMORY_USAGE = "container.memory.usage", "By", UpDownCounter, Container;
+    CONTAINER_MEMORY_LIMIT = "container.memory.limit", "By", UpDownCounter, Container;
+    CONTAINER_MEMORY_OOM_KILLS = "container.memory.oom_kills", "{process}", Counter, Container;
+    SYSTEM_CPU_LOAD_AVERAGE_1M = "system.cpu.load_average.1m", "{thread}", Gauge, Host;
+    SYSTEM_CPU_LOAD_AVERAGE_5M = "system.cpu.load_average.5m", "{thread}", Gauge, Host;
+    SYSTEM_CPU_LOAD_AVERAGE_15M = "system.cpu.load_average.15m", "{thread}", Gauge, Host;
+}
 
 /// Which attributes a point carries besides its own.
 #[derive(Clone, Copy)]
@@ -681,6 +596,11 @@ struct Points {
     records: Vec<MetricRecord>,
     unix_ns: u64,
     start_unix_ns: u64,
+}
+
+/// A count or size as an integer point (saturating at `i64::MAX`).
+fn int(v: u64) -> MetricValue {
+    MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
 fn str_value(s: &str) -> AttrValue {

@@ -12,6 +12,7 @@ import org.objectweb.asm.MethodVisitor;
 public abstract class HelperHook extends AroundHook {
     private final String helper;
     private final String enterDesc;
+    private final String exits;
 
     /**
      * A hook calling {@code helper}'s ({@code io/osprey/agent/lib/NAME/Class}) {@code enter} of
@@ -19,9 +20,20 @@ public abstract class HelperHook extends AroundHook {
      */
     protected HelperHook(MethodVisitor mv, int access, String name, String desc, boolean frames, String helper,
             String enterDesc) {
+        this(mv, access, name, desc, frames, helper, enterDesc, helper);
+    }
+
+    /**
+     * As above, with {@code exit} and {@code exitError} called on {@code exits} instead (the
+     * bridge's {@link LibraryInstrumentation#OSPREY} where the helper's would only pass the
+     * handle on).
+     */
+    protected HelperHook(MethodVisitor mv, int access, String name, String desc, boolean frames, String helper,
+            String enterDesc, String exits) {
         super(mv, access, name, desc, frames);
         this.helper = helper;
         this.enterDesc = enterDesc;
+        this.exits = exits;
     }
 
     /** Pushes the arguments of {@code enter} ({@code loadThis()}, {@code loadArg(0)}, a constant). */
@@ -35,11 +47,11 @@ public abstract class HelperHook extends AroundHook {
 
     @Override
     protected final void emitExit() {
-        visitMethodInsn(INVOKESTATIC, helper, "exit", "(J)V", false);
+        visitMethodInsn(INVOKESTATIC, exits, "exit", "(J)V", false);
     }
 
     @Override
     protected final void emitExitError() {
-        visitMethodInsn(INVOKESTATIC, helper, "exitError", "(Ljava/lang/Throwable;J)V", false);
+        visitMethodInsn(INVOKESTATIC, exits, "exitError", "(Ljava/lang/Throwable;J)V", false);
     }
 }

@@ -2,6 +2,7 @@ package io.osprey.agent.lib.jdbc;
 
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.ReentryGuard;
 import io.osprey.agent.bootstrap.Reflection;
 import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.invoke.MethodHandle;
@@ -46,12 +47,7 @@ public final class Jdbc {
     private static final String BATCH = "BATCH";
 
     /** Set while a SQL step is open on this thread: a driver calling itself is one step. */
-    private static final ThreadLocal<boolean[]> ACTIVE = new ThreadLocal<boolean[]>() {
-        @Override
-        protected boolean[] initialValue() {
-            return new boolean[1];
-        }
-    };
+    private static final ReentryGuard GUARD = new ReentryGuard();
 
     private static int kSystem = -1;
     private static int kOperation = -1;
@@ -107,8 +103,7 @@ public final class Jdbc {
             return 0L;
         }
         try {
-            boolean[] active = ACTIVE.get();
-            if (active[0]) {
+            if (GUARD.held()) {
                 return 0L;
             }
             String text = sql;
@@ -138,7 +133,7 @@ public final class Jdbc {
             if (h == 0L) {
                 return 0L;
             }
-            active[0] = true;
+            GUARD.hold();
             // Entered: from here on the handle must reach exit, whatever happens.
             try {
                 target.intern();
@@ -164,24 +159,12 @@ public final class Jdbc {
 
     /** Normal exit of the step {@link #enter} returned. */
     public static void exit(long handle) {
-        if (handle == 0L) {
-            return;
-        }
-        try {
-            ACTIVE.get()[0] = false;
-        } catch (Throwable ignored) {
-            // never into the application
-        }
-        Osprey.exit(handle);
+        GUARD.exit(handle);
     }
 
     /** Exceptional exit: records {@code thrown} on the step; the caller rethrows. */
     public static void exitError(Throwable thrown, long handle) {
-        if (handle == 0L) {
-            return;
-        }
-        Osprey.recordError(handle, thrown);
-        exit(handle);
+        GUARD.exitError(thrown, handle);
     }
 
     /**

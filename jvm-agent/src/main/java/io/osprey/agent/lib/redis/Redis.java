@@ -2,6 +2,7 @@ package io.osprey.agent.lib.redis;
 
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
+import io.osprey.agent.bootstrap.ReentryGuard;
 import io.osprey.agent.bootstrap.ValueNames;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
@@ -28,12 +29,7 @@ public final class Redis {
     private static final Server UNKNOWN = new Server(null, -1);
 
     /** Set while a command step is open on this thread: a command inside a command is not a step. */
-    private static final ThreadLocal<boolean[]> ACTIVE = new ThreadLocal<boolean[]>() {
-        @Override
-        protected boolean[] initialValue() {
-            return new boolean[1];
-        }
-    };
+    private static final ReentryGuard GUARD = new ReentryGuard();
 
     private static int kSystem = -1;
     private static int kOperation = -1;
@@ -65,8 +61,7 @@ public final class Redis {
             return 0L;
         }
         try {
-            boolean[] active = ACTIVE.get();
-            if (active[0]) {
+            if (GUARD.held()) {
                 return 0L;
             }
             Command command = command(commandObject);
@@ -79,7 +74,7 @@ public final class Redis {
             if (h == 0L) {
                 return 0L;
             }
-            active[0] = true;
+            GUARD.hold();
             // Entered: from here on the handle must reach exit, whatever happens.
             try {
                 ValueNames.attr(h, kSystem, "redis", vRedis);
@@ -108,8 +103,7 @@ public final class Redis {
             return 0L;
         }
         try {
-            boolean[] active = ACTIVE.get();
-            if (active[0]) {
+            if (GUARD.held()) {
                 return 0L;
             }
             Method getType = publicMethod(command.getClass(), "getType");
@@ -123,7 +117,7 @@ public final class Redis {
             if (h == 0L) {
                 return 0L;
             }
-            active[0] = true;
+            GUARD.hold();
             try {
                 ValueNames.attr(h, kSystem, "redis", vRedis);
                 ValueNames.attr(h, kOperation, c.name, c.id);
@@ -195,24 +189,12 @@ public final class Redis {
 
     /** Normal exit of the step {@link #enter} returned. */
     public static void exit(long handle) {
-        if (handle == 0L) {
-            return;
-        }
-        try {
-            ACTIVE.get()[0] = false;
-        } catch (Throwable ignored) {
-            // never into the application
-        }
-        Osprey.exit(handle);
+        GUARD.exit(handle);
     }
 
     /** Exceptional exit: records {@code thrown} (a Redis error reply, a broken connection). */
     public static void exitError(Throwable thrown, long handle) {
-        if (handle == 0L) {
-            return;
-        }
-        Osprey.recordError(handle, thrown);
-        exit(handle);
+        GUARD.exitError(thrown, handle);
     }
 
     /** {@code commandObject.getArguments().getCommand()}, named by its raw bytes ({@code SET}). */

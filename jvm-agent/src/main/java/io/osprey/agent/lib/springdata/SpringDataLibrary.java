@@ -12,6 +12,6 @@ public final class SpringDataLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        SpringDataInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
+        new SpringDataInstrumentation().wrap(new ClassReader(code), "invoke", "(" + self + self + ")V");
     }
 }

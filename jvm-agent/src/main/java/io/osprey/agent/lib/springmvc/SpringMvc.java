@@ -37,16 +37,6 @@ public final class SpringMvc {
         }
     }
 
-    /** Normal exit. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the handler's exception is recorded on its step. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
-
     private static Method[] methods(Class<?> c) {
         Method[] m = lastMethods;
         if (m == null || lastClass != c) {

@@ -12,6 +12,6 @@ public final class SpringMvcLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        SpringMvcInstrumentation.rewrite(new ClassReader(code), "execute", "(Ljava/lang/String;)Z");
+        new SpringMvcInstrumentation().wrap(new ClassReader(code), "execute", "(Ljava/lang/String;)Z");
     }
 }

@@ -105,9 +105,9 @@ public final class SpringWebFlux {
         private void exitHere(Throwable error) {
             ended = true;
             if (error != null) {
-                SpringMvc.exitError(error, handle);
+                Osprey.exitError(error, handle);
             } else {
-                SpringMvc.exit(handle);
+                Osprey.exit(handle);
             }
         }
     }
