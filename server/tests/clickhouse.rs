@@ -323,9 +323,7 @@ fn a_version_1_schema_on_two_shards_is_upgraded_and_its_data_answers_as_before()
                  WHERE database = 'osprey_up' AND table = '{table}'"
             ));
             assert!(
-                cols.ends_with(
-                    "count\tUInt64\t\ninstance\tString\t\\'\\'\nhost\tString\t\\'\\'\n"
-                ),
+                cols.ends_with("count\tUInt64\t\ninstance\tString\t\\'\\'\nhost\tString\t\\'\\'\n"),
                 "{table}: the new columns last, once: {cols}"
             );
         }
