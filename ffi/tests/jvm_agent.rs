@@ -378,3 +378,99 @@ fn bad_native_path_switches_the_agent_off() {
         bad_native_path(&jdk, label);
     }
 }
+
+/// The agent's private temporary directory outlives a JVM killed with
+/// SIGKILL (no shutdown hook runs); the next JVM started with the agent
+/// sweeps it, never the directory of a JVM still running, and a JVM that
+/// exits normally leaves nothing.
+#[test]
+fn a_killed_jvms_temporary_directory_is_swept_by_the_next_start() {
+    use std::process::{Child, Command, Stdio};
+
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-agent-sweep");
+    let _ = std::fs::remove_dir_all(&root);
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let main = root.join("Wait.java");
+    std::fs::write(
+        &main,
+        "public class Wait { public static void main(String[] a) throws Exception {\n\
+         System.out.println(\"up\"); System.out.flush(); System.in.read(); } }\n",
+    )
+    .unwrap();
+    let java = common::java::java_home().join("bin/java");
+    let mut n = 0;
+    let mut start = || -> Child {
+        n += 1;
+        let out = root.join(format!("jvm-{n}.out"));
+        let child = Command::new(&java)
+            .arg(format!("-Djava.io.tmpdir={}", tmp.display()))
+            .arg(format!(
+                "-javaagent:{}=exporter=console,service.name=sweep",
+                agent_jar().display()
+            ))
+            .arg(&main)
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("java starts");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == "up")
+        {
+            assert!(Instant::now() < deadline, "JVM {n} never came up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    };
+    let dirs = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with("osprey-"))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let end = |mut child: Child| {
+        drop(child.stdin.take()); // Wait reads end of input and returns
+        let status = common::wait_until(&mut child, Instant::now() + Duration::from_secs(60))
+            .expect("the JVM ends once its input closes");
+        assert!(status.success(), "{status}");
+    };
+
+    let mut killed = start();
+    let left = dirs();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].join("osprey-bootstrap.jar").is_file());
+    killed.kill().unwrap(); // SIGKILL
+    killed.wait().unwrap();
+    assert_eq!(dirs(), left, "a killed JVM cannot tidy up after itself");
+
+    let live = start();
+    let after = dirs();
+    assert_eq!(
+        after.len(),
+        1,
+        "the killed JVM's directory was swept: {after:?}"
+    );
+    assert_ne!(after, left);
+    let other = start();
+    let both = dirs();
+    assert_eq!(both.len(), 2, "a running JVM's directory stays: {both:?}");
+    assert!(both.contains(&after[0]));
+
+    end(live);
+    end(other);
+    assert_eq!(
+        dirs(),
+        Vec::<PathBuf>::new(),
+        "a normal exit leaves nothing"
+    );
+}

@@ -5,7 +5,6 @@ import java.io.FileOutputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.instrument.Instrumentation;
-import java.nio.file.Files;
 import java.util.jar.JarFile;
 
 /**
@@ -36,12 +35,12 @@ public final class AgentPremain {
     }
 
     /**
-     * Creates this process's private directory (owner-only on POSIX), extracts the bootstrap jar
-     * into it and appends that jar to the boot class path.
+     * Creates this process's private directory ({@link AgentTempDir}: owner-only on POSIX, swept
+     * when the JVM was killed), extracts the bootstrap jar into it and appends that jar to the
+     * boot class path.
      */
     static File appendBootstrap(Instrumentation inst) throws Exception {
-        File dir = Files.createTempDirectory("osprey-").toFile();
-        dir.deleteOnExit();
+        File dir = AgentTempDir.create();
         File bootstrap = new File(dir, "osprey-bootstrap.jar");
         copyResource("/osprey-bootstrap.jar", bootstrap);
         bootstrap.deleteOnExit();
