@@ -111,7 +111,10 @@ fn age_retention_deletes_stale_segments_and_the_index_forgets_old_transactions()
     };
     let left = files();
     assert_eq!(left.len(), 2, "{left:?}");
-    assert!(left[0].ends_with(".osx") && left[1].ends_with(".rollup"), "{left:?}");
+    assert!(
+        left[0].ends_with(".osx") && left[1].ends_with(".rollup"),
+        "{left:?}"
+    );
     drop(App::open(cfg).unwrap());
     assert_eq!(files(), Vec::<String>::new());
 }
