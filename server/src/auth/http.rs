@@ -127,7 +127,7 @@ fn user_writable(path: &str) -> bool {
 /// (else 401, and the page `/` redirects to the login page); a
 /// state-changing method needs the session's CSRF token in `X-CSRF-Token`
 /// (else 403) and, under `/api`, the admin role (else 403) — except the
-/// dashboards ([`user_writable`]), which apply their own rules.
+/// dashboards (`user_writable`), which apply their own rules.
 pub async fn require_session(
     State(auth): State<Arc<Auth>>,
     mut req: Request,

@@ -167,7 +167,7 @@ impl std::fmt::Display for RollupDecodeError {
 impl std::error::Error for RollupDecodeError {}
 
 impl SegmentRollup {
-    /// The file form: [`MAGIC`], then the protobuf compressed with zstd.
+    /// The file form: `MAGIC`, then the protobuf compressed with zstd.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         let body = zstd::bulk::compress(&self.encode_to_vec(), 3).expect("zstd compresses");
