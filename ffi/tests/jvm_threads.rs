@@ -59,6 +59,19 @@ fn run_app(app: &'static AppSpec, jdk: &Path, jvm_args: &[String], name: &str) -
     out.stdout
 }
 
+/// Each span's name and `thread.name`, for failure messages.
+fn names_and_threads(spans: &[Span]) -> Vec<(&str, &str)> {
+    spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                str_attr(&s.attributes, "thread.name").unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 fn root<'a>(spans: &'a [Span], method: &str, label: &str) -> &'a Span {
     common::java::root_named(spans, method, label)
 }
@@ -127,15 +140,7 @@ fn threads_through_agent(jdk: &Path, label: &str) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let names: Vec<(&str, &str)> = spans
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                str_attr(&s.attributes, "thread.name").unwrap_or(""),
-            )
-        })
-        .collect();
+    let names = names_and_threads(&spans);
 
     // Two tasks on the pool: steps of the request, on the pool's threads.
     let pool = root(&spans, "requestPool", label);
@@ -298,15 +303,7 @@ fn scheduled_through_agent(jdk: &Path, label: &str) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let names: Vec<(&str, &str)> = spans
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                str_attr(&s.attributes, "thread.name").unwrap_or(""),
-            )
-        })
-        .collect();
+    let names = names_and_threads(&spans);
     let has_work = |t: &Span| {
         spans
             .iter()
