@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 
+use super::spent::SpentSender;
 use crate::diag;
 use crate::export::Exporter;
 use crate::model::ExportBatch;
@@ -39,14 +40,19 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Starts the thread `osprey-export-<name>`.
-    pub fn spawn(exporter: Box<dyn Exporter>, queue_batches: usize) -> std::io::Result<Self> {
+    /// Exported batches go back to the collector through `spent`.
+    pub fn spawn(
+        exporter: Box<dyn Exporter>,
+        queue_batches: usize,
+        spent: SpentSender,
+    ) -> std::io::Result<Self> {
         let name = exporter.name();
         let (tx, rx) = bounded(queue_batches);
         let counters = Arc::new(WorkerCounters::default());
         let c = counters.clone();
         let thread = std::thread::Builder::new()
             .name(format!("osprey-export-{name}"))
-            .spawn(move || run(exporter, rx, &c))?;
+            .spawn(move || run(exporter, rx, &c, &spent))?;
         Ok(Self {
             name,
             tx,
@@ -103,7 +109,12 @@ impl Worker {
     }
 }
 
-fn run(mut exporter: Box<dyn Exporter>, rx: Receiver<Command>, counters: &WorkerCounters) {
+fn run(
+    mut exporter: Box<dyn Exporter>,
+    rx: Receiver<Command>,
+    counters: &WorkerCounters,
+    spent: &SpentSender,
+) {
     let name = exporter.name();
     for command in rx {
         match command {
@@ -119,6 +130,7 @@ fn run(mut exporter: Box<dyn Exporter>, rx: Receiver<Command>, counters: &Worker
                     Ok(Err(e)) => fail(name, counters, n, &e.to_string()),
                     Err(_) => fail(name, counters, n, "exporter panicked"),
                 }
+                spent.give(batch);
             }
             Command::Flush(ack) => {
                 if let Err(e) = exporter.flush() {
