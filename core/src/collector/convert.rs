@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::spent::RecordStock;
 use crate::clock::Calibration;
 use crate::local::raw::{NO_STEP, RawName, RawStep, RawTransaction, RawTxnName, RawValue};
 use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, TransactionRecord};
@@ -123,7 +122,6 @@ impl Converter {
         facts: &TreeFacts,
         tree: bool,
         rng: &mut Rng,
-        stock: &mut RecordStock,
     ) -> TransactionRecord {
         let TreeFacts {
             start_unix_ns,
@@ -148,8 +146,7 @@ impl Converter {
             .iter()
             .filter(|a| a.step as usize >= raw.steps.len())
             .count();
-        let (mut attributes, mut steps) = stock.shell();
-        attributes.reserve(own + 2 * TOTAL_KEYS.len() + 1);
+        let mut attributes = Vec::with_capacity(own + 2 * TOTAL_KEYS.len() + 1);
         let totals = call_totals(&raw.steps, |i| {
             step_elapsed(&mut self.calibration, i, &raw.steps[i])
         });
@@ -157,7 +154,7 @@ impl Converter {
         // Without the tree no step is built; none has failed (a failure keeps
         // the tree, as does a span id handed downstream).
         let kept_steps = if tree { raw.steps.len() } else { 0 };
-        steps.reserve(kept_steps);
+        let mut steps: Vec<StepRecord> = Vec::with_capacity(kept_steps);
         for (i, s) in raw.steps.iter().enumerate().take(kept_steps) {
             let (parent, depth) = match s.parent {
                 NO_STEP => (None, 1),
@@ -178,7 +175,7 @@ impl Converter {
                 start_offset_ns: self.calibration.duration_ns(raw.start, s.start),
                 elapsed_ns: step_elapsed(&mut self.calibration, i, s),
                 error: None,
-                attributes: stock.step_attrs(),
+                attributes: Vec::new(),
                 repaired: s.repaired,
             });
         }

@@ -9,7 +9,6 @@ pub(crate) mod handoff;
 mod sampler;
 pub mod sanitize;
 mod self_metrics;
-mod spent;
 mod worker;
 
 use std::sync::Arc;
@@ -31,7 +30,6 @@ use aggregate::Aggregator;
 use convert::Converter;
 use handoff::{Counters, Handoff, Sampled};
 use sampler::Sampler;
-use spent::RecordStock;
 use worker::Worker;
 
 /// Transactions taken off the queue per pass before timers are checked.
@@ -45,22 +43,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// its capacity or of its memory budget.
 const WAKE_FRACTION: usize = 16;
 
-/// Buffers kept for reuse by recording threads: twice what piles up before a
-/// sender rings (see [`pool_size`]), so that recording threads seldom
-/// allocate; each keeps up to `POOLED_STEPS` steps (10 KiB) of capacity.
-const POOL_SIZE: (usize, usize) = (256, 4096);
+/// Buffers kept for reuse by recording threads: more than pile up before a
+/// sender rings (128 with the default queue), so that recording threads
+/// seldom allocate; each keeps up to `POOLED_STEPS` steps (10 KiB) of
+/// capacity, about 3 MiB for a full pool.
+const POOL_SIZE: usize = 256;
 const POOLED_STEPS: usize = 256;
-
-/// How many buffers the pool keeps for a queue that rings the collector at
-/// `wake_count` transactions: twice that, within [`POOL_SIZE`] (256 with
-/// the default queue, about 3 MiB when full; at most 4096 for a queue of
-/// 32 768 or more). A pool smaller than what arrives between two collector
-/// passes runs dry in every burst: each further transaction then allocates
-/// its buffer and the collector frees one, which cost the async bench about
-/// an eighth of its CPU time with a 65 536-transaction queue and a 256-buffer pool.
-fn pool_size(wake_count: usize) -> usize {
-    wake_count.saturating_mul(2).clamp(POOL_SIZE.0, POOL_SIZE.1)
-}
 
 /// Delivery statistics, for tests and for the agent's own health line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -175,11 +163,9 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         let demand = UnsampledDemand::new(&unsampled_wanted, e.wants_unsampled());
         e.attach_demand(demand);
     }
-    let (spent, stock) = spent::channel();
     let mut workers = Vec::with_capacity(exporters.len());
     for e in exporters {
-        let worker = Worker::spawn(e, config.exporter_queue_batches, spent.clone());
-        workers.push(worker.map_err(InitError::Spawn)?);
+        workers.push(Worker::spawn(e, config.exporter_queue_batches).map_err(InitError::Spawn)?);
     }
     let exporter_counters = workers
         .iter()
@@ -187,15 +173,17 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         .collect();
     let workers = Arc::new(Mutex::new(workers));
     let (tx, rx) = bounded(config.queue_capacity);
-    let wake_count = (config.queue_capacity / WAKE_FRACTION).max(1);
-    let (pool_tx, pool_rx) = bounded(pool_size(wake_count));
+    let (pool_tx, pool_rx) = bounded(POOL_SIZE);
     let counters = Arc::new(Counters::default());
     let (samples_tx, samples_rx) = bounded(crate::metrics::QUEUE_SETS);
     let (wake_tx, wake_rx) = bounded(1);
     let handoff = Arc::new(Handoff {
         samples: samples_tx,
         wake: wake_tx,
-        wake_at: (wake_count, config.max_queue_bytes / WAKE_FRACTION),
+        wake_at: (
+            (config.queue_capacity / WAKE_FRACTION).max(1),
+            config.max_queue_bytes / WAKE_FRACTION,
+        ),
         tx,
         pool: pool_rx,
         max_steps: config.max_steps as u32,
@@ -217,7 +205,6 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         workers: workers.clone(),
         unsampled_wanted,
         converter: Converter::new(),
-        stock,
         aggregator: Aggregator::default(),
         sampler: Sampler::new(
             config.sample_ratio,
@@ -358,8 +345,6 @@ struct Collector {
     rng: Rng,
     resource: Arc<Resource>,
     batch: Vec<TransactionRecord>,
-    /// Exported records' vectors, reused for the next records.
-    stock: RecordStock,
     batch_size: usize,
     batch_bytes: usize,
     max_batch_bytes: usize,
@@ -488,9 +473,9 @@ impl Collector {
             let _ = self.pool.try_send(raw);
             return;
         }
-        let mut record =
-            self.converter
-                .convert(&mut raw, &facts, tree, &mut self.rng, &mut self.stock);
+        let mut record = self
+            .converter
+            .convert(&mut raw, &facts, tree, &mut self.rng);
         if let Some(s) = &mut self.sanitizer {
             s.apply(&mut record);
         }
@@ -583,7 +568,7 @@ impl Collector {
         }
         let batch = Arc::new(ExportBatch {
             resource: self.resource.clone(),
-            transactions: std::mem::replace(&mut self.batch, self.stock.batch(self.batch_size)),
+            transactions: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
             aggregates,
             metrics: std::mem::take(&mut self.metrics),
             active: std::mem::take(&mut self.active),
@@ -629,20 +614,4 @@ fn unix_second() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pool_holds_twice_what_piles_up_before_a_ring_within_its_bounds() {
-        // The default queue (2048) rings at 128: the pool stays at 256.
-        assert_eq!(pool_size(2048 / WAKE_FRACTION), 256);
-        assert_eq!(pool_size(1), 256);
-        assert_eq!(pool_size(1000), 2000);
-        // A 65 536-transaction queue rings at 4096; the pool stops at 4096.
-        assert_eq!(pool_size(65_536 / WAKE_FRACTION), 4096);
-        assert_eq!(pool_size(usize::MAX), 4096);
-    }
 }

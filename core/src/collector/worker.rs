@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 
-use super::spent::SpentSender;
 use crate::diag;
 use crate::export::Exporter;
 use crate::model::ExportBatch;
@@ -40,19 +39,14 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Starts the thread `osprey-export-<name>`.
-    /// Exported batches go back to the collector through `spent`.
-    pub fn spawn(
-        exporter: Box<dyn Exporter>,
-        queue_batches: usize,
-        spent: SpentSender,
-    ) -> std::io::Result<Self> {
+    pub fn spawn(exporter: Box<dyn Exporter>, queue_batches: usize) -> std::io::Result<Self> {
         let name = exporter.name();
         let (tx, rx) = bounded(queue_batches);
         let counters = Arc::new(WorkerCounters::default());
         let c = counters.clone();
         let thread = std::thread::Builder::new()
             .name(format!("osprey-export-{name}"))
-            .spawn(move || run(exporter, rx, &c, &spent))?;
+            .spawn(move || run(exporter, rx, &c))?;
         Ok(Self {
             name,
             tx,
@@ -109,12 +103,7 @@ impl Worker {
     }
 }
 
-fn run(
-    mut exporter: Box<dyn Exporter>,
-    rx: Receiver<Command>,
-    counters: &WorkerCounters,
-    spent: &SpentSender,
-) {
+fn run(mut exporter: Box<dyn Exporter>, rx: Receiver<Command>, counters: &WorkerCounters) {
     let name = exporter.name();
     for command in rx {
         match command {
@@ -130,7 +119,6 @@ fn run(
                     Ok(Err(e)) => fail(name, counters, n, &e.to_string()),
                     Err(_) => fail(name, counters, n, "exporter panicked"),
                 }
-                spent.give(batch);
             }
             Command::Flush(ack) => {
                 if let Err(e) = exporter.flush() {
