@@ -65,6 +65,20 @@ def main():
             else:
                 cells.append("–")
         print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\nEach library's own cost, net of the runtime (`bare` of the same run):"
+          " (osprey − bare) / (fastrace − bare) per run, median [min–max]\n")
+    print("| build | " + " | ".join(f"n={n}" for n in ns) + " |")
+    print("|---" + "|---:" * len(ns) + "|")
+    for label in labels:
+        cells = []
+        for n in ns:
+            k = str(n)
+            ratios = sorted((r[("osprey", k)] - r[("bare", k)]) / (r[("fastrace", k)] - r[("bare", k)])
+                            for lab, r in runs
+                            if lab == label and all((lib, k) in r for lib in LIBS))
+            cells.append(f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}–{ratios[-1]:.2f}]"
+                         if ratios else "–")
+        print(f"| {label} | " + " | ".join(cells) + " |")
     print(f"\nosprey, each build / {labels[0]} in the same round (paired): median [min–max]\n")
     print("| build | " + " | ".join(f"n={n}" for n in ns) + " |")
     print("|---" + "|---:" * len(ns) + "|")
