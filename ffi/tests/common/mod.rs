@@ -8,6 +8,7 @@ pub mod java;
 pub mod servers;
 pub mod spring;
 pub mod stores;
+pub mod traces;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
