@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 
 use common::java::{PortApp, agent_option, jdks};
-use common::spring::get_all;
+use common::spring::responses;
 use common::traces::{server_span, spans_with_servers, steps};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
@@ -43,9 +43,10 @@ fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)])
         &receiver,
         &format!("service.name=spring-steps{items}"),
     );
-    let app = start(jdk, &[agent], &format!("spring-steps-{label}"));
-    let got = get_all(app.port, &PATHS);
-    let _ = app.stop();
+    let got = responses(
+        start(jdk, &[agent], &format!("spring-steps-{label}")),
+        &PATHS,
+    );
     assert_eq!(got, expected, "{label}: responses changed by the agent");
     spans_with_servers(&receiver, &PATHS)
 }
@@ -53,9 +54,10 @@ fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)])
 #[test]
 fn handler_view_and_resource_methods_are_steps() {
     for (jdk, label) in jdks() {
-        let plain = start(&jdk, &[], &format!("spring-steps-plain-{label}"));
-        let expected = get_all(plain.port, &PATHS);
-        let _ = plain.stop();
+        let expected = responses(
+            start(&jdk, &[], &format!("spring-steps-plain-{label}")),
+            &PATHS,
+        );
         assert_eq!(expected[1].1, "hello ann", "{label}");
         assert_eq!(expected[2].1, "jaxrs pet rex", "{label}");
 

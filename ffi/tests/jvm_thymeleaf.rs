@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use common::java::{AppSpec, PortApp, TestApp, agent_option, jdks};
-use common::spring::get_all;
+use common::spring::responses;
 use common::traces::{children, outline, server_span, spans_with_servers, steps};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
@@ -70,9 +70,7 @@ fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)])
         &receiver,
         &format!("service.name=thymeleaf{items}"),
     );
-    let app = start(jdk, &[agent], &format!("thymeleaf-{label}"));
-    let got = get_all(app.port, &PATHS);
-    let _ = app.stop();
+    let got = responses(start(jdk, &[agent], &format!("thymeleaf-{label}")), &PATHS);
     assert_eq!(got, expected, "{label}: responses changed by the agent");
     spans_with_servers(&receiver, &PATHS)
 }
@@ -80,9 +78,10 @@ fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)])
 #[test]
 fn thymeleaf_templates_are_steps_inside_the_view_rendering() {
     for (jdk, label) in jdks() {
-        let plain = start(&jdk, &[], &format!("thymeleaf-plain-{label}"));
-        let expected = get_all(plain.port, &PATHS);
-        let _ = plain.stop();
+        let expected = responses(
+            start(&jdk, &[], &format!("thymeleaf-plain-{label}")),
+            &PATHS,
+        );
         assert!(expected[0].0.contains(" 200"), "{expected:?}");
         assert!(
             expected[0].1.contains("hello ann-secret") && expected[0].1.contains("the footer"),

@@ -83,18 +83,19 @@ pub fn log_ids(stdout: &str, needle: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("no [trace span] in {line:?}"))
 }
 
-/// Status line and body of `GET` each of `paths` on 127.0.0.1:`port`, in
-/// order, the time stamp of Spring Boot's JSON error bodies left out (it
-/// differs from run to run; see [`without_timestamp`]).
-pub fn get_all(port: u16, paths: &[&str]) -> Vec<(String, String)> {
-    paths
+/// Status line and body of `GET` each of `paths` on `app`, in order, the
+/// time stamp of Spring Boot's JSON error bodies left out (it differs from
+/// run to run; see [`without_timestamp`]); then `app` stopped.
+pub fn responses(app: PortApp, paths: &[&str]) -> Vec<(String, String)> {
+    let got = paths
         .iter()
         .map(|p| {
-            let (status, body) = super::http_get(port, p, "")
-                .unwrap_or_else(|| panic!("GET {p} on port {port} failed"));
+            let (status, body) = app.get(p, "");
             (status, without_timestamp(&body))
         })
-        .collect()
+        .collect();
+    let _ = app.stop();
+    got
 }
 
 /// `body` without the `"timestamp":"..."` member of Spring Boot's JSON
