@@ -25,6 +25,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::java::{PortApp, jdks, received};
+use common::spring::without_timestamp;
+use common::traces::server_span;
 use opentelemetry_proto::tonic::metrics::v1::metric;
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
@@ -72,16 +74,6 @@ fn exercise(app: &PortApp) -> Vec<(String, String)> {
             (status, without_timestamp(&body))
         })
         .collect()
-}
-
-fn without_timestamp(body: &str) -> String {
-    match body.split_once("\"timestamp\":\"") {
-        Some((head, rest)) => match rest.split_once('"') {
-            Some((_, tail)) => format!("{head}{}", tail.trim_start_matches(',')),
-            None => body.to_owned(),
-        },
-        None => body.to_owned(),
-    }
 }
 
 /// One HTTP/1.1 request (GET through the shared helper; POST by hand).
@@ -196,14 +188,8 @@ fn routes_on_spring(jdk: &Path, label: &str) {
 
     // One SERVER span per request (and /exit).
     let spans = server_spans(&receiver, requests().len() + 1);
-    let by_path = |path: &str| -> &Span {
-        spans
-            .iter()
-            .find(|s| str_attr(&s.attributes, "url.path") == Some(path))
-            .unwrap_or_else(|| panic!("{label}: no span with url.path {path}"))
-    };
     let expect = |path: &str, name: &str, route: Option<&str>| {
-        let s = by_path(path);
+        let s = server_span(&spans, path);
         assert_eq!(s.name, name, "{label}: {path}");
         assert_eq!(
             str_attr(&s.attributes, "http.route"),
@@ -270,10 +256,7 @@ fn routes_on_spring(jdk: &Path, label: &str) {
     // just ended once the span is in.
     let spans = server_spans(&receiver, 1);
     drop(app);
-    let owner = spans
-        .iter()
-        .find(|s| str_attr(&s.attributes, "url.path") == Some("/mvc/owners/5"))
-        .unwrap_or_else(|| panic!("{label}: no span for /mvc/owners/5"));
+    let owner = server_span(&spans, "/mvc/owners/5");
     assert_eq!(owner.name, "GET /mvc/owners/{ownerId}", "{label}");
     assert_eq!(
         str_attr(&owner.attributes, "http.route"),
@@ -306,13 +289,7 @@ fn routes_on_spring(jdk: &Path, label: &str) {
     );
     assert_eq!(admitted, Some(3), "{label}: distinct names");
     let spans = server_spans(&receiver, 8);
-    let name_of = |path: &str| {
-        spans
-            .iter()
-            .find(|s| str_attr(&s.attributes, "url.path") == Some(path))
-            .map(|s| s.name.clone())
-            .unwrap_or_else(|| panic!("{label}: no span for {path}"))
-    };
+    let name_of = |path: &str| server_span(&spans, path).name.clone();
     assert_eq!(
         name_of("/owners/2"),
         "GET /owners/{ownerId}",

@@ -13,12 +13,12 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use common::java::{PortApp, jdks, received, status_code};
-use opentelemetry_proto::tonic::trace::v1::{Span, span};
+use common::java::{PortApp, agent_option, jdks};
+use common::spring::responses;
+use common::traces::{server_span, spans_with_servers, steps};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
-use osprey_testkit::spans::str_attr;
 
 fn agent_jar() -> &'static Path {
     common::java::agent_jar("jvm-agent-build-spring-steps", &["-DskipTests"])
@@ -30,80 +30,34 @@ fn start(jdk: &Path, jvm_args: &[String], name: &str) -> PortApp {
 
 const PATHS: [&str; 4] = ["/owners/17", "/greeting/ann", "/api/pets/rex", "/fail/7"];
 
-/// Status line and body of each request; the time stamp of Spring Boot's
-/// JSON error body is cut off.
-fn exercise(app: &PortApp) -> Vec<(String, String)> {
-    PATHS
-        .iter()
-        .map(|p| {
-            let (status, body) = common::http_get(app.port, p, "").expect("GET");
-            let body = body.split("\"timestamp\"").next().unwrap_or("").to_owned();
-            (status, body)
-        })
-        .collect()
-}
-
-/// The spans once `n` SERVER spans arrived (bounded wait).
-fn spans_with_servers(receiver: &Receiver, n: usize) -> Vec<Span> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let spans = received(receiver);
-        let servers = spans
-            .iter()
-            .filter(|s| s.kind == span::SpanKind::Server as i32)
-            .count();
-        if servers >= n || Instant::now() >= deadline {
-            return spans;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The names of the steps under the SERVER span of `path`, in start order,
 /// with whether each failed.
 fn steps_of(spans: &[Span], path: &str) -> Vec<(String, bool)> {
-    let root = spans
-        .iter()
-        .find(|s| {
-            s.kind == span::SpanKind::Server as i32
-                && str_attr(&s.attributes, "url.path") == Some(path)
-        })
-        .unwrap_or_else(|| panic!("no SERVER span for {path} in {spans:#?}"));
-    let mut steps: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.trace_id == root.trace_id && s.parent_span_id == root.span_id)
-        .collect();
-    steps.sort_by_key(|s| s.start_time_unix_nano);
-    steps
-        .iter()
-        .map(|s| (s.name.clone(), status_code(s) == 2))
-        .collect()
+    common::traces::steps_of(spans, server_span(spans, path))
 }
 
 fn run_with(jdk: &Path, label: &str, items: &str, expected: &[(String, String)]) -> Vec<Span> {
     let receiver = Receiver::start();
-    let agent = common::java::agent_option(
+    let agent = agent_option(
         agent_jar(),
         &receiver,
         &format!("service.name=spring-steps{items}"),
     );
-    let app = start(jdk, &[agent], &format!("spring-steps-{label}"));
-    let got = exercise(&app);
-    let _ = app.stop();
+    let got = responses(
+        start(jdk, &[agent], &format!("spring-steps-{label}")),
+        &PATHS,
+    );
     assert_eq!(got, expected, "{label}: responses changed by the agent");
-    spans_with_servers(&receiver, PATHS.len())
-}
-
-fn steps(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
-    pairs.iter().map(|(n, f)| (n.to_string(), *f)).collect()
+    spans_with_servers(&receiver, &PATHS)
 }
 
 #[test]
 fn handler_view_and_resource_methods_are_steps() {
     for (jdk, label) in jdks() {
-        let plain = start(&jdk, &[], &format!("spring-steps-plain-{label}"));
-        let expected = exercise(&plain);
-        let _ = plain.stop();
+        let expected = responses(
+            start(&jdk, &[], &format!("spring-steps-plain-{label}")),
+            &PATHS,
+        );
         assert_eq!(expected[1].1, "hello ann", "{label}");
         assert_eq!(expected[2].1, "jaxrs pet rex", "{label}");
 

@@ -255,6 +255,20 @@ pub fn javac(jdk: &Path, options: &[OsString], out: &Path, sources: &[PathBuf]) 
     assert!(status.success(), "javac failed");
 }
 
+/// Packs the directory `dir` into the jar (or WAR) `out` with JDK 17's
+/// `jar`; fails the test if that fails.
+pub fn jar(dir: &Path, out: &Path) {
+    let status = Command::new(java_home().join("bin/jar"))
+        .arg("cf")
+        .arg(out)
+        .arg("-C")
+        .arg(dir)
+        .arg(".")
+        .status()
+        .expect("jar runs");
+    assert!(status.success(), "building {}", out.display());
+}
+
 /// `jdk`'s `java` with `jvm_args`, `-cp class_path` and `main_class`, the
 /// variables `env` set, and every `OSPREY_*`, `OTEL_*` and
 /// `JAVA_TOOL_OPTIONS` of this process's environment removed.
@@ -441,17 +455,28 @@ impl TestApp {
     /// a scratch directory `name` (see [`run_java`]); fails the test unless
     /// it exits with status 0.
     pub fn run(&self, jdk: &Path, jvm_args: &[String], args: &[&str], name: &str) -> Output {
-        let mut cmd = java(
+        let mut cmd = self.command(jdk, jvm_args);
+        cmd.args(args);
+        let out = run_java(cmd, name);
+        assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+        out
+    }
+
+    /// Starts it as a server (a [`PortApp`]) on `jdk` with `jvm_args` in a
+    /// scratch directory `name`.
+    pub fn start(&self, jdk: &Path, jvm_args: &[String], name: &str) -> PortApp {
+        PortApp::start(self.command(jdk, jvm_args), name)
+    }
+
+    /// `jdk`'s `java` running it with `jvm_args` (see [`java`]).
+    fn command(&self, jdk: &Path, jvm_args: &[String]) -> Command {
+        java(
             jdk,
             jvm_args,
             class_path(&self.classes, &self.libs),
             self.main_class,
             &[],
-        );
-        cmd.args(args);
-        let out = run_java(cmd, name);
-        assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
-        out
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! Builds C programs against the committed header and this crate's
 //! cdylib, and runs them with a time limit; `java` holds what the Java
-//! agent's end-to-end tests share.
+//! agent's end-to-end tests share, `servers`, `spring` and `stores` the
+//! servers and applications they run, `traces` reading back the
+//! transactions of their HTTP requests.
 
 #![allow(dead_code)]
 
@@ -8,6 +10,7 @@ pub mod java;
 pub mod servers;
 pub mod spring;
 pub mod stores;
+pub mod traces;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

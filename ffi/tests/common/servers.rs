@@ -66,8 +66,30 @@ impl Kind {
         }
     }
 
-    fn javax(self) -> bool {
+    /// Whether it runs the `javax` generation of the Java EE APIs.
+    pub fn javax(self) -> bool {
         matches!(self, Kind::Tomcat9 | Kind::WildFly26)
+    }
+
+    /// Java source written for the jakarta APIs, made right for this
+    /// server's generation: on a javax server the servlet and JAX-RS
+    /// packages renamed to their `javax` names.
+    pub fn source_for(self, text: &str) -> String {
+        if !self.javax() {
+            return text.to_owned();
+        }
+        JAVAX_RENAMED.iter().fold(text.to_owned(), |t, p| {
+            t.replace(&format!("jakarta.{p}"), &format!("javax.{p}"))
+        })
+    }
+
+    /// The directory a WAR dropped into is deployed from, under the
+    /// server's base directory `base`.
+    fn deployments(self, base: &Path) -> PathBuf {
+        match self {
+            Kind::Tomcat9 | Kind::Tomcat10 | Kind::Tomcat11 => base.join("webapps"),
+            Kind::WildFly | Kind::WildFly26 => base.join("standalone/deployments"),
+        }
     }
 
     /// A short label for scratch directories and messages.
@@ -81,6 +103,9 @@ impl Kind {
         }
     }
 }
+
+/// The packages whose `jakarta.` names a javax server knows as `javax.`.
+const JAVAX_RENAMED: [&str; 2] = ["servlet", "ws.rs"];
 
 fn servers_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("jvm-servers")
@@ -133,12 +158,7 @@ pub fn war(kind: Kind) -> PathBuf {
             std::fs::copy(&path, staging.join(path.file_name().unwrap())).unwrap();
             continue;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let text = if kind.javax() {
-            text.replace("jakarta.servlet", "javax.servlet")
-        } else {
-            text
-        };
+        let text = kind.source_for(&std::fs::read_to_string(&path).unwrap());
         let out = src_dir.join(path.file_name().unwrap());
         std::fs::write(&out, text).unwrap();
         sources.push(out);
@@ -166,17 +186,22 @@ pub fn war(kind: Kind) -> PathBuf {
     std::fs::create_dir_all(staging.join("WEB-INF/lib")).unwrap();
     std::fs::copy(&h2, staging.join("WEB-INF/lib/h2.jar")).unwrap();
     let war = build.join("app.war");
-    let status = Command::new(java_home().join("bin/jar"))
-        .arg("cf")
-        .arg(&war)
-        .arg("-C")
-        .arg(&staging)
-        .arg(".")
-        .status()
-        .expect("jar runs");
-    assert!(status.success(), "building {}", war.display());
+    super::java::jar(&staging, &war);
     wars.push((kind.javax(), war.clone()));
     war
+}
+
+/// The jar of the WildFly module `module` (its directory under the base
+/// layer, such as `javax/ws/rs/api`) in `kind`'s distribution.
+pub fn module_jar(kind: Kind, module: &str) -> PathBuf {
+    let dir = home(kind)
+        .join("modules/system/layers/base")
+        .join(module)
+        .join("main");
+    super::java::jars_in(&dir)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no jar in {}", dir.display()))
 }
 
 /// A port free on 127.0.0.1 right now.
@@ -197,6 +222,8 @@ pub struct Server {
     pub stdout: PathBuf,
     stderr: PathBuf,
     name: String,
+    kind: Kind,
+    base: PathBuf,
 }
 
 impl Drop for Server {
@@ -247,6 +274,8 @@ impl Server {
             stdout,
             stderr,
             name: name.to_owned(),
+            kind,
+            base,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -264,6 +293,34 @@ impl Server {
                 server.output()
             );
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Deploys `war` on the running server (copied beside its deployments
+    /// directory, then renamed into it: the scanner never sees half a WAR)
+    /// and waits (up to two minutes) until `GET probe` answers 200.
+    pub fn deploy(&self, war: &Path, probe: &str) {
+        let dir = self.kind.deployments(&self.base);
+        assert!(dir.is_dir(), "{}", dir.display());
+        let file = war.file_name().expect("a WAR file");
+        let part = self.base.join(file);
+        std::fs::copy(war, &part).unwrap();
+        std::fs::rename(&part, dir.join(file)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some((status, _)) = self.try_get(probe, "")
+                && status.contains(" 200")
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {} not deployed within two minutes:\n{}",
+                self.name,
+                war.display(),
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 

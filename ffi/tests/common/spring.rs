@@ -82,3 +82,30 @@ pub fn log_ids(stdout: &str, needle: &str) -> (String, String) {
         })
         .unwrap_or_else(|| panic!("no [trace span] in {line:?}"))
 }
+
+/// Status line and body of `GET` each of `paths` on `app`, in order, the
+/// time stamp of Spring Boot's JSON error bodies left out (it differs from
+/// run to run; see [`without_timestamp`]); then `app` stopped.
+pub fn responses(app: PortApp, paths: &[&str]) -> Vec<(String, String)> {
+    let got = paths
+        .iter()
+        .map(|p| {
+            let (status, body) = app.get(p, "");
+            (status, without_timestamp(&body))
+        })
+        .collect();
+    let _ = app.stop();
+    got
+}
+
+/// `body` without the `"timestamp":"..."` member of Spring Boot's JSON
+/// error body (unchanged when it has none).
+pub fn without_timestamp(body: &str) -> String {
+    match body.split_once("\"timestamp\":\"") {
+        Some((head, rest)) => match rest.split_once('"') {
+            Some((_, tail)) => format!("{head}{}", tail.trim_start_matches(',')),
+            None => body.to_owned(),
+        },
+        None => body.to_owned(),
+    }
+}
