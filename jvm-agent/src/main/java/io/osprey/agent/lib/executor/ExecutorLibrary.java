@@ -28,6 +28,9 @@ public final class ExecutorLibrary extends Library {
     public void install(Instrumentation inst) {
         warmUpJdk();
         new JdkExecutorInstrumentation().install(inst);
+        // Before the method hooks' transformer, so a class both change gets both.
+        ThreadRunInstrumentation.warmUp();
+        inst.addTransformer(new ThreadRunInstrumentation(), false);
     }
 
     /** Loads the rewrite's classes before any platform class goes through it. */
@@ -46,5 +49,6 @@ public final class ExecutorLibrary extends Library {
         ExecutorInstrumentation.rewriteHint(new ClassReader(code));
         JdkExecutorInstrumentation.rewriteVirtualThread(new ClassReader(code));
         JdkExecutorInstrumentation.rewriteThread(new ClassReader(code));
+        JdkExecutorInstrumentation.rewriteThreadBuilders(new ClassReader(code));
     }
 }
