@@ -26,8 +26,8 @@ import org.objectweb.asm.Opcodes;
  */
 public final class ThreadRunInstrumentation implements ClassFileTransformer {
     private static final String THREAD = "java/lang/Thread";
-    /** A class the bridge (the boot class path) holds: a loader that cannot see it is left alone. */
-    private static final String BRIDGE = "io/osprey/agent/lib/executor/Tasks.class";
+    /** A class of the agent jar (on the system class path, see {@code HookTransformer}): a loader that cannot see it cannot see the bridge either and is left alone. */
+    private static final String BRIDGE = "io/osprey/agent/AgentPremain.class";
     /** Superclasses read at most, from a class to {@code java.lang.Thread}. */
     private static final int MAX_DEPTH = 8;
 
