@@ -542,10 +542,19 @@ fn assert_rounds(spans: &[Span], under: &Span, label: &str) {
     let kinds: Vec<&str> = direct.iter().map(|s| s.name.as_str()).collect();
     let round = [MORE_WORK, MORE_NAP, MORE_IO];
     let want: Vec<&str> = round.iter().cycle().take(3 * ROUNDS).copied().collect();
-    assert_eq!(kinds, want, "{label}: the rounds under {}: {names:?}", under.name);
+    assert_eq!(
+        kinds, want,
+        "{label}: the rounds under {}: {names:?}",
+        under.name
+    );
     for s in &direct {
         assert_eq!(s.trace_id, under.trace_id, "{label}");
-        assert!(within(s, under), "{label}: {} inside {}", s.name, under.name);
+        assert!(
+            within(s, under),
+            "{label}: {} inside {}",
+            s.name,
+            under.name
+        );
         let inner: Vec<&Span> = spans
             .iter()
             .filter(|c| c.parent_span_id == s.span_id)
@@ -590,7 +599,10 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
         "{label}: the agent complained: {}",
         out.stderr
     );
-    assert_eq!(out.stdout, expected, "{label}: output changed under the agent");
+    assert_eq!(
+        out.stdout, expected,
+        "{label}: output changed under the agent"
+    );
     if on_virtual {
         // The case the agent must handle was there: virtual threads that
         // blocked on one carrier and went on on the other.
@@ -608,7 +620,10 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
     let want_roots = if on_virtual { VIRTUALS + 4 } else { 2 };
     let spans = common::java::spans_settled(&receiver, Duration::from_secs(20));
     let names = names_and_threads(&spans);
-    let roots: Vec<&Span> = spans.iter().filter(|s| s.parent_span_id.is_empty()).collect();
+    let roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
     assert_eq!(roots.len(), want_roots, "{label}: {names:?}");
 
     if on_virtual {
@@ -654,7 +669,11 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
         assert_eq!(threads, ["", "vt-started"], "{label}");
         for t in &tasks {
             assert!(within(t, request), "{label}");
-            assert_eq!(children(&spans, t, MORE_WORK).len(), 1, "{label}: {names:?}");
+            assert_eq!(
+                children(&spans, t, MORE_WORK).len(),
+                1,
+                "{label}: {names:?}"
+            );
         }
     }
 
@@ -671,7 +690,11 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
     for t in &tasks {
         assert_eq!(t.trace_id, request.trace_id, "{label}");
         assert!(within(t, request), "{label}");
-        assert_eq!(children(&spans, t, MORE_WORK).len(), 1, "{label}: {names:?}");
+        assert_eq!(
+            children(&spans, t, MORE_WORK).len(),
+            1,
+            "{label}: {names:?}"
+        );
     }
 
     // The application's Thread subclasses overriding run(): steps named
@@ -684,7 +707,11 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
     ] {
         let t = task_with_work(&spans, request, task, thread, label);
         assert!(within(t, request), "{label}");
-        assert_eq!(children(&spans, t, MORE_WORK).len(), 1, "{label}: {names:?}");
+        assert_eq!(
+            children(&spans, t, MORE_WORK).len(),
+            1,
+            "{label}: {names:?}"
+        );
     }
 
     // Outside transactions (a subclass, a virtual thread, a delayed task):
