@@ -151,13 +151,26 @@ public final class MoreThreadsApp {
         return "start virtual " + out[0] + out[1];
     }
 
-    /** {@code CompletableFuture} stages on delayed executors: the default pool's and a pool's. */
+    /**
+     * {@code CompletableFuture} stages on delayed executors (the default pool's and a pool's) and,
+     * JDK 25+, a task for later on the common pool ({@code ForkJoinPool.schedule}).
+     */
     public static String requestDelayed(ExecutorService pool) {
         CompletableFuture<String> a = CompletableFuture.supplyAsync(() -> work("a"),
                 CompletableFuture.delayedExecutor(20, TimeUnit.MILLISECONDS));
         CompletableFuture<String> b = CompletableFuture.supplyAsync(() -> work("b"),
                 CompletableFuture.delayedExecutor(20, TimeUnit.MILLISECONDS, pool));
-        return "delayed " + a.join() + b.join();
+        String c = "c";
+        Object common = java.util.concurrent.ForkJoinPool.commonPool();
+        if (common instanceof java.util.concurrent.ScheduledExecutorService) { // JDK 25+
+            try {
+                c = ((java.util.concurrent.ScheduledExecutorService) common)
+                        .schedule(() -> work("c"), 20, TimeUnit.MILLISECONDS).get();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return "delayed " + a.join() + b.join() + c;
     }
 
     /** Application subclasses of Thread, started and joined. */
