@@ -718,6 +718,14 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
             "{label}: {names:?}"
         );
     }
+    // A pool's worker thread of the application's subclass, started inside
+    // the request: its task is the request's (through the executor), the
+    // worker thread's own run is not.
+    task_with_work(&spans, request, MORE_TASK, "app-subclass-pool", label);
+    assert!(
+        !spans.iter().any(|s| s.name.contains("PoolThread")),
+        "{label}: a pool's worker carried its request: {names:?}"
+    );
 
     // Outside transactions (a subclass, a virtual thread, a delayed task):
     // nothing, and nothing leaked into it from a carrier or a pool.

@@ -55,7 +55,9 @@ public final class MoreThreadsApp {
         }
         ExecutorService pool = Executors.newFixedThreadPool(1, r -> new Thread(r, "delayed-pool"));
         System.out.println(requestDelayed(pool));
-        System.out.println(requestSubclass());
+        ExecutorService subclassPool = Executors.newFixedThreadPool(1,
+                r -> new Workers.PoolThread(r, "app-subclass-pool"));
+        System.out.println(requestSubclass(subclassPool));
         // Outside any transaction: nothing is recorded.
         List<Thread> plain = new ArrayList<Thread>();
         plain.add(new Workers.Worker("plain-worker"));
@@ -70,6 +72,8 @@ public final class MoreThreadsApp {
         }
         CompletableFuture.runAsync(MoreThreadsApp::untraced,
                 CompletableFuture.delayedExecutor(10, TimeUnit.MILLISECONDS, pool)).join();
+        subclassPool.submit(MoreThreadsApp::untraced).get();
+        subclassPool.shutdown();
         pool.shutdown();
         System.out.println("untraced done");
         System.err.println("carrier-switches " + SWITCHES.get());
@@ -173,8 +177,12 @@ public final class MoreThreadsApp {
         return "delayed " + a.join() + b.join() + c;
     }
 
-    /** Application subclasses of Thread, started and joined. */
-    public static String requestSubclass() throws Exception {
+    /**
+     * Application subclasses of Thread, started and joined; a task on a pool whose worker thread
+     * (of the application's subclass) starts here.
+     */
+    public static String requestSubclass(ExecutorService subclassPool) throws Exception {
+        subclassPool.submit(() -> work("pool")).get();
         Thread[] threads = {
             new Workers.Worker("app-worker"), new Workers.DeepWorker("app-deep"), Workers.anonymous("app-anon"),
         };

@@ -32,6 +32,21 @@ final class Workers {
         }
     }
 
+    /**
+     * The application's thread class for a pool's workers (its thread factory's): overrides
+     * {@code run()} but runs the pool's worker, so it never carries the request it started in.
+     */
+    static final class PoolThread extends Thread {
+        PoolThread(Runnable worker, String name) {
+            super(worker, name);
+        }
+
+        @Override
+        public void run() {
+            super.run();
+        }
+    }
+
     /** An anonymous subclass. */
     static Thread anonymous(String name) {
         return new Thread(name) {

@@ -419,7 +419,8 @@ public final class Tasks {
      * whose target is the application's {@code Runnable} (not a pool's worker, see {@link
      * #THREAD_INFRASTRUCTURE}), or a subclass of the application's own (an application class:
      * libraries' thread classes never carry a transaction) that overrides {@code run()} or has
-     * such a target, gets a fork of the transaction, begun when its {@code run()} starts
+     * such a target (with a library's target, such as a pool's worker made by the application's
+     * thread factory, never), gets a fork of the transaction, begun when its {@code run()} starts
      * ({@link #threadRun}: {@code Thread.run}, or the subclass's own, see {@link
      * ThreadRunInstrumentation}). A fork whose {@code run()} never begins goes back when the thread
      * exits ({@link #threadExit}). 1 when one was made, else 0.
@@ -435,11 +436,13 @@ public final class Tasks {
                 return 0L;
             }
             Object target = threadTarget((Thread) thread);
+            if (target instanceof Task || (target != null && library(innermost(target).getClass().getName()))) {
+                return 0L; // a pool's worker or a library's loop, even in the application's subclass
+            }
             Object named;
             if (type != Thread.class && OVERRIDES_RUN.get(type)) {
                 named = thread; // its own run(): named after the subclass
-            } else if (target instanceof Runnable && !(target instanceof Task)
-                    && !library(innermost(target).getClass().getName())) {
+            } else if (target instanceof Runnable) {
                 named = target;
             } else {
                 return 0L;
