@@ -18,9 +18,12 @@ import org.objectweb.asm.ClassReader;
  * ForkJoinPool}'s {@code execute} and {@code submit} of plain tasks (where {@code
  * CompletableFuture}'s async methods go; recursive {@code ForkJoinTask}s are left alone), the
  * thread-per-task executor of {@code CompletableFuture} (JDK 17 with one CPU for the common pool)
- * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}; and, JDK 21+,
- * {@code VirtualThread.mount()}/{@code unmount()}, so that a virtual thread's transaction follows
- * it from carrier to carrier ({@link Tasks#unmounting}). Their task
+ * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}, {@code
+ * CompletableFuture}'s delayed executor and JDK 25's {@code ForkJoinPool.schedule} (delayed
+ * tasks); {@code Thread.start/run/exit} ({@link Tasks#threadStarting}); and, JDK 21+, {@code
+ * ThreadBuilders.newVirtualThread} ({@link Tasks#wrapThread}) and {@code
+ * VirtualThread.mount()}/{@code unmount()}, so that a virtual thread's transaction follows it
+ * from carrier to carrier ({@link Tasks#unmounting}). Their task
  * argument goes through {@link Tasks#wrap} on entry; only method bodies change, so classes
  * loaded before the agent are retransformed. {@code java.base} is made to read the bridge's
  * module and to open {@code java.util.concurrent} to it (so tasks are named after the
