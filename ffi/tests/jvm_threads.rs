@@ -581,14 +581,14 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
     let expected = run_app(&MORE_APP, jdk, &carriers, &format!("more-plain-{label}"));
     assert_eq!(
         expected,
-        "virtual own 50\nvirtual tasks 50\nstart virtual vs\ndelayed abc\nsubclass 3\nuntraced done\n"
+        "virtual own 50\nvirtual tasks 50\nstart virtual vs\ndelayed abc\nsubclass 4\nuntraced done\n"
     );
     let receiver = Receiver::start();
     let mut args = carriers.clone();
     args.push(common::java::agent_option(
         agent_jar(),
         &receiver,
-        "hook.methods=demo.threads.MoreThreadsApp.*,\
+        "hook.methods=demo.threads.MoreThreadsApp.*,demo.threads.Workers$Hooked.run,\
          hook.transactions=demo.threads.MoreThreadsApp.request*,service.name=more-threads",
     ));
     let out = MORE_APP
@@ -718,6 +718,18 @@ fn more_threads_through_agent(jdk: &Path, label: &str) {
             "{label}: {names:?}"
         );
     }
+    // A subclass whose run() is hooked too: the hook's step inside the
+    // thread's task step, the work inside it.
+    let hooked = task_with_work(
+        &spans,
+        request,
+        "async demo.threads.Workers$Hooked",
+        "app-hooked",
+        label,
+    );
+    let run = children(&spans, hooked, "demo.threads.Workers$Hooked.run()");
+    assert_eq!(run.len(), 1, "{label}: {names:?}");
+    assert_eq!(children(&spans, run[0], MORE_WORK).len(), 1, "{label}");
     // A pool's worker thread of the application's subclass, started inside
     // the request: its task is the request's (through the executor), the
     // worker thread's own run is not.

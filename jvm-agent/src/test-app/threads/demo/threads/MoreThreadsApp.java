@@ -185,6 +185,7 @@ public final class MoreThreadsApp {
         subclassPool.submit(() -> work("pool")).get();
         Thread[] threads = {
             new Workers.Worker("app-worker"), new Workers.DeepWorker("app-deep"), Workers.anonymous("app-anon"),
+            new Workers.Hooked("app-hooked"),
         };
         for (Thread t : threads) {
             t.start();

@@ -2,8 +2,9 @@ package demo.threads;
 
 /**
  * The application's own subclasses of {@code Thread} overriding {@code run()} (not hooked: their
- * runs are recorded only because they were started inside a transaction): a direct subclass, a
- * subclass of it overriding {@code run()} again, and an anonymous one.
+ * runs are recorded only because they were started inside a transaction, but {@link Hooked}'s,
+ * whose {@code run()} the test hooks too): a direct subclass, a subclass of it overriding {@code
+ * run()} again, an anonymous one, and a pool's worker thread of the application's class.
  */
 final class Workers {
     private Workers() {}
@@ -44,6 +45,18 @@ final class Workers {
         @Override
         public void run() {
             super.run();
+        }
+    }
+
+    /** A subclass whose {@code run()} is a hooked method too. */
+    static final class Hooked extends Thread {
+        Hooked(String name) {
+            super(name);
+        }
+
+        @Override
+        public void run() {
+            MoreThreadsApp.work("hooked");
         }
     }
 

@@ -31,9 +31,11 @@ public final class ExecutorLibrary extends Library {
     public void install(Instrumentation inst) {
         warmUpJdk();
         new JdkExecutorInstrumentation().install(inst);
-        // Before the method hooks' transformer, so a class both change gets both.
+        // Retransformation-capable transformers run after the others, the method hooks' among
+        // them: a class both change gets both, and the thread's fork begins before a hook's step
+        // on run() itself, which is then recorded inside it.
         ThreadRunInstrumentation.warmUp();
-        inst.addTransformer(new ThreadRunInstrumentation(), false);
+        inst.addTransformer(new ThreadRunInstrumentation(), true);
     }
 
     /** Loads the rewrite's classes before any platform class goes through it. */

@@ -21,8 +21,9 @@ import org.objectweb.asm.Opcodes;
  * read from the class files ({@code getResourceAsStream}), never loaded, and only for a class
  * that declares {@code run()} and extends something other than {@code Object}.
  *
- * <p>A transformer of its own, registered before the method hooks' one, so a class the hooks
- * match gets both.
+ * <p>A transformer of its own, retransformation-capable so that it runs after the method hooks'
+ * one: a class the hooks match gets both, the fork begun before a hook's step on {@code run()}.
+ * Classes already loaded are never retransformed here.
  */
 public final class ThreadRunInstrumentation implements ClassFileTransformer {
     private static final String THREAD = "java/lang/Thread";
