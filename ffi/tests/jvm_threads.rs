@@ -501,3 +501,259 @@ fn spring_task_scheduler_delayed_and_periodic() {
         assert_eq!(roots, 2, "{label}: {names:?}");
     }
 }
+
+const MORE_WORK: &str = "demo.threads.MoreThreadsApp.work(java.lang.String)";
+const MORE_NAP: &str = "demo.threads.MoreThreadsApp.nap()";
+const MORE_IO: &str = "demo.threads.MoreThreadsApp.io(java.net.Socket)";
+const MORE_UNTRACED: &str = "demo.threads.MoreThreadsApp.untraced()";
+const MORE_TASK: &str = "async demo.threads.MoreThreadsApp$$Lambda";
+/// `MoreThreadsApp.VIRTUALS` and `ROUNDS`.
+const VIRTUALS: usize = 50;
+const ROUNDS: usize = 5;
+
+const MORE_APP: AppSpec = AppSpec {
+    src: "jvm-agent/src/test-app/threads/demo/threads",
+    files: &["MoreThreadsApp.java", "Workers.java"],
+    main_class: "demo.threads.MoreThreadsApp",
+    artifacts: &[],
+    pom: None,
+    name: "jvm-more-threads",
+};
+
+/// The spans directly under `parent` named `name`.
+fn children<'a>(spans: &'a [Span], parent: &Span, name: &str) -> Vec<&'a Span> {
+    spans
+        .iter()
+        .filter(|s| s.parent_span_id == parent.span_id && s.name == name)
+        .collect()
+}
+
+/// `under` holds exactly the rounds of a virtual thread's work: `ROUNDS`
+/// of each of `work`, `nap` (each with its one `work` inside, recorded after
+/// the thread slept) and `io` (open while the thread blocked), all in
+/// `under`'s trace and time, and nothing else.
+fn assert_rounds(spans: &[Span], under: &Span, label: &str) {
+    let names = names_and_threads(spans);
+    let mut direct: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == under.span_id)
+        .collect();
+    direct.sort_by_key(|s| s.start_time_unix_nano);
+    let kinds: Vec<&str> = direct.iter().map(|s| s.name.as_str()).collect();
+    let round = [MORE_WORK, MORE_NAP, MORE_IO];
+    let want: Vec<&str> = round.iter().cycle().take(3 * ROUNDS).copied().collect();
+    assert_eq!(
+        kinds, want,
+        "{label}: the rounds under {}: {names:?}",
+        under.name
+    );
+    for s in &direct {
+        assert_eq!(s.trace_id, under.trace_id, "{label}");
+        assert!(
+            within(s, under),
+            "{label}: {} inside {}",
+            s.name,
+            under.name
+        );
+        let inner: Vec<&Span> = spans
+            .iter()
+            .filter(|c| c.parent_span_id == s.span_id)
+            .collect();
+        if s.name == MORE_NAP {
+            assert_eq!(inner.len(), 1, "{label}: the step after the sleep");
+            assert_eq!(inner[0].name, MORE_WORK, "{label}");
+            assert!(within(inner[0], s), "{label}");
+        } else {
+            assert!(inner.is_empty(), "{label}: {} holds {inner:?}", s.name);
+        }
+    }
+}
+
+fn more_threads_through_agent(jdk: &Path, label: &str) {
+    let on_virtual = label != "jdk17";
+    // Two carriers at most for 50 virtual threads.
+    let carriers: Vec<String> = [
+        "-Djdk.virtualThreadScheduler.parallelism=2",
+        "-Djdk.virtualThreadScheduler.maxPoolSize=2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let expected = run_app(&MORE_APP, jdk, &carriers, &format!("more-plain-{label}"));
+    assert_eq!(
+        expected,
+        "virtual own 50\nvirtual tasks 50\nstart virtual vs\ndelayed abc\nsubclass 4\nuntraced done\n"
+    );
+    let receiver = Receiver::start();
+    let mut args = carriers.clone();
+    args.push(common::java::agent_option(
+        agent_jar(),
+        &receiver,
+        "hook.methods=demo.threads.MoreThreadsApp.*,demo.threads.Workers$Hooked.run,\
+         hook.transactions=demo.threads.MoreThreadsApp.request*,service.name=more-threads",
+    ));
+    let out = MORE_APP
+        .app()
+        .run(jdk, &args, &[], &format!("more-agent-{label}"));
+    assert!(
+        !out.stderr.contains("osprey:"),
+        "{label}: the agent complained: {}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stdout, expected,
+        "{label}: output changed under the agent"
+    );
+    if on_virtual {
+        // The case the agent must handle was there: virtual threads that
+        // blocked on one carrier and went on on the other.
+        let switches: usize = out
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("carrier-switches "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{label}: {}", out.stderr));
+        assert!(switches > 0, "{label}: no virtual thread changed carrier");
+    }
+
+    // Roots: 50 on virtual threads + 3 requests (tasks, start, delayed,
+    // subclass: 4 on JDK 21+); 2 on JDK 17.
+    let want_roots = if on_virtual { VIRTUALS + 4 } else { 2 };
+    let spans = common::java::spans_settled(&receiver, Duration::from_secs(20));
+    let names = names_and_threads(&spans);
+    let roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
+    assert_eq!(roots.len(), want_roots, "{label}: {names:?}");
+
+    if on_virtual {
+        // Each virtual thread's own transaction: all its steps, before,
+        // inside and after each unmount, and none of another's.
+        let own: Vec<&Span> = roots
+            .iter()
+            .copied()
+            .filter(|r| r.name.contains("requestOnVirtual"))
+            .collect();
+        assert_eq!(own.len(), VIRTUALS, "{label}: {names:?}");
+        for r in &own {
+            assert_rounds(&spans, r, label);
+            let in_trace = spans.iter().filter(|s| s.trace_id == r.trace_id).count();
+            assert_eq!(in_trace, 1 + 4 * ROUNDS, "{label}: {}", r.name);
+        }
+
+        // Tasks of one transaction on virtual threads: each a step of it
+        // with its rounds.
+        let request = root(&spans, "requestVirtualTasks", label);
+        let tasks = children(&spans, request, MORE_TASK);
+        assert_eq!(tasks.len(), VIRTUALS, "{label}: {names:?}");
+        for t in &tasks {
+            assert_eq!(t.trace_id, request.trace_id, "{label}");
+            assert_rounds(&spans, t, label);
+        }
+        let in_trace = spans
+            .iter()
+            .filter(|s| s.trace_id == request.trace_id)
+            .count();
+        assert_eq!(in_trace, 1 + VIRTUALS * (1 + 4 * ROUNDS), "{label}");
+
+        // Thread.ofVirtual().start and Thread.startVirtualThread: steps of
+        // the request, on the virtual threads.
+        let request = root(&spans, "requestStartVirtual", label);
+        let tasks = children(&spans, request, MORE_TASK);
+        assert_eq!(tasks.len(), 2, "{label}: {names:?}");
+        let mut threads: Vec<&str> = tasks
+            .iter()
+            .map(|t| str_attr(&t.attributes, "thread.name").unwrap_or("?"))
+            .collect();
+        threads.sort_unstable();
+        assert_eq!(threads, ["", "vt-started"], "{label}");
+        for t in &tasks {
+            assert!(within(t, request), "{label}");
+            assert_eq!(
+                children(&spans, t, MORE_WORK).len(),
+                1,
+                "{label}: {names:?}"
+            );
+        }
+    }
+
+    // CompletableFuture.delayedExecutor: steps of the request (joined), on
+    // the default pool and on the given pool; on JDK 25 ForkJoinPool.schedule
+    // too.
+    let request = root(&spans, "requestDelayed", label);
+    let tasks = children(&spans, request, MORE_TASK);
+    assert_eq!(
+        tasks.len(),
+        if on_virtual { 3 } else { 2 },
+        "{label}: {names:?}"
+    );
+    let on_pool = tasks
+        .iter()
+        .filter(|t| str_attr(&t.attributes, "thread.name") == Some("delayed-pool"))
+        .count();
+    assert_eq!(on_pool, 1, "{label}: {names:?}");
+    for t in &tasks {
+        assert_eq!(t.trace_id, request.trace_id, "{label}");
+        assert!(within(t, request), "{label}");
+        assert_eq!(
+            children(&spans, t, MORE_WORK).len(),
+            1,
+            "{label}: {names:?}"
+        );
+    }
+
+    // The application's Thread subclasses overriding run(): steps named
+    // after the subclass, on the started thread.
+    let request = root(&spans, "requestSubclass", label);
+    for (task, thread) in [
+        ("async demo.threads.Workers$Worker", "app-worker"),
+        ("async demo.threads.Workers$DeepWorker", "app-deep"),
+        ("async demo.threads.Workers$1", "app-anon"),
+    ] {
+        let t = task_with_work(&spans, request, task, thread, label);
+        assert!(within(t, request), "{label}");
+        assert_eq!(
+            children(&spans, t, MORE_WORK).len(),
+            1,
+            "{label}: {names:?}"
+        );
+    }
+    // A subclass whose run() is hooked too: the hook's step inside the
+    // thread's task step, the work inside it.
+    let hooked = task_with_work(
+        &spans,
+        request,
+        "async demo.threads.Workers$Hooked",
+        "app-hooked",
+        label,
+    );
+    let run = children(&spans, hooked, "demo.threads.Workers$Hooked.run()");
+    assert_eq!(run.len(), 1, "{label}: {names:?}");
+    assert_eq!(children(&spans, run[0], MORE_WORK).len(), 1, "{label}");
+    // A pool's worker thread of the application's subclass, started inside
+    // the request: its task is the request's (through the executor), the
+    // worker thread's own run is not.
+    task_with_work(&spans, request, MORE_TASK, "app-subclass-pool", label);
+    assert!(
+        !spans.iter().any(|s| s.name.contains("PoolThread")),
+        "{label}: a pool's worker carried its request: {names:?}"
+    );
+
+    // Outside transactions (a subclass, a virtual thread, a delayed task):
+    // nothing, and nothing leaked into it from a carrier or a pool.
+    assert!(
+        !spans.iter().any(|s| s.name == MORE_UNTRACED),
+        "{label}: context leaked into unrelated work: {names:?}"
+    );
+    assert!(
+        !spans.iter().any(|s| s.name.contains("CompletableFuture")),
+        "{label}: the JDK's relay recorded: {names:?}"
+    );
+}
+
+#[test]
+fn virtual_threads_across_carriers_started_directly_delayed_executor_and_thread_subclasses() {
+    for (jdk, label) in jdks() {
+        more_threads_through_agent(&jdk, label);
+    }
+}

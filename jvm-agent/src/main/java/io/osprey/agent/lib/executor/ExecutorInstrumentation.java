@@ -65,6 +65,15 @@ public final class ExecutorInstrumentation extends LibraryInstrumentation {
      * {@link #SCHEDULE_CALLABLE}); null when none is declared. Public and non-public methods alike.
      */
     public static byte[] wrapFirstArgument(ClassReader reader, final String[] methods) {
+        return wrapFirstArgument(reader, methods, false);
+    }
+
+    /**
+     * As {@link #wrapFirstArgument(ClassReader, String[])}; with {@code delayed}, every matched
+     * method's task is a delayed one ({@link Tasks#wrapDelayed}: {@code CompletableFuture}'s
+     * delayed executor).
+     */
+    public static byte[] wrapFirstArgument(ClassReader reader, final String[] methods, final boolean delayed) {
         return ClassRewriter.rewrite(reader, new MethodAdapter() {
             @Override
             public MethodVisitor adapt(MethodVisitor mv, int access, String name, String desc, boolean frames) {
@@ -81,7 +90,8 @@ public final class ExecutorInstrumentation extends LibraryInstrumentation {
                     return null;
                 }
                 final boolean callable = desc.startsWith("(" + CALLABLE);
-                final String suffix = key.equals(SCHEDULE_RUNNABLE) || key.equals(SCHEDULE_CALLABLE) ? "Delayed" : "";
+                final String suffix =
+                        delayed || key.equals(SCHEDULE_RUNNABLE) || key.equals(SCHEDULE_CALLABLE) ? "Delayed" : "";
                 if (!callable && !desc.startsWith("(" + RUNNABLE)) {
                     return null;
                 }

@@ -7,10 +7,13 @@ import org.objectweb.asm.ClassReader;
 
 /**
  * Context across threads ({@code instrument.executor}): work submitted inside a transaction to
- * the JDK's executors ({@link JdkExecutorInstrumentation}: immediate and delayed, never periodic),
- * to a plain {@code new Thread(r).start()}, to Spring's task executors and {@code @Async}, and a
- * servlet's {@code AsyncContext.start} ({@link ExecutorInstrumentation}) is recorded where it
- * runs, as a step of the transaction or a linked child transaction ({@link Tasks}).
+ * the JDK's executors ({@link JdkExecutorInstrumentation}: immediate and delayed, never periodic,
+ * {@code CompletableFuture.delayedExecutor} too), to a plain {@code new Thread(r).start()}, to a
+ * virtual thread started directly, to the application's {@code Thread} subclasses ({@link
+ * ThreadRunInstrumentation}), to Spring's task executors and {@code @Async}, and a servlet's
+ * {@code AsyncContext.start} ({@link ExecutorInstrumentation}) is recorded where it runs, as a
+ * step of the transaction or a linked child transaction ({@link Tasks}); a virtual thread's
+ * transaction follows it from carrier to carrier.
  */
 public final class ExecutorLibrary extends Library {
     /** The library, with a fresh transform. */
@@ -28,6 +31,11 @@ public final class ExecutorLibrary extends Library {
     public void install(Instrumentation inst) {
         warmUpJdk();
         new JdkExecutorInstrumentation().install(inst);
+        // Retransformation-capable transformers run after the others, the method hooks' among
+        // them: a class both change gets both, and the thread's fork begins before a hook's step
+        // on run() itself, which is then recorded inside it.
+        ThreadRunInstrumentation.warmUp();
+        inst.addTransformer(new ThreadRunInstrumentation(), true);
     }
 
     /** Loads the rewrite's classes before any platform class goes through it. */
@@ -46,5 +54,6 @@ public final class ExecutorLibrary extends Library {
         ExecutorInstrumentation.rewriteHint(new ClassReader(code));
         JdkExecutorInstrumentation.rewriteVirtualThread(new ClassReader(code));
         JdkExecutorInstrumentation.rewriteThread(new ClassReader(code));
+        JdkExecutorInstrumentation.rewriteThreadBuilders(new ClassReader(code));
     }
 }

@@ -18,9 +18,12 @@ import org.objectweb.asm.ClassReader;
  * ForkJoinPool}'s {@code execute} and {@code submit} of plain tasks (where {@code
  * CompletableFuture}'s async methods go; recursive {@code ForkJoinTask}s are left alone), the
  * thread-per-task executor of {@code CompletableFuture} (JDK 17 with one CPU for the common pool)
- * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}; and, JDK 21+,
- * {@code VirtualThread.mount()}/{@code unmount()}, so that a virtual thread's transaction follows
- * it from carrier to carrier ({@link Tasks#unmounting}). Their task
+ * and the JDK 21+ one behind {@code Executors.newVirtualThreadPerTaskExecutor()}, {@code
+ * CompletableFuture}'s delayed executor and JDK 25's {@code ForkJoinPool.schedule} (delayed
+ * tasks); {@code Thread.start/run/exit} ({@link Tasks#threadStarting}); and, JDK 21+, {@code
+ * ThreadBuilders.newVirtualThread} ({@link Tasks#wrapThread}) and {@code
+ * VirtualThread.mount()}/{@code unmount()}, so that a virtual thread's transaction follows it
+ * from carrier to carrier ({@link Tasks#unmounting}). Their task
  * argument goes through {@link Tasks#wrap} on entry; only method bodies change, so classes
  * loaded before the agent are retransformed. {@code java.base} is made to read the bridge's
  * module and to open {@code java.util.concurrent} to it (so tasks are named after the
@@ -35,6 +38,16 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
 
     /** {@code new Thread(r).start()}: {@link Tasks#threadStarting} and {@link Tasks#threadRun}. */
     static final String THREAD = "java/lang/Thread";
+
+    /** {@code CompletableFuture.delayedExecutor(...)}'s executor: its tasks are delayed ones. */
+    static final String DELAYED_EXECUTOR = "java/util/concurrent/CompletableFuture$DelayedExecutor";
+
+    /** JDK 21+: every virtual thread is made by its {@code newVirtualThread}, see {@link Tasks#wrapThread}. */
+    static final String THREAD_BUILDERS = "java/lang/ThreadBuilders";
+
+    /** {@code ThreadBuilders.newVirtualThread(scheduler, name, characteristics, task)}. */
+    static final String NEW_VIRTUAL_THREAD =
+            "newVirtualThread(Ljava/util/concurrent/Executor;Ljava/lang/String;I" + RUN + ")Ljava/lang/Thread;";
 
     /** Exactly the classes this transformer changes, with the methods whose task it wraps. */
     static final Map<String, String[]> CLASSES;
@@ -53,7 +66,12 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
             "execute(" + RUN + ")V",
             "submit(" + RUN + ")Ljava/util/concurrent/ForkJoinTask;",
             "submit(" + RUN + "Ljava/lang/Object;)Ljava/util/concurrent/ForkJoinTask;",
-            "submit(" + CALL + ")Ljava/util/concurrent/ForkJoinTask;"});
+            "submit(" + CALL + ")Ljava/util/concurrent/ForkJoinTask;",
+            // JDK 25+: a ForkJoinPool is a ScheduledExecutorService too.
+            ExecutorInstrumentation.SCHEDULE_RUNNABLE,
+            ExecutorInstrumentation.SCHEDULE_CALLABLE});
+        m.put(DELAYED_EXECUTOR, new String[] {"execute(" + RUN + ")V"});
+        m.put(THREAD_BUILDERS, new String[0]);
         m.put("java/util/concurrent/CompletableFuture$ThreadPerTaskExecutor", new String[] {"execute(" + RUN + ")V"});
         m.put("java/util/concurrent/ThreadPerTaskExecutor", new String[] {
             "execute(" + RUN + ")V", "submit(" + CALL + ")Ljava/util/concurrent/Future;"});
@@ -103,7 +121,11 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
             if (THREAD.equals(className)) {
                 return rewriteThread(new ClassReader(bytes));
             }
-            return ExecutorInstrumentation.wrapFirstArgument(new ClassReader(bytes), methods);
+            if (THREAD_BUILDERS.equals(className)) {
+                return rewriteThreadBuilders(new ClassReader(bytes));
+            }
+            return ExecutorInstrumentation.wrapFirstArgument(new ClassReader(bytes), methods,
+                    DELAYED_EXECUTOR.equals(className));
         } catch (Throwable t) {
             logOnce("left " + className.replace('/', '.') + " unchanged: " + AgentPremain.oneLine(t));
             return null;
@@ -149,9 +171,36 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
     }
 
     /**
-     * {@code Thread.start()} around {@link Tasks#threadStarting} (its failure gives the fork back)
-     * and {@code Thread.run()}, {@code java.lang.Thread}'s own body that runs the target, around
-     * {@link Tasks#threadRun}; null when the class has neither.
+     * {@code ThreadBuilders.newVirtualThread}'s task argument replaced on entry by {@link
+     * Tasks#wrapThread} of it; null when the class has no such method (before JDK 21).
+     */
+    static byte[] rewriteThreadBuilders(ClassReader reader) {
+        return io.osprey.agent.ClassRewriter.rewrite(reader, new io.osprey.agent.ClassRewriter.MethodAdapter() {
+            @Override
+            public org.objectweb.asm.MethodVisitor adapt(org.objectweb.asm.MethodVisitor mv, int access, String name,
+                    String desc, boolean frames) {
+                if ((access & org.objectweb.asm.Opcodes.ACC_STATIC) == 0 || !NEW_VIRTUAL_THREAD.equals(name + desc)) {
+                    return null;
+                }
+                return new org.objectweb.asm.commons.AdviceAdapter(org.objectweb.asm.Opcodes.ASM9, mv, access, name,
+                        desc) {
+                    @Override
+                    protected void onMethodEnter() {
+                        loadArg(3);
+                        visitMethodInsn(INVOKESTATIC, ExecutorInstrumentation.TASKS, "wrapThread",
+                                "(" + RUN + ")" + RUN, false);
+                        storeArg(3);
+                    }
+                };
+            }
+        });
+    }
+
+    /**
+     * {@code Thread.start()} around {@link Tasks#threadStarting} (its failure gives the fork back),
+     * {@code Thread.run()}, {@code java.lang.Thread}'s own body that runs the target, around
+     * {@link Tasks#threadRun}, and {@code Thread.exit()}, which the JVM calls as a thread ends,
+     * calling {@link Tasks#threadExit} first; null when the class has none of them.
      */
     static byte[] rewriteThread(ClassReader reader) {
         return io.osprey.agent.ClassRewriter.rewrite(reader, new io.osprey.agent.ClassRewriter.MethodAdapter() {
@@ -159,12 +208,22 @@ public final class JdkExecutorInstrumentation implements ClassFileTransformer {
             public org.objectweb.asm.MethodVisitor adapt(org.objectweb.asm.MethodVisitor mv, int access, String name,
                     String desc, boolean frames) {
                 final boolean start = name.equals("start");
-                if ((!start && !name.equals("run")) || !desc.equals("()V")
+                if ((!start && !name.equals("run") && !name.equals("exit")) || !desc.equals("()V")
                         || (access & (org.objectweb.asm.Opcodes.ACC_STATIC | org.objectweb.asm.Opcodes.ACC_ABSTRACT
                                 | org.objectweb.asm.Opcodes.ACC_NATIVE)) != 0) {
                     return null;
                 }
                 final String tasks = ExecutorInstrumentation.TASKS;
+                if (name.equals("exit")) {
+                    return new org.objectweb.asm.commons.AdviceAdapter(org.objectweb.asm.Opcodes.ASM9, mv, access,
+                            name, desc) {
+                        @Override
+                        protected void onMethodEnter() {
+                            loadThis();
+                            visitMethodInsn(INVOKESTATIC, tasks, "threadExit", "(Ljava/lang/Object;)V", false);
+                        }
+                    };
+                }
                 return new io.osprey.agent.AroundHook(mv, access, name, desc, frames) {
                     @Override
                     protected void emitEnter() {

@@ -57,6 +57,11 @@ public final class Tasks {
 
     private Tasks() {}
 
+    /** Whether the library started (tasks are carried). */
+    public static boolean active() {
+        return on;
+    }
+
     /** Interns the attribute keys; called once by the library's start. */
     public static void init() {
         kThread = OspreyNative.intern("thread.name");
@@ -72,7 +77,8 @@ public final class Tasks {
     private static final String[] INFRASTRUCTURE = {
         "java.lang.", "jdk.", "sun.", "com.sun.", "io.osprey.agent.", "org.apache.tomcat.",
         "org.apache.catalina.", "org.apache.coyote.", "io.undertow.", "org.xnio.", "org.jboss.threads.",
-        "com.zaxxer.hikari.",
+        "com.zaxxer.hikari.", "java.util.concurrent.CompletableFuture$Timeout",
+        "java.util.concurrent.CompletableFuture$Canceller",
     };
 
     /**
@@ -103,6 +109,8 @@ public final class Tasks {
                 field = "callable";
             } else if (name.equals("java.util.concurrent.Executors$RunnableAdapter")) {
                 field = "task";
+            } else if (name.equals("java.util.concurrent.CompletableFuture$TaskSubmitter")) {
+                field = "action"; // a delayed executor's relay
             } else if (name.startsWith("java.util.concurrent.CompletableFuture$")) {
                 field = "fn"; // AsyncSupply, AsyncRun and the dependent stages (UniApply, ...)
             } else if (name.equals("org.springframework.scheduling.support.DelegatingErrorHandlingRunnable")) {
@@ -408,34 +416,42 @@ public final class Tasks {
 
     /**
      * Entry of {@code Thread.start()}: inside a transaction, a plain {@code java.lang.Thread}
-     * (not a subclass: frameworks' threads and those overriding {@code run()}) whose target is
-     * the application's {@code Runnable} (not a pool's worker, see {@link
-     * #THREAD_INFRASTRUCTURE}) gets a fork of the transaction, begun when its {@code run()}
-     * starts ({@link #threadRun}). 1 when one was made, else 0.
+     * whose target is the application's {@code Runnable} (not a pool's worker, see {@link
+     * #THREAD_INFRASTRUCTURE}), or a subclass of the application's own (an application class:
+     * libraries' thread classes never carry a transaction) that overrides {@code run()} or has
+     * such a target (with a library's target, such as a pool's worker made by the application's
+     * thread factory, never), gets a fork of the transaction, begun when its {@code run()} starts
+     * ({@link #threadRun}: {@code Thread.run}, or the subclass's own, see {@link
+     * ThreadRunInstrumentation}). A fork whose {@code run()} never begins goes back when the thread
+     * exits ({@link #threadExit}). 1 when one was made, else 0.
      */
     public static long threadStarting(Object thread) {
-        if (!on || !Osprey.enabled || thread == null || thread.getClass() != Thread.class) {
+        if (!on || !Osprey.enabled || thread == null) {
             return 0L;
         }
         try {
-            if (!OspreyNative.inTransaction() || STARTED.size() >= MAX_STARTED) {
+            Class<?> type = thread.getClass();
+            if ((type != Thread.class && library(type.getName())) || !OspreyNative.inTransaction()
+                    || STARTED.size() >= MAX_STARTED) {
                 return 0L;
             }
             Object target = threadTarget((Thread) thread);
-            if (!(target instanceof Runnable) || target instanceof Task) {
+            if (target instanceof Task || (target != null && library(innermost(target).getClass().getName()))) {
+                return 0L; // a pool's worker or a library's loop, even in the application's subclass
+            }
+            Object named;
+            if (type != Thread.class && OVERRIDES_RUN.get(type)) {
+                named = thread; // its own run(): named after the subclass
+            } else if (target instanceof Runnable) {
+                named = target;
+            } else {
                 return 0L;
             }
-            String name = innermost(target).getClass().getName();
-            for (String p : THREAD_INFRASTRUCTURE) {
-                if (name.startsWith(p)) {
-                    return 0L;
-                }
-            }
-            long cell = fork(target);
+            long cell = fork(named);
             if (cell == 0L) {
                 return 0L;
             }
-            Task task = new Task((Runnable) target, null, cell);
+            Task task = new Task((Runnable) named, null, cell);
             if (STARTED.putIfAbsent((Thread) thread, task) != null) {
                 return 0L; // started twice while pending: the new task's fork goes back once it is garbage
             }
@@ -444,6 +460,83 @@ public final class Tasks {
         } catch (Throwable t) {
             return 0L;
         }
+    }
+
+    /** Whether a subclass of {@code Thread} overrides {@code run()}. */
+    private static final ClassValue<Boolean> OVERRIDES_RUN = new ClassValue<Boolean>() {
+        @Override
+        protected Boolean computeValue(Class<?> type) {
+            for (Class<?> c = type; c != null && c != Thread.class; c = c.getSuperclass()) {
+                try {
+                    c.getDeclaredMethod("run");
+                    return true;
+                } catch (NoSuchMethodException e) {
+                    // its superclass, then
+                } catch (Throwable t) {
+                    return false;
+                }
+            }
+            return false;
+        }
+    };
+
+    /**
+     * Entry of {@code Thread.exit()}, which the JVM calls as a thread ends: a fork still waiting
+     * for the thread's {@code run()} (a subclass whose {@code run()} was not instrumented) goes
+     * back.
+     */
+    public static void threadExit(Object thread) {
+        if (STARTED.isEmpty()) {
+            return;
+        }
+        try {
+            release(STARTED.remove(thread));
+        } catch (Throwable ignored) {
+            // never into the JDK
+        }
+    }
+
+    /** Gives back the fork of a thread's task that will never run (null: none). */
+    private static void release(Task task) {
+        if (task != null) {
+            long cell = task.pending.take();
+            PENDING.remove(task.pending);
+            OspreyNative.releaseFork(cell);
+        }
+    }
+
+    /**
+     * The task of a virtual thread being created ({@code ThreadBuilders.newVirtualThread}, behind
+     * {@code Thread.ofVirtual().start/unstarted}, {@code Thread.startVirtualThread} and a virtual
+     * thread factory): inside a transaction, the application's {@code Runnable} (not a library's,
+     * see {@link #THREAD_INFRASTRUCTURE}; a task an instrumented executor wrapped already stays
+     * as it is) comes back as a {@link Task} carrying it, so the thread's run is a step of the
+     * transaction or a linked child transaction. A thread never started gives its fork back once
+     * its task is garbage.
+     */
+    public static Runnable wrapThread(Runnable task) {
+        if (!on || !Osprey.enabled || task == null || task instanceof Task) {
+            return task;
+        }
+        try {
+            if (!OspreyNative.inTransaction() || library(innermost(task).getClass().getName())) {
+                return task;
+            }
+            long cell = fork(task);
+            return cell == 0L ? task : new Task(task, null, cell);
+        } catch (Throwable t) {
+            return task;
+        }
+    }
+
+    /** Whether {@code className} is a library's, whose threads never carry a transaction. */
+    public static boolean library(String className) {
+        for (String p : THREAD_INFRASTRUCTURE) {
+            if (className.startsWith(p)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The thread this thread is starting, between {@link #threadStarting} and its exit. */
@@ -464,12 +557,7 @@ public final class Tasks {
         try {
             Thread thread = STARTING.get();
             STARTING.remove();
-            Task task = thread == null ? null : STARTED.remove(thread);
-            if (task != null) {
-                long cell = task.pending.take();
-                PENDING.remove(task.pending);
-                OspreyNative.releaseFork(cell);
-            }
+            release(thread == null ? null : STARTED.remove(thread));
         } catch (Throwable ignored) {
             // never into the application
         }
@@ -548,41 +636,63 @@ public final class Tasks {
 
     /** Transactions of virtual threads that unmounted with one open: the thread, the parked id. */
     private static final ConcurrentHashMap<Object, Long> UNMOUNTED = new ConcurrentHashMap<Object, Long>();
-    /** Most transactions parked for unmounted virtual threads. */
-    private static final int MAX_UNMOUNTED = 4096;
+    /**
+     * Mounted virtual threads whose carrier had a transaction of its own when they mounted: the
+     * thread, the carrier's parked id, given back to the carrier at unmount.
+     */
+    private static final ConcurrentHashMap<Object, Long> CARRIERS = new ConcurrentHashMap<Object, Long>();
 
     /**
-     * Entry of {@code VirtualThread.unmount()}, still on the virtual thread: the recorder keeps a
-     * transaction per carrier (OS) thread, so a transaction open on the virtual thread is parked
-     * until it mounts again (maybe on another carrier), and the carrier runs other virtual threads
-     * without it. Without a transaction: one native call reading a thread-local.
+     * Entry of {@code VirtualThread.unmount()}, on the carrier: the recorder keeps a transaction
+     * per carrier (OS) thread, so a transaction open on the virtual thread (with its open steps)
+     * is parked in the virtual thread's slot until it mounts again, maybe on another carrier
+     * ({@link #mounted}); the carrier gets back what it had when the virtual thread mounted. A
+     * transaction that cannot be parked (the core's bound on parked transactions is reached)
+     * ends here rather than stay on the carrier. Without a transaction: one native call
+     * reading a thread-local.
      */
     public static void unmounting(Object virtualThread) {
         if (!on) {
             return;
         }
         try {
-            if (!OspreyNative.inTransaction() || UNMOUNTED.size() >= MAX_UNMOUNTED) {
-                return;
+            Long carrier = CARRIERS.isEmpty() ? null : CARRIERS.remove(virtualThread);
+            if (OspreyNative.inTransaction()) {
+                long id = OspreyNative.detach();
+                if (id > 0L) {
+                    UNMOUNTED.put(virtualThread, id);
+                } else {
+                    OspreyNative.end();
+                }
             }
-            long id = OspreyNative.detach();
-            if (id > 0L) {
-                UNMOUNTED.put(virtualThread, id);
+            if (carrier != null) {
+                OspreyNative.attach(carrier);
             }
         } catch (Throwable ignored) {
             // never into the JDK
         }
     }
 
-    /** Exit of {@code VirtualThread.mount()}: its parked transaction is this carrier's again. */
+    /**
+     * Exit of {@code VirtualThread.mount()}, on the carrier: the virtual thread's parked
+     * transaction is this carrier's again. A transaction the carrier had open (none in the JDK's
+     * scheduler, whose carriers run nothing else) is parked until the virtual thread unmounts, so
+     * it never leaks into the virtual thread nor is lost.
+     */
     public static void mounted(Object virtualThread) {
-        if (!on || UNMOUNTED.isEmpty()) {
+        if (!on) {
             return;
         }
         try {
-            Long id = UNMOUNTED.remove(virtualThread);
+            Long id = UNMOUNTED.isEmpty() ? null : UNMOUNTED.remove(virtualThread);
+            long carrier;
             if (id != null) {
-                OspreyNative.attach(id);
+                carrier = OspreyNative.attach(id);
+            } else {
+                carrier = OspreyNative.inTransaction() ? OspreyNative.detach() : 0L;
+            }
+            if (carrier > 0L) {
+                CARRIERS.put(virtualThread, carrier);
             }
         } catch (Throwable ignored) {
             // never into the JDK

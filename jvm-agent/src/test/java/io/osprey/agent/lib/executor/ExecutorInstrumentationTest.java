@@ -104,4 +104,73 @@ class ExecutorInstrumentationTest {
         assertTrue(inner == mine || inner == future, String.valueOf(inner));
         assertSame(mine, Tasks.innermost(mine));
     }
+
+    @Test
+    void anApplicationsThreadSubclassHasItsRunWrappedAndStillRuns() throws Exception {
+        ClassReader worker = reader("sample/FakeWorker");
+        assertTrue(ThreadRunInstrumentation.declaresRun(worker));
+        byte[] out = ThreadRunInstrumentation.rewriteRun(worker);
+        assertNotNull(out);
+        Class<?> c = TestClasses.define("sample.FakeWorker", out);
+        Thread t = (Thread) c.getDeclaredConstructor().newInstance();
+        t.run(); // not started: nothing to begin, the body runs as before
+        t.start();
+        t.join();
+        assertEquals(2, c.getField("runs").getInt(t));
+        // A subclass of it: its own run() is wrapped too, and its failure goes through unchanged.
+        byte[] deep = ThreadRunInstrumentation.rewriteRun(reader("sample/FakeDeepWorker"));
+        assertNotNull(deep);
+        // No run() of its own: nothing to wrap.
+        assertNull(ThreadRunInstrumentation.rewriteRun(reader("sample/FakeExecutor")));
+        assertTrue(!ThreadRunInstrumentation.declaresRun(reader("sample/FakeExecutor")));
+    }
+
+    @Test
+    void threadSubclassesAreFoundFromClassFilesAndLibrariesAreLeftAlone() {
+        ClassLoader loader = getClass().getClassLoader();
+        assertTrue(ThreadRunInstrumentation.extendsThread(loader, "sample/FakeWorker"));
+        assertTrue(ThreadRunInstrumentation.extendsThread(loader, "sample/FakeDeepWorker"), "two levels");
+        assertTrue(!ThreadRunInstrumentation.extendsThread(loader, "sample/FakeExecutor"));
+        assertTrue(!ThreadRunInstrumentation.extendsThread(loader, "sample/Missing"));
+        assertTrue(ThreadRunInstrumentation.skipped("io/netty/util/concurrent/FastThreadLocalThread"));
+        assertTrue(ThreadRunInstrumentation.skipped("org/springframework/scheduling/Worker"));
+        assertTrue(ThreadRunInstrumentation.skipped("io/osprey/agent/lib/executor/Tasks"));
+        assertTrue(!ThreadRunInstrumentation.skipped("demo/Worker"));
+    }
+
+    @Test
+    void virtualThreadsDelayedExecutorsAndThreadExitsOutsideATransactionChangeNothing() throws Exception {
+        Runnable task = () -> { };
+        assertSame(task, Tasks.wrapThread(task));
+        assertNull(Tasks.wrapThread(null));
+        Thread worker = new Thread("w") {
+            @Override
+            public void run() {}
+        };
+        assertEquals(0L, Tasks.threadStarting(worker));
+        Tasks.threadExit(worker);
+        assertTrue(Tasks.library("io.netty.channel.nio.NioEventLoop"));
+        assertTrue(!Tasks.library("demo.Jobs$1"));
+        assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey(JdkExecutorInstrumentation.DELAYED_EXECUTOR));
+        assertTrue(JdkExecutorInstrumentation.CLASSES.containsKey(JdkExecutorInstrumentation.THREAD_BUILDERS));
+        assertTrue(java.util.Arrays.asList(JdkExecutorInstrumentation.CLASSES.get("java/util/concurrent/ForkJoinPool"))
+                .contains(ExecutorInstrumentation.SCHEDULE_RUNNABLE), "JDK 25's ForkJoinPool.schedule");
+        // The JDK's own: CompletableFuture's timers and its delayed executor's relay are never named.
+        assertNull(Tasks.taskName("java.util.concurrent.CompletableFuture$Timeout"));
+        assertNull(Tasks.taskName("java.util.concurrent.CompletableFuture$Canceller"));
+        // Where the JDK has virtual threads, its factory method is found and rewritten.
+        try (java.io.InputStream in = ClassLoader.getSystemResourceAsStream("java/lang/ThreadBuilders.class")) {
+            boolean has = false;
+            try {
+                Thread.class.getMethod("ofVirtual");
+                has = true;
+            } catch (NoSuchMethodException before21) {
+                // JDK 17
+            }
+            if (in != null) {
+                byte[] out = JdkExecutorInstrumentation.rewriteThreadBuilders(new ClassReader(in));
+                assertEquals(has, out != null);
+            }
+        }
+    }
 }
