@@ -52,14 +52,4 @@ public final class JaxrsResources {
             return 0L;
         }
     }
-
-    /** Normal exit. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
 }

@@ -96,16 +96,6 @@ public final class Kafka {
         }
     }
 
-    /** Normal exit of {@code send}. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit of {@code send}: records {@code thrown}; the caller rethrows. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
-
     private static int sendId(String topic) {
         Integer known = SEND_IDS.get(topic);
         if (known != null) {

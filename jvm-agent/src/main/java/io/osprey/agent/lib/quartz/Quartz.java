@@ -37,16 +37,6 @@ public final class Quartz {
         }
     }
 
-    /** Normal exit of {@code run()}. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the error is recorded on the transaction (or step). */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
-
     private static Object jec(Object shell) throws Exception {
         Class<?> c = shell.getClass();
         Field f = jecField;

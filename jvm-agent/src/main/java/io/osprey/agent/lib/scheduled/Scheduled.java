@@ -33,16 +33,6 @@ public final class Scheduled {
         }
     }
 
-    /** Normal exit of {@code run()}. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the error is recorded on the transaction (or step). */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
-
     private static Method scheduledMethod(Object runnable) throws Exception {
         Class<?> c = runnable.getClass();
         Method getter = getMethod;

@@ -39,14 +39,4 @@ public final class Views {
             return 0L;
         }
     }
-
-    /** Normal exit. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the rendering failure is recorded on the step. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
 }
