@@ -76,11 +76,12 @@ class HelperMethodInstrumentationTest {
                     mv.visitMethodInsn(Opcodes.INVOKESPECIAL, "java/lang/IllegalStateException", "<init>",
                             "(Ljava/lang/String;)V", false);
                     mv.visitInsn(Opcodes.ATHROW);
-                } else if (Type.getReturnType(m[2]).getSort() == Type.VOID) {
-                    mv.visitInsn(Opcodes.RETURN);
                 } else {
-                    mv.visitInsn(Opcodes.ACONST_NULL);
-                    mv.visitInsn(Opcodes.ARETURN);
+                    Type returns = Type.getReturnType(m[2]);
+                    if (returns.getSort() != Type.VOID) {
+                        mv.visitInsn(Opcodes.ACONST_NULL);
+                    }
+                    mv.visitInsn(returns.getOpcode(Opcodes.IRETURN));
                 }
                 mv.visitMaxs(0, 0);
             }
