@@ -226,8 +226,8 @@ class HelperMethodInstrumentationTest {
             assertTrue(resolves(call), library + " calls " + call);
         }
         Class<?> c = TestClasses.define(owner.replace('/', '.'), out); // verifies
-        if ("run".equals(method[1])) {
-            c.getMethod("run").invoke(c.getDeclaredConstructor().newInstance()); // agent off: runs as before
+        if ("()V".equals(method[2])) {
+            c.getMethod(method[1]).invoke(c.getDeclaredConstructor().newInstance()); // agent off: runs as before
         }
     }
 
@@ -268,6 +268,11 @@ class HelperMethodInstrumentationTest {
                 method(pub, "run", "()V"));
         wrapsWithTheBridgesExits("spring_scheduled", "io/osprey/agent/lib/scheduled/Scheduled", ONE,
                 "org/springframework/scheduling/support/ScheduledMethodRunnable", method(pub, "run", "()V"));
+        wrapsWithTheBridgesExits("thymeleaf", "io/osprey/agent/lib/thymeleaf/Thymeleaf", ONE,
+                "org/thymeleaf/TemplateEngine", method(pub, "process",
+                        "(Lorg/thymeleaf/TemplateSpec;Lorg/thymeleaf/context/IContext;Ljava/io/Writer;)V"));
+        wrapsWithTheBridgesExits("hibernate", "io/osprey/agent/lib/hibernate/Hibernate", "(Ljava/lang/String;)J",
+                "org/hibernate/internal/SessionImpl", method(pub, "flush", "()V"));
         wrapsWithTheBridgesExits("spring_mvc", "io/osprey/agent/lib/springmvc/SpringMvc", ONE,
                 "org/springframework/web/method/support/InvocableHandlerMethod", method(pub, "invokeForRequest",
                         "(Lorg/springframework/web/context/request/NativeWebRequest;"
