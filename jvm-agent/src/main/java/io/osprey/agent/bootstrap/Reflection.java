@@ -56,75 +56,86 @@ public final class Reflection {
     }
 
     /**
-     * A public no-argument method (a getter) of the objects given to it, whose classes a helper
-     * cannot name (they belong to the application's loader): looked up with {@link
-     * #publicMethod} once for the class seen last.
+     * A member of the objects given to it, whose classes a helper cannot name (they belong to the
+     * application's loader): found once for the class seen last.
      */
-    public static final class Getter {
-        private final String name;
+    abstract static class Accessor {
         private volatile Found last;
 
-        /** The getter {@code name()}. */
-        public Getter(String name) {
-            this.name = name;
-        }
+        /** The member of {@code type}; null when it has none. */
+        abstract AccessibleObject find(Class<?> type) throws Exception;
 
-        /**
-         * What the getter returns for {@code target}; null when its class has none. Throws what
-         * {@code invoke} throws (the getter's own exception wrapped).
-         */
-        public Object get(Object target) throws Exception {
+        /** The member's value in {@code target}. */
+        abstract Object read(AccessibleObject member, Object target) throws Exception;
+
+        /** The member's value in {@code target}; null when its class has no such member. */
+        public final Object get(Object target) throws Exception {
             Class<?> c = target.getClass();
             Found f = last;
             if (f == null || f.type != c) {
-                Method m = publicMethod(c, name);
+                AccessibleObject m = find(c);
                 if (m == null) {
                     return null;
                 }
                 f = new Found(c, m);
                 last = f;
             }
-            return ((Method) f.member).invoke(target);
+            return read(f.member, target);
         }
     }
 
     /**
-     * A field, of any access, that the class of the objects given to it or a superclass declares:
-     * found once for the class seen last.
+     * A public no-argument method (a getter), looked up with {@link #publicMethod}; {@code get}
+     * throws what {@code invoke} throws (the getter's own exception wrapped).
      */
-    public static final class FieldReader {
+    public static final class Getter extends Accessor {
         private final String name;
-        private volatile Found last;
+
+        /** The getter {@code name()}. */
+        public Getter(String name) {
+            this.name = name;
+        }
+
+        @Override
+        AccessibleObject find(Class<?> type) {
+            return publicMethod(type, name);
+        }
+
+        @Override
+        Object read(AccessibleObject member, Object target) throws Exception {
+            return ((Method) member).invoke(target);
+        }
+    }
+
+    /**
+     * A field, of any access, that the class or a superclass declares; {@code get} throws when
+     * the field cannot be made accessible (a module that does not open its package).
+     */
+    public static final class FieldReader extends Accessor {
+        private final String name;
 
         /** The field {@code name}. */
         public FieldReader(String name) {
             this.name = name;
         }
 
-        /**
-         * The field's value in {@code target}; null when its class has no such field. Throws when
-         * the field cannot be made accessible (a module that does not open its package).
-         */
-        public Object get(Object target) throws Exception {
-            Class<?> c = target.getClass();
-            Found f = last;
-            if (f == null || f.type != c) {
-                Field field = null;
-                for (Class<?> k = c; k != null && field == null; k = k.getSuperclass()) {
-                    try {
-                        field = k.getDeclaredField(name);
-                    } catch (NoSuchFieldException e) {
-                        // look further up
-                    }
+        @Override
+        AccessibleObject find(Class<?> type) {
+            for (Class<?> k = type; k != null; k = k.getSuperclass()) {
+                try {
+                    Field field = k.getDeclaredField(name);
+                    field.setAccessible(true);
+                    return field;
+                } catch (NoSuchFieldException e) {
+                    // look further up
                 }
-                if (field == null) {
-                    return null;
-                }
-                field.setAccessible(true);
-                f = new Found(c, field);
-                last = f;
             }
-            return ((Field) f.member).get(target);
+            return null;
+        }
+
+        @Override
+        Object read(AccessibleObject member, Object target) throws Exception {
+            return ((Field) member).get(target);
         }
     }
 }
