@@ -25,6 +25,7 @@ import org.objectweb.asm.ClassWriter;
 import org.objectweb.asm.MethodVisitor;
 import org.objectweb.asm.Opcodes;
 import org.objectweb.asm.Type;
+import org.objectweb.asm.commons.GeneratorAdapter;
 
 /**
  * The shared step/entry hook of the libraries whose runtime helper has only an {@code enter}:
@@ -36,6 +37,8 @@ class HelperMethodInstrumentationTest {
     private static final String RECORDER = "io/osprey/agent/lib/EnterRecorder";
     private static final String ONE = HelperMethodInstrumentation.ENTER_OBJECT;
     private static final String EXIT = LibraryInstrumentation.OSPREY + ".exit(J)V";
+    private static final org.objectweb.asm.commons.Method CONSTRUCTOR =
+            org.objectweb.asm.commons.Method.getMethod("void <init> ()");
     private static final String EXIT_ERROR = LibraryInstrumentation.OSPREY + ".exitError(Ljava/lang/Throwable;J)V";
 
     @BeforeEach
@@ -57,35 +60,28 @@ class HelperMethodInstrumentationTest {
         ClassWriter w = new ClassWriter(ClassWriter.COMPUTE_FRAMES | ClassWriter.COMPUTE_MAXS);
         w.visit(Opcodes.V1_8, Opcodes.ACC_PUBLIC | (anyAbstract ? Opcodes.ACC_ABSTRACT : 0), name, null,
                 "java/lang/Object", null);
-        MethodVisitor init = w.visitMethod(Opcodes.ACC_PUBLIC, "<init>", "()V", null, null);
+        GeneratorAdapter init = new GeneratorAdapter(Opcodes.ACC_PUBLIC, CONSTRUCTOR, null, null, w);
         init.visitCode();
-        init.visitVarInsn(Opcodes.ALOAD, 0);
-        init.visitMethodInsn(Opcodes.INVOKESPECIAL, "java/lang/Object", "<init>", "()V", false);
-        init.visitInsn(Opcodes.RETURN);
-        init.visitMaxs(0, 0);
-        init.visitEnd();
+        init.loadThis();
+        init.invokeConstructor(Type.getType(Object.class), CONSTRUCTOR);
+        init.returnValue();
+        init.endMethod();
         for (String[] m : methods) {
             int access = Integer.parseInt(m[0]);
-            MethodVisitor mv = w.visitMethod(access, m[1], m[2], null, null);
+            GeneratorAdapter g = new GeneratorAdapter(access, new org.objectweb.asm.commons.Method(m[1], m[2]), null,
+                    null, w);
             if ((access & Opcodes.ACC_ABSTRACT) == 0) {
-                mv.visitCode();
+                g.visitCode();
                 if ("fail".equals(m[1])) {
-                    mv.visitTypeInsn(Opcodes.NEW, "java/lang/IllegalStateException");
-                    mv.visitInsn(Opcodes.DUP);
-                    mv.visitLdcInsn("boom");
-                    mv.visitMethodInsn(Opcodes.INVOKESPECIAL, "java/lang/IllegalStateException", "<init>",
-                            "(Ljava/lang/String;)V", false);
-                    mv.visitInsn(Opcodes.ATHROW);
+                    g.throwException(Type.getType(IllegalStateException.class), "boom");
                 } else {
-                    Type returns = Type.getReturnType(m[2]);
-                    if (returns.getSort() != Type.VOID) {
-                        mv.visitInsn(Opcodes.ACONST_NULL);
+                    if (g.getReturnType().getSort() != Type.VOID) {
+                        g.visitInsn(Opcodes.ACONST_NULL);
                     }
-                    mv.visitInsn(returns.getOpcode(Opcodes.IRETURN));
+                    g.returnValue();
                 }
-                mv.visitMaxs(0, 0);
             }
-            mv.visitEnd();
+            g.endMethod();
         }
         w.visitEnd();
         return w.toByteArray();
