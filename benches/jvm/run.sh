@@ -53,59 +53,25 @@ cd "$root"
 
 TOMCAT_VERSION=11.0.27
 H2_VERSION=2.5.252
-OTEL_AGENT_VERSION=2.22.0
 
 WARMUP="${WARMUP:-10s}"
 DURATION="${DURATION:-30s}"
-THREADS="${THREADS:-1}"
-CONNECTIONS="${CONNECTIONS:-8}"
 STARTS="${STARTS:-3}"
-CONFIGS="${CONFIGS:-none osprey otel}"
 ROUNDS="${ROUNDS:-1}"
-jdk="${BENCH_JDK:-/usr/lib/jvm/java-17-openjdk-amd64}"
-read -r -a jvm_opts <<<"${JVM_OPTS:--Xms512m -Xmx512m}"
-java="$jdk/bin/java"
 work="$root/target/jvm-bench"
 mkdir -p "$work/libs" "$work/agents"
 rm -rf "$work/store"
+# shellcheck source=benches/jvm/common.sh
+source benches/jvm/common.sh
 
-echo "==> checking tools"
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y wrk >/dev/null
-  else
-    echo "wrk is missing: apt-get install wrk (the issue uses Debian's package)" >&2
-    exit 1
-  fi
-fi
-for tool in mvn curl python3 "$java" "$jdk/bin/javac"; do
-  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
-done
-"$java" -version 2>&1 | head -1
-wrk -v 2>&1 | head -1 || true
-
-agent="${OSPREY_AGENT_JAR:-}"
-if [ -z "$agent" ] && [[ " $CONFIGS " == *" osprey "* ]]; then
-  echo "==> building libosprey and the agent"
-  bash scripts/build-agent.sh -DskipTests >/dev/null
-  agent="$root/jvm-agent/target/osprey-agent.jar"
-fi
-if [[ " $CONFIGS " == *" osprey "* ]] && [ ! -f "$agent" ]; then
-  echo "no agent jar at $agent" >&2; exit 1
-fi
+check_tools "$jdk/bin/javac"
+osprey_agent
 
 echo "==> fetching Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION (Maven Central, once)"
-fetch() { # coords dir
-  local artifact version
-  IFS=: read -r _ artifact version <<<"$1"
-  [ -f "$2/$artifact-$version.jar" ] ||
-    mvn -q -B dependency:copy -Dartifact="$1" -DoutputDirectory="$2"
-}
 fetch "org.apache.tomcat.embed:tomcat-embed-core:$TOMCAT_VERSION" "$work/libs"
 fetch "org.apache.tomcat:tomcat-annotations-api:$TOMCAT_VERSION" "$work/libs"
 fetch "com.h2database:h2:$H2_VERSION" "$work/libs"
 fetch "io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_AGENT_VERSION" "$work/agents"
-otel_agent="$work/agents/opentelemetry-javaagent-$OTEL_AGENT_VERSION.jar"
 cp="$work/libs/tomcat-embed-core-$TOMCAT_VERSION.jar:$work/libs/tomcat-annotations-api-$TOMCAT_VERSION.jar:$work/libs/h2-$H2_VERSION.jar"
 rm -rf "$work/classes"
 "$jdk/bin/javac" --release 17 -nowarn -cp "$cp" -d "$work/classes" examples/tomcat/demo/web/*.java
@@ -118,8 +84,6 @@ if [[ " $CONFIGS " == *" noop_agent"* ]]; then
   "$jdk/bin/jar" cfm "$work/noop/noop-agent-rt.jar" "$work/noop/rt.mf" -C "$work/noop/classes" .
 fi
 
-# shellcheck source=benches/jvm/common.sh
-source benches/jvm/common.sh
 start_sink
 
 agent_opts() { # config -> the JVM options that load its agent
@@ -135,15 +99,7 @@ agent_opts() { # config -> the JVM options that load its agent
       echo "-javaagent:$agent=hook.methods=demo.web.Work.*,exporter=store,store.dir=$work/store,service.name=bench" ;;
     noop_agent) echo "-javaagent:$work/noop/noop-agent.jar" ;;
     noop_agent_rt) echo "-javaagent:$work/noop/noop-agent-rt.jar" ;;
-    otel)
-      echo "-javaagent:$otel_agent" \
-        "-Dotel.instrumentation.methods.include=demo.web.Work[chain,inner,outer]" \
-        "-Dotel.service.name=bench" \
-        "-Dotel.traces.exporter=otlp" \
-        "-Dotel.exporter.otlp.protocol=http/protobuf" \
-        "-Dotel.exporter.otlp.endpoint=$sink_url" \
-        "-Dotel.metrics.exporter=none" \
-        "-Dotel.logs.exporter=none" ;;
+    otel) echo "$(otel_opts bench) -Dotel.instrumentation.methods.include=demo.web.Work[chain,inner,outer]" ;;
     *) echo "unknown configuration: $1" >&2; return 1 ;;
   esac
 }
@@ -156,34 +112,16 @@ start_app() { # config log
   if [ -n "${JFR:-}" ]; then
     opts+=("-XX:StartFlightRecording=settings=$JFR,filename=$work/$1.jfr")
   fi
-  rm -f "$work/app.fifo"
-  mkfifo "$work/app.fifo"
-  local t0=${EPOCHREALTIME/./}
-  "$java" "${jvm_opts[@]}" "${opts[@]}" -Ddemo.lifetime.s=3600 \
-    -cp "$work/classes:$cp" demo.web.WebApp >"$work/app.fifo" 2>"$2.err" &
-  app=$!
-  exec 3<"$work/app.fifo"
-  port=""
-  local line
-  while IFS= read -r -t 120 line <&3; do
-    echo "$line" >>"$2"
-    if [[ "$line" == port=* ]]; then
-      startup_ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
-      port="${line#port=}"
-      break
-    fi
-  done
+  spawn_app "$2" "$java" "${jvm_opts[@]}" "${opts[@]}" -Ddemo.lifetime.s=3600 \
+    -cp "$work/classes:$cp" demo.web.WebApp
+  read_app "$2" 'port=*' 120
+  startup_ms="$line_ms"
   [ -n "$port" ] || { echo "the app did not start ($1)"; cat "$2" "$2.err"; exit 1; }
-  cat <&3 >>"$2" &
-  exec 3<&-
 }
 
 stop_app() {
   curl -s -o /dev/null "http://127.0.0.1:$port/exit" || true
-  for _ in $(seq 1 300); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
-  kill "$app" 2>/dev/null && echo "the app did not stop on /exit; killed it" >&2
-  wait "$app" || true
-  app=""
+  reap_app /exit TERM
 }
 
 allocated() { curl -s "http://127.0.0.1:$port/stats" | sed -n 's/^allocated_bytes=//p'; }
@@ -245,23 +183,12 @@ for config in $CONFIGS; do
   by_thread "$work/threads-$config-after.txt"
   stop_app # the agents flush at shutdown
   after_sink="$(curl -s "$sink_url/counts")"
-  out="$work/wrk-$config.txt"
-  if grep -q 'Non-2xx\|Socket errors' "$out"; then
-    echo "wrk saw errors ($config)"; exit 1
-  fi
-  rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
-  requests="$(awk '/requests in/ { print $1 }' "$out")"
-  p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
-  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+  wrk_numbers "$work/wrk-$config.txt" "$config"
   alloc=$(( (a1 - a0) / requests ))
-  cpu_us=$(awk -v t="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  cpu_us=$(per_request_us $(( c1 - c0 )) "$requests")
   echo "$config: $(thread_groups "$work/threads-$config-before.txt" "$work/threads-$config-after.txt" "$requests")" \
     >>"$work/thread-groups.txt"
-  posts=$(( $(field "$after_sink" posts) - $(field "$before_sink" posts) ))
-  bytes=$(( $(field "$after_sink" bytes) - $(field "$before_sink" bytes) ))
-  chain=$(( $(field "$after_sink" chain) - $(field "$before_sink" chain) ))
-  sql=$(( $(field "$after_sink" sql) - $(field "$before_sink" sql) ))
+  posts=$(delta posts); bytes=$(delta bytes); chain=$(delta chain); sql=$(delta sql)
   echo "sink, during warm-up, load run and shutdown: $posts POSTs to /v1/traces, $bytes bytes;" \
     "of the one in 16 inspected, $chain name Work.chain, $sql carry SQL"
   echo "sink totals so far:"; sed 's/^/  /' <<<"${after_sink:-(nothing)}"
@@ -285,18 +212,10 @@ done
 echo
 echo "## Java agent under load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after $WARMUP warm-up, /bench?id=42"
 echo
-echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'));" \
-  "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
-  "$("$java" -version 2>&1 | head -1); JVM options: ${jvm_opts[*]};" \
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(host_line)" \
   "Tomcat $TOMCAT_VERSION, H2 $H2_VERSION, opentelemetry-javaagent $OTEL_AGENT_VERSION, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo
-awk -F'\t' '
-  # The median of the space-separated numbers in v.
-  function median(v,   a, n, i, j, t) {
-    n = split(v, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk -F'\t' "$awk_stats"'
   NR == 1 { next }
   {
     k = $1; if (!(k in runs)) order[++nc] = k

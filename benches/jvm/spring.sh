@@ -31,42 +31,22 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
-OTEL_AGENT_VERSION=2.22.0
-
 ROUNDS="${ROUNDS:-5}"
 WARMUP="${WARMUP:-15s}"
 DURATION="${DURATION:-20s}"
-THREADS="${THREADS:-1}"
-CONNECTIONS="${CONNECTIONS:-8}"
-CONFIGS="${CONFIGS:-none osprey otel}"
-jdk="${BENCH_JDK:-/usr/lib/jvm/java-17-openjdk-amd64}"
-read -r -a jvm_opts <<<"${JVM_OPTS:--Xms512m -Xmx512m}"
-java="$jdk/bin/java"
 work="$root/target/jvm-bench/spring"
 mkdir -p "$work/agents"
+# shellcheck source=benches/jvm/common.sh
+source benches/jvm/common.sh
 
-echo "==> checking tools"
-for tool in wrk mvn curl python3 "$java"; do
-  command -v "$tool" >/dev/null || { echo "missing: $tool (wrk: apt-get install wrk)" >&2; exit 1; }
-done
-"$java" -version 2>&1 | head -1
-
-agent="${OSPREY_AGENT_JAR:-}"
-if [ -z "$agent" ] && [[ " $CONFIGS " == *" osprey "* ]]; then
-  echo "==> building libosprey and the agent"
-  bash scripts/build-agent.sh -DskipTests >/dev/null
-  agent="$root/jvm-agent/target/osprey-agent.jar"
-fi
+check_tools
+osprey_agent
 
 echo "==> building the Spring Boot application; fetching opentelemetry-javaagent $OTEL_AGENT_VERSION (Maven Central, once)"
 (cd benches/jvm/spring && mvn -q -B package -DskipTests -Dspring.bench.build.dir="$work/app")
 jar="$work/app/spring-bench.jar"
-otel_agent="$work/agents/opentelemetry-javaagent-$OTEL_AGENT_VERSION.jar"
-[ -f "$otel_agent" ] || mvn -q -B dependency:copy \
-  -Dartifact="io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_AGENT_VERSION" -DoutputDirectory="$work/agents"
+fetch "io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_AGENT_VERSION" "$work/agents"
 
-# shellcheck source=benches/jvm/common.sh
-source benches/jvm/common.sh
 # An agent sends a few POSTs a second here; the first ones carry the start-up's INSERTs: look into
 # one in 4 so that the load run's traces are seen. Marks counted in the inspected bodies: the
 # route, the repository step, the controller step and the SQL of findById (Hibernate 6 writes it
@@ -78,45 +58,20 @@ agent_opts() { # config -> the JVM options that load its agent
   case "$1" in
     none) ;;
     osprey) echo "-javaagent:$agent=exporter=otlp,otlp.endpoint=$sink_url,service.name=spring-bench" ;;
-    otel)
-      echo "-javaagent:$otel_agent" \
-        "-Dotel.service.name=spring-bench" \
-        "-Dotel.traces.exporter=otlp" \
-        "-Dotel.exporter.otlp.protocol=http/protobuf" \
-        "-Dotel.exporter.otlp.endpoint=$sink_url" \
-        "-Dotel.metrics.exporter=none" \
-        "-Dotel.logs.exporter=none" ;;
+    otel) otel_opts spring-bench ;;
     *) echo "unknown configuration: $1" >&2; return 1 ;;
   esac
 }
 
-now_us() { echo "${EPOCHREALTIME/./}"; }
-
 # Starts the app; sets app (pid), port, started_ms (spawn -> "Started BenchApplication in")
 # and first_ms (spawn -> first 200 from GET /owners/100, the last owner stored).
 start_app() { # config log
-  local opts t0 line
+  local opts
   read -r -a opts <<<"$(agent_opts "$1")"
-  rm -f "$work/app.fifo"
-  mkfifo "$work/app.fifo"
-  t0=$(now_us)
-  "$java" "${jvm_opts[@]}" "${opts[@]}" -jar "$jar" >"$work/app.fifo" 2>"$2.err" &
-  app=$!
-  exec 3<"$work/app.fifo"
-  port=""
-  started_ms=""
-  while IFS= read -r -t 300 line <&3; do
-    echo "$line" >>"$2"
-    if [[ "$line" == port=* ]]; then
-      port="${line#port=}"
-    elif [[ "$line" == *"Started BenchApplication in"* ]]; then
-      started_ms=$(( ($(now_us) - t0) / 1000 ))
-      break
-    fi
-  done
+  spawn_app "$2" "$java" "${jvm_opts[@]}" "${opts[@]}" -jar "$jar"
+  read_app "$2" '*Started BenchApplication in*' 300
+  started_ms="$line_ms"
   [ -n "$port" ] && [ -n "$started_ms" ] || { echo "the app did not start ($1)"; cat "$2" "$2.err"; exit 1; }
-  cat <&3 >>"$2" &
-  exec 3<&-
   first_ms=""
   for _ in $(seq 1 3000); do
     if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/owners/100")" = 200 ]; then
@@ -130,10 +85,7 @@ start_app() { # config log
 
 stop_app() { # SIGTERM: Spring closes its context, the agents flush at shutdown
   kill -TERM "$app" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$app" 2>/dev/null && echo "the app did not stop on SIGTERM; killed it" >&2
-  wait "$app" || true
-  app=""
+  reap_app SIGTERM KILL
 }
 
 # The CPU time so far of each JIT compiler thread of the app (C1/C2 CompilerThreadN) as
@@ -146,10 +98,6 @@ jit_ticks() { # file
     [[ "$comm" == C[12]\ Compiler* ]] || continue
     echo "${t##*/} $(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
   done >"$1"
-}
-
-delta() { # key -> its count in after_sink less that in before_sink
-  echo $(( $(field "$after_sink" "$1") - $(field "$before_sink" "$1") ))
 }
 
 run_start="$(date -u '+%Y-%m-%d %H:%M')"
@@ -176,16 +124,8 @@ for config in $CONFIGS; do
   load1="$(cut -d' ' -f1 /proc/loadavg)"
   stop_app
   after_sink="$(curl -s "$sink_url/counts")"
-  out="$work/wrk-$config-$round.txt"
-  if grep -q 'Non-2xx\|Socket errors' "$out"; then
-    cat "$out"; echo "wrk saw errors ($config)"; exit 1
-  fi
-  rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
-  requests="$(awk '/requests in/ { print $1 }' "$out")"
-  p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
-  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
-  cpu_us=$(awk -v t="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  wrk_numbers "$work/wrk-$config-$round.txt" "$config"
+  cpu_us=$(per_request_us $(( c1 - c0 )) "$requests")
   jit_us=$(awk -v hz="$(getconf CLK_TCK)" -v n="$requests" 'FNR == NR { b[$1] = $2; next }
     { t += $2 - b[$1] } END { printf "%.1f", t / hz * 1e6 / n }' "$work/jit-before" "$work/jit-after")
   posts=$(delta posts); bytes=$(delta bytes); route=$(delta mark0); repo=$(delta mark1)
@@ -206,19 +146,11 @@ done
 echo
 echo "## Spring Boot app under load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after $WARMUP warm-up, GET /owners/{1..100}"
 echo
-echo "$run_start–$(date -u '+%H:%M') UTC; $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'));" \
-  "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
-  "$("$java" -version 2>&1 | head -1); JVM options: ${jvm_opts[*]}; Spring Boot 3.5.7 fat jar;" \
+echo "$run_start–$(date -u '+%H:%M') UTC; $(host_line)" \
+  "Spring Boot 3.5.7 fat jar;" \
   "opentelemetry-javaagent $OTEL_AGENT_VERSION; $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo
-awk -F'\t' '
-  function sortv(v, a,   n, i, j, t) {
-    n = split(v, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return n
-  }
-  function median(v,   a, n) { n = sortv(v, a); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-  function range(v, f,   a, n) { n = sortv(v, a); return sprintf(f " to " f, a[1], a[n]) }
+awk -F'\t' "$awk_stats"'
   NR == 1 { next }
   {
     k = $1; r = $2; if (!(k in seen)) { order[++nc] = k; seen[k] = 1 }

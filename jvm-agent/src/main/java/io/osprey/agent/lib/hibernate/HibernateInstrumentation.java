@@ -57,7 +57,7 @@ public final class HibernateInstrumentation extends LibraryInstrumentation {
                 if (step == null) {
                     return null;
                 }
-                return new HelperHook(mv, access, name, desc, frames, HIBERNATE, "(Ljava/lang/String;)J") {
+                return new HelperHook(mv, access, name, desc, frames, HIBERNATE, "(Ljava/lang/String;)J", OSPREY) {
                     @Override
                     protected void pushEnterArgs() {
                         visitLdcInsn(step);

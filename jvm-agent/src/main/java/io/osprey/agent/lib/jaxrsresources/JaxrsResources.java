@@ -2,7 +2,7 @@ package io.osprey.agent.lib.jaxrsresources;
 
 import io.osprey.agent.bootstrap.MethodSteps;
 import io.osprey.agent.bootstrap.Osprey;
-import java.lang.reflect.Field;
+import io.osprey.agent.bootstrap.Reflection;
 import java.lang.reflect.Method;
 
 /**
@@ -12,8 +12,8 @@ import java.lang.reflect.Method;
  * ResourceLocator}, whose {@code getMethod()}). Nothing here throws.
  */
 public final class JaxrsResources {
-    private static volatile Class<?> lastClass;
-    private static volatile Field lastField;
+    private static final Reflection.FieldReader METHOD = new Reflection.FieldReader("method");
+    private static final Reflection.Getter LOCATED_METHOD = new Reflection.Getter("getMethod");
 
     private JaxrsResources() {}
 
@@ -23,43 +23,13 @@ public final class JaxrsResources {
             return 0L;
         }
         try {
-            Class<?> c = dispatcher.getClass();
-            Field f = lastField;
-            if (f == null || lastClass != c) {
-                f = null;
-                for (Class<?> k = c; k != null && f == null; k = k.getSuperclass()) {
-                    try {
-                        f = k.getDeclaredField("method");
-                    } catch (NoSuchFieldException e) {
-                        // look further up
-                    }
-                }
-                if (f == null) {
-                    return 0L;
-                }
-                f.setAccessible(true);
-                lastField = f;
-                lastClass = c;
-            }
-            Object m = f.get(dispatcher);
+            Object m = METHOD.get(dispatcher);
             if (m != null && !(m instanceof Method)) {
-                // RESTEasy's ResourceLocator: the Java method it calls
-                Method getMethod = io.osprey.agent.bootstrap.Reflection.publicMethod(m.getClass(), "getMethod");
-                m = getMethod == null ? null : getMethod.invoke(m);
+                m = LOCATED_METHOD.get(m); // RESTEasy's ResourceLocator: the Java method it calls
             }
             return m instanceof Method ? MethodSteps.enter(null, (Method) m) : 0L;
         } catch (Throwable t) {
             return 0L;
         }
-    }
-
-    /** Normal exit. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
     }
 }

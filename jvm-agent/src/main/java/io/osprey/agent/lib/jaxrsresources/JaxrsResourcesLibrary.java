@@ -12,7 +12,6 @@ public final class JaxrsResourcesLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        JaxrsResourcesInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
-        JaxrsResourcesInstrumentation.rewrite(new ClassReader(code), "apply", "(" + self + ")" + self);
+        new JaxrsResourcesInstrumentation().wrap(new ClassReader(code), "apply", "(" + self + ")" + self);
     }
 }

@@ -32,11 +32,11 @@ public final class Kafka {
     private static int kOperation = -1;
     private static int vKafka = -1;
 
-    private static final Getter TOPIC = new Getter("topic");
-    private static final Getter HEADERS = new Getter("headers");
-    private static final Getter HEADER_VALUE = new Getter("value");
-    private static final Getter PARTITION = new Getter("partition");
-    private static final Getter OFFSET = new Getter("offset");
+    private static final Reflection.Getter TOPIC = new Reflection.Getter("topic");
+    private static final Reflection.Getter HEADERS = new Reflection.Getter("headers");
+    private static final Reflection.Getter HEADER_VALUE = new Reflection.Getter("value");
+    private static final Reflection.Getter PARTITION = new Reflection.Getter("partition");
+    private static final Reflection.Getter OFFSET = new Reflection.Getter("offset");
     private static volatile Method[] headersMethods;
     private static volatile Class<?> headersClass;
 
@@ -94,16 +94,6 @@ public final class Kafka {
         } catch (Throwable t) {
             return 0L;
         }
-    }
-
-    /** Normal exit of {@code send}. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit of {@code send}: records {@code thrown}; the caller rethrows. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
     }
 
     private static int sendId(String topic) {
@@ -243,30 +233,5 @@ public final class Kafka {
             // never into the application
         }
         Osprey.exit(Osprey.TXN);
-    }
-
-    /** One public no-argument getter, looked up once per class seen last. */
-    static final class Getter {
-        private final String name;
-        private volatile Class<?> type;
-        private volatile Method method;
-
-        Getter(String name) {
-            this.name = name;
-        }
-
-        Object get(Object target) throws Exception {
-            Class<?> c = target.getClass();
-            Method m = method;
-            if (m == null || type != c) {
-                m = Reflection.publicMethod(c, name);
-                if (m == null) {
-                    return null;
-                }
-                method = m;
-                type = c;
-            }
-            return m.invoke(target);
-        }
     }
 }

@@ -23,7 +23,7 @@ public final class KafkaLibrary extends Library {
     @Override
     public void warmUp(byte[] code, String self) {
         // Warm-up stand-ins: execute(String) for send(record, callback), executeQuery() for iterator().
-        KafkaInstrumentation.rewriteSend(new ClassReader(code), "execute", "(Ljava/lang/String;)Z");
+        new KafkaInstrumentation().wrap(new ClassReader(code), "execute", "(Ljava/lang/String;)Z");
         KafkaInstrumentation.rewriteIterator(new ClassReader(code), "executeQuery", "()Ljava/lang/Object;");
     }
 }

@@ -3,8 +3,6 @@ package io.osprey.agent.lib.quartz;
 import io.osprey.agent.bootstrap.MethodSteps;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.Reflection;
-import java.lang.reflect.Field;
-import java.lang.reflect.Method;
 
 /**
  * A Quartz job firing is a transaction named {@code JobClass.execute} (the job class's simple
@@ -14,8 +12,8 @@ import java.lang.reflect.Method;
  * throws.
  */
 public final class Quartz {
-    private static volatile Class<?> shellClass;
-    private static volatile Field jecField;
+    private static final Reflection.FieldReader JEC = new Reflection.FieldReader("jec");
+    private static final Reflection.Getter JOB = new Reflection.Getter("getJobInstance");
 
     private Quartz() {}
 
@@ -25,9 +23,8 @@ public final class Quartz {
             return 0L;
         }
         try {
-            Object jec = jec(shell);
-            Method getJob = jec == null ? null : Reflection.publicMethod(jec.getClass(), "getJobInstance");
-            Object job = getJob == null ? null : getJob.invoke(jec);
+            Object jec = JEC.get(shell);
+            Object job = jec == null ? null : JOB.get(jec);
             if (job == null) {
                 return 0L;
             }
@@ -35,37 +32,5 @@ public final class Quartz {
         } catch (Throwable t) {
             return 0L;
         }
-    }
-
-    /** Normal exit of {@code run()}. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the error is recorded on the transaction (or step). */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
-
-    private static Object jec(Object shell) throws Exception {
-        Class<?> c = shell.getClass();
-        Field f = jecField;
-        if (f == null || shellClass != c) {
-            f = null;
-            for (Class<?> k = c; k != null && f == null; k = k.getSuperclass()) {
-                try {
-                    f = k.getDeclaredField("jec");
-                } catch (NoSuchFieldException e) {
-                    // look further up
-                }
-            }
-            if (f == null) {
-                return null;
-            }
-            f.setAccessible(true);
-            jecField = f;
-            shellClass = c;
-        }
-        return f.get(shell);
     }
 }

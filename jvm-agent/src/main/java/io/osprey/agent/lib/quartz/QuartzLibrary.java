@@ -12,6 +12,6 @@ public final class QuartzLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        QuartzInstrumentation.rewrite(new ClassReader(code));
+        new QuartzInstrumentation().wrap(new ClassReader(code), "run", "()V");
     }
 }

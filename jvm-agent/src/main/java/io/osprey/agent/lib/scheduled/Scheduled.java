@@ -12,8 +12,7 @@ import java.lang.reflect.Method;
  * Nothing here throws.
  */
 public final class Scheduled {
-    private static volatile Class<?> runnableClass;
-    private static volatile Method getMethod;
+    private static final Reflection.Getter METHOD = new Reflection.Getter("getMethod");
 
     private Scheduled() {}
 
@@ -23,38 +22,14 @@ public final class Scheduled {
             return 0L;
         }
         try {
-            Method m = scheduledMethod(runnable);
-            if (m == null) {
+            Object m = METHOD.get(runnable);
+            if (!(m instanceof Method)) {
                 return 0L;
             }
-            return MethodSteps.enterEntry(m, m.getDeclaringClass(), m.getName());
+            Method method = (Method) m;
+            return MethodSteps.enterEntry(method, method.getDeclaringClass(), method.getName());
         } catch (Throwable t) {
             return 0L;
         }
-    }
-
-    /** Normal exit of {@code run()}. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the error is recorded on the transaction (or step). */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
-    }
-
-    private static Method scheduledMethod(Object runnable) throws Exception {
-        Class<?> c = runnable.getClass();
-        Method getter = getMethod;
-        if (getter == null || runnableClass != c) {
-            getter = Reflection.publicMethod(c, "getMethod");
-            if (getter == null) {
-                return null;
-            }
-            getMethod = getter;
-            runnableClass = c;
-        }
-        Object m = getter.invoke(runnable);
-        return m instanceof Method ? (Method) m : null;
     }
 }

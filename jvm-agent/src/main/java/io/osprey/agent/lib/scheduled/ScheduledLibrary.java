@@ -12,6 +12,6 @@ public final class ScheduledLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        ScheduledInstrumentation.rewrite(new ClassReader(code), "run", "()V", true);
+        new ScheduledInstrumentation().wrap(new ClassReader(code), "run", "()V");
     }
 }

@@ -3,7 +3,6 @@ package io.osprey.agent.lib.thymeleaf;
 import io.osprey.agent.bootstrap.MethodSteps;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.Reflection;
-import java.lang.reflect.Method;
 
 /**
  * Processing a Thymeleaf template is a step {@code Thymeleaf <template>}: the template's name as
@@ -15,8 +14,7 @@ public final class Thymeleaf {
     /** Longest template name used as it is. */
     static final int MAX_NAME = 128;
 
-    private static volatile Class<?> lastClass;
-    private static volatile Method lastGetter;
+    private static final Reflection.Getter TEMPLATE = new Reflection.Getter("getTemplate");
 
     private Thymeleaf() {}
 
@@ -26,17 +24,7 @@ public final class Thymeleaf {
             return 0L;
         }
         try {
-            Class<?> c = templateSpec.getClass();
-            Method getter = lastGetter;
-            if (getter == null || lastClass != c) {
-                getter = Reflection.publicMethod(c, "getTemplate");
-                if (getter == null) {
-                    return 0L;
-                }
-                lastGetter = getter;
-                lastClass = c;
-            }
-            Object template = getter.invoke(templateSpec);
+            Object template = TEMPLATE.get(templateSpec);
             return template == null ? 0L : MethodSteps.enter("Thymeleaf " + name(template.toString()));
         } catch (Throwable t) {
             return 0L;
@@ -58,15 +46,5 @@ public final class Thymeleaf {
             }
         }
         return template;
-    }
-
-    /** Normal exit. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the template's failure is recorded on the step. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
     }
 }

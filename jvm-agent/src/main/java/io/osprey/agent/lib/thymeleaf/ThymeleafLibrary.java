@@ -12,6 +12,6 @@ public final class ThymeleafLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        ThymeleafInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
+        new ThymeleafInstrumentation().wrap(new ClassReader(code), "invoke", "(" + self + self + ")V");
     }
 }

@@ -3,7 +3,6 @@ package io.osprey.agent.lib.views;
 import io.osprey.agent.bootstrap.MethodSteps;
 import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.Reflection;
-import java.lang.reflect.Method;
 
 /**
  * Rendering a Spring MVC view is a step {@code Render <view name>} (a view object set without a
@@ -11,8 +10,8 @@ import java.lang.reflect.Method;
  * the model is never read. Nothing here throws.
  */
 public final class Views {
-    private static volatile Class<?> lastClass;
-    private static volatile Method[] lastMethods;
+    private static final Reflection.Getter VIEW_NAME = new Reflection.Getter("getViewName");
+    private static final Reflection.Getter VIEW = new Reflection.Getter("getView");
 
     private Views() {}
 
@@ -22,31 +21,14 @@ public final class Views {
             return 0L;
         }
         try {
-            Class<?> c = modelAndView.getClass();
-            Method[] m = lastMethods;
-            if (m == null || lastClass != c) {
-                m = new Method[] {Reflection.publicMethod(c, "getViewName"), Reflection.publicMethod(c, "getView")};
-                lastMethods = m;
-                lastClass = c;
-            }
-            Object name = m[0] == null ? null : m[0].invoke(modelAndView);
-            if (name == null && m[1] != null) {
-                Object view = m[1].invoke(modelAndView);
+            Object name = VIEW_NAME.get(modelAndView);
+            if (name == null) {
+                Object view = VIEW.get(modelAndView);
                 name = view == null ? null : view.getClass().getSimpleName();
             }
             return name == null ? 0L : MethodSteps.enter("Render " + name);
         } catch (Throwable t) {
             return 0L;
         }
-    }
-
-    /** Normal exit. */
-    public static void exit(long handle) {
-        Osprey.exit(handle);
-    }
-
-    /** Exceptional exit: the rendering failure is recorded on the step. */
-    public static void exitError(Throwable thrown, long handle) {
-        Osprey.exitError(thrown, handle);
     }
 }

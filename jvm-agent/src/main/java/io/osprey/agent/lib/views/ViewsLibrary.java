@@ -12,6 +12,6 @@ public final class ViewsLibrary extends Library {
 
     @Override
     public void warmUp(byte[] code, String self) {
-        ViewsInstrumentation.rewrite(new ClassReader(code), "(" + self + self + ")V");
+        new ViewsInstrumentation().wrap(new ClassReader(code), "invoke", "(" + self + self + ")V");
     }
 }

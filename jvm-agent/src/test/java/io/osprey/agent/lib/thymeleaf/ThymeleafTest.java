@@ -25,7 +25,7 @@ class ThymeleafTest {
     void processIsRewrittenAndVerifies() throws Exception {
         byte[] code = TestClasses.bytes("/io/osprey/agent/Warmup.class");
         String self = "Lio/osprey/agent/Warmup;";
-        byte[] out = ThymeleafInstrumentation.rewrite(new ClassReader(code), "invoke", "(" + self + self + ")V");
+        byte[] out = new ThymeleafInstrumentation().wrap(new ClassReader(code), "invoke", "(" + self + self + ")V");
         assertNotNull(out);
         Class<?> c = TestClasses.define("io.osprey.agent.Warmup", out);
         Object w = c.getDeclaredConstructor().newInstance();
