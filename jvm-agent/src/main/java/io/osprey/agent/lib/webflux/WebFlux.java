@@ -6,6 +6,7 @@ import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
 import io.osprey.agent.bootstrap.TraceContext;
 import io.osprey.agent.bootstrap.ValueNames;
+import io.osprey.agent.lib.reactor.Carrier;
 import io.osprey.agent.lib.servlet.Routes;
 import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
@@ -32,9 +33,6 @@ public final class WebFlux {
     static final String PATTERN = "org.springframework.web.reactive.HandlerMapping.bestMatchingPattern";
     /** The exchange attribute where Spring Boot's error handling keeps the handler's exception. */
     static final String BOOT_ERROR = "org.springframework.boot.web.reactive.error.DefaultErrorAttributes.ERROR";
-
-    /** The request whose transaction is attached to this thread (begun or resumed here). */
-    private static final ThreadLocal<Request> ATTACHED = new ThreadLocal<Request>();
 
     private static volatile Accessors lastRequest;
     private static volatile Accessors lastResponse;
@@ -88,8 +86,8 @@ public final class WebFlux {
             }
             Osprey.began(name);
             TraceContext.set(inbound.context);
-            r = new Request(request, response, method, name, path);
-            ATTACHED.set(r);
+            r = new Request(response, method, name, path);
+            r.outer = Carrier.set(r.carrier);
             r.agent = first(headers, "user-agent");
             Object remote = a.call(a.remoteAddress, request);
             if (remote instanceof InetSocketAddress && ((InetSocketAddress) remote).getAddress() != null) {
@@ -125,11 +123,11 @@ public final class WebFlux {
         if (began == 0L) {
             return mono;
         }
-        Request r = ATTACHED.get();
-        ATTACHED.remove();
+        Request r = attached();
         if (r == null) {
             return mono;
         }
+        Carrier.set(r.outer);
         try {
             Object watched = Monos.wrap(mono, r);
             if (watched != mono && r.park()) {
@@ -147,9 +145,9 @@ public final class WebFlux {
         if (began == 0L) {
             return;
         }
-        Request r = ATTACHED.get();
-        ATTACHED.remove();
+        Request r = attached();
         if (r != null) {
+            Carrier.set(r.outer);
             r.terminated(thrown, false);
         }
     }
@@ -159,9 +157,34 @@ public final class WebFlux {
      * DispatcherHandler}): remembers it for the route and outcome of the transaction attached here.
      */
     public static void exchange(Object exchange) {
-        Request r = ATTACHED.get();
+        Request r = attached();
         if (r != null && r.exchange == null && exchange != null) {
             r.exchange = exchange;
+        }
+    }
+
+    /** The request of this thread's current carrier; null when none. */
+    private static Request attached() {
+        Carrier c = Carrier.current();
+        return c instanceof Link ? ((Link) c).request : null;
+    }
+
+    /** A request's {@link Carrier}: its scopes attach the request's transaction to their thread. */
+    static final class Link extends Carrier {
+        final Request request;
+
+        Link(Request request) {
+            this.request = request;
+        }
+
+        @Override
+        protected boolean join() {
+            return request.join();
+        }
+
+        @Override
+        protected void leave() {
+            request.leave();
         }
     }
 
@@ -377,35 +400,45 @@ public final class WebFlux {
 
     /**
      * One request's transaction: detached ({@link #id} &gt; 0) between the threads that run its
-     * Mono, attached to a thread while that thread subscribes it, ended once.
+     * Mono, attached to a thread while that thread subscribes it or runs a Reactor signal of it
+     * ({@link #carrier}'s scopes), ended once.
      */
     static final class Request extends Monos.Watcher {
-        final Object request;
-        final Object response;
+        /** Longest a signal waits for the subscribing thread to let the transaction go. */
+        static final long WAIT_NANOS = 10_000_000L;
+        Object response;
         final String method;
         final String path;
         String name;
         String agent;
         String client;
         volatile Object exchange;
+        /** What the Reactor subscribers of this request capture: its scopes attach the transaction. */
+        final Link carrier = new Link(this);
+        /** The begin thread's carrier before this one (restored when {@code handle} returns). */
+        Carrier outer;
         /** The detached transaction; 0 while attached or ended. */
         private long id;
         /** What it continued from its caller, set on each thread it is attached to. */
         private TraceContext context;
-        /** The thread it is attached to while subscribing; null otherwise. */
+        /** The thread it is attached to in a scope; null otherwise. */
         private Thread attachedTo;
         /** What that thread had before (a parked transaction's id, its trace context). */
         private long previous;
         private TraceContext previousContext;
-        private Request previousRequest;
+        /** The subscribing thread's scope ({@link #subscribing} to {@link #subscribed}). */
+        private long subscribeScope;
+        /** The thread subscribing the request's Mono, while it does; null otherwise. */
+        private Thread subscribing;
+        /** Threads waiting in {@link #join} for the subscribing thread to let the transaction go. */
+        private int waiters;
         private boolean ended;
-        /** The end that came while another thread had it attached: {@link #subscribed} ends it. */
+        /** The end that came while another thread had it attached: that thread's scope ends it. */
         private boolean endPending;
         private Throwable pendingError;
         private boolean pendingCancel;
 
-        Request(Object request, Object response, String method, String name, String path) {
-            this.request = request;
+        Request(Object response, String method, String name, String path) {
             this.response = response;
             this.method = method;
             this.name = name;
@@ -426,35 +459,78 @@ public final class WebFlux {
         }
 
         @Override
-        protected synchronized void subscribing() {
-            if (id == 0L || ended || attachedTo != null) {
-                return;
-            }
+        protected void subscribing() {
             try {
-                long had = OspreyNative.attach(id);
-                if (had < 0L) {
-                    return;
+                synchronized (this) {
+                    subscribing = Thread.currentThread();
                 }
-                if (had > 0L) {
-                    // The thread has a transaction of its own: put both back as they were.
-                    long again = OspreyNative.attach(had);
-                    id = again > 0L ? again : id;
-                    return;
-                }
-                id = 0L;
-                attachedTo = Thread.currentThread();
-                previous = had;
-                previousContext = TraceContext.current();
-                previousRequest = ATTACHED.get();
-                TraceContext.set(context);
-                ATTACHED.set(this);
+                subscribeScope = Carrier.enter(carrier);
             } catch (Throwable ignored) {
                 // the work runs outside the transaction
             }
         }
 
         @Override
-        protected synchronized void subscribed() {
+        protected void subscribed() {
+            long scope = subscribeScope;
+            subscribeScope = 0L;
+            try {
+                Carrier.exit(scope);
+                synchronized (this) {
+                    subscribing = null;
+                }
+            } catch (Throwable ignored) {
+                // never into the application
+            }
+        }
+
+        /** See {@link Carrier#join}: the transaction becomes this thread's unless another thread has it. */
+        synchronized boolean join() {
+            if (attachedTo != null && attachedTo == subscribing && attachedTo != Thread.currentThread()) {
+                awaitSubscribed();
+            }
+            if (id == 0L || ended || attachedTo != null) {
+                return false;
+            }
+            try {
+                long had = OspreyNative.attach(id);
+                if (had < 0L) {
+                    return false;
+                }
+                id = 0L;
+                attachedTo = Thread.currentThread();
+                previous = had;
+                previousContext = TraceContext.current();
+                TraceContext.set(context);
+                return true;
+            } catch (Throwable t) {
+                return false;
+            }
+        }
+
+        /**
+         * A signal (a response on another event loop) came while the subscribing thread still has
+         * the transaction: waits (at most {@link #WAIT_NANOS}) until it lets it go, as subscribing
+         * does not block. Holds the monitor.
+         */
+        private void awaitSubscribed() {
+            long deadline = System.nanoTime() + WAIT_NANOS;
+            waiters++;
+            try {
+                long left;
+                while (attachedTo != null && attachedTo == subscribing
+                        && (left = deadline - System.nanoTime()) > 0L) {
+                    wait(left / 1_000_000L, (int) (left % 1_000_000L));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                waiters--;
+            }
+        }
+
+        /** See {@link Carrier#leave}: detached again (or ended, when an end came meanwhile). */
+        synchronized void leave() {
             if (attachedTo != Thread.currentThread()) {
                 return;
             }
@@ -463,25 +539,30 @@ public final class WebFlux {
                     end(pendingError, pendingCancel);
                 } else if (!ended) {
                     long detached = OspreyNative.detach();
-                    id = detached > 0L ? detached : 0L;
-                    context = TraceContext.current();
+                    if (detached > 0L) {
+                        id = detached;
+                        context = TraceContext.current();
+                    } else {
+                        end(null, false); // cannot be parked: ended rather than left on the thread
+                    }
                 }
             } catch (Throwable ignored) {
                 // never into the application
             }
-            restoreThread();
-        }
-
-        private void restoreThread() {
             attachedTo = null;
-            TraceContext.set(previousContext);
-            if (previousRequest == null) {
-                ATTACHED.remove();
-            } else {
-                ATTACHED.set(previousRequest);
+            try {
+                TraceContext.set(previousContext);
+                if (previous > 0L) {
+                    OspreyNative.attach(previous);
+                }
+            } catch (Throwable ignored) {
+                // never into the application
             }
             previousContext = null;
-            previousRequest = null;
+            previous = 0L;
+            if (waiters > 0) {
+                notifyAll();
+            }
         }
 
         @Override
@@ -490,8 +571,8 @@ public final class WebFlux {
                 return;
             }
             Thread here = Thread.currentThread();
-            if (attachedTo == here) {
-                end(error, cancelled);
+            if (attachedTo == here && carrier.joinedHere()) {
+                end(error, cancelled); // the scope restores the thread
                 return;
             }
             if (attachedTo != null) {
@@ -503,7 +584,9 @@ public final class WebFlux {
             if (id == 0L) {
                 // Never parked (handle failed or the Mono could not be watched): attached here.
                 end(error, cancelled);
-                ATTACHED.remove();
+                if (Carrier.current() == carrier) {
+                    Carrier.set(outer);
+                }
                 TraceContext.set(null);
                 return;
             }
@@ -537,6 +620,10 @@ public final class WebFlux {
             } catch (Throwable ignored) {
                 // never into the application
             }
+            // Subscribers that outlive the request keep its carrier: not the exchange.
+            exchange = null;
+            response = null;
+            outer = null;
         }
 
         private void finish(Throwable error, boolean cancelled) {
