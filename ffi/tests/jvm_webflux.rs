@@ -526,7 +526,8 @@ fn webflux_concurrent_continuations_keep_their_own_steps() {
     let receiver = Receiver::start();
     let app = start(
         &common::java::java_home(),
-        &[agent_arg(&receiver, "")],
+        // Room for the burst of transactions at the debug-built receiver.
+        &[agent_arg(&receiver, ",exporter.queue_batches=256")],
         "webflux-concurrent",
     );
     let next = std::sync::atomic::AtomicUsize::new(0);
