@@ -30,8 +30,9 @@ public abstract class Carrier {
     /**
      * Makes this carrier's transaction this thread's open one for a scope (parking what the thread
      * had); true when it did, and then {@link #leave} ends the scope. False when it cannot (the
-     * transaction is running on another thread, or ended): the scope's work runs as the thread's
-     * own. Never throws.
+     * transaction is running on another thread, or ended) or need not: the scope's work runs as
+     * the thread's own. Called with the thread's previous carrier still {@link #current}. Never
+     * throws.
      */
     protected abstract boolean join();
 
@@ -113,8 +114,8 @@ public abstract class Carrier {
             previous[d] = current;
             previousJoined[d] = joinedTop;
             depth = d + 1;
+            boolean j = c.join(); // the thread's carrier is still the previous one here
             current = c;
-            boolean j = c.join();
             joined[d] = j;
             if (j) {
                 joinedTop = c;

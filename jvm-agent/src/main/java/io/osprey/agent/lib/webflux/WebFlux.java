@@ -5,9 +5,9 @@ import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
 import io.osprey.agent.bootstrap.TraceContext;
-import io.osprey.agent.bootstrap.ValueNames;
 import io.osprey.agent.lib.reactor.Carrier;
 import io.osprey.agent.lib.servlet.Routes;
+import io.osprey.agent.lib.servlet.Servers;
 import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -39,26 +39,7 @@ public final class WebFlux {
     private static volatile Accessors lastExchange;
     private static volatile Method headersGet;
 
-    private static int kMethod = -1;
-    private static int kPath = -1;
-    private static int kStatus = -1;
-    private static int kClient = -1;
-    private static int kAgent = -1;
-    private static int kThread = -1;
-    private static int kRoute = -1;
-
     private WebFlux() {}
-
-    /** Interns the attribute keys; called once by the library's start. */
-    public static void init() {
-        kMethod = OspreyNative.intern("http.request.method");
-        kPath = OspreyNative.intern("url.path");
-        kStatus = OspreyNative.intern("http.response.status_code");
-        kClient = OspreyNative.intern("client.address");
-        kAgent = OspreyNative.intern("user_agent.original");
-        kThread = OspreyNative.intern("thread.name");
-        kRoute = OspreyNative.intern("http.route");
-    }
 
     /**
      * Entry of {@code HttpWebHandlerAdapter.handle}: begins the transaction unless this thread has
@@ -98,17 +79,7 @@ public final class WebFlux {
         }
         // Begun: from here on the transaction must be ended, whatever happens.
         try {
-            ValueNames.attr(-1L, kMethod, r.method);
-            if (r.path != null) {
-                OspreyNative.attrStr(-1L, kPath, r.path);
-            }
-            if (r.client != null) {
-                OspreyNative.attrStr(-1L, kClient, r.client);
-            }
-            if (r.agent != null) {
-                OspreyNative.attrStr(-1L, kAgent, r.agent);
-            }
-            ValueNames.attr(-1L, kThread, Thread.currentThread().getName());
+            Servers.entryAttributes(r.method, r.path, r.client, r.agent);
         } catch (Throwable ignored) {
             // attributes are best effort
         }
@@ -484,8 +455,23 @@ public final class WebFlux {
             }
         }
 
-        /** See {@link Carrier#join}: the transaction becomes this thread's unless another thread has it. */
-        synchronized boolean join() {
+        /**
+         * See {@link Carrier#join}: the transaction becomes this thread's, unless another thread
+         * has it, or this thread runs a transaction of no carrier (a task this request handed to
+         * an executor or a Reactor scheduler, whose step then keeps the work, on its thread).
+         */
+        boolean join() {
+            try {
+                if (Carrier.current() == null && OspreyNative.inTransaction()) {
+                    return false;
+                }
+            } catch (Throwable t) {
+                return false;
+            }
+            return joinParked();
+        }
+
+        private synchronized boolean joinParked() {
             if (attachedTo != null && attachedTo == subscribing && attachedTo != Thread.currentThread()) {
                 awaitSubscribed();
             }
@@ -638,16 +624,11 @@ public final class WebFlux {
                 OspreyNative.rename(wanted);
                 name = wanted;
             }
-            if (route != null) {
-                OspreyNative.attrStr(-1L, kRoute, route);
-            }
             int status = status(response);
             if (status < 0 && error == null && !cancelled) {
                 status = 200; // nothing set: the server answers 200
             }
-            if (status >= 0) {
-                OspreyNative.attrLong(-1L, kStatus, status);
-            }
+            Servers.outcomeAttributes(route, status);
             Throwable thrown = error;
             if (thrown == null && x != null) {
                 Accessors e = accessors(x, false);
