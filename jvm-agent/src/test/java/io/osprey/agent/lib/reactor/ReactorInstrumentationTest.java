@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
+import io.osprey.agent.TestClasses;
 import java.io.InputStream;
 import java.lang.reflect.Method;
 import java.time.Duration;
@@ -61,20 +61,15 @@ class ReactorInstrumentationTest {
 
         /** The class file of {@code name} on the test class path. */
         static byte[] bytes(String name) throws ClassNotFoundException {
-            try (InputStream in = ReactorInstrumentationTest.class.getClassLoader().getResourceAsStream(name.replace('.', '/') + ".class")) {
-                if (in == null) {
-                    throw new ClassNotFoundException(name);
+            ClassLoader tests = ReactorInstrumentationTest.class.getClassLoader();
+            try (InputStream in = tests.getResourceAsStream(name.replace('.', '/') + ".class")) {
+                if (in != null) {
+                    return TestClasses.read(in);
                 }
-                ByteArrayOutputStream out = new ByteArrayOutputStream();
-                byte[] buf = new byte[8192];
-                int n;
-                while ((n = in.read(buf)) > 0) {
-                    out.write(buf, 0, n);
-                }
-                return out.toByteArray();
-            } catch (java.io.IOException e) {
+            } catch (Exception e) {
                 throw new ClassNotFoundException(name, e);
             }
+            throw new ClassNotFoundException(name);
         }
     }
 
