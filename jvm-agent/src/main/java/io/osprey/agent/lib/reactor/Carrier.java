@@ -24,6 +24,14 @@ public abstract class Carrier {
         }
     };
 
+    /**
+     * A thread whose current carrier this is (the last one to make it so), or null: a hint that
+     * lets a signal on that thread skip the thread-local read. Only a thread writes itself here,
+     * and it clears it when its current carrier changes, so a thread reading itself here is right;
+     * racy by design (a plain field: another thread's write only costs a slower check).
+     */
+    private Thread owner;
+
     /** For subclasses. */
     protected Carrier() {}
 
@@ -54,7 +62,7 @@ public abstract class Carrier {
     public static Carrier set(Carrier carrier) {
         Frames f = FRAMES.get();
         Carrier previous = f.current;
-        f.current = carrier;
+        f.become(carrier);
         return previous;
     }
 
@@ -68,7 +76,7 @@ public abstract class Carrier {
      * changed (it is the thread's current carrier already, or null).
      */
     public static long enter(Carrier carrier) {
-        if (carrier == null) {
+        if (carrier == null || carrier.owner == Thread.currentThread()) {
             return 0L;
         }
         Frames f = FRAMES.get();
@@ -89,6 +97,7 @@ public abstract class Carrier {
 
     /** One thread's scopes. */
     static final class Frames {
+        final Thread thread = Thread.currentThread();
         Carrier current;
         /** The carrier whose transaction the innermost joining scope made the thread's. */
         Carrier joinedTop;
@@ -97,6 +106,18 @@ public abstract class Carrier {
         Carrier[] previous = new Carrier[4];
         Carrier[] previousJoined = new Carrier[4];
         boolean[] joined = new boolean[4];
+
+        /** Makes {@code c} the thread's current carrier, keeping the owner hints right. */
+        void become(Carrier c) {
+            Carrier old = current;
+            if (old != null && old.owner == thread) {
+                old.owner = null;
+            }
+            current = c;
+            if (c != null) {
+                c.owner = thread;
+            }
+        }
 
         long push(Carrier c) {
             if (depth >= MAX_DEPTH) {
@@ -115,7 +136,7 @@ public abstract class Carrier {
             previousJoined[d] = joinedTop;
             depth = d + 1;
             boolean j = c.join(); // the thread's carrier is still the previous one here
-            current = c;
+            become(c);
             joined[d] = j;
             if (j) {
                 joinedTop = c;
@@ -134,7 +155,7 @@ public abstract class Carrier {
                 if (joined[d]) {
                     c.leave();
                 }
-                current = previous[d];
+                become(previous[d]);
                 pushed[d] = null;
                 previous[d] = null;
                 previousJoined[d] = null;
