@@ -22,7 +22,10 @@ import java.util.Map;
  * returns its {@code Mono}, the transaction is detached from the thread and the Mono is watched
  * ({@link Monos}): while a thread subscribes it (where WebFlux routes the request and calls the
  * handler) the transaction is that thread's again, so the handler's steps and the tasks it hands
- * to executors and Reactor schedulers join it; it ends on the Mono's end (the response written,
+ * to executors and Reactor schedulers join it. The request is a {@link Carrier}: the Reactor
+ * subscribers created while it is a thread's current carrier capture it, and a signal they get on
+ * another thread attaches the transaction there for the signal ({@code lib/reactor}). It ends on
+ * the Mono's end (the response written,
  * or the client gone), on whatever thread that is, named {@code METHOD route} from the pattern
  * WebFlux matched ({@code HandlerMapping.bestMatchingPattern}, which also becomes {@code
  * http.route}) with the response's status. Spring's types are reached by reflection, found once
@@ -540,6 +543,10 @@ public final class WebFlux {
                 TraceContext.set(previousContext);
                 if (previous > 0L) {
                     OspreyNative.attach(previous);
+                } else if (OspreyNative.inTransaction()) {
+                    // Something in the scope ended the wrong one (a task run in place while the
+                    // request ended): the thread had none, so none may stay open on it.
+                    OspreyNative.end();
                 }
             } catch (Throwable ignored) {
                 // never into the application
@@ -569,9 +576,10 @@ public final class WebFlux {
             }
             if (id == 0L) {
                 // Never parked (handle failed or the Mono could not be watched): attached here.
+                Carrier before = outer;
                 end(error, cancelled);
                 if (Carrier.current() == carrier) {
-                    Carrier.set(outer);
+                    Carrier.set(before);
                 }
                 TraceContext.set(null);
                 return;
@@ -610,6 +618,7 @@ public final class WebFlux {
             exchange = null;
             response = null;
             outer = null;
+            pendingError = null;
         }
 
         private void finish(Throwable error, boolean cancelled) {
