@@ -378,8 +378,34 @@ public final class WebFlux {
      * ({@link #carrier}'s scopes), ended once.
      */
     static final class Request extends Monos.Watcher {
-        /** Longest a signal waits for the subscribing thread to let the transaction go. */
-        static final long WAIT_NANOS = 10_000_000L;
+        /**
+         * Longest a signal waits for a thread that has the transaction to let it go: one that
+         * cannot block (an event loop: {@link #nonBlocking}), and one subscribing the request.
+         */
+        static final long WAIT_NON_BLOCKING_NANOS = 100_000_000L;
+        static final long WAIT_SUBSCRIBING_NANOS = 10_000_000L;
+
+        /**
+         * Thread classes Reactor marks as never blocking ({@code reactor.core.scheduler.NonBlocking}:
+         * Reactor Netty's event loops, Reactor's parallel scheduler): a scope there ends soon.
+         */
+        private static final ClassValue<Boolean> NON_BLOCKING = new ClassValue<Boolean>() {
+            @Override
+            protected Boolean computeValue(Class<?> type) {
+                for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+                    for (Class<?> i : c.getInterfaces()) {
+                        if (i.getName().equals("reactor.core.scheduler.NonBlocking")) {
+                            return Boolean.TRUE;
+                        }
+                    }
+                }
+                return Boolean.FALSE;
+            }
+        };
+
+        static boolean nonBlocking(Thread t) {
+            return NON_BLOCKING.get(t.getClass());
+        }
         Object response;
         final String method;
         final String path;
@@ -404,7 +430,7 @@ public final class WebFlux {
         private long subscribeScope;
         /** The thread subscribing the request's Mono, while it does; null otherwise. */
         private Thread subscribing;
-        /** Threads waiting in {@link #join} for the subscribing thread to let the transaction go. */
+        /** Threads waiting in {@link #join} for the thread that has the transaction to let it go. */
         private int waiters;
         private boolean ended;
         /** The end that came while another thread had it attached: that thread's scope ends it. */
@@ -475,9 +501,7 @@ public final class WebFlux {
         }
 
         private synchronized boolean joinParked() {
-            if (attachedTo != null && attachedTo == subscribing && attachedTo != Thread.currentThread()) {
-                awaitSubscribed();
-            }
+            awaitHolder();
             if (id == 0L || ended || attachedTo != null) {
                 return false;
             }
@@ -498,23 +522,42 @@ public final class WebFlux {
         }
 
         /**
-         * A signal (a response on another event loop) came while the subscribing thread still has
-         * the transaction: waits (at most {@link #WAIT_NANOS}) until it lets it go, as subscribing
-         * does not block. Holds the monitor.
+         * A signal (a response on another event loop) came while another thread has the
+         * transaction in a scope: waits for it to let it go when that scope cannot block — the
+         * thread never blocks ({@link #nonBlocking}: at most {@link #WAIT_NON_BLOCKING_NANOS}),
+         * or it is subscribing the request (at most {@link #WAIT_SUBSCRIBING_NANOS}). Holds the
+         * monitor.
          */
-        private void awaitSubscribed() {
-            long deadline = System.nanoTime() + WAIT_NANOS;
-            waiters++;
+        private void awaitHolder() {
+            Thread me = Thread.currentThread();
+            long deadline = 0L;
             try {
-                long left;
-                while (attachedTo != null && attachedTo == subscribing
-                        && (left = deadline - System.nanoTime()) > 0L) {
-                    wait(left / 1_000_000L, (int) (left % 1_000_000L));
+                for (;;) {
+                    Thread holder = attachedTo;
+                    if (holder == null || holder == me) {
+                        return;
+                    }
+                    long bound = nonBlocking(holder) ? WAIT_NON_BLOCKING_NANOS
+                            : holder == subscribing ? WAIT_SUBSCRIBING_NANOS : 0L;
+                    long now = System.nanoTime();
+                    if (deadline == 0L) {
+                        deadline = now + bound;
+                    }
+                    long left = deadline - now;
+                    if (bound == 0L || left <= 0L) {
+                        return;
+                    }
+                    waiters++;
+                    try {
+                        wait(left / 1_000_000L, (int) (left % 1_000_000L));
+                    } finally {
+                        waiters--;
+                    }
                 }
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } finally {
-                waiters--;
+                me.interrupt();
+            } catch (Throwable ignored) {
+                // runs outside the transaction
             }
         }
 
