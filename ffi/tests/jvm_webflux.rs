@@ -520,6 +520,15 @@ fn webflux_handler_steps_switch_off_alone() {
     );
 }
 
+/// Request `i` of the concurrent run: a WebClient chain, or a delay, in turn.
+fn continuation_path(i: usize) -> String {
+    if i.is_multiple_of(2) {
+        format!("/chain/{i}")
+    } else {
+        format!("/delay/{i}")
+    }
+}
+
 #[test]
 fn webflux_concurrent_continuations_keep_their_own_steps() {
     const N: usize = 200;
@@ -539,11 +548,7 @@ fn webflux_concurrent_continuations_keep_their_own_steps() {
                     if i >= N {
                         break;
                     }
-                    let path = if i % 2 == 0 {
-                        format!("/chain/{i}")
-                    } else {
-                        format!("/delay/{i}")
-                    };
+                    let path = continuation_path(i);
                     let (status, body) = app.get(&path, "");
                     assert!(status.contains(" 200"), "{path}: {status} {body}");
                     assert!(body.starts_with(&format!("after {i}")), "{path}: {body}");
@@ -569,11 +574,7 @@ fn webflux_concurrent_continuations_keep_their_own_steps() {
         "every request a transaction of its own"
     );
     for i in 0..N {
-        let path = if i % 2 == 0 {
-            format!("/chain/{i}")
-        } else {
-            format!("/delay/{i}")
-        };
+        let path = continuation_path(i);
         let txn = server(&spans, &path, "concurrent");
         assert_continuation(&spans, txn, &i.to_string(), "concurrent");
     }
