@@ -17,8 +17,15 @@
 //! trace, also when the call is subscribed on Reactor's bounded elastic
 //! scheduler; work moved to that scheduler (`subscribeOn`, `publishOn`)
 //! stays in its transaction, on the scheduler's thread, while the same
-//! threads' work of no request is never recorded; responses are identical
-//! with and without the agent. On JDK 17 and Temurin 25.
+//! threads' work of no request is never recorded; code that a signal runs
+//! later on another thread (a `map`/`flatMap` after a WebClient response, on
+//! the Reactor Netty thread it arrives on; work after a `Mono.delay`, on the
+//! parallel scheduler) runs inside its request's transaction: its hooked
+//! step there in order, its second WebClient call a CLIENT step of the same
+//! trace, its log line carrying the trace id; 200 such requests 16 at a time
+//! each keep exactly their own steps, and every request is a transaction of
+//! its own (no event-loop thread is left inside one); responses are
+//! identical with and without the agent. On JDK 17 and Temurin 25.
 //!
 //! Set `OSPREY_AGENT_JAR` to test a prebuilt agent jar.
 
@@ -35,6 +42,9 @@ use osprey_testkit::spans::{hex, int_attr, str_attr, within};
 
 const WORK: &str = "demo.webflux.Work.slow(java.lang.String)";
 const UNTRACED: &str = "demo.webflux.Work.untraced()";
+const AFTER: &str = "demo.webflux.Work.after(java.lang.String)";
+/// The `/echo` transactions the requests of [`requests`] cause.
+const CALLEES: usize = 5;
 const INBOUND_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const INBOUND_SPAN: &str = "00f067aa0ba902b7";
 const B3_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
@@ -98,6 +108,8 @@ fn requests() -> Vec<(&'static str, String)> {
             ),
         ),
         ("/fn/b3", format!("b3: {B3_TRACE}-e457b5a2e4d86bd1-1\r\n")),
+        ("/chain/12", String::new()),
+        ("/delay/13", String::new()),
     ]
 }
 
@@ -282,6 +294,12 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     assert!(expected[5].1.contains("3 on elastic"), "{expected:?}");
     assert!(expected[6].1.contains("4 on elastic"), "{expected:?}");
     assert!(expected[7].1.contains("traceparent=null"), "{expected:?}");
+    assert!(
+        expected[11].1.contains("after 12 called 12: echo 12")
+            && expected[11].1.contains(" | called 12b: echo 12b"),
+        "{expected:?}"
+    );
+    assert_eq!(expected[12].1, "after 13", "{expected:?}");
 
     let receiver = Receiver::start();
     let app = start(
@@ -291,7 +309,7 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     );
     let port = app.port;
     let got = exercise(&app);
-    let (_, stderr) = app.stop();
+    let (stdout, stderr) = app.stop();
     assert!(
         !stderr.contains("osprey:"),
         "{label}: the agent complained: {stderr}"
@@ -308,8 +326,8 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
         );
     }
 
-    // The requests, three callees, /exit.
-    let spans = spans_with_servers(&receiver, requests().len() + 4);
+    // The requests, their callees, /exit.
+    let spans = spans_with_servers(&receiver, requests().len() + CALLEES + 1);
 
     // Route names from WebFlux's patterns, raw paths kept.
     let owner = assert_route(&spans, "/owners/17", "/owners/{ownerId}", 200, label);
@@ -394,10 +412,82 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
         .count();
     assert_eq!(
         servers,
-        requests().len() + 4,
+        requests().len() + CALLEES + 1,
         "{label}: {:?}",
         names(&spans)
     );
+
+    // Continuations on the threads their signals arrive on, inside their transactions.
+    let chain = assert_route(&spans, "/chain/12", "/chain/{id}", 200, label);
+    assert_continuation(&spans, &chain, "12", label);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("continued 12 on "))
+        .unwrap_or_else(|| panic!("{label}: no log line of the continuation: {stdout}"));
+    assert!(
+        line.contains(&format!("[{} ", hex(&chain.trace_id))),
+        "{label}: the continuation's log line carries its trace id: {line}"
+    );
+    let delay = assert_route(&spans, "/delay/13", "/delay/{id}", 200, label);
+    assert_continuation(&spans, &delay, "13", label);
+    assert_eq!(
+        spans.iter().filter(|s| s.name == AFTER).count(),
+        2,
+        "{label}: no continuation step outside its transaction: {:?}",
+        names(&spans)
+    );
+}
+
+/// The continuation of `/chain/{id}` (a call, then the step, then a second
+/// call, in that order) or `/delay/{id}` (the step) inside `txn`: exactly
+/// these steps, each call's callee `/echo/<id>` (then `/echo/<id>b`) its
+/// child in the same trace.
+fn assert_continuation(spans: &[Span], txn: &Span, id: &str, label: &str) {
+    let path = str_attr(&txn.attributes, "url.path").unwrap_or_default();
+    let below = descendants(spans, txn);
+    let listed: Vec<Span> = below.iter().map(|s| (*s).clone()).collect();
+    let after: Vec<&&Span> = below.iter().filter(|s| s.name == AFTER).collect();
+    assert_eq!(
+        after.len(),
+        1,
+        "{label}: {path}: one continuation step in its transaction: {:?}",
+        names(&listed)
+    );
+    let after = after[0];
+    assert!(within(after, txn), "{label}: {path}: the step inside");
+    let mut clients: Vec<&&Span> = below
+        .iter()
+        .filter(|s| s.kind == span::SpanKind::Client as i32)
+        .collect();
+    clients.sort_by_key(|s| s.start_time_unix_nano);
+    if !path.starts_with("/chain/") {
+        assert!(clients.is_empty(), "{label}: {path}: {clients:?}");
+        return;
+    }
+    assert_eq!(
+        clients.len(),
+        2,
+        "{label}: {path}: two calls: {:?}",
+        names(&listed)
+    );
+    assert!(
+        clients[0].start_time_unix_nano <= after.start_time_unix_nano
+            && after.end_time_unix_nano <= clients[1].start_time_unix_nano,
+        "{label}: {path}: call, step, call in order: {clients:?} {after:?}"
+    );
+    for (client, callee_id) in clients.iter().zip([id.to_owned(), format!("{id}b")]) {
+        assert!(within(client, txn), "{label}: {path}: the call inside");
+        let callee = spans
+            .iter()
+            .find(|s| s.kind == span::SpanKind::Server as i32 && s.parent_span_id == client.span_id)
+            .unwrap_or_else(|| panic!("{label}: {path}: no callee of {client:?}"));
+        assert_eq!(callee.trace_id, txn.trace_id, "{label}: {path}: one trace");
+        assert_eq!(
+            str_attr(&callee.attributes, "url.path"),
+            Some(format!("/echo/{callee_id}").as_str()),
+            "{label}: {path}: its own callee"
+        );
+    }
 }
 
 #[test]
@@ -427,5 +517,70 @@ fn webflux_handler_steps_switch_off_alone() {
         !spans.iter().any(|s| s.parent_span_id == owner.span_id),
         "no handler step: {:?}",
         names(&spans)
+    );
+}
+
+/// Request `i` of the concurrent run: a WebClient chain, or a delay, in turn.
+fn continuation_path(i: usize) -> String {
+    if i.is_multiple_of(2) {
+        format!("/chain/{i}")
+    } else {
+        format!("/delay/{i}")
+    }
+}
+
+#[test]
+fn webflux_concurrent_continuations_keep_their_own_steps() {
+    const N: usize = 200;
+    let receiver = Receiver::start();
+    let app = start(
+        &common::java::java_home(),
+        // Room for the burst of transactions at the debug-built receiver.
+        &[agent_arg(&receiver, ",exporter.queue_batches=256")],
+        "webflux-concurrent",
+    );
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= N {
+                        break;
+                    }
+                    let path = continuation_path(i);
+                    let (status, body) = app.get(&path, "");
+                    assert!(status.contains(" 200"), "{path}: {status} {body}");
+                    assert!(body.starts_with(&format!("after {i}")), "{path}: {body}");
+                }
+            });
+        }
+    });
+    let (_, stderr) = app.stop();
+    assert!(
+        !stderr.contains("osprey:"),
+        "the agent complained: {stderr}"
+    );
+    // Each request, the two callees of each /chain, /exit.
+    let expected = N + N + 1;
+    let spans = spans_with_servers(&receiver, expected);
+    let servers: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.kind == span::SpanKind::Server as i32)
+        .collect();
+    assert_eq!(
+        servers.len(),
+        expected,
+        "every request a transaction of its own"
+    );
+    for i in 0..N {
+        let path = continuation_path(i);
+        let txn = server(&spans, &path, "concurrent");
+        assert_continuation(&spans, txn, &i.to_string(), "concurrent");
+    }
+    assert_eq!(
+        spans.iter().filter(|s| s.name == AFTER).count(),
+        N,
+        "no continuation step outside its transaction"
     );
 }

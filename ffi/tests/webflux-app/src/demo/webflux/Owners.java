@@ -1,5 +1,8 @@
 package demo.webflux;
 
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.core.env.Environment;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -12,6 +15,8 @@ import reactor.core.scheduler.Schedulers;
 /** Annotated handlers. */
 @RestController
 public class Owners {
+    private static final Logger LOG = LoggerFactory.getLogger(Owners.class);
+
     private final WebClient client;
     private final Environment environment;
 
@@ -62,6 +67,26 @@ public class Owners {
     @GetMapping("/hop-call/{id}")
     public Mono<String> hopCall(@PathVariable("id") String id) {
         return Mono.defer(() -> echoCall(id)).subscribeOn(Schedulers.boundedElastic());
+    }
+
+    /**
+     * A WebClient call, then work where its response arrives (a Reactor Netty thread): a hooked
+     * step, a log line and a second call, from the continuation.
+     */
+    @GetMapping("/chain/{id}")
+    public Mono<String> chain(@PathVariable("id") String id) {
+        return echoCall(id)
+                .map(body -> Work.after(id) + " " + body)
+                .flatMap(first -> {
+                    LOG.info("continued {} on {}", id, Thread.currentThread().getName());
+                    return echoCall(id + "b").map(second -> first + " | " + second);
+                });
+    }
+
+    /** Work after a delay (a signal on Reactor's parallel scheduler). */
+    @GetMapping("/delay/{id}")
+    public Mono<String> delay(@PathVariable("id") String id) {
+        return Mono.delay(Duration.ofMillis(20)).map(tick -> Work.after(id));
     }
 
     @GetMapping("/fail/{id}")

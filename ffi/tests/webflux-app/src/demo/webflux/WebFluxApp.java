@@ -20,7 +20,7 @@ import reactor.core.scheduler.Schedulers;
  * A Spring Boot 3 WebFlux application on Reactor Netty for the agent's tests
  * (ffi/tests/jvm_webflux.rs): annotated controllers ({@link Owners}) with URI templates, a
  * functional route, WebClient calls back into itself, work on Reactor's bounded elastic
- * scheduler. Prints {@code port=N} once it serves on 127.0.0.1; {@code GET /exit} stops it.
+ * scheduler, continuations after a call or a delay logging a line. Prints {@code port=N} once it serves on 127.0.0.1; {@code GET /exit} stops it.
  */
 @SpringBootApplication
 public class WebFluxApp {
@@ -30,7 +30,9 @@ public class WebFluxApp {
                 "server.port", "0",
                 "server.address", "127.0.0.1",
                 "spring.main.banner-mode", "off",
-                "logging.level.root", "warn"));
+                "logging.level.root", "warn",
+                "logging.level.demo", "info",
+                "logging.pattern.correlation", "[%X{trace_id:-} %X{span_id:-}] "));
         app.run(args);
         // Work of no request: the same scheduler's threads, outside any transaction.
         Flux.interval(Duration.ofMillis(100))

@@ -10,6 +10,11 @@ public final class Work {
         return id + " on " + (thread.startsWith("boundedElastic-") ? "elastic" : "other");
     }
 
+    /** Work in a continuation (after a response or a delay). */
+    public static String after(String id) {
+        return "after " + id;
+    }
+
     /** Work of no request (must never be recorded). */
     public static String untraced() {
         return "untraced";

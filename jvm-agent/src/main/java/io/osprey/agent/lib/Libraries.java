@@ -10,6 +10,7 @@ import io.osprey.agent.lib.logs.LogsLibrary;
 import io.osprey.agent.lib.kafka.KafkaLibrary;
 import io.osprey.agent.lib.okhttp.OkHttpLibrary;
 import io.osprey.agent.lib.quartz.QuartzLibrary;
+import io.osprey.agent.lib.reactor.ReactorLibrary;
 import io.osprey.agent.lib.redis.RedisLibrary;
 import io.osprey.agent.lib.scheduled.ScheduledLibrary;
 import io.osprey.agent.lib.servlet.ServletLibrary;
@@ -56,6 +57,7 @@ public final class Libraries {
                 new WebFluxLibrary(),
                 new SpringWebFluxLibrary(),
                 new WebClientLibrary(),
+                new ReactorLibrary(),
                 new ViewsLibrary(),
                 new ThymeleafLibrary(),
                 new JaxrsResourcesLibrary(),

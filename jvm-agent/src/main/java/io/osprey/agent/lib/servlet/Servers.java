@@ -106,7 +106,6 @@ public final class Servers {
         String path;
         String agent;
         RequestFacts facts;
-        ServletState servlet;
         try {
             Accessors a = accessors(request, true);
             ServletState state = SERVLET.get();
@@ -121,7 +120,6 @@ public final class Servers {
             }
             agent = a.string(a.header, request, "user-agent");
             facts = RequestFacts.read(a, request, state.facts);
-            servlet = state;
             String name = state.name(Endpoints.method(method), Routes.normalize(path));
             if (!Endpoints.known(name)) {
                 name = Endpoints.other(method);
@@ -139,18 +137,37 @@ public final class Servers {
         }
         // Begun: from here on the handle must reach exit, whatever happens.
         try {
-            ValueNames.attr(-1L, kMethod, method);
-            str(kPath, path);
-            str(kClient, facts.clientAddress);
+            entryAttributes(method, path, facts.clientAddress, agent);
             str(kPeer, facts.peerAddress);
             str(kUser, facts.user);
             str(kQuery, facts.query);
-            str(kAgent, agent);
-            servlet.threadName(kThread);
         } catch (Throwable ignored) {
             // attributes are best effort
         }
         return Osprey.TXN;
+    }
+
+    /**
+     * The attributes every server transaction (a servlet container's, WebFlux's) gets where it
+     * begins, on this thread's open transaction: method, raw path, client address, user agent
+     * (null ones left out) and the thread's name. Call only after {@link #init}.
+     */
+    public static void entryAttributes(String method, String path, String client, String agent) {
+        ValueNames.attr(-1L, kMethod, method);
+        str(kPath, path);
+        str(kClient, client);
+        str(kAgent, agent);
+        SERVLET.get().threadName(kThread);
+    }
+
+    /** {@code http.route} and the response status (negative: none) of this thread's transaction. */
+    public static void outcomeAttributes(String route, int status) {
+        if (route != null) {
+            ValueNames.attr(-1L, kRoute, route);
+        }
+        if (status >= 0 && kStatus >= 0) {
+            OspreyNative.attrLong(-1L, kStatus, status);
+        }
     }
 
     /**

@@ -5,8 +5,9 @@ import io.osprey.agent.bootstrap.Osprey;
 import io.osprey.agent.bootstrap.OspreyNative;
 import io.osprey.agent.bootstrap.Reflection;
 import io.osprey.agent.bootstrap.TraceContext;
-import io.osprey.agent.bootstrap.ValueNames;
+import io.osprey.agent.lib.reactor.Carrier;
 import io.osprey.agent.lib.servlet.Routes;
+import io.osprey.agent.lib.servlet.Servers;
 import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -21,7 +22,10 @@ import java.util.Map;
  * returns its {@code Mono}, the transaction is detached from the thread and the Mono is watched
  * ({@link Monos}): while a thread subscribes it (where WebFlux routes the request and calls the
  * handler) the transaction is that thread's again, so the handler's steps and the tasks it hands
- * to executors and Reactor schedulers join it; it ends on the Mono's end (the response written,
+ * to executors and Reactor schedulers join it. The request is a {@link Carrier}: the Reactor
+ * subscribers created while it is a thread's current carrier capture it, and a signal they get on
+ * another thread attaches the transaction there for the signal ({@code lib/reactor}). It ends on
+ * the Mono's end (the response written,
  * or the client gone), on whatever thread that is, named {@code METHOD route} from the pattern
  * WebFlux matched ({@code HandlerMapping.bestMatchingPattern}, which also becomes {@code
  * http.route}) with the response's status. Spring's types are reached by reflection, found once
@@ -33,34 +37,12 @@ public final class WebFlux {
     /** The exchange attribute where Spring Boot's error handling keeps the handler's exception. */
     static final String BOOT_ERROR = "org.springframework.boot.web.reactive.error.DefaultErrorAttributes.ERROR";
 
-    /** The request whose transaction is attached to this thread (begun or resumed here). */
-    private static final ThreadLocal<Request> ATTACHED = new ThreadLocal<Request>();
-
     private static volatile Accessors lastRequest;
     private static volatile Accessors lastResponse;
     private static volatile Accessors lastExchange;
     private static volatile Method headersGet;
 
-    private static int kMethod = -1;
-    private static int kPath = -1;
-    private static int kStatus = -1;
-    private static int kClient = -1;
-    private static int kAgent = -1;
-    private static int kThread = -1;
-    private static int kRoute = -1;
-
     private WebFlux() {}
-
-    /** Interns the attribute keys; called once by the library's start. */
-    public static void init() {
-        kMethod = OspreyNative.intern("http.request.method");
-        kPath = OspreyNative.intern("url.path");
-        kStatus = OspreyNative.intern("http.response.status_code");
-        kClient = OspreyNative.intern("client.address");
-        kAgent = OspreyNative.intern("user_agent.original");
-        kThread = OspreyNative.intern("thread.name");
-        kRoute = OspreyNative.intern("http.route");
-    }
 
     /**
      * Entry of {@code HttpWebHandlerAdapter.handle}: begins the transaction unless this thread has
@@ -88,8 +70,8 @@ public final class WebFlux {
             }
             Osprey.began(name);
             TraceContext.set(inbound.context);
-            r = new Request(request, response, method, name, path);
-            ATTACHED.set(r);
+            r = new Request(response, method, name, path);
+            r.outer = Carrier.set(r.carrier);
             r.agent = first(headers, "user-agent");
             Object remote = a.call(a.remoteAddress, request);
             if (remote instanceof InetSocketAddress && ((InetSocketAddress) remote).getAddress() != null) {
@@ -100,17 +82,7 @@ public final class WebFlux {
         }
         // Begun: from here on the transaction must be ended, whatever happens.
         try {
-            ValueNames.attr(-1L, kMethod, r.method);
-            if (r.path != null) {
-                OspreyNative.attrStr(-1L, kPath, r.path);
-            }
-            if (r.client != null) {
-                OspreyNative.attrStr(-1L, kClient, r.client);
-            }
-            if (r.agent != null) {
-                OspreyNative.attrStr(-1L, kAgent, r.agent);
-            }
-            ValueNames.attr(-1L, kThread, Thread.currentThread().getName());
+            Servers.entryAttributes(r.method, r.path, r.client, r.agent);
         } catch (Throwable ignored) {
             // attributes are best effort
         }
@@ -125,11 +97,11 @@ public final class WebFlux {
         if (began == 0L) {
             return mono;
         }
-        Request r = ATTACHED.get();
-        ATTACHED.remove();
+        Request r = attached();
         if (r == null) {
             return mono;
         }
+        Carrier.set(r.outer);
         try {
             Object watched = Monos.wrap(mono, r);
             if (watched != mono && r.park()) {
@@ -147,9 +119,9 @@ public final class WebFlux {
         if (began == 0L) {
             return;
         }
-        Request r = ATTACHED.get();
-        ATTACHED.remove();
+        Request r = attached();
         if (r != null) {
+            Carrier.set(r.outer);
             r.terminated(thrown, false);
         }
     }
@@ -159,9 +131,34 @@ public final class WebFlux {
      * DispatcherHandler}): remembers it for the route and outcome of the transaction attached here.
      */
     public static void exchange(Object exchange) {
-        Request r = ATTACHED.get();
+        Request r = attached();
         if (r != null && r.exchange == null && exchange != null) {
             r.exchange = exchange;
+        }
+    }
+
+    /** The request of this thread's current carrier; null when none. */
+    private static Request attached() {
+        Carrier c = Carrier.current();
+        return c instanceof Link ? ((Link) c).request : null;
+    }
+
+    /** A request's {@link Carrier}: its scopes attach the request's transaction to their thread. */
+    static final class Link extends Carrier {
+        final Request request;
+
+        Link(Request request) {
+            this.request = request;
+        }
+
+        @Override
+        protected boolean join() {
+            return request.join();
+        }
+
+        @Override
+        protected void leave() {
+            request.leave();
         }
     }
 
@@ -377,35 +374,71 @@ public final class WebFlux {
 
     /**
      * One request's transaction: detached ({@link #id} &gt; 0) between the threads that run its
-     * Mono, attached to a thread while that thread subscribes it, ended once.
+     * Mono, attached to a thread while that thread subscribes it or runs a Reactor signal of it
+     * ({@link #carrier}'s scopes), ended once.
      */
     static final class Request extends Monos.Watcher {
-        final Object request;
-        final Object response;
+        /**
+         * Longest a signal waits for a thread that has the transaction to let it go: one that
+         * cannot block (an event loop: {@link #nonBlocking}), and one subscribing the request.
+         */
+        static final long WAIT_NON_BLOCKING_NANOS = 100_000_000L;
+        static final long WAIT_SUBSCRIBING_NANOS = 10_000_000L;
+
+        /**
+         * Thread classes Reactor marks as never blocking ({@code reactor.core.scheduler.NonBlocking}:
+         * Reactor Netty's event loops, Reactor's parallel scheduler): a scope there ends soon.
+         */
+        private static final ClassValue<Boolean> NON_BLOCKING = new ClassValue<Boolean>() {
+            @Override
+            protected Boolean computeValue(Class<?> type) {
+                for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+                    for (Class<?> i : c.getInterfaces()) {
+                        if (i.getName().equals("reactor.core.scheduler.NonBlocking")) {
+                            return Boolean.TRUE;
+                        }
+                    }
+                }
+                return Boolean.FALSE;
+            }
+        };
+
+        static boolean nonBlocking(Thread t) {
+            return NON_BLOCKING.get(t.getClass());
+        }
+        Object response;
         final String method;
         final String path;
         String name;
         String agent;
         String client;
         volatile Object exchange;
+        /** What the Reactor subscribers of this request capture: its scopes attach the transaction. */
+        final Link carrier = new Link(this);
+        /** The begin thread's carrier before this one (restored when {@code handle} returns). */
+        Carrier outer;
         /** The detached transaction; 0 while attached or ended. */
         private long id;
         /** What it continued from its caller, set on each thread it is attached to. */
         private TraceContext context;
-        /** The thread it is attached to while subscribing; null otherwise. */
+        /** The thread it is attached to in a scope; null otherwise. */
         private Thread attachedTo;
         /** What that thread had before (a parked transaction's id, its trace context). */
         private long previous;
         private TraceContext previousContext;
-        private Request previousRequest;
+        /** The subscribing thread's scope ({@link #subscribing} to {@link #subscribed}). */
+        private long subscribeScope;
+        /** The thread subscribing the request's Mono, while it does; null otherwise. */
+        private Thread subscribing;
+        /** Threads waiting in {@link #join} for the thread that has the transaction to let it go. */
+        private int waiters;
         private boolean ended;
-        /** The end that came while another thread had it attached: {@link #subscribed} ends it. */
+        /** The end that came while another thread had it attached: that thread's scope ends it. */
         private boolean endPending;
         private Throwable pendingError;
         private boolean pendingCancel;
 
-        Request(Object request, Object response, String method, String name, String path) {
-            this.request = request;
+        Request(Object response, String method, String name, String path) {
             this.response = response;
             this.method = method;
             this.name = name;
@@ -426,35 +459,110 @@ public final class WebFlux {
         }
 
         @Override
-        protected synchronized void subscribing() {
-            if (id == 0L || ended || attachedTo != null) {
-                return;
-            }
+        protected void subscribing() {
             try {
-                long had = OspreyNative.attach(id);
-                if (had < 0L) {
-                    return;
+                synchronized (this) {
+                    subscribing = Thread.currentThread();
                 }
-                if (had > 0L) {
-                    // The thread has a transaction of its own: put both back as they were.
-                    long again = OspreyNative.attach(had);
-                    id = again > 0L ? again : id;
-                    return;
-                }
-                id = 0L;
-                attachedTo = Thread.currentThread();
-                previous = had;
-                previousContext = TraceContext.current();
-                previousRequest = ATTACHED.get();
-                TraceContext.set(context);
-                ATTACHED.set(this);
+                subscribeScope = Carrier.enter(carrier);
             } catch (Throwable ignored) {
                 // the work runs outside the transaction
             }
         }
 
         @Override
-        protected synchronized void subscribed() {
+        protected void subscribed() {
+            long scope = subscribeScope;
+            subscribeScope = 0L;
+            try {
+                Carrier.exit(scope);
+                synchronized (this) {
+                    subscribing = null;
+                }
+            } catch (Throwable ignored) {
+                // never into the application
+            }
+        }
+
+        /**
+         * See {@link Carrier#join}: the transaction becomes this thread's, unless another thread
+         * has it, or this thread runs a transaction of no carrier (a task this request handed to
+         * an executor or a Reactor scheduler, whose step then keeps the work, on its thread).
+         */
+        boolean join() {
+            try {
+                if (Carrier.current() == null && OspreyNative.inTransaction()) {
+                    return false;
+                }
+            } catch (Throwable t) {
+                return false;
+            }
+            return joinParked();
+        }
+
+        private synchronized boolean joinParked() {
+            awaitHolder();
+            if (id == 0L || ended || attachedTo != null) {
+                return false;
+            }
+            try {
+                long had = OspreyNative.attach(id);
+                if (had < 0L) {
+                    return false;
+                }
+                id = 0L;
+                attachedTo = Thread.currentThread();
+                previous = had;
+                previousContext = TraceContext.current();
+                TraceContext.set(context);
+                return true;
+            } catch (Throwable t) {
+                return false;
+            }
+        }
+
+        /**
+         * A signal (a response on another event loop) came while another thread has the
+         * transaction in a scope: waits for it to let it go when that scope cannot block — the
+         * thread never blocks ({@link #nonBlocking}: at most {@link #WAIT_NON_BLOCKING_NANOS}),
+         * or it is subscribing the request (at most {@link #WAIT_SUBSCRIBING_NANOS}). Holds the
+         * monitor.
+         */
+        private void awaitHolder() {
+            Thread me = Thread.currentThread();
+            long deadline = 0L;
+            try {
+                for (;;) {
+                    Thread holder = attachedTo;
+                    if (holder == null || holder == me) {
+                        return;
+                    }
+                    long bound = nonBlocking(holder) ? WAIT_NON_BLOCKING_NANOS
+                            : holder == subscribing ? WAIT_SUBSCRIBING_NANOS : 0L;
+                    long now = System.nanoTime();
+                    if (deadline == 0L) {
+                        deadline = now + bound;
+                    }
+                    long left = deadline - now;
+                    if (bound == 0L || left <= 0L) {
+                        return;
+                    }
+                    waiters++;
+                    try {
+                        wait(left / 1_000_000L, (int) (left % 1_000_000L));
+                    } finally {
+                        waiters--;
+                    }
+                }
+            } catch (InterruptedException e) {
+                me.interrupt();
+            } catch (Throwable ignored) {
+                // runs outside the transaction
+            }
+        }
+
+        /** See {@link Carrier#leave}: detached again (or ended, when an end came meanwhile). */
+        synchronized void leave() {
             if (attachedTo != Thread.currentThread()) {
                 return;
             }
@@ -463,25 +571,34 @@ public final class WebFlux {
                     end(pendingError, pendingCancel);
                 } else if (!ended) {
                     long detached = OspreyNative.detach();
-                    id = detached > 0L ? detached : 0L;
-                    context = TraceContext.current();
+                    if (detached > 0L) {
+                        id = detached;
+                        context = TraceContext.current();
+                    } else {
+                        end(null, false); // cannot be parked: ended rather than left on the thread
+                    }
                 }
             } catch (Throwable ignored) {
                 // never into the application
             }
-            restoreThread();
-        }
-
-        private void restoreThread() {
             attachedTo = null;
-            TraceContext.set(previousContext);
-            if (previousRequest == null) {
-                ATTACHED.remove();
-            } else {
-                ATTACHED.set(previousRequest);
+            try {
+                TraceContext.set(previousContext);
+                if (previous > 0L) {
+                    OspreyNative.attach(previous);
+                } else if (OspreyNative.inTransaction()) {
+                    // Something in the scope ended the wrong one (a task run in place while the
+                    // request ended): the thread had none, so none may stay open on it.
+                    OspreyNative.end();
+                }
+            } catch (Throwable ignored) {
+                // never into the application
             }
             previousContext = null;
-            previousRequest = null;
+            previous = 0L;
+            if (waiters > 0) {
+                notifyAll();
+            }
         }
 
         @Override
@@ -490,8 +607,8 @@ public final class WebFlux {
                 return;
             }
             Thread here = Thread.currentThread();
-            if (attachedTo == here) {
-                end(error, cancelled);
+            if (attachedTo == here && carrier.joinedHere()) {
+                end(error, cancelled); // the scope restores the thread
                 return;
             }
             if (attachedTo != null) {
@@ -502,8 +619,11 @@ public final class WebFlux {
             }
             if (id == 0L) {
                 // Never parked (handle failed or the Mono could not be watched): attached here.
+                Carrier before = outer;
                 end(error, cancelled);
-                ATTACHED.remove();
+                if (Carrier.current() == carrier) {
+                    Carrier.set(before);
+                }
                 TraceContext.set(null);
                 return;
             }
@@ -537,6 +657,11 @@ public final class WebFlux {
             } catch (Throwable ignored) {
                 // never into the application
             }
+            // Subscribers that outlive the request keep its carrier: not the exchange.
+            exchange = null;
+            response = null;
+            outer = null;
+            pendingError = null;
         }
 
         private void finish(Throwable error, boolean cancelled) {
@@ -551,16 +676,11 @@ public final class WebFlux {
                 OspreyNative.rename(wanted);
                 name = wanted;
             }
-            if (route != null) {
-                OspreyNative.attrStr(-1L, kRoute, route);
-            }
             int status = status(response);
             if (status < 0 && error == null && !cancelled) {
                 status = 200; // nothing set: the server answers 200
             }
-            if (status >= 0) {
-                OspreyNative.attrLong(-1L, kStatus, status);
-            }
+            Servers.outcomeAttributes(route, status);
             Throwable thrown = error;
             if (thrown == null && x != null) {
                 Accessors e = accessors(x, false);

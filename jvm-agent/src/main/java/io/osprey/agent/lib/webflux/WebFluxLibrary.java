@@ -17,8 +17,7 @@ public final class WebFluxLibrary extends Library {
 
     @Override
     public String start(Settings settings) {
-        WebFlux.init();
-        return ServletLibrary.startServers(settings);
+        return ServletLibrary.startServers(settings); // the server attribute keys, the route settings
     }
 
     @Override
