@@ -384,6 +384,11 @@ public final class WebFlux {
          */
         static final long WAIT_NON_BLOCKING_NANOS = 100_000_000L;
         static final long WAIT_SUBSCRIBING_NANOS = 10_000_000L;
+        /**
+         * Longest a signal on a thread that must not block (an event loop: every connection on it
+         * waits too) waits, whatever the holder: past it the signal runs outside the transaction.
+         */
+        static final long WAIT_ON_EVENT_LOOP_NANOS = 2_000_000L;
 
         /**
          * Thread classes Reactor marks as never blocking ({@code reactor.core.scheduler.NonBlocking}:
@@ -525,8 +530,8 @@ public final class WebFlux {
          * A signal (a response on another event loop) came while another thread has the
          * transaction in a scope: waits for it to let it go when that scope cannot block — the
          * thread never blocks ({@link #nonBlocking}: at most {@link #WAIT_NON_BLOCKING_NANOS}),
-         * or it is subscribing the request (at most {@link #WAIT_SUBSCRIBING_NANOS}). Holds the
-         * monitor.
+         * or it is subscribing the request (at most {@link #WAIT_SUBSCRIBING_NANOS}); a signal on
+         * an event loop waits at most {@link #WAIT_ON_EVENT_LOOP_NANOS}. Holds the monitor.
          */
         private void awaitHolder() {
             Thread me = Thread.currentThread();
@@ -539,6 +544,9 @@ public final class WebFlux {
                     }
                     long bound = nonBlocking(holder) ? WAIT_NON_BLOCKING_NANOS
                             : holder == subscribing ? WAIT_SUBSCRIBING_NANOS : 0L;
+                    if (nonBlocking(me)) {
+                        bound = Math.min(bound, WAIT_ON_EVENT_LOOP_NANOS);
+                    }
                     long now = System.nanoTime();
                     if (deadline == 0L) {
                         deadline = now + bound;
