@@ -27,13 +27,21 @@ import org.objectweb.asm.ClassReader;
  * arrive on Reactor's scheduler threads.
  */
 class ReactorInstrumentationTest {
-    /** Loads Reactor and Reactive Streams itself, rewriting what the instrumentation matches. */
+    /**
+     * Loads Reactor and Reactive Streams itself, rewriting what the instrumentation matches (or,
+     * built with {@code rewrite} false, nothing: plain Reactor in a loader of its own).
+     */
     static final class Rewriting extends ClassLoader {
         final AtomicInteger rewritten = new AtomicInteger();
-        private final ReactorInstrumentation instrumentation = new ReactorInstrumentation();
+        private final ReactorInstrumentation instrumentation;
 
         Rewriting() {
+            this(true);
+        }
+
+        Rewriting(boolean rewrite) {
             super(ReactorInstrumentationTest.class.getClassLoader());
+            instrumentation = rewrite ? new ReactorInstrumentation() : null;
         }
 
         @Override
@@ -45,7 +53,8 @@ class ReactorInstrumentationTest {
                 Class<?> c = findLoadedClass(name);
                 if (c == null) {
                     byte[] bytes = bytes(name);
-                    byte[] out = instrumentation.transform(this, name.replace('.', '/'), new ClassReader(bytes));
+                    byte[] out = instrumentation == null ? null
+                            : instrumentation.transform(this, name.replace('.', '/'), new ClassReader(bytes));
                     if (out != null) {
                         rewritten.incrementAndGet();
                         bytes = out;

@@ -3,7 +3,6 @@ package io.osprey.agent.lib.reactor;
 import java.lang.reflect.Method;
 import java.util.function.Consumer;
 import java.util.function.Function;
-import org.objectweb.asm.ClassReader;
 
 /**
  * What the rewrite costs a Reactor chain, measured by hand (not a test; no timing is asserted):
@@ -18,34 +17,6 @@ import org.objectweb.asm.ClassReader;
  */
 public final class ReactorSignalCost {
     private ReactorSignalCost() {}
-
-    /** Loads Reactor itself, rewritten or not. */
-    static final class Loader extends ClassLoader {
-        private final ReactorInstrumentation rewrite;
-
-        Loader(boolean rewrite) {
-            super(ReactorSignalCost.class.getClassLoader());
-            this.rewrite = rewrite ? new ReactorInstrumentation() : null;
-        }
-
-        @Override
-        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
-            if (!name.startsWith("reactor.") && !name.startsWith("org.reactivestreams.")) {
-                return super.loadClass(name, resolve);
-            }
-            synchronized (getClassLoadingLock(name)) {
-                Class<?> c = findLoadedClass(name);
-                if (c == null) {
-                    byte[] b = ReactorInstrumentationTest.Rewriting.bytes(name);
-                    byte[] out = rewrite == null ? null
-                            : rewrite.transform(this, name.replace('.', '/'), new ClassReader(b));
-                    b = out != null ? out : b;
-                    c = defineClass(name, b, 0, b.length);
-                }
-                return c;
-            }
-        }
-    }
 
     /** A carrier that never has a transaction to join. */
     static final class Idle extends Carrier {
@@ -65,8 +36,9 @@ public final class ReactorSignalCost {
         int n = 5_000_000;
         for (int round = 0; round < rounds; round++) {
             System.out.printf("plain %.2f  rewritten, no carrier %.2f  rewritten, carrier current %.2f ns/element%n",
-                    run(new Loader(false), n, null), run(new Loader(true), n, null),
-                    run(new Loader(true), n, new Idle()));
+                    run(new ReactorInstrumentationTest.Rewriting(false), n, null),
+                    run(new ReactorInstrumentationTest.Rewriting(true), n, null),
+                    run(new ReactorInstrumentationTest.Rewriting(true), n, new Idle()));
         }
     }
 
