@@ -193,12 +193,24 @@ public final class Jdbc {
         } catch (Throwable t) {
             return UNKNOWN;
         }
-        if (conn == null) {
-            return UNKNOWN;
-        }
+        return conn == null ? UNKNOWN : targetOf(conn);
+    }
+
+    /** What {@code conn}'s URL says; cached per (pooled) connection. */
+    static DbTarget targetOf(Object conn) {
         DbTarget known = TARGETS.get(conn);
         if (known != null) {
             return known;
+        }
+        // A pool's connection is a new proxy per checkout (HikariCP, Spring Boot's default):
+        // keyed by the pooled connection it wraps, the cache hits on every request.
+        Object pooled = unwrapped(conn);
+        if (pooled != conn) {
+            known = TARGETS.get(pooled);
+            if (known != null) {
+                return known;
+            }
+            conn = pooled;
         }
         DbTarget target = UNKNOWN;
         try {
@@ -384,8 +396,89 @@ public final class Jdbc {
         return (Object) h.invokeExact(statement);
     }
 
+    /**
+     * Connection class → its {@code unwrap(Class)} as {@code (Object,Object)Object} and the
+     * {@code java.sql.Connection} it is called with; {@link #NO_UNWRAP} when it has none. Weak keys.
+     */
+    private static final Map<Class<?>, Object[]> UNWRAP =
+            Collections.synchronizedMap(new WeakHashMap<Class<?>, Object[]>());
+    private static final Object[] NO_UNWRAP = new Object[0];
+
+    /**
+     * The connection {@code conn} wraps, by {@code conn.unwrap(Connection.class)} (a HikariCP
+     * proxy gives its pooled connection; a driver's connection and pools that answer with the
+     * proxy itself give {@code conn}); {@code conn} when that fails. A handle found once per class.
+     */
+    static Object unwrapped(Object conn) {
+        try {
+            Class<?> c = conn.getClass();
+            Object[] unwrap = UNWRAP.get(c);
+            if (unwrap == null) {
+                unwrap = NO_UNWRAP;
+                try {
+                    // The interface's method (java.sql is exported): dispatches to any class.
+                    Class<?> iface = connectionInterface(c);
+                    if (iface != null) {
+                        MethodHandle h = MethodHandles.publicLookup()
+                                .unreflect(iface.getMethod("unwrap", Class.class))
+                                .asType(MethodType.methodType(Object.class, Object.class, Object.class));
+                        unwrap = new Object[] {h, iface};
+                    }
+                } catch (Throwable t) {
+                    // no unwrapping for this class
+                }
+                UNWRAP.put(c, unwrap);
+            }
+            if (unwrap == NO_UNWRAP) {
+                return conn;
+            }
+            Object inner = (Object) ((MethodHandle) unwrap[0]).invokeExact(conn, unwrap[1]);
+            return inner != null ? inner : conn;
+        } catch (Throwable t) {
+            return conn;
+        }
+    }
+
+    /** {@code java.sql.Connection} as {@code type}'s class loader sees it, if it implements it. */
+    private static Class<?> connectionInterface(Class<?> type) {
+        for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+            for (Class<?> i : c.getInterfaces()) {
+                if (i.getName().equals("java.sql.Connection")) {
+                    return i;
+                }
+                Class<?> inherited = connectionInterface(i);
+                if (inherited != null) {
+                    return inherited;
+                }
+            }
+        }
+        return null;
+    }
+
     private static Object invoke(Object target, String name) throws Exception {
-        Method m = Reflection.publicMethod(target.getClass(), name);
+        Method m = jdbcMethod(target.getClass(), name);
+        if (m == null) {
+            m = Reflection.publicMethod(target.getClass(), name);
+        }
         return m == null ? null : m.invoke(target);
+    }
+
+    /**
+     * {@code name()} as a {@code java.sql} interface of {@code type} declares it: callable on
+     * any implementation, whether or not its own class is accessible.
+     */
+    private static Method jdbcMethod(Class<?> type, String name) {
+        for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+            for (Class<?> i : c.getInterfaces()) {
+                if (i.getName().startsWith("java.sql.")) {
+                    try {
+                        return i.getMethod(name);
+                    } catch (NoSuchMethodException e) {
+                        // another interface may have it
+                    }
+                }
+            }
+        }
+        return null;
     }
 }
