@@ -22,6 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::java::{AppSpec, jdks};
+use common::traces::names_and_threads;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{str_attr, within};
@@ -57,19 +58,6 @@ fn run_app(app: &'static AppSpec, jdk: &Path, jvm_args: &[String], name: &str) -
         out.stderr
     );
     out.stdout
-}
-
-/// Each span's name and `thread.name`, for failure messages.
-fn names_and_threads(spans: &[Span]) -> Vec<(&str, &str)> {
-    spans
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                str_attr(&s.attributes, "thread.name").unwrap_or(""),
-            )
-        })
-        .collect()
 }
 
 fn root<'a>(spans: &'a [Span], method: &str, label: &str) -> &'a Span {

@@ -36,6 +36,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::java::{PortApp, jdks, mentions, received, status_code};
+use common::traces::names_and_threads;
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use osprey_testkit::Receiver;
 use osprey_testkit::spans::{hex, int_attr, str_attr, within};
@@ -163,19 +164,12 @@ fn server<'a>(spans: &'a [Span], path: &str, label: &str) -> &'a Span {
             s.kind == span::SpanKind::Server as i32
                 && str_attr(&s.attributes, "url.path") == Some(path)
         })
-        .unwrap_or_else(|| panic!("{label}: no transaction of {path}: {:?}", names(spans)))
-}
-
-fn names(spans: &[Span]) -> Vec<(&str, &str)> {
-    spans
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                str_attr(&s.attributes, "thread.name").unwrap_or(""),
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: no transaction of {path}: {:?}",
+                names_and_threads(spans)
             )
         })
-        .collect()
 }
 
 /// The spans below `root` in its trace, at any depth.
@@ -227,7 +221,12 @@ fn assert_elastic_work(spans: &[Span], txn: &Span, label: &str) {
                 && str_attr(&s.attributes, "thread.name")
                     .is_some_and(|t| t.starts_with("boundedElastic-"))
         })
-        .unwrap_or_else(|| panic!("{label}: no task on the scheduler: {:?}", names(spans)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: no task on the scheduler: {:?}",
+                names_and_threads(spans)
+            )
+        });
     assert!(
         within(task, txn),
         "{label}: the task inside its transaction"
@@ -235,7 +234,12 @@ fn assert_elastic_work(spans: &[Span], txn: &Span, label: &str) {
     let work = below
         .iter()
         .find(|s| s.name == WORK && s.parent_span_id == task.span_id)
-        .unwrap_or_else(|| panic!("{label}: no work in the task: {:?}", names(spans)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: no work in the task: {:?}",
+                names_and_threads(spans)
+            )
+        });
     assert!(within(work, task), "{label}");
 }
 
@@ -245,7 +249,7 @@ fn assert_call(spans: &[Span], caller: &Span, body: &str, port: u16, label: &str
     let client = descendants(spans, caller)
         .into_iter()
         .find(|s| s.kind == span::SpanKind::Client as i32)
-        .unwrap_or_else(|| panic!("{label}: no CLIENT step: {:?}", names(spans)))
+        .unwrap_or_else(|| panic!("{label}: no CLIENT step: {:?}", names_and_threads(spans)))
         .clone();
     assert_eq!(client.name, format!("GET 127.0.0.1:{port}"), "{label}");
     assert_eq!(
@@ -272,7 +276,12 @@ fn assert_call(spans: &[Span], caller: &Span, body: &str, port: u16, label: &str
     let callee = spans
         .iter()
         .find(|s| s.kind == span::SpanKind::Server as i32 && s.parent_span_id == client.span_id)
-        .unwrap_or_else(|| panic!("{label}: no callee transaction: {:?}", names(spans)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: no callee transaction: {:?}",
+                names_and_threads(spans)
+            )
+        });
     assert_eq!(callee.trace_id, caller.trace_id, "{label}: one trace");
     assert_eq!(callee.name, "GET /echo/{id}", "{label}");
     let seen = format!(
@@ -352,13 +361,18 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     let step = spans
         .iter()
         .find(|s| s.parent_span_id == owner.span_id && s.trace_id == owner.trace_id)
-        .unwrap_or_else(|| panic!("{label}: no handler step: {:?}", names(&spans)));
+        .unwrap_or_else(|| panic!("{label}: no handler step: {:?}", names_and_threads(&spans)));
     assert_eq!(step.name, "Owners.owner", "{label}");
     assert!(within(step, &owner), "{label}");
     let failed_step = spans
         .iter()
         .find(|s| s.parent_span_id == fail.span_id && s.name == "Owners.fail")
-        .unwrap_or_else(|| panic!("{label}: no failed handler step: {:?}", names(&spans)));
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: no failed handler step: {:?}",
+                names_and_threads(&spans)
+            )
+        });
     assert_eq!(status_code(failed_step), 2, "{label}");
 
     // Inbound trace context continued, its tracestate forwarded.
@@ -388,7 +402,7 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     let task = descendants(&spans, &hop_call)
         .into_iter()
         .find(|s| s.span_id == client.parent_span_id)
-        .unwrap_or_else(|| panic!("{label}: {:?}", names(&spans)));
+        .unwrap_or_else(|| panic!("{label}: {:?}", names_and_threads(&spans)));
     assert!(
         str_attr(&task.attributes, "thread.name").is_some_and(|t| t.starts_with("boundedElastic-")),
         "{label}: the call subscribed on the scheduler: {task:?}"
@@ -404,7 +418,7 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
     assert!(
         !spans.iter().any(|s| s.name == UNTRACED),
         "{label}: context leaked into unrelated work: {:?}",
-        names(&spans)
+        names_and_threads(&spans)
     );
     let servers = spans
         .iter()
@@ -414,7 +428,7 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
         servers,
         requests().len() + CALLEES + 1,
         "{label}: {:?}",
-        names(&spans)
+        names_and_threads(&spans)
     );
 
     // Continuations on the threads their signals arrive on, inside their transactions.
@@ -434,7 +448,7 @@ fn webflux_through_agent(jdk: &Path, label: &str) {
         spans.iter().filter(|s| s.name == AFTER).count(),
         2,
         "{label}: no continuation step outside its transaction: {:?}",
-        names(&spans)
+        names_and_threads(&spans)
     );
 }
 
@@ -451,7 +465,7 @@ fn assert_continuation(spans: &[Span], txn: &Span, id: &str, label: &str) {
         after.len(),
         1,
         "{label}: {path}: one continuation step in its transaction: {:?}",
-        names(&listed)
+        names_and_threads(&listed)
     );
     let after = after[0];
     assert!(within(after, txn), "{label}: {path}: the step inside");
@@ -468,7 +482,7 @@ fn assert_continuation(spans: &[Span], txn: &Span, id: &str, label: &str) {
         clients.len(),
         2,
         "{label}: {path}: two calls: {:?}",
-        names(&listed)
+        names_and_threads(&listed)
     );
     assert!(
         clients[0].start_time_unix_nano <= after.start_time_unix_nano
@@ -516,7 +530,7 @@ fn webflux_handler_steps_switch_off_alone() {
     assert!(
         !spans.iter().any(|s| s.parent_span_id == owner.span_id),
         "no handler step: {:?}",
-        names(&spans)
+        names_and_threads(&spans)
     );
 }
 

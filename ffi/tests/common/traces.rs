@@ -44,6 +44,19 @@ pub fn server_span<'a>(spans: &'a [Span], path: &str) -> &'a Span {
         })
 }
 
+/// Each span's name and `thread.name`, for failure messages.
+pub fn names_and_threads(spans: &[Span]) -> Vec<(&str, &str)> {
+    spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                str_attr(&s.attributes, "thread.name").unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 /// The spans directly under `parent` in its trace, in start order.
 pub fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
     let mut out: Vec<&Span> = spans
