@@ -1,9 +1,15 @@
 //! Async work in one run: one root plus `n` awaited children (`args`), each
 //! child yielding once so it is polled twice and may resume on the other
 //! worker, on a two-worker multi-thread tokio runtime. Four tasks run
-//! `reps(n)` transactions each per iteration, concurrently; divan counts
-//! the spans as items. `bare` is the same work without tracing: subtract it
-//! for each library's own cost per span.
+//! `reps(n)` transactions each, concurrently, [`ROUNDS`] times per
+//! iteration; divan counts the spans as items. `bare` is the same work
+//! without tracing: subtract it for each library's own cost per span.
+//!
+//! Each iteration ends with the library's flush, so the work its own
+//! threads do (Osprey's collector and exporter, fastrace's global
+//! collector, the OpenTelemetry batch processor) is inside the time, as it
+//! is on a machine whose cores are all busy. An iteration is some 20 000
+//! spans, so the flush's own round trip is a small part of it.
 //!
 //! `cargo bench -p osprey-benches --bench async_compare`
 
@@ -29,6 +35,11 @@ fn main() {
         "osprey transactions: produced {produced}, dropped before the collector \
          {dropped_queue}, at the exporter {dropped_export}, delivered {delivered}"
     );
+    fastrace::flush();
+    eprintln!(
+        "fastrace spans delivered: {}",
+        peers::FASTRACE_DELIVERED.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 const N: &[usize] = &[1, 10, 100];
@@ -36,14 +47,17 @@ const N: &[usize] = &[1, 10, 100];
 /// Tasks per iteration.
 const TASKS: usize = 4;
 
-/// Transactions per task and iteration: about 1000 spans' worth in all.
+/// Times the four tasks run per iteration, before the flush.
+const ROUNDS: usize = 20;
+
+/// Transactions per task and round: about 1000 spans' worth in all.
 fn reps(n: usize) -> usize {
     (1000 / TASKS / (n + 1)).max(1)
 }
 
 /// Spans per iteration.
 fn spans(n: usize) -> ItemsCount {
-    ItemsCount::new(TASKS * reps(n) * (n + 1))
+    ItemsCount::new(ROUNDS * TASKS * reps(n) * (n + 1))
 }
 
 /// Runs `TASKS` tasks of `reps(n)` transactions each, concurrently.
@@ -68,13 +82,38 @@ where
     });
 }
 
-fn measure<F, Fut>(bencher: Bencher, rt: &Runtime, n: usize, txn: F)
+/// Measures `ROUNDS` runs followed by `flush`, which returns once the
+/// library delivered what they recorded.
+fn measure<F, Fut>(bencher: Bencher, rt: &Runtime, n: usize, txn: F, flush: fn())
 where
     F: Fn(usize) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     peers::warm_up(|| run(rt, n, txn));
-    bencher.counter(spans(n)).bench(|| run(rt, n, txn));
+    flush();
+    bencher.counter(spans(n)).bench(|| {
+        for _ in 0..ROUNDS {
+            run(rt, n, txn);
+        }
+        flush();
+    });
+}
+
+fn no_flush() {}
+
+fn osprey_flush() {
+    assert!(
+        osprey::flush(std::time::Duration::from_secs(10)),
+        "osprey flushed"
+    );
+}
+
+fn otel_flush() {
+    peers::tracing_otel()
+        .1
+        .provider
+        .force_flush()
+        .expect("the batch processor flushed");
 }
 
 fn runtime(
@@ -87,31 +126,49 @@ fn runtime(
 #[divan::bench(args = N)]
 fn bare(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    measure(bencher, runtime(&RT, None), n, peers::bare_async_txn);
+    measure(
+        bencher,
+        runtime(&RT, None),
+        n,
+        peers::bare_async_txn,
+        no_flush,
+    );
 }
 
 #[divan::bench(args = N)]
 fn osprey(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    measure(bencher, runtime(&RT, None), n, peers::osprey_async_txn);
+    measure(
+        bencher,
+        runtime(&RT, None),
+        n,
+        peers::osprey_async_txn,
+        osprey_flush,
+    );
 }
 
 #[divan::bench(args = N)]
 fn osprey_layer(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     let rt = runtime(&RT, Some(peers::tracing_osprey()));
-    measure(bencher, rt, n, peers::tracing_async_txn);
+    measure(bencher, rt, n, peers::tracing_async_txn, osprey_flush);
 }
 
 #[divan::bench(args = N)]
 fn fastrace(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    measure(bencher, runtime(&RT, None), n, peers::fastrace_async_txn);
+    measure(
+        bencher,
+        runtime(&RT, None),
+        n,
+        peers::fastrace_async_txn,
+        fastrace::flush,
+    );
 }
 
 #[divan::bench(args = N)]
 fn tracing_otel(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     let rt = runtime(&RT, Some(&peers::tracing_otel().0));
-    measure(bencher, rt, n, peers::tracing_async_txn);
+    measure(bencher, rt, n, peers::tracing_async_txn, otel_flush);
 }

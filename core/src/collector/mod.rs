@@ -50,6 +50,10 @@ const WAKE_FRACTION: usize = 16;
 const POOL_SIZE: usize = 256;
 const POOLED_STEPS: usize = 256;
 
+/// Exported batches each worker may hand back (see [`Collector::spent`])
+/// before the collector takes them; past it a worker frees its own.
+const SPENT_PER_WORKER: usize = 4;
+
 /// Delivery statistics, for tests and for the agent's own health line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -164,8 +168,12 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         e.attach_demand(demand);
     }
     let mut workers = Vec::with_capacity(exporters.len());
+    let (spent_tx, spent_rx) = bounded(SPENT_PER_WORKER * exporters.len().max(1));
     for e in exporters {
-        workers.push(Worker::spawn(e, config.exporter_queue_batches).map_err(InitError::Spawn)?);
+        workers.push(
+            Worker::spawn(e, config.exporter_queue_batches, spent_tx.clone())
+                .map_err(InitError::Spawn)?,
+        );
     }
     let exporter_counters = workers
         .iter()
@@ -201,6 +209,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         active: Vec::new(),
         control: control_rx,
         pool: pool_tx,
+        spent: spent_rx,
         handoff: handoff.clone(),
         workers: workers.clone(),
         unsampled_wanted,
@@ -334,6 +343,11 @@ struct Collector {
     active: Vec<ActiveSnapshot>,
     control: Receiver<Control>,
     pool: Sender<Box<RawTransaction>>,
+    /// Batches the exporters are done with. The collector made their
+    /// records, so it frees them: a record freed on the exporter's thread
+    /// goes back to the collector's malloc arena under that arena's lock,
+    /// which the collector takes for every record it makes.
+    spent: Receiver<Arc<ExportBatch>>,
     handoff: Arc<Handoff>,
     workers: Arc<Mutex<Vec<Worker>>>,
     /// How many exporters want the transactions that kept no call tree
@@ -429,6 +443,7 @@ impl Collector {
     /// Takes up to [`DRAIN_PER_PASS`] queued transactions; how many, or
     /// `None` once every sender is gone.
     fn take_queued(&mut self) -> Option<usize> {
+        self.free_spent();
         let mut taken = 0;
         while taken < DRAIN_PER_PASS {
             match self.rx.try_recv() {
@@ -486,6 +501,13 @@ impl Collector {
         self.batch.push(record);
         if self.batch.len() >= self.batch_size || self.batch_bytes >= self.max_batch_bytes {
             self.dispatch(unix_second().saturating_sub(1));
+        }
+    }
+
+    /// Frees the batches the exporters handed back.
+    fn free_spent(&self) {
+        while let Ok(batch) = self.spent.try_recv() {
+            drop(batch);
         }
     }
 

@@ -38,15 +38,21 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts the thread `osprey-export-<name>`.
-    pub fn spawn(exporter: Box<dyn Exporter>, queue_batches: usize) -> std::io::Result<Self> {
+    /// Starts the thread `osprey-export-<name>`. Each batch it is done with
+    /// goes back through `spent`, to be freed by the thread that allocated
+    /// it; when `spent` is full or closed the worker frees it itself.
+    pub fn spawn(
+        exporter: Box<dyn Exporter>,
+        queue_batches: usize,
+        spent: Sender<Arc<ExportBatch>>,
+    ) -> std::io::Result<Self> {
         let name = exporter.name();
         let (tx, rx) = bounded(queue_batches);
         let counters = Arc::new(WorkerCounters::default());
         let c = counters.clone();
         let thread = std::thread::Builder::new()
             .name(format!("osprey-export-{name}"))
-            .spawn(move || run(exporter, rx, &c))?;
+            .spawn(move || run(exporter, rx, &c, &spent))?;
         Ok(Self {
             name,
             tx,
@@ -103,7 +109,12 @@ impl Worker {
     }
 }
 
-fn run(mut exporter: Box<dyn Exporter>, rx: Receiver<Command>, counters: &WorkerCounters) {
+fn run(
+    mut exporter: Box<dyn Exporter>,
+    rx: Receiver<Command>,
+    counters: &WorkerCounters,
+    spent: &Sender<Arc<ExportBatch>>,
+) {
     let name = exporter.name();
     for command in rx {
         match command {
@@ -119,6 +130,8 @@ fn run(mut exporter: Box<dyn Exporter>, rx: Receiver<Command>, counters: &Worker
                     Ok(Err(e)) => fail(name, counters, n, &e.to_string()),
                     Err(_) => fail(name, counters, n, "exporter panicked"),
                 }
+                // Full or closed: dropped (freed) here instead.
+                let _ = spent.try_send(batch);
             }
             Command::Flush(ack) => {
                 if let Err(e) = exporter.flush() {
@@ -157,4 +170,38 @@ fn fail(name: &str, counters: &WorkerCounters, n: u64, error: &str) {
              logged at most once a minute): {error}"
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::NullExporter;
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
+
+    #[test]
+    fn exported_batches_come_back_to_be_freed_and_a_full_return_never_blocks() {
+        let (spent, returned) = bounded(1);
+        let worker = Worker::spawn(Box::new(NullExporter), 8, spent).expect("spawn");
+        let first = Arc::new(ExportBatch::default());
+        worker.offer(&first, None);
+        let back = returned.recv_deadline(deadline()).expect("handed back");
+        assert!(Arc::ptr_eq(&back, &first));
+        drop(back);
+        // Nobody takes them now: the first waits in the return queue, the
+        // rest are freed by the worker, which goes on exporting.
+        for _ in 0..3 {
+            worker.offer(&Arc::new(ExportBatch::default()), None);
+        }
+        let ack = worker.flush(deadline()).expect("flush queued");
+        ack.recv_deadline(deadline()).expect("worker not blocked");
+        assert_eq!(returned.len(), 1);
+        drop(returned);
+        // A closed return queue: the worker frees its own.
+        worker.offer(&first, None);
+        assert!(worker.shutdown(deadline()));
+        assert_eq!(Arc::strong_count(&first), 1);
+    }
 }
