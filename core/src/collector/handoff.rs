@@ -110,11 +110,16 @@ impl Handoff {
         self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Called by the collector for each transaction it takes off the queue.
-    pub fn received(&self, txn: &RawTransaction) {
-        self.queued_bytes
-            .fetch_sub(txn.queued_bytes, Ordering::Relaxed);
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
+    /// Called by the collector for the `count` transactions of `bytes`
+    /// (their [`RawTransaction::queued_bytes`]) it took off the queue since
+    /// it last called: once per pass, not per transaction, as every sender
+    /// writes this cache line. Until then the budget counts them as queued,
+    /// so senders see it fuller than it is, never emptier.
+    pub fn received(&self, count: u64, bytes: usize) {
+        if count > 0 {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.counters.received.fetch_add(count, Ordering::Relaxed);
+        }
     }
 }
 

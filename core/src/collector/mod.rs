@@ -211,6 +211,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         pool: pool_tx,
         spent: spent_rx,
         handoff: handoff.clone(),
+        unsettled: (0, 0),
         workers: workers.clone(),
         unsampled_wanted,
         converter: Converter::new(),
@@ -349,6 +350,9 @@ struct Collector {
     /// which the collector takes for every record it makes.
     spent: Receiver<Arc<ExportBatch>>,
     handoff: Arc<Handoff>,
+    /// Transactions taken off the queue, and their queued bytes, not yet
+    /// reported to the handoff (see [`Handoff::received`]).
+    unsettled: (u64, usize),
     workers: Arc<Mutex<Vec<Worker>>>,
     /// How many exporters want the transactions that kept no call tree
     /// now (see [`UnsampledDemand`]); read once per such transaction.
@@ -455,14 +459,25 @@ impl Collector {
                     taken += 1;
                 }
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Disconnected) => {
+                    self.settle();
+                    return None;
+                }
             }
         }
+        self.settle();
         Some(taken)
     }
 
+    /// Reports the transactions taken since the last call to the handoff.
+    fn settle(&mut self) {
+        let (count, bytes) = std::mem::take(&mut self.unsettled);
+        self.handoff.received(count, bytes);
+    }
+
     fn accept(&mut self, mut raw: Box<RawTransaction>) {
-        self.handoff.received(&raw);
+        self.unsettled.0 += 1;
+        self.unsettled.1 += raw.queued_bytes;
         // Work it handed to other threads: merged when done, else linked.
         crate::local::fork::settle_all(&mut raw);
         if raw.dropped_steps > 0 {
@@ -519,6 +534,7 @@ impl Collector {
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
+        self.settle();
         while let Ok(sampled) = self.samples.try_recv() {
             self.take_sampled(sampled);
         }
@@ -579,6 +595,7 @@ impl Collector {
     }
 
     fn dispatch(&mut self, before_second: u64) {
+        self.free_spent();
         let aggregates = self.aggregator.take_before(before_second);
         self.batch_bytes = 0;
         if self.batch.is_empty()
