@@ -211,6 +211,53 @@ impl std::fmt::Debug for Overflow {
     }
 }
 
+/// Whether a shared transaction ended, and its name until then: the flag
+/// that lets one thread end it also makes that thread the name's only
+/// reader, so taking the name needs no lock (a lock's line would be one
+/// more cache miss when the transaction ends on another thread).
+struct EndOnce {
+    ended: AtomicBool,
+    name: UnsafeCell<Option<RawTxnName>>,
+}
+
+// SAFETY: `name` is written only by `new` (before the value is shared) and
+// read only in `end`, by the one thread whose swap turned `ended` from false
+// to true; every other caller of `end` returns before touching it. So no
+// two threads access `name` at once, and `RawTxnName` is `Send`.
+unsafe impl Sync for EndOnce {}
+
+impl EndOnce {
+    fn new(name: RawTxnName) -> Self {
+        Self {
+            ended: AtomicBool::new(false),
+            name: UnsafeCell::new(Some(name)),
+        }
+    }
+
+    fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// Marks it ended: the name for the first caller, `None` for the rest.
+    fn end(&self) -> Option<RawTxnName> {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: this thread won the swap above, so it alone reads `name`
+        // (see the `Sync` impl), and only this once.
+        let name = unsafe { (*self.name.get()).take() };
+        Some(name.unwrap_or(RawTxnName::Raw(RawName::Static("?"))))
+    }
+}
+
+impl std::fmt::Debug for EndOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndOnce")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A transaction open across threads. Shared by its steps through `Arc`.
 #[derive(Debug)]
 pub(crate) struct SharedTxn {
@@ -218,8 +265,8 @@ pub(crate) struct SharedTxn {
     span_id: SpanId,
     parent_span_id: Option<SpanId>,
     kind: SpanKind,
-    /// Taken once, by the end.
-    name: Mutex<Option<RawTxnName>>,
+    /// Whether it ended, and its name until then.
+    ending: EndOnce,
     start: u64,
     thread_id: u64,
     max_steps: u32,
@@ -227,7 +274,8 @@ pub(crate) struct SharedTxn {
     /// Attributes and errors accepted so far (capped at [`MAX_ATTRS`]).
     extras: AtomicU32,
     force_sample: AtomicBool,
-    ended: AtomicBool,
+    /// Set once `assigned` holds an id: the end locks it only then.
+    any_assigned: AtomicBool,
     /// The first pieces, in place; the rest in `pieces`.
     inline: InlinePieces,
     /// The pieces past the in-place ones, made on first need.
@@ -252,14 +300,14 @@ impl SharedTxn {
             span_id: ids.span_id,
             parent_span_id: ids.parent_span_id,
             kind,
-            name: Mutex::new(Some(name)),
+            ending: EndOnce::new(name),
             start: clock::now(),
             thread_id: ids.thread_id,
             max_steps: ids.max_steps,
             next_key: AtomicU32::new(0),
             extras: AtomicU32::new(0),
             force_sample: AtomicBool::new(ids.force_sample),
-            ended: AtomicBool::new(false),
+            any_assigned: AtomicBool::new(false),
             inline: InlinePieces::new(),
             pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
@@ -289,7 +337,7 @@ impl SharedTxn {
 
     /// True once [`Self::end`] ran: further steps are not recorded.
     pub fn has_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.ending.has_ended()
     }
 
     /// A key for a step beginning now; `None` past the step cap (the step
@@ -365,6 +413,7 @@ impl SharedTxn {
         }
         let id = recorder::new_span_id();
         assigned.push((key, id));
+        self.any_assigned.store(true, Ordering::Release);
         id
     }
 
@@ -380,9 +429,7 @@ impl SharedTxn {
     /// time its own future or span was polled, `cancelled` that it was
     /// dropped before completing.
     pub fn end(&self, end: u64, busy: Option<u64>, cancelled: bool) -> Option<Handover> {
-        if self.ended.swap(true, Ordering::AcqRel) {
-            return None;
-        }
+        let name = self.ending.end()?;
         // Sized for what it usually holds: every kept step with its busy
         // time, the attributes and errors accepted, and the transaction's
         // busy time, cancelled and unfinished marks (cancelled steps'
@@ -398,11 +445,6 @@ impl SharedTxn {
             });
         }
         raw.end = end.max(self.start);
-        let name = self
-            .name
-            .lock()
-            .take()
-            .unwrap_or(RawTxnName::Raw(RawName::Static("?")));
         let assembled = SCRATCH.try_with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             self.assemble(&mut raw, name, cancelled, &mut scratch);
@@ -454,9 +496,11 @@ impl SharedTxn {
         raw.dropped_steps = issued.saturating_sub(self.max_steps);
         let unfinished = (issued.min(self.max_steps) as usize).saturating_sub(steps.len());
         link_steps(raw, steps, index_of, issued.min(self.max_steps));
-        for (key, id) in self.assigned.lock().drain(..) {
-            if let Some(index) = resolve(index_of, key).filter(|i| *i != NO_STEP) {
-                raw.assigned_span_ids.push((index, id));
+        if self.any_assigned.load(Ordering::Acquire) {
+            for (key, id) in self.assigned.lock().drain(..) {
+                if let Some(index) = resolve(index_of, key).filter(|i| *i != NO_STEP) {
+                    raw.assigned_span_ids.push((index, id));
+                }
             }
         }
         for piece in rest.drain(..) {
@@ -768,14 +812,14 @@ mod tests {
             span_id: SpanId([1; 8]),
             parent_span_id: None,
             kind: SpanKind::Internal,
-            name: Mutex::new(None),
+            ending: EndOnce::new(RawTxnName::Raw(RawName::Static("t"))),
             start: 0,
             thread_id: 0,
             max_steps: 10,
             next_key: AtomicU32::new(0),
             extras: AtomicU32::new(0),
             force_sample: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
+            any_assigned: AtomicBool::new(false),
             inline: InlinePieces::new(),
             pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
