@@ -11,11 +11,16 @@
 //! is on a machine whose cores are all busy. An iteration is some 20 000
 //! spans, so the flush's own round trip is a small part of it.
 //!
+//! Wall time on two busy cores shows whichever thread is the bottleneck;
+//! the process's CPU time per span (every thread, the flush included) is
+//! printed at the end as well, as `cpu ns per span: LIBRARY N VALUE`.
+//!
 //! `cargo bench -p osprey-benches --bench async_compare`
 
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -35,6 +40,10 @@ fn main() {
         "osprey transactions: produced {produced}, dropped before the collector \
          {dropped_queue}, at the exporter {dropped_export}, delivered {delivered}"
     );
+    for (lib, n, ns) in CPU_PER_SPAN.lock().expect("cpu table").iter() {
+        println!("cpu ns per span: {lib} {n} {ns:.0}");
+    }
+    println!("rounds per iteration: {ROUNDS}");
     fastrace::flush();
     eprintln!(
         "fastrace spans delivered: {}",
@@ -56,8 +65,8 @@ fn reps(n: usize) -> usize {
 }
 
 /// Spans per iteration.
-fn spans(n: usize) -> ItemsCount {
-    ItemsCount::new(ROUNDS * TASKS * reps(n) * (n + 1))
+fn spans(n: usize) -> usize {
+    ROUNDS * TASKS * reps(n) * (n + 1)
 }
 
 /// Runs `TASKS` tasks of `reps(n)` transactions each, concurrently.
@@ -82,21 +91,46 @@ where
     });
 }
 
+/// The process's CPU time per span of each measured cell: (library, n, ns).
+static CPU_PER_SPAN: Mutex<Vec<(&str, usize, f64)>> = Mutex::new(Vec::new());
+
+/// CPU time of every thread of this process, in nanoseconds.
+fn process_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } == 0;
+    assert!(ok, "the process CPU clock reads");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Measures `ROUNDS` runs followed by `flush`, which returns once the
-/// library delivered what they recorded.
-fn measure<F, Fut>(bencher: Bencher, rt: &Runtime, n: usize, txn: F, flush: fn())
+/// library delivered what they recorded; notes the CPU time per span of
+/// `lib` at `n` over every iteration divan ran.
+fn measure<F, Fut>(bencher: Bencher, lib: &'static str, rt: &Runtime, n: usize, txn: F, flush: fn())
 where
     F: Fn(usize) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     peers::warm_up(|| run(rt, n, txn));
     flush();
-    bencher.counter(spans(n)).bench(|| {
+    let iterations = AtomicU64::new(0);
+    let cpu = process_cpu_ns();
+    bencher.counter(ItemsCount::new(spans(n))).bench(|| {
         for _ in 0..ROUNDS {
             run(rt, n, txn);
         }
         flush();
+        iterations.fetch_add(1, Ordering::Relaxed);
     });
+    let cpu = process_cpu_ns() - cpu;
+    let spans = (iterations.into_inner() * spans(n) as u64) as f64;
+    CPU_PER_SPAN
+        .lock()
+        .expect("cpu table")
+        .push((lib, n, cpu as f64 / spans));
 }
 
 fn no_flush() {}
@@ -128,6 +162,7 @@ fn bare(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     measure(
         bencher,
+        "bare",
         runtime(&RT, None),
         n,
         peers::bare_async_txn,
@@ -140,6 +175,7 @@ fn osprey(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     measure(
         bencher,
+        "osprey",
         runtime(&RT, None),
         n,
         peers::osprey_async_txn,
@@ -151,7 +187,14 @@ fn osprey(bencher: Bencher, n: usize) {
 fn osprey_layer(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     let rt = runtime(&RT, Some(peers::tracing_osprey()));
-    measure(bencher, rt, n, peers::tracing_async_txn, osprey_flush);
+    measure(
+        bencher,
+        "osprey_layer",
+        rt,
+        n,
+        peers::tracing_async_txn,
+        osprey_flush,
+    );
 }
 
 #[divan::bench(args = N)]
@@ -159,6 +202,7 @@ fn fastrace(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     measure(
         bencher,
+        "fastrace",
         runtime(&RT, None),
         n,
         peers::fastrace_async_txn,
@@ -170,5 +214,12 @@ fn fastrace(bencher: Bencher, n: usize) {
 fn tracing_otel(bencher: Bencher, n: usize) {
     static RT: OnceLock<Runtime> = OnceLock::new();
     let rt = runtime(&RT, Some(&peers::tracing_otel().0));
-    measure(bencher, rt, n, peers::tracing_async_txn, otel_flush);
+    measure(
+        bencher,
+        "tracing_otel",
+        rt,
+        n,
+        peers::tracing_async_txn,
+        otel_flush,
+    );
 }
