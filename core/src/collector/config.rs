@@ -183,7 +183,9 @@ impl Config {
 
     /// Memory the queued transactions may use before new ones are dropped
     /// (default 8 MiB). With the batch and export-queue bounds this keeps
-    /// Osprey's buffers under 32 MiB by default.
+    /// Osprey's buffers under 36 MiB by default: this queue, the batch being
+    /// filled, four batches queued for the exporter, the one it is sending
+    /// and the one it sent, until the collector frees it (4 MiB each).
     pub fn max_queue_bytes(mut self, n: usize) -> Self {
         self.max_queue_bytes = n.max(4096);
         self

@@ -51,8 +51,11 @@ const POOL_SIZE: usize = 256;
 const POOLED_STEPS: usize = 256;
 
 /// Exported batches each worker may hand back (see [`Collector::spent`])
-/// before the collector takes them; past it a worker frees its own.
-const SPENT_PER_WORKER: usize = 4;
+/// before the collector takes them; past it a worker frees its own. The
+/// collector takes them on every pass and before each new batch, so one
+/// is enough (four measured no faster), and it adds one batch to the
+/// memory bound (see [`Config::max_queue_bytes`]).
+const SPENT_PER_WORKER: usize = 1;
 
 /// Delivery statistics, for tests and for the agent's own health line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
