@@ -198,8 +198,21 @@ fn agent_faults_never_change_a_response() {
     ];
     let mut report = Vec::new();
     for (label, extra, env, expected_lines) in cases {
-        let (got, lines) = faulty_run(label, extra, env);
+        let (got, mut lines) = faulty_run(label, extra, env);
         assert_eq!(got, expected, "{label}: responses changed");
+        // The collector's once-a-second drop summary follows a fault that
+        // drops transactions when a sample falls between the drops and the
+        // app's stop: a consequence, not a second fault line, and present
+        // or not by timing. Where it is, it blames the exporter.
+        lines.retain(|l| {
+            let summary = l.starts_with("osprey: drops so far:");
+            assert!(
+                !summary
+                    || (label == "exporter-panics" && l.contains(" 0 transactions at the queue")),
+                "{label}: {l}"
+            );
+            !summary
+        });
         // One clear line per fault, each naming it.
         assert_eq!(lines.len(), expected_lines.len(), "{label}: {lines:#?}");
         for (line, says) in lines.iter().zip(expected_lines) {
