@@ -4,7 +4,6 @@
 //! the collector thread to every record before any exporter sees it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::model::{AttrValue, StepKind, StepRecord, TransactionRecord};
 use crate::names::{self, NameId, NameKind};
@@ -403,13 +402,69 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// Applies the rules to records, caching the sanitised form of each
 /// interned name and what each attribute key is.
-#[derive(Default)]
 pub(crate) struct Sanitizer {
-    sql_names: HashMap<NameId, NameId>,
-    url_names: HashMap<NameId, NameId>,
+    sql_names: CleanNames,
+    /// Transaction names ([`NameKind::Endpoint`]: [`url`]).
+    endpoint_names: CleanNames,
+    /// Outgoing calls' names ([`NameKind::Url`]: [`url_route`], which also
+    /// turns ids in the path into `{id}`): cached apart from the endpoints,
+    /// as the same text cleans differently as each.
+    url_names: CleanNames,
     /// Indexed by the key's id; grown on demand (keys are few and interned
     /// early, and the name table is bounded).
     key_kinds: Vec<KeyKind>,
+}
+
+impl Default for Sanitizer {
+    fn default() -> Self {
+        Self {
+            sql_names: CleanNames::new(NameKind::Sql),
+            endpoint_names: CleanNames::new(NameKind::Endpoint),
+            url_names: CleanNames::new(NameKind::Url),
+            key_kinds: Vec::new(),
+        }
+    }
+}
+
+/// The sanitised form of each interned name, for one kind of name: indexed
+/// by the name's id (ids are dense and the name table is bounded), grown on
+/// demand; `None` where not looked at yet.
+struct CleanNames {
+    kind: NameKind,
+    ids: Vec<Option<NameId>>,
+}
+
+impl CleanNames {
+    fn new(kind: NameKind) -> Self {
+        Self {
+            kind,
+            ids: Vec::new(),
+        }
+    }
+
+    /// The id of `id`'s text sanitised for this kind: the same id for names
+    /// interned through [`names::intern_as`], which sanitised them already;
+    /// a new one (interned on first use) for a name interned raw (a
+    /// caller's [`names::intern`]).
+    fn clean(&mut self, id: NameId) -> NameId {
+        if names::is_overflow(id) {
+            return id;
+        }
+        let index = id.0 as usize;
+        if let Some(Some(clean)) = self.ids.get(index) {
+            return *clean;
+        }
+        let text = names::resolve(id);
+        let clean = match names::clean(&text, self.kind) {
+            Cow::Borrowed(_) => id,
+            Cow::Owned(s) => names::intern_as(&s, self.kind),
+        };
+        if index >= self.ids.len() {
+            self.ids.resize(index + 1, None);
+        }
+        self.ids[index] = Some(clean);
+        clean
+    }
 }
 
 /// What an attribute key says about its value.
@@ -433,7 +488,7 @@ enum KeyKind {
 impl Sanitizer {
     /// Sanitises a transaction and its steps in place.
     pub fn apply(&mut self, txn: &mut TransactionRecord) {
-        txn.name = Self::renamed(&mut self.url_names, txn.name, NameKind::Endpoint);
+        txn.name = self.endpoint_names.clean(txn.name);
         self.scrub_attributes(&mut txn.attributes);
         for step in &mut txn.steps {
             self.apply_step(step);
@@ -448,10 +503,10 @@ impl Sanitizer {
         }
         match step.kind {
             StepKind::Sql => {
-                step.name = Self::renamed(&mut self.sql_names, step.name, NameKind::Sql);
+                step.name = self.sql_names.clean(step.name);
             }
             StepKind::HttpCall => {
-                step.name = Self::renamed(&mut self.url_names, step.name, NameKind::Url);
+                step.name = self.url_names.clean(step.name);
             }
             StepKind::Method | StepKind::Custom => {}
         }
@@ -462,22 +517,6 @@ impl Sanitizer {
             // Database errors often quote the offending literal.
             e.message = sql(&e.message).into_owned();
         }
-    }
-
-    /// The id of `id`'s name sanitised for `kind`: the same id for names
-    /// interned through [`names::intern_as`], which sanitised them already;
-    /// a new one for a name interned raw (a caller's [`names::intern`]).
-    fn renamed(cache: &mut HashMap<NameId, NameId>, id: NameId, kind: NameKind) -> NameId {
-        if names::is_overflow(id) {
-            return id;
-        }
-        *cache.entry(id).or_insert_with(|| {
-            let text = names::resolve(id);
-            match names::clean(&text, kind) {
-                Cow::Borrowed(_) => id,
-                Cow::Owned(s) => names::intern_as(&s, kind),
-            }
-        })
     }
 
     fn scrub_attributes(&mut self, attributes: &mut [crate::model::Attribute]) {
@@ -568,6 +607,32 @@ fn utf8_len(first: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_text_cleans_apart_as_a_transaction_name_and_as_an_outgoing_call() {
+        // A gateway's incoming request and the call it forwards can carry
+        // the same text; each kind keeps its own rule, whichever came first.
+        let mut s = Sanitizer::default();
+        let cases = [
+            ("GET /orders/12345", "GET /orders/{id}", true),
+            ("GET /carts/67890", "GET /carts/{id}", false),
+        ];
+        for (text, route, endpoint_first) in cases {
+            let id = names::intern(text);
+            let (endpoint, url) = if endpoint_first {
+                let e = s.endpoint_names.clean(id);
+                (e, s.url_names.clean(id))
+            } else {
+                let u = s.url_names.clean(id);
+                (s.endpoint_names.clean(id), u)
+            };
+            assert_eq!(&*names::resolve(endpoint), text);
+            assert_eq!(&*names::resolve(url), route);
+            // Cached: the same ids again.
+            assert_eq!(s.endpoint_names.clean(id), endpoint);
+            assert_eq!(s.url_names.clean(id), url);
+        }
+    }
 
     #[test]
     fn sql_literals_become_placeholders() {
