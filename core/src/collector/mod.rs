@@ -40,8 +40,17 @@ const DRAIN_PER_PASS: usize = 256;
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A sender rings the collector once the queue holds this fraction (1/n) of
-/// its capacity or of its memory budget.
+/// its capacity or of its memory budget, and at the latest once it holds
+/// half a pool's worth of transactions ([`WAKE_MOST`]).
 const WAKE_FRACTION: usize = 16;
+
+/// Most transactions queued before a sender rings: about half the buffer
+/// pool, so that what a pass returns to the pool is what recording threads
+/// take from it before the next one, whatever the queue's capacity. (With
+/// a large queue and no such cap, thousands pile up between two passes,
+/// the pool runs dry, and recording threads allocate while the collector
+/// frees what the pool cannot hold.)
+const WAKE_MOST: usize = POOL_SIZE / 2;
 
 /// Buffers kept for reuse by recording threads: more than pile up before a
 /// sender rings (128 with the default queue), so that recording threads
@@ -192,7 +201,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         samples: samples_tx,
         wake: wake_tx,
         wake_at: (
-            (config.queue_capacity / WAKE_FRACTION).max(1),
+            (config.queue_capacity / WAKE_FRACTION).clamp(1, WAKE_MOST),
             config.max_queue_bytes / WAKE_FRACTION,
         ),
         tx,
