@@ -53,7 +53,7 @@ const WAKE_FRACTION: usize = 16;
 const WAKE_MOST: usize = POOL_SIZE / 2;
 
 /// Buffers kept for reuse by recording threads: more than pile up before a
-/// sender rings (128 with the default queue), so that recording threads
+/// sender rings (at most [`WAKE_MOST`]), so that recording threads
 /// seldom allocate; each keeps up to `POOLED_STEPS` steps (10 KiB) of
 /// capacity, about 3 MiB for a full pool.
 const POOL_SIZE: usize = 256;
