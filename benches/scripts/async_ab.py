@@ -17,7 +17,7 @@ Runs from before the bench flushed per iteration print no
 import statistics
 import sys
 
-from async_table import spans
+from async_table import rounds, spans
 from compare_table import parse
 
 LIBS = ["bare", "osprey", "fastrace"]
@@ -27,15 +27,13 @@ MORE = ["osprey_layer", "tracing_otel"]
 
 def run_of(lines):
     """{(metric, lib, n): ns per span} of one run's output."""
-    rounds = 1
+    per_iteration = rounds(lines)
     cpu = {}
     for line in lines:
-        if line.startswith("rounds per iteration:"):
-            rounds = int(line.split(":")[1])
-        elif line.startswith("cpu ns per span:"):
+        if line.startswith("cpu ns per span:"):
             lib, n, value = line.split(":")[1].split()
             cpu[("cpu", lib, n)] = float(value)
-    wall = {("wall",) + tuple(p[1:]): m / (spans(int(p[2])) * rounds)
+    wall = {("wall",) + tuple(p[1:]): m / (spans(int(p[2])) * per_iteration)
             for p, m in parse(lines) if len(p) == 3}
     return wall | cpu
 

@@ -17,14 +17,25 @@ TASKS = 4
 
 
 def spans(n):
+    """Spans per round of the four tasks."""
     return TASKS * max(1000 // TASKS // (n + 1), 1) * (n + 1)
+
+
+def rounds(lines):
+    """Rounds per iteration the run printed (runs from before the bench
+    flushed per iteration print none: one)."""
+    for line in lines:
+        if line.startswith("rounds per iteration:"):
+            return int(line.split(":")[1])
+    return 1
 
 
 def main():
     runs = []
     for name in sys.argv[1:]:
         text = open(name, encoding="utf-8").read().splitlines()
-        runs.append({tuple(path[1:]): median for path, median in parse(text)})
+        r = rounds(text)
+        runs.append({tuple(path[1:]): median / r for path, median in parse(text)})
     libs = ["bare", "osprey", "osprey_layer", "fastrace", "tracing_otel"]
     ns = sorted({int(k[1]) for rows in runs for k in rows if len(k) == 2})
     per = {}
