@@ -11,8 +11,6 @@ use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, Tra
 use crate::names::{self, NameId, NameKind};
 use crate::rng::Rng;
 
-use super::spares::Spares;
-
 /// Hashes `'static` string addresses: one multiply per word, no SipHash
 /// (the keys are pointers, not attacker-chosen data).
 #[derive(Default)]
@@ -44,8 +42,6 @@ pub(crate) struct Converter {
     /// The transaction's deferred step ends, read once by [`Self::facts`]
     /// and applied by [`Self::convert`]: (step, end ticks, status, error).
     outcomes: Vec<(usize, Option<DeferredOutcome>)>,
-    /// Vectors of exported records, for the records built next.
-    pub spares: Spares,
 }
 
 /// A completed deferred end: end ticks, HTTP status, error.
@@ -58,7 +54,6 @@ impl Converter {
             static_names: HashMap::default(),
             last_static: None,
             outcomes: Vec::new(),
-            spares: Spares::default(),
         }
     }
 
@@ -151,7 +146,7 @@ impl Converter {
             .iter()
             .filter(|a| a.step as usize >= raw.steps.len())
             .count();
-        let mut attributes = self.spares.attributes(own + 2 * TOTAL_KEYS.len() + 1);
+        let mut attributes = Vec::with_capacity(own + 2 * TOTAL_KEYS.len() + 1);
         let totals = call_totals(&raw.steps, |i| {
             step_elapsed(&mut self.calibration, i, &raw.steps[i])
         });
@@ -159,7 +154,7 @@ impl Converter {
         // Without the tree no step is built; none has failed (a failure keeps
         // the tree, as does a span id handed downstream).
         let kept_steps = if tree { raw.steps.len() } else { 0 };
-        let mut steps = self.spares.steps(kept_steps);
+        let mut steps: Vec<StepRecord> = Vec::with_capacity(kept_steps);
         for (i, s) in raw.steps.iter().enumerate().take(kept_steps) {
             let (parent, depth) = match s.parent {
                 NO_STEP => (None, 1),
@@ -210,7 +205,7 @@ impl Converter {
                 value,
             };
             match steps.get_mut(attr.step as usize) {
-                Some(step) => self.spares.push(&mut step.attributes, a),
+                Some(step) => step.attributes.push(a),
                 None => attributes.push(a),
             }
         }
@@ -229,21 +224,19 @@ impl Converter {
             match outcome {
                 Some((_, status, e)) => {
                     if status > 0 {
-                        let key = self.name(RawName::Static(model::ATTR_HTTP_STATUS));
-                        let value = AttrValue::Int(status);
-                        self.spares
-                            .push(&mut step.attributes, Attribute { key, value });
+                        step.attributes.push(Attribute {
+                            key: self.name(RawName::Static(model::ATTR_HTTP_STATUS)),
+                            value: AttrValue::Int(status),
+                        });
                     }
                     if let Some(e) = e {
                         step.error = Some(Box::new(e));
                     }
                 }
-                None => {
-                    let key = self.name(RawName::Static(model::ATTR_INCOMPLETE));
-                    let value = AttrValue::Bool(true);
-                    self.spares
-                        .push(&mut step.attributes, Attribute { key, value });
-                }
+                None => step.attributes.push(Attribute {
+                    key: self.name(RawName::Static(model::ATTR_INCOMPLETE)),
+                    value: AttrValue::Bool(true),
+                }),
             }
         }
         for ((count, total_ns), (count_key, time_key)) in totals.into_iter().zip(TOTAL_KEYS) {

@@ -9,7 +9,6 @@ pub(crate) mod handoff;
 mod sampler;
 pub mod sanitize;
 mod self_metrics;
-mod spares;
 mod worker;
 
 use std::sync::Arc;
@@ -358,10 +357,9 @@ struct Collector {
     control: Receiver<Control>,
     pool: Sender<Box<RawTransaction>>,
     /// Batches the exporters are done with. The collector made their
-    /// records, so it takes them back: it reuses their vectors (see
-    /// [`spares`]) and frees the rest. (A record freed on the exporter's
-    /// thread goes back to the collector's malloc arena under that arena's
-    /// lock, which the collector takes for every record it makes.)
+    /// records, so it frees them: a record freed on the exporter's thread
+    /// goes back to the collector's malloc arena under that arena's lock,
+    /// which the collector takes for every record it makes.
     spent: Receiver<Arc<ExportBatch>>,
     handoff: Arc<Handoff>,
     /// Transactions taken off the queue, and their queued bytes, not yet
@@ -461,7 +459,7 @@ impl Collector {
     /// Takes up to [`DRAIN_PER_PASS`] queued transactions; how many, or
     /// `None` once every sender is gone.
     fn take_queued(&mut self) -> Option<usize> {
-        self.reclaim_spent();
+        self.free_spent();
         let mut taken = 0;
         while taken < DRAIN_PER_PASS {
             match self.rx.try_recv() {
@@ -533,14 +531,10 @@ impl Collector {
         }
     }
 
-    /// Takes back the batches the exporters are done with: the records'
-    /// vectors are kept for reuse (see [`spares`]), the rest is freed.
-    fn reclaim_spent(&mut self) {
+    /// Frees the batches the exporters handed back.
+    fn free_spent(&self) {
         while let Ok(batch) = self.spent.try_recv() {
-            // Another exporter may still hold it; the last one's return frees it.
-            if let Ok(batch) = Arc::try_unwrap(batch) {
-                self.converter.spares.reclaim(batch.transactions);
-            }
+            drop(batch);
         }
     }
 
@@ -613,7 +607,7 @@ impl Collector {
     }
 
     fn dispatch(&mut self, before_second: u64) {
-        self.reclaim_spent();
+        self.free_spent();
         let aggregates = self.aggregator.take_before(before_second);
         self.batch_bytes = 0;
         if self.batch.is_empty()
@@ -625,10 +619,7 @@ impl Collector {
         }
         let batch = Arc::new(ExportBatch {
             resource: self.resource.clone(),
-            transactions: std::mem::replace(
-                &mut self.batch,
-                self.converter.spares.batch(self.batch_size),
-            ),
+            transactions: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
             aggregates,
             metrics: std::mem::take(&mut self.metrics),
             active: std::mem::take(&mut self.active),
