@@ -13,7 +13,9 @@
 //!
 //! Wall time on two busy cores shows whichever thread is the bottleneck;
 //! the process's CPU time per span (every thread, the flush included) is
-//! printed at the end as well, as `cpu ns per span: LIBRARY N VALUE`.
+//! printed at the end as well, as `cpu ns per span: LIBRARY N VALUE`, and
+//! split by thread role (`workers`, `main`, `background`: the library's own
+//! threads) as `ROLE cpu ns per span: LIBRARY N VALUE`.
 //!
 //! `cargo bench -p osprey-benches --bench async_compare`
 
@@ -42,6 +44,11 @@ fn main() {
     );
     for (lib, n, ns) in CPU_PER_SPAN.lock().expect("cpu table").iter() {
         println!("cpu ns per span: {lib} {n} {ns:.0}");
+    }
+    for (lib, n, roles) in ROLE_CPU_PER_SPAN.lock().expect("cpu table").iter() {
+        for (role, ns) in Roles::NAMES.iter().zip(roles) {
+            println!("{role} cpu ns per span: {lib} {n} {ns:.0}");
+        }
     }
     println!("rounds per iteration: {ROUNDS}");
     fastrace::flush();
@@ -94,6 +101,52 @@ where
 /// The process's CPU time per span of each measured cell: (library, n, ns).
 static CPU_PER_SPAN: Mutex<Vec<(&str, usize, f64)>> = Mutex::new(Vec::new());
 
+/// The same by thread role (see [`Roles`]): (library, n, roles' ns).
+static ROLE_CPU_PER_SPAN: Mutex<Vec<(&str, usize, [f64; 3])>> = Mutex::new(Vec::new());
+
+/// CPU time of this process's threads by role, in nanoseconds: the
+/// runtime's workers, the main thread (which waits for them and flushes),
+/// and the rest, which are the libraries' own threads (Osprey's collector
+/// and exporter, fastrace's collector, the OpenTelemetry batch processor).
+/// Read from `/proc/self/task/*/schedstat`, whose first field is a thread's
+/// time on a CPU; all zero where that is not available.
+#[derive(Clone, Copy, Default)]
+struct Roles([u64; 3]);
+
+impl Roles {
+    const NAMES: [&str; 3] = ["workers", "main", "background"];
+
+    fn now() -> Self {
+        let mut roles = [0u64; 3];
+        let pid = std::process::id().to_string();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Self(roles);
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let read = |file: &str| std::fs::read_to_string(path.join(file)).unwrap_or_default();
+            let on_cpu: u64 = read("schedstat")
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse().ok())
+                .unwrap_or(0);
+            let role = if read("comm").trim() == "tokio-rt-worker" {
+                0
+            } else if task.file_name().to_str() == Some(pid.as_str()) {
+                1
+            } else {
+                2
+            };
+            roles[role] += on_cpu;
+        }
+        Self(roles)
+    }
+
+    fn since(self, earlier: Self) -> [u64; 3] {
+        std::array::from_fn(|i| self.0[i].saturating_sub(earlier.0[i]))
+    }
+}
+
 /// CPU time of every thread of this process, in nanoseconds.
 fn process_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -118,6 +171,7 @@ where
     flush();
     let iterations = AtomicU64::new(0);
     let cpu = process_cpu_ns();
+    let roles = Roles::now();
     bencher.counter(ItemsCount::new(spans(n))).bench(|| {
         for _ in 0..ROUNDS {
             run(rt, n, txn);
@@ -126,11 +180,16 @@ where
         iterations.fetch_add(1, Ordering::Relaxed);
     });
     let cpu = process_cpu_ns() - cpu;
+    let roles = Roles::now().since(roles);
     let spans = (iterations.into_inner() * spans(n) as u64) as f64;
     CPU_PER_SPAN
         .lock()
         .expect("cpu table")
         .push((lib, n, cpu as f64 / spans));
+    ROLE_CPU_PER_SPAN
+        .lock()
+        .expect("cpu table")
+        .push((lib, n, roles.map(|ns| ns as f64 / spans)));
 }
 
 fn no_flush() {}

@@ -45,3 +45,27 @@ fn transaction_begin_end(bencher: Bencher) {
     peers::warm_up(f);
     bencher.bench(f);
 }
+
+/// Polls `future` on this thread until it is ready, with a waker that does
+/// nothing (the async workload's children yield once and wake themselves).
+fn poll_here<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// The async workload's transaction (`in_transaction`, `n` awaited
+/// `in_step` children) polled on one thread without a runtime: what the
+/// recording thread pays per transaction, the hand-off included, with
+/// none of the runtime's scheduling around it. (The collector runs on its
+/// own thread meanwhile.)
+#[divan::bench(args = [1, 10], sample_count = 1000, sample_size = 64)]
+fn async_transaction(bencher: Bencher, n: usize) {
+    let f = || poll_here(peers::osprey_async_txn(black_box(n)));
+    peers::warm_up(f);
+    bencher.bench(f);
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Interleaved rounds of several builds of the async bench: per build,
 library and n, the median ns per span (wall time of an iteration, and the
-process's CPU time when the run printed it), each run's osprey / fastrace
+process's CPU time when the run printed it, in all and by thread role),
+each run's osprey / fastrace
 ratio (median and range over the rounds, both libraries measured in the
 same process minutes apart), that ratio net of the bare runtime, and each
 build's osprey against the first build's in the same round.
@@ -23,6 +24,9 @@ from compare_table import parse
 LIBS = ["bare", "osprey", "fastrace"]
 # Printed too when present (ALL=1 runs), not in the ratios.
 MORE = ["osprey_layer", "tracing_otel"]
+# CPU time lines: the whole process's, and by thread role.
+METRICS = {"cpu": "cpu", "workers cpu": "workers", "main cpu": "main",
+           "background cpu": "background"}
 
 
 def run_of(lines):
@@ -30,9 +34,10 @@ def run_of(lines):
     per_iteration = rounds(lines)
     cpu = {}
     for line in lines:
-        if line.startswith("cpu ns per span:"):
-            lib, n, value = line.split(":")[1].split()
-            cpu[("cpu", lib, n)] = float(value)
+        head, _, rest = line.partition(" ns per span:")
+        if rest and head in METRICS:
+            lib, n, value = rest.split()
+            cpu[(METRICS[head], lib, n)] = float(value)
     wall = {("wall",) + tuple(p[1:]): m / (spans(int(p[2])) * per_iteration)
             for p, m in parse(lines) if len(p) == 3}
     return wall | cpu
@@ -126,6 +131,10 @@ def main():
     print(f"{len(runs)} runs.")
     tables("wall", "Wall time", runs, labels, ns, rounds)
     tables("cpu", "CPU time of the whole process", runs, labels, ns, rounds)
+    tables("workers", "CPU time of the runtime's worker threads", runs, labels, ns, rounds)
+    tables("background", "CPU time of the library's own threads"
+           " (the process's threads other than the workers and main)",
+           runs, labels, ns, rounds)
 
 
 if __name__ == "__main__":
