@@ -237,10 +237,29 @@ pub fn step_of_kind(kind: StepKind, name: &'static str) -> StepHandle {
         return StepHandle::inert(kind, RawName::Static(name));
     }
     match shared::current_context() {
-        Some((txn, parent)) => StepHandle::begin_owned(txn, parent, kind, RawName::Static(name)),
+        Some((txn, parent)) => {
+            StepHandle::begin_owned(txn, parent, kind, RawName::Static(name), clock::now())
+        }
         None => StepHandle::inert(kind, RawName::Static(name)),
     }
 }
+
+/// As [`step_of_kind`], for a future that [`InStep`] runs: the step begins
+/// when the future is first polled, whose clock read it shares.
+fn step_from_first_poll(kind: StepKind, name: &'static str) -> StepHandle {
+    if !cfg!(feature = "enable") {
+        return StepHandle::inert(kind, RawName::Static(name));
+    }
+    match shared::current_context() {
+        Some((txn, parent)) => {
+            StepHandle::begin_owned(txn, parent, kind, RawName::Static(name), NOT_STARTED)
+        }
+        None => StepHandle::inert(kind, RawName::Static(name)),
+    }
+}
+
+/// [`StepHandle::start`] of a step that begins at its future's first poll.
+const NOT_STARTED: u64 = 0;
 
 /// A SQL step under the async work being polled on this thread (see
 /// [`step`]), named by `statement` with its literals replaced by `?`
@@ -297,7 +316,7 @@ impl StepHandle {
         let Some((txn, key)) = txn.and_then(|t| Some((t, t.open_step()?))) else {
             return Self::inert(kind, name);
         };
-        Self::opened(txn.clone(), key, parent, kind, name)
+        Self::opened(txn.clone(), key, parent, kind, name, clock::now())
     }
 
     fn begin_named(txn: &Arc<SharedTxn>, parent: u32, kind: StepKind, text: &str) -> Self {
@@ -305,23 +324,37 @@ impl StepHandle {
             return Self::inert(kind, RawName::Static(""));
         };
         let name = intern_step_name(txn, key, kind, text);
-        Self::opened(txn.clone(), key, parent, kind, name)
+        Self::opened(txn.clone(), key, parent, kind, name, clock::now())
     }
 
-    fn begin_owned(txn: Arc<SharedTxn>, parent: u32, kind: StepKind, name: RawName) -> Self {
+    fn begin_owned(
+        txn: Arc<SharedTxn>,
+        parent: u32,
+        kind: StepKind,
+        name: RawName,
+        start: u64,
+    ) -> Self {
         let Some(key) = txn.open_step() else {
             return Self::inert(kind, name);
         };
-        Self::opened(txn, key, parent, kind, name)
+        Self::opened(txn, key, parent, kind, name, start)
     }
 
-    /// Step `key` of `txn`, beginning now.
-    fn opened(txn: Arc<SharedTxn>, key: u32, parent: u32, kind: StepKind, name: RawName) -> Self {
+    /// Step `key` of `txn`, beginning at `start` (ticks; [`NOT_STARTED`]:
+    /// at its future's first poll).
+    fn opened(
+        txn: Arc<SharedTxn>,
+        key: u32,
+        parent: u32,
+        kind: StepKind,
+        name: RawName,
+        start: u64,
+    ) -> Self {
         Self {
             txn: Some(txn),
             key,
             parent,
-            start: clock::now(),
+            start,
             name,
             kind,
         }
@@ -406,7 +439,12 @@ impl StepHandle {
         txn.finish_step(FinishedStep {
             key: self.key,
             parent: self.parent,
-            start: self.start,
+            // Never polled (dropped before): it began as it ended.
+            start: if self.start == NOT_STARTED {
+                end
+            } else {
+                self.start
+            },
             end,
             busy,
             name: self.name,
@@ -436,14 +474,16 @@ pub trait FutureExt: Future + Sized {
     }
 
     /// Runs this future as a method step of the async work being polled
-    /// now (see [`step`]), from now until it completes.
+    /// now (see [`step`]), from its first poll until it completes (a
+    /// future made now and awaited later begins when it is awaited; the
+    /// parent is the work being polled now).
     fn in_step(self, name: &'static str) -> InStep<Self> {
         self.in_step_of_kind(StepKind::Method, name)
     }
 
     /// As [`FutureExt::in_step`], of the given kind.
     fn in_step_of_kind(self, kind: StepKind, name: &'static str) -> InStep<Self> {
-        self.in_step_handle(step_of_kind(kind, name))
+        self.in_step_handle(step_from_first_poll(kind, name))
     }
 
     /// Runs this future as `step`, begun earlier (to give it attributes
@@ -552,12 +592,21 @@ impl<F: Future> Future for InStep<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(txn) = &this.step.txn else {
+        let StepHandle {
+            txn: Some(txn),
+            key,
+            start: step_start,
+            ..
+        } = &mut *this.step
+        else {
             return this.inner.poll(cx);
         };
         let start = clock::now();
+        if *step_start == NOT_STARTED {
+            *step_start = start;
+        }
         let out = {
-            let _context = ContextGuard::new(txn, this.step.key);
+            let _context = ContextGuard::new(txn, *key);
             this.inner.poll(cx)
         };
         let now = clock::now();

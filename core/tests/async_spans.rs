@@ -326,6 +326,41 @@ fn cancelled_futures_and_late_steps_are_repaired_and_marked_never_a_panic() {
 }
 
 #[test]
+fn a_step_future_begins_at_its_first_poll_and_one_never_polled_is_marked_cancelled() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        runtime().block_on(
+            async {
+                let later =
+                    async { tokio::time::sleep(Duration::from_millis(2)).await }.in_step("later");
+                let never = async {}.in_step("never");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                later.await;
+                drop(never);
+            }
+            .in_transaction(osprey::transaction("made early")),
+        );
+    });
+    assert_eq!(txns.len(), 1);
+    let t = &txns[0];
+    let later = step(t, "later");
+    // Made at the start, awaited after the 5 ms sleep.
+    assert!(later.start_offset_ns >= 5 * MS, "{}", later.start_offset_ns);
+    assert!(later.elapsed_ns >= 2 * MS);
+    let never = step(t, "never");
+    assert!(never.repaired && flag(&never.attributes, osprey::model::ATTR_CANCELLED));
+    assert_eq!(
+        never.elapsed_ns, 0,
+        "dropped unpolled: it began as it ended"
+    );
+    assert_eq!(
+        int(&never.attributes, osprey::model::ATTR_BUSY_NS),
+        None,
+        "never polled, so no busy time"
+    );
+}
+
+#[test]
 fn follows_from_is_a_link_and_only_configured_targets_begin_transactions() {
     let _serial = SERIAL.lock();
     let txns = recorded(|| {
