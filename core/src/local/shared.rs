@@ -23,7 +23,6 @@ use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
-use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
 use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTxnName, RawValue};
@@ -68,6 +67,10 @@ enum Piece {
 /// Pieces kept in the transaction's own allocation.
 const INLINE_PIECES: usize = 8;
 
+/// Pieces per overflow chunk: a chunk stays under 1 KiB, which glibc
+/// serves from its per-thread cache.
+const CHUNK_PIECES: usize = 11;
+
 /// Slot states of [`InlinePieces`].
 const EMPTY: u8 = 0;
 const READY: u8 = 1;
@@ -78,10 +81,10 @@ const TAKEN: u8 = 2;
 /// each ready slot once. A slot reserved but not yet ready when the end
 /// drains is left (its step ended as the transaction did: counted as
 /// unfinished) and dropped with the transaction.
-struct InlinePieces {
+struct InlinePieces<const N: usize = INLINE_PIECES> {
     next: AtomicUsize,
-    state: [AtomicU8; INLINE_PIECES],
-    slots: [UnsafeCell<MaybeUninit<Piece>>; INLINE_PIECES],
+    state: [AtomicU8; N],
+    slots: [UnsafeCell<MaybeUninit<Piece>>; N],
 }
 
 // SAFETY: a slot's value is written only by the one thread whose `fetch_add`
@@ -89,15 +92,20 @@ struct InlinePieces {
 // only by the one thread that moves the state from READY to TAKEN
 // (acquire), or by `drop` with exclusive access. No two threads touch a
 // slot's value at once, and `Piece` is `Send`.
-unsafe impl Sync for InlinePieces {}
+unsafe impl<const N: usize> Sync for InlinePieces<N> {}
 
-impl InlinePieces {
+impl<const N: usize> InlinePieces<N> {
     fn new() -> Self {
         Self {
             next: AtomicUsize::new(0),
-            state: [const { AtomicU8::new(EMPTY) }; INLINE_PIECES],
-            slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; INLINE_PIECES],
+            state: [const { AtomicU8::new(EMPTY) }; N],
+            slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; N],
         }
+    }
+
+    /// True once every slot is reserved (a hint: a push may still fail).
+    fn is_full(&self) -> bool {
+        self.next.load(Ordering::Relaxed) >= N
     }
 
     /// Stores `piece`, or gives it back when every slot is taken.
@@ -116,7 +124,7 @@ impl InlinePieces {
 
     /// Passes each ready piece, in slot order, to `f` (once ever).
     fn take_each(&self, mut f: impl FnMut(Piece)) {
-        let filled = self.next.load(Ordering::Relaxed).min(INLINE_PIECES);
+        let filled = self.next.load(Ordering::Relaxed).min(N);
         for index in 0..filled {
             if self.state[index]
                 .compare_exchange(READY, TAKEN, Ordering::Acquire, Ordering::Relaxed)
@@ -131,7 +139,7 @@ impl InlinePieces {
     }
 }
 
-impl Drop for InlinePieces {
+impl<const N: usize> Drop for InlinePieces<N> {
     fn drop(&mut self) {
         for (state, slot) in self.state.iter_mut().zip(&mut self.slots) {
             if *state.get_mut() == READY {
@@ -143,7 +151,7 @@ impl Drop for InlinePieces {
     }
 }
 
-impl std::fmt::Debug for InlinePieces {
+impl<const N: usize> std::fmt::Debug for InlinePieces<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InlinePieces")
             .field("next", &self.next)
@@ -151,56 +159,95 @@ impl std::fmt::Debug for InlinePieces {
     }
 }
 
-/// A segmented queue allocated on the first piece that does not fit in
-/// place: most transactions never need it, and kept inline its cache-line
-/// padding would make every transaction an over-aligned allocation.
+/// The pieces past the in-place ones: a chain of [`CHUNK_PIECES`]-piece
+/// chunks, each made on first need (most transactions never need one). A
+/// chunk is filled as the in-place pieces are, lock-free, and is a small
+/// allocation whose slots are not zeroed.
 #[derive(Default)]
-struct Overflow(AtomicPtr<SegQueue<Piece>>);
+struct Overflow(Link);
 
-impl Overflow {
-    /// The queue, made now if it is not yet (lock-free: a racing maker's
-    /// queue is dropped, the first one stays).
-    fn get(&self) -> &SegQueue<Piece> {
-        let mut ptr = self.0.load(Ordering::Acquire);
-        if ptr.is_null() {
-            let fresh = Box::into_raw(Box::new(SegQueue::new()));
-            match self.0.compare_exchange(
-                std::ptr::null_mut(),
-                fresh,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => ptr = fresh,
-                Err(winner) => {
-                    // SAFETY: `fresh` came from `Box::into_raw` above and was
-                    // never shared.
-                    drop(unsafe { Box::from_raw(fresh) });
-                    ptr = winner;
-                }
-            }
-        }
-        // SAFETY: a non-null pointer here came from `Box::into_raw`, is never
-        // replaced once set, and is freed only by `drop` (`&mut self`).
-        unsafe { &*ptr }
+struct Chunk {
+    pieces: InlinePieces<CHUNK_PIECES>,
+    next: Link,
+}
+
+/// A pointer to the next chunk, null until one is made; set at most once.
+#[derive(Default)]
+struct Link(AtomicPtr<Chunk>);
+
+impl Link {
+    fn get(&self) -> Option<&Chunk> {
+        let ptr = self.0.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer here came from `Box::into_raw` in
+        // `get_or_make`, is never replaced once set, and is freed only by
+        // `drop` (`&mut self`).
+        (!ptr.is_null()).then(|| unsafe { &*ptr })
     }
 
-    /// Takes the oldest queued piece, if the queue exists and has one.
-    fn pop(&self) -> Option<Piece> {
-        let ptr = self.0.load(Ordering::Acquire);
+    /// The chunk, made now if it is not yet (lock-free: a racing maker's
+    /// chunk is dropped, the first one stays).
+    fn get_or_make(&self) -> &Chunk {
+        if let Some(chunk) = self.get() {
+            return chunk;
+        }
+        let fresh = Box::into_raw(Box::new(Chunk {
+            pieces: InlinePieces::new(),
+            next: Link::default(),
+        }));
+        let ptr = match self.0.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was
+                // never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                winner
+            }
+        };
         // SAFETY: as in `get`.
-        (!ptr.is_null())
-            .then(|| unsafe { &*ptr })
-            .and_then(SegQueue::pop)
+        unsafe { &*ptr }
     }
 }
 
-impl Drop for Overflow {
+impl Drop for Link {
     fn drop(&mut self) {
-        let ptr = *self.0.get_mut();
-        if !ptr.is_null() {
-            // SAFETY: from `Box::into_raw` in `get`; `&mut self` means no
-            // other reference remains.
-            drop(unsafe { Box::from_raw(ptr) });
+        // Iteratively, so a long chain cannot overflow the stack.
+        let mut ptr = std::mem::replace(self.0.get_mut(), std::ptr::null_mut());
+        while !ptr.is_null() {
+            // SAFETY: from `Box::into_raw` in `get_or_make`; `&mut self`
+            // (and then ownership of each chunk) means no other reference
+            // remains.
+            let mut chunk = unsafe { Box::from_raw(ptr) };
+            ptr = std::mem::replace(chunk.next.0.get_mut(), std::ptr::null_mut());
+        }
+    }
+}
+
+impl Overflow {
+    /// Stores `piece` in the first chunk with room, making chunks as needed.
+    fn push(&self, mut piece: Piece) {
+        let mut chunk = self.0.get_or_make();
+        loop {
+            if !chunk.pieces.is_full() {
+                match chunk.pieces.push(piece) {
+                    Ok(()) => return,
+                    Err(back) => piece = back,
+                }
+            }
+            chunk = chunk.next.get_or_make();
+        }
+    }
+
+    /// Passes each ready piece, chunk by chunk in slot order, to `f`.
+    fn take_each(&self, mut f: impl FnMut(Piece)) {
+        let mut next = self.0.get();
+        while let Some(chunk) = next {
+            chunk.pieces.take_each(&mut f);
+            next = chunk.next.get();
         }
     }
 }
@@ -385,11 +432,11 @@ impl SharedTxn {
     }
 
     /// Queues a piece: in place while there is room (no allocation for a
-    /// small transaction), else on the segmented queue.
+    /// small transaction), else in the overflow chunks.
     #[inline]
     fn push(&self, piece: Piece) {
         if let Err(piece) = self.inline.push(piece) {
-            self.pieces.get().push(piece);
+            self.pieces.push(piece);
         }
     }
 
@@ -479,9 +526,7 @@ impl SharedTxn {
         // In push order: in place first, then the queue (a rename's order
         // matters).
         self.inline.take_each(&mut sort);
-        while let Some(piece) = self.pieces.pop() {
-            sort(piece);
-        }
+        self.pieces.take_each(&mut sort);
         raw.trace_id = self.trace_id;
         raw.span_id = self.span_id;
         raw.parent_span_id = self.parent_span_id;
@@ -855,9 +900,20 @@ mod tests {
     }
 
     #[test]
-    fn pieces_past_the_inline_slots_go_to_the_queue_and_come_back_in_order() {
+    fn an_overflow_chunk_is_a_small_allocation() {
+        // glibc's per-thread cache serves requests up to 1032 bytes.
+        assert!(
+            std::mem::size_of::<Chunk>() <= 1024,
+            "{}",
+            std::mem::size_of::<Chunk>()
+        );
+    }
+
+    #[test]
+    fn pieces_past_the_inline_slots_go_to_chunks_and_come_back_in_order() {
         let txn = test_txn();
-        for i in 0..20u32 {
+        // In place, a first chunk, and part of a second.
+        for i in 0..(INLINE_PIECES + CHUNK_PIECES + 3) as u32 {
             txn.rename(format!("n{i}"));
         }
         let mut names = Vec::new();
@@ -867,15 +923,18 @@ mod tests {
             }
         };
         txn.inline.take_each(&mut each);
-        while let Some(p) = txn.pieces.pop() {
-            each(p);
-        }
-        let want: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+        txn.pieces.take_each(&mut each);
+        let want: Vec<String> = (0..INLINE_PIECES + CHUNK_PIECES + 3)
+            .map(|i| format!("n{i}"))
+            .collect();
         assert_eq!(names, want);
         // Taken once only; untaken ones are dropped with the transaction.
         txn.inline.take_each(|_| panic!("taken twice"));
+        txn.pieces.take_each(|_| panic!("taken twice"));
         let other = test_txn();
-        other.rename("left in place".into());
+        for i in 0..INLINE_PIECES + 2 * CHUNK_PIECES + 1 {
+            other.rename(format!("left in place {i}"));
+        }
         drop(other);
     }
 
