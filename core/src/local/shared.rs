@@ -523,7 +523,7 @@ impl SharedTxn {
             Piece::Rename(new) => name = RawTxnName::Owned(new),
             other => rest.push(other),
         };
-        // In push order: in place first, then the queue (a rename's order
+        // In push order: in place first, then the chunks (a rename's order
         // matters).
         self.inline.take_each(&mut sort);
         self.pieces.take_each(&mut sort);
