@@ -233,26 +233,25 @@ pub fn step(name: &'static str) -> StepHandle {
 /// As [`step`], of the given kind (`HttpCall` and `Sql` are exported as
 /// CLIENT spans).
 pub fn step_of_kind(kind: StepKind, name: &'static str) -> StepHandle {
-    if !cfg!(feature = "enable") {
-        return StepHandle::inert(kind, RawName::Static(name));
-    }
-    match shared::current_context() {
-        Some((txn, parent)) => {
-            StepHandle::begin_owned(txn, parent, kind, RawName::Static(name), clock::now())
-        }
-        None => StepHandle::inert(kind, RawName::Static(name)),
-    }
+    context_step(kind, name, clock::now)
 }
 
 /// As [`step_of_kind`], for a future that [`InStep`] runs: the step begins
 /// when the future is first polled, whose clock read it shares.
 fn step_from_first_poll(kind: StepKind, name: &'static str) -> StepHandle {
+    context_step(kind, name, || NOT_STARTED)
+}
+
+/// A step of `kind` under the async work being polled on this thread,
+/// beginning at `start()` (read only when there is such work); inert
+/// outside any.
+fn context_step(kind: StepKind, name: &'static str, start: fn() -> u64) -> StepHandle {
     if !cfg!(feature = "enable") {
         return StepHandle::inert(kind, RawName::Static(name));
     }
     match shared::current_context() {
         Some((txn, parent)) => {
-            StepHandle::begin_owned(txn, parent, kind, RawName::Static(name), NOT_STARTED)
+            StepHandle::begin_owned(txn, parent, kind, RawName::Static(name), start())
         }
         None => StepHandle::inert(kind, RawName::Static(name)),
     }
