@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::RwLock;
 
 use crate::local::raw::RawTransaction;
+use crate::local::stash::PoolBatch;
 use crate::metrics::RawSamples;
 use crate::model::ActiveSnapshot;
 
@@ -44,7 +45,14 @@ pub(crate) struct Counters {
 /// What a recording thread needs to hand a transaction over.
 pub(crate) struct Handoff {
     pub tx: Sender<Box<RawTransaction>>,
-    pub pool: Receiver<Box<RawTransaction>>,
+    /// Empty buffers for reuse, in batches (see [`crate::local::stash`]).
+    pub pool: Receiver<PoolBatch>,
+    /// The pool's way in, for a thread that took more than it may keep.
+    pub pool_back: Sender<PoolBatch>,
+    /// Buffers recording threads may keep between transactions, summed
+    /// over the threads (at most
+    /// [`MAX_STASHED`](crate::local::stash::MAX_STASHED)).
+    pub stashed: AtomicUsize,
     pub max_steps: u32,
     /// Measure each transaction's thread CPU time.
     pub cpu_time: bool,
@@ -144,6 +152,44 @@ pub(crate) fn install(handoff: Option<Arc<Handoff>>) {
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
+/// A [`Handoff`] and the other ends of its channels, for unit tests.
+#[cfg(test)]
+pub(crate) struct Wired {
+    pub handoff: Handoff,
+    /// Receives what recording threads queue.
+    pub queue: Receiver<Box<RawTransaction>>,
+    /// Fills the buffer pool, as the collector does.
+    pub pool: Sender<PoolBatch>,
+}
+
+#[cfg(test)]
+impl Handoff {
+    /// A handoff with a queue of `queue` transactions and a pool of `pool`
+    /// batches, no memory budget and no collector behind it.
+    pub fn wired(queue: usize, pool: usize) -> Wired {
+        let (tx, queue) = crossbeam_channel::bounded(queue);
+        let (pool_tx, pool_rx) = crossbeam_channel::bounded(pool);
+        Wired {
+            handoff: Handoff {
+                tx,
+                pool: pool_rx,
+                pool_back: pool_tx.clone(),
+                stashed: AtomicUsize::new(0),
+                max_steps: 1,
+                cpu_time: false,
+                max_queue_bytes: usize::MAX,
+                queued_bytes: AtomicUsize::new(0),
+                counters: Arc::new(Counters::default()),
+                samples: crossbeam_channel::bounded(1).0,
+                wake: crossbeam_channel::bounded(1).0,
+                wake_at: (usize::MAX, usize::MAX),
+            },
+            queue,
+            pool: pool_tx,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,21 +198,10 @@ mod tests {
 
     #[test]
     fn a_full_metrics_queue_drops_and_counts_without_blocking() {
-        let (tx, _rx) = crossbeam_channel::bounded(1);
-        let (_pool_tx, pool) = crossbeam_channel::bounded(1);
         let (samples, _samples_rx) = crossbeam_channel::bounded(2);
-        let handoff = Handoff {
-            tx,
-            pool,
-            max_steps: 1,
-            cpu_time: false,
-            max_queue_bytes: 1,
-            queued_bytes: AtomicUsize::new(0),
-            counters: Arc::new(Counters::default()),
-            samples,
-            wake: crossbeam_channel::bounded(1).0,
-            wake_at: (1, 1),
-        };
+        let mut wired = Handoff::wired(1, 1);
+        wired.handoff.samples = samples;
+        let handoff = wired.handoff;
         let set = || {
             Sampled::Metrics(RawSamples {
                 unix_ns: 1,
@@ -185,27 +220,19 @@ mod tests {
 
     #[test]
     fn senders_ring_the_collector_only_once_the_queue_fills() {
-        let (tx, rx) = crossbeam_channel::bounded(8);
         let (wake, rung) = crossbeam_channel::bounded(1);
-        let handoff = Handoff {
-            tx,
-            pool: crossbeam_channel::bounded(1).1,
-            max_steps: 1,
-            cpu_time: false,
-            max_queue_bytes: usize::MAX,
-            queued_bytes: AtomicUsize::new(0),
-            counters: Arc::new(Counters::default()),
-            samples: crossbeam_channel::bounded(1).0,
-            wake,
-            wake_at: (3, usize::MAX),
-        };
+        let Wired {
+            mut handoff, queue, ..
+        } = Handoff::wired(8, 1);
+        handoff.wake = wake;
+        handoff.wake_at = (3, usize::MAX);
         let send = || handoff.try_send(Box::new(RawTransaction::new())).is_ok();
         assert!(send() && send());
         assert!(rung.try_recv().is_err(), "two queued: no wake-up yet");
         assert!(send());
         assert!(rung.try_recv().is_ok(), "the third rings");
         assert!(send() && send(), "sends go on while the bell is rung");
-        assert_eq!(rx.len(), 5);
+        assert_eq!(queue.len(), 5);
         assert_eq!(handoff.counters.dropped_queue.load(Ordering::Relaxed), 0);
     }
 }

@@ -24,6 +24,7 @@ pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir, keys
 use crate::diag;
 use crate::export::{Exporter, UnsampledDemand};
 use crate::local::raw::RawTransaction;
+use crate::local::stash::{POOL_BATCH, PoolBatch};
 use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
 use aggregate::Aggregator;
@@ -55,7 +56,9 @@ const WAKE_MOST: usize = POOL_SIZE / 2;
 /// Buffers kept for reuse by recording threads: more than pile up before a
 /// sender rings (at most [`WAKE_MOST`]), so that recording threads
 /// seldom allocate; each keeps up to `POOLED_STEPS` steps (10 KiB) of
-/// capacity, about 3 MiB for a full pool.
+/// capacity, about 3 MiB for a full pool. They go back in batches of
+/// [`POOL_BATCH`], and threads keep the rest of a batch they took
+/// (another 2.5 MiB at most, [`crate::local::stash::MAX_STASHED`]).
 const POOL_SIZE: usize = 256;
 const POOLED_STEPS: usize = 256;
 
@@ -193,7 +196,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         .collect();
     let workers = Arc::new(Mutex::new(workers));
     let (tx, rx) = bounded(config.queue_capacity);
-    let (pool_tx, pool_rx) = bounded(POOL_SIZE);
+    let (pool_tx, pool_rx) = bounded(POOL_SIZE / POOL_BATCH);
     let counters = Arc::new(Counters::default());
     let (samples_tx, samples_rx) = bounded(crate::metrics::QUEUE_SETS);
     let (wake_tx, wake_rx) = bounded(1);
@@ -206,6 +209,8 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         ),
         tx,
         pool: pool_rx,
+        pool_back: pool_tx.clone(),
+        stashed: AtomicUsize::new(0),
         max_steps: config.max_steps as u32,
         cpu_time: config.cpu_time,
         max_queue_bytes: config.max_queue_bytes,
@@ -221,6 +226,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         active: Vec::new(),
         control: control_rx,
         pool: pool_tx,
+        recycled: PoolBatch::default(),
         spent: spent_rx,
         handoff: handoff.clone(),
         unsettled: (0, 0),
@@ -355,7 +361,9 @@ struct Collector {
     metrics: Vec<MetricRecord>,
     active: Vec<ActiveSnapshot>,
     control: Receiver<Control>,
-    pool: Sender<Box<RawTransaction>>,
+    pool: Sender<PoolBatch>,
+    /// Buffers for the pool's next batch.
+    recycled: PoolBatch,
     /// Batches the exporters are done with. The collector made their
     /// records, so it frees them: a record freed on the exporter's thread
     /// goes back to the collector's malloc arena under that arena's lock,
@@ -481,8 +489,27 @@ impl Collector {
         Some(taken)
     }
 
-    /// Reports the transactions taken since the last call to the handoff.
+    /// Empties `raw` for reuse and adds it to the pool's next batch, sent
+    /// once full (or at [`Self::settle`]); a full pool frees it.
+    fn recycle(&mut self, mut raw: Box<RawTransaction>) {
+        raw.recycle(POOLED_STEPS);
+        let pushed = self.recycled.push(raw);
+        debug_assert!(pushed.is_ok(), "a full batch is sent at once");
+        if self.recycled.is_full() {
+            self.send_recycled();
+        }
+    }
+
+    fn send_recycled(&mut self) {
+        if !self.recycled.is_empty() {
+            let _ = self.pool.try_send(std::mem::take(&mut self.recycled));
+        }
+    }
+
+    /// Reports the transactions taken since the last call to the handoff,
+    /// and sends the buffers recycled since to the pool.
     fn settle(&mut self) {
+        self.send_recycled();
         let (count, bytes) = std::mem::take(&mut self.unsettled);
         self.handoff.received(count, bytes);
     }
@@ -511,8 +538,7 @@ impl Collector {
                 .counters
                 .counted_only
                 .fetch_add(1, Ordering::Relaxed);
-            raw.recycle(POOLED_STEPS);
-            let _ = self.pool.try_send(raw);
+            self.recycle(raw);
             return;
         }
         let mut record = self
@@ -521,8 +547,7 @@ impl Collector {
         if let Some(s) = &mut self.sanitizer {
             s.apply(&mut record);
         }
-        raw.recycle(POOLED_STEPS);
-        let _ = self.pool.try_send(raw);
+        self.recycle(raw);
         self.aggregator.add(&record);
         self.batch_bytes += record.approx_bytes();
         self.batch.push(record);

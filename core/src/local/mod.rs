@@ -6,6 +6,7 @@ pub(crate) mod fork;
 pub(crate) mod raw;
 pub(crate) mod recorder;
 pub(crate) mod shared;
+pub(crate) mod stash;
 
 pub use deferred::{DeferredEnd, MAX_OUTSTANDING};
 pub use detached::{DetachError, MAX_DETACHED};

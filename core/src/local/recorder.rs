@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::deferred::DeferredEnd;
 use super::fork::{Fork, MAX_FORKS};
+use super::stash::Stash;
 use super::raw::{
     NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
 };
@@ -71,7 +72,7 @@ impl StepToken {
 /// Per-thread state used at transaction begin and end (not on the step path).
 struct LocalRecorder {
     spare: Option<Box<RawTransaction>>,
-    link: Option<(u64, Arc<Handoff>)>,
+    link: Option<Link>,
     seq: u32,
     rng: Rng,
     thread_id: u64,
@@ -412,12 +413,13 @@ impl LocalRecorder {
         if is_active() {
             return Err(RecordError::AlreadyActive);
         }
-        let handoff = refresh_link(&mut self.link).ok_or(RecordError::NotRunning)?;
+        let link = refresh_link(&mut self.link).ok_or(RecordError::NotRunning)?;
+        let handoff = &link.handoff;
         let max_steps = handoff.max_steps;
         let mut txn = self
             .spare
             .take()
-            .or_else(|| handoff.pool.try_recv().ok())
+            .or_else(|| link.stash.take(handoff))
             .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(FRESH_STEPS, FRESH_ATTRS)));
         if self.thread_id == 0 {
             // SAFETY: gettid has no preconditions.
@@ -485,7 +487,7 @@ impl LocalRecorder {
                 }
             }
         }
-        let Some(handoff) = refresh_link(&mut self.link) else {
+        let Some(Link { handoff, .. }) = refresh_link(&mut self.link) else {
             txn.recycle(RECYCLED_STEPS);
             self.spare = Some(txn);
             return Ok(Handover::Dropped);
@@ -516,7 +518,7 @@ pub(crate) struct SharedStart {
 /// Ids and limits for a transaction that [`super::shared`] records.
 pub(crate) fn shared_start(remote: Option<RemoteParent>) -> Option<SharedStart> {
     with_local(None, |l| {
-        let max_steps = refresh_link(&mut l.link)?.max_steps;
+        let max_steps = refresh_link(&mut l.link)?.handoff.max_steps;
         if l.thread_id == 0 {
             // SAFETY: gettid has no preconditions.
             l.thread_id = unsafe { libc::gettid() } as u64;
@@ -557,9 +559,10 @@ pub(crate) fn new_span_id() -> SpanId {
 /// every transaction takes a new buffer, so this is the common case then.
 pub(crate) fn take_buffer(steps: usize, attrs: usize) -> Box<RawTransaction> {
     with_local(None, |l| {
-        l.spare
-            .take()
-            .or_else(|| refresh_link(&mut l.link).and_then(|h| h.pool.try_recv().ok()))
+        l.spare.take().or_else(|| {
+            let link = refresh_link(&mut l.link)?;
+            link.stash.take(&link.handoff)
+        })
     })
     .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(steps, attrs)))
 }
@@ -573,7 +576,7 @@ pub(crate) fn hand_over(txn: Box<RawTransaction>) -> Handover {
             return Handover::Dropped;
         };
         let refused = match refresh_link(&mut l.link) {
-            Some(handoff) => match handoff.try_send(txn) {
+            Some(Link { handoff, .. }) => match handoff.try_send(txn) {
                 Ok(()) => return Handover::Queued,
                 Err(txn) => txn,
             },
@@ -608,12 +611,30 @@ fn thread_cpu_ns() -> u64 {
 
 /// The collector's handoff, re-read only when `init`/`shutdown` changed it
 /// (borrowed, so no reference-count traffic per transaction).
-fn refresh_link(link: &mut Option<(u64, Arc<Handoff>)>) -> Option<&Arc<Handoff>> {
+fn refresh_link(link: &mut Option<Link>) -> Option<&mut Link> {
     let generation = handoff::generation();
-    if link.as_ref().is_none_or(|(g, _)| *g != generation) {
-        *link = handoff::current().map(|h| (generation, h));
+    if link.as_ref().is_none_or(|l| l.generation != generation) {
+        *link = handoff::current().map(|handoff| Link {
+            generation,
+            handoff,
+            stash: Stash::new(),
+        });
     }
-    link.as_ref().map(|(_, h)| h)
+    link.as_mut()
+}
+
+/// This thread's view of the installed handoff (by its generation), and
+/// the empty buffers it keeps from that handoff's pool.
+struct Link {
+    generation: u64,
+    handoff: Arc<Handoff>,
+    stash: Stash,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.stash.release(&self.handoff);
+    }
 }
 
 impl RawTransaction {
@@ -741,6 +762,27 @@ mod tests {
     }
 
     const A: RawName = RawName::Static("a");
+
+    #[test]
+    fn a_link_dropped_gives_its_stash_share_back() {
+        let wired = Handoff::wired(1, 1);
+        let mut batch = super::super::stash::PoolBatch::default();
+        for _ in 0..3 {
+            batch.push(Box::new(RawTransaction::new())).unwrap();
+        }
+        wired.pool.send(batch).unwrap();
+        let handoff = Arc::new(wired.handoff);
+        let mut link = Link {
+            generation: 0,
+            handoff: handoff.clone(),
+            stash: Stash::new(),
+        };
+        assert!(link.stash.take(&link.handoff).is_some());
+        assert_eq!(handoff.stashed.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // As when the thread exits, or Osprey restarts with a new handoff.
+        drop(link);
+        assert_eq!(handoff.stashed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn errors_describe_themselves() {
