@@ -130,6 +130,9 @@ pub fn home(kind: Kind) -> PathBuf {
             .expect("tar runs");
         assert!(status.success() && home.is_dir(), "unpacking {file}");
         std::fs::write(home.join(".unpacked"), b"").unwrap();
+        // Maven's local repository keeps a copy; this one would only take
+        // disk (half a gigabyte for the two WildFlys).
+        let _ = std::fs::remove_file(&archive);
     }
     home
 }
