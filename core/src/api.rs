@@ -139,8 +139,7 @@ impl TransactionBuilder {
                 Cow::Borrowed(s) => RawTxnName::Raw(RawName::Static(s)),
                 Cow::Owned(s) => RawTxnName::Owned(s),
             };
-            crate::local::shared::SharedTxn::begin(name, self.kind, self.remote)
-                .map(|txn| txn.with_tracestate(self.tracestate))
+            crate::local::shared::SharedTxn::begin(name, self.kind, self.remote, self.tracestate)
         }
         #[cfg(not(feature = "enable"))]
         {

@@ -262,7 +262,7 @@ where
             Home::None if !self.begins_transaction(meta) => return,
             Home::None => {
                 let name = RawTxnName::Raw(RawName::Static(meta.name()));
-                let Some(txn) = SharedTxn::begin(name, self.root_kind, None) else {
+                let Some(txn) = SharedTxn::begin(name, self.root_kind, None, None) else {
                     return;
                 };
                 record_fields(&txn, NO_STEP, attrs);

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use super::deferred::DeferredEnd;
 use super::fork::{Fork, MAX_FORKS};
-use super::stash::Stash;
 use super::raw::{
     NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
 };
+use super::stash::Stash;
 use crate::clock;
 use crate::collector::handoff::{self, Handoff};
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
@@ -778,10 +778,16 @@ mod tests {
             stash: Stash::new(),
         };
         assert!(link.stash.take(&link.handoff).is_some());
-        assert_eq!(handoff.stashed.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(
+            handoff.stashed.load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
         // As when the thread exits, or Osprey restarts with a new handoff.
         drop(link);
-        assert_eq!(handoff.stashed.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(
+            handoff.stashed.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 
     #[test]

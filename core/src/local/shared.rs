@@ -335,11 +335,13 @@ pub(crate) struct SharedTxn {
 }
 
 impl SharedTxn {
-    /// Begins a transaction now; `None` when Osprey is not running.
+    /// Begins a transaction now, with the inbound `tracestate` to pass on
+    /// to outgoing calls; `None` when Osprey is not running.
     pub fn begin(
         name: RawTxnName,
         kind: SpanKind,
         remote: Option<RemoteParent>,
+        tracestate: Option<String>,
     ) -> Option<Arc<Self>> {
         let ids = recorder::shared_start(remote)?;
         Some(Arc::new(Self {
@@ -358,17 +360,8 @@ impl SharedTxn {
             inline: InlinePieces::new(),
             pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
-            tracestate: None,
+            tracestate: tracestate.map(String::into_boxed_str),
         }))
-    }
-
-    /// Sets the inbound `tracestate` (right after [`Self::begin`], while
-    /// the transaction is not yet shared).
-    pub fn with_tracestate(mut self: Arc<Self>, tracestate: Option<String>) -> Arc<Self> {
-        if let Some(txn) = Arc::get_mut(&mut self) {
-            txn.tracestate = tracestate.map(String::into_boxed_str);
-        }
-        self
     }
 
     /// The inbound `tracestate`, for outgoing calls.
