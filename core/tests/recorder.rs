@@ -9,7 +9,7 @@ mod capture;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use capture::{Capture, render};
 use osprey::model::{AttrValue, SpanKind, StepKind};
@@ -939,6 +939,56 @@ fn forked_work_is_a_step_where_it_ran_or_a_linked_child_when_it_outlives_the_par
     assert!(child.sampled && report.sampled, "both keep their trees");
     assert_eq!(render(child), "task demo.Late\n  late work\n");
     assert_eq!(txns.len(), 2);
+}
+
+#[test]
+fn a_task_whose_transaction_ended_on_its_result_before_the_task_did_is_its_step() {
+    // A `FutureTask` publishes its result before its runner returns: the
+    // waiting request can end, and the collector take it up, first.
+    let capture = Capture::default();
+    let task = osprey::names::intern("task demo.Quote");
+    with_osprey(quick(), &capture, || {
+        osprey::raw::begin("GET /quote", SpanKind::Server, None).unwrap();
+        let fork = osprey::raw::fork(task).expect("a transaction is open");
+        let (published, result) = std::sync::mpsc::channel();
+        let (go, returning) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            osprey::raw::begin_fork(&fork).unwrap();
+            drop(osprey::step("price"));
+            published.send(()).unwrap();
+            returning.recv().unwrap();
+            osprey::raw::end().unwrap();
+        });
+        result.recv().unwrap();
+        let taken = osprey::stats().received;
+        osprey::raw::end().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while osprey::stats().received == taken && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(osprey::stats().received > taken, "the collector took it up");
+        go.send(()).unwrap();
+        worker.join().unwrap();
+    });
+    let txns = capture.transactions();
+    assert_eq!(txns.len(), 1, "no orphan: {txns:?}");
+    let t = &txns[0];
+    let rendered = render(t);
+    let shape: Vec<&str> = rendered
+        .lines()
+        .map(|l| l.split(" osprey.end_cut_ns=").next().unwrap())
+        .collect();
+    assert_eq!(shape, ["GET /quote", "  task demo.Quote", "    price"]);
+    let task_step = &t.steps[0];
+    assert!(task_step.start_offset_ns + task_step.elapsed_ns <= t.elapsed_ns);
+    let cut = task_step
+        .attributes
+        .iter()
+        .find(|a| &*osprey::names::resolve(a.key) == "osprey.end_cut_ns");
+    assert!(
+        matches!(cut, Some(a) if matches!(a.value, AttrValue::Int(ns) if ns > 0)),
+        "the cut is said: {cut:?}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! thread per exporter.
 
 mod aggregate;
+mod awaiting;
 mod config;
 mod convert;
 pub(crate) mod handoff;
@@ -28,6 +29,7 @@ use crate::local::stash::{POOL_BATCH, PoolBatch};
 use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
 use aggregate::Aggregator;
+use awaiting::Awaiting;
 use convert::Converter;
 use handoff::{Counters, Handoff, Sampled};
 use sampler::Sampler;
@@ -230,6 +232,7 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         spent: spent_rx,
         handoff: handoff.clone(),
         unsettled: (0, 0),
+        awaiting: Awaiting::default(),
         workers: workers.clone(),
         unsampled_wanted,
         converter: Converter::new(),
@@ -373,6 +376,9 @@ struct Collector {
     /// Transactions taken off the queue, and their queued bytes, not yet
     /// reported to the handoff (see [`Handoff::received`]).
     unsettled: (u64, usize),
+    /// Transactions waiting for work they handed off to end (see
+    /// [`awaiting`]); taken up again at every pass.
+    awaiting: Awaiting,
     workers: Arc<Mutex<Vec<Worker>>>,
     /// How many exporters want the transactions that kept no call tree
     /// now (see [`UnsampledDemand`]); read once per such transaction.
@@ -480,13 +486,32 @@ impl Collector {
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
+                    self.take_awaiting(true, taken == 0);
                     self.settle();
                     return None;
                 }
             }
         }
+        self.take_awaiting(false, taken == 0);
         self.settle();
         Some(taken)
+    }
+
+    /// Processes the transactions done waiting for work they handed off
+    /// (every one with `all`); `refresh` when nothing else was taken this
+    /// pass, so the converter's clock calibration is not stale.
+    fn take_awaiting(&mut self, all: bool, refresh: bool) {
+        if self.awaiting.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        self.awaiting.take_ready(Instant::now(), all, &mut ready);
+        if refresh && !ready.is_empty() {
+            self.converter.refresh();
+        }
+        for raw in ready {
+            self.process(raw);
+        }
     }
 
     /// Empties `raw` for reuse and adds it to the pool's next batch, sent
@@ -514,9 +539,18 @@ impl Collector {
         self.handoff.received(count, bytes);
     }
 
-    fn accept(&mut self, mut raw: Box<RawTransaction>) {
+    /// Takes `raw` off the queue: processes it, or keeps it waiting for
+    /// work it handed off.
+    fn accept(&mut self, raw: Box<RawTransaction>) {
         self.unsettled.0 += 1;
         self.unsettled.1 += raw.queued_bytes;
+        if let Some(raw) = self.awaiting.hold(raw) {
+            self.process(raw);
+        }
+    }
+
+    /// Settles `raw`'s forks, samples, converts and batches it.
+    fn process(&mut self, mut raw: Box<RawTransaction>) {
         // Work it handed to other threads: merged when done, else linked.
         crate::local::fork::settle_all(&mut raw);
         if raw.dropped_steps > 0 {
@@ -571,6 +605,7 @@ impl Collector {
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
+        self.take_awaiting(true, false);
         self.settle();
         while let Ok(sampled) = self.samples.try_recv() {
             self.take_sampled(sampled);

@@ -11,9 +11,12 @@
 //!   yet, the finished fragment is left in the fork and merged into that
 //!   transaction when the collector takes it: one step named after the task,
 //!   under the step open at submission, with the worker's steps inside it
-//!   (its true start and end, on the worker; cut to the transaction's end
-//!   when the worker's bookkeeping finished just after it, as a `FutureTask`
-//!   publishes its result before its runner returns);
+//!   (its true start and end, on the worker; cut to the transaction's end,
+//!   saying by how much in [`END_CUT`], when the worker's bookkeeping
+//!   finished just after it, as a `FutureTask` publishes its result before
+//!   its runner returns; the collector waits up to
+//!   `collector::awaiting::FORK_GRACE` for work still running when it takes
+//!   the transaction up, so that this is not a race with it);
 //! - otherwise (the work outlived it), the fragment goes to the collector as
 //!   a transaction of its own in the same trace, whose parent is the step
 //!   open at submission: a linked child. The parent then keeps its tree, so
@@ -28,6 +31,10 @@ use parking_lot::Mutex;
 use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTransaction, RawValue};
 use super::recorder::MAX_ATTRS;
 use crate::model::{SpanId, StepKind, TraceId};
+
+/// The attribute on a task step whose end was cut to its transaction's:
+/// by how much (nanoseconds).
+pub(crate) const END_CUT: &str = "osprey.end_cut_ns";
 
 /// Forks one transaction hands out at most.
 pub const MAX_FORKS: usize = 1024;
@@ -100,6 +107,17 @@ impl Fork {
         }
     }
 
+    /// Whether the work is running, or finished with work of its own still
+    /// running: the submitting transaction may be waiting for its result
+    /// (see [`busy`]).
+    fn busy(&self) -> bool {
+        match &*self.state.lock() {
+            State::Running => true,
+            State::Done(fragment) => busy(fragment),
+            State::Pending | State::Orphan | State::Closed => false,
+        }
+    }
+
     /// The submitting transaction ends: the finished fragment to merge, or
     /// `None` (the work is still pending or running and is now an orphan).
     fn settle(&self) -> Option<Box<RawTransaction>> {
@@ -116,6 +134,17 @@ impl Fork {
             }
         }
     }
+}
+
+/// Whether work `txn` handed to other threads is still running (also work
+/// handed on by work that finished). A thread that waits for a task's
+/// result can end its transaction before the task's runner has returned
+/// (a `FutureTask` or a `CompletableFuture` stage publishes its result
+/// first): the collector waits a little for such work before settling
+/// (`collector::awaiting`). Work not begun yet is not waited for: nothing
+/// in the transaction waited for it.
+pub(crate) fn busy(txn: &RawTransaction) -> bool {
+    txn.forks.iter().any(|(_, fork)| fork.busy())
 }
 
 /// Settles every fork of `txn`, which ended (on the collector thread): finished fragments become
@@ -175,6 +204,14 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
             None
         }
     };
+    if fragment.end > limit && txn.attrs.len() + txn.errors.len() < MAX_ATTRS {
+        // Said, not hidden: how much of the task's end was cut.
+        txn.attrs.push(RawAttr {
+            step: base as u32,
+            key: RawName::Static(END_CUT),
+            value: RawValue::Ticks(fragment.end - limit),
+        });
+    }
     for s in fragment.steps.drain(..kept) {
         txn.steps.push(RawStep {
             parent: at(s.parent).unwrap_or(base as u32),
@@ -309,6 +346,39 @@ mod tests {
         assert!(!txn.force_sample);
         // Settled: a late second finish goes to the collector on its own.
         assert!(fork.finish(fragment()).is_some());
+    }
+
+    #[test]
+    fn a_task_ending_just_after_its_transaction_is_cut_to_it_and_says_by_how_much() {
+        let fork = Arc::new(Fork::new(
+            TraceId([1; 16]),
+            SpanId([2; 8]),
+            RawName::Static("t"),
+        ));
+        assert!(fork.start());
+        assert!(fork.finish(fragment()).is_none());
+        let mut txn = RawTransaction::new();
+        txn.start = 10;
+        txn.end = 45;
+        txn.forks.push((NO_STEP, fork));
+        settle_all(&mut txn);
+        let ends: Vec<u64> = txn.steps.iter().map(|s| s.end).collect();
+        assert_eq!(ends, [45, 45, 40], "the task and its first step cut");
+        let cut = txn
+            .attrs
+            .iter()
+            .find(|a| matches!(a.key, RawName::Static(k) if k == END_CUT));
+        assert!(
+            matches!(
+                cut,
+                Some(RawAttr {
+                    step: 0,
+                    value: RawValue::Ticks(15),
+                    ..
+                })
+            ),
+            "{cut:?}"
+        );
     }
 
     #[test]

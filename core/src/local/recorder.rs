@@ -617,7 +617,7 @@ fn refresh_link(link: &mut Option<Link>) -> Option<&mut Link> {
         *link = handoff::current().map(|handoff| Link {
             generation,
             handoff,
-            stash: Stash::new(),
+            stash: Stash::default(),
         });
     }
     link.as_mut()
@@ -775,7 +775,7 @@ mod tests {
         let mut link = Link {
             generation: 0,
             handoff: handoff.clone(),
-            stash: Stash::new(),
+            stash: Stash::default(),
         };
         assert!(link.stash.take(&link.handoff).is_some());
         assert_eq!(

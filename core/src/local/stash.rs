@@ -73,7 +73,7 @@ impl std::fmt::Debug for PoolBatch {
 /// A thread's kept buffers, and its share of [`Handoff::stashed`].
 /// Dropping it (the thread exits, or the handoff it belongs to is replaced)
 /// gives the share back.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Stash {
     buffers: PoolBatch,
     /// What this thread counts in its handoff's `stashed`: the most it
@@ -82,16 +82,6 @@ pub(crate) struct Stash {
 }
 
 impl Stash {
-    pub const fn new() -> Self {
-        Self {
-            buffers: PoolBatch {
-                buffers: [const { None }; POOL_BATCH],
-                len: 0,
-            },
-            share: 0,
-        }
-    }
-
     /// An empty buffer: a kept one, else one of a batch from `handoff`'s
     /// pool (keeping the rest, as far as this thread's share allows).
     #[inline]
@@ -126,7 +116,7 @@ impl Stash {
     /// Gives this thread's share back to `handoff` (and frees the kept
     /// buffers); the stash is empty afterwards.
     pub fn release(&mut self, handoff: &Handoff) {
-        while self.buffers.pop().is_some() {}
+        self.buffers = PoolBatch::default();
         if self.share > 0 {
             handoff.stashed.fetch_sub(self.share, Ordering::Relaxed);
             self.share = 0;
@@ -169,7 +159,7 @@ mod tests {
     fn a_thread_keeps_the_rest_of_a_batch_and_counts_it() {
         let Wired { handoff, pool, .. } = Handoff::wired(1, 4);
         pool.send(full_batch()).unwrap();
-        let mut stash = Stash::new();
+        let mut stash = Stash::default();
         let taken: Vec<u32> = (0..POOL_BATCH)
             .map(|_| stash.take(&handoff).expect("a buffer").seq)
             .collect();
@@ -185,7 +175,7 @@ mod tests {
         let Wired { handoff, pool, .. } = Handoff::wired(1, 4);
         handoff.stashed.store(MAX_STASHED - 3, Ordering::Relaxed);
         pool.send(full_batch()).unwrap();
-        let mut stash = Stash::new();
+        let mut stash = Stash::default();
         assert_eq!(stash.take(&handoff).unwrap().seq, 8);
         assert_eq!(handoff.stashed.load(Ordering::Relaxed), MAX_STASHED);
         // Three kept (1, 2, 3); the other four back in the pool, whole.
@@ -200,7 +190,7 @@ mod tests {
         }
         // A thread arriving now keeps nothing, and takes one per batch.
         pool.send(full_batch()).unwrap();
-        let mut other = Stash::new();
+        let mut other = Stash::default();
         assert_eq!(other.take(&handoff).unwrap().seq, 8);
         assert_eq!(handoff.pool.try_recv().expect("seven back").len, 7);
         other.release(&handoff);
@@ -211,7 +201,7 @@ mod tests {
     #[test]
     fn a_share_once_granted_is_kept_across_batches() {
         let Wired { handoff, pool, .. } = Handoff::wired(1, 4);
-        let mut stash = Stash::new();
+        let mut stash = Stash::default();
         for _ in 0..3 {
             pool.send(full_batch()).unwrap();
             for _ in 0..POOL_BATCH {

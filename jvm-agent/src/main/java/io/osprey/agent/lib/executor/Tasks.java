@@ -72,12 +72,17 @@ public final class Tasks {
      * Packages whose tasks are infrastructure, not the application's work: the JDK's own
      * (virtual thread continuations, the HTTP client's internals), the servlet containers' (a
      * socket processor; an {@code AsyncContext.start} task is wrapped before the container wraps
-     * it), connection pools' housekeeping, and the agent's.
+     * it), connection pools' housekeeping (Hikari's; OkHttp's {@code TaskRunner} tasks, its HTTP/2
+     * readers and writers and, in 3.x, its connection pool's cleanup, submitted from whichever
+     * call happens to need them: not that call's work, and some outlive it), and the agent's.
+     * OkHttp's {@code enqueue}d calls ({@code RealCall$AsyncCall}) are the application's work and
+     * keep their context.
      */
     private static final String[] INFRASTRUCTURE = {
         "java.lang.", "jdk.", "sun.", "com.sun.", "io.osprey.agent.", "org.apache.tomcat.",
         "org.apache.catalina.", "org.apache.coyote.", "io.undertow.", "org.xnio.", "org.jboss.threads.",
-        "com.zaxxer.hikari.", "java.util.concurrent.CompletableFuture$Timeout",
+        "com.zaxxer.hikari.", "okhttp3.internal.concurrent.", "okhttp3.internal.http2.", "okhttp3.ConnectionPool",
+        "java.util.concurrent.CompletableFuture$Timeout",
         "java.util.concurrent.CompletableFuture$Canceller",
     };
 

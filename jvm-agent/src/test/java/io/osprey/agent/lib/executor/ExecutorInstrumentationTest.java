@@ -93,6 +93,10 @@ class ExecutorInstrumentationTest {
         assertNull(Tasks.taskName("io.osprey.agent.lib.executor.Tasks$Task"));
         assertNull(Tasks.taskName("org.apache.tomcat.util.net.NioEndpoint$SocketProcessor"));
         assertNull(Tasks.taskName("com.zaxxer.hikari.pool.HikariPool$PoolEntryCreator"));
+        assertNull(Tasks.taskName("okhttp3.internal.concurrent.TaskRunner$runnable$1"), "OkHttp 4's housekeeping");
+        assertNull(Tasks.taskName("okhttp3.ConnectionPool$1"), "OkHttp 3's pool cleanup");
+        assertEquals("async okhttp3.internal.connection.RealCall$AsyncCall",
+                Tasks.taskName("okhttp3.internal.connection.RealCall$AsyncCall"), "an enqueued call is the application's");
     }
 
     @Test
