@@ -5,9 +5,12 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::spare::Spare;
 use crate::clock::Calibration;
 use crate::local::raw::{NO_STEP, RawName, RawStep, RawTransaction, RawTxnName, RawValue};
-use crate::model::{self, AttrValue, Attribute, SpanId, StepKind, StepRecord, TransactionRecord};
+use crate::model::{
+    self, AttrValue, Attribute, ExportBatch, SpanId, StepKind, StepRecord, TransactionRecord,
+};
 use crate::names::{self, NameId, NameKind};
 use crate::rng::Rng;
 
@@ -42,6 +45,8 @@ pub(crate) struct Converter {
     /// The transaction's deferred step ends, read once by [`Self::facts`]
     /// and applied by [`Self::convert`]: (step, end ticks, status, error).
     outcomes: Vec<(usize, Option<DeferredOutcome>)>,
+    /// Vectors of spent records, for the next ones.
+    spare: Spare,
 }
 
 /// A completed deferred end: end ticks, HTTP status, error.
@@ -54,7 +59,14 @@ impl Converter {
             static_names: HashMap::default(),
             last_static: None,
             outcomes: Vec::new(),
+            spare: Spare::default(),
         }
+    }
+
+    /// Keeps the vectors of a batch the exporters are done with for the
+    /// next records (see [`Spare`]), freeing the rest.
+    pub fn reclaim(&mut self, batch: ExportBatch) {
+        self.spare.reclaim(batch);
     }
 
     /// Interns a raw name, caching `'static` strings by address.
@@ -140,21 +152,27 @@ impl Converter {
             Some(Some((end, _, _))) => cal.duration_ns(s.start, *end),
             _ => cal.duration_ns(s.start, s.end),
         };
-        // Sized once: the transaction's own attributes, the call totals and CPU time.
+        let totals = call_totals(&raw.steps, |i| {
+            step_elapsed(&mut self.calibration, i, &raw.steps[i])
+        });
+        // Sized once: the transaction's own attributes, the call totals, CPU
+        // time and an overflowing name; none, no allocation.
         let own = raw
             .attrs
             .iter()
             .filter(|a| a.step as usize >= raw.steps.len())
             .count();
-        let mut attributes = Vec::with_capacity(own + 2 * TOTAL_KEYS.len() + 1);
-        let totals = call_totals(&raw.steps, |i| {
-            step_elapsed(&mut self.calibration, i, &raw.steps[i])
-        });
+        let total_attrs = 2 * totals.iter().filter(|(count, _)| *count > 0).count();
+        let cpu_attr = usize::from(raw.cpu_ns > 0);
+        let name_attr = usize::from(matches!(raw.name, RawTxnName::Owned(_)));
+        let mut attributes = self
+            .spare
+            .attributes(own + total_attrs + cpu_attr + name_attr);
 
         // Without the tree no step is built; none has failed (a failure keeps
         // the tree, as does a span id handed downstream).
         let kept_steps = if tree { raw.steps.len() } else { 0 };
-        let mut steps: Vec<StepRecord> = Vec::with_capacity(kept_steps);
+        let mut steps: Vec<StepRecord> = self.spare.steps(kept_steps);
         for (i, s) in raw.steps.iter().enumerate().take(kept_steps) {
             let (parent, depth) = match s.parent {
                 NO_STEP => (None, 1),

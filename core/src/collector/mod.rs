@@ -10,6 +10,7 @@ pub(crate) mod handoff;
 mod sampler;
 pub mod sanitize;
 mod self_metrics;
+mod spare;
 mod worker;
 
 use std::sync::Arc;
@@ -590,10 +591,13 @@ impl Collector {
         }
     }
 
-    /// Frees the batches the exporters handed back.
-    fn free_spent(&self) {
+    /// Frees the batches the exporters handed back, keeping their records'
+    /// vectors for the next records (the last reference to a batch does).
+    fn free_spent(&mut self) {
         while let Ok(batch) = self.spent.try_recv() {
-            drop(batch);
+            if let Ok(batch) = Arc::try_unwrap(batch) {
+                self.converter.reclaim(batch);
+            }
         }
     }
 
