@@ -223,7 +223,7 @@ impl Converter {
                 value,
             };
             match steps.get_mut(attr.step as usize) {
-                Some(step) => step.attributes.push(a),
+                Some(step) => self.spare.push(&mut step.attributes, a),
                 None => attributes.push(a),
             }
         }
@@ -242,19 +242,23 @@ impl Converter {
             match outcome {
                 Some((_, status, e)) => {
                     if status > 0 {
-                        step.attributes.push(Attribute {
+                        let status = Attribute {
                             key: self.name(RawName::Static(model::ATTR_HTTP_STATUS)),
                             value: AttrValue::Int(status),
-                        });
+                        };
+                        self.spare.push(&mut step.attributes, status);
                     }
                     if let Some(e) = e {
                         step.error = Some(Box::new(e));
                     }
                 }
-                None => step.attributes.push(Attribute {
-                    key: self.name(RawName::Static(model::ATTR_INCOMPLETE)),
-                    value: AttrValue::Bool(true),
-                }),
+                None => {
+                    let incomplete = Attribute {
+                        key: self.name(RawName::Static(model::ATTR_INCOMPLETE)),
+                        value: AttrValue::Bool(true),
+                    };
+                    self.spare.push(&mut step.attributes, incomplete);
+                }
             }
         }
         for ((count, total_ns), (count_key, time_key)) in totals.into_iter().zip(TOTAL_KEYS) {

@@ -34,10 +34,23 @@ impl Spare {
         take(&mut self.attributes, &mut self.bytes, n)
     }
 
-    /// Keeps the vectors of `batch`'s records, emptied, while they fit in
-    /// [`SPARE_BYTES`]; the rest of the batch is freed.
+    /// Pushes `attribute` onto a step's `attributes`, which takes a kept
+    /// vector when it has none.
+    pub(crate) fn push(&mut self, attributes: &mut Vec<Attribute>, attribute: Attribute) {
+        if attributes.capacity() == 0 {
+            *attributes = self.attributes(1);
+        }
+        attributes.push(attribute);
+    }
+
+    /// Keeps the vectors of `batch`'s records and of their steps, emptied,
+    /// while they fit in [`SPARE_BYTES`]; the rest of the batch is freed.
     pub(crate) fn reclaim(&mut self, batch: ExportBatch) {
-        for record in batch.transactions {
+        for mut record in batch.transactions {
+            for step in &mut record.steps {
+                let attributes = std::mem::take(&mut step.attributes);
+                keep(&mut self.attributes, &mut self.bytes, attributes);
+            }
             keep(&mut self.steps, &mut self.bytes, record.steps);
             keep(&mut self.attributes, &mut self.bytes, record.attributes);
         }
@@ -133,12 +146,15 @@ mod tests {
     fn a_spent_batchs_vectors_are_reused_emptied() {
         let mut spare = Spare::default();
         spare.reclaim(batch(vec![record(3)]));
-        assert!(spare.bytes() >= 3 * size_of::<StepRecord>() + size_of::<Attribute>());
+        assert!(spare.bytes() >= 3 * size_of::<StepRecord>() + 4 * size_of::<Attribute>());
         let steps = spare.steps(2);
         assert!(steps.is_empty() && steps.capacity() >= 3, "the kept one");
-        let attributes = spare.attributes(1);
-        assert!(attributes.is_empty() && attributes.capacity() >= 1);
-        assert_eq!(spare.bytes(), 0, "both taken");
+        // The transaction's and its three steps' attribute vectors.
+        for _ in 0..4 {
+            let attributes = spare.attributes(1);
+            assert!(attributes.is_empty() && attributes.capacity() >= 1);
+        }
+        assert_eq!(spare.bytes(), 0, "all taken");
         assert_eq!(spare.steps(0).capacity(), 0, "none wanted, none allocated");
         assert!(
             spare.steps(5).capacity() >= 5,
