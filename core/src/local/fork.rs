@@ -289,6 +289,14 @@ mod tests {
         }
     }
 
+    fn new_fork() -> Arc<Fork> {
+        Arc::new(Fork::new(
+            TraceId([1; 16]),
+            SpanId([2; 8]),
+            RawName::Static("t"),
+        ))
+    }
+
     fn fragment() -> Box<RawTransaction> {
         let mut f = Box::new(RawTransaction::new());
         f.name = RawTxnName::Raw(RawName::Static("task"));
@@ -315,11 +323,7 @@ mod tests {
 
     #[test]
     fn a_finished_fragment_becomes_a_task_step_under_the_submitting_step() {
-        let fork = Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([2; 8]),
-            RawName::Static("t"),
-        ));
+        let fork = new_fork();
         assert!(fork.start());
         assert!(!fork.start(), "a second run is not recorded");
         assert!(fork.finish(fragment()).is_none(), "kept for the parent");
@@ -350,11 +354,7 @@ mod tests {
 
     #[test]
     fn a_task_ending_just_after_its_transaction_is_cut_to_it_and_says_by_how_much() {
-        let fork = Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([2; 8]),
-            RawName::Static("t"),
-        ));
+        let fork = new_fork();
         assert!(fork.start());
         assert!(fork.finish(fragment()).is_none());
         let mut txn = RawTransaction::new();
@@ -383,11 +383,7 @@ mod tests {
 
     #[test]
     fn work_outliving_its_parent_is_an_orphan_and_the_parent_keeps_its_tree() {
-        let fork = Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([2; 8]),
-            RawName::Static("t"),
-        ));
+        let fork = new_fork();
         let mut txn = RawTransaction::new();
         txn.forks.push((NO_STEP, fork.clone()));
         settle_all(&mut txn);
@@ -399,11 +395,7 @@ mod tests {
 
     #[test]
     fn merging_respects_the_step_cap_and_counts_what_it_drops() {
-        let fork = Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([2; 8]),
-            RawName::Static("t"),
-        ));
+        let fork = new_fork();
         fork.start();
         fork.finish(fragment());
         let mut txn = RawTransaction::new();
