@@ -487,27 +487,26 @@ impl Collector {
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    self.take_awaiting(true, taken == 0);
+                    self.take_awaiting(true);
                     self.settle();
                     return None;
                 }
             }
         }
-        self.take_awaiting(false, taken == 0);
+        self.take_awaiting(false);
         self.settle();
         Some(taken)
     }
 
     /// Processes the transactions done waiting for work they handed off
-    /// (every one with `all`); `refresh` when nothing else was taken this
-    /// pass, so the converter's clock calibration is not stale.
-    fn take_awaiting(&mut self, all: bool, refresh: bool) {
+    /// (every one with `all`).
+    fn take_awaiting(&mut self, all: bool) {
         if self.awaiting.is_empty() {
             return;
         }
         let mut ready = Vec::new();
         self.awaiting.take_ready(Instant::now(), all, &mut ready);
-        if refresh && !ready.is_empty() {
+        if !ready.is_empty() {
             self.converter.refresh();
         }
         for raw in ready {
@@ -609,7 +608,7 @@ impl Collector {
         while let Ok(txn) = self.rx.try_recv() {
             self.accept(txn);
         }
-        self.take_awaiting(true, false);
+        self.take_awaiting(true);
         self.settle();
         while let Ok(sampled) = self.samples.try_recv() {
             self.take_sampled(sampled);
