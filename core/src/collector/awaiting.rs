@@ -67,19 +67,18 @@ impl Awaiting {
         all: bool,
         ready: &mut Vec<Box<RawTransaction>>,
     ) {
-        if self.waiting.is_empty() {
-            return;
-        }
-        let mut kept = VecDeque::with_capacity(self.waiting.len());
-        for (until, raw) in self.waiting.drain(..) {
+        // Once round, in place: those still waiting go to the back, in order.
+        for _ in 0..self.waiting.len() {
+            let Some((until, raw)) = self.waiting.pop_front() else {
+                break;
+            };
             if all || now >= until || !fork::busy(&raw) {
                 self.bytes -= raw.queued_bytes;
                 ready.push(raw);
             } else {
-                kept.push_back((until, raw));
+                self.waiting.push_back((until, raw));
             }
         }
-        self.waiting = kept;
     }
 
     /// Whether no transaction waits.
@@ -91,17 +90,12 @@ impl Awaiting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::fork::Fork;
-    use crate::local::raw::{NO_STEP, RawName};
-    use crate::model::{SpanId, TraceId};
+    use crate::local::fork::{Fork, new_fork};
+    use crate::local::raw::NO_STEP;
     use std::sync::Arc;
 
     fn with_fork() -> (Box<RawTransaction>, Arc<Fork>) {
-        let fork = Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([2; 8]),
-            RawName::Static("t"),
-        ));
+        let fork = new_fork();
         let mut txn = Box::new(RawTransaction::new());
         txn.forks.push((NO_STEP, fork.clone()));
         (txn, fork)
@@ -163,11 +157,7 @@ mod tests {
     fn a_task_handed_on_by_a_finished_task_is_waited_for() {
         let (mut txn, first) = with_fork();
         assert!(first.start());
-        let second = Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([3; 8]),
-            RawName::Static("u"),
-        ));
+        let second = new_fork();
         assert!(second.start());
         let mut fragment = Box::new(RawTransaction::new());
         fragment.forks.push((NO_STEP, second.clone()));

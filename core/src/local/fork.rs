@@ -271,12 +271,21 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
     txn.force_sample |= fragment.force_sample;
 }
 
+/// A fork of a made-up transaction, for tests.
+#[cfg(test)]
+pub(crate) fn new_fork() -> std::sync::Arc<Fork> {
+    std::sync::Arc::new(Fork::new(
+        TraceId([1; 16]),
+        SpanId([2; 8]),
+        RawName::Static("t"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::local::raw::RawTxnName;
     use crate::model::{AttrValue, ErrorInfo};
-    use std::sync::Arc;
 
     fn step(start: u64, end: u64, parent: u32) -> RawStep {
         RawStep {
@@ -287,14 +296,6 @@ mod tests {
             kind: StepKind::Sql,
             repaired: false,
         }
-    }
-
-    fn new_fork() -> Arc<Fork> {
-        Arc::new(Fork::new(
-            TraceId([1; 16]),
-            SpanId([2; 8]),
-            RawName::Static("t"),
-        ))
     }
 
     fn fragment() -> Box<RawTransaction> {
