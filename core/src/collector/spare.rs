@@ -4,7 +4,7 @@
 //! Every kept call tree is a `Vec<StepRecord>` and most transactions carry
 //! a `Vec<Attribute>`: allocated by the converter, freed once the exporters
 //! are done with the batch (on the collector thread, see
-//! `Collector::spent`). With a thousand small transactions a second that
+//! `Collector::spent`). With many small transactions a second that
 //! is malloc and free in the collector's profile rather than conversion
 //! work. The vectors of a spent batch are emptied and kept here, up to
 //! [`SPARE_BYTES`] of capacity in all, and the converter takes them
