@@ -29,7 +29,6 @@
 use parking_lot::Mutex;
 
 use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTransaction, RawValue};
-use super::recorder::MAX_ATTRS;
 use crate::model::{SpanId, StepKind, TraceId};
 
 /// The attribute on a task step whose end was cut to its transaction's:
@@ -204,7 +203,7 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
             None
         }
     };
-    if fragment.end > limit && txn.attrs.len() + txn.errors.len() < MAX_ATTRS {
+    if fragment.end > limit && txn.has_attr_room() {
         // Said, not hidden: how much of the task's end was cut.
         txn.attrs.push(RawAttr {
             step: base as u32,
@@ -226,7 +225,7 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
         txn.text.push_str(&fragment.text);
     }
     for attr in fragment.attrs.drain(..) {
-        if txn.attrs.len() + txn.errors.len() >= MAX_ATTRS {
+        if !txn.has_attr_room() {
             break;
         }
         let Some(step) = at(attr.step) else { continue };
@@ -245,7 +244,7 @@ fn merge(txn: &mut RawTransaction, under: u32, mut fragment: Box<RawTransaction>
         });
     }
     for (step, error) in fragment.errors.drain(..) {
-        if txn.attrs.len() + txn.errors.len() >= MAX_ATTRS {
+        if !txn.has_attr_room() {
             break;
         }
         if let Some(step) = at(step) {

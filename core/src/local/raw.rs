@@ -124,6 +124,13 @@ pub(crate) struct RawTransaction {
 }
 
 impl RawTransaction {
+    /// True while attributes and errors together are under
+    /// [`super::recorder::MAX_ATTRS`]: one more may be added.
+    #[inline]
+    pub fn has_attr_room(&self) -> bool {
+        self.attrs.len() + self.errors.len() < super::recorder::MAX_ATTRS
+    }
+
     pub fn new() -> Self {
         Self {
             trace_id: TraceId::default(),

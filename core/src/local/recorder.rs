@@ -253,7 +253,7 @@ fn push_attr(
 ) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
         if let Some(step) = target.resolve(txn)
-            && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
+            && txn.has_attr_room()
             && let Some(value) = value(txn)
         {
             txn.attrs.push(RawAttr { step, key, value });
@@ -266,7 +266,7 @@ fn push_attr(
 pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
         if let Some(step) = target.resolve(txn)
-            && txn.attrs.len() + txn.errors.len() < MAX_ATTRS
+            && txn.has_attr_room()
         {
             txn.errors.push((step, error));
         }
