@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::RwLock;
 
 use crate::local::raw::RawTransaction;
-use crate::local::stash::PoolBatch;
+use crate::local::shared::EndedTxn;
+use crate::local::shared::SharedTxn;
+use crate::local::stash::Pool;
 use crate::metrics::RawSamples;
 use crate::model::ActiveSnapshot;
 
@@ -42,17 +44,34 @@ pub(crate) struct Counters {
     pub dropped_steps: AtomicU64,
 }
 
+/// A finished transaction on the queue to the collector.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    /// Assembled by its thread (the thread-local recorder's).
+    Raw(Box<RawTransaction>),
+    /// A shared transaction, assembled by the collector; with its queued
+    /// bytes.
+    Shared(EndedTxn, usize),
+}
+
+impl Queued {
+    /// Its bytes counted against the queue's budget.
+    pub fn queued_bytes(&self) -> usize {
+        match self {
+            Self::Raw(raw) => raw.queued_bytes,
+            Self::Shared(_, bytes) => *bytes,
+        }
+    }
+}
+
 /// What a recording thread needs to hand a transaction over.
 pub(crate) struct Handoff {
-    pub tx: Sender<Box<RawTransaction>>,
-    /// Empty buffers for reuse, in batches (see [`crate::local::stash`]).
-    pub pool: Receiver<PoolBatch>,
-    /// The pool's way in, for a thread that took more than it may keep.
-    pub pool_back: Sender<PoolBatch>,
-    /// Buffers recording threads may keep between transactions, summed
-    /// over the threads (at most
-    /// [`MAX_STASHED`](crate::local::stash::MAX_STASHED)).
-    pub stashed: AtomicUsize,
+    pub tx: Sender<Queued>,
+    /// Thread-local transactions' empty buffers, in batches (see
+    /// [`crate::local::stash`]).
+    pub buffers: Pool<Box<RawTransaction>>,
+    /// Shared transactions' allocations, emptied for reuse.
+    pub shared: Pool<Arc<SharedTxn>>,
     pub max_steps: u32,
     /// Measure each transaction's thread CPU time.
     pub cpu_time: bool,
@@ -73,9 +92,17 @@ pub(crate) struct Handoff {
 impl Handoff {
     /// Queues `txn` unless the queue or the memory budget is full; never
     /// blocks. Gives the transaction back when it was dropped (and counted).
-    pub fn try_send(&self, mut txn: Box<RawTransaction>) -> Result<(), Box<RawTransaction>> {
-        let bytes = txn.footprint();
-        txn.queued_bytes = bytes;
+    pub fn try_send(&self, mut txn: Queued) -> Result<(), Queued> {
+        let bytes = match &mut txn {
+            Queued::Raw(raw) => {
+                raw.queued_bytes = raw.footprint();
+                raw.queued_bytes
+            }
+            Queued::Shared(ended, bytes) => {
+                *bytes = ended.footprint();
+                *bytes
+            }
+        };
         let queued = self.queued_bytes.load(Ordering::Relaxed);
         if queued + bytes > self.max_queue_bytes {
             self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
@@ -112,9 +139,9 @@ impl Handoff {
 
     /// Called by the collector for a transaction it takes off the queue but
     /// will not process (it arrived after shutdown's final drain).
-    pub fn discarded(&self, txn: &RawTransaction) {
+    pub fn discarded(&self, txn: &Queued) {
         self.queued_bytes
-            .fetch_sub(txn.queued_bytes, Ordering::Relaxed);
+            .fetch_sub(txn.queued_bytes(), Ordering::Relaxed);
         self.counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -157,9 +184,9 @@ pub(crate) fn install(handoff: Option<Arc<Handoff>>) {
 pub(crate) struct Wired {
     pub handoff: Handoff,
     /// Receives what recording threads queue.
-    pub queue: Receiver<Box<RawTransaction>>,
+    pub queue: crossbeam_channel::Receiver<Queued>,
     /// Fills the buffer pool, as the collector does.
-    pub pool: Sender<PoolBatch>,
+    pub pool: Sender<crate::local::stash::PoolBatch<Box<RawTransaction>>>,
 }
 
 #[cfg(test)]
@@ -168,13 +195,13 @@ impl Handoff {
     /// batches, no memory budget and no collector behind it.
     pub fn wired(queue: usize, pool: usize) -> Wired {
         let (tx, queue) = crossbeam_channel::bounded(queue);
-        let (pool_tx, pool_rx) = crossbeam_channel::bounded(pool);
+        let buffers = Pool::new(pool);
+        let pool_tx = buffers.tx.clone();
         Wired {
             handoff: Handoff {
                 tx,
-                pool: pool_rx,
-                pool_back: pool_tx.clone(),
-                stashed: AtomicUsize::new(0),
+                buffers,
+                shared: Pool::new(pool),
                 max_steps: 1,
                 cpu_time: false,
                 max_queue_bytes: usize::MAX,
@@ -226,7 +253,11 @@ mod tests {
         } = Handoff::wired(8, 1);
         handoff.wake = wake;
         handoff.wake_at = (3, usize::MAX);
-        let send = || handoff.try_send(Box::new(RawTransaction::new())).is_ok();
+        let send = || {
+            handoff
+                .try_send(Queued::Raw(Box::new(RawTransaction::new())))
+                .is_ok()
+        };
         assert!(send() && send());
         assert!(rung.try_recv().is_err(), "two queued: no wake-up yet");
         assert!(send());

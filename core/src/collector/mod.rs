@@ -26,13 +26,14 @@ pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir, keys
 use crate::diag;
 use crate::export::{Exporter, UnsampledDemand};
 use crate::local::raw::RawTransaction;
-use crate::local::stash::{POOL_BATCH, PoolBatch};
+use crate::local::shared::{Scratch, SharedTxn};
+use crate::local::stash::{POOL_BATCH, Pool, PoolBatch};
 use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
 use aggregate::Aggregator;
 use awaiting::Awaiting;
 use convert::Converter;
-use handoff::{Counters, Handoff, Sampled};
+use handoff::{Counters, Handoff, Queued, Sampled};
 use sampler::Sampler;
 use worker::Worker;
 
@@ -199,7 +200,9 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         .collect();
     let workers = Arc::new(Mutex::new(workers));
     let (tx, rx) = bounded(config.queue_capacity);
-    let (pool_tx, pool_rx) = bounded(POOL_SIZE / POOL_BATCH);
+    let buffers = Pool::new(POOL_SIZE / POOL_BATCH);
+    let shared = Pool::new(POOL_SIZE / POOL_BATCH);
+    let (pool, shared_pool) = (buffers.tx.clone(), shared.tx.clone());
     let counters = Arc::new(Counters::default());
     let (samples_tx, samples_rx) = bounded(crate::metrics::QUEUE_SETS);
     let (wake_tx, wake_rx) = bounded(1);
@@ -211,9 +214,8 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
             config.max_queue_bytes / WAKE_FRACTION,
         ),
         tx,
-        pool: pool_rx,
-        pool_back: pool_tx.clone(),
-        stashed: AtomicUsize::new(0),
+        buffers,
+        shared,
         max_steps: config.max_steps as u32,
         cpu_time: config.cpu_time,
         max_queue_bytes: config.max_queue_bytes,
@@ -228,8 +230,11 @@ pub(crate) fn start(mut config: Config) -> Result<u64, InitError> {
         metrics: Vec::new(),
         active: Vec::new(),
         control: control_rx,
-        pool: pool_tx,
+        pool,
         recycled: PoolBatch::default(),
+        shared_pool,
+        emptied: PoolBatch::default(),
+        scratch: Scratch::default(),
         spent: spent_rx,
         handoff: handoff.clone(),
         unsettled: (0, 0),
@@ -357,7 +362,7 @@ fn collect_stats(r: &Running) -> Stats {
 }
 
 struct Collector {
-    rx: Receiver<Box<RawTransaction>>,
+    rx: Receiver<Queued>,
     /// Rung by senders when the queue fills up (the queue itself is polled).
     wake: Receiver<()>,
     /// Metric sample sets; exported with the next batch.
@@ -365,9 +370,16 @@ struct Collector {
     metrics: Vec<MetricRecord>,
     active: Vec<ActiveSnapshot>,
     control: Receiver<Control>,
-    pool: Sender<PoolBatch>,
-    /// Buffers for the pool's next batch.
-    recycled: PoolBatch,
+    pool: Sender<PoolBatch<Box<RawTransaction>>>,
+    /// Buffers for the pool's next batch, and for assembling shared
+    /// transactions.
+    recycled: PoolBatch<Box<RawTransaction>>,
+    /// Shared transactions' allocations go back to their pool (see
+    /// [`crate::local::stash`]), a batch at a time.
+    shared_pool: Sender<PoolBatch<Arc<SharedTxn>>>,
+    emptied: PoolBatch<Arc<SharedTxn>>,
+    /// Where shared transactions' pieces are sorted (see [`Self::accept`]).
+    scratch: Scratch,
     /// Batches the exporters are done with. The collector made their
     /// records, so it frees them: a record freed on the exporter's thread
     /// goes back to the collector's malloc arena under that arena's lock,
@@ -539,9 +551,30 @@ impl Collector {
         self.handoff.received(count, bytes);
     }
 
-    /// Takes `raw` off the queue: processes it, or keeps it waiting for
-    /// work it handed off.
-    fn accept(&mut self, raw: Box<RawTransaction>) {
+    /// Takes `txn` off the queue (assembling a shared transaction in a
+    /// buffer of the collector's own): processes it, or keeps it waiting
+    /// for work it handed off.
+    fn accept(&mut self, txn: Queued) {
+        let raw = match txn {
+            Queued::Raw(raw) => raw,
+            Queued::Shared(ended, bytes) => {
+                // The buffer recycled last: still in this core's cache.
+                let mut raw = self
+                    .recycled
+                    .pop()
+                    .unwrap_or_else(|| Box::new(RawTransaction::new()));
+                let txn = ended.assemble(&mut raw, &mut self.scratch);
+                raw.queued_bytes = bytes;
+                if let Some(txn) = SharedTxn::emptied(txn) {
+                    let pushed = self.emptied.push(txn);
+                    debug_assert!(pushed.is_ok(), "a full batch is sent at once");
+                    if self.emptied.is_full() {
+                        let _ = self.shared_pool.try_send(std::mem::take(&mut self.emptied));
+                    }
+                }
+                raw
+            }
+        };
         self.unsettled.0 += 1;
         self.unsettled.1 += raw.queued_bytes;
         if let Some(raw) = self.awaiting.hold(raw) {

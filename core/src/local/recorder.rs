@@ -10,9 +10,10 @@ use super::fork::{Fork, MAX_FORKS};
 use super::raw::{
     NO_STEP, RECYCLED_STEPS, RawAttr, RawName, RawStep, RawTransaction, RawTxnName, RawValue,
 };
+use super::shared::{EndedTxn, SharedTxn};
 use super::stash::Stash;
 use crate::clock;
-use crate::collector::handoff::{self, Handoff};
+use crate::collector::handoff::{self, Handoff, Queued};
 use crate::model::{AttrValue, ErrorInfo, SpanId, SpanKind, StepKind, TraceId};
 use crate::names::NameId;
 use crate::propagation::RemoteParent;
@@ -419,7 +420,7 @@ impl LocalRecorder {
         let mut txn = self
             .spare
             .take()
-            .or_else(|| link.stash.take(handoff))
+            .or_else(|| link.stash.take(&handoff.buffers))
             .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(FRESH_STEPS, FRESH_ATTRS)));
         if self.thread_id == 0 {
             // SAFETY: gettid has no preconditions.
@@ -487,20 +488,34 @@ impl LocalRecorder {
                 }
             }
         }
-        let Some(Link { handoff, .. }) = refresh_link(&mut self.link) else {
-            txn.recycle(RECYCLED_STEPS);
-            self.spare = Some(txn);
-            return Ok(Handover::Dropped);
-        };
-        match handoff.try_send(txn) {
-            Ok(()) => Ok(Handover::Queued),
-            Err(mut txn) => {
-                txn.recycle(RECYCLED_STEPS);
-                self.spare = Some(txn);
-                Ok(Handover::Dropped)
-            }
-        }
+        Ok(queue_raw(
+            refresh_link(&mut self.link),
+            txn,
+            &mut self.spare,
+        ))
     }
+}
+
+/// Queues `txn` through `link`'s handoff; a transaction refused (or with
+/// no collector running) becomes `spare` when that is empty.
+fn queue_raw(
+    link: Option<&mut Link>,
+    txn: Box<RawTransaction>,
+    spare: &mut Option<Box<RawTransaction>>,
+) -> Handover {
+    let mut refused = match link {
+        Some(link) => match link.handoff.try_send(Queued::Raw(txn)) {
+            Ok(()) => return Handover::Queued,
+            Err(Queued::Raw(txn)) => txn,
+            Err(Queued::Shared(..)) => unreachable!("given back as sent"),
+        },
+        None => txn,
+    };
+    refused.recycle(RECYCLED_STEPS);
+    if spare.is_none() {
+        *spare = Some(refused);
+    }
+    Handover::Dropped
 }
 
 /// What a transaction recorded off the thread-local path (see
@@ -513,12 +528,16 @@ pub(crate) struct SharedStart {
     pub force_sample: bool,
     pub max_steps: u32,
     pub thread_id: u64,
+    /// An emptied shared transaction to begin in, from the pool.
+    pub reuse: Option<Arc<SharedTxn>>,
 }
 
 /// Ids and limits for a transaction that [`super::shared`] records.
 pub(crate) fn shared_start(remote: Option<RemoteParent>) -> Option<SharedStart> {
     with_local(None, |l| {
-        let max_steps = refresh_link(&mut l.link)?.handoff.max_steps;
+        let link = refresh_link(&mut l.link)?;
+        let max_steps = link.handoff.max_steps;
+        let reuse = link.shared.take(&link.handoff.shared);
         if l.thread_id == 0 {
             // SAFETY: gettid has no preconditions.
             l.thread_id = unsafe { libc::gettid() } as u64;
@@ -539,6 +558,7 @@ pub(crate) fn shared_start(remote: Option<RemoteParent>) -> Option<SharedStart> 
             force_sample,
             max_steps,
             thread_id: l.thread_id,
+            reuse,
         })
     })
 }
@@ -549,45 +569,18 @@ pub(crate) fn new_span_id() -> SpanId {
     SpanId(if v == 0 { 1u64 } else { v }.to_le_bytes())
 }
 
-/// An empty transaction buffer: this thread's spare, one from the pool, or
-/// a new one with room for `steps` steps and `attrs` attributes.
-///
-/// The caller knows the sizes (a shared transaction is assembled once it
-/// ended), so a new buffer is made to measure: a few small allocations
-/// that the allocator serves from its free lists, rather than a
-/// [`FRESH_STEPS`] buffer of kilobytes. Under a burst the pool runs dry and
-/// every transaction takes a new buffer, so this is the common case then.
-pub(crate) fn take_buffer(steps: usize, attrs: usize) -> Box<RawTransaction> {
-    with_local(None, |l| {
-        l.spare.take().or_else(|| {
-            let link = refresh_link(&mut l.link)?;
-            link.stash.take(&link.handoff)
-        })
-    })
-    .unwrap_or_else(|| Box::new(RawTransaction::with_capacity(steps, attrs)))
-}
-
-/// Hands a finished transaction to the collector (never blocks); keeps the
-/// buffer as this thread's spare when it was dropped.
-pub(crate) fn hand_over(txn: Box<RawTransaction>) -> Handover {
+/// Hands an ended shared transaction to the collector, which assembles it
+/// (never blocks).
+pub(crate) fn hand_over_shared(txn: EndedTxn) -> Handover {
     let mut slot = Some(txn);
     with_local(Handover::Dropped, |l| {
-        let Some(txn) = slot.take() else {
+        let (Some(txn), Some(link)) = (slot.take(), refresh_link(&mut l.link)) else {
             return Handover::Dropped;
         };
-        let refused = match refresh_link(&mut l.link) {
-            Some(Link { handoff, .. }) => match handoff.try_send(txn) {
-                Ok(()) => return Handover::Queued,
-                Err(txn) => txn,
-            },
-            None => txn,
-        };
-        let mut txn = refused;
-        txn.recycle(RECYCLED_STEPS);
-        if l.spare.is_none() {
-            l.spare = Some(txn);
+        match link.handoff.try_send(Queued::Shared(txn, 0)) {
+            Ok(()) => Handover::Queued,
+            Err(_) => Handover::Dropped,
         }
-        Handover::Dropped
     })
 }
 
@@ -618,22 +611,25 @@ fn refresh_link(link: &mut Option<Link>) -> Option<&mut Link> {
             generation,
             handoff,
             stash: Stash::default(),
+            shared: Stash::default(),
         });
     }
     link.as_mut()
 }
 
 /// This thread's view of the installed handoff (by its generation), and
-/// the empty buffers it keeps from that handoff's pool.
+/// the empty buffers it keeps from that handoff's pools.
 struct Link {
     generation: u64,
     handoff: Arc<Handoff>,
-    stash: Stash,
+    stash: Stash<Box<RawTransaction>>,
+    shared: Stash<Arc<SharedTxn>>,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        self.stash.release(&self.handoff);
+        self.stash.release(&self.handoff.buffers);
+        self.shared.release(&self.handoff.shared);
     }
 }
 
@@ -776,16 +772,23 @@ mod tests {
             generation: 0,
             handoff: handoff.clone(),
             stash: Stash::default(),
+            shared: Stash::default(),
         };
-        assert!(link.stash.take(&link.handoff).is_some());
+        assert!(link.stash.take(&link.handoff.buffers).is_some());
         assert_eq!(
-            handoff.stashed.load(std::sync::atomic::Ordering::Relaxed),
+            handoff
+                .buffers
+                .stashed
+                .load(std::sync::atomic::Ordering::Relaxed),
             2
         );
         // As when the thread exits, or Osprey restarts with a new handoff.
         drop(link);
         assert_eq!(
-            handoff.stashed.load(std::sync::atomic::Ordering::Relaxed),
+            handoff
+                .buffers
+                .stashed
+                .load(std::sync::atomic::Ordering::Relaxed),
             0
         );
     }

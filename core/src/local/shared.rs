@@ -9,10 +9,14 @@
 //! span's registry extensions, a future, a handle — and when it ends it
 //! pushes one self-contained [`FinishedStep`] onto the transaction's
 //! lock-free queue: no lock, one atomic add when the step begins and one
-//! queue push when it ends, whatever thread either happens on. When the
-//! transaction ends, the thread that ends it drains the queue, orders the
-//! steps by when they began (parents first), links parents, repairs what
-//! ended out of order and hands the usual raw transaction to the collector.
+//! queue push when it ends, whatever thread either happens on. The thread
+//! that ends the transaction only marks it ended and queues it for the
+//! collector ([`EndedTxn`]), which drains the queue, orders the steps by
+//! when they began (parents first), links parents, repairs what ended out
+//! of order and goes on with the usual raw transaction. The application's
+//! thread so writes nothing but the transaction's own lines: a buffer to
+//! assemble in would be one the collector last touched, every line of it a
+//! cache miss on the way there and back.
 //!
 //! Memory is bounded as for the thread-local path: steps past the
 //! configured cap are counted, not kept; attributes past
@@ -70,6 +74,10 @@ const INLINE_PIECES: usize = 8;
 /// Pieces per overflow chunk: a chunk stays under 1 KiB, which glibc
 /// serves from its per-thread cache.
 const CHUNK_PIECES: usize = 11;
+
+/// Overflow chunks a pooled transaction keeps (see [`SharedTxn::emptied`]):
+/// room for some 50 pieces without allocating.
+const KEEP_CHUNKS: usize = 4;
 
 /// Slot states of [`InlinePieces`].
 const EMPTY: u8 = 0;
@@ -139,15 +147,24 @@ impl<const N: usize> InlinePieces<N> {
     }
 }
 
-impl<const N: usize> Drop for InlinePieces<N> {
-    fn drop(&mut self) {
+impl<const N: usize> InlinePieces<N> {
+    /// Drops the pieces never taken and empties every slot for reuse.
+    fn clear(&mut self) {
         for (state, slot) in self.state.iter_mut().zip(&mut self.slots) {
             if *state.get_mut() == READY {
                 // SAFETY: READY and not TAKEN: written and never read out;
                 // `&mut self` excludes every other access.
                 unsafe { slot.get_mut().assume_init_drop() };
             }
+            *state.get_mut() = EMPTY;
         }
+        *self.next.get_mut() = 0;
+    }
+}
+
+impl<const N: usize> Drop for InlinePieces<N> {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -250,6 +267,23 @@ impl Overflow {
             next = chunk.next.get();
         }
     }
+
+    /// Empties the first `keep` chunks for reuse and frees the rest.
+    fn clear(&mut self, keep: usize) {
+        let mut link = &mut self.0;
+        for _ in 0..keep {
+            let ptr = *link.0.get_mut();
+            if ptr.is_null() {
+                return;
+            }
+            // SAFETY: from `Box::into_raw` in `get_or_make`, never replaced
+            // once set; `&mut self` excludes every other access.
+            let chunk = unsafe { &mut *ptr };
+            chunk.pieces.clear();
+            link = &mut chunk.next;
+        }
+        drop(std::mem::take(link));
+    }
 }
 
 impl std::fmt::Debug for Overflow {
@@ -258,26 +292,42 @@ impl std::fmt::Debug for Overflow {
     }
 }
 
-/// Whether a shared transaction ended, and its name until then: the flag
-/// that lets one thread end it also makes that thread the name's only
-/// reader, so taking the name needs no lock (a lock's line would be one
-/// more cache miss when the transaction ends on another thread).
+/// Whether a shared transaction ended; its name until then, and how it
+/// ended once it did. The flag that lets one thread end it makes that
+/// thread the only writer of the ending, and the [`EndedTxn`] it hands to
+/// the collector the only reader after: no lock (a lock's line would be
+/// one more cache miss when the transaction ends on another thread).
 struct EndOnce {
     ended: AtomicBool,
-    name: UnsafeCell<Option<RawTxnName>>,
+    ending: UnsafeCell<Ending>,
 }
 
-// SAFETY: `name` is written only by `new` (before the value is shared) and
-// read only in `end`, by the one thread whose swap turned `ended` from false
-// to true; every other caller of `end` returns before touching it. So no
-// two threads access `name` at once, and `RawTxnName` is `Send`.
+/// How a shared transaction ended, written by the thread that ended it.
+struct Ending {
+    name: Option<RawTxnName>,
+    end: u64,
+    busy: Option<u64>,
+    cancelled: bool,
+}
+
+// SAFETY: `ending` is written only by `new` (before the value is shared)
+// and by `end`, on the one thread whose swap turned `ended` from false to
+// true (every other caller returns before touching it); it is read only
+// through the one `EndedTxn` that thread made, after the hand-off that
+// carries it (a channel: the write happens before the read). So no two
+// threads access `ending` at once, and `RawTxnName` is `Send`.
 unsafe impl Sync for EndOnce {}
 
 impl EndOnce {
     fn new(name: RawTxnName) -> Self {
         Self {
             ended: AtomicBool::new(false),
-            name: UnsafeCell::new(Some(name)),
+            ending: UnsafeCell::new(Ending {
+                name: Some(name),
+                end: 0,
+                busy: None,
+                cancelled: false,
+            }),
         }
     }
 
@@ -285,15 +335,18 @@ impl EndOnce {
         self.ended.load(Ordering::Relaxed)
     }
 
-    /// Marks it ended: the name for the first caller, `None` for the rest.
-    fn end(&self) -> Option<RawTxnName> {
+    /// Marks it ended as given; true for the first caller only.
+    fn end(&self, end: u64, busy: Option<u64>, cancelled: bool) -> bool {
         if self.ended.swap(true, Ordering::AcqRel) {
-            return None;
+            return false;
         }
-        // SAFETY: this thread won the swap above, so it alone reads `name`
-        // (see the `Sync` impl), and only this once.
-        let name = unsafe { (*self.name.get()).take() };
-        Some(name.unwrap_or(RawTxnName::Raw(RawName::Static("?"))))
+        // SAFETY: this thread won the swap above, so it alone writes
+        // `ending` (see the `Sync` impl), and only this once.
+        let ending = unsafe { &mut *self.ending.get() };
+        ending.end = end;
+        ending.busy = busy;
+        ending.cancelled = cancelled;
+        true
     }
 }
 
@@ -312,7 +365,7 @@ pub(crate) struct SharedTxn {
     span_id: SpanId,
     parent_span_id: Option<SpanId>,
     kind: SpanKind,
-    /// Whether it ended, and its name until then.
+    /// Whether it ended; its name until then, and how it ended after.
     ending: EndOnce,
     start: u64,
     thread_id: u64,
@@ -323,6 +376,9 @@ pub(crate) struct SharedTxn {
     force_sample: AtomicBool,
     /// Set once `assigned` holds an id: the end locks it only then.
     any_assigned: AtomicBool,
+    /// Heap bytes of the texts it owns (name, attribute values, errors,
+    /// renames), for the queue's memory budget.
+    owned_bytes: AtomicUsize,
     /// The first pieces, in place; the rest in `pieces`.
     inline: InlinePieces,
     /// The pieces past the in-place ones, made on first need.
@@ -336,32 +392,72 @@ pub(crate) struct SharedTxn {
 
 impl SharedTxn {
     /// Begins a transaction now, with the inbound `tracestate` to pass on
-    /// to outgoing calls; `None` when Osprey is not running.
+    /// to outgoing calls; `None` when Osprey is not running. Begins in an
+    /// emptied one from the pool when this thread has one.
     pub fn begin(
         name: RawTxnName,
         kind: SpanKind,
         remote: Option<RemoteParent>,
         tracestate: Option<String>,
     ) -> Option<Arc<Self>> {
-        let ids = recorder::shared_start(remote)?;
+        let mut ids = recorder::shared_start(remote)?;
+        let owned = match &name {
+            RawTxnName::Owned(name) => name.capacity(),
+            RawTxnName::Raw(_) => 0,
+        } + tracestate.as_ref().map_or(0, String::len);
+        let tracestate = tracestate.map(String::into_boxed_str);
+        let start = clock::now();
+        if let Some(mut reused) = ids.reuse.take() {
+            // Unique when pooled (see `emptied`): nothing can have cloned it.
+            if let Some(txn) = Arc::get_mut(&mut reused) {
+                txn.trace_id = ids.trace_id;
+                txn.span_id = ids.span_id;
+                txn.parent_span_id = ids.parent_span_id;
+                txn.kind = kind;
+                txn.ending = EndOnce::new(name);
+                txn.start = start;
+                txn.thread_id = ids.thread_id;
+                txn.max_steps = ids.max_steps;
+                *txn.next_key.get_mut() = 0;
+                *txn.extras.get_mut() = 0;
+                *txn.force_sample.get_mut() = ids.force_sample;
+                *txn.any_assigned.get_mut() = false;
+                *txn.owned_bytes.get_mut() = owned;
+                txn.tracestate = tracestate;
+                return Some(reused);
+            }
+        }
         Some(Arc::new(Self {
             trace_id: ids.trace_id,
             span_id: ids.span_id,
             parent_span_id: ids.parent_span_id,
             kind,
             ending: EndOnce::new(name),
-            start: clock::now(),
+            start,
             thread_id: ids.thread_id,
             max_steps: ids.max_steps,
             next_key: AtomicU32::new(0),
             extras: AtomicU32::new(0),
             force_sample: AtomicBool::new(ids.force_sample),
             any_assigned: AtomicBool::new(false),
+            owned_bytes: AtomicUsize::new(owned),
             inline: InlinePieces::new(),
             pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
-            tracestate: tracestate.map(String::into_boxed_str),
+            tracestate,
         }))
+    }
+
+    /// `txn` emptied for another transaction to begin in, when nothing else
+    /// holds it (a step handle or span may outlive the end); `None` then.
+    /// Keeps up to [`KEEP_CHUNKS`] overflow chunks.
+    pub fn emptied(mut txn: Arc<Self>) -> Option<Arc<Self>> {
+        let inner = Arc::get_mut(&mut txn)?;
+        inner.inline.clear();
+        inner.pieces.clear(KEEP_CHUNKS);
+        inner.assigned.get_mut().clear();
+        inner.tracestate = None;
+        Some(txn)
     }
 
     /// The inbound `tracestate`, for outgoing calls.
@@ -401,6 +497,9 @@ impl SharedTxn {
     /// ([`NO_STEP`]).
     pub fn attr(&self, step: u32, key: RawName, value: AttrValue) {
         if self.take_extra() {
+            if let AttrValue::Str(text) = &value {
+                self.own(text.capacity());
+            }
             self.push(Piece::Attr {
                 step,
                 key,
@@ -412,6 +511,7 @@ impl SharedTxn {
     /// Records an error on a step or the transaction (as for [`Self::attr`]).
     pub fn error(&self, step: u32, error: ErrorInfo) {
         if self.take_extra() {
+            self.own(error.kind.len() + error.message.len() + error.stack.len() + 32);
             self.push(Piece::Error { step, error });
         }
     }
@@ -420,14 +520,24 @@ impl SharedTxn {
     /// attribute cap, so a rename in a loop cannot grow memory without bound.
     pub fn rename(&self, name: String) {
         if self.take_extra() {
+            self.own(name.capacity());
             self.push(Piece::Rename(name));
         }
     }
 
+    /// Counts `bytes` of owned text against the queue's budget.
+    fn own(&self, bytes: usize) {
+        self.owned_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Queues a piece: in place while there is room (no allocation for a
-    /// small transaction), else in the overflow chunks.
+    /// small transaction), else in the overflow chunks. A piece that comes
+    /// after the end is not kept (the collector may be reading the queue).
     #[inline]
     fn push(&self, piece: Piece) {
+        if self.has_ended() {
+            return;
+        }
         if let Err(piece) = self.inline.push(piece) {
             self.pieces.push(piece);
         }
@@ -464,53 +574,62 @@ impl SharedTxn {
         propagation::format_traceparent(self.trace_id, span, true)
     }
 
-    /// Ends the transaction at `end` (ticks) and hands it to the collector.
-    /// Only the first call counts (`None` for the others). `busy` is the
-    /// time its own future or span was polled, `cancelled` that it was
-    /// dropped before completing.
-    pub fn end(&self, end: u64, busy: Option<u64>, cancelled: bool) -> Option<Handover> {
-        let name = self.ending.end()?;
-        // Sized for what it usually holds: every kept step with its busy
-        // time, the attributes and errors accepted, and the transaction's
-        // busy time, cancelled and unfinished marks (cancelled steps'
-        // flags, rare, grow it).
-        let steps = self.next_key.load(Ordering::Relaxed).min(self.max_steps) as usize;
-        let extras = self.extras.load(Ordering::Relaxed) as usize;
-        let mut raw = recorder::take_buffer(steps, steps + extras + 3);
-        if let Some(busy) = busy {
-            raw.attrs.push(RawAttr {
-                step: NO_STEP,
-                key: RawName::Static(model::ATTR_BUSY_NS),
-                value: RawValue::Ticks(busy),
-            });
+    /// Ends the transaction at `end` (ticks) and hands it to the collector,
+    /// which assembles it ([`EndedTxn::assemble`]): the ending thread only
+    /// marks it ended and queues it. Only the first call counts (`None` for
+    /// the others). `busy` is the time its own future or span was polled,
+    /// `cancelled` that it was dropped before completing.
+    pub fn end(self: Arc<Self>, end: u64, busy: Option<u64>, cancelled: bool) -> Option<Handover> {
+        if !self.ending.end(end.max(self.start), busy, cancelled) {
+            return None;
         }
-        raw.end = end.max(self.start);
-        let assembled = SCRATCH.try_with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            self.assemble(&mut raw, name, cancelled, &mut scratch);
-        });
-        if assembled.is_err() {
-            // This thread is tearing down: nothing is recorded on it any more.
-            return Some(Handover::Dropped);
-        }
-        Some(recorder::hand_over(raw))
+        Some(recorder::hand_over_shared(EndedTxn(self)))
+    }
+}
+
+/// A shared transaction that ended, on its way to the collector: made once,
+/// by the thread whose [`SharedTxn::end`] counted, and consumed by
+/// [`EndedTxn::assemble`]. Steps that end after it are not kept.
+#[derive(Debug)]
+pub(crate) struct EndedTxn(Arc<SharedTxn>);
+
+impl EndedTxn {
+    /// Rough heap footprint, for the queue's memory budget: the
+    /// transaction, its overflow chunks, and the texts its pieces own.
+    pub fn footprint(&self) -> usize {
+        let txn = &self.0;
+        let pieces = txn.next_key.load(Ordering::Relaxed) as usize
+            + txn.extras.load(Ordering::Relaxed) as usize;
+        let chunks = pieces.saturating_sub(INLINE_PIECES).div_ceil(CHUNK_PIECES);
+        std::mem::size_of::<SharedTxn>()
+            + chunks * std::mem::size_of::<Chunk>()
+            + txn.owned_bytes.load(Ordering::Relaxed)
     }
 
-    /// Fills `raw` from the queue (see [`Self::end`]), with `scratch`'s
-    /// buffers (kept per thread, so assembling allocates nothing once warm).
-    fn assemble(
-        &self,
+    /// Fills `raw` (emptied) from the transaction's queue: orders the steps
+    /// by when they began (parents first), links parents and repairs what
+    /// ended out of order; `scratch`'s buffers are kept by the caller, so
+    /// assembling allocates nothing once warm. Gives the transaction back,
+    /// for [`SharedTxn::emptied`].
+    pub fn assemble(
+        self,
         raw: &mut super::raw::RawTransaction,
-        name: RawTxnName,
-        cancelled: bool,
         scratch: &mut Scratch,
-    ) {
+    ) -> Arc<SharedTxn> {
+        let txn = &*self.0;
+        // SAFETY: an `EndedTxn` is made only by the thread that won the end
+        // (which wrote the ending before the hand-off that carries this
+        // value), and this consumes it: the only read (see `EndOnce`).
+        let ending = unsafe { &mut *txn.ending.ending.get() };
         let Scratch {
             steps,
             rest,
             index_of,
         } = scratch;
-        let mut name = name;
+        let mut name = ending
+            .name
+            .take()
+            .unwrap_or(RawTxnName::Raw(RawName::Static("?")));
         let mut sort = |piece| match piece {
             Piece::Step(step) => steps.push(step),
             Piece::Rename(new) => name = RawTxnName::Owned(new),
@@ -518,24 +637,32 @@ impl SharedTxn {
         };
         // In push order: in place first, then the chunks (a rename's order
         // matters).
-        self.inline.take_each(&mut sort);
-        self.pieces.take_each(&mut sort);
-        raw.trace_id = self.trace_id;
-        raw.span_id = self.span_id;
-        raw.parent_span_id = self.parent_span_id;
-        raw.kind = self.kind;
+        txn.inline.take_each(&mut sort);
+        txn.pieces.take_each(&mut sort);
+        if let Some(busy) = ending.busy {
+            raw.attrs.push(RawAttr {
+                step: NO_STEP,
+                key: RawName::Static(model::ATTR_BUSY_NS),
+                value: RawValue::Ticks(busy),
+            });
+        }
+        raw.end = ending.end;
+        raw.trace_id = txn.trace_id;
+        raw.span_id = txn.span_id;
+        raw.parent_span_id = txn.parent_span_id;
+        raw.kind = txn.kind;
         raw.name = name;
-        raw.start = self.start;
-        raw.thread_id = self.thread_id;
-        raw.max_steps = self.max_steps;
-        raw.force_sample = self.force_sample.load(Ordering::Relaxed);
-        raw.repaired = cancelled;
-        let issued = self.next_key.load(Ordering::Relaxed);
-        raw.dropped_steps = issued.saturating_sub(self.max_steps);
-        let unfinished = (issued.min(self.max_steps) as usize).saturating_sub(steps.len());
-        link_steps(raw, steps, index_of, issued.min(self.max_steps));
-        if self.any_assigned.load(Ordering::Acquire) {
-            for (key, id) in self.assigned.lock().drain(..) {
+        raw.start = txn.start;
+        raw.thread_id = txn.thread_id;
+        raw.max_steps = txn.max_steps;
+        raw.force_sample = txn.force_sample.load(Ordering::Relaxed);
+        raw.repaired = ending.cancelled;
+        let issued = txn.next_key.load(Ordering::Relaxed);
+        raw.dropped_steps = issued.saturating_sub(txn.max_steps);
+        let unfinished = (issued.min(txn.max_steps) as usize).saturating_sub(steps.len());
+        link_steps(raw, steps, index_of, issued.min(txn.max_steps));
+        if txn.any_assigned.load(Ordering::Acquire) {
+            for (key, id) in txn.assigned.lock().drain(..) {
                 if let Some(index) = resolve(index_of, key).filter(|i| *i != NO_STEP) {
                     raw.assigned_span_ids.push((index, id));
                 }
@@ -560,7 +687,7 @@ impl SharedTxn {
                 });
             }
         }
-        if cancelled {
+        if ending.cancelled {
             push_flag(&mut raw.attrs, NO_STEP, model::ATTR_CANCELLED);
         }
         if unfinished > 0 {
@@ -574,6 +701,7 @@ impl SharedTxn {
         steps.shrink_to(SCRATCH_KEEP);
         rest.shrink_to(SCRATCH_KEEP);
         index_of.shrink_to(SCRATCH_KEEP);
+        self.0
     }
 }
 
@@ -655,9 +783,10 @@ fn push_flag(attrs: &mut Vec<RawAttr>, step: u32, key: &'static str) {
     });
 }
 
-/// Buffers [`SharedTxn::end`] assembles a transaction in.
-#[derive(Default)]
-struct Scratch {
+/// Buffers [`EndedTxn::assemble`] sorts a transaction's pieces in; the
+/// collector keeps one.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
     steps: Vec<FinishedStep>,
     rest: Vec<Piece>,
     index_of: Vec<u32>,
@@ -665,10 +794,6 @@ struct Scratch {
 
 /// Scratch buffers bigger than this many entries are not kept.
 const SCRATCH_KEEP: usize = 4096;
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
 
 /// Most entries of a thread's context stack; deeper (leaked) entries are
 /// not pushed, so a guard forgotten in a loop cannot grow memory.
@@ -858,6 +983,7 @@ mod tests {
             extras: AtomicU32::new(0),
             force_sample: AtomicBool::new(false),
             any_assigned: AtomicBool::new(false),
+            owned_bytes: AtomicUsize::new(0),
             inline: InlinePieces::new(),
             pieces: Overflow::default(),
             assigned: Mutex::new(Vec::new()),
