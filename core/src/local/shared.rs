@@ -63,7 +63,8 @@ enum Piece {
     },
     Error {
         step: u32,
-        error: ErrorInfo,
+        /// Boxed: errors are rare, and a piece stays one cache line.
+        error: Box<ErrorInfo>,
     },
     Rename(String),
 }
@@ -89,11 +90,21 @@ const TAKEN: u8 = 2;
 /// each ready slot once. A slot reserved but not yet ready when the end
 /// drains is left (its step ended as the transaction did: counted as
 /// unfinished) and dropped with the transaction.
+#[repr(C)]
 struct InlinePieces<const N: usize = INLINE_PIECES> {
     next: AtomicUsize,
     state: [AtomicU8; N],
-    slots: [UnsafeCell<MaybeUninit<Piece>>; N],
+    slots: Slots<N>,
 }
+
+/// A piece's room: a cache line's worth, so that where the slots begin on
+/// a line each piece has one of its own (see [`SharedTxn`]'s layout).
+#[repr(transparent)]
+struct Slot(UnsafeCell<MaybeUninit<Piece>>);
+
+/// The slots, after the counter and the states.
+#[repr(transparent)]
+struct Slots<const N: usize>([Slot; N]);
 
 // SAFETY: a slot's value is written only by the one thread whose `fetch_add`
 // returned its index, before its state becomes READY (release); it is read
@@ -107,7 +118,7 @@ impl<const N: usize> InlinePieces<N> {
         Self {
             next: AtomicUsize::new(0),
             state: [const { AtomicU8::new(EMPTY) }; N],
-            slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; N],
+            slots: Slots([const { Slot(UnsafeCell::new(MaybeUninit::uninit())) }; N]),
         }
     }
 
@@ -120,7 +131,7 @@ impl<const N: usize> InlinePieces<N> {
     #[inline]
     fn push(&self, piece: Piece) -> Result<(), Piece> {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = self.slots.get(index) else {
+        let Some(Slot(slot)) = self.slots.0.get(index) else {
             return Err(piece);
         };
         // SAFETY: `index` came from the `fetch_add` above, so this thread
@@ -141,7 +152,7 @@ impl<const N: usize> InlinePieces<N> {
                 // SAFETY: READY means written (the acquire pairs with the
                 // writer's release); winning the exchange makes this the only
                 // read, and TAKEN keeps `drop` from dropping it again.
-                f(unsafe { (*self.slots[index].get()).assume_init_read() });
+                f(unsafe { (*self.slots.0[index].0.get()).assume_init_read() });
             }
         }
     }
@@ -150,7 +161,7 @@ impl<const N: usize> InlinePieces<N> {
 impl<const N: usize> InlinePieces<N> {
     /// Drops the pieces never taken and empties every slot for reuse.
     fn clear(&mut self) {
-        for (state, slot) in self.state.iter_mut().zip(&mut self.slots) {
+        for (state, Slot(slot)) in self.state.iter_mut().zip(&mut self.slots.0) {
             if *state.get_mut() == READY {
                 // SAFETY: READY and not TAKEN: written and never read out;
                 // `&mut self` excludes every other access.
@@ -292,17 +303,11 @@ impl std::fmt::Debug for Overflow {
     }
 }
 
-/// Whether a shared transaction ended; its name until then, and how it
-/// ended once it did. The flag that lets one thread end it makes that
-/// thread the only writer of the ending, and the [`EndedTxn`] it hands to
-/// the collector the only reader after: no lock (a lock's line would be
-/// one more cache miss when the transaction ends on another thread).
-struct EndOnce {
-    ended: AtomicBool,
-    ending: UnsafeCell<Ending>,
-}
-
-/// How a shared transaction ended, written by the thread that ended it.
+/// How a shared transaction ended, and its name until then: written by
+/// the thread whose swap of [`SharedTxn::ended`] counted, read by the
+/// [`EndedTxn`] that thread hands to the collector. No lock (a lock's line
+/// would be one more cache miss when the transaction ends on another
+/// thread).
 struct Ending {
     name: Option<RawTxnName>,
     end: u64,
@@ -310,79 +315,70 @@ struct Ending {
     cancelled: bool,
 }
 
-// SAFETY: `ending` is written only by `new` (before the value is shared)
-// and by `end`, on the one thread whose swap turned `ended` from false to
-// true (every other caller returns before touching it); it is read only
-// through the one `EndedTxn` that thread made, after the hand-off that
-// carries it (a channel: the write happens before the read). So no two
-// threads access `ending` at once, and `RawTxnName` is `Send`.
-unsafe impl Sync for EndOnce {}
-
-impl EndOnce {
+impl Ending {
     fn new(name: RawTxnName) -> Self {
         Self {
-            ended: AtomicBool::new(false),
-            ending: UnsafeCell::new(Ending {
-                name: Some(name),
-                end: 0,
-                busy: None,
-                cancelled: false,
-            }),
+            name: Some(name),
+            end: 0,
+            busy: None,
+            cancelled: false,
         }
-    }
-
-    fn has_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
-    }
-
-    /// Marks it ended as given; true for the first caller only.
-    fn end(&self, end: u64, busy: Option<u64>, cancelled: bool) -> bool {
-        if self.ended.swap(true, Ordering::AcqRel) {
-            return false;
-        }
-        // SAFETY: this thread won the swap above, so it alone writes
-        // `ending` (see the `Sync` impl), and only this once.
-        let ending = unsafe { &mut *self.ending.get() };
-        ending.end = end;
-        ending.busy = busy;
-        ending.cancelled = cancelled;
-        true
     }
 }
 
-impl std::fmt::Debug for EndOnce {
+/// [`Ending`] shared by a transaction's threads.
+struct EndingCell(UnsafeCell<Ending>);
+
+// SAFETY: the value is written only before the transaction is shared (its
+// begin, `&mut`) and by `SharedTxn::mark_ended`, on the one thread whose
+// swap turned `ended` from false to true (every other caller returns
+// before touching it); it is read only through the one `EndedTxn` that
+// thread made, after the hand-off that carries it (a channel: the write
+// happens before the read). So no two threads access it at once, and
+// `RawTxnName` is `Send`.
+unsafe impl Sync for EndingCell {}
+
+impl std::fmt::Debug for EndingCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndOnce")
-            .field("ended", &self.ended)
-            .finish_non_exhaustive()
+        f.write_str("EndingCell")
     }
 }
 
 /// A transaction open across threads. Shared by its steps through `Arc`.
+///
+/// Laid out by cache line, as a small transaction is written on one core
+/// and read on another: the first line holds everything a step touches
+/// (with the `Arc`'s counts on the line before it), then one line per
+/// in-place piece, then what only the begin and the end write.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct SharedTxn {
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent_span_id: Option<SpanId>,
-    kind: SpanKind,
-    /// Whether it ended; its name until then, and how it ended after.
-    ending: EndOnce,
-    start: u64,
-    thread_id: u64,
-    max_steps: u32,
     next_key: AtomicU32,
     /// Attributes and errors accepted so far (capped at [`MAX_ATTRS`]).
     extras: AtomicU32,
+    max_steps: u32,
+    /// Set by the one [`Self::end`] that counts.
+    ended: AtomicBool,
     force_sample: AtomicBool,
     /// Set once `assigned` holds an id: the end locks it only then.
     any_assigned: AtomicBool,
+    kind: SpanKind,
+    start: u64,
     /// Heap bytes of the texts it owns (name, attribute values, errors,
     /// renames), for the queue's memory budget.
     owned_bytes: AtomicUsize,
-    /// The first pieces, in place; the rest in `pieces`.
+    thread_id: u64,
+    span_id: SpanId,
+    /// The first pieces, in place (the counter and states end the first
+    /// line; the slots begin the next); the rest in `pieces`.
     inline: InlinePieces,
+    /// How it ended; its name until then. With `pieces`, the line after
+    /// the slots.
+    ending: EndingCell,
     /// The pieces past the in-place ones, made on first need.
     pieces: Overflow,
+    trace_id: TraceId,
+    parent_span_id: Option<SpanId>,
     /// The inbound `tracestate`, passed on to outgoing calls.
     tracestate: Option<Box<str>>,
     /// Span ids handed out before the end (step key, id): once per
@@ -414,7 +410,8 @@ impl SharedTxn {
                 txn.span_id = ids.span_id;
                 txn.parent_span_id = ids.parent_span_id;
                 txn.kind = kind;
-                txn.ending = EndOnce::new(name);
+                *txn.ended.get_mut() = false;
+                *txn.ending.0.get_mut() = Ending::new(name);
                 txn.start = start;
                 txn.thread_id = ids.thread_id;
                 txn.max_steps = ids.max_steps;
@@ -432,7 +429,8 @@ impl SharedTxn {
             span_id: ids.span_id,
             parent_span_id: ids.parent_span_id,
             kind,
-            ending: EndOnce::new(name),
+            ended: AtomicBool::new(false),
+            ending: EndingCell(UnsafeCell::new(Ending::new(name))),
             start,
             thread_id: ids.thread_id,
             max_steps: ids.max_steps,
@@ -453,10 +451,17 @@ impl SharedTxn {
     /// Keeps up to [`KEEP_CHUNKS`] overflow chunks.
     pub fn emptied(mut txn: Arc<Self>) -> Option<Arc<Self>> {
         let inner = Arc::get_mut(&mut txn)?;
+        // Only what this transaction used: each line left alone is one the
+        // next begin finds where it left it. (The tracestate is replaced
+        // at the begin.)
+        let overflowed = *inner.inline.next.get_mut() > INLINE_PIECES;
         inner.inline.clear();
-        inner.pieces.clear(KEEP_CHUNKS);
-        inner.assigned.get_mut().clear();
-        inner.tracestate = None;
+        if overflowed {
+            inner.pieces.clear(KEEP_CHUNKS);
+        }
+        if *inner.any_assigned.get_mut() {
+            inner.assigned.get_mut().clear();
+        }
         Some(txn)
     }
 
@@ -473,7 +478,7 @@ impl SharedTxn {
 
     /// True once [`Self::end`] ran: further steps are not recorded.
     pub fn has_ended(&self) -> bool {
-        self.ending.has_ended()
+        self.ended.load(Ordering::Relaxed)
     }
 
     /// A key for a step beginning now; `None` past the step cap (the step
@@ -512,7 +517,10 @@ impl SharedTxn {
     pub fn error(&self, step: u32, error: ErrorInfo) {
         if self.take_extra() {
             self.own(error.kind.len() + error.message.len() + error.stack.len() + 32);
-            self.push(Piece::Error { step, error });
+            self.push(Piece::Error {
+                step,
+                error: Box::new(error),
+            });
         }
     }
 
@@ -580,9 +588,15 @@ impl SharedTxn {
     /// the others). `busy` is the time its own future or span was polled,
     /// `cancelled` that it was dropped before completing.
     pub fn end(self: Arc<Self>, end: u64, busy: Option<u64>, cancelled: bool) -> Option<Handover> {
-        if !self.ending.end(end.max(self.start), busy, cancelled) {
+        if self.ended.swap(true, Ordering::AcqRel) {
             return None;
         }
+        // SAFETY: this thread won the swap above, so it alone writes the
+        // ending (see `EndingCell`), and only this once.
+        let ending = unsafe { &mut *self.ending.0.get() };
+        ending.end = end.max(self.start);
+        ending.busy = busy;
+        ending.cancelled = cancelled;
         Some(recorder::hand_over_shared(EndedTxn(self)))
     }
 }
@@ -619,8 +633,8 @@ impl EndedTxn {
         let txn = &*self.0;
         // SAFETY: an `EndedTxn` is made only by the thread that won the end
         // (which wrote the ending before the hand-off that carries this
-        // value), and this consumes it: the only read (see `EndOnce`).
-        let ending = unsafe { &mut *txn.ending.ending.get() };
+        // value), and this consumes it: the only read (see `EndingCell`).
+        let ending = unsafe { &mut *txn.ending.0.get() };
         let Scratch {
             steps,
             rest,
@@ -673,7 +687,7 @@ impl EndedTxn {
                 Piece::Attr { step, key, value } => (step, Some((key, value))),
                 Piece::Error { step, error } => {
                     if let Some(index) = resolve(index_of, step) {
-                        raw.errors.push((index, error));
+                        raw.errors.push((index, *error));
                     }
                     continue;
                 }
@@ -975,7 +989,10 @@ mod tests {
             span_id: SpanId([1; 8]),
             parent_span_id: None,
             kind: SpanKind::Internal,
-            ending: EndOnce::new(RawTxnName::Raw(RawName::Static("t"))),
+            ended: AtomicBool::new(false),
+            ending: EndingCell(UnsafeCell::new(Ending::new(RawTxnName::Raw(
+                RawName::Static("t"),
+            )))),
             start: 0,
             thread_id: 0,
             max_steps: 10,
@@ -1016,6 +1033,33 @@ mod tests {
         assert!(current_context().is_none());
         assert_eq!(Arc::strong_count(&a), 1);
         assert_eq!(Arc::strong_count(&b), 2, "b plus `txn` above");
+    }
+
+    #[test]
+    fn a_piece_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Piece>(), 64);
+    }
+
+    #[test]
+    fn what_a_step_touches_is_on_the_first_line_and_each_piece_on_its_own() {
+        use std::mem::offset_of;
+        let slots = offset_of!(SharedTxn, inline) + offset_of!(InlinePieces, slots);
+        assert_eq!(slots, 64, "the slots begin the second line");
+        let ending = offset_of!(SharedTxn, ending);
+        assert_eq!(ending, 64 + 64 * INLINE_PIECES, "the line after the slots");
+        assert!(offset_of!(SharedTxn, pieces) + 8 <= ending + 64);
+        for hot in [
+            offset_of!(SharedTxn, next_key),
+            offset_of!(SharedTxn, ended),
+            offset_of!(SharedTxn, extras),
+            offset_of!(SharedTxn, inline) + offset_of!(InlinePieces, next),
+            offset_of!(SharedTxn, inline) + offset_of!(InlinePieces, state),
+        ] {
+            assert!(hot < 64, "{hot}");
+        }
+        assert_eq!(std::mem::size_of::<Slot>(), 64);
+        assert_eq!(std::mem::align_of::<SharedTxn>(), 64);
+        eprintln!("SharedTxn {} bytes", std::mem::size_of::<SharedTxn>());
     }
 
     #[test]
