@@ -74,7 +74,12 @@ const INLINE_PIECES: usize = 8;
 
 /// Pieces per overflow chunk: a chunk stays under 1 KiB, which glibc
 /// serves from its per-thread cache.
-const CHUNK_PIECES: usize = 11;
+const CHUNK_PIECES: usize = 14;
+
+/// Bytes between a chunk's piece states and its slots, so that the slots
+/// begin a cache line (the chunk's link, counter and states fill the
+/// first).
+const CHUNK_PAD: usize = 64 - 8 - 8 - CHUNK_PIECES;
 
 /// Overflow chunks a pooled transaction keeps (see [`SharedTxn::emptied`]):
 /// room for some 50 pieces without allocating.
@@ -91,9 +96,10 @@ const TAKEN: u8 = 2;
 /// drains is left (its step ended as the transaction did: counted as
 /// unfinished) and dropped with the transaction.
 #[repr(C)]
-struct InlinePieces<const N: usize = INLINE_PIECES> {
+struct InlinePieces<const N: usize = INLINE_PIECES, const PAD: usize = 0> {
     next: AtomicUsize,
     state: [AtomicU8; N],
+    _pad: [u8; PAD],
     slots: Slots<N>,
 }
 
@@ -111,13 +117,14 @@ struct Slots<const N: usize>([Slot; N]);
 // only by the one thread that moves the state from READY to TAKEN
 // (acquire), or by `drop` with exclusive access. No two threads touch a
 // slot's value at once, and `Piece` is `Send`.
-unsafe impl<const N: usize> Sync for InlinePieces<N> {}
+unsafe impl<const N: usize, const PAD: usize> Sync for InlinePieces<N, PAD> {}
 
-impl<const N: usize> InlinePieces<N> {
+impl<const N: usize, const PAD: usize> InlinePieces<N, PAD> {
     fn new() -> Self {
         Self {
             next: AtomicUsize::new(0),
             state: [const { AtomicU8::new(EMPTY) }; N],
+            _pad: [0; PAD],
             slots: Slots([const { Slot(UnsafeCell::new(MaybeUninit::uninit())) }; N]),
         }
     }
@@ -158,7 +165,7 @@ impl<const N: usize> InlinePieces<N> {
     }
 }
 
-impl<const N: usize> InlinePieces<N> {
+impl<const N: usize, const PAD: usize> InlinePieces<N, PAD> {
     /// Drops the pieces never taken and empties every slot for reuse.
     fn clear(&mut self) {
         for (state, Slot(slot)) in self.state.iter_mut().zip(&mut self.slots.0) {
@@ -173,13 +180,13 @@ impl<const N: usize> InlinePieces<N> {
     }
 }
 
-impl<const N: usize> Drop for InlinePieces<N> {
+impl<const N: usize, const PAD: usize> Drop for InlinePieces<N, PAD> {
     fn drop(&mut self) {
         self.clear();
     }
 }
 
-impl<const N: usize> std::fmt::Debug for InlinePieces<N> {
+impl<const N: usize, const PAD: usize> std::fmt::Debug for InlinePieces<N, PAD> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InlinePieces")
             .field("next", &self.next)
@@ -194,9 +201,11 @@ impl<const N: usize> std::fmt::Debug for InlinePieces<N> {
 #[derive(Default)]
 struct Overflow(Link);
 
+/// One cache line of link, counter and states, then a line per piece.
+#[repr(C, align(64))]
 struct Chunk {
-    pieces: InlinePieces<CHUNK_PIECES>,
     next: Link,
+    pieces: InlinePieces<CHUNK_PIECES, CHUNK_PAD>,
 }
 
 /// A pointer to the next chunk, null until one is made; set at most once.
@@ -219,8 +228,8 @@ impl Link {
             return chunk;
         }
         let fresh = Box::into_raw(Box::new(Chunk {
-            pieces: InlinePieces::new(),
             next: Link::default(),
+            pieces: InlinePieces::new(),
         }));
         let ptr = match self.0.compare_exchange(
             std::ptr::null_mut(),
@@ -1058,6 +1067,10 @@ mod tests {
             assert!(hot < 64, "{hot}");
         }
         assert_eq!(std::mem::size_of::<Slot>(), 64);
+        let chunk_slots =
+            offset_of!(Chunk, pieces) + offset_of!(InlinePieces<CHUNK_PIECES, CHUNK_PAD>, slots);
+        assert_eq!(chunk_slots, 64, "a chunk's slots begin its second line");
+        assert_eq!(std::mem::align_of::<Chunk>(), 64);
         assert_eq!(std::mem::align_of::<SharedTxn>(), 64);
         eprintln!("SharedTxn {} bytes", std::mem::size_of::<SharedTxn>());
     }
