@@ -186,7 +186,7 @@ impl Config {
     /// Osprey's buffers under 36 MiB by default: this queue, the batch being
     /// filled, four batches queued for the exporter, the one it is sending
     /// and the one it sent, until the collector frees it (4 MiB each); and
-    /// at most 5.5 MiB of emptied buffers and 2 MiB of records' vectors
+    /// at most 8 MiB of emptied buffers and 2 MiB of records' vectors
     /// kept for reuse, and 8 MiB of transactions waiting for work they
     /// handed to other threads.
     pub fn max_queue_bytes(mut self, n: usize) -> Self {

@@ -26,7 +26,7 @@ pub use config::{Config, ConfigError, ExporterSpec, KEYS, default_data_dir, keys
 use crate::diag;
 use crate::export::{Exporter, UnsampledDemand};
 use crate::local::raw::RawTransaction;
-use crate::local::shared::{Scratch, SharedTxn};
+use crate::local::shared::{EndedTxn, Scratch, SharedTxn};
 use crate::local::stash::{POOL_BATCH, Pool, PoolBatch};
 use crate::model::{ActiveSnapshot, ExportBatch, MetricRecord, Resource, TransactionRecord};
 use crate::rng::Rng;
@@ -62,7 +62,10 @@ const WAKE_MOST: usize = POOL_SIZE / 2;
 /// seldom allocate; each keeps up to `POOLED_STEPS` steps (10 KiB) of
 /// capacity, about 3 MiB for a full pool. They go back in batches of
 /// [`POOL_BATCH`], and threads keep the rest of a batch they took
-/// (another 2.5 MiB at most, [`crate::local::stash::MAX_STASHED`]).
+/// (another 2.5 MiB at most, [`crate::local::stash::MAX_STASHED`]). Async
+/// transactions' allocations go round a pool of the same size (each 768
+/// bytes and up to four overflow chunks
+/// of 960: 2.4 MiB at most with what threads keep).
 const POOL_SIZE: usize = 256;
 const POOLED_STEPS: usize = 256;
 
@@ -375,7 +378,7 @@ struct Collector {
     /// transactions.
     recycled: PoolBatch<Box<RawTransaction>>,
     /// Shared transactions' allocations go back to their pool (see
-    /// [`crate::local::stash`]), a batch at a time.
+    /// [`crate::local::stash`]), a full batch at a time.
     shared_pool: Sender<PoolBatch<Arc<SharedTxn>>>,
     emptied: PoolBatch<Arc<SharedTxn>>,
     /// Where shared transactions' pieces are sorted (see [`Self::accept`]).
@@ -530,56 +533,46 @@ impl Collector {
     /// once full (or at [`Self::settle`]); a full pool frees it.
     fn recycle(&mut self, mut raw: Box<RawTransaction>) {
         raw.recycle(POOLED_STEPS);
-        let pushed = self.recycled.push(raw);
-        debug_assert!(pushed.is_ok(), "a full batch is sent at once");
-        if self.recycled.is_full() {
-            self.send_recycled();
-        }
-    }
-
-    fn send_recycled(&mut self) {
-        if !self.recycled.is_empty() {
-            let _ = self.pool.try_send(std::mem::take(&mut self.recycled));
-        }
+        self.recycled.give(raw, &self.pool);
     }
 
     /// Reports the transactions taken since the last call to the handoff,
     /// and sends the buffers recycled since to the pool.
     fn settle(&mut self) {
-        self.send_recycled();
+        self.recycled.send(&self.pool);
         let (count, bytes) = std::mem::take(&mut self.unsettled);
         self.handoff.received(count, bytes);
     }
 
-    /// Takes `txn` off the queue (assembling a shared transaction in a
-    /// buffer of the collector's own): processes it, or keeps it waiting
-    /// for work it handed off.
+    /// Takes `txn` off the queue (assembling a shared transaction):
+    /// processes it, or keeps it waiting for work it handed off.
     fn accept(&mut self, txn: Queued) {
         let raw = match txn {
             Queued::Raw(raw) => raw,
-            Queued::Shared(ended, bytes) => {
-                // The buffer recycled last: still in this core's cache.
-                let mut raw = self
-                    .recycled
-                    .pop()
-                    .unwrap_or_else(|| Box::new(RawTransaction::new()));
-                let txn = ended.assemble(&mut raw, &mut self.scratch);
-                raw.queued_bytes = bytes;
-                if let Some(txn) = SharedTxn::emptied(txn) {
-                    let pushed = self.emptied.push(txn);
-                    debug_assert!(pushed.is_ok(), "a full batch is sent at once");
-                    if self.emptied.is_full() {
-                        let _ = self.shared_pool.try_send(std::mem::take(&mut self.emptied));
-                    }
-                }
-                raw
-            }
+            Queued::Shared(ended, bytes) => self.assemble(ended, bytes),
         };
         self.unsettled.0 += 1;
         self.unsettled.1 += raw.queued_bytes;
         if let Some(raw) = self.awaiting.hold(raw) {
             self.process(raw);
         }
+    }
+
+    /// Assembles a shared transaction in a buffer of the collector's own
+    /// (the one recycled last: still in this core's cache), and sends its
+    /// allocation back, emptied, for another to begin in (in batches, once
+    /// full).
+    fn assemble(&mut self, ended: EndedTxn, bytes: usize) -> Box<RawTransaction> {
+        let mut raw = self
+            .recycled
+            .pop()
+            .unwrap_or_else(|| Box::new(RawTransaction::new()));
+        let txn = ended.assemble(&mut raw, &mut self.scratch);
+        raw.queued_bytes = bytes;
+        if let Some(txn) = SharedTxn::emptied(txn) {
+            self.emptied.give(txn, &self.shared_pool);
+        }
+        raw
     }
 
     /// Settles `raw`'s forks, samples, converts and batches it.

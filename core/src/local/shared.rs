@@ -1045,6 +1045,53 @@ mod tests {
     }
 
     #[test]
+    fn an_emptied_transaction_keeps_nothing_of_the_last_but_its_first_chunks() {
+        let txn = test_txn();
+        let many = INLINE_PIECES + (KEEP_CHUNKS + 2) * CHUNK_PIECES;
+        for i in 0..many {
+            txn.rename(format!("n{i}"));
+        }
+        txn.span_id_of(0);
+        assert!(txn.any_assigned.load(Ordering::Relaxed));
+        // Taken in part, as when steps ended after the end was queued.
+        let mut first = None;
+        txn.inline.take_each(|p| {
+            first.get_or_insert(p);
+        });
+        let mut txn = SharedTxn::emptied(txn).expect("the only reference");
+        let inner = Arc::get_mut(&mut txn).unwrap();
+        assert_eq!(*inner.inline.next.get_mut(), 0);
+        assert!(inner.inline.state.iter_mut().all(|s| *s.get_mut() == EMPTY));
+        assert!(inner.assigned.get_mut().is_empty());
+        let mut chunks = 0;
+        let mut next = inner.pieces.0.get();
+        while let Some(chunk) = next {
+            assert_eq!(chunk.pieces.next.load(Ordering::Relaxed), 0);
+            chunks += 1;
+            next = chunk.next.get();
+        }
+        assert_eq!(chunks, KEEP_CHUNKS, "the rest freed");
+        // Filled again, it gives back only what came after.
+        for i in 0..INLINE_PIECES + CHUNK_PIECES + 1 {
+            txn.rename(format!("again {i}"));
+        }
+        let mut names = Vec::new();
+        let mut each = |p| {
+            if let Piece::Rename(n) = p {
+                names.push(n)
+            }
+        };
+        txn.inline.take_each(&mut each);
+        txn.pieces.take_each(&mut each);
+        assert_eq!(names.len(), INLINE_PIECES + CHUNK_PIECES + 1);
+        assert!(names.iter().all(|n| n.starts_with("again")));
+        // Held elsewhere too: not emptied.
+        let other = txn.clone();
+        assert!(SharedTxn::emptied(txn).is_none());
+        drop(other);
+    }
+
+    #[test]
     fn a_piece_is_one_cache_line() {
         assert_eq!(std::mem::size_of::<Piece>(), 64);
     }

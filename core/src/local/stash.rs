@@ -25,9 +25,9 @@ pub(crate) const POOL_BATCH: usize = 8;
 
 /// Most of each kind all threads' stashes hold together. A raw buffer
 /// holds at most [`RawTransaction::recycle`](super::raw::RawTransaction::recycle)'s
-/// pooled capacity (about 10 KiB) and a shared transaction about 1 KiB
-/// plus the overflow chunks it keeps, so this adds some 3 MiB to the
-/// memory bound at most.
+/// pooled capacity (about 10 KiB) and a shared transaction 768 bytes plus
+/// up to four overflow chunks of 960, so this adds at most 2.5 MiB and
+/// 1.2 MiB to the memory bound.
 pub(crate) const MAX_STASHED: usize = 256;
 
 /// A pool of empty buffers of one kind: batches for threads to take, the
@@ -91,6 +91,23 @@ impl<T> PoolBatch<T> {
                 Ok(())
             }
             None => Err(buffer),
+        }
+    }
+
+    /// Adds `buffer`, and sends the batch to `pool` once full (a full pool
+    /// frees it).
+    pub fn give(&mut self, buffer: T, pool: &Sender<PoolBatch<T>>) {
+        let pushed = self.push(buffer);
+        debug_assert!(pushed.is_ok(), "a full batch is sent at once");
+        if self.is_full() {
+            self.send(pool);
+        }
+    }
+
+    /// Sends what it holds to `pool` (a full pool frees it), if anything.
+    pub fn send(&mut self, pool: &Sender<PoolBatch<T>>) {
+        if !self.is_empty() {
+            let _ = pool.try_send(std::mem::take(self));
         }
     }
 
