@@ -1044,6 +1044,19 @@ mod tests {
         assert_eq!(Arc::strong_count(&b), 2, "b plus `txn` above");
     }
 
+    /// The renames among the pieces not taken yet, in push order.
+    fn take_renames(txn: &SharedTxn) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut each = |p| {
+            if let Piece::Rename(n) = p {
+                names.push(n)
+            }
+        };
+        txn.inline.take_each(&mut each);
+        txn.pieces.take_each(&mut each);
+        names
+    }
+
     #[test]
     fn an_emptied_transaction_keeps_nothing_of_the_last_but_its_first_chunks() {
         let txn = test_txn();
@@ -1075,14 +1088,7 @@ mod tests {
         for i in 0..INLINE_PIECES + CHUNK_PIECES + 1 {
             txn.rename(format!("again {i}"));
         }
-        let mut names = Vec::new();
-        let mut each = |p| {
-            if let Piece::Rename(n) = p {
-                names.push(n)
-            }
-        };
-        txn.inline.take_each(&mut each);
-        txn.pieces.take_each(&mut each);
+        let names = take_renames(&txn);
         assert_eq!(names.len(), INLINE_PIECES + CHUNK_PIECES + 1);
         assert!(names.iter().all(|n| n.starts_with("again")));
         // Held elsewhere too: not emptied.
@@ -1139,14 +1145,7 @@ mod tests {
         for i in 0..(INLINE_PIECES + CHUNK_PIECES + 3) as u32 {
             txn.rename(format!("n{i}"));
         }
-        let mut names = Vec::new();
-        let mut each = |p| {
-            if let Piece::Rename(n) = p {
-                names.push(n)
-            }
-        };
-        txn.inline.take_each(&mut each);
-        txn.pieces.take_each(&mut each);
+        let names = take_renames(&txn);
         let want: Vec<String> = (0..INLINE_PIECES + CHUNK_PIECES + 3)
             .map(|i| format!("n{i}"))
             .collect();
