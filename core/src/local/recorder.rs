@@ -507,7 +507,8 @@ fn queue_raw(
         Some(link) => match link.handoff.try_send(Queued::Raw(txn)) {
             Ok(()) => return Handover::Queued,
             Err(Queued::Raw(txn)) => txn,
-            Err(Queued::Shared(..)) => unreachable!("given back as sent"),
+            // Given back as sent, so never this; no panic on this path.
+            Err(Queued::Shared(..)) => return Handover::Dropped,
         },
         None => txn,
     };
