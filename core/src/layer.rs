@@ -21,7 +21,7 @@
 //!   `sqlx::query`, logged when a statement finishes) become SQL steps of
 //!   the async work or span they happen in, named by the statement with its
 //!   literals replaced and lasting the reported `elapsed_secs` (see
-//!   [`OspreyLayer::sqlx_system`] for `db.system`). sqlx logs them at
+//!   `OspreyLayer::sqlx_system` for `db.system`). sqlx logs them at
 //!   `DEBUG`: a level filter in front of this layer must let them through.
 //! - Inside a transaction begun with the native API on this thread
 //!   ([`crate::transaction`]), spans are steps of that transaction through
