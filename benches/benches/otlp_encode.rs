@@ -40,6 +40,7 @@ fn sql(id: u64, offset_ns: u64) -> StepRecord {
         name: intern("SELECT name FROM item WHERE id = ?"),
         start_offset_ns: offset_ns,
         elapsed_ns: 40_000,
+        busy_ns: None,
         error: None,
         attributes: vec![attr("db.system", AttrValue::from("h2"))],
         repaired: false,
@@ -58,6 +59,7 @@ fn batch(tree: bool) -> ExportBatch {
             name: intern("GET /hello"),
             start_unix_ns: 1_700_000_000_000_000_000 + i * 100_000,
             elapsed_ns: 180_000,
+            busy_ns: None,
             error: None,
             attributes: vec![
                 attr("http.request.method", AttrValue::from("GET")),

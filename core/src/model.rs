@@ -188,8 +188,22 @@ pub const ATTR_INCOMPLETE: &str = "osprey.incomplete";
 /// Step or transaction attribute of work that awaited (an `async` span, a
 /// future wrapped with [`crate::future::FutureExt`]): the nanoseconds it was
 /// actually being polled. Its elapsed time runs from creation to close and
-/// so covers the awaits; this is the part spent running.
+/// so covers the awaits; this is the part spent running. Records carry it
+/// as [`StepRecord::busy_ns`] and [`TransactionRecord::busy_ns`]; exporters
+/// send it under this key.
 pub const ATTR_BUSY_NS: &str = "osprey.busy_ns";
+/// The value exporters send under [`ATTR_BUSY_NS`] for a record's
+/// `busy_ns` (nanoseconds, saturating at `i64::MAX`).
+///
+/// ```
+/// use osprey::model::{busy_value, AttrValue};
+/// assert_eq!(busy_value(1_500), AttrValue::Int(1_500));
+/// assert_eq!(busy_value(u64::MAX), AttrValue::Int(i64::MAX));
+/// ```
+pub fn busy_value(busy_ns: u64) -> AttrValue {
+    AttrValue::Int(i64::try_from(busy_ns).unwrap_or(i64::MAX))
+}
+
 /// Set (true) on a step or transaction whose future was dropped before it
 /// completed (a cancelled request, a lost `select!` branch): its end is
 /// when it was dropped.
@@ -253,6 +267,12 @@ pub struct StepRecord {
     pub start_offset_ns: u64,
     /// Duration in nanoseconds.
     pub elapsed_ns: u64,
+    /// For a step of `async` work (a future wrapped with
+    /// [`crate::future::FutureExt`], an `async` `tracing` span): the
+    /// nanoseconds it was actually being polled, a part of `elapsed_ns`.
+    /// Exported as the [`ATTR_BUSY_NS`] attribute; `None` for synchronous
+    /// steps.
+    pub busy_ns: Option<u64>,
     /// Error recorded on this step, if any (boxed: most steps have none).
     pub error: Option<Box<ErrorInfo>>,
     /// Attributes recorded on this step.
@@ -299,6 +319,10 @@ pub struct TransactionRecord {
     pub start_unix_ns: u64,
     /// Duration in nanoseconds.
     pub elapsed_ns: u64,
+    /// For `async` work: the nanoseconds the transaction's own future or
+    /// span was being polled (see [`StepRecord::busy_ns`]), exported as the
+    /// [`ATTR_BUSY_NS`] attribute.
+    pub busy_ns: Option<u64>,
     /// Error of the transaction, if any.
     pub error: Option<ErrorInfo>,
     /// Transaction attributes (HTTP method, status, client IP, ...).

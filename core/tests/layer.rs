@@ -49,20 +49,15 @@ fn tracing_spans_become_a_transaction_with_steps() {
         render(t),
         "handle_order\n  load table=orders\n    query db.statement=SELECT ?\n  pay !card declined code=402\n"
     );
-    let busy = t
-        .attributes
-        .iter()
-        .find(|a| &*osprey::names::resolve(a.key) == osprey::model::ATTR_BUSY_NS)
-        .map(|a| a.value.clone());
     assert!(
-        matches!(busy, Some(AttrValue::Int(ns)) if ns > 0 && ns as u64 <= t.elapsed_ns),
-        "busy {busy:?} within elapsed {}",
+        matches!(t.busy_ns, Some(ns) if ns > 0 && ns <= t.elapsed_ns),
+        "busy {:?} within elapsed {}",
+        t.busy_ns,
         t.elapsed_ns
     );
     let attrs: Vec<_> = t
         .attributes
         .iter()
-        .filter(|a| &*osprey::names::resolve(a.key) != osprey::model::ATTR_BUSY_NS)
         .map(|a| (osprey::names::resolve(a.key).to_string(), a.value.clone()))
         .collect();
     assert_eq!(

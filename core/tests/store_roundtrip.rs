@@ -58,6 +58,8 @@ fn txn(n: u64, sampled: bool) -> TransactionRecord {
             name: intern("OrderService.load"),
             start_offset_ns: 1_000,
             elapsed_ns: 50_000,
+            // Async work: kept since format version 3.
+            busy_ns: Some(30_000),
             error: None,
             attributes: Vec::new(),
             repaired: false,
@@ -70,6 +72,7 @@ fn txn(n: u64, sampled: bool) -> TransactionRecord {
             name: intern("SELECT * FROM orders WHERE id = ?"),
             start_offset_ns: 2_000,
             elapsed_ns: 40_000,
+            busy_ns: None,
             error: Some(Box::new(ErrorInfo {
                 kind: "SQLException".into(),
                 message: "timeout".into(),
@@ -93,6 +96,7 @@ fn txn(n: u64, sampled: bool) -> TransactionRecord {
         name: intern(&format!("GET /orders/{}", n % 3)),
         start_unix_ns: 1_700_000_000_000_000_000 + n,
         elapsed_ns: 100_000 + n,
+        busy_ns: Some(70_000),
         error: None,
         attributes: vec![
             Attribute {
@@ -408,7 +412,8 @@ fn a_version_1_segment_written_before_metrics_existed_still_reads() {
         attributes: Vec::new(),
     };
     format::encode_record(format::KIND_RESOURCE, &resource, &mut bytes).unwrap();
-    format::encode_record(format::KIND_TRANSACTION, &t, &mut bytes).unwrap();
+    let old = format::TransactionRecordV2::of(&t);
+    format::encode_record(format::KIND_TRANSACTION_V2, &old, &mut bytes).unwrap();
     let mut agg = SecondAggregate::new(1_700_000_000);
     agg.add(5_000_000, false);
     format::encode_record(format::KIND_AGGREGATE, &agg, &mut bytes).unwrap();
@@ -422,6 +427,12 @@ fn a_version_1_segment_written_before_metrics_existed_still_reads() {
     let stored = all[1].clone().into_transaction().unwrap();
     assert_eq!(stored.endpoint(), "GET /orders/1");
     assert_eq!(stored.resource.as_ref().unwrap().service_name, "old");
+    // Everything but the busy time, which version 1 did not carry.
+    let without_busy = TransactionRecord {
+        busy_ns: None,
+        ..t.clone()
+    };
+    assert_eq!(stored.record, without_busy);
     assert!(matches!(&all[2], StoredRecord::Aggregate(a) if a.count == 1));
     assert!(reader.metrics().0.is_empty());
 }

@@ -46,6 +46,7 @@ fn agent_txn(start_ns: u64) -> TransactionRecord {
         name: intern("GET /imported"),
         start_unix_ns: start_ns,
         elapsed_ns: 20 * MS,
+        busy_ns: None,
         error: Some(ErrorInfo {
             kind: "Boom".into(),
             message: "imported failure".into(),
@@ -64,6 +65,7 @@ fn agent_txn(start_ns: u64) -> TransactionRecord {
                 name: intern("service"),
                 start_offset_ns: 2 * MS,
                 elapsed_ns: 15 * MS,
+                busy_ns: None,
                 error: None,
                 attributes: vec![],
                 repaired: false,
@@ -76,6 +78,7 @@ fn agent_txn(start_ns: u64) -> TransactionRecord {
                 name: intern("UPDATE t SET x = ?"),
                 start_offset_ns: 4 * MS,
                 elapsed_ns: 5 * MS,
+                busy_ns: None,
                 error: None,
                 attributes: vec![Attribute {
                     key: intern("db.system"),

@@ -624,6 +624,7 @@ fn core_batch(service: &str, trace: u8) -> ExportBatch {
             name: intern("GET /over-tls"),
             start_unix_ns: now_ns() - 20 * MS,
             elapsed_ns: 10 * MS,
+            busy_ns: None,
             error: None,
             attributes: vec![],
             steps: vec![],

@@ -63,6 +63,7 @@ mod tests {
             name: NameId(0),
             start_unix_ns: second * 1_000_000_000,
             elapsed_ns: 1_000,
+            busy_ns: None,
             error: None,
             attributes: Vec::new(),
             steps: Vec::new(),

@@ -192,10 +192,16 @@ impl Converter {
                 name: self.name(s.name),
                 start_offset_ns: self.calibration.duration_ns(raw.start, s.start),
                 elapsed_ns: step_elapsed(&mut self.calibration, i, s),
+                busy_ns: None,
                 error: None,
                 attributes: Vec::new(),
                 repaired: s.repaired,
             });
+        }
+        for (i, busy) in raw.step_busy.drain(..) {
+            if let Some(step) = steps.get_mut(i as usize) {
+                step.busy_ns = Some(self.calibration.duration_ns(0, busy));
+            }
         }
         for attr in raw.attrs.drain(..) {
             let on_step = (attr.step as usize) < raw.steps.len();
@@ -304,6 +310,7 @@ impl Converter {
             name,
             start_unix_ns,
             elapsed_ns,
+            busy_ns: raw.busy.map(|ticks| self.calibration.duration_ns(0, ticks)),
             error,
             attributes,
             steps,

@@ -104,6 +104,7 @@ mod tests {
             name: crate::names::intern("spare"),
             start_offset_ns: 0,
             elapsed_ns: 1,
+            busy_ns: None,
             error: None,
             attributes: vec![Attribute {
                 key: crate::names::intern("spare"),
@@ -119,6 +120,7 @@ mod tests {
             name: crate::names::intern("spare"),
             start_unix_ns: 0,
             elapsed_ns: 1,
+            busy_ns: None,
             error: None,
             attributes: vec![Attribute {
                 key: crate::names::intern("spare"),

@@ -21,8 +21,8 @@ use crate::config_error::ConfigError;
 use crate::export::registry::{ExporterEntry, exporter_settings};
 use crate::export::{ExportError, Exporter};
 use crate::model::{
-    ActiveSnapshot, Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue, SpanKind,
-    StepKind, TransactionRecord,
+    ATTR_BUSY_NS, ActiveSnapshot, Attribute, ErrorInfo, ExportBatch, MetricRecord, MetricValue,
+    SpanKind, StepKind, TransactionRecord, busy_value,
 };
 use crate::names::NameId;
 
@@ -181,6 +181,9 @@ fn write_transaction(
             millis(step.elapsed_ns),
             one_line(&names(step.name)),
         );
+        if let Some(ns) = step.busy_ns {
+            let _ = write!(out, " {ATTR_BUSY_NS}={}", busy_value(ns));
+        }
         write_attributes(out, names, &step.attributes);
         write_error(out, step.error.as_deref());
         out.push('\n');
@@ -353,6 +356,7 @@ mod tests {
             name: intern(name),
             start_offset_ns: off,
             elapsed_ns: el,
+            busy_ns: None,
             error: None,
             attributes: Vec::new(),
             repaired: false,
@@ -375,6 +379,7 @@ mod tests {
             name: intern("GET /cart"),
             start_unix_ns: 1_795_638_601_111_000_000,
             elapsed_ns: 12_345_678,
+            busy_ns: None,
             error: Some(ErrorInfo {
                 kind: String::new(),
                 message: "failed".into(),

@@ -17,7 +17,8 @@ use crate::export::http::HttpClient;
 use crate::export::registry::{ExporterEntry, exporter_settings};
 use crate::export::{ExportError, Exporter};
 use crate::model::{
-    Attribute, ErrorInfo, ExportBatch, SpanKind, StepKind, StepRecord, TransactionRecord,
+    ATTR_BUSY_NS, Attribute, ErrorInfo, ExportBatch, SpanKind, StepKind, StepRecord,
+    TransactionRecord, busy_value,
 };
 
 /// Settings of the Zipkin exporter.
@@ -174,7 +175,7 @@ fn transaction_span(batch: &ExportBatch, txn: &TransactionRecord, local: &Endpoi
         duration: micros(txn.elapsed_ns),
         local_endpoint: local.clone(),
         remote_endpoint: None,
-        tags: tags(batch, &txn.attributes, txn.error.as_ref()),
+        tags: tags(batch, &txn.attributes, txn.busy_ns, txn.error.as_ref()),
     }
 }
 
@@ -213,7 +214,7 @@ fn step_span(
         local_endpoint: local.clone(),
         remote_endpoint,
         tags: {
-            let mut tags = tags(batch, &step.attributes, step.error.as_deref());
+            let mut tags = tags(batch, &step.attributes, step.busy_ns, step.error.as_deref());
             if let Some(key) = step.implied_statement_key() {
                 tags.insert(key.to_owned(), batch.name(step.name).to_string());
             }
@@ -229,12 +230,16 @@ fn micros(ns: u64) -> u64 {
 fn tags(
     batch: &ExportBatch,
     attributes: &[Attribute],
+    busy_ns: Option<u64>,
     error: Option<&ErrorInfo>,
 ) -> BTreeMap<String, String> {
     let mut tags: BTreeMap<String, String> = attributes
         .iter()
         .map(|a| (batch.name(a.key).to_string(), a.value.to_string()))
         .collect();
+    if let Some(ns) = busy_ns {
+        tags.insert(ATTR_BUSY_NS.to_owned(), busy_value(ns).to_string());
+    }
     if let Some(e) = error {
         let text = if !e.message.is_empty() {
             e.message.clone()
@@ -275,6 +280,7 @@ mod tests {
             name: intern(name),
             start_offset_ns: 2_000,
             elapsed_ns: 500,
+            busy_ns: None,
             error: None,
             attributes: Vec::new(),
             repaired: false,
@@ -297,9 +303,16 @@ mod tests {
             name: intern("GET /cart"),
             start_unix_ns: 1_700_000_000_123_456_789,
             elapsed_ns: 5_000_000,
+            busy_ns: None,
             error: None,
             attributes: vec![attr("http.response.status_code", 200i64)],
-            steps: vec![step(2, None, StepKind::Method, "load_cart"), sql],
+            steps: vec![
+                StepRecord {
+                    busy_ns: Some(1_500),
+                    ..step(2, None, StepKind::Method, "load_cart")
+                },
+                sql,
+            ],
             dropped_steps: 0,
             repaired: false,
             sampled: true,
@@ -342,7 +355,8 @@ mod tests {
                 "name": "load_cart",
                 "timestamp": 1_700_000_000_123_458u64,
                 "duration": 1,
-                "localEndpoint": {"serviceName": "shop"}
+                "localEndpoint": {"serviceName": "shop"},
+                "tags": {"osprey.busy_ns": "1500"}
             },
             {
                 "traceId": "abababababababababababababababab",

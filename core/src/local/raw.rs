@@ -88,6 +88,12 @@ pub(crate) struct RawTransaction {
     pub cpu_ns: u64,
     pub steps: Vec<RawStep>,
     pub attrs: Vec<RawAttr>,
+    /// Ticks the transaction's own future or span was polled (async work),
+    /// `None` when not measured.
+    pub busy: Option<u64>,
+    /// Ticks each async step (by index in `steps`) was polled; synchronous
+    /// steps have no entry.
+    pub step_busy: Vec<(u32, u64)>,
     /// The bytes of [`RawValue::Text`] attribute values, back to back; kept
     /// with the buffer when it is recycled.
     pub text: String,
@@ -145,6 +151,8 @@ impl RawTransaction {
             cpu_ns: 0,
             steps: Vec::new(),
             attrs: Vec::new(),
+            busy: None,
+            step_busy: Vec::new(),
             text: String::new(),
             errors: Vec::new(),
             assigned_span_ids: Vec::new(),
@@ -178,6 +186,8 @@ impl RawTransaction {
     pub fn recycle(&mut self, keep_steps: usize) {
         self.steps.clear();
         self.attrs.clear();
+        self.busy = None;
+        self.step_busy.clear();
         self.text.clear();
         self.errors.clear();
         self.assigned_span_ids.clear();
@@ -186,6 +196,7 @@ impl RawTransaction {
         self.fork = None;
         if self.steps.capacity() > keep_steps {
             self.steps.shrink_to(keep_steps);
+            self.step_busy.shrink_to(keep_steps);
         }
         self.attrs.shrink_to(64);
         self.text.shrink_to(RECYCLED_TEXT);
@@ -226,6 +237,7 @@ impl RawTransaction {
         std::mem::size_of::<Self>()
             + self.steps.capacity() * std::mem::size_of::<RawStep>()
             + self.attrs.capacity() * std::mem::size_of::<RawAttr>()
+            + self.step_busy.capacity() * std::mem::size_of::<(u32, u64)>()
             + self.text.capacity()
             + match &self.name {
                 RawTxnName::Owned(s) => s.capacity(),

@@ -662,13 +662,7 @@ impl EndedTxn {
         // matters).
         txn.inline.take_each(&mut sort);
         txn.pieces.take_each(&mut sort);
-        if let Some(busy) = ending.busy {
-            raw.attrs.push(RawAttr {
-                step: NO_STEP,
-                key: RawName::Static(model::ATTR_BUSY_NS),
-                value: RawValue::Ticks(busy),
-            });
-        }
+        raw.busy = ending.busy;
         raw.end = ending.end;
         raw.trace_id = txn.trace_id;
         raw.span_id = txn.span_id;
@@ -776,11 +770,7 @@ fn link_steps(
             repaired,
         });
         if let Some(busy) = s.busy {
-            raw.attrs.push(RawAttr {
-                step: index,
-                key: RawName::Static(model::ATTR_BUSY_NS),
-                value: RawValue::Ticks(busy),
-            });
+            raw.step_busy.push((index, busy));
         }
         if s.cancelled {
             push_flag(&mut raw.attrs, index, model::ATTR_CANCELLED);

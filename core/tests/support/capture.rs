@@ -70,19 +70,15 @@ impl Exporter for Capture {
 }
 
 /// Renders a transaction's tree, one line per step, indented by depth:
-/// `name attrs… !error`, leaving out `osprey.busy_ns`.
+/// `name attrs… !error` (busy times, which vary run to run, are fields:
+/// tests that check them read them directly).
 pub fn render(txn: &TransactionRecord) -> String {
     let names = osprey::names::resolve;
     let mut out = format!("{}\n", names(txn.name));
     for step in &txn.steps {
         out.push_str(&"  ".repeat(step.depth as usize));
         out.push_str(&names(step.name));
-        // Busy time varies run to run; tests that check it read it directly.
-        for a in step
-            .attributes
-            .iter()
-            .filter(|a| &*names(a.key) != osprey::model::ATTR_BUSY_NS)
-        {
+        for a in &step.attributes {
             out.push_str(&format!(" {}={}", names(a.key), a.value));
         }
         if let Some(e) = &step.error {

@@ -116,6 +116,7 @@ fn transaction_spans(batch: &ExportBatch, txn: &TransactionRecord) -> Vec<Span> 
 #[cfg(test)]
 fn root_span(batch: &ExportBatch, txn: &TransactionRecord) -> Span {
     let mut attributes = attributes(batch, &txn.attributes);
+    attributes.extend(busy(txn.busy_ns));
     if txn.dropped_steps > 0 {
         attributes.push(kv(
             "osprey.dropped_steps",
@@ -160,6 +161,7 @@ fn step_span(batch: &ExportBatch, txn: &TransactionRecord, step: &StepRecord) ->
     let start = txn.start_unix_ns.saturating_add(step.start_offset_ns);
     let end = start.saturating_add(step.elapsed_ns);
     let mut attributes = attributes(batch, &step.attributes);
+    attributes.extend(busy(step.busy_ns));
     if let Some(key) = step.implied_statement_key() {
         attributes.push(kv(key, string_value(batch.name(step.name).to_string())));
     }
@@ -508,6 +510,17 @@ fn attributes(batch: &ExportBatch, attrs: &[Attribute]) -> Vec<KeyValue> {
         .collect()
 }
 
+/// The busy time of async work as an attribute, when it has one.
+#[cfg(test)]
+fn busy(busy_ns: Option<u64>) -> Option<KeyValue> {
+    busy_ns.map(|ns| {
+        kv(
+            crate::model::ATTR_BUSY_NS,
+            any_value(&crate::model::busy_value(ns)),
+        )
+    })
+}
+
 fn kv(key: &str, value: AnyValue) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
@@ -564,6 +577,7 @@ mod tests {
             name: intern(name),
             start_offset_ns: start,
             elapsed_ns: 1_000,
+            busy_ns: None,
             error: None,
             attributes: Vec::new(),
             repaired: false,
@@ -590,6 +604,7 @@ mod tests {
             name: intern("GET /orders"),
             start_unix_ns: 1_700_000_000_000_000_000,
             elapsed_ns: 10_000,
+            busy_ns: None,
             error: None,
             attributes: vec![Attribute {
                 key: intern("http.request.method"),

@@ -17,8 +17,8 @@ use prost::encoding::{encode_key, encode_varint, encoded_len_varint};
 
 use super::encode;
 use crate::model::{
-    ATTR_TREE, AttrValue, Attribute, ErrorInfo, ExportBatch, StepRecord, TREE_OMITTED,
-    TransactionRecord,
+    ATTR_BUSY_NS, ATTR_TREE, AttrValue, Attribute, ErrorInfo, ExportBatch, StepRecord,
+    TREE_OMITTED, TransactionRecord, busy_value,
 };
 use crate::names::NameMirror;
 
@@ -115,6 +115,7 @@ fn root_span(names: &NameMirror, txn: &TransactionRecord, out: &mut Vec<u8>) {
     field_fixed64(7, txn.start_unix_ns, out);
     field_fixed64(8, end, out);
     attributes(names, &txn.attributes, out);
+    busy(txn.busy_ns, out);
     if txn.dropped_steps > 0 {
         key_value(
             "osprey.dropped_steps",
@@ -153,6 +154,7 @@ fn step_span(names: &NameMirror, txn: &TransactionRecord, step: &StepRecord, out
     field_fixed64(7, start, out);
     field_fixed64(8, end, out);
     attributes(names, &step.attributes, out);
+    busy(step.busy_ns, out);
     if let Some(key) = step.implied_statement_key() {
         key_str(key, names.get(step.name), out);
     }
@@ -161,6 +163,13 @@ fn step_span(names: &NameMirror, txn: &TransactionRecord, step: &StepRecord, out
     }
     error_parts(step.error.as_deref(), end, names, &step.attributes, out);
     field_fixed32(16, encode::FLAGS_SAMPLED_HAS_IS_REMOTE, out);
+}
+
+/// The busy time of async work as Span.attributes (9), when it has one.
+fn busy(busy_ns: Option<u64>, out: &mut Vec<u8>) {
+    if let Some(ns) = busy_ns {
+        key_value(ATTR_BUSY_NS, &busy_value(ns), out);
+    }
 }
 
 /// Span.links (13): the `follows_from` links among `attrs`
@@ -410,6 +419,7 @@ mod tests {
             name: intern(name),
             start_offset_ns: u64::from(id) * 1_000,
             elapsed_ns: 700,
+            busy_ns: None,
             error: None,
             attributes: Vec::new(),
             repaired: false,
@@ -459,6 +469,7 @@ mod tests {
         ];
         sql.repaired = true;
         let mut load = step(3, None, StepKind::Method, "load");
+        load.busy_ns = Some(1_234);
         load.attributes = vec![
             attr(crate::model::ATTR_LINK, AttrValue::from(LINK)),
             // Not a traceparent: stays an attribute.
@@ -485,6 +496,7 @@ mod tests {
             name: intern("GET /orders"),
             start_unix_ns: 1_700_000_000_000_000_000,
             elapsed_ns: 10_000,
+            busy_ns: Some(9_000),
             error: Some(ErrorInfo {
                 kind: "IllegalStateException".into(),
                 message: "kaboom".into(),
@@ -531,6 +543,28 @@ mod tests {
             transactions: vec![txn, unsampled, plain],
             ..ExportBatch::default()
         }
+    }
+
+    #[test]
+    fn busy_times_are_sent_as_the_busy_attribute() {
+        let mut out = Vec::new();
+        let start = encode_traces(&batch(), &mirror(), Spans::All, &mut out).unwrap();
+        let request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        let busy = |id: u8| {
+            let span = spans.iter().find(|s| s.span_id == [id; 8]).unwrap();
+            let found: Vec<_> = span
+                .attributes
+                .iter()
+                .filter(|kv| kv.key == crate::model::ATTR_BUSY_NS)
+                .map(|kv| kv.value.clone().unwrap().value.unwrap())
+                .collect();
+            found
+        };
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        assert_eq!(busy(1), [Value::IntValue(9_000)], "the transaction's");
+        assert_eq!(busy(3), [Value::IntValue(1_234)], "an async step's");
+        assert!(busy(2).is_empty(), "a synchronous step has none");
     }
 
     #[test]

@@ -13,27 +13,35 @@
 //! Kinds: [`KIND_NAMES`] (`Vec<(u32, String)>`, written before the first
 //! use of each name in the segment, so every segment can be read alone),
 //! [`KIND_RESOURCE`] ([`Resource`](crate::model::Resource)),
-//! [`KIND_TRANSACTION`] ([`TransactionRecord`](crate::model::TransactionRecord))
-//! [`KIND_AGGREGATE`] ([`SecondAggregate`](crate::model::SecondAggregate))
-//! and, from version 2, [`KIND_METRICS`] (`Vec<`[`MetricRecord`](crate::model::MetricRecord)`>`,
+//! [`KIND_TRANSACTION_V2`] ([`TransactionRecordV2`], read only),
+//! [`KIND_AGGREGATE`] ([`SecondAggregate`](crate::model::SecondAggregate)),
+//! from version 2 [`KIND_METRICS`] (`Vec<`[`MetricRecord`](crate::model::MetricRecord)`>`,
 //! the sampled metrics of one batch) and [`KIND_ACTIVE`]
-//! ([`ActiveSnapshot`](crate::model::ActiveSnapshot)). Readers skip kinds they do not know.
+//! ([`ActiveSnapshot`](crate::model::ActiveSnapshot)), and from version 3
+//! [`KIND_TRANSACTION`] ([`TransactionRecord`], with busy times). Readers
+//! skip kinds they do not know.
 //!
-//! Versions: 1 had kinds 1 to 4; 2 adds kinds 5 and 6 and changes nothing else, so
-//! a version-2 reader reads version-1 segments unchanged.
+//! Versions: 1 had kinds 1 to 4; 2 adds kinds 5 and 6 and changes nothing
+//! else; 3 writes transactions as kind 7 (records gained `busy_ns`) instead
+//! of kind 3, which it still reads. A version-3 reader reads every earlier
+//! segment unchanged.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
+use crate::model::{
+    Attribute, ErrorInfo, SpanId, SpanKind, StepKind, StepRecord, TraceId, TransactionRecord,
+};
+use crate::names::NameId;
 use crate::seglog::{self, SegmentFormat};
 
 /// The local store's segment files: `seg-<unix ms>-<sequence>.osp`, magic
-/// `OSPREYSG`, version 2 written, versions 1 and 2 read.
+/// `OSPREYSG`, version 3 written, versions 1 to 3 read.
 pub const FORMAT: SegmentFormat = SegmentFormat {
     magic: *b"OSPREYSG",
     prefix: "seg-",
     suffix: ".osp",
-    version: 2,
+    version: 3,
     min_version: 1,
 };
 
@@ -41,14 +49,123 @@ pub const FORMAT: SegmentFormat = SegmentFormat {
 pub const KIND_NAMES: u8 = 1;
 /// Payload kind: the process resource.
 pub const KIND_RESOURCE: u8 = 2;
-/// Payload kind: one finished transaction.
-pub const KIND_TRANSACTION: u8 = 3;
+/// Payload kind (versions 1 and 2, read only): one finished transaction
+/// as [`TransactionRecordV2`].
+pub const KIND_TRANSACTION_V2: u8 = 3;
 /// Payload kind: one per-second aggregate.
 pub const KIND_AGGREGATE: u8 = 4;
 /// Payload kind (version 2): the sampled metric points of one batch.
 pub const KIND_METRICS: u8 = 5;
 /// Payload kind (version 2): the transactions in flight at one moment.
 pub const KIND_ACTIVE: u8 = 6;
+/// Payload kind (version 3): one finished transaction.
+pub const KIND_TRANSACTION: u8 = 7;
+
+/// A transaction as versions 1 and 2 wrote it ([`KIND_TRANSACTION_V2`]):
+/// [`TransactionRecord`] before records carried busy times.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransactionRecordV2 {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    kind: SpanKind,
+    name: NameId,
+    start_unix_ns: u64,
+    elapsed_ns: u64,
+    error: Option<ErrorInfo>,
+    attributes: Vec<Attribute>,
+    steps: Vec<StepRecordV2>,
+    dropped_steps: u32,
+    repaired: bool,
+    sampled: bool,
+    thread_id: u64,
+}
+
+/// A step as versions 1 and 2 wrote it (see [`TransactionRecordV2`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct StepRecordV2 {
+    span_id: SpanId,
+    parent: Option<u32>,
+    depth: u16,
+    kind: StepKind,
+    name: NameId,
+    start_offset_ns: u64,
+    elapsed_ns: u64,
+    error: Option<Box<ErrorInfo>>,
+    attributes: Vec<Attribute>,
+    repaired: bool,
+}
+
+impl From<TransactionRecordV2> for TransactionRecord {
+    fn from(t: TransactionRecordV2) -> Self {
+        let steps = t.steps.into_iter().map(|s| StepRecord {
+            span_id: s.span_id,
+            parent: s.parent,
+            depth: s.depth,
+            kind: s.kind,
+            name: s.name,
+            start_offset_ns: s.start_offset_ns,
+            elapsed_ns: s.elapsed_ns,
+            // Then an attribute, which it still is.
+            busy_ns: None,
+            error: s.error,
+            attributes: s.attributes,
+            repaired: s.repaired,
+        });
+        TransactionRecord {
+            trace_id: t.trace_id,
+            span_id: t.span_id,
+            parent_span_id: t.parent_span_id,
+            kind: t.kind,
+            name: t.name,
+            start_unix_ns: t.start_unix_ns,
+            elapsed_ns: t.elapsed_ns,
+            busy_ns: None,
+            error: t.error,
+            attributes: t.attributes,
+            steps: steps.collect(),
+            dropped_steps: t.dropped_steps,
+            repaired: t.repaired,
+            sampled: t.sampled,
+            thread_id: t.thread_id,
+        }
+    }
+}
+
+impl TransactionRecordV2 {
+    /// `t` as versions 1 and 2 wrote it, for tests of old segments: busy
+    /// times, which they did not carry, are left out.
+    pub fn of(t: &TransactionRecord) -> Self {
+        let steps = t.steps.iter().map(|s| StepRecordV2 {
+            span_id: s.span_id,
+            parent: s.parent,
+            depth: s.depth,
+            kind: s.kind,
+            name: s.name,
+            start_offset_ns: s.start_offset_ns,
+            elapsed_ns: s.elapsed_ns,
+            error: s.error.clone(),
+            attributes: s.attributes.clone(),
+            repaired: s.repaired,
+        });
+        Self {
+            trace_id: t.trace_id,
+            span_id: t.span_id,
+            parent_span_id: t.parent_span_id,
+            kind: t.kind,
+            name: t.name,
+            start_unix_ns: t.start_unix_ns,
+            elapsed_ns: t.elapsed_ns,
+            error: t.error.clone(),
+            attributes: t.attributes.clone(),
+            steps: steps.collect(),
+            dropped_steps: t.dropped_steps,
+            repaired: t.repaired,
+            sampled: t.sampled,
+            thread_id: t.thread_id,
+        }
+    }
+}
 
 fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -80,7 +197,7 @@ mod tests {
 
     #[test]
     fn files_keep_the_bytes_and_names_of_earlier_releases() {
-        assert_eq!(FORMAT.header(), *b"OSPREYSG\x02\0\0\0");
+        assert_eq!(FORMAT.header(), *b"OSPREYSG\x03\0\0\0");
         assert_eq!(FORMAT.header_of_version(1), *b"OSPREYSG\x01\0\0\0");
         assert_eq!(
             FORMAT.file_name(1_764_000_000_000, 7),

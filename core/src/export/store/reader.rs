@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::format::{
     self, FORMAT, KIND_ACTIVE, KIND_AGGREGATE, KIND_METRICS, KIND_NAMES, KIND_RESOURCE,
-    KIND_TRANSACTION,
+    KIND_TRANSACTION, KIND_TRANSACTION_V2, TransactionRecordV2,
 };
 use crate::model::{ActiveSnapshot, MetricRecord, Resource, SecondAggregate, TransactionRecord};
 use crate::names::NameId;
@@ -344,8 +344,14 @@ impl Cursor {
                 self.resource = Some(resource.clone());
                 Ok(Some(StoredRecord::Resource(resource)))
             }
-            KIND_TRANSACTION => {
-                let record: TransactionRecord = format::decode_body(body).map_err(undecodable)?;
+            KIND_TRANSACTION | KIND_TRANSACTION_V2 => {
+                let record: TransactionRecord = if kind == KIND_TRANSACTION {
+                    format::decode_body(body).map_err(undecodable)?
+                } else {
+                    format::decode_body::<TransactionRecordV2>(body)
+                        .map_err(undecodable)?
+                        .into()
+                };
                 let names = self.names_of(&record);
                 Ok(Some(StoredRecord::Transaction(StoredTransaction {
                     record,

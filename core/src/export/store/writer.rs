@@ -215,6 +215,7 @@ mod tests {
             name: names::intern(endpoint),
             start_unix_ns: 1_700_000_000_000_000_000,
             elapsed_ns: 5_000,
+            busy_ns: None,
             error: None,
             attributes: Vec::new(),
             steps: Vec::new(),
