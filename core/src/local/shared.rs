@@ -1051,7 +1051,7 @@ mod tests {
             .collect();
         assert!(pushed[..MAX_CONTEXT_DEPTH].iter().all(|p| *p));
         assert!(pushed[MAX_CONTEXT_DEPTH..].iter().all(|p| !*p), "full");
-        assert!(MAX_CONTEXT_DEPTH > INLINE_CONTEXT);
+        const { assert!(MAX_CONTEXT_DEPTH > INLINE_CONTEXT) };
         let (_, key) = current_context().unwrap();
         assert_eq!(key, MAX_CONTEXT_DEPTH as u32 - 1);
         for key in (0..MAX_CONTEXT_DEPTH as u32).rev() {
