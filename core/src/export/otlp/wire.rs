@@ -545,12 +545,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn busy_times_are_sent_as_the_busy_attribute() {
+    /// Every span of [`batch`] as the collector decodes them.
+    fn sent_spans() -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
         let mut out = Vec::new();
         let start = encode_traces(&batch(), &mirror(), Spans::All, &mut out).unwrap();
-        let request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
-        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        let mut request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
+        std::mem::take(&mut request.resource_spans[0].scope_spans[0].spans)
+    }
+
+    #[test]
+    fn busy_times_are_sent_as_the_busy_attribute() {
+        let spans = sent_spans();
         let busy = |id: u8| {
             let span = spans.iter().find(|s| s.span_id == [id; 8]).unwrap();
             let found: Vec<_> = span
@@ -569,10 +574,7 @@ mod tests {
 
     #[test]
     fn follows_from_links_are_span_links_not_attributes() {
-        let mut out = Vec::new();
-        let start = encode_traces(&batch(), &mirror(), Spans::All, &mut out).unwrap();
-        let request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
-        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        let spans = sent_spans();
         let by_id = |id: u8| spans.iter().find(|s| s.span_id == [id; 8]).unwrap();
         let links = |id: u8| -> Vec<(String, String, u32)> {
             by_id(id)
