@@ -387,15 +387,19 @@ mod tests {
             }),
             attributes: Vec::new(),
             steps: vec![
-                step(
-                    2,
-                    None,
-                    1,
-                    StepKind::Method,
-                    "load_cart",
-                    10_000,
-                    11_900_000,
-                ),
+                StepRecord {
+                    // Async work: polled for 0.4 of its 11.9 ms.
+                    busy_ns: Some(400_000),
+                    ..step(
+                        2,
+                        None,
+                        1,
+                        StepKind::Method,
+                        "load_cart",
+                        10_000,
+                        11_900_000,
+                    )
+                },
                 sql,
             ],
             dropped_steps: 0,
@@ -439,7 +443,10 @@ mod tests {
         let text = render(true, vec![record()]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert_eq!(lines[1], "  +0.010 ms     11.900 ms method load_cart");
+        assert_eq!(
+            lines[1],
+            "  +0.010 ms     11.900 ms method load_cart osprey.busy_ns=400000"
+        );
         assert_eq!(
             lines[2],
             "    +0.020 ms     11.000 ms sql    SELECT 1 db.statement=SELECT 1 FROM dual \
