@@ -151,14 +151,30 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
 
 /// Runs `cmd` in `cwd` (see [`spawn_logged`]), killing it and failing the
 /// test if it has not finished after `limit`; returns what it printed,
-/// whatever its exit status.
+/// whatever its exit status. A `java` that runs past `limit` is asked for
+/// a thread dump first (`SIGQUIT`, printed to its standard output), which
+/// the failure shows: a hang says where it hangs.
 pub fn run_limited(cmd: Command, cwd: &Path, limit: Duration, what: &str) -> Output {
+    let java = Path::new(cmd.get_program()).file_name() == Some("java".as_ref());
     let (mut child, stdout_path, stderr_path) = spawn_logged(cmd, cwd, what);
     let Some(status) = wait_until(&mut child, Instant::now() + limit) else {
+        let mut dump = String::new();
+        if java {
+            let quit = Command::new("kill")
+                .args(["-QUIT", &child.id().to_string()])
+                .status();
+            if quit.is_ok_and(|s| s.success()) {
+                std::thread::sleep(Duration::from_secs(2));
+                let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+                if let Some(at) = stdout.find("Full thread dump") {
+                    dump = format!("\nthread dump:\n{}", &stdout[at..]);
+                }
+            }
+        }
         let _ = child.kill();
         let _ = child.wait();
         panic!(
-            "{what} did not finish within {limit:?}; stderr:\n{}",
+            "{what} did not finish within {limit:?}; stderr:\n{}{dump}",
             std::fs::read_to_string(&stderr_path).unwrap_or_default()
         );
     };
