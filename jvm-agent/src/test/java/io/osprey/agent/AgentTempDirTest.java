@@ -13,7 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,6 +36,18 @@ class AgentTempDirTest {
             "  }",
             "}");
 
+    /** A JVM that tries the lock of the file named by its argument and prints "held" or "free". */
+    private static final String PROBER = String.join("\n",
+            "import java.nio.channels.*;",
+            "import java.nio.file.*;",
+            "public class Prober {",
+            "  public static void main(String[] a) throws Exception {",
+            "    try (FileChannel ch = FileChannel.open(Path.of(a[0]), StandardOpenOption.WRITE)) {",
+            "      System.out.println(ch.tryLock() == null ? \"held\" : \"free\");",
+            "    }",
+            "  }",
+            "}");
+
     @TempDir
     Path root;
 
@@ -46,17 +61,66 @@ class AgentTempDirTest {
         return d;
     }
 
-    /** Another JVM holding {@code dir}'s lock, started and locked when this returns. */
-    private Process lockedBy(File dir) throws Exception {
-        Path src = root.resolve("Locker.java");
-        Files.write(src, LOCKER.getBytes(StandardCharsets.UTF_8));
+    /** Another JVM running the single-file program {@code source} on {@code file}. */
+    private Process java(String name, String source, File file) throws Exception {
+        Path src = root.resolve(name + ".java");
+        Files.write(src, source.getBytes(StandardCharsets.UTF_8));
         String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-        Process p = new ProcessBuilder(java, src.toString(), new File(dir, AgentTempDir.LOCK).toString())
+        return new ProcessBuilder(java, src.toString(), file.toString())
                 .redirectErrorStream(true)
                 .start();
-        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-        assertEquals("locked", out.readLine());
+    }
+
+    private static String firstLine(Process p) throws Exception {
+        return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)).readLine();
+    }
+
+    /** Another JVM holding {@code dir}'s lock, started and locked when this returns. */
+    private Process lockedBy(File dir) throws Exception {
+        Process p = java("Locker", LOCKER, new File(dir, AgentTempDir.LOCK));
+        assertEquals("locked", firstLine(p));
         return p;
+    }
+
+    @Test
+    void aCreatedDirectoryIsLockedBeforeItsLockFileHasItsName() throws Exception {
+        File dir = AgentTempDir.create(root);
+
+        assertTrue(dir.getName().startsWith(AgentTempDir.PREFIX));
+        File lock = new File(dir, AgentTempDir.LOCK);
+        assertTrue(lock.isFile());
+        assertFalse(new File(dir, AgentTempDir.PENDING).exists(), "the pending name is gone once locked");
+        Process probe = java("Prober", PROBER, lock);
+        assertEquals("held", firstLine(probe), "another JVM finds the lock held (the rename kept it)");
+        assertTrue(probe.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, AgentTempDir.sweep(root.toFile(), null, System.currentTimeMillis()));
+        assertTrue(dir.isDirectory());
+    }
+
+    @Test
+    void aDirectoryBeingCreatedIsNeverSweptFromUnderIt() throws Exception {
+        // Agents starting at the same instant: one sweeps while the other creates (in one JVM here,
+        // where a lock not yet taken reads as free just as it does from another process).
+        AtomicBoolean done = new AtomicBoolean();
+        Thread sweeper = new Thread(() -> {
+            while (!done.get()) {
+                AgentTempDir.sweep(root.toFile(), null, System.currentTimeMillis());
+            }
+        });
+        sweeper.start();
+        List<File> lost = new ArrayList<>();
+        try {
+            for (int i = 0; i < 300; i++) {
+                File dir = AgentTempDir.create(root);
+                if (!new File(dir, AgentTempDir.LOCK).isFile()) {
+                    lost.add(dir);
+                }
+            }
+        } finally {
+            done.set(true);
+            sweeper.join();
+        }
+        assertTrue(lost.isEmpty(), "directories swept while being created: " + lost);
     }
 
     @Test
@@ -66,6 +130,8 @@ class AgentTempDirTest {
         File own = dir("osprey-own", true);
         File sameJvm = dir("osprey-same-jvm", true);
         File young = dir("osprey-young", false);
+        // One being created this instant: its lock file not yet locked, so not yet named "lock".
+        Files.write(new File(young, AgentTempDir.PENDING).toPath(), new byte[0]);
         File old = dir("osprey-old", false);
         File nested = dir("osprey-nested", true);
         assertTrue(new File(nested, "sub").mkdir());
