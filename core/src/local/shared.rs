@@ -200,7 +200,17 @@ impl<const N: usize, const PAD: usize> std::fmt::Debug for InlinePieces<N, PAD> 
 /// chunk is filled as the in-place pieces are, lock-free, and is a small
 /// allocation whose slots are not zeroed.
 #[derive(Default)]
-struct Overflow(Link);
+#[repr(C)]
+struct Overflow(Link, Tail);
+
+/// The chunk pushes start from: the last one a pusher moved on to, so a
+/// push walks no full chunks (a long transaction would otherwise walk the
+/// chain from its head for every step). Only a hint: every chunk before it
+/// is full, and a racing pusher may set an earlier one, which costs that
+/// walk and nothing else. Null until a second chunk is made, and again
+/// after [`Overflow::clear`].
+#[derive(Default)]
+struct Tail(AtomicPtr<Chunk>);
 
 /// One cache line of link, counter and states, then a line per piece.
 #[repr(C, align(64))]
@@ -266,9 +276,18 @@ impl Drop for Link {
 }
 
 impl Overflow {
-    /// Stores `piece` in the first chunk with room, making chunks as needed.
+    /// Stores `piece` in the first chunk with room from [`Tail`] on,
+    /// making chunks as needed.
     fn push(&self, mut piece: Piece) {
-        let mut chunk = self.0.get_or_make();
+        let tail = self.1.0.load(Ordering::Acquire);
+        let mut chunk = if tail.is_null() {
+            self.0.get_or_make()
+        } else {
+            // SAFETY: a non-null tail is a chunk of this chain (stored
+            // below from `get_or_make`); chunks are freed only by `clear`
+            // and `drop` (`&mut self`), and `clear` nulls it.
+            unsafe { &*tail }
+        };
         loop {
             if !chunk.pieces.is_full() {
                 match chunk.pieces.push(piece) {
@@ -277,6 +296,9 @@ impl Overflow {
                 }
             }
             chunk = chunk.next.get_or_make();
+            self.1
+                .0
+                .store(std::ptr::from_ref(chunk).cast_mut(), Ordering::Release);
         }
     }
 
@@ -291,6 +313,7 @@ impl Overflow {
 
     /// Empties the first `keep` chunks for reuse and frees the rest.
     fn clear(&mut self, keep: usize) {
+        *self.1.0.get_mut() = std::ptr::null_mut();
         let mut link = &mut self.0;
         for _ in 0..keep {
             let ptr = *link.0.get_mut();
@@ -1102,6 +1125,10 @@ mod tests {
             next = chunk.next.get();
         }
         assert_eq!(chunks, KEEP_CHUNKS, "the rest freed");
+        assert!(
+            inner.pieces.1.0.get_mut().is_null(),
+            "no tail into freed chunks"
+        );
         // Filled again, it gives back only what came after.
         for i in 0..INLINE_PIECES + CHUNK_PIECES + 1 {
             txn.rename(format!("again {i}"));
@@ -1127,7 +1154,10 @@ mod tests {
         assert_eq!(slots, 64, "the slots begin the second line");
         let ending = offset_of!(SharedTxn, ending);
         assert_eq!(ending, 64 + 64 * INLINE_PIECES, "the line after the slots");
-        assert!(offset_of!(SharedTxn, pieces) + 8 <= ending + 64);
+        // The chain's head; its tail hint, written once per chunk, may
+        // begin the next line.
+        assert_eq!(offset_of!(Overflow, 0), 0);
+        assert!(offset_of!(SharedTxn, pieces) + std::mem::size_of::<Link>() <= ending + 64);
         for hot in [
             offset_of!(SharedTxn, next_key),
             offset_of!(SharedTxn, ended),
@@ -1168,6 +1198,36 @@ mod tests {
             other.rename(format!("left in place {i}"));
         }
         drop(other);
+    }
+
+    #[test]
+    fn threads_pushing_at_once_past_many_chunks_lose_no_piece() {
+        const THREADS: usize = 4;
+        const EACH: usize = 10 * CHUNK_PIECES;
+        let txn = test_txn();
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let txn = &txn;
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        txn.rename(format!("{t}/{i}"));
+                    }
+                });
+            }
+        });
+        let mut names = take_renames(&txn);
+        assert_eq!(names.len(), THREADS * EACH);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), THREADS * EACH, "each once");
+        let mut chunks = 0;
+        let mut next = txn.pieces.0.get();
+        while let Some(chunk) = next {
+            chunks += 1;
+            next = chunk.next.get();
+        }
+        let needed = (THREADS * EACH - INLINE_PIECES).div_ceil(CHUNK_PIECES);
+        assert_eq!(chunks, needed, "no chunk skipped while it had room");
     }
 
     #[test]
