@@ -80,7 +80,7 @@ const CHUNK_PIECES: usize = 14;
 /// Bytes between a chunk's piece states and its slots, so that the slots
 /// begin a cache line (the chunk's link, counter and states fill the
 /// first).
-const CHUNK_PAD: usize = 64 - 8 - 8 - CHUNK_PIECES;
+const CHUNK_PAD: usize = 64 - 8 - 8 - 8 - CHUNK_PIECES;
 
 /// Overflow chunks a pooled transaction keeps (see [`SharedTxn::emptied`]):
 /// room for some 50 pieces without allocating.
@@ -200,22 +200,23 @@ impl<const N: usize, const PAD: usize> std::fmt::Debug for InlinePieces<N, PAD> 
 /// chunk is filled as the in-place pieces are, lock-free, and is a small
 /// allocation whose slots are not zeroed.
 #[derive(Default)]
-#[repr(C)]
-struct Overflow(Link, Tail);
+struct Overflow(Link);
 
-/// The chunk pushes start from: the last one a pusher moved on to, so a
-/// push walks no full chunks (a long transaction would otherwise walk the
-/// chain from its head for every step). Only a hint: every chunk before it
-/// is full, and a racing pusher may set an earlier one, which costs that
-/// walk and nothing else. Null until a second chunk is made, and again
-/// after [`Overflow::clear`].
+/// The chunk pushes start from, kept in the first chunk: the last one a
+/// pusher moved on to, so a push walks no full chunks (a long transaction
+/// would otherwise walk the chain from its head for every step). Only a
+/// hint: every chunk before it is full, and a racing pusher may set an
+/// earlier one, which costs that walk and nothing else. Null until a
+/// second chunk is made, and again after [`Overflow::clear`].
 #[derive(Default)]
 struct Tail(AtomicPtr<Chunk>);
 
-/// One cache line of link, counter and states, then a line per piece.
+/// One cache line of link, tail hint (the first chunk's only), counter and
+/// states, then a line per piece.
 #[repr(C, align(64))]
 struct Chunk {
     next: Link,
+    tail: Tail,
     pieces: InlinePieces<CHUNK_PIECES, CHUNK_PAD>,
 }
 
@@ -240,6 +241,7 @@ impl Link {
         }
         let fresh = Box::into_raw(Box::new(Chunk {
             next: Link::default(),
+            tail: Tail::default(),
             pieces: InlinePieces::new(),
         }));
         let ptr = match self.0.compare_exchange(
@@ -279,9 +281,10 @@ impl Overflow {
     /// Stores `piece` in the first chunk with room from [`Tail`] on,
     /// making chunks as needed.
     fn push(&self, mut piece: Piece) {
-        let tail = self.1.0.load(Ordering::Acquire);
+        let first = self.0.get_or_make();
+        let tail = first.tail.0.load(Ordering::Acquire);
         let mut chunk = if tail.is_null() {
-            self.0.get_or_make()
+            first
         } else {
             // SAFETY: a non-null tail is a chunk of this chain (stored
             // below from `get_or_make`); chunks are freed only by `clear`
@@ -296,7 +299,8 @@ impl Overflow {
                 }
             }
             chunk = chunk.next.get_or_make();
-            self.1
+            first
+                .tail
                 .0
                 .store(std::ptr::from_ref(chunk).cast_mut(), Ordering::Release);
         }
@@ -313,7 +317,6 @@ impl Overflow {
 
     /// Empties the first `keep` chunks for reuse and frees the rest.
     fn clear(&mut self, keep: usize) {
-        *self.1.0.get_mut() = std::ptr::null_mut();
         let mut link = &mut self.0;
         for _ in 0..keep {
             let ptr = *link.0.get_mut();
@@ -323,6 +326,7 @@ impl Overflow {
             // SAFETY: from `Box::into_raw` in `get_or_make`, never replaced
             // once set; `&mut self` excludes every other access.
             let chunk = unsafe { &mut *ptr };
+            *chunk.tail.0.get_mut() = std::ptr::null_mut();
             chunk.pieces.clear();
             link = &mut chunk.next;
         }
@@ -1125,8 +1129,9 @@ mod tests {
             next = chunk.next.get();
         }
         assert_eq!(chunks, KEEP_CHUNKS, "the rest freed");
+        let first = inner.pieces.0.get().expect("kept");
         assert!(
-            inner.pieces.1.0.get_mut().is_null(),
+            first.tail.0.load(Ordering::Relaxed).is_null(),
             "no tail into freed chunks"
         );
         // Filled again, it gives back only what came after.
@@ -1154,10 +1159,7 @@ mod tests {
         assert_eq!(slots, 64, "the slots begin the second line");
         let ending = offset_of!(SharedTxn, ending);
         assert_eq!(ending, 64 + 64 * INLINE_PIECES, "the line after the slots");
-        // The chain's head; its tail hint, written once per chunk, may
-        // begin the next line.
-        assert_eq!(offset_of!(Overflow, 0), 0);
-        assert!(offset_of!(SharedTxn, pieces) + std::mem::size_of::<Link>() <= ending + 64);
+        assert!(offset_of!(SharedTxn, pieces) + 8 <= ending + 64);
         for hot in [
             offset_of!(SharedTxn, next_key),
             offset_of!(SharedTxn, ended),
