@@ -18,12 +18,11 @@ import java.util.concurrent.TimeUnit;
  * <p>A JVM that exits normally deletes it ({@code deleteOnExit}); one that is killed
  * ({@code kill -9}, the OOM killer, a container stopped past its grace period) cannot. So each
  * directory holds a {@code lock} file, locked before it takes that name and for the life of its
- * JVM (the operating system
- * releases the lock when the process dies, however it dies), and every start sweeps the
- * directories whose lock is free: those of JVMs that are gone. Directories without a lock file
- * (an agent before this one, or one being created this instant) are swept only when older than
- * {@link #UNLOCKED_AGE_MS}. The sweep never throws and removes at most {@link #SWEEP_MAX}
- * directories per start, so a start never waits on a huge temporary directory.
+ * JVM (the operating system releases the lock when the process dies, however it dies), and every
+ * start sweeps the directories whose lock is free: those of JVMs that are gone. Directories
+ * without a lock file (an agent before this one, or one being created this instant) are swept
+ * only when older than {@link #UNLOCKED_AGE_MS}. The sweep never throws and removes at most
+ * {@link #SWEEP_MAX} directories per start, so a start never waits on a huge temporary directory.
  */
 final class AgentTempDir {
     static final String PREFIX = "osprey-";
