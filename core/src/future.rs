@@ -156,6 +156,7 @@ impl AsyncTransaction {
             start: if self.txn.is_some() { clock::now() } else { 0 },
             pushed,
             txn: self,
+            _here: std::marker::PhantomData,
         }
     }
 
@@ -189,13 +190,24 @@ impl Drop for AsyncTransaction {
 }
 
 /// While alive, the transaction is this thread's async context; see
-/// [`AsyncTransaction::enter`].
+/// [`AsyncTransaction::enter`]. It stays on the thread that entered (it is
+/// not `Send`, so it cannot be held across an `.await` in a spawned task):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let mut txn = osprey::transaction("GET /").begin_async();
+/// send(txn.enter());
+/// ```
 #[must_use = "the context is left when this is dropped"]
 #[derive(Debug)]
 pub struct Entered<'a> {
     txn: &'a mut AsyncTransaction,
     start: u64,
     pushed: bool,
+    /// Not `Send`: the context it pushed is this thread's, so it must be
+    /// dropped here (held across an `.await`, it would pop another
+    /// thread's stack and leave its own entry behind for good).
+    _here: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Entered<'_> {
@@ -467,8 +479,10 @@ pub trait FutureExt: Future + Sized {
     fn in_transaction(self, txn: impl IntoAsyncTransaction) -> InTransaction<Self> {
         InTransaction {
             inner: self,
-            txn: txn.into_async_transaction(),
-            done: false,
+            txn: OpenTxn {
+                txn: txn.into_async_transaction(),
+                done: false,
+            },
         }
     }
 
@@ -491,9 +505,11 @@ pub trait FutureExt: Future + Sized {
     fn in_step_handle(self, step: StepHandle) -> InStep<Self> {
         InStep {
             inner: self,
-            step,
-            busy: 0,
-            polled: false,
+            step: OpenStep {
+                step,
+                busy: 0,
+                polled: false,
+            },
         }
     }
 }
@@ -525,16 +541,25 @@ pin_project_lite::pin_project! {
     pub struct InTransaction<F> {
         #[pin]
         inner: F,
-        txn: AsyncTransaction,
-        done: bool,
+        // After `inner`, so dropped after it: the steps of work dropped
+        // before it completed end (cancelled) while the transaction is
+        // still open to record them.
+        txn: OpenTxn,
     }
+}
 
-    impl<F> PinnedDrop for InTransaction<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if !*this.done {
-                this.txn.finish(true);
-            }
+/// The transaction of an [`InTransaction`]: ended, cancelled, when dropped
+/// before its future completed.
+#[derive(Debug)]
+struct OpenTxn {
+    txn: AsyncTransaction,
+    done: bool,
+}
+
+impl Drop for OpenTxn {
+    fn drop(&mut self) {
+        if !self.done {
+            self.txn.finish(true);
         }
     }
 }
@@ -544,7 +569,8 @@ impl<F: Future> Future for InTransaction<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(shared) = &this.txn.txn else {
+        let OpenTxn { txn, done } = this.txn;
+        let Some(shared) = &txn.txn else {
             return this.inner.poll(cx);
         };
         let start = clock::now();
@@ -554,11 +580,11 @@ impl<F: Future> Future for InTransaction<F> {
         };
         // One clock read ends the poll and, when done, the transaction.
         let now = clock::now();
-        this.txn.busy += now.saturating_sub(start);
-        this.txn.polled = true;
+        txn.busy += now.saturating_sub(start);
+        txn.polled = true;
         if out.is_ready() {
-            *this.done = true;
-            this.txn.finish_at(now, false);
+            *done = true;
+            txn.finish_at(now, false);
         }
         out
     }
@@ -571,18 +597,26 @@ pin_project_lite::pin_project! {
     pub struct InStep<F> {
         #[pin]
         inner: F,
-        step: StepHandle,
-        busy: u64,
-        polled: bool,
+        // After `inner`, so dropped after it: steps nested in the work end
+        // before this one (see `InTransaction`).
+        step: OpenStep,
     }
+}
 
-    impl<F> PinnedDrop for InStep<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            // Still open: dropped before it completed.
-            let busy = this.polled.then_some(*this.busy);
-            this.step.finish(busy, true);
-        }
+/// The step of an [`InStep`] and its busy time so far: ended, cancelled,
+/// when dropped before its future completed.
+#[derive(Debug)]
+struct OpenStep {
+    step: StepHandle,
+    busy: u64,
+    polled: bool,
+}
+
+impl Drop for OpenStep {
+    fn drop(&mut self) {
+        // Still open (not ended at completion): dropped before it completed.
+        let busy = self.polled.then_some(self.busy);
+        self.step.finish(busy, true);
     }
 }
 
@@ -591,12 +625,13 @@ impl<F: Future> Future for InStep<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        let OpenStep { step, busy, polled } = this.step;
         let StepHandle {
             txn: Some(txn),
             key,
             start: step_start,
             ..
-        } = &mut *this.step
+        } = step
         else {
             return this.inner.poll(cx);
         };
@@ -609,10 +644,10 @@ impl<F: Future> Future for InStep<F> {
             this.inner.poll(cx)
         };
         let now = clock::now();
-        *this.busy += now.saturating_sub(start);
-        *this.polled = true;
+        *busy += now.saturating_sub(start);
+        *polled = true;
         if out.is_ready() {
-            this.step.finish_at(now, Some(*this.busy), false);
+            step.finish_at(now, Some(*busy), false);
         }
         out
     }

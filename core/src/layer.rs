@@ -46,6 +46,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Metadata, Subscriber};
@@ -53,8 +55,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock;
+use crate::collector::sanitize::{REDACTED, is_secret_key};
 use crate::local::raw::{NO_STEP, RawName, RawTxnName};
-use crate::local::recorder::{self, NewName, StepToken, Target};
+use crate::local::recorder::{self, ActiveTxn, MAX_ATTRS, StepToken, Target};
 use crate::local::shared::{self, FinishedStep, SharedTxn};
 use crate::model::{self, AttrValue, ErrorInfo, SpanKind, StepKind};
 
@@ -136,20 +139,36 @@ impl Node {
     }
 }
 
-/// A span recorded through the thread-local recorder (inside a native
-/// transaction on this thread): one step per enter/exit.
-struct Local;
+/// A span recorded through the thread-local recorder (made inside a native
+/// transaction on this thread): one step of that transaction per
+/// enter/exit. Entered on another thread, or once that transaction ended,
+/// it is not recorded (its parent is in a transaction no other thread can
+/// add to).
+struct Local {
+    home: Option<ActiveTxn>,
+}
 
-/// Fields recorded on a span, kept in its registry extensions.
+/// Fields recorded on a span, kept in its registry extensions (at most
+/// [`MAX_ATTRS`], the most a step keeps).
 #[derive(Default)]
 struct SpanFields(Vec<(&'static str, AttrValue)>);
 
-/// How the current enter of a span was recorded.
-#[derive(Clone, Copy)]
-enum Entered {
-    /// Began the transaction with this sequence number.
-    Transaction(u32),
-    Step(StepToken),
+/// A [`Local`] span's current enters, innermost last: the step each
+/// opened, and on which thread. A span may be entered again while entered
+/// (re-entrant `in_scope`), or on two threads at once; each exit closes
+/// the step its own thread's last enter opened.
+#[derive(Default)]
+struct LocalEnters(SmallVec<[(ActiveTxn, StepToken); 2]>);
+
+impl LocalEnters {
+    /// The step this thread's innermost enter opened, if any.
+    fn innermost(&self, here: ActiveTxn) -> Option<StepToken> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == here)
+            .map(|(_, s)| *s)
+    }
 }
 
 impl Visit for SpanFields {
@@ -178,7 +197,10 @@ impl Visit for SpanFields {
     }
 }
 
-/// Collects an event's `message` and other fields into one text.
+/// Collects an event's `message` and other fields into one text; the
+/// values of fields named as credentials (`password`, `token`, …: the
+/// sanitiser's keys) are replaced by [`REDACTED`], as they would be as
+/// attributes.
 #[derive(Default)]
 struct EventText(String);
 
@@ -190,6 +212,8 @@ impl Visit for EventText {
         }
         if field.name() == "message" {
             let _ = write!(self.0, "{value:?}");
+        } else if is_secret_key(field.name()) {
+            let _ = write!(self.0, "{}={REDACTED}", field.name());
         } else {
             let _ = write!(self.0, "{}={value:?}", field.name());
         }
@@ -257,8 +281,14 @@ where
             Home::Local => return local_span(&span, attrs),
             Home::None if recorder::is_active() => return local_span(&span, attrs),
             // Inside async work of the native API (a future in
-            // `in_transaction`, a server middleware's request): its step.
-            Home::None if let Some(context) = shared::current_context() => context,
+            // `in_transaction`, a server middleware's request): its step,
+            // unless it was made a root (`parent: None`).
+            Home::None
+                if attrs.is_contextual()
+                    && let Some(context) = shared::current_context() =>
+            {
+                context
+            }
             Home::None if !self.begins_transaction(meta) => return,
             Home::None => {
                 let name = RawTxnName::Raw(RawName::Static(meta.name()));
@@ -293,12 +323,16 @@ where
         }
         let mut fresh = SpanFields::default();
         values.record(&mut fresh);
-        // Fields recorded while the span is open go straight to its step.
-        if let Some(entered) = ext.get_mut::<Entered>().copied() {
-            apply(entered, &fresh.0);
+        // Fields recorded while the span is open on this thread go straight
+        // to its step.
+        if let Some(here) = recorder::active_txn()
+            && let Some(step) = ext.get_mut::<LocalEnters>().and_then(|e| e.innermost(here))
+        {
+            apply(step, &fresh.0);
         }
         if let Some(fields) = ext.get_mut::<SpanFields>() {
-            fields.0.extend(fresh.0);
+            let room = MAX_ATTRS.saturating_sub(fields.0.len());
+            fields.0.extend(fresh.0.into_iter().take(room));
         }
     }
 
@@ -337,25 +371,27 @@ where
             shared::push_context(&node.txn, node.child_parent());
             return;
         }
-        if ext.get_mut::<Local>().is_none() {
+        let Some(&mut Local { home: Some(here) }) = ext.get_mut::<Local>() else {
+            return;
+        };
+        if recorder::active_txn() != Some(here) {
             return;
         }
-        let name = span.metadata().name();
-        let entered = if recorder::is_active() {
-            Entered::Step(recorder::enter(
-                RawName::Static(name),
-                step_kind(span.metadata()),
-            ))
-        } else {
-            match recorder::begin(NewName::Raw(RawName::Static(name)), self.root_kind, None) {
-                Ok(seq) => Entered::Transaction(seq),
-                Err(_) => return,
-            }
-        };
+        let step = recorder::enter(
+            RawName::Static(span.metadata().name()),
+            step_kind(span.metadata()),
+        );
         if let Some(fields) = ext.get_mut::<SpanFields>() {
-            apply(entered, &fields.0);
+            apply(step, &fields.0);
         }
-        ext.replace(entered);
+        match ext.get_mut::<LocalEnters>() {
+            Some(enters) => enters.0.push((here, step)),
+            None => {
+                let mut enters = LocalEnters::default();
+                enters.0.push((here, step));
+                ext.insert(enters);
+            }
+        }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
@@ -372,12 +408,13 @@ where
             }
             return;
         }
-        match ext.remove::<Entered>() {
-            Some(Entered::Transaction(seq)) => {
-                let _ = recorder::end_seq(seq);
-            }
-            Some(Entered::Step(token)) => recorder::exit_step(token),
-            None => {}
+        let Some(enters) = ext.get_mut::<LocalEnters>() else {
+            return;
+        };
+        // Also once its transaction ended (the exit then closes nothing).
+        if let Some(at) = enters.0.iter().rposition(|(t, _)| t.is_here()) {
+            let (_, step) = enters.0.remove(at);
+            recorder::exit_step(step);
         }
     }
 
@@ -565,9 +602,12 @@ where
 {
     let mut fields = SpanFields::default();
     attrs.record(&mut fields);
+    fields.0.truncate(MAX_ATTRS);
     let mut ext = span.extensions_mut();
     ext.insert(fields);
-    ext.insert(Local);
+    ext.insert(Local {
+        home: recorder::active_txn(),
+    });
 }
 
 /// Records span fields as attributes of a shared transaction's step.
@@ -606,12 +646,11 @@ fn event_error(event: &Event<'_>) -> ErrorInfo {
     }
 }
 
-fn apply(entered: Entered, fields: &[(&'static str, AttrValue)]) {
-    let target = match entered {
-        Entered::Transaction(_) => Target::Transaction,
-        Entered::Step(token) if token == StepToken::NONE => return,
-        Entered::Step(token) => Target::Step(token),
-    };
+fn apply(step: StepToken, fields: &[(&'static str, AttrValue)]) {
+    if step == StepToken::NONE {
+        return;
+    }
+    let target = Target::Step(step);
     for (key, value) in fields {
         let _ = recorder::set_attr(target, RawName::Static(key), value.clone());
     }

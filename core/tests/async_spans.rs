@@ -437,3 +437,193 @@ fn async_transactions_keep_the_step_cap_and_count_the_rest() {
     assert!(t.steps.iter().all(|s| s.depth == 1 && !s.repaired));
     assert!(!t.repaired);
 }
+
+fn names(txns: &[TransactionRecord]) -> Vec<String> {
+    txns.iter()
+        .map(|t| osprey::names::resolve(t.name).to_string())
+        .collect()
+}
+
+#[test]
+fn a_request_cancelled_by_a_timeout_keeps_its_open_steps() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        runtime().block_on(async {
+            let request = async {
+                async {
+                    async { tokio::time::sleep(Duration::from_secs(30)).await }
+                        .in_step("waits")
+                        .await
+                }
+                .in_step("calls")
+                .await
+            }
+            .in_transaction(osprey::transaction("timed out"));
+            let timed_out = tokio::time::timeout(Duration::from_millis(20), request).await;
+            assert!(timed_out.is_err());
+        });
+    });
+    assert_eq!(txns.len(), 1);
+    let t = &txns[0];
+    // The steps end (cancelled) before the transaction does: kept, nested,
+    // and not cut to an end they did not have.
+    assert_eq!(shape(t), [("calls".into(), 1), ("waits".into(), 2)]);
+    for name in ["calls", "waits"] {
+        let s = step(t, name);
+        assert!(flag(&s.attributes, osprey::model::ATTR_CANCELLED), "{name}");
+        assert!(s.elapsed_ns >= 15 * MS, "{name} lasted until the drop");
+    }
+    assert!(t.repaired && flag(&t.attributes, osprey::model::ATTR_CANCELLED));
+    assert_eq!(
+        int(&t.attributes, osprey::model::ATTR_UNFINISHED_STEPS),
+        None
+    );
+}
+
+#[test]
+fn steps_past_the_cap_do_not_count_against_the_queue_budget() {
+    let _serial = SERIAL.lock();
+    let mut handover = None;
+    let txns = recorded(|| {
+        let txn = osprey::transaction("many capped steps").begin_async();
+        // Far more keys than the default cap (2048) keeps; at 8 bytes of
+        // queue budget a key (the budget's 8 MiB / a piece's line), they
+        // would have looked like 12 MiB.
+        for _ in 0..200_000 {
+            drop(txn.step("s"));
+        }
+        handover = txn.end();
+    });
+    assert_eq!(handover, Some(osprey::Handover::Queued));
+    assert_eq!(names(&txns), ["many capped steps"]);
+    assert_eq!(txns[0].steps.len(), 2048);
+    assert_eq!(txns[0].dropped_steps, 200_000 - 2048);
+}
+
+#[test]
+fn a_root_span_made_inside_a_request_is_its_own_transaction() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let request = tracing::info_span!("request");
+        let detached = request.in_scope(|| tracing::info_span!(parent: None, "detached"));
+        drop(request);
+        detached.in_scope(|| std::thread::sleep(Duration::from_millis(1)));
+    });
+    assert_eq!(names(&txns), ["request", "detached"]);
+    assert!(txns.iter().all(|t| !t.repaired && t.steps.is_empty()));
+}
+
+#[test]
+fn secrets_in_error_events_are_redacted() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let _login = tracing::info_span!("login").entered();
+        let _check = tracing::info_span!("check").entered();
+        tracing::error!(password = "hunter2", user = "alice", "login failed");
+    });
+    assert_eq!(txns.len(), 1);
+    let error = step(&txns[0], "check").error.as_ref().expect("the error");
+    assert_eq!(
+        error.message,
+        "login failed password=[REDACTED] user=\"alice\""
+    );
+}
+
+#[test]
+fn a_span_exited_after_its_close_leaves_nothing_behind() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let first = tracing::info_span!("first");
+        let id = first.id().unwrap();
+        tracing::dispatcher::get_default(|d| d.enter(&id));
+        drop(first);
+        tracing::dispatcher::get_default(|d| d.exit(&id));
+        assert!(osprey::current_ids().is_none());
+        tracing::info_span!("second").in_scope(|| {});
+    });
+    assert_eq!(names(&txns), ["first", "second"]);
+}
+
+#[test]
+fn a_span_in_a_native_transaction_entered_again_while_entered() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let txn = osprey::transaction("native").begin();
+        let span = tracing::info_span!("twice");
+        span.in_scope(|| span.in_scope(|| {}));
+        txn.end();
+        // After the end the span records nothing, and leaves the thread
+        // free for the next transaction.
+        span.in_scope(|| span.in_scope(|| {}));
+        assert!(osprey::current_ids().is_none());
+        osprey::transaction("after").begin().end();
+    });
+    assert_eq!(names(&txns), ["native", "after"]);
+    assert_eq!(render(&txns[0]), "native\n  twice\n    twice\n");
+}
+
+#[test]
+fn a_span_in_a_native_transaction_entered_on_two_threads_at_once() {
+    let _serial = SERIAL.lock();
+    let mut b_free = false;
+    let txns = recorded(|| {
+        std::thread::scope(|scope| {
+            let txn = osprey::transaction("main").begin();
+            let span = tracing::info_span!("shared");
+            let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let other = span.clone();
+            // Thread b enters the span outside any transaction of its own:
+            // nothing is recorded there, and b is left free.
+            let b = scope.spawn(move || {
+                other.in_scope(|| {
+                    entered_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                });
+                done_tx.send(()).unwrap();
+                let free = osprey::current_ids().is_none();
+                osprey::transaction("b after").begin().end();
+                free
+            });
+            entered_rx.recv().unwrap();
+            span.in_scope(|| {
+                go_tx.send(()).unwrap();
+                // b exits first, while this thread is still inside.
+                done_rx.recv().unwrap();
+            });
+            txn.end();
+            b_free = b.join().unwrap();
+        });
+    });
+    assert!(b_free, "thread b is in no transaction");
+    let mut names = names(&txns);
+    names.sort();
+    assert_eq!(names, ["b after", "main"]);
+    let main = txns
+        .iter()
+        .find(|t| &*osprey::names::resolve(t.name) == "main")
+        .unwrap();
+    assert_eq!(render(main), "main\n  shared\n");
+    assert!(!main.repaired, "its own exit closed the step");
+}
+
+#[test]
+fn a_span_of_a_native_transaction_polled_by_workers_is_not_a_transaction_per_poll() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let rt = runtime();
+        let txn = osprey::transaction("job").begin();
+        let work = rt.spawn(
+            async {
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            .instrument(tracing::info_span!("work")),
+        );
+        txn.end();
+        rt.block_on(work).unwrap();
+    });
+    assert_eq!(names(&txns), ["job"]);
+}

@@ -158,6 +158,33 @@ pub(crate) fn exit_step(token: StepToken) {
     })
 }
 
+/// This thread's open transaction, told apart from every other one open
+/// at the same time (the thread, by its `ACTIVE` slot's address, and the
+/// transaction's sequence number); `None` when none is open.
+pub(crate) fn active_txn() -> Option<ActiveTxn> {
+    let thread = ACTIVE.with(|a| std::ptr::from_ref(a) as usize);
+    with_active(None, |txn| {
+        Some(ActiveTxn {
+            thread,
+            seq: txn.seq,
+        })
+    })
+}
+
+/// See [`active_txn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ActiveTxn {
+    thread: usize,
+    seq: u32,
+}
+
+impl ActiveTxn {
+    /// True when it is (or was) open on this thread.
+    pub(crate) fn is_here(&self) -> bool {
+        self.thread == ACTIVE.with(|a| std::ptr::from_ref(a) as usize)
+    }
+}
+
 /// True when this thread has an open transaction.
 #[inline]
 pub(crate) fn is_active() -> bool {

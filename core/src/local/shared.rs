@@ -86,6 +86,10 @@ const CHUNK_PAD: usize = 64 - 8 - 8 - 8 - CHUNK_PIECES;
 /// room for some 50 pieces without allocating.
 const KEEP_CHUNKS: usize = 4;
 
+/// Where [`SharedTxn::open_step`] holds the key counter once past the step
+/// cap, so that it never wraps around to keys already handed out.
+const KEY_CEILING: u32 = u32::MAX / 2;
+
 /// Slot states of [`InlinePieces`].
 const EMPTY: u8 = 0;
 const READY: u8 = 1;
@@ -526,7 +530,16 @@ impl SharedTxn {
             return None;
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        (key < self.max_steps).then_some(key)
+        if key < self.max_steps {
+            return Some(key);
+        }
+        if key >= KEY_CEILING && self.max_steps <= KEY_CEILING {
+            // Keys past the cap only count dropped steps: held far below
+            // wrapping (which would hand out stored keys again) by setting
+            // the count back now and then; the count stays a lower bound.
+            self.next_key.store(KEY_CEILING, Ordering::Relaxed);
+        }
+        None
     }
 
     /// Records a step that ended.
@@ -649,8 +662,9 @@ impl EndedTxn {
     /// transaction, its overflow chunks, and the texts its pieces own.
     pub fn footprint(&self) -> usize {
         let txn = &self.0;
-        let pieces = txn.next_key.load(Ordering::Relaxed) as usize
-            + txn.extras.load(Ordering::Relaxed) as usize;
+        // Keys past the step cap were counted, not stored.
+        let steps = txn.next_key.load(Ordering::Relaxed).min(txn.max_steps);
+        let pieces = steps as usize + txn.extras.load(Ordering::Relaxed) as usize;
         let chunks = pieces.saturating_sub(INLINE_PIECES).div_ceil(CHUNK_PIECES);
         std::mem::size_of::<SharedTxn>()
             + chunks * std::mem::size_of::<Chunk>()
@@ -969,7 +983,16 @@ impl Drop for ContextGuard<'_> {
 pub(crate) fn current_context() -> Option<(Arc<SharedTxn>, u32)> {
     CONTEXT
         .try_with(|c| {
-            let c = c.borrow();
+            let mut c = c.borrow_mut();
+            // An owned entry whose pop never came (a span closed before its
+            // exit, a guard forgotten) would hold on to its transaction
+            // after the end and take in every later span on this thread:
+            // dropped once it is on top.
+            while let Some((Holder::Owned(txn), _)) = c.entries.last()
+                && txn.has_ended()
+            {
+                c.entries.pop();
+            }
             let (holder, key) = c.entries.last()?;
             let txn = match holder {
                 Holder::Owned(txn) => txn.clone(),
