@@ -463,10 +463,13 @@ where
             node.txn.error(node.child_parent(), event_error(event));
             return;
         }
-        if !recorder::is_active() {
-            return;
+        if recorder::is_active() {
+            let _ = recorder::set_error(Target::Current, event_error(event));
+        } else if let Some((txn, key)) = shared::current_context() {
+            // Outside any span, in async work of the native API (a future
+            // in `in_transaction` or `in_step`): that work's error.
+            txn.error(key, event_error(event));
         }
-        let _ = recorder::set_error(Target::Current, event_error(event));
     }
 }
 

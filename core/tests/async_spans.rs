@@ -627,3 +627,29 @@ fn a_span_of_a_native_transaction_polled_by_workers_is_not_a_transaction_per_pol
     });
     assert_eq!(names(&txns), ["job"]);
 }
+
+#[test]
+fn an_error_event_outside_spans_marks_the_native_async_work_it_happens_in() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        runtime().block_on(async {
+            async {
+                async {
+                    tokio::task::yield_now().await;
+                    tracing::error!("payment refused");
+                }
+                .in_step("pay")
+                .await;
+                tracing::error!("order failed");
+            }
+            .in_transaction(osprey::transaction("order"))
+            .await;
+        });
+    });
+    assert_eq!(txns.len(), 1);
+    let t = &txns[0];
+    let pay = step(t, "pay").error.as_ref().expect("the step's error");
+    assert_eq!(pay.message, "payment refused");
+    let order = t.error.as_ref().expect("the transaction's error");
+    assert_eq!(order.message, "order failed");
+}
