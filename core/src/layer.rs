@@ -25,7 +25,12 @@
 //!   `DEBUG`: a level filter in front of this layer must let them through.
 //! - Inside a transaction begun with the native API on this thread
 //!   ([`crate::transaction`]), spans are steps of that transaction through
-//!   the thread-local fast path, one step per enter/exit as before.
+//!   the thread-local fast path, one step per enter/exit as before (nested
+//!   when entered again while entered). Such a span entered on another
+//!   thread, or after that transaction ended, records nothing: only the
+//!   thread that owns a thread-local transaction can add to it.
+//! - Field values and `ERROR` event fields named as credentials
+//!   (`password`, `token`, …) are exported as `[REDACTED]`.
 //!
 //! ```
 //! use tracing_subscriber::prelude::*;
