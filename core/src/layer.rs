@@ -165,6 +165,10 @@ struct SpanFields(Vec<(&'static str, AttrValue)>);
 #[derive(Default)]
 struct LocalEnters(SmallVec<[(ActiveTxn, StepToken); 2]>);
 
+/// Most enters a [`Local`] span keeps at once; deeper ones (guards leaked in
+/// a loop) are not recorded, so they cannot grow memory.
+const MAX_LOCAL_ENTERS: usize = 64;
+
 impl LocalEnters {
     /// The step this thread's innermost enter opened, if any.
     fn innermost(&self, here: ActiveTxn) -> Option<StepToken> {
@@ -379,7 +383,11 @@ where
         let Some(&mut Local { home: Some(here) }) = ext.get_mut::<Local>() else {
             return;
         };
-        if recorder::active_txn() != Some(here) {
+        if recorder::active_txn() != Some(here)
+            || ext
+                .get_mut::<LocalEnters>()
+                .is_some_and(|e| e.0.len() >= MAX_LOCAL_ENTERS)
+        {
             return;
         }
         let step = recorder::enter(

@@ -653,3 +653,24 @@ fn an_error_event_outside_spans_marks_the_native_async_work_it_happens_in() {
     let order = t.error.as_ref().expect("the transaction's error");
     assert_eq!(order.message, "order failed");
 }
+
+#[test]
+fn a_span_of_a_native_transaction_entered_in_a_leaking_loop_stays_bounded() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let txn = osprey::transaction("leaky").begin();
+        let span = tracing::info_span!("leaked");
+        for _ in 0..1000 {
+            std::mem::forget(span.enter());
+        }
+        txn.end();
+        assert!(osprey::current_ids().is_none());
+        osprey::transaction("after").begin().end();
+    });
+    assert_eq!(names(&txns), ["leaky", "after"]);
+    // Nested, one per kept enter; the ones never exited closed by the end.
+    let t = &txns[0];
+    assert_eq!(t.steps.len(), 64);
+    assert_eq!(t.steps.last().map(|s| s.depth), Some(64));
+    assert!(t.repaired);
+}
