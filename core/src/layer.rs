@@ -8,7 +8,8 @@
 //! - A span with no parent in a transaction becomes the transaction (or,
 //!   with [`OspreyLayer::transactions_from`] / [`OspreyLayer::transaction_level`],
 //!   only spans of that target or level do: an infrastructure span around
-//!   many requests then stays out).
+//!   many requests then stays out). A span made with `parent: None` is one
+//!   even inside another transaction's work.
 //! - Spans under it become its steps; parents come from the span tree
 //!   (`parent:` or the span current at creation), not from the thread.
 //! - Span fields become attributes, `ERROR` events the error of the span
@@ -288,7 +289,11 @@ where
         let (txn, parent) = match home_of(&span) {
             Home::Shared(txn, parent) => (txn, parent),
             Home::Local => return local_span(&span, attrs),
-            Home::None if recorder::is_active() => return local_span(&span, attrs),
+            // Made under no span: a step of the native transaction open on
+            // this thread, unless it was made a root (`parent: None`).
+            Home::None if attrs.is_contextual() && recorder::is_active() => {
+                return local_span(&span, attrs);
+            }
             // Inside async work of the native API (a future in
             // `in_transaction`, a server middleware's request): its step,
             // unless it was made a root (`parent: None`).

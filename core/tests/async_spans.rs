@@ -674,3 +674,28 @@ fn a_span_of_a_native_transaction_entered_in_a_leaking_loop_stays_bounded() {
     assert_eq!(t.steps.last().map(|s| s.depth), Some(64));
     assert!(t.repaired);
 }
+
+#[test]
+fn a_root_span_made_inside_a_native_transaction_is_its_own_transaction() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let txn = osprey::transaction("native").begin();
+        {
+            let _step = tracing::info_span!("step").entered();
+            let _own = tracing::info_span!(parent: None, "own").entered();
+            let _inner = tracing::info_span!("inner").entered();
+        }
+        txn.end();
+    });
+    let mut names = names(&txns);
+    names.sort();
+    assert_eq!(names, ["native", "own"]);
+    for t in &txns {
+        let want = match &*osprey::names::resolve(t.name) {
+            "native" => "native\n  step\n",
+            _ => "own\n  inner\n",
+        };
+        assert_eq!(render(t), want);
+        assert!(!t.repaired);
+    }
+}
