@@ -151,35 +151,36 @@ impl Node {
 /// it is not recorded (its parent is in a transaction no other thread can
 /// add to).
 struct Local {
+    /// The transaction it was made in.
     home: Option<ActiveTxn>,
+    /// Its fields, given to the step of each enter (at most [`MAX_ATTRS`],
+    /// the most a step keeps).
+    fields: SpanFields,
+    /// Its current enters, innermost last: the step each opened, and on
+    /// which thread. A span may be entered again while entered (re-entrant
+    /// `in_scope`), or on two threads at once; each exit closes the step
+    /// its own thread's last enter opened.
+    enters: SmallVec<[(ActiveTxn, StepToken); 2]>,
 }
-
-/// Fields recorded on a span, kept in its registry extensions (at most
-/// [`MAX_ATTRS`], the most a step keeps).
-#[derive(Default)]
-struct SpanFields(Vec<(&'static str, AttrValue)>);
-
-/// A [`Local`] span's current enters, innermost last: the step each
-/// opened, and on which thread. A span may be entered again while entered
-/// (re-entrant `in_scope`), or on two threads at once; each exit closes
-/// the step its own thread's last enter opened.
-#[derive(Default)]
-struct LocalEnters(SmallVec<[(ActiveTxn, StepToken); 2]>);
 
 /// Most enters a [`Local`] span keeps at once; deeper ones (guards leaked in
 /// a loop) are not recorded, so they cannot grow memory.
 const MAX_LOCAL_ENTERS: usize = 64;
 
-impl LocalEnters {
+impl Local {
     /// The step this thread's innermost enter opened, if any.
     fn innermost(&self, here: ActiveTxn) -> Option<StepToken> {
-        self.0
+        self.enters
             .iter()
             .rev()
             .find(|(t, _)| *t == here)
             .map(|(_, s)| *s)
     }
 }
+
+/// A span's fields as recorded.
+#[derive(Default)]
+struct SpanFields(Vec<(&'static str, AttrValue)>);
 
 impl Visit for SpanFields {
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -335,19 +336,20 @@ where
             }
             return;
         }
+        let Some(local) = ext.get_mut::<Local>() else {
+            return;
+        };
         let mut fresh = SpanFields::default();
         values.record(&mut fresh);
         // Fields recorded while the span is open on this thread go straight
         // to its step.
         if let Some(here) = recorder::active_txn()
-            && let Some(step) = ext.get_mut::<LocalEnters>().and_then(|e| e.innermost(here))
+            && let Some(step) = local.innermost(here)
         {
             apply(step, &fresh.0);
         }
-        if let Some(fields) = ext.get_mut::<SpanFields>() {
-            let room = MAX_ATTRS.saturating_sub(fields.0.len());
-            fields.0.extend(fresh.0.into_iter().take(room));
-        }
+        let room = MAX_ATTRS.saturating_sub(local.fields.0.len());
+        local.fields.0.extend(fresh.0.into_iter().take(room));
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
@@ -385,31 +387,19 @@ where
             shared::push_context(&node.txn, node.child_parent());
             return;
         }
-        let Some(&mut Local { home: Some(here) }) = ext.get_mut::<Local>() else {
+        let Some(local) = ext.get_mut::<Local>() else {
             return;
         };
-        if recorder::active_txn() != Some(here)
-            || ext
-                .get_mut::<LocalEnters>()
-                .is_some_and(|e| e.0.len() >= MAX_LOCAL_ENTERS)
-        {
+        let Some(here) = local.home else { return };
+        if recorder::active_txn() != Some(here) || local.enters.len() >= MAX_LOCAL_ENTERS {
             return;
         }
         let step = recorder::enter(
             RawName::Static(span.metadata().name()),
             step_kind(span.metadata()),
         );
-        if let Some(fields) = ext.get_mut::<SpanFields>() {
-            apply(step, &fields.0);
-        }
-        match ext.get_mut::<LocalEnters>() {
-            Some(enters) => enters.0.push((here, step)),
-            None => {
-                let mut enters = LocalEnters::default();
-                enters.0.push((here, step));
-                ext.insert(enters);
-            }
-        }
+        apply(step, &local.fields.0);
+        local.enters.push((here, step));
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
@@ -426,12 +416,12 @@ where
             }
             return;
         }
-        let Some(enters) = ext.get_mut::<LocalEnters>() else {
+        let Some(local) = ext.get_mut::<Local>() else {
             return;
         };
         // Also once its transaction ended (the exit then closes nothing).
-        if let Some(at) = enters.0.iter().rposition(|(t, _)| t.is_here()) {
-            let (_, step) = enters.0.remove(at);
+        if let Some(at) = local.enters.iter().rposition(|(t, _)| t.is_here()) {
+            let (_, step) = local.enters.remove(at);
             recorder::exit_step(step);
         }
     }
@@ -624,10 +614,10 @@ where
     let mut fields = SpanFields::default();
     attrs.record(&mut fields);
     fields.0.truncate(MAX_ATTRS);
-    let mut ext = span.extensions_mut();
-    ext.insert(fields);
-    ext.insert(Local {
+    span.extensions_mut().insert(Local {
         home: recorder::active_txn(),
+        fields,
+        enters: SmallVec::new(),
     });
 }
 
