@@ -31,7 +31,10 @@
 //!   thread, or after that transaction ended, records nothing: only the
 //!   thread that owns a thread-local transaction can add to it.
 //! - Field values and `ERROR` event fields named as credentials
-//!   (`password`, `token`, …) are exported as `[REDACTED]`.
+//!   (`password`, `token`, …) are exported as `[REDACTED]`, and so are
+//!   values written after such a name inside other fields and messages (an
+//!   argument whose `Debug` shows `password: "…"`, an error message with
+//!   `token=…`; see [`crate::collector::sanitize::inline_secrets`]).
 //!
 //! ```
 //! use tracing_subscriber::prelude::*;

@@ -529,6 +529,41 @@ fn secrets_in_error_events_are_redacted() {
     );
 }
 
+#[derive(Debug)]
+#[allow(dead_code)] // read through `Debug` only
+struct Credentials {
+    user: String,
+    password: String,
+}
+
+#[tracing::instrument]
+fn log_in(form: &Credentials) {
+    let token = "t-9f8e";
+    tracing::error!("refused, retry with token={token}");
+}
+
+#[test]
+fn secrets_inside_recorded_arguments_and_messages_are_redacted() {
+    let _serial = SERIAL.lock();
+    let txns = recorded(|| {
+        let _request = tracing::info_span!("request").entered();
+        log_in(&Credentials {
+            user: "ann".into(),
+            password: "hunter2".into(),
+        });
+    });
+    assert_eq!(txns.len(), 1);
+    let log_in = step(&txns[0], "log_in");
+    assert_eq!(
+        attr(&log_in.attributes, "form"),
+        Some(&AttrValue::Str(
+            r#"Credentials { user: "ann", password: "[REDACTED]" }"#.into()
+        ))
+    );
+    let error = log_in.error.as_ref().expect("the error");
+    assert_eq!(error.message, "refused, retry with token=[REDACTED]");
+}
+
 #[test]
 fn a_span_exited_after_its_close_leaves_nothing_behind() {
     let _serial = SERIAL.lock();

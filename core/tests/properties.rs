@@ -139,6 +139,45 @@ proptest! {
     }
 
     #[test]
+    fn no_credential_survives_in_debug_output_or_key_value_text(
+        keys in prop::collection::vec("[a-z]{1,8}", 0..4),
+        secret_key in prop::sample::select(vec![
+            "password", "api_token", "Authorization", "client_secret", "x-api-key", "db.passwd",
+        ]),
+        secret in secret(),
+        word in "ZQ[A-Za-z0-9_%@.:/-]{1,12}",
+        wrapped in any::<bool>(),
+    ) {
+        // A struct's `Debug`, as `#[instrument]` records an argument.
+        let value = if wrapped { format!("{:?}", Some(&secret)) } else { format!("{secret:?}") };
+        let mut fields: Vec<String> = keys.iter().map(|k| format!("{k}: {k:?}")).collect();
+        fields.insert(keys.len() / 2, format!("{secret_key}: {value}"));
+        let debug = format!("Request {{ {} }}", fields.join(", "));
+        // A log line of `key=value` pairs.
+        let mut pairs: Vec<String> = keys.iter().map(|k| format!("{k}=1")).collect();
+        pairs.insert(keys.len() / 2, format!("{secret_key}={word}"));
+        let line = pairs.join(" ");
+        for text in [debug, line] {
+            let clean = sanitize::inline_secrets(&text);
+            prop_assert!(!clean.contains("ZQ"), "{text:?} -> {clean:?}");
+            for k in &keys {
+                prop_assert!(clean.contains(k.as_str()), "{text:?} -> {clean:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn inline_secret_redaction_is_idempotent_and_never_panics(
+        text in prop_oneof![
+            any::<String>(),
+            "(password|Token|set-cookie|ApiSecret|Bearer|[ :=\"'(){}\\[\\],;&\\\\a-z\n])*",
+        ],
+    ) {
+        let once = sanitize::inline_secrets(&text).into_owned();
+        prop_assert_eq!(&*sanitize::inline_secrets(&once), &*once, "input {:?}", text);
+    }
+
+    #[test]
     fn header_parsers_never_panic(text in any::<String>()) {
         let _ = parse_traceparent(&text);
         let _ = parse_b3(&text);

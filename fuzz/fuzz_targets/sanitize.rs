@@ -1,4 +1,4 @@
-//! The SQL and URL sanitiser on any text: never panics, idempotent, and
+//! The SQL, URL and inline-secret sanitisers on any text: never panics, idempotent, and
 //! the name interned for a statement is its sanitised text.
 #![no_main]
 
@@ -14,6 +14,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(sanitize::url(&url), url, "url not idempotent for {text:?}");
     let route = sanitize::url_route(&text).into_owned();
     assert_eq!(sanitize::url_route(&route), route, "url_route not idempotent for {text:?}");
+    let inline = sanitize::inline_secrets(&text).into_owned();
+    assert_eq!(sanitize::inline_secrets(&inline), inline, "inline_secrets not idempotent for {text:?}");
     let kind = NameKind::guess(&text);
     let _ = names::clean(&text, kind);
     let _ = sanitize::is_secret_key(&text);

@@ -1,9 +1,15 @@
 //! Keeps secrets in the process: SQL literals become `?`, query-string
-//! values of URLs become `?`, and attributes whose key names a credential
-//! (authorization, cookie, password, token, ...) are redacted. Applied on
-//! the collector thread to every record before any exporter sees it.
+//! values of URLs become `?`, attributes whose key names a credential
+//! (authorization, cookie, password, token, ...) are redacted, and so are
+//! values written after such a key inside other attributes' text and error
+//! messages ([`inline_secrets`]). Applied on the collector thread to every
+//! record before any exporter sees it.
 
 use std::borrow::Cow;
+
+mod inline;
+
+pub use inline::inline_secrets;
 
 use crate::model::{AttrValue, StepKind, StepRecord, TransactionRecord};
 use crate::names::{self, NameId, NameKind};
@@ -490,6 +496,9 @@ impl Sanitizer {
     pub fn apply(&mut self, txn: &mut TransactionRecord) {
         txn.name = self.endpoint_names.clean(txn.name);
         self.scrub_attributes(&mut txn.attributes);
+        if let Some(e) = &mut txn.error {
+            scrub_text(&mut e.message, inline_secrets);
+        }
         for step in &mut txn.steps {
             self.apply_step(step);
         }
@@ -498,7 +507,7 @@ impl Sanitizer {
     #[inline]
     fn apply_step(&mut self, step: &mut StepRecord) {
         // Most steps are plain method calls with nothing to clean.
-        if step.kind == StepKind::Method && step.attributes.is_empty() {
+        if step.kind == StepKind::Method && step.attributes.is_empty() && step.error.is_none() {
             return;
         }
         match step.kind {
@@ -511,18 +520,22 @@ impl Sanitizer {
             StepKind::Method | StepKind::Custom => {}
         }
         self.scrub_attributes(&mut step.attributes);
-        if step.kind == StepKind::Sql
-            && let Some(e) = step.error.as_deref_mut()
-        {
+        if let Some(e) = step.error.as_deref_mut() {
             // Database errors often quote the offending literal.
-            e.message = sql(&e.message).into_owned();
+            let clean = if step.kind == StepKind::Sql {
+                sql
+            } else {
+                inline_secrets
+            };
+            scrub_text(&mut e.message, clean);
         }
     }
 
     fn scrub_attributes(&mut self, attributes: &mut [crate::model::Attribute]) {
         for a in attributes {
             let clean: fn(&str) -> Cow<'_, str> = match self.key_kind(a.key) {
-                KeyKind::Plain | KeyKind::Unknown => continue,
+                // Free text: a `Debug` of a struct holding a password.
+                KeyKind::Plain | KeyKind::Unknown => inline_secrets,
                 KeyKind::Secret => {
                     a.value = AttrValue::Str(REDACTED.to_owned());
                     continue;
@@ -531,10 +544,8 @@ impl Sanitizer {
                 KeyKind::Url => url,
                 KeyKind::Query => query_string,
             };
-            if let AttrValue::Str(value) = &mut a.value
-                && let Cow::Owned(s) = clean(value)
-            {
-                *value = s;
+            if let AttrValue::Str(value) = &mut a.value {
+                scrub_text(value, clean);
             }
         }
     }
@@ -565,6 +576,13 @@ impl Sanitizer {
         }
         self.key_kinds[index] = kind;
         kind
+    }
+}
+
+/// Replaces `text` by what `clean` makes of it, when that differs.
+fn scrub_text(text: &mut String, clean: fn(&str) -> Cow<'_, str>) {
+    if let Cow::Owned(s) = clean(text) {
+        *text = s;
     }
 }
 
