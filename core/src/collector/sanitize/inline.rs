@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 
-use super::{REDACTED, SECRET_KEY_PARTS, is_secret_key, skip_quoted};
+#[cfg(doc)]
+use super::is_secret_key;
+use super::{REDACTED, SECRET_KEY_PARTS, skip_quoted};
 
 /// Values that follow a credential-named key inside free text become
 /// [`REDACTED`] (quoted values keep their quotes); the rest of the text
@@ -36,36 +38,32 @@ use super::{REDACTED, SECRET_KEY_PARTS, is_secret_key, skip_quoted};
 /// ```
 pub fn inline_secrets(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
-    if !mentions_a_secret(bytes) {
-        return Cow::Borrowed(text);
-    }
     let mut out = String::new();
+    // Copied to `out` up to here; scanning goes on from `next`.
     let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if !is_key_byte(bytes[i]) {
-            i += 1;
+    let mut next = 0;
+    // Most text has no separator a key could precede: one vectorised pass.
+    for at in memchr::memchr3_iter(b':', b'=', b'(', bytes) {
+        if at < next {
             continue;
         }
-        let start = i;
-        while i < bytes.len() && is_key_byte(bytes[i]) {
-            i += 1;
-        }
-        if !is_secret_key(&text[start..i]) {
-            continue;
-        }
-        let Some((value, end)) = value_after(bytes, start, i) else {
+        let Some(key) = key_before(bytes, at, next) else {
             continue;
         };
+        if !mentions_a_secret(&bytes[key.clone()]) {
+            continue;
+        }
+        let Some((value, end)) = value_after(bytes, key.start, key.end) else {
+            continue;
+        };
+        next = end;
         // Masked already, by the URL rules (`token=?`, `;password=*`).
         if matches!(&text[value.clone()], "?" | "*") {
-            i = end;
             continue;
         }
         out.push_str(&text[copied..value.start]);
         out.push_str(REDACTED);
         copied = value.end;
-        i = end;
     }
     if copied == 0 {
         return Cow::Borrowed(text);
@@ -74,19 +72,57 @@ pub fn inline_secrets(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// True when some credential fragment occurs in `bytes`, in any case: the
-/// quick test that lets most text through untouched.
+/// The key that the separator at `at` (`:`, `=` or `(`) follows, starting
+/// at `floor` or later: for `:` and `=`, a run of key bytes, then perhaps
+/// the closing quote of a quoted key (`"password":`), then blanks; for `(`,
+/// a type name right before it (`ApiToken(`).
+fn key_before(bytes: &[u8], at: usize, floor: usize) -> Option<std::ops::Range<usize>> {
+    let mut end = at;
+    let mut quote = None;
+    if bytes[at] != b'(' {
+        while end > floor && matches!(bytes[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        if end > floor && matches!(bytes[end - 1], b'"' | b'\'') {
+            quote = Some(bytes[end - 1]);
+            end -= 1;
+        }
+    }
+    let mut start = end;
+    while start > floor && is_key_byte(bytes[start - 1]) {
+        start -= 1;
+    }
+    let opened = |q| start > 0 && bytes[start - 1] == q;
+    let typed = bytes[at] != b'(' || bytes[start].is_ascii_uppercase();
+    (start < end && quote.is_none_or(opened) && typed).then_some(start..end)
+}
+
+/// True when some credential fragment occurs in `bytes`, in any case: what
+/// [`is_secret_key`] says of a key, without its lower-case copy.
 fn mentions_a_secret(bytes: &[u8]) -> bool {
-    (0..bytes.len()).any(|i| {
-        let first = bytes[i].to_ascii_lowercase();
-        SECRET_KEY_PARTS.iter().any(|part| {
-            part.as_bytes()[0] == first
-                && bytes
-                    .get(i..i + part.len())
-                    .is_some_and(|window| window.eq_ignore_ascii_case(part.as_bytes()))
-        })
+    bytes.iter().enumerate().any(|(i, &b)| {
+        STARTS_A_PART[usize::from(b)]
+            && SECRET_KEY_PARTS.iter().any(|part| {
+                let part = part.as_bytes();
+                part[0] == b.to_ascii_lowercase()
+                    && bytes.len() - i >= part.len()
+                    && bytes[i..i + part.len()].eq_ignore_ascii_case(part)
+            })
     })
 }
+
+/// The bytes a credential fragment starts with, in either case.
+static STARTS_A_PART: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < SECRET_KEY_PARTS.len() {
+        let first = SECRET_KEY_PARTS[i].as_bytes()[0];
+        table[first as usize] = true;
+        table[first.to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A byte of a key (`db.password`, `api-key`, `X_Auth_Token`).
 fn is_key_byte(b: u8) -> bool {
@@ -270,6 +306,26 @@ mod tests {
     }
 
     #[test]
+    fn a_key_names_a_credential_as_an_attribute_key_would() {
+        for key in [
+            "password",
+            "X-Api-Key",
+            "db.PASSWD",
+            "tokens",
+            "user",
+            "pass",
+            "",
+            "Ünïcode",
+        ] {
+            assert_eq!(
+                mentions_a_secret(key.as_bytes()),
+                super::super::is_secret_key(key),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
     fn a_newtype_named_as_a_credential() {
         check(
             r#"call(ApiToken("k-9"), 3)"#,
@@ -301,7 +357,10 @@ mod tests {
         check("authorization: Basic dXNlcjpw", "authorization: [REDACTED]");
         check("Authorization: Bearer", "Authorization: [REDACTED]");
         // What the URL rules masked stays as they left it.
-        check("GET /x?token=?&a=? ;password=*", "GET /x?token=?&a=? ;password=*");
+        check(
+            "GET /x?token=?&a=? ;password=*",
+            "GET /x?token=?&a=? ;password=*",
+        );
     }
 
     #[test]
