@@ -63,6 +63,7 @@ use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::capped;
 use crate::clock;
 use crate::collector::sanitize::{REDACTED, is_secret_key};
 use crate::local::raw::{NO_STEP, RawName, RawTxnName};
@@ -202,35 +203,49 @@ impl Visit for SpanFields {
         self.0.push((field.name(), AttrValue::Bool(value)));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0
-            .push((field.name(), AttrValue::Str(value.to_owned())));
+        let (value, cut) = capped::prefix(value, capped::MAX_VALUE_BYTES);
+        let mut text = value.to_owned();
+        if cut {
+            text.push_str(capped::CUT_MARK);
+        }
+        self.0.push((field.name(), AttrValue::Str(text)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .push((field.name(), AttrValue::Str(format!("{value:?}"))));
+        // Bounded while formatting: a large argument is not formatted whole.
+        let mut text = String::new();
+        capped::write_debug(&mut text, value, capped::MAX_VALUE_BYTES);
+        self.0.push((field.name(), AttrValue::Str(text)));
     }
 }
 
-/// Collects an event's `message` and other fields into one text; the
-/// values of fields named as credentials (`password`, `token`, …: the
-/// sanitiser's keys) are replaced by [`REDACTED`], as they would be as
-/// attributes.
+/// Collects an event's `message` and other fields into one text of at
+/// most [`capped::MAX_VALUE_BYTES`]; the values of fields named as
+/// credentials (`password`, `token`, …: the sanitiser's keys) are replaced
+/// by [`REDACTED`], as they would be as attributes.
 #[derive(Default)]
-struct EventText(String);
+struct EventText {
+    text: String,
+    /// Cut at the bound: later fields are left out.
+    full: bool,
+}
 
 impl Visit for EventText {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        use fmt::Write;
-        if !self.0.is_empty() {
-            self.0.push(' ');
+        if self.full {
+            return;
         }
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
+        let text = &mut self.text;
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let max = capped::MAX_VALUE_BYTES;
+        self.full = if field.name() == "message" {
+            capped::write_debug(text, value, max)
         } else if is_secret_key(field.name()) {
-            let _ = write!(self.0, "{}={REDACTED}", field.name());
+            capped::write_debug(text, &format_args!("{}={REDACTED}", field.name()), max)
         } else {
-            let _ = write!(self.0, "{}={value:?}", field.name());
-        }
+            capped::write_debug(text, &format_args!("{}={value:?}", field.name()), max)
+        };
     }
 }
 
@@ -655,7 +670,7 @@ fn event_error(event: &Event<'_>) -> ErrorInfo {
     event.record(&mut text);
     ErrorInfo {
         kind: String::new(),
-        message: text.0,
+        message: text.text,
         stack: String::new(),
     }
 }

@@ -63,6 +63,7 @@
 
 pub mod active;
 mod api;
+pub mod capped;
 pub mod clock;
 pub mod collector;
 mod config_error;

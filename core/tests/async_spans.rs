@@ -564,6 +564,71 @@ fn secrets_inside_recorded_arguments_and_messages_are_redacted() {
     assert_eq!(error.message, "refused, retry with token=[REDACTED]");
 }
 
+#[derive(Debug)]
+#[allow(dead_code)] // read through `Debug` only
+struct Upload {
+    bytes: Vec<u8>,
+}
+
+#[tracing::instrument]
+fn store(upload: &Upload) {
+    tracing::error!(detail = ?upload.bytes, "rejected");
+}
+
+/// A value past the bound: cut at a character boundary, marked, within it.
+fn is_cut(value: Option<&AttrValue>, head: &str) -> bool {
+    use osprey::capped::{CUT_MARK, MAX_VALUE_BYTES};
+    matches!(value, Some(AttrValue::Str(s))
+        if s.len() <= MAX_VALUE_BYTES && s.len() > MAX_VALUE_BYTES - 8
+            && s.starts_with(head) && s.ends_with(CUT_MARK))
+}
+
+#[test]
+fn oversized_values_are_cut_and_their_transactions_delivered() {
+    use osprey::capped::{CUT_MARK, MAX_VALUE_BYTES};
+    let _serial = SERIAL.lock();
+    // 8 MiB of two-byte characters, and a 4 MiB argument whose `Debug` is
+    // 12 MiB: whole (or cut but still holding its memory), each would take
+    // its transaction past the queue's 8 MiB budget, and it would be
+    // dropped.
+    let big = "é".repeat(4 << 20);
+    let error = osprey::model::ErrorInfo {
+        kind: "Oversized".into(),
+        message: big.clone(),
+        stack: String::new(),
+    };
+    let txns = recorded(|| {
+        let native = osprey::transaction("native").begin();
+        native.attr("body", big.clone()).error(error.clone());
+        native.end();
+        let in_async = osprey::transaction("async").begin_async();
+        in_async.attr("body", big.clone()).error(error.clone());
+        in_async.end();
+        let _request = tracing::info_span!("request").entered();
+        store(&Upload {
+            bytes: vec![7; 4 << 20],
+        });
+    });
+    assert_eq!(names(&txns), ["native", "async", "request"]);
+    for t in &txns[..2] {
+        assert!(is_cut(attr(&t.attributes, "body"), "éé"), "{}", t.name.0);
+        let message = &t.error.as_ref().expect("the error").message;
+        assert!(is_cut(Some(&AttrValue::Str(message.clone())), "éé"));
+    }
+    let store = step(&txns[2], "store");
+    assert!(is_cut(
+        attr(&store.attributes, "upload"),
+        "Upload { bytes: [7, 7"
+    ));
+    let message = &store.error.as_ref().expect("the error").message;
+    assert!(message.len() <= MAX_VALUE_BYTES && message.ends_with(CUT_MARK));
+    assert!(
+        message.starts_with("rejected detail=[7, 7"),
+        "{message:.40}"
+    );
+    assert!(osprey::capped::cut_count() >= 6);
+}
+
 #[test]
 fn a_span_exited_after_its_close_leaves_nothing_behind() {
     let _serial = SERIAL.lock();

@@ -548,9 +548,12 @@ fn copied_text_attributes_and_names_survive_buffer_reuse() {
         text(&txns[2], "url.path"),
         Some(AttrValue::Str("/long".into()))
     );
+    // Longer than a value may be: cut, and marked.
+    use osprey::capped::{CUT_MARK, MAX_VALUE_BYTES};
+    let cut = "x".repeat(MAX_VALUE_BYTES - CUT_MARK.len()) + CUT_MARK;
     assert_eq!(
         text(&txns[2], "user_agent.original"),
-        Some(AttrValue::Str("x".repeat(10_000)))
+        Some(AttrValue::Str(cut))
     );
     assert_eq!(
         osprey::raw::attr_str(None, osprey::names::intern("k"), "v"),

@@ -253,7 +253,11 @@ pub(crate) fn end_seq(seq: u32) -> Result<Handover, RecordError> {
 /// `token` is [`StepToken::NONE`] with `to_transaction` false), or to the
 /// transaction.
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
-    push_attr(target, key, |_| Some(RawValue::Value(value)))
+    push_attr(target, key, |_| {
+        let mut value = value;
+        crate::capped::cap_value(&mut value);
+        Some(RawValue::Value(value))
+    })
 }
 
 /// As [`set_attr`] with a string value, copied into the transaction's text
@@ -291,11 +295,12 @@ fn push_attr(
 }
 
 /// Records an error on a step or the transaction.
-pub(crate) fn set_error(target: Target, error: ErrorInfo) -> Result<(), RecordError> {
+pub(crate) fn set_error(target: Target, mut error: ErrorInfo) -> Result<(), RecordError> {
     with_active(Err(RecordError::NoTransaction), |txn| {
         if let Some(step) = target.resolve(txn)
             && txn.has_attr_room()
         {
+            crate::capped::cap_error(&mut error);
             txn.errors.push((step, error));
         }
         Ok(())

@@ -550,8 +550,9 @@ impl SharedTxn {
 
     /// Adds an attribute to a step (`step` its key) or to the transaction
     /// ([`NO_STEP`]).
-    pub fn attr(&self, step: u32, key: RawName, value: AttrValue) {
+    pub fn attr(&self, step: u32, key: RawName, mut value: AttrValue) {
         if self.take_extra() {
+            crate::capped::cap_value(&mut value);
             if let AttrValue::Str(text) = &value {
                 self.own(text.capacity());
             }
@@ -564,8 +565,9 @@ impl SharedTxn {
     }
 
     /// Records an error on a step or the transaction (as for [`Self::attr`]).
-    pub fn error(&self, step: u32, error: ErrorInfo) {
+    pub fn error(&self, step: u32, mut error: ErrorInfo) {
         if self.take_extra() {
+            crate::capped::cap_error(&mut error);
             self.own(error.kind.len() + error.message.len() + error.stack.len() + 32);
             self.push(Piece::Error {
                 step,
