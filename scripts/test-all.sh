@@ -18,6 +18,11 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
+# The crate's features one at a time (and none): each must build without a warning, the
+# compile-time off switch too (dead code behind a feature shows only here).
+for features in "" enable enable,layer enable,otlp enable,zipkin enable,store enable,console; do
+  cargo clippy -p osprey --lib --no-default-features --features "$features" -- -D warnings
+done
 
 step "build libosprey (cdylib for the C tests)"
 cargo build -p osprey-ffi

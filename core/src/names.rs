@@ -262,11 +262,13 @@ fn intern_clean(name: &str, kind: NameKind) -> NameId {
 /// lock and touches no reference count. For exporters, which look up every
 /// span's name and attribute key. Ids are never reused, so the copy is never
 /// stale, only short of names interned since the last sync.
+#[cfg(feature = "otlp")]
 #[derive(Debug, Default)]
 pub(crate) struct NameMirror {
     names: Vec<Arc<str>>,
 }
 
+#[cfg(feature = "otlp")]
 impl NameMirror {
     /// Copies the names interned since the last call.
     pub fn sync(&mut self) {

@@ -104,7 +104,14 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// Implements [`ExporterSettings`] for a settings type with an inherent
-/// `set` method and an exporter whose `new` takes the settings.
+/// `set` method and an exporter whose `new` takes the settings. Used by the
+/// exporters behind features: without any, it is not compiled.
+#[cfg(any(
+    feature = "otlp",
+    feature = "zipkin",
+    feature = "store",
+    feature = "console"
+))]
 macro_rules! exporter_settings {
     ($settings:ty, $name:literal, $build:expr) => {
         impl $crate::export::ExporterSettings for $settings {
@@ -130,6 +137,12 @@ macro_rules! exporter_settings {
         }
     };
 }
+#[cfg(any(
+    feature = "otlp",
+    feature = "zipkin",
+    feature = "store",
+    feature = "console"
+))]
 pub(crate) use exporter_settings;
 
 #[cfg(test)]

@@ -160,7 +160,9 @@ pub(crate) fn exit_step(token: StepToken) {
 
 /// This thread's open transaction, told apart from every other one open
 /// at the same time (the thread, by its `ACTIVE` slot's address, and the
-/// transaction's sequence number); `None` when none is open.
+/// transaction's sequence number); `None` when none is open. For the
+/// `tracing` layer.
+#[cfg(feature = "layer")]
 pub(crate) fn active_txn() -> Option<ActiveTxn> {
     let thread = ACTIVE.with(|a| std::ptr::from_ref(a) as usize);
     with_active(None, |txn| {
@@ -172,12 +174,14 @@ pub(crate) fn active_txn() -> Option<ActiveTxn> {
 }
 
 /// See [`active_txn`].
+#[cfg(feature = "layer")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ActiveTxn {
     thread: usize,
     seq: u32,
 }
 
+#[cfg(feature = "layer")]
 impl ActiveTxn {
     /// True when it is (or was) open on this thread.
     pub(crate) fn is_here(&self) -> bool {
