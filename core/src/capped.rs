@@ -14,10 +14,14 @@
 //! assert!(body.ends_with(CUT_MARK));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::collector::sanitize;
+use crate::local::raw::RawName;
 use crate::model::{AttrValue, ErrorInfo};
+use crate::names;
 
 /// The most bytes a string attribute value or an error message keeps,
 /// [`CUT_MARK`] included.
@@ -38,8 +42,10 @@ pub fn cut_count() -> u64 {
 
 /// The longest prefix of `text` that fits in `max` bytes with
 /// [`CUT_MARK`] after it, and `true`; or `text` itself and `false` when it
-/// fits whole. `max` is at least the mark's length.
+/// fits whole. A `max` shorter than the mark counts as the mark's length
+/// (here and in [`cap`] and [`write_debug`]).
 pub fn prefix(text: &str, max: usize) -> (&str, bool) {
+    let max = max.max(CUT_MARK.len());
     if text.len() <= max {
         return (text, false);
     }
@@ -62,10 +68,11 @@ pub fn cap(text: &mut String, max: usize) {
     }
 }
 
-/// Writes `value`'s `Debug` to `out`, keeping `out` within `max` bytes: the
-/// formatting stops where the bound is reached (the rest of a large value
-/// is never formatted) and the text ends with [`CUT_MARK`]. True when it
-/// was cut.
+/// Writes `value`'s `Debug` to `out`, keeping `out` (what it held before
+/// included) within `max` bytes: past the bound the text ends with
+/// [`CUT_MARK`] and the rest is dropped as it is formatted, never held.
+/// (The formatting goes on: failing it instead would stop it sooner, but
+/// panics in a `Debug` that unwraps its writes.) True when it was cut.
 ///
 /// ```
 /// use osprey::capped::{self, CUT_MARK};
@@ -77,16 +84,20 @@ pub fn cap(text: &mut String, max: usize) {
 pub fn write_debug(out: &mut String, value: &dyn fmt::Debug, max: usize) -> bool {
     let mut writer = Writer {
         out,
-        max,
+        max: max.max(CUT_MARK.len()),
         full: false,
     };
-    // An error here is the writer's own: the bound was reached.
+    // The writer never fails; an error is the value's own, and what it
+    // wrote so far is kept.
     let _ = fmt::write(&mut writer, format_args!("{value:?}"));
+    if writer.full {
+        writer.out.shrink_to_fit();
+    }
     writer.full
 }
 
 /// A `fmt::Write` that, once `out` would pass `max` bytes, keeps what fits,
-/// marks the cut and fails from then on.
+/// marks the cut and drops everything after.
 struct Writer<'a> {
     out: &'a mut String,
     max: usize,
@@ -96,7 +107,7 @@ struct Writer<'a> {
 impl fmt::Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if self.full {
-            return Err(fmt::Error);
+            return Ok(());
         }
         if self.out.len() + s.len() <= self.max {
             self.out.push_str(s);
@@ -109,15 +120,37 @@ impl fmt::Write for Writer<'_> {
         let end = floor_char_boundary(self.out, self.max.saturating_sub(CUT_MARK.len()));
         self.out.truncate(end);
         self.out.push_str(CUT_MARK);
-        Err(fmt::Error)
+        Ok(())
     }
 }
 
-/// Holds a string value within [`MAX_VALUE_BYTES`].
-pub(crate) fn cap_value(value: &mut AttrValue) {
-    if let AttrValue::Str(text) = value {
+/// Holds a string value recorded under `key` within [`MAX_VALUE_BYTES`],
+/// cleaning it first when it is longer (see [`clean_oversized`]).
+pub(crate) fn cap_value(key: &RawName, value: &mut AttrValue) {
+    if let AttrValue::Str(text) = value
+        && text.len() > MAX_VALUE_BYTES
+    {
+        if let Cow::Owned(clean) = clean_oversized(key, text) {
+            *text = clean;
+        }
         cap(text, MAX_VALUE_BYTES);
     }
+}
+
+/// `value` recorded under `key`, cleaned first by the sanitiser's rule for
+/// that key (SQL text, a URL, a query string) when it is too long to keep
+/// whole: what survives the cut is then the start of the cleaned text (a
+/// long `IN (1, 2, …)` list is `IN (?)`), not a cut inside the raw one.
+/// The collector's sanitiser cleans it again, which changes nothing.
+pub(crate) fn clean_oversized<'a>(key: &RawName, value: &'a str) -> Cow<'a, str> {
+    if value.len() <= MAX_VALUE_BYTES {
+        return Cow::Borrowed(value);
+    }
+    let rule = match key {
+        RawName::Static(key) => sanitize::structured_rule(key),
+        RawName::Id(id) => sanitize::structured_rule(&names::resolve(*id)),
+    };
+    rule.map_or(Cow::Borrowed(value), |clean| clean(value))
 }
 
 /// Holds an error's kind and message within [`MAX_VALUE_BYTES`] and its
@@ -155,21 +188,46 @@ mod tests {
     }
 
     #[test]
-    fn debug_output_stops_at_the_bound() {
-        struct Endless;
-        impl fmt::Debug for Endless {
+    fn debug_output_is_kept_up_to_the_bound() {
+        struct Long;
+        impl fmt::Debug for Long {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                loop {
+                for _ in 0..100_000 {
                     f.write_str("more ")?;
                 }
+                Ok(())
             }
         }
         let mut out = "message ".to_owned();
-        write_debug(&mut out, &Endless, 40);
+        assert!(write_debug(&mut out, &Long, 40));
         assert!(out.len() <= 40 && out.ends_with(CUT_MARK), "{out}");
         assert!(out.starts_with("message more more"));
         let mut whole = String::new();
         write_debug(&mut whole, &"fits", 40);
         assert_eq!(whole, "\"fits\"");
+    }
+
+    #[test]
+    fn a_debug_that_unwraps_its_writes_does_not_panic_at_the_bound() {
+        struct Unwrapping;
+        impl fmt::Debug for Unwrapping {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for _ in 0..1000 {
+                    f.write_str("0123456789").unwrap();
+                }
+                Ok(())
+            }
+        }
+        let mut out = String::new();
+        assert!(write_debug(&mut out, &Unwrapping, 64));
+        assert!(out.len() <= 64 && out.ends_with(CUT_MARK));
+        assert!(out.capacity() < 128, "the rest given back");
+    }
+
+    #[test]
+    fn a_bound_below_the_mark_keeps_the_mark() {
+        let mut text = "abcdef".to_owned();
+        cap(&mut text, 1);
+        assert_eq!(text, CUT_MARK);
     }
 }

@@ -203,11 +203,12 @@ impl Visit for SpanFields {
         self.0.push((field.name(), AttrValue::Bool(value)));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        let (value, cut) = capped::prefix(value, capped::MAX_VALUE_BYTES);
-        let mut text = value.to_owned();
-        if cut {
-            text.push_str(capped::CUT_MARK);
-        }
+        let value = capped::clean_oversized(&RawName::Static(field.name()), value);
+        let (value, cut) = capped::prefix(&value, capped::MAX_VALUE_BYTES);
+        let mark = if cut { capped::CUT_MARK } else { "" };
+        let mut text = String::with_capacity(value.len() + mark.len());
+        text.push_str(value);
+        text.push_str(mark);
         self.0.push((field.name(), AttrValue::Str(text)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -668,6 +669,8 @@ impl RecordFields for Record<'_> {
 fn event_error(event: &Event<'_>) -> ErrorInfo {
     let mut text = EventText::default();
     event.record(&mut text);
+    // The space before a field is written outside the bound.
+    capped::cap(&mut text.text, capped::MAX_VALUE_BYTES);
     ErrorInfo {
         kind: String::new(),
         message: text.text,

@@ -531,13 +531,13 @@ fn secrets_in_error_events_are_redacted() {
 
 #[derive(Debug)]
 #[allow(dead_code)] // read through `Debug` only
-struct Credentials {
+struct LoginForm {
     user: String,
     password: String,
 }
 
 #[tracing::instrument]
-fn log_in(form: &Credentials) {
+fn log_in(form: &LoginForm) {
     let token = "t-9f8e";
     tracing::error!("refused, retry with token={token}");
 }
@@ -547,7 +547,7 @@ fn secrets_inside_recorded_arguments_and_messages_are_redacted() {
     let _serial = SERIAL.lock();
     let txns = recorded(|| {
         let _request = tracing::info_span!("request").entered();
-        log_in(&Credentials {
+        log_in(&LoginForm {
             user: "ann".into(),
             password: "hunter2".into(),
         });
@@ -557,7 +557,7 @@ fn secrets_inside_recorded_arguments_and_messages_are_redacted() {
     assert_eq!(
         attr(&log_in.attributes, "form"),
         Some(&AttrValue::Str(
-            r#"Credentials { user: "ann", password: "[REDACTED]" }"#.into()
+            r#"LoginForm { user: "ann", password: "[REDACTED]" }"#.into()
         ))
     );
     let error = log_in.error.as_ref().expect("the error");
@@ -597,9 +597,16 @@ fn oversized_values_are_cut_and_their_transactions_delivered() {
         message: big.clone(),
         stack: String::new(),
     };
+    // 30 KB of SQL: cleaned before it is cut, so its tail survives.
+    let ids: Vec<String> = (0..5000).map(|i| i.to_string()).collect();
+    let long_sql = format!(
+        "SELECT * FROM orders WHERE id IN ({}) AND status = 'open'",
+        ids.join(", ")
+    );
     let txns = recorded(|| {
         let native = osprey::transaction("native").begin();
         native.attr("body", big.clone()).error(error.clone());
+        native.attr("db.statement", long_sql.clone());
         native.end();
         let in_async = osprey::transaction("async").begin_async();
         in_async.attr("body", big.clone()).error(error.clone());
@@ -610,6 +617,12 @@ fn oversized_values_are_cut_and_their_transactions_delivered() {
         });
     });
     assert_eq!(names(&txns), ["native", "async", "request"]);
+    assert_eq!(
+        attr(&txns[0].attributes, "db.statement"),
+        Some(&AttrValue::Str(
+            "SELECT * FROM orders WHERE id IN (?) AND status = ?".into()
+        ))
+    );
     for t in &txns[..2] {
         assert!(is_cut(attr(&t.attributes, "body"), "éé"), "{}", t.name.0);
         let message = &t.error.as_ref().expect("the error").message;

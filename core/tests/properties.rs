@@ -170,7 +170,7 @@ proptest! {
     fn inline_secret_redaction_is_idempotent_and_never_panics(
         text in prop_oneof![
             any::<String>(),
-            "(password|Token|set-cookie|ApiSecret|Bearer|[ :=\"'(){}\\[\\],;&\\\\a-z\n])*",
+            "(password|Token|set-cookie|ApiSecret|Bearer|://|key|[ :=\"'(){}\\[\\],;&@?/\\\\a-z\n])*",
         ],
     ) {
         let once = sanitize::inline_secrets(&text).into_owned();

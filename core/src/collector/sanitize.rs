@@ -491,6 +491,37 @@ enum KeyKind {
     Query,
 }
 
+impl KeyKind {
+    /// What the attribute key `key` is.
+    fn of(key: &str) -> Self {
+        if is_secret_key(key) || BIND_KEY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            Self::Secret
+        } else if SQL_KEYS.contains(&key) {
+            Self::Sql
+        } else if URL_KEYS.contains(&key) {
+            Self::Url
+        } else if QUERY_KEYS.contains(&key) {
+            Self::Query
+        } else {
+            Self::Plain
+        }
+    }
+}
+
+/// The rule that cleans a value recorded under `key` when it is one of the
+/// keys with a structure (SQL text, a URL, a query string); `None` for
+/// others. For a value too long to keep whole, cleaned before it is cut
+/// (see [`crate::capped`]), so that what is kept is the start of the
+/// cleaned text: a long `IN (…)` list collapses instead of being cut.
+pub(crate) fn structured_rule(key: &str) -> Option<fn(&str) -> Cow<'_, str>> {
+    match KeyKind::of(key) {
+        KeyKind::Sql => Some(sql),
+        KeyKind::Url => Some(url),
+        KeyKind::Query => Some(query_string),
+        KeyKind::Secret | KeyKind::Plain | KeyKind::Unknown => None,
+    }
+}
+
 impl Sanitizer {
     /// Sanitises a transaction and its steps in place.
     pub fn apply(&mut self, txn: &mut TransactionRecord) {
@@ -521,13 +552,12 @@ impl Sanitizer {
         }
         self.scrub_attributes(&mut step.attributes);
         if let Some(e) = step.error.as_deref_mut() {
-            // Database errors often quote the offending literal.
-            let clean = if step.kind == StepKind::Sql {
-                sql
-            } else {
-                inline_secrets
-            };
-            scrub_text(&mut e.message, clean);
+            // Database errors often quote the offending literal (and a
+            // driver's connection error its `password=`).
+            if step.kind == StepKind::Sql {
+                scrub_text(&mut e.message, sql);
+            }
+            scrub_text(&mut e.message, inline_secrets);
         }
     }
 
@@ -558,19 +588,7 @@ impl Sanitizer {
         {
             return kind;
         }
-        let text = names::resolve(key);
-        let kind = if is_secret_key(&text) || BIND_KEY_PREFIXES.iter().any(|p| text.starts_with(p))
-        {
-            KeyKind::Secret
-        } else if SQL_KEYS.contains(&&*text) {
-            KeyKind::Sql
-        } else if URL_KEYS.contains(&&*text) {
-            KeyKind::Url
-        } else if QUERY_KEYS.contains(&&*text) {
-            KeyKind::Query
-        } else {
-            KeyKind::Plain
-        };
+        let kind = KeyKind::of(&names::resolve(key));
         if index >= self.key_kinds.len() {
             self.key_kinds.resize(index + 1, KeyKind::Unknown);
         }

@@ -52,7 +52,10 @@ impl DeferredEnd {
 
     /// Records the outcome, now: an HTTP `status` (0: none) and the error,
     /// if the call failed. Only the first call counts.
-    pub fn complete(&self, status: i64, error: Option<ErrorInfo>) {
+    pub fn complete(&self, status: i64, mut error: Option<ErrorInfo>) {
+        if let Some(error) = &mut error {
+            crate::capped::cap_error(error);
+        }
         let mut slot = self.error.lock();
         if self.end.load(Ordering::Acquire) != 0 {
             return;

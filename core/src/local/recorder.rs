@@ -259,7 +259,7 @@ pub(crate) fn end_seq(seq: u32) -> Result<Handover, RecordError> {
 pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result<(), RecordError> {
     push_attr(target, key, |_| {
         let mut value = value;
-        crate::capped::cap_value(&mut value);
+        crate::capped::cap_value(&key, &mut value);
         Some(RawValue::Value(value))
     })
 }
@@ -267,7 +267,8 @@ pub(crate) fn set_attr(target: Target, key: RawName, value: AttrValue) -> Result
 /// As [`set_attr`] with a string value, copied into the transaction's text
 /// buffer: no allocation once that buffer has grown.
 pub(crate) fn set_attr_text(target: Target, key: RawName, value: &str) -> Result<(), RecordError> {
-    push_attr(target, key, |txn| txn.push_text(value))
+    let value = crate::capped::clean_oversized(&key, value);
+    push_attr(target, key, |txn| txn.push_text(&value))
 }
 
 /// As [`set_attr`], with a string value given as an interned name: the

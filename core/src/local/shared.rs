@@ -552,7 +552,7 @@ impl SharedTxn {
     /// ([`NO_STEP`]).
     pub fn attr(&self, step: u32, key: RawName, mut value: AttrValue) {
         if self.take_extra() {
-            crate::capped::cap_value(&mut value);
+            crate::capped::cap_value(&key, &mut value);
             if let AttrValue::Str(text) = &value {
                 self.own(text.capacity());
             }

@@ -4,10 +4,11 @@
 //! that names a credential ([`is_secret_key`]) becomes [`REDACTED`].
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 #[cfg(doc)]
 use super::is_secret_key;
-use super::{REDACTED, SECRET_KEY_PARTS, skip_quoted};
+use super::{QUERY_SECRET_PARTS, REDACTED, SECRET_KEY_PARTS, skip_quoted};
 
 /// Values that follow a credential-named key inside free text become
 /// [`REDACTED`] (quoted values keep their quotes); the rest of the text
@@ -42,23 +43,17 @@ pub fn inline_secrets(text: &str) -> Cow<'_, str> {
     // Copied to `out` up to here; scanning goes on from `next`.
     let mut copied = 0;
     let mut next = 0;
-    // Most text has no separator a key could precede: one vectorised pass.
-    for at in memchr::memchr3_iter(b':', b'=', b'(', bytes) {
+    for at in separators(bytes) {
         if at < next {
             continue;
         }
-        let Some(key) = key_before(bytes, at, next) else {
-            continue;
-        };
-        if !mentions_a_secret(&bytes[key.clone()]) {
-            continue;
-        }
-        let Some((value, end)) = value_after(bytes, key.start, key.end) else {
+        let Some((value, end)) = secret_value(bytes, at, next) else {
             continue;
         };
         next = end;
-        // Masked already, by the URL rules (`token=?`, `;password=*`).
-        if matches!(&text[value.clone()], "?" | "*") {
+        // Empty (`password: ""` says the value was empty), or masked
+        // already by the URL rules (`token=?`, `;password=*`).
+        if value.is_empty() || matches!(&text[value.clone()], "?" | "*") {
             continue;
         }
         out.push_str(&text[copied..value.start]);
@@ -72,29 +67,147 @@ pub fn inline_secrets(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The key that the separator at `at` (`:`, `=` or `(`) follows, starting
-/// at `floor` or later: for `:` and `=`, a run of key bytes, then perhaps
-/// the closing quote of a quoted key (`"password":`), then blanks; for `(`,
-/// a type name right before it (`ApiToken(`).
-fn key_before(bytes: &[u8], at: usize, floor: usize) -> Option<std::ops::Range<usize>> {
+/// Where a key may end, in order: `:`, `=`, `(` and `{`. Most text has
+/// none, and is let through after two vectorised passes.
+fn separators(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut pairs = memchr::memchr3_iter(b':', b'=', b'(', bytes).peekable();
+    let mut braces = memchr::memchr_iter(b'{', bytes).peekable();
+    std::iter::from_fn(move || match (pairs.peek(), braces.peek()) {
+        (Some(pair), Some(brace)) if brace < pair => braces.next(),
+        (Some(_), _) => pairs.next(),
+        (None, _) => braces.next(),
+    })
+}
+
+/// The value (what is replaced) that the separator at `at` introduces
+/// when a credential's key comes before it, and where scanning goes on;
+/// the key starts at `floor` or later.
+fn secret_value(bytes: &[u8], at: usize, floor: usize) -> Option<(Range<usize>, usize)> {
+    if bytes[at] == b':'
+        && let Some(password) = userinfo_password(bytes, at, floor)
+    {
+        return Some((password.clone(), password.end));
+    }
+    let key = key_before(bytes, at, floor)?;
+    names_a_secret(bytes, &key).then(|| value_at(bytes, &key, at))?
+}
+
+/// The password of a URL's user information (`scheme://user:password@`)
+/// when the `:` at `at` is the one between user and password.
+fn userinfo_password(bytes: &[u8], at: usize, floor: usize) -> Option<Range<usize>> {
+    let mut start = at;
+    while start > floor && (is_key_byte(bytes[start - 1]) || bytes[start - 1] == b'%') {
+        start -= 1;
+    }
+    if !bytes[..start].ends_with(b"://") {
+        return None;
+    }
+    // Redacted already, whole.
+    let rest = &bytes[at + 1..];
+    if rest.starts_with(REDACTED.as_bytes()) && rest.get(REDACTED.len()) == Some(&b'@') {
+        return Some(at + 1..at + 1 + REDACTED.len());
+    }
+    // Up to the `@`, over what user information may hold (RFC 3986, less
+    // quotes and parentheses): the scan stops at any other key's redacted
+    // value (`[`), so that redaction cannot make a second pass reach an `@`
+    // the first did not (found by the fuzz target).
+    let len = rest
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b"-._~%!$&*+,;=:".contains(&b)))?;
+    (rest[len] == b'@').then_some(at + 1..at + 1 + len)
+}
+
+/// True when the key at `key` names a credential where it stands: its name
+/// ([`is_secret_key`]), or, as a URL's query parameter, the names the URL
+/// rules mask too (`key`, `sig`, `code`, …). A URL's host or user name
+/// (right after `://`) never does.
+fn names_a_secret(bytes: &[u8], key: &Range<usize>) -> bool {
+    let name = &bytes[key.clone()];
+    let before = &bytes[..key.start];
+    if before.ends_with(b"://") {
+        return false;
+    }
+    mentions_a_secret(name)
+        || (matches!(before.last(), Some(b'?' | b'&'))
+            && QUERY_SECRET_PARTS.iter().any(|part| {
+                name.windows(part.len())
+                    .any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
+            }))
+}
+
+/// The key that the separator at `at` follows, starting at `floor` or
+/// later: for `:` and `=`, a run of key bytes, then perhaps the closing
+/// quote of a quoted key (`"password":`, or escaped inside a string's
+/// `Debug`: `\"password\":`), then blanks; for `(` and `{`, a type name
+/// (`ApiToken(`, `ApiToken {`).
+fn key_before(bytes: &[u8], at: usize, floor: usize) -> Option<Range<usize>> {
     let mut end = at;
-    let mut quote = None;
+    let typed = matches!(bytes[at], b'(' | b'{');
     if bytes[at] != b'(' {
-        while end > floor && matches!(bytes[end - 1], b' ' | b'\t') {
-            end -= 1;
-        }
-        if end > floor && matches!(bytes[end - 1], b'"' | b'\'') {
-            quote = Some(bytes[end - 1]);
-            end -= 1;
-        }
+        end = skip_blanks_back(bytes, end, floor);
+    }
+    let mut quote = None;
+    if !typed && end > floor && matches!(bytes[end - 1], b'"' | b'\'') {
+        end -= 1;
+        let escaped = end > floor && bytes[end - 1] == b'\\';
+        end -= usize::from(escaped);
+        quote = Some((bytes[end + usize::from(escaped)], escaped));
     }
     let mut start = end;
     while start > floor && is_key_byte(bytes[start - 1]) {
         start -= 1;
     }
-    let opened = |q| start > 0 && bytes[start - 1] == q;
-    let typed = bytes[at] != b'(' || bytes[start].is_ascii_uppercase();
-    (start < end && quote.is_none_or(opened) && typed).then_some(start..end)
+    if start == end || (typed && !bytes[start].is_ascii_uppercase()) {
+        return None;
+    }
+    // A quoted key was opened by the same quote, escaped alike.
+    let opened = quote.is_none_or(|(q, escaped)| {
+        let open: &[u8] = if escaped { &[b'\\', q] } else { &[q] };
+        bytes[..start].ends_with(open)
+    });
+    opened.then_some(start..end)
+}
+
+/// The value that the separator at `at` introduces after `key`, and where
+/// scanning goes on; `None` when it introduces none.
+fn value_at(bytes: &[u8], key: &Range<usize>, at: usize) -> Option<(Range<usize>, usize)> {
+    let get = |i: usize| bytes.get(i).copied();
+    let separator = bytes[at];
+    if matches!(separator, b'(' | b'{') {
+        // A type wrapping its value: `ApiToken("k")`, `ApiToken { value: … }`;
+        // unclosed, to the end.
+        return Some(match closed_group_end(bytes, at) {
+            Some(close) => (at + 1..close - 1, close),
+            None => (at + 1..bytes.len(), bytes.len()),
+        });
+    }
+    // `::` is a path (`Token::new`), `==` a comparison.
+    if get(at + 1) == Some(separator) {
+        return None;
+    }
+    let start = skip_blanks(bytes, at + 1);
+    if get(start) == Some(b'\\') && matches!(get(start + 1), Some(b'"' | b'\'')) {
+        // Quoted inside a string's `Debug`: `\"hunter2\"`; the quotes stay.
+        let close = [b'\\', bytes[start + 1]];
+        let inner = start + 2;
+        return Some(match bytes[inner..].windows(2).position(|w| w == close) {
+            Some(len) => (inner..inner + len, inner + len + 2),
+            None => (inner..bytes.len(), bytes.len()),
+        });
+    }
+    let whole_line = is_cookie_header(&bytes[key.clone()]) && get(start) != Some(b'"');
+    let end = if whole_line {
+        line_end(bytes, start)
+    } else {
+        value_end(bytes, start)
+    };
+    Some(match get(start) {
+        // Quoted: the quotes stay, so JSON stays JSON.
+        Some(q @ (b'"' | b'\'')) if end - start >= 2 && get(end - 1) == Some(q) => {
+            (start + 1..end - 1, end)
+        }
+        _ => (start..end, end),
+    })
 }
 
 /// True when some credential fragment occurs in `bytes`, in any case: what
@@ -129,55 +242,6 @@ fn is_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 
-/// The byte range of the value that the key at `key_start..key_end`
-/// introduces (what is replaced), and where scanning goes on; `None` when
-/// the key introduces no value.
-fn value_after(
-    bytes: &[u8],
-    key_start: usize,
-    key_end: usize,
-) -> Option<(std::ops::Range<usize>, usize)> {
-    let at = |i: usize| bytes.get(i).copied();
-    // A type wrapping its value: `ApiToken("k")`, `Password(Secret)`.
-    if at(key_end) == Some(b'(') && bytes[key_start].is_ascii_uppercase() {
-        // Unclosed: to the end.
-        let (inner_end, close) = match closed_group_end(bytes, key_end) {
-            Some(close) => (close - 1, close),
-            None => (bytes.len(), bytes.len()),
-        };
-        let inner = key_end + 1..inner_end;
-        return (!inner.is_empty()).then_some((inner, close));
-    }
-    let mut i = key_end;
-    // The closing quote of a JSON or map key: `"password": "…"`.
-    if matches!(at(i), Some(b'"' | b'\'')) && key_start > 0 && at(key_start - 1) == at(i) {
-        i += 1;
-    }
-    i = skip_blanks(bytes, i);
-    let separator = at(i)?;
-    // `::` is a path (`Token::new`), `==` a comparison.
-    if !matches!(separator, b':' | b'=') || at(i + 1) == Some(separator) {
-        return None;
-    }
-    let start = skip_blanks(bytes, i + 1);
-    let whole_line = is_cookie_header(&bytes[key_start..key_end]) && at(start) != Some(b'"');
-    let end = if whole_line {
-        line_end(bytes, start)
-    } else {
-        value_end(bytes, start)
-    };
-    if end == start {
-        return None;
-    }
-    Some(match at(start) {
-        // Quoted: the quotes stay, so JSON stays JSON.
-        Some(q @ (b'"' | b'\'')) if end - start >= 2 && at(end - 1) == Some(q) => {
-            (start + 1..end - 1, end)
-        }
-        _ => (start..end, end),
-    })
-}
-
 /// `Cookie` and `Set-Cookie`, whose value is every `name=value` pair of the
 /// line.
 fn is_cookie_header(key: &[u8]) -> bool {
@@ -204,17 +268,19 @@ fn value_end(bytes: &[u8], start: usize) -> usize {
             let scheme = AUTH_SCHEMES
                 .iter()
                 .any(|s| bytes[start..word].eq_ignore_ascii_case(s.as_bytes()));
-            match bytes.get(word..word + 2) {
+            let after = skip_blanks(bytes, word);
+            match bytes.get(after) {
                 // A struct's `Debug`: `Secret { … }`.
-                Some(b" {") => group_end(bytes, word + 1),
-                Some([b' ', _]) if scheme => word_end(bytes, word + 1),
+                Some(b'{') if after == word + 1 => group_end(bytes, after),
+                // The credentials after the scheme, quoted or not.
+                Some(_) if scheme && after > word => value_end(bytes, after),
                 _ => word,
             }
         }
     }
 }
 
-/// Authorization schemes whose credentials follow after a space.
+/// Authorization schemes whose credentials follow after blanks.
 const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "digest", "token", "negotiate", "apikey"];
 
 /// The end of an unquoted word starting at `start`, taking in a group it
@@ -265,6 +331,14 @@ fn closed_group_end(bytes: &[u8], open: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Before `i`, back over blanks, not past `floor`.
+fn skip_blanks_back(bytes: &[u8], mut i: usize, floor: usize) -> usize {
+    while i > floor && matches!(bytes[i - 1], b' ' | b'\t') {
+        i -= 1;
+    }
+    i
 }
 
 fn skip_blanks(bytes: &[u8], mut i: usize) -> usize {
@@ -326,11 +400,64 @@ mod tests {
     }
 
     #[test]
-    fn a_newtype_named_as_a_credential() {
+    fn a_string_holding_json_in_debug_output() {
+        check(
+            r#"Request { body: "{\"user\":\"ann\",\"password\":\"hu nter2\"}" }"#,
+            r#"Request { body: "{\"user\":\"ann\",\"password\":\"[REDACTED]\"}" }"#,
+        );
+        check(
+            r#"Some("{\"api_key\": \"k"#,
+            r#"Some("{\"api_key\": \"[REDACTED]"#,
+        );
+    }
+
+    #[test]
+    fn urls_in_free_text() {
+        check(
+            "error sending request for url (https://app:hunter2@api.example.com/v1)",
+            "error sending request for url (https://app:[REDACTED]@api.example.com/v1)",
+        );
+        check(
+            "redis://:hunter2@cache:6379/0 unreachable",
+            "redis://:[REDACTED]@cache:6379/0 unreachable",
+        );
+        check(
+            "GET https://maps/json?key=AIzaSyX&address=x failed",
+            "GET https://maps/json?key=[REDACTED]&address=x failed",
+        );
+        check(
+            "blob?sv=2020&sig=abc%3D&se=1",
+            "blob?sv=2020&sig=[REDACTED]&se=1",
+        );
+        // The password scan stops where user information cannot go on, so
+        // another key's redaction after it cannot make a second pass differ
+        // (the `sanitize` fuzz target's find, reduced).
+        check("x://u:a{token:c/d}e@f", "x://u:a{token:[REDACTED]}e@f");
+        check(
+            "q://:$&:apikey=to\0en:&yo=6@h",
+            "q://:$&:apikey=[REDACTED]&yo=6@h",
+        );
+        // A host or user name is not a key, whatever it is called.
+        for text in [
+            "http://vault-secrets:8200/v1/kv timed out",
+            "https://token-svc.prod/x?page=2&zone=eu",
+            "https://user:@host/",
+        ] {
+            assert!(matches!(inline_secrets(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_type_named_as_a_credential() {
         check(
             r#"call(ApiToken("k-9"), 3)"#,
             r#"call(ApiToken([REDACTED]), 3)"#,
         );
+        check(
+            r#"Req { auth: Some(ApiToken { value: "abc" }), n: 1 }"#,
+            r#"Req { auth: Some(ApiToken {[REDACTED]}), n: 1 }"#,
+        );
+        check(r#"Auth::Token { value: "x""#, r#"Auth::Token {[REDACTED]"#);
         // A lower-case call is not a type: `get_token(id)` keeps its argument.
         check("get_token(42) failed", "get_token(42) failed");
     }
@@ -355,6 +482,15 @@ mod tests {
             "Cookie: [REDACTED]\nAccept: */*",
         );
         check("authorization: Basic dXNlcjpw", "authorization: [REDACTED]");
+        check(
+            "Authorization: Bearer  abc, next",
+            "Authorization: [REDACTED], next",
+        );
+        check("Authorization: bearer\tabc", "Authorization: [REDACTED]");
+        check(
+            r#"Authorization: Bearer "a b""#,
+            "Authorization: [REDACTED]",
+        );
         check("Authorization: Bearer", "Authorization: [REDACTED]");
         // What the URL rules masked stays as they left it.
         check(
@@ -374,6 +510,8 @@ mod tests {
             "if token == other",
             "password: ",
             "a password:",
+            // Empty says something, and nothing is hidden in it.
+            r#"Login { password: "" }"#,
         ] {
             let out = inline_secrets(text);
             assert!(matches!(out, Cow::Borrowed(_)), "{text:?} -> {out:?}");
