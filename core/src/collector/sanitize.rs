@@ -292,10 +292,8 @@ fn url_once(text: &str) -> Cow<'_, str> {
 /// `api_key`, `sig`, `session`, ...), which become `?`.
 pub fn query_string(text: &str) -> Cow<'_, str> {
     let secret = |pair: &str| {
-        pair.split_once('=').is_some_and(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            is_secret_key(&k) || QUERY_SECRET_PARTS.iter().any(|p| k.contains(p))
-        })
+        pair.split_once('=')
+            .is_some_and(|(k, _)| is_secret_query_param(k.as_bytes()))
     };
     if !text.split('&').any(secret) {
         return Cow::Borrowed(text);
@@ -402,8 +400,32 @@ fn id_like(segment: &str) -> bool {
 
 /// True when an attribute key names a credential.
 pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
+    names_a_credential(key.as_bytes())
+}
+
+/// [`is_secret_key`] on a name's bytes.
+fn names_a_credential(name: &[u8]) -> bool {
+    contains_any(name, SECRET_KEY_PARTS)
+}
+
+/// True when a URL query parameter's name marks a credential: as a key's
+/// would, or by one of the URL rules' own fragments (`key`, `sig`, …).
+fn is_secret_query_param(name: &[u8]) -> bool {
+    names_a_credential(name) || contains_any(name, QUERY_SECRET_PARTS)
+}
+
+/// True when one of `parts` (lower case) occurs in `text`, in any case,
+/// without a lower-case copy of `text`.
+fn contains_any(text: &[u8], parts: &[&str]) -> bool {
+    text.iter().enumerate().any(|(i, b)| {
+        let first = b.to_ascii_lowercase();
+        parts.iter().any(|part| {
+            let part = part.as_bytes();
+            part[0] == first
+                && text.len() - i >= part.len()
+                && text[i..i + part.len()].eq_ignore_ascii_case(part)
+        })
+    })
 }
 
 /// Applies the rules to records, caching the sanitised form of each
@@ -814,5 +836,8 @@ mod tests {
             assert!(is_secret_key(key), "{key}");
         }
         assert!(!is_secret_key("http.request.method"));
+        assert!(is_secret_key("Ünïcode_PassWord") && !is_secret_key("Ünïcode"));
+        assert!(is_secret_query_param(b"Signature") && is_secret_query_param(b"X-API-KEY"));
+        assert!(!is_secret_query_param(b"page") && !is_secret_key("key"));
     }
 }
