@@ -40,30 +40,36 @@ pub fn cut_count() -> u64 {
     CUT.load(Ordering::Relaxed)
 }
 
-/// The longest prefix of `text` that fits in `max` bytes with
-/// [`CUT_MARK`] after it, and `true`; or `text` itself and `false` when it
-/// fits whole. A `max` shorter than the mark counts as the mark's length
-/// (here and in [`cap`] and [`write_debug`]).
-pub fn prefix(text: &str, max: usize) -> (&str, bool) {
+/// `text` within `max` bytes, as the two pieces to write one after the
+/// other: the longest prefix that fits with [`CUT_MARK`] after it, and the
+/// mark; or `text` itself and `""` when it fits whole. A `max` shorter
+/// than the mark counts as the mark's length (here and in [`cap`] and
+/// [`write_debug`]).
+///
+/// ```
+/// use osprey::capped::{self, CUT_MARK};
+///
+/// assert_eq!(capped::prefix("short", 8), ("short", ""));
+/// assert_eq!(capped::prefix("much too long", 8), ("much ", CUT_MARK));
+/// ```
+pub fn prefix(text: &str, max: usize) -> (&str, &'static str) {
     let max = max.max(CUT_MARK.len());
     if text.len() <= max {
-        return (text, false);
+        return (text, "");
     }
     CUT.fetch_add(1, Ordering::Relaxed);
-    (
-        &text[..floor_char_boundary(text, max.saturating_sub(CUT_MARK.len()))],
-        true,
-    )
+    let end = floor_char_boundary(text, max - CUT_MARK.len());
+    (&text[..end], CUT_MARK)
 }
 
 /// Cuts `text` to at most `max` bytes, ending it with [`CUT_MARK`] when it
 /// was longer, and gives back the memory it no longer needs.
 pub fn cap(text: &mut String, max: usize) {
-    let (head, cut) = prefix(text, max);
-    if cut {
+    let (head, mark) = prefix(text, max);
+    if !mark.is_empty() {
         let end = head.len();
         text.truncate(end);
-        text.push_str(CUT_MARK);
+        text.push_str(mark);
         text.shrink_to_fit();
     }
 }

@@ -204,12 +204,10 @@ impl Visit for SpanFields {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         let value = capped::clean_oversized(&RawName::Static(field.name()), value);
-        let (value, cut) = capped::prefix(&value, capped::MAX_VALUE_BYTES);
-        let mark = if cut { capped::CUT_MARK } else { "" };
-        let mut text = String::with_capacity(value.len() + mark.len());
-        text.push_str(value);
-        text.push_str(mark);
-        self.0.push((field.name(), AttrValue::Str(text)));
+        let (head, mark) = capped::prefix(&value, capped::MAX_VALUE_BYTES);
+        // `concat` allocates the exact length.
+        self.0
+            .push((field.name(), AttrValue::Str([head, mark].concat())));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // Bounded while formatting: a large argument is not formatted whole.

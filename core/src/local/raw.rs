@@ -225,8 +225,7 @@ impl RawTransaction {
     /// Copies `value` into [`Self::text`]; `None` when the buffer would pass
     /// 4 GiB.
     pub fn push_text(&mut self, value: &str) -> Option<RawValue> {
-        let (value, cut) = crate::capped::prefix(value, crate::capped::MAX_VALUE_BYTES);
-        let mark = if cut { crate::capped::CUT_MARK } else { "" };
+        let (value, mark) = crate::capped::prefix(value, crate::capped::MAX_VALUE_BYTES);
         let start = u32::try_from(self.text.len()).ok()?;
         let len = u32::try_from(value.len() + mark.len()).ok()?;
         start.checked_add(len)?;
